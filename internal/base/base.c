@@ -1,0 +1,395 @@
+/* internal/base — see base.h. */
+#include "internal/base/base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* ---- errors ------------------------------------------------------------ */
+
+struct err_entry {
+  const char *name;
+  const char *msg;
+};
+
+static const struct err_entry err_table[] = {
+#define ED_ERR_ROW_(name, msg) {#name, msg},
+    ED_ERRORS(ED_ERR_ROW_)
+#undef ED_ERR_ROW_
+};
+
+static const struct err_entry *err_lookup(int err) {
+  if (err <= ED_E_FIRST_ || err >= ED_E_LAST_) return NULL;
+  return &err_table[err - ED_E_FIRST_ - 1];
+}
+
+const char *ed_errname(int err) {
+  if (err == 0) return "OK";
+  const struct err_entry *e = err_lookup(err);
+  return e ? e->name : "UNKNOWN";
+}
+
+const char *ed_strerror(int err) {
+  if (err == 0) return "success";
+  const struct err_entry *e = err_lookup(err);
+  if (e) return e->msg;
+  if (err < 0 && err > ED_E_FIRST_) return strerror(-err);
+  return "unknown error";
+}
+
+/* ---- allocation ---------------------------------------------------------- */
+
+static void oom(size_t n) {
+  char line[128];
+  int k = snprintf(line, sizeof(line),
+                   "level=error msg=\"out of memory\" bytes=%zu\n", n);
+  if (k > 0) (void)!write(2, line, (size_t)k);
+  abort();
+}
+
+void *ed_malloc(size_t n) {
+  void *p = malloc(n ? n : 1);
+  if (!p) oom(n);
+  return p;
+}
+
+void *ed_calloc(size_t count, size_t size) {
+  void *p = calloc(count ? count : 1, size ? size : 1);
+  if (!p) oom(count * size);
+  return p;
+}
+
+void *ed_realloc(void *p, size_t n) {
+  void *q = realloc(p, n ? n : 1);
+  if (!q) oom(n);
+  return q;
+}
+
+char *ed_strdup(const char *s) {
+  if (!s) return NULL;
+  return ed_strndup(s, strlen(s));
+}
+
+char *ed_strndup(const char *s, size_t n) {
+  if (!s) return NULL;
+  size_t len = strnlen(s, n);
+  char *p = ed_malloc(len + 1);
+  memcpy(p, s, len);
+  p[len] = '\0';
+  return p;
+}
+
+/* ---- logging ------------------------------------------------------------- */
+
+static _Atomic int log_level = ED_LOG_INFO;
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+void ed_log_set_level(enum ed_log_level level) {
+  atomic_store(&log_level, (int)level);
+}
+
+enum ed_log_level ed_log_get_level(void) {
+  return (enum ed_log_level)atomic_load(&log_level);
+}
+
+int ed_log_level_parse(enum ed_log_level *out, const char *s) {
+  for (int i = 0; s && i < 4; i++) {
+    if (strcmp(s, level_names[i]) == 0) {
+      *out = (enum ed_log_level)i;
+      return 0;
+    }
+  }
+  if (s && strcmp(s, "warning") == 0) {
+    *out = ED_LOG_WARN;
+    return 0;
+  }
+  return ED_E_INVAL;
+}
+
+const char *ed_log_level_name(enum ed_log_level level) {
+  if ((int)level < 0 || (int)level > 3) return "unknown";
+  return level_names[level];
+}
+
+static int needs_quotes(const char *s) {
+  if (*s == '\0') return 1;
+  for (; *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c >= 0x7f) return 1;
+  }
+  return 0;
+}
+
+char *ed_logq(char *out, size_t out_len, const char *s) {
+  if (out_len == 0) return out;
+  if (!s) s = "";
+  if (!needs_quotes(s)) {
+    snprintf(out, out_len, "%s", s);
+    return out;
+  }
+  size_t o = 0;
+  out[o++] = '"';
+  for (; *s && o + 6 < out_len; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (c == '"' || c == '\\') {
+      out[o++] = '\\';
+      out[o++] = (char)c;
+    } else if (c == '\n') {
+      out[o++] = '\\';
+      out[o++] = 'n';
+    } else if (c == '\t') {
+      out[o++] = '\\';
+      out[o++] = 't';
+    } else if (c < ' ' || c == 0x7f) {
+      o += (size_t)snprintf(out + o, out_len - o, "\\x%02x", c);
+    } else {
+      out[o++] = (char)c;
+    }
+  }
+  if (o + 1 < out_len) out[o++] = '"';
+  out[o < out_len ? o : out_len - 1] = '\0';
+  return out;
+}
+
+void ed_vlog(enum ed_log_level level, const char *msg, const char *fmt,
+             va_list ap) {
+  if ((int)level < atomic_load(&log_level)) return;
+  char line[2048];
+  struct timespec ts;
+  struct tm tm;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  gmtime_r(&ts.tv_sec, &tm);
+  char qmsg[512];
+  int n = snprintf(line, sizeof(line),
+                   "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s msg=%s",
+                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+                   tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
+                   ed_log_level_name(level), ed_logq(qmsg, sizeof(qmsg), msg));
+  if (n < 0) return;
+  size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+  if (fmt && *fmt && len + 2 < sizeof(line)) {
+    line[len++] = ' ';
+    int k = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+    if (k > 0) len += (size_t)k;
+    if (len > sizeof(line) - 2) len = sizeof(line) - 2;
+  }
+  line[len++] = '\n';
+  (void)!write(2, line, len);
+}
+
+void ed_log(enum ed_log_level level, const char *msg, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  ed_vlog(level, msg, fmt, ap);
+  va_end(ap);
+}
+
+/* ---- buffer -------------------------------------------------------------- */
+
+void ed_buf_init(struct ed_buf *b, size_t cap) {
+  b->data = NULL;
+  b->len = 0;
+  b->alloc = 0;
+  b->cap = cap;
+}
+
+void ed_buf_cleanup(struct ed_buf *b) {
+  free(b->data);
+  b->data = NULL;
+  b->len = b->alloc = 0;
+}
+
+/* buf_reserve makes room for |extra| more bytes plus a NUL. */
+static int buf_reserve(struct ed_buf *b, size_t extra) {
+  if (extra > b->cap - b->len) return ED_E_TOOBIG;
+  size_t need = b->len + extra + 1;
+  if (need <= b->alloc) return 0;
+  size_t n = b->alloc ? b->alloc : 64;
+  while (n < need) n *= 2;
+  if (n > b->cap + 1) n = b->cap + 1;
+  b->data = ed_realloc(b->data, n);
+  b->alloc = n;
+  return 0;
+}
+
+int ed_buf_append(struct ed_buf *b, const void *data, size_t len) {
+  if (len == 0) return 0;
+  int err = buf_reserve(b, len);
+  if (err) return err;
+  memcpy(b->data + b->len, data, len);
+  b->len += len;
+  b->data[b->len] = 0;
+  return 0;
+}
+
+int ed_buf_printf(struct ed_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int n = vsnprintf(NULL, 0, fmt, ap);
+  va_end(ap);
+  if (n < 0) return ED_E_INVAL;
+  int err = buf_reserve(b, (size_t)n);
+  if (err) return err;
+  va_start(ap, fmt);
+  vsnprintf((char *)b->data + b->len, (size_t)n + 1, fmt, ap);
+  va_end(ap);
+  b->len += (size_t)n;
+  return 0;
+}
+
+void ed_buf_consume(struct ed_buf *b, size_t n) {
+  if (n >= b->len) {
+    b->len = 0;
+    return;
+  }
+  memmove(b->data, b->data + n, b->len - n);
+  b->len -= n;
+}
+
+void ed_buf_reset(struct ed_buf *b) {
+  b->len = 0;
+}
+
+size_t ed_buf_space(const struct ed_buf *b) {
+  return b->cap - b->len;
+}
+
+const char *ed_buf_cstr(struct ed_buf *b) {
+  if (!b->data) return "";
+  b->data[b->len] = 0; /* buf_reserve always leaves room for it */
+  return (const char *)b->data;
+}
+
+/* ---- helpers ------------------------------------------------------------- */
+
+uint64_t ed_now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t ed_wall_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int errno_to_ed(int e) {
+  switch (e) {
+    case ENOENT:
+    case ENOTDIR:
+      return ED_E_NOENT;
+    case EACCES:
+    case EPERM:
+      return ED_E_PERM;
+    case EEXIST:
+      return ED_E_EXIST;
+    default:
+      return ED_E_IO;
+  }
+}
+
+int ed_read_file(uint8_t **out, size_t *out_len, const char *path, size_t max) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_to_ed(errno);
+  struct ed_buf b;
+  ed_buf_init(&b, max);
+  uint8_t chunk[8192];
+  int err = 0;
+  for (;;) {
+    ssize_t n = read(fd, chunk, sizeof(chunk));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno_to_ed(errno);
+      break;
+    }
+    if (n == 0) break;
+    if ((err = ed_buf_append(&b, chunk, (size_t)n)) != 0) break;
+  }
+  close(fd);
+  if (err) {
+    ed_buf_cleanup(&b);
+    return err;
+  }
+  ed_buf_cstr(&b);
+  if (!b.data) b.data = ed_calloc(1, 1);
+  *out = b.data;
+  *out_len = b.len;
+  return 0;
+}
+
+int ed_write_file_atomic(const char *path, const void *data, size_t len,
+                         unsigned mode) {
+  size_t plen = strlen(path);
+  char *tmp = ed_malloc(plen + 16);
+  snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
+  int fd = mkstemp(tmp);
+  if (fd < 0) {
+    int err = errno_to_ed(errno);
+    free(tmp);
+    return err;
+  }
+  int err = 0;
+  if (fchmod(fd, (mode_t)mode) != 0) err = errno_to_ed(errno);
+  const uint8_t *p = data;
+  size_t left = len;
+  while (!err && left > 0) {
+    ssize_t n = write(fd, p, left);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      err = errno_to_ed(errno);
+      break;
+    }
+    p += n;
+    left -= (size_t)n;
+  }
+  if (!err && fsync(fd) != 0) err = errno_to_ed(errno);
+  if (close(fd) != 0 && !err) err = errno_to_ed(errno);
+  if (!err && rename(tmp, path) != 0) err = errno_to_ed(errno);
+  if (err) unlink(tmp);
+  free(tmp);
+  return err;
+}
+
+int ed_state_dir(char *out, size_t out_len) {
+  const char *v;
+  int n;
+  if ((v = getenv("ECHOD_STATE_DIR")) && *v) {
+    n = snprintf(out, out_len, "%s", v);
+  } else if ((v = getenv("XDG_STATE_HOME")) && *v) {
+    n = snprintf(out, out_len, "%s/echod", v);
+  } else if ((v = getenv("HOME")) && *v) {
+    n = snprintf(out, out_len, "%s/.local/state/echod", v);
+  } else {
+    n = snprintf(out, out_len, "/var/lib/echod");
+  }
+  return (n < 0 || (size_t)n >= out_len) ? ED_E_TOOBIG : 0;
+}
+
+int ed_mkdir_p(const char *path, unsigned mode) {
+  char *p = ed_strdup(path);
+  int err = 0;
+  for (char *s = p + 1;; s++) {
+    if (*s != '/' && *s != '\0') continue;
+    char c = *s;
+    *s = '\0';
+    if (mkdir(p, (mode_t)mode) != 0 && errno != EEXIST) {
+      err = errno_to_ed(errno);
+      break;
+    }
+    *s = c;
+    if (c == '\0') break;
+  }
+  free(p);
+  if (!err) {
+    struct stat st;
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) err = ED_E_IO;
+  }
+  return err;
+}

@@ -1,0 +1,139 @@
+/* Unit tests for internal/base. */
+#include "internal/base/base.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal/testing/testing.h"
+
+static void test_errors(void) {
+  CHECK_STR(ed_errname(0), "OK");
+  CHECK_STR(ed_errname(ED_E_NOMEM), "NOMEM");
+  CHECK_STR(ed_strerror(ED_E_TOOBIG), "too large");
+  CHECK_STR(ed_errname(ED_E_SYS), "SYS");
+  CHECK_STR(ed_errname(12345), "UNKNOWN");
+  CHECK_STR(ed_strerror(-2), "No such file or directory"); /* -ENOENT */
+  CHECK(ED_E_NOMEM < 0 && ED_E_SYS < 0);
+}
+
+static void test_buf_cap(void) {
+  struct ed_buf b;
+  ed_buf_init(&b, 10);
+  CHECK_EQ(ed_buf_append(&b, "hello", 5), 0);
+  CHECK_EQ(ed_buf_append(&b, "world", 5), 0);
+  CHECK_EQ(b.len, 10);
+  CHECK_EQ(ed_buf_append(&b, "!", 1), ED_E_TOOBIG);
+  CHECK_EQ(b.len, 10); /* unchanged */
+  CHECK_STR(ed_buf_cstr(&b), "helloworld");
+  ed_buf_consume(&b, 5);
+  CHECK_STR(ed_buf_cstr(&b), "world");
+  CHECK_EQ(ed_buf_space(&b), 5);
+  CHECK_EQ(ed_buf_printf(&b, "%d", 12345), 0);
+  CHECK_STR(ed_buf_cstr(&b), "world12345");
+  CHECK_EQ(ed_buf_printf(&b, "x"), ED_E_TOOBIG);
+  ed_buf_reset(&b);
+  CHECK_EQ(b.len, 0);
+  CHECK_STR(ed_buf_cstr(&b), "");
+  ed_buf_cleanup(&b);
+
+  struct ed_buf big;
+  ed_buf_init(&big, 1 << 20);
+  char chunk[1000];
+  memset(chunk, 'x', sizeof(chunk));
+  int err = 0;
+  size_t total = 0;
+  while ((err = ed_buf_append(&big, chunk, sizeof(chunk))) == 0) total += 1000;
+  CHECK_EQ(err, ED_E_TOOBIG);
+  CHECK_EQ(total, 1048000);
+  CHECK(big.alloc <= (1u << 20) + 1);
+  ed_buf_cleanup(&big);
+}
+
+static void test_logq(void) {
+  char out[64];
+  CHECK_STR(ed_logq(out, sizeof(out), "plain"), "plain");
+  CHECK_STR(ed_logq(out, sizeof(out), "two words"), "\"two words\"");
+  CHECK_STR(ed_logq(out, sizeof(out), "a\"b"), "\"a\\\"b\"");
+  CHECK_STR(ed_logq(out, sizeof(out), "x\ny"), "\"x\\ny\"");
+  CHECK_STR(ed_logq(out, sizeof(out), ""), "\"\"");
+  CHECK_STR(ed_logq(out, sizeof(out), NULL), "\"\"");
+  CHECK_STR(ed_logq(out, sizeof(out), "k=v"), "\"k=v\"");
+  char small[8];
+  ed_logq(small, sizeof(small), "a very long value with spaces");
+  CHECK(strlen(small) < sizeof(small));
+}
+
+static void test_log_level(void) {
+  enum ed_log_level l;
+  CHECK_EQ(ed_log_level_parse(&l, "debug"), 0);
+  CHECK_EQ(l, ED_LOG_DEBUG);
+  CHECK_EQ(ed_log_level_parse(&l, "error"), 0);
+  CHECK_EQ(l, ED_LOG_ERROR);
+  CHECK_EQ(ed_log_level_parse(&l, "loud"), ED_E_INVAL);
+  ed_log_set_level(ED_LOG_WARN);
+  CHECK_EQ(ed_log_get_level(), ED_LOG_WARN);
+  ED_INFO("not shown", "k=%d", 1);
+  ed_log_set_level(ED_LOG_INFO);
+}
+
+static void test_files(void) {
+  char dir[] = "/tmp/ed_base_test.XXXXXX";
+  CHECK(mkdtemp(dir) != NULL);
+  char path[256];
+  snprintf(path, sizeof(path), "%s/f", dir);
+  CHECK_EQ(ed_write_file_atomic(path, "abc", 3, 0600), 0);
+  struct stat st;
+  CHECK_EQ(stat(path, &st), 0);
+  CHECK_EQ(st.st_mode & 0777, 0600);
+  uint8_t *data = NULL;
+  size_t len = 0;
+  CHECK_EQ(ed_read_file(&data, &len, path, 100), 0);
+  CHECK_EQ(len, 3);
+  CHECK_STR((char *)data, "abc");
+  free(data);
+  CHECK_EQ(ed_read_file(&data, &len, path, 2), ED_E_TOOBIG);
+  char missing[256];
+  snprintf(missing, sizeof(missing), "%s/nope", dir);
+  CHECK_EQ(ed_read_file(&data, &len, missing, 100), ED_E_NOENT);
+  unlink(path);
+  char deep[256];
+  snprintf(deep, sizeof(deep), "%s/a/b/c", dir);
+  CHECK_EQ(ed_mkdir_p(deep, 0700), 0);
+  CHECK_EQ(ed_mkdir_p(deep, 0700), 0);
+  CHECK_EQ(stat(deep, &st), 0);
+  CHECK_EQ(st.st_mode & 0777, 0700);
+  rmdir(deep);
+  snprintf(deep, sizeof(deep), "%s/a/b", dir);
+  rmdir(deep);
+  snprintf(deep, sizeof(deep), "%s/a", dir);
+  rmdir(deep);
+  rmdir(dir);
+}
+
+static void test_state_dir(void) {
+  char out[256];
+  setenv("ECHOD_STATE_DIR", "/x/y", 1);
+  CHECK_EQ(ed_state_dir(out, sizeof(out)), 0);
+  CHECK_STR(out, "/x/y");
+  unsetenv("ECHOD_STATE_DIR");
+  setenv("XDG_STATE_HOME", "/s", 1);
+  CHECK_EQ(ed_state_dir(out, sizeof(out)), 0);
+  CHECK_STR(out, "/s/echod");
+  unsetenv("XDG_STATE_HOME");
+  setenv("HOME", "/home/u", 1);
+  CHECK_EQ(ed_state_dir(out, sizeof(out)), 0);
+  CHECK_STR(out, "/home/u/.local/state/echod");
+  CHECK_EQ(ed_state_dir(out, 4), ED_E_TOOBIG);
+}
+
+int main(void) {
+  RUN(test_errors);
+  RUN(test_buf_cap);
+  RUN(test_logq);
+  RUN(test_log_level);
+  RUN(test_files);
+  RUN(test_state_dir);
+  return TEST_RESULT();
+}
