@@ -1,0 +1,96 @@
+/* internal/config — the server's configuration: flags, ECHOD_* environment
+ * and an optional JSON file (cJSON), merged into one immutable struct.
+ * Precedence: flag > environment > file > default.
+ *
+ * Every flag --some-name has the environment variable ECHOD_SOME_NAME and
+ * the JSON key "some_name". List-valued options (listen, allow_*) take a
+ * JSON array, a comma-separated environment value, or a repeated flag. */
+#ifndef ED_CONFIG_H
+#define ED_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "internal/base/base.h"
+
+enum ed_config_action {
+  ED_CONFIG_RUN = 0,
+  ED_CONFIG_HELP,    /* --help: print ed_config_usage() and exit 0 */
+  ED_CONFIG_PRINT,   /* --print-config: print ed_config_to_json(), exit 0 */
+  ED_CONFIG_VERSION, /* --version */
+};
+
+struct ed_strlist {
+  char **items; /* owned */
+  size_t num;
+};
+
+struct ed_config {
+  enum ed_config_action action;
+  char *config_file; /* --config; NULL if none */
+  char *state_dir;   /* --state-dir; default ed_state_dir() */
+
+  /* Listeners: "host:port", "[v6]:port"; default {"127.0.0.1:7443"}. */
+  struct ed_strlist listen;
+
+  /* Credentials. All NULL = zero-config: dev PKI in <state_dir>/pki. Cert,
+   * key and CA must be given together; crl is optional. */
+  char *cert;
+  char *key;
+  char *ca;
+  char *crl;
+
+  /* Trust. tls_min is 0x0304 (default, "1.3") or 0x0303 ("1.2"). */
+  uint16_t tls_min;
+  struct ed_strlist allow_cn;     /* exact CN match */
+  struct ed_strlist allow_san;    /* exact DNS/URI/email SAN match */
+  struct ed_strlist allow_sha256; /* hex SHA-256 of the client cert DER */
+  uint32_t ticket_rotate_s;       /* --ticket-rotate, default 3600 */
+
+  /* Threads. 0 = number of CPUs. */
+  uint32_t workers;
+  uint32_t handshake_threads;
+
+  /* Limits and timeouts. */
+  uint32_t max_connections;        /* default 100000 */
+  uint32_t max_pending_handshakes; /* default 4096 */
+  uint32_t max_buffer;             /* unsent bytes per conn, default 65536 */
+  uint32_t handshake_timeout_ms;   /* default 10000 */
+  uint32_t idle_timeout_ms;        /* default 300000 */
+  uint32_t drain_timeout_ms;       /* default 30000 */
+
+  /* Control plane. */
+  char *admin_socket; /* default <state_dir>/admin.sock; NULL if no_admin */
+  int no_admin;
+  char *metrics_listen; /* default "127.0.0.1:9870"; NULL if no_metrics */
+  int no_metrics;
+  int watch; /* watch cert/key/CA/CRL files for reload; default 1 */
+
+  enum ed_log_level log_level; /* default info */
+};
+
+/* ed_config_load builds the configuration from |argc|/|argv| (argv[0] is
+ * the program name), the process environment and the JSON file named by
+ * --config / ECHOD_CONFIG. On success sets |*out| (free with
+ * ed_config_free) and returns 0. On a bad flag, value or file it writes a
+ * one-line message (no trailing newline) to |err| and returns ED_E_USAGE;
+ * the caller prints it and exits 2. */
+int ed_config_load(struct ed_config **out, int argc, char **argv, char *err,
+                   size_t err_len);
+
+void ed_config_free(struct ed_config *cfg);
+
+/* ed_config_usage returns the --help text (static). */
+const char *ed_config_usage(void);
+
+/* ed_config_to_json returns the effective configuration as pretty JSON
+ * (caller frees), in the same shape --config accepts. */
+char *ed_config_to_json(const struct ed_config *cfg);
+
+/* ed_parse_hostport splits "host:port", "[v6]:port" into |host| (brackets
+ * removed) and |*out_port|. Returns 0 or ED_E_INVAL. Shared with the client,
+ * echoctl and bench. */
+int ed_parse_hostport(char *host, size_t host_len, uint16_t *out_port,
+                      const char *s);
+
+#endif /* ED_CONFIG_H */
