@@ -16,6 +16,7 @@ static const char *const hs_names[] = {
     ED_HS_REASONS(ED_NAME_)};
 static const char *const reject_names[] = {ED_REJECT_REASONS(ED_NAME_)};
 static const char *const trigger_names[] = {ED_RELOAD_TRIGGERS(ED_NAME_)};
+static const char *const admin_names[] = {ED_ADMIN_CMDS(ED_NAME_)};
 #undef ED_NAME_
 
 struct suite_row {
@@ -39,6 +40,10 @@ const char *ed_reject_reason_name(enum ed_reject_reason r) {
 
 const char *ed_reload_trigger_name(enum ed_reload_trigger t) {
   return (unsigned)t < ED_RELOAD_TRIGGER_COUNT ? trigger_names[t] : "unknown";
+}
+
+const char *ed_admin_cmd_name(enum ed_admin_cmd c) {
+  return (unsigned)c < ED_ADMIN_CMD_COUNT ? admin_names[c] : "unknown";
 }
 
 const char *ed_suite_name(enum ed_suite s) {

@@ -188,4 +188,46 @@ void ed_stats_snapshot_init(struct ed_stats_snapshot *out);
 void ed_stats_accumulate(struct ed_stats_snapshot *out,
                          const struct ed_stats *s);
 
+/* ---- the control plane's counters ---------------------------------------- */
+
+/* Admin socket commands; label values for
+ * echod_admin_requests_total{cmd,result}. UNKNOWN counts requests whose
+ * command could not be read. */
+#define ED_ADMIN_CMDS(X)    \
+  X(STATUS, "status")       \
+  X(SESSIONS, "sessions")   \
+  X(SESSION, "session")     \
+  X(KILL, "kill")           \
+  X(CERTS, "certs")         \
+  X(RELOAD, "reload")       \
+  X(DRAIN, "drain")         \
+  X(LOG_LEVEL, "log-level") \
+  X(VERSION, "version")     \
+  X(METRICS, "metrics")     \
+  X(UNKNOWN, "unknown")
+
+enum ed_admin_cmd {
+#define ED_ADMIN_ENUM_(id, name) ED_ADMIN_##id,
+  ED_ADMIN_CMDS(ED_ADMIN_ENUM_)
+#undef ED_ADMIN_ENUM_
+      ED_ADMIN_CMD_COUNT
+};
+
+const char *ed_admin_cmd_name(enum ed_admin_cmd c);
+
+/* Counters of the control loop (main thread): reloads and admin requests.
+ * Everything that writes or reads them (reload, admin socket, metrics
+ * endpoint) runs on the control loop, so these are plain integers. One
+ * instance per server process, owned by whoever composes the server
+ * (cmd/server.c) and lent to each module. */
+struct ed_control_stats {
+  uint64_t reloads[ED_RELOAD_TRIGGER_COUNT][2]; /* [trigger][0 fail,1 ok] */
+  int last_reload_ok;                           /* 1 until a reload fails */
+  uint64_t last_reload_wall_ns; /* 0 = never (startup load counts) */
+  enum ed_reload_trigger last_reload_trigger;
+  char last_reload_error[256]; /* "" when the last reload succeeded */
+  uint64_t admin_requests[ED_ADMIN_CMD_COUNT][2]; /* [cmd][0 error,1 ok] */
+  uint64_t admin_refused_peers;                   /* SO_PEERCRED uid refused */
+};
+
 #endif /* ED_STATS_H */

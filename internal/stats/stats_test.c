@@ -14,6 +14,8 @@ static void test_names(void) {
   CHECK_EQ(ed_suite_from_iana(0x1301), ED_SUITE_AES_128_GCM_SHA256);
   CHECK_STR(ed_suite_version(ed_suite_from_iana(0xC02B)), "TLSv1.2");
   CHECK_EQ(ed_suite_from_iana(0x0035), ED_SUITE_OTHER);
+  CHECK_STR(ed_admin_cmd_name(ED_ADMIN_LOG_LEVEL), "log-level");
+  CHECK_STR(ed_admin_cmd_name(ED_ADMIN_UNKNOWN), "unknown");
 }
 
 static void test_hist(void) {
