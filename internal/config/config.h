@@ -44,7 +44,9 @@ struct ed_config {
   uint16_t tls_min;
   struct ed_strlist allow_cn;     /* exact CN match */
   struct ed_strlist allow_san;    /* exact DNS/URI/email SAN match */
-  struct ed_strlist allow_sha256; /* hex SHA-256 of the client cert DER */
+  struct ed_strlist allow_sha256; /* hex SHA-256 of the client cert DER,
+                                   * normalized: 64 lowercase hex digits,
+                                   * colons removed */
   uint32_t ticket_rotate_s;       /* --ticket-rotate, default 3600 */
 
   /* Threads. 0 = number of CPUs. */

@@ -1,0 +1,79 @@
+/* internal/admin/admin.h — the admin Unix socket on the control loop.
+ *
+ * Accepts local connections, checks the peer's uid (SO_PEERCRED: the
+ * server's own uid or root), splits the byte stream into request lines,
+ * parses each with ed_admin_parse (proto.h) and hands it to one handler
+ * function. Replies go out one per request, in order: while a request is
+ * being handled, later lines wait in the connection's buffer.
+ *
+ * Bounds: a line over ED_ADMIN_MAX_LINE gets a too_large reply and the
+ * connection closes; a connection with no complete request for
+ * |idle_timeout_ms| gets a timeout reply and closes; past |max_clients|
+ * connections a new one gets a busy reply and closes; a client that stops
+ * reading its replies stops being read from.
+ *
+ * Everything runs on the one uv loop given to ed_admin_new (the control
+ * loop); nothing here is thread-safe. The process must ignore SIGPIPE (a
+ * client that hung up is then an EPIPE write error, not a dead server). */
+#ifndef ED_ADMIN_H
+#define ED_ADMIN_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "internal/admin/proto.h"
+#include "internal/stats/stats.h"
+
+struct ed_admin;
+/* One request waiting for its reply. */
+struct ed_admin_call;
+
+/* ed_admin_handler_fn handles |req| (borrowed for this call only). It must
+ * finish |call| exactly once — before returning or later on the same loop
+ * — with ed_admin_call_ok or ed_admin_call_fail. The call stays valid
+ * until then even if the client goes away (the reply is then dropped). */
+typedef void (*ed_admin_handler_fn)(void *arg, struct ed_admin_call *call,
+                                    const struct ed_admin_request *req);
+
+struct ed_admin_options {
+  const char *path;               /* socket path; borrowed for the call */
+  struct ed_control_stats *stats; /* borrowed for the admin's life; may be
+                                     NULL */
+  ed_admin_handler_fn handler;
+  void *handler_arg;
+  uint32_t idle_timeout_ms; /* 0: $ECHOD_ADMIN_TIMEOUT_MS or 10000 */
+  uint32_t max_clients;     /* 0: 16 */
+};
+
+/* ed_admin_new creates the socket at |opts->path| and listens on |loop|.
+ * A missing parent directory is created 0700; the socket is made 0600
+ * before it listens. A leftover socket file nobody answers on is replaced;
+ * if another process answers there, fails with ED_E_EXIST; a path that
+ * exists and is not a socket fails with ED_E_EXIST too. On success sets
+ * |*out| and returns 0; on failure logs one error line and returns a
+ * negative ED_E_* code. */
+int ed_admin_new(struct ed_admin **out, uv_loop_t *loop,
+                 const struct ed_admin_options *opts);
+
+/* ed_admin_free stops listening, removes the socket file (if it is still
+ * ours) and closes every admin connection. Memory is released from libuv
+ * close callbacks, so the loop must run once more afterwards. NULL ok. */
+void ed_admin_free(struct ed_admin *a);
+
+/* ed_admin_path returns the socket path (owned by |a|). */
+const char *ed_admin_path(const struct ed_admin *a);
+
+/* ed_admin_call_ok replies {"ok":true,"result":|result|} and ends |call|.
+ * Takes ownership of |result| (NULL gives {}). */
+void ed_admin_call_ok(struct ed_admin_call *call, cJSON *result);
+
+/* ed_admin_call_fail replies with error |code| and a printf-style message,
+ * and ends |call|. */
+void ed_admin_call_fail(struct ed_admin_call *call, enum ed_admin_err code,
+                        const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ed_admin_call_cmd returns the command |call| answers. */
+enum ed_admin_cmd ed_admin_call_cmd(const struct ed_admin_call *call);
+
+#endif /* ED_ADMIN_H */

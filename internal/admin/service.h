@@ -1,0 +1,42 @@
+/* internal/admin/service.h — the admin socket wired to the server: one
+ * handler per command, calling the server API (internal/server) and the
+ * reload triggers (internal/reload). cmd/server.c calls ed_admin_start
+ * once; everything else happens on the server's control loop.
+ *
+ * Reply shapes are documented in docs/admin-protocol.md. */
+#ifndef ED_ADMIN_SERVICE_H
+#define ED_ADMIN_SERVICE_H
+
+#include "internal/admin/admin.h"
+#include "internal/base/base.h"
+#include "internal/reload/reload.h"
+#include "internal/server/server.h"
+#include "internal/stats/stats.h"
+
+/* ed_admin_metrics_fn appends the Prometheus text exposition to |out| (a
+ * capped buffer). Returns 0 or a negative ED_E_* code. Provided by the
+ * metrics module's composer; runs on the control loop. */
+typedef int (*ed_admin_metrics_fn)(void *arg, struct ed_buf *out);
+
+struct ed_admin_service_options {
+  struct ed_control_stats *stats; /* required; borrowed for the server's
+                                     life */
+  struct ed_reload *reload;       /* NULL: reload calls ed_server_reload */
+  ed_admin_metrics_fn metrics;    /* NULL: "metrics" replies unavailable */
+  void *metrics_arg;
+  const char *version; /* echod's version; NULL: "dev" */
+};
+
+struct ed_admin_service;
+
+/* ed_admin_start opens the admin socket at the configured path
+ * (ed_server_config(srv)->admin_socket) on the server's control loop and
+ * registers a stop hook that closes it when the server stops. With
+ * --no-admin it does nothing, sets |*out| to NULL and returns 0. On
+ * failure (socket path taken by a live server, unusable directory) logs
+ * the reason and returns a negative ED_E_* code: the caller exits.
+ * |srv| and everything in |opts| are borrowed for the server's life. */
+int ed_admin_start(struct ed_admin_service **out, struct ed_server *srv,
+                   const struct ed_admin_service_options *opts);
+
+#endif /* ED_ADMIN_SERVICE_H */

@@ -1,0 +1,193 @@
+/* internal/bench — echo-bench, the load generator, as a library.
+ *
+ * A run opens mutual-TLS connections to an echo server (libuv loops with
+ * non-blocking sockets driven through BoringSSL), runs one scenario for a
+ * bounded time or operation count, checks every echoed byte, and fills an
+ * ed_bench_result. With a server pid it also samples the server's CPU time
+ * (utime+stime from /proc/PID/stat) and RSS over the measured window, which
+ * is the figure that does not depend on the client's own speed.
+ *
+ * Scenarios:
+ *   handshake  C workers: connect, full handshake, 32-byte echo, close.
+ *              With resume, each worker offers its last session ticket.
+ *   echo       C persistent connections, one S-byte message in flight each.
+ *   bulk       C connections streaming S-byte writes with concurrent reads.
+ *   idle       open C sessions, hold them for the duration, echo once on
+ *              each at the end to prove it was held.
+ *   flood      8 connections echoing 64 B; quiet for half the duration,
+ *              then under a handshake storm of --storm workers. */
+#ifndef ED_BENCH_H
+#define ED_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum ed_bench_scenario {
+  ED_BENCH_HANDSHAKE = 0,
+  ED_BENCH_ECHO,
+  ED_BENCH_BULK,
+  ED_BENCH_IDLE,
+  ED_BENCH_FLOOD,
+};
+
+/* ed_bench_scenario_name returns "handshake", "echo", ... (static). */
+const char *ed_bench_scenario_name(enum ed_bench_scenario s);
+
+struct ed_bench_opts {
+  enum ed_bench_scenario scenario;
+  char *connect;     /* "host:port"; owned */
+  char *ca;          /* CA bundle that signs the server cert; owned */
+  char *cert;        /* client certificate chain; owned */
+  char *key;         /* client private key; owned */
+  char *servername;  /* SNI + name checked; NULL: check the connect host */
+  uint32_t conns;    /* C (idle: sessions to open) */
+  uint32_t size;     /* S bytes per message / write */
+  uint32_t threads;  /* client loops, each in its own thread */
+  uint32_t storm;    /* flood: handshake workers in the storm */
+  uint32_t parallel; /* idle: handshakes in flight while opening */
+  uint32_t window;   /* bulk: max unechoed bytes per connection */
+  double duration_s; /* measured window (idle: hold time) */
+  double timeout_s;  /* one operation that takes longer counts as failed */
+  uint64_t count;    /* stop after this many operations; 0 = no bound */
+  int resume;        /* handshake: offer session tickets */
+  int server_pid;    /* sample /proc/PID; 0 = none */
+  int json;          /* print one JSON object instead of the summary */
+  int progress;      /* progress line on stderr: -1 auto (isatty), 0, 1 */
+};
+
+/* ed_bench_opts_init sets the defaults: handshake, 127.0.0.1:7443, the dev
+ * client certificate and CA from <state dir>/pki, C=64, S=64 (bulk 16384),
+ * 1 thread, 5 s, storm 64, parallel 128, window 256 KiB, timeout 10 s. */
+void ed_bench_opts_init(struct ed_bench_opts *o);
+void ed_bench_opts_cleanup(struct ed_bench_opts *o);
+
+/* ed_bench_opts_parse reads "SCENARIO [flags]" from |argv| (argv[0] is the
+ * program name) into |o|, which must have been initialised. Returns 0, 1
+ * when --help was asked for (caller prints ed_bench_usage() and exits 0),
+ * or ED_E_USAGE with a one-line message in |err|. */
+int ed_bench_opts_parse(struct ed_bench_opts *o, int argc, char **argv,
+                        char *err, size_t err_len);
+
+/* ed_bench_usage returns the --help text (static). */
+const char *ed_bench_usage(void);
+
+/* Latency summary in microseconds. */
+struct ed_bench_lat {
+  uint64_t n;
+  double p50_us;
+  double p99_us;
+  double p999_us;
+  double max_us;
+  double mean_us;
+};
+
+struct ed_bench_result {
+  enum ed_bench_scenario scenario;
+  uint32_t conns, size, threads, storm;
+  int resume;
+  double elapsed_s; /* measured window */
+
+  /* ops: handshakes, messages, S-byte chunks echoed (bulk), sessions
+   * held (idle). bytes: payload bytes echoed back and verified. */
+  uint64_t ops;
+  uint64_t bytes;
+  double ops_per_s;
+  double mb_per_s;         /* bytes echoed per second / 1e6 */
+  struct ed_bench_lat lat; /* handshake: connect to echo; echo: RTT */
+  uint64_t resumed;        /* handshake: how many of |ops| resumed */
+
+  uint64_t established; /* idle: sessions that completed the first echo */
+  uint64_t held;        /* idle: sessions that echoed again at the end */
+
+  struct ed_bench_lat quiet;     /* flood: RTT before the storm */
+  struct ed_bench_lat storm_lat; /* flood: RTT during the storm */
+  uint64_t storm_handshakes;
+  double storm_hs_per_s;
+
+  /* Failures. Any of them makes ed_bench_result_failed() true. */
+  uint64_t refused;        /* handshake failed or connection dropped before
+                              the first echo (server alert, reset, EOF) */
+  uint64_t connect_failed; /* TCP connect failed */
+  uint64_t mismatch;       /* echoed bytes differ from what was sent */
+  uint64_t dropped;        /* established connection closed by the server */
+  uint64_t timeouts;       /* an operation exceeded timeout_s */
+  char first_error[200];
+
+  char version[16]; /* negotiated, from the first connection */
+  char cipher[64];
+  char group[32];
+
+  /* Client CPU over the window, in cores (1.0 = one core busy). */
+  double client_cores;
+  uint32_t client_cpus; /* CPUs the client may run on */
+
+  /* Server figures; valid when server_pid != 0 and sampling worked. */
+  int server_pid;
+  int server_ok;
+  double server_cpu_us;
+  double server_cpu_us_per_op;
+  double server_gb_per_cpu_s; /* bulk: echoed GB per server CPU second */
+  uint64_t server_rss_before_kib, server_rss_after_kib;
+  double server_kib_per_session; /* idle */
+};
+
+/* ed_bench_run runs |o|'s scenario and fills |out|. Progress goes to
+ * stderr when enabled. Returns 0 when the run took place (check
+ * ed_bench_result_failed for what it found), or a negative ED_E_* code
+ * with a message on stderr when it could not start (unreadable
+ * certificate, bad address). */
+int ed_bench_run(const struct ed_bench_opts *o, struct ed_bench_result *out);
+
+/* ed_bench_result_failed returns 1 when the run counted refusals,
+ * mismatches, drops, timeouts or connect failures, or did no operation. */
+int ed_bench_result_failed(const struct ed_bench_result *r);
+
+/* ed_bench_result_json returns one JSON object (no newline) describing
+ * |r|; the caller frees it with free(). */
+char *ed_bench_result_json(const struct ed_bench_result *r);
+
+/* ed_bench_result_print writes the human summary to |f|. */
+void ed_bench_result_print(FILE *f, const struct ed_bench_result *r);
+
+/* ---- /proc sampling (exposed for tests) ---------------------------------- */
+
+/* ed_bench_parse_stat reads utime+stime (clock ticks) from the text of a
+ * /proc/PID/stat file. Returns 0 or ED_E_PARSE. */
+int ed_bench_parse_stat(uint64_t *out_ticks, const char *text);
+
+/* ed_bench_parse_status reads VmRSS (KiB) from a /proc/PID/status text.
+ * Returns 0 or ED_E_PARSE. */
+int ed_bench_parse_status(uint64_t *out_kib, const char *text);
+
+/* ed_bench_proc_cpu_us sets |*out_us| to the process's utime+stime in
+ * microseconds (all threads, live and exited). Returns 0 or a negative
+ * ED_E_* code. ed_bench_proc_rss_kib likewise reads VmRSS. */
+int ed_bench_proc_cpu_us(uint64_t *out_us, int pid);
+int ed_bench_proc_rss_kib(uint64_t *out_kib, int pid);
+
+/* ---- latency histogram (exposed for tests) ------------------------------- */
+
+/* A log-linear histogram of nanosecond values: 32 sub-buckets per power of
+ * two, so a percentile is within ~3% of the true value. Fixed size, no
+ * allocation; embeddable. Not thread-safe: one writer, merged after. */
+#define ED_BENCH_HIST_BUCKETS (42 * 32)
+struct ed_bench_hist {
+  uint64_t n;
+  uint64_t sum_ns;
+  uint64_t max_ns;
+  uint64_t b[ED_BENCH_HIST_BUCKETS];
+};
+
+void ed_bench_hist_init(struct ed_bench_hist *h);
+void ed_bench_hist_add(struct ed_bench_hist *h, uint64_t ns);
+void ed_bench_hist_merge(struct ed_bench_hist *into,
+                         const struct ed_bench_hist *from);
+/* ed_bench_hist_quantile returns the value (ns) at quantile |q| in [0,1],
+ * or 0 when empty. */
+uint64_t ed_bench_hist_quantile(const struct ed_bench_hist *h, double q);
+/* ed_bench_hist_summary fills |out| in microseconds. */
+void ed_bench_hist_summary(struct ed_bench_lat *out,
+                           const struct ed_bench_hist *h);
+
+#endif /* ED_BENCH_H */

@@ -1,0 +1,690 @@
+/* internal/bench — the connection engine: one libuv loop per thread, each
+ * connection a non-blocking socket watched by a uv_poll_t and driven
+ * through BoringSSL directly on the fd (a load generator wants the fewest
+ * copies on its own side). One state machine per connection; on_poll is
+ * the only place that dispatches on socket readiness. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal/base/base.h"
+#include "internal/bench/bench_internal.h"
+
+#define RBUF_LEN 65536
+#define HELLO_LEN 32 /* first echo on every connection; handshake's echo */
+#define TICK_MS 100
+#define BULK_ROUNDS                                \
+  16 /* write/read rounds per wake-up, so one fast \
+        connection cannot starve the loop */
+
+enum cstate {
+  CS_OFF = 0,    /* no socket */
+  CS_CONNECTING, /* TCP connect in progress */
+  CS_HANDSHAKE,
+  CS_MSG,      /* one message written/being written, echo awaited */
+  CS_BULK,     /* streaming */
+  CS_HOLD,     /* established and quiet (idle, or out of budget) */
+  CS_SHUTDOWN, /* close_notify sent, waiting for the server's close */
+  CS_DEAD,     /* failed; never reopened */
+};
+
+struct ed_bench__conn {
+  struct ed_bench__worker *w;
+  enum cstate state;
+  int fd;
+  int poll_open; /* poll handle initialised and not yet closed */
+  int events;
+  uv_poll_t poll;
+  SSL *ssl;
+  SSL_SESSION *session; /* resume: the last ticket the server sent */
+  uint64_t base;        /* this connection's offset into the pattern */
+  uint64_t tx_pos;      /* stream bytes written */
+  uint64_t rx_pos;      /* stream bytes echoed back and verified */
+  uint64_t msg_end;     /* CS_MSG: stream position that completes it */
+  uint64_t t_start;     /* connect began (handshake latency) */
+  uint64_t t_op;        /* current operation began / last progress */
+  int echoed;           /* the first echo came back */
+  int want_write;
+  int pending_write; /* bulk: a claimed chunk not yet accepted */
+  int checking;      /* idle: final echo in flight */
+  int parked;        /* echo/bulk: up, waiting for the measured window */
+};
+
+typedef struct ed_bench__conn conn;
+typedef struct ed_bench__worker worker;
+
+static void conn_begin(conn *c);
+static void msg_step(conn *c);
+static void bulk_step(conn *c);
+
+static const uint8_t *pat(const conn *c, uint64_t pos) {
+  const struct ed_bench__run *r = c->w->r;
+  return r->pattern + (c->base + pos) % r->period;
+}
+
+static int claim(struct ed_bench__run *r) {
+  if (!r->bounded) return 1;
+  return atomic_fetch_sub_explicit(&r->budget, 1, memory_order_relaxed) > 0;
+}
+
+static int phase(const worker *w) {
+  return atomic_load_explicit(&w->r->phase, memory_order_relaxed);
+}
+
+static void bump(_Atomic uint64_t *v, uint64_t n) {
+  atomic_fetch_add_explicit(v, n, memory_order_relaxed);
+}
+
+static void set_events(conn *c, int events);
+static void on_poll(uv_poll_t *h, int status, int events);
+
+/* ---- progress of the whole loop ------------------------------------------ */
+
+static void open_more(worker *w) {
+  uint32_t par = w->r->o->parallel / w->r->o->threads;
+  if (par == 0) par = 1;
+  while (!w->stopping && w->opening < par && w->next_open < w->nconns) {
+    conn *c = &w->conns[w->next_open++];
+    w->opening++;
+    conn_begin(c);
+  }
+}
+
+static void settle(worker *w) {
+  if (++w->settled >= w->nconns) atomic_store(&w->setup_done, 1);
+}
+
+static void check_progress(worker *w) {
+  if (w->seen_phase == PH_CHECK && w->checking == 0)
+    atomic_store(&w->check_done, 1);
+}
+
+/* ---- teardown and failure ------------------------------------------------ */
+
+static void on_poll_closed(uv_handle_t *h) {
+  conn *c = h->data;
+  if (c->w->stopping || c->state == CS_DEAD) return;
+  if (c->w->kind == K_HANDSHAKE) conn_begin(c);
+}
+
+/* conn_teardown frees the SSL and closes the socket. The poll handle is
+ * closed through libuv; the next connection on this slot starts from its
+ * close callback. */
+static void conn_teardown(conn *c) {
+  if (c->ssl) {
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+  }
+  if (c->poll_open) {
+    c->poll_open = 0;
+    uv_close((uv_handle_t *)&c->poll, on_poll_closed);
+  }
+  if (c->fd >= 0) {
+    close(c->fd);
+    c->fd = -1;
+  }
+  c->events = 0;
+}
+
+/* conn_fail counts a failure in |counter|, records |what| as the first
+ * error if it is, and closes the connection. Handshake workers start
+ * over unless TCP itself failed; other connections are dead. */
+static void conn_fail(conn *c, _Atomic uint64_t *counter, const char *what) {
+  worker *w = c->w;
+  bump(counter, 1);
+  ed_bench__note_error(w->r, what);
+  ERR_clear_error();
+  int retry = w->kind == K_HANDSHAKE && counter != &w->c.connect_failed;
+  if (w->kind == K_IDLE && !c->echoed) w->opening--;
+  if (c->checking) {
+    c->checking = 0;
+    w->checking--;
+  }
+  if (!c->echoed && w->kind != K_HANDSHAKE) settle(w);
+  c->state = retry ? CS_OFF : CS_DEAD;
+  if (!retry) bump(&w->c.dead, 1);
+  conn_teardown(c);
+  if (w->kind == K_IDLE) {
+    open_more(w);
+    check_progress(w);
+  }
+}
+
+/* conn_fail_tls classifies a failed SSL call: before the first echo came
+ * back the server refused us; after it, it dropped us. */
+static void conn_fail_tls(conn *c, int ssl_err, const char *stage) {
+  char msg[200];
+  unsigned long e = ERR_peek_last_error();
+  if (e) {
+    snprintf(msg, sizeof(msg), "%s: %s", stage, ERR_reason_error_string(e));
+  } else if (ssl_err == SSL_ERROR_ZERO_RETURN ||
+             (ssl_err == SSL_ERROR_SYSCALL && errno == 0)) {
+    snprintf(msg, sizeof(msg), "%s: connection closed by the server", stage);
+  } else if (ssl_err == SSL_ERROR_SYSCALL) {
+    snprintf(msg, sizeof(msg), "%s: %s", stage, strerror(errno));
+  } else {
+    snprintf(msg, sizeof(msg), "%s: TLS error %d", stage, ssl_err);
+  }
+  conn_fail(c, c->echoed ? &c->w->c.dropped : &c->w->c.refused, msg);
+}
+
+/* ---- I/O helpers --------------------------------------------------------- */
+
+/* write_chunk writes |len| pattern bytes at tx_pos. Returns 1 when
+ * written, 0 when the socket is full (retry later with the same length),
+ * -1 when the connection failed (already torn down). */
+static int write_chunk(conn *c, size_t len) {
+  errno = 0;
+  int n = SSL_write(c->ssl, pat(c, c->tx_pos), (int)len);
+  if (n > 0) {
+    c->tx_pos += (uint64_t)n;
+    return 1;
+  }
+  int e = SSL_get_error(c->ssl, n);
+  if (e == SSL_ERROR_WANT_WRITE) {
+    c->want_write = 1;
+    return 0;
+  }
+  if (e == SSL_ERROR_WANT_READ) return 0;
+  conn_fail_tls(c, e, "write");
+  return -1;
+}
+
+/* read_verify reads what has arrived, up to stream position |limit|, and
+ * checks it against the pattern. Returns 0 (wait for more) or -1 when
+ * the connection failed (already torn down). */
+static int read_verify(conn *c, uint64_t limit) {
+  worker *w = c->w;
+  while (c->rx_pos < limit) {
+    errno = 0;
+    int n = SSL_read(c->ssl, w->rbuf, RBUF_LEN);
+    if (n > 0) {
+      if (c->rx_pos + (uint64_t)n > limit ||
+          memcmp(w->rbuf, pat(c, c->rx_pos), (size_t)n) != 0) {
+        conn_fail(c, &w->c.mismatch, "echoed bytes differ from those sent");
+        return -1;
+      }
+      c->rx_pos += (uint64_t)n;
+      bump(&w->c.bytes, (uint64_t)n);
+      continue;
+    }
+    int e = SSL_get_error(c->ssl, n);
+    if (e == SSL_ERROR_WANT_READ) return 0;
+    if (e == SSL_ERROR_WANT_WRITE) {
+      c->want_write = 1;
+      return 0;
+    }
+    conn_fail_tls(c, e, c->echoed ? "read" : "first echo");
+    return -1;
+  }
+  return 0;
+}
+
+static void set_events(conn *c, int events) {
+  if (events == c->events || !c->poll_open) return;
+  c->events = events;
+  uv_poll_start(&c->poll, events, on_poll);
+}
+
+/* ---- connection life ----------------------------------------------------- */
+
+static void conn_begin(conn *c) {
+  worker *w = c->w;
+  struct ed_bench__run *r = w->r;
+  if (w->stopping || c->state == CS_DEAD) return;
+  if (w->kind == K_HANDSHAKE && !claim(r)) {
+    c->state = CS_OFF;
+    return;
+  }
+  c->t_start = c->t_op = ed_now_ns();
+  c->tx_pos = c->rx_pos = 0;
+  c->echoed = c->want_write = c->pending_write = 0;
+  c->fd =
+      socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (c->fd < 0) {
+    char msg[120];
+    snprintf(msg, sizeof(msg), "socket: %s", strerror(errno));
+    conn_fail(c, &w->c.connect_failed, msg);
+    return;
+  }
+  int one = 1;
+  setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if (connect(c->fd, (struct sockaddr *)&r->addr, r->addr_len) != 0 &&
+      errno != EINPROGRESS) {
+    char msg[120];
+    snprintf(msg, sizeof(msg), "connect: %s", strerror(errno));
+    conn_fail(c, &w->c.connect_failed, msg);
+    return;
+  }
+  uv_poll_init(&w->loop, &c->poll, c->fd);
+  c->poll.data = c;
+  c->poll_open = 1;
+  c->state = CS_CONNECTING;
+  set_events(c, UV_WRITABLE);
+}
+
+static void record_tls_info(struct ed_bench__run *r, SSL *ssl) {
+  if (atomic_load(&r->have_tls_info)) return;
+  pthread_mutex_lock(&r->mu);
+  if (!atomic_load(&r->have_tls_info)) {
+    const char *g = SSL_get_curve_name(SSL_get_curve_id(ssl));
+    snprintf(r->version, sizeof(r->version), "%s", SSL_get_version(ssl));
+    snprintf(r->cipher, sizeof(r->cipher), "%s",
+             SSL_CIPHER_standard_name(SSL_get_current_cipher(ssl)));
+    snprintf(r->group, sizeof(r->group), "%s", g ? g : "none");
+    atomic_store(&r->have_tls_info, 1);
+  }
+  pthread_mutex_unlock(&r->mu);
+}
+
+static void msg_begin(conn *c, uint32_t len) {
+  c->msg_end = c->tx_pos + len;
+  c->t_op = ed_now_ns();
+  c->state = CS_MSG;
+  msg_step(c);
+}
+
+static void do_handshake(conn *c) {
+  errno = 0;
+  int rv = SSL_do_handshake(c->ssl);
+  if (rv == 1) {
+    record_tls_info(c->w->r, c->ssl);
+    msg_begin(c, HELLO_LEN);
+    return;
+  }
+  int e = SSL_get_error(c->ssl, rv);
+  if (e == SSL_ERROR_WANT_READ) {
+    set_events(c, UV_READABLE);
+  } else if (e == SSL_ERROR_WANT_WRITE) {
+    set_events(c, UV_WRITABLE);
+  } else {
+    conn_fail_tls(c, e, "handshake");
+  }
+}
+
+static void on_connected(conn *c) {
+  worker *w = c->w;
+  struct ed_bench__run *r = w->r;
+  int err = 0;
+  socklen_t len = sizeof(err);
+  getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+  if (err) {
+    char msg[120];
+    snprintf(msg, sizeof(msg), "connect: %s", strerror(err));
+    conn_fail(c, &w->c.connect_failed, msg);
+    return;
+  }
+  c->ssl = SSL_new(r->ctx);
+  if (!c->ssl) {
+    conn_fail(c, &w->c.refused, "SSL_new failed");
+    return;
+  }
+  SSL_set_fd(c->ssl, c->fd);
+  SSL_set_app_data(c->ssl, c);
+  if (r->sni) SSL_set_tlsext_host_name(c->ssl, r->sni);
+  if (c->session) SSL_set_session(c->ssl, c->session);
+  SSL_set_connect_state(c->ssl);
+  c->state = CS_HANDSHAKE;
+  do_handshake(c);
+}
+
+int ed_bench__on_new_session(SSL *ssl, SSL_SESSION *sess) {
+  conn *c = SSL_get_app_data(ssl);
+  if (!c) return 0;
+  SSL_SESSION_free(c->session);
+  c->session = sess;
+  return 1;
+}
+
+static void begin_shutdown(conn *c) {
+  c->state = CS_SHUTDOWN;
+  c->t_op = ed_now_ns();
+  int rv = SSL_shutdown(c->ssl);
+  if (rv == 1 || (rv < 0 && SSL_get_error(c->ssl, rv) != SSL_ERROR_WANT_READ &&
+                  SSL_get_error(c->ssl, rv) != SSL_ERROR_WANT_WRITE)) {
+    ERR_clear_error();
+    c->state = CS_OFF;
+    conn_teardown(c);
+    return;
+  }
+  set_events(c, UV_READABLE);
+}
+
+static void shutdown_step(conn *c) {
+  int rv = SSL_shutdown(c->ssl);
+  if (rv < 0) {
+    int e = SSL_get_error(c->ssl, rv);
+    if (e == SSL_ERROR_WANT_READ) return;
+    if (e == SSL_ERROR_WANT_WRITE) {
+      set_events(c, UV_READABLE | UV_WRITABLE);
+      return;
+    }
+  }
+  ERR_clear_error();
+  c->state = CS_OFF;
+  conn_teardown(c);
+}
+
+/* ---- scenarios ----------------------------------------------------------- */
+
+static void record_rtt(worker *w, uint64_t ns) {
+  int ph = phase(w);
+  if (w->flood_echo) {
+    if (ph == PH_MEASURE) ed_bench_hist_add(&w->quiet, ns);
+    if (ph == PH_STORM) ed_bench_hist_add(&w->storm, ns);
+  } else if (ph == PH_MEASURE) {
+    ed_bench_hist_add(&w->lat, ns);
+  }
+}
+
+static void hold(conn *c) {
+  c->state = CS_HOLD;
+  set_events(c, UV_READABLE);
+}
+
+/* start_work begins the steady state of an echo or bulk connection. */
+static void start_work(conn *c) {
+  worker *w = c->w;
+  c->parked = 0;
+  if (w->kind == K_BULK) {
+    c->state = CS_BULK;
+    c->t_op = ed_now_ns();
+    bulk_step(c);
+  } else if (!w->stopping && claim(w->r)) {
+    msg_begin(c, w->size);
+  } else {
+    hold(c);
+  }
+}
+
+/* first_echo_done: the server accepted us (in TLS 1.3 the client's
+ * handshake ends before the server has checked its certificate, so only
+ * an echo proves it). */
+static void first_echo_done(conn *c) {
+  worker *w = c->w;
+  c->echoed = 1;
+  bump(&w->c.established, 1);
+  if (w->kind == K_IDLE) {
+    w->opening--;
+    settle(w);
+    hold(c);
+    open_more(w);
+    return;
+  }
+  settle(w);
+  /* Nothing is measured (or claimed from --count) until every connection
+   * is up: park until the phase moves on. */
+  if (phase(w) == PH_SETUP) {
+    c->parked = 1;
+    hold(c);
+    return;
+  }
+  start_work(c);
+}
+
+static void msg_done(conn *c) {
+  worker *w = c->w;
+  uint64_t now = ed_now_ns();
+  if (w->kind == K_HANDSHAKE) {
+    c->echoed = 1;
+    int ph = phase(w);
+    if (ph == PH_MEASURE || ph == PH_STORM)
+      ed_bench_hist_add(&w->lat, now - c->t_start);
+    if (SSL_session_reused(c->ssl)) bump(&w->c.resumed, 1);
+    bump(&w->c.ops, 1);
+    begin_shutdown(c);
+  } else if (!c->echoed) {
+    first_echo_done(c);
+  } else if (c->checking) {
+    c->checking = 0;
+    w->checking--;
+    bump(&w->c.held, 1);
+    hold(c);
+    check_progress(w);
+  } else {
+    record_rtt(w, now - c->t_op);
+    bump(&w->c.ops, 1);
+    if (!w->stopping && claim(w->r)) {
+      msg_begin(c, w->size);
+    } else {
+      hold(c);
+    }
+  }
+}
+
+static void msg_step(conn *c) {
+  c->want_write = 0;
+  if (c->tx_pos < c->msg_end &&
+      write_chunk(c, (size_t)(c->msg_end - c->tx_pos)) < 0)
+    return;
+  if (read_verify(c, c->tx_pos) < 0) return;
+  if (c->rx_pos == c->msg_end) {
+    msg_done(c);
+    return;
+  }
+  set_events(c, UV_READABLE | (c->want_write ? UV_WRITABLE : 0));
+}
+
+/* bulk_fill writes S-byte chunks while the window allows. Returns -1 if
+ * the connection failed. */
+static int bulk_fill(conn *c) {
+  worker *w = c->w;
+  uint32_t window = w->r->o->window;
+  while (c->tx_pos - c->rx_pos + w->size <= window && !w->stopping) {
+    if (!c->pending_write && !claim(w->r)) break;
+    c->pending_write = 1;
+    int rv = write_chunk(c, w->size);
+    if (rv <= 0) return rv;
+    c->pending_write = 0;
+  }
+  return 0;
+}
+
+static void bulk_step(conn *c) {
+  worker *w = c->w;
+  c->want_write = 0;
+  for (int round = 0; round < BULK_ROUNDS; round++) {
+    if (bulk_fill(c) < 0) return;
+    uint64_t before = c->rx_pos;
+    if (read_verify(c, c->tx_pos) < 0) return;
+    if (c->rx_pos == before) break;
+    c->t_op = ed_now_ns();
+    uint64_t s = w->size;
+    bump(&w->c.ops, (c->rx_pos - HELLO_LEN) / s - (before - HELLO_LEN) / s);
+  }
+  set_events(c, UV_READABLE | (c->want_write ? UV_WRITABLE : 0));
+}
+
+/* hold_step: a held connection became readable — a late ticket is fine,
+ * anything else is the server closing or misbehaving. */
+static void hold_step(conn *c) {
+  errno = 0;
+  int n = SSL_read(c->ssl, c->w->rbuf, RBUF_LEN);
+  if (n > 0) {
+    conn_fail(c, &c->w->c.mismatch, "server sent bytes nobody asked for");
+    return;
+  }
+  int e = SSL_get_error(c->ssl, n);
+  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
+  conn_fail_tls(c, e, "held session");
+}
+
+static void on_poll(uv_poll_t *h, int status, int events) {
+  conn *c = h->data;
+  (void)events;
+  if (status < 0) {
+    /* libuv reports POLLERR as UV_EBADF and stops the watcher; the next
+     * socket or SSL call below finds the real error (SO_ERROR for a
+     * connect). */
+    c->events = 0;
+  }
+  switch (c->state) {
+    case CS_CONNECTING:
+      on_connected(c);
+      break;
+    case CS_HANDSHAKE:
+      do_handshake(c);
+      break;
+    case CS_MSG:
+      msg_step(c);
+      break;
+    case CS_BULK:
+      bulk_step(c);
+      break;
+    case CS_HOLD:
+      hold_step(c);
+      break;
+    case CS_SHUTDOWN:
+      shutdown_step(c);
+      break;
+    default:
+      break;
+  }
+}
+
+/* ---- the loop: phases, timeouts, start and stop -------------------------- */
+
+static int waiting(const conn *c) {
+  switch (c->state) {
+    case CS_CONNECTING:
+    case CS_HANDSHAKE:
+    case CS_MSG:
+    case CS_SHUTDOWN:
+      return 1;
+    case CS_BULK:
+      return c->tx_pos > c->rx_pos;
+    default:
+      return 0;
+  }
+}
+
+static void check_timeouts(worker *w) {
+  uint64_t now = ed_now_ns();
+  uint64_t limit = (uint64_t)(w->r->o->timeout_s * 1e9);
+  for (uint32_t i = 0; i < w->nconns; i++) {
+    conn *c = &w->conns[i];
+    if (!waiting(c) || now - c->t_op < limit) continue;
+    if (c->state == CS_SHUTDOWN) { /* the server never closed: move on */
+      c->state = CS_OFF;
+      conn_teardown(c);
+      continue;
+    }
+    char msg[80];
+    snprintf(msg, sizeof(msg), "no progress for %.1f s", w->r->o->timeout_s);
+    conn_fail(c, &w->c.timeouts, msg);
+  }
+}
+
+static void unpark(worker *w) {
+  for (uint32_t i = 0; i < w->nconns && !w->stopping; i++) {
+    conn *c = &w->conns[i];
+    if (c->state == CS_HOLD && c->parked) start_work(c);
+  }
+}
+
+static void start_checks(worker *w) {
+  for (uint32_t i = 0; i < w->nconns; i++) {
+    conn *c = &w->conns[i];
+    if (c->state != CS_HOLD) continue;
+    c->checking = 1;
+    w->checking++;
+    msg_begin(c, HELLO_LEN);
+  }
+  check_progress(w);
+}
+
+static void worker_stop(worker *w) {
+  w->stopping = 1;
+  for (uint32_t i = 0; i < w->nconns; i++) conn_teardown(&w->conns[i]);
+  uv_close((uv_handle_t *)&w->wake, NULL);
+  uv_close((uv_handle_t *)&w->tick, NULL);
+}
+
+static void look_at_phase(worker *w) {
+  int ph = phase(w);
+  if (ph == w->seen_phase || w->stopping) return;
+  w->seen_phase = ph;
+  if (ph == PH_STOP) {
+    worker_stop(w);
+  } else if (ph == PH_CHECK && w->kind == K_IDLE) {
+    start_checks(w);
+  } else if (ph != PH_SETUP && (w->kind == K_ECHO || w->kind == K_BULK)) {
+    unpark(w);
+  }
+}
+
+static void on_wake(uv_async_t *a) {
+  look_at_phase(a->data);
+}
+
+static void on_tick(uv_timer_t *t) {
+  worker *w = t->data;
+  look_at_phase(w);
+  if (!w->stopping) check_timeouts(w);
+}
+
+static void worker_main(void *arg) {
+  worker *w = arg;
+  /* In a flood the storm's handshakes must not delay the measuring
+   * loop's reads on a shared core: the storm runs at a lower priority. */
+  if (w->kind == K_HANDSHAKE && w->r->o->scenario == ED_BENCH_FLOOD)
+    setpriority(PRIO_PROCESS, 0, 10); /* Linux: this thread only */
+  if (w->kind == K_IDLE) {
+    open_more(w);
+  } else {
+    for (uint32_t i = 0; i < w->nconns; i++) conn_begin(&w->conns[i]);
+  }
+  uv_run(&w->loop, UV_RUN_DEFAULT);
+}
+
+int ed_bench__worker_start(worker *w) {
+  w->conns = ed_calloc(w->nconns ? w->nconns : 1, sizeof(conn));
+  for (uint32_t i = 0; i < w->nconns; i++) {
+    conn *c = &w->conns[i];
+    c->w = w;
+    c->fd = -1;
+    c->base = (uint64_t)(w->first_id + i) * 7919u;
+  }
+  w->rbuf = ed_malloc(RBUF_LEN);
+  ed_bench_hist_init(&w->lat);
+  ed_bench_hist_init(&w->quiet);
+  ed_bench_hist_init(&w->storm);
+  w->seen_phase = -1;
+  int err = uv_loop_init(&w->loop);
+  if (err) return err;
+  uv_async_init(&w->loop, &w->wake, on_wake);
+  w->wake.data = w;
+  uv_timer_init(&w->loop, &w->tick);
+  w->tick.data = w;
+  uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
+  return uv_thread_create(&w->thread, worker_main, w);
+}
+
+void ed_bench__worker_wake(worker *w) {
+  uv_async_send(&w->wake);
+}
+
+void ed_bench__worker_join(worker *w) {
+  uv_thread_join(&w->thread);
+  uv_loop_close(&w->loop);
+  for (uint32_t i = 0; i < w->nconns; i++)
+    SSL_SESSION_free(w->conns[i].session);
+  free(w->conns);
+  w->conns = NULL;
+  free(w->rbuf);
+  w->rbuf = NULL;
+}
+
+void ed_bench__note_error(struct ed_bench__run *r, const char *msg) {
+  pthread_mutex_lock(&r->mu);
+  if (!r->first_error[0])
+    snprintf(r->first_error, sizeof(r->first_error), "%s", msg);
+  pthread_mutex_unlock(&r->mu);
+}

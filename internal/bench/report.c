@@ -1,0 +1,201 @@
+/* internal/bench — the human summary and the JSON object of a run. */
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/base/base.h"
+#include "internal/bench/bench.h"
+
+int ed_bench_result_failed(const struct ed_bench_result *r) {
+  if (r->refused || r->connect_failed || r->mismatch || r->dropped ||
+      r->timeouts)
+    return 1;
+  if (r->scenario == ED_BENCH_IDLE) return r->held == 0;
+  if (r->scenario == ED_BENCH_FLOOD) return r->quiet.n == 0;
+  return r->ops == 0;
+}
+
+/* client_saturated: the load generator used (nearly) all the CPU it may
+ * use, so the server was probably not the bottleneck. */
+static int client_saturated(const struct ed_bench_result *r) {
+  uint32_t cores = r->threads < r->client_cpus ? r->threads : r->client_cpus;
+  if (r->scenario == ED_BENCH_FLOOD) cores = r->client_cpus;
+  return cores > 0 && r->client_cores >= 0.9 * cores;
+}
+
+static cJSON *lat_json(const struct ed_bench_lat *l) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "n", (double)l->n);
+  cJSON_AddNumberToObject(o, "p50", l->p50_us);
+  cJSON_AddNumberToObject(o, "p99", l->p99_us);
+  cJSON_AddNumberToObject(o, "p999", l->p999_us);
+  cJSON_AddNumberToObject(o, "max", l->max_us);
+  cJSON_AddNumberToObject(o, "mean", l->mean_us);
+  return o;
+}
+
+static void add_server_json(cJSON *root, const struct ed_bench_result *r) {
+  if (!r->server_pid) return;
+  cJSON *s = cJSON_AddObjectToObject(root, "server");
+  cJSON_AddNumberToObject(s, "pid", r->server_pid);
+  cJSON_AddBoolToObject(s, "ok", r->server_ok);
+  cJSON_AddNumberToObject(s, "cpu_us", r->server_cpu_us);
+  cJSON_AddNumberToObject(s, "cpu_us_per_op", r->server_cpu_us_per_op);
+  if (r->scenario == ED_BENCH_BULK)
+    cJSON_AddNumberToObject(s, "gb_per_cpu_s", r->server_gb_per_cpu_s);
+  if (r->scenario == ED_BENCH_IDLE) {
+    cJSON_AddNumberToObject(s, "rss_before_kib",
+                            (double)r->server_rss_before_kib);
+    cJSON_AddNumberToObject(s, "rss_after_kib",
+                            (double)r->server_rss_after_kib);
+    cJSON_AddNumberToObject(s, "kib_per_session", r->server_kib_per_session);
+  }
+}
+
+static void add_scenario_json(cJSON *root, const struct ed_bench_result *r) {
+  switch (r->scenario) {
+    case ED_BENCH_HANDSHAKE:
+      cJSON_AddNumberToObject(root, "resumed", (double)r->resumed);
+      cJSON_AddNumberToObject(root, "resumed_fraction",
+                              r->ops ? (double)r->resumed / (double)r->ops : 0);
+      cJSON_AddItemToObject(root, "latency_us", lat_json(&r->lat));
+      break;
+    case ED_BENCH_ECHO:
+      cJSON_AddItemToObject(root, "rtt_us", lat_json(&r->lat));
+      break;
+    case ED_BENCH_IDLE:
+      cJSON_AddNumberToObject(root, "established", (double)r->established);
+      cJSON_AddNumberToObject(root, "held", (double)r->held);
+      break;
+    case ED_BENCH_FLOOD:
+      cJSON_AddItemToObject(root, "quiet_rtt_us", lat_json(&r->quiet));
+      cJSON_AddItemToObject(root, "storm_rtt_us", lat_json(&r->storm_lat));
+      cJSON_AddNumberToObject(
+          root, "p99_ratio",
+          r->quiet.p99_us > 0 ? r->storm_lat.p99_us / r->quiet.p99_us : 0);
+      cJSON_AddNumberToObject(root, "storm_handshakes",
+                              (double)r->storm_handshakes);
+      cJSON_AddNumberToObject(root, "storm_hs_per_s", r->storm_hs_per_s);
+      break;
+    default:
+      break;
+  }
+}
+
+char *ed_bench_result_json(const struct ed_bench_result *r) {
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddStringToObject(root, "scenario",
+                          ed_bench_scenario_name(r->scenario));
+  cJSON_AddNumberToObject(root, "conns", r->conns);
+  cJSON_AddNumberToObject(root, "size", r->size);
+  cJSON_AddNumberToObject(root, "threads", r->threads);
+  if (r->scenario == ED_BENCH_FLOOD)
+    cJSON_AddNumberToObject(root, "storm", r->storm);
+  cJSON_AddBoolToObject(root, "resume", r->resume);
+  cJSON_AddNumberToObject(root, "elapsed_s", r->elapsed_s);
+  cJSON_AddNumberToObject(root, "ops", (double)r->ops);
+  cJSON_AddNumberToObject(root, "ops_per_s", r->ops_per_s);
+  cJSON_AddNumberToObject(root, "bytes", (double)r->bytes);
+  cJSON_AddNumberToObject(root, "mb_per_s", r->mb_per_s);
+  add_scenario_json(root, r);
+  cJSON *e = cJSON_AddObjectToObject(root, "errors");
+  cJSON_AddNumberToObject(e, "refused", (double)r->refused);
+  cJSON_AddNumberToObject(e, "connect_failed", (double)r->connect_failed);
+  cJSON_AddNumberToObject(e, "mismatch", (double)r->mismatch);
+  cJSON_AddNumberToObject(e, "dropped", (double)r->dropped);
+  cJSON_AddNumberToObject(e, "timeouts", (double)r->timeouts);
+  if (r->first_error[0]) cJSON_AddStringToObject(e, "first", r->first_error);
+  cJSON *t = cJSON_AddObjectToObject(root, "tls");
+  cJSON_AddStringToObject(t, "version", r->version);
+  cJSON_AddStringToObject(t, "cipher", r->cipher);
+  cJSON_AddStringToObject(t, "group", r->group);
+  cJSON *c = cJSON_AddObjectToObject(root, "client");
+  cJSON_AddNumberToObject(c, "cores_used", r->client_cores);
+  cJSON_AddNumberToObject(c, "cpus", r->client_cpus);
+  cJSON_AddBoolToObject(c, "saturated", client_saturated(r));
+  add_server_json(root, r);
+  cJSON_AddBoolToObject(root, "ok", !ed_bench_result_failed(r));
+  char *s = cJSON_PrintUnformatted(root);
+  cJSON_Delete(root);
+  return s;
+}
+
+static void print_lat(FILE *f, const char *what, const struct ed_bench_lat *l) {
+  fprintf(f, "  %-14s p50 %.0f us  p99 %.0f us  p999 %.0f us  max %.0f us\n",
+          what, l->p50_us, l->p99_us, l->p999_us, l->max_us);
+}
+
+static void print_scenario(FILE *f, const struct ed_bench_result *r) {
+  switch (r->scenario) {
+    case ED_BENCH_HANDSHAKE:
+      fprintf(f, "  handshakes     %llu (%.0f/s)", (unsigned long long)r->ops,
+              r->ops_per_s);
+      if (r->resume)
+        fprintf(f, ", resumed %llu (%.1f%%)", (unsigned long long)r->resumed,
+                r->ops ? 100.0 * (double)r->resumed / (double)r->ops : 0);
+      fprintf(f, "\n");
+      print_lat(f, "latency", &r->lat);
+      break;
+    case ED_BENCH_ECHO:
+      fprintf(f, "  messages       %llu (%.0f/s, %.1f MB/s)\n",
+              (unsigned long long)r->ops, r->ops_per_s, r->mb_per_s);
+      print_lat(f, "rtt", &r->lat);
+      break;
+    case ED_BENCH_BULK:
+      fprintf(f, "  echoed         %.1f MB (%.1f MB/s), every byte checked\n",
+              (double)r->bytes / 1e6, r->mb_per_s);
+      break;
+    case ED_BENCH_IDLE:
+      fprintf(f, "  sessions       %llu established, %llu held for %.1f s\n",
+              (unsigned long long)r->established, (unsigned long long)r->held,
+              r->elapsed_s);
+      break;
+    case ED_BENCH_FLOOD:
+      print_lat(f, "quiet rtt", &r->quiet);
+      print_lat(f, "storm rtt", &r->storm_lat);
+      fprintf(f, "  storm          %llu handshakes (%.0f/s); p99 x%.2f\n",
+              (unsigned long long)r->storm_handshakes, r->storm_hs_per_s,
+              r->quiet.p99_us > 0 ? r->storm_lat.p99_us / r->quiet.p99_us : 0);
+      break;
+  }
+}
+
+static void print_server(FILE *f, const struct ed_bench_result *r) {
+  if (!r->server_pid) return;
+  if (!r->server_ok) {
+    fprintf(f, "  server         pid %d: cannot read /proc\n", r->server_pid);
+    return;
+  }
+  fprintf(f, "  server cpu     %.0f us total, %.2f us per op", r->server_cpu_us,
+          r->server_cpu_us_per_op);
+  if (r->scenario == ED_BENCH_BULK)
+    fprintf(f, ", %.2f GB/s per core", r->server_gb_per_cpu_s);
+  fprintf(f, "\n");
+  if (r->scenario == ED_BENCH_IDLE)
+    fprintf(f, "  server rss     %llu -> %llu KiB, %.1f KiB per session\n",
+            (unsigned long long)r->server_rss_before_kib,
+            (unsigned long long)r->server_rss_after_kib,
+            r->server_kib_per_session);
+}
+
+void ed_bench_result_print(FILE *f, const struct ed_bench_result *r) {
+  fprintf(f, "%s: %u conns, %u bytes, %u client thread(s), %.2f s",
+          ed_bench_scenario_name(r->scenario), r->conns, r->size, r->threads,
+          r->elapsed_s);
+  if (r->version[0]) fprintf(f, ", %s %s %s", r->version, r->cipher, r->group);
+  fprintf(f, "\n");
+  print_scenario(f, r);
+  print_server(f, r);
+  fprintf(
+      f, "  client cpu     %.2f cores of %u%s\n", r->client_cores,
+      r->client_cpus,
+      client_saturated(r) ? " (saturated: the client is the bottleneck)" : "");
+  fprintf(f,
+          "  errors         refused %llu, connect %llu, mismatch %llu, "
+          "dropped %llu, timeouts %llu\n",
+          (unsigned long long)r->refused, (unsigned long long)r->connect_failed,
+          (unsigned long long)r->mismatch, (unsigned long long)r->dropped,
+          (unsigned long long)r->timeouts);
+  if (r->first_error[0]) fprintf(f, "  first error    %s\n", r->first_error);
+  fprintf(f, "%s\n", ed_bench_result_failed(r) ? "FAILED" : "ok");
+}

@@ -1,0 +1,444 @@
+/* Unit tests for internal/config: flags, environment, JSON file, precedence,
+ * validation messages and the --print-config round trip. */
+#include "internal/config/config.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal/testing/testing.h"
+
+extern char **environ;
+
+static char tmpdir[512];
+static char last_err[512];
+
+/* clear_env unsets every ECHOD_* variable so tests do not see each other's
+ * (or the caller's) settings. */
+static void clear_env(void) {
+  for (;;) {
+    char name[128] = "";
+    for (char **e = environ; *e; e++) {
+      if (strncmp(*e, "ECHOD_", 6) == 0) {
+        const char *eq = strchr(*e, '=');
+        size_t n = eq ? (size_t)(eq - *e) : strlen(*e);
+        if (n >= sizeof(name)) n = sizeof(name) - 1;
+        memcpy(name, *e, n);
+        name[n] = '\0';
+        break;
+      }
+    }
+    if (!name[0]) return;
+    unsetenv(name);
+  }
+}
+
+/* load runs ed_config_load on "echod" plus the NULL-terminated arguments.
+ * Returns the config (NULL on error, message in last_err). */
+static struct ed_config *load(const char *first, ...) {
+  char *argv[64];
+  int argc = 0;
+  argv[argc++] = "echod";
+  va_list ap;
+  va_start(ap, first);
+  for (const char *a = first; a && argc < 63; a = va_arg(ap, const char *))
+    argv[argc++] = (char *)a;
+  va_end(ap);
+  argv[argc] = NULL;
+  struct ed_config *cfg = (struct ed_config *)1;
+  last_err[0] = 'X';
+  int rc = ed_config_load(&cfg, argc, argv, last_err, sizeof(last_err));
+  if (rc != 0) {
+    CHECK_EQ(rc, ED_E_USAGE);
+    CHECK(cfg == NULL);
+    CHECK(strchr(last_err, '\n') == NULL); /* one line */
+    CHECK(last_err[0] != '\0');
+    return NULL;
+  }
+  CHECK(cfg != NULL);
+  return cfg;
+}
+
+/* load_err expects a usage error whose message contains every |want|. */
+static void expect_err(const char *want1, const char *want2, const char *arg1,
+                       const char *arg2, const char *arg3) {
+  struct ed_config *cfg = load(arg1, arg2, arg3, NULL);
+  CHECK(cfg == NULL);
+  if (cfg) {
+    fprintf(stderr, "  unexpectedly accepted: %s %s %s\n", arg1,
+            arg2 ? arg2 : "", arg3 ? arg3 : "");
+    ed_config_free(cfg);
+    return;
+  }
+  int ok = strstr(last_err, want1) && (!want2 || strstr(last_err, want2));
+  CHECK(ok);
+  if (!ok)
+    fprintf(stderr, "  message \"%s\" lacks \"%s\"/\"%s\"\n", last_err, want1,
+            want2 ? want2 : "");
+}
+
+static void write_file(const char *path, const char *text) {
+  FILE *f = fopen(path, "w");
+  CHECK(f != NULL);
+  if (!f) return;
+  fputs(text, f);
+  fclose(f);
+}
+
+static void test_defaults(void) {
+  clear_env();
+  setenv("ECHOD_STATE_DIR", "/tmp/echod-state-test", 1);
+  struct ed_config *cfg = load(NULL);
+  if (!cfg) return;
+  CHECK_EQ(cfg->action, ED_CONFIG_RUN);
+  CHECK(cfg->config_file == NULL);
+  CHECK_STR(cfg->state_dir, "/tmp/echod-state-test");
+  CHECK_EQ(cfg->listen.num, 1);
+  CHECK_STR(cfg->listen.items[0], "127.0.0.1:7443");
+  CHECK(cfg->cert == NULL && cfg->key == NULL && cfg->ca == NULL);
+  CHECK(cfg->crl == NULL);
+  CHECK_EQ(cfg->tls_min, 0x0304);
+  CHECK_EQ(cfg->allow_cn.num + cfg->allow_san.num + cfg->allow_sha256.num, 0);
+  CHECK_EQ(cfg->ticket_rotate_s, 3600);
+  CHECK_EQ(cfg->workers, 0);
+  CHECK_EQ(cfg->handshake_threads, 0);
+  CHECK_EQ(cfg->max_connections, 100000);
+  CHECK_EQ(cfg->max_pending_handshakes, 4096);
+  CHECK_EQ(cfg->max_buffer, 65536);
+  CHECK_EQ(cfg->handshake_timeout_ms, 10000);
+  CHECK_EQ(cfg->idle_timeout_ms, 300000);
+  CHECK_EQ(cfg->drain_timeout_ms, 30000);
+  CHECK_STR(cfg->admin_socket, "/tmp/echod-state-test/admin.sock");
+  CHECK_EQ(cfg->no_admin, 0);
+  CHECK_STR(cfg->metrics_listen, "127.0.0.1:9870");
+  CHECK_EQ(cfg->no_metrics, 0);
+  CHECK_EQ(cfg->watch, 1);
+  CHECK_EQ(cfg->log_level, ED_LOG_INFO);
+  ed_config_free(cfg);
+}
+
+static void test_flags(void) {
+  clear_env();
+  struct ed_config *cfg = load(
+      "--listen", "127.0.0.1:1", "--listen=[::1]:2,127.0.0.2:3",
+      "--state-dir=/s", "--cert", "c.pem", "--key", "k.pem", "--ca=ca.pem",
+      "--crl", "crl.pem", "--tls-min", "1.2", "--allow-cn", "alice",
+      "--allow-cn=bob, jr", "--allow-san", "spiffe://x/y", "--allow-sha256",
+      "AB:CD:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:"
+      "ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89",
+      "--ticket-rotate", "600", "--workers=3", "--handshake-threads", "5",
+      "--max-connections", "10", "--max-pending-handshakes=7", "--max-buffer",
+      "16KiB", "--handshake-timeout", "2s", "--idle-timeout=500ms",
+      "--drain-timeout", "5m", "--admin-socket", "/a.sock", "--metrics-listen",
+      "[::1]:9999", "--no-watch", "--log-level", "debug", NULL);
+  if (!cfg) {
+    fprintf(stderr, "  error: %s\n", last_err);
+    return;
+  }
+  CHECK_EQ(cfg->listen.num, 3);
+  CHECK_STR(cfg->listen.items[0], "127.0.0.1:1");
+  CHECK_STR(cfg->listen.items[1], "[::1]:2");
+  CHECK_STR(cfg->listen.items[2], "127.0.0.2:3");
+  CHECK_STR(cfg->state_dir, "/s");
+  CHECK_STR(cfg->cert, "c.pem");
+  CHECK_STR(cfg->key, "k.pem");
+  CHECK_STR(cfg->ca, "ca.pem");
+  CHECK_STR(cfg->crl, "crl.pem");
+  CHECK_EQ(cfg->tls_min, 0x0303);
+  CHECK_EQ(cfg->allow_cn.num, 2);
+  CHECK_STR(cfg->allow_cn.items[1], "bob, jr"); /* CNs are not split */
+  CHECK_STR(cfg->allow_san.items[0], "spiffe://x/y");
+  CHECK_EQ(cfg->allow_sha256.num, 1);
+  CHECK_STR(cfg->allow_sha256.items[0],
+            "abcdef0123456789abcdef0123456789abcdef0123456789abcdef0123456789");
+  CHECK_EQ(cfg->ticket_rotate_s, 600);
+  CHECK_EQ(cfg->workers, 3);
+  CHECK_EQ(cfg->handshake_threads, 5);
+  CHECK_EQ(cfg->max_connections, 10);
+  CHECK_EQ(cfg->max_pending_handshakes, 7);
+  CHECK_EQ(cfg->max_buffer, 16384);
+  CHECK_EQ(cfg->handshake_timeout_ms, 2000);
+  CHECK_EQ(cfg->idle_timeout_ms, 500);
+  CHECK_EQ(cfg->drain_timeout_ms, 300000);
+  CHECK_STR(cfg->admin_socket, "/a.sock");
+  CHECK_STR(cfg->metrics_listen, "[::1]:9999");
+  CHECK_EQ(cfg->watch, 0);
+  CHECK_EQ(cfg->log_level, ED_LOG_DEBUG);
+  ed_config_free(cfg);
+}
+
+static void test_units(void) {
+  clear_env();
+  struct ed_config *cfg =
+      load("--max-buffer=1m", "--handshake-timeout=1.5s", "--idle-timeout=0",
+           "--drain-timeout=2", "--ticket-rotate=1h", NULL);
+  if (!cfg) return;
+  CHECK_EQ(cfg->max_buffer, 1 << 20);
+  CHECK_EQ(cfg->handshake_timeout_ms, 1500);
+  CHECK_EQ(cfg->idle_timeout_ms, 0);
+  CHECK_EQ(cfg->drain_timeout_ms, 2000);
+  CHECK_EQ(cfg->ticket_rotate_s, 3600);
+  ed_config_free(cfg);
+  cfg = load("--max-buffer", "64k", "--handshake-timeout", "100ms", NULL);
+  if (!cfg) return;
+  CHECK_EQ(cfg->max_buffer, 65536);
+  CHECK_EQ(cfg->handshake_timeout_ms, 100);
+  ed_config_free(cfg);
+}
+
+static void test_switches(void) {
+  clear_env();
+  struct ed_config *cfg = load("--no-admin", "--no-metrics", NULL);
+  if (!cfg) return;
+  CHECK(cfg->admin_socket == NULL);
+  CHECK(cfg->metrics_listen == NULL);
+  CHECK_EQ(cfg->no_admin, 1);
+  CHECK_EQ(cfg->no_metrics, 1);
+  ed_config_free(cfg);
+  cfg = load("--help", "--bogus", NULL); /* --bogus still an unknown flag */
+  CHECK(cfg == NULL);
+  cfg = load("--help", "--workers=nope", NULL); /* values unchecked */
+  CHECK(cfg && cfg->action == ED_CONFIG_HELP);
+  ed_config_free(cfg);
+  cfg = load("-h", NULL);
+  CHECK(cfg && cfg->action == ED_CONFIG_HELP);
+  ed_config_free(cfg);
+  cfg = load("--version", NULL);
+  CHECK(cfg && cfg->action == ED_CONFIG_VERSION);
+  ed_config_free(cfg);
+  cfg = load("--print-config", "--workers", "2", NULL);
+  CHECK(cfg && cfg->action == ED_CONFIG_PRINT && cfg->workers == 2);
+  ed_config_free(cfg);
+  CHECK(load("--print-config", "--workers", "x", NULL) == NULL);
+  CHECK(strstr(ed_config_usage(), "--listen") != NULL);
+  CHECK(strstr(ed_config_usage(), "--allow-sha256") != NULL);
+}
+
+static void test_errors(void) {
+  clear_env();
+  expect_err("unknown flag --bogus", NULL, "--bogus", NULL, NULL);
+  expect_err("unknown flag --bogus", NULL, "--bogus=1", NULL, NULL);
+  expect_err("unexpected argument \"stray\"", NULL, "stray", NULL, NULL);
+  expect_err("--workers needs a value", NULL, "--workers", NULL, NULL);
+  expect_err("--workers", "not a number", "--workers", "abc", NULL);
+  expect_err("--workers", "not a number", "--workers", "3x", NULL);
+  expect_err("--workers", "negative", "--workers=-1", NULL, NULL);
+  expect_err("--max-connections", "out of range", "--max-connections=0", NULL,
+             NULL);
+  expect_err("--listen", "port out of range", "--listen", "127.0.0.1:70000",
+             NULL);
+  expect_err("--listen", "missing port", "--listen", "127.0.0.1", NULL);
+  expect_err("--listen", "missing port", "--listen", "[::1]", NULL);
+  expect_err("--listen", "brackets", "--listen", "::1:80", NULL);
+  expect_err("--listen", "not a number", "--listen", "h:8o", NULL);
+  expect_err("--listen", "empty", "--listen=", NULL, NULL);
+  expect_err("--metrics-listen", "missing port", "--metrics-listen=x", NULL,
+             NULL);
+  expect_err("--tls-min", "unknown TLS version", "--tls-min", "1.1", NULL);
+  expect_err("--tls-min", "unknown TLS version", "--tls-min=1.4", NULL, NULL);
+  expect_err("--allow-sha256", "SHA-256", "--allow-sha256", "abcd", NULL);
+  expect_err("--allow-sha256", "SHA-256", "--allow-sha256",
+             "zz00000000000000000000000000000000000000000000000000000000000000",
+             NULL);
+  expect_err(
+      "--allow-sha256", "longer", "--allow-sha256",
+      "000000000000000000000000000000000000000000000000000000000000000000",
+      NULL);
+  expect_err("--handshake-timeout", "duration", "--handshake-timeout=10x", NULL,
+             NULL);
+  expect_err("--handshake-timeout", "negative", "--handshake-timeout=-5s", NULL,
+             NULL);
+  expect_err("--handshake-timeout", "out of range", "--handshake-timeout=0",
+             NULL, NULL);
+  expect_err("--max-buffer", "size", "--max-buffer=12q", NULL, NULL);
+  expect_err("--max-buffer", "out of range", "--max-buffer=10", NULL, NULL);
+  expect_err("--log-level", "unknown log level", "--log-level=loud", NULL,
+             NULL);
+  expect_err("--no-admin", "boolean", "--no-admin=maybe", NULL, NULL);
+  expect_err("--help takes no value", NULL, "--help=yes", NULL, NULL);
+  expect_err("must be given together", "--key", "--cert", "c.pem", NULL);
+  expect_err("must be given together", "--cert", "--ca=ca.pem", "--key=k.pem",
+             NULL);
+  expect_err("--config needs a value", NULL, "--config", NULL, NULL);
+}
+
+static void test_env(void) {
+  clear_env();
+  setenv("ECHOD_LISTEN", "127.0.0.1:11, [::1]:12", 1);
+  setenv("ECHOD_WORKERS", "4", 1);
+  setenv("ECHOD_TLS_MIN", "1.2", 1);
+  setenv("ECHOD_NO_METRICS", "1", 1);
+  setenv("ECHOD_NO_WATCH", "true", 1);
+  setenv("ECHOD_ALLOW_CN", "a,b", 1);
+  setenv("ECHOD_IDLE_TIMEOUT", "1m", 1);
+  setenv("ECHOD_LOG_LEVEL", "warn", 1);
+  struct ed_config *cfg = load(NULL);
+  if (cfg) {
+    CHECK_EQ(cfg->listen.num, 2);
+    CHECK_STR(cfg->listen.items[1], "[::1]:12");
+    CHECK_EQ(cfg->workers, 4);
+    CHECK_EQ(cfg->tls_min, 0x0303);
+    CHECK(cfg->metrics_listen == NULL);
+    CHECK_EQ(cfg->watch, 0);
+    CHECK_EQ(cfg->allow_cn.num, 2);
+    CHECK_EQ(cfg->idle_timeout_ms, 60000);
+    CHECK_EQ(cfg->log_level, ED_LOG_WARN);
+    ed_config_free(cfg);
+  }
+  /* A flag list replaces the environment's list; it does not add to it. */
+  cfg = load("--listen", "127.0.0.1:13", "--workers", "6", NULL);
+  if (cfg) {
+    CHECK_EQ(cfg->listen.num, 1);
+    CHECK_STR(cfg->listen.items[0], "127.0.0.1:13");
+    CHECK_EQ(cfg->workers, 6);
+    ed_config_free(cfg);
+  }
+  setenv("ECHOD_WORKERS", "many", 1);
+  expect_err("ECHOD_WORKERS", "not a number", NULL, NULL, NULL);
+  clear_env();
+}
+
+static void path_in_tmp(char *out, size_t out_len, const char *name) {
+  snprintf(out, out_len, "%s/%s", tmpdir, name);
+}
+
+static void test_file(void) {
+  char path[600], bad[600];
+  clear_env();
+  path_in_tmp(path, sizeof(path), "cfg.json");
+  write_file(path,
+             "{\"listen\": [\"127.0.0.1:21\", \"127.0.0.1:22\"],\n"
+             " \"workers\": 2, \"handshake_threads\": 3,\n"
+             " \"max_buffer\": \"32k\", \"handshake_timeout\": 0.25,\n"
+             " \"idle_timeout\": \"1m\", \"no_admin\": true,\n"
+             " \"allow_cn\": [\"x, y\"], \"crl\": null,\n"
+             " \"tls_min\": \"1.2\", \"log_level\": \"error\"}\n");
+  struct ed_config *cfg = load("--config", path, NULL);
+  if (cfg) {
+    CHECK_STR(cfg->config_file, path);
+    CHECK_EQ(cfg->listen.num, 2);
+    CHECK_EQ(cfg->workers, 2);
+    CHECK_EQ(cfg->handshake_threads, 3);
+    CHECK_EQ(cfg->max_buffer, 32768);
+    CHECK_EQ(cfg->handshake_timeout_ms, 250);
+    CHECK_EQ(cfg->idle_timeout_ms, 60000);
+    CHECK(cfg->admin_socket == NULL);
+    CHECK_EQ(cfg->allow_cn.num, 1);
+    CHECK_STR(cfg->allow_cn.items[0], "x, y");
+    CHECK(cfg->crl == NULL);
+    CHECK_EQ(cfg->tls_min, 0x0303);
+    CHECK_EQ(cfg->log_level, ED_LOG_ERROR);
+    ed_config_free(cfg);
+  }
+  /* Precedence: flag > env > file > default. */
+  setenv("ECHOD_WORKERS", "8", 1);
+  setenv("ECHOD_HANDSHAKE_THREADS", "9", 1);
+  setenv("ECHOD_CONFIG", path, 1);
+  cfg = load("--workers=1", NULL);
+  if (cfg) {
+    CHECK_EQ(cfg->workers, 1);              /* flag */
+    CHECK_EQ(cfg->handshake_threads, 9);    /* env over file */
+    CHECK_EQ(cfg->max_buffer, 32768);       /* file over default */
+    CHECK_EQ(cfg->max_connections, 100000); /* default */
+    ed_config_free(cfg);
+  }
+  clear_env();
+
+  expect_err("config file", "cannot read", "--config", "/nonexistent/x.json",
+             NULL);
+  path_in_tmp(bad, sizeof(bad), "bad.json");
+  write_file(bad, "{\n\"workers\": 2,\n oops }");
+  expect_err("invalid JSON near line 3", NULL, "--config", bad, NULL);
+  write_file(bad, "{\"wrkers\": 2}");
+  expect_err("unknown key \"wrkers\"", NULL, "--config", bad, NULL);
+  write_file(bad, "{\"max-buffer\": 2}");
+  expect_err("unknown key \"max-buffer\"", NULL, "--config", bad, NULL);
+  write_file(bad, "{\"workers\": -2}");
+  expect_err("key \"workers\"", "negative", "--config", bad, NULL);
+  write_file(bad, "{\"workers\": 1.5}");
+  expect_err("key \"workers\"", "not a number", "--config", bad, NULL);
+  write_file(bad, "{\"workers\": [1]}");
+  expect_err("key \"workers\"", "single value", "--config", bad, NULL);
+  write_file(bad, "{\"no_admin\": \"yes\"}");
+  expect_err("key \"no_admin\"", "true or false", "--config", bad, NULL);
+  write_file(bad, "{\"listen\": [\"127.0.0.1:99999\"]}");
+  expect_err("key \"listen\"", "port out of range", "--config", bad, NULL);
+  write_file(bad, "[1, 2]");
+  expect_err("expected a JSON object", NULL, "--config", bad, NULL);
+}
+
+/* test_roundtrip: --print-config output fed back as --config gives the
+ * same configuration. */
+static void test_roundtrip(void) {
+  char path[600];
+  clear_env();
+  setenv("ECHOD_STATE_DIR", "/tmp/rt-state", 1);
+  struct ed_config *a = load(
+      "--listen", "127.0.0.1:1,[::1]:2", "--cert=c", "--key=k", "--ca=a",
+      "--tls-min=1.2", "--allow-cn=al, ice", "--allow-san=s", "--allow-sha256",
+      "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
+      "--max-buffer=1m", "--handshake-timeout=1500ms", "--idle-timeout=0",
+      "--no-metrics", "--no-watch", "--log-level=debug", NULL);
+  if (!a) return;
+  char *ja = ed_config_to_json(a);
+  CHECK(ja != NULL);
+  clear_env();
+  path_in_tmp(path, sizeof(path), "rt.json");
+  write_file(path, ja);
+  struct ed_config *b = load("--config", path, NULL);
+  CHECK(b != NULL);
+  if (b) {
+    char *jb = ed_config_to_json(b);
+    CHECK_STR(ja, jb);
+    CHECK_STR(b->state_dir, "/tmp/rt-state");
+    CHECK_STR(b->allow_cn.items[0], "al, ice");
+    CHECK_EQ(b->handshake_timeout_ms, 1500);
+    CHECK(b->metrics_listen == NULL);
+    free(jb);
+    ed_config_free(b);
+  }
+  free(ja);
+  ed_config_free(a);
+}
+
+static void test_hostport(void) {
+  char host[64];
+  uint16_t port = 1;
+  CHECK_EQ(ed_parse_hostport(host, sizeof(host), &port, "127.0.0.1:7443"), 0);
+  CHECK_STR(host, "127.0.0.1");
+  CHECK_EQ(port, 7443);
+  CHECK_EQ(ed_parse_hostport(host, sizeof(host), &port, "[::1]:0"), 0);
+  CHECK_STR(host, "::1");
+  CHECK_EQ(port, 0);
+  CHECK_EQ(ed_parse_hostport(host, sizeof(host), &port, "localhost:65535"), 0);
+  CHECK_STR(host, "localhost");
+  CHECK_EQ(port, 65535);
+  CHECK_EQ(ed_parse_hostport(host, sizeof(host), &port, "[fe80::1%eth0]:9"), 0);
+  CHECK_STR(host, "fe80::1%eth0");
+  CHECK_EQ(ed_parse_hostport(host, sizeof(host), &port, "h:65536"), ED_E_INVAL);
+  CHECK_EQ(ed_parse_hostport(host, sizeof(host), &port, "h"), ED_E_INVAL);
+  CHECK_EQ(ed_parse_hostport(host, sizeof(host), &port, "h:"), ED_E_INVAL);
+  CHECK_EQ(ed_parse_hostport(host, sizeof(host), &port, ":80"), ED_E_INVAL);
+  CHECK_EQ(ed_parse_hostport(host, sizeof(host), &port, "[::1]"), ED_E_INVAL);
+  CHECK_EQ(ed_parse_hostport(host, sizeof(host), &port, "[::1:80"), ED_E_INVAL);
+  CHECK_EQ(ed_parse_hostport(host, sizeof(host), &port, "::1:80"), ED_E_INVAL);
+  CHECK_EQ(ed_parse_hostport(host, sizeof(host), &port, "h:-1"), ED_E_INVAL);
+  CHECK_EQ(ed_parse_hostport(host, 4, &port, "longhost:1"), ED_E_INVAL);
+}
+
+int main(void) {
+  const char *t = getenv("TEST_TMPDIR");
+  snprintf(tmpdir, sizeof(tmpdir), "%s/config_test.XXXXXX", t ? t : "/tmp");
+  if (!mkdtemp(tmpdir)) return 2;
+  RUN(test_defaults);
+  RUN(test_flags);
+  RUN(test_units);
+  RUN(test_switches);
+  RUN(test_errors);
+  RUN(test_env);
+  RUN(test_file);
+  RUN(test_roundtrip);
+  RUN(test_hostport);
+  return TEST_RESULT();
+}

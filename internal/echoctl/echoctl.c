@@ -1,0 +1,439 @@
+/* internal/echoctl — arguments, the socket exchange and main (see
+ * echoctl.h). Human formatting lives in format.c. */
+#include "internal/echoctl/echoctl.h"
+
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "internal/base/base.h"
+
+#define MAX_REPLY (64 * 1024 * 1024)
+
+const char *ed_echoctl_usage(void) {
+  return "usage: echoctl [--socket PATH | --state-dir DIR] [--json] "
+         "[--timeout DUR] COMMAND [ARGS]\n"
+         "\n"
+         "Talks to a running echod over its admin socket (default\n"
+         "<state dir>/admin.sock, the same place the server uses).\n"
+         "\n"
+         "commands:\n"
+         "  status                       server state, counters, reload, "
+         "certificates\n"
+         "  sessions [--cn CN] [--state STATE] [--older-than DUR] "
+         "[--limit N]\n"
+         "                               open sessions (STATE: accepted,\n"
+         "                               handshaking, established, closing)\n"
+         "  session ID                   one session in detail\n"
+         "  kill ID | kill --cn CN       close sessions (close_notify)\n"
+         "  certs                        server certificate, CA and CRL\n"
+         "  reload [--check]             reload cert/key/CA/CRL (--check: "
+         "validate only)\n"
+         "  drain [--timeout DUR]        stop accepting, close sessions, exit\n"
+         "  log-level [LEVEL]            show or set: debug, info, warn, "
+         "error\n"
+         "  version                      server version\n"
+         "  metrics                      Prometheus text, as /metrics\n"
+         "\n"
+         "DUR is seconds or a number with ms, s, m, h or d (\"90s\", "
+         "\"5m\").\n"
+         "--json prints the server's reply unchanged.\n"
+         "exit status: 0 ok, 1 the server replied with an error, 2 usage,\n"
+         "3 the server could not be reached.\n";
+}
+
+int ed_echoctl_parse_duration(double *out_s, const char *s) {
+  char *end;
+  errno = 0;
+  double v = strtod(s, &end);
+  if (end == s || errno || !isfinite(v) || v < 0) return ED_E_INVAL;
+  double mult = 1;
+  if (strcmp(end, "ms") == 0)
+    mult = 0.001;
+  else if (strcmp(end, "") == 0 || strcmp(end, "s") == 0)
+    mult = 1;
+  else if (strcmp(end, "m") == 0)
+    mult = 60;
+  else if (strcmp(end, "h") == 0)
+    mult = 3600;
+  else if (strcmp(end, "d") == 0)
+    mult = 86400;
+  else
+    return ED_E_INVAL;
+  *out_s = v * mult;
+  return 0;
+}
+
+/* ---- argument parsing ---------------------------------------------------- */
+
+struct argp {
+  int argc, i;
+  char **argv;
+  char *err;
+  size_t err_len;
+};
+
+static int usage_err(struct argp *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static int usage_err(struct argp *p, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(p->err, p->err_len, fmt, ap);
+  va_end(ap);
+  return ED_E_USAGE;
+}
+
+/* For "--name VALUE" and "--name=VALUE": returns the value or NULL. */
+static const char *opt_value(struct argp *p, const char *name) {
+  const char *a = p->argv[p->i];
+  size_t n = strlen(name);
+  if (strncmp(a, name, n) != 0) return NULL;
+  if (a[n] == '=') return a + n + 1;
+  if (a[n] != '\0') return NULL;
+  if (p->i + 1 >= p->argc) return NULL;
+  return p->argv[++p->i];
+}
+
+static int is_opt(struct argp *p, const char *name) {
+  const char *a = p->argv[p->i];
+  size_t n = strlen(name);
+  return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
+}
+
+/* Adds one command option to |req|. Returns 0, 1 if not ours, or
+ * ED_E_USAGE. */
+static int command_opt(struct argp *p, const char *cmd, cJSON *req) {
+  const char *v;
+  double d;
+  int sessions = strcmp(cmd, "sessions") == 0;
+  int kill = strcmp(cmd, "kill") == 0;
+  if ((sessions || kill) && is_opt(p, "--cn")) {
+    if (!(v = opt_value(p, "--cn"))) return usage_err(p, "--cn needs a CN");
+    cJSON_AddStringToObject(req, "cn", v);
+  } else if (sessions && is_opt(p, "--state")) {
+    if (!(v = opt_value(p, "--state")))
+      return usage_err(p, "--state needs a state");
+    cJSON_AddStringToObject(req, "state", v);
+  } else if (sessions && is_opt(p, "--older-than")) {
+    if (!(v = opt_value(p, "--older-than")) ||
+        ed_echoctl_parse_duration(&d, v) != 0)
+      return usage_err(p, "--older-than needs a duration like 30s or 5m");
+    cJSON_AddNumberToObject(req, "older_than", d);
+  } else if (sessions && is_opt(p, "--limit")) {
+    char *end;
+    long n = (v = opt_value(p, "--limit")) ? strtol(v, &end, 10) : 0;
+    if (!v || *end || n < 1) return usage_err(p, "--limit needs a count >= 1");
+    cJSON_AddNumberToObject(req, "limit", (double)n);
+  } else if (strcmp(cmd, "reload") == 0 &&
+             strcmp(p->argv[p->i], "--check") == 0) {
+    cJSON_AddTrueToObject(req, "check");
+  } else if (strcmp(cmd, "drain") == 0 && is_opt(p, "--timeout")) {
+    if (!(v = opt_value(p, "--timeout")) ||
+        ed_echoctl_parse_duration(&d, v) != 0)
+      return usage_err(p, "drain --timeout needs a duration like 30s");
+    cJSON_AddNumberToObject(req, "timeout", d);
+  } else {
+    return 1;
+  }
+  return 0;
+}
+
+/* Adds the command's positional argument (session id, log level). */
+static int command_pos(struct argp *p, const char *cmd, cJSON *req) {
+  const char *a = p->argv[p->i];
+  if (strcmp(cmd, "session") == 0 || strcmp(cmd, "kill") == 0) {
+    if (cJSON_GetObjectItem(req, "session") ||
+        strspn(a, "0123456789") != strlen(a) || !*a)
+      return usage_err(p, "%s takes one numeric session id, not \"%s\"", cmd,
+                       a);
+    cJSON_AddStringToObject(req, "session", a);
+    return 0;
+  }
+  if (strcmp(cmd, "log-level") == 0 && !cJSON_GetObjectItem(req, "level")) {
+    cJSON_AddStringToObject(req, "level", a);
+    return 0;
+  }
+  return usage_err(p, "unexpected argument \"%s\" for %s (see --help)", a, cmd);
+}
+
+static const char *const known_cmds[] = {
+    "status", "sessions", "session",   "kill",    "certs",
+    "reload", "drain",    "log-level", "version", "metrics"};
+
+static int known_cmd(const char *c) {
+  for (size_t i = 0; i < sizeof(known_cmds) / sizeof(*known_cmds); i++)
+    if (strcmp(c, known_cmds[i]) == 0) return 1;
+  return 0;
+}
+
+/* Global options, valid anywhere. Returns 0, 1 if not global, or error. */
+static int global_opt(struct argp *p, struct ed_echoctl_args *out,
+                      char *state_dir, size_t sd_len) {
+  const char *v;
+  /* After "drain", --timeout is drain's own option. */
+  int drain = strcmp(out->cmd, "drain") == 0;
+  if (strcmp(p->argv[p->i], "--json") == 0) {
+    out->json = 1;
+  } else if (strcmp(p->argv[p->i], "--help") == 0 ||
+             strcmp(p->argv[p->i], "-h") == 0) {
+    out->help = 1;
+  } else if (is_opt(p, "--socket")) {
+    if (!(v = opt_value(p, "--socket")) || !*v)
+      return usage_err(p, "--socket needs a path");
+    if (strlen(v) >= sizeof(out->socket))
+      return usage_err(p, "--socket path is longer than %zu bytes",
+                       sizeof(out->socket) - 1);
+    snprintf(out->socket, sizeof(out->socket), "%s", v);
+  } else if (is_opt(p, "--state-dir")) {
+    if (!(v = opt_value(p, "--state-dir")) || !*v)
+      return usage_err(p, "--state-dir needs a directory");
+    snprintf(state_dir, sd_len, "%s", v);
+  } else if (!drain && is_opt(p, "--timeout")) {
+    if (!(v = opt_value(p, "--timeout")) ||
+        ed_echoctl_parse_duration(&out->timeout_s, v) != 0 ||
+        out->timeout_s <= 0)
+      return usage_err(p, "--timeout needs a duration like 10s");
+  } else {
+    return 1;
+  }
+  return 0;
+}
+
+static int resolve_socket(struct ed_echoctl_args *out, struct argp *p,
+                          const char *state_dir) {
+  char dir[512];
+  if (out->socket[0]) return 0;
+  if (state_dir[0])
+    snprintf(dir, sizeof(dir), "%s", state_dir);
+  else if (ed_state_dir(dir, sizeof(dir)) != 0)
+    return usage_err(p, "state directory path too long");
+  int n = snprintf(out->socket, sizeof(out->socket), "%s/admin.sock", dir);
+  if (n < 0 || (size_t)n >= sizeof(out->socket))
+    return usage_err(p, "socket path %s/admin.sock is too long; use --socket",
+                     dir);
+  return 0;
+}
+
+static int parse_loop(struct argp *p, struct ed_echoctl_args *out, cJSON *req,
+                      char *state_dir, size_t sd_len) {
+  for (p->i = 1; p->i < p->argc; p->i++) {
+    const char *a = p->argv[p->i];
+    int rc = global_opt(p, out, state_dir, sd_len);
+    if (rc <= 0) {
+      if (rc < 0) return rc;
+      continue;
+    }
+    if (!out->cmd[0]) {
+      if (a[0] == '-') return usage_err(p, "unknown option %s (see --help)", a);
+      if (!known_cmd(a))
+        return usage_err(p, "unknown command \"%s\" (see --help)", a);
+      snprintf(out->cmd, sizeof(out->cmd), "%s", a);
+      continue;
+    }
+    rc = command_opt(p, out->cmd, req);
+    if (rc == 1 && a[0] == '-')
+      return usage_err(p, "unknown option %s for %s (see --help)", a, out->cmd);
+    if (rc == 1) rc = command_pos(p, out->cmd, req);
+    if (rc < 0) return rc;
+  }
+  return 0;
+}
+
+int ed_echoctl_parse_args(struct ed_echoctl_args *out, int argc, char **argv,
+                          char *err, size_t err_len) {
+  struct argp p = {argc, 1, argv, err, err_len};
+  char state_dir[512] = "";
+  memset(out, 0, sizeof(*out));
+  out->timeout_s = 30;
+  err[0] = '\0';
+  cJSON *req = cJSON_CreateObject();
+  int rc = parse_loop(&p, out, req, state_dir, sizeof(state_dir));
+  if (rc == 0 && out->help) {
+    cJSON_Delete(req);
+    return 0;
+  }
+  if (rc == 0 && !out->cmd[0]) rc = usage_err(&p, "no command (see --help)");
+  if (rc == 0 && strcmp(out->cmd, "session") == 0 &&
+      !cJSON_GetObjectItem(req, "session"))
+    rc = usage_err(&p, "session needs a session id");
+  if (rc == 0 && strcmp(out->cmd, "kill") == 0 &&
+      !!cJSON_GetObjectItem(req, "session") == !!cJSON_GetObjectItem(req, "cn"))
+    rc = usage_err(&p, "kill needs a session id or --cn CN (one of them)");
+  if (rc == 0) rc = resolve_socket(out, &p, state_dir);
+  if (rc == 0) {
+    cJSON_AddStringToObject(req, "cmd", out->cmd);
+    out->request = cJSON_PrintUnformatted(req);
+  }
+  cJSON_Delete(req);
+  return rc;
+}
+
+void ed_echoctl_args_cleanup(struct ed_echoctl_args *a) {
+  if (!a) return;
+  free(a->request);
+  a->request = NULL;
+}
+
+/* ---- the exchange -------------------------------------------------------- */
+
+static int unreachable(char *err, size_t err_len, const char *path, int e) {
+  const char *hint =
+      e == EACCES || e == EPERM
+          ? "the socket belongs to another user: run echoctl as the server's "
+            "user (or root)"
+          : "is echod running? Start it with `echod` (or `bazel run "
+            "//cmd:server`), or point echoctl at its socket with --socket "
+            "PATH or --state-dir DIR";
+  snprintf(err, err_len, "cannot reach echod at %s: %s; %s", path, strerror(e),
+           hint);
+  return ED_E_IO;
+}
+
+/* Waits for |events| on |fd| until |deadline_ns|; returns 1 ready, 0 late. */
+static int wait_fd(int fd, short events, uint64_t deadline_ns) {
+  for (;;) {
+    uint64_t now = ed_now_ns();
+    if (now >= deadline_ns) return 0;
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int ms = (int)((deadline_ns - now) / 1000000 + 1);
+    int rc = poll(&pfd, 1, ms);
+    if (rc > 0) return 1;
+    if (rc < 0 && errno != EINTR) return 0;
+  }
+}
+
+static int send_line(int fd, const char *req, uint64_t deadline) {
+  size_t n = strlen(req), off = 0;
+  char *line = ed_malloc(n + 1);
+  memcpy(line, req, n);
+  line[n] = '\n';
+  int rc = 0;
+  while (off < n + 1 && rc == 0) {
+    if (!wait_fd(fd, POLLOUT, deadline)) rc = ETIMEDOUT;
+    ssize_t w = rc ? -1 : send(fd, line + off, n + 1 - off, MSG_NOSIGNAL);
+    if (w > 0)
+      off += (size_t)w;
+    else if (!rc && errno != EINTR && errno != EAGAIN)
+      rc = errno;
+  }
+  free(line);
+  return rc;
+}
+
+/* Reads up to the first newline. Returns 0, ETIMEDOUT, ECONNRESET (closed
+ * before a full line) or another errno. */
+static int recv_line(int fd, struct ed_buf *b, uint64_t deadline) {
+  char chunk[16384];
+  for (;;) {
+    if (b->len && memchr(b->data, '\n', b->len)) return 0;
+    if (!wait_fd(fd, POLLIN, deadline)) return ETIMEDOUT;
+    ssize_t r = recv(fd, chunk, sizeof(chunk), 0);
+    if (r == 0) return ECONNRESET;
+    if (r < 0) {
+      if (errno == EINTR || errno == EAGAIN) continue;
+      return errno;
+    }
+    if (ed_buf_append(b, chunk, (size_t)r) != 0) return EMSGSIZE;
+  }
+}
+
+int ed_echoctl_exchange(char **out_reply, const char *path, const char *request,
+                        double timeout_s, char *err, size_t err_len) {
+  *out_reply = NULL;
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof(sa.sun_path))
+    return unreachable(err, err_len, path, ENAMETOOLONG);
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return unreachable(err, err_len, path, errno);
+  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    int e = errno;
+    close(fd);
+    return unreachable(err, err_len, path, e);
+  }
+  uint64_t deadline = ed_now_ns() + (uint64_t)(timeout_s * 1e9);
+  struct ed_buf b;
+  ed_buf_init(&b, MAX_REPLY);
+  int e = send_line(fd, request, deadline);
+  /* A server that refuses us (forbidden, busy) replies and closes at once,
+   * maybe before our request is written: still read its reply. */
+  if (e == 0 || e == EPIPE || e == ECONNRESET) {
+    int e2 = recv_line(fd, &b, deadline);
+    e = e2 == 0 ? 0 : (e ? e : e2);
+  }
+  close(fd);
+  if (e != 0) {
+    snprintf(err, err_len, "no reply from echod at %s: %s", path,
+             e == ETIMEDOUT    ? "timed out (try --timeout)"
+             : e == ECONNRESET ? "the server closed the connection"
+                               : strerror(e));
+    ed_buf_cleanup(&b);
+    return ED_E_IO;
+  }
+  size_t n = (size_t)((uint8_t *)memchr(b.data, '\n', b.len) - b.data);
+  *out_reply = ed_strndup((const char *)b.data, n);
+  ed_buf_cleanup(&b);
+  return 0;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+static int report(FILE *out, FILE *errf, const struct ed_echoctl_args *a,
+                  const char *reply) {
+  cJSON *root = cJSON_Parse(reply);
+  const cJSON *ok = cJSON_GetObjectItemCaseSensitive(root, "ok");
+  if (!cJSON_IsBool(ok)) {
+    fprintf(errf, "echoctl: the server sent a reply echoctl cannot read\n");
+    cJSON_Delete(root);
+    return ED_ECHOCTL_EXIT_ERROR;
+  }
+  int code = cJSON_IsTrue(ok) ? ED_ECHOCTL_EXIT_OK : ED_ECHOCTL_EXIT_ERROR;
+  if (a->json) {
+    fprintf(out, "%s\n", reply);
+  } else if (code == ED_ECHOCTL_EXIT_OK) {
+    ed_echoctl_print(out, a->cmd,
+                     cJSON_GetObjectItemCaseSensitive(root, "result"));
+  } else {
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+    fprintf(errf, "echoctl: %s failed: %s (%s)\n", a->cmd,
+            cJSON_IsString(m) ? m->valuestring : "?",
+            cJSON_IsString(c) ? c->valuestring : "error");
+  }
+  cJSON_Delete(root);
+  return code;
+}
+
+int ed_echoctl_main(int argc, char **argv, FILE *out, FILE *errf) {
+  struct ed_echoctl_args a;
+  char err[1024];
+  if (ed_echoctl_parse_args(&a, argc, argv, err, sizeof(err)) != 0) {
+    fprintf(errf, "echoctl: %s\n", err);
+    ed_echoctl_args_cleanup(&a);
+    return ED_ECHOCTL_EXIT_USAGE;
+  }
+  if (a.help) {
+    fputs(ed_echoctl_usage(), out);
+    return ED_ECHOCTL_EXIT_OK;
+  }
+  char *reply = NULL;
+  int code;
+  if (ed_echoctl_exchange(&reply, a.socket, a.request, a.timeout_s, err,
+                          sizeof(err)) != 0) {
+    fprintf(errf, "echoctl: %s\n", err);
+    code = ED_ECHOCTL_EXIT_UNREACHABLE;
+  } else {
+    code = report(out, errf, &a, reply);
+  }
+  free(reply);
+  ed_echoctl_args_cleanup(&a);
+  return code;
+}

@@ -1,0 +1,67 @@
+/* internal/echoctl — the command-line face of the admin socket: turns
+ * arguments into one request line, sends it, and prints the reply as
+ * readable text (or raw JSON with --json). cmd/echoctl.c is a thin main.
+ *
+ * Exit codes (ED_ECHOCTL_EXIT_*): 0 the server said ok, 1 it replied with
+ * an error, 2 usage error, 3 the server could not be reached. */
+#ifndef ED_ECHOCTL_H
+#define ED_ECHOCTL_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdio.h>
+
+enum {
+  ED_ECHOCTL_EXIT_OK = 0,
+  ED_ECHOCTL_EXIT_ERROR = 1,
+  ED_ECHOCTL_EXIT_USAGE = 2,
+  ED_ECHOCTL_EXIT_UNREACHABLE = 3,
+};
+
+/* What the command line asked for. */
+struct ed_echoctl_args {
+  char socket[108]; /* resolved socket path */
+  int json;         /* --json: print the raw reply */
+  int help;         /* --help: print usage, exit 0 */
+  double timeout_s; /* --timeout: wait this long for the reply (default 30) */
+  char cmd[16];     /* wire command name */
+  char *request;    /* one JSON line, no newline (caller frees) */
+};
+
+/* ed_echoctl_parse_args parses |argv| (argv[0] is the program name) into
+ * |out|. The socket is --socket PATH, else <--state-dir or ed_state_dir()>
+ * /admin.sock. Returns 0, or ED_E_USAGE with a one-line reason in |err|. */
+int ed_echoctl_parse_args(struct ed_echoctl_args *out, int argc, char **argv,
+                          char *err, size_t err_len);
+
+void ed_echoctl_args_cleanup(struct ed_echoctl_args *a);
+
+/* ed_echoctl_usage returns the --help text (static). */
+const char *ed_echoctl_usage(void);
+
+/* ed_echoctl_parse_duration reads "30", "1.5s", "250ms", "5m", "2h", "1d"
+ * into seconds. Returns 0 or ED_E_INVAL. */
+int ed_echoctl_parse_duration(double *out_s, const char *s);
+
+/* ed_echoctl_human_duration writes "45s", "3m 20s", "2h 5m", "12d 3h"
+ * ("-" prefix when negative). ed_echoctl_human_bytes writes "512 B",
+ * "1.5 KiB", "3.2 MiB", "1.0 GiB". Both return |out|. */
+char *ed_echoctl_human_duration(char *out, size_t out_len, double seconds);
+char *ed_echoctl_human_bytes(char *out, size_t out_len, double bytes);
+
+/* ed_echoctl_print writes the human form of an ok reply's |result| for
+ * command |cmd| to |out|. */
+void ed_echoctl_print(FILE *out, const char *cmd, const cJSON *result);
+
+/* ed_echoctl_exchange connects to |path|, sends |request| plus a newline
+ * and reads one reply line into |*out_reply| (caller frees), waiting at
+ * most |timeout_s|. Returns 0, or ED_E_IO with a sentence in |err| that
+ * names the path and what to do. */
+int ed_echoctl_exchange(char **out_reply, const char *path, const char *request,
+                        double timeout_s, char *err, size_t err_len);
+
+/* ed_echoctl_main runs echoctl: parse, exchange, print. Returns the exit
+ * code. */
+int ed_echoctl_main(int argc, char **argv, FILE *out, FILE *errf);
+
+#endif /* ED_ECHOCTL_H */

@@ -1,0 +1,390 @@
+/* internal/loop — the loop itself: thread, listeners (SO_REUSEPORT, the
+ * EMFILE reserve-fd trick), the mailbox other threads post to, the
+ * timeout sweep and the session registry. A connection's own life is in
+ * conn.c. */
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal/loop/loop_internal.h"
+
+static const char *const state_names[] = {"accepted", "handshaking",
+                                          "established", "closing"};
+
+const char *ed_session_state_name(enum ed_session_state s) {
+  return (unsigned)s <= ED_SESSION_CLOSING ? state_names[s] : "unknown";
+}
+
+int ed_session_state_parse(enum ed_session_state *out, const char *s) {
+  for (int i = 0; i <= ED_SESSION_CLOSING; i++) {
+    if (s && !strcmp(s, state_names[i])) {
+      *out = (enum ed_session_state)i;
+      return 0;
+    }
+  }
+  return ED_E_INVAL;
+}
+
+void ed_loop_set_state(struct conn *c, enum ed_session_state s) {
+  pthread_mutex_lock(&c->loop->reg_mu);
+  c->state = s;
+  pthread_mutex_unlock(&c->loop->reg_mu);
+}
+
+/* ---- exit ---------------------------------------------------------------- */
+
+static void maybe_exit(struct ed_loop *l) {
+  if (!l->stopping || l->closed_handles || atomic_load(&l->nconns) > 0)
+    return;
+  l->closed_handles = 1;
+  uv_close((uv_handle_t *)&l->async, NULL);
+  uv_close((uv_handle_t *)&l->sweep, NULL);
+}
+
+void ed_loop_conn_freed(struct ed_loop *l) {
+  atomic_fetch_sub(&l->nconns, 1);
+  atomic_fetch_sub(&l->sh->num_conns, 1);
+  maybe_exit(l);
+}
+
+/* ---- listeners ----------------------------------------------------------- */
+
+static int resolve(struct sockaddr_storage *ss, socklen_t *len,
+                   const char *host, uint16_t port) {
+  struct addrinfo hints = {0}, *res = NULL;
+  char p[8];
+  snprintf(p, sizeof(p), "%u", port);
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  if (getaddrinfo(host[0] ? host : NULL, p, &hints, &res) != 0 || !res)
+    return ED_E_INVAL;
+  memcpy(ss, res->ai_addr, res->ai_addrlen);
+  *len = res->ai_addrlen;
+  freeaddrinfo(res);
+  return 0;
+}
+
+int ed_loop_bind(int *out_fd, uint16_t *out_port, const char *host,
+                 uint16_t port, char *err, size_t err_len) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  if (resolve(&ss, &len, host, port) != 0) {
+    snprintf(err, err_len, "cannot resolve listen address %s", host);
+    return ED_E_INVAL;
+  }
+  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd < 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
+      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
+      (ss.ss_family == AF_INET6 &&
+       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+      bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+      getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+    snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port,
+             strerror(errno));
+    if (fd >= 0) close(fd);
+    return ED_E_SYS;
+  }
+  *out_port = ntohs(ss.ss_family == AF_INET6
+                        ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                        : ((struct sockaddr_in *)&ss)->sin_port);
+  *out_fd = fd;
+  return 0;
+}
+
+/* emfile_trick: out of descriptors, so the pending connection cannot be
+ * accepted and would wake us forever. Free the reserve fd, accept and
+ * close what is pending, take the reserve again. */
+static void emfile_trick(struct ed_loop *l, uv_stream_t *server) {
+  uv_os_fd_t lfd;
+  int dropped = 0;
+  if (uv_fileno((uv_handle_t *)server, &lfd) != 0) return;
+  if (l->reserve_fd >= 0) close(l->reserve_fd);
+  for (int fd; (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0; dropped++)
+    close(fd);
+  l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  uint64_t now = uv_now(&l->uv);
+  if (now - l->last_emfile_log_ms >= 1000) {
+    l->last_emfile_log_ms = now;
+    ED_WARN("out of file descriptors", "worker=%u dropped=%d", l->index,
+            dropped);
+  }
+}
+
+static void on_connection(uv_stream_t *server, int status) {
+  struct ed_loop *l = server->data;
+  if (status == UV_EMFILE || status == UV_ENFILE) {
+    emfile_trick(l, server);
+    return;
+  }
+  if (status < 0) return;
+  ed_conn_accept(l, server);
+}
+
+int ed_loop_add_listener(struct ed_loop *l, int fd) {
+  if (l->num_listeners >= ED_MAX_LISTENERS) {
+    close(fd);
+    return ED_E_TOOBIG;
+  }
+  uv_tcp_t *t = &l->listeners[l->num_listeners];
+  uv_tcp_init(&l->uv, t);
+  t->data = l;
+  l->num_listeners++;
+  if (uv_tcp_open(t, fd) != 0 ||
+      uv_listen((uv_stream_t *)t, 4096, on_connection) != 0) {
+    return ED_E_SYS;
+  }
+  return 0;
+}
+
+static void close_listeners(struct ed_loop *l) {
+  if (l->listeners_closed) return;
+  l->listeners_closed = 1;
+  for (size_t i = 0; i < l->num_listeners; i++)
+    uv_close((uv_handle_t *)&l->listeners[i], NULL);
+}
+
+/* ---- mailbox ------------------------------------------------------------- */
+
+static void close_all(struct ed_loop *l, enum close_reason why,
+                      enum close_how how) {
+  struct ed_link *e = l->conns.next;
+  while (e != &l->conns) {
+    struct conn *c = CONN_OF(e, reg);
+    e = e->next; /* closing may unlink |c| later, never now */
+    ed_conn_close(c, why, c->state == ED_SESSION_ESTABLISHED ? how
+                                                             : HOW_ABORT);
+  }
+}
+
+static void run_cmd(struct ed_loop *l, struct loop_cmd *cmd) {
+  for (struct ed_link *e = l->conns.next; e != &l->conns;) {
+    struct conn *c = CONN_OF(e, reg);
+    e = e->next;
+    int hit = cmd->type == CMD_KILL
+                  ? c->id == cmd->id
+                  : c->peer && c->state == ED_SESSION_ESTABLISHED &&
+                        !strcmp(c->peer->cn, cmd->cn);
+    if (hit) ed_conn_close(c, CR_KILLED, HOW_NOTIFY);
+  }
+}
+
+static void on_async(uv_async_t *a) {
+  struct ed_loop *l = a->data;
+  pthread_mutex_lock(&l->mbox_mu);
+  struct loop_cmd *cmds = l->cmds;
+  struct conn *done = l->done;
+  l->cmds = NULL;
+  l->done = NULL;
+  pthread_mutex_unlock(&l->mbox_mu);
+  while (done) {
+    struct conn *c = done;
+    done = c->done_next;
+    ed_conn_step_done(c);
+  }
+  while (cmds) {
+    struct loop_cmd *cmd = cmds;
+    cmds = cmd->next;
+    if (cmd->type == CMD_KILL || cmd->type == CMD_KILL_CN) {
+      run_cmd(l, cmd);
+    } else if (cmd->type == CMD_DRAIN && !l->draining) {
+      l->draining = 1;
+      close_listeners(l);
+      close_all(l, CR_DRAIN, HOW_NOTIFY);
+    } else if (cmd->type == CMD_STOP) {
+      l->stopping = 1;
+      close_listeners(l);
+      close_all(l, CR_DRAIN, HOW_ABORT);
+      for (struct ed_link *e = l->conns.next; e != &l->conns; e = e->next)
+        ed_conn_abort(CONN_OF(e, reg));
+      maybe_exit(l);
+    }
+    free(cmd);
+  }
+}
+
+static void post(struct ed_loop *l, struct loop_cmd *cmd) {
+  pthread_mutex_lock(&l->mbox_mu);
+  struct loop_cmd **p = &l->cmds;
+  while (*p) p = &(*p)->next;
+  *p = cmd;
+  pthread_mutex_unlock(&l->mbox_mu);
+  uv_async_send(&l->async);
+}
+
+static struct loop_cmd *cmd_new(int type) {
+  struct loop_cmd *cmd = ed_calloc(1, sizeof(*cmd));
+  cmd->type = type;
+  return cmd;
+}
+
+void ed_loop_post_kill(struct ed_loop *l, uint64_t id) {
+  struct loop_cmd *cmd = cmd_new(CMD_KILL);
+  cmd->id = id;
+  post(l, cmd);
+}
+
+void ed_loop_post_kill_cn(struct ed_loop *l, const char *cn) {
+  struct loop_cmd *cmd = cmd_new(CMD_KILL_CN);
+  snprintf(cmd->cn, sizeof(cmd->cn), "%s", cn);
+  post(l, cmd);
+}
+
+void ed_loop_post_drain(struct ed_loop *l) {
+  post(l, cmd_new(CMD_DRAIN));
+}
+
+void ed_loop_post_stop(struct ed_loop *l) {
+  post(l, cmd_new(CMD_STOP));
+}
+
+/* ---- timeouts ------------------------------------------------------------ */
+
+static void expire(struct ed_link *q, uint64_t now, int which) {
+  while (!link_empty(q)) {
+    struct conn *c = CONN_OF(q->next, tq);
+    if (c->deadline_ms > now) break;
+    link_remove(&c->tq); /* never seen twice, whatever close does */
+    if (which == 0) ed_conn_hs_timeout(c);
+    if (which == 1) ed_conn_close(c, CR_IDLE, HOW_NOTIFY);
+    if (which == 2) ed_conn_abort(c);
+  }
+}
+
+static void on_sweep(uv_timer_t *t) {
+  struct ed_loop *l = t->data;
+  uint64_t now = uv_now(&l->uv);
+  expire(&l->hs_q, now, 0);
+  expire(&l->idle_q, now, 1);
+  expire(&l->closing_q, now, 2);
+}
+
+/* ---- life ---------------------------------------------------------------- */
+
+struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
+  struct ed_loop *l = ed_calloc(1, sizeof(*l));
+  l->index = index;
+  l->sh = sh;
+  l->cfg = sh->cfg;
+  if (uv_loop_init(&l->uv) != 0) {
+    free(l);
+    return NULL;
+  }
+  pthread_mutex_init(&l->mbox_mu, NULL);
+  pthread_mutex_init(&l->reg_mu, NULL);
+  link_init(&l->conns);
+  link_init(&l->hs_q);
+  link_init(&l->idle_q);
+  link_init(&l->closing_q);
+  ed_stats_init(&l->stats);
+  l->rbuf = ed_malloc(ED_LOOP_RBUF);
+  l->pbuf = ed_malloc(ED_LOOP_PBUF);
+  ed_buf_init(&l->scratch, 4u << 20);
+  l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  uv_async_init(&l->uv, &l->async, on_async);
+  l->async.data = l;
+  uv_timer_init(&l->uv, &l->sweep);
+  l->sweep.data = l;
+  uint64_t hs = l->cfg->handshake_timeout_ms ? l->cfg->handshake_timeout_ms
+                                             : 10000;
+  l->tick_ms = hs / 10 < 10 ? 10 : hs / 10 > 250 ? 250 : hs / 10;
+  return l;
+}
+
+static void *loop_main(void *arg) {
+  struct ed_loop *l = arg;
+  uv_timer_start(&l->sweep, on_sweep, l->tick_ms, l->tick_ms);
+  uv_run(&l->uv, UV_RUN_DEFAULT);
+  atomic_store(&l->exited, 1);
+  return NULL;
+}
+
+int ed_loop_start(struct ed_loop *l) {
+  if (pthread_create(&l->thread, NULL, loop_main, l) != 0) return ED_E_SYS;
+  l->started = 1;
+  return 0;
+}
+
+int ed_loop_exited(struct ed_loop *l) {
+  return atomic_load(&l->exited);
+}
+
+void ed_loop_join(struct ed_loop *l) {
+  if (l->started) pthread_join(l->thread, NULL);
+  l->started = 0;
+}
+
+static void close_any(uv_handle_t *h, void *arg) {
+  (void)arg;
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+void ed_loop_free(struct ed_loop *l) {
+  if (!l) return;
+  ed_loop_join(l);
+  /* Never started (or start failed): close handles here. */
+  uv_walk(&l->uv, close_any, NULL);
+  uv_run(&l->uv, UV_RUN_DEFAULT);
+  uv_loop_close(&l->uv);
+  while (l->cmds) {
+    struct loop_cmd *c = l->cmds;
+    l->cmds = c->next;
+    free(c);
+  }
+  if (l->reserve_fd >= 0) close(l->reserve_fd);
+  pthread_mutex_destroy(&l->mbox_mu);
+  pthread_mutex_destroy(&l->reg_mu);
+  free(l->rbuf);
+  free(l->pbuf);
+  ed_buf_cleanup(&l->scratch);
+  free(l);
+}
+
+/* ---- readers on other threads -------------------------------------------- */
+
+int64_t ed_loop_num_conns(struct ed_loop *l) {
+  return atomic_load(&l->nconns);
+}
+
+void ed_loop_stats(struct ed_loop *l, struct ed_stats_snapshot *out) {
+  ed_stats_accumulate(out, &l->stats);
+}
+
+static void fill_info(struct ed_session_info *s, const struct conn *c,
+                      uint32_t worker) {
+  memset(s, 0, sizeof(*s));
+  s->id = c->id;
+  s->state = c->state;
+  snprintf(s->peer, sizeof(s->peer), "%s", c->peer_addr);
+  if (c->peer) {
+    snprintf(s->cn, sizeof(s->cn), "%s", c->peer->cn);
+    snprintf(s->sans, sizeof(s->sans), "%s", c->peer->sans);
+    snprintf(s->serial, sizeof(s->serial), "%s", c->peer->serial);
+    snprintf(s->version, sizeof(s->version), "%s",
+             ed_suite_version(c->suite));
+    snprintf(s->cipher, sizeof(s->cipher), "%s", ed_suite_name(c->suite));
+    s->resumed = c->resumed;
+  }
+  s->start_ns = c->start_wall_ns;
+  s->bytes_in = atomic_load_explicit(&c->bytes_in, memory_order_relaxed);
+  s->bytes_out = atomic_load_explicit(&c->bytes_out, memory_order_relaxed);
+  s->worker = worker;
+}
+
+void ed_loop_sessions(struct ed_loop *l,
+                      int (*fn)(void *arg, const struct ed_session_info *s),
+                      void *arg) {
+  struct ed_session_info info;
+  pthread_mutex_lock(&l->reg_mu);
+  for (struct ed_link *e = l->conns.next; e != &l->conns; e = e->next) {
+    fill_info(&info, CONN_OF(e, reg), l->index);
+    if (fn(arg, &info)) break;
+  }
+  pthread_mutex_unlock(&l->reg_mu);
+}

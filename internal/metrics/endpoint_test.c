@@ -1,0 +1,363 @@
+/* Tests of the metrics HTTP endpoint: a real libuv loop in a thread, a
+ * fake provider, and plain blocking sockets as clients. */
+#include "internal/metrics/endpoint.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal/testing/testing.h"
+
+struct fake {
+  _Atomic int state;
+  _Atomic int cert_present;
+  _Atomic int fills;
+};
+
+static struct fake fake = {ED_METRICS_RUNNING, 1, 0};
+static uv_loop_t loop;
+static uv_async_t stopper;
+static struct ed_metrics_endpoint *ep4, *ep6, *ep_small;
+static uint16_t port4, port6, port_small;
+
+static void fill(void *ctx, struct ed_metrics_input *in,
+                 struct ed_stats_snapshot *snap) {
+  struct fake *f = ctx;
+  int64_t now = (int64_t)time(NULL);
+  snap->accepted = 42;
+  in->stats = snap;
+  in->state = (enum ed_metrics_state)atomic_load(&f->state);
+  in->server_cert.present = atomic_load(&f->cert_present);
+  in->server_cert.not_before_s = now - 10;
+  in->server_cert.not_after_s = now + 1000;
+  in->version = "test";
+  atomic_fetch_add(&f->fills, 1);
+}
+
+static void on_stop(uv_async_t *a) {
+  ed_metrics_stop(ep4);
+  ed_metrics_stop(ep6);
+  ed_metrics_stop(ep_small);
+  uv_close((uv_handle_t *)a, NULL);
+}
+
+static void *loop_main(void *arg) {
+  (void)arg;
+  uv_run(&loop, UV_RUN_DEFAULT);
+  return NULL;
+}
+
+/* ---- client helpers ------------------------------------------------------ */
+
+static int dial(int family, uint16_t port) {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  memset(&ss, 0, sizeof(ss));
+  if (family == AF_INET6) {
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons(port);
+    a->sin6_addr = in6addr_loopback;
+    len = sizeof(*a);
+  } else {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons(port);
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof(*a);
+  }
+  int fd = socket(family, SOCK_STREAM, 0);
+  struct timeval tv = {3, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  if (connect(fd, (struct sockaddr *)&ss, len) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static void send_str(int fd, const char *s) {
+  size_t n = strlen(s);
+  while (n > 0) {
+    ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+    if (w <= 0) return;
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+/* Reads one response (head + Content-Length body unless |head_only|) into
+ * |out| (NUL-terminated). Returns its length, or -1 on EOF/timeout first. */
+static ssize_t read_response(int fd, char *out, size_t cap, int head_only) {
+  size_t len = 0;
+  char *end = NULL;
+  out[0] = '\0';
+  while (!(end = strstr(out, "\r\n\r\n"))) {
+    if (len + 1 >= cap) return -1;
+    ssize_t r = recv(fd, out + len, 1, 0); /* byte-wise: never overread */
+    if (r <= 0) return -1;
+    len += (size_t)r;
+    out[len] = '\0';
+  }
+  size_t head = (size_t)(end - out) + 4;
+  const char *cl = strstr(out, "Content-Length: ");
+  size_t body = cl && !head_only ? strtoul(cl + 16, NULL, 10) : 0;
+  if (head + body + 1 > cap) return -1;
+  while (len < head + body) {
+    ssize_t r = recv(fd, out + len, head + body - len, 0);
+    if (r <= 0) return -1;
+    len += (size_t)r;
+  }
+  out[len] = '\0';
+  return (ssize_t)len;
+}
+
+/* 1 if the peer closes (EOF or reset) within the receive timeout. */
+static int closed_by_peer(int fd) {
+  char b[256];
+  for (;;) {
+    ssize_t r = recv(fd, b, sizeof(b), 0);
+    if (r == 0 || (r < 0 && errno == ECONNRESET)) return 1;
+    if (r < 0) return 0;
+  }
+}
+
+static int get(uint16_t port, const char *req, char *out, size_t cap) {
+  int fd = dial(AF_INET, port);
+  send_str(fd, req);
+  ssize_t n = read_response(fd, out, cap, 0);
+  close(fd);
+  return n > 0 ? atoi(out + 9) : -1;
+}
+
+#define GET_(path) "GET " path " HTTP/1.1\r\nHost: x\r\n\r\n"
+
+/* ---- tests --------------------------------------------------------------- */
+
+static void test_metrics(void) {
+  static char buf[1 << 17];
+  CHECK_EQ(get(port4, GET_("/metrics"), buf, sizeof(buf)), 200);
+  CHECK(strstr(buf,
+               "\r\nContent-Type: text/plain; version=0.0.4; "
+               "charset=utf-8\r\n") != NULL);
+  CHECK(strstr(buf, "\r\nConnection: keep-alive\r\n") != NULL);
+  CHECK(strstr(buf, "\nechod_connections_accepted_total 42\n") != NULL);
+  CHECK(strstr(buf, "\nprocess_open_fds ") != NULL);
+  CHECK(strstr(buf, "echod_build_info{version=\"test\"") != NULL);
+  CHECK_EQ(get(port4, GET_("/metrics?debug=1"), buf, sizeof(buf)), 200);
+  CHECK_EQ(get(port6, GET_("/healthz"), buf, sizeof(buf)), -1); /* v4 dial */
+  int fd = dial(AF_INET6, port6);
+  CHECK(fd >= 0);
+  send_str(fd, GET_("/healthz"));
+  CHECK(read_response(fd, buf, sizeof(buf), 0) > 0);
+  CHECK(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0);
+  close(fd);
+}
+
+/* HEAD sends the head only: the next bytes on the connection are the next
+ * response. 404 and 405 keep the connection. */
+static void test_head_404_405_keepalive(void) {
+  static char buf[1 << 17];
+  int fd = dial(AF_INET, port4);
+  send_str(fd, "HEAD /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(read_response(fd, buf, sizeof(buf), 1) > 0);
+  CHECK(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0);
+  CHECK(strstr(buf, "Content-Length: 0\r\n") == NULL);
+  send_str(fd, GET_("/nope"));
+  CHECK(read_response(fd, buf, sizeof(buf), 0) > 0);
+  CHECK(strncmp(buf, "HTTP/1.1 404 ", 13) == 0);
+  send_str(fd, "DELETE /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  CHECK(read_response(fd, buf, sizeof(buf), 0) > 0);
+  CHECK(strncmp(buf, "HTTP/1.1 405 ", 13) == 0);
+  CHECK(strstr(buf, "\r\nAllow: GET, HEAD\r\n") != NULL);
+  send_str(fd, GET_("/healthz"));
+  CHECK(read_response(fd, buf, sizeof(buf), 0) > 0);
+  CHECK(strncmp(buf, "HTTP/1.1 200 OK\r\n", 17) == 0);
+  CHECK(strstr(buf, "\r\n\r\nok\n") != NULL);
+  close(fd);
+}
+
+static void expect_status_then_close(const char *req, const char *status) {
+  static char buf[1 << 16];
+  int fd = dial(AF_INET, port4);
+  send_str(fd, req);
+  CHECK(read_response(fd, buf, sizeof(buf), 0) > 0);
+  CHECK(strncmp(buf, status, strlen(status)) == 0);
+  CHECK(strstr(buf, "\r\nConnection: close\r\n") != NULL);
+  CHECK(closed_by_peer(fd));
+  close(fd);
+}
+
+static void test_close_cases(void) {
+  expect_status_then_close("BLAH\r\n\r\n", "HTTP/1.1 400 ");
+  expect_status_then_close("GET /metrics HTTP/1.1\r\n\r\n", "HTTP/1.1 400 ");
+  expect_status_then_close("GET /healthz HTTP/1.0\r\n\r\n", "HTTP/1.1 200 ");
+  expect_status_then_close(
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+      "HTTP/1.1 200 ");
+  expect_status_then_close(
+      "POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\nhi",
+      "HTTP/1.1 405 ");
+  char *big = ed_malloc(9001);
+  memset(big, 'a', 9000);
+  memcpy(big, "GET /metrics HTTP/1.1\r\nX: ", 26);
+  big[9000] = '\0';
+  expect_status_then_close(big, "HTTP/1.1 431 ");
+  free(big);
+  /* Far more than the limit: the 431 still arrives (no reset). */
+  big = ed_malloc(200001);
+  memset(big, 'b', 200000);
+  memcpy(big, "GET /metrics HTTP/1.1\r\nX: ", 26);
+  big[200000] = '\0';
+  expect_status_then_close(big, "HTTP/1.1 431 ");
+  free(big);
+}
+
+/* A client that half-closes after its request still gets the answer. */
+static void test_half_close(void) {
+  static char buf[4096];
+  int fd = dial(AF_INET, port4);
+  send_str(fd, GET_("/healthz"));
+  shutdown(fd, SHUT_WR);
+  CHECK(read_response(fd, buf, sizeof(buf), 0) > 0);
+  CHECK(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+  CHECK(closed_by_peer(fd));
+  close(fd);
+}
+
+static void test_pipelined(void) {
+  static char buf[1 << 17];
+  int fd = dial(AF_INET, port4);
+  send_str(fd, GET_("/healthz") GET_("/nope") "HEAD /readyz HTTP/1.1\r\n"
+                                             "Host: x\r\n\r\n" GET_("/readyz"));
+  CHECK(read_response(fd, buf, sizeof(buf), 0) > 0);
+  CHECK(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+  CHECK(read_response(fd, buf, sizeof(buf), 0) > 0);
+  CHECK(strncmp(buf, "HTTP/1.1 404 ", 13) == 0);
+  CHECK(read_response(fd, buf, sizeof(buf), 1) > 0);
+  CHECK(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+  CHECK(read_response(fd, buf, sizeof(buf), 0) > 0);
+  CHECK(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+  CHECK(strstr(buf, "\r\n\r\nok\n") != NULL);
+  close(fd);
+}
+
+/* 300 pipelined scrapes (several MiB of answers) sent before reading any:
+ * the endpoint pauses reading, then answers all of them in order. */
+static void test_many_pipelined(void) {
+  static char buf[1 << 17];
+  int fd = dial(AF_INET, port4);
+  for (int i = 0; i < 300; i++) send_str(fd, GET_("/metrics"));
+  send_str(fd, GET_("/healthz"));
+  int ok = 0;
+  for (int i = 0; i < 300; i++) {
+    if (read_response(fd, buf, sizeof(buf), 0) > 0 &&
+        strncmp(buf, "HTTP/1.1 200 ", 13) == 0 &&
+        strstr(buf, "echod_build_info")) {
+      ok++;
+    }
+  }
+  CHECK_EQ(ok, 300);
+  CHECK(read_response(fd, buf, sizeof(buf), 0) > 0);
+  CHECK(strstr(buf, "\r\n\r\nok\n") != NULL);
+  close(fd);
+}
+
+static void test_readyz(void) {
+  static char buf[4096];
+  CHECK_EQ(get(port4, GET_("/readyz"), buf, sizeof(buf)), 200);
+  atomic_store(&fake.state, ED_METRICS_DRAINING);
+  CHECK_EQ(get(port4, GET_("/readyz"), buf, sizeof(buf)), 503);
+  CHECK(strstr(buf, "\r\n\r\ndraining\n") != NULL);
+  CHECK_EQ(get(port4, GET_("/healthz"), buf, sizeof(buf)), 200);
+  atomic_store(&fake.state, ED_METRICS_RUNNING);
+  atomic_store(&fake.cert_present, 0);
+  CHECK_EQ(get(port4, GET_("/readyz"), buf, sizeof(buf)), 503);
+  CHECK(strstr(buf, "\r\n\r\nno valid certificate loaded\n") != NULL);
+  atomic_store(&fake.cert_present, 1);
+  CHECK_EQ(get(port4, GET_("/readyz"), buf, sizeof(buf)), 200);
+}
+
+/* port_small: max 3 connections, 300 ms idle timeout. */
+static void test_limits_and_idle(void) {
+  static char buf[4096];
+  int fds[3];
+  for (int i = 0; i < 3; i++) {
+    fds[i] = dial(AF_INET, port_small);
+    send_str(fds[i], GET_("/healthz"));
+    CHECK(read_response(fds[i], buf, sizeof(buf), 0) > 0);
+  }
+  int extra = dial(AF_INET, port_small);
+  send_str(extra, GET_("/healthz"));
+  CHECK(closed_by_peer(extra)); /* over the limit: closed at once */
+  close(extra);
+  /* The three idle ones are closed by the idle timeout... */
+  uint64_t t0 = ed_now_ns();
+  for (int i = 0; i < 3; i++) CHECK(closed_by_peer(fds[i]));
+  uint64_t waited_ms = (ed_now_ns() - t0) / 1000000;
+  CHECK(waited_ms >= 100 && waited_ms < 2000);
+  for (int i = 0; i < 3; i++) close(fds[i]);
+  /* ...and a half-sent head does not keep a connection alive either. */
+  int slow = dial(AF_INET, port_small);
+  send_str(slow, "GET /metrics HTTP/1.1\r\n");
+  usleep(150000);
+  send_str(slow, "Host: x\r\n");
+  CHECK(closed_by_peer(slow));
+  close(slow);
+  usleep(50000);
+  CHECK_EQ(get(port_small, GET_("/healthz"), buf, sizeof(buf)), 200);
+}
+
+static void test_bad_addresses(void) {
+  static const char *const bad[] = {
+      "nonsense",    "127.0.0.1", "127.0.0.1:x", "127.0.0.1:70000",
+      "999.1.1.1:1", "[::1:1",    "localhost:1", "127.0.0.1:"};
+  struct ed_metrics_endpoint *ep = NULL;
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    struct ed_metrics_options o = {.listen = bad[i], .fill = fill};
+    CHECK_EQ(ed_metrics_start(&ep, &loop, &o), ED_E_INVAL);
+  }
+}
+
+int main(void) {
+  char addr[64];
+  pthread_t th;
+  uv_loop_init(&loop);
+  struct ed_metrics_options o = {"127.0.0.1:0", fill, &fake, 0, 0};
+  CHECK_EQ(ed_metrics_start(&ep4, &loop, &o), 0);
+  port4 = ed_metrics_endpoint_port(ep4);
+  o.listen = "[::1]:0";
+  CHECK_EQ(ed_metrics_start(&ep6, &loop, &o), 0);
+  port6 = ed_metrics_endpoint_port(ep6);
+  o.listen = "127.0.0.1:0";
+  o.max_conns = 3;
+  o.idle_timeout_ms = 300;
+  CHECK_EQ(ed_metrics_start(&ep_small, &loop, &o), 0);
+  port_small = ed_metrics_endpoint_port(ep_small);
+  snprintf(addr, sizeof(addr), "127.0.0.1:%u", port4);
+  o.listen = addr;
+  struct ed_metrics_endpoint *dup = NULL;
+  CHECK_EQ(ed_metrics_start(&dup, &loop, &o), ED_E_SYS); /* port in use */
+  RUN(test_bad_addresses);
+  uv_async_init(&loop, &stopper, on_stop);
+  pthread_create(&th, NULL, loop_main, NULL);
+  RUN(test_metrics);
+  RUN(test_head_404_405_keepalive);
+  RUN(test_close_cases);
+  RUN(test_half_close);
+  RUN(test_pipelined);
+  RUN(test_many_pipelined);
+  RUN(test_readyz);
+  RUN(test_limits_and_idle);
+  uv_async_send(&stopper);
+  pthread_join(th, NULL);
+  CHECK_EQ(uv_loop_close(&loop), 0); /* every handle closed and freed */
+  return TEST_RESULT();
+}

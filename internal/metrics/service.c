@@ -1,0 +1,115 @@
+/* internal/metrics — see service.h. */
+#include "internal/metrics/service.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/tls/tls.h"
+
+struct ed_metrics_service {
+  struct ed_server *srv;
+  const struct ed_control_stats *control;
+  const char *version;
+  struct ed_control_stats merged; /* control + the server's reload status */
+  struct ed_metrics_endpoint *endpoint;
+};
+
+static enum ed_metrics_state map_state(enum ed_server_state s) {
+  switch (s) {
+    case ED_SERVER_STARTING:
+      return ED_METRICS_STARTING;
+    case ED_SERVER_RUNNING:
+      return ED_METRICS_RUNNING;
+    default: /* draining, stopped */
+      return ED_METRICS_DRAINING;
+  }
+}
+
+/* Reload bookkeeping comes from the server (every reload, whatever its
+ * trigger, goes through ed_server_reload); admin counters from |control|. */
+static void merge_control(struct ed_metrics_service *svc) {
+  struct ed_reload_status rs;
+  struct ed_control_stats *m = &svc->merged;
+  if (svc->control) {
+    *m = *svc->control;
+  } else {
+    memset(m, 0, sizeof(*m));
+  }
+  ed_server_reload_status(svc->srv, &rs);
+  memcpy(m->reloads, rs.count, sizeof(m->reloads));
+  m->last_reload_ok = rs.have_last ? rs.last_ok : 1;
+  m->last_reload_wall_ns = rs.last_wall_ns;
+}
+
+static void set_cert(struct ed_metrics_cert *out,
+                     const struct ed_tls_cert_info *c) {
+  out->present = c->not_after != 0;
+  out->not_before_s = c->not_before;
+  out->not_after_s = c->not_after;
+}
+
+/* Fills |in| for one rendering; the endpoint's ed_metrics_fill_fn. */
+static void fill(void *arg, struct ed_metrics_input *in,
+                 struct ed_stats_snapshot *snap) {
+  struct ed_metrics_service *svc = arg;
+  struct ed_tls_summary sum;
+  ed_server_stats(svc->srv, snap);
+  in->stats = snap;
+  merge_control(svc);
+  in->control = &svc->merged;
+  in->state = map_state(ed_server_get_state(svc->srv));
+  in->version = svc->version;
+  struct ed_tls_snapshot *snapshot = ed_server_snapshot(svc->srv);
+  if (snapshot) {
+    ed_tls_snapshot_summary(snapshot, &sum);
+    ed_tls_snapshot_unref(snapshot);
+    set_cert(&in->server_cert, &sum.server);
+    set_cert(&in->ca_cert, &sum.ca);
+    in->has_crl = sum.has_crl;
+    in->crl_next_update_s = sum.crl_next_update;
+  }
+}
+
+int ed_metrics_service_render(void *arg, struct ed_buf *out) {
+  struct ed_metrics_input in;
+  struct ed_stats_snapshot snap;
+  struct ed_metrics_process proc;
+  memset(&in, 0, sizeof(in));
+  ed_stats_snapshot_init(&snap);
+  ed_metrics_process_read(&proc);
+  in.process = &proc;
+  fill(arg, &in, &snap);
+  return ed_metrics_render(out, &in);
+}
+
+static void on_server_stop(void *arg) {
+  struct ed_metrics_service *svc = arg;
+  ed_metrics_stop(svc->endpoint);
+  svc->endpoint = NULL;
+}
+
+int ed_metrics_service_start(struct ed_metrics_service **out,
+                             struct ed_server *srv,
+                             const struct ed_metrics_service_options *opts) {
+  const struct ed_config *cfg = ed_server_config(srv);
+  struct ed_metrics_service *svc = ed_calloc(1, sizeof(*svc));
+  svc->srv = srv;
+  svc->control = opts ? opts->control : NULL;
+  svc->version = opts && opts->version ? opts->version : "dev";
+  if (!cfg->no_metrics && cfg->metrics_listen) {
+    struct ed_metrics_options eo = {
+        .listen = cfg->metrics_listen, .fill = fill, .fill_ctx = svc};
+    int rc = ed_metrics_start(&svc->endpoint, ed_server_control_loop(srv), &eo);
+    if (rc != 0) {
+      free(svc);
+      return rc;
+    }
+    ed_server_add_stop_hook(srv, on_server_stop, svc);
+  }
+  *out = svc;
+  return 0;
+}
+
+void ed_metrics_service_free(struct ed_metrics_service *svc) {
+  free(svc);
+}

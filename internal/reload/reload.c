@@ -1,0 +1,331 @@
+/* internal/reload — reload triggers and bookkeeping (see reload.h). */
+#include "internal/reload/reload.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <openssl/sha.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal/base/base.h"
+
+#define DEFAULT_DEBOUNCE_MS 250
+/* A steady stream of events still reloads this often. */
+#define MAX_DEFER_MS 2000
+/* Credential files are small; hash at most this much of each. */
+#define MAX_HASH_BYTES (4 * 1024 * 1024)
+#define MAX_DIRS 16
+
+/* What a watched file looks like now. */
+struct fingerprint {
+  int exists;
+  dev_t dev;
+  ino_t ino;
+  uint8_t sha256[SHA256_DIGEST_LENGTH];
+};
+
+struct watch {
+  uv_fs_event_t ev;
+  struct ed_reload *r;
+  char *dir;
+  int closing;
+};
+
+struct ed_reload {
+  uv_loop_t *loop;
+  ed_reload_fn fn;
+  void *fn_arg;
+  struct ed_control_stats *stats;
+  char **paths;
+  struct fingerprint *prints;
+  size_t num_paths;
+  int watching;
+  uint32_t debounce_ms;
+  uv_timer_t timer;
+  uint64_t first_event_ns; /* 0 when no change is waiting */
+  uv_signal_t sighup;
+  int has_sighup;
+  struct watch *watches[MAX_DIRS];
+  size_t num_watches;
+  int open_handles;
+  int closing;
+  uint64_t reloads;
+};
+
+static void refresh_watches(struct ed_reload *r);
+
+/* ---- bookkeeping --------------------------------------------------------- */
+
+void ed_reload_record(struct ed_control_stats *st,
+                      enum ed_reload_trigger trigger, int ok, uint64_t wall_ns,
+                      const char *error) {
+  if (!st || (int)trigger < 0 || trigger >= ED_RELOAD_TRIGGER_COUNT) return;
+  st->reloads[trigger][ok ? 1 : 0]++;
+  st->last_reload_ok = ok ? 1 : 0;
+  st->last_reload_wall_ns = wall_ns;
+  st->last_reload_trigger = trigger;
+  snprintf(st->last_reload_error, sizeof(st->last_reload_error), "%s",
+           ok || !error ? "" : error);
+}
+
+static void release(struct ed_reload *r) {
+  if (--r->open_handles > 0) return;
+  for (size_t i = 0; i < r->num_paths; i++) free(r->paths[i]);
+  free(r->paths);
+  free(r->prints);
+  free(r);
+}
+
+/* ---- fingerprints -------------------------------------------------------- */
+
+static void fingerprint(struct fingerprint *out, const char *path) {
+  struct stat st;
+  memset(out, 0, sizeof(*out));
+  if (stat(path, &st) != 0) return;
+  uint8_t *data = NULL;
+  size_t len = 0;
+  out->exists = 1;
+  out->dev = st.st_dev;
+  out->ino = st.st_ino;
+  if (ed_read_file(&data, &len, path, MAX_HASH_BYTES) == 0)
+    SHA256(data, len, out->sha256);
+  free(data);
+}
+
+/* Takes fresh fingerprints; returns the index of the first changed file,
+ * or -1 if none changed. */
+static int take_prints(struct ed_reload *r) {
+  int changed = -1;
+  for (size_t i = 0; i < r->num_paths; i++) {
+    struct fingerprint now;
+    fingerprint(&now, r->paths[i]);
+    const struct fingerprint *was = &r->prints[i];
+    if (changed < 0 &&
+        (now.exists != was->exists || now.dev != was->dev ||
+         now.ino != was->ino ||
+         memcmp(now.sha256, was->sha256, sizeof(now.sha256)) != 0))
+      changed = (int)i;
+    r->prints[i] = now;
+  }
+  return changed;
+}
+
+/* ---- reloading ----------------------------------------------------------- */
+
+int ed_reload_now(struct ed_reload *r, int check_only,
+                  enum ed_reload_trigger trigger, char *err, size_t err_len) {
+  char why[256] = "";
+  int rc = r->fn(r->fn_arg, check_only, trigger, why, sizeof(why));
+  if (rc != 0 && why[0] == '\0')
+    snprintf(why, sizeof(why), "%s", ed_strerror(rc));
+  if (err_len > 0) snprintf(err, err_len, "%s", rc ? why : "");
+  if (check_only) return rc;
+  r->reloads++;
+  ed_reload_record(r->stats, trigger, rc == 0, ed_wall_ns(), why);
+  /* What was just loaded is the new baseline for the watcher. */
+  if (r->watching && !r->closing) {
+    (void)take_prints(r);
+    refresh_watches(r);
+  }
+  return rc;
+}
+
+uint64_t ed_reload_count(const struct ed_reload *r) {
+  return r->reloads;
+}
+
+static void on_debounce(uv_timer_t *t) {
+  struct ed_reload *r = t->data;
+  r->first_event_ns = 0;
+  int changed = take_prints(r);
+  refresh_watches(r); /* a symlink swap moves where the files really are */
+  if (changed < 0) return;
+  char q[PATH_MAX + 8];
+  ED_INFO("reload triggered", "trigger=watch path=%s",
+          ed_logq(q, sizeof(q), r->paths[changed]));
+  char err[256];
+  (void)ed_reload_now(r, 0, ED_RELOAD_WATCH, err, sizeof(err));
+}
+
+static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
+                        int status) {
+  struct watch *w = h->data;
+  struct ed_reload *r = w->r;
+  (void)name;
+  (void)events;
+  if (w->closing || r->closing) return;
+  if (status < 0) {
+    ED_WARN("reload watch error", "dir=%s err=%s", w->dir, uv_strerror(status));
+    return;
+  }
+  uint64_t now = ed_now_ns();
+  if (r->first_event_ns == 0) r->first_event_ns = now;
+  uint64_t waited_ms = (now - r->first_event_ns) / 1000000;
+  uint64_t delay = r->debounce_ms;
+  if (waited_ms >= MAX_DEFER_MS)
+    delay = 0;
+  else if (waited_ms + delay > MAX_DEFER_MS)
+    delay = MAX_DEFER_MS - waited_ms;
+  uv_timer_start(&r->timer, on_debounce, delay, 0);
+}
+
+static void on_sighup(uv_signal_t *s, int signum) {
+  struct ed_reload *r = s->data;
+  char err[256];
+  (void)signum;
+  ED_INFO("reload triggered", "trigger=%s signal=SIGHUP",
+          ed_reload_trigger_name(ED_RELOAD_SIGNAL));
+  (void)ed_reload_now(r, 0, ED_RELOAD_SIGNAL, err, sizeof(err));
+}
+
+/* ---- directory watches --------------------------------------------------- */
+
+static void on_watch_closed(uv_handle_t *h) {
+  struct watch *w = h->data;
+  struct ed_reload *r = w->r;
+  free(w->dir);
+  free(w);
+  release(r);
+}
+
+static void close_watch(struct watch *w) {
+  w->closing = 1;
+  uv_fs_event_stop(&w->ev);
+  uv_close((uv_handle_t *)&w->ev, on_watch_closed);
+}
+
+/* Adds |dir| to |dirs| unless present or full. */
+static void add_dir(char **dirs, size_t *num, const char *path) {
+  char *copy = ed_strdup(path);
+  char *slash = strrchr(copy, '/');
+  if (!slash)
+    snprintf(copy, strlen(copy) + 1, ".");
+  else if (slash == copy)
+    slash[1] = '\0';
+  else
+    *slash = '\0';
+  for (size_t i = 0; i < *num; i++) {
+    if (strcmp(dirs[i], copy) == 0) {
+      free(copy);
+      return;
+    }
+  }
+  if (*num < MAX_DIRS)
+    dirs[(*num)++] = copy;
+  else
+    free(copy);
+}
+
+static struct watch *start_watch(struct ed_reload *r, const char *dir) {
+  struct watch *w = ed_calloc(1, sizeof(*w));
+  w->r = r;
+  w->dir = ed_strdup(dir);
+  uv_fs_event_init(r->loop, &w->ev);
+  w->ev.data = w;
+  r->open_handles++;
+  int rc = uv_fs_event_start(&w->ev, on_fs_event, dir, 0);
+  if (rc < 0) {
+    ED_WARN("reload cannot watch directory", "dir=%s err=%s", dir,
+            uv_strerror(rc));
+    close_watch(w);
+    return NULL;
+  }
+  ED_DEBUG("reload watching", "dir=%s", dir);
+  return w;
+}
+
+/* Watches each file's directory and the directory its symlinks lead to;
+ * drops watches no longer needed. */
+static void refresh_watches(struct ed_reload *r) {
+  char *dirs[MAX_DIRS];
+  size_t num = 0;
+  for (size_t i = 0; i < r->num_paths; i++) {
+    add_dir(dirs, &num, r->paths[i]);
+    char *real = realpath(r->paths[i], NULL);
+    if (real) add_dir(dirs, &num, real);
+    free(real);
+  }
+  struct watch *keep[MAX_DIRS];
+  size_t num_keep = 0;
+  for (size_t i = 0; i < r->num_watches; i++) {
+    struct watch *w = r->watches[i];
+    size_t j = 0;
+    while (j < num && strcmp(dirs[j], w->dir) != 0) j++;
+    if (j < num) {
+      keep[num_keep++] = w;
+      free(dirs[j]);
+      dirs[j] = dirs[--num];
+    } else {
+      close_watch(w);
+    }
+  }
+  for (size_t j = 0; j < num; j++) {
+    struct watch *w = start_watch(r, dirs[j]);
+    if (w && num_keep < MAX_DIRS) keep[num_keep++] = w;
+    free(dirs[j]);
+  }
+  memcpy(r->watches, keep, num_keep * sizeof(*keep));
+  r->num_watches = num_keep;
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static uint32_t env_debounce_ms(void) {
+  const char *v = getenv("ECHOD_RELOAD_DEBOUNCE_MS");
+  if (v && *v) {
+    char *end;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*end == '\0' && n <= 60000) return (uint32_t)n;
+  }
+  return DEFAULT_DEBOUNCE_MS;
+}
+
+static void on_handle_closed(uv_handle_t *h) {
+  release(h->data);
+}
+
+int ed_reload_new(struct ed_reload **out, uv_loop_t *loop,
+                  const struct ed_reload_options *o) {
+  *out = NULL;
+  if (!o->fn) return ED_E_INVAL;
+  struct ed_reload *r = ed_calloc(1, sizeof(*r));
+  r->loop = loop;
+  r->fn = o->fn;
+  r->fn_arg = o->fn_arg;
+  r->stats = o->stats;
+  r->debounce_ms = o->debounce_ms ? o->debounce_ms : env_debounce_ms();
+  r->paths = ed_calloc(o->num_paths + 1, sizeof(*r->paths));
+  for (size_t i = 0; i < o->num_paths; i++)
+    if (o->paths[i]) r->paths[r->num_paths++] = ed_strdup(o->paths[i]);
+  r->prints = ed_calloc(r->num_paths + 1, sizeof(*r->prints));
+  uv_timer_init(loop, &r->timer);
+  r->timer.data = r;
+  r->open_handles = 1;
+  if (o->sighup) {
+    uv_signal_init(loop, &r->sighup);
+    r->sighup.data = r;
+    r->open_handles++;
+    r->has_sighup = 1;
+    uv_signal_start(&r->sighup, on_sighup, SIGHUP);
+  }
+  if (o->watch && r->num_paths > 0) {
+    r->watching = 1;
+    (void)take_prints(r);
+    refresh_watches(r);
+  }
+  *out = r;
+  return 0;
+}
+
+void ed_reload_free(struct ed_reload *r) {
+  if (!r || r->closing) return;
+  r->closing = 1;
+  for (size_t i = 0; i < r->num_watches; i++) close_watch(r->watches[i]);
+  r->num_watches = 0;
+  uv_timer_stop(&r->timer);
+  uv_close((uv_handle_t *)&r->timer, on_handle_closed);
+  if (r->has_sighup) uv_close((uv_handle_t *)&r->sighup, on_handle_closed);
+}

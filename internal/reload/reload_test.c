@@ -1,0 +1,202 @@
+/* Unit tests for the reload triggers, with a fake reload function: file
+ * watching (in-place write, rename over, Kubernetes ..data swap),
+ * debounce, SIGHUP, and the bookkeeping in ed_control_stats. */
+#include "internal/reload/reload.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "internal/base/base.h"
+#include "internal/testing/testing.h"
+
+static uv_loop_t loop;
+static char dir[256];
+static int calls;
+static int fail_next;
+static enum ed_reload_trigger last_trigger;
+
+static int fake_reload(void *arg, int check_only,
+                       enum ed_reload_trigger trigger, char *err,
+                       size_t err_len) {
+  (void)arg;
+  calls++;
+  last_trigger = trigger;
+  if (fail_next && !check_only) {
+    fail_next = 0;
+    snprintf(err, err_len, "key does not match certificate (server.key)");
+    return ED_E_MISMATCH;
+  }
+  return 0;
+}
+
+static void on_spin(uv_timer_t *t) {
+  uv_stop(t->loop);
+}
+
+/* Runs the loop for |ms| milliseconds. */
+static void spin(uint64_t ms) {
+  uv_timer_t t;
+  uv_timer_init(&loop, &t);
+  uv_timer_start(&t, on_spin, ms, 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  uv_close((uv_handle_t *)&t, NULL);
+  uv_run(&loop, UV_RUN_NOWAIT);
+}
+
+static void put(const char *name, const char *content) {
+  char p[512];
+  snprintf(p, sizeof(p), "%s/%s", dir, name);
+  FILE *f = fopen(p, "w");
+  fputs(content, f);
+  fclose(f);
+}
+
+/* Runs a shell command; $D is the test directory. */
+static void sh(const char *cmd) {
+  CHECK_EQ(system(cmd), 0);
+}
+
+static struct ed_reload *start(struct ed_control_stats *st, const char *a,
+                               const char *b) {
+  char pa[512], pb[512];
+  snprintf(pa, sizeof(pa), "%s/%s", dir, a);
+  snprintf(pb, sizeof(pb), "%s/%s", dir, b);
+  const char *paths[] = {pa, b ? pb : NULL};
+  struct ed_reload_options o = {.fn = fake_reload,
+                                .stats = st,
+                                .paths = paths,
+                                .num_paths = 2,
+                                .watch = 1,
+                                .sighup = 1,
+                                .debounce_ms = 100};
+  struct ed_reload *r = NULL;
+  CHECK_EQ(ed_reload_new(&r, &loop, &o), 0);
+  calls = 0;
+  return r;
+}
+
+static void stop(struct ed_reload *r) {
+  ed_reload_free(r);
+  uv_run(&loop, UV_RUN_DEFAULT);
+}
+
+static void test_write_rename_debounce(void) {
+  struct ed_control_stats st = {.last_reload_ok = 1};
+  put("cert.pem", "one");
+  put("key.pem", "k1");
+  struct ed_reload *r = start(&st, "cert.pem", "key.pem");
+  spin(50);
+  CHECK_EQ(calls, 0);
+
+  put("cert.pem", "two"); /* in place */
+  spin(400);
+  CHECK_EQ(calls, 1);
+  CHECK_EQ(last_trigger, ED_RELOAD_WATCH);
+  CHECK_EQ(st.reloads[ED_RELOAD_WATCH][1], 1);
+
+  for (int i = 0; i < 10; i++) { /* a burst is one reload */
+    char v[16];
+    snprintf(v, sizeof(v), "k%d", i + 2);
+    put("key.pem", v);
+    spin(10);
+  }
+  spin(400);
+  CHECK_EQ(calls, 2);
+
+  put("cert.pem", "two"); /* same bytes, same inode: nothing to do */
+  spin(400);
+  CHECK_EQ(calls, 2);
+
+  put("cert.tmp", "three"); /* rename over */
+  sh("mv \"$D/cert.tmp\" \"$D/cert.pem\"");
+  spin(400);
+  CHECK_EQ(calls, 3);
+
+  /* A failed reload is recorded with its reason, then a good one clears
+   * it. */
+  fail_next = 1;
+  put("cert.pem", "bad");
+  spin(400);
+  CHECK_EQ(calls, 4);
+  CHECK_EQ(st.last_reload_ok, 0);
+  CHECK_EQ(st.reloads[ED_RELOAD_WATCH][0], 1);
+  CHECK(strstr(st.last_reload_error, "does not match") != NULL);
+  CHECK(st.last_reload_wall_ns > 0);
+  put("cert.pem", "good");
+  spin(400);
+  CHECK_EQ(calls, 5);
+  CHECK_EQ(st.last_reload_ok, 1);
+  CHECK_STR(st.last_reload_error, "");
+  stop(r);
+}
+
+static void test_kubernetes_swap(void) {
+  /* secret-volume layout: tls.crt -> ..data/tls.crt, ..data -> ..ts1 */
+  sh("set -e; cd \"$D\" && mkdir ..ts1 && echo A > ..ts1/tls.crt && "
+     "ln -s ..ts1 ..data && ln -s ..data/tls.crt tls.crt");
+  struct ed_control_stats st = {.last_reload_ok = 1};
+  struct ed_reload *r = start(&st, "tls.crt", NULL);
+  spin(50);
+  /* What the kubelet does: new dir, new symlink, rename it over ..data,
+   * remove the old dir. */
+  sh("set -e; cd \"$D\" && mkdir ..ts2 && echo B > ..ts2/tls.crt && "
+     "ln -s ..ts2 ..data_tmp && mv -T ..data_tmp ..data && rm -rf ..ts1");
+  spin(400);
+  CHECK_EQ(calls, 1);
+  CHECK_EQ(last_trigger, ED_RELOAD_WATCH);
+  /* And again: the watch followed the swap. */
+  sh("set -e; cd \"$D\" && mkdir ..ts3 && echo C > ..ts3/tls.crt && "
+     "ln -s ..ts3 ..data_tmp && mv -T ..data_tmp ..data && rm -rf ..ts2");
+  spin(400);
+  CHECK_EQ(calls, 2);
+  /* In-place edit inside the current timestamped dir is seen too. */
+  sh("echo D > \"$D/..ts3/tls.crt\"");
+  spin(400);
+  CHECK_EQ(calls, 3);
+  stop(r);
+}
+
+static void test_sighup_and_now(void) {
+  struct ed_control_stats st = {.last_reload_ok = 1};
+  put("x.pem", "x");
+  struct ed_reload *r = start(&st, "x.pem", NULL);
+  raise(SIGHUP);
+  spin(100);
+  CHECK_EQ(calls, 1);
+  CHECK_EQ(last_trigger, ED_RELOAD_SIGNAL);
+  CHECK_EQ(st.reloads[ED_RELOAD_SIGNAL][1], 1);
+  char err[128];
+  CHECK_EQ(ed_reload_now(r, 1, ED_RELOAD_ADMIN, err, sizeof(err)), 0);
+  CHECK_EQ(st.reloads[ED_RELOAD_ADMIN][1], 0); /* checks are not reloads */
+  fail_next = 1;
+  CHECK_EQ(ed_reload_now(r, 0, ED_RELOAD_ADMIN, err, sizeof(err)),
+           ED_E_MISMATCH);
+  CHECK(strstr(err, "does not match") != NULL);
+  CHECK_EQ(st.reloads[ED_RELOAD_ADMIN][0], 1);
+  CHECK_EQ(st.last_reload_trigger, ED_RELOAD_ADMIN);
+  CHECK_EQ(ed_reload_count(r), 2);
+  /* An admin reload resets the watcher's baseline: no second reload. */
+  put("x.pem", "y");
+  CHECK_EQ(ed_reload_now(r, 0, ED_RELOAD_ADMIN, err, sizeof(err)), 0);
+  spin(400);
+  CHECK_EQ(calls, 4);
+  stop(r);
+}
+
+int main(void) {
+  const char *t = getenv("TEST_TMPDIR");
+  snprintf(dir, sizeof(dir), "%s/reload_test.XXXXXX", t ? t : "/tmp");
+  if (!mkdtemp(dir)) return 1;
+  setenv("D", dir, 1);
+  uv_loop_init(&loop);
+  RUN(test_write_rename_debounce);
+  RUN(test_kubernetes_swap);
+  RUN(test_sighup_and_now);
+  CHECK_EQ(uv_loop_close(&loop), 0);
+  sh("rm -rf \"$D\"");
+  return TEST_RESULT();
+}

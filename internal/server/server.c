@@ -1,0 +1,386 @@
+/* internal/server — see server.h. Wires config -> credentials -> pool ->
+ * loops, and runs the control loop (signals, drain, reload). */
+#include "internal/server/server_internal.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "internal/handshake/handshake.h"
+#include "pki/pki.h"
+
+#define DRAIN_POLL_MS 20
+
+static const char *const server_state_names[] = {"starting", "running",
+                                                 "draining", "stopped"};
+
+const char *ed_server_state_name(enum ed_server_state s) {
+  return (unsigned)s <= ED_SERVER_STOPPED ? server_state_names[s] : "unknown";
+}
+
+/* ---- credentials ----------------------------------------------------------
+ */
+
+struct ed_tls_snapshot *ed_server_snapshot_get(void *arg) {
+  struct ed_server *srv = arg;
+  pthread_mutex_lock(&srv->snap_mu);
+  struct ed_tls_snapshot *s = srv->snap;
+  ed_tls_snapshot_ref(s);
+  pthread_mutex_unlock(&srv->snap_mu);
+  return s;
+}
+
+int ed_server_build_snapshot(struct ed_server *srv,
+                             struct ed_tls_snapshot **out, char *err,
+                             size_t err_len) {
+  const struct ed_config *cfg = srv->cfg;
+  struct ed_tls_params p = {
+      .cert = srv->cert,
+      .key = srv->key,
+      .ca = srv->ca,
+      .crl = srv->crl,
+      .tls_min = cfg->tls_min,
+      .allow_cn = (const char *const *)cfg->allow_cn.items,
+      .num_allow_cn = cfg->allow_cn.num,
+      .allow_san = (const char *const *)cfg->allow_san.items,
+      .num_allow_san = cfg->allow_san.num,
+      .allow_sha256 = (const char *const *)cfg->allow_sha256.items,
+      .num_allow_sha256 = cfg->allow_sha256.num,
+      .keyring = srv->keyring,
+      .ticket_lifetime_s = cfg->ticket_rotate_s ? 2 * cfg->ticket_rotate_s : 0,
+  };
+  return ed_tls_snapshot_new(out, &p, err, err_len);
+}
+
+static void created_str(char *out, size_t len, unsigned created) {
+  snprintf(out, len, "%s%s%s", created & ED_PKI_DEV_CREATED_CA ? "ca," : "",
+           created & ED_PKI_DEV_CREATED_SERVER ? "server," : "",
+           created & ED_PKI_DEV_CREATED_CLIENT ? "dev-client," : "");
+  size_t n = strlen(out);
+  if (n) out[n - 1] = '\0';
+}
+
+/* dev_pki makes sure the dev CA and certificates exist (zero-config) and
+ * tells the user how to connect. */
+static int dev_pki(struct ed_server *srv, char *err, size_t err_len) {
+  struct ed_pki_dev_paths *p = ed_calloc(1, sizeof(*p));
+  char dir[ED_PKI_PATH_MAX], created[64], q[4][ED_PKI_PATH_MAX + 8];
+  snprintf(dir, sizeof(dir), "%s/pki", srv->cfg->state_dir);
+  int rc = ed_pki_dev_setup(p, dir, err, err_len);
+  if (rc == 0) {
+    srv->cert = ed_strdup(p->server_cert);
+    srv->key = ed_strdup(p->server_key);
+    srv->ca = ed_strdup(p->ca_cert);
+    srv->crl = ed_strdup(p->crl);
+    created_str(created, sizeof(created), p->created);
+    ED_INFO("dev PKI ready", "dir=%s created=%s", ed_logq(q[0], sizeof(q[0]), dir),
+            created[0] ? created : "nothing");
+    ED_INFO("dev PKI files", "ca=%s server_cert=%s client_cert=%s "
+            "client_key=%s", ed_logq(q[1], sizeof(q[1]), p->ca_cert),
+            ed_logq(q[2], sizeof(q[2]), p->server_cert),
+            ed_logq(q[3], sizeof(q[3]), p->client_cert), p->client_key);
+    snprintf(srv->dev_cmd, sizeof(srv->dev_cmd),
+             "--ca %s --cert %s --key %s", p->ca_cert, p->client_cert,
+             p->client_key);
+  }
+  free(p);
+  return rc;
+}
+
+static int resolve_creds(struct ed_server *srv, char *err, size_t err_len) {
+  const struct ed_config *cfg = srv->cfg;
+  if (!cfg->cert && !cfg->key && !cfg->ca) return dev_pki(srv, err, err_len);
+  if (!cfg->cert || !cfg->key || !cfg->ca) {
+    snprintf(err, err_len, "--cert, --key and --ca must be given together");
+    return ED_E_USAGE;
+  }
+  srv->cert = ed_strdup(cfg->cert);
+  srv->key = ed_strdup(cfg->key);
+  srv->ca = ed_strdup(cfg->ca);
+  srv->crl = ed_strdup(cfg->crl);
+  return 0;
+}
+
+/* ---- listeners ------------------------------------------------------------
+ */
+
+static int bind_all(struct ed_server *srv, char *err, size_t err_len) {
+  const struct ed_strlist *ls = &srv->cfg->listen;
+  srv->addrs = ed_calloc(ls->num + 1, sizeof(char *));
+  for (size_t i = 0; i < ls->num; i++) {
+    char host[256];
+    uint16_t port, real = 0;
+    if (ed_parse_hostport(host, sizeof(host), &port, ls->items[i]) != 0) {
+      snprintf(err, err_len, "bad listen address %s", ls->items[i]);
+      return ED_E_USAGE;
+    }
+    for (uint32_t w = 0; w < srv->workers; w++) {
+      int fd, rc = ed_loop_bind(&fd, &real, host, w ? real : port, err,
+                                err_len);
+      if (!rc) rc = ed_loop_add_listener(srv->loops[w], fd);
+      if (rc) return rc;
+    }
+    char addr[300];
+    snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
+             real);
+    srv->addrs[srv->num_addrs++] = ed_strdup(addr);
+  }
+  return 0;
+}
+
+static void raise_nofile(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+static uint32_t cpus(void) {
+  long n = sysconf(_SC_NPROCESSORS_ONLN);
+  return n > 0 ? (uint32_t)n : 1;
+}
+
+/* ---- life -----------------------------------------------------------------
+ */
+
+static int server_init(struct ed_server *srv, char *err, size_t err_len) {
+  int rc = resolve_creds(srv, err, err_len);
+  if (rc) return rc;
+  srv->keyring = ed_tls_keyring_new(srv->cfg->ticket_rotate_s);
+  char msg[512];
+  rc = ed_server_build_snapshot(srv, &srv->snap, msg, sizeof(msg));
+  if (rc) {
+    snprintf(err, err_len, "cannot load credentials: %s", msg);
+    return rc;
+  }
+  srv->reload.count[ED_RELOAD_STARTUP][1] = 1;
+  srv->reload.last_ok = 1;
+  srv->reload.last_wall_ns = ed_wall_ns();
+  raise_nofile();
+  srv->loops = ed_calloc(srv->workers, sizeof(*srv->loops));
+  for (uint32_t i = 0; i < srv->workers; i++) {
+    srv->loops[i] = ed_loop_new(i, &srv->sh);
+    if (!srv->loops[i]) {
+      snprintf(err, err_len, "cannot create I/O loop %u", i);
+      return ED_E_SYS;
+    }
+  }
+  return bind_all(srv, err, err_len);
+}
+
+int ed_server_new(struct ed_server **out, const struct ed_config *cfg,
+                  char *err, size_t err_len) {
+  struct ed_server *srv = ed_calloc(1, sizeof(*srv));
+  *out = NULL;
+  srv->cfg = cfg;
+  srv->workers = cfg->workers ? cfg->workers : cpus();
+  srv->hs_threads = cfg->handshake_threads ? cfg->handshake_threads : cpus();
+  srv->start_wall_ns = ed_wall_ns();
+  pthread_mutex_init(&srv->snap_mu, NULL);
+  ed_stats_init(&srv->control_stats);
+  srv->sh.cfg = cfg;
+  srv->sh.snapshot_get = ed_server_snapshot_get;
+  srv->sh.snapshot_arg = srv;
+  atomic_init(&srv->sh.next_id, 1);
+  uv_loop_init(&srv->control);
+  signal(SIGPIPE, SIG_IGN);
+  int rc = server_init(srv, err, err_len);
+  if (rc) {
+    ed_server_free(srv);
+    return rc;
+  }
+  *out = srv;
+  return 0;
+}
+
+int ed_server_start(struct ed_server *srv) {
+  srv->pool = ed_hs_pool_new(srv->hs_threads,
+                             srv->cfg->max_pending_handshakes);
+  if (!srv->pool) return ED_E_SYS;
+  srv->sh.pool = srv->pool;
+  for (uint32_t i = 0; i < srv->workers; i++) {
+    if (ed_loop_start(srv->loops[i]) != 0) return ED_E_SYS;
+  }
+  for (size_t i = 0; i < srv->num_addrs; i++) {
+    ED_INFO("listening", "addr=%s workers=%u handshake_threads=%u",
+            srv->addrs[i], srv->workers, srv->hs_threads);
+  }
+  if (srv->dev_cmd[0] && srv->num_addrs) {
+    char q[2 * sizeof(srv->dev_cmd)], cmd[sizeof(srv->dev_cmd) + 400];
+    snprintf(cmd, sizeof(cmd), "bazel run //cmd:client -- --connect %s %s",
+             srv->addrs[0], srv->dev_cmd);
+    ED_INFO("connect with", "cmd=\"bazel run //cmd:client\" explicit=%s",
+            ed_logq(q, sizeof(q), cmd));
+  }
+  atomic_store(&srv->state, ED_SERVER_RUNNING);
+  return 0;
+}
+
+static void stop_loops(struct ed_server *srv) {
+  if (srv->loops_stopping) return;
+  srv->loops_stopping = 1;
+  for (uint32_t i = 0; i < srv->workers; i++) {
+    if (srv->loops[i]) ed_loop_post_stop(srv->loops[i]);
+  }
+}
+
+void ed_server_free(struct ed_server *srv) {
+  if (!srv) return;
+  if (srv->pool) stop_loops(srv);
+  for (uint32_t i = 0; srv->loops && i < srv->workers; i++)
+    ed_loop_join(srv->loops[i]);
+  ed_hs_pool_free(srv->pool);
+  for (uint32_t i = 0; srv->loops && i < srv->workers; i++)
+    ed_loop_free(srv->loops[i]);
+  free(srv->loops);
+  uv_run(&srv->control, UV_RUN_NOWAIT);
+  uv_loop_close(&srv->control);
+  ed_tls_snapshot_unref(srv->snap);
+  ed_tls_keyring_unref(srv->keyring);
+  for (size_t i = 0; i < srv->num_addrs; i++) free(srv->addrs[i]);
+  free(srv->addrs);
+  free(srv->cert);
+  free(srv->key);
+  free(srv->ca);
+  free(srv->crl);
+  pthread_mutex_destroy(&srv->snap_mu);
+  free(srv);
+}
+
+/* ---- drain and stop -------------------------------------------------------
+ */
+
+static int64_t live_conns(struct ed_server *srv) {
+  int64_t n = 0;
+  for (uint32_t i = 0; i < srv->workers; i++)
+    n += ed_loop_num_conns(srv->loops[i]);
+  return n;
+}
+
+static void finish(struct ed_server *srv) {
+  for (uint32_t i = 0; i < srv->workers; i++) ed_loop_join(srv->loops[i]);
+  atomic_store(&srv->state, ED_SERVER_STOPPED);
+  ED_INFO("stopped", "uptime_s=%.1f",
+          (double)(ed_wall_ns() - srv->start_wall_ns) / 1e9);
+  for (size_t i = 0; i < srv->num_hooks; i++)
+    srv->hooks[i].fn(srv->hooks[i].arg);
+  uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+  uv_close((uv_handle_t *)&srv->sig_term, NULL);
+  uv_close((uv_handle_t *)&srv->sig_int, NULL);
+  uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+}
+
+static void on_drain_tick(uv_timer_t *t) {
+  struct ed_server *srv = t->data;
+  if (!srv->loops_stopping &&
+      (live_conns(srv) == 0 || ed_now_ns() >= srv->drain_deadline_ns)) {
+    int64_t left = live_conns(srv);
+    if (left) ED_INFO("drain timeout", "closing=%lld", (long long)left);
+    stop_loops(srv);
+  }
+  if (!srv->loops_stopping) return;
+  for (uint32_t i = 0; i < srv->workers; i++) {
+    if (!ed_loop_exited(srv->loops[i])) return;
+  }
+  uv_timer_stop(t);
+  finish(srv);
+}
+
+void ed_server_drain(struct ed_server *srv, uint32_t timeout_ms) {
+  if (atomic_load(&srv->state) != ED_SERVER_RUNNING) return;
+  atomic_store(&srv->state, ED_SERVER_DRAINING);
+  ED_INFO("draining", "sessions=%lld timeout_ms=%u",
+          (long long)live_conns(srv), timeout_ms);
+  srv->drain_deadline_ns = ed_now_ns() + (uint64_t)timeout_ms * 1000000ull;
+  for (uint32_t i = 0; i < srv->workers; i++)
+    ed_loop_post_drain(srv->loops[i]);
+  uv_timer_start(&srv->drain_timer, on_drain_tick, DRAIN_POLL_MS,
+                 DRAIN_POLL_MS);
+}
+
+static void on_signal(uv_signal_t *s, int signum) {
+  struct ed_server *srv = s->data;
+  if (signum == SIGHUP) {
+    char err[512];
+    ed_server_reload(srv, 0, ED_RELOAD_SIGNAL, err, sizeof(err));
+    return;
+  }
+  if (srv->signals_seen++) {
+    ED_WARN("second signal, exiting now", "signal=%d", signum);
+    _exit(1);
+  }
+  ED_INFO("signal", "signal=%s", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+  ed_server_drain(srv, srv->cfg->drain_timeout_ms);
+}
+
+static void signal_on(struct ed_server *srv, uv_signal_t *h, int signum) {
+  uv_signal_init(&srv->control, h);
+  h->data = srv;
+  uv_signal_start(h, on_signal, signum);
+}
+
+int ed_server_run(struct ed_server *srv) {
+  uv_timer_init(&srv->control, &srv->drain_timer);
+  srv->drain_timer.data = srv;
+  signal_on(srv, &srv->sig_term, SIGTERM);
+  signal_on(srv, &srv->sig_int, SIGINT);
+  signal_on(srv, &srv->sig_hup, SIGHUP);
+  uv_run(&srv->control, UV_RUN_DEFAULT);
+  return 0;
+}
+
+uv_loop_t *ed_server_control_loop(struct ed_server *srv) {
+  return &srv->control;
+}
+
+void ed_server_add_stop_hook(struct ed_server *srv, void (*fn)(void *arg),
+                             void *arg) {
+  if (srv->num_hooks < MAX_HOOKS)
+    srv->hooks[srv->num_hooks++] = (struct hook){fn, arg};
+}
+
+/* ---- state and counters ---------------------------------------------------
+ */
+
+enum ed_server_state ed_server_get_state(const struct ed_server *srv) {
+  return (enum ed_server_state)atomic_load(&srv->state);
+}
+
+uint64_t ed_server_start_time(const struct ed_server *srv) {
+  return srv->start_wall_ns;
+}
+
+const struct ed_config *ed_server_config(const struct ed_server *srv) {
+  return srv->cfg;
+}
+
+uint32_t ed_server_num_workers(const struct ed_server *srv) {
+  return srv->workers;
+}
+
+uint32_t ed_server_num_handshake_threads(const struct ed_server *srv) {
+  return srv->hs_threads;
+}
+
+const char *const *ed_server_listen_addrs(const struct ed_server *srv,
+                                          size_t *out_num) {
+  *out_num = srv->num_addrs;
+  return (const char *const *)srv->addrs;
+}
+
+void ed_server_stats(struct ed_server *srv, struct ed_stats_snapshot *out) {
+  ed_stats_snapshot_init(out);
+  for (uint32_t i = 0; i < srv->workers; i++)
+    ed_loop_stats(srv->loops[i], out);
+  if (srv->pool) ed_hs_pool_stats(srv->pool, out);
+  ed_stats_accumulate(out, &srv->control_stats);
+}
+
+struct ed_stats *ed_server_control_stats(struct ed_server *srv) {
+  return &srv->control_stats;
+}

@@ -1,0 +1,222 @@
+/* internal/server — the whole echod server: credentials, handshake pool,
+ * I/O loops and the control loop, behind one opaque object.
+ *
+ * Threads (DESIGN.md "Threads and ownership"):
+ *   - ed_server_run() runs the CONTROL LOOP, a libuv loop on the calling
+ *     (main) thread: signals, drain, reload. The admin socket (issue 4) and
+ *     the metrics endpoint (issue 5) live on it too: they get the loop with
+ *     ed_server_control_loop() and register a stop hook so their handles
+ *     close when the server stops.
+ *   - |workers| I/O loops and |handshake_threads| pool threads, started by
+ *     ed_server_start(); no caller code ever runs on them.
+ *
+ * Unless a comment says otherwise, every function below is called on the
+ * control thread (the thread that called ed_server_new/run), typically from
+ * a libuv callback on ed_server_control_loop(). None of them blocks on the
+ * I/O loops: they read per-loop counters and registries under short
+ * per-loop locks, and post commands (kill, drain) to the loops.
+ *
+ * Lifecycle:
+ *   ed_server_new(&srv, cfg, err)   credentials + listeners bound (state
+ *                                   STARTING); fails before anything serves
+ *   ed_server_start(srv)            threads running (state RUNNING); logs
+ *                                   one "listening" line per bound address
+ *   ... set up admin/metrics on ed_server_control_loop(srv) ...
+ *   ed_server_run(srv)              until a signal/drain finished
+ *   ed_server_free(srv)
+ *
+ * Log lines (logfmt, internal/base):
+ *   level=info msg=listening addr=127.0.0.1:45873 worker=0
+ *       (worker 0's line per address; the port is the real bound port)
+ *   level=info msg="session closed" id=7 peer=127.0.0.1:50312 cn=dev-client
+ *       sans="DNS:x,URI:y" serial=0A1B... version=TLSv1.3
+ *       cipher=TLS_AES_128_GCM_SHA256 resumed=0 bytes_in=5 bytes_out=5
+ *       duration_ms=12.345 reason=client_close
+ *   level=info msg="handshake failed" id=8 peer=127.0.0.1:50313
+ *       reason=cert_revoked detail="..." duration_ms=1.2
+ *       (and then no "session closed" line for that connection)
+ *   Close reasons: client_close (the client sent close_notify), eof (TCP
+ *   FIN without close_notify), reset, idle_timeout, killed, drain, error.
+ *   Handshake failure reasons: ed_hs_reason_name() (stats.h). */
+#ifndef ED_SERVER_H
+#define ED_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "internal/config/config.h"
+#include "internal/loop/loop.h"
+#include "internal/stats/stats.h"
+#include "internal/tls/tls.h"
+
+struct ed_server;
+
+enum ed_server_state {
+  ED_SERVER_STARTING = 0, /* built, not yet serving */
+  ED_SERVER_RUNNING,      /* accepting connections */
+  ED_SERVER_DRAINING,     /* not accepting; waiting for sessions to close */
+  ED_SERVER_STOPPED,      /* loops stopped; ed_server_run is returning */
+};
+
+/* ed_server_state_name returns "starting", "running", "draining" or
+ * "stopped". */
+const char *ed_server_state_name(enum ed_server_state s);
+
+/* ed_server_new builds a server from |cfg| (borrowed; must outlive the
+ * server). It resolves the credentials — with cfg->cert, key and ca all
+ * NULL, the dev PKI in <state_dir>/pki is created (only what is missing)
+ * and the client command is printed — builds the first credential
+ * snapshot, raises RLIMIT_NOFILE and binds every --listen address (so
+ * EADDRINUSE and bad certificates are reported here, before anything
+ * serves). On success sets |*out| and returns 0. On failure writes a
+ * one-line message to |err| and returns a negative ED_E_* code. */
+int ed_server_new(struct ed_server **out, const struct ed_config *cfg,
+                  char *err, size_t err_len);
+
+/* ed_server_free stops everything still running and frees |srv|. NULL is
+ * fine. */
+void ed_server_free(struct ed_server *srv);
+
+/* ed_server_start starts the handshake pool and the I/O loops and logs
+ * the "listening" lines. Returns 0 or a negative ED_E_* code. */
+int ed_server_start(struct ed_server *srv);
+
+/* ed_server_run runs the control loop until the server has stopped
+ * (SIGTERM/SIGINT, or ed_server_drain, and the drain finished). It
+ * installs the SIGTERM/SIGINT handlers: the first signal starts a drain
+ * with cfg->drain_timeout_ms; a second one exits the process at once with
+ * status 1. When the drain ends the stop hooks run, then the control loop
+ * runs until its handles are closed. Returns 0 (the exit status). */
+int ed_server_run(struct ed_server *srv);
+
+/* ed_server_control_loop returns the control thread's libuv loop (owned by
+ * |srv|). Admin and metrics servers open their handles on it before
+ * ed_server_run. */
+uv_loop_t *ed_server_control_loop(struct ed_server *srv);
+
+/* ed_server_add_stop_hook registers |fn(arg)| to run on the control thread
+ * once, when the server stops (after the drain; I/O loops already
+ * stopped). The hook must close its handles on the control loop so
+ * ed_server_run can return. Hooks run in the order added. */
+void ed_server_add_stop_hook(struct ed_server *srv, void (*fn)(void *arg),
+                             void *arg);
+
+/* ---- state and counters ---------------------------------------------------
+ */
+
+enum ed_server_state ed_server_get_state(const struct ed_server *srv);
+
+/* ed_server_start_time returns the wall-clock start time, ns since the
+ * epoch (ed_wall_ns at ed_server_new). */
+uint64_t ed_server_start_time(const struct ed_server *srv);
+
+/* ed_server_config returns the configuration (borrowed). */
+const struct ed_config *ed_server_config(const struct ed_server *srv);
+
+/* ed_server_num_workers / ed_server_num_handshake_threads return the
+ * resolved thread counts (0 in the config becomes the CPU count). */
+uint32_t ed_server_num_workers(const struct ed_server *srv);
+uint32_t ed_server_num_handshake_threads(const struct ed_server *srv);
+
+/* ed_server_listen_addrs returns the bound addresses ("127.0.0.1:45873",
+ * "[::1]:45873") and sets |*out_num|. Borrowed from |srv|. */
+const char *const *ed_server_listen_addrs(const struct ed_server *srv,
+                                          size_t *out_num);
+
+/* ed_server_stats fills |out| with the sum of every loop's, the pool's
+ * and the control loop's counters. Never blocks the loops. */
+void ed_server_stats(struct ed_server *srv, struct ed_stats_snapshot *out);
+
+/* ed_server_control_stats returns the control thread's own counters
+ * (borrowed; write only on the control thread). Admin/metrics may add to
+ * it; it is included in ed_server_stats. */
+struct ed_stats *ed_server_control_stats(struct ed_server *srv);
+
+/* ---- sessions -------------------------------------------------------------
+ */
+
+/* enum ed_session_state, struct ed_session_info and their name helpers
+ * come from internal/loop/loop.h (included above). */
+
+/* Filters for ed_server_sessions; zero/NULL fields match everything. */
+struct ed_session_filter {
+  const char *cn;        /* exact CN */
+  int state;             /* ed_session_state + 1; 0 = any */
+  uint64_t older_than_s; /* started more than this many seconds ago */
+  size_t limit;          /* at most this many; 0 = no limit */
+};
+
+/* ed_server_sessions sets |*out| to a new array (caller frees with free())
+ * of the sessions matching |filter| (may be NULL), ordered by id, and
+ * |*out_num|. Returns 0. */
+int ed_server_sessions(struct ed_server *srv, struct ed_session_info **out,
+                       size_t *out_num, const struct ed_session_filter *filter);
+
+/* ed_server_session copies session |id| into |out|. Returns 0 or
+ * ED_E_NOTFOUND. */
+int ed_server_session(struct ed_server *srv, struct ed_session_info *out,
+                      uint64_t id);
+
+/* ed_server_kill closes session |id| (close_notify when established; close
+ * reason "killed"). Returns 1 if it was found, 0 if not. The close happens
+ * asynchronously on its loop, right after. */
+size_t ed_server_kill(struct ed_server *srv, uint64_t id);
+
+/* ed_server_kill_cn closes every session whose client CN equals |cn| and
+ * returns how many were found. */
+size_t ed_server_kill_cn(struct ed_server *srv, const char *cn);
+
+/* ---- credentials and reload -------------------------------------------- */
+
+/* ed_server_snapshot returns the current credential snapshot with a new
+ * reference (release with ed_tls_snapshot_unref). Use
+ * ed_tls_snapshot_summary() on it for `certs` and the cert metrics. */
+struct ed_tls_snapshot *ed_server_snapshot(struct ed_server *srv);
+
+/* ed_server_cred_paths returns the resolved credential files (the dev PKI
+ * files in zero-config mode). Borrowed; crl may be NULL. */
+struct ed_server_paths {
+  const char *cert, *key, *ca, *crl;
+};
+void ed_server_cred_paths(const struct ed_server *srv,
+                          struct ed_server_paths *out);
+
+/* ed_server_reload re-reads the credential files, builds a complete new
+ * snapshot and checks it (ed_tls_snapshot_new: key mode, key matches cert,
+ * chain, expiry, CRL signature). With |check_only| it stops there.
+ * Otherwise it publishes it: new handshakes use it, open sessions keep
+ * theirs, ticket keys carry over. Runs on the control thread (a few ms of
+ * file reads and parsing; never on an I/O loop). On failure nothing
+ * changes, |err| gets the reason, and the result is logged. The result is
+ * recorded in the reload status. Returns 0 or a negative ED_E_* code. */
+int ed_server_reload(struct ed_server *srv, int check_only,
+                     enum ed_reload_trigger trigger, char *err,
+                     size_t err_len);
+
+/* ed_server_publish publishes |snap| (takes one reference) as the current
+ * snapshot. ed_server_reload calls it; exposed for tests. */
+void ed_server_publish(struct ed_server *srv, struct ed_tls_snapshot *snap);
+
+struct ed_reload_status {
+  uint64_t count[ED_RELOAD_TRIGGER_COUNT][2]; /* [trigger][0 fail, 1 ok] */
+  int have_last;         /* 0 until the first reload after startup */
+  int last_ok;           /* result of the last reload (1 ok) */
+  uint64_t last_wall_ns; /* when; includes the startup load */
+  char last_error[256];  /* "" when last_ok */
+};
+
+/* ed_server_reload_status copies the reload bookkeeping into |out|. The
+ * startup load counts as trigger "startup", result ok. */
+void ed_server_reload_status(const struct ed_server *srv,
+                             struct ed_reload_status *out);
+
+/* ---- shutdown ------------------------------------------------------------ */
+
+/* ed_server_drain starts a graceful shutdown: stop accepting, close_notify
+ * to every session, wait up to |timeout_ms| for them to close, then force
+ * the rest closed and stop (ed_server_run returns 0). Calling it while
+ * already draining does nothing. */
+void ed_server_drain(struct ed_server *srv, uint32_t timeout_ms);
+
+#endif /* ED_SERVER_H */

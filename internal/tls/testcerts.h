@@ -1,0 +1,33 @@
+/* internal/tls — test-only certificate minting with BoringSSL, so the unit
+ * tests need no CLI and no fixed files. Everything aborts on failure. */
+#ifndef ED_TLS_TESTCERTS_H
+#define ED_TLS_TESTCERTS_H
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <stdint.h>
+
+enum tc_eku { TC_EKU_NONE = 0, TC_EKU_CLIENT, TC_EKU_SERVER };
+
+struct tc_opts {
+  const char *cn;
+  X509 *issuer;         /* NULL: self-signed CA */
+  EVP_PKEY *issuer_key; /* NULL: self-signed */
+  enum tc_eku eku;
+  long from_s, to_s; /* validity relative to now; default -300 .. +86400 */
+  uint64_t serial;   /* default: random */
+  const char *san;   /* "DNS:localhost,URI:spiffe://x" or NULL */
+};
+
+EVP_PKEY *tc_key(void);
+X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o);
+/* tc_crl returns a CRL by |ca| revoking |serials|, next update +next_s. */
+X509_CRL *tc_crl(X509 *ca, EVP_PKEY *ca_key, X509 *const *revoked,
+                 size_t num_revoked, long next_s);
+void tc_write_cert(const char *path, X509 *const *certs, size_t num);
+void tc_write_key(const char *path, EVP_PKEY *key, unsigned mode);
+void tc_write_crl(const char *path, X509_CRL *crl);
+/* tc_path writes "<TEST_TMPDIR or /tmp>/<name>" into a static ring. */
+const char *tc_path(const char *name);
+
+#endif

@@ -1,0 +1,212 @@
+/* internal/tls — the per-connection engine. A tiny custom BIO reads
+ * ciphertext straight from the caller's buffer (struct ed_tls_io) and
+ * appends what BoringSSL writes to the caller's ed_buf: no memory BIOs
+ * whose capacity would stay allocated per connection, and BoringSSL frees
+ * its own record buffers whenever they are empty. */
+#include <limits.h>
+#include <openssl/err.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/tls/tls_internal.h"
+
+static BIO_METHOD *io_method;
+static pthread_once_t io_method_once = PTHREAD_ONCE_INIT;
+
+static int io_read(BIO *b, char *out, int len) {
+  struct ed_tls_conn *c = BIO_get_data(b);
+  struct ed_tls_io *io = c->io;
+  BIO_clear_retry_flags(b);
+  if (!io || io->in_used >= io->in_len || len <= 0) {
+    BIO_set_retry_read(b);
+    return -1;
+  }
+  size_t n = io->in_len - io->in_used;
+  if (n > (size_t)len) n = (size_t)len;
+  memcpy(out, io->in + io->in_used, n);
+  io->in_used += n;
+  return (int)n;
+}
+
+static int io_write(BIO *b, const char *in, int len) {
+  struct ed_tls_conn *c = BIO_get_data(b);
+  BIO_clear_retry_flags(b);
+  if (!c->io || !c->io->out || len < 0) return -1;
+  if (ed_buf_append(c->io->out, in, (size_t)len) != 0) return -1;
+  return len;
+}
+
+static long io_ctrl(BIO *b, int cmd, long num, void *ptr) {
+  (void)b, (void)num, (void)ptr;
+  return cmd == BIO_CTRL_FLUSH ? 1 : 0;
+}
+
+static int io_create(BIO *b) {
+  BIO_set_init(b, 1);
+  return 1;
+}
+
+static void make_io_method(void) {
+  io_method = BIO_meth_new(0, "echod-io");
+  if (!io_method || !BIO_meth_set_read(io_method, io_read) ||
+      !BIO_meth_set_write(io_method, io_write) ||
+      !BIO_meth_set_ctrl(io_method, io_ctrl) ||
+      !BIO_meth_set_create(io_method, io_create)) {
+    abort();
+  }
+}
+
+static struct ed_tls_conn *conn_new(SSL_CTX *ctx) {
+  pthread_once(&io_method_once, make_io_method);
+  struct ed_tls_conn *c = ed_calloc(1, sizeof(*c));
+  c->ssl = SSL_new(ctx);
+  BIO *bio = BIO_new(io_method);
+  if (!c->ssl || !bio) abort(); /* allocation failure */
+  BIO_set_data(bio, c);
+  SSL_set_bio(c->ssl, bio, bio);
+  SSL_set_app_data(c->ssl, c);
+  return c;
+}
+
+struct ed_tls_conn *ed_tls_conn_new_server(struct ed_tls_snapshot *snap) {
+  struct ed_tls_conn *c = conn_new(snap->ctx);
+  ed_tls_snapshot_ref(snap);
+  c->snap = snap;
+  SSL_set_accept_state(c->ssl);
+  SSL_set_shed_handshake_config(c->ssl, 1);
+  return c;
+}
+
+struct ed_tls_conn *ed_tls_conn_new_client(SSL_CTX *ctx,
+                                           const char *servername,
+                                           SSL_SESSION *session) {
+  struct ed_tls_conn *c = conn_new(ctx);
+  SSL_set_connect_state(c->ssl);
+  if (servername) SSL_set_tlsext_host_name(c->ssl, servername);
+  if (session) SSL_set_session(c->ssl, session);
+  return c;
+}
+
+void ed_tls_conn_free(struct ed_tls_conn *c) {
+  if (!c) return;
+  SSL_free(c->ssl);
+  ed_tls_snapshot_unref(c->snap);
+  free(c->peer);
+  free(c);
+}
+
+int ed_tls_conn_handshake(struct ed_tls_conn *c, struct ed_tls_io *io) {
+  c->io = io;
+  int r = SSL_do_handshake(c->ssl);
+  c->io = NULL;
+  if (r == 1) return 1;
+  if (SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ) return 0;
+  return ED_E_TLS;
+}
+
+int ed_tls_conn_read(struct ed_tls_conn *c, struct ed_tls_io *io,
+                     size_t *out_n, uint8_t *buf, size_t len) {
+  *out_n = 0;
+  c->io = io;
+  int r = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);
+  c->io = NULL;
+  if (r > 0) {
+    *out_n = (size_t)r;
+    return 0;
+  }
+  switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+      return ED_E_AGAIN;
+    case SSL_ERROR_ZERO_RETURN:
+      return ED_E_CLOSED;
+    default:
+      return ED_E_TLS;
+  }
+}
+
+int ed_tls_conn_write(struct ed_tls_conn *c, struct ed_tls_io *io,
+                      const uint8_t *data, size_t len) {
+  c->io = io;
+  int ok = 1;
+  while (ok && len > 0) {
+    int chunk = len > (1u << 30) ? (1 << 30) : (int)len;
+    int r = SSL_write(c->ssl, data, chunk);
+    ok = r == chunk;
+    data += chunk;
+    len -= (size_t)chunk;
+  }
+  c->io = NULL;
+  return ok ? 0 : ED_E_TLS;
+}
+
+int ed_tls_conn_shutdown(struct ed_tls_conn *c, struct ed_tls_io *io) {
+  if (!SSL_is_init_finished(c->ssl)) return ED_E_TLS;
+  c->io = io;
+  int r = SSL_shutdown(c->ssl);
+  c->io = NULL;
+  if (r < 0) {
+    ERR_clear_error();
+    return ED_E_TLS;
+  }
+  return 0;
+}
+
+static enum ed_hs_reason reason_from_err(uint32_t e) {
+  if (ERR_GET_LIB(e) != ERR_LIB_SSL) return ED_HS_OTHER;
+  switch (ERR_GET_REASON(e)) {
+    case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
+      return ED_HS_NO_CLIENT_CERT;
+    default:
+      return ED_HS_PROTOCOL;
+  }
+}
+
+enum ed_hs_reason ed_tls_conn_failure(struct ed_tls_conn *c,
+                                      const char **out_detail) {
+  uint32_t e = ERR_peek_error();
+  enum ed_hs_reason r;
+  const char *detail;
+  if (c->have_reason) {
+    r = c->reason;
+    detail = c->detail;
+  } else if (e) {
+    r = reason_from_err(e);
+    detail = ERR_reason_error_string(e);
+  } else {
+    r = ED_HS_PROTOCOL;
+    detail = "connection closed during the handshake";
+  }
+  ERR_clear_error();
+  if (out_detail) *out_detail = detail ? detail : "unknown";
+  return r;
+}
+
+const struct ed_tls_peer *ed_tls_conn_peer(const struct ed_tls_conn *c) {
+  return c->peer;
+}
+
+int ed_tls_conn_resumed(const struct ed_tls_conn *c) {
+  return SSL_session_reused(c->ssl);
+}
+
+enum ed_suite ed_tls_conn_suite(const struct ed_tls_conn *c) {
+  const SSL_CIPHER *cipher = SSL_get_current_cipher(c->ssl);
+  return cipher ? ed_suite_from_iana(SSL_CIPHER_get_protocol_id(cipher))
+                : ED_SUITE_OTHER;
+}
+
+const char *ed_tls_conn_version(const struct ed_tls_conn *c) {
+  switch (SSL_version(c->ssl)) {
+    case TLS1_3_VERSION:
+      return "TLSv1.3";
+    case TLS1_2_VERSION:
+      return "TLSv1.2";
+    default:
+      return "other";
+  }
+}
+
+SSL *ed_tls_conn_ssl(const struct ed_tls_conn *c) {
+  return c->ssl;
+}

@@ -1,0 +1,517 @@
+/* internal/tls — credential snapshots: load, check, build the SSL_CTX and
+ * the summary the admin socket and metrics show. */
+#include <arpa/inet.h>
+#include <openssl/bio.h>
+#include <openssl/bytestring.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/pool.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal/tls/tls_internal.h"
+
+#define MAX_PEM_FILE (4u << 20)
+
+static _Atomic uint64_t next_snapshot_id = 1; /* ids for logs only */
+
+void ed_tls_set_err(char *err, size_t err_len, const char *fmt, ...) {
+  if (!err || !err_len) return;
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, err_len, fmt, ap);
+  va_end(ap);
+}
+
+void ed_tls_hex(char *out, const uint8_t *in, size_t len) {
+  static const char digits[] = "0123456789abcdef";
+  for (size_t i = 0; i < len; i++) {
+    out[2 * i] = digits[in[i] >> 4];
+    out[2 * i + 1] = digits[in[i] & 15];
+  }
+  out[2 * len] = '\0';
+}
+
+void ed_tls_serial_hex(char *out, size_t out_len, const ASN1_INTEGER *serial) {
+  static const char digits[] = "0123456789ABCDEF";
+  const uint8_t *p = ASN1_STRING_get0_data(serial);
+  size_t n = (size_t)ASN1_STRING_length(serial), o = 0;
+  while (n > 1 && p[0] == 0) p++, n--; /* canonical: no leading zero bytes */
+  for (size_t i = 0; i < n && o + 3 <= out_len; i++) {
+    out[o++] = digits[p[i] >> 4];
+    out[o++] = digits[p[i] & 15];
+  }
+  if (out_len) out[o < out_len ? o : out_len - 1] = '\0';
+}
+
+int64_t ed_tls_asn1_time(const ASN1_TIME *t) {
+  int days = 0, secs = 0;
+  if (!t || !ASN1_TIME_diff(&days, &secs, NULL, t)) return 0;
+  return (int64_t)time(NULL) + (int64_t)days * 86400 + secs;
+}
+
+static void append(char *out, size_t out_len, const char *type,
+                   const char *val, size_t val_len) {
+  size_t o = strlen(out);
+  int n = snprintf(out + o, out_len - o, "%s%s:%.*s", o ? "," : "", type,
+                   (int)val_len, val);
+  if (n < 0 || (size_t)n >= out_len - o) out[o] = '\0'; /* drop, never cut */
+}
+
+void ed_tls_sans_str(char *out, size_t out_len, X509 *x) {
+  out[0] = '\0';
+  GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+  if (!names) {
+    ERR_clear_error();
+    return;
+  }
+  for (size_t i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+    const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+    const ASN1_STRING *s = NULL;
+    const char *type = NULL;
+    if (g->type == GEN_DNS) s = g->d.dNSName, type = "DNS";
+    if (g->type == GEN_URI) s = g->d.uniformResourceIdentifier, type = "URI";
+    if (g->type == GEN_EMAIL) s = g->d.rfc822Name, type = "email";
+    if (s) {
+      append(out, out_len, type, (const char *)ASN1_STRING_get0_data(s),
+             (size_t)ASN1_STRING_length(s));
+    } else if (g->type == GEN_IPADD) {
+      char ip[INET6_ADDRSTRLEN] = "";
+      int len = ASN1_STRING_length(g->d.iPAddress);
+      const void *d = ASN1_STRING_get0_data(g->d.iPAddress);
+      if (len == 4 || len == 16)
+        inet_ntop(len == 4 ? AF_INET : AF_INET6, d, ip, sizeof(ip));
+      append(out, out_len, "IP", ip, strlen(ip));
+    }
+  }
+  GENERAL_NAMES_free(names);
+}
+
+static void name_str(char *out, size_t out_len, const X509_NAME *name) {
+  out[0] = '\0';
+  BIO *b = BIO_new(BIO_s_mem());
+  if (!b) return;
+  if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0) {
+    const uint8_t *p;
+    size_t n;
+    BIO_mem_contents(b, &p, &n);
+    snprintf(out, out_len, "%.*s", (int)n, (const char *)p);
+  }
+  BIO_free(b);
+}
+
+static void cert_info(struct ed_tls_cert_info *out, X509 *x) {
+  memset(out, 0, sizeof(*out));
+  name_str(out->subject, sizeof(out->subject), X509_get_subject_name(x));
+  name_str(out->issuer, sizeof(out->issuer), X509_get_issuer_name(x));
+  ed_tls_serial_hex(out->serial, sizeof(out->serial), X509_get0_serialNumber(x));
+  ed_tls_sans_str(out->sans, sizeof(out->sans), x);
+  out->not_before = ed_tls_asn1_time(X509_get0_notBefore(x));
+  out->not_after = ed_tls_asn1_time(X509_get0_notAfter(x));
+  uint8_t *der = NULL;
+  int len = i2d_X509(x, &der);
+  if (len > 0) {
+    uint8_t md[32];
+    SHA256(der, (size_t)len, md);
+    ed_tls_hex(out->sha256, md, 32);
+  }
+  OPENSSL_free(der);
+}
+
+/* ---- loading files ---------------------------------------------------- */
+
+/* A PEM file in memory: the BIO reads from |data|, which we own. */
+struct pem {
+  BIO *bio;
+  uint8_t *data;
+};
+
+static int read_pem(struct pem *out, const char *what, const char *path,
+                    char *err, size_t err_len) {
+  size_t len;
+  int rc = ed_read_file(&out->data, &len, path, MAX_PEM_FILE);
+  if (rc) {
+    ed_tls_set_err(err, err_len, "cannot read %s file %s: %s", what, path,
+                   ed_strerror(rc));
+    return rc;
+  }
+  out->bio = BIO_new_mem_buf(out->data, (int)len);
+  return 0;
+}
+
+static void free_pem(struct pem *p) {
+  BIO_free(p->bio);
+  free(p->data);
+}
+
+/* load_certs reads every certificate in |path|. */
+static int load_certs(STACK_OF(X509) * *out, const char *what,
+                      const char *path, char *err, size_t err_len) {
+  struct pem b;
+  int rc = read_pem(&b, what, path, err, err_len);
+  if (rc) return rc;
+  STACK_OF(X509) *sk = sk_X509_new_null();
+  X509 *x;
+  while ((x = PEM_read_bio_X509(b.bio, NULL, NULL, NULL)) != NULL) {
+    sk_X509_push(sk, x);
+  }
+  ERR_clear_error();
+  free_pem(&b);
+  if (sk_X509_num(sk) == 0) {
+    sk_X509_free(sk);
+    ed_tls_set_err(err, err_len, "%s file %s holds no PEM certificate", what,
+                   path);
+    return ED_E_PARSE;
+  }
+  *out = sk;
+  return 0;
+}
+
+static int check_key_mode(const char *path, char *err, size_t err_len) {
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    ed_tls_set_err(err, err_len, "cannot read key file %s: %s", path,
+                   ed_strerror(ED_E_NOENT));
+    return ED_E_NOENT;
+  }
+  if (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
+    ed_tls_set_err(err, err_len,
+                   "key file %s has mode %04o: group/others may read it; "
+                   "run: chmod 600 %s",
+                   path, (unsigned)(st.st_mode & 07777), path);
+    return ED_E_INSECURE;
+  }
+  return 0;
+}
+
+static int load_key(EVP_PKEY **out, const char *path, char *err,
+                    size_t err_len) {
+  int rc = check_key_mode(path, err, err_len);
+  struct pem b;
+  if (!rc) rc = read_pem(&b, "key", path, err, err_len);
+  if (rc) return rc;
+  *out = PEM_read_bio_PrivateKey(b.bio, NULL, NULL, NULL);
+  free_pem(&b);
+  ERR_clear_error();
+  if (!*out) {
+    ed_tls_set_err(err, err_len, "key file %s holds no PEM private key", path);
+    return ED_E_PARSE;
+  }
+  return 0;
+}
+
+static int load_crl(X509_CRL **out, const char *path, char *err,
+                    size_t err_len) {
+  struct pem b;
+  int rc = read_pem(&b, "CRL", path, err, err_len);
+  if (rc) return rc;
+  *out = PEM_read_bio_X509_CRL(b.bio, NULL, NULL, NULL);
+  free_pem(&b);
+  ERR_clear_error();
+  if (!*out) {
+    ed_tls_set_err(err, err_len, "CRL file %s holds no PEM CRL", path);
+    return ED_E_PARSE;
+  }
+  return 0;
+}
+
+/* ---- checks ------------------------------------------------------------ */
+
+/* A stale CRL must not lock every client out: the metrics report its next
+ * update and an alert fires instead. */
+static int ignore_crl_time(int ok, X509_STORE_CTX *ctx) {
+  int e = X509_STORE_CTX_get_error(ctx);
+  if (!ok && (e == X509_V_ERR_CRL_HAS_EXPIRED ||
+              e == X509_V_ERR_CRL_NOT_YET_VALID)) {
+    return 1;
+  }
+  return ok;
+}
+
+static int check_server_chain(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
+                              const char *path, char *err, size_t err_len) {
+  STACK_OF(X509) *chain = sk_X509_dup(certs);
+  X509 *leaf = sk_X509_shift(chain);
+  X509_STORE_CTX *xs = X509_STORE_CTX_new();
+  int ok = xs && X509_STORE_CTX_init(xs, s->store, leaf, chain);
+  if (ok) {
+    X509_STORE_CTX_set_verify_cb(xs, ignore_crl_time);
+    ok = X509_verify_cert(xs) == 1;
+  }
+  int e = xs ? X509_STORE_CTX_get_error(xs) : X509_V_ERR_OUT_OF_MEM;
+  X509_STORE_CTX_free(xs);
+  sk_X509_free(chain);
+  ERR_clear_error();
+  if (ok) return 0;
+  int rc = ED_E_VERIFY;
+  if (e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID) {
+    rc = ED_E_EXPIRED;
+  }
+  ed_tls_set_err(err, err_len, "certificate %s does not verify against the CA: %s",
+                 path, X509_verify_cert_error_string(e));
+  return rc;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int add_crl(struct ed_tls_snapshot *s, STACK_OF(X509) * cas,
+                   const char *path, char *err, size_t err_len) {
+  X509_CRL *crl;
+  int rc = load_crl(&crl, path, err, err_len);
+  if (rc) return rc;
+  int signed_ok = 0;
+  for (size_t i = 0; i < sk_X509_num(cas) && !signed_ok; i++) {
+    EVP_PKEY *pk = X509_get_pubkey(sk_X509_value(cas, i));
+    signed_ok = pk && X509_CRL_verify(crl, pk) == 1;
+    EVP_PKEY_free(pk);
+  }
+  ERR_clear_error();
+  if (!signed_ok) {
+    X509_CRL_free(crl);
+    ed_tls_set_err(err, err_len, "CRL %s is not signed by the CA", path);
+    return ED_E_VERIFY;
+  }
+  STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
+  s->num_revoked = sk_X509_REVOKED_num(rev);
+  s->revoked = ed_calloc(s->num_revoked + 1, sizeof(char *));
+  for (size_t i = 0; i < s->num_revoked; i++) {
+    char hex[72];
+    const X509_REVOKED *r = sk_X509_REVOKED_value(rev, i);
+    ed_tls_serial_hex(hex, sizeof(hex), X509_REVOKED_get0_serialNumber(r));
+    s->revoked[i] = ed_strdup(hex);
+  }
+  qsort(s->revoked, s->num_revoked, sizeof(char *), cmp_str);
+  s->has_crl = 1;
+  s->summary.has_crl = 1;
+  s->summary.crl_entries = s->num_revoked;
+  s->summary.crl_last_update = ed_tls_asn1_time(X509_CRL_get0_lastUpdate(crl));
+  s->summary.crl_next_update = ed_tls_asn1_time(X509_CRL_get0_nextUpdate(crl));
+  X509_STORE_add_crl(s->store, crl);
+  X509_STORE_set_flags(s->store, X509_V_FLAG_CRL_CHECK);
+  X509_CRL_free(crl);
+  return 0;
+}
+
+int ed_tls_is_revoked(const struct ed_tls_snapshot *s, const char *serial) {
+  if (!s->num_revoked) return 0;
+  return bsearch(&serial, s->revoked, s->num_revoked, sizeof(char *),
+                 cmp_str) != NULL;
+}
+
+static int add_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas) {
+  SHA256_CTX sha;
+  SHA256_Init(&sha);
+  s->store = X509_STORE_new();
+  for (size_t i = 0; i < sk_X509_num(cas); i++) {
+    X509 *ca = sk_X509_value(cas, i);
+    uint8_t *der = NULL;
+    int len = i2d_X509(ca, &der);
+    if (len <= 0 || !X509_STORE_add_cert(s->store, ca)) {
+      OPENSSL_free(der);
+      return ED_E_PARSE;
+    }
+    SHA256_Update(&sha, der, (size_t)len);
+    OPENSSL_free(der);
+  }
+  SHA256_Final(s->ca_fp, &sha);
+  ERR_clear_error();
+  return 0;
+}
+
+/* ---- the SSL_CTX -------------------------------------------------------- */
+
+static int set_chain_and_key(SSL_CTX *ctx, STACK_OF(X509) * certs,
+                             EVP_PKEY *key) {
+  size_t n = sk_X509_num(certs);
+  CRYPTO_BUFFER **bufs = ed_calloc(n, sizeof(*bufs));
+  int ok = 1;
+  for (size_t i = 0; i < n && ok; i++) {
+    uint8_t *der = NULL;
+    int len = i2d_X509(sk_X509_value(certs, i), &der);
+    bufs[i] = len > 0 ? CRYPTO_BUFFER_new(der, (size_t)len, NULL) : NULL;
+    ok = bufs[i] != NULL;
+    OPENSSL_free(der);
+  }
+  ok = ok && SSL_CTX_set_chain_and_key(ctx, bufs, n, key, NULL);
+  for (size_t i = 0; i < n; i++) CRYPTO_BUFFER_free(bufs[i]);
+  free(bufs);
+  return ok;
+}
+
+static const char kCiphers12[] =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+static int build_ctx(struct ed_tls_snapshot *s, const struct ed_tls_params *p,
+                     STACK_OF(X509) * certs, EVP_PKEY *key) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_with_buffers_method());
+  s->ctx = ctx;
+  if (!ctx) return 0;
+  uint16_t min = p->tls_min == TLS1_2_VERSION ? TLS1_2_VERSION : TLS1_3_VERSION;
+  uint32_t life = p->ticket_lifetime_s ? p->ticket_lifetime_s : 7200;
+  static const uint8_t sid_ctx[] = "echod";
+  int ok = set_chain_and_key(ctx, certs, key) &&
+           SSL_CTX_set_min_proto_version(ctx, min) &&
+           SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) &&
+           SSL_CTX_set_strict_cipher_list(ctx, kCiphers12) &&
+           SSL_CTX_set1_curves_list(ctx, "X25519:P-256:P-384") &&
+           SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
+  if (!ok) return 0;
+  SSL_CTX_set_custom_verify(
+      ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+      ed_tls_verify_client);
+  SSL_CTX_set_ticket_aead_method(ctx, &ed_tls_ticket_method);
+  SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_timeout(ctx, life);
+  SSL_CTX_set_session_psk_dhe_timeout(ctx, life);
+  SSL_CTX_set_num_tickets(ctx, 1);
+  /* The ticket carries the identity we need; the session does not need
+   * the client's certificates (smaller tickets, less memory). */
+  SSL_CTX_set_retain_only_sha256_of_client_certs(ctx, 1);
+  return 1;
+}
+
+static void copy_list(char ***out, size_t *out_num, const char *const *in,
+                      size_t num) {
+  *out = ed_calloc(num + 1, sizeof(char *));
+  for (size_t i = 0; i < num; i++) (*out)[i] = ed_strdup(in[i]);
+  *out_num = num;
+}
+
+static int hexval(int c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+static int copy_pins(struct ed_tls_snapshot *s, const struct ed_tls_params *p,
+                     char *err, size_t err_len) {
+  s->allow_sha256 = ed_calloc(p->num_allow_sha256 + 1, 32);
+  for (size_t i = 0; i < p->num_allow_sha256; i++) {
+    const char *h = p->allow_sha256[i];
+    size_t n = 0;
+    for (; *h && n < 32; h++) {
+      if (*h == ':') continue;
+      int hi = hexval(h[0]), lo = h[1] ? hexval(h[1]) : -1;
+      if (hi < 0 || lo < 0) break;
+      s->allow_sha256[i][n++] = (uint8_t)(hi << 4 | lo);
+      h++;
+    }
+    if (n != 32 || *h) {
+      ed_tls_set_err(err, err_len, "bad SHA-256 pin %s", p->allow_sha256[i]);
+      return ED_E_INVAL;
+    }
+  }
+  s->num_allow_sha256 = p->num_allow_sha256;
+  return 0;
+}
+
+/* ---- public ------------------------------------------------------------- */
+
+static int snapshot_load(struct ed_tls_snapshot *s,
+                         const struct ed_tls_params *p, char *err,
+                         size_t err_len) {
+  STACK_OF(X509) *certs = NULL, *cas = NULL;
+  EVP_PKEY *key = NULL;
+  int rc = load_certs(&certs, "certificate", p->cert, err, err_len);
+  if (!rc) rc = load_key(&key, p->key, err, err_len);
+  if (!rc && !X509_check_private_key(sk_X509_value(certs, 0), key)) {
+    ed_tls_set_err(err, err_len, "key %s does not match certificate %s",
+                   p->key, p->cert);
+    rc = ED_E_MISMATCH;
+  }
+  ERR_clear_error();
+  if (!rc) rc = load_certs(&cas, "CA", p->ca, err, err_len);
+  if (!rc && add_cas(s, cas)) {
+    ed_tls_set_err(err, err_len, "cannot use CA file %s", p->ca);
+    rc = ED_E_PARSE;
+  }
+  if (!rc && p->crl) rc = add_crl(s, cas, p->crl, err, err_len);
+  if (!rc) rc = check_server_chain(s, certs, p->cert, err, err_len);
+  if (!rc && !build_ctx(s, p, certs, key)) {
+    ed_tls_set_err(err, err_len, "cannot configure TLS with %s and %s",
+                   p->cert, p->key);
+    rc = ED_E_TLS;
+  }
+  if (!rc) {
+    cert_info(&s->summary.server, sk_X509_value(certs, 0));
+    cert_info(&s->summary.ca, sk_X509_value(cas, 0));
+    s->summary.num_ca = sk_X509_num(cas);
+  }
+  ERR_clear_error();
+  sk_X509_pop_free(certs, X509_free);
+  sk_X509_pop_free(cas, X509_free);
+  EVP_PKEY_free(key);
+  return rc;
+}
+
+int ed_tls_snapshot_new(struct ed_tls_snapshot **out,
+                        const struct ed_tls_params *p, char *err,
+                        size_t err_len) {
+  *out = NULL;
+  if (!p->cert || !p->key || !p->ca || !p->keyring) {
+    ed_tls_set_err(err, err_len, "cert, key and CA are all required");
+    return ED_E_INVAL;
+  }
+  struct ed_tls_snapshot *s = ed_calloc(1, sizeof(*s));
+  atomic_init(&s->refs, 1);
+  s->id = atomic_fetch_add(&next_snapshot_id, 1);
+  s->keyring = p->keyring;
+  ed_tls_keyring_ref(p->keyring);
+  copy_list(&s->allow_cn, &s->num_allow_cn, p->allow_cn, p->num_allow_cn);
+  copy_list(&s->allow_san, &s->num_allow_san, p->allow_san, p->num_allow_san);
+  int rc = copy_pins(s, p, err, err_len);
+  if (!rc) rc = snapshot_load(s, p, err, err_len);
+  if (rc) {
+    ed_tls_snapshot_unref(s);
+    return rc;
+  }
+  s->summary.snapshot_id = s->id;
+  s->summary.loaded_wall_ns = ed_wall_ns();
+  *out = s;
+  return 0;
+}
+
+void ed_tls_snapshot_ref(struct ed_tls_snapshot *s) {
+  atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+}
+
+static void free_list(char **l, size_t n) {
+  for (size_t i = 0; l && i < n; i++) free(l[i]);
+  free(l);
+}
+
+void ed_tls_snapshot_unref(struct ed_tls_snapshot *s) {
+  if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  SSL_CTX_free(s->ctx);
+  X509_STORE_free(s->store);
+  free_list(s->revoked, s->num_revoked);
+  free_list(s->allow_cn, s->num_allow_cn);
+  free_list(s->allow_san, s->num_allow_san);
+  free(s->allow_sha256);
+  ed_tls_keyring_unref(s->keyring);
+  free(s);
+}
+
+SSL_CTX *ed_tls_snapshot_ctx(const struct ed_tls_snapshot *s) {
+  return s->ctx;
+}
+
+uint64_t ed_tls_snapshot_id(const struct ed_tls_snapshot *s) {
+  return s->id;
+}
+
+void ed_tls_snapshot_summary(const struct ed_tls_snapshot *s,
+                             struct ed_tls_summary *out) {
+  *out = s->summary;
+}

@@ -1,0 +1,557 @@
+/* internal/tls tests: snapshots (good and every failure), in-memory
+ * handshakes between a client and a server engine (also one byte at a
+ * time), every refusal reason with its alert, and ticket resumption
+ * (including refusal after a CRL update). */
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "internal/base/base.h"
+#include "internal/testing/testing.h"
+#include "internal/tls/testcerts.h"
+#include "internal/tls/tls.h"
+
+/* ---- fixture ---------------------------------------------------------- */
+
+static EVP_PKEY *ca_key, *rogue_key, *srv_key, *cli_key;
+static X509 *ca, *rogue, *srv, *alice, *bob, *expired, *notyet, *revoked,
+    *noeku, *rogue_cli;
+static struct ed_tls_keyring *keyring;
+
+static X509 *client_cert(const char *cn, long from, long to, enum tc_eku eku,
+                         X509 *issuer, EVP_PKEY *ikey, const char *san) {
+  struct tc_opts o = {.cn = cn, .issuer = issuer, .issuer_key = ikey,
+                      .eku = eku, .from_s = from, .to_s = to, .san = san};
+  return tc_cert(cli_key, &o);
+}
+
+static void setup(void) {
+  ca_key = tc_key(), rogue_key = tc_key(), srv_key = tc_key();
+  cli_key = tc_key();
+  struct tc_opts o = {.cn = "test CA"};
+  ca = tc_cert(ca_key, &o);
+  o.cn = "rogue CA";
+  rogue = tc_cert(rogue_key, &o);
+  struct tc_opts so = {.cn = "server", .issuer = ca, .issuer_key = ca_key,
+                       .eku = TC_EKU_SERVER, .san = "DNS:localhost"};
+  srv = tc_cert(srv_key, &so);
+  alice = client_cert("alice", 0, 0, TC_EKU_CLIENT, ca, ca_key,
+                      "DNS:alice.example,URI:spiffe://echod/alice");
+  bob = client_cert("bob", 0, 0, TC_EKU_CLIENT, ca, ca_key, NULL);
+  expired = client_cert("old", -7200, -3600, TC_EKU_CLIENT, ca, ca_key, NULL);
+  notyet = client_cert("new", 3600, 7200, TC_EKU_CLIENT, ca, ca_key, NULL);
+  revoked = client_cert("mallory", 0, 0, TC_EKU_CLIENT, ca, ca_key, NULL);
+  noeku = client_cert("noeku", 0, 0, TC_EKU_NONE, ca, ca_key, NULL);
+  rogue_cli = client_cert("alice", 0, 0, TC_EKU_CLIENT, rogue, rogue_key, NULL);
+  tc_write_cert(tc_path("ca.pem"), &ca, 1);
+  tc_write_cert(tc_path("rogue.pem"), &rogue, 1);
+  tc_write_cert(tc_path("server.pem"), &srv, 1);
+  tc_write_key(tc_path("server.key"), srv_key, 0600);
+  tc_write_key(tc_path("other.key"), cli_key, 0600);
+  X509_CRL *crl = tc_crl(ca, ca_key, &revoked, 1, 86400);
+  tc_write_crl(tc_path("crl.pem"), crl);
+  X509_CRL_free(crl);
+  crl = tc_crl(ca, ca_key, NULL, 0, 86400);
+  tc_write_crl(tc_path("crl0.pem"), crl);
+  X509_CRL_free(crl);
+  keyring = ed_tls_keyring_new(3600);
+}
+
+static struct ed_tls_params base_params(void) {
+  struct ed_tls_params p = {
+      .cert = tc_path("server.pem"), .key = tc_path("server.key"),
+      .ca = tc_path("ca.pem"), .keyring = keyring};
+  return p;
+}
+
+static struct ed_tls_snapshot *snap_with(const struct ed_tls_params *p) {
+  struct ed_tls_snapshot *s = NULL;
+  char err[256] = "";
+  int rc = ed_tls_snapshot_new(&s, p, err, sizeof(err));
+  if (rc) fprintf(stderr, "snapshot: %s\n", err);
+  CHECK_EQ(rc, 0);
+  return s;
+}
+
+static SSL_SESSION *last_session;
+
+static int new_session_cb(SSL *ssl, SSL_SESSION *s) {
+  (void)ssl;
+  SSL_SESSION_free(last_session);
+  last_session = s;
+  return 1;
+}
+
+static SSL_CTX *client_ctx(X509 *cert, uint16_t max_version) {
+  SSL_CTX *ctx = SSL_CTX_new(TLS_method());
+  if (cert) {
+    CHECK(SSL_CTX_use_certificate(ctx, cert));
+    CHECK(SSL_CTX_use_PrivateKey(ctx, cert == srv ? srv_key : cli_key));
+  }
+  X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), ca);
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+  SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+  SSL_CTX_set_max_proto_version(ctx, max_version);
+  SSL_CTX_set_session_cache_mode(
+      ctx, SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL);
+  SSL_CTX_sess_set_new_cb(ctx, new_session_cb);
+  return ctx;
+}
+
+/* ---- driving two engines ---------------------------------------------- */
+
+struct pair {
+  struct ed_tls_conn *cl, *sv;
+  struct ed_buf c2s, s2c;
+  int cl_rc, sv_rc; /* handshake results: 1 done, 0 pending, <0 failed */
+  enum ed_hs_reason reason;
+  size_t step;
+};
+
+static void pair_init(struct pair *p, SSL_CTX *cctx, struct ed_tls_snapshot *s,
+                      SSL_SESSION *sess, size_t step) {
+  memset(p, 0, sizeof(*p));
+  p->cl = ed_tls_conn_new_client(cctx, "localhost", sess);
+  p->sv = ed_tls_conn_new_server(s);
+  ed_buf_init(&p->c2s, 1 << 24);
+  ed_buf_init(&p->s2c, 1 << 24);
+  p->step = step;
+}
+
+static void pair_free(struct pair *p) {
+  ed_tls_conn_free(p->cl);
+  ed_tls_conn_free(p->sv);
+  ed_buf_cleanup(&p->c2s);
+  ed_buf_cleanup(&p->s2c);
+}
+
+/* step_one runs one handshake call on |c| reading from |in| (at most
+ * p->step bytes) and writing to |out|. Returns 1 if anything moved. */
+static int hs_step(struct pair *p, struct ed_tls_conn *c, int *rc,
+                   struct ed_buf *in, struct ed_buf *out, int server) {
+  if (*rc != 0) return 0;
+  size_t before = out->len;
+  struct ed_tls_io io = {in->data, in->len < p->step ? in->len : p->step, 0,
+                         out};
+  *rc = ed_tls_conn_handshake(c, &io);
+  if (*rc < 0 && server) p->reason = ed_tls_conn_failure(c, NULL);
+  if (*rc < 0 && !server) ERR_clear_error();
+  ed_buf_consume(in, io.in_used);
+  return io.in_used > 0 || out->len != before || *rc != 0;
+}
+
+static void handshake(struct pair *p) {
+  for (int i = 0; i < 1000000; i++) {
+    int moved = hs_step(p, p->cl, &p->cl_rc, &p->s2c, &p->c2s, 0);
+    moved |= hs_step(p, p->sv, &p->sv_rc, &p->c2s, &p->s2c, 1);
+    if (p->cl_rc && p->sv_rc) break;
+    if (!moved) break;
+  }
+}
+
+/* read_some decrypts what |in| holds for |c| into |got|. Returns the last
+ * ed_tls_conn_read result. */
+static int read_some(struct pair *p, struct ed_tls_conn *c, struct ed_buf *in,
+                     struct ed_buf *out, struct ed_buf *got) {
+  uint8_t buf[4096];
+  int rc = ED_E_AGAIN;
+  for (;;) {
+    size_t n = 0;
+    struct ed_tls_io io = {in->data, in->len < p->step ? in->len : p->step, 0,
+                           out};
+    rc = ed_tls_conn_read(c, &io, &n, buf, sizeof(buf));
+    ed_buf_consume(in, io.in_used);
+    if (n) ed_buf_append(got, buf, n);
+    if (rc == ED_E_AGAIN && in->len > 0) continue;
+    if (rc) return rc;
+  }
+}
+
+/* echo sends |len| bytes client -> server, the server echoes what it
+ * reads, the client reads it back. Returns 0 on an exact echo, else the
+ * failing read's code (client side). */
+static int echo(struct pair *p, const uint8_t *data, size_t len) {
+  struct ed_tls_io io = {NULL, 0, 0, &p->c2s};
+  if (ed_tls_conn_write(p->cl, &io, data, len)) return ED_E_TLS;
+  struct ed_buf at_server, at_client;
+  ed_buf_init(&at_server, 1 << 24);
+  ed_buf_init(&at_client, 1 << 24);
+  int rc = 0;
+  for (int i = 0; i < 1000000 && at_client.len < len; i++) {
+    int src = read_some(p, p->sv, &p->c2s, &p->s2c, &at_server);
+    if (at_server.len) {
+      struct ed_tls_io wio = {NULL, 0, 0, &p->s2c};
+      CHECK_EQ(ed_tls_conn_write(p->sv, &wio, at_server.data, at_server.len),
+               0);
+      ed_buf_reset(&at_server);
+    }
+    rc = read_some(p, p->cl, &p->s2c, &p->c2s, &at_client);
+    if (rc != ED_E_AGAIN || (src != ED_E_AGAIN && src != 0)) break;
+    rc = 0;
+  }
+  if (rc == ED_E_AGAIN) rc = 0;
+  if (!rc && (at_client.len != len || memcmp(at_client.data, data, len)))
+    rc = ED_E_MISMATCH;
+  ed_buf_cleanup(&at_server);
+  ed_buf_cleanup(&at_client);
+  return rc;
+}
+
+/* client_alert returns the BoringSSL reason of the client's failure when
+ * it reads after the server refused it. */
+static int client_alert(struct pair *p) {
+  struct ed_buf got;
+  ed_buf_init(&got, 1 << 16);
+  int rc = p->cl_rc == 1 ? read_some(p, p->cl, &p->s2c, &p->c2s, &got)
+                         : ED_E_TLS;
+  uint32_t e = ERR_peek_error();
+  ERR_clear_error();
+  ed_buf_cleanup(&got);
+  return rc == ED_E_TLS ? ERR_GET_REASON(e) : 0;
+}
+
+/* ---- tests ------------------------------------------------------------ */
+
+static void test_snapshot_ok(void) {
+  struct ed_tls_params p = base_params();
+  p.crl = tc_path("crl.pem");
+  struct ed_tls_snapshot *s = snap_with(&p);
+  if (!s) return;
+  struct ed_tls_summary sum;
+  ed_tls_snapshot_summary(s, &sum);
+  CHECK_STR(sum.server.subject, "CN=server");
+  CHECK_STR(sum.server.issuer, "CN=test CA");
+  CHECK_STR(sum.ca.subject, "CN=test CA");
+  CHECK_STR(sum.server.sans, "DNS:localhost");
+  CHECK_EQ(strlen(sum.server.sha256), 64);
+  CHECK(sum.server.not_after > sum.server.not_before);
+  CHECK_EQ(sum.has_crl, 1);
+  CHECK_EQ(sum.crl_entries, 1);
+  CHECK(sum.crl_next_update > sum.crl_last_update);
+  CHECK_EQ(sum.num_ca, 1);
+  ed_tls_snapshot_unref(s);
+}
+
+static int snap_err(const struct ed_tls_params *p, const char *want_in_msg) {
+  struct ed_tls_snapshot *s = NULL;
+  char err[512] = "";
+  int rc = ed_tls_snapshot_new(&s, p, err, sizeof(err));
+  CHECK(s == NULL);
+  CHECK(strstr(err, want_in_msg) != NULL);
+  if (!strstr(err, want_in_msg)) fprintf(stderr, "  message: %s\n", err);
+  return rc;
+}
+
+static void test_snapshot_failures(void) {
+  struct ed_tls_params p = base_params();
+  p.cert = tc_path("missing.pem");
+  CHECK_EQ(snap_err(&p, "missing.pem"), ED_E_NOENT);
+
+  ed_write_file_atomic(tc_path("corrupt.pem"), "-----BEGIN CERTIFICATE-----\n"
+                       "garbage\n-----END CERTIFICATE-----\n", 60, 0644);
+  p = base_params();
+  p.cert = tc_path("corrupt.pem");
+  CHECK_EQ(snap_err(&p, "corrupt.pem"), ED_E_PARSE);
+
+  p = base_params();
+  p.key = tc_path("other.key");
+  CHECK_EQ(snap_err(&p, "does not match"), ED_E_MISMATCH);
+
+  p = base_params();
+  p.ca = tc_path("rogue.pem");
+  CHECK_EQ(snap_err(&p, "does not verify"), ED_E_VERIFY);
+
+  struct tc_opts o = {.cn = "server", .issuer = ca, .issuer_key = ca_key,
+                      .eku = TC_EKU_SERVER, .from_s = -7200, .to_s = -60};
+  X509 *old = tc_cert(srv_key, &o);
+  tc_write_cert(tc_path("expired-server.pem"), &old, 1);
+  X509_free(old);
+  p = base_params();
+  p.cert = tc_path("expired-server.pem");
+  CHECK_EQ(snap_err(&p, "expired"), ED_E_EXPIRED);
+
+  ed_write_file_atomic(tc_path("bad-crl.pem"), "not a crl\n", 10, 0644);
+  p = base_params();
+  p.crl = tc_path("bad-crl.pem");
+  CHECK_EQ(snap_err(&p, "bad-crl.pem"), ED_E_PARSE);
+
+  X509_CRL *crl = tc_crl(rogue, rogue_key, NULL, 0, 86400);
+  tc_write_crl(tc_path("rogue-crl.pem"), crl);
+  X509_CRL_free(crl);
+  p = base_params();
+  p.crl = tc_path("rogue-crl.pem");
+  CHECK_EQ(snap_err(&p, "not signed by the CA"), ED_E_VERIFY);
+
+  tc_write_key(tc_path("open.key"), srv_key, 0644);
+  p = base_params();
+  p.key = tc_path("open.key");
+  CHECK_EQ(snap_err(&p, "chmod 600"), ED_E_INSECURE);
+}
+
+static void run_good(size_t step, size_t len) {
+  struct ed_tls_params prm = base_params();
+  prm.crl = tc_path("crl.pem");
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  SSL_CTX *cctx = client_ctx(alice, TLS1_3_VERSION);
+  struct pair p;
+  pair_init(&p, cctx, s, NULL, step);
+  handshake(&p);
+  CHECK_EQ(p.cl_rc, 1);
+  CHECK_EQ(p.sv_rc, 1);
+  const struct ed_tls_peer *peer = ed_tls_conn_peer(p.sv);
+  CHECK(peer != NULL);
+  if (peer) {
+    CHECK_STR(peer->cn, "alice");
+    CHECK_STR(peer->sans, "DNS:alice.example,URI:spiffe://echod/alice");
+    CHECK(strlen(peer->serial) >= 2);
+  }
+  CHECK_STR(ed_tls_conn_version(p.sv), "TLSv1.3");
+  CHECK_EQ(ed_tls_conn_resumed(p.sv), 0);
+  CHECK(ed_tls_conn_suite(p.sv) != ED_SUITE_OTHER);
+  uint8_t *data = malloc(len);
+  for (size_t i = 0; i < len; i++) data[i] = (uint8_t)(i * 7 + (i >> 8));
+  CHECK_EQ(echo(&p, data, len), 0);
+  CHECK_EQ(echo(&p, (const uint8_t *)"\0x\0", 3), 0);
+  /* close_notify reaches the other side as ED_E_CLOSED. */
+  struct ed_tls_io io = {NULL, 0, 0, &p.c2s};
+  CHECK_EQ(ed_tls_conn_shutdown(p.cl, &io), 0);
+  struct ed_buf got;
+  ed_buf_init(&got, 1024);
+  CHECK_EQ(read_some(&p, p.sv, &p.c2s, &p.s2c, &got), ED_E_CLOSED);
+  ed_buf_cleanup(&got);
+  free(data);
+  pair_free(&p);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s);
+}
+
+static void test_handshake_and_echo(void) {
+  run_good(1 << 20, 200000);
+}
+
+static void test_one_byte_transport(void) {
+  run_good(1, 20000);
+}
+
+/* refused runs a handshake of |cert| against |prm| and checks the
+ * server's reason and the alert the client reads. */
+static void refused(const struct ed_tls_params *prm, X509 *cert,
+                    uint16_t client_max, enum ed_hs_reason want,
+                    int want_alert) {
+  struct ed_tls_snapshot *s = snap_with(prm);
+  SSL_CTX *cctx = client_ctx(cert, client_max);
+  struct pair p;
+  pair_init(&p, cctx, s, NULL, 1 << 20);
+  handshake(&p);
+  CHECK(p.sv_rc < 0);
+  CHECK_EQ(p.reason, want);
+  if (p.reason != want)
+    fprintf(stderr, "  got reason %s\n", ed_hs_reason_name(p.reason));
+  if (want_alert) CHECK_EQ(client_alert(&p), want_alert);
+  pair_free(&p);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s);
+}
+
+static void test_refusals(void) {
+  struct ed_tls_params prm = base_params();
+  prm.crl = tc_path("crl.pem");
+  refused(&prm, NULL, TLS1_3_VERSION, ED_HS_NO_CLIENT_CERT,
+          SSL_R_TLSV1_ALERT_CERTIFICATE_REQUIRED);
+  refused(&prm, rogue_cli, TLS1_3_VERSION, ED_HS_UNKNOWN_CA,
+          SSL_R_TLSV1_ALERT_UNKNOWN_CA);
+  refused(&prm, expired, TLS1_3_VERSION, ED_HS_CERT_EXPIRED,
+          SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED);
+  refused(&prm, notyet, TLS1_3_VERSION, ED_HS_CERT_NOT_YET_VALID,
+          SSL_R_SSLV3_ALERT_BAD_CERTIFICATE);
+  refused(&prm, revoked, TLS1_3_VERSION, ED_HS_CERT_REVOKED,
+          SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
+  refused(&prm, srv, TLS1_3_VERSION, ED_HS_BAD_EKU,
+          SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE);
+  refused(&prm, noeku, TLS1_3_VERSION, ED_HS_BAD_EKU,
+          SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE);
+  refused(&prm, alice, TLS1_2_VERSION, ED_HS_PROTOCOL, 0);
+
+  const char *cns[] = {"bob"};
+  prm.allow_cn = cns, prm.num_allow_cn = 1;
+  refused(&prm, alice, TLS1_3_VERSION, ED_HS_ACL_DENIED,
+          SSL_R_TLSV1_ALERT_ACCESS_DENIED);
+}
+
+/* allowed checks that |cert| gets through |prm|. */
+static void allowed(const struct ed_tls_params *prm, X509 *cert) {
+  struct ed_tls_snapshot *s = snap_with(prm);
+  SSL_CTX *cctx = client_ctx(cert, TLS1_3_VERSION);
+  struct pair p;
+  pair_init(&p, cctx, s, NULL, 1 << 20);
+  handshake(&p);
+  CHECK_EQ(p.sv_rc, 1);
+  CHECK_EQ(echo(&p, (const uint8_t *)"hi", 2), 0);
+  pair_free(&p);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s);
+}
+
+static void test_allow_lists(void) {
+  struct ed_tls_params prm = base_params();
+  const char *cns[] = {"bob", "alice"};
+  prm.allow_cn = cns, prm.num_allow_cn = 2;
+  allowed(&prm, alice);
+  prm = base_params();
+  const char *sans[] = {"spiffe://echod/alice"};
+  prm.allow_san = sans, prm.num_allow_san = 1;
+  allowed(&prm, alice);
+  refused(&prm, bob, TLS1_3_VERSION, ED_HS_ACL_DENIED, 0);
+  const char *dns[] = {"DNS:alice.example"};
+  prm.allow_san = dns;
+  allowed(&prm, alice);
+
+  uint8_t *der = NULL;
+  int len = i2d_X509(bob, &der);
+  uint8_t md[32];
+  SHA256(der, (size_t)len, md);
+  OPENSSL_free(der);
+  char hex[65];
+  ed_tls_hex(hex, md, 32);
+  const char *pins[] = {hex};
+  prm = base_params();
+  prm.allow_sha256 = pins, prm.num_allow_sha256 = 1;
+  allowed(&prm, bob);
+  refused(&prm, alice, TLS1_3_VERSION, ED_HS_ACL_DENIED, 0);
+}
+
+static void test_tls12_option(void) {
+  struct ed_tls_params prm = base_params();
+  prm.tls_min = TLS1_2_VERSION;
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  SSL_CTX *cctx = client_ctx(alice, TLS1_2_VERSION);
+  struct pair p;
+  pair_init(&p, cctx, s, NULL, 1 << 20);
+  handshake(&p);
+  CHECK_EQ(p.sv_rc, 1);
+  CHECK_STR(ed_tls_conn_version(p.sv), "TLSv1.2");
+  enum ed_suite suite = ed_tls_conn_suite(p.sv);
+  CHECK(suite == ED_SUITE_ECDHE_ECDSA_AES128_GCM ||
+        suite == ED_SUITE_ECDHE_ECDSA_AES256_GCM ||
+        suite == ED_SUITE_ECDHE_ECDSA_CHACHA20);
+  CHECK_EQ(echo(&p, (const uint8_t *)"twelve", 6), 0);
+  pair_free(&p);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s);
+}
+
+static void test_garbage(void) {
+  struct ed_tls_params prm = base_params();
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  struct ed_tls_conn *sv = ed_tls_conn_new_server(s);
+  struct ed_buf out;
+  ed_buf_init(&out, 1 << 16);
+  static const char junk[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  struct ed_tls_io io = {(const uint8_t *)junk, sizeof(junk) - 1, 0, &out};
+  CHECK_EQ(ed_tls_conn_handshake(sv, &io), ED_E_TLS);
+  CHECK_EQ(ed_tls_conn_failure(sv, NULL), ED_HS_PROTOCOL);
+  ed_buf_cleanup(&out);
+  ed_tls_conn_free(sv);
+  ed_tls_snapshot_unref(s);
+}
+
+/* resume connects with last_session and returns the server's result. */
+static int resume(struct ed_tls_snapshot *s, SSL_CTX *cctx, int *out_resumed,
+                  enum ed_hs_reason *out_reason) {
+  SSL_SESSION *sess = last_session;
+  if (sess) SSL_SESSION_up_ref(sess);
+  struct pair p;
+  pair_init(&p, cctx, s, sess, 1 << 20);
+  handshake(&p);
+  int rc = p.sv_rc;
+  *out_resumed = rc == 1 && ed_tls_conn_resumed(p.sv);
+  *out_reason = p.reason;
+  if (rc == 1) {
+    CHECK_EQ(echo(&p, (const uint8_t *)"again", 5), 0); /* new ticket */
+    CHECK_STR(ed_tls_conn_peer(p.sv)->cn, "mallory");
+  }
+  pair_free(&p);
+  SSL_SESSION_free(sess);
+  return rc;
+}
+
+static void test_resumption(void) {
+  struct ed_tls_params prm = base_params();
+  prm.crl = tc_path("crl0.pem");
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  SSL_CTX *cctx = client_ctx(revoked, TLS1_3_VERSION);
+  SSL_SESSION_free(last_session);
+  last_session = NULL;
+  int resumed;
+  enum ed_hs_reason reason;
+  CHECK_EQ(resume(s, cctx, &resumed, &reason), 1);
+  CHECK_EQ(resumed, 0);
+  CHECK(last_session != NULL);
+  CHECK_EQ(resume(s, cctx, &resumed, &reason), 1);
+  CHECK_EQ(resumed, 1);
+
+  /* A new snapshot (reload) keeps tickets valid; one rotation too. */
+  struct ed_tls_snapshot *s2 = snap_with(&prm);
+  ed_tls_keyring_rotate(keyring);
+  CHECK_EQ(resume(s2, cctx, &resumed, &reason), 1);
+  CHECK_EQ(resumed, 1);
+
+  /* After the CRL revokes the client, its ticket no longer works. */
+  prm.crl = tc_path("crl.pem");
+  struct ed_tls_snapshot *s3 = snap_with(&prm);
+  CHECK(resume(s3, cctx, &resumed, &reason) < 0);
+  CHECK_EQ(resumed, 0);
+  CHECK_EQ(reason, ED_HS_CERT_REVOKED);
+
+  /* Not on the allow-list any more: refused too. */
+  const char *cns[] = {"alice"};
+  prm.crl = tc_path("crl0.pem");
+  prm.allow_cn = cns, prm.num_allow_cn = 1;
+  struct ed_tls_snapshot *s4 = snap_with(&prm);
+  CHECK(resume(s4, cctx, &resumed, &reason) < 0);
+  CHECK_EQ(reason, ED_HS_ACL_DENIED);
+
+  /* Two rotations retire the key: full handshake, still accepted. */
+  CHECK_EQ(resume(s, cctx, &resumed, &reason), 1);
+  ed_tls_keyring_rotate(keyring);
+  ed_tls_keyring_rotate(keyring);
+  CHECK_EQ(resume(s, cctx, &resumed, &reason), 1);
+  CHECK_EQ(resumed, 0);
+
+  SSL_SESSION_free(last_session);
+  last_session = NULL;
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s);
+  ed_tls_snapshot_unref(s2);
+  ed_tls_snapshot_unref(s3);
+  ed_tls_snapshot_unref(s4);
+}
+
+static void teardown(void) {
+  X509 *all[] = {ca, rogue, srv, alice, bob, expired, notyet, revoked, noeku,
+                 rogue_cli};
+  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) X509_free(all[i]);
+  EVP_PKEY_free(ca_key);
+  EVP_PKEY_free(rogue_key);
+  EVP_PKEY_free(srv_key);
+  EVP_PKEY_free(cli_key);
+  ed_tls_keyring_unref(keyring);
+}
+
+int main(void) {
+  ed_log_set_level(ED_LOG_WARN);
+  setup();
+  RUN(test_snapshot_ok);
+  RUN(test_snapshot_failures);
+  RUN(test_handshake_and_echo);
+  RUN(test_one_byte_transport);
+  RUN(test_refusals);
+  RUN(test_allow_lists);
+  RUN(test_tls12_option);
+  RUN(test_garbage);
+  RUN(test_resumption);
+  teardown();
+  return TEST_RESULT();
+}

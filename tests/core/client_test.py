@@ -1,0 +1,155 @@
+"""//cmd:client: the errors a newcomer meets each print one sentence that
+says what to do and exit non-zero (wrong --servername, unknown CA,
+connection refused, the server rejecting the certificate, missing
+certificate files); the interactive mode on a terminal prompts, echoes and
+ends on `quit`."""
+
+import os
+import pty
+import select
+import subprocess
+import time
+import unittest
+
+from tests.lib import echod
+
+
+class ClientTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = echod.Server()  # dev PKI
+        cls.acl_srv = echod.Server("--allow-cn", "somebody-else",
+                                   state_dir=cls.srv.state_dir)
+        cls.other = echod.TestCA(cn="another CA")
+        cls.other.issue("server", role="server")
+        cls.other.issue("stranger")
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in (cls.srv, cls.acl_srv):
+            s.stop()
+
+    def client(self, args, input=b"hello", state_dir=None, port=None):
+        port = port or self.srv.port
+        return echod.run_client(
+            ["--connect", "127.0.0.1:%d" % port] + args, input=input,
+            state_dir=state_dir or self.srv.state_dir, timeout=30)
+
+    def assert_sentence(self, r, *wants):
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"")
+        errs = [l for l in r.stderr.splitlines()
+                if not l.startswith("client: handshake ok")]
+        self.assertEqual(len(errs), 1, "expected one sentence:\n" + r.stderr)
+        for w in wants:
+            self.assertIn(w, errs[0])
+
+    def test_works_with_no_flags_but_the_port(self):
+        r = self.client([])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, b"hello")
+
+    def test_wrong_servername(self):
+        r = self.client(["--servername", "wrong.example"])
+        self.assert_sentence(r, '"wrong.example"', "--servername",
+                             "localhost")
+
+    def test_servername_that_is_in_the_cert(self):
+        r = self.client(["--servername", "localhost"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_unknown_ca(self):
+        r = self.client(["--ca", self.other.ca_pem])
+        self.assert_sentence(r, "not signed by the CA", "--ca")
+
+    def test_connection_refused(self):
+        r = self.client([], port=echod.free_port())
+        self.assert_sentence(r, "connection refused",
+                             "is the server running?",
+                             "bazel run //cmd:server")
+
+    def test_server_rejects_certificate_from_other_ca(self):
+        d = self.srv.pki_dir()
+        r = self.client(["--ca", os.path.join(d, "ca.pem"),
+                         "--cert", self.other.path("stranger"),
+                         "--key", self.other.path("stranger", "key")])
+        self.assert_sentence(
+            r, "the server rejected this client's certificate "
+            "(alert: unknown_ca)")
+
+    def test_server_rejects_certificate_by_allow_list(self):
+        r = self.client([], port=self.acl_srv.port)
+        self.assert_sentence(
+            r, "the server rejected this client's certificate "
+            "(alert: access_denied)")
+
+    def test_missing_dev_certificates(self):
+        empty = echod.tmpdir("state-")
+        r = self.client([], state_dir=empty)
+        self.assert_sentence(r, os.path.join(empty, "pki", "ca.pem"),
+                             "does not exist", "bazel run //cmd:server",
+                             "bazel run //cmd:pki -- issue client NAME")
+
+    def test_missing_cert_file_given(self):
+        d = self.srv.pki_dir()
+        r = self.client(["--ca", os.path.join(d, "ca.pem"),
+                         "--cert", "/nonexistent/alice.pem",
+                         "--key", "/nonexistent/alice.key"])
+        self.assert_sentence(r, "/nonexistent/alice.pem", "does not exist",
+                             "bazel run //cmd:pki -- issue client NAME")
+
+    def test_usage_error(self):
+        r = self.client(["--bogus"])
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--bogus", r.stderr)
+        r = echod.run_client(["--help"])
+        self.assertEqual(r.returncode, 0)
+        self.assertIn(b"--servername", r.stdout)
+
+    def test_interactive_on_a_terminal(self):
+        master, slave = pty.openpty()
+        env = dict(os.environ, ECHOD_STATE_DIR=self.srv.state_dir)
+        p = echod._track(subprocess.Popen(
+            [echod.binary("cmd/client"), "--connect",
+             "127.0.0.1:%d" % self.srv.port],
+            stdin=slave, stdout=slave, stderr=slave, env=env,
+            close_fds=True))
+        os.close(slave)
+        out = bytearray()
+
+        def read_until(token, timeout=15):
+            deadline = time.monotonic() + echod.scaled(timeout)
+            while token not in out:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.fail("no %r from the client; got:\n%s"
+                              % (token, out.decode(errors="replace")))
+                r, _, _ = select.select([master], [], [], min(left, 0.5))
+                if r:
+                    try:
+                        out.extend(os.read(master, 4096))
+                    except OSError:  # EIO: the client exited
+                        break
+            return out
+
+        try:
+            read_until(b"echo> ")
+            self.assertIn(b"handshake ok", out)
+            os.write(master, b"hello there\n")
+            # The terminal echoes what we type; the server's echo is the
+            # second copy, followed by the next prompt.
+            read_until(b"hello there\r\nhello there\r\necho> ")
+            os.write(master, b"quit\n")
+            self.assertEqual(p.wait(timeout=echod.scaled(10)), 0,
+                             out.decode(errors="replace"))
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+            echod._untrack(p)
+            os.close(master)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
