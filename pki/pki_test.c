@@ -130,9 +130,30 @@ static void test_issue_server_defaults(void) {
   CHECK(chain && leaf && cap && strncmp(chain, leaf, strlen(leaf)) == 0 &&
         strcmp(chain + strlen(leaf), cap) == 0);
   X509 *x = pkit_load_cert(pem);
-  CHECK(x && X509_get0_authority_key_id(x) != NULL);
+  X509 *cax = pkit_load_cert(ca);
+  /* AKID names the CA's SKID; the leaf has its own SKID. */
+  CHECK(x && cax && X509_get0_authority_key_id(x) != NULL &&
+        X509_get0_subject_key_id(cax) != NULL &&
+        ASN1_STRING_cmp(X509_get0_authority_key_id(x),
+                        X509_get0_subject_key_id(cax)) == 0);
+  CHECK(x && X509_get0_subject_key_id(x) != NULL &&
+        ASN1_STRING_cmp(X509_get0_subject_key_id(x),
+                        X509_get0_subject_key_id(cax)) != 0);
   CHECK(x && X509_get_key_usage(x) == KU_DIGITAL_SIGNATURE);
+  CHECK(x && ext_critical(x, NID_basic_constraints));
+  CHECK(x && ext_critical(x, NID_key_usage));
   CHECK(x && !X509_check_ca(x));
+  /* The serial is positive, 16 bytes, and random: a second certificate
+   * gets another one. */
+  const ASN1_INTEGER *sn = x ? X509_get0_serialNumber(x) : NULL;
+  CHECK(sn && ASN1_STRING_type(sn) == V_ASN1_INTEGER &&
+        ASN1_STRING_length(sn) == 16 &&
+        (ASN1_STRING_get0_data(sn)[0] & 0x80) == 0);
+  struct ed_pki_cert_info info2;
+  o.name = "web2";
+  CHECK_EQ(ed_pki_issue(pki, &info2, &o), 0);
+  CHECK(strcmp(info.serial, info2.serial) != 0);
+  X509_free(cax);
   X509_free(x);
   free(chain);
   free(leaf);
@@ -250,6 +271,23 @@ static void test_revoke_and_crl(void) {
       c ? X509_CRL_get_ext_d2i(c, NID_crl_number, NULL, NULL) : NULL;
   CHECK(num && ASN1_INTEGER_get(num) == 3); /* init 1, two revokes */
   CHECK(c && X509_CRL_get_ext_by_NID(c, NID_authority_key_identifier, -1) >= 0);
+  /* The CRL's AKID names the CA's SKID, and a revoked entry carries its
+   * reason code. */
+  X509 *cax = pkit_load_cert(ca);
+  AUTHORITY_KEYID *akid =
+      c ? X509_CRL_get_ext_d2i(c, NID_authority_key_identifier, NULL, NULL)
+        : NULL;
+  CHECK(akid && akid->keyid && cax &&
+        ASN1_STRING_cmp(akid->keyid, X509_get0_subject_key_id(cax)) == 0);
+  AUTHORITY_KEYID_free(akid);
+  X509_free(cax);
+  X509_REVOKED *rev0 =
+      c ? sk_X509_REVOKED_value(X509_CRL_get_REVOKED(c), 0) : NULL;
+  ASN1_ENUMERATED *why =
+      rev0 ? X509_REVOKED_get_ext_d2i(rev0, NID_crl_reason, NULL, NULL) : NULL;
+  CHECK(why && (ASN1_ENUMERATED_get(why) == ED_PKI_REASON_KEY_COMPROMISE ||
+                ASN1_ENUMERATED_get(why) == ED_PKI_REASON_SUPERSEDED));
+  ASN1_ENUMERATED_free(why);
   ASN1_INTEGER_free(num);
   X509_CRL_free(c);
   /* crl --days 3 re-signs with the next number. */

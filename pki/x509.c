@@ -222,12 +222,21 @@ static int add_eku(X509 *x, unsigned eku) {
   return ok;
 }
 
+/* issuer_key_id returns the identifier a certificate signed by |issuer|
+ * names in its AKID: the issuer's own SKID when it has one (so the two
+ * match even if the issuer computed it another way), else method 1. */
+static ASN1_OCTET_STRING *issuer_key_id(X509 *issuer) {
+  const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(issuer);
+  return skid ? ASN1_OCTET_STRING_dup(skid) : key_id(issuer);
+}
+
 static int add_key_ids(X509 *x, X509 *issuer) {
   ASN1_OCTET_STRING *skid = key_id(x);
   AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
   int ok = skid && akid;
   if (ok) ok = X509_add1_ext_i2d(x, NID_subject_key_identifier, skid, 0, 0);
-  if (ok) ok = (akid->keyid = key_id(issuer ? issuer : x)) != NULL;
+  if (ok)
+    ok = (akid->keyid = issuer ? issuer_key_id(issuer) : key_id(x)) != NULL;
   if (ok) ok = X509_add1_ext_i2d(x, NID_authority_key_identifier, akid, 0, 0);
   ASN1_OCTET_STRING_free(skid);
   AUTHORITY_KEYID_free(akid);
@@ -349,7 +358,7 @@ static int crl_exts(X509_CRL *crl, X509 *ca, int64_t number) {
   AUTHORITY_KEYID *akid = AUTHORITY_KEYID_new();
   int ok = n && akid && ASN1_INTEGER_set_uint64(n, (uint64_t)number) &&
            X509_CRL_add1_ext_i2d(crl, NID_crl_number, n, 0, 0) &&
-           (akid->keyid = key_id(ca)) != NULL &&
+           (akid->keyid = issuer_key_id(ca)) != NULL &&
            X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, akid, 0, 0);
   ASN1_INTEGER_free(n);
   AUTHORITY_KEYID_free(akid);
@@ -491,31 +500,32 @@ static void push_str(char ***list, size_t *num, const char *s) {
   (*list)[(*num)++] = ed_strdup(s);
 }
 
+/* gen_str writes |g| as "DNS:...", "IP:..." etc. Only the string-valued
+ * types are read through d.ia5 / d.iPAddress: for the others (directory
+ * names, other names) the union holds a different type. */
 static void gen_str(char *out, size_t out_len, const GENERAL_NAME *g) {
-  const ASN1_STRING *s = g->d.ia5;
-  const uint8_t *p = ASN1_STRING_get0_data(s);
-  int n = ASN1_STRING_length(s);
-  char ip[INET6_ADDRSTRLEN] = "?";
-  switch (g->type) {
-    case GEN_DNS:
-      snprintf(out, out_len, "DNS:%.*s", n, p);
-      break;
-    case GEN_URI:
-      snprintf(out, out_len, "URI:%.*s", n, p);
-      break;
-    case GEN_EMAIL:
-      snprintf(out, out_len, "email:%.*s", n, p);
-      break;
-    case GEN_IPADD:
-      if (n == 4 || n == 16) {
-        inet_ntop(n == 4 ? AF_INET : AF_INET6, p, ip, sizeof(ip));
-      }
-      snprintf(out, out_len, "IP:%s", ip);
-      break;
-    default:
-      snprintf(out, out_len, "other:%d", g->type);
-      break;
+  static const struct {
+    int type;
+    const char *prefix;
+  } str_types[] = {{GEN_DNS, "DNS"}, {GEN_URI, "URI"}, {GEN_EMAIL, "email"}};
+  for (size_t i = 0; i < sizeof(str_types) / sizeof(str_types[0]); i++) {
+    if (g->type != str_types[i].type) continue;
+    snprintf(out, out_len, "%s:%.*s", str_types[i].prefix,
+             ASN1_STRING_length(g->d.ia5),
+             (const char *)ASN1_STRING_get0_data(g->d.ia5));
+    return;
   }
+  if (g->type == GEN_IPADD) {
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int n = ASN1_STRING_length(g->d.iPAddress);
+    if (n == 4 || n == 16) {
+      inet_ntop(n == 4 ? AF_INET : AF_INET6,
+                ASN1_STRING_get0_data(g->d.iPAddress), ip, sizeof(ip));
+    }
+    snprintf(out, out_len, "IP:%s", ip);
+    return;
+  }
+  snprintf(out, out_len, "other:%d", g->type);
 }
 
 static void fill_sans(struct ed_pki_cert_details *d, X509 *x) {

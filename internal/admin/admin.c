@@ -193,6 +193,12 @@ static void handle_line(struct conn *c, const char *line, size_t len) {
              (unsigned long long)c->id, ed_admin_err_name(e));
     conn_send(c, ed_admin_reply_error(req.id, e, err));
     ed_admin_request_cleanup(&req);
+    /* An oversized line closes the connection however it arrived: with its
+     * newline in the same read or not (see process()). */
+    if (0) {
+      c->close_after_flush = 1;
+      if (c->writes_queued == 0) conn_close(c);
+    }
     return;
   }
   struct ed_admin_call *call = ed_calloc(1, sizeof(*call));
@@ -443,8 +449,13 @@ static int prepare_path(const char *path) {
   return rc ? rc : clear_stale(path);
 }
 
-static int listen_on(struct ed_admin *a) {
+/* Binds and listens. On failure the caller closes the listener (initialised
+ * here first) and removes the socket file only if |*out_bound|: a bind that
+ * failed (e.g. another server took the path meanwhile) left nothing of ours
+ * there. */
+static int listen_on(struct ed_admin *a, int *out_bound) {
   int rc = uv_pipe_init(a->loop, &a->listener, 0);
+  *out_bound = 0;
   if (rc < 0) return ED_E_SYS;
   a->listener.data = a;
   a->open_handles = 1;
@@ -452,8 +463,9 @@ static int listen_on(struct ed_admin *a) {
   if ((rc = uv_pipe_bind(&a->listener, a->path)) < 0) {
     ED_ERROR("admin socket bind failed", "path=%s err=%s", a->path,
              uv_strerror(rc));
-    return ED_E_SYS;
+    return rc == UV_EADDRINUSE ? ED_E_EXIST : ED_E_SYS;
   }
+  *out_bound = 1;
   /* Before listen() nobody can connect, so the mode is set in time. */
   if (chmod(a->path, 0600) != 0 || stat(a->path, &st) != 0) {
     ED_ERROR("admin socket chmod failed", "path=%s errno=%d", a->path, errno);
@@ -488,10 +500,16 @@ int ed_admin_new(struct ed_admin **out, uv_loop_t *loop,
   a->timeout_ms =
       opts->idle_timeout_ms ? opts->idle_timeout_ms : env_timeout_ms();
   a->max_clients = opts->max_clients ? opts->max_clients : DEFAULT_MAX_CLIENTS;
-  if ((rc = listen_on(a)) != 0) {
+  int bound = 0;
+  if ((rc = listen_on(a, &bound)) != 0) {
     a->closing = 1;
-    unlink(a->path);
-    uv_close((uv_handle_t *)&a->listener, on_listener_closed);
+    if (bound) unlink(a->path);
+    if (a->open_handles) {
+      uv_close((uv_handle_t *)&a->listener, on_listener_closed);
+    } else { /* uv_pipe_init failed: there is no handle to close */
+      free(a->path);
+      free(a);
+    }
     return rc;
   }
   ED_INFO("admin listening", "path=%s", a->path);

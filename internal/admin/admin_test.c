@@ -218,6 +218,18 @@ static void test_too_large(void) {
   CHECK(strstr(line, "\"code\":\"too_large\"") != NULL);
   CHECK(sees_eof(fd));
   close(fd);
+  /* One byte over the limit with its newline in the same write: the same
+   * error, and the connection closes too (not only when the newline is
+   * late). */
+  fd = dial();
+  memset(big, ' ', ED_ADMIN_MAX_LINE + 1);
+  memcpy(big, "{\"cmd\":\"status\"}", 16);
+  big[ED_ADMIN_MAX_LINE + 1] = '\n';
+  send_all(fd, big, ED_ADMIN_MAX_LINE + 2);
+  CHECK(recv_line(fd, line, sizeof(line)) > 0);
+  CHECK(strstr(line, "\"code\":\"too_large\"") != NULL);
+  CHECK(sees_eof(fd));
+  close(fd);
   /* Exactly the limit plus newline is one (bad) request, not too large. */
   fd = dial();
   memset(big, ' ', ED_ADMIN_MAX_LINE);

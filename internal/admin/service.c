@@ -244,9 +244,12 @@ static void cmd_sessions(struct ed_admin_service *s, struct ed_admin_call *call,
       ed_session_state_parse(&state,
                              ed_admin_state_name(req->u.sessions.state)) == 0)
     f.state = (int)state + 1;
-  /* The server filters in whole seconds; the exact cut is made here. */
-  f.older_than_s = req->u.sessions.older_than_ms / 1000;
-  f.limit = (size_t)req->u.sessions.limit + 1; /* +1: tells "truncated" */
+  /* The server filters in whole seconds; the exact cut is made here. With
+   * a fractional cut the server's list may hold sessions dropped below, so
+   * it cannot be limited there without hiding later matches. */
+  uint64_t older_ms = req->u.sessions.older_than_ms;
+  f.older_than_s = older_ms / 1000;
+  f.limit = older_ms % 1000 ? 0 : (size_t)req->u.sessions.limit + 1;
   struct ed_session_info *list = NULL;
   size_t num = 0;
   if (ed_server_sessions(s->srv, &list, &num, &f) != 0) {
@@ -254,17 +257,19 @@ static void cmd_sessions(struct ed_admin_service *s, struct ed_admin_call *call,
     return;
   }
   uint64_t now = ed_wall_ns();
-  uint64_t min_age_ns = req->u.sessions.older_than_ms * 1000000ull;
+  uint64_t min_age_ns = older_ms * 1000000ull;
   cJSON *r = cJSON_CreateObject();
   cJSON *arr = cJSON_AddArrayToObject(r, "sessions");
-  size_t shown = 0;
-  for (size_t i = 0; i < num && shown < req->u.sessions.limit; i++) {
-    if (min_age_ns && now - list[i].start_ns <= min_age_ns) continue;
+  size_t shown = 0, matched = 0;
+  for (size_t i = 0; i < num && matched <= req->u.sessions.limit; i++) {
+    uint64_t age = now > list[i].start_ns ? now - list[i].start_ns : 0;
+    if (min_age_ns && age <= min_age_ns) continue;
+    if (++matched > req->u.sessions.limit) break;
     cJSON_AddItemToArray(arr, session_json(&list[i], now));
     shown++;
   }
   add_u64(r, "count", shown);
-  cJSON_AddBoolToObject(r, "truncated", num > req->u.sessions.limit);
+  cJSON_AddBoolToObject(r, "truncated", matched > req->u.sessions.limit);
   free(list);
   ed_admin_call_ok(call, r);
 }

@@ -15,6 +15,10 @@
 #include "internal/base/base.h"
 
 #define MAX_REPLY (64 * 1024 * 1024)
+/* The longest --timeout honoured (a year); longer ones wait this long. */
+#define MAX_TIMEOUT_S (365.0 * 86400.0)
+/* poll() takes an int of milliseconds: wait in slices no longer than this. */
+#define MAX_POLL_MS 60000
 
 const char *ed_echoctl_usage(void) {
   return "usage: echoctl [--socket PATH | --state-dir DIR] [--json] "
@@ -107,9 +111,25 @@ static int is_opt(struct argp *p, const char *name) {
   return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
 }
 
+/* Refuses an option given twice: the server would refuse the request's
+ * duplicated field, and that is a usage error, not the server's. */
+static int once(struct argp *p, const cJSON *req, const char *field) {
+  if (!cJSON_GetObjectItemCaseSensitive(req, field)) return 0;
+  return usage_err(p, "%s given twice", p->argv[p->i]);
+}
+
 /* Adds one command option to |req|. Returns 0, 1 if not ours, or
  * ED_E_USAGE. */
 static int command_opt(struct argp *p, const char *cmd, cJSON *req) {
+  static const char *const fields[][2] = {{"--cn", "cn"},
+                                          {"--state", "state"},
+                                          {"--older-than", "older_than"},
+                                          {"--limit", "limit"},
+                                          {"--check", "check"},
+                                          {"--timeout", "timeout"}};
+  for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
+    if (is_opt(p, fields[k][0]) && once(p, req, fields[k][1]))
+      return ED_E_USAGE;
   const char *v;
   double d;
   int sessions = strcmp(cmd, "sessions") == 0;
@@ -302,7 +322,8 @@ static int wait_fd(int fd, short events, uint64_t deadline_ns) {
     uint64_t now = ed_now_ns();
     if (now >= deadline_ns) return 0;
     struct pollfd pfd = {.fd = fd, .events = events};
-    int ms = (int)((deadline_ns - now) / 1000000 + 1);
+    uint64_t left_ms = (deadline_ns - now) / 1000000 + 1;
+    int ms = left_ms > MAX_POLL_MS ? MAX_POLL_MS : (int)left_ms;
     int rc = poll(&pfd, 1, ms);
     if (rc > 0) return 1;
     if (rc < 0 && errno != EINTR) return 0;
@@ -358,6 +379,8 @@ int ed_echoctl_exchange(char **out_reply, const char *path, const char *request,
     close(fd);
     return unreachable(err, err_len, path, e);
   }
+  /* Clamped so the conversion to nanoseconds cannot overflow. */
+  if (!(timeout_s <= MAX_TIMEOUT_S)) timeout_s = MAX_TIMEOUT_S;
   uint64_t deadline = ed_now_ns() + (uint64_t)(timeout_s * 1e9);
   struct ed_buf b;
   ed_buf_init(&b, MAX_REPLY);

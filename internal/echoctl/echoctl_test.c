@@ -76,7 +76,10 @@ static void test_args(void) {
   ed_echoctl_args_cleanup(&a);
   const char *l1[] = {"echoctl", "log-level", "debug", NULL};
   expect_request(l1, "{\"level\":\"debug\",\"cmd\":\"log-level\"}");
+}
 
+static void test_usage_errors(void) {
+  struct ed_echoctl_args a;
   const char *u1[] = {"echoctl", NULL};
   expect_usage(u1, "no command");
   const char *u2[] = {"echoctl", "reboot", NULL};
@@ -95,6 +98,15 @@ static void test_args(void) {
   expect_usage(u8, "duration");
   const char *u9[] = {"echoctl", "--socket", NULL};
   expect_usage(u9, "--socket needs");
+  /* An option given twice is the user's mistake (exit 2), not a request
+   * the server would refuse for its duplicated field (exit 1). */
+  const char *d1[] = {"echoctl", "sessions", "--cn", "a", "--cn=b", NULL};
+  expect_usage(d1, "--cn=b given twice");
+  const char *d2[] = {"echoctl", "reload", "--check", "--check", NULL};
+  expect_usage(d2, "--check given twice");
+  const char *d3[] = {"echoctl",   "drain", "--timeout", "1s",
+                      "--timeout", "2s",    NULL};
+  expect_usage(d3, "--timeout given twice");
   const char *h[] = {"echoctl", "--help", NULL};
   CHECK_EQ(parse(&a, h), 0);
   CHECK_EQ(a.help, 1);
@@ -112,6 +124,8 @@ static void test_human(void) {
   CHECK_STR(ed_echoctl_human_duration(b, sizeof(b), 86400 * 12 + 3 * 3600 + 5),
             "12d 3h");
   CHECK_STR(ed_echoctl_human_duration(b, sizeof(b), -90), "-1m 30s");
+  /* Absurd values from a broken server print, capped, without overflow. */
+  CHECK_STR(ed_echoctl_human_duration(b, sizeof(b), 1e300), "11574074074d 1h");
   CHECK_STR(ed_echoctl_human_bytes(b, sizeof(b), 512), "512 B");
   CHECK_STR(ed_echoctl_human_bytes(b, sizeof(b), 1536), "1.5 KiB");
   CHECK_STR(ed_echoctl_human_bytes(b, sizeof(b), 3.2 * 1024 * 1024), "3.2 MiB");
@@ -221,6 +235,7 @@ static void test_unreachable(void) {
 
 int main(void) {
   RUN(test_args);
+  RUN(test_usage_errors);
   RUN(test_human);
   RUN(test_print_sessions);
   RUN(test_print_others);

@@ -11,6 +11,7 @@
 char *ed_echoctl_human_duration(char *out, size_t out_len, double s) {
   const char *sign = s < 0 ? "-" : "";
   double a = fabs(s);
+  if (!(a < 1e15)) a = 1e15; /* NaN or absurd: keep the cast defined */
   unsigned long long t = (unsigned long long)a;
   if (a < 1 && a > 0)
     snprintf(out, out_len, "%s%.0fms", sign, a * 1000);
@@ -27,7 +28,7 @@ char *ed_echoctl_human_duration(char *out, size_t out_len, double s) {
 
 char *ed_echoctl_human_bytes(char *out, size_t out_len, double b) {
   static const char *const units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
-  if (b < 1024) {
+  if (!(b >= 1024)) { /* also NaN */
     snprintf(out, out_len, "%.0f B", b);
     return out;
   }

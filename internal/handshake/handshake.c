@@ -78,8 +78,7 @@ void ed_hs_pool_free(struct ed_hs_pool *p) {
   free(p);
 }
 
-int ed_hs_pool_submit(struct ed_hs_pool *p, struct ed_hs_job *job,
-                      int is_new) {
+int ed_hs_pool_submit(struct ed_hs_pool *p, struct ed_hs_job *job, int is_new) {
   pthread_mutex_lock(&p->mu);
   if (is_new && p->depth >= p->max_queue) {
     pthread_mutex_unlock(&p->mu);

@@ -16,8 +16,10 @@
 #include "internal/loop/loop_internal.h"
 
 static const char *const reason_names[] = {
-    "none",  "client_close", "eof",   "reset",           "idle_timeout",
-    "killed", "drain",       "error", "handshake_failed", "rejected"};
+    "none",    "client_close", "eof",
+    "reset",   "idle_timeout", "killed",
+    "drain",   "error",        "handshake_failed",
+    "rejected"};
 
 const char *ed_close_reason_name(enum close_reason r) {
   return r <= CR_REJECTED ? reason_names[r] : "unknown";
@@ -61,9 +63,8 @@ static void log_closed(struct conn *c) {
           (unsigned long long)c->id, ed_logq(peer, sizeof(peer), c->peer_addr),
           ed_logq(cn, sizeof(cn), p ? p->cn : ""),
           ed_logq(sans, sizeof(sans), p ? p->sans : ""), p ? p->serial : "",
-          c->tls ? ed_tls_conn_version(c->tls) : "",
-          ed_suite_name(c->suite), c->resumed,
-          (unsigned long long)atomic_load(&c->bytes_in),
+          c->tls ? ed_tls_conn_version(c->tls) : "", ed_suite_name(c->suite),
+          c->resumed, (unsigned long long)atomic_load(&c->bytes_in),
           (unsigned long long)atomic_load(&c->bytes_out), ms,
           ed_close_reason_name(c->close_reason));
 }
@@ -255,7 +256,8 @@ static void hs_fail(struct conn *c, enum ed_hs_reason reason,
   char peer[80], d[200];
   ed_stat_add(&l->stats.hs_errors[reason], 1);
   c->hs_logged = 1;
-  ED_INFO("handshake failed", "id=%llu peer=%s reason=%s detail=%s "
+  ED_INFO("handshake failed",
+          "id=%llu peer=%s reason=%s detail=%s "
           "duration_ms=%.3f",
           (unsigned long long)c->id, ed_logq(peer, sizeof(peer), c->peer_addr),
           ed_hs_reason_name(reason), ed_logq(d, sizeof(d), detail),
@@ -350,9 +352,17 @@ void ed_conn_step_done(struct conn *c) {
     hs_fail(c, c->hs_reason, c->hs_detail, HOW_FLUSH);
   } else if (c->hs_rc == 1) {
     hs_established(c);
+    if (c->peer_eof) {
+      ed_conn_close(c, CR_EOF, HOW_NOTIFY);
+      return;
+    }
     resume_reading(c);
+  } else if (c->peer_eof && !c->rx.len) {
+    hs_fail(c, ED_HS_PROTOCOL, "connection closed during the handshake",
+            HOW_FLUSH);
   } else {
     if (c->rx.len) hs_submit(c);
+    if (c->peer_eof) return; /* no more input; the next step decides */
     if (c->read_stopped && c->state != ED_SESSION_CLOSING) {
       c->read_stopped = 0;
       uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
@@ -421,9 +431,15 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
 static void on_eof(struct conn *c, ssize_t err) {
   c->peer_eof = 1;
   int reset = err != UV_EOF;
+  if (!reset && c->in_pool) {
+    /* The client may have sent its last flight and data, then FIN: let
+     * the step finish (ed_conn_step_done) before deciding. */
+    c->read_stopped = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    return;
+  }
   if (c->state == ED_SESSION_ESTABLISHED) {
-    ed_conn_close(c, reset ? CR_RESET : CR_EOF,
-                  reset ? HOW_ABORT : HOW_NOTIFY);
+    ed_conn_close(c, reset ? CR_RESET : CR_EOF, reset ? HOW_ABORT : HOW_NOTIFY);
   } else if (c->got_bytes && !c->in_pool) {
     hs_fail(c, ED_HS_PROTOCOL, "connection closed during the handshake",
             HOW_ABORT);

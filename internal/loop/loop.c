@@ -39,8 +39,7 @@ void ed_loop_set_state(struct conn *c, enum ed_session_state s) {
 /* ---- exit ---------------------------------------------------------------- */
 
 static void maybe_exit(struct ed_loop *l) {
-  if (!l->stopping || l->closed_handles || atomic_load(&l->nconns) > 0)
-    return;
+  if (!l->stopping || l->closed_handles || atomic_load(&l->nconns) > 0) return;
   l->closed_handles = 1;
   uv_close((uv_handle_t *)&l->async, NULL);
   uv_close((uv_handle_t *)&l->sweep, NULL);
@@ -91,9 +90,9 @@ int ed_loop_bind(int *out_fd, uint16_t *out_port, const char *host,
     if (fd >= 0) close(fd);
     return ED_E_SYS;
   }
-  *out_port = ntohs(ss.ss_family == AF_INET6
-                        ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                        : ((struct sockaddr_in *)&ss)->sin_port);
+  *out_port =
+      ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                     : ((struct sockaddr_in *)&ss)->sin_port);
   *out_fd = fd;
   return 0;
 }
@@ -158,8 +157,7 @@ static void close_all(struct ed_loop *l, enum close_reason why,
   while (e != &l->conns) {
     struct conn *c = CONN_OF(e, reg);
     e = e->next; /* closing may unlink |c| later, never now */
-    ed_conn_close(c, why, c->state == ED_SESSION_ESTABLISHED ? how
-                                                             : HOW_ABORT);
+    ed_conn_close(c, why, c->state == ED_SESSION_ESTABLISHED ? how : HOW_ABORT);
   }
 }
 
@@ -291,8 +289,8 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
   l->async.data = l;
   uv_timer_init(&l->uv, &l->sweep);
   l->sweep.data = l;
-  uint64_t hs = l->cfg->handshake_timeout_ms ? l->cfg->handshake_timeout_ms
-                                             : 10000;
+  uint64_t hs =
+      l->cfg->handshake_timeout_ms ? l->cfg->handshake_timeout_ms : 10000;
   l->tick_ms = hs / 10 < 10 ? 10 : hs / 10 > 250 ? 250 : hs / 10;
   return l;
 }
@@ -366,8 +364,7 @@ static void fill_info(struct ed_session_info *s, const struct conn *c,
     snprintf(s->cn, sizeof(s->cn), "%s", c->peer->cn);
     snprintf(s->sans, sizeof(s->sans), "%s", c->peer->sans);
     snprintf(s->serial, sizeof(s->serial), "%s", c->peer->serial);
-    snprintf(s->version, sizeof(s->version), "%s",
-             ed_suite_version(c->suite));
+    snprintf(s->version, sizeof(s->version), "%s", ed_suite_version(c->suite));
     snprintf(s->cipher, sizeof(s->cipher), "%s", ed_suite_name(c->suite));
     s->resumed = c->resumed;
   }

@@ -61,8 +61,8 @@ struct ed_loop_shared {
   /* Returns the current credential snapshot with a new reference. */
   struct ed_tls_snapshot *(*snapshot_get)(void *arg);
   void *snapshot_arg;
-  _Atomic uint64_t next_id;   /* session ids */
-  _Atomic int64_t num_conns;  /* all loops, for max_connections */
+  _Atomic uint64_t next_id;  /* session ids */
+  _Atomic int64_t num_conns; /* all loops, for max_connections */
 };
 
 struct ed_loop;

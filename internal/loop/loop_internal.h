@@ -8,8 +8,8 @@
 
 #include "internal/loop/loop.h"
 
-#define ED_LOOP_RBUF (64 * 1024)    /* one shared read buffer per loop */
-#define ED_LOOP_PBUF (64 * 1024)    /* plaintext batch per read */
+#define ED_LOOP_RBUF (64 * 1024)     /* one shared read buffer per loop */
+#define ED_LOOP_PBUF (64 * 1024)     /* plaintext batch per read */
 #define ED_HS_MAX_INPUT (256 * 1024) /* ciphertext buffered in a handshake */
 #define ED_HS_READ_PAUSE (64 * 1024) /* pause reading a handshaking conn */
 #define ED_LINGER_MS 2000            /* wait for the peer's FIN after ours */
@@ -47,12 +47,12 @@ struct conn {
   uv_tcp_t tcp; /* tcp.data == this */
   struct ed_loop *loop;
   struct ed_hs_job job;
-  struct ed_tls_conn *tls;      /* created by the first pool step */
-  struct ed_tls_snapshot *snap; /* the snapshot current at accept */
+  struct ed_tls_conn *tls;        /* created by the first pool step */
+  struct ed_tls_snapshot *snap;   /* the snapshot current at accept */
   const struct ed_tls_peer *peer; /* once established (owned by tls) */
   uint64_t id;
-  struct ed_link reg;  /* loop registry (under l->reg_mu) */
-  struct ed_link tq;   /* timeout queue (loop thread only) */
+  struct ed_link reg; /* loop registry (under l->reg_mu) */
+  struct ed_link tq;  /* timeout queue (loop thread only) */
   struct conn *done_next;
   uint64_t deadline_ms;
   uint64_t start_wall_ns, start_mono_ns;
@@ -75,8 +75,8 @@ struct conn {
   uint8_t resumed; /* not a bitfield: read under reg_mu elsewhere */
   unsigned in_pool : 1, hs_started : 1, got_bytes : 1, read_stopped : 1,
       writing : 1, want_shutdown : 1, shutdown_sent : 1, peer_eof : 1,
-      closing_handle : 1, handle_closed : 1, rejected : 1,
-      hs_logged : 1, counted : 1;
+      closing_handle : 1, handle_closed : 1, rejected : 1, hs_logged : 1,
+      counted : 1;
   char peer_addr[64];
 };
 
@@ -141,7 +141,7 @@ static inline void link_tail(struct ed_link *h, struct ed_link *e) {
 }
 
 #define CONN_OF(ptr, field) \
-  ((struct conn *)((char *)(ptr) - offsetof(struct conn, field)))
+  ((struct conn *)((char *)(ptr)-offsetof(struct conn, field)))
 
 /* conn.c */
 void ed_conn_accept(struct ed_loop *l, uv_stream_t *server);

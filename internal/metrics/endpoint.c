@@ -356,7 +356,8 @@ static void on_connection(uv_stream_t *server, int status) {
 }
 
 /* parse_listen reads "host:port", "[v6]:port" (host: a numeric address;
- * empty or "*" = 0.0.0.0) into |out|. Returns 0 or ED_E_INVAL. */
+ * "localhost" = 127.0.0.1, empty or "*" = 0.0.0.0) into |out|. Returns 0
+ * or ED_E_INVAL. */
 static int parse_listen(struct sockaddr_storage *out, const char *s) {
   char host[64];
   const char *colon;
@@ -382,12 +383,15 @@ static int parse_listen(struct sockaddr_storage *out, const char *s) {
   if (*end || port > 65535 || colon[1] < '0' || colon[1] > '9') {
     return ED_E_INVAL;
   }
-  if (h_len == 0 || strcmp(host, "*") == 0)
-    snprintf(host, sizeof(host), "0.0.0.0");
   if (s[0] == '[') {
     return uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)out) == 0
                ? 0
                : ED_E_INVAL;
+  }
+  if (strcmp(host, "localhost") == 0) {
+    snprintf(host, sizeof(host), "127.0.0.1");
+  } else if (h_len == 0 || strcmp(host, "*") == 0) {
+    snprintf(host, sizeof(host), "0.0.0.0");
   }
   return uv_ip4_addr(host, (int)port, (struct sockaddr_in *)out) == 0
              ? 0

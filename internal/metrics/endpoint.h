@@ -29,7 +29,8 @@ typedef void (*ed_metrics_fill_fn)(void *ctx, struct ed_metrics_input *out,
                                    struct ed_stats_snapshot *snap);
 
 struct ed_metrics_options {
-  const char *listen;       /* "host:port", "[v6]:port"; port 0 = any */
+  const char *listen;       /* "IP:port", "[IPv6]:port", "localhost:port",
+                               ":port" (all IPv4); port 0 = any free port */
   ed_metrics_fill_fn fill;  /* required */
   void *fill_ctx;           /* borrowed until ed_metrics_stop */
   unsigned max_conns;       /* 0: 64 */

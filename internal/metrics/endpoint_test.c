@@ -317,8 +317,8 @@ static void test_limits_and_idle(void) {
 
 static void test_bad_addresses(void) {
   static const char *const bad[] = {
-      "nonsense",    "127.0.0.1", "127.0.0.1:x", "127.0.0.1:70000",
-      "999.1.1.1:1", "[::1:1",    "localhost:1", "127.0.0.1:"};
+      "nonsense",    "127.0.0.1", "127.0.0.1:x",   "127.0.0.1:70000",
+      "999.1.1.1:1", "[::1:1",    "example.com:1", "127.0.0.1:"};
   struct ed_metrics_endpoint *ep = NULL;
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     struct ed_metrics_options o = {.listen = bad[i], .fill = fill};
@@ -341,6 +341,10 @@ int main(void) {
   o.idle_timeout_ms = 300;
   CHECK_EQ(ed_metrics_start(&ep_small, &loop, &o), 0);
   port_small = ed_metrics_endpoint_port(ep_small);
+  struct ed_metrics_endpoint *ep_lh = NULL;
+  o.listen = "localhost:0";
+  CHECK_EQ(ed_metrics_start(&ep_lh, &loop, &o), 0);
+  ed_metrics_stop(ep_lh);
   snprintf(addr, sizeof(addr), "127.0.0.1:%u", port4);
   o.listen = addr;
   struct ed_metrics_endpoint *dup = NULL;

@@ -18,6 +18,9 @@ static char dir[256];
 static int calls;
 static int fail_next;
 static enum ed_reload_trigger last_trigger;
+static const char *touch_during; /* x.pem gets this while a reload runs */
+
+static void put(const char *name, const char *content);
 
 static int fake_reload(void *arg, int check_only,
                        enum ed_reload_trigger trigger, char *err,
@@ -25,6 +28,10 @@ static int fake_reload(void *arg, int check_only,
   (void)arg;
   calls++;
   last_trigger = trigger;
+  if (touch_during) {
+    put("x.pem", touch_during);
+    touch_during = NULL;
+  }
   if (fail_next && !check_only) {
     fail_next = 0;
     snprintf(err, err_len, "key does not match certificate (server.key)");
@@ -184,6 +191,12 @@ static void test_sighup_and_now(void) {
   CHECK_EQ(ed_reload_now(r, 0, ED_RELOAD_ADMIN, err, sizeof(err)), 0);
   spin(400);
   CHECK_EQ(calls, 4);
+  /* A change that lands while a reload runs is not lost: it reloads again. */
+  touch_during = "z";
+  CHECK_EQ(ed_reload_now(r, 0, ED_RELOAD_ADMIN, err, sizeof(err)), 0);
+  spin(400);
+  CHECK_EQ(calls, 6);
+  CHECK_EQ(last_trigger, ED_RELOAD_WATCH);
   stop(r);
 }
 

@@ -77,15 +77,16 @@ static int dev_pki(struct ed_server *srv, char *err, size_t err_len) {
     srv->ca = ed_strdup(p->ca_cert);
     srv->crl = ed_strdup(p->crl);
     created_str(created, sizeof(created), p->created);
-    ED_INFO("dev PKI ready", "dir=%s created=%s", ed_logq(q[0], sizeof(q[0]), dir),
-            created[0] ? created : "nothing");
-    ED_INFO("dev PKI files", "ca=%s server_cert=%s client_cert=%s "
-            "client_key=%s", ed_logq(q[1], sizeof(q[1]), p->ca_cert),
+    ED_INFO("dev PKI ready", "dir=%s created=%s",
+            ed_logq(q[0], sizeof(q[0]), dir), created[0] ? created : "nothing");
+    ED_INFO("dev PKI files",
+            "ca=%s server_cert=%s client_cert=%s "
+            "client_key=%s",
+            ed_logq(q[1], sizeof(q[1]), p->ca_cert),
             ed_logq(q[2], sizeof(q[2]), p->server_cert),
             ed_logq(q[3], sizeof(q[3]), p->client_cert), p->client_key);
-    snprintf(srv->dev_cmd, sizeof(srv->dev_cmd),
-             "--ca %s --cert %s --key %s", p->ca_cert, p->client_cert,
-             p->client_key);
+    snprintf(srv->dev_cmd, sizeof(srv->dev_cmd), "--ca %s --cert %s --key %s",
+             p->ca_cert, p->client_cert, p->client_key);
   }
   free(p);
   return rc;
@@ -119,8 +120,8 @@ static int bind_all(struct ed_server *srv, char *err, size_t err_len) {
       return ED_E_USAGE;
     }
     for (uint32_t w = 0; w < srv->workers; w++) {
-      int fd, rc = ed_loop_bind(&fd, &real, host, w ? real : port, err,
-                                err_len);
+      int fd,
+          rc = ed_loop_bind(&fd, &real, host, w ? real : port, err, err_len);
       if (!rc) rc = ed_loop_add_listener(srv->loops[w], fd);
       if (rc) return rc;
     }
@@ -199,8 +200,7 @@ int ed_server_new(struct ed_server **out, const struct ed_config *cfg,
 }
 
 int ed_server_start(struct ed_server *srv) {
-  srv->pool = ed_hs_pool_new(srv->hs_threads,
-                             srv->cfg->max_pending_handshakes);
+  srv->pool = ed_hs_pool_new(srv->hs_threads, srv->cfg->max_pending_handshakes);
   if (!srv->pool) return ED_E_SYS;
   srv->sh.pool = srv->pool;
   for (uint32_t i = 0; i < srv->workers; i++) {
@@ -294,11 +294,10 @@ static void on_drain_tick(uv_timer_t *t) {
 void ed_server_drain(struct ed_server *srv, uint32_t timeout_ms) {
   if (atomic_load(&srv->state) != ED_SERVER_RUNNING) return;
   atomic_store(&srv->state, ED_SERVER_DRAINING);
-  ED_INFO("draining", "sessions=%lld timeout_ms=%u",
-          (long long)live_conns(srv), timeout_ms);
+  ED_INFO("draining", "sessions=%lld timeout_ms=%u", (long long)live_conns(srv),
+          timeout_ms);
   srv->drain_deadline_ns = ed_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-  for (uint32_t i = 0; i < srv->workers; i++)
-    ed_loop_post_drain(srv->loops[i]);
+  for (uint32_t i = 0; i < srv->workers; i++) ed_loop_post_drain(srv->loops[i]);
   uv_timer_start(&srv->drain_timer, on_drain_tick, DRAIN_POLL_MS,
                  DRAIN_POLL_MS);
 }
@@ -375,8 +374,7 @@ const char *const *ed_server_listen_addrs(const struct ed_server *srv,
 
 void ed_server_stats(struct ed_server *srv, struct ed_stats_snapshot *out) {
   ed_stats_snapshot_init(out);
-  for (uint32_t i = 0; i < srv->workers; i++)
-    ed_loop_stats(srv->loops[i], out);
+  for (uint32_t i = 0; i < srv->workers; i++) ed_loop_stats(srv->loops[i], out);
   if (srv->pool) ed_hs_pool_stats(srv->pool, out);
   ed_stats_accumulate(out, &srv->control_stats);
 }

@@ -191,8 +191,7 @@ void ed_server_cred_paths(const struct ed_server *srv,
  * changes, |err| gets the reason, and the result is logged. The result is
  * recorded in the reload status. Returns 0 or a negative ED_E_* code. */
 int ed_server_reload(struct ed_server *srv, int check_only,
-                     enum ed_reload_trigger trigger, char *err,
-                     size_t err_len);
+                     enum ed_reload_trigger trigger, char *err, size_t err_len);
 
 /* ed_server_publish publishes |snap| (takes one reference) as the current
  * snapshot. ed_server_reload calls it; exposed for tests. */

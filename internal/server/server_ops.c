@@ -171,9 +171,8 @@ int ed_server_reload(struct ed_server *srv, int check_only,
   ed_server_publish(srv, snap);
   record(srv, trigger, 1, NULL);
   ED_INFO("reloaded", "trigger=%s snapshot=%llu serial=%s crl_entries=%zu",
-          ed_reload_trigger_name(trigger),
-          (unsigned long long)sum.snapshot_id, sum.server.serial,
-          sum.crl_entries);
+          ed_reload_trigger_name(trigger), (unsigned long long)sum.snapshot_id,
+          sum.server.serial, sum.crl_entries);
   return 0;
 }
 

@@ -61,8 +61,10 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
     add_ext(x, issuer, NID_key_usage, "critical,digitalSignature");
     add_ext(x, issuer, NID_authority_key_identifier, "keyid");
   }
-  if (o->eku == TC_EKU_CLIENT) add_ext(x, issuer, NID_ext_key_usage, "clientAuth");
-  if (o->eku == TC_EKU_SERVER) add_ext(x, issuer, NID_ext_key_usage, "serverAuth");
+  if (o->eku == TC_EKU_CLIENT)
+    add_ext(x, issuer, NID_ext_key_usage, "clientAuth");
+  if (o->eku == TC_EKU_SERVER)
+    add_ext(x, issuer, NID_ext_key_usage, "serverAuth");
   if (o->san) add_ext(x, issuer, NID_subject_alt_name, o->san);
   need(X509_sign(x, o->issuer_key ? o->issuer_key : key, EVP_sha256()), "sign");
   return x;
@@ -78,10 +80,11 @@ X509_CRL *tc_crl(X509 *ca, EVP_PKEY *ca_key, X509 *const *revoked,
   need(X509_gmtime_adj(t, next_s) && X509_CRL_set1_nextUpdate(crl, t), "next");
   for (size_t i = 0; i < num_revoked; i++) {
     X509_REVOKED *r = X509_REVOKED_new();
-    need(X509_REVOKED_set_serialNumber(r, X509_get0_serialNumber(revoked[i])) &&
-             X509_REVOKED_set_revocationDate(r, X509_CRL_get0_lastUpdate(crl)) &&
-             X509_CRL_add0_revoked(crl, r),
-         "revoked");
+    need(
+        X509_REVOKED_set_serialNumber(r, X509_get0_serialNumber(revoked[i])) &&
+            X509_REVOKED_set_revocationDate(r, X509_CRL_get0_lastUpdate(crl)) &&
+            X509_CRL_add0_revoked(crl, r),
+        "revoked");
   }
   ASN1_TIME_free(t);
   need(X509_CRL_sort(crl) && X509_CRL_sign(crl, ca_key, EVP_sha256()), "crl");

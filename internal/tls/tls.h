@@ -85,8 +85,8 @@ uint64_t ed_tls_snapshot_id(const struct ed_tls_snapshot *s);
 struct ed_tls_cert_info {
   char subject[256]; /* RFC 2253 ("CN=server") */
   char issuer[256];
-  char serial[72]; /* uppercase hex */
-  char sans[512];  /* "DNS:localhost,IP:127.0.0.1" */
+  char serial[72];               /* uppercase hex */
+  char sans[512];                /* "DNS:localhost,IP:127.0.0.1" */
   int64_t not_before, not_after; /* Unix seconds */
   char sha256[65];               /* lowercase hex of the DER */
 };
@@ -140,8 +140,7 @@ struct ed_tls_conn *ed_tls_conn_new_server(struct ed_tls_snapshot *snap);
 /* ed_tls_conn_new_client returns a client engine on |ctx| (SSL_CTX
  * reference taken), sending |servername| as SNI when not NULL, resuming
  * |session| when not NULL. For tests, the client and bench. */
-struct ed_tls_conn *ed_tls_conn_new_client(SSL_CTX *ctx,
-                                           const char *servername,
+struct ed_tls_conn *ed_tls_conn_new_client(SSL_CTX *ctx, const char *servername,
                                            SSL_SESSION *session);
 
 /* ed_tls_conn_free frees |c|; NULL is fine. */
@@ -158,8 +157,8 @@ int ed_tls_conn_handshake(struct ed_tls_conn *c, struct ed_tls_io *io);
  * Returns 0 with *out_n > 0; ED_E_AGAIN when io->in is exhausted;
  * ED_E_CLOSED when the peer sent close_notify; ED_E_TLS on a protocol
  * error (alert in io->out). May write (KeyUpdate replies) to io->out. */
-int ed_tls_conn_read(struct ed_tls_conn *c, struct ed_tls_io *io,
-                     size_t *out_n, uint8_t *buf, size_t len);
+int ed_tls_conn_read(struct ed_tls_conn *c, struct ed_tls_io *io, size_t *out_n,
+                     uint8_t *buf, size_t len);
 
 /* ed_tls_conn_write encrypts all |len| bytes into io->out. Returns 0 or
  * ED_E_TLS. */

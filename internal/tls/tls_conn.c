@@ -78,8 +78,7 @@ struct ed_tls_conn *ed_tls_conn_new_server(struct ed_tls_snapshot *snap) {
   return c;
 }
 
-struct ed_tls_conn *ed_tls_conn_new_client(SSL_CTX *ctx,
-                                           const char *servername,
+struct ed_tls_conn *ed_tls_conn_new_client(SSL_CTX *ctx, const char *servername,
                                            SSL_SESSION *session) {
   struct ed_tls_conn *c = conn_new(ctx);
   SSL_set_connect_state(c->ssl);
@@ -105,8 +104,8 @@ int ed_tls_conn_handshake(struct ed_tls_conn *c, struct ed_tls_io *io) {
   return ED_E_TLS;
 }
 
-int ed_tls_conn_read(struct ed_tls_conn *c, struct ed_tls_io *io,
-                     size_t *out_n, uint8_t *buf, size_t len) {
+int ed_tls_conn_read(struct ed_tls_conn *c, struct ed_tls_io *io, size_t *out_n,
+                     uint8_t *buf, size_t len) {
   *out_n = 0;
   c->io = io;
   int r = SSL_read(c->ssl, buf, len > INT_MAX ? INT_MAX : (int)len);

@@ -55,8 +55,8 @@ int64_t ed_tls_asn1_time(const ASN1_TIME *t) {
   return (int64_t)time(NULL) + (int64_t)days * 86400 + secs;
 }
 
-static void append(char *out, size_t out_len, const char *type,
-                   const char *val, size_t val_len) {
+static void append(char *out, size_t out_len, const char *type, const char *val,
+                   size_t val_len) {
   size_t o = strlen(out);
   int n = snprintf(out + o, out_len - o, "%s%s:%.*s", o ? "," : "", type,
                    (int)val_len, val);
@@ -109,7 +109,8 @@ static void cert_info(struct ed_tls_cert_info *out, X509 *x) {
   memset(out, 0, sizeof(*out));
   name_str(out->subject, sizeof(out->subject), X509_get_subject_name(x));
   name_str(out->issuer, sizeof(out->issuer), X509_get_issuer_name(x));
-  ed_tls_serial_hex(out->serial, sizeof(out->serial), X509_get0_serialNumber(x));
+  ed_tls_serial_hex(out->serial, sizeof(out->serial),
+                    X509_get0_serialNumber(x));
   ed_tls_sans_str(out->sans, sizeof(out->sans), x);
   out->not_before = ed_tls_asn1_time(X509_get0_notBefore(x));
   out->not_after = ed_tls_asn1_time(X509_get0_notAfter(x));
@@ -150,8 +151,8 @@ static void free_pem(struct pem *p) {
 }
 
 /* load_certs reads every certificate in |path|. */
-static int load_certs(STACK_OF(X509) * *out, const char *what,
-                      const char *path, char *err, size_t err_len) {
+static int load_certs(STACK_OF(X509) * *out, const char *what, const char *path,
+                      char *err, size_t err_len) {
   struct pem b;
   int rc = read_pem(&b, what, path, err, err_len);
   if (rc) return rc;
@@ -226,8 +227,8 @@ static int load_crl(X509_CRL **out, const char *path, char *err,
  * update and an alert fires instead. */
 static int ignore_crl_time(int ok, X509_STORE_CTX *ctx) {
   int e = X509_STORE_CTX_get_error(ctx);
-  if (!ok && (e == X509_V_ERR_CRL_HAS_EXPIRED ||
-              e == X509_V_ERR_CRL_NOT_YET_VALID)) {
+  if (!ok &&
+      (e == X509_V_ERR_CRL_HAS_EXPIRED || e == X509_V_ERR_CRL_NOT_YET_VALID)) {
     return 1;
   }
   return ok;
@@ -252,8 +253,9 @@ static int check_server_chain(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
   if (e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID) {
     rc = ED_E_EXPIRED;
   }
-  ed_tls_set_err(err, err_len, "certificate %s does not verify against the CA: %s",
-                 path, X509_verify_cert_error_string(e));
+  ed_tls_set_err(err, err_len,
+                 "certificate %s does not verify against the CA: %s", path,
+                 X509_verify_cert_error_string(e));
   return rc;
 }
 
@@ -365,9 +367,9 @@ static int build_ctx(struct ed_tls_snapshot *s, const struct ed_tls_params *p,
            SSL_CTX_set1_curves_list(ctx, "X25519:P-256:P-384") &&
            SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
   if (!ok) return 0;
-  SSL_CTX_set_custom_verify(
-      ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-      ed_tls_verify_client);
+  SSL_CTX_set_custom_verify(ctx,
+                            SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                            ed_tls_verify_client);
   SSL_CTX_set_ticket_aead_method(ctx, &ed_tls_ticket_method);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_timeout(ctx, life);
@@ -425,8 +427,8 @@ static int snapshot_load(struct ed_tls_snapshot *s,
   int rc = load_certs(&certs, "certificate", p->cert, err, err_len);
   if (!rc) rc = load_key(&key, p->key, err, err_len);
   if (!rc && !X509_check_private_key(sk_X509_value(certs, 0), key)) {
-    ed_tls_set_err(err, err_len, "key %s does not match certificate %s",
-                   p->key, p->cert);
+    ed_tls_set_err(err, err_len, "key %s does not match certificate %s", p->key,
+                   p->cert);
     rc = ED_E_MISMATCH;
   }
   ERR_clear_error();
@@ -438,8 +440,8 @@ static int snapshot_load(struct ed_tls_snapshot *s,
   if (!rc && p->crl) rc = add_crl(s, cas, p->crl, err, err_len);
   if (!rc) rc = check_server_chain(s, certs, p->cert, err, err_len);
   if (!rc && !build_ctx(s, p, certs, key)) {
-    ed_tls_set_err(err, err_len, "cannot configure TLS with %s and %s",
-                   p->cert, p->key);
+    ed_tls_set_err(err, err_len, "cannot configure TLS with %s and %s", p->cert,
+                   p->key);
     rc = ED_E_TLS;
   }
   if (!rc) {

@@ -22,8 +22,13 @@ static struct ed_tls_keyring *keyring;
 
 static X509 *client_cert(const char *cn, long from, long to, enum tc_eku eku,
                          X509 *issuer, EVP_PKEY *ikey, const char *san) {
-  struct tc_opts o = {.cn = cn, .issuer = issuer, .issuer_key = ikey,
-                      .eku = eku, .from_s = from, .to_s = to, .san = san};
+  struct tc_opts o = {.cn = cn,
+                      .issuer = issuer,
+                      .issuer_key = ikey,
+                      .eku = eku,
+                      .from_s = from,
+                      .to_s = to,
+                      .san = san};
   return tc_cert(cli_key, &o);
 }
 
@@ -34,8 +39,11 @@ static void setup(void) {
   ca = tc_cert(ca_key, &o);
   o.cn = "rogue CA";
   rogue = tc_cert(rogue_key, &o);
-  struct tc_opts so = {.cn = "server", .issuer = ca, .issuer_key = ca_key,
-                       .eku = TC_EKU_SERVER, .san = "DNS:localhost"};
+  struct tc_opts so = {.cn = "server",
+                       .issuer = ca,
+                       .issuer_key = ca_key,
+                       .eku = TC_EKU_SERVER,
+                       .san = "DNS:localhost"};
   srv = tc_cert(srv_key, &so);
   alice = client_cert("alice", 0, 0, TC_EKU_CLIENT, ca, ca_key,
                       "DNS:alice.example,URI:spiffe://echod/alice");
@@ -60,9 +68,10 @@ static void setup(void) {
 }
 
 static struct ed_tls_params base_params(void) {
-  struct ed_tls_params p = {
-      .cert = tc_path("server.pem"), .key = tc_path("server.key"),
-      .ca = tc_path("ca.pem"), .keyring = keyring};
+  struct ed_tls_params p = {.cert = tc_path("server.pem"),
+                            .key = tc_path("server.key"),
+                            .ca = tc_path("ca.pem"),
+                            .keyring = keyring};
   return p;
 }
 
@@ -204,8 +213,8 @@ static int echo(struct pair *p, const uint8_t *data, size_t len) {
 static int client_alert(struct pair *p) {
   struct ed_buf got;
   ed_buf_init(&got, 1 << 16);
-  int rc = p->cl_rc == 1 ? read_some(p, p->cl, &p->s2c, &p->c2s, &got)
-                         : ED_E_TLS;
+  int rc =
+      p->cl_rc == 1 ? read_some(p, p->cl, &p->s2c, &p->c2s, &got) : ED_E_TLS;
   uint32_t e = ERR_peek_error();
   ERR_clear_error();
   ed_buf_cleanup(&got);
@@ -249,8 +258,10 @@ static void test_snapshot_failures(void) {
   p.cert = tc_path("missing.pem");
   CHECK_EQ(snap_err(&p, "missing.pem"), ED_E_NOENT);
 
-  ed_write_file_atomic(tc_path("corrupt.pem"), "-----BEGIN CERTIFICATE-----\n"
-                       "garbage\n-----END CERTIFICATE-----\n", 60, 0644);
+  ed_write_file_atomic(tc_path("corrupt.pem"),
+                       "-----BEGIN CERTIFICATE-----\n"
+                       "garbage\n-----END CERTIFICATE-----\n",
+                       60, 0644);
   p = base_params();
   p.cert = tc_path("corrupt.pem");
   CHECK_EQ(snap_err(&p, "corrupt.pem"), ED_E_PARSE);
@@ -263,8 +274,12 @@ static void test_snapshot_failures(void) {
   p.ca = tc_path("rogue.pem");
   CHECK_EQ(snap_err(&p, "does not verify"), ED_E_VERIFY);
 
-  struct tc_opts o = {.cn = "server", .issuer = ca, .issuer_key = ca_key,
-                      .eku = TC_EKU_SERVER, .from_s = -7200, .to_s = -60};
+  struct tc_opts o = {.cn = "server",
+                      .issuer = ca,
+                      .issuer_key = ca_key,
+                      .eku = TC_EKU_SERVER,
+                      .from_s = -7200,
+                      .to_s = -60};
   X509 *old = tc_cert(srv_key, &o);
   tc_write_cert(tc_path("expired-server.pem"), &old, 1);
   X509_free(old);
@@ -530,8 +545,8 @@ static void test_resumption(void) {
 }
 
 static void teardown(void) {
-  X509 *all[] = {ca, rogue, srv, alice, bob, expired, notyet, revoked, noeku,
-                 rogue_cli};
+  X509 *all[] = {ca,      rogue,  srv,     alice, bob,
+                 expired, notyet, revoked, noeku, rogue_cli};
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) X509_free(all[i]);
   EVP_PKEY_free(ca_key);
   EVP_PKEY_free(rogue_key);

@@ -232,8 +232,7 @@ static enum ssl_ticket_aead_result_t ticket_open(SSL *ssl, uint8_t *out,
   CBS cbs;
   CBS_init(&cbs, pt, pt_len);
   enum ssl_ticket_aead_result_t r = ssl_ticket_aead_ignore_ticket;
-  if (pt_len && read_identity(&cbs, p, ca_fp) &&
-      CBS_len(&cbs) <= max_out_len) {
+  if (pt_len && read_identity(&cbs, p, ca_fp) && CBS_len(&cbs) <= max_out_len) {
     const char *why = still_trusted(c->snap, p, ca_fp);
     if (why) {
       ED_DEBUG("ticket ignored", "reason=%s serial=%s", why, p->serial);

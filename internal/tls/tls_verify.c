@@ -23,8 +23,8 @@ static enum ssl_verify_result_t refuse(struct ed_tls_conn *c, uint8_t *alert,
 
 static int ignore_crl_time(int ok, X509_STORE_CTX *ctx) {
   int e = X509_STORE_CTX_get_error(ctx);
-  if (!ok && (e == X509_V_ERR_CRL_HAS_EXPIRED ||
-              e == X509_V_ERR_CRL_NOT_YET_VALID)) {
+  if (!ok &&
+      (e == X509_V_ERR_CRL_HAS_EXPIRED || e == X509_V_ERR_CRL_NOT_YET_VALID)) {
     return 1;
   }
   return ok;
@@ -37,8 +37,8 @@ static enum ssl_verify_result_t map_verify_error(struct ed_tls_conn *c,
       return refuse(c, alert, ED_HS_CERT_EXPIRED, SSL_AD_CERTIFICATE_EXPIRED,
                     "certificate expired");
     case X509_V_ERR_CERT_NOT_YET_VALID:
-      return refuse(c, alert, ED_HS_CERT_NOT_YET_VALID,
-                    SSL_AD_BAD_CERTIFICATE, "certificate not yet valid");
+      return refuse(c, alert, ED_HS_CERT_NOT_YET_VALID, SSL_AD_BAD_CERTIFICATE,
+                    "certificate not yet valid");
     case X509_V_ERR_CERT_REVOKED:
       return refuse(c, alert, ED_HS_CERT_REVOKED, SSL_AD_CERTIFICATE_REVOKED,
                     "certificate revoked");
@@ -146,8 +146,8 @@ static enum ssl_verify_result_t check_leaf(struct ed_tls_conn *c,
     return refuse(c, alert, ED_HS_BAD_EKU, SSL_AD_UNSUPPORTED_CERTIFICATE,
                   "certificate lacks the clientAuth EKU");
   }
-  struct ed_tls_peer *p = ed_tls_peer_from_x509(
-      leaf, CRYPTO_BUFFER_data(der), CRYPTO_BUFFER_len(der));
+  struct ed_tls_peer *p = ed_tls_peer_from_x509(leaf, CRYPTO_BUFFER_data(der),
+                                                CRYPTO_BUFFER_len(der));
   free(c->peer);
   c->peer = p;
   if (!ed_tls_acl_allows(c->snap, p)) {

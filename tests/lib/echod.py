@@ -274,9 +274,11 @@ class Server:
                               % (scaled(timeout), self.log_tail()))
         return self.returncode
 
-    def stop(self, timeout=15):
+    def stop(self, timeout=15, check_sanitizers=True):
         """SIGTERM, then SIGKILL after |timeout| (scaled). Returns the exit
-        status (negative for a signal)."""
+        status (negative for a signal). Raises ServerError if the log holds
+        a sanitizer report (a data race under --config=tsan fails the
+        test even when every assertion passed)."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -290,7 +292,21 @@ class Server:
         _untrack(self.proc)
         for f in (self._log, self._out):
             f.close()
+        if check_sanitizers:
+            reports = self.sanitizer_reports()
+            if reports:
+                raise ServerError("sanitizer report in the server log:\n%s"
+                                  % reports[0][:4000])
         return self.returncode
+
+    _SANITIZER = re.compile(
+        r"^(?:WARNING: ThreadSanitizer|==\d+==ERROR: \w+Sanitizer|"
+        r"\S+:\d+:\d+: runtime error:).*?(?=^\S*==\d+==|\Z)",
+        re.M | re.S)
+
+    def sanitizer_reports(self):
+        """ThreadSanitizer/AddressSanitizer/UBSan reports in the log."""
+        return [m.group(0) for m in self._SANITIZER.finditer(self.log())]
 
     def __enter__(self):
         return self

@@ -149,7 +149,7 @@ class MetricsE2E(unittest.TestCase):
             "--allow-cn", "alice", "--allow-cn", "bob",
             "--metrics-listen", "127.0.0.1:0", "--no-watch",
             "--workers", "2", "--handshake-threads", "2",
-            "--drain-timeout", "60s", metrics=True)
+            "--drain-timeout", "60s", metrics=True, admin=True)
         m = cls.srv.wait_log(METRICS_RE.pattern, 10)
         cls.mport = int(m.group(1).rsplit(":", 1)[1])
         assert m.group(1).startswith("127.0.0.1:"), m.group(1)
@@ -225,6 +225,7 @@ class MetricsE2E(unittest.TestCase):
                     all(d(m, "echod_tls_handshake_errors_total", reason=r) == 1
                         for r in REASONS) and
                     d(m, "echod_sent_bytes_total") == k and
+                    d(m, "echod_connections_closed_total") == n_conn and
                     val(m, "echod_connections_active", state="established")
                     == 0 and
                     val(m, "echod_connections_active", state="handshaking")
@@ -249,8 +250,10 @@ class MetricsE2E(unittest.TestCase):
               cipher="TLS_CHACHA20_POLY1305_SHA256"), n_good)
         self.assertEqual(d(m, "echod_tls_handshake_duration_seconds_count"),
                          n_good)
+        # Every accepted connection, refused or not, is closed and timed.
         self.assertEqual(d(m, "echod_connection_duration_seconds_count"),
-                         n_good)
+                         n_conn)
+        self.assertEqual(d(m, "echod_connections_closed_total"), n_conn)
         for r in ["max_connections", "pending_handshakes", "draining"]:
             self.assertEqual(d(m, "echod_connections_rejected_total",
                                reason=r), 0)
@@ -459,8 +462,12 @@ class MetricsE2E(unittest.TestCase):
         finally:
             for c in conns:
                 c.close()
-        echod.wait_until(lambda: get(self.mport, "/healthz")[0] == 200, 5,
-                         what="a scrape slot after closing the 64")
+        def healthz_ok():
+            try:
+                return get(self.mport, "/healthz")[0] == 200
+            except (OSError, AssertionError):
+                return False  # refused: the closes are not processed yet
+        echod.wait_until(healthz_ok, 5, what="a slot after closing the 63")
         # The silent client is closed after 10 s, not before.
         silent.settimeout(echod.scaled(15))
         try:
@@ -485,6 +492,11 @@ class MetricsE2E(unittest.TestCase):
             self.assertEqual((st, body), (200, b"ok\n"))
         with echod.Server(*self.ca.server_flags("server")) as srv:
             self.assertNotIn("metrics listening", srv.log())
+        # A taken metrics port is a startup error, not a silent gap.
+        with echod.Server(*self.ca.server_flags("server"), "--metrics-listen",
+                          "127.0.0.1:%d" % self.mport, metrics=True) as srv:
+            self.assertEqual(srv.wait_exit(10), 1)
+            self.assertIn('msg="metrics listen failed"', srv.log())
 
     def test_7_readyz_when_server_cert_expires(self):
         # A server certificate valid for a few more seconds: ready now, not
@@ -505,6 +517,35 @@ class MetricsE2E(unittest.TestCase):
             st, _, _ = get(port, "/readyz", method="HEAD")
             self.assertEqual(st, 503)
             self.assertEqual(get(port, "/healthz")[0], 200)
+
+    def test_8_admin_metrics_and_reload(self):
+        # The admin socket serves the same text (echoctl metrics), counts
+        # the request, and an admin reload is counted with its trigger.
+        def ctl(*args):
+            r = echod.run_tool([echod.binary("cmd/echoctl"), "--state-dir",
+                                self.srv.state_dir] + list(args))
+            self.assertEqual(r.returncode, 0, r.stderr)
+            return r.stdout
+        before = parse(scrape(self.mport))
+        text = ctl("metrics")
+        r = echod.run_tool(["promtool", "check", "metrics"], input=text)
+        self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
+        self.assertIn("\nechod_build_info{", text)
+        ctl("reload", "--check")
+        ctl("reload")
+
+        def d(m, name, **labels):
+            return val(m, name, **labels) - val(before, name, **labels)
+        m = parse(scrape(self.mport))
+        self.assertEqual(d(m, "echod_admin_requests_total", cmd="metrics",
+                           result="ok"), 1)
+        self.assertEqual(d(m, "echod_admin_requests_total", cmd="reload",
+                           result="ok"), 2)
+        self.assertEqual(d(m, "echod_reloads_total", result="success",
+                           trigger="admin"), 1)  # --check is not a reload
+        self.assertEqual(d(m, "echod_reloads_total", result="failure",
+                           trigger="admin"), 0)
+        self.assertEqual(val(m, "echod_last_reload_successful"), 1)
 
     def test_9_readyz_during_drain(self):
         ctx = self.ctx(self.ca, "alice")
