@@ -195,7 +195,7 @@ static void handle_line(struct conn *c, const char *line, size_t len) {
     ed_admin_request_cleanup(&req);
     /* An oversized line closes the connection however it arrived: with its
      * newline in the same read or not (see process()). */
-    if (0) {
+    if (e == ED_ADMIN_ERR_TOO_LARGE) {
       c->close_after_flush = 1;
       if (c->writes_queued == 0) conn_close(c);
     }

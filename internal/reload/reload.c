@@ -121,7 +121,7 @@ int ed_reload_now(struct ed_reload *r, int check_only,
   /* What is about to be loaded is the watcher's new baseline. Taken before
    * the reload reads the files, so a change landing while it runs differs
    * from the baseline and triggers another reload instead of being lost. */
-  
+  if (!check_only && r->watching && !r->closing) (void)take_prints(r);
   int rc = r->fn(r->fn_arg, check_only, trigger, why, sizeof(why));
   if (rc != 0 && why[0] == '\0')
     snprintf(why, sizeof(why), "%s", ed_strerror(rc));
@@ -129,7 +129,7 @@ int ed_reload_now(struct ed_reload *r, int check_only,
   if (check_only) return rc;
   r->reloads++;
   ed_reload_record(r->stats, trigger, rc == 0, ed_wall_ns(), why);
-  if (r->watching && !r->closing) { (void)take_prints(r); refresh_watches(r); }
+  if (r->watching && !r->closing) refresh_watches(r);
   return rc;
 }
 
