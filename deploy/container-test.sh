@@ -44,7 +44,7 @@ elapsed() { echo $(($(date +%s) - start_s)); }
 # --- preconditions -----------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "run as root: podman here runs rootful (runc, cgroupfs)"
 missing=()
-for c in podman runc debootstrap iptables-save ip curl python3 tar; do
+for c in podman runc debootstrap iptables-save ip curl python3 tar mountpoint; do
 	command -v "$c" >/dev/null || missing+=("$c")
 done
 [ ${#missing[@]} = 0 ] || die "missing commands: ${missing[*]} (apt-get install podman runc debootstrap iptables curl python3)"
@@ -61,15 +61,18 @@ fw_before="$work/fw-before"
 for t in iptables ip6tables; do
 	"$t-save" 2>/dev/null >"$fw_before.$t" || true
 done
+nft_tables_before=$(nft list tables 2>/dev/null || true)
 ip_forward_before=$(cat /proc/sys/net/ipv4/ip_forward)
 cni_dir_existed=0
 [ -d /var/lib/cni ] && cni_dir_existed=1
+netns_dir_existed=0 # podman makes /run/netns a bind mount of itself
+[ -d /run/netns ] && netns_dir_existed=1
 bg_pids=()
 
 # Remove the iptables chains and rules that appeared during the run and
 # belong to podman's CNI plugins (CNI-* chains, our bridge, our subnet).
 undo_firewall() {
-	local t tab line chain
+	local t tab line chain chains
 	for t in iptables ip6tables; do
 		"$t-save" 2>/dev/null >"$work/fw-after.$t" || continue
 		tab=
@@ -84,6 +87,9 @@ undo_firewall() {
 				;;
 			esac
 		done <"$work/fw-after.$t"
+		# New CNI-* chains: flush them all, then delete them (they jump to
+		# each other).
+		chains=()
 		tab=
 		while IFS= read -r line; do
 			case "$line" in
@@ -91,13 +97,23 @@ undo_firewall() {
 			:CNI-*)
 				chain=${line#:}
 				chain=${chain%% *}
-				grep -q "^:$chain " "$fw_before.$t" && continue
-				"$t" -w -t "$tab" -F "$chain" 2>/dev/null || true
-				"$t" -w -t "$tab" -X "$chain" 2>/dev/null || true
+				grep -q "^:$chain " "$fw_before.$t" || chains+=("$tab $chain")
 				;;
 			esac
 		done <"$work/fw-after.$t"
+		for line in "${chains[@]}"; do "$t" -w -t ${line% *} -F "${line#* }" 2>/dev/null; done
+		for line in "${chains[@]}"; do "$t" -w -t ${line% *} -X "${line#* }" 2>/dev/null; done
 	done
+	# iptables-nft creates nf_tables tables (ip nat, ip filter, ...) on first
+	# use and cannot delete them; nft can. Only new ones with no rules left.
+	command -v nft >/dev/null || return 0
+	local fam name
+	while read -r _ fam name; do
+		grep -qxF "table $fam $name" <<<"$nft_tables_before" && continue
+		nft -a list table "$fam" "$name" 2>/dev/null | grep -E '# handle [0-9]+$' |
+			grep -qvE '^\s*(table|chain) ' && continue # it still has rules
+		nft delete table "$fam" "$name" 2>/dev/null || true
+	done < <(nft list tables 2>/dev/null)
 }
 
 cleanup() {
@@ -119,6 +135,10 @@ cleanup() {
 	rm -f /var/lib/cni/results/"$name"-* 2>/dev/null
 	if [ $cni_dir_existed = 0 ]; then
 		rm -rf /var/lib/cni
+	fi
+	if [ $netns_dir_existed = 0 ] && [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ]; then
+		while mountpoint -q /run/netns; do umount /run/netns || break; done
+		rmdir /run/netns
 	fi
 	# Anything still mounted below $work (overlay layers, volumes) goes first.
 	for m in $(awk -v w="$work" 'index($2, w) == 1 {print $2}' /proc/mounts | sort -r); do

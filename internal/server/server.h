@@ -26,8 +26,9 @@
  *   ed_server_free(srv)
  *
  * Log lines (logfmt, internal/base):
- *   level=info msg=listening addr=127.0.0.1:45873 worker=0
- *       (worker 0's line per address; the port is the real bound port)
+ *   level=info msg=listening addr=127.0.0.1:45873 workers=2
+ *       handshake_threads=2
+ *       (one line per --listen address, with the real bound port)
  *   level=info msg="session closed" id=7 peer=127.0.0.1:50312 cn=dev-client
  *       sans="DNS:x,URI:y" serial=0A1B... version=TLSv1.3
  *       cipher=TLS_AES_128_GCM_SHA256 resumed=0 bytes_in=5 bytes_out=5
