@@ -51,7 +51,7 @@ int ed_server_sessions(struct ed_server *srv, struct ed_session_info **out,
   struct collect c = {.f = filter, .now_ns = ed_wall_ns()};
   for (uint32_t i = 0; i < srv->workers; i++)
     ed_loop_sessions(srv->loops[i], collect_one, &c);
-  qsort(c.items, c.num, sizeof(*c.items), by_id);
+  if (c.num) qsort(c.items, c.num, sizeof(*c.items), by_id);
   if (filter && filter->limit && c.num > filter->limit) c.num = filter->limit;
   *out = c.items ? c.items : ed_calloc(1, sizeof(**out));
   *out_num = c.num;

@@ -1,27 +1,18 @@
 """Helpers for the admin socket end-to-end tests: start a server with its
 admin socket at a short path, talk to it raw or through echoctl."""
 
-import atexit
 import json
 import os
-import shutil
 import socket
-import tempfile
 import time
 
 from tests.lib import echod
 
 
 def short_dir(mode=0o700):
-    """A new directory for a socket: sun_path holds only 107 bytes, and
-    Bazel's TEST_TMPDIR can be long, so fall back to /tmp (removed at
-    exit)."""
-    base = os.environ.get("TEST_TMPDIR") or tempfile.gettempdir()
-    if len(base) > 60:
-        base = "/tmp"
-    d = tempfile.mkdtemp(prefix="adm-", dir=base)
+    """A new directory, short enough for a socket path (echod.tmpdir)."""
+    d = echod.tmpdir("adm-")
     os.chmod(d, mode)
-    atexit.register(shutil.rmtree, d, True)
     return d
 
 

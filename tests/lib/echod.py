@@ -23,6 +23,7 @@ import atexit
 import os
 import re
 import selectors
+import shutil
 import signal
 import socket
 import ssl
@@ -99,9 +100,16 @@ def is_tsan():
 
 
 def tmpdir(prefix="echod-"):
-    """A new directory under $TEST_TMPDIR (or /tmp). Bazel cleans it."""
+    """A new directory under $TEST_TMPDIR (or /tmp). A Unix socket path
+    (the admin socket in a state dir) holds only 107 bytes, and Bazel's
+    TEST_TMPDIR can be longer than that leaves room for, so a long base
+    falls back to /tmp, and the directory is removed at exit."""
     base = os.environ.get("TEST_TMPDIR") or tempfile.gettempdir()
-    return tempfile.mkdtemp(prefix=prefix, dir=base)
+    if len(base) <= 60:
+        return tempfile.mkdtemp(prefix=prefix, dir=base)
+    d = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    atexit.register(shutil.rmtree, d, True)
+    return d
 
 
 def free_port():
