@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
   rc = ed_server_start(srv);
   /* --- admin socket + reload triggers (issue 4: internal/admin,
    * internal/reload). One control-plane counter block, lent to both. --- */
-  static struct ed_control_stats control_stats = {.last_reload_ok = 1};
+  static struct ed_control_stats control_stats;
   struct ed_reload *reload = NULL;
   struct ed_admin_service *admin = NULL;
   /* --- metrics endpoint (issue 5: internal/metrics): /metrics, /healthz,
@@ -61,7 +61,7 @@ int main(int argc, char **argv) {
     rc = ed_metrics_service_start(&metrics, srv, &mo);
   }
   /* --- end issue 5 --- */
-  if (!rc) rc = ed_reload_start(&reload, srv, &control_stats);
+  if (!rc) rc = ed_reload_start(&reload, srv);
   if (!rc) {
     struct ed_admin_service_options ao = {
         .stats = &control_stats,

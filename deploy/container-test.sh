@@ -35,16 +35,19 @@ bridge=ectbr$(($$ % 100000))
 image=localhost/echod:container-test
 drain_s=10
 
-say() { printf 'container-test: %s\n' "$*" >&2; }
+# Messages go to the script's own stdout/stderr (fds 3 and 4), also from the
+# EXIT trap when it runs inside a redirected command.
+exec 3>&1 4>&2
+say() { printf 'container-test: %s\n' "$*" >&4; }
 die() { say "error: $*"; exit 1; }
-pass() { printf 'PASS %s\n' "$*"; }
-fail() { printf 'FAIL %s\n' "$*"; failures=$((failures + 1)); }
+pass() { printf 'PASS %s\n' "$*" >&3; }
+fail() { printf 'FAIL %s\n' "$*" >&3; failures=$((failures + 1)); }
 elapsed() { echo $(($(date +%s) - start_s)); }
 
 # --- preconditions -----------------------------------------------------------
 [ "$(id -u)" = 0 ] || die "run as root: podman here runs rootful (runc, cgroupfs)"
 missing=()
-for c in podman runc debootstrap iptables-save ip curl python3 tar mountpoint; do
+for c in podman runc debootstrap iptables-save ip curl python3 tar mountpoint setsid; do
 	command -v "$c" >/dev/null || missing+=("$c")
 done
 [ ${#missing[@]} = 0 ] || die "missing commands: ${missing[*]} (apt-get install podman runc debootstrap iptables curl python3)"
@@ -118,9 +121,13 @@ undo_firewall() {
 
 cleanup() {
 	local rc=$? pid m
-	trap - EXIT INT TERM
+	trap - EXIT
+	trap '' INT TERM # finish cleaning up even on a second Ctrl-C
 	set +e
-	for pid in "${bg_pids[@]}"; do kill "$pid" 2>/dev/null; done
+	# Background jobs run in their own process groups (spawn): stop each
+	# group, then wait for it.
+	for pid in "${bg_pids[@]}"; do kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null; done
+	for pid in "${bg_pids[@]}"; do wait "$pid" 2>/dev/null; done
 	if [ -f "$work/containers.conf" ]; then
 		pm rm -f -t 0 -a >/dev/null 2>&1
 		pm volume rm -f -a >/dev/null 2>&1
@@ -133,8 +140,8 @@ cleanup() {
 	fi
 	rm -rf "/var/lib/cni/networks/$name"
 	rm -f /var/lib/cni/results/"$name"-* 2>/dev/null
-	if [ $cni_dir_existed = 0 ]; then
-		rm -rf /var/lib/cni
+	if [ $cni_dir_existed = 0 ]; then # libcni's cache dir, if now empty
+		rmdir /var/lib/cni/results /var/lib/cni/networks /var/lib/cni 2>/dev/null
 	fi
 	if [ $netns_dir_existed = 0 ] && [ -d /run/netns ] && [ -z "$(ls -A /run/netns)" ]; then
 		while mountpoint -q /run/netns; do umount /run/netns || break; done
@@ -147,7 +154,7 @@ cleanup() {
 	rm -rf "$work"
 	say "cleaned up; total wall time $(elapsed)s"
 	if [ $rc != 0 ] && [ $summary = 0 ]; then
-		printf 'FAIL container-test: stopped early (exit %s)\n' "$rc"
+		printf 'FAIL container-test: stopped early (exit %s)\n' "$rc" >&3
 	fi
 	exit $rc
 }
@@ -189,11 +196,25 @@ export CONTAINERS_STORAGE_CONF="$work/storage.conf"
 export CONTAINERS_REGISTRIES_CONF="$work/registries.conf"
 export XDG_CONFIG_HOME="$work/xdg/config" XDG_DATA_HOME="$work/xdg/data"
 export XDG_RUNTIME_DIR="$work/xdg/run" TMPDIR="$work/tmp"
-pm() {
-	podman --root "$work/storage" --runroot "$work/run" --tmpdir "$work/libpod" \
-		--storage-driver overlay --cgroup-manager cgroupfs --runtime runc \
-		--events-backend file --network-config-dir "$work/cni" \
-		--volumepath "$work/volumes" "$@"
+pm_argv=(--root "$work/storage" --runroot "$work/run" --tmpdir "$work/libpod"
+	--storage-driver overlay --cgroup-manager cgroupfs --runtime runc
+	--events-backend file --network-config-dir "$work/cni"
+	--volumepath "$work/volumes")
+pm() { podman "${pm_argv[@]}" "$@"; }
+
+# spawn LOG CMD...: start CMD in the background in its own process group,
+# stdout and stderr to LOG (cleanup stops the group). waitfor LOG CMD...:
+# spawn and wait — a signal to this script then reaches its traps at once,
+# which a foreground command would delay.
+spawn() {
+	local log=$1
+	shift
+	setsid -w "$@" >"$log" 2>&1 &
+	bg_pids+=($!)
+}
+waitfor() {
+	spawn "$@"
+	wait "${bg_pids[-1]}"
 }
 
 # --- host client: build it while debootstrap downloads ---------------------------
@@ -204,10 +225,10 @@ if [ -n "${ECHOD_CLIENT:-}" ]; then
 else
 	bazel_start=()
 	[ -n "${BAZEL_OUTPUT_BASE:-}" ] && bazel_start=(--output_base="$BAZEL_OUTPUT_BASE")
-	(cd "$top" && bazel "${bazel_start[@]}" build //cmd:client >"$client_log" 2>&1 &&
-		echo "$(bazel "${bazel_start[@]}" info bazel-bin 2>/dev/null)/cmd/client" >"$work/client-path") &
-	bg_pids+=($!)
-	client_pid=$!
+	# shellcheck disable=SC2016 # expanded by the inner bash
+	spawn "$client_log" bash -c 'cd "$1" && shift && bazel "$@" build //cmd:client &&
+		bazel "$@" info bazel-bin >"$0"' "$work/client-bin" "$top" "${bazel_start[@]}"
+	client_pid=${bg_pids[-1]}
 fi
 
 # --- base image: debootstrap from this machine's mirror ---------------------------
@@ -244,19 +265,21 @@ EOF
 [ -n "$mirror" ] || die "no bookworm mirror in /etc/apt/sources.list.d/*.sources or /etc/apt/sources.list"
 say "debootstrap --variant=minbase bookworm from $mirror"
 t0=$(date +%s)
-debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 ||
+waitfor "$work/debootstrap.log" debootstrap --variant=minbase bookworm "$work/rootfs" "$mirror" ||
 	{ tail -n 20 "$work/debootstrap.log" >&2; die "debootstrap failed (log above)"; }
 rm -rf "$work"/rootfs/var/cache/apt/archives/*.deb "$work"/rootfs/var/lib/apt/lists/*
-tar -C "$work/rootfs" --numeric-owner -cf - . |
-	pm import --quiet - docker.io/library/debian:bookworm-slim >/dev/null
+tar -C "$work/rootfs" --numeric-owner -cf "$work/rootfs.tar" .
 rm -rf "$work/rootfs"
+waitfor "$work/import.log" podman "${pm_argv[@]}" import --quiet "$work/rootfs.tar" \
+	docker.io/library/debian:bookworm-slim || { cat "$work/import.log"; die "podman import failed"; }
+rm -f "$work/rootfs.tar"
 say "base image ready in $(($(date +%s) - t0))s"
 
 # --- build the image ----------------------------------------------------------------
 say "podman build -f deploy/Dockerfile (Bazel inside; several minutes)"
 t0=$(date +%s)
-if pm build --pull=never --format docker --network host "${ulimits[@]}" \
-	-f "$top/deploy/Dockerfile" -t "$image" "$top" >"$work/build.log" 2>&1; then
+if waitfor "$work/build.log" podman "${pm_argv[@]}" build --pull=never --format docker \
+	--network host "${ulimits[@]}" -f "$top/deploy/Dockerfile" -t "$image" "$top"; then
 	pass "image builds with podman from deploy/Dockerfile ($(($(date +%s) - t0))s)"
 else
 	tail -n 40 "$work/build.log"
@@ -266,7 +289,8 @@ fi
 
 if [ -z "${ECHOD_CLIENT:-}" ]; then
 	wait "$client_pid" || { tail -n 30 "$client_log"; die "host build of //cmd:client failed"; }
-	client=$(cat "$work/client-path")
+	client="$(cat "$work/client-bin")/cmd/client"
+	[ -x "$client" ] || { tail -n 30 "$client_log"; die "no client at $client after the host build"; }
 fi
 
 # --- run ------------------------------------------------------------------------------
@@ -466,10 +490,9 @@ with socket.create_connection(("127.0.0.1", port), timeout=60) as raw:
         open(out, "a").write(end + "\n")
         sys.exit(0 if end == "close_notify" else 1)
 EOF
-timeout $((drain_s + 20)) python3 "$work/hold.py" "$echo_port" "$work/pki" "$work/held.out" \
-	2>"$work/held.err" &
-held_pid=$!
-bg_pids+=("$held_pid")
+spawn "$work/held.err" timeout $((drain_s + 20)) python3 "$work/hold.py" "$echo_port" \
+	"$work/pki" "$work/held.out"
+held_pid=${bg_pids[-1]}
 for _ in $(seq 1 100); do
 	grep -q established "$work/held.out" 2>/dev/null && break
 	sleep 0.1

@@ -14,6 +14,7 @@ certificate and checks that new handshakes get it without a restart or a
 signal (the file watch). Standard library only."""
 
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -54,7 +55,11 @@ def deployment_args():
 
 class SecretVolume(unittest.TestCase):
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(dir=os.environ.get("TEST_TMPDIR"))
+        # The admin socket lives in the state dir and a Unix socket path holds
+        # only 107 bytes: a long $TEST_TMPDIR falls back to /tmp.
+        base = os.environ.get("TEST_TMPDIR") or tempfile.gettempdir()
+        self.tmp = tempfile.mkdtemp(prefix="k8s-secret-",
+                                    dir=base if len(base) <= 60 else "/tmp")
         self.ca = os.path.join(self.tmp, "ca")
         self.vol = os.path.join(self.tmp, "etc-echod-tls")
         self.state = os.path.join(self.tmp, "state")
@@ -70,6 +75,7 @@ class SecretVolume(unittest.TestCase):
             self.proc.wait()
         if self.proc:
             self.proc.stderr.close()
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
     def pki(self, *args):
         subprocess.run([BIN["pki"], "--dir", self.ca] + list(args), check=True,

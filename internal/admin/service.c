@@ -135,25 +135,17 @@ static cJSON *counters_json(const struct ed_stats_snapshot *st) {
   return o;
 }
 
-/* The last reload. internal/server handles SIGHUP itself and records it
- * only in its own reload status, so that status is the source of truth;
- * ed_control_stats adds the trigger of admin and watch reloads. */
+/* The last reload, from the server's record: the only one, whatever
+ * started the reload (admin, SIGHUP, file watch, the startup load). */
 static cJSON *last_reload_json(struct ed_admin_service *s) {
-  const struct ed_control_stats *cs = s->stats;
   struct ed_reload_status rs;
   ed_server_reload_status(s->srv, &rs);
-  int server_newer = rs.have_last && rs.last_wall_ns > cs->last_reload_wall_ns;
   cJSON *o = cJSON_CreateObject();
-  cJSON_AddBoolToObject(o, "ok",
-                        server_newer ? rs.last_ok : cs->last_reload_ok);
-  uint64_t when = server_newer ? rs.last_wall_ns : cs->last_reload_wall_ns;
-  if (when) add_time(o, "time", when);
-  cJSON_AddStringToObject(
-      o, "trigger",
-      ed_reload_trigger_name(server_newer ? ED_RELOAD_SIGNAL
-                                          : cs->last_reload_trigger));
-  cJSON_AddStringToObject(o, "error",
-                          server_newer ? rs.last_error : cs->last_reload_error);
+  cJSON_AddBoolToObject(o, "ok", rs.last_ok);
+  if (rs.last_wall_ns) add_time(o, "time", rs.last_wall_ns);
+  cJSON_AddStringToObject(o, "trigger",
+                          ed_reload_trigger_name(rs.last_trigger));
+  cJSON_AddStringToObject(o, "error", rs.last_error);
   uint64_t ok = 0, failed = 0;
   for (int t = 0; t < ED_RELOAD_TRIGGER_COUNT; t++) {
     ok += rs.count[t][1];

@@ -8,6 +8,7 @@
  * flag appends within the flag layer. */
 #include "internal/config/config.h"
 
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -38,6 +39,8 @@ enum opt_kind {
 enum opt_check {
   C_NONE,
   C_HOSTPORT, /* "host:port" */
+  C_IPPORT,   /* "ip:port", "[v6]:port", "localhost:port" or "*:port": what
+               * the metrics endpoint binds without a resolver */
   C_SHA256,   /* 64 hex digits, colons allowed; stored lowercase, bare */
 };
 
@@ -76,7 +79,7 @@ static const struct opt opts[] = {
     {"drain-timeout", K_DUR_MS, OFF(drain_timeout_ms), C_NONE, 0, 86400000, 0},
     {"admin-socket", K_STR, OFF(admin_socket), C_NONE, 0, 0, 0},
     {"no-admin", K_BOOL, OFF(no_admin), C_NONE, 0, 0, 0},
-    {"metrics-listen", K_STR, OFF(metrics_listen), C_HOSTPORT, 0, 0, 0},
+    {"metrics-listen", K_STR, OFF(metrics_listen), C_IPPORT, 0, 0, 0},
     {"no-metrics", K_BOOL, OFF(no_metrics), C_NONE, 0, 0, 0},
     {"no-watch", K_NOBOOL, OFF(watch), C_NONE, 0, 0, 0},
     {"log-level", K_LOGLEVEL, OFF(log_level), C_NONE, 0, 0, 0},
@@ -164,6 +167,24 @@ int ed_parse_hostport(char *host, size_t host_len, uint16_t *out_port,
   return hostport_problem(host, host_len, out_port, s) ? ED_E_INVAL : 0;
 }
 
+/* ipport_problem is hostport_problem for an address bound without a
+ * resolver: the host is a numeric IPv4 address, a bracketed numeric IPv6
+ * address (with an optional %zone), "localhost" or "*". */
+static const char *ipport_problem(const char *s) {
+  char host[256];
+  unsigned char addr[16];
+  const char *why = hostport_problem(host, sizeof(host), NULL, s);
+  if (why) return why;
+  if (s[0] == '[') {
+    host[strcspn(host, "%")] = '\0';
+    if (inet_pton(AF_INET6, host, addr) == 1) return NULL;
+  } else if (strcmp(host, "localhost") == 0 || strcmp(host, "*") == 0 ||
+             inet_pton(AF_INET, host, addr) == 1) {
+    return NULL;
+  }
+  return "needs a numeric IP address, [v6], localhost or * as host";
+}
+
 /* parse_decimal reads "12" or "1.5" at *s into milli-units (x1000),
  * advancing *s. Returns a problem or NULL. */
 static const char *parse_decimal(uint64_t *out_milli, const char **s) {
@@ -191,52 +212,58 @@ static const char *parse_decimal(uint64_t *out_milli, const char **s) {
   return NULL;
 }
 
-/* parse_duration_ms: "10s", "500ms", "5m", "1h", "1.5s", "30" (seconds). */
-static const char *parse_duration_ms(uint64_t *out_ms, const char *s) {
-  uint64_t milli;
+/* A number suffix and what one of it is worth (in ms or bytes). */
+struct unit {
+  const char *suffix;
+  uint64_t mul;
+};
+
+static const struct unit duration_units[] = {
+    {"", 1000},   {"s", 1000},    {"ms", 1},
+    {"m", 60000}, {"min", 60000}, {"h", 3600000},
+};
+
+static const struct unit size_units[] = {
+    {"", 1},         {"b", 1},         {"k", 1024},       {"kb", 1024},
+    {"kib", 1024},   {"m", 1u << 20},  {"mb", 1u << 20},  {"mib", 1u << 20},
+    {"g", 1u << 30}, {"gb", 1u << 30}, {"gib", 1u << 30},
+};
+
+/* parse_scaled reads "12" or "1.5" followed by one of |units|' suffixes
+ * (compared with |cmp|) into |*out| = number x unit. Returns a problem
+ * (|bad_unit| for an unknown suffix) or NULL. */
+static const char *parse_scaled(uint64_t *out, const char *s,
+                                const struct unit *units, size_t num_units,
+                                int (*cmp)(const char *, const char *),
+                                const char *bad_unit) {
   const char *p = s;
+  uint64_t milli;
   const char *why = parse_decimal(&milli, &p);
   if (why) return why;
-  /* milli is the number x1000; the unit says what one unit is in ms. */
-  uint64_t unit_ms;
-  if (*p == '\0' || strcmp(p, "s") == 0) {
-    unit_ms = 1000;
-  } else if (strcmp(p, "ms") == 0) {
-    unit_ms = 1;
-  } else if (strcmp(p, "m") == 0 || strcmp(p, "min") == 0) {
-    unit_ms = 60000;
-  } else if (strcmp(p, "h") == 0) {
-    unit_ms = 3600000;
-  } else {
-    return "is not a duration (use e.g. 500ms, 10s, 5m, 1h)";
+  for (size_t i = 0; i < num_units; i++) {
+    if (cmp(p, units[i].suffix) != 0) continue;
+    /* milli reaches 2^50 and a unit 2^22 (1h in ms) or 2^30 (1 GiB):
+     * refuse what would overflow rather than wrap into range. */
+    if (milli > UINT64_MAX / units[i].mul) return "is too large";
+    *out = milli * units[i].mul / 1000;
+    return NULL;
   }
-  *out_ms = milli * unit_ms / 1000;
-  return NULL;
+  return bad_unit;
+}
+
+/* parse_duration_ms: "10s", "500ms", "5m", "1h", "1.5s", "30" (seconds). */
+static const char *parse_duration_ms(uint64_t *out_ms, const char *s) {
+  return parse_scaled(out_ms, s, duration_units,
+                      sizeof(duration_units) / sizeof(duration_units[0]),
+                      strcmp,
+                      "is not a duration (use e.g. 500ms, 10s, 5m, 1h)");
 }
 
 /* parse_size: "65536", "64k", "64KiB", "1m", "1MiB" (k = 1024). */
 static const char *parse_size(uint64_t *out, const char *s) {
-  const char *p = s;
-  uint64_t milli;
-  const char *why = parse_decimal(&milli, &p);
-  if (why) return why;
-  uint64_t mul;
-  if (*p == '\0' || strcasecmp(p, "b") == 0) {
-    mul = 1;
-  } else if (strcasecmp(p, "k") == 0 || strcasecmp(p, "kb") == 0 ||
-             strcasecmp(p, "kib") == 0) {
-    mul = 1024;
-  } else if (strcasecmp(p, "m") == 0 || strcasecmp(p, "mb") == 0 ||
-             strcasecmp(p, "mib") == 0) {
-    mul = 1024 * 1024;
-  } else if (strcasecmp(p, "g") == 0 || strcasecmp(p, "gb") == 0 ||
-             strcasecmp(p, "gib") == 0) {
-    mul = 1024 * 1024 * 1024;
-  } else {
-    return "is not a size (use e.g. 65536, 64k, 64KiB, 1m)";
-  }
-  *out = milli * mul / 1000;
-  return NULL;
+  return parse_scaled(out, s, size_units,
+                      sizeof(size_units) / sizeof(size_units[0]), strcasecmp,
+                      "is not a size (use e.g. 65536, 64k, 64KiB, 1m)");
 }
 
 static const char *parse_u64(uint64_t *out, const char *s) {
@@ -378,6 +405,7 @@ static int set_opt(struct loader *ld, const struct opt *o, enum layer layer,
       if (*v == '\0') return fail(ld, "%s: empty value", src);
       if (o->check == C_HOSTPORT)
         why = hostport_problem(host, sizeof(host), NULL, v);
+      if (o->check == C_IPPORT) why = ipport_problem(v);
       if (why) return fail(ld, "%s: \"%s\" %s", src, v, why);
       free(*(char **)f);
       *(char **)f = ed_strdup(v);
@@ -458,15 +486,18 @@ static int apply_env(struct loader *ld) {
 }
 
 /* json_value_to_str renders a scalar JSON item as the string a flag would
- * carry. Returns 0, or ED_E_INVAL for objects/arrays. */
+ * carry. Returns 0, ED_E_TOOBIG for a string that does not fit |out|, or
+ * ED_E_INVAL for objects/arrays. */
 static int json_value_to_str(char *out, size_t out_len, const cJSON *item) {
   if (cJSON_IsString(item)) {
+    if (strlen(item->valuestring) >= out_len) return ED_E_TOOBIG;
     snprintf(out, out_len, "%s", item->valuestring);
   } else if (cJSON_IsBool(item)) {
     snprintf(out, out_len, "%s", cJSON_IsTrue(item) ? "true" : "false");
   } else if (cJSON_IsNumber(item)) {
     double d = item->valuedouble;
-    if (d == (double)(long long)d) {
+    /* Range first: converting an out-of-range double is undefined. */
+    if (d > -9e15 && d < 9e15 && d == (double)(long long)d) {
       snprintf(out, out_len, "%lld", (long long)d);
     } else {
       snprintf(out, out_len, "%.6f", d);
@@ -502,8 +533,10 @@ static int apply_json_item(struct loader *ld, const char *file,
     }
     return 0;
   }
-  if (json_value_to_str(val, sizeof(val), item) != 0)
-    return fail(ld, "%s: expected a string, number or boolean", src);
+  int rc = json_value_to_str(val, sizeof(val), item);
+  if (rc == ED_E_TOOBIG)
+    return fail(ld, "%s: value longer than %zu bytes", src, sizeof(val) - 1);
+  if (rc != 0) return fail(ld, "%s: expected a string, number or boolean", src);
   if ((o->kind == K_BOOL || o->kind == K_NOBOOL) && !cJSON_IsBool(item))
     return fail(ld, "%s: expected true or false", src);
   return set_opt(ld, o, L_FILE, src, val, o->split_flag);
@@ -618,7 +651,9 @@ static int finish(struct loader *ld) {
     free(cfg->admin_socket);
     cfg->admin_socket = NULL;
   } else if (!cfg->admin_socket) {
-    snprintf(buf, sizeof(buf), "%s/admin.sock", cfg->state_dir);
+    int n = snprintf(buf, sizeof(buf), "%s/admin.sock", cfg->state_dir);
+    if (n < 0 || (size_t)n >= sizeof(buf))
+      return fail(ld, "state directory path too long");
     cfg->admin_socket = ed_strdup(buf);
   }
   if (cfg->no_metrics) {

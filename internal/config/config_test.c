@@ -263,6 +263,42 @@ static void test_errors(void) {
   expect_err("--config needs a value", NULL, "--config", NULL, NULL);
 }
 
+static void test_overflow_and_addresses(void) {
+  clear_env();
+  /* Values whose unit conversion overflows 64 bits are refused, not
+   * wrapped into range (these once came out as 18331 ms and 1 GiB). */
+  expect_err("--handshake-timeout", "too large",
+             "--handshake-timeout=1009446828478h", NULL, NULL);
+  expect_err("--max-buffer", "too large", "--max-buffer=17179869185g", NULL,
+             NULL);
+  expect_err("--idle-timeout", "too large", "--idle-timeout=1099511627776h",
+             NULL, NULL);
+  /* The metrics endpoint binds without a resolver: a host name is a usage
+   * error here, not a failure after the echo listeners are up. */
+  expect_err("--metrics-listen", "numeric IP", "--metrics-listen",
+             "metrics.example:9870", NULL);
+  expect_err("--metrics-listen", "numeric IP", "--metrics-listen",
+             "[not-v6]:9870", NULL);
+  expect_err("--metrics-listen", "brackets", "--metrics-listen", "::1:9870",
+             NULL);
+}
+
+static void test_metrics_listen_forms(void) {
+  static const char *const ok[] = {"0.0.0.0:9870", "[::]:0", "localhost:1",
+                                   "*:9870", "[fe80::1%lo]:9870"};
+  clear_env();
+  for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+    struct ed_config *cfg = load("--metrics-listen", ok[i], NULL);
+    CHECK(cfg != NULL);
+    if (!cfg) {
+      fprintf(stderr, "  %s refused: %s\n", ok[i], last_err);
+      continue;
+    }
+    CHECK_STR(cfg->metrics_listen, ok[i]);
+    ed_config_free(cfg);
+  }
+}
+
 static void test_env(void) {
   clear_env();
   setenv("ECHOD_LISTEN", "127.0.0.1:11, [::1]:12", 1);
@@ -368,6 +404,26 @@ static void test_file(void) {
   expect_err("expected a JSON object", NULL, "--config", bad, NULL);
 }
 
+static void test_file_limits(void) {
+  char bad[600];
+  clear_env();
+  path_in_tmp(bad, sizeof(bad), "limits.json");
+  /* Numbers beyond any integer type: refused, never converted with UB. */
+  write_file(bad, "{\"workers\": 1e300}");
+  expect_err("key \"workers\"", "too large", "--config", bad, NULL);
+  write_file(bad, "{\"max_connections\": 18446744073709551616}");
+  expect_err("key \"max_connections\"", "too large", "--config", bad, NULL);
+  /* A string too long to pass on is refused, not silently cut. */
+  size_t n = 5000;
+  char *text = ed_malloc(n + 32);
+  int k = snprintf(text, n + 32, "{\"state_dir\": \"/");
+  memset(text + k, 'd', n);
+  strcpy(text + k + n, "\"}");
+  write_file(bad, text);
+  free(text);
+  expect_err("key \"state_dir\"", "longer than", "--config", bad, NULL);
+}
+
 /* test_roundtrip: --print-config output fed back as --config gives the
  * same configuration. */
 static void test_roundtrip(void) {
@@ -436,9 +492,12 @@ int main(void) {
   RUN(test_units);
   RUN(test_switches);
   RUN(test_errors);
+  RUN(test_overflow_and_addresses);
   RUN(test_env);
   RUN(test_file);
+  RUN(test_file_limits);
   RUN(test_roundtrip);
   RUN(test_hostport);
+  RUN(test_metrics_listen_forms);
   return TEST_RESULT();
 }

@@ -195,6 +195,33 @@ static void leave_state(struct conn *c) {
   }
 }
 
+static void hs_log_failure(struct conn *c, enum ed_hs_reason reason,
+                           const char *detail);
+
+/* hs_unlogged_reason: a connection that closes before ESTABLISHED for any
+ * reason other than a handshake failure already logged (hs_fail) or a
+ * rejection at accept (counted as rejected) still gets its one "handshake
+ * failed" line. A peer that sent part of a handshake and then went away
+ * left a truncated handshake: protocol. One that never sent a byte, or a
+ * close the server chose (drain, kill, local error): other. */
+static enum ed_hs_reason hs_unlogged_reason(const struct conn *c,
+                                            enum close_reason why,
+                                            const char **out_detail) {
+  int peer_gone = why == CR_EOF || why == CR_RESET || why == CR_CLIENT_CLOSE;
+  if (peer_gone && c->got_bytes) {
+    *out_detail = why == CR_RESET ? "connection reset during the handshake"
+                                  : "connection closed during the handshake";
+    return ED_HS_PROTOCOL;
+  }
+  if (peer_gone) {
+    *out_detail = why == CR_RESET ? "connection reset before any byte"
+                                  : "connection closed before any byte";
+  } else {
+    *out_detail = ed_close_reason_name(why);
+  }
+  return ED_HS_OTHER;
+}
+
 void ed_conn_close(struct conn *c, enum close_reason why, enum close_how how) {
   struct ed_loop *l = c->loop;
   if (c->state == ED_SESSION_CLOSING) {
@@ -202,6 +229,11 @@ void ed_conn_close(struct conn *c, enum close_reason why, enum close_how how) {
     return;
   }
   int established = c->state == ED_SESSION_ESTABLISHED;
+  if (!established && !c->hs_logged && why != CR_REJECTED) {
+    const char *detail;
+    enum ed_hs_reason r = hs_unlogged_reason(c, why, &detail);
+    hs_log_failure(c, r, detail);
+  }
   leave_state(c);
   ed_loop_set_state(c, ED_SESSION_CLOSING);
   c->close_reason = (uint8_t)why;
@@ -250,18 +282,25 @@ static void step_complete(struct ed_hs_job *job) {
   uv_async_send(&l->async);
 }
 
-static void hs_fail(struct conn *c, enum ed_hs_reason reason,
-                    const char *detail, enum close_how how) {
+/* hs_log_failure counts and logs a handshake failure, once per conn. */
+static void hs_log_failure(struct conn *c, enum ed_hs_reason reason,
+                           const char *detail) {
   struct ed_loop *l = c->loop;
   char peer[80], d[200];
-  ed_stat_add(&l->stats.hs_errors[reason], 1);
+  if (c->hs_logged) return;
   c->hs_logged = 1;
+  ed_stat_add(&l->stats.hs_errors[reason], 1);
   ED_INFO("handshake failed",
           "id=%llu peer=%s reason=%s detail=%s "
           "duration_ms=%.3f",
           (unsigned long long)c->id, ed_logq(peer, sizeof(peer), c->peer_addr),
           ed_hs_reason_name(reason), ed_logq(d, sizeof(d), detail),
           (double)(ed_now_ns() - c->start_mono_ns) / 1e6);
+}
+
+static void hs_fail(struct conn *c, enum ed_hs_reason reason,
+                    const char *detail, enum close_how how) {
+  hs_log_failure(c, reason, detail);
   ed_conn_close(c, CR_HS_FAILED, how);
 }
 
@@ -311,6 +350,10 @@ static void hs_feed(struct conn *c, const uint8_t *data, size_t len) {
 
 static void echo_feed(struct conn *c, const uint8_t *data, size_t len);
 
+/* hs_established: the last step completed the handshake. Bookkeeping
+ * first (from here on the conn is ESTABLISHED, whatever the socket does),
+ * then the step's output (tickets), then any application data that came
+ * with or after the client's Finished. */
 static void hs_established(struct conn *c) {
   struct ed_loop *l = c->loop;
   c->resumed = (uint8_t)ed_tls_conn_resumed(c->tls);
@@ -330,13 +373,21 @@ static void hs_established(struct conn *c) {
     c->deadline_ms = uv_now(&l->uv) + idle;
     link_tail(&l->idle_q, &c->tq);
   }
-  /* Application data that came with or after the client's Finished. */
-  if (c->hs_in.len) echo_feed(c, c->hs_in.data, c->hs_in.len);
+  conn_send(c, c->hs_out.data, c->hs_out.len);
+  if (c->hs_in.len && c->state == ED_SESSION_ESTABLISHED)
+    echo_feed(c, c->hs_in.data, c->hs_in.len);
   if (c->rx.len && c->state == ED_SESSION_ESTABLISHED)
     echo_feed(c, c->rx.data, c->rx.len);
   ed_buf_cleanup(&c->hs_in);
   ed_buf_cleanup(&c->hs_out);
   ed_buf_cleanup(&c->rx);
+}
+
+static void hs_peer_gone(struct conn *c) {
+  hs_fail(c, ED_HS_PROTOCOL,
+          c->peer_reset ? "connection reset during the handshake"
+                        : "connection closed during the handshake",
+          c->peer_reset ? HOW_ABORT : HOW_FLUSH);
 }
 
 void ed_conn_step_done(struct conn *c) {
@@ -346,20 +397,24 @@ void ed_conn_step_done(struct conn *c) {
     return;
   }
   if (c->state == ED_SESSION_CLOSING) return;
-  conn_send(c, c->hs_out.data, c->hs_out.len);
-  ed_buf_reset(&c->hs_out);
-  if (c->hs_rc < 0) {
-    hs_fail(c, c->hs_reason, c->hs_detail, HOW_FLUSH);
-  } else if (c->hs_rc == 1) {
+  if (c->hs_rc == 1) {
     hs_established(c);
+    if (c->state != ED_SESSION_ESTABLISHED) return;
     if (c->peer_eof) {
-      ed_conn_close(c, CR_EOF, HOW_NOTIFY);
+      ed_conn_close(c, c->peer_reset ? CR_RESET : CR_EOF,
+                    c->peer_reset ? HOW_ABORT : HOW_NOTIFY);
       return;
     }
     resume_reading(c);
+    return;
+  }
+  if (!c->peer_reset) conn_send(c, c->hs_out.data, c->hs_out.len);
+  ed_buf_reset(&c->hs_out);
+  if (c->state == ED_SESSION_CLOSING) return; /* the send failed; logged */
+  if (c->hs_rc < 0) {
+    hs_fail(c, c->hs_reason, c->hs_detail, HOW_FLUSH);
   } else if (c->peer_eof && !c->rx.len) {
-    hs_fail(c, ED_HS_PROTOCOL, "connection closed during the handshake",
-            HOW_FLUSH);
+    hs_peer_gone(c);
   } else {
     if (c->rx.len) hs_submit(c);
     if (c->peer_eof) return; /* no more input; the next step decides */
@@ -424,27 +479,33 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     size_t max = max_buffer(c);
     room = c->wq_bytes < max ? max - c->wq_bytes : 1;
     if (room > ED_LOOP_RBUF) room = ED_LOOP_RBUF;
+  } else if (c->in_pool) {
+    /* Whatever arrives while a step is in the pool waits in |rx|, which
+     * never passes its cap: reading pauses at ED_HS_READ_PAUSE. */
+    size_t space = ed_buf_space(&c->rx);
+    if (room > space) room = space ? space : 1;
   }
   *buf = uv_buf_init((char *)c->loop->rbuf, (unsigned)room);
 }
 
 static void on_eof(struct conn *c, ssize_t err) {
   c->peer_eof = 1;
-  int reset = err != UV_EOF;
-  if (!reset && c->in_pool) {
-    /* The client may have sent its last flight and data, then FIN: let
-     * the step finish (ed_conn_step_done) before deciding. */
+  c->peer_reset = err != UV_EOF;
+  if (c->in_pool) {
+    /* The client may have sent its last flight (and data), then FIN or
+     * even RST: let the step finish on what arrived (ed_conn_step_done
+     * decides). */
     c->read_stopped = 1;
     uv_read_stop((uv_stream_t *)&c->tcp);
     return;
   }
   if (c->state == ED_SESSION_ESTABLISHED) {
-    ed_conn_close(c, reset ? CR_RESET : CR_EOF, reset ? HOW_ABORT : HOW_NOTIFY);
-  } else if (c->got_bytes && !c->in_pool) {
-    hs_fail(c, ED_HS_PROTOCOL, "connection closed during the handshake",
-            HOW_ABORT);
+    ed_conn_close(c, c->peer_reset ? CR_RESET : CR_EOF,
+                  c->peer_reset ? HOW_ABORT : HOW_NOTIFY);
   } else {
-    ed_conn_close(c, reset ? CR_RESET : CR_EOF, HOW_ABORT);
+    /* Not in the pool, so nothing is left unprocessed: the handshake was
+     * cut short. ed_conn_close logs it (protocol; other with no byte). */
+    ed_conn_close(c, c->peer_reset ? CR_RESET : CR_EOF, HOW_ABORT);
   }
 }
 

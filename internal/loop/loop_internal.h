@@ -75,8 +75,8 @@ struct conn {
   uint8_t resumed; /* not a bitfield: read under reg_mu elsewhere */
   unsigned in_pool : 1, hs_started : 1, got_bytes : 1, read_stopped : 1,
       writing : 1, want_shutdown : 1, shutdown_sent : 1, peer_eof : 1,
-      closing_handle : 1, handle_closed : 1, rejected : 1, hs_logged : 1,
-      counted : 1;
+      peer_reset : 1, closing_handle : 1, handle_closed : 1, rejected : 1,
+      hs_logged : 1, counted : 1;
   char peer_addr[64];
 };
 

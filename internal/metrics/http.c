@@ -123,19 +123,21 @@ static int parse_request_line(struct ed_http_request *out,
   return 0;
 }
 
-/* Walks the comma-separated tokens of a Connection header. */
-static void parse_connection(struct ed_http_request *out, const char *v,
-                             size_t len) {
+/* Walks the comma-separated tokens of a Connection header. "close"
+ * anywhere, in any Connection header, wins over "keep-alive". */
+static void parse_connection(struct ed_http_request *out, int *saw_close,
+                             const char *v, size_t len) {
   size_t i = 0;
   while (i < len) {
     while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) i++;
     size_t s = i;
     while (i < len && v[i] != ',' && v[i] != ' ' && v[i] != '\t') i++;
-    if (ieq(v + s, i - s, "close")) out->keep_alive = 0;
+    if (ieq(v + s, i - s, "close")) *saw_close = 1;
     if (ieq(v + s, i - s, "keep-alive") && out->minor_version == 0) {
       out->keep_alive = 1;
     }
   }
+  if (*saw_close) out->keep_alive = 0;
 }
 
 /* Content-Length: digits only; a repeat must carry the same value. */
@@ -157,6 +159,7 @@ static int parse_content_length(struct ed_http_request *out, int *seen,
 struct hdr_state {
   int has_host;
   int has_length;
+  int saw_close;
 };
 
 static int parse_header(struct ed_http_request *out, struct hdr_state *st,
@@ -179,7 +182,7 @@ static int parse_header(struct ed_http_request *out, struct hdr_state *st,
     if (st->has_host) return ED_E_PARSE;
     st->has_host = 1;
   } else if (ieq(l->p, name_len, "connection")) {
-    parse_connection(out, v, v_len);
+    parse_connection(out, &st->saw_close, v, v_len);
   } else if (ieq(l->p, name_len, "content-length")) {
     return parse_content_length(out, &st->has_length, v, v_len);
   } else if (ieq(l->p, name_len, "transfer-encoding")) {
@@ -192,7 +195,7 @@ int ed_http_parse_request(struct ed_http_request *out, size_t *out_consumed,
                           const char *buf, size_t len, size_t max_head) {
   size_t start, end, pos;
   struct line l;
-  struct hdr_state st = {0, 0};
+  struct hdr_state st = {0, 0, 0};
   memset(out, 0, sizeof(*out));
   if (find_head(buf, len, &start, &end) != 0) {
     return len > max_head ? ED_E_TOOBIG : ED_E_AGAIN;

@@ -156,6 +156,69 @@ static void test_too_big(void) {
   free(big);
 }
 
+/* "close" wins over "keep-alive" whatever the order, also across two
+ * Connection headers. */
+static void test_connection_close_wins(void) {
+  static const char *const reqs[] = {
+      "GET / HTTP/1.0\r\nConnection: close, keep-alive\r\n\r\n",
+      "GET / HTTP/1.0\r\nConnection: keep-alive, close\r\n\r\n",
+      "GET / HTTP/1.0\r\nConnection: close\r\nConnection: keep-alive\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+      "Connection: keep-alive\r\n\r\n",
+  };
+  for (size_t i = 0; i < sizeof(reqs) / sizeof(reqs[0]); i++) {
+    struct ed_http_request r;
+    size_t used;
+    CHECK_EQ(parse(&r, &used, reqs[i]), 0);
+    if (r.keep_alive != 0) fprintf(stderr, "case %zu kept alive\n", i);
+    CHECK_EQ(r.keep_alive, 0);
+  }
+}
+
+/* Smuggling-style ambiguities: a body announced on a GET (either way) is
+ * reported so the endpoint closes after answering; list and signed
+ * Content-Length values and NUL bytes anywhere in the head are refused. */
+static void test_ambiguous_framing(void) {
+  struct ed_http_request r;
+  size_t used;
+  CHECK_EQ(parse(&r, &used,
+                 "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                 "Transfer-Encoding: chunked\r\n\r\n"),
+           0);
+  CHECK_EQ(r.has_body, 1);
+  CHECK_EQ(
+      parse(&r, &used, "GET / HTTP/1.0\r\nTransfer-Encoding: identity\r\n\r\n"),
+      0);
+  CHECK_EQ(r.has_body, 1);
+  static const char *const bad[] = {
+      "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1, 1\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: +1\r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nContent-Length: \r\n\r\n",
+      "GET / HTTP/1.1\r\nHost: x\r\nContent-Length : 1\r\n\r\n",
+      "GET / HTTP/1.1\r\n Host: x\r\n\r\n", /* fold right after the line */
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    int rc = parse(&r, &used, bad[i]);
+    if (rc != ED_E_PARSE) fprintf(stderr, "framing case %zu: rc=%d\n", i, rc);
+    CHECK_EQ(rc, ED_E_PARSE);
+  }
+  /* A NUL in the method, target, header name or value. */
+  static const char good[] = "GET /m HTTP/1.1\r\nHost: xy\r\n\r\n";
+  static const size_t nul_at[] = {1, 5, 19, 24};
+  for (size_t i = 0; i < sizeof(nul_at) / sizeof(nul_at[0]); i++) {
+    char copy[sizeof(good)];
+    memcpy(copy, good, sizeof(good));
+    copy[nul_at[i]] = '\0';
+    int rc = ed_http_parse_request(&r, &used, copy, sizeof(good) - 1,
+                                   ED_HTTP_MAX_HEAD);
+    if (rc != ED_E_PARSE) fprintf(stderr, "NUL at %zu: rc=%d\n", nul_at[i], rc);
+    CHECK_EQ(rc, ED_E_PARSE);
+  }
+  CHECK_EQ(ed_http_parse_request(&r, &used, good, sizeof(good) - 1,
+                                 ED_HTTP_MAX_HEAD),
+           0);
+}
+
 static void test_pipelined(void) {
   const char *s =
       "GET /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /b HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -176,5 +239,7 @@ int main(void) {
   RUN(test_byte_at_a_time);
   RUN(test_too_big);
   RUN(test_pipelined);
+  RUN(test_connection_close_wins);
+  RUN(test_ambiguous_framing);
   return TEST_RESULT();
 }

@@ -2,6 +2,7 @@
 #include "internal/metrics/metrics.h"
 
 #include <dirent.h>
+#include <math.h>
 #include <openssl/base.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -43,9 +44,13 @@ static void put(struct out *o, const char *fmt, ...) {
 }
 
 /* fmt_double writes |v| in the shortest form that reads back exactly
- * ("0.0005", "3600", "1.5e+09"), as Prometheus client libraries do. */
+ * ("0.0005", "3600", "1.5e+09"), as Prometheus client libraries do, and
+ * the exposition format's spellings "NaN", "+Inf" and "-Inf". */
 static const char *fmt_double(char *buf, size_t len, double v) {
-  if (v == (double)(int64_t)v && v > -1e15 && v < 1e15) {
+  if (isnan(v)) return snprintf(buf, len, "NaN"), buf;
+  if (isinf(v)) return snprintf(buf, len, v > 0 ? "+Inf" : "-Inf"), buf;
+  /* Range first: converting an out-of-range double is undefined. */
+  if (v > -1e15 && v < 1e15 && v == (double)(int64_t)v) {
     snprintf(buf, len, "%lld", (long long)v);
     return buf;
   }
@@ -74,9 +79,23 @@ static const char *label_escape(char *buf, size_t len, const char *s) {
   return buf;
 }
 
+/* help_escape copies |s| into |buf| with \\ and \n escaped, as HELP text
+ * requires (quotes stay as they are there). */
+static const char *help_escape(char *buf, size_t len, const char *s) {
+  size_t j = 0;
+  for (; *s && j + 3 < len; s++) {
+    if (*s == '\\' || *s == '\n') buf[j++] = '\\';
+    buf[j++] = *s == '\n' ? 'n' : *s;
+  }
+  buf[j] = '\0';
+  return buf;
+}
+
 static void family(struct out *o, const char *name, const char *type,
                    const char *help) {
-  put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+  char h[256];
+  put(o, "# HELP %s %s\n# TYPE %s %s\n", name, help_escape(h, sizeof(h), help),
+      name, type);
 }
 
 /* |labels| is "" or the inside of the braces: a="x",b="y". */
@@ -195,7 +214,7 @@ static void render_hists(struct out *o, const struct ed_stats_snapshot *s) {
               &s->conn_duration);
 }
 
-static void render_control(struct out *o, const struct ed_control_stats *c) {
+static void render_reload(struct out *o, const struct ed_reload_status *c) {
   static const char *const result[2] = {"failure", "success"};
   char l[128];
   family(o, "echod_reloads_total", "counter",
@@ -204,16 +223,20 @@ static void render_control(struct out *o, const struct ed_control_stats *c) {
     for (int r = 1; r >= 0; r--) {
       snprintf(l, sizeof(l), "result=\"%s\",trigger=\"%s\"", result[r],
                ed_reload_trigger_name(t));
-      sample_u(o, "echod_reloads_total", l, c->reloads[t][r]);
+      sample_u(o, "echod_reloads_total", l, c->count[t][r]);
     }
   }
   family(o, "echod_last_reload_successful", "gauge",
          "1 if the last credential reload succeeded, 0 if it failed.");
-  sample_u(o, "echod_last_reload_successful", "", c->last_reload_ok ? 1 : 0);
+  sample_u(o, "echod_last_reload_successful", "", c->last_ok ? 1 : 0);
   family(o, "echod_last_reload_timestamp_seconds", "gauge",
          "Wall time of the last credential reload attempt.");
   sample_d(o, "echod_last_reload_timestamp_seconds", "",
-           (double)(c->last_reload_wall_ns / 1000000) / 1e3);
+           (double)(c->last_wall_ns / 1000000) / 1e3);
+}
+
+static void render_control(struct out *o, const struct ed_control_stats *c) {
+  char l[128];
   family(o, "echod_admin_requests_total", "counter",
          "Admin socket requests by command and result.");
   for (int i = 0; i < ED_ADMIN_CMD_COUNT; i++) {
@@ -299,6 +322,7 @@ int ed_metrics_render(struct ed_buf *out, const struct ed_metrics_input *in) {
   render_connections(&o, s);
   render_tls(&o, s);
   render_hists(&o, s);
+  if (in->reload) render_reload(&o, in->reload);
   if (in->control) render_control(&o, in->control);
   render_certs(&o, in);
   render_info(&o, in);
@@ -356,7 +380,7 @@ static int read_stat(struct ed_metrics_process *out) {
   /* The command name may hold spaces and ')': fields start after the
    * last ')'. Field 3 (state) is first there. */
   char *p = strrchr(buf, ')');
-  if (!p) return ED_E_IO;
+  if (!p || p[1] != ' ') return ED_E_IO; /* truncated: p + 2 would overrun */
   unsigned long long utime = 0, stime = 0, start = 0;
   long rss = 0;
   int got = sscanf(p + 2,

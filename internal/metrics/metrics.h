@@ -44,10 +44,12 @@ struct ed_metrics_process {
 };
 
 /* Everything one rendering needs. All pointers are borrowed for the call;
- * |control| and |process| may be NULL (their families are then omitted). */
+ * |control|, |reload| and |process| may be NULL (their families are then
+ * omitted). */
 struct ed_metrics_input {
   const struct ed_stats_snapshot *stats;    /* summed over every writer */
-  const struct ed_control_stats *control;   /* reloads, admin requests */
+  const struct ed_control_stats *control;   /* admin requests */
+  const struct ed_reload_status *reload;    /* NULL: reload series omitted */
   const struct ed_metrics_process *process; /* NULL: no process_* */
   struct ed_metrics_cert server_cert;       /* role="server" */
   struct ed_metrics_cert ca_cert;           /* role="ca" */

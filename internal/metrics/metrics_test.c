@@ -2,6 +2,7 @@
  * histogram arithmetic, omitted series, readiness and /proc reading. */
 #include "internal/metrics/metrics.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -77,10 +78,12 @@ static void check_structure(const char *text) {
 static void test_empty_has_every_series(void) {
   struct ed_stats_snapshot s;
   struct ed_control_stats c;
+  struct ed_reload_status rl;
   ed_stats_snapshot_init(&s);
   memset(&c, 0, sizeof(c));
-  c.last_reload_ok = 1;
-  struct ed_metrics_input in = {.stats = &s, .control = &c};
+  memset(&rl, 0, sizeof(rl));
+  rl.last_ok = 1;
+  struct ed_metrics_input in = {.stats = &s, .control = &c, .reload = &rl};
   char *t = render(&in);
   check_structure(t);
   CHECK(has_line(t, "# TYPE echod_connections_accepted_total counter"));
@@ -180,21 +183,24 @@ static void test_values(void) {
   CHECK(has_line(t, "echod_tls_handshake_duration_seconds_count 3"));
   CHECK(has_line(
       t, "echod_build_info{version=\"1.2.3\\\"x\",boringssl=\"api-17\"} 1"));
-  /* Without control stats the reload families are absent. */
+  /* Without reload stats the reload families are absent. */
   CHECK(strstr(t, "echod_reloads_total") == NULL);
   free(t);
 }
 
 static void test_certs_crl_draining(void) {
   struct ed_control_stats c;
+  struct ed_reload_status rl;
   memset(&c, 0, sizeof(c));
-  c.last_reload_ok = 0;
-  c.last_reload_wall_ns = 1700000000123456789ull;
-  c.reloads[ED_RELOAD_ADMIN][0] = 1;
-  c.reloads[ED_RELOAD_ADMIN][1] = 2;
+  memset(&rl, 0, sizeof(rl));
+  rl.last_ok = 0;
+  rl.last_wall_ns = 1700000000123456789ull;
+  rl.count[ED_RELOAD_ADMIN][0] = 1;
+  rl.count[ED_RELOAD_ADMIN][1] = 2;
   c.admin_requests[ED_ADMIN_RELOAD][1] = 3;
   struct ed_metrics_input in = {
       .control = &c,
+      .reload = &rl,
       .server_cert = {1, 1700000000, 1800000000},
       .ca_cert = {1, 1600000000, 2000000000},
       .has_crl = 1,
@@ -278,6 +284,30 @@ static void test_process(void) {
   free(t);
 }
 
+/* Values the exposition format spells specially (NaN, +Inf, -Inf), one
+ * past int64 (once an undefined conversion), and label escaping of \\ and
+ * newline. */
+static void test_special_values_and_escapes(void) {
+  struct ed_metrics_process p = {
+      .cpu_seconds = NAN,
+      .resident_bytes = INFINITY,
+      .open_fds = -INFINITY,
+      .max_fds = 18446744073709551616.0,
+      .start_time_seconds = 1.5,
+  };
+  struct ed_metrics_input in = {.process = &p, .version = "a\\b\nc"};
+  char *t = render(&in);
+  check_structure(t);
+  CHECK(has_line(t, "process_cpu_seconds_total NaN"));
+  CHECK(has_line(t, "process_resident_memory_bytes +Inf"));
+  CHECK(has_line(t, "process_open_fds -Inf"));
+  CHECK(has_line(t, "process_max_fds 1.8446744073709552e+19"));
+  CHECK(has_line(t, "process_start_time_seconds 1.5"));
+  CHECK(has_line(
+      t, "echod_build_info{version=\"a\\\\b\\nc\",boringssl=\"api-17\"} 1"));
+  free(t);
+}
+
 int main(void) {
   RUN(test_empty_has_every_series);
   RUN(test_values);
@@ -285,5 +315,6 @@ int main(void) {
   RUN(test_cap);
   RUN(test_ready);
   RUN(test_process);
+  RUN(test_special_values_and_escapes);
   return TEST_RESULT();
 }

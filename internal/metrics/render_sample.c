@@ -9,6 +9,7 @@ int main(void) {
   struct ed_stats s;
   struct ed_stats_snapshot snap;
   struct ed_control_stats c;
+  struct ed_reload_status rl;
   struct ed_metrics_process p;
   struct ed_buf b;
   ed_stats_init(&s);
@@ -21,13 +22,15 @@ int main(void) {
   ed_stats_snapshot_init(&snap);
   ed_stats_accumulate(&snap, &s);
   memset(&c, 0, sizeof(c));
-  c.last_reload_ok = 1;
-  c.last_reload_wall_ns = ed_wall_ns();
-  c.reloads[ED_RELOAD_STARTUP][1] = 1;
+  memset(&rl, 0, sizeof(rl));
+  rl.last_ok = 1;
+  rl.last_wall_ns = ed_wall_ns();
+  rl.count[ED_RELOAD_STARTUP][1] = 1;
   ed_metrics_process_read(&p);
   struct ed_metrics_input in = {
       .stats = &snap,
       .control = &c,
+      .reload = &rl,
       .process = &p,
       .server_cert = {1, 1700000000, 1800000000},
       .ca_cert = {1, 1600000000, 2000000000},

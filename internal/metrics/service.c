@@ -10,7 +10,7 @@ struct ed_metrics_service {
   struct ed_server *srv;
   const struct ed_control_stats *control;
   const char *version;
-  struct ed_control_stats merged; /* control + the server's reload status */
+  struct ed_reload_status reload; /* copied from the server per render */
   struct ed_metrics_endpoint *endpoint;
 };
 
@@ -23,22 +23,6 @@ static enum ed_metrics_state map_state(enum ed_server_state s) {
     default: /* draining, stopped */
       return ED_METRICS_DRAINING;
   }
-}
-
-/* Reload bookkeeping comes from the server (every reload, whatever its
- * trigger, goes through ed_server_reload); admin counters from |control|. */
-static void merge_control(struct ed_metrics_service *svc) {
-  struct ed_reload_status rs;
-  struct ed_control_stats *m = &svc->merged;
-  if (svc->control) {
-    *m = *svc->control;
-  } else {
-    memset(m, 0, sizeof(*m));
-  }
-  ed_server_reload_status(svc->srv, &rs);
-  memcpy(m->reloads, rs.count, sizeof(m->reloads));
-  m->last_reload_ok = rs.have_last ? rs.last_ok : 1;
-  m->last_reload_wall_ns = rs.last_wall_ns;
 }
 
 static void set_cert(struct ed_metrics_cert *out,
@@ -55,8 +39,11 @@ static void fill(void *arg, struct ed_metrics_input *in,
   struct ed_tls_summary sum;
   ed_server_stats(svc->srv, snap);
   in->stats = snap;
-  merge_control(svc);
-  in->control = &svc->merged;
+  /* Reloads: the server's record is the only one (every reload, whatever
+   * its trigger, goes through ed_server_reload). Admin counters: |control|. */
+  ed_server_reload_status(svc->srv, &svc->reload);
+  in->reload = &svc->reload;
+  in->control = svc->control;
   in->state = map_state(ed_server_get_state(svc->srv));
   in->version = svc->version;
   struct ed_tls_snapshot *snapshot = ed_server_snapshot(svc->srv);

@@ -1,4 +1,4 @@
-/* internal/reload — reload triggers and bookkeeping (see reload.h). */
+/* internal/reload — reload triggers (see reload.h). */
 #include "internal/reload/reload.h"
 
 #include <errno.h>
@@ -38,7 +38,6 @@ struct ed_reload {
   uv_loop_t *loop;
   ed_reload_fn fn;
   void *fn_arg;
-  struct ed_control_stats *stats;
   char **paths;
   struct fingerprint *prints;
   size_t num_paths;
@@ -56,20 +55,6 @@ struct ed_reload {
 };
 
 static void refresh_watches(struct ed_reload *r);
-
-/* ---- bookkeeping --------------------------------------------------------- */
-
-void ed_reload_record(struct ed_control_stats *st,
-                      enum ed_reload_trigger trigger, int ok, uint64_t wall_ns,
-                      const char *error) {
-  if (!st || (int)trigger < 0 || trigger >= ED_RELOAD_TRIGGER_COUNT) return;
-  st->reloads[trigger][ok ? 1 : 0]++;
-  st->last_reload_ok = ok ? 1 : 0;
-  st->last_reload_wall_ns = wall_ns;
-  st->last_reload_trigger = trigger;
-  snprintf(st->last_reload_error, sizeof(st->last_reload_error), "%s",
-           ok || !error ? "" : error);
-}
 
 static void release(struct ed_reload *r) {
   if (--r->open_handles > 0) return;
@@ -128,7 +113,6 @@ int ed_reload_now(struct ed_reload *r, int check_only,
   if (err_len > 0) snprintf(err, err_len, "%s", rc ? why : "");
   if (check_only) return rc;
   r->reloads++;
-  ed_reload_record(r->stats, trigger, rc == 0, ed_wall_ns(), why);
   if (r->watching && !r->closing) refresh_watches(r);
   return rc;
 }
@@ -295,7 +279,6 @@ int ed_reload_new(struct ed_reload **out, uv_loop_t *loop,
   r->loop = loop;
   r->fn = o->fn;
   r->fn_arg = o->fn_arg;
-  r->stats = o->stats;
   r->debounce_ms = o->debounce_ms ? o->debounce_ms : env_debounce_ms();
   r->paths = ed_calloc(o->num_paths + 1, sizeof(*r->paths));
   for (size_t i = 0; i < o->num_paths; i++)

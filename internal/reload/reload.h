@@ -1,4 +1,5 @@
-/* internal/reload — what starts a credential reload, and its bookkeeping.
+/* internal/reload — WHEN to reload credentials (not how, and no
+ * bookkeeping: the server records every reload, see ed_server_reload).
  *
  * Triggers: ed_reload_now() (the admin "reload" command), SIGHUP, and
  * changes to the watched files (cert, key, CA, CRL). The watcher listens
@@ -11,8 +12,8 @@
  * and only a real change reloads. Bursts of changes become one reload.
  *
  * The reload itself is a callback (ed_reload_fn): the server binding
- * (server_reload.h) calls ed_server_reload, unit tests a fake. Each result
- * is recorded in the shared struct ed_control_stats.
+ * (server_reload.h) calls ed_server_reload, which records the result (the
+ * one record admin `status` and the metrics read); unit tests a fake.
  *
  * Everything runs on the one uv loop given (the control loop). */
 #ifndef ED_RELOAD_H
@@ -34,9 +35,7 @@ typedef int (*ed_reload_fn)(void *arg, int check_only,
 struct ed_reload_options {
   ed_reload_fn fn;
   void *fn_arg;
-  struct ed_control_stats *stats; /* borrowed for the object's life; may be
-                                     NULL */
-  const char *const *paths;       /* files to watch (copied); NULLs skipped */
+  const char *const *paths; /* files to watch (copied); NULLs skipped */
   size_t num_paths;
   int watch;            /* 0: no file watching */
   int sighup;           /* 1: reload on SIGHUP */
@@ -55,19 +54,13 @@ int ed_reload_new(struct ed_reload **out, uv_loop_t *loop,
  * callbacks, so the loop must run once more. NULL is fine. */
 void ed_reload_free(struct ed_reload *r);
 
-/* ed_reload_now reloads at once (synchronously) and records the result,
- * unless |check_only|, which only validates and records nothing. Returns
+/* ed_reload_now reloads at once (synchronously) through the reload
+ * function, passing |check_only| and |trigger| on. Returns
  * what the reload function returned; |err| gets the reason on failure. */
 int ed_reload_now(struct ed_reload *r, int check_only,
                   enum ed_reload_trigger trigger, char *err, size_t err_len);
 
 /* ed_reload_count returns how many reloads (not checks) ran; for tests. */
 uint64_t ed_reload_count(const struct ed_reload *r);
-
-/* ed_reload_record writes one result into |stats|: counters, last result,
- * time and error. Exposed so the startup load can be recorded too. */
-void ed_reload_record(struct ed_control_stats *stats,
-                      enum ed_reload_trigger trigger, int ok, uint64_t wall_ns,
-                      const char *error);
 
 #endif /* ED_RELOAD_H */

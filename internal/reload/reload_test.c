@@ -1,6 +1,8 @@
 /* Unit tests for the reload triggers, with a fake reload function: file
  * watching (in-place write, rename over, Kubernetes ..data swap),
- * debounce, SIGHUP, and the bookkeeping in ed_control_stats. */
+ * debounce, SIGHUP, and that every reload reaches the reload function
+ * with its trigger (the server's ed_server_reload records it; the fake
+ * keeps the same record, so what it saw is checked here). */
 #include "internal/reload/reload.h"
 
 #include <signal.h>
@@ -18,7 +20,9 @@ static char dir[256];
 static int calls;
 static int fail_next;
 static enum ed_reload_trigger last_trigger;
-static const char *touch_during; /* x.pem gets this while a reload runs */
+static int checks;                  /* calls with check_only */
+static struct ed_reload_status rec; /* what the server would record */
+static const char *touch_during;    /* x.pem gets this while a reload runs */
 
 static void put(const char *name, const char *content);
 
@@ -32,12 +36,22 @@ static int fake_reload(void *arg, int check_only,
     put("x.pem", touch_during);
     touch_during = NULL;
   }
-  if (fail_next && !check_only) {
+  if (check_only) {
+    checks++;
+    return 0;
+  }
+  int rc = 0;
+  if (fail_next) {
     fail_next = 0;
     snprintf(err, err_len, "key does not match certificate (server.key)");
-    return ED_E_MISMATCH;
+    rc = ED_E_MISMATCH;
   }
-  return 0;
+  rec.count[trigger][rc == 0]++;
+  rec.last_ok = rc == 0;
+  rec.last_trigger = trigger;
+  rec.last_wall_ns = ed_wall_ns();
+  snprintf(rec.last_error, sizeof(rec.last_error), "%s", rc ? err : "");
+  return rc;
 }
 
 static void on_spin(uv_timer_t *t) {
@@ -67,14 +81,12 @@ static void sh(const char *cmd) {
   CHECK_EQ(system(cmd), 0);
 }
 
-static struct ed_reload *start(struct ed_control_stats *st, const char *a,
-                               const char *b) {
+static struct ed_reload *start(const char *a, const char *b) {
   char pa[512], pb[512];
   snprintf(pa, sizeof(pa), "%s/%s", dir, a);
   snprintf(pb, sizeof(pb), "%s/%s", dir, b);
   const char *paths[] = {pa, b ? pb : NULL};
   struct ed_reload_options o = {.fn = fake_reload,
-                                .stats = st,
                                 .paths = paths,
                                 .num_paths = 2,
                                 .watch = 1,
@@ -83,6 +95,8 @@ static struct ed_reload *start(struct ed_control_stats *st, const char *a,
   struct ed_reload *r = NULL;
   CHECK_EQ(ed_reload_new(&r, &loop, &o), 0);
   calls = 0;
+  checks = 0;
+  memset(&rec, 0, sizeof(rec));
   return r;
 }
 
@@ -92,10 +106,9 @@ static void stop(struct ed_reload *r) {
 }
 
 static void test_write_rename_debounce(void) {
-  struct ed_control_stats st = {.last_reload_ok = 1};
   put("cert.pem", "one");
   put("key.pem", "k1");
-  struct ed_reload *r = start(&st, "cert.pem", "key.pem");
+  struct ed_reload *r = start("cert.pem", "key.pem");
   spin(50);
   CHECK_EQ(calls, 0);
 
@@ -103,7 +116,7 @@ static void test_write_rename_debounce(void) {
   spin(400);
   CHECK_EQ(calls, 1);
   CHECK_EQ(last_trigger, ED_RELOAD_WATCH);
-  CHECK_EQ(st.reloads[ED_RELOAD_WATCH][1], 1);
+  CHECK_EQ(rec.count[ED_RELOAD_WATCH][1], 1);
 
   for (int i = 0; i < 10; i++) { /* a burst is one reload */
     char v[16];
@@ -129,15 +142,15 @@ static void test_write_rename_debounce(void) {
   put("cert.pem", "bad");
   spin(400);
   CHECK_EQ(calls, 4);
-  CHECK_EQ(st.last_reload_ok, 0);
-  CHECK_EQ(st.reloads[ED_RELOAD_WATCH][0], 1);
-  CHECK(strstr(st.last_reload_error, "does not match") != NULL);
-  CHECK(st.last_reload_wall_ns > 0);
+  CHECK_EQ(rec.last_ok, 0);
+  CHECK_EQ(rec.count[ED_RELOAD_WATCH][0], 1);
+  CHECK(strstr(rec.last_error, "does not match") != NULL);
+  CHECK(rec.last_wall_ns > 0);
   put("cert.pem", "good");
   spin(400);
   CHECK_EQ(calls, 5);
-  CHECK_EQ(st.last_reload_ok, 1);
-  CHECK_STR(st.last_reload_error, "");
+  CHECK_EQ(rec.last_ok, 1);
+  CHECK_STR(rec.last_error, "");
   stop(r);
 }
 
@@ -145,8 +158,7 @@ static void test_kubernetes_swap(void) {
   /* secret-volume layout: tls.crt -> ..data/tls.crt, ..data -> ..ts1 */
   sh("set -e; cd \"$D\" && mkdir ..ts1 && echo A > ..ts1/tls.crt && "
      "ln -s ..ts1 ..data && ln -s ..data/tls.crt tls.crt");
-  struct ed_control_stats st = {.last_reload_ok = 1};
-  struct ed_reload *r = start(&st, "tls.crt", NULL);
+  struct ed_reload *r = start("tls.crt", NULL);
   spin(50);
   /* What the kubelet does: new dir, new symlink, rename it over ..data,
    * remove the old dir. */
@@ -168,23 +180,24 @@ static void test_kubernetes_swap(void) {
 }
 
 static void test_sighup_and_now(void) {
-  struct ed_control_stats st = {.last_reload_ok = 1};
   put("x.pem", "x");
-  struct ed_reload *r = start(&st, "x.pem", NULL);
+  struct ed_reload *r = start("x.pem", NULL);
   raise(SIGHUP);
   spin(100);
   CHECK_EQ(calls, 1);
   CHECK_EQ(last_trigger, ED_RELOAD_SIGNAL);
-  CHECK_EQ(st.reloads[ED_RELOAD_SIGNAL][1], 1);
+  CHECK_EQ(rec.count[ED_RELOAD_SIGNAL][1], 1);
   char err[128];
   CHECK_EQ(ed_reload_now(r, 1, ED_RELOAD_ADMIN, err, sizeof(err)), 0);
-  CHECK_EQ(st.reloads[ED_RELOAD_ADMIN][1], 0); /* checks are not reloads */
+  CHECK_EQ(checks, 1); /* a check reaches the function as a check */
+  CHECK_EQ(rec.count[ED_RELOAD_ADMIN][1], 0); /* checks are not reloads */
+  CHECK_EQ(ed_reload_count(r), 1);
   fail_next = 1;
   CHECK_EQ(ed_reload_now(r, 0, ED_RELOAD_ADMIN, err, sizeof(err)),
            ED_E_MISMATCH);
   CHECK(strstr(err, "does not match") != NULL);
-  CHECK_EQ(st.reloads[ED_RELOAD_ADMIN][0], 1);
-  CHECK_EQ(st.last_reload_trigger, ED_RELOAD_ADMIN);
+  CHECK_EQ(rec.count[ED_RELOAD_ADMIN][0], 1);
+  CHECK_EQ(rec.last_trigger, ED_RELOAD_ADMIN);
   CHECK_EQ(ed_reload_count(r), 2);
   /* An admin reload resets the watcher's baseline: no second reload. */
   put("x.pem", "y");

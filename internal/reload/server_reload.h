@@ -10,12 +10,11 @@
 #include "internal/stats/stats.h"
 
 /* ed_reload_start starts file watching (unless --no-watch; SIGHUP is
- * handled by ed_server_run itself) on the server's control loop, records the
- * startup load in |stats| if nothing is recorded yet, and registers a stop hook
- * that closes the triggers. |srv| and |stats| are borrowed for the server's
- * life. On success sets |*out| (owned by the server's stop hook; pass it to
- * ed_admin_start) and returns 0; else a negative ED_E_* code. */
-int ed_reload_start(struct ed_reload **out, struct ed_server *srv,
-                    struct ed_control_stats *stats);
+ * handled by ed_server_run itself) on the server's control loop and
+ * registers a stop hook that closes the triggers. Every reload goes
+ * through ed_server_reload, which records it. |srv| is borrowed for the
+ * server's life. On success sets |*out| (owned by the server's stop hook;
+ * pass it to ed_admin_start) and returns 0; else a negative ED_E_* code. */
+int ed_reload_start(struct ed_reload **out, struct ed_server *srv);
 
 #endif /* ED_RELOAD_SERVER_RELOAD_H */

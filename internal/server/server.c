@@ -159,9 +159,12 @@ static int server_init(struct ed_server *srv, char *err, size_t err_len) {
     snprintf(err, err_len, "cannot load credentials: %s", msg);
     return rc;
   }
+  struct ed_tls_summary sum;
+  ed_tls_snapshot_summary(srv->snap, &sum);
   srv->reload.count[ED_RELOAD_STARTUP][1] = 1;
   srv->reload.last_ok = 1;
-  srv->reload.last_wall_ns = ed_wall_ns();
+  srv->reload.last_trigger = ED_RELOAD_STARTUP;
+  srv->reload.last_wall_ns = sum.loaded_wall_ns;
   raise_nofile();
   srv->loops = ed_calloc(srv->workers, sizeof(*srv->loops));
   for (uint32_t i = 0; i < srv->workers; i++) {
@@ -203,6 +206,11 @@ int ed_server_start(struct ed_server *srv) {
   srv->pool = ed_hs_pool_new(srv->hs_threads, srv->cfg->max_pending_handshakes);
   if (!srv->pool) return ED_E_SYS;
   srv->sh.pool = srv->pool;
+  const char *delay = getenv("ECHOD_TEST_HS_DELAY_MS"); /* tests only */
+  if (delay && atoi(delay) > 0) {
+    ed_hs_pool_set_test_delay(srv->pool, (uint32_t)atoi(delay));
+    ED_WARN("handshake pool slowed for tests", "delay_ms=%d", atoi(delay));
+  }
   for (uint32_t i = 0; i < srv->workers; i++) {
     if (ed_loop_start(srv->loops[i]) != 0) return ED_E_SYS;
   }

@@ -189,8 +189,10 @@ void ed_server_cred_paths(const struct ed_server *srv,
  * Otherwise it publishes it: new handshakes use it, open sessions keep
  * theirs, ticket keys carry over. Runs on the control thread (a few ms of
  * file reads and parsing; never on an I/O loop). On failure nothing
- * changes, |err| gets the reason, and the result is logged. The result is
- * recorded in the reload status. Returns 0 or a negative ED_E_* code. */
+ * changes, |err| gets the reason, and the result is logged. Every call
+ * that is not |check_only| is recorded in the reload status (trigger,
+ * result, time, error; see ed_server_reload_status) — this is the only
+ * place reloads are counted. Returns 0 or a negative ED_E_* code. */
 int ed_server_reload(struct ed_server *srv, int check_only,
                      enum ed_reload_trigger trigger, char *err, size_t err_len);
 
@@ -198,16 +200,11 @@ int ed_server_reload(struct ed_server *srv, int check_only,
  * snapshot. ed_server_reload calls it; exposed for tests. */
 void ed_server_publish(struct ed_server *srv, struct ed_tls_snapshot *snap);
 
-struct ed_reload_status {
-  uint64_t count[ED_RELOAD_TRIGGER_COUNT][2]; /* [trigger][0 fail, 1 ok] */
-  int have_last;         /* 0 until the first reload after startup */
-  int last_ok;           /* result of the last reload (1 ok) */
-  uint64_t last_wall_ns; /* when; includes the startup load */
-  char last_error[256];  /* "" when last_ok */
-};
-
-/* ed_server_reload_status copies the reload bookkeeping into |out|. The
- * startup load counts as trigger "startup", result ok. */
+/* ed_server_reload_status copies the reload bookkeeping (struct
+ * ed_reload_status, stats.h) into |out|: the one record of every reload,
+ * whatever started it (admin, SIGHUP, file watch). The startup load counts
+ * as trigger "startup", result ok, at the time the first snapshot was
+ * built. */
 void ed_server_reload_status(const struct ed_server *srv,
                              struct ed_reload_status *out);
 

@@ -136,8 +136,8 @@ static void record(struct ed_server *srv, enum ed_reload_trigger trigger,
                    int ok, const char *msg) {
   struct ed_reload_status *r = &srv->reload;
   r->count[trigger][ok ? 1 : 0]++;
-  r->have_last = 1;
   r->last_ok = ok;
+  r->last_trigger = trigger;
   r->last_wall_ns = ed_wall_ns();
   const char *m = ok ? "" : msg;
   size_t n = strlen(m) < sizeof(r->last_error) - 1 ? strlen(m)

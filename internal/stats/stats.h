@@ -215,17 +215,24 @@ enum ed_admin_cmd {
 
 const char *ed_admin_cmd_name(enum ed_admin_cmd c);
 
-/* Counters of the control loop (main thread): reloads and admin requests.
- * Everything that writes or reads them (reload, admin socket, metrics
- * endpoint) runs on the control loop, so these are plain integers. One
- * instance per server process, owned by whoever composes the server
- * (cmd/server.c) and lent to each module. */
+/* The reload bookkeeping. Its one writer is the server
+ * (internal/server: ed_server_reload records every reload, whatever its
+ * trigger; the startup load counts as trigger "startup", ok); admin
+ * `status` and the metrics read a copy (ed_server_reload_status). */
+struct ed_reload_status {
+  uint64_t count[ED_RELOAD_TRIGGER_COUNT][2]; /* [trigger][0 fail, 1 ok] */
+  int last_ok;                         /* result of the last reload (1 ok) */
+  enum ed_reload_trigger last_trigger; /* what started the last one */
+  uint64_t last_wall_ns;               /* when (ns since the epoch) */
+  char last_error[256];                /* "" when last_ok */
+};
+
+/* Counters of the control loop (main thread): admin requests.
+ * Everything that writes or reads them (admin socket, metrics endpoint) runs on
+ * the control loop, so these are plain integers. One instance per server
+ * process, owned by whoever composes the server (cmd/server.c) and lent to each
+ * module. */
 struct ed_control_stats {
-  uint64_t reloads[ED_RELOAD_TRIGGER_COUNT][2]; /* [trigger][0 fail,1 ok] */
-  int last_reload_ok;                           /* 1 until a reload fails */
-  uint64_t last_reload_wall_ns; /* 0 = never (startup load counts) */
-  enum ed_reload_trigger last_reload_trigger;
-  char last_reload_error[256]; /* "" when the last reload succeeded */
   uint64_t admin_requests[ED_ADMIN_CMD_COUNT][2]; /* [cmd][0 error,1 ok] */
   uint64_t admin_refused_peers;                   /* SO_PEERCRED uid refused */
 };

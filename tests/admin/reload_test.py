@@ -171,6 +171,64 @@ class Reload(unittest.TestCase):
         self.assertEqual(au.served_serial(self.srv.port, self.ctx),
                          self.serial2)
 
+    def test_one_record_of_every_reload(self):
+        # The server records every reload, whatever started it; admin
+        # `status` and the metrics (via the admin "metrics" command) both
+        # read that one record.
+        def status():
+            return au.result(self.srv.admin_path,
+                             {"cmd": "status"})["last_reload"]
+
+        def metric(trigger, result):
+            r = au.result(self.srv.admin_path, {"cmd": "metrics"})
+            want = ('echod_reloads_total{result="%s",trigger="%s"} '
+                    % (result, trigger))
+            for line in r["text"].splitlines():
+                if line.startswith(want):
+                    return float(line.split()[-1])
+            raise AssertionError("no %s in the metrics" % want)
+
+        st = status()
+        self.assertEqual((st["trigger"], st["ok"], st["count_ok"],
+                          st["count_failed"]), ("startup", True, 1, 0))
+        self.assertIn("time", st)
+        self.assertEqual(metric("startup", "success"), 1)
+        # admin: ok
+        r = au.echoctl(self.srv.admin_path, "reload")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        st = status()
+        self.assertEqual((st["trigger"], st["ok"], st["count_ok"]),
+                         ("admin", True, 2))
+        self.assertEqual(metric("admin", "success"), 1)
+        # SIGHUP (handled by the server itself): ok
+        self.srv.signal(signal.SIGHUP)
+        echod.wait_until(lambda: status()["count_ok"] == 3, 10,
+                         what="SIGHUP reload recorded")
+        self.assertEqual(status()["trigger"], "signal")
+        self.assertEqual(metric("signal", "success"), 1)
+        # admin --check: validated, not recorded
+        r = au.echoctl(self.srv.admin_path, "reload", "--check")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(status()["count_ok"], 3)
+        self.assertEqual(status()["trigger"], "signal")
+        # SIGHUP that fails: recorded with its error
+        os.unlink(self.key)
+        self.srv.signal(signal.SIGHUP)
+        echod.wait_until(lambda: status()["count_failed"] == 1, 10,
+                         what="failed SIGHUP reload recorded")
+        st = status()
+        self.assertEqual((st["trigger"], st["ok"]), ("signal", False))
+        self.assertIn(self.key, st["error"])
+        self.assertEqual(metric("signal", "failure"), 1)
+        self.assertEqual(metric("admin", "failure"), 0)
+        # admin reload after the fix: the newest record wins, error cleared
+        self.restore()
+        st = status()
+        self.assertEqual((st["trigger"], st["ok"], st["error"],
+                          st["count_ok"], st["count_failed"]),
+                         ("admin", True, "", 4, 1))
+        self.assertEqual(metric("admin", "success"), 2)
+
 
 def full_or_resumed_refused(port, ctx, session=None):
     """True if the server refuses this client (alert or close before any
