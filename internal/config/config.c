@@ -62,6 +62,8 @@ static const struct opt opts[] = {
     {"key", K_STR, OFF(key), C_NONE, 0, 0, 0},
     {"ca", K_STR, OFF(ca), C_NONE, 0, 0, 0},
     {"crl", K_STR, OFF(crl), C_NONE, 0, 0, 0},
+    {"allow-group-readable-key", K_BOOL, OFF(allow_group_readable_key), C_NONE,
+     0, 0, 0},
     {"tls-min", K_TLS, OFF(tls_min), C_NONE, 0, 0, 0},
     {"allow-cn", K_LIST, OFF(allow_cn), C_NONE, 0, 0, 0},
     {"allow-san", K_LIST, OFF(allow_san), C_NONE, 0, 0, 0},
@@ -797,6 +799,8 @@ const char *ed_config_usage(void) {
          "client CA\n"
          "                             (together; default: the dev PKI)\n"
          "  --crl FILE                 certificate revocation list (PEM)\n"
+         "  --allow-group-readable-key accept a root-owned key file that its\n"
+         "                             group may read (Kubernetes Secrets)\n"
          "  --tls-min 1.2|1.3          lowest TLS version (default 1.3)\n"
          "  --allow-cn NAME            accept only these client CNs "
          "(repeatable)\n"

@@ -39,6 +39,10 @@ struct ed_config {
   char *key;
   char *ca;
   char *crl;
+  /* The key may be group-readable when root owns it (0640/0440): how a
+   * Kubernetes Secret volume with fsGroup hands a key to a non-root
+   * server. Off by default: any group/world access is refused. */
+  int allow_group_readable_key;
 
   /* Trust. tls_min is 0x0304 (default, "1.3") or 0x0303 ("1.2"). */
   uint16_t tls_min;

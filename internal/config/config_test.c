@@ -113,6 +113,7 @@ static void test_defaults(void) {
   CHECK_EQ(cfg->no_admin, 0);
   CHECK_STR(cfg->metrics_listen, "127.0.0.1:9870");
   CHECK_EQ(cfg->no_metrics, 0);
+  CHECK_EQ(cfg->allow_group_readable_key, 0);
   CHECK_EQ(cfg->watch, 1);
   CHECK_EQ(cfg->log_level, ED_LOG_INFO);
   ed_config_free(cfg);
@@ -196,6 +197,14 @@ static void test_switches(void) {
   CHECK_EQ(cfg->no_admin, 1);
   CHECK_EQ(cfg->no_metrics, 1);
   ed_config_free(cfg);
+  cfg = load("--allow-group-readable-key", NULL);
+  CHECK(cfg && cfg->allow_group_readable_key == 1);
+  ed_config_free(cfg);
+  setenv("ECHOD_ALLOW_GROUP_READABLE_KEY", "true", 1);
+  cfg = load(NULL);
+  CHECK(cfg && cfg->allow_group_readable_key == 1);
+  ed_config_free(cfg);
+  unsetenv("ECHOD_ALLOW_GROUP_READABLE_KEY");
   cfg = load("--help", "--bogus", NULL); /* --bogus still an unknown flag */
   CHECK(cfg == NULL);
   cfg = load("--help", "--workers=nope", NULL); /* values unchecked */
