@@ -489,8 +489,9 @@ static int bulk_fill(conn *c) {
 
 static void bulk_step(conn *c) {
   worker *w = c->w;
+  int round;
   c->want_write = 0;
-  for (int round = 0; round < BULK_ROUNDS; round++) {
+  for (round = 0; round < BULK_ROUNDS; round++) {
     if (bulk_fill(c) < 0) return;
     uint64_t before = c->rx_pos;
     if (read_verify(c, c->tx_pos) < 0) return;
@@ -499,6 +500,11 @@ static void bulk_step(conn *c) {
     uint64_t s = w->size;
     bump(&w->c.ops, (c->rx_pos - HELLO_LEN) / s - (before - HELLO_LEN) / s);
   }
+  /* Out of rounds while still moving: the last read may have opened the
+   * window (even drained it: nothing more will arrive to wake us), so
+   * come back as soon as the socket is writable rather than waiting for
+   * a read that may never come (that stalled until the 100 ms tick). */
+  if (round == BULK_ROUNDS && !w->stopping) c->want_write = 1;
   set_events(c, UV_READABLE | (c->want_write ? UV_WRITABLE : 0));
 }
 

@@ -14,8 +14,6 @@
 
 #include "internal/base/base.h"
 
-#define ED_HS_NICE 10
-
 struct ed_hs_pool {
   pthread_mutex_t mu;
   pthread_cond_t cv;
@@ -44,20 +42,17 @@ static struct ed_hs_job *take(struct ed_hs_pool *p) {
   return job;
 }
 
-/* lower_priority: pool threads run below the I/O loops (SCHED_BATCH, nice
- * ED_HS_NICE). On a shared core an I/O loop woken by a client's bytes then
- * preempts a handshake step at once (echo latency stays flat during a
- * handshake storm), and a pool thread woken by a new job does not preempt
- * the loop mid-batch (fewer context switches per handshake). Best effort:
- * failures are ignored. */
+/* lower_priority: pool threads run as SCHED_BATCH (same nice as the
+ * loops). A pool thread woken by a new job then never preempts an I/O loop
+ * mid-batch (fewer context switches per handshake, and a loop woken by a
+ * client's bytes gets the core ahead of a handshake step), while on a
+ * shared machine the pool still gets a fair share of CPU. Measured: a
+ * higher nice or SCHED_IDLE made the echo p99 during a handshake storm
+ * worse, not better — the loop then waits on locks (malloc arenas, the
+ * mailbox) held by a preempted, starved pool thread. Best effort. */
 static void lower_priority(void) {
   struct sched_param sp = {0};
-  const char *e = getenv("ECHOD_EXP_NICE"); /* EXPERIMENT */
-  int nice = e ? atoi(e) : ED_HS_NICE;
-  if (nice < 0) return;
-  if (!getenv("ECHOD_EXP_NOBATCH"))
-    (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
-  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice);
+  (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
 }
 
 static void *worker(void *arg) {

@@ -275,11 +275,12 @@ static void step_run(struct ed_hs_job *job) {
 static void step_complete(struct ed_hs_job *job) {
   struct conn *c = (struct conn *)((char *)job - offsetof(struct conn, job));
   struct ed_loop *l = c->loop;
-  pthread_mutex_lock(&l->mbox_mu);
-  c->done_next = l->done;
-  l->done = c;
-  pthread_mutex_unlock(&l->mbox_mu);
-  uv_async_send(&l->async);
+  struct conn *head = atomic_load_explicit(&l->done, memory_order_relaxed);
+  do {
+    c->done_next = head;
+  } while (!atomic_compare_exchange_weak_explicit(
+      &l->done, &head, c, memory_order_release, memory_order_relaxed));
+  if (!head) uv_async_send(&l->async); /* else a wake is already due */
 }
 
 /* hs_log_failure counts and logs a handshake failure, once per conn. */

@@ -173,19 +173,46 @@ static void run_cmd(struct ed_loop *l, struct loop_cmd *cmd) {
   }
 }
 
+/* run_steps takes every finished handshake step (the stack is LIFO; the
+ * ready list keeps them in completion order) and runs at most
+ * ED_STEPS_PER_WAKE of them, so a burst of finished handshakes cannot
+ * delay established sessions' reads by more than a few steps' work; the
+ * rest run on the next loop iteration, after the sockets are polled. */
+static void run_steps(struct ed_loop *l) {
+  struct conn *taken =
+      atomic_exchange_explicit(&l->done, NULL, memory_order_acquire);
+  struct conn *fifo = NULL;
+  while (taken) {
+    struct conn *c = taken;
+    taken = c->done_next;
+    c->done_next = fifo;
+    fifo = c;
+  }
+  if (fifo) {
+    if (l->ready_tail) {
+      l->ready_tail->done_next = fifo;
+    } else {
+      l->ready_head = fifo;
+    }
+    while (fifo->done_next) fifo = fifo->done_next;
+    l->ready_tail = fifo;
+  }
+  for (int n = 0; n < ED_STEPS_PER_WAKE && l->ready_head; n++) {
+    struct conn *c = l->ready_head;
+    l->ready_head = c->done_next;
+    if (!l->ready_head) l->ready_tail = NULL;
+    ed_conn_step_done(c);
+  }
+  if (l->ready_head) uv_async_send(&l->async);
+}
+
 static void on_async(uv_async_t *a) {
   struct ed_loop *l = a->data;
   pthread_mutex_lock(&l->mbox_mu);
   struct loop_cmd *cmds = l->cmds;
-  struct conn *done = l->done;
   l->cmds = NULL;
-  l->done = NULL;
   pthread_mutex_unlock(&l->mbox_mu);
-  while (done) {
-    struct conn *c = done;
-    done = c->done_next;
-    ed_conn_step_done(c);
-  }
+  run_steps(l);
   while (cmds) {
     struct loop_cmd *cmd = cmds;
     cmds = cmd->next;

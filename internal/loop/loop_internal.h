@@ -14,6 +14,7 @@
 #define ED_HS_READ_PAUSE (64 * 1024) /* pause reading a handshaking conn */
 #define ED_LINGER_MS 2000            /* wait for the peer's FIN after ours */
 #define ED_MAX_LISTENERS 16
+#define ED_STEPS_PER_WAKE 16 /* finished steps run per loop iteration */
 
 /* Intrusive doubly-linked list. */
 struct ed_link {
@@ -104,10 +105,13 @@ struct ed_loop {
   uv_timer_t sweep;
   uint64_t tick_ms;
   int draining, stopping, closed_handles;
-  /* Mailbox: commands and finished handshake steps, under |mbox_mu|. */
+  /* Mailbox: commands under |mbox_mu|; finished handshake steps on a
+   * lock-free stack (pool threads push, the loop takes all at once: a pool
+   * thread preempted mid-push can never make the loop wait). */
   pthread_mutex_t mbox_mu;
   struct loop_cmd *cmds;
-  struct conn *done;
+  _Atomic(struct conn *) done;
+  struct conn *ready_head, *ready_tail; /* taken, not yet run (loop only) */
   /* Registry: every live conn, under |reg_mu| for readers elsewhere. */
   pthread_mutex_t reg_mu;
   struct ed_link conns;

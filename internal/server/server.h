@@ -35,7 +35,16 @@
  *       duration_ms=12.345 reason=client_close
  *   level=info msg="handshake failed" id=8 peer=127.0.0.1:50313
  *       reason=cert_revoked detail="..." duration_ms=1.2
- *       (and then no "session closed" line for that connection)
+ *       (and then no "session closed" line for that connection).
+ *       Every accepted connection that does not reach ESTABLISHED gets
+ *       exactly one such line and one count in hs_errors{reason} — except
+ *       those refused at once by a limit (counted in rejected{reason}).
+ *       A peer that closes or resets after sending part of a handshake
+ *       (truncated ClientHello, half a flight) is "protocol"; one that
+ *       never sent a byte, or a close the server chose (drain, kill), is
+ *       "other". A peer that sent its whole last flight and then closed
+ *       (openssl s_time -new) is not a failure: the handshake completes on
+ *       what arrived, and the session closes with reason eof or reset.
  *   Close reasons: client_close (the client sent close_notify), eof (TCP
  *   FIN without close_notify), reset, idle_timeout, killed, drain, error.
  *   Handshake failure reasons: ed_hs_reason_name() (stats.h). */

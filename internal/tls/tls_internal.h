@@ -23,6 +23,7 @@ struct ed_tls_snapshot {
   size_t num_allow_sha256;
   struct ed_tls_keyring *keyring;
   struct ed_tls_summary summary;
+  struct ed_tls_vcache *vcache; /* chains that verified (tls_vcache.c) */
 };
 
 struct ed_tls_conn {
@@ -44,6 +45,20 @@ struct ed_tls_peer *ed_tls_peer_from_x509(X509 *x, const uint8_t *der,
 int ed_tls_acl_allows(const struct ed_tls_snapshot *s,
                       const struct ed_tls_peer *p);
 int ed_tls_is_revoked(const struct ed_tls_snapshot *s, const char *serial);
+
+/* tls_vcache.c: chains that verified under one snapshot, by the SHA-256
+ * of their DER (ed_tls_vcache_key), with their validity window. */
+struct ed_tls_vcache;
+struct ed_tls_vcache *ed_tls_vcache_new(void);
+void ed_tls_vcache_free(struct ed_tls_vcache *vc);
+void ed_tls_vcache_key(uint8_t out[32], const STACK_OF(CRYPTO_BUFFER) * bufs);
+/* ed_tls_vcache_get copies the cached identity into |out| and returns 1
+ * when |key| verified before and |now| is inside its window; else 0. */
+int ed_tls_vcache_get(struct ed_tls_vcache *vc, const uint8_t key[32],
+                      int64_t now, struct ed_tls_peer *out);
+void ed_tls_vcache_put(struct ed_tls_vcache *vc, const uint8_t key[32],
+                       int64_t from, int64_t until,
+                       const struct ed_tls_peer *p);
 
 /* tls_snapshot.c helpers shared with verification */
 void ed_tls_serial_hex(char *out, size_t out_len, const ASN1_INTEGER *serial);

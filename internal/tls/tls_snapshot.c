@@ -469,6 +469,7 @@ int ed_tls_snapshot_new(struct ed_tls_snapshot **out,
   s->id = atomic_fetch_add(&next_snapshot_id, 1);
   s->keyring = p->keyring;
   ed_tls_keyring_ref(p->keyring);
+  s->vcache = ed_tls_vcache_new();
   copy_list(&s->allow_cn, &s->num_allow_cn, p->allow_cn, p->num_allow_cn);
   copy_list(&s->allow_san, &s->num_allow_san, p->allow_san, p->num_allow_san);
   int rc = copy_pins(s, p, err, err_len);
@@ -502,6 +503,7 @@ void ed_tls_snapshot_unref(struct ed_tls_snapshot *s) {
   free_list(s->allow_san, s->num_allow_san);
   free(s->allow_sha256);
   ed_tls_keyring_unref(s->keyring);
+  ed_tls_vcache_free(s->vcache);
   free(s);
 }
 

@@ -437,6 +437,57 @@ static void test_allow_lists(void) {
   refused(&prm, alice, TLS1_3_VERSION, ED_HS_ACL_DENIED, 0);
 }
 
+/* hs_on runs one handshake of |cert| against |s|; returns the server's
+ * result and sets |*reason| and |*out_peer| (copied) when it has one. */
+static int hs_on(struct ed_tls_snapshot *s, X509 *cert,
+                 enum ed_hs_reason *reason, struct ed_tls_peer *out_peer) {
+  SSL_CTX *cctx = client_ctx(cert, TLS1_3_VERSION);
+  struct pair p;
+  pair_init(&p, cctx, s, NULL, 1 << 20);
+  handshake(&p);
+  int rc = p.sv_rc;
+  *reason = p.reason;
+  const struct ed_tls_peer *peer = ed_tls_conn_peer(p.sv);
+  if (out_peer && peer) *out_peer = *peer;
+  pair_free(&p);
+  SSL_CTX_free(cctx);
+  return rc;
+}
+
+/* A second full handshake of the same chain under the same snapshot takes
+ * the verified-chain cache: same identity, and refusals stay refusals
+ * with the same reason (EKU, expiry, CRL never cached as good; the
+ * allow-list re-checked on every hit). */
+static void test_verified_chain_cache(void) {
+  struct ed_tls_params prm = base_params();
+  prm.crl = tc_path("crl.pem");
+  const char *cns[] = {"alice"};
+  prm.allow_cn = cns, prm.num_allow_cn = 1;
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  struct ed_tls_peer first, second;
+  enum ed_hs_reason r;
+  memset(&first, 0, sizeof(first));
+  memset(&second, 0, sizeof(second));
+  CHECK_EQ(hs_on(s, alice, &r, &first), 1);
+  CHECK_EQ(hs_on(s, alice, &r, &second), 1);
+  CHECK_STR(second.cn, "alice");
+  CHECK_STR(second.cn, first.cn);
+  CHECK_STR(second.serial, first.serial);
+  CHECK_STR(second.sans, first.sans);
+  CHECK(!memcmp(second.sha256, first.sha256, 32));
+  for (int i = 0; i < 2; i++) {
+    CHECK(hs_on(s, bob, &r, NULL) < 0);
+    CHECK_EQ(r, ED_HS_ACL_DENIED);
+    CHECK(hs_on(s, srv, &r, NULL) < 0);
+    CHECK_EQ(r, ED_HS_BAD_EKU);
+    CHECK(hs_on(s, expired, &r, NULL) < 0);
+    CHECK_EQ(r, ED_HS_CERT_EXPIRED);
+    CHECK(hs_on(s, revoked, &r, NULL) < 0);
+    CHECK_EQ(r, ED_HS_CERT_REVOKED);
+  }
+  ed_tls_snapshot_unref(s);
+}
+
 static void test_tls12_option(void) {
   struct ed_tls_params prm = base_params();
   prm.tls_min = TLS1_2_VERSION;
@@ -564,6 +615,7 @@ int main(void) {
   RUN(test_one_byte_transport);
   RUN(test_refusals);
   RUN(test_allow_lists);
+  RUN(test_verified_chain_cache);
   RUN(test_tls12_option);
   RUN(test_garbage);
   RUN(test_resumption);

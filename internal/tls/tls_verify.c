@@ -5,8 +5,10 @@
 #include <openssl/pool.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal/tls/tls_internal.h"
 
@@ -60,16 +62,33 @@ static enum ssl_verify_result_t map_verify_error(struct ed_tls_conn *c,
   }
 }
 
+/* chain_window sets the window in which every certificate of the verified
+ * chain (leaf to trust anchor) is valid. */
+static void chain_window(X509_STORE_CTX *xs, int64_t *from, int64_t *until) {
+  STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(xs);
+  *from = 0;
+  *until = INT64_MAX;
+  for (size_t i = 0; chain && i < sk_X509_num(chain); i++) {
+    X509 *x = sk_X509_value(chain, i);
+    int64_t nb = ed_tls_asn1_time(X509_get0_notBefore(x));
+    int64_t na = ed_tls_asn1_time(X509_get0_notAfter(x));
+    if (nb > *from) *from = nb;
+    if (na < *until) *until = na;
+  }
+  if (!chain) *until = 0; /* nothing to cache */
+}
+
 /* verify_chain runs X509_verify_cert on |certs| and returns the X509
- * error (X509_V_OK on success). */
+ * error (X509_V_OK on success, with the chain's validity window). */
 static int verify_chain(struct ed_tls_snapshot *s, X509 *leaf,
-                        STACK_OF(X509) * chain) {
+                        STACK_OF(X509) * chain, int64_t *from, int64_t *until) {
   X509_STORE_CTX *xs = X509_STORE_CTX_new();
   int e = X509_V_ERR_OUT_OF_MEM;
   if (xs && X509_STORE_CTX_init(xs, s->store, leaf, chain) &&
       X509_STORE_CTX_set_purpose(xs, X509_PURPOSE_SSL_CLIENT)) {
     X509_STORE_CTX_set_verify_cb(xs, ignore_crl_time);
     e = X509_verify_cert(xs) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(xs);
+    if (e == X509_V_OK) chain_window(xs, from, until);
   }
   X509_STORE_CTX_free(xs);
   ERR_clear_error();
@@ -157,6 +176,24 @@ static enum ssl_verify_result_t check_leaf(struct ed_tls_conn *c,
   return ssl_verify_ok;
 }
 
+/* cached_chain: the same chain verified before under this snapshot and
+ * is still within its validity window. The allow-list is checked again
+ * (cheap); the CertificateVerify signature is BoringSSL's, every time. */
+static int cached_chain(struct ed_tls_conn *c, const uint8_t key[32],
+                        uint8_t *alert, enum ssl_verify_result_t *out) {
+  struct ed_tls_peer p;
+  if (!ed_tls_vcache_get(c->snap->vcache, key, (int64_t)time(NULL), &p))
+    return 0;
+  free(c->peer);
+  c->peer = ed_malloc(sizeof(*c->peer));
+  *c->peer = p;
+  *out = ed_tls_acl_allows(c->snap, c->peer)
+             ? ssl_verify_ok
+             : refuse(c, alert, ED_HS_ACL_DENIED, SSL_AD_ACCESS_DENIED,
+                      "client not on the allow-list");
+  return 1;
+}
+
 enum ssl_verify_result_t ed_tls_verify_client(SSL *ssl, uint8_t *out_alert) {
   struct ed_tls_conn *c = SSL_get_app_data(ssl);
   const STACK_OF(CRYPTO_BUFFER) *bufs = SSL_get0_peer_certificates(ssl);
@@ -164,6 +201,10 @@ enum ssl_verify_result_t ed_tls_verify_client(SSL *ssl, uint8_t *out_alert) {
     return refuse(c, out_alert, ED_HS_NO_CLIENT_CERT,
                   SSL_AD_CERTIFICATE_REQUIRED, "no client certificate");
   }
+  uint8_t key[32];
+  enum ssl_verify_result_t r;
+  ed_tls_vcache_key(key, bufs);
+  if (cached_chain(c, key, out_alert, &r)) return r;
   X509 *leaf = X509_parse_from_buffer(sk_CRYPTO_BUFFER_value(bufs, 0));
   STACK_OF(X509) *chain = sk_X509_new_null();
   int parsed = leaf != NULL && chain != NULL;
@@ -172,15 +213,19 @@ enum ssl_verify_result_t ed_tls_verify_client(SSL *ssl, uint8_t *out_alert) {
     parsed = x && sk_X509_push(chain, x);
     if (!parsed) X509_free(x);
   }
-  enum ssl_verify_result_t r;
+  int64_t from = 0, until = 0;
   if (!parsed) {
     r = refuse(c, out_alert, ED_HS_PROTOCOL, SSL_AD_BAD_CERTIFICATE,
                "unparseable client certificate");
   } else {
-    int e = verify_chain(c->snap, leaf, chain);
+    int e = verify_chain(c->snap, leaf, chain, &from, &until);
     r = e == X509_V_OK
             ? check_leaf(c, out_alert, leaf, sk_CRYPTO_BUFFER_value(bufs, 0))
             : map_verify_error(c, out_alert, e);
+    /* Remember a chain that verified and carries the clientAuth EKU; the
+     * allow-list is re-checked on every use. */
+    if (e == X509_V_OK && has_client_eku(leaf) && c->peer)
+      ed_tls_vcache_put(c->snap->vcache, key, from, until, c->peer);
   }
   X509_free(leaf);
   sk_X509_pop_free(chain, X509_free);

@@ -1,0 +1,86 @@
+/* internal/tls — a small cache of client chains that verified, one per
+ * snapshot. Verifying a chain (parse it, build it to the CA, check the
+ * CA's ECDSA signature, EKU, CRL) gives the same answer every time for the
+ * same bytes under the same snapshot, except for time: so a chain that
+ * verified is remembered by the SHA-256 of its DER, with the validity
+ * window of the whole verified chain, and the next full handshake of the
+ * same client skips straight to the allow-list and its CertificateVerify
+ * (which proves key possession and is never cached). A reload builds a new
+ * snapshot and so starts with an empty cache: a new CRL or CA applies at
+ * once. Used on the handshake pool; one mutex, held for a copy. */
+#include <openssl/sha.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal/tls/tls_internal.h"
+
+#define VCACHE_SLOTS 64 /* direct-mapped; a collision replaces */
+
+struct vslot {
+  int used;
+  uint8_t key[32];
+  int64_t from, until; /* Unix seconds: the chain's validity window */
+  struct ed_tls_peer peer;
+};
+
+struct ed_tls_vcache {
+  pthread_mutex_t mu;
+  struct vslot *slots; /* allocated on the first put */
+};
+
+struct ed_tls_vcache *ed_tls_vcache_new(void) {
+  struct ed_tls_vcache *vc = ed_calloc(1, sizeof(*vc));
+  pthread_mutex_init(&vc->mu, NULL);
+  return vc;
+}
+
+void ed_tls_vcache_free(struct ed_tls_vcache *vc) {
+  if (!vc) return;
+  pthread_mutex_destroy(&vc->mu);
+  free(vc->slots);
+  free(vc);
+}
+
+void ed_tls_vcache_key(uint8_t out[32], const STACK_OF(CRYPTO_BUFFER) * bufs) {
+  SHA256_CTX sha;
+  SHA256_Init(&sha);
+  for (size_t i = 0; i < sk_CRYPTO_BUFFER_num(bufs); i++) {
+    const CRYPTO_BUFFER *b = sk_CRYPTO_BUFFER_value(bufs, i);
+    uint8_t len[4];
+    size_t n = CRYPTO_BUFFER_len(b);
+    len[0] = (uint8_t)(n >> 24), len[1] = (uint8_t)(n >> 16);
+    len[2] = (uint8_t)(n >> 8), len[3] = (uint8_t)n;
+    SHA256_Update(&sha, len, sizeof(len));
+    SHA256_Update(&sha, CRYPTO_BUFFER_data(b), n);
+  }
+  SHA256_Final(out, &sha);
+}
+
+int ed_tls_vcache_get(struct ed_tls_vcache *vc, const uint8_t key[32],
+                      int64_t now, struct ed_tls_peer *out) {
+  int hit = 0;
+  pthread_mutex_lock(&vc->mu);
+  struct vslot *s = vc->slots ? &vc->slots[key[0] % VCACHE_SLOTS] : NULL;
+  if (s && s->used && !memcmp(s->key, key, 32) && now >= s->from &&
+      now <= s->until) {
+    *out = s->peer;
+    hit = 1;
+  }
+  pthread_mutex_unlock(&vc->mu);
+  return hit;
+}
+
+void ed_tls_vcache_put(struct ed_tls_vcache *vc, const uint8_t key[32],
+                       int64_t from, int64_t until,
+                       const struct ed_tls_peer *p) {
+  pthread_mutex_lock(&vc->mu);
+  if (!vc->slots) vc->slots = ed_calloc(VCACHE_SLOTS, sizeof(*vc->slots));
+  struct vslot *s = &vc->slots[key[0] % VCACHE_SLOTS];
+  s->used = 1;
+  memcpy(s->key, key, 32);
+  s->from = from;
+  s->until = until;
+  s->peer = *p;
+  pthread_mutex_unlock(&vc->mu);
+}
