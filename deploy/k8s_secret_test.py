@@ -46,6 +46,8 @@ def deployment_args():
             s = line.strip()
             if s == "args:":
                 inside = True
+            elif inside and s.startswith("#"):
+                continue
             elif inside and s.startswith("- --"):
                 args.append(s[2:])
             elif inside and s:
@@ -134,7 +136,10 @@ class SecretVolume(unittest.TestCase):
         self.assertNotEqual(self.port, mport)
         args = []
         for a in deployment_args():
-            flag, _, value = a.partition("=")
+            flag, eq, value = a.partition("=")
+            if not eq:
+                args.append(flag)
+                continue
             if flag == "--listen":
                 value = f"127.0.0.1:{self.port}"
             elif flag == "--metrics-listen":

@@ -43,6 +43,9 @@ void ed_tls_keyring_rotate(struct ed_tls_keyring *kr);
 struct ed_tls_params {
   const char *cert; /* PEM: leaf first, then any intermediates */
   const char *key;  /* PEM private key; must be mode 0600 or stricter */
+  /* Also accept a key that root owns and its group may read (0640, 0440),
+   * as a Kubernetes Secret volume with fsGroup mounts it. Off: refused. */
+  int allow_group_readable_key;
   const char *ca;   /* PEM bundle of trusted client CAs (and the server's) */
   const char *crl;  /* PEM CRL signed by a CA in |ca|; NULL for none */
   uint16_t tls_min; /* TLS1_3_VERSION (default when 0) or TLS1_2_VERSION */

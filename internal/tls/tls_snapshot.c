@@ -173,14 +173,20 @@ static int load_certs(STACK_OF(X509) * *out, const char *what, const char *path,
   return 0;
 }
 
-static int check_key_mode(const char *path, char *err, size_t err_len) {
+/* check_key_mode refuses a key file that group or others may access. With
+ * |allow_group_read|, a root-owned key its group may read passes (the rule
+ * PostgreSQL uses; how Kubernetes hands a Secret to a non-root server). */
+static int check_key_mode(const char *path, int allow_group_read, char *err,
+                          size_t err_len) {
   struct stat st;
   if (stat(path, &st) != 0) {
     ed_tls_set_err(err, err_len, "cannot read key file %s: %s", path,
                    ed_strerror(ED_E_NOENT));
     return ED_E_NOENT;
   }
-  if (st.st_mode & (S_IRGRP | S_IROTH | S_IWGRP | S_IWOTH)) {
+  mode_t bad = S_IRWXO | S_IWGRP | S_IXGRP | S_IRGRP;
+  if (allow_group_read && st.st_uid == 0) bad &= ~(mode_t)S_IRGRP;
+  if (st.st_mode & bad) {
     ed_tls_set_err(err, err_len,
                    "key file %s has mode %04o: group/others may read it; "
                    "run: chmod 600 %s",
@@ -190,9 +196,9 @@ static int check_key_mode(const char *path, char *err, size_t err_len) {
   return 0;
 }
 
-static int load_key(EVP_PKEY **out, const char *path, char *err,
-                    size_t err_len) {
-  int rc = check_key_mode(path, err, err_len);
+static int load_key(EVP_PKEY **out, const char *path, int allow_group_read,
+                    char *err, size_t err_len) {
+  int rc = check_key_mode(path, allow_group_read, err, err_len);
   struct pem b;
   if (!rc) rc = read_pem(&b, "key", path, err, err_len);
   if (rc) return rc;
@@ -425,7 +431,8 @@ static int snapshot_load(struct ed_tls_snapshot *s,
   STACK_OF(X509) *certs = NULL, *cas = NULL;
   EVP_PKEY *key = NULL;
   int rc = load_certs(&certs, "certificate", p->cert, err, err_len);
-  if (!rc) rc = load_key(&key, p->key, err, err_len);
+  if (!rc)
+    rc = load_key(&key, p->key, p->allow_group_readable_key, err, err_len);
   if (!rc && !X509_check_private_key(sk_X509_value(certs, 0), key)) {
     ed_tls_set_err(err, err_len, "key %s does not match certificate %s", p->key,
                    p->cert);

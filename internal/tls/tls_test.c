@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "internal/base/base.h"
 #include "internal/testing/testing.h"
@@ -302,6 +303,32 @@ static void test_snapshot_failures(void) {
   tc_write_key(tc_path("open.key"), srv_key, 0644);
   p = base_params();
   p.key = tc_path("open.key");
+  CHECK_EQ(snap_err(&p, "chmod 600"), ED_E_INSECURE);
+  p.allow_group_readable_key = 1; /* others may read: still refused */
+  CHECK_EQ(snap_err(&p, "chmod 600"), ED_E_INSECURE);
+}
+
+/* A root-owned key its group may read (a Kubernetes Secret with fsGroup)
+ * passes only with allow_group_readable_key; a key the process owns never
+ * does, nor group write. */
+static void test_group_readable_key(void) {
+  tc_write_key(tc_path("group.key"), srv_key, 0440);
+  struct ed_tls_params p = base_params();
+  p.key = tc_path("group.key");
+  CHECK_EQ(snap_err(&p, "chmod 600"), ED_E_INSECURE);
+  p.allow_group_readable_key = 1;
+  if (geteuid() == 0) {
+    struct ed_tls_snapshot *s = NULL;
+    char err[512] = "";
+    CHECK_EQ(ed_tls_snapshot_new(&s, &p, err, sizeof(err)), 0);
+    ed_tls_snapshot_unref(s);
+    CHECK_EQ(chown(tc_path("group.key"), 65534, 0), 0);
+    CHECK_EQ(snap_err(&p, "chmod 600"), ED_E_INSECURE); /* not root's */
+  } else {
+    CHECK_EQ(snap_err(&p, "chmod 600"), ED_E_INSECURE); /* ours, not root's */
+  }
+  tc_write_key(tc_path("group-w.key"), srv_key, 0460);
+  p.key = tc_path("group-w.key");
   CHECK_EQ(snap_err(&p, "chmod 600"), ED_E_INSECURE);
 }
 
@@ -611,6 +638,7 @@ int main(void) {
   setup();
   RUN(test_snapshot_ok);
   RUN(test_snapshot_failures);
+  RUN(test_group_readable_key);
   RUN(test_handshake_and_echo);
   RUN(test_one_byte_transport);
   RUN(test_refusals);
