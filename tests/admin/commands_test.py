@@ -279,6 +279,11 @@ class Commands(unittest.TestCase):
         finally:
             for s in socks:
                 s.close()
+        # The server notices the closes asynchronously; later tests must
+        # not meet its connection cap, so wait until it answers again.
+        echod.wait_until(
+            lambda: au.request(self.path, {"cmd": "version"}).get("ok"),
+            10, what="admin connections released")
 
     # ---- echoctl exit codes ----
 
