@@ -94,9 +94,16 @@ class HandshakeEdgeTest(unittest.TestCase):
             raise AssertionError("server exited %s after SIGTERM\n%s"
                                  % (rc, cls.srv.log_tail()))
 
+    def setUp(self):
+        # The server is shared by the class; a client port seen in an
+        # earlier test may be reused by the kernel, so each test reads only
+        # the log written since it started.
+        self.log_since = self.srv.log_offset()
+
     def lines_for(self, lport, msg):
         pat = "127.0.0.1:%d" % lport
-        return [e for e in self.srv.events(msg) if e.get("peer") == pat]
+        return [e for e in self.srv.events(msg, since=self.log_since)
+                if e.get("peer") == pat]
 
     def exactly_one_outcome(self, lport, timeout=10):
         """Waits until connection |lport| has its outcome logged; asserts
