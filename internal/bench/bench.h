@@ -14,8 +14,16 @@
  *   bulk       C connections streaming S-byte writes with concurrent reads.
  *   idle       open C sessions, hold them for the duration, echo once on
  *              each at the end to prove it was held.
- *   flood      8 connections echoing 64 B; quiet for half the duration,
- *              then under a handshake storm of --storm workers. */
+ *   flood      8 connections echoing 64 B, each paced at --rate messages/s
+ *              (one in flight), quiet for half the duration, then under a
+ *              handshake storm of --storm workers. Storm workers skip the
+ *              server's chain check to leave the client core to the
+ *              storm; with --server-metrics the server's handshake pool
+ *              queue is sampled to say whether the storm saturated it.
+ *
+ * Tests only: $ECHO_BENCH_TEST_CHECK_PAUSE_US makes idle's final echo
+ * pause between its write and its first read, so the server's answer is
+ * always there already (the race behind issue 6's "held" < "established"). */
 #ifndef ED_BENCH_H
 #define ED_BENCH_H
 
@@ -36,24 +44,28 @@ const char *ed_bench_scenario_name(enum ed_bench_scenario s);
 
 struct ed_bench_opts {
   enum ed_bench_scenario scenario;
-  char *connect;     /* "host:port"; owned */
-  char *ca;          /* CA bundle that signs the server cert; owned */
-  char *cert;        /* client certificate chain; owned */
-  char *key;         /* client private key; owned */
-  char *servername;  /* SNI + name checked; NULL: check the connect host */
-  uint32_t conns;    /* C (idle: sessions to open) */
-  uint32_t size;     /* S bytes per message / write */
-  uint32_t threads;  /* client loops, each in its own thread */
-  uint32_t storm;    /* flood: handshake workers in the storm */
-  uint32_t parallel; /* idle: handshakes in flight while opening */
-  uint32_t window;   /* bulk: max unechoed bytes per connection */
-  double duration_s; /* measured window (idle: hold time) */
-  double timeout_s;  /* one operation that takes longer counts as failed */
-  uint64_t count;    /* stop after this many operations; 0 = no bound */
-  int resume;        /* handshake: offer session tickets */
-  int server_pid;    /* sample /proc/PID; 0 = none */
-  int json;          /* print one JSON object instead of the summary */
-  int progress;      /* progress line on stderr: -1 auto (isatty), 0, 1 */
+  char *connect;        /* "host:port"; owned */
+  char *ca;             /* CA bundle that signs the server cert; owned */
+  char *cert;           /* client certificate chain; owned */
+  char *key;            /* client private key; owned */
+  char *servername;     /* SNI + name checked; NULL: check the connect host */
+  uint32_t conns;       /* C (idle: sessions to open) */
+  uint32_t size;        /* S bytes per message / write */
+  uint32_t threads;     /* client loops, each in its own thread */
+  uint32_t storm;       /* flood: handshake workers in the storm */
+  uint32_t parallel;    /* idle: handshakes in flight while opening */
+  uint32_t window;      /* bulk: max unechoed bytes per connection */
+  uint32_t rate;        /* flood: messages/s per echo connection; 0 = closed
+                           loop (the next message as soon as the echo is in) */
+  char *server_metrics; /* flood: "host:port" of the server's Prometheus
+                           endpoint, or NULL; owned */
+  double duration_s;    /* measured window (idle: hold time) */
+  double timeout_s;     /* one operation that takes longer counts as failed */
+  uint64_t count;       /* stop after this many operations; 0 = no bound */
+  int resume;           /* handshake: offer session tickets */
+  int server_pid;       /* sample /proc/PID; 0 = none */
+  int json;             /* print one JSON object instead of the summary */
+  int progress;         /* progress line on stderr: -1 auto (isatty), 0, 1 */
 };
 
 /* ed_bench_opts_init sets the defaults: handshake, 127.0.0.1:7443, the dev
@@ -103,7 +115,21 @@ struct ed_bench_result {
   struct ed_bench_lat quiet;     /* flood: RTT before the storm */
   struct ed_bench_lat storm_lat; /* flood: RTT during the storm */
   uint64_t storm_handshakes;
-  double storm_hs_per_s;
+  double storm_hs_per_s;           /* |lat| holds the storm's handshakes */
+  uint32_t rate;                   /* flood: target msgs/s per connection */
+  double quiet_s;                  /* flood: length of the quiet window */
+  double quiet_rate, storm_rate;   /* achieved msgs/s per echo connection */
+  uint64_t quiet_late, storm_late; /* sends delayed by a late echo */
+  double server_cores;             /* flood: server CPU during the storm */
+  int metrics_asked;               /* --server-metrics was given */
+  uint32_t queue_samples;          /* pool queue depth samples taken */
+  uint32_t queue_errors;           /* scrapes that failed */
+  double queue_min, queue_median;
+
+  char queue_error[120];        /* the first failed scrape's reason */
+  int saturated;                /* ed_bench_saturation's verdict */
+  const char *saturation_basis; /* static: "queue_depth", "server_cpu",
+                                   "none" */
 
   /* Failures. Any of them makes ed_bench_result_failed() true. */
   uint64_t refused;        /* handshake failed or connection dropped before
@@ -140,7 +166,8 @@ struct ed_bench_result {
 int ed_bench_run(const struct ed_bench_opts *o, struct ed_bench_result *out);
 
 /* ed_bench_result_failed returns 1 when the run counted refusals,
- * mismatches, drops, timeouts or connect failures, or did no operation. */
+ * mismatches, drops, timeouts or connect failures, or did no operation
+ * (idle: when fewer sessions echoed after the hold than were established). */
 int ed_bench_result_failed(const struct ed_bench_result *r);
 
 /* ed_bench_result_json returns one JSON object (no newline) describing
@@ -165,6 +192,41 @@ int ed_bench_parse_status(uint64_t *out_kib, const char *text);
  * ED_E_* code. ed_bench_proc_rss_kib likewise reads VmRSS. */
 int ed_bench_proc_cpu_us(uint64_t *out_us, int pid);
 int ed_bench_proc_rss_kib(uint64_t *out_kib, int pid);
+
+/* ---- flood: pacing and saturation (exposed for tests) -------------------- */
+
+/* ed_bench_pace_next returns when a paced connection sends its next
+ * message: one |interval_ns| after |due_ns| (when the last one was due),
+ * or |now_ns| (at once) if the echo came back after that. Late sends do
+ * not catch up in a burst: the schedule restarts from |now_ns|, so the
+ * achieved rate falls short, which the report shows. Sets *out_late to 1
+ * when the send is late, else 0. */
+uint64_t ed_bench_pace_next(int *out_late, uint64_t due_ns,
+                            uint64_t interval_ns, uint64_t now_ns);
+
+/* ed_bench_parse_gauge finds the unlabelled sample |name| in a
+ * Prometheus text exposition (a line "NAME VALUE"; comments and other
+ * names, including NAME_suffix, are skipped). Returns 0 or ED_E_PARSE. */
+int ed_bench_parse_gauge(double *out, const char *text, const char *name);
+
+/* ed_bench_median returns the median of |n| values (sorts |v| in place);
+ * 0 when n == 0. */
+double ed_bench_median(double *v, size_t n);
+
+/* ed_bench_saturation returns 1 when the evidence says the storm
+ * saturated the server's handshake pool: with queue samples, their median
+ * is >= 1 (a saturated pool never drains); without, the server used >=
+ * 0.95 cores. *out_basis says which (static: "queue_depth", "server_cpu",
+ * or "none" when there is no evidence, which is a "no"). */
+int ed_bench_saturation(const char **out_basis, uint32_t queue_samples,
+                        double queue_median, int server_ok,
+                        double server_cores);
+
+/* ed_bench_scrape_gauge fetches http://|hostport|/metrics (HTTP/1.1, one
+ * connection, at most |timeout_ms| in all) and reads the gauge |name|.
+ * Returns 0, or a negative ED_E_* code with a reason in |err|. */
+int ed_bench_scrape_gauge(double *out, const char *hostport, const char *name,
+                          int timeout_ms, char *err, size_t err_len);
 
 /* ---- latency histogram (exposed for tests) ------------------------------- */
 

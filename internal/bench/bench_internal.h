@@ -35,7 +35,8 @@ enum ed_bench__kind {
  * except for the atomics and the mutex-guarded first-error fields. */
 struct ed_bench__run {
   const struct ed_bench_opts *o;
-  SSL_CTX *ctx;
+  SSL_CTX *ctx;       /* verifies the server's chain */
+  SSL_CTX *storm_ctx; /* flood's storm: does not (see bench.h) */
   struct sockaddr_storage addr;
   socklen_t addr_len;
   char *sni; /* server name sent in the ClientHello, or NULL */
@@ -51,6 +52,10 @@ struct ed_bench__run {
   int bounded;            /* count given: ops are claimed from budget */
   _Atomic int64_t budget; /* ops left to start */
 
+  /* $ECHO_BENCH_TEST_CHECK_PAUSE_US: idle's final echo pauses this long
+   * between its write and its first read (tests only). */
+  uint32_t test_check_pause_us;
+
   pthread_mutex_t mu; /* guards the fields below */
   char first_error[200];
   _Atomic int have_tls_info;
@@ -62,6 +67,7 @@ struct ed_bench__counters {
   _Atomic uint64_t ops, bytes, resumed;
   _Atomic uint64_t established, held, dead;
   _Atomic uint64_t refused, connect_failed, mismatch, dropped, timeouts;
+  _Atomic uint64_t late_quiet, late_storm; /* flood: paced sends delayed */
 };
 
 struct ed_bench__conn;
@@ -72,12 +78,18 @@ struct ed_bench__worker {
   uint32_t size;   /* message / write size */
   uint32_t nconns; /* connections owned by this loop */
   uint32_t first_id;
-  int flood_echo; /* K_ECHO that records into quiet/storm by phase */
+  int flood_echo;       /* K_ECHO that records into quiet/storm by phase */
+  SSL_CTX *ctx;         /* borrowed from the run */
+  uint64_t interval_ns; /* flood echo: send one message per interval on
+                           each connection; 0 = closed loop */
   struct ed_bench__conn *conns;
 
   uv_loop_t loop;
   uv_async_t wake;
   uv_timer_t tick;
+  int pace_fd;         /* timerfd for paced sends, or -1 */
+  uv_poll_t pace;      /* watches pace_fd */
+  uint64_t pace_armed; /* when pace_fd fires next; 0 = disarmed */
   uv_thread_t thread;
   int seen_phase;
   int stopping;
@@ -111,6 +123,11 @@ void ed_bench__worker_join(struct ed_bench__worker *w);
  * keeps the newest ticket of a connection so its slot can resume with it.
  * Takes ownership of |sess|. */
 int ed_bench__on_new_session(SSL *ssl, SSL_SESSION *sess);
+
+/* ed_bench__split_hostport splits "host:port" or "[v6]:port". Returns 0 or
+ * ED_E_INVAL. */
+int ed_bench__split_hostport(char *host, size_t host_len, char *port,
+                             size_t port_len, const char *s);
 
 /* ed_bench__note_error records |msg| as the run's first error. */
 void ed_bench__note_error(struct ed_bench__run *r, const char *msg);

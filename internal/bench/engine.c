@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "internal/base/base.h"
@@ -55,6 +56,8 @@ struct ed_bench__conn {
   int pending_write; /* bulk: a claimed chunk not yet accepted */
   int checking;      /* idle: final echo in flight */
   int parked;        /* echo/bulk: up, waiting for the measured window */
+  int pace_wait;     /* paced echo: held until |due| */
+  uint64_t due;      /* paced echo: when the current/next send is due */
 };
 
 typedef struct ed_bench__conn conn;
@@ -321,7 +324,7 @@ static void on_connected(conn *c) {
     conn_fail(c, &w->c.connect_failed, msg);
     return;
   }
-  c->ssl = SSL_new(r->ctx);
+  c->ssl = SSL_new(w->ctx);
   if (!c->ssl) {
     conn_fail(c, &w->c.refused, "SSL_new failed");
     return;
@@ -389,6 +392,73 @@ static void hold(conn *c) {
   set_events(c, UV_READABLE);
 }
 
+/* ---- pacing (flood's echo connections) ----------------------------------- */
+
+/* pace_arm sets the worker's timerfd to the earliest due time of the
+ * connections waiting to send (a time already past fires at once). */
+static void pace_arm(worker *w) {
+  uint64_t next = 0;
+  for (uint32_t i = 0; i < w->nconns; i++) {
+    const conn *c = &w->conns[i];
+    if (c->pace_wait && (next == 0 || c->due < next)) next = c->due;
+  }
+  if (next == 0 || next == w->pace_armed) return;
+  struct itimerspec its;
+  memset(&its, 0, sizeof(its));
+  its.it_value.tv_sec = (time_t)(next / 1000000000u);
+  its.it_value.tv_nsec = (long)(next % 1000000000u);
+  timerfd_settime(w->pace_fd, TFD_TIMER_ABSTIME, &its, NULL);
+  w->pace_armed = next;
+}
+
+static void pace_wait(conn *c, uint64_t due) {
+  c->due = due;
+  c->pace_wait = 1;
+  hold(c);
+  pace_arm(c->w);
+}
+
+/* on_pace: the timerfd fired; every connection whose time has come sends. */
+static void on_pace(uv_poll_t *h, int status, int events) {
+  worker *w = h->data;
+  uint64_t expirations;
+  (void)status;
+  (void)events;
+  if (read(w->pace_fd, &expirations, sizeof(expirations)) < 0 &&
+      errno != EAGAIN)
+    return;
+  w->pace_armed = 0;
+  uint64_t now = ed_now_ns();
+  for (uint32_t i = 0; i < w->nconns && !w->stopping; i++) {
+    conn *c = &w->conns[i];
+    if (!c->pace_wait || c->due > now) continue;
+    c->pace_wait = 0;
+    if (c->state == CS_HOLD && claim(w->r)) msg_begin(c, w->size);
+  }
+  if (!w->stopping) pace_arm(w);
+}
+
+/* pace_next: the echo of a paced message is back at |now|; send the next
+ * one on schedule, or at once (counted as late) if the schedule passed. */
+static void pace_next(conn *c, uint64_t now) {
+  worker *w = c->w;
+  int late;
+  uint64_t next = ed_bench_pace_next(&late, c->due, w->interval_ns, now);
+  if (!late) {
+    pace_wait(c, next);
+    return;
+  }
+  int ph = phase(w);
+  if (ph == PH_MEASURE) bump(&w->c.late_quiet, 1);
+  if (ph == PH_STORM) bump(&w->c.late_storm, 1);
+  c->due = now;
+  if (claim(w->r)) {
+    msg_begin(c, w->size);
+  } else {
+    hold(c);
+  }
+}
+
 /* start_work begins the steady state of an echo or bulk connection. */
 static void start_work(conn *c) {
   worker *w = c->w;
@@ -397,6 +467,10 @@ static void start_work(conn *c) {
     c->state = CS_BULK;
     c->t_op = ed_now_ns();
     bulk_step(c);
+  } else if (w->interval_ns) {
+    /* Paced: spread the connections' first sends over one interval. */
+    uint64_t idx = (uint64_t)(c - w->conns);
+    pace_wait(c, ed_now_ns() + idx * w->interval_ns / w->nconns);
   } else if (!w->stopping && claim(w->r)) {
     msg_begin(c, w->size);
   } else {
@@ -451,7 +525,9 @@ static void msg_done(conn *c) {
   } else {
     record_rtt(w, now - c->t_op);
     bump(&w->c.ops, 1);
-    if (!w->stopping && claim(w->r)) {
+    if (w->interval_ns && !w->stopping) {
+      pace_next(c, now); /* claims when it sends */
+    } else if (!w->stopping && claim(w->r)) {
       msg_begin(c, w->size);
     } else {
       hold(c);
@@ -464,6 +540,9 @@ static void msg_step(conn *c) {
   if (c->tx_pos < c->msg_end &&
       write_chunk(c, (size_t)(c->msg_end - c->tx_pos)) < 0)
     return;
+  /* Tests only: let the server answer before we look (see bench.h). */
+  if (c->checking && c->w->r->test_check_pause_us)
+    usleep(c->w->r->test_check_pause_us);
   if (read_verify(c, c->tx_pos) < 0) return;
   if (c->rx_pos == c->msg_end) {
     msg_done(c);
@@ -595,7 +674,13 @@ static void unpark(worker *w) {
   }
 }
 
+/* start_checks sends the final echo on every held session. An echo can
+ * come back inside msg_begin (the server may run between our write and
+ * our read), so the in-flight count holds one extra until every check has
+ * been sent: a count that touched 0 early used to end the check phase
+ * with most sessions never asked ("held" < "established", no error). */
 static void start_checks(worker *w) {
+  w->checking++;
   for (uint32_t i = 0; i < w->nconns; i++) {
     conn *c = &w->conns[i];
     if (c->state != CS_HOLD) continue;
@@ -603,6 +688,7 @@ static void start_checks(worker *w) {
     w->checking++;
     msg_begin(c, HELLO_LEN);
   }
+  w->checking--;
   check_progress(w);
 }
 
@@ -611,6 +697,7 @@ static void worker_stop(worker *w) {
   for (uint32_t i = 0; i < w->nconns; i++) conn_teardown(&w->conns[i]);
   uv_close((uv_handle_t *)&w->wake, NULL);
   uv_close((uv_handle_t *)&w->tick, NULL);
+  if (w->pace_fd >= 0) uv_close((uv_handle_t *)&w->pace, NULL);
 }
 
 static void look_at_phase(worker *w) {
@@ -639,7 +726,9 @@ static void on_tick(uv_timer_t *t) {
 static void worker_main(void *arg) {
   worker *w = arg;
   /* In a flood the storm's handshakes must not delay the measuring
-   * loop's reads on a shared core: the storm runs at a lower priority. */
+   * loop's reads on a shared core: the storm runs at a lower priority.
+   * (SCHED_IDLE measured no better: the echo thread's wake-up delay is
+   * already ~30 us p99 at nice 10.) */
   if (w->kind == K_HANDSHAKE && w->r->o->scenario == ED_BENCH_FLOOD)
     setpriority(PRIO_PROCESS, 0, 10); /* Linux: this thread only */
   if (w->kind == K_IDLE) {
@@ -670,6 +759,14 @@ int ed_bench__worker_start(worker *w) {
   uv_timer_init(&w->loop, &w->tick);
   w->tick.data = w;
   uv_timer_start(&w->tick, on_tick, TICK_MS, TICK_MS);
+  w->pace_fd = -1;
+  if (w->interval_ns) {
+    w->pace_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+    if (w->pace_fd < 0) return -errno;
+    uv_poll_init(&w->loop, &w->pace, w->pace_fd);
+    w->pace.data = w;
+    uv_poll_start(&w->pace, UV_READABLE, on_pace);
+  }
   return uv_thread_create(&w->thread, worker_main, w);
 }
 
@@ -680,6 +777,8 @@ void ed_bench__worker_wake(worker *w) {
 void ed_bench__worker_join(worker *w) {
   uv_thread_join(&w->thread);
   uv_loop_close(&w->loop);
+  if (w->pace_fd >= 0) close(w->pace_fd);
+  w->pace_fd = -1;
   for (uint32_t i = 0; i < w->nconns; i++)
     SSL_SESSION_free(w->conns[i].session);
   free(w->conns);

@@ -28,8 +28,10 @@ const char *ed_bench_usage(void) {
          "checked\n"
          "  idle       open C sessions, hold them --duration, echo once "
          "more\n"
-         "  flood      8 connections echoing S bytes; quiet, then under a\n"
-         "             storm of --storm handshake workers\n"
+         "  flood      8 connections echoing S bytes, each paced at --rate;\n"
+         "             quiet, then under a storm of --storm handshake\n"
+         "             workers (full mutual-TLS handshakes that do NOT\n"
+         "             verify the server's chain, to spare the client core)\n"
          "\n"
          "Flags:\n"
          "  --connect HOST:PORT   server (default 127.0.0.1:7443)\n"
@@ -49,6 +51,12 @@ const char *ed_bench_usage(void) {
          "  --resume              handshake: resume with session tickets\n"
          "  -t, --threads N       client loops/threads (default 1)\n"
          "  --storm N             flood: handshake workers (default 64)\n"
+         "  --rate N              flood: messages/s per echo connection, one\n"
+         "                        in flight (default 1000; 0: closed loop)\n"
+         "  --server-metrics HOST:PORT  flood: sample the server's handshake\n"
+         "                        pool queue (echod's /metrics) every 100 ms\n"
+         "                        during the storm to tell whether it was\n"
+         "                        saturated (else: server CPU >= 0.95 cores)\n"
          "  --parallel N          idle: handshakes in flight (default 128)\n"
          "  --window BYTES        bulk: unechoed bytes per connection (256k)\n"
          "  --timeout SECS        an operation stuck this long fails (10)\n"
@@ -75,6 +83,7 @@ void ed_bench_opts_init(struct ed_bench_opts *o) {
   o->key = ed_strdup(path);
   o->threads = 1;
   o->storm = 64;
+  o->rate = 1000;
   o->parallel = 128;
   o->window = 256 * 1024;
   o->duration_s = 5;
@@ -88,6 +97,7 @@ void ed_bench_opts_cleanup(struct ed_bench_opts *o) {
   free(o->cert);
   free(o->key);
   free(o->servername);
+  free(o->server_metrics);
   memset(o, 0, sizeof(*o));
 }
 
@@ -151,6 +161,8 @@ static const struct flag flags[] = {
     {"size", 's', F_BYTES, OFF(size)},
     {"threads", 't', F_U32, OFF(threads)},
     {"storm", 0, F_U32, OFF(storm)},
+    {"rate", 0, F_U32, OFF(rate)},
+    {"server-metrics", 0, F_STR, OFF(server_metrics)},
     {"parallel", 0, F_U32, OFF(parallel)},
     {"window", 0, F_BYTES, OFF(window)},
     {"duration", 'd', F_SECS, OFF(duration_s)},
@@ -243,6 +255,8 @@ static int apply_defaults(struct ed_bench_opts *o, int have_count_only,
       (o->scenario == ED_BENCH_IDLE || o->scenario == ED_BENCH_FLOOD))
     return usage_err(err, err_len, "--count does not apply to %s",
                      scenario_names[o->scenario]);
+  if (o->rate > 1000000)
+    return usage_err(err, err_len, "--rate: at most 1000000 (1 us apart)");
   if (o->timeout_s <= 0)
     return usage_err(err, err_len, "--timeout must be > 0");
   return 0;

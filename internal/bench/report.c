@@ -10,7 +10,10 @@ int ed_bench_result_failed(const struct ed_bench_result *r) {
   if (r->refused || r->connect_failed || r->mismatch || r->dropped ||
       r->timeouts)
     return 1;
-  if (r->scenario == ED_BENCH_IDLE) return r->held == 0;
+  /* Every established session must echo after the hold; one that did
+   * not and was not counted as a failure is a bug of the bench itself. */
+  if (r->scenario == ED_BENCH_IDLE)
+    return r->held == 0 || r->held < r->established;
   if (r->scenario == ED_BENCH_FLOOD) return r->quiet.n == 0;
   return r->ops == 0;
 }
@@ -52,6 +55,49 @@ static void add_server_json(cJSON *root, const struct ed_bench_result *r) {
   }
 }
 
+static cJSON *pair_json(const char *k1, double v1, const char *k2, double v2) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, k1, v1);
+  cJSON_AddNumberToObject(o, k2, v2);
+  return o;
+}
+
+/* add_flood_json: the storm, the paced echo's achieved rate, and the
+ * saturation evidence with its verdict. */
+static void add_flood_json(cJSON *root, const struct ed_bench_result *r) {
+  cJSON_AddItemToObject(root, "quiet_rtt_us", lat_json(&r->quiet));
+  cJSON_AddItemToObject(root, "storm_rtt_us", lat_json(&r->storm_lat));
+  cJSON_AddNumberToObject(
+      root, "p99_ratio",
+      r->quiet.p99_us > 0 ? r->storm_lat.p99_us / r->quiet.p99_us : 0);
+  cJSON_AddNumberToObject(root, "rate_per_conn", r->rate);
+  cJSON_AddItemToObject(
+      root, "achieved_rate_per_conn",
+      pair_json("quiet", r->quiet_rate, "storm", r->storm_rate));
+  cJSON_AddItemToObject(root, "late_sends",
+                        pair_json("quiet", (double)r->quiet_late, "storm",
+                                  (double)r->storm_late));
+  cJSON_AddNumberToObject(root, "storm_handshakes",
+                          (double)r->storm_handshakes);
+  cJSON_AddNumberToObject(root, "storm_hs_per_s", r->storm_hs_per_s);
+  cJSON_AddItemToObject(root, "storm_handshake_us", lat_json(&r->lat));
+  cJSON_AddBoolToObject(root, "storm_verifies_server", 0);
+  if (r->server_ok)
+    cJSON_AddNumberToObject(root, "storm_server_cores", r->server_cores);
+  if (r->metrics_asked) {
+    cJSON *q = cJSON_AddObjectToObject(root, "pool_queue_depth");
+    cJSON_AddNumberToObject(q, "samples", r->queue_samples);
+    cJSON_AddNumberToObject(q, "min", r->queue_min);
+    cJSON_AddNumberToObject(q, "median", r->queue_median);
+    cJSON_AddNumberToObject(q, "errors", r->queue_errors);
+    if (r->queue_error[0])
+      cJSON_AddStringToObject(q, "first_error", r->queue_error);
+  }
+  cJSON_AddBoolToObject(root, "saturated", r->saturated);
+  cJSON_AddStringToObject(root, "saturation_basis",
+                          r->saturation_basis ? r->saturation_basis : "none");
+}
+
 static void add_scenario_json(cJSON *root, const struct ed_bench_result *r) {
   switch (r->scenario) {
     case ED_BENCH_HANDSHAKE:
@@ -68,14 +114,7 @@ static void add_scenario_json(cJSON *root, const struct ed_bench_result *r) {
       cJSON_AddNumberToObject(root, "held", (double)r->held);
       break;
     case ED_BENCH_FLOOD:
-      cJSON_AddItemToObject(root, "quiet_rtt_us", lat_json(&r->quiet));
-      cJSON_AddItemToObject(root, "storm_rtt_us", lat_json(&r->storm_lat));
-      cJSON_AddNumberToObject(
-          root, "p99_ratio",
-          r->quiet.p99_us > 0 ? r->storm_lat.p99_us / r->quiet.p99_us : 0);
-      cJSON_AddNumberToObject(root, "storm_handshakes",
-                              (double)r->storm_handshakes);
-      cJSON_AddNumberToObject(root, "storm_hs_per_s", r->storm_hs_per_s);
+      add_flood_json(root, r);
       break;
     default:
       break;
@@ -125,6 +164,36 @@ static void print_lat(FILE *f, const char *what, const struct ed_bench_lat *l) {
           what, l->p50_us, l->p99_us, l->p999_us, l->max_us);
 }
 
+static void print_flood(FILE *f, const struct ed_bench_result *r) {
+  if (r->rate)
+    fprintf(f,
+            "  paced echo     %u msgs/s per conn asked; achieved %.0f quiet, "
+            "%.0f storm; late sends %llu quiet, %llu storm\n",
+            r->rate, r->quiet_rate, r->storm_rate,
+            (unsigned long long)r->quiet_late,
+            (unsigned long long)r->storm_late);
+  else
+    fprintf(f, "  closed loop    %.0f msgs/s per conn quiet, %.0f storm\n",
+            r->quiet_rate, r->storm_rate);
+  print_lat(f, "quiet rtt", &r->quiet);
+  print_lat(f, "storm rtt", &r->storm_lat);
+  fprintf(f,
+          "  storm          %llu handshakes (%.0f/s, p50 %.0f us; server "
+          "chain not verified); p99 x%.2f\n",
+          (unsigned long long)r->storm_handshakes, r->storm_hs_per_s,
+          r->lat.p50_us,
+          r->quiet.p99_us > 0 ? r->storm_lat.p99_us / r->quiet.p99_us : 0);
+  if (r->server_ok)
+    fprintf(f, "  server cores   %.2f during the storm\n", r->server_cores);
+  if (r->metrics_asked && r->queue_samples)
+    fprintf(f, "  pool queue     min %.0f, median %.1f (%u samples)\n",
+            r->queue_min, r->queue_median, r->queue_samples);
+  else if (r->metrics_asked)
+    fprintf(f, "  pool queue     no sample (%s)\n", r->queue_error);
+  fprintf(f, "  saturated      %s (by %s)\n", r->saturated ? "yes" : "no",
+          r->saturation_basis ? r->saturation_basis : "none");
+}
+
 static void print_scenario(FILE *f, const struct ed_bench_result *r) {
   switch (r->scenario) {
     case ED_BENCH_HANDSHAKE:
@@ -151,11 +220,7 @@ static void print_scenario(FILE *f, const struct ed_bench_result *r) {
               r->elapsed_s);
       break;
     case ED_BENCH_FLOOD:
-      print_lat(f, "quiet rtt", &r->quiet);
-      print_lat(f, "storm rtt", &r->storm_lat);
-      fprintf(f, "  storm          %llu handshakes (%.0f/s); p99 x%.2f\n",
-              (unsigned long long)r->storm_handshakes, r->storm_hs_per_s,
-              r->quiet.p99_us > 0 ? r->storm_lat.p99_us / r->quiet.p99_us : 0);
+      print_flood(f, r);
       break;
   }
 }

@@ -19,11 +19,12 @@
 typedef struct ed_bench__worker worker;
 
 #define HELLO_CHUNK 65536 /* the engine reads at most this much at once */
+#define FLOOD_ECHO_CONNS 8
 
 /* ---- setup --------------------------------------------------------------- */
 
-static int split_hostport(char *host, size_t host_len, char *port,
-                          size_t port_len, const char *s) {
+int ed_bench__split_hostport(char *host, size_t host_len, char *port,
+                             size_t port_len, const char *s) {
   const char *colon = strrchr(s, ':');
   if (!colon || colon == s || !colon[1]) return ED_E_INVAL;
   const char *h = s;
@@ -79,22 +80,54 @@ static int tls_fail(const char *what, const char *path) {
   return ED_E_TLS;
 }
 
-static int make_ctx(struct ed_bench__run *r, const char *host) {
-  const struct ed_bench_opts *o = r->o;
-  SSL_CTX *ctx = r->ctx = SSL_CTX_new(TLS_method());
+/* client_ctx makes a context with the client certificate, TLS 1.2-1.3,
+ * X25519 only, trusting |ca| when not NULL. Returns 0 or ED_E_TLS (message
+ * on stderr); *out is set either way (NULL-safe to free). */
+static int client_ctx(SSL_CTX **out, const struct ed_bench_opts *o,
+                      const char *ca) {
+  SSL_CTX *ctx = *out = SSL_CTX_new(TLS_method());
   if (!ctx) return tls_fail("cannot create SSL_CTX", NULL);
   SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
   SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION);
   if (!SSL_CTX_set1_curves_list(ctx, "X25519"))
     return tls_fail("cannot set groups", NULL);
-  if (!SSL_CTX_load_verify_locations(ctx, o->ca, NULL))
-    return tls_fail("cannot load CA", o->ca);
+  if (ca && !SSL_CTX_load_verify_locations(ctx, ca, NULL))
+    return tls_fail("cannot load CA", ca);
   if (!SSL_CTX_use_certificate_chain_file(ctx, o->cert))
     return tls_fail("cannot load client certificate", o->cert);
   if (!SSL_CTX_use_PrivateKey_file(ctx, o->key, SSL_FILETYPE_PEM))
     return tls_fail("cannot load client key", o->key);
   if (!SSL_CTX_check_private_key(ctx))
     return tls_fail("key does not match certificate", o->cert);
+  return 0;
+}
+
+static enum ssl_verify_result_t accept_any_server(SSL *ssl,
+                                                  uint8_t *out_alert) {
+  (void)ssl;
+  (void)out_alert;
+  return ssl_verify_ok;
+}
+
+/* make_storm_ctx: flood's storm workers present the client certificate
+ * and do full handshakes but do not check the server's certificate chain,
+ * which leaves more of the client core to the storm. An accept-all custom
+ * verify, because with SSL_VERIFY_NONE alone BoringSSL still runs the
+ * chain check (and ignores the result). BoringSSL always checks the
+ * server's CertificateVerify signature; no API skips that one. */
+static int make_storm_ctx(struct ed_bench__run *r) {
+  int err = client_ctx(&r->storm_ctx, r->o, NULL);
+  if (err) return err;
+  SSL_CTX_set_custom_verify(r->storm_ctx, SSL_VERIFY_PEER, accept_any_server);
+  SSL_CTX_set_session_cache_mode(r->storm_ctx, SSL_SESS_CACHE_OFF);
+  return 0;
+}
+
+static int make_ctx(struct ed_bench__run *r, const char *host) {
+  const struct ed_bench_opts *o = r->o;
+  int err = client_ctx(&r->ctx, o, o->ca);
+  if (err) return err;
+  SSL_CTX *ctx = r->ctx;
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
   X509_VERIFY_PARAM *param = SSL_CTX_get0_param(ctx);
   const char *name = o->servername ? o->servername : host;
@@ -133,15 +166,19 @@ static int run_setup(struct ed_bench__run *r, const struct ed_bench_opts *o) {
   r->o = o;
   pthread_mutex_init(&r->mu, NULL);
   char host[256], port[32];
-  if (split_hostport(host, sizeof(host), port, sizeof(port), o->connect)) {
+  if (ed_bench__split_hostport(host, sizeof(host), port, sizeof(port),
+                               o->connect)) {
     fprintf(stderr, "echo-bench: --connect wants HOST:PORT, not %s\n",
             o->connect);
     return ED_E_INVAL;
   }
   int err = resolve(r, host, port);
   if (!err) err = make_ctx(r, host);
+  if (!err && o->scenario == ED_BENCH_FLOOD) err = make_storm_ctx(r);
   if (err) return err;
   make_pattern(r);
+  const char *pause = getenv("ECHO_BENCH_TEST_CHECK_PAUSE_US");
+  if (pause) r->test_check_pause_us = (uint32_t)strtoul(pause, NULL, 10);
   r->bounded = o->count > 0;
   atomic_store(&r->budget, (int64_t)o->count);
   /* 10,000 sessions need 10,000 descriptors: take the hard limit. */
@@ -155,6 +192,7 @@ static int run_setup(struct ed_bench__run *r, const struct ed_bench_opts *o) {
 
 static void run_cleanup(struct ed_bench__run *r) {
   SSL_CTX_free(r->ctx);
+  SSL_CTX_free(r->storm_ctx);
   free(r->sni);
   free(r->pattern);
   pthread_mutex_destroy(&r->mu);
@@ -184,6 +222,13 @@ static int pool_start(struct pool *p, struct ed_bench__run *r,
     w->size = size;
     w->nconns = total / threads + (i < total % threads ? 1 : 0);
     w->first_id = id;
+    w->ctx = r->ctx;
+    if (kind == K_HANDSHAKE && r->o->scenario == ED_BENCH_FLOOD)
+      w->ctx = r->storm_ctx;
+    if (kind == K_ECHO && r->o->scenario == ED_BENCH_FLOOD) {
+      w->flood_echo = 1;
+      if (r->o->rate) w->interval_ns = 1000000000u / r->o->rate;
+    }
     id += w->nconns;
     int err = ed_bench__worker_start(w);
     if (err) {
@@ -449,15 +494,88 @@ static int run_idle(struct ed_bench__run *r, struct ed_bench_result *out,
   return err;
 }
 
+/* ---- flood ----------------------------------------------------------------
+ */
+
+#define QUEUE_GAUGE "echod_handshake_queue_depth"
+#define SAMPLE_EVERY_NS 100000000u /* 100 ms */
+#define MAX_SAMPLES 4096
+
+/* The server's pool queue depth, scraped every 100 ms during the storm. */
+struct sampler {
+  const char *hostport; /* NULL: not asked for */
+  double v[MAX_SAMPLES];
+  uint32_t n, errors;
+  uint64_t next_ns;
+  char first_error[120];
+};
+
+static void sampler_tick(struct sampler *s) {
+  uint64_t now = ed_now_ns();
+  if (!s->hostport || now < s->next_ns || s->n == MAX_SAMPLES) return;
+  s->next_ns = now + SAMPLE_EVERY_NS;
+  double v;
+  char err[120];
+  if (ed_bench_scrape_gauge(&v, s->hostport, QUEUE_GAUGE, 1000, err,
+                            sizeof(err)) == 0) {
+    s->v[s->n++] = v;
+  } else if (s->errors++ == 0) {
+    snprintf(s->first_error, sizeof(s->first_error), "%s", err);
+  }
+}
+
+/* wait_sampling is wait_for with the sampler running and no early end. */
+static void wait_sampling(struct progress *pg, const struct pool *p,
+                          uint64_t deadline_ns, struct sampler *s) {
+  struct timespec ts = {0, 10 * 1000 * 1000};
+  for (;;) {
+    sampler_tick(s);
+    if (ed_now_ns() >= deadline_ns) return;
+    nanosleep(&ts, NULL);
+    progress_tick(pg, p);
+  }
+}
+
+/* flood_verdict fills the flood's rates and the saturation evidence. */
+static void flood_verdict(struct ed_bench_result *out, struct sampler *s,
+                          const struct pool *echo) {
+  if (out->quiet_s > 0)
+    out->quiet_rate = (double)out->quiet.n / out->quiet_s / FLOOD_ECHO_CONNS;
+  if (out->elapsed_s > 0)
+    out->storm_rate =
+        (double)out->storm_lat.n / out->elapsed_s / FLOOD_ECHO_CONNS;
+  out->quiet_late = pool_sum(echo, CTR(late_quiet));
+  out->storm_late = pool_sum(echo, CTR(late_storm));
+  if (out->server_ok && out->elapsed_s > 0)
+    out->server_cores = out->server_cpu_us / 1e6 / out->elapsed_s;
+  out->metrics_asked = s->hostport != NULL;
+  out->queue_samples = s->n;
+  out->queue_errors = s->errors;
+  snprintf(out->queue_error, sizeof(out->queue_error), "%s", s->first_error);
+  if (s->n) {
+    out->queue_min = s->v[0];
+    for (uint32_t i = 1; i < s->n; i++)
+      if (s->v[i] < out->queue_min) out->queue_min = s->v[i];
+    out->queue_median = ed_bench_median(s->v, s->n);
+  }
+  out->saturated =
+      ed_bench_saturation(&out->saturation_basis, s->n, out->queue_median,
+                          out->server_ok, out->server_cores);
+}
+
+/* run_flood: the echo connections come up, run quiet for half the
+ * duration, then a storm starts; after a 0.5 s ramp the second half is
+ * measured under it (server CPU and queue samples over that half). */
 static int run_flood(struct ed_bench__run *r, struct ed_bench_result *out,
                      struct progress *pg) {
   const struct ed_bench_opts *o = r->o;
   struct pool echo = {0}, storm = {0};
   struct snap a, b;
+  struct sampler *smp = ed_calloc(1, sizeof(*smp));
+  smp->hostport = o->server_metrics;
   double half = (o->duration_s > 0 ? o->duration_s : 10) / 2;
   atomic_store(&r->phase, PH_SETUP);
-  int err = pool_start(&echo, r, K_ECHO, 1, 8, o->size, 0);
-  if (!err) echo.w[0].flood_echo = 1;
+  int err = pool_start(&echo, r, K_ECHO, 1, FLOOD_ECHO_CONNS, o->size, 0);
   wait_for(pg, &echo, r, deadline_after(ed_now_ns(), o->timeout_s + 20),
            setup_finished);
   atomic_store(&r->phase, PH_MEASURE);
@@ -465,12 +583,14 @@ static int run_flood(struct ed_bench__run *r, struct ed_bench_result *out,
   pg->t0 = ed_now_ns();
   wait_for(pg, &echo, r, deadline_after(pg->t0, half), NULL);
   atomic_store(&r->phase, PH_RAMP);
+  out->quiet_s = (double)(ed_now_ns() - pg->t0) / 1e9;
   if (!err)
-    err = pool_start(&storm, r, K_HANDSHAKE, o->threads, o->storm, o->size, 8);
+    err = pool_start(&storm, r, K_HANDSHAKE, o->threads, o->storm, o->size,
+                     FLOOD_ECHO_CONNS);
   wait_for(pg, &storm, r, deadline_after(ed_now_ns(), 0.5), NULL);
   snap_take(&a, &storm, o->server_pid);
   atomic_store(&r->phase, PH_STORM);
-  wait_for(pg, &storm, r, deadline_after(a.t_ns, half), NULL);
+  wait_sampling(pg, &storm, deadline_after(a.t_ns, half), smp);
   snap_take(&b, &storm, o->server_pid);
   atomic_store(&r->phase, PH_STOP);
   pool_wake(&storm);
@@ -485,6 +605,8 @@ static int run_flood(struct ed_bench__run *r, struct ed_bench_result *out,
   merge_lat(&out->storm_lat, &echo, offsetof(worker, storm));
   merge_lat(&out->lat, &storm, offsetof(worker, lat));
   out->established = pool_sum(&echo, CTR(established));
+  flood_verdict(out, smp, &echo);
+  free(smp);
   pool_free(&echo);
   pool_free(&storm);
   return err;
@@ -493,7 +615,8 @@ static int run_flood(struct ed_bench__run *r, struct ed_bench_result *out,
 int ed_bench_run(const struct ed_bench_opts *o, struct ed_bench_result *out) {
   memset(out, 0, sizeof(*out));
   out->scenario = o->scenario;
-  out->conns = o->scenario == ED_BENCH_FLOOD ? 8 : o->conns;
+  out->conns = o->scenario == ED_BENCH_FLOOD ? FLOOD_ECHO_CONNS : o->conns;
+  out->rate = o->scenario == ED_BENCH_FLOOD ? o->rate : 0;
   out->size = o->size;
   out->threads = o->threads;
   out->storm = o->scenario == ED_BENCH_FLOOD ? o->storm : 0;

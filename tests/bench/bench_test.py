@@ -17,9 +17,11 @@ from tests.lib import echod
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def bench(args, state_dir=None, timeout=60):
+def bench(args, state_dir=None, timeout=60, env=None):
     """Runs echo-bench; returns (exit code, parsed JSON or None, stderr)."""
-    env = {"ECHOD_STATE_DIR": state_dir} if state_dir else {}
+    env = dict(env or {})
+    if state_dir:
+        env["ECHOD_STATE_DIR"] = state_dir
     r = echod.run_tool([echod.binary("cmd/bench")] + list(args),
                        timeout=timeout, env=env)
     out = None
@@ -68,12 +70,12 @@ class EchodScenarios(unittest.TestCase):
     def tearDownClass(cls):
         cls.srv.stop()
 
-    def run_scenario(self, *args):
+    def run_scenario(self, *args, env=None):
         code, out, err = bench(
             list(args) + ["--connect", "127.0.0.1:%d" % self.srv.port,
                           "-d", "1", "--json", "--server-pid",
                           str(self.srv.pid)],
-            state_dir=self.srv.state_dir)
+            state_dir=self.srv.state_dir, env=env)
         self.assertEqual(code, 0, "echo-bench %s: %s %s" % (args, out, err))
         self.assertTrue(out["ok"])
         self.assertGreater(out["ops"], 0, out)
@@ -104,11 +106,25 @@ class EchodScenarios(unittest.TestCase):
 
     def test_idle(self):
         # Enough sessions that opening them costs the server at least one
-        # of /proc's 10 ms CPU ticks (50 could round down to none).
-        out = self.run_scenario("idle", "-c", "100")
-        self.assertEqual(out["established"], 100)
-        self.assertEqual(out["held"], 100)
+        # of /proc's 10 ms CPU ticks (50 could round down to none), and
+        # that the final echoes take a while to start (issue 6's race).
+        out = self.run_scenario("idle", "-c", "400")
+        self.assertEqual(out["established"], 400)
+        self.assertEqual(out["held"], 400)
         self.assertIn("kib_per_session", out["server"])
+
+    def test_idle_checks_every_session(self):
+        # Regression (issue 6: "held" < "established", no error). A final
+        # echo can come back inside the call that sends it (the server runs
+        # between echo-bench's write and its read); with the in-flight
+        # count still partial, that ended the check phase while most
+        # sessions had not been asked yet. The test pause makes the server
+        # win that race on every session, so the bug cannot hide.
+        out = self.run_scenario(
+            "idle", "-c", "200",
+            env={"ECHO_BENCH_TEST_CHECK_PAUSE_US": "2000"})
+        self.assertEqual(out["established"], 200, out)
+        self.assertEqual(out["held"], 200, out)
 
     def test_flood(self):
         out = self.run_scenario("flood", "--storm", "4")
@@ -137,6 +153,58 @@ class EchodScenarios(unittest.TestCase):
             self.assertGreater(out["errors"]["refused"], 0, out)
             self.assertEqual(out["ops"], 0, out)
         self.assertTrue(self.srv.running())
+
+
+class FloodSaturation(unittest.TestCase):
+    """flood's verdict against a tiny server: one handshake thread slowed
+    to 2 ms per step (ECHOD_TEST_HS_DELAY_MS), its pool queue read from
+    the metrics endpoint. A storm of 16 workers must saturate it (the
+    queue never drains); a single worker must not (its next handshake
+    starts only when the last is done, so nothing ever waits)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = echod.Server(
+            "--workers", "1", "--handshake-threads", "1", "--metrics-listen",
+            "127.0.0.1:0", metrics=True,
+            env={"ECHOD_TEST_HS_DELAY_MS": "2"})
+        m = re.search(r'msg="metrics listening" addr=(\S+)', cls.srv.log())
+        cls.metrics = m.group(1)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop()
+
+    def flood(self, storm):
+        code, out, err = bench(
+            ["flood", "--storm", str(storm), "-d", "2", "--rate", "200",
+             "--json", "--connect", "127.0.0.1:%d" % self.srv.port,
+             "--server-pid", str(self.srv.pid), "--server-metrics",
+             self.metrics], state_dir=self.srv.state_dir)
+        self.assertEqual(code, 0, "flood: %s %s" % (out, err))
+        self.assertFalse(out["storm_verifies_server"])
+        self.assertGreater(out["storm_handshakes"], 0, out)
+        self.assertGreater(out["storm_handshake_us"]["p50"], 0, out)
+        self.assertIn("storm_server_cores", out)
+        q = out["pool_queue_depth"]
+        # ~1 s of storm sampled every 100 ms
+        self.assertGreaterEqual(q["samples"], 5, out)
+        self.assertEqual(out["saturation_basis"], "queue_depth", out)
+        # The paced echo really ran at a rate, in both halves.
+        self.assertEqual(out["rate_per_conn"], 200)
+        for half in ("quiet", "storm"):
+            self.assertGreater(out["achieved_rate_per_conn"][half], 50, out)
+        return out
+
+    def test_storm_saturates_tiny_pool(self):
+        out = self.flood(16)
+        self.assertTrue(out["saturated"], out)
+        self.assertGreaterEqual(out["pool_queue_depth"]["median"], 1, out)
+
+    def test_single_worker_does_not(self):
+        out = self.flood(1)
+        self.assertFalse(out["saturated"], out)
+        self.assertLess(out["pool_queue_depth"]["median"], 1, out)
 
 
 class LyingPeer(unittest.TestCase):
