@@ -101,8 +101,25 @@ static void test_queue_bound(void) {
   CHECK_EQ(completed, 6);
 }
 
+/* Freeing the pool right after submitting still runs every queued job
+ * (with their complete callbacks), with more jobs than threads. */
+static void test_free_runs_queued(void) {
+  struct ed_hs_pool *p = ed_hs_pool_new(2, 100);
+  struct tjob jobs[20] = {0};
+  completed = 0;
+  gate_open = 1;
+  for (int i = 0; i < 20; i++) {
+    jobs[i].job.run = run;
+    jobs[i].job.complete = complete;
+    CHECK_EQ(ed_hs_pool_submit(p, &jobs[i].job, 1), 0);
+  }
+  ed_hs_pool_free(p);
+  CHECK_EQ(completed, 20);
+}
+
 int main(void) {
   RUN(test_runs_off_thread);
   RUN(test_queue_bound);
+  RUN(test_free_runs_queued);
   return TEST_RESULT();
 }

@@ -1,9 +1,11 @@
 /* internal/loop — one connection's life on its loop:
  *   ACCEPTED     accepted, nothing read yet
- *   HANDSHAKING  ciphertext goes to the pool, one step at a time
+ *   HANDSHAKING  ciphertext goes to the pool, one step at a time (a
+ *                resumption's last step, symmetric crypto only, runs here)
  *   ESTABLISHED  echo: decrypt a whole read batch, encrypt it once, write
  *   CLOSING      close_notify/alert flushed, FIN sent, waiting for the
- *                peer's FIN (bounded by ED_LINGER_MS), then uv_close
+ *                peer's FIN (bounded by ED_LINGER_MS), then uv_close; after
+ *                the peer's close_notify: our last bytes, FIN, uv_close
  * ed_conn_close is the one idempotent close path; memory is freed only in
  * the uv close callback, and only once no pool step holds the conn. */
 #include <arpa/inet.h>
@@ -222,6 +224,37 @@ static enum ed_hs_reason hs_unlogged_reason(const struct conn *c,
   return ED_HS_OTHER;
 }
 
+/* send_last sends the loop's scratch as a connection's last bytes: the
+ * peer sent close_notify, so it sends nothing more and there is nothing
+ * to linger for. MSG_MORE holds the bytes back and the close(2) that
+ * follows at once puts the FIN in the same segment: one segment fewer, no
+ * shutdown, no wait for the peer's FIN. Only with nothing queued (order);
+ * returns 0 to fall back to the flush-and-linger path (the scratch, less
+ * what went out, still to send), 1 when the conn is closed. */
+static int send_last(struct conn *c) {
+  struct ed_buf *b = &c->loop->scratch;
+  uv_os_fd_t fd;
+  if (c->wq_head || c->writing || !b->len ||
+      uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+    return 0;
+  }
+  ssize_t n;
+  do {
+    n = send(fd, b->data, b->len, MSG_MORE | MSG_NOSIGNAL);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+    c->peer_reset = 1;
+    ed_conn_abort(c);
+    return 1;
+  }
+  if (n == (ssize_t)b->len) {
+    ed_conn_abort(c); /* close(2): the FIN joins the held-back bytes */
+    return 1;
+  }
+  if (n > 0) ed_buf_consume(b, (size_t)n);
+  return 0;
+}
+
 void ed_conn_close(struct conn *c, enum close_reason why, enum close_how how) {
   struct ed_loop *l = c->loop;
   if (c->state == ED_SESSION_CLOSING) {
@@ -238,15 +271,17 @@ void ed_conn_close(struct conn *c, enum close_reason why, enum close_how how) {
   ed_loop_set_state(c, ED_SESSION_CLOSING);
   c->close_reason = (uint8_t)why;
   if (c->in_pool || c->closing_handle) how = HOW_ABORT;
-  if (how == HOW_NOTIFY && !established) how = HOW_FLUSH;
+  if (how >= HOW_NOTIFY && !established) how = HOW_FLUSH;
   if (how == HOW_ABORT) {
     ed_conn_abort(c);
     return;
   }
-  if (how == HOW_NOTIFY) {
-    ed_buf_reset(&l->scratch);
+  if (how >= HOW_NOTIFY) {
+    if (how == HOW_NOTIFY) ed_buf_reset(&l->scratch);
     struct ed_tls_io io = {NULL, 0, 0, &l->scratch};
-    if (ed_tls_conn_shutdown(c->tls, &io) == 0)
+    int notified = ed_tls_conn_shutdown(c->tls, &io) == 0;
+    if (how == HOW_LAST && notified && send_last(c)) return;
+    if (notified || how == HOW_LAST)
       conn_send(c, l->scratch.data, l->scratch.len);
   }
   c->deadline_ms = uv_now(&l->uv) + ED_LINGER_MS;
@@ -309,6 +344,19 @@ void ed_conn_hs_timeout(struct conn *c) {
   hs_fail(c, ED_HS_TIMEOUT, "no complete handshake in time", HOW_ABORT);
 }
 
+static void hs_step_done(struct conn *c);
+
+/* hs_run_inline runs a resumption's last step (the client's Finished and a
+ * new ticket: symmetric crypto only, see ed_tls_conn_resumption_tail) here
+ * on the loop, saving the pool round trip: two context switches, a futex
+ * wake and an eventfd. The loop thread is marked as an I/O loop
+ * (ed_tls_mark_io_thread), so a certificate check reached here would fail
+ * the handshake rather than run. */
+static void hs_run_inline(struct conn *c) {
+  step_run(&c->job);
+  hs_step_done(c);
+}
+
 static void hs_submit(struct conn *c) {
   struct ed_loop *l = c->loop;
   if (c->hs_in.len == 0) {
@@ -320,6 +368,10 @@ static void hs_submit(struct conn *c) {
     return;
   }
   ed_buf_reset(&c->rx);
+  if (c->tls && ed_tls_conn_resumption_tail(c->tls)) {
+    hs_run_inline(c);
+    return;
+  }
   c->job.run = step_run;
   c->job.complete = step_complete;
   if (ed_hs_pool_submit(l->sh->pool, &c->job, !c->hs_started) != 0) {
@@ -398,6 +450,11 @@ void ed_conn_step_done(struct conn *c) {
     return;
   }
   if (c->state == ED_SESSION_CLOSING) return;
+  hs_step_done(c);
+}
+
+/* hs_step_done acts on a finished step (from the pool or inline). */
+static void hs_step_done(struct conn *c) {
   if (c->hs_rc == 1) {
     hs_established(c);
     if (c->state != ED_SESSION_ESTABLISHED) return;
@@ -417,7 +474,11 @@ void ed_conn_step_done(struct conn *c) {
   } else if (c->peer_eof && !c->rx.len) {
     hs_peer_gone(c);
   } else {
-    if (c->rx.len) hs_submit(c);
+    if (c->rx.len) {
+      hs_submit(c);
+      /* Ran inline (it decided about reading and state) or refused. */
+      if (!c->in_pool) return;
+    }
     if (c->peer_eof) return; /* no more input; the next step decides */
     if (c->read_stopped && c->state != ED_SESSION_CLOSING) {
       c->read_stopped = 0;
@@ -457,10 +518,12 @@ static void echo_feed(struct conn *c, const uint8_t *data, size_t len) {
     atomic_store_explicit(&c->bytes_out, atomic_load(&c->bytes_out) + total,
                           memory_order_relaxed);
   }
-  conn_send(c, l->scratch.data, l->scratch.len);
   if (rc == ED_E_CLOSED) {
-    ed_conn_close(c, CR_CLIENT_CLOSE, HOW_NOTIFY);
-  } else if (rc != ED_E_AGAIN) {
+    ed_conn_close(c, CR_CLIENT_CLOSE, HOW_LAST); /* sends the scratch */
+    return;
+  }
+  conn_send(c, l->scratch.data, l->scratch.len);
+  if (rc != ED_E_AGAIN) {
     ed_tls_conn_failure(c->tls, NULL); /* clears the error queue */
     ed_conn_close(c, CR_ERROR, HOW_FLUSH);
   } else if (c->wq_bytes >= max_buffer(c) && !c->read_stopped) {
@@ -605,7 +668,6 @@ void ed_conn_accept(struct ed_loop *l, uv_stream_t *server) {
   ed_gauge_add(&l->stats.active_handshaking, 1);
   c->deadline_ms = uv_now(&l->uv) + l->cfg->handshake_timeout_ms;
   link_tail(&l->hs_q, &c->tq);
-  uv_tcp_nodelay(&c->tcp, 1);
   if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
     ed_conn_close(c, CR_ERROR, HOW_ABORT);
 }

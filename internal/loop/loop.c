@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -83,6 +84,7 @@ int ed_loop_bind(int *out_fd, uint16_t *out_port, const char *host,
       setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
       (ss.ss_family == AF_INET6 &&
        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
+      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
       bind(fd, (struct sockaddr *)&ss, len) != 0 ||
       getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
     snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port,
@@ -324,6 +326,7 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
 
 static void *loop_main(void *arg) {
   struct ed_loop *l = arg;
+  ed_tls_mark_io_thread(1); /* certificate checks refuse to run here */
   uv_timer_start(&l->sweep, on_sweep, l->tick_ms, l->tick_ms);
   uv_run(&l->uv, UV_RUN_DEFAULT);
   atomic_store(&l->exited, 1);

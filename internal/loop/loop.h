@@ -72,7 +72,9 @@ struct ed_loop;
 struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *shared);
 
 /* ed_loop_bind creates a non-blocking TCP socket with SO_REUSEPORT bound
- * to |host|:|port| (numeric or resolvable; IPv6 sockets are v6-only). Sets
+ * to |host|:|port| (numeric or resolvable; IPv6 sockets are v6-only), with
+ * TCP_NODELAY, which every socket it accepts inherits (Linux), so the
+ * loop sets nothing per connection. Sets
  * |*out_fd| and |*out_port| (the real port when |port| is 0) and returns
  * 0, or writes a message to |err| and returns a negative ED_E_* code. */
 int ed_loop_bind(int *out_fd, uint16_t *out_port, const char *host,

@@ -34,9 +34,12 @@ enum close_reason {
   CR_REJECTED,
 };
 
-/* How to close: abort at once; flush queued bytes first; or send
- * close_notify, flush, then close. */
-enum close_how { HOW_ABORT = 0, HOW_FLUSH, HOW_NOTIFY };
+/* How to close: abort at once; flush queued bytes first; send
+ * close_notify, flush, then close (each after our FIN and the peer's, or
+ * ED_LINGER_MS); or, when the peer sent close_notify (it sends nothing
+ * more), HOW_LAST: the loop's scratch (this batch's echo) and our
+ * close_notify in one segment with the FIN, and close at once. */
+enum close_how { HOW_ABORT = 0, HOW_FLUSH, HOW_NOTIFY, HOW_LAST };
 
 struct wchunk {
   struct wchunk *next;

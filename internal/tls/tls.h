@@ -153,8 +153,26 @@ void ed_tls_conn_free(struct ed_tls_conn *c);
  * Returns 1 when the handshake is complete, 0 when it needs more input
  * (all of io->in was consumed), or ED_E_TLS on failure: the alert to send
  * (if any) is in io->out, and ed_tls_conn_failure() says why. Public-key
- * work happens here: call it on the handshake pool. */
+ * work happens here: call it on the handshake pool (only a resumption's
+ * tail, see ed_tls_conn_resumption_tail, may run on an I/O loop). */
 int ed_tls_conn_handshake(struct ed_tls_conn *c, struct ed_tls_io *io);
+
+/* ed_tls_conn_resumption_tail returns 1 when |c| (server side) resumed a
+ * session and has sent its Finished: all that is left is the client's
+ * Finished and a new ticket, symmetric crypto only (the key exchange ran,
+ * and the ticket's identity was re-checked against the CRL and allow-list
+ * when it was opened, in the earlier step). The rest of such a handshake
+ * may then run on an I/O loop. 0 for everything else: full handshakes, a
+ * resumption that still has to answer a HelloRetryRequest, clients. */
+int ed_tls_conn_resumption_tail(const struct ed_tls_conn *c);
+
+/* ed_tls_mark_io_thread(1) marks the calling thread as an I/O loop, (0)
+ * clears the mark. On a marked thread every certificate check - the
+ * client's chain, CRL and allow-list before its CertificateVerify, and
+ * the same re-check when a ticket is opened - fails the handshake with an
+ * internal error (reason other, logged at error): DESIGN.md's "all
+ * public-key work runs in the pool" is enforced, not assumed. */
+void ed_tls_mark_io_thread(int on);
 
 /* ed_tls_conn_read decrypts into |buf| (|len| bytes) and sets |*out_n|.
  * Returns 0 with *out_n > 0; ED_E_AGAIN when io->in is exhausted;

@@ -151,6 +151,46 @@ int ed_tls_conn_shutdown(struct ed_tls_conn *c, struct ed_tls_io *io) {
   return 0;
 }
 
+/* The states a resumption waits in once its Finished is sent (TLS 1.3:
+ * the client's Finished; TLS 1.2 abbreviated: the client's CCS, then
+ * Finished). BoringSSL names them only as strings; should a new version
+ * rename them, nothing matches and every step simply stays in the pool
+ * (tls_test pins the names). */
+static const char *const resumption_tail_states[] = {
+    "TLS 1.3 server read_client_finished",
+    "TLS server read_change_cipher_spec",
+    "TLS server process_change_cipher_spec",
+    "TLS server read_client_finished",
+};
+
+int ed_tls_conn_resumption_tail(const struct ed_tls_conn *c) {
+  if (!c->snap || !SSL_in_init(c->ssl) || !SSL_session_reused(c->ssl)) return 0;
+  const char *state = SSL_state_string_long(c->ssl);
+  for (size_t i = 0;
+       i < sizeof(resumption_tail_states) / sizeof(resumption_tail_states[0]);
+       i++) {
+    if (!strcmp(state, resumption_tail_states[i])) return 1;
+  }
+  return 0;
+}
+
+static _Thread_local int on_io_thread;
+
+void ed_tls_mark_io_thread(int on) {
+  on_io_thread = on;
+}
+
+int ed_tls_refuse_on_io_thread(struct ed_tls_conn *c, const char *what) {
+  if (!on_io_thread) return 0;
+  ED_ERROR("certificate check on an I/O loop refused", "check=%s", what);
+  if (c) {
+    c->reason = ED_HS_OTHER;
+    c->have_reason = 1;
+    c->detail = "internal error: certificate check on an I/O loop";
+  }
+  return 1;
+}
+
 static enum ed_hs_reason reason_from_err(uint32_t e) {
   if (ERR_GET_LIB(e) != ERR_LIB_SSL) return ED_HS_OTHER;
   switch (ERR_GET_REASON(e)) {

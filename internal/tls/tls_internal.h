@@ -36,6 +36,11 @@ struct ed_tls_conn {
   const char *detail;
 };
 
+/* tls_conn.c: ed_tls_refuse_on_io_thread returns 1 (and records the
+ * refusal in |c|, logged) when the calling thread is a marked I/O loop:
+ * |what| names the check that must not run there. */
+int ed_tls_refuse_on_io_thread(struct ed_tls_conn *c, const char *what);
+
 /* tls_verify.c */
 extern const SSL_TICKET_AEAD_METHOD ed_tls_ticket_method;
 enum ssl_verify_result_t ed_tls_verify_client(SSL *ssl, uint8_t *out_alert);

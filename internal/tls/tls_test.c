@@ -622,6 +622,151 @@ static void test_resumption(void) {
   ed_tls_snapshot_unref(s4);
 }
 
+/* ---- what may run on an I/O loop -------------------------------------- */
+
+/* server_flight runs client and server one call each, |n| times: the
+ * client's first flight and the server's answer (twice with a
+ * HelloRetryRequest). Returns the server's result. */
+static int server_flight(struct pair *p, int n) {
+  for (int i = 0; i < n; i++) {
+    hs_step(p, p->cl, &p->cl_rc, &p->s2c, &p->c2s, 0);
+    hs_step(p, p->sv, &p->sv_rc, &p->c2s, &p->s2c, 1);
+  }
+  return p->sv_rc;
+}
+
+/* finish_on_io_thread runs the rest of the handshake with the server's
+ * calls on a thread marked as an I/O loop. */
+static void finish_on_io_thread(struct pair *p) {
+  for (int i = 0; i < 100 && !(p->cl_rc && p->sv_rc); i++) {
+    int moved = hs_step(p, p->cl, &p->cl_rc, &p->s2c, &p->c2s, 0);
+    ed_tls_mark_io_thread(1);
+    moved |= hs_step(p, p->sv, &p->sv_rc, &p->c2s, &p->s2c, 1);
+    ed_tls_mark_io_thread(0);
+    if (!moved) break;
+  }
+}
+
+/* tail_case: a first handshake (gets a ticket), then a second one with
+ * it, |flights| client/server rounds before the server waits for the
+ * client's Finished. Returns ed_tls_conn_resumption_tail after the
+ * full handshake's first step in |*out_full|, and after the resumption's
+ * first rounds; finishes the resumption on a marked thread and checks it
+ * resumed and echoes. */
+static int tail_case(struct ed_tls_snapshot *s, SSL_CTX *cctx, int flights,
+                     int *out_full) {
+  SSL_SESSION_free(last_session);
+  last_session = NULL;
+  struct pair p;
+  pair_init(&p, cctx, s, NULL, 1 << 20);
+  CHECK_EQ(server_flight(&p, flights), 0);
+  *out_full = ed_tls_conn_resumption_tail(p.sv);
+  handshake(&p);
+  CHECK_EQ(p.sv_rc, 1);
+  CHECK_EQ(echo(&p, (const uint8_t *)"t", 1), 0); /* TLS 1.3 ticket */
+  pair_free(&p);
+  CHECK(last_session != NULL);
+  SSL_SESSION *sess = last_session;
+  SSL_SESSION_up_ref(sess);
+  pair_init(&p, cctx, s, sess, 1 << 20);
+  CHECK_EQ(server_flight(&p, flights), 0);
+  int tail = ed_tls_conn_resumption_tail(p.sv);
+  if (tail) {
+    finish_on_io_thread(&p);
+    CHECK_EQ(p.sv_rc, 1);
+    CHECK_EQ(p.cl_rc, 1);
+    CHECK(ed_tls_conn_resumed(p.sv));
+    CHECK_EQ(ed_tls_conn_resumption_tail(p.sv), 0); /* done */
+    CHECK_EQ(echo(&p, (const uint8_t *)"inline", 6), 0);
+    CHECK_STR(ed_tls_conn_peer(p.sv)->cn, "alice");
+  }
+  pair_free(&p);
+  SSL_SESSION_free(sess);
+  return tail;
+}
+
+/* A resumption's last step (client Finished, new ticket) may run on an
+ * I/O loop; a full handshake's never, nor a resumption that still has to
+ * answer a HelloRetryRequest (its key exchange is ahead). This also pins
+ * the BoringSSL state names ed_tls_conn_resumption_tail relies on. */
+static void test_resumption_tail(void) {
+  struct ed_tls_params prm = base_params();
+  prm.tls_min = TLS1_2_VERSION;
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  int full;
+  SSL_CTX *cctx = client_ctx(alice, TLS1_3_VERSION);
+  CHECK_EQ(tail_case(s, cctx, 1, &full), 1);
+  CHECK_EQ(full, 0);
+  SSL_CTX_free(cctx);
+  cctx = client_ctx(alice, TLS1_2_VERSION);
+  CHECK_EQ(tail_case(s, cctx, 1, &full), 1);
+  CHECK_EQ(full, 0);
+  SSL_CTX_free(cctx);
+  /* The client's key share (P-521) is not one the server takes: HRR. */
+  cctx = client_ctx(alice, TLS1_3_VERSION);
+  CHECK(SSL_CTX_set1_curves_list(cctx, "P-521:P-256"));
+  struct pair p;
+  pair_init(&p, cctx, s, NULL, 1 << 20);
+  CHECK_EQ(server_flight(&p, 1), 0);
+  CHECK_EQ(ed_tls_conn_resumption_tail(p.sv), 0); /* HRR sent */
+  pair_free(&p);
+  CHECK_EQ(tail_case(s, cctx, 2, &full), 1);
+  CHECK_EQ(full, 0);
+  /* ... and after the HRR round of a resumption, not yet either. */
+  SSL_SESSION *sess = last_session;
+  SSL_SESSION_up_ref(sess);
+  pair_init(&p, cctx, s, sess, 1 << 20);
+  CHECK_EQ(server_flight(&p, 1), 0);
+  CHECK_EQ(ed_tls_conn_resumption_tail(p.sv), 0);
+  pair_free(&p);
+  SSL_SESSION_free(sess);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s);
+}
+
+/* On a thread marked as an I/O loop, the certificate checks refuse: a full
+ * handshake's client chain and a ticket's re-check both fail the
+ * handshake with an internal error instead of running there. */
+static void test_io_thread_guard(void) {
+  struct ed_tls_params prm = base_params();
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  SSL_CTX *cctx = client_ctx(alice, TLS1_3_VERSION);
+  SSL_SESSION_free(last_session);
+  last_session = NULL;
+  struct pair p;
+  pair_init(&p, cctx, s, NULL, 1 << 20);
+  CHECK_EQ(server_flight(&p, 1), 0);
+  finish_on_io_thread(&p); /* the client's Certificate arrives here */
+  CHECK(p.sv_rc < 0);
+  CHECK_EQ(p.reason, ED_HS_OTHER);
+  CHECK(ed_tls_conn_peer(p.sv) == NULL);
+  pair_free(&p);
+  /* The same handshake off the marked thread works and gives a ticket. */
+  pair_init(&p, cctx, s, NULL, 1 << 20);
+  handshake(&p);
+  CHECK_EQ(p.sv_rc, 1);
+  CHECK_EQ(echo(&p, (const uint8_t *)"t", 1), 0);
+  pair_free(&p);
+  CHECK(last_session != NULL);
+  /* A ticket opened on a marked thread: refused, not resumed. */
+  SSL_SESSION *sess = last_session;
+  SSL_SESSION_up_ref(sess);
+  pair_init(&p, cctx, s, sess, 1 << 20);
+  hs_step(&p, p.cl, &p.cl_rc, &p.s2c, &p.c2s, 0);
+  ed_tls_mark_io_thread(1);
+  hs_step(&p, p.sv, &p.sv_rc, &p.c2s, &p.s2c, 1);
+  ed_tls_mark_io_thread(0);
+  CHECK(p.sv_rc < 0);
+  CHECK_EQ(p.reason, ED_HS_OTHER);
+  const char *detail = NULL;
+  ed_tls_conn_failure(p.sv, &detail);
+  CHECK(strstr(detail, "I/O loop") != NULL);
+  pair_free(&p);
+  SSL_SESSION_free(sess);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s);
+}
+
 static void teardown(void) {
   X509 *all[] = {ca,      rogue,  srv,     alice, bob,
                  expired, notyet, revoked, noeku, rogue_cli};
@@ -647,6 +792,8 @@ int main(void) {
   RUN(test_tls12_option);
   RUN(test_garbage);
   RUN(test_resumption);
+  RUN(test_resumption_tail);
+  RUN(test_io_thread_guard);
   teardown();
   return TEST_RESULT();
 }

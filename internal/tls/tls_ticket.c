@@ -225,6 +225,7 @@ static enum ssl_ticket_aead_result_t ticket_open(SSL *ssl, uint8_t *out,
   struct ed_tls_conn *c = SSL_get_app_data(ssl);
   if (!c || !c->snap || in_len < HEADER_LEN + TAG_LEN)
     return ssl_ticket_aead_ignore_ticket;
+  if (ed_tls_refuse_on_io_thread(c, "ticket")) return ssl_ticket_aead_error;
   uint8_t *pt = ed_malloc(in_len);
   size_t pt_len = open_with(c->snap->keyring, pt, in, in_len);
   struct ed_tls_peer *p = ed_calloc(1, sizeof(*p));

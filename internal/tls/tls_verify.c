@@ -196,6 +196,10 @@ static int cached_chain(struct ed_tls_conn *c, const uint8_t key[32],
 
 enum ssl_verify_result_t ed_tls_verify_client(SSL *ssl, uint8_t *out_alert) {
   struct ed_tls_conn *c = SSL_get_app_data(ssl);
+  if (ed_tls_refuse_on_io_thread(c, "client_certificate")) {
+    *out_alert = SSL_AD_INTERNAL_ERROR;
+    return ssl_verify_invalid;
+  }
   const STACK_OF(CRYPTO_BUFFER) *bufs = SSL_get0_peer_certificates(ssl);
   if (!c || !c->snap || !bufs || sk_CRYPTO_BUFFER_num(bufs) == 0) {
     return refuse(c, out_alert, ED_HS_NO_CLIENT_CERT,

@@ -11,8 +11,10 @@ issued before revocation does not get the client in (the refusal comes
 from the full handshake). The test prints which case it saw."""
 
 import os
+import re
 import ssl
 import unittest
+import urllib.request
 
 from tests.lib import echod
 
@@ -25,6 +27,17 @@ def resumable_session(port, ctx):
         sess = s.session
         echod.close_tls(s)
     return sess
+
+
+def pool_steps(mport):
+    """Steps the handshake pool has taken, from /metrics."""
+    url = "http://127.0.0.1:%d/metrics" % mport
+    with urllib.request.urlopen(url, timeout=echod.scaled(10)) as r:
+        text = r.read().decode()
+    m = re.search(r"^echod_handshake_queue_wait_seconds_count (\d+)$", text,
+                  re.M)
+    assert m, "no pool wait histogram in /metrics"
+    return int(m.group(1))
 
 
 class ResumptionTest(unittest.TestCase):
@@ -93,6 +106,30 @@ class ResumptionTest(unittest.TestCase):
             *args, extra=["-sess_in", sess], brief=False)
         self.assertIn(b"Reused, TLSv1.3", out, err)
         self.assertTrue(out.endswith(b"ping\n"), out[-200:])
+
+    def test_resumed_last_step_skips_the_pool(self):
+        # A resumption's last step (client Finished, new ticket: no
+        # public-key work) runs on the I/O loop: one pool step per resumed
+        # handshake, two per full mutual-TLS handshake. Counted by the pool
+        # wait histogram, which observes every step the pool takes.
+        with echod.Server(*self.ca.server_flags(crl=self.crl),
+                          "--metrics-listen", "127.0.0.1:0",
+                          metrics=True) as srv:
+            m = srv.wait_log(r'msg="metrics listening" addr=\S+:(\d+)', 10)
+            mport = int(m.group(1))
+            ctx = echod.client_context(**self.ca.client("alice"))
+            n = 5
+            before = pool_steps(mport)
+            sessions = [resumable_session(srv.port, ctx) for _ in range(n)]
+            full = pool_steps(mport) - before
+            for sess in sessions:
+                with echod.connect(srv.port, ctx, session=sess) as s:
+                    self.assertTrue(s.session_reused)
+                    self.assertEqual(echod.echo(s, b"r"), b"r")
+                    echod.close_tls(s)
+            resumed = pool_steps(mport) - before - full
+        self.assertGreaterEqual(full, 2 * n)
+        self.assertEqual(resumed, n)
 
     def test_revoked_client_refused_despite_ticket(self):
         alice = echod.client_context(**self.ca.client("alice"))
