@@ -212,6 +212,7 @@ static cJSON *session_json(const struct ed_session_info *si, uint64_t now) {
   add_u64(o, "id", si->id);
   cJSON_AddStringToObject(o, "state", ed_session_state_name(si->state));
   cJSON_AddStringToObject(o, "peer", si->peer);
+  if (si->via[0]) cJSON_AddStringToObject(o, "via", si->via);
   cJSON_AddStringToObject(o, "cn", si->cn);
   cJSON_AddItemToObject(o, "sans", san_array(si->sans));
   cJSON_AddStringToObject(o, "serial", si->serial);

@@ -65,6 +65,7 @@ static const struct opt opts[] = {
     {"allow-group-readable-key", K_BOOL, OFF(allow_group_readable_key), C_NONE,
      0, 0, 0},
     {"tls-min", K_TLS, OFF(tls_min), C_NONE, 0, 0, 0},
+    {"proxy-protocol", K_BOOL, OFF(proxy_protocol), C_NONE, 0, 0, 0},
     {"allow-cn", K_LIST, OFF(allow_cn), C_NONE, 0, 0, 0},
     {"allow-san", K_LIST, OFF(allow_san), C_NONE, 0, 0, 0},
     {"allow-sha256", K_LIST, OFF(allow_sha256), C_SHA256, 0, 0, 1},
@@ -802,6 +803,8 @@ const char *ed_config_usage(void) {
          "  --allow-group-readable-key accept a root-owned key file that its\n"
          "                             group may read (Kubernetes Secrets)\n"
          "  --tls-min 1.2|1.3          lowest TLS version (default 1.3)\n"
+         "  --proxy-protocol           every connection starts with a PROXY\n"
+         "                             protocol v2 header (behind a balancer)\n"
          "  --allow-cn NAME            accept only these client CNs "
          "(repeatable)\n"
          "  --allow-san NAME           ... or these DNS/URI/email SANs "

@@ -52,6 +52,10 @@ struct ed_config {
                                    * normalized: 64 lowercase hex digits,
                                    * colons removed */
   uint32_t ticket_rotate_s;       /* --ticket-rotate, default 3600 */
+  /* Every connection must begin with a PROXY protocol v2 header (from an
+   * L4 balancer); logs and the admin socket then show the client address
+   * it carries. Off by default: a header would be a TLS protocol error. */
+  int proxy_protocol;
 
   /* Threads. 0 = number of CPUs. */
   uint32_t workers;

@@ -205,6 +205,12 @@ static void test_switches(void) {
   CHECK(cfg && cfg->allow_group_readable_key == 1);
   ed_config_free(cfg);
   unsetenv("ECHOD_ALLOW_GROUP_READABLE_KEY");
+  cfg = load(NULL);
+  CHECK(cfg && cfg->proxy_protocol == 0);
+  ed_config_free(cfg);
+  cfg = load("--proxy-protocol", NULL);
+  CHECK(cfg && cfg->proxy_protocol == 1);
+  ed_config_free(cfg);
   cfg = load("--help", "--bogus", NULL); /* --bogus still an unknown flag */
   CHECK(cfg == NULL);
   cfg = load("--help", "--workers=nope", NULL); /* values unchecked */

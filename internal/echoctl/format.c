@@ -240,6 +240,7 @@ static void print_session(FILE *f, const cJSON *r) {
   row(f, "session", "%.0f (%s, worker %.0f)", num(s, "id"), str(s, "state"),
       num(s, "worker"));
   row(f, "peer", "%s", str(s, "peer"));
+  if (get(s, "via")) row(f, "via", "%s (PROXY protocol)", str(s, "via"));
   row(f, "client CN", "%s", str(s, "cn"));
   row(f, "SANs", "%s", sans);
   row(f, "serial", "%s", str(s, "serial"));

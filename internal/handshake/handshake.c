@@ -42,17 +42,22 @@ static struct ed_hs_job *take(struct ed_hs_pool *p) {
   return job;
 }
 
-/* lower_priority: pool threads run as SCHED_BATCH (same nice as the
- * loops). A pool thread woken by a new job then never preempts an I/O loop
- * mid-batch (fewer context switches per handshake, and a loop woken by a
- * client's bytes gets the core ahead of a handshake step), while on a
- * shared machine the pool still gets a fair share of CPU. Measured: a
- * higher nice or SCHED_IDLE made the echo p99 during a handshake storm
- * worse, not better — the loop then waits on locks (malloc arenas, the
- * mailbox) held by a preempted, starved pool thread. Best effort. */
+/* lower_priority: pool threads run as SCHED_BATCH at nice 19, so a loop
+ * woken by a client's bytes takes the core from a handshake step at once
+ * and keeps it for its batch: established sessions' echo latency stays
+ * near quiet while handshakes saturate the pool (flood bench, one core:
+ * storm/quiet echo p99 0.9x with rsa2048 server keys, 1.3x with P-256;
+ * SCHED_BATCH alone: 31x and 10x; nice 19 alone: 1.3x and 1.8x). The
+ * pool gives up ~10-15% handshakes/s for it. Nice 19 used to be worse:
+ * the loops were woken with uv_async_send, whose "pending" window made a
+ * loop spin and sched_yield() to the starved pool thread that was
+ * signalling it (see internal/loop/wake.h). SCHED_IDLE (measured worse
+ * then, not since) would give the pool no share at all on a busy machine.
+ * nice is per thread on Linux (setpriority on the tid). Best effort. */
 static void lower_priority(void) {
   struct sched_param sp = {0};
   (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);
+  (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 }
 
 static void *worker(void *arg) {

@@ -8,9 +8,10 @@
  * right after job->run and hands the job back (the I/O loop queues it and
  * wakes itself). The pool knows nothing of libuv or TLS.
  *
- * Pool threads run as SCHED_BATCH: they never preempt an I/O loop on
- * wake-up, so on a shared core the loops serve established sessions ahead
- * of handshake steps (see handshake.c for what else was measured). */
+ * Pool threads run as SCHED_BATCH at nice 19: they never preempt an I/O
+ * loop, and a loop woken by a client preempts them at once, so on a shared
+ * core the loops serve established sessions ahead of handshake steps (see
+ * handshake.c for what was measured). */
 #ifndef ED_HANDSHAKE_H
 #define ED_HANDSHAKE_H
 

@@ -1,10 +1,15 @@
-/* internal/handshake tests: jobs run on pool threads, all complete, the
- * queue bound refuses new handshakes but not later steps, counters move. */
+/* internal/handshake tests: jobs run on pool threads at low priority, all
+ * complete, the queue bound refuses new handshakes but not later steps,
+ * counters move. */
 #include "internal/handshake/handshake.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal/base/base.h"
 #include "internal/testing/testing.h"
@@ -117,8 +122,44 @@ static void test_free_runs_queued(void) {
   CHECK_EQ(completed, 20);
 }
 
+struct prio_job {
+  struct ed_hs_job job;
+  int policy, nice;
+};
+
+static void run_prio(struct ed_hs_job *j) {
+  struct prio_job *t = (struct prio_job *)j;
+  t->policy = sched_getscheduler(0);
+  t->nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+}
+
+/* Steps run as SCHED_BATCH at nice 19 (so an I/O loop on the same core
+ * preempts them at once); the submitting thread keeps its own priority. */
+static void test_runs_at_low_priority(void) {
+  int my_nice = getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid));
+  int my_policy = sched_getscheduler(0);
+  struct ed_hs_pool *p = ed_hs_pool_new(2, 100);
+  struct prio_job jobs[4] = {0};
+  completed = 0;
+  for (int i = 0; i < 4; i++) {
+    jobs[i].job.run = run_prio;
+    jobs[i].job.complete = complete;
+    jobs[i].nice = -100;
+    CHECK_EQ(ed_hs_pool_submit(p, &jobs[i].job, 1), 0);
+  }
+  wait_completed(4);
+  ed_hs_pool_free(p);
+  for (int i = 0; i < 4; i++) {
+    CHECK_EQ(jobs[i].policy, SCHED_BATCH);
+    CHECK_EQ(jobs[i].nice, 19);
+  }
+  CHECK_EQ(getpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid)), my_nice);
+  CHECK_EQ(sched_getscheduler(0), my_policy);
+}
+
 int main(void) {
   RUN(test_runs_off_thread);
+  RUN(test_runs_at_low_priority);
   RUN(test_queue_bound);
   RUN(test_free_runs_queued);
   return TEST_RESULT();

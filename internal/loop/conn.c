@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "internal/loop/loop_internal.h"
+#include "internal/proxy/proxy.h"
 
 static const char *const reason_names[] = {
     "none",    "client_close", "eof",
@@ -54,15 +55,28 @@ static void conn_free(struct conn *c) {
   if (counted) ed_loop_conn_freed(l);
 }
 
+/* log_peer formats the value of a log line's peer= field, followed by
+ * " via=BALANCER" when the address came from a PROXY header. */
+static const char *log_peer(const struct conn *c, char *buf, size_t len) {
+  char peer[80], via[80];
+  ed_logq(peer, sizeof(peer), c->peer_addr);
+  if (!c->via[0]) {
+    snprintf(buf, len, "%s", peer);
+  } else {
+    snprintf(buf, len, "%s via=%s", peer, ed_logq(via, sizeof(via), c->via));
+  }
+  return buf;
+}
+
 static void log_closed(struct conn *c) {
-  char cn[160], sans[600], peer[80];
+  char cn[160], sans[600], peer[170];
   const struct ed_tls_peer *p = c->peer;
   double ms = (double)(ed_now_ns() - c->start_mono_ns) / 1e6;
   ED_INFO("session closed",
           "id=%llu peer=%s cn=%s sans=%s serial=%s version=%s cipher=%s "
           "resumed=%d bytes_in=%llu bytes_out=%llu duration_ms=%.3f "
           "reason=%s",
-          (unsigned long long)c->id, ed_logq(peer, sizeof(peer), c->peer_addr),
+          (unsigned long long)c->id, log_peer(c, peer, sizeof(peer)),
           ed_logq(cn, sizeof(cn), p ? p->cn : ""),
           ed_logq(sans, sizeof(sans), p ? p->sans : ""), p ? p->serial : "",
           c->tls ? ed_tls_conn_version(c->tls) : "", ed_suite_name(c->suite),
@@ -315,21 +329,21 @@ static void step_complete(struct ed_hs_job *job) {
     c->done_next = head;
   } while (!atomic_compare_exchange_weak_explicit(
       &l->done, &head, c, memory_order_release, memory_order_relaxed));
-  if (!head) uv_async_send(&l->async); /* else a wake is already due */
+  if (!head) ed_wake_signal(&l->wake); /* else a wake is already due */
 }
 
 /* hs_log_failure counts and logs a handshake failure, once per conn. */
 static void hs_log_failure(struct conn *c, enum ed_hs_reason reason,
                            const char *detail) {
   struct ed_loop *l = c->loop;
-  char peer[80], d[200];
+  char peer[170], d[200];
   if (c->hs_logged) return;
   c->hs_logged = 1;
   ed_stat_add(&l->stats.hs_errors[reason], 1);
   ED_INFO("handshake failed",
           "id=%llu peer=%s reason=%s detail=%s "
           "duration_ms=%.3f",
-          (unsigned long long)c->id, ed_logq(peer, sizeof(peer), c->peer_addr),
+          (unsigned long long)c->id, log_peer(c, peer, sizeof(peer)),
           ed_hs_reason_name(reason), ed_logq(d, sizeof(d), detail),
           (double)(ed_now_ns() - c->start_mono_ns) / 1e6);
 }
@@ -384,14 +398,42 @@ static void hs_submit(struct conn *c) {
   c->in_pool = 1;
 }
 
+/* proxy_header takes the PROXY protocol v2 header off the front of |rx|
+ * (--proxy-protocol): the address it carries becomes the peer, the
+ * balancer's becomes |via|. Returns 1 when the header is consumed (TLS
+ * bytes may follow in |rx|), 0 while it is incomplete, -1 when the conn
+ * was refused (logged as a protocol failure with the parser's reason). */
+static int proxy_header(struct conn *c) {
+  struct ed_proxy_header h;
+  const char *why = "bad PROXY header";
+  int n = ed_proxy_parse(c->rx.data, c->rx.len, &h, &why);
+  if (n == 0) return 0;
+  if (n < 0) {
+    hs_fail(c, ED_HS_PROTOCOL, why, HOW_FLUSH);
+    return -1;
+  }
+  char src[64];
+  if (ed_proxy_format_src(&h, src, sizeof(src)) == 0) {
+    struct ed_loop *l = c->loop;
+    pthread_mutex_lock(&l->reg_mu);
+    memcpy(c->via, c->peer_addr, sizeof(c->via));
+    snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", src);
+    pthread_mutex_unlock(&l->reg_mu);
+  }
+  ed_buf_consume(&c->rx, (size_t)n);
+  c->proxy_wait = 0;
+  return 1;
+}
+
 static void hs_feed(struct conn *c, const uint8_t *data, size_t len) {
   c->got_bytes = 1;
   if (ed_buf_append(&c->rx, data, len) != 0) {
     hs_fail(c, ED_HS_PROTOCOL, "handshake too large", HOW_ABORT);
     return;
   }
+  if (c->proxy_wait && proxy_header(c) <= 0) return;
   if (!c->in_pool) {
-    hs_submit(c);
+    if (c->rx.len) hs_submit(c);
   } else if (c->rx.len >= ED_HS_READ_PAUSE && !c->read_stopped) {
     /* A TLS 1.3 client may stream data right after its Finished while
      * the step is still in the pool: pause it, do not buffer without
@@ -657,6 +699,7 @@ void ed_conn_accept(struct ed_loop *l, uv_stream_t *server) {
   c->start_mono_ns = ed_now_ns();
   c->snap = l->sh->snapshot_get(l->sh->snapshot_arg);
   c->suite = ED_SUITE_OTHER;
+  c->proxy_wait = l->cfg->proxy_protocol ? 1 : 0;
   ed_buf_init(&c->rx, ED_HS_MAX_INPUT);
   ed_buf_init(&c->hs_in, ED_HS_MAX_INPUT);
   ed_buf_init(&c->hs_out, ED_HS_MAX_INPUT);

@@ -42,7 +42,7 @@ void ed_loop_set_state(struct conn *c, enum ed_session_state s) {
 static void maybe_exit(struct ed_loop *l) {
   if (!l->stopping || l->closed_handles || atomic_load(&l->nconns) > 0) return;
   l->closed_handles = 1;
-  uv_close((uv_handle_t *)&l->async, NULL);
+  ed_wake_close(&l->wake);
   uv_close((uv_handle_t *)&l->sweep, NULL);
 }
 
@@ -205,11 +205,13 @@ static void run_steps(struct ed_loop *l) {
     if (!l->ready_head) l->ready_tail = NULL;
     ed_conn_step_done(c);
   }
-  if (l->ready_head) uv_async_send(&l->async);
+  if (l->ready_head) ed_wake_signal(&l->wake);
 }
 
-static void on_async(uv_async_t *a) {
-  struct ed_loop *l = a->data;
+/* on_wake: the pool finished steps or the control thread posted commands
+ * (see wake.h for why this is not a uv_async_t). */
+static void on_wake(struct ed_wake *w) {
+  struct ed_loop *l = w->data;
   pthread_mutex_lock(&l->mbox_mu);
   struct loop_cmd *cmds = l->cmds;
   l->cmds = NULL;
@@ -242,7 +244,7 @@ static void post(struct ed_loop *l, struct loop_cmd *cmd) {
   while (*p) p = &(*p)->next;
   *p = cmd;
   pthread_mutex_unlock(&l->mbox_mu);
-  uv_async_send(&l->async);
+  ed_wake_signal(&l->wake);
 }
 
 static struct loop_cmd *cmd_new(int type) {
@@ -314,10 +316,13 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
   l->pbuf = ed_malloc(ED_LOOP_PBUF);
   ed_buf_init(&l->scratch, 4u << 20);
   l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  uv_async_init(&l->uv, &l->async, on_async);
-  l->async.data = l;
   uv_timer_init(&l->uv, &l->sweep);
   l->sweep.data = l;
+  l->wake.data = l;
+  if (ed_wake_init(&l->wake, &l->uv, on_wake) != 0) {
+    ed_loop_free(l);
+    return NULL;
+  }
   uint64_t hs =
       l->cfg->handshake_timeout_ms ? l->cfg->handshake_timeout_ms : 10000;
   l->tick_ms = hs / 10 < 10 ? 10 : hs / 10 > 250 ? 250 : hs / 10;
@@ -360,6 +365,7 @@ void ed_loop_free(struct ed_loop *l) {
   uv_walk(&l->uv, close_any, NULL);
   uv_run(&l->uv, UV_RUN_DEFAULT);
   uv_loop_close(&l->uv);
+  ed_wake_cleanup(&l->wake);
   while (l->cmds) {
     struct loop_cmd *c = l->cmds;
     l->cmds = c->next;
@@ -390,6 +396,7 @@ static void fill_info(struct ed_session_info *s, const struct conn *c,
   s->id = c->id;
   s->state = c->state;
   snprintf(s->peer, sizeof(s->peer), "%s", c->peer_addr);
+  snprintf(s->via, sizeof(s->via), "%s", c->via);
   if (c->peer) {
     snprintf(s->cn, sizeof(s->cn), "%s", c->peer->cn);
     snprintf(s->sans, sizeof(s->sans), "%s", c->peer->sans);

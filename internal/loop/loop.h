@@ -9,8 +9,8 @@
  * owner (the server's control thread). ed_loop_post_* and the read-side
  * functions (ed_loop_stats, ed_loop_sessions, ed_loop_num_conns) may be
  * called from any thread while the loop runs: commands are posted to the
- * loop (mutex + uv_async), the registry is read under a short per-loop
- * mutex, counters are read relaxed. */
+ * loop (mutex + the loop's eventfd), the registry is read under a short
+ * per-loop mutex, counters are read relaxed. */
 #ifndef ED_LOOP_H
 #define ED_LOOP_H
 
@@ -41,7 +41,10 @@ int ed_session_state_parse(enum ed_session_state *out, const char *s);
 struct ed_session_info {
   uint64_t id; /* unique in this process, from 1 */
   enum ed_session_state state;
-  char peer[64];     /* "127.0.0.1:50312", "[::1]:50312" */
+  char peer[64];     /* "127.0.0.1:50312", "[::1]:50312"; with
+                      * --proxy-protocol, the address the header carried */
+  char via[64];      /* the balancer's address when |peer| came from a
+                      * PROXY header; else empty */
   char cn[128];      /* client certificate subject CN */
   char sans[512];    /* "DNS:a,URI:spiffe://x,email:e@x,IP:1.2.3.4" */
   char serial[72];   /* uppercase hex */

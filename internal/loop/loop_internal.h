@@ -7,6 +7,7 @@
 #include <uv.h>
 
 #include "internal/loop/loop.h"
+#include "internal/loop/wake.h"
 
 #define ED_LOOP_RBUF (64 * 1024)     /* one shared read buffer per loop */
 #define ED_LOOP_PBUF (64 * 1024)     /* plaintext batch per read */
@@ -80,8 +81,10 @@ struct conn {
   unsigned in_pool : 1, hs_started : 1, got_bytes : 1, read_stopped : 1,
       writing : 1, want_shutdown : 1, shutdown_sent : 1, peer_eof : 1,
       peer_reset : 1, closing_handle : 1, handle_closed : 1, rejected : 1,
-      hs_logged : 1, counted : 1;
-  char peer_addr[64];
+      hs_logged : 1, counted : 1,
+      proxy_wait : 1; /* --proxy-protocol: the header is still to come */
+  char peer_addr[64]; /* written under l->reg_mu once registered */
+  char via[64];       /* the balancer, when peer_addr came from PROXY */
 };
 
 struct loop_cmd {
@@ -104,7 +107,7 @@ struct ed_loop {
   int listeners_closed;
   int reserve_fd; /* for the EMFILE trick */
   uint64_t last_emfile_log_ms;
-  uv_async_t async;
+  struct ed_wake wake; /* pool completions and commands */
   uv_timer_t sweep;
   uint64_t tick_ms;
   int draining, stopping, closed_handles;
