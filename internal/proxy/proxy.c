@@ -53,7 +53,7 @@ int ed_proxy_parse(const uint8_t *buf, size_t len, struct ed_proxy_header *out,
                    const char **out_why) {
   memset(out, 0, sizeof(*out));
   size_t n = len < sizeof(sig) ? len : sizeof(sig);
-  if (memcmp(buf, sig, n) != 0)
+  if (n && memcmp(buf, sig, n) != 0)
     return fail(out_why, "no PROXY protocol v2 header");
   if (len < 16) return 0;
   if ((buf[12] >> 4) != 2)

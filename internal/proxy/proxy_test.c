@@ -19,7 +19,7 @@ static size_t hdr(uint8_t *out, uint8_t ver_cmd, uint8_t fam,
   out[13] = fam;
   out[14] = (uint8_t)(blen >> 8);
   out[15] = (uint8_t)blen;
-  memcpy(out + 16, body, blen);
+  if (blen) memcpy(out + 16, body, blen);
   return 16 + blen;
 }
 
