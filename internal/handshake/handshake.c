@@ -48,7 +48,9 @@ static struct ed_hs_job *take(struct ed_hs_pool *p) {
  * near quiet while handshakes saturate the pool (flood bench, one core:
  * storm/quiet echo p99 0.9x with rsa2048 server keys, 1.3x with P-256;
  * SCHED_BATCH alone: 31x and 10x; nice 19 alone: 1.3x and 1.8x). The
- * pool gives up ~10-15% handshakes/s for it. Nice 19 used to be worse:
+ * price: the loop now takes the core back after every finished step
+ * (context switches per full handshake 3.1 -> 9.0), ~25% more server CPU
+ * per handshake and ~10-15% fewer handshakes/s. Nice 19 used to be worse:
  * the loops were woken with uv_async_send, whose "pending" window made a
  * loop spin and sched_yield() to the starved pool thread that was
  * signalling it (see internal/loop/wake.h). SCHED_IDLE (measured worse

@@ -371,13 +371,17 @@ class Server:
         out = [parse_logfmt(l) for l in text.splitlines() if "=" in l]
         return [e for e in out if msg is None or e.get("msg") == msg]
 
-    def handshake_failure(self, peer_port, timeout=10):
+    def handshake_failure_event(self, peer_port, timeout=10):
         """Waits for the "handshake failed" line of the connection from
-        local port |peer_port|; returns its reason."""
+        local port |peer_port|; returns it as a dict."""
         m = self.wait_log(
             r'msg="handshake failed"[^\n]*peer=(?:127\.0\.0\.1|\[::1\]):%d '
             r'[^\n]*' % peer_port, timeout)
-        return parse_logfmt(m.group(0)).get("reason")
+        return parse_logfmt(m.group(0))
+
+    def handshake_failure(self, peer_port, timeout=10):
+        """The reason of handshake_failure_event()."""
+        return self.handshake_failure_event(peer_port, timeout).get("reason")
 
     def session_closed(self, peer_port, timeout=10):
         """Waits for the "session closed" line of the connection from local

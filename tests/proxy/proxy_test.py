@@ -186,9 +186,7 @@ class ProxyProtocolTest(unittest.TestCase):
                     pass
             except ConnectionResetError:
                 pass
-        m = self.srv.wait_log(
-            r'msg="handshake failed"[^\n]*peer=127\.0\.0\.1:%d [^\n]*' % port)
-        e = echod.parse_logfmt(m.group(0))
+        e = self.srv.handshake_failure_event(port)
         self.assertEqual(e["reason"], "protocol")
         self.assertEqual(e["detail"], reason_detail)
         self.assert_serves_everyone_else()
