@@ -25,10 +25,7 @@ class BackpressureTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.srv.stop()
-        if rc != 0:
-            raise AssertionError("server exited %s\n%s"
-                                 % (rc, cls.srv.log_tail()))
+        cls.srv.stop_clean()
 
     def test_sender_that_never_reads(self):
         block = os.urandom(MIB)

@@ -82,10 +82,7 @@ class CloseTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.srv.stop()
-        if rc != 0:
-            raise AssertionError("server exited %s\n%s"
-                                 % (rc, cls.srv.log_tail()))
+        cls.srv.stop_clean()
 
     def last_words(self, payload, check_prompt=True):
         c = MemClient(self.srv.port, self.ctx)

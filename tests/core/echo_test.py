@@ -22,10 +22,7 @@ class EchoTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.srv.stop()
-        if rc != 0:
-            raise AssertionError("server exited %s after SIGTERM\n%s"
-                                 % (rc, cls.srv.log_tail()))
+        cls.srv.stop_clean()
 
     def roundtrip(self, data):
         with echod.connect(self.srv.port, self.ctx) as s:

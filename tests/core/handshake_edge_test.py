@@ -89,10 +89,7 @@ class HandshakeEdgeTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.srv.stop()
-        if rc != 0:
-            raise AssertionError("server exited %s after SIGTERM\n%s"
-                                 % (rc, cls.srv.log_tail()))
+        cls.srv.stop_clean()
 
     def setUp(self):
         # The server is shared by the class; a client port seen in an

@@ -24,10 +24,7 @@ class IdleFloodTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.srv.stop()
-        if rc != 0:
-            raise AssertionError("server exited %s\n%s"
-                                 % (rc, cls.srv.log_tail()))
+        cls.srv.stop_clean()
 
     def handshake_time(self):
         """Seconds for TCP connect + full handshake + a 1-byte echo."""

@@ -65,10 +65,7 @@ class RefusalTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         for s in (cls.srv, cls.acl_srv):
-            rc = s.stop()
-            if rc != 0:
-                raise AssertionError("server exited %s\n%s"
-                                     % (rc, s.log_tail()))
+            s.stop_clean()
 
     def assert_still_serving(self, srv=None):
         srv = srv or self.srv

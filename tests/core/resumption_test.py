@@ -56,10 +56,7 @@ class ResumptionTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        rc = cls.srv.stop()
-        if rc != 0:
-            raise AssertionError("server exited %s\n%s"
-                                 % (rc, cls.srv.log_tail()))
+        cls.srv.stop_clean()
 
     def test_python_resumes(self):
         ctx = echod.client_context(**self.ca.client("alice"))

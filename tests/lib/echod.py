@@ -307,6 +307,15 @@ class Server:
                                   % reports[0][:4000])
         return self.returncode
 
+    def stop_clean(self, timeout=15):
+        """stop(), then raises AssertionError (with the log tail) unless
+        the server exited 0 after SIGTERM: what every test's teardown
+        checks."""
+        rc = self.stop(timeout)
+        if rc != 0:
+            raise AssertionError("server exited %s after SIGTERM\n%s"
+                                 % (rc, self.log_tail()))
+
     _SANITIZER = re.compile(
         r"^(?:WARNING: ThreadSanitizer|==\d+==ERROR: \w+Sanitizer|"
         r"\S+:\d+:\d+: runtime error:).*?(?=^\S*==\d+==|\Z)",
