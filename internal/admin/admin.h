@@ -21,8 +21,8 @@
 #include <stdint.h>
 #include <uv.h>
 
+#include "internal/admin/admin_types.h"
 #include "internal/admin/proto.h"
-#include "internal/stats/stats.h"
 
 struct ed_admin;
 /* One request waiting for its reply. */

@@ -27,24 +27,6 @@ const char *ed_admin_err_name(enum ed_admin_err e) {
   return err_names[e];
 }
 
-static const char *const state_names[] = {"any", "accepted", "handshaking",
-                                          "established", "closing"};
-
-const char *ed_admin_state_name(enum ed_admin_state s) {
-  if ((int)s < 0 || (size_t)s >= sizeof(state_names) / sizeof(*state_names))
-    return "any";
-  return state_names[s];
-}
-
-enum ed_admin_cmd ed_admin_cmd_parse(const char *name) {
-  for (int c = 0; c < ED_ADMIN_CMD_COUNT; c++) {
-    if (c == ED_ADMIN_UNKNOWN) continue;
-    if (strcmp(name, ed_admin_cmd_name((enum ed_admin_cmd)c)) == 0)
-      return (enum ed_admin_cmd)c;
-  }
-  return ED_ADMIN_UNKNOWN;
-}
-
 /* Fields each command accepts besides "cmd" and "id"; NULL-terminated. */
 static const char *const *allowed_fields(enum ed_admin_cmd cmd) {
   static const char *const none[] = {NULL};
@@ -199,16 +181,13 @@ static enum ed_admin_err get_session_id(struct pctx *p, uint64_t *out) {
   return ED_ADMIN_OK;
 }
 
-static enum ed_admin_err parse_state(struct pctx *p, enum ed_admin_state *out) {
+static enum ed_admin_err parse_state(struct pctx *p, int *out_has,
+                                     enum ed_session_state *out) {
   const cJSON *f = field(p, "state");
   if (!f) return ED_ADMIN_OK;
-  if (cJSON_IsString(f) && f->valuestring) {
-    for (size_t i = 1; i < sizeof(state_names) / sizeof(*state_names); i++) {
-      if (strcmp(f->valuestring, state_names[i]) == 0) {
-        *out = (enum ed_admin_state)i;
-        return ED_ADMIN_OK;
-      }
-    }
+  if (cJSON_IsString(f) && ed_session_state_parse(out, f->valuestring) == 0) {
+    *out_has = 1;
+    return ED_ADMIN_OK;
   }
   return fail(p, ED_ADMIN_ERR_BAD_REQUEST,
               "field \"state\" must be \"accepted\", \"handshaking\", "
@@ -222,7 +201,8 @@ static enum ed_admin_err parse_sessions(struct pctx *p,
   uint64_t v = 0;
   r->u.sessions.limit = ED_ADMIN_SESSIONS_DEFAULT_LIMIT;
   if ((e = get_string(p, "cn", &r->u.sessions.cn))) return e;
-  if ((e = parse_state(p, &r->u.sessions.state))) return e;
+  if ((e = parse_state(p, &r->u.sessions.has_state, &r->u.sessions.state)))
+    return e;
   if ((e = get_seconds(p, "older_than", &has, &r->u.sessions.older_than_ms)))
     return e;
   has = 0;

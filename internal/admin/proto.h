@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "internal/stats/stats.h"
+#include "internal/admin/admin_types.h"
+#include "internal/loop/loop_types.h"
 
 /* The longest request line accepted, newline excluded. */
 #define ED_ADMIN_MAX_LINE (64 * 1024)
@@ -43,17 +44,6 @@ enum ed_admin_err {
 /* ed_admin_err_name returns the wire name ("bad_request"); static. */
 const char *ed_admin_err_name(enum ed_admin_err e);
 
-/* Session states a "sessions" filter may name. */
-enum ed_admin_state {
-  ED_ADMIN_STATE_ANY = 0,
-  ED_ADMIN_STATE_ACCEPTED,
-  ED_ADMIN_STATE_HANDSHAKING,
-  ED_ADMIN_STATE_ESTABLISHED,
-  ED_ADMIN_STATE_CLOSING,
-};
-
-const char *ed_admin_state_name(enum ed_admin_state s);
-
 /* Defaults and bounds of numeric fields. */
 #define ED_ADMIN_SESSIONS_DEFAULT_LIMIT 1000
 #define ED_ADMIN_SESSIONS_MAX_LIMIT 100000
@@ -66,10 +56,11 @@ struct ed_admin_request {
   cJSON *id;             /* owned copy of "id" (a scalar), or NULL */
   union {
     struct {
-      char *cn;                  /* NULL = any */
-      enum ed_admin_state state; /* ANY = no filter */
-      uint64_t older_than_ms;    /* 0 = no filter */
-      uint32_t limit;            /* 1..MAX, default DEFAULT_LIMIT */
+      char *cn;                    /* NULL = any */
+      int has_state;               /* 0: any state */
+      enum ed_session_state state; /* when has_state */
+      uint64_t older_than_ms;      /* 0 = no filter */
+      uint32_t limit;              /* 1..MAX, default DEFAULT_LIMIT */
     } sessions;
     struct {
       uint64_t id;
@@ -104,10 +95,6 @@ enum ed_admin_err ed_admin_parse(struct ed_admin_request *out, const char *line,
                                  size_t len, char *err, size_t err_len);
 
 void ed_admin_request_cleanup(struct ed_admin_request *req);
-
-/* ed_admin_cmd_parse maps a wire command name to its enum; returns
- * ED_ADMIN_UNKNOWN for anything else. */
-enum ed_admin_cmd ed_admin_cmd_parse(const char *name);
 
 /* ed_admin_reply_ok renders {"id":..,"ok":true,"result":..}\n. Takes
  * ownership of |result| (NULL gives {}); |id| is borrowed and may be NULL.

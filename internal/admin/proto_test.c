@@ -25,6 +25,14 @@ static void expect_err(const char *s, enum ed_admin_err code,
   ed_admin_request_cleanup(&r);
 }
 
+static void test_command_names(void) {
+  CHECK_STR(ed_admin_cmd_name(ED_ADMIN_LOG_LEVEL), "log-level");
+  CHECK_STR(ed_admin_cmd_name(ED_ADMIN_UNKNOWN), "unknown");
+  CHECK_EQ(ed_admin_cmd_parse("log-level"), ED_ADMIN_LOG_LEVEL);
+  CHECK_EQ(ed_admin_cmd_parse("unknown"), ED_ADMIN_UNKNOWN);
+  CHECK_EQ(ed_admin_cmd_parse(NULL), ED_ADMIN_UNKNOWN);
+}
+
 static void test_every_command(void) {
   static const char *const cmds[] = {"status", "certs", "version",  "metrics",
                                      "reload", "drain", "log-level"};
@@ -44,7 +52,7 @@ static void test_sessions(void) {
   CHECK_EQ(parse(&r, "{\"cmd\":\"sessions\"}"), ED_ADMIN_OK);
   CHECK_EQ(r.u.sessions.limit, ED_ADMIN_SESSIONS_DEFAULT_LIMIT);
   CHECK(r.u.sessions.cn == NULL);
-  CHECK_EQ(r.u.sessions.state, ED_ADMIN_STATE_ANY);
+  CHECK_EQ(r.u.sessions.has_state, 0);
   ed_admin_request_cleanup(&r);
 
   CHECK_EQ(parse(&r,
@@ -53,7 +61,8 @@ static void test_sessions(void) {
            ED_ADMIN_OK);
   CHECK_EQ(r.cmd, ED_ADMIN_SESSIONS);
   CHECK_STR(r.u.sessions.cn, "alice");
-  CHECK_EQ(r.u.sessions.state, ED_ADMIN_STATE_ESTABLISHED);
+  CHECK_EQ(r.u.sessions.has_state, 1);
+  CHECK_EQ(r.u.sessions.state, ED_SESSION_ESTABLISHED);
   CHECK_EQ(r.u.sessions.older_than_ms, 1500);
   CHECK_EQ(r.u.sessions.limit, 10);
   ed_admin_request_cleanup(&r);
@@ -266,6 +275,7 @@ static void test_reply_error(void) {
 }
 
 int main(void) {
+  RUN(test_command_names);
   RUN(test_every_command);
   RUN(test_sessions);
   RUN(test_session_and_kill);

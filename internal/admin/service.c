@@ -231,12 +231,8 @@ static cJSON *session_json(const struct ed_session_info *si, uint64_t now) {
 static void cmd_sessions(struct ed_admin_service *s, struct ed_admin_call *call,
                          const struct ed_admin_request *req) {
   struct ed_session_filter f = {0};
-  enum ed_session_state state;
   f.cn = req->u.sessions.cn;
-  if (req->u.sessions.state != ED_ADMIN_STATE_ANY &&
-      ed_session_state_parse(&state,
-                             ed_admin_state_name(req->u.sessions.state)) == 0)
-    f.state = (int)state + 1;
+  if (req->u.sessions.has_state) f.state = (int)req->u.sessions.state + 1;
   /* The server filters in whole seconds; the exact cut is made here. With
    * a fractional cut the server's list may hold sessions dropped below, so
    * it cannot be limited there without hiding later matches. */

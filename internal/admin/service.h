@@ -8,10 +8,10 @@
 #define ED_ADMIN_SERVICE_H
 
 #include "internal/admin/admin.h"
+#include "internal/admin/admin_types.h"
 #include "internal/base/base.h"
 #include "internal/reload/reload.h"
 #include "internal/server/server.h"
-#include "internal/stats/stats.h"
 
 /* ed_admin_metrics_fn appends the Prometheus text exposition to |out| (a
  * capped buffer). Returns 0 or a negative ED_E_* code. Provided by the

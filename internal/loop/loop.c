@@ -14,23 +14,6 @@
 
 #include "internal/loop/loop_internal.h"
 
-static const char *const state_names[] = {"accepted", "handshaking",
-                                          "established", "closing"};
-
-const char *ed_session_state_name(enum ed_session_state s) {
-  return (unsigned)s <= ED_SESSION_CLOSING ? state_names[s] : "unknown";
-}
-
-int ed_session_state_parse(enum ed_session_state *out, const char *s) {
-  for (int i = 0; i <= ED_SESSION_CLOSING; i++) {
-    if (s && !strcmp(s, state_names[i])) {
-      *out = (enum ed_session_state)i;
-      return 0;
-    }
-  }
-  return ED_E_INVAL;
-}
-
 void ed_loop_set_state(struct conn *c, enum ed_session_state s) {
   pthread_mutex_lock(&c->loop->reg_mu);
   c->state = s;

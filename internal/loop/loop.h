@@ -20,21 +20,9 @@
 
 #include "internal/config/config.h"
 #include "internal/handshake/handshake.h"
+#include "internal/loop/loop_types.h"
 #include "internal/stats/stats.h"
 #include "internal/tls/tls.h"
-
-enum ed_session_state {
-  ED_SESSION_ACCEPTED = 0,
-  ED_SESSION_HANDSHAKING,
-  ED_SESSION_ESTABLISHED,
-  ED_SESSION_CLOSING,
-};
-
-/* ed_session_state_name returns "accepted", "handshaking", "established"
- * or "closing". ed_session_state_parse does the reverse (0 or
- * ED_E_INVAL). */
-const char *ed_session_state_name(enum ed_session_state s);
-int ed_session_state_parse(enum ed_session_state *out, const char *s);
 
 /* A copy of one session's public state. Strings are NUL-terminated and
  * truncated to fit; empty when unknown (e.g. cn before the handshake). */

@@ -14,7 +14,9 @@
 
 #include <stdint.h>
 
+#include "internal/admin/admin_types.h"
 #include "internal/base/base.h"
+#include "internal/reload/reload_types.h"
 #include "internal/stats/stats.h"
 
 /* Content-Type of the rendered text. */

@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <uv.h>
 
-#include "internal/stats/stats.h"
+#include "internal/reload/reload_types.h"
 
 /* ed_reload_fn builds, checks and (unless |check_only|) publishes new
  * credentials. Returns 0, or a negative ED_E_* code with a one-line reason

@@ -186,6 +186,7 @@ static void test_sighup_and_now(void) {
   spin(100);
   CHECK_EQ(calls, 1);
   CHECK_EQ(last_trigger, ED_RELOAD_SIGNAL);
+  CHECK_STR(ed_reload_trigger_name(last_trigger), "signal");
   CHECK_EQ(rec.count[ED_RELOAD_SIGNAL][1], 1);
   char err[128];
   CHECK_EQ(ed_reload_now(r, 1, ED_RELOAD_ADMIN, err, sizeof(err)), 0);

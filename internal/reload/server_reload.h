@@ -7,7 +7,6 @@
 
 #include "internal/reload/reload.h"
 #include "internal/server/server.h"
-#include "internal/stats/stats.h"
 
 /* ed_reload_start starts file watching (unless --no-watch; SIGHUP is
  * handled by ed_server_run itself) on the server's control loop and

@@ -47,7 +47,8 @@
  *       what arrived, and the session closes with reason eof or reset.
  *   Close reasons: client_close (the client sent close_notify), eof (TCP
  *   FIN without close_notify), reset, idle_timeout, killed, drain, error.
- *   Handshake failure reasons: ed_hs_reason_name() (stats.h). */
+ *   Handshake failure reasons: ed_hs_reason_name() (internal/tls/tls_types.h).
+ */
 #ifndef ED_SERVER_H
 #define ED_SERVER_H
 
@@ -57,6 +58,7 @@
 
 #include "internal/config/config.h"
 #include "internal/loop/loop.h"
+#include "internal/reload/reload_types.h"
 #include "internal/stats/stats.h"
 #include "internal/tls/tls.h"
 
@@ -210,10 +212,10 @@ int ed_server_reload(struct ed_server *srv, int check_only,
 void ed_server_publish(struct ed_server *srv, struct ed_tls_snapshot *snap);
 
 /* ed_server_reload_status copies the reload bookkeeping (struct
- * ed_reload_status, stats.h) into |out|: the one record of every reload,
- * whatever started it (admin, SIGHUP, file watch). The startup load counts
- * as trigger "startup", result ok, at the time the first snapshot was
- * built. */
+ * ed_reload_status, internal/reload/reload_types.h) into |out|: the one record
+ * of every reload, whatever started it (admin, SIGHUP, file watch). The startup
+ * load counts as trigger "startup", result ok, at the time the first snapshot
+ * was built. */
 void ed_server_reload_status(const struct ed_server *srv,
                              struct ed_reload_status *out);
 

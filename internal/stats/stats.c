@@ -11,56 +11,6 @@ const struct ed_hist_bounds ed_hist_handshake_bounds = {
 const struct ed_hist_bounds ed_hist_connection_bounds = {
     11, {0.01, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 3600}};
 
-static const char *const hs_names[] = {
-#define ED_NAME_(id, name) name,
-    ED_HS_REASONS(ED_NAME_)};
-static const char *const reject_names[] = {ED_REJECT_REASONS(ED_NAME_)};
-static const char *const trigger_names[] = {ED_RELOAD_TRIGGERS(ED_NAME_)};
-static const char *const admin_names[] = {ED_ADMIN_CMDS(ED_NAME_)};
-#undef ED_NAME_
-
-struct suite_row {
-  uint16_t iana;
-  const char *version;
-  const char *name;
-};
-static const struct suite_row suites[] = {
-#define ED_SUITE_ROW_(id, iana, ver, name) {iana, ver, name},
-    ED_SUITES(ED_SUITE_ROW_)
-#undef ED_SUITE_ROW_
-};
-
-const char *ed_hs_reason_name(enum ed_hs_reason r) {
-  return (unsigned)r < ED_HS_REASON_COUNT ? hs_names[r] : "other";
-}
-
-const char *ed_reject_reason_name(enum ed_reject_reason r) {
-  return (unsigned)r < ED_REJECT_REASON_COUNT ? reject_names[r] : "unknown";
-}
-
-const char *ed_reload_trigger_name(enum ed_reload_trigger t) {
-  return (unsigned)t < ED_RELOAD_TRIGGER_COUNT ? trigger_names[t] : "unknown";
-}
-
-const char *ed_admin_cmd_name(enum ed_admin_cmd c) {
-  return (unsigned)c < ED_ADMIN_CMD_COUNT ? admin_names[c] : "unknown";
-}
-
-const char *ed_suite_name(enum ed_suite s) {
-  return suites[(unsigned)s < ED_SUITE_COUNT ? s : ED_SUITE_OTHER].name;
-}
-
-const char *ed_suite_version(enum ed_suite s) {
-  return suites[(unsigned)s < ED_SUITE_COUNT ? s : ED_SUITE_OTHER].version;
-}
-
-enum ed_suite ed_suite_from_iana(uint16_t iana) {
-  for (int i = 0; i < ED_SUITE_OTHER; i++) {
-    if (suites[i].iana == iana) return (enum ed_suite)i;
-  }
-  return ED_SUITE_OTHER;
-}
-
 static void hist_init(struct ed_hist *h, const struct ed_hist_bounds *b) {
   h->bounds = b;
 }

@@ -10,12 +10,11 @@ static void test_names(void) {
   CHECK_STR(ed_hs_reason_name(ED_HS_OTHER), "other");
   CHECK_STR(ed_reject_reason_name(ED_REJECT_PENDING_HANDSHAKES),
             "pending_handshakes");
-  CHECK_STR(ed_reload_trigger_name(ED_RELOAD_WATCH), "watch");
   CHECK_EQ(ed_suite_from_iana(0x1301), ED_SUITE_AES_128_GCM_SHA256);
   CHECK_STR(ed_suite_version(ed_suite_from_iana(0xC02B)), "TLSv1.2");
   CHECK_EQ(ed_suite_from_iana(0x0035), ED_SUITE_OTHER);
-  CHECK_STR(ed_admin_cmd_name(ED_ADMIN_LOG_LEVEL), "log-level");
-  CHECK_STR(ed_admin_cmd_name(ED_ADMIN_UNKNOWN), "unknown");
+  CHECK_STR(ed_session_state_name(ED_SESSION_CLOSING), "closing");
+  CHECK_STR(ed_session_state_name((enum ed_session_state)99), "unknown");
 }
 
 static void test_hist(void) {

@@ -21,7 +21,7 @@
 #include <stdint.h>
 
 #include "internal/base/base.h"
-#include "internal/stats/stats.h"
+#include "internal/tls/tls_types.h"
 
 /* ---- ticket key ring ------------------------------------------------------
  */
@@ -201,7 +201,7 @@ enum ed_hs_reason ed_tls_conn_failure(struct ed_tls_conn *c,
  * from |c|), or NULL. */
 const struct ed_tls_peer *ed_tls_conn_peer(const struct ed_tls_conn *c);
 int ed_tls_conn_resumed(const struct ed_tls_conn *c);
-/* ed_tls_conn_suite returns the negotiated suite (stats.h). */
+/* ed_tls_conn_suite returns the negotiated suite (tls_types.h). */
 enum ed_suite ed_tls_conn_suite(const struct ed_tls_conn *c);
 /* ed_tls_conn_version returns "TLSv1.3" or "TLSv1.2" (static). */
 const char *ed_tls_conn_version(const struct ed_tls_conn *c);

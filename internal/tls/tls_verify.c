@@ -1,6 +1,6 @@
 /* internal/tls — verifying a client certificate during the handshake (on
  * the handshake pool): chain to the CA, clientAuth EKU, validity, CRL and
- * the allow-list. Each refusal gets a reason (stats.h) and a TLS alert. */
+ * the allow-list. Each refusal gets a reason (tls_types.h) and a TLS alert. */
 #include <openssl/err.h>
 #include <openssl/pool.h>
 #include <openssl/sha.h>
