@@ -19,7 +19,7 @@ class Commands(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = au.start(env={"ECHOD_ADMIN_TIMEOUT_MS": "1500"})
+        cls.srv = au.start(env={"ECHOD_ADMIN_TIMEOUT": "1500ms"})
         cls.path = cls.srv.admin_path
         cls.ctx = echod.client_context(**cls.srv.dev_client())
         cls.keeper = echod.connect(cls.srv.port, cls.ctx)
