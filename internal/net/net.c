@@ -2,6 +2,7 @@
  * deadlines and the one close path (see net.h). */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "internal/net/net_internal.h"
 
@@ -38,11 +39,31 @@ static uint32_t same_host_count(const struct ed_net_server *s,
   return n;
 }
 
+/* The oldest connection in a reserved slot that has not sent a complete
+ * request yet, or NULL. */
+static struct ed_net_conn *oldest_silent_reserved(struct ed_net_server *s) {
+  struct ed_net_conn *victim = NULL;
+  for (struct ed_net_conn *o = s->conns; o; o = o->next) {
+    if (o->slot != ED_NET__SLOT_RESERVED || o->requests > 0 ||
+        o->state != ED_NET__OPEN || o->held)
+      continue;
+    if (!victim || o->born_ms < victim->born_ms ||
+        (o->born_ms == victim->born_ms && o->id < victim->id))
+      victim = o;
+  }
+  return victim;
+}
+
 /* Picks the slot a new connection gets: the per-address cap first, then a
- * general slot, then a reserved one. Returns 0 or sets |*out_why|. */
+ * general slot, then a reserved one. When the reserved slots are full too,
+ * the newcomer takes the slot of the oldest one there that has not sent its
+ * request: a real probe sends it at once, so holding a reserved slot
+ * silently takes a new connection faster than every probe. Returns 0 or
+ * sets |*out_why|. */
 static int admit(struct ed_net_server *s, struct ed_net_conn *c,
                  enum ed_net_refusal *out_why) {
   const struct ed_net_limits *l = &s->lim;
+  struct ed_net_conn *victim;
   if (!s->is_unix && l->max_per_client &&
       same_host_count(s, c) >= l->max_per_client) {
     *out_why = ED_NET_REFUSE_PER_CLIENT;
@@ -50,13 +71,22 @@ static int admit(struct ed_net_server *s, struct ed_net_conn *c,
   }
   if (s->num[ED_NET__SLOT_GENERAL] < l->max_conns) {
     set_slot(c, ED_NET__SLOT_GENERAL);
-  } else if (s->num[ED_NET__SLOT_RESERVED] < l->reserved) {
-    set_slot(c, ED_NET__SLOT_RESERVED);
-  } else {
-    *out_why = ED_NET_REFUSE_FULL;
-    return -1;
+    return 0;
   }
-  return 0;
+  if (s->num[ED_NET__SLOT_RESERVED] >= l->reserved && l->reserved &&
+      (victim = oldest_silent_reserved(s)) != NULL) {
+    ED_DEBUG("net reserved slot taken over", "conn=%llu peer=%s by=%llu",
+             (unsigned long long)victim->id, victim->peer_name,
+             (unsigned long long)c->id);
+    s->st.evicted++;
+    ed_net_conn_close(victim);
+  }
+  if (s->num[ED_NET__SLOT_RESERVED] < l->reserved) {
+    set_slot(c, ED_NET__SLOT_RESERVED);
+    return 0;
+  }
+  *out_why = ED_NET_REFUSE_FULL;
+  return -1;
 }
 
 /* Refused and lingering connections share one bound of their own, so a
@@ -365,6 +395,19 @@ static struct ed_net_conn *conn_new(struct ed_net_server *s) {
   return c;
 }
 
+/* Answers a request that arrived with the connection before the loop's
+ * next poll: a reserved slot is then done (and no longer one a newcomer
+ * could take over) before later connections of the same accept burst are
+ * looked at. */
+static void read_now(struct ed_net_conn *c) {
+  int fd = ed_net_conn_fd(c);
+  size_t room = ed_buf_space(&c->in);
+  if (fd < 0 || c->state != ED_NET__OPEN || room == 0) return;
+  if (room > sizeof(c->srv->scratch)) room = sizeof(c->srv->scratch);
+  ssize_t n = recv(fd, c->srv->scratch, room, MSG_DONTWAIT);
+  if (n > 0 && ed_buf_append(&c->in, c->srv->scratch, (size_t)n) == 0) drive(c);
+}
+
 static void refuse(struct ed_net_conn *c, enum ed_net_refusal why) {
   struct ed_net_server *s = c->srv;
   s->st.refused[why]++;
@@ -406,6 +449,7 @@ void ed_net__on_connection(uv_stream_t *server, int status) {
   s->st.accepted++;
   arm_timer(c);
   if (s->h.on_open) s->h.on_open(s->h.arg, c);
+  if (c->slot == ED_NET__SLOT_RESERVED) read_now(c);
   update_reading(c);
 }
 

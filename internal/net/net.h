@@ -8,7 +8,8 @@
  *   one IP address, and |reserved| more slots taken only when the others
  *   are full. A connection in a reserved slot must send its first request
  *   within |reserved_deadline_ms| and is answered once (the metrics port
- *   keeps them for /healthz and /readyz).
+ *   keeps them for /healthz and /readyz); when they are all taken, a new
+ *   connection takes over the one there longest without a request.
  * - Input: a read buffer of at most |in_max| bytes per connection; the
  *   handler consumes one request at a time, and replies go out in order.
  * - Output: a write queue of at most |out_max| bytes; it is checked before
@@ -102,6 +103,7 @@ struct ed_net_server_stats {
   uint32_t reserved;   /* of which in reserved slots */
   uint64_t accepted;   /* connections that got a slot */
   uint64_t refused[2]; /* by enum ed_net_refusal */
+  uint64_t evicted;    /* reserved slots taken over from silent holders */
   size_t queued;       /* reply bytes not yet written, all connections */
   size_t peak_queued;  /* the most one connection ever had queued */
 };
