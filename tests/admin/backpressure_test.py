@@ -10,6 +10,7 @@ some 600 times the input, per read.
 """
 
 import json
+import re
 import time
 import unittest
 
@@ -18,6 +19,15 @@ from tests.lib import echod
 
 HOGS = 8
 LINE = b'{"cmd":"metrics"}\n'
+
+
+def metrics_answered(path):
+    """How many "metrics" requests the server has answered, from its own
+    counters (echod_admin_requests_total)."""
+    text = au.result(path, {"cmd": "metrics"})["text"]
+    m = re.search(r'^echod_admin_requests_total\{cmd="metrics",result="ok"\} '
+                  r'(\d+)$', text, re.M)
+    return int(m.group(1))
 
 
 def peak_rss_kib(pid):
@@ -72,12 +82,17 @@ class AdminBackpressure(unittest.TestCase):
                 self.assertEqual(echod.echo(s, b"still echoing\n"),
                                  b"still echoing\n")
             grown = peak_rss_kib(srv.pid) - base
-            print("metrics reply %d bytes, %d readers: peak RSS +%d KiB, "
-                  "status answered in %.3f s" % (reply, HOGS, grown, waited))
-            # About 1 MiB queued per reader (plus one reply); before, each
-            # read of 16 KiB queued ~900 replies (~10 MiB per reader).
-            self.assertLess(grown, HOGS * 3 * 1024,
-                            "peak RSS grew by %d KiB" % grown)
+            answered = metrics_answered(srv.admin_path) - 1
+            print("metrics reply %d bytes, %d readers: %d replies made, peak "
+                  "RSS +%d KiB, status answered in %.3f s"
+                  % (reply, HOGS, answered, grown, waited))
+            # Per reader about 1 MiB of replies queued (~100) plus what the
+            # socket buffer took (~20); before, every line of each 16 KiB
+            # read was answered first (~900 replies, ~10 MiB per reader).
+            self.assertLess(answered, HOGS * 200)
+            if echod.slow_factor() == 1:  # ASan keeps freed memory resident
+                self.assertLess(grown, HOGS * 3 * 1024,
+                                "peak RSS grew by %d KiB" % grown)
             self.assertLess(waited, echod.scaled(2))
             # They never read: each is closed at its deadline (4 s without
             # progress), not kept forever.
