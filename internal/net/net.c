@@ -181,10 +181,10 @@ static void on_timer(uv_timer_t *t) {
     /* The handler is working on a reply; it has its own bounds. */
     c->progress_ms = uv_now(s->loop);
     arm_timer(c);
+  } else if (c->state == ED_NET__OPEN && past_lifetime(c)) {
+    ed_net_conn_finish(c); /* what is queued still goes out */
   } else if (c->state != ED_NET__OPEN || c->queued > 0) {
     ed_net_conn_close(c); /* lingered enough, or the client does not read */
-  } else if (past_lifetime(c)) {
-    ed_net_conn_finish(c);
   } else {
     if (s->h.on_timeout) s->h.on_timeout(s->h.arg, c);
     ed_net_conn_finish(c);
