@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
   if (!rc) {
     struct ed_metrics_service_options mo = {.control = &control_stats,
                                             .version = ECHOD_VERSION};
-    rc = ed_metrics_service_start(&metrics, srv, &mo);
+    rc = ed_metrics_service_start(&metrics, srv, &mo, err, sizeof(err));
   }
   /* --- end issue 5 --- */
   if (!rc) rc = ed_reload_start(&reload, srv);
@@ -70,11 +70,12 @@ int main(int argc, char **argv) {
         .metrics = ed_metrics_service_render, /* issue 5 */
         .metrics_arg = metrics,
     };
-    rc = ed_admin_start(&admin, srv, &ao);
+    rc = ed_admin_start(&admin, srv, &ao, err, sizeof(err));
   }
   /* --- end issue 4 --- */
   if (rc) {
-    fprintf(stderr, "echod: error: cannot start: %s\n", ed_strerror(rc));
+    fprintf(stderr, "echod: error: %s%s\n",
+            err[0] ? "" : "cannot start: ", err[0] ? err : ed_strerror(rc));
   } else {
     rc = ed_server_run(srv);
   }

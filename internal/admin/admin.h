@@ -6,11 +6,15 @@
  * function. Replies go out one per request, in order: while a request is
  * being handled, later lines wait in the connection's buffer.
  *
- * Bounds: a line over ED_ADMIN_MAX_LINE gets a too_large reply and the
+ * The socket, its connections and their bounds are internal/net's server
+ * (net.h): a line over ED_ADMIN_MAX_LINE gets a too_large reply and the
  * connection closes; a connection with no complete request for
  * |idle_timeout_ms| gets a timeout reply and closes; past |max_clients|
- * connections a new one gets a busy reply and closes; a client that stops
- * reading its replies stops being read from.
+ * connections a new one gets a busy reply and closes; replies queued to a
+ * client past 1 MiB stop the next request line from being answered (and
+ * the client from being read) until the client reads them. After its last
+ * reply a connection lingers up to 2 s so the client reads it, not a
+ * reset.
  *
  * Everything runs on the one uv loop given to ed_admin_new (the control
  * loop); nothing here is thread-safe. The process must ignore SIGPIPE (a
@@ -18,6 +22,7 @@
 #ifndef ED_ADMIN_H
 #define ED_ADMIN_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -41,7 +46,7 @@ struct ed_admin_options {
                                      NULL */
   ed_admin_handler_fn handler;
   void *handler_arg;
-  uint32_t idle_timeout_ms; /* 0: $ECHOD_ADMIN_TIMEOUT_MS or 10000 */
+  uint32_t idle_timeout_ms; /* 0: 10000 (--admin-timeout) */
   uint32_t max_clients;     /* 0: 16 */
 };
 
@@ -50,18 +55,17 @@ struct ed_admin_options {
  * before it listens. A leftover socket file nobody answers on is replaced;
  * if another process answers there, fails with ED_E_EXIST; a path that
  * exists and is not a socket fails with ED_E_EXIST too. On success sets
- * |*out| and returns 0; on failure logs one error line and returns a
- * negative ED_E_* code. */
+ * |*out| and returns 0; on failure nothing is left open, |err| gets one
+ * line naming the path and the reason ("cannot listen on admin socket
+ * PATH: ...") and a negative ED_E_* code is returned. */
 int ed_admin_new(struct ed_admin **out, uv_loop_t *loop,
-                 const struct ed_admin_options *opts);
+                 const struct ed_admin_options *opts, char *err,
+                 size_t err_len);
 
 /* ed_admin_free stops listening, removes the socket file (if it is still
  * ours) and closes every admin connection. Memory is released from libuv
  * close callbacks, so the loop must run once more afterwards. NULL ok. */
 void ed_admin_free(struct ed_admin *a);
-
-/* ed_admin_path returns the socket path (owned by |a|). */
-const char *ed_admin_path(const struct ed_admin *a);
 
 /* ed_admin_call_ok replies {"ok":true,"result":|result|} and ends |call|.
  * Takes ownership of |result| (NULL gives {}). */
@@ -72,8 +76,5 @@ void ed_admin_call_ok(struct ed_admin_call *call, cJSON *result);
 void ed_admin_call_fail(struct ed_admin_call *call, enum ed_admin_err code,
                         const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* ed_admin_call_cmd returns the command |call| answers. */
-enum ed_admin_cmd ed_admin_call_cmd(const struct ed_admin_call *call);
 
 #endif /* ED_ADMIN_H */

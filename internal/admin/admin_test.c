@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -22,6 +24,9 @@ static uv_loop_t loop;
 static uv_async_t stop_async;
 static struct ed_admin *admin;
 static struct ed_control_stats cstats;
+static atomic_int big_replies; /* "metrics" requests the handler answered */
+
+#define BIG_REPLY (64 * 1024)
 
 /* ---- the fake handler ---------------------------------------------------- */
 
@@ -53,6 +58,17 @@ static void fake_handler(void *arg, struct ed_admin_call *call,
     uv_timer_start(&l->timer, on_later, 100, 0);
     return;
   }
+  if (req->cmd == ED_ADMIN_METRICS) { /* a large reply, like the real one */
+    char *text = ed_malloc(BIG_REPLY);
+    memset(text, 'm', BIG_REPLY - 1);
+    text[BIG_REPLY - 1] = '\0';
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddStringToObject(r, "text", text);
+    free(text);
+    atomic_fetch_add(&big_replies, 1);
+    ed_admin_call_ok(call, r);
+    return;
+  }
   if (req->cmd == ED_ADMIN_SESSION) {
     ed_admin_call_fail(call, ED_ADMIN_ERR_NOT_FOUND, "no session %llu",
                        (unsigned long long)req->u.session.id);
@@ -78,6 +94,7 @@ static void *loop_main(void *arg) {
 
 static pthread_t start_server(uint32_t timeout_ms, uint32_t max_clients) {
   pthread_t th;
+  char err[300] = "";
   uv_loop_init(&loop);
   uv_async_init(&loop, &stop_async, on_stop);
   struct ed_admin_options o = {.path = sock_path,
@@ -85,7 +102,7 @@ static pthread_t start_server(uint32_t timeout_ms, uint32_t max_clients) {
                                .handler = fake_handler,
                                .idle_timeout_ms = timeout_ms,
                                .max_clients = max_clients};
-  CHECK_EQ(ed_admin_new(&admin, &loop, &o), 0);
+  CHECK_EQ(ed_admin_new(&admin, &loop, &o, err, sizeof(err)), 0);
   pthread_create(&th, NULL, loop_main, NULL);
   return th;
 }
@@ -280,7 +297,68 @@ static void test_max_clients(void) {
   stop_server(th);
 }
 
+/* The resident set of this process, in KiB (VmRSS). */
+static long rss_kib(void) {
+  char line[256];
+  long kib = -1;
+  FILE *f = fopen("/proc/self/status", "r");
+  if (!f) return -1;
+  while (fgets(line, sizeof(line), f))
+    if (sscanf(line, "VmRSS: %ld kB", &kib) == 1) break;
+  fclose(f);
+  return kib;
+}
+
+/* A same-user client pipelines 1,000 requests with 64 KiB replies (18 KB
+ * of input) and never reads. The write queue is looked at before each
+ * line: about 1 MiB of replies is queued and the rest of the input waits,
+ * instead of every line of each 16 KiB read being answered (~900 replies,
+ * ~58 MiB, before the limit was looked at). Other clients are served
+ * meanwhile, and the reader is closed when its deadline passes. */
+static void test_pipelining_client_that_never_reads(void) {
+  pthread_t th = start_server(1000, 0);
+  static char req[1000 * 20];
+  size_t n = 0;
+  for (int i = 0; i < 1000; i++)
+    n += (size_t)snprintf(req + n, sizeof(req) - n, "{\"cmd\":\"metrics\"}\n");
+  long rss0 = rss_kib();
+  atomic_store(&big_replies, 0);
+  int hog = dial();
+  int sndbuf = 1 << 20;
+  setsockopt(hog, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
+  send_all(hog, req, n);
+  usleep(300 * 1000);
+  int other = dial();
+  char line[512];
+  send_str(other, "{\"cmd\":\"status\"}\n");
+  CHECK(recv_line(other, line, sizeof(line)) > 0);
+  CHECK(strstr(line, "\"ok\":true") != NULL);
+  close(other);
+  int answered = atomic_load(&big_replies);
+  long grown = rss_kib() - rss0;
+  fprintf(stderr, "  answered %d of 1000, rss +%ld KiB\n", answered, grown);
+  /* 1 MiB of queue is 16 replies; the socket buffers take a few more. */
+  CHECK(answered > 0 && answered < 64);
+  CHECK(grown < 16 * 1024);
+  /* It never reads: closed at its deadline (1 s without progress), not kept
+   * forever. What it can read afterwards is what the socket buffers held,
+   * then the end (had it not been closed, reading would let all 64 MiB
+   * through, or block). */
+  usleep(2500 * 1000);
+  struct timeval tv = {.tv_sec = 5};
+  setsockopt(hog, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  static char buf[1 << 16];
+  ssize_t r;
+  size_t total = 0;
+  while ((r = recv(hog, buf, sizeof(buf), 0)) > 0) total += (size_t)r;
+  CHECK(r == 0 || (r < 0 && errno == ECONNRESET));
+  CHECK(total < 4u << 20);
+  close(hog);
+  stop_server(th);
+}
+
 static void test_stale_and_live_socket(void) {
+  char err[300] = "", want[300];
   /* A socket file nobody listens on (a crashed run) is replaced. */
   int fd = socket(AF_UNIX, SOCK_STREAM, 0);
   struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -292,25 +370,32 @@ static void test_stale_and_live_socket(void) {
   uv_loop_init(&l);
   struct ed_admin *a1 = NULL, *a2 = NULL;
   struct ed_admin_options o = {.path = sock_path, .handler = fake_handler};
-  CHECK_EQ(ed_admin_new(&a1, &l, &o), 0);
+  CHECK_EQ(ed_admin_new(&a1, &l, &o, err, sizeof(err)), 0);
   /* A live one is an error, and is left alone. */
-  CHECK_EQ(ed_admin_new(&a2, &l, &o), ED_E_EXIST);
+  CHECK_EQ(ed_admin_new(&a2, &l, &o, err, sizeof(err)), ED_E_EXIST);
   CHECK(a2 == NULL);
   CHECK_EQ(access(sock_path, F_OK), 0);
+  /* One line for the caller to print: what, where and why. */
+  snprintf(want, sizeof(want),
+           "cannot listen on admin socket %s: another process is listening "
+           "there",
+           sock_path);
+  CHECK_STR(err, want);
   ed_admin_free(a1);
   uv_run(&l, UV_RUN_DEFAULT);
   CHECK_EQ(uv_loop_close(&l), 0);
   /* A regular file at the path is never deleted. */
   CHECK_EQ(ed_write_file_atomic(sock_path, "x", 1, 0600), 0);
   uv_loop_init(&l);
-  CHECK_EQ(ed_admin_new(&a2, &l, &o), ED_E_EXIST);
+  CHECK_EQ(ed_admin_new(&a2, &l, &o, err, sizeof(err)), ED_E_EXIST);
   CHECK_EQ(access(sock_path, F_OK), 0);
+  CHECK(strstr(err, "exists and is not a socket") != NULL);
   unlink(sock_path);
   /* Missing parent directories are created 0700. */
   char nested[100];
   snprintf(nested, sizeof(nested), "%s/sub/dir/a.sock", dir);
   o.path = nested;
-  CHECK_EQ(ed_admin_new(&a1, &l, &o), 0);
+  CHECK_EQ(ed_admin_new(&a1, &l, &o, err, sizeof(err)), 0);
   struct stat st;
   snprintf(nested, sizeof(nested), "%s/sub/dir", dir);
   CHECK_EQ(stat(nested, &st), 0);
@@ -325,7 +410,8 @@ static void test_stale_and_live_socket(void) {
   longp[sizeof(longp) - 1] = '\0';
   o.path = longp;
   uv_loop_init(&l);
-  CHECK_EQ(ed_admin_new(&a1, &l, &o), ED_E_TOOBIG);
+  CHECK_EQ(ed_admin_new(&a1, &l, &o, err, sizeof(err)), ED_E_TOOBIG);
+  CHECK(strstr(err, "path longer than 107 bytes") != NULL);
   CHECK_EQ(uv_loop_close(&l), 0);
 }
 
@@ -343,6 +429,7 @@ int main(void) {
   RUN(test_too_large);
   RUN(test_silent_client_times_out);
   RUN(test_max_clients);
+  RUN(test_pipelining_client_that_never_reads);
   RUN(test_stale_and_live_socket);
   char rm[128];
   snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);

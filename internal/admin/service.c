@@ -470,7 +470,8 @@ static void on_stop(void *arg) {
 }
 
 int ed_admin_start(struct ed_admin_service **out, struct ed_server *srv,
-                   const struct ed_admin_service_options *opts) {
+                   const struct ed_admin_service_options *opts, char *err,
+                   size_t err_len) {
   *out = NULL;
   const struct ed_config *cfg = ed_server_config(srv);
   if (cfg->no_admin || !cfg->admin_socket) return 0;
@@ -485,8 +486,10 @@ int ed_admin_start(struct ed_admin_service **out, struct ed_server *srv,
   struct ed_admin_options ao = {.path = cfg->admin_socket,
                                 .stats = opts->stats,
                                 .handler = handle,
-                                .handler_arg = s};
-  int rc = ed_admin_new(&s->admin, ed_server_control_loop(srv), &ao);
+                                .handler_arg = s,
+                                .idle_timeout_ms = cfg->admin_timeout_ms};
+  int rc =
+      ed_admin_new(&s->admin, ed_server_control_loop(srv), &ao, err, err_len);
   if (rc != 0) {
     free(s);
     return rc;

@@ -33,10 +33,12 @@ struct ed_admin_service;
  * (ed_server_config(srv)->admin_socket) on the server's control loop and
  * registers a stop hook that closes it when the server stops. With
  * --no-admin it does nothing, sets |*out| to NULL and returns 0. On
- * failure (socket path taken by a live server, unusable directory) logs
- * the reason and returns a negative ED_E_* code: the caller exits.
- * |srv| and everything in |opts| are borrowed for the server's life. */
+ * failure (socket path taken by a live server, unusable directory) |err|
+ * gets one line naming the path and the reason, and a negative ED_E_* code
+ * is returned: the caller prints it and exits. |srv| and everything in
+ * |opts| are borrowed for the server's life. */
 int ed_admin_start(struct ed_admin_service **out, struct ed_server *srv,
-                   const struct ed_admin_service_options *opts);
+                   const struct ed_admin_service_options *opts, char *err,
+                   size_t err_len);
 
 #endif /* ED_ADMIN_SERVICE_H */

@@ -72,6 +72,9 @@ struct ed_config {
   /* Control plane. */
   char *admin_socket; /* default <state_dir>/admin.sock; NULL if no_admin */
   int no_admin;
+  /* An admin connection with no complete request line for this long is
+   * closed; default 10000. */
+  uint32_t admin_timeout_ms;
   char *metrics_listen; /* default "127.0.0.1:9870"; NULL if no_metrics */
   int no_metrics;
   int watch; /* watch cert/key/CA/CRL files for reload; default 1 */
@@ -98,8 +101,8 @@ const char *ed_config_usage(void);
 char *ed_config_to_json(const struct ed_config *cfg);
 
 /* ed_parse_hostport splits "host:port", "[v6]:port" into |host| (brackets
- * removed) and |*out_port|. Returns 0 or ED_E_INVAL. Shared with the client,
- * echoctl and bench. */
+ * removed) and |*out_port|. Returns 0 or ED_E_INVAL. It is
+ * ed_net_split_hostport (internal/net/addr.h), which new code calls. */
 int ed_parse_hostport(char *host, size_t host_len, uint16_t *out_port,
                       const char *s);
 

@@ -109,6 +109,7 @@ static void test_defaults(void) {
   CHECK_EQ(cfg->handshake_timeout_ms, 10000);
   CHECK_EQ(cfg->idle_timeout_ms, 300000);
   CHECK_EQ(cfg->drain_timeout_ms, 30000);
+  CHECK_EQ(cfg->admin_timeout_ms, 10000);
   CHECK_STR(cfg->admin_socket, "/tmp/echod-state-test/admin.sock");
   CHECK_EQ(cfg->no_admin, 0);
   CHECK_STR(cfg->metrics_listen, "127.0.0.1:9870");
@@ -186,6 +187,15 @@ static void test_units(void) {
   CHECK_EQ(cfg->max_buffer, 65536);
   CHECK_EQ(cfg->handshake_timeout_ms, 100);
   ed_config_free(cfg);
+  /* The admin socket's deadline is an option like any other, so the admin
+   * module reads no environment of its own. */
+  setenv("ECHOD_ADMIN_TIMEOUT", "1500ms", 1);
+  cfg = load(NULL);
+  unsetenv("ECHOD_ADMIN_TIMEOUT");
+  if (!cfg) return;
+  CHECK_EQ(cfg->admin_timeout_ms, 1500);
+  ed_config_free(cfg);
+  expect_err("--admin-timeout", "", "--admin-timeout", "0", NULL);
 }
 
 static void test_switches(void) {

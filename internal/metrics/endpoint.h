@@ -10,8 +10,20 @@
  * 404; malformed heads 400 and close; a head over 8 KiB 431 and close; a
  * connection with no complete request for |idle_timeout_ms| is closed;
  * HTTP/1.1 keep-alive (1.0 closes unless it asks for keep-alive);
- * pipelined requests are answered in order; past |max_conns| open scrape
- * connections new ones are closed at once. */
+ * pipelined requests are answered in order, and past 1 MiB of unread
+ * responses the next is not answered until the client reads.
+ *
+ * Slots, so that one client cannot starve the probes (internal/net's
+ * server does the counting; docs/deploy.md has the numbers and why):
+ * - |max_conns| connections, at most |max_per_client| from one IP address;
+ *   past either a new connection is closed at once, unanswered;
+ * - |probe_slots| more, taken only when the |max_conns| are full: such a
+ *   connection must send its request within |probe_deadline_ms|, is
+ *   answered once with Connection: close, and only for /healthz and
+ *   /readyz (anything else: 503);
+ * - a keep-alive connection serves at most |max_requests| requests and
+ *   lives at most |max_lifetime_ms|: the last response says
+ *   Connection: close, or an idle connection is closed at its lifetime. */
 #ifndef ED_METRICS_ENDPOINT_H
 #define ED_METRICS_ENDPOINT_H
 
@@ -28,23 +40,40 @@
 typedef void (*ed_metrics_fill_fn)(void *ctx, struct ed_metrics_input *out,
                                    struct ed_stats_snapshot *snap);
 
+/* The limits echod serves with; an option left 0 takes these. */
+#define ED_METRICS_MAX_CONNS 64
+#define ED_METRICS_MAX_PER_CLIENT 8
+#define ED_METRICS_PROBE_SLOTS 4
+#define ED_METRICS_PROBE_DEADLINE_MS 1000
+#define ED_METRICS_MAX_REQUESTS 1000
+#define ED_METRICS_MAX_LIFETIME_MS 60000
+#define ED_METRICS_IDLE_MS 10000
+
 struct ed_metrics_options {
-  const char *listen;       /* "IP:port", "[IPv6]:port", "localhost:port",
-                               ":port" (all IPv4); port 0 = any free port */
-  ed_metrics_fill_fn fill;  /* required */
-  void *fill_ctx;           /* borrowed until ed_metrics_stop */
-  unsigned max_conns;       /* 0: 64 */
-  uint64_t idle_timeout_ms; /* 0: 10000 */
+  const char *listen;         /* "IP:port", "[IPv6]:port", "localhost:port",
+                                 "*:port" (all IPv4); port 0 = any free one */
+  ed_metrics_fill_fn fill;    /* required */
+  void *fill_ctx;             /* borrowed until ed_metrics_stop */
+  unsigned max_conns;         /* 0: ED_METRICS_MAX_CONNS */
+  uint64_t idle_timeout_ms;   /* 0: ED_METRICS_IDLE_MS */
+  unsigned max_per_client;    /* 0: ED_METRICS_MAX_PER_CLIENT */
+  unsigned probe_slots;       /* 0: ED_METRICS_PROBE_SLOTS */
+  uint32_t probe_deadline_ms; /* 0: ED_METRICS_PROBE_DEADLINE_MS */
+  uint32_t max_requests;      /* 0: ED_METRICS_MAX_REQUESTS */
+  uint32_t max_lifetime_ms;   /* 0: ED_METRICS_MAX_LIFETIME_MS */
 };
 
 struct ed_metrics_endpoint;
 
 /* ed_metrics_start binds and listens on |opts->listen| on |loop| and logs
  * msg="metrics listening" addr=HOST:PORT with the bound address. On
- * success sets |*out| and returns 0; on failure logs one error line and
- * returns ED_E_INVAL (bad address) or ED_E_SYS (bind/listen failed). */
+ * success sets |*out| and returns 0. On failure nothing is left open,
+ * |err| gets one line naming the address and the reason (e.g. "cannot
+ * listen on metrics address 127.0.0.1:9870: address already in use"), and
+ * the return is ED_E_INVAL (bad address) or ED_E_SYS (bind/listen). */
 int ed_metrics_start(struct ed_metrics_endpoint **out, uv_loop_t *loop,
-                     const struct ed_metrics_options *opts);
+                     const struct ed_metrics_options *opts, char *err,
+                     size_t err_len);
 
 /* ed_metrics_endpoint_port returns the bound TCP port. */
 uint16_t ed_metrics_endpoint_port(const struct ed_metrics_endpoint *ep);

@@ -24,8 +24,9 @@ struct fake {
 static struct fake fake = {ED_METRICS_RUNNING, 1, 0};
 static uv_loop_t loop;
 static uv_async_t stopper;
-static struct ed_metrics_endpoint *ep4, *ep6, *ep_small;
-static uint16_t port4, port6, port_small;
+static struct ed_metrics_endpoint *ep4, *ep6, *ep_small, *ep_probe, *ep_lim;
+static uint16_t port4, port6, port_small, port_probe, port_lim;
+static char err[256];
 
 static void fill(void *ctx, struct ed_metrics_input *in,
                  struct ed_stats_snapshot *snap) {
@@ -45,6 +46,8 @@ static void on_stop(uv_async_t *a) {
   ed_metrics_stop(ep4);
   ed_metrics_stop(ep6);
   ed_metrics_stop(ep_small);
+  ed_metrics_stop(ep_probe);
+  ed_metrics_stop(ep_lim);
   uv_close((uv_handle_t *)a, NULL);
 }
 
@@ -55,6 +58,24 @@ static void *loop_main(void *arg) {
 }
 
 /* ---- client helpers ------------------------------------------------------ */
+
+/* Connects to 127.0.0.1:|port| from the loopback address |src|, so that
+ * one test plays several client hosts. */
+static int dial_from(const char *src, uint16_t port) {
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port)};
+  struct sockaddr_in b = {.sin_family = AF_INET};
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  struct timeval tv = {3, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  inet_pton(AF_INET, src, &b.sin_addr);
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  if (bind(fd, (struct sockaddr *)&b, sizeof(b)) != 0 ||
+      connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
 
 static int dial(int family, uint16_t port) {
   struct sockaddr_storage ss;
@@ -326,7 +347,7 @@ static void test_readyz(void) {
   CHECK_EQ(get(port4, GET_("/readyz"), buf, sizeof(buf)), 200);
 }
 
-/* port_small: max 3 connections, 300 ms idle timeout. */
+/* port_small: max 3 connections, one probe slot, 300 ms idle timeout. */
 static void test_limits_and_idle(void) {
   static char buf[4096];
   int fds[3];
@@ -335,14 +356,21 @@ static void test_limits_and_idle(void) {
     send_str(fds[i], GET_("/healthz"));
     CHECK(read_response(fds[i], buf, sizeof(buf), 0) > 0);
   }
-  /* Over the limit: closed at once, unanswered and well before the idle
-   * timeout (which would close it too, so time it). */
+  /* A silent connection in the probe slot loses it to the next newcomer:
+   * it is closed at once, unanswered and well before the idle timeout
+   * (which would close it too, so time it); the newcomer's probe is
+   * answered. */
+  int silent = dial(AF_INET, port_small);
+  usleep(50000);
   uint64_t t_extra = ed_now_ns();
-  int extra = dial(AF_INET, port_small);
-  send_str(extra, GET_("/healthz"));
-  CHECK(closed_silently(extra));
+  int probe = dial(AF_INET, port_small);
+  send_str(probe, GET_("/healthz"));
+  CHECK(read_response(probe, buf, sizeof(buf), 0) > 0);
+  CHECK(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+  CHECK(closed_silently(silent));
   CHECK((ed_now_ns() - t_extra) / 1000000 < 250);
-  close(extra);
+  close(silent);
+  close(probe);
   /* The three idle ones are closed by the idle timeout... */
   uint64_t t0 = ed_now_ns();
   for (int i = 0; i < 3; i++) CHECK(closed_silently(fds[i]));
@@ -360,6 +388,113 @@ static void test_limits_and_idle(void) {
   CHECK_EQ(get(port_small, GET_("/healthz"), buf, sizeof(buf)), 200);
 }
 
+/* Sends one request on |fd| and returns the response's status (-1 when
+ * the connection closes first); |*out_close| says whether it announced
+ * Connection: close. */
+static int exchange(int fd, const char *req, int *out_close) {
+  static char buf[1 << 17];
+  send_str(fd, req);
+  if (read_response(fd, buf, sizeof(buf), 0) <= 0) return -1;
+  if (out_close) *out_close = strstr(buf, "\r\nConnection: close\r\n") != NULL;
+  return atoi(buf + 9);
+}
+
+/* port_probe: 2 general slots, 1 probe slot with a 300 ms deadline. One
+ * host (127.0.0.2) holds both general slots with keep-alive requests; a
+ * probe on a new connection is still answered, in the probe slot, and
+ * only a probe is. */
+static void test_probe_slot(void) {
+  int held[2], cl = 0;
+  for (int i = 0; i < 2; i++) {
+    held[i] = dial_from("127.0.0.2", port_probe);
+    CHECK_EQ(exchange(held[i], GET_("/metrics"), NULL), 200);
+  }
+  for (int round = 0; round < 3; round++) {
+    const char *path = round == 1 ? GET_("/readyz") : GET_("/healthz");
+    int p = dial_from("127.0.0.1", port_probe);
+    CHECK_EQ(exchange(p, path, &cl), 200);
+    CHECK(cl); /* answered once, then closed: the slot is free again */
+    CHECK(closed_silently(p));
+    close(p);
+    usleep(50000);
+    /* The general slots are still the host's, and still answered. */
+    CHECK_EQ(exchange(held[round % 2], GET_("/healthz"), NULL), 200);
+  }
+  /* The probe slot serves nothing else. */
+  int m = dial_from("127.0.0.1", port_probe);
+  CHECK_EQ(exchange(m, GET_("/metrics"), &cl), 503);
+  CHECK(cl);
+  CHECK(closed_silently(m));
+  close(m);
+  usleep(50000);
+  /* A connection that sends nothing loses the probe slot after its short
+   * deadline (300 ms), not the 5 s idle timeout. */
+  uint64_t t0 = ed_now_ns();
+  int silent = dial_from("127.0.0.3", port_probe);
+  CHECK(closed_silently(silent));
+  uint64_t ms = (ed_now_ns() - t0) / 1000000;
+  CHECK(ms >= 250 && ms < 2000);
+  close(silent);
+  usleep(50000);
+  int p = dial_from("127.0.0.1", port_probe);
+  CHECK_EQ(exchange(p, GET_("/healthz"), NULL), 200);
+  close(p);
+  for (int i = 0; i < 2; i++) close(held[i]);
+}
+
+/* port_lim: at most 2 connections per client address; 3 requests and
+ * 600 ms per connection. */
+static void test_per_client_cap(void) {
+  int a = dial_from("127.0.0.2", port_lim),
+      b = dial_from("127.0.0.2", port_lim);
+  CHECK_EQ(exchange(a, GET_("/healthz"), NULL), 200);
+  CHECK_EQ(exchange(b, GET_("/healthz"), NULL), 200);
+  /* The third from the same address is closed at once, unanswered. */
+  int c = dial_from("127.0.0.2", port_lim);
+  send_str(c, GET_("/healthz"));
+  CHECK(closed_silently(c));
+  close(c);
+  /* Another address is served. */
+  int d = dial_from("127.0.0.3", port_lim);
+  CHECK_EQ(exchange(d, GET_("/healthz"), NULL), 200);
+  close(d);
+  close(a);
+  close(b);
+}
+
+static void test_max_requests(void) {
+  static char buf[4096];
+  int cl = 1, fd = dial_from("127.0.0.4", port_lim);
+  send_str(fd,
+           GET_("/healthz") GET_("/healthz") GET_("/healthz") GET_("/healthz"));
+  for (int i = 0; i < 3; i++) {
+    CHECK(read_response(fd, buf, sizeof(buf), 0) > 0);
+    CHECK(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+    cl = strstr(buf, "\r\nConnection: close\r\n") != NULL;
+    CHECK_EQ(cl, i == 2); /* the third says it is the last */
+  }
+  CHECK(closed_silently(fd)); /* the fourth is not answered */
+  close(fd);
+}
+
+/* A keep-alive client keeps its connection no longer than the lifetime
+ * (600 ms), asking or not; then it reconnects like anyone else. */
+static void test_max_lifetime(void) {
+  uint64_t t0 = ed_now_ns();
+  int cl = 1, fd = dial_from("127.0.0.5", port_lim);
+  CHECK_EQ(exchange(fd, GET_("/healthz"), &cl), 200);
+  CHECK(!cl);
+  usleep(300000);
+  CHECK_EQ(exchange(fd, GET_("/healthz"), &cl), 200);
+  CHECK(!cl);
+  CHECK(closed_silently(fd));
+  uint64_t ms = (ed_now_ns() - t0) / 1000000;
+  CHECK(ms >= 550 && ms < 1500);
+  if (ms < 550 || ms >= 1500)
+    fprintf(stderr, "  closed after %llu ms\n", (unsigned long long)ms);
+  close(fd);
+}
+
 static void test_bad_addresses(void) {
   static const char *const bad[] = {
       "nonsense",    "127.0.0.1", "127.0.0.1:x",   "127.0.0.1:70000",
@@ -367,33 +502,55 @@ static void test_bad_addresses(void) {
   struct ed_metrics_endpoint *ep = NULL;
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     struct ed_metrics_options o = {.listen = bad[i], .fill = fill};
-    CHECK_EQ(ed_metrics_start(&ep, &loop, &o), ED_E_INVAL);
+    CHECK_EQ(ed_metrics_start(&ep, &loop, &o, err, sizeof(err)), ED_E_INVAL);
+    CHECK(strncmp(err, "bad metrics address \"", 21) == 0);
   }
+  CHECK_STR(err, "bad metrics address \"127.0.0.1:\": missing port");
 }
 
 int main(void) {
   char addr[64];
   pthread_t th;
   uv_loop_init(&loop);
-  struct ed_metrics_options o = {"127.0.0.1:0", fill, &fake, 0, 0};
-  CHECK_EQ(ed_metrics_start(&ep4, &loop, &o), 0);
+  struct ed_metrics_options o = {
+      .listen = "127.0.0.1:0", .fill = fill, .fill_ctx = &fake};
+  CHECK_EQ(ed_metrics_start(&ep4, &loop, &o, err, sizeof(err)), 0);
   port4 = ed_metrics_endpoint_port(ep4);
   o.listen = "[::1]:0";
-  CHECK_EQ(ed_metrics_start(&ep6, &loop, &o), 0);
+  CHECK_EQ(ed_metrics_start(&ep6, &loop, &o, err, sizeof(err)), 0);
   port6 = ed_metrics_endpoint_port(ep6);
   o.listen = "127.0.0.1:0";
   o.max_conns = 3;
   o.idle_timeout_ms = 300;
-  CHECK_EQ(ed_metrics_start(&ep_small, &loop, &o), 0);
+  o.probe_slots = 1;
+  CHECK_EQ(ed_metrics_start(&ep_small, &loop, &o, err, sizeof(err)), 0);
   port_small = ed_metrics_endpoint_port(ep_small);
   struct ed_metrics_endpoint *ep_lh = NULL;
   o.listen = "localhost:0";
-  CHECK_EQ(ed_metrics_start(&ep_lh, &loop, &o), 0);
+  CHECK_EQ(ed_metrics_start(&ep_lh, &loop, &o, err, sizeof(err)), 0);
   ed_metrics_stop(ep_lh);
   snprintf(addr, sizeof(addr), "127.0.0.1:%u", port4);
   o.listen = addr;
   struct ed_metrics_endpoint *dup = NULL;
-  CHECK_EQ(ed_metrics_start(&dup, &loop, &o), ED_E_SYS); /* port in use */
+  CHECK_EQ(ed_metrics_start(&dup, &loop, &o, err, sizeof(err)), ED_E_SYS);
+  char want[128]; /* the port is in use: one line to print, what and why */
+  snprintf(want, sizeof(want),
+           "cannot listen on metrics address %s: address already in use", addr);
+  CHECK_STR(err, want);
+  o.max_conns = 2;
+  o.idle_timeout_ms = 5000;
+  o.probe_slots = 1;
+  o.probe_deadline_ms = 300;
+  o.listen = "127.0.0.1:0";
+  CHECK_EQ(ed_metrics_start(&ep_probe, &loop, &o, err, sizeof(err)), 0);
+  port_probe = ed_metrics_endpoint_port(ep_probe);
+  o.max_conns = 8;
+  o.probe_slots = 0;
+  o.max_per_client = 2;
+  o.max_requests = 3;
+  o.max_lifetime_ms = 600;
+  CHECK_EQ(ed_metrics_start(&ep_lim, &loop, &o, err, sizeof(err)), 0);
+  port_lim = ed_metrics_endpoint_port(ep_lim);
   RUN(test_bad_addresses);
   uv_async_init(&loop, &stopper, on_stop);
   pthread_create(&th, NULL, loop_main, NULL);
@@ -406,6 +563,10 @@ int main(void) {
   RUN(test_many_pipelined);
   RUN(test_readyz);
   RUN(test_limits_and_idle);
+  RUN(test_probe_slot);
+  RUN(test_per_client_cap);
+  RUN(test_max_requests);
+  RUN(test_max_lifetime);
   uv_async_send(&stopper);
   pthread_join(th, NULL);
   CHECK_EQ(uv_loop_close(&loop), 0); /* every handle closed and freed */

@@ -77,7 +77,8 @@ static void on_server_stop(void *arg) {
 
 int ed_metrics_service_start(struct ed_metrics_service **out,
                              struct ed_server *srv,
-                             const struct ed_metrics_service_options *opts) {
+                             const struct ed_metrics_service_options *opts,
+                             char *err, size_t err_len) {
   const struct ed_config *cfg = ed_server_config(srv);
   struct ed_metrics_service *svc = ed_calloc(1, sizeof(*svc));
   svc->srv = srv;
@@ -86,7 +87,8 @@ int ed_metrics_service_start(struct ed_metrics_service **out,
   if (!cfg->no_metrics && cfg->metrics_listen) {
     struct ed_metrics_options eo = {
         .listen = cfg->metrics_listen, .fill = fill, .fill_ctx = svc};
-    int rc = ed_metrics_start(&svc->endpoint, ed_server_control_loop(srv), &eo);
+    int rc = ed_metrics_start(&svc->endpoint, ed_server_control_loop(srv), &eo,
+                              err, err_len);
     if (rc != 0) {
       free(svc);
       return rc;

@@ -35,11 +35,13 @@ struct ed_metrics_service;
  * loop, with a stop hook that closes it when the server stops. On success
  * sets |*out| (always non-NULL, also with --no-metrics, so the admin
  * socket's "metrics" command still works) and returns 0. On failure (bad
- * address, port taken) the reason is logged and a negative ED_E_* code is
- * returned: the caller exits. */
+ * address, port taken) |err| gets one line naming the address and the
+ * reason, and a negative ED_E_* code is returned: the caller prints it and
+ * exits. */
 int ed_metrics_service_start(struct ed_metrics_service **out,
                              struct ed_server *srv,
-                             const struct ed_metrics_service_options *opts);
+                             const struct ed_metrics_service_options *opts,
+                             char *err, size_t err_len);
 
 /* ed_metrics_service_render appends the full exposition text (with the
  * process_* metrics) to |out|. |svc| is a struct ed_metrics_service *; the

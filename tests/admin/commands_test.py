@@ -19,7 +19,7 @@ class Commands(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.srv = au.start(env={"ECHOD_ADMIN_TIMEOUT_MS": "1500"})
+        cls.srv = au.start(env={"ECHOD_ADMIN_TIMEOUT": "1500ms"})
         cls.path = cls.srv.admin_path
         cls.ctx = echod.client_context(**cls.srv.dev_client())
         cls.keeper = echod.connect(cls.srv.port, cls.ctx)
@@ -360,7 +360,10 @@ class Permission(unittest.TestCase):
                                   "--admin-socket", srv.admin_path],
                                  state_dir=srv.state_dir, timeout=30)
             self.assertNotEqual(r.returncode, 0)
-            self.assertIn("admin socket in use", r.stderr)
+            # one line: what, where and why
+            self.assertIn("echod: error: cannot listen on admin socket %s: "
+                          "another process is listening there\n"
+                          % srv.admin_path, r.stderr)
             self.assertEqual(au.result(srv.admin_path,
                                        {"cmd": "version"})["protocol"], 1)
         # SIGKILL leaves the socket file behind; the next start replaces it
