@@ -280,8 +280,14 @@ struct ed_pki_dev_paths {
 
 /* ed_pki_dev_setup makes sure |dir| (NULL: ed_pki_default_dir) holds a CA,
  * a server certificate "server" (default SANs) and a client certificate
- * "dev-client", creating only what is missing: a certificate that is
- * absent, revoked, expired or incomplete is (re)issued. Idempotent. Fills
+ * "dev-client", creating only what is missing: a certificate of which
+ * there is neither a record in index.json nor a file. It never replaces,
+ * re-issues or revokes anything that exists: when what is there does not
+ * match the records (NAME.pem holds another serial, a key is missing or
+ * does not match, a file without a record) or a recorded certificate is
+ * revoked or expired, it changes nothing and fails with one line in |err|
+ * naming the file, what differs and the command that fixes it
+ * (ED_E_MISMATCH, ED_E_STATE or ED_E_EXPIRED). Idempotent. Fills
  * |out_paths| (may be NULL) with the file paths and what it created.
  * Refuses (ED_E_EXIST) to touch a directory holding ca.pem or ca.key but no
  * index.json, since that is someone else's CA. */

@@ -206,8 +206,9 @@ struct ed_pki__leaf {
   int64_t not_after;
   unsigned eku; /* ED_PKI__EKU_* */
   int replace;
-  /* if_missing: when a live, unexpired, complete certificate NAME exists,
-   * do nothing and return ED_E_EXIST (decided under the lock). */
+  /* if_missing: when a live certificate NAME is recorded (decided under
+   * the lock), touch nothing: ED_E_EXIST if it is unexpired and its files
+   * complete, else ED_E_STATE. */
   int if_missing;
 };
 

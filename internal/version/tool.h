@@ -37,4 +37,25 @@ int ed_tool_under_bazel(void);
  * ("echo-client"). Returns |out|. */
 char *ed_tool_cmd(char *out, size_t out_len, enum ed_tool t, int with_args);
 
+/* The address echo-client dials when --connect is not given. */
+#define ED_TOOL_DEFAULT_CONNECT "127.0.0.1:7443"
+
+/* ed_tool_connect_addr writes the address a client on this host dials to
+ * reach a listener bound to |listen| ("host:port" or "[v6]:port"): a
+ * wildcard host becomes loopback ("0.0.0.0:7443" -> "127.0.0.1:7443",
+ * "[::]:7443" -> "[::1]:7443"), which the dev server certificate names;
+ * anything else is copied. Returns |out| (always NUL-terminated). */
+char *ed_tool_connect_addr(char *out, size_t out_len, const char *listen);
+
+/* ed_tool_client_hint writes the command that connects echo-client (as
+ * ed_tool_cmd starts it) to a server listening on |listen|.
+ * With |flags| NULL it is the shortest one that works: " --connect ADDR"
+ * only when ADDR is not ED_TOOL_DEFAULT_CONNECT, and an
+ * "ECHOD_STATE_DIR=DIR " prefix only when |state_dir| is not the state
+ * directory the client finds by itself (ed_state_dir). With |flags| it is
+ * "<client> --connect ADDR <flags>" (explicit credentials need no state
+ * directory). Returns |out| (always NUL-terminated). */
+char *ed_tool_client_hint(char *out, size_t out_len, const char *listen,
+                          const char *state_dir, const char *flags);
+
 #endif /* ED_VERSION_TOOL_H */

@@ -36,6 +36,42 @@ static void test_cmd(void) {
   unsetenv("BUILD_WORKSPACE_DIRECTORY");
 }
 
+static void test_client_hint(void) {
+  char b[512];
+  unsetenv("BUILD_WORKSPACE_DIRECTORY");
+  setenv("ECHOD_STATE_DIR", "/var/lib/echod", 1);
+  CHECK_STR(ed_tool_connect_addr(b, sizeof(b), "0.0.0.0:7443"),
+            "127.0.0.1:7443");
+  CHECK_STR(ed_tool_connect_addr(b, sizeof(b), "[::]:9"), "[::1]:9");
+  CHECK_STR(ed_tool_connect_addr(b, sizeof(b), "10.0.0.5:7443"),
+            "10.0.0.5:7443");
+  /* The defaults: no flags needed. */
+  CHECK_STR(ed_tool_client_hint(b, sizeof(b), "127.0.0.1:7443",
+                                "/var/lib/echod", NULL),
+            "echo-client");
+  CHECK_STR(ed_tool_client_hint(b, sizeof(b), "0.0.0.0:7443", NULL, NULL),
+            "echo-client");
+  /* Another port, another state directory. */
+  CHECK_STR(ed_tool_client_hint(b, sizeof(b), "127.0.0.1:8443",
+                                "/var/lib/echod", NULL),
+            "echo-client --connect 127.0.0.1:8443");
+  CHECK_STR(
+      ed_tool_client_hint(b, sizeof(b), "[::1]:7443", "/srv/my state", NULL),
+      "ECHOD_STATE_DIR='/srv/my state' echo-client --connect [::1]:7443");
+  CHECK_STR(ed_tool_client_hint(b, sizeof(b), "[::]:7443", "/var/lib/echod",
+                                "--ca c --cert d --key e"),
+            "echo-client --connect [::1]:7443 --ca c --cert d --key e");
+  setenv("BUILD_WORKSPACE_DIRECTORY", "/src", 1);
+  CHECK_STR(ed_tool_client_hint(b, sizeof(b), "127.0.0.1:7443",
+                                "/var/lib/echod", NULL),
+            "bazel run //cmd:client");
+  CHECK_STR(ed_tool_client_hint(b, sizeof(b), "127.0.0.1:9443",
+                                "/var/lib/echod", NULL),
+            "bazel run //cmd:client -- --connect 127.0.0.1:9443");
+  unsetenv("BUILD_WORKSPACE_DIRECTORY");
+  unsetenv("ECHOD_STATE_DIR");
+}
+
 static void test_version_line(void) {
   char b[128];
   const char *commit = ed_version_commit();
@@ -56,6 +92,7 @@ static void test_version_line(void) {
 int main(void) {
   RUN(test_names);
   RUN(test_cmd);
+  RUN(test_client_hint);
   RUN(test_version_line);
   return TEST_RESULT();
 }
