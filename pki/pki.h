@@ -276,6 +276,9 @@ struct ed_pki_dev_paths {
   char client_key[ED_PKI_PATH_MAX];
   char client_chain[ED_PKI_PATH_MAX];
   unsigned created; /* ED_PKI_DEV_CREATED_* bits; 0 when all was there */
+  /* One line when dev-client is revoked or expired (left alone: the
+   * server starts; clients presenting it are refused), else "". */
+  char warning[ED_PKI_ERR_LEN];
 };
 
 /* ed_pki_dev_setup makes sure |dir| (NULL: ed_pki_default_dir) holds a CA,
@@ -284,10 +287,11 @@ struct ed_pki_dev_paths {
  * there is neither a record in index.json nor a file. It never replaces,
  * re-issues or revokes anything that exists: when what is there does not
  * match the records (NAME.pem holds another serial, a key is missing or
- * does not match, a file without a record) or a recorded certificate is
- * revoked or expired, it changes nothing and fails with one line in |err|
- * naming the file, what differs and the command that fixes it
- * (ED_E_MISMATCH, ED_E_STATE or ED_E_EXPIRED). Idempotent. Fills
+ * does not match, a file without a record), or "server" is revoked or
+ * expired, it changes nothing and fails with one line in |err| naming the
+ * file, what differs and the command that fixes it (ED_E_MISMATCH,
+ * ED_E_STATE or ED_E_EXPIRED); a revoked or expired dev-client only sets
+ * out_paths->warning. Idempotent. Fills
  * |out_paths| (may be NULL) with the file paths and what it created.
  * Refuses (ED_E_EXIST) to touch a directory holding ca.pem or ca.key but no
  * index.json, since that is someone else's CA. */

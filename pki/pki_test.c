@@ -667,9 +667,24 @@ static void test_dev_setup_replaces_nothing(void) {
   snprintf(rec, sizeof(rec), "%s/server.pem", dir);
   CHECK_EQ(unlink(rec), 0);
   expect_dev_refusal(dir, ED_E_STATE, "server.pem is missing", serial);
-  /* Revoked by the operator: not re-issued behind their back. */
+  /* Revoked by the operator: not re-issued behind their back. The
+   * server's own certificate stops the start; dev-client only warns. */
   CHECK_EQ(ed_pki_revoke(pki, NULL, "server", ED_PKI_REASON_UNSPECIFIED), 0);
-  expect_dev_refusal(dir, ED_E_STATE, "\"server\"", "revoked");
+  expect_dev_refusal(dir, ED_E_EXPIRED, "\"server\"", "is revoked");
+  CHECK(strstr(err, "issue server server") != NULL);
+  CHECK(strstr(err, "--replace") == NULL); /* nothing live to replace */
+  CHECK_EQ(issue(pki, ED_PKI_SERVER, "server"), 0);
+  CHECK_EQ(ed_pki_revoke(pki, NULL, "dev-client", ED_PKI_REASON_UNSPECIFIED),
+           0);
+  char *before = pkit_snapshot(dir);
+  CHECK_EQ(ed_pki_dev_setup(&p, dir, err, sizeof(err)), 0);
+  CHECK_EQ(p.created, 0);
+  CHECK(strstr(p.warning, "\"dev-client\"") != NULL);
+  CHECK(strstr(p.warning, "is revoked") != NULL);
+  char *after = pkit_snapshot(dir);
+  CHECK_STR(before, after);
+  free(before);
+  free(after);
   ed_pki_free(pki);
   /* A file the index does not know. */
   snprintf(dir, sizeof(dir), "%s/stray", base);

@@ -25,7 +25,6 @@ struct conn {
   uint16_t port;
   char name[256]; /* what the server certificate must name */
   char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
-  int dev_paths;  /* paths come from the dev PKI, not flags */
   int fd;         /* owned; -1 until connected */
   SSL_CTX *ctx;   /* owned */
   SSL *ssl;       /* owned */

@@ -84,6 +84,8 @@ static int dev_pki(struct ed_server *srv, char *err, size_t err_len) {
     srv->ca = ed_strdup(p->ca_cert);
     srv->crl = ed_strdup(p->crl);
     created_str(created, sizeof(created), p->created);
+    if (p->warning[0])
+      ED_WARN("dev PKI", "problem=%s", ed_logq(q[0], sizeof(q[0]), p->warning));
     ED_INFO("dev PKI ready", "dir=%s created=%s",
             ed_logq(q[0], sizeof(q[0]), dir), created[0] ? created : "nothing");
     ED_INFO("dev PKI files",
