@@ -312,6 +312,11 @@ static int tcp_connect(struct conn *c, uint64_t deadline) {
         "echo-client: cannot connect to %s: connection refused; is the server "
         "running? start it with: %s",
         c->target, ed_tool_cmd(server, sizeof(server), ED_TOOL_SERVER, 0));
+  } else if (e == ECONNRESET) {
+    /* Accepted, then reset at once (a full server), before connect(2)
+     * even reported success. */
+    ed_client__say_silent_close(c, 1);
+    return ED_E_CLOSED;
   } else if (e == ETIMEDOUT) {
     ed_client__say(
         c,

@@ -234,21 +234,24 @@ static void drain_for_alert(struct conn *c, int ms) {
 }
 
 /* explain_failure prints why the TLS session failed in |stage|. */
-/* explain_silent_close: the server closed or reset TCP before sending a
- * single byte (a full server refuses at accept: --max-connections,
- * --max-pending-handshakes; or it is going away). Without this, the
- * verify result nobody computed read "Invalid certificate verification
- * context". Returns 0 if the server did send something. */
-static int explain_silent_close(struct conn *c, int sys) {
-  BIO *rbio = c->ssl ? SSL_get_rbio(c->ssl) : NULL;
-  if (!rbio || BIO_number_read(rbio) > 0 || c->alert_in >= 0) return 0;
+void ed_client__say_silent_close(struct conn *c, int reset) {
   ed_client__say(
       c,
       "echo-client: the server at %s %s the connection before sending "
       "anything (it may be full: --max-connections or "
       "--max-pending-handshakes, or shutting down); try again later, the "
       "server's log says why",
-      c->target, sys == ECONNRESET ? "reset" : "closed");
+      c->target, reset ? "reset" : "closed");
+}
+
+/* explain_silent_close: the server closed or reset TCP before sending a
+ * single byte. Without this, the verify result nobody computed read
+ * "Invalid certificate verification context". Returns 0 if the server did
+ * send something. */
+static int explain_silent_close(struct conn *c, int sys) {
+  BIO *rbio = c->ssl ? SSL_get_rbio(c->ssl) : NULL;
+  if (!rbio || BIO_number_read(rbio) > 0 || c->alert_in >= 0) return 0;
+  ed_client__say_silent_close(c, sys == ECONNRESET);
   return 1;
 }
 
