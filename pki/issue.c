@@ -25,13 +25,9 @@ static int check_leaf(struct ed_pki *pki, const struct ed_pki__leaf *leaf) {
   if (strcmp(ed_pki_key_type_name(leaf->key_type), "unknown") == 0)
     return ed_pki__seterr(pki, ED_E_INVAL, "invalid key type %d",
                           (int)leaf->key_type);
-  const char *cn = leaf->cn ? leaf->cn : leaf->name;
-  size_t n = strlen(cn);
-  if (n == 0 || n > 64)
-    return ed_pki__seterr(pki, ED_E_INVAL,
-                          "invalid common name \"%s\" "
-                          "(want 1-64 characters)",
-                          cn);
+  rc = ed_pki__check_text("common name", leaf->cn ? leaf->cn : leaf->name, 1,
+                          64, pki->err, sizeof(pki->err));
+  if (rc) return rc;
   if (leaf->not_after <= leaf->not_before)
     return ed_pki__seterr(pki, ED_E_INVAL, "notAfter is not after notBefore");
   return 0;
@@ -47,14 +43,16 @@ static int serial_taken(const struct ed_pki__index *idx, X509 *x) {
 static int make_leaf(struct ed_pki *pki, const struct ed_pki__leaf *leaf,
                      EVP_PKEY **out_key, X509 **out_x) {
   struct ed_pki_cert_info ca;
-  char when[32];
+  char when[32], cmd[ED_PKI_PATH_MAX + 96];
   if (ed_pki__fill_info(&ca, pki->ca) != 0)
     return ed_pki__seterr(pki, ED_E_PARSE, "cannot read %s/ca.pem", pki->dir);
   if (ca.not_after <= (int64_t)time(NULL))
-    return ed_pki__seterr(pki, ED_E_EXPIRED,
-                          "the CA certificate expired on %s; make a new CA "
-                          "with init --force",
-                          ed_pki_time_str(when, sizeof(when), ca.not_after));
+    return ed_pki__seterr(
+        pki, ED_E_EXPIRED,
+        "the CA certificate expired on %s; make a new CA "
+        "with: %s",
+        ed_pki_time_str(when, sizeof(when), ca.not_after),
+        ed_pki__cmd(cmd, sizeof(cmd), pki->dir, "init --force"));
   EVP_PKEY *key = ed_pki__keygen(leaf->key_type);
   if (!key) return ed_pki__seterr(pki, ED_E_CRYPTO, "key generation failed");
   /* A certificate never outlives the CA that vouches for it. */
@@ -221,6 +219,7 @@ static int issue_opts(struct ed_pki *pki, struct ed_pki_cert_info *out_info,
   struct ed_pki__leaf leaf = {
       .role = opts->role,
       .name = opts->name,
+      .cn = opts->cn,
       .key_type = opts->key_type,
       .sans = {opts->dns, opts->num_dns, opts->ips, opts->num_ips, opts->uris,
                opts->num_uris, opts->emails, opts->num_emails},
@@ -250,16 +249,8 @@ static int check_init_opts(struct ed_pki_init_opts *o, char *err,
   if (!o->cn) o->cn = "echod dev CA";
   if (!o->days) o->days = ED_PKI_CA_DAYS;
   if (!o->crl_days) o->crl_days = ED_PKI_CRL_DAYS;
-  size_t n = strlen(o->cn);
-  int printable = 1;
-  for (size_t i = 0; i < n; i++) {
-    if ((unsigned char)o->cn[i] < ' ' || o->cn[i] == 0x7f) printable = 0;
-  }
-  if (n == 0 || n > 64 || !printable)
-    return ed_pki__fmt_err(err, err_len, ED_E_INVAL,
-                           "invalid CA common name \"%s\" (want 1-64 "
-                           "printable characters)",
-                           o->cn);
+  int rc = ed_pki__check_text("CA common name", o->cn, 1, 64, err, err_len);
+  if (rc) return rc;
   if (o->days < 1 || o->days > ED_PKI_MAX_DAYS || o->crl_days < 1 ||
       o->crl_days > ED_PKI_MAX_DAYS)
     return ed_pki__fmt_err(err, err_len, ED_E_INVAL,
@@ -398,16 +389,13 @@ static void dev_paths(struct ed_pki_dev_paths *p, const char *dir) {
 
 /* dev_fix writes the command that issues leaf |name| of the CA in |dir|
  * anew: "echo-pki [--dir DIR] issue server server [--replace]" (--replace
- * revokes a live one first), named the way this process was started. */
+ * revokes a live one first). */
 static void dev_fix(char *out, size_t out_len, const char *dir,
                     const char *name, enum ed_pki_role role, int replace) {
-  char tool[64], dflt[ED_PKI_PATH_MAX];
-  ed_tool_cmd(tool, sizeof(tool), ED_TOOL_PKI, 1);
-  int other_dir =
-      ed_pki_default_dir(dflt, sizeof(dflt)) != 0 || strcmp(dflt, dir) != 0;
-  snprintf(out, out_len, "%s%s%s issue %s %s%s", tool,
-           other_dir ? " --dir " : "", other_dir ? dir : "",
-           ed_pki_role_name(role), name, replace ? " --replace" : "");
+  char args[ED_PKI_NAME_MAX + 64];
+  snprintf(args, sizeof(args), "issue %s %s%s", ed_pki_role_name(role), name,
+           replace ? " --replace" : "");
+  ed_pki__cmd(out, out_len, dir, args);
 }
 
 /* dev_check_files checks that NAME.pem holds |e|'s certificate and
