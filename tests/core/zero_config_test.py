@@ -155,6 +155,26 @@ class ZeroConfigTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(key, r.stderr)
         self.assertNotIn("listening", r.stderr)
+        # Readable by others: the flag would not help, so it is not named.
+        self.assertNotIn("--allow-group-readable-key", r.stderr)
+
+    def test_group_readable_root_key_names_the_flag(self):
+        """A root-owned 0440 key (a Kubernetes Secret with fsGroup): the
+        refusal names --allow-group-readable-key, which then works."""
+        if os.geteuid() != 0:
+            self.skipTest("needs a root-owned key")
+        ca = echod.TestCA()
+        _, key = ca.issue("server", role="server")
+        os.chmod(key, 0o440)
+        flags = ca.server_flags() + ["--listen", "127.0.0.1:0", "--no-admin",
+                                     "--no-metrics"]
+        r = echod.run_server(flags)
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertIn("chmod 600 " + key, r.stderr)
+        self.assertIn("--allow-group-readable-key", r.stderr)
+        with echod.Server(*(ca.server_flags() +
+                            ["--allow-group-readable-key"])) as srv:
+            self.assertTrue(srv.running())
 
 
 if __name__ == "__main__":
