@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Why a handshake failed (DESIGN.md "Trust"). Label values for
+/* Why a handshake failed (README.md, Trust). Label values for
  * echod_tls_handshake_errors_total{reason} and the admin "refusals". */
 #define ED_HS_REASONS(X)                      \
   X(NO_CLIENT_CERT, "no_client_cert")         \
