@@ -199,7 +199,9 @@ static void test_escape(void) {
       {"del\x7f", "del\\x7f", 0},
       {"back\\slash", "back\\\\slash", 0},
       {"caf\xc3\xa9 \xe2\x9c\x93", "caf\xc3\xa9 \xe2\x9c\x93", 0},
-      {"c1 \xc2\x9b" "31m", "c1 \\xc2\\x9b31m", 0},
+      {"c1 \xc2\x9b"
+       "31m",
+       "c1 \\xc2\\x9b31m", 0},
       {"raw \x9b", "raw \\x9b", 0},
       {"rlo \xe2\x80\xaetxt", "rlo \\xe2\\x80\\xaetxt", 0},
       {"cut \xe2\x9c", "cut \\xe2\\x9c", 0},
