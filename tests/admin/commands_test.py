@@ -132,7 +132,7 @@ class Commands(unittest.TestCase):
         self.assertEqual(self.ctl_json("log-level", "info"),
                          {"previous": "debug", "level": "info"})
         # echoctl refuses it itself (usage, exit 2) before any round trip;
-        # the server's own bad_request is tested on the raw socket.
+        # the server's own bad_request is internal/admin/proto_test's.
         r = self.ctl("log-level", "loud", code=2)
         self.assertIn('log-level "loud" is not a level', r.stderr)
 
