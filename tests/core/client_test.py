@@ -10,7 +10,6 @@ import os
 import pty
 import select
 import signal
-import socket
 import subprocess
 import time
 import unittest
@@ -139,7 +138,12 @@ class ClientTest(unittest.TestCase):
                 deadline = time.monotonic() + echod.scaled(10)
                 while (len(out) < len(b"before the drain")
                        and time.monotonic() < deadline):
-                    out += os.read(p.stdout.fileno(), 100)
+                    ready, _, _ = select.select([p.stdout], [], [], 0.5)
+                    if ready:
+                        chunk = os.read(p.stdout.fileno(), 100)
+                        if not chunk:
+                            break
+                        out += chunk
                 self.assertEqual(out, b"before the drain")
                 srv.signal(signal.SIGTERM)
                 rc = p.wait(timeout=echod.scaled(15))
