@@ -4,12 +4,39 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal/base/base.h"
 #include "internal/bench/bench.h"
+#include "internal/version/version.h"
+
+/* wants_version: --version anywhere before "--" (internal/bench parses
+ * the rest; it has no --version of its own). */
+static int wants_version(int argc, char **argv) {
+  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+    if (strcmp(argv[i], "--version") == 0) return 1;
+  return 0;
+}
+
+/* resolve_paths makes the certificate flags absolute the way every tool
+ * does (ed_path_resolve): under `bazel run`, relative to the directory
+ * the command was typed in, not Bazel's runfiles tree. */
+static void resolve_paths(struct ed_bench_opts *o) {
+  char **paths[] = {&o->ca, &o->cert, &o->key};
+  for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+    char *abs = ed_path_resolve(NULL, *paths[i]);
+    free(*paths[i]);
+    *paths[i] = abs;
+  }
+}
 
 int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
+  if (wants_version(argc, argv)) {
+    char line[256];
+    printf("%s\n", ed_version_line(line, sizeof(line), ED_TOOL_BENCH));
+    return 0;
+  }
   struct ed_bench_opts o;
   ed_bench_opts_init(&o);
   char err[256];
@@ -24,6 +51,7 @@ int main(int argc, char **argv) {
     ed_bench_opts_cleanup(&o);
     return 2;
   }
+  resolve_paths(&o);
   struct ed_bench_result r;
   rv = ed_bench_run(&o, &r);
   int code = 1;

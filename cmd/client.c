@@ -1,4 +1,4 @@
-/* client — the echo client: `bazel run //cmd:client [-- flags]`.
+/* echo-client — the echo client (`bazel run //cmd:client [-- flags]`).
  * Exit codes: 0 clean session, 1 failure (a sentence on stderr says what to
  * do), 2 usage error. */
 #include <signal.h>
@@ -7,18 +7,23 @@
 
 #include "internal/base/base.h"
 #include "internal/client/client.h"
+#include "internal/version/version.h"
 
 int main(int argc, char **argv) {
   struct ed_client_opts opts;
   char err[512];
   signal(SIGPIPE, SIG_IGN);
   if (ed_client_opts_parse(&opts, argc, argv, err, sizeof(err)) != 0) {
-    fprintf(stderr, "client: %s\n", err);
+    fprintf(stderr, "echo-client: %s\n", err);
     ed_client_opts_cleanup(&opts);
     return 2;
   }
-  if (opts.help) {
-    fputs(ed_client_usage(), stdout);
+  if (opts.help || opts.version) {
+    char line[256];
+    if (opts.help)
+      fputs(ed_client_usage(), stdout);
+    else
+      printf("%s\n", ed_version_line(line, sizeof(line), ED_TOOL_CLIENT));
     ed_client_opts_cleanup(&opts);
     return 0;
   }

@@ -3,7 +3,10 @@
 #include <stdio.h>
 
 #include "internal/echoctl/echoctl.h"
+#include "internal/version/version.h"
 
 int main(int argc, char **argv) {
-  return ed_echoctl_main(argc, argv, stdout, stderr);
+  char line[256];
+  return ed_echoctl_main(argc, argv, stdout, stderr,
+                         ed_version_line(line, sizeof(line), ED_TOOL_ECHOCTL));
 }

@@ -1,6 +1,6 @@
-/* pki (installed as echo-pki) — echod's certificate authority on the
- * command line. Parses flags, calls //pki, prints. Exit status: 0 success,
- * 1 failure, 2 usage error (a bad command line, including malformed names,
+/* echo-pki (//cmd:pki) — echod's certificate authority on the command
+ * line. Parses flags, calls //pki, prints. Exit status: 0 success, 1
+ * failure, 2 usage error (a bad command line, including malformed names,
  * IPs, days or reasons). Every error is one line on stderr. */
 #include <ctype.h>
 #include <stdarg.h>
@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "internal/base/base.h"
+#include "internal/version/version.h"
 #include "pki/pki.h"
 
 enum { EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -29,6 +30,7 @@ enum {
   O_REPLACE = 1 << 11,
   O_REASON = 1 << 12,
   O_JSON = 1 << 13,
+  O_VERSION = 1 << 14,
 };
 
 static const struct {
@@ -68,16 +70,16 @@ static int usage_error(const char *fmt, ...)
 static int usage_error(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fputs("pki: error: ", stderr);
+  fputs("echo-pki: error: ", stderr);
   vfprintf(stderr, fmt, ap);
-  fputs(" (see pki --help)\n", stderr);
+  fputs(" (see echo-pki --help)\n", stderr);
   va_end(ap);
   return EXIT_USAGE;
 }
 
 /* fail prints a library error; ED_E_INVAL means the input was bad. */
 static int fail(int rc, const char *msg) {
-  fprintf(stderr, "pki: error: %s\n", msg && *msg ? msg : ed_strerror(rc));
+  fprintf(stderr, "echo-pki: error: %s\n", msg && *msg ? msg : ed_strerror(rc));
   return rc == ED_E_INVAL || rc == ED_E_USAGE ? EXIT_USAGE : EXIT_FAIL;
 }
 
@@ -243,6 +245,7 @@ static int issue_opts_from(struct ed_pki_issue_opts *o, const struct args *a) {
   }
   char err[ED_PKI_ERR_LEN];
   o->name = a->pos.v[1];
+  o->cn = a->cn;
   if (ed_pki_check_name(o->name, err, sizeof(err)) != 0)
     return fail(ED_E_INVAL, err);
   o->dns = a->dns.v, o->num_dns = a->dns.n;
@@ -373,6 +376,7 @@ static void print_details(const struct ed_pki_cert_details *d) {
   char t1[32], t2[32];
   printf("name:        %s\nrole:        %s\n", in->name,
          ed_pki_role_name(in->role));
+  printf("cn:          %s\n", d->cn ? d->cn : "(none)");
   printf("subject:     %s\nissuer:      %s\n", d->subject, d->issuer);
   printf("serial:      %s\n", in->serial);
   printf("not before:  %s\nnot after:   %s\n",
@@ -421,62 +425,71 @@ static int cmd_show(struct args *a) {
 static const struct command commands[] = {
     {"init", O_DIR | O_HELP | O_KEY_TYPE | O_CN | O_DAYS | O_CRL_DAYS | O_FORCE,
      cmd_init,
-     "usage: pki init [--dir DIR] [--key-type TYPE] [--cn NAME] [--days N]\n"
-     "                [--crl-days N] [--force]\n"
+     "usage: echo-pki init [--dir DIR] [--key-type TYPE] [--cn NAME]\n"
+     "                     [--days N] [--crl-days N] [--force]\n"
      "Create a CA in DIR: ca.pem, ca.key (0600), an empty crl.pem and\n"
      "index.json; the directory is made 0700.\n"
      "  --key-type TYPE  p256 (default), p384, rsa2048, rsa3072, rsa4096,\n"
      "                   ed25519\n"
-     "  --cn NAME        the CA's common name (default \"echod dev CA\")\n"
+     "  --cn NAME        the CA's common name (default \"echod dev CA\"):\n"
+     "                   1-64 printable or UTF-8 characters\n"
      "  --days N         validity (default 3650)\n"
      "  --crl-days N     CRL nextUpdate after thisUpdate (default 7)\n"
      "  --force          replace an existing CA (its certificates no longer\n"
      "                   verify)\n"},
     {"issue",
-     O_DIR | O_HELP | O_KEY_TYPE | O_DAYS | O_DNS | O_IP | O_URI | O_EMAIL |
-         O_REPLACE,
+     O_DIR | O_HELP | O_KEY_TYPE | O_CN | O_DAYS | O_DNS | O_IP | O_URI |
+         O_EMAIL | O_REPLACE,
      cmd_issue,
-     "usage: pki issue server|client NAME [--dir DIR] [--dns NAME]...\n"
-     "                 [--ip ADDR]... [--uri URI]... [--email ADDR]...\n"
-     "                 [--key-type TYPE] [--days N] [--replace]\n"
+     "usage: echo-pki issue server|client NAME [--dir DIR] [--cn CN]\n"
+     "                 [--dns NAME]... [--ip ADDR]... [--uri URI]...\n"
+     "                 [--email ADDR]... [--key-type TYPE] [--days N]\n"
+     "                 [--replace]\n"
      "Issue a certificate with CN=NAME and EKU serverAuth (server) or\n"
      "clientAuth (client); write NAME.pem, NAME.key (0600) and\n"
      "NAME-chain.pem (NAME.pem + ca.pem) in DIR. NAME: letters, digits,\n"
      "'.', '_', '-'; not starting with '.'.\n"
+     "  --cn CN          another CN than NAME: 1-64 printable or UTF-8\n"
+     "                   characters (commas, quotes, spaces are kept)\n"
      "  --dns, --ip, --uri, --email   subject alternative names (repeat);\n"
      "                   a server with no --dns and no --ip gets localhost,\n"
-     "                   127.0.0.1, ::1 and this host's name\n"
+     "                   127.0.0.1, ::1 and this host's name. URIs and\n"
+     "                   emails are printable ASCII, kept byte for byte.\n"
+     "                   No name, CN or SAN may hold a control character.\n"
      "  --key-type TYPE  p256 (default), p384, rsa2048, rsa3072, rsa4096,\n"
      "                   ed25519\n"
      "  --days N         validity (default 825 server, 365 client)\n"
      "  --replace        revoke (superseded) a live certificate NAME first\n"},
     {"revoke", O_DIR | O_HELP | O_REASON, cmd_revoke,
-     "usage: pki revoke NAME|SERIAL [--dir DIR] [--reason REASON]\n"
+     "usage: echo-pki revoke NAME|SERIAL [--dir DIR] [--reason REASON]\n"
      "Revoke a certificate and rewrite crl.pem.\n"
      "  --reason REASON  unspecified (default), keyCompromise, cACompromise,\n"
      "                   affiliationChanged, superseded,\n"
      "                   cessationOfOperation, privilegeWithdrawn\n"},
     {"crl", O_DIR | O_HELP | O_DAYS, cmd_crl,
-     "usage: pki crl [--dir DIR] [--days N]\n"
+     "usage: echo-pki crl [--dir DIR] [--days N]\n"
      "Re-sign crl.pem with the next CRL number.\n"
      "  --days N         nextUpdate N days from now (default: as last time,\n"
      "                   7 at first)\n"},
     {"list", O_DIR | O_HELP | O_JSON, cmd_list,
-     "usage: pki list [--dir DIR] [--json]\n"
+     "usage: echo-pki list [--dir DIR] [--json]\n"
      "List issued certificates: name, role, serial, not-after, revoked.\n"},
     {"show", O_DIR | O_HELP | O_JSON, cmd_show,
-     "usage: pki show NAME|SERIAL|ca [--dir DIR] [--json]\n"
-     "Show a certificate: subject, issuer, SANs, EKU, validity, serial,\n"
-     "SHA-256 fingerprint, revocation.\n"},
+     "usage: echo-pki show NAME|SERIAL|ca [--dir DIR] [--json]\n"
+     "Show a certificate: CN (exactly), subject, issuer, SANs, EKU,\n"
+     "validity, serial, SHA-256 fingerprint, revocation.\n"},
 };
 
 static void print_usage(FILE *f) {
   char dir[ED_PKI_PATH_MAX];
   if (ed_pki_default_dir(dir, sizeof(dir)) != 0) snprintf(dir, 4, "?");
   fprintf(f,
-          "usage: pki [--dir DIR] COMMAND [ARGS]\n"
+          "usage: echo-pki [--dir DIR] COMMAND [ARGS]\n"
+          "       echo-pki --help | --version\n"
           "echod's certificate authority. It lives in DIR (default %s,\n"
-          "from $ECHOD_STATE_DIR, $XDG_STATE_HOME or $HOME).\n\n"
+          "from $ECHOD_STATE_DIR, $XDG_STATE_HOME or $HOME); a relative DIR\n"
+          "is relative to the directory the command runs in (the one\n"
+          "`bazel run` was typed in).\n\n"
           "commands:\n"
           "  init                      create a CA\n"
           "  issue server|client NAME  issue a certificate\n"
@@ -484,8 +497,8 @@ static void print_usage(FILE *f) {
           "  crl                       re-sign crl.pem\n"
           "  list                      list issued certificates\n"
           "  show NAME|SERIAL|ca       show one certificate\n\n"
-          "`pki COMMAND --help` shows a command's options. Exit status: 0 ok,\n"
-          "1 failure, 2 usage error.\n",
+          "`echo-pki COMMAND --help` shows a command's options. Exit status:\n"
+          "0 ok, 1 failure, 2 usage error.\n",
           dir);
 }
 
@@ -499,6 +512,8 @@ int main(int argc, char **argv) {
   for (; i < argc && argv[i][0] == '-' && !rc; i++) {
     if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
       a.seen |= O_HELP;
+    } else if (strcmp(argv[i], "--version") == 0) {
+      a.seen |= O_VERSION;
     } else if (strncmp(argv[i], "--dir", 5) == 0 &&
                (argv[i][5] == '\0' || argv[i][5] == '=')) {
       rc = parse_opt(&a, O_DIR, argc, argv, &i);
@@ -515,6 +530,9 @@ int main(int argc, char **argv) {
   }
   if (!rc && !c && (a.seen & O_HELP)) {
     print_usage(stdout);
+  } else if (!rc && (a.seen & O_VERSION)) {
+    char line[256];
+    printf("%s\n", ed_version_line(line, sizeof(line), ED_TOOL_PKI));
   } else if (!rc && !c) {
     rc = usage_error("missing command");
   } else if (!rc) {

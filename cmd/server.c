@@ -8,8 +8,7 @@
 #include "internal/metrics/service.h"
 #include "internal/reload/server_reload.h"
 #include "internal/server/server.h"
-
-#define ECHOD_VERSION "0.1.0"
+#include "internal/version/version.h"
 
 static int print_action(const struct ed_config *cfg) {
   if (cfg->action == ED_CONFIG_HELP) {
@@ -19,7 +18,8 @@ static int print_action(const struct ed_config *cfg) {
     printf("%s\n", json);
     free(json);
   } else {
-    printf("echod %s\n", ECHOD_VERSION);
+    char line[256];
+    printf("%s\n", ed_version_line(line, sizeof(line), ED_TOOL_SERVER));
   }
   return 0;
 }
@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
   struct ed_metrics_service *metrics = NULL;
   if (!rc) {
     struct ed_metrics_service_options mo = {.control = &control_stats,
-                                            .version = ECHOD_VERSION};
+                                            .version = ED_VERSION};
     rc = ed_metrics_service_start(&metrics, srv, &mo, err, sizeof(err));
   }
   /* --- end issue 5 --- */
@@ -66,7 +66,7 @@ int main(int argc, char **argv) {
     struct ed_admin_service_options ao = {
         .stats = &control_stats,
         .reload = reload,
-        .version = ECHOD_VERSION,
+        .version = ED_VERSION,
         .metrics = ed_metrics_service_render, /* issue 5 */
         .metrics_arg = metrics,
     };

@@ -132,6 +132,7 @@ static void add_strings(cJSON *obj, const char *key, char **list, size_t n) {
 char *ed_pki_details_json(const struct ed_pki_cert_details *d) {
   cJSON *obj = cJSON_CreateObject();
   info_json(obj, &d->info);
+  if (d->cn) cJSON_AddStringToObject(obj, "cn", d->cn);
   cJSON_AddStringToObject(obj, "subject", d->subject);
   cJSON_AddStringToObject(obj, "issuer", d->issuer);
   add_strings(obj, "sans", d->sans, d->num_sans);

@@ -1,6 +1,7 @@
 /* pki — issuing: init (the CA), issue (leaves), the zero-config dev setup,
  * and the CRL writer testca uses. See pki.h for the write orders. */
 #include <errno.h>
+#include <openssl/err.h>
 #include <openssl/mem.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 #include <unistd.h>
 
 #include "internal/base/base.h"
+#include "internal/version/tool.h"
 #include "pki/pki_internal.h"
 
 /* ---- issue --------------------------------------------------------------- */
@@ -23,13 +25,9 @@ static int check_leaf(struct ed_pki *pki, const struct ed_pki__leaf *leaf) {
   if (strcmp(ed_pki_key_type_name(leaf->key_type), "unknown") == 0)
     return ed_pki__seterr(pki, ED_E_INVAL, "invalid key type %d",
                           (int)leaf->key_type);
-  const char *cn = leaf->cn ? leaf->cn : leaf->name;
-  size_t n = strlen(cn);
-  if (n == 0 || n > 64)
-    return ed_pki__seterr(pki, ED_E_INVAL,
-                          "invalid common name \"%s\" "
-                          "(want 1-64 characters)",
-                          cn);
+  rc = ed_pki__check_text("common name", leaf->cn ? leaf->cn : leaf->name, 1,
+                          64, pki->err, sizeof(pki->err));
+  if (rc) return rc;
   if (leaf->not_after <= leaf->not_before)
     return ed_pki__seterr(pki, ED_E_INVAL, "notAfter is not after notBefore");
   return 0;
@@ -45,14 +43,16 @@ static int serial_taken(const struct ed_pki__index *idx, X509 *x) {
 static int make_leaf(struct ed_pki *pki, const struct ed_pki__leaf *leaf,
                      EVP_PKEY **out_key, X509 **out_x) {
   struct ed_pki_cert_info ca;
-  char when[32];
+  char when[32], cmd[ED_PKI_PATH_MAX + 96];
   if (ed_pki__fill_info(&ca, pki->ca) != 0)
     return ed_pki__seterr(pki, ED_E_PARSE, "cannot read %s/ca.pem", pki->dir);
   if (ca.not_after <= (int64_t)time(NULL))
-    return ed_pki__seterr(pki, ED_E_EXPIRED,
-                          "the CA certificate expired on %s; make a new CA "
-                          "with init --force",
-                          ed_pki_time_str(when, sizeof(when), ca.not_after));
+    return ed_pki__seterr(
+        pki, ED_E_EXPIRED,
+        "the CA certificate expired on %s; make a new CA "
+        "with: %s",
+        ed_pki_time_str(when, sizeof(when), ca.not_after),
+        ed_pki__cmd(cmd, sizeof(cmd), pki->dir, "init --force"));
   EVP_PKEY *key = ed_pki__keygen(leaf->key_type);
   if (!key) return ed_pki__seterr(pki, ED_E_CRYPTO, "key generation failed");
   /* A certificate never outlives the CA that vouches for it. */
@@ -149,9 +149,15 @@ static int issue_locked(struct ed_pki *pki, struct ed_pki_cert_info *out_info,
   long old = ed_pki__find_name(&pki->idx, leaf->name);
   if (old >= 0 && pki->idx.entries[old].info.revoked) old = -1;
   const struct ed_pki__entry *e = old >= 0 ? &pki->idx.entries[old] : NULL;
-  if (e && leaf->if_missing && entry_usable(pki, e)) {
+  if (e && leaf->if_missing) {
     if (out_info) *out_info = e->info;
-    return ED_E_EXIST; /* nothing to do; the caller expects this */
+    /* Another process issued it meanwhile: fine if usable; anything else
+     * is left alone (dev setup replaces, re-issues and revokes nothing). */
+    if (entry_usable(pki, e)) return ED_E_EXIST;
+    return ed_pki__seterr(pki, ED_E_STATE,
+                          "certificate \"%s\" appeared while issuing it and "
+                          "is not usable; not touching it",
+                          leaf->name);
   }
   if (e && !leaf->replace && ed_pki__entry_complete(pki, e)) {
     return ed_pki__seterr(pki, ED_E_EXIST,
@@ -213,6 +219,7 @@ static int issue_opts(struct ed_pki *pki, struct ed_pki_cert_info *out_info,
   struct ed_pki__leaf leaf = {
       .role = opts->role,
       .name = opts->name,
+      .cn = opts->cn,
       .key_type = opts->key_type,
       .sans = {opts->dns, opts->num_dns, opts->ips, opts->num_ips, opts->uris,
                opts->num_uris, opts->emails, opts->num_emails},
@@ -220,7 +227,7 @@ static int issue_opts(struct ed_pki *pki, struct ed_pki_cert_info *out_info,
       .not_after = now + (int64_t)days * 86400,
       .eku =
           opts->role == ED_PKI_SERVER ? ED_PKI__EKU_SERVER : ED_PKI__EKU_CLIENT,
-      .replace = opts->replace || if_missing,
+      .replace = opts->replace,
       .if_missing = if_missing,
   };
   char host[256];
@@ -242,16 +249,8 @@ static int check_init_opts(struct ed_pki_init_opts *o, char *err,
   if (!o->cn) o->cn = "echod dev CA";
   if (!o->days) o->days = ED_PKI_CA_DAYS;
   if (!o->crl_days) o->crl_days = ED_PKI_CRL_DAYS;
-  size_t n = strlen(o->cn);
-  int printable = 1;
-  for (size_t i = 0; i < n; i++) {
-    if ((unsigned char)o->cn[i] < ' ' || o->cn[i] == 0x7f) printable = 0;
-  }
-  if (n == 0 || n > 64 || !printable)
-    return ed_pki__fmt_err(err, err_len, ED_E_INVAL,
-                           "invalid CA common name \"%s\" (want 1-64 "
-                           "printable characters)",
-                           o->cn);
+  int rc = ed_pki__check_text("CA common name", o->cn, 1, 64, err, err_len);
+  if (rc) return rc;
   if (o->days < 1 || o->days > ED_PKI_MAX_DAYS || o->crl_days < 1 ||
       o->crl_days > ED_PKI_MAX_DAYS)
     return ed_pki__fmt_err(err, err_len, ED_E_INVAL,
@@ -388,14 +387,118 @@ static void dev_paths(struct ed_pki_dev_paths *p, const char *dir) {
   dev_path(p->client_chain, dir, ED_PKI_DEV_CLIENT_NAME, "-chain.pem");
 }
 
-/* dev_cert makes sure a usable certificate |name| exists. Sets |*created|
- * if it issued one. The check without the lock (and without the CA key,
- * which may be kept offline) is the fast path; issue rechecks under it. */
-static int dev_cert(struct ed_pki *pki, const char *name, enum ed_pki_role role,
-                    int *created, char *err, size_t err_len) {
+/* dev_fix writes the command that issues leaf |name| of the CA in |dir|
+ * anew: "echo-pki [--dir DIR] issue server server [--replace]" (--replace
+ * revokes a live one first). */
+static void dev_fix(char *out, size_t out_len, const char *dir,
+                    const char *name, enum ed_pki_role role, int replace) {
+  char args[ED_PKI_NAME_MAX + 64];
+  snprintf(args, sizeof(args), "issue %s %s%s", ed_pki_role_name(role), name,
+           replace ? " --replace" : "");
+  ed_pki__cmd(out, out_len, dir, args);
+}
+
+/* dev_check_files checks that NAME.pem holds |e|'s certificate and
+ * NAME.key its key. Returns 0, or a refusal with one line in |err|. */
+static int dev_check_files(struct ed_pki *pki, const struct ed_pki__entry *e,
+                           const char *fix, char *err, size_t err_len) {
+  const char *name = e->info.name, *dir = pki->dir;
+  char file[ED_PKI_NAME_MAX + 8], *pem = NULL;
+  size_t len = 0;
+  struct ed_pki_cert_info got = {0};
+  snprintf(file, sizeof(file), "%s.pem", name);
+  X509 *x = ed_pki__read(&pem, &len, dir, file, NULL, 0) == 0
+                ? ed_pki__parse_cert(pem, len)
+                : NULL;
+  free(pem);
+  int rc = 0;
+  if (!x || ed_pki__fill_info(&got, x) != 0) {
+    rc = ed_pki__fmt_err(err, err_len, ED_E_STATE,
+                         "%s/%s.pem is missing or not a certificate, but "
+                         "index.json records \"%s\" (serial %s); dev mode "
+                         "re-issues nothing: restore it, or run: %s",
+                         dir, name, name, e->info.serial, fix);
+  } else if (!ed_pki__serial_eq(got.serial, e->info.serial)) {
+    rc = ed_pki__fmt_err(err, err_len, ED_E_MISMATCH,
+                         "%s/%s.pem holds serial %s, but index.json records "
+                         "serial %s for \"%s\"; dev mode replaces nothing: "
+                         "put the recorded certificate back, rotate with: %s, "
+                         "or serve yours with --cert/--key/--ca",
+                         dir, name, got.serial, e->info.serial, name, fix);
+  }
+  char *kpem = NULL;
+  snprintf(file, sizeof(file), "%s.key", name);
+  EVP_PKEY *key = !rc && ed_pki__read(&kpem, &len, dir, file, NULL, 0) == 0
+                      ? ed_pki__parse_key(kpem, len)
+                      : NULL;
+  if (kpem) OPENSSL_cleanse(kpem, len);
+  free(kpem);
+  if (!rc && (!key || !X509_check_private_key(x, key)))
+    rc = ed_pki__fmt_err(err, err_len, ED_E_MISMATCH,
+                         "%s/%s.key is %s %s/%s.pem (serial %s); dev mode "
+                         "re-issues nothing: restore the key, or run: %s",
+                         dir, name, key ? "not the key of" : "missing for", dir,
+                         name, got.serial, fix);
+  EVP_PKEY_free(key);
+  X509_free(x);
+  ERR_clear_error();
+  return rc;
+}
+
+/* dev_check_leaf decides what dev setup may do about leaf |name|: 0 when
+ * the index records a live, unexpired certificate that NAME.pem and
+ * NAME.key hold; ED_E_NOTFOUND when neither a record nor a file exists
+ * (issue it); ED_E_EXPIRED when the recorded certificate is revoked or
+ * expired; otherwise (files and records differ) ED_E_STATE or
+ * ED_E_MISMATCH. Every failure leaves one line in |err| saying what is
+ * wrong and the command that fixes it. It changes nothing. */
+static int dev_check_leaf(struct ed_pki *pki, const char *name,
+                          enum ed_pki_role role, char *err, size_t err_len) {
+  char fix[ED_PKI_PATH_MAX + 128], file[ED_PKI_NAME_MAX + 16], when[32];
+  const char *dir = pki->dir;
   long i = ed_pki__find_name(&pki->idx, name);
-  *created = 0;
-  if (i >= 0 && entry_usable(pki, &pki->idx.entries[i])) return 0;
+  const struct ed_pki__entry *e = i >= 0 ? &pki->idx.entries[i] : NULL;
+  dev_fix(fix, sizeof(fix), dir, name, role, e && !e->info.revoked);
+  if (i < 0) {
+    static const char *const suffixes[] = {".pem", ".key", "-chain.pem"};
+    for (size_t k = 0; k < 3; k++) {
+      snprintf(file, sizeof(file), "%s%s", name, suffixes[k]);
+      if (ed_pki__exists(dir, file))
+        return ed_pki__fmt_err(err, err_len, ED_E_STATE,
+                               "%s/%s exists, but index.json records no "
+                               "certificate \"%s\"; dev mode replaces "
+                               "nothing: move it away, or serve it with "
+                               "--cert/--key/--ca",
+                               dir, file, name);
+    }
+    return ED_E_NOTFOUND;
+  }
+  if (e->info.role != role)
+    return ed_pki__fmt_err(err, err_len, ED_E_STATE,
+                           "index.json records \"%s\" (serial %s) as a %s "
+                           "certificate; dev mode re-issues nothing: move "
+                           "%s/%s.* away and run: %s",
+                           name, e->info.serial, ed_pki_role_name(e->info.role),
+                           dir, name, fix);
+  if (e->info.revoked)
+    return ed_pki__fmt_err(err, err_len, ED_E_EXPIRED,
+                           "certificate \"%s\" (serial %s) is revoked; dev "
+                           "mode re-issues nothing: a new one: %s",
+                           name, e->info.serial, fix);
+  if (e->info.not_after <= (int64_t)time(NULL))
+    return ed_pki__fmt_err(
+        err, err_len, ED_E_EXPIRED,
+        "certificate \"%s\" (serial %s) expired on %s; dev mode re-issues "
+        "nothing: a new one: %s",
+        name, e->info.serial,
+        ed_pki_time_str(when, sizeof(when), e->info.not_after), fix);
+  return dev_check_files(pki, e, fix, err, err_len);
+}
+
+/* dev_issue issues leaf |name|, which dev_check_leaf found missing. */
+static int dev_issue(struct ed_pki *pki, const char *name,
+                     enum ed_pki_role role, int *created, char *err,
+                     size_t err_len) {
   struct ed_pki_issue_opts o = {.role = role, .name = name};
   int rc = issue_opts(pki, NULL, &o, 1);
   if (rc == ED_E_EXIST) return 0; /* another process made it meanwhile */
@@ -421,19 +524,38 @@ static int dev_ca(const char *dir, unsigned *created, char *err,
 
 int ed_pki_dev_setup(struct ed_pki_dev_paths *out_paths, const char *dir,
                      char *err, size_t err_len) {
-  char d[ED_PKI_PATH_MAX];
+  char d[ED_PKI_PATH_MAX], warning[ED_PKI_ERR_LEN] = "";
   unsigned created = 0;
   int made_server = 0, made_client = 0;
   struct ed_pki *pki = NULL;
   int rc = ed_pki__resolve_dir(d, dir, err, err_len);
   if (!rc) rc = dev_ca(d, &created, err, err_len);
   if (!rc) rc = ed_pki_open(&pki, d, err, err_len);
+  /* Check both before issuing either: a refusal leaves the directory as
+   * it was. The server needs its own certificate; a revoked or expired
+   * dev-client is only reported (a revoked client is what some tests
+   * want), never re-issued. */
+  int srv = rc, cli = rc;
   if (!rc)
-    rc = dev_cert(pki, ED_PKI_DEV_SERVER_NAME, ED_PKI_SERVER, &made_server, err,
-                  err_len);
-  if (!rc)
-    rc = dev_cert(pki, ED_PKI_DEV_CLIENT_NAME, ED_PKI_CLIENT, &made_client, err,
-                  err_len);
+    srv = dev_check_leaf(pki, ED_PKI_DEV_SERVER_NAME, ED_PKI_SERVER, err,
+                         err_len);
+  if (!rc && (srv == 0 || srv == ED_E_NOTFOUND))
+    cli = dev_check_leaf(pki, ED_PKI_DEV_CLIENT_NAME, ED_PKI_CLIENT, warning,
+                         sizeof(warning));
+  if (cli == ED_E_EXPIRED) {
+    cli = 0;
+  } else {
+    if (cli && cli != ED_E_NOTFOUND) snprintf(err, err_len, "%s", warning);
+    warning[0] = '\0';
+  }
+  if (!rc) rc = srv == ED_E_NOTFOUND ? 0 : srv;
+  if (!rc) rc = cli == ED_E_NOTFOUND ? 0 : cli;
+  if (!rc && srv == ED_E_NOTFOUND)
+    rc = dev_issue(pki, ED_PKI_DEV_SERVER_NAME, ED_PKI_SERVER, &made_server,
+                   err, err_len);
+  if (!rc && cli == ED_E_NOTFOUND)
+    rc = dev_issue(pki, ED_PKI_DEV_CLIENT_NAME, ED_PKI_CLIENT, &made_client,
+                   err, err_len);
   ed_pki_free(pki);
   if (rc) return rc;
   if (made_server) created |= ED_PKI_DEV_CREATED_SERVER;
@@ -441,6 +563,7 @@ int ed_pki_dev_setup(struct ed_pki_dev_paths *out_paths, const char *dir,
   if (out_paths) {
     dev_paths(out_paths, d);
     out_paths->created = created;
+    snprintf(out_paths->warning, sizeof(out_paths->warning), "%s", warning);
   }
   return 0;
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "internal/base/base.h"
+#include "internal/version/tool.h"
 #include "pki/pki_internal.h"
 
 /* ---- errors and paths ---------------------------------------------------- */
@@ -62,7 +63,11 @@ int ed_pki__path(char *out, const char *dir, const char *file) {
 int ed_pki__resolve_dir(char *out, const char *dir, char *err, size_t err_len) {
   int n = 0;
   if (dir && *dir) {
-    n = snprintf(out, ED_PKI_PATH_MAX, "%s", dir);
+    /* Relative to where the command ran: under `bazel run` the user's
+     * directory, never Bazel's runfiles tree. */
+    char *abs = ed_path_resolve(NULL, dir);
+    n = snprintf(out, ED_PKI_PATH_MAX, "%s", abs);
+    free(abs);
   } else if (ed_pki_default_dir(out, ED_PKI_PATH_MAX) != 0) {
     n = -1;
   }
@@ -70,6 +75,17 @@ int ed_pki__resolve_dir(char *out, const char *dir, char *err, size_t err_len) {
   if (n < 0 || (size_t)n + ED_PKI_NAME_MAX + 32 >= ED_PKI_PATH_MAX)
     return ed_pki__fmt_err(err, err_len, ED_E_TOOBIG, "CA directory too long");
   return 0;
+}
+
+char *ed_pki__cmd(char *out, size_t out_len, const char *dir,
+                  const char *args) {
+  char tool[64], dflt[ED_PKI_PATH_MAX];
+  ed_tool_cmd(tool, sizeof(tool), ED_TOOL_PKI, 1);
+  int other = dir && (ed_pki_default_dir(dflt, sizeof(dflt)) != 0 ||
+                      strcmp(dflt, dir) != 0);
+  snprintf(out, out_len, "%s%s%s %s", tool, other ? " --dir " : "",
+           other ? dir : "", args);
+  return out;
 }
 
 int ed_pki_default_dir(char *out, size_t out_len) {
@@ -228,18 +244,20 @@ int ed_pki_check_key_file(const char *path, char *err, size_t err_len) {
 
 static int load_index(struct ed_pki__index *out, const char *dir, char *err,
                       size_t err_len) {
-  char *text = NULL;
+  char *text = NULL, cmd[ED_PKI_PATH_MAX + 96];
   char why[ED_PKI_ERR_LEN];
   if (!ed_pki__exists(dir, "index.json")) {
     if (ed_pki__exists(dir, "ca.pem") || ed_pki__exists(dir, "ca.key")) {
-      return ed_pki__fmt_err(err, err_len, ED_E_NOENT,
-                             "%s has a CA certificate or key but no "
-                             "index.json (interrupted init?); "
-                             "`init --force` replaces it",
-                             dir);
+      return ed_pki__fmt_err(
+          err, err_len, ED_E_NOENT,
+          "%s has a CA certificate or key but no "
+          "index.json (interrupted init?); replace it "
+          "with: %s",
+          dir, ed_pki__cmd(cmd, sizeof(cmd), dir, "init --force"));
     }
     return ed_pki__fmt_err(err, err_len, ED_E_NOENT,
-                           "no CA in %s (create one with `init`)", dir);
+                           "no CA in %s; create one with: %s", dir,
+                           ed_pki__cmd(cmd, sizeof(cmd), dir, "init"));
   }
   int rc = ed_pki__read(&text, NULL, dir, "index.json", err, err_len);
   if (rc) return rc;
@@ -569,6 +587,7 @@ void ed_pki_cert_details_free(struct ed_pki_cert_details *d) {
   if (!d) return;
   for (size_t i = 0; i < d->num_sans; i++) free(d->sans[i]);
   for (size_t i = 0; i < d->num_ekus; i++) free(d->ekus[i]);
+  free(d->cn);
   free(d->sans);
   free(d->ekus);
   free(d);

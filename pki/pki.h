@@ -141,7 +141,8 @@ struct ed_pki_cert_info {
 };
 
 struct ed_pki_init_opts {
-  const char *cn;                /* NULL: "echod dev CA"; 1-64 characters */
+  const char *cn;                /* NULL: "echod dev CA"; 1-64 characters,
+                                  * printable or UTF-8, no control ones */
   enum ed_pki_key_type key_type; /* default P-256 */
   int days;                      /* 0: ED_PKI_CA_DAYS */
   int crl_days;                  /* 0: ED_PKI_CRL_DAYS */
@@ -178,7 +179,9 @@ const char *ed_pki_dir(const struct ed_pki *pki);
 
 struct ed_pki_issue_opts {
   enum ed_pki_role role;         /* ED_PKI_SERVER or ED_PKI_CLIENT */
-  const char *name;              /* file name and CN; ed_pki_check_name */
+  const char *name;              /* file name; ed_pki_check_name */
+  const char *cn;                /* the CN; NULL: |name|. 1-64 characters,
+                                  * printable or UTF-8, no control ones */
   enum ed_pki_key_type key_type; /* default P-256 */
   int days;                      /* 0: the role's default */
   /* Subject alternative names. A server certificate with no DNS name and
@@ -187,6 +190,8 @@ struct ed_pki_issue_opts {
   size_t num_dns;
   const char *const *ips; /* "127.0.0.1", "::1" */
   size_t num_ips;
+  /* URIs and emails: printable ASCII (commas, quotes and spaces too),
+   * kept byte for byte; no control characters, no NUL. */
   const char *const *uris; /* "spiffe://echod/alice" */
   size_t num_uris;
   const char *const *emails; /* "alice@example.com" */
@@ -224,7 +229,8 @@ int ed_pki_list(struct ed_pki *pki, struct ed_pki_cert_info **out_infos,
 /* What `show` prints. */
 struct ed_pki_cert_details {
   struct ed_pki_cert_info info;
-  char subject[256]; /* RFC 2253, "CN=alice" */
+  char *cn;          /* the subject's CN, exactly (UTF-8); NULL if none */
+  char subject[256]; /* RFC 2253, "CN=alice" (a comma in a value: "\,") */
   char issuer[256];
   char **sans; /* "DNS:localhost", "IP:127.0.0.1", "URI:...", "email:..." */
   size_t num_sans;
@@ -276,12 +282,22 @@ struct ed_pki_dev_paths {
   char client_key[ED_PKI_PATH_MAX];
   char client_chain[ED_PKI_PATH_MAX];
   unsigned created; /* ED_PKI_DEV_CREATED_* bits; 0 when all was there */
+  /* One line when dev-client is revoked or expired (left alone: the
+   * server starts; clients presenting it are refused), else "". */
+  char warning[ED_PKI_ERR_LEN];
 };
 
 /* ed_pki_dev_setup makes sure |dir| (NULL: ed_pki_default_dir) holds a CA,
  * a server certificate "server" (default SANs) and a client certificate
- * "dev-client", creating only what is missing: a certificate that is
- * absent, revoked, expired or incomplete is (re)issued. Idempotent. Fills
+ * "dev-client", creating only what is missing: a certificate of which
+ * there is neither a record in index.json nor a file. It never replaces,
+ * re-issues or revokes anything that exists: when what is there does not
+ * match the records (NAME.pem holds another serial, a key is missing or
+ * does not match, a file without a record), or "server" is revoked or
+ * expired, it changes nothing and fails with one line in |err| naming the
+ * file, what differs and the command that fixes it (ED_E_MISMATCH,
+ * ED_E_STATE or ED_E_EXPIRED); a revoked or expired dev-client only sets
+ * out_paths->warning. Idempotent. Fills
  * |out_paths| (may be NULL) with the file paths and what it created.
  * Refuses (ED_E_EXIST) to touch a directory holding ca.pem or ca.key but no
  * index.json, since that is someone else's CA. */

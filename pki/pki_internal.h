@@ -92,7 +92,16 @@ int ed_pki__serial_eq(const char *a, const char *b);
  * accepts (at most ED_PKI_SERIAL_MAX digits). */
 int ed_pki__serial_ok(const char *s);
 
-/* ed_pki__check_sans validates |sans|. Returns 0 or ED_E_INVAL + |err|. */
+/* ed_pki__check_text checks |s| as the |what| ("URI", "common name") of a
+ * certificate: 1 to |max_chars| characters, no control character (C0,
+ * DEL, C1), printable ASCII only unless |utf8_ok| (then well-formed UTF-8
+ * too). Returns 0, or ED_E_INVAL with one line in |err| that shows the
+ * value with \xNN escapes and where the bad byte is. */
+int ed_pki__check_text(const char *what, const char *s, int utf8_ok,
+                       size_t max_chars, char *err, size_t err_len);
+
+/* ed_pki__check_sans validates |sans|: ed_pki__check_text (ASCII), then
+ * the form of each kind. Returns 0 or ED_E_INVAL + |err|. */
 int ed_pki__check_sans(const struct ed_pki__sans *sans, char *err,
                        size_t err_len);
 
@@ -145,9 +154,16 @@ struct ed_pki {
  * Returns 0 or ED_E_TOOBIG. */
 int ed_pki__path(char *out, const char *dir, const char *file);
 
-/* ed_pki__resolve_dir copies |dir| (NULL or "": the default) to |out|
- * (ED_PKI_PATH_MAX bytes), leaving room for file names. */
+/* ed_pki__resolve_dir copies |dir| (NULL or "": the default), made
+ * absolute (ed_path_resolve), to |out| (ED_PKI_PATH_MAX bytes), leaving
+ * room for file names. */
 int ed_pki__resolve_dir(char *out, const char *dir, char *err, size_t err_len);
+
+/* ed_pki__cmd writes the echo-pki command that runs |args| on the CA in
+ * |dir|, the way this process was started (internal/version/tool.h):
+ * "echo-pki init", "bazel run //cmd:pki -- --dir DIR init" (--dir only
+ * when |dir| is not the default). Returns |out|. */
+char *ed_pki__cmd(char *out, size_t out_len, const char *dir, const char *args);
 
 /* ed_pki__exists returns 1 if DIR/FILE exists (as anything). */
 int ed_pki__exists(const char *dir, const char *file);
@@ -206,8 +222,9 @@ struct ed_pki__leaf {
   int64_t not_after;
   unsigned eku; /* ED_PKI__EKU_* */
   int replace;
-  /* if_missing: when a live, unexpired, complete certificate NAME exists,
-   * do nothing and return ED_E_EXIST (decided under the lock). */
+  /* if_missing: when a live certificate NAME is recorded (decided under
+   * the lock), touch nothing: ED_E_EXIST if it is unexpired and its files
+   * complete, else ED_E_STATE. */
   int if_missing;
 };
 

@@ -590,18 +590,114 @@ static void test_dev_setup(void) {
   char *after = pkit_snapshot(dir);
   CHECK_STR(before, after);
   free(after);
-  /* Only what is missing. */
-  CHECK_EQ(unlink(p.client_cert), 0);
-  CHECK_EQ(ed_pki_dev_setup(&p, dir, err, sizeof(err)), 0);
+  /* Only what is missing: a certificate with neither record nor file. */
+  struct ed_pki *pki = NULL;
+  CHECK_EQ(ed_pki_init(NULL, pkit_path(base, "fresh"), NULL, err, sizeof(err)),
+           0);
+  CHECK_EQ(ed_pki_open(&pki, pkit_path(base, "fresh"), err, sizeof(err)), 0);
+  CHECK_EQ(issue(pki, ED_PKI_SERVER, "server"), 0);
+  ed_pki_free(pki);
+  CHECK_EQ(ed_pki_dev_setup(&p, pkit_path(base, "fresh"), err, sizeof(err)), 0);
   CHECK_EQ(p.created, ED_PKI_DEV_CREATED_CLIENT);
+  free(before);
+  free(base);
+}
+
+/* expect_dev_refusal runs dev setup on |dir| and checks that it fails with
+ * |want_rc| and a one-line message holding |w1| and |w2|, and that the
+ * directory is byte-identical afterwards. */
+static void expect_dev_refusal(const char *dir, int want_rc, const char *w1,
+                               const char *w2) {
+  struct ed_pki_dev_paths p;
+  char *before = pkit_snapshot(dir);
+  err[0] = '\0';
+  CHECK_EQ(ed_pki_dev_setup(&p, dir, err, sizeof(err)), want_rc);
+  CHECK(strstr(err, w1) != NULL);
+  CHECK(strstr(err, w2) != NULL);
+  CHECK(strchr(err, '\n') == NULL);
+  if (!strstr(err, w1) || !strstr(err, w2)) fprintf(stderr, "  %s\n", err);
+  char *after = pkit_snapshot(dir);
+  CHECK_STR(before, after);
+  free(before);
+  free(after);
+}
+
+/* move_over renames DIR/FROM.pem and .key over DIR/TO.pem and .key, as
+ * docs/deploy.md's rotation does. */
+static void move_over(const char *dir, const char *from, const char *to) {
+  const char *ext[] = {".pem", ".key"};
+  for (int i = 0; i < 2; i++) {
+    char a[1200], b[1200];
+    snprintf(a, sizeof(a), "%s/%s%s", dir, from, ext[i]);
+    snprintf(b, sizeof(b), "%s/%s%s", dir, to, ext[i]);
+    CHECK_EQ(rename(a, b), 0);
+  }
+}
+
+/* test_dev_setup_replaces_nothing: what exists and does not match the
+ * index is reported, never re-issued, replaced or revoked (issue 13: a
+ * certificate renamed over server.pem was re-issued and the operator's
+ * certificate marked superseded). */
+static void test_dev_setup_replaces_nothing(void) {
+  char *base = pkit_tmpdir("devkeep");
+  char dir[1100], serial[ED_PKI_SERIAL_MAX + 1];
+  snprintf(dir, sizeof(dir), "%s/pki", base);
+  struct ed_pki_dev_paths p;
+  struct ed_pki_cert_info web;
+  CHECK_EQ(ed_pki_dev_setup(&p, dir, err, sizeof(err)), 0);
   struct ed_pki *pki = NULL;
   CHECK_EQ(ed_pki_open(&pki, dir, err, sizeof(err)), 0);
+  struct ed_pki_issue_opts o = {.role = ED_PKI_SERVER, .name = "web"};
+  CHECK_EQ(ed_pki_issue(pki, &web, &o), 0);
+  move_over(dir, "web", "server"); /* the operator's rotation */
+  expect_dev_refusal(dir, ED_E_MISMATCH, "server.pem holds serial", web.serial);
+  /* Nothing was revoked: the operator's certificate and the recorded one
+   * are both live. */
+  struct ed_pki_cert_info *list = NULL;
+  size_t n = 0;
+  CHECK_EQ(ed_pki_list(pki, &list, &n), 0);
+  for (size_t i = 0; i < n; i++) CHECK_EQ(list[i].revoked, 0);
+  snprintf(serial, sizeof(serial), "%s", n ? list[0].serial : "");
+  free(list);
+  CHECK(strstr(err, "--replace") != NULL);
+  /* The recorded certificate back, its key gone. */
+  char rec[1200];
+  snprintf(rec, sizeof(rec), "%s/server.key", dir);
+  CHECK_EQ(unlink(rec), 0);
+  snprintf(rec, sizeof(rec), "%s/server.pem", dir);
+  CHECK_EQ(unlink(rec), 0);
+  expect_dev_refusal(dir, ED_E_STATE, "server.pem is missing", serial);
+  /* Revoked by the operator: not re-issued behind their back. The
+   * server's own certificate stops the start; dev-client only warns. */
   CHECK_EQ(ed_pki_revoke(pki, NULL, "server", ED_PKI_REASON_UNSPECIFIED), 0);
+  expect_dev_refusal(dir, ED_E_EXPIRED, "\"server\"", "is revoked");
+  CHECK(strstr(err, "issue server server") != NULL);
+  CHECK(strstr(err, "--replace") == NULL); /* nothing live to replace */
+  CHECK_EQ(issue(pki, ED_PKI_SERVER, "server"), 0);
+  CHECK_EQ(ed_pki_revoke(pki, NULL, "dev-client", ED_PKI_REASON_UNSPECIFIED),
+           0);
+  char *before = pkit_snapshot(dir);
   CHECK_EQ(ed_pki_dev_setup(&p, dir, err, sizeof(err)), 0);
-  CHECK_EQ(p.created, ED_PKI_DEV_CREATED_SERVER);
-  CHECK_EQ(
-      pkit_verify(p.ca_cert, p.server_cert, p.crl, X509_PURPOSE_SSL_SERVER), 0);
+  CHECK_EQ(p.created, 0);
+  CHECK(strstr(p.warning, "\"dev-client\"") != NULL);
+  CHECK(strstr(p.warning, "is revoked") != NULL);
+  char *after = pkit_snapshot(dir);
+  CHECK_STR(before, after);
+  free(before);
+  free(after);
   ed_pki_free(pki);
+  /* A file the index does not know. */
+  snprintf(dir, sizeof(dir), "%s/stray", base);
+  CHECK_EQ(ed_pki_init(NULL, dir, NULL, err, sizeof(err)), 0);
+  write_text(pkit_path(dir, "dev-client.key"), "mine");
+  expect_dev_refusal(dir, ED_E_STATE, "dev-client.key exists",
+                     "records no certificate");
+  free(base);
+}
+
+static void test_dev_setup_foreign_ca(void) {
+  char *base = pkit_tmpdir("devforeign");
+  struct ed_pki_dev_paths p;
   /* Someone else's CA (no index.json): hands off. */
   char other[1100];
   snprintf(other, sizeof(other), "%s/theirs", base);
@@ -609,11 +705,10 @@ static void test_dev_setup(void) {
   write_text(pkit_path(other, "ca.pem"), "theirs");
   char *theirs = pkit_snapshot(other);
   CHECK_EQ(ed_pki_dev_setup(&p, other, err, sizeof(err)), ED_E_EXIST);
-  after = pkit_snapshot(other);
+  char *after = pkit_snapshot(other);
   CHECK_STR(theirs, after);
   free(after);
   free(theirs);
-  free(before);
   free(base);
 }
 
@@ -665,6 +760,8 @@ int main(void) {
   RUN(test_replace);
   RUN(test_leaf_clamped_to_ca);
   RUN(test_dev_setup);
+  RUN(test_dev_setup_replaces_nothing);
+  RUN(test_dev_setup_foreign_ca);
   RUN(test_default_dir);
   RUN(test_parsers);
   return TEST_RESULT();

@@ -488,7 +488,10 @@ static void name_str(char *out, size_t out_len, const X509_NAME *name) {
   BIO *b = BIO_new(BIO_s_mem());
   char *s = NULL;
   if (b) {
-    int ok = X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0;
+    /* RFC 2253 escaping (a CN's comma shows as "\,"), but UTF-8 as UTF-8
+     * rather than \XX escapes. */
+    int ok = X509_NAME_print_ex(b, name, 0,
+                                XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0;
     s = bio_take(b, ok, NULL);
   }
   snprintf(out, out_len, "%s", s ? s : "");
@@ -556,9 +559,23 @@ static void fill_ekus(struct ed_pki_cert_details *d, X509 *x) {
   EXTENDED_KEY_USAGE_free(eku);
 }
 
+/* subject_cn returns the first CN of |x| as UTF-8, exactly (new), or
+ * NULL. */
+static char *subject_cn(X509 *x) {
+  const X509_NAME *nm = X509_get_subject_name(x);
+  int i = X509_NAME_get_index_by_NID(nm, NID_commonName, -1);
+  X509_NAME_ENTRY *e = i >= 0 ? X509_NAME_get_entry(nm, i) : NULL;
+  uint8_t *utf8 = NULL;
+  int n = e ? ASN1_STRING_to_UTF8(&utf8, X509_NAME_ENTRY_get_data(e)) : -1;
+  char *cn = n >= 0 ? ed_strndup((const char *)utf8, (size_t)n) : NULL;
+  OPENSSL_free(utf8);
+  return cn;
+}
+
 int ed_pki__fill_details(struct ed_pki_cert_details *d, X509 *x) {
   int err = ed_pki__fill_info(&d->info, x);
   if (err) return err;
+  d->cn = subject_cn(x);
   name_str(d->subject, sizeof(d->subject), X509_get_subject_name(x));
   name_str(d->issuer, sizeof(d->issuer), X509_get_issuer_name(x));
   fill_sans(d, x);
@@ -593,54 +610,115 @@ static int ip_ok(const char *s) {
   return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-/* uri_ok accepts scheme://rest with printable ASCII and no spaces. */
+/* uri_ok accepts scheme://rest (text_problem already allowed only
+ * printable ASCII: commas, quotes and spaces are fine, matched exactly). */
 static int uri_ok(const char *s) {
   const char *colon = strstr(s, "://");
   if (!colon || colon == s || !isalpha((unsigned char)s[0])) return 0;
   for (const char *p = s; p < colon; p++) {
     if (!isalnum((unsigned char)*p) && !strchr("+.-", *p)) return 0;
   }
-  if (colon[3] == '\0' || strlen(s) > 1024) return 0;
-  for (const char *p = s; *p; p++) {
-    if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) return 0;
-  }
-  return 1;
+  return colon[3] != '\0' && strlen(s) <= 1024;
 }
 
+/* email_ok accepts local@domain: any printable local part (RFC 5321 lets
+ * it be quoted, with spaces, commas, even '@'), a DNS name after the last
+ * '@'. */
 static int email_ok(const char *s) {
-  const char *at = strchr(s, '@');
-  if (!at || at == s || strchr(at + 1, '@') || strlen(s) > 254) return 0;
-  for (const char *p = s; *p; p++) {
-    if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f) return 0;
+  const char *at = strrchr(s, '@');
+  return at && at != s && strlen(s) <= 254 && dns_ok(at + 1);
+}
+
+/* show_bytes writes |s| for a one-line message: printable ASCII as is,
+ * every other byte as \xNN. */
+static void show_bytes(char *out, size_t out_len, const char *s) {
+  size_t o = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    int w = *p >= 0x20 && *p < 0x7f
+                ? snprintf(out + o, out_len - o, "%c", *p)
+                : snprintf(out + o, out_len - o, "\\x%02x", *p);
+    if (w < 0 || (size_t)w >= out_len - o) break;
+    o += (size_t)w;
   }
-  return dns_ok(at + 1);
+  out[o < out_len ? o : out_len - 1] = '\0';
+}
+
+/* text_problem says why |s| may not be put in a certificate, or NULL.
+ * Control characters (C0, DEL, and C1 as UTF-8) never may; without
+ * |utf8_ok| (IA5String SANs) only printable ASCII may; with it (the CN, a
+ * UTF8String) well-formed UTF-8 may too. Sets |*at| to the byte offset.
+ * |*out_chars| counts characters (code points). */
+static const char *text_problem(const unsigned char *s, int utf8_ok, size_t *at,
+                                size_t *out_chars) {
+  size_t chars = 0;
+  for (size_t i = 0; s[i]; chars++) {
+    *at = i;
+    if (s[i] < 0x20 || s[i] == 0x7f) return "a control character";
+    if (s[i] < 0x80) {
+      i++;
+      continue;
+    }
+    if (!utf8_ok) return "a non-ASCII byte (SANs are ASCII; percent-encode)";
+    size_t len = s[i] >= 0xf0 ? 4 : s[i] >= 0xe0 ? 3 : s[i] >= 0xc2 ? 2 : 0;
+    uint32_t cp = len ? s[i] & (0x7f >> len) : 0;
+    for (size_t k = 1; k < len; k++) {
+      if ((s[i + k] & 0xc0) != 0x80) len = 0;
+      if (len) cp = cp << 6 | (s[i + k] & 0x3f);
+    }
+    if (!len || s[i] > 0xf4 || (len == 3 && cp < 0x800) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+      return "invalid UTF-8";
+    if (cp <= 0x9f) return "a control character";
+    i += len;
+  }
+  *out_chars = chars;
+  return NULL;
+}
+
+int ed_pki__check_text(const char *what, const char *s, int utf8_ok,
+                       size_t max_chars, char *err, size_t err_len) {
+  char shown[600];
+  size_t at = 0, chars = 0;
+  const char *why =
+      text_problem((const unsigned char *)(s ? s : ""), utf8_ok, &at, &chars);
+  show_bytes(shown, sizeof(shown), s ? s : "");
+  if (why)
+    return ed_pki__fmt_err(err, err_len, ED_E_INVAL,
+                           "invalid %s \"%s\": %s at byte %zu (names, CNs and "
+                           "SANs hold printable characters%s)",
+                           what, shown, why, at, utf8_ok ? " and UTF-8" : "");
+  if (chars == 0 || chars > max_chars)
+    return ed_pki__fmt_err(err, err_len, ED_E_INVAL,
+                           "invalid %s \"%s\" (want 1-%zu characters)", what,
+                           shown, max_chars);
+  return 0;
+}
+
+/* check_list runs text and form checks over one kind of SAN. */
+static int check_list(const char *const *v, size_t n, const char *what,
+                      int (*form_ok)(const char *), const char *form, char *err,
+                      size_t err_len) {
+  for (size_t i = 0; i < n; i++) {
+    int rc = ed_pki__check_text(what, v[i], 0, 1024, err, err_len);
+    if (rc) return rc;
+    if (!form_ok(v[i]))
+      return ed_pki__fmt_err(err, err_len, ED_E_INVAL, "invalid %s \"%s\"%s",
+                             what, v[i], form);
+  }
+  return 0;
 }
 
 int ed_pki__check_sans(const struct ed_pki__sans *s, char *err,
                        size_t err_len) {
-  for (size_t i = 0; i < s->num_dns; i++) {
-    if (!s->dns[i] || !dns_ok(s->dns[i]))
-      return ed_pki__fmt_err(err, err_len, ED_E_INVAL,
-                             "invalid DNS name \"%s\"",
-                             s->dns[i] ? s->dns[i] : "");
-  }
-  for (size_t i = 0; i < s->num_ips; i++) {
-    if (!s->ips[i] || !ip_ok(s->ips[i]))
-      return ed_pki__fmt_err(err, err_len, ED_E_INVAL,
-                             "invalid IP address \"%s\"",
-                             s->ips[i] ? s->ips[i] : "");
-  }
-  for (size_t i = 0; i < s->num_uris; i++) {
-    if (!s->uris[i] || !uri_ok(s->uris[i]))
-      return ed_pki__fmt_err(err, err_len, ED_E_INVAL,
-                             "invalid URI \"%s\" (want scheme://...)",
-                             s->uris[i] ? s->uris[i] : "");
-  }
-  for (size_t i = 0; i < s->num_emails; i++) {
-    if (!s->emails[i] || !email_ok(s->emails[i]))
-      return ed_pki__fmt_err(err, err_len, ED_E_INVAL,
-                             "invalid email address \"%s\"",
-                             s->emails[i] ? s->emails[i] : "");
-  }
-  return 0;
+  int rc = check_list(s->dns, s->num_dns, "DNS name", dns_ok, "", err, err_len);
+  if (!rc)
+    rc = check_list(s->ips, s->num_ips, "IP address", ip_ok, "", err, err_len);
+  if (!rc)
+    rc = check_list(s->uris, s->num_uris, "URI", uri_ok, " (want scheme://...)",
+                    err, err_len);
+  if (!rc)
+    rc = check_list(s->emails, s->num_emails, "email address", email_ok,
+                    " (want local@domain)", err, err_len);
+  return rc;
 }

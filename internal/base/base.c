@@ -357,18 +357,63 @@ int ed_write_file_atomic(const char *path, const void *data, size_t len,
   return err;
 }
 
+/* base_dir_for picks what a relative path is relative to (see
+ * ed_path_resolve): a new string, or NULL when unknown. */
+static char *base_dir_for(const char *base_dir) {
+  if (base_dir && *base_dir) return ed_path_resolve(NULL, base_dir);
+  const char *w = getenv("BUILD_WORKING_DIRECTORY");
+  if (w && w[0] == '/') return ed_strdup(w);
+  char *cwd = getcwd(NULL, 0); /* glibc allocates */
+  if (!cwd) return NULL;
+  char *copy = ed_strdup(cwd);
+  free(cwd);
+  return copy;
+}
+
+char *ed_path_resolve(const char *base_dir, const char *path) {
+  if (!path) return NULL;
+  if (path[0] == '/') return ed_strdup(path);
+  char *base = base_dir_for(base_dir);
+  if (!base || base[0] != '/') {
+    free(base);
+    return ed_strdup(path);
+  }
+  while (path[0] == '.' && path[1] == '/') {
+    path += 2;
+    while (*path == '/') path++;
+  }
+  if (strcmp(path, ".") == 0) path = "";
+  size_t blen = strlen(base);
+  while (blen > 1 && base[blen - 1] == '/') blen--;
+  base[blen] = '\0';
+  const char *sep = *path && blen > 1 ? "/" : "";
+  size_t n = blen + strlen(sep) + strlen(path) + 1;
+  char *out = ed_malloc(n);
+  snprintf(out, n, "%s%s%s", base, sep, path);
+  free(base);
+  return out;
+}
+
 int ed_state_dir(char *out, size_t out_len) {
   const char *v;
-  int n;
+  char *dir;
   if ((v = getenv("ECHOD_STATE_DIR")) && *v) {
-    n = snprintf(out, out_len, "%s", v);
+    dir = ed_path_resolve(NULL, v);
   } else if ((v = getenv("XDG_STATE_HOME")) && *v) {
-    n = snprintf(out, out_len, "%s/echod", v);
+    char *xdg = ed_path_resolve(NULL, v);
+    size_t n = strlen(xdg) + sizeof("/echod");
+    dir = ed_malloc(n);
+    snprintf(dir, n, "%s/echod", xdg);
+    free(xdg);
   } else if ((v = getenv("HOME")) && *v) {
-    n = snprintf(out, out_len, "%s/.local/state/echod", v);
+    size_t n = strlen(v) + sizeof("/.local/state/echod");
+    dir = ed_malloc(n);
+    snprintf(dir, n, "%s/.local/state/echod", v);
   } else {
-    n = snprintf(out, out_len, "/var/lib/echod");
+    dir = ed_strdup("/var/lib/echod");
   }
+  int n = snprintf(out, out_len, "%s", dir);
+  free(dir);
   return (n < 0 || (size_t)n >= out_len) ? ED_E_TOOBIG : 0;
 }
 

@@ -162,13 +162,24 @@ int ed_write_file_atomic(const char *path, const void *data, size_t len,
 
 /* ed_state_dir writes echod's state directory into |out|: $ECHOD_STATE_DIR
  * if set, else $XDG_STATE_HOME/echod, else $HOME/.local/state/echod, else
- * /var/lib/echod. The server, pki, client and echoctl all use it, so they
- * find each other's files with no flags. Layout inside it:
- *   pki/            the CA (ca.pem, ca.key, crl.pem, index.json) and the
- *                   certificates it issued (NAME.pem, NAME.key, NAME-chain.pem)
- *   admin.sock      the admin socket
- * Returns 0, or ED_E_TOOBIG if |out_len| is too small. */
+ * /var/lib/echod. A relative value is resolved by ed_path_resolve. The server,
+ * pki, client and echoctl all use it, so they find each other's files with no
+ * flags. Layout inside it: pki/            the CA (ca.pem, ca.key, crl.pem,
+ * index.json) and the certificates it issued (NAME.pem, NAME.key,
+ * NAME-chain.pem) admin.sock      the admin socket Returns 0, or ED_E_TOOBIG if
+ * |out_len| is too small. */
 int ed_state_dir(char *out, size_t out_len);
+
+/* ed_path_resolve returns |path| as an absolute path (caller frees), so
+ * that every tool reads relative paths (flags, ECHOD_* variables, config
+ * files) the way the user meant them: relative to |base_dir| when it is
+ * given and not empty (a config file's directory), else to
+ * $BUILD_WORKING_DIRECTORY when set (the directory `bazel run` was typed
+ * in; Bazel runs the binary in its runfiles tree), else to the current
+ * directory. An absolute |path| is returned as is; leading "./" segments
+ * are dropped. NULL gives NULL; when the base cannot be known (getcwd
+ * fails) |path| is returned unchanged. */
+char *ed_path_resolve(const char *base_dir, const char *path);
 
 /* ed_mkdir_p creates |path| and its missing parents with |mode| (parents
  * too). An existing directory is fine. Returns 0 or ED_E_IO/ED_E_PERM. */

@@ -126,6 +126,54 @@ static void test_state_dir(void) {
   CHECK_EQ(ed_state_dir(out, sizeof(out)), 0);
   CHECK_STR(out, "/home/u/.local/state/echod");
   CHECK_EQ(ed_state_dir(out, 4), ED_E_TOOBIG);
+  /* A relative ECHOD_STATE_DIR under `bazel run` is the user's, not the
+   * runfiles tree's. */
+  setenv("BUILD_WORKING_DIRECTORY", "/home/u/src", 1);
+  setenv("ECHOD_STATE_DIR", "./state", 1);
+  CHECK_EQ(ed_state_dir(out, sizeof(out)), 0);
+  CHECK_STR(out, "/home/u/src/state");
+  unsetenv("ECHOD_STATE_DIR");
+  unsetenv("BUILD_WORKING_DIRECTORY");
+}
+
+/* check_resolve compares ed_path_resolve(base, path) with |want|. */
+static void check_resolve(const char *base, const char *path,
+                          const char *want) {
+  char *got = ed_path_resolve(base, path);
+  CHECK_STR(got, want);
+  if (!got || strcmp(got, want) != 0)
+    fprintf(stderr, "  resolve(%s, %s) = %s\n", base ? base : "NULL", path,
+            got ? got : "NULL");
+  free(got);
+}
+
+static void test_path_resolve(void) {
+  char cwd[4096], want[4200];
+  CHECK(getcwd(cwd, sizeof(cwd)) != NULL);
+  unsetenv("BUILD_WORKING_DIRECTORY");
+  CHECK(ed_path_resolve(NULL, NULL) == NULL);
+  check_resolve(NULL, "/etc/echod/server.pem", "/etc/echod/server.pem");
+  snprintf(want, sizeof(want), "%s/server.pem", cwd);
+  check_resolve(NULL, "server.pem", want);
+  check_resolve(NULL, "./server.pem", want);
+  check_resolve(NULL, ".//./server.pem", want);
+  check_resolve(NULL, ".", cwd);
+  /* bazel run: relative to where the user typed the command. */
+  setenv("BUILD_WORKING_DIRECTORY", "/home/u/src/", 1);
+  check_resolve(NULL, "server.pem", "/home/u/src/server.pem");
+  check_resolve(NULL, "../certs/ca.pem", "/home/u/src/../certs/ca.pem");
+  check_resolve(NULL, "/abs/ca.pem", "/abs/ca.pem");
+  check_resolve(NULL, "./", "/home/u/src");
+  /* A config file's directory wins; a relative one is itself resolved. */
+  check_resolve("/etc/echod", "tls/key.pem", "/etc/echod/tls/key.pem");
+  check_resolve("conf", "tls/key.pem", "/home/u/src/conf/tls/key.pem");
+  check_resolve("/", "key.pem", "/key.pem");
+  check_resolve("", "key.pem", "/home/u/src/key.pem");
+  /* Only an absolute BUILD_WORKING_DIRECTORY is trusted. */
+  setenv("BUILD_WORKING_DIRECTORY", "relative", 1);
+  snprintf(want, sizeof(want), "%s/key.pem", cwd);
+  check_resolve(NULL, "key.pem", want);
+  unsetenv("BUILD_WORKING_DIRECTORY");
 }
 
 int main(void) {
@@ -135,5 +183,6 @@ int main(void) {
   RUN(test_log_level);
   RUN(test_files);
   RUN(test_state_dir);
+  RUN(test_path_resolve);
   return TEST_RESULT();
 }

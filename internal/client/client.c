@@ -24,6 +24,7 @@
 
 #include "internal/client/conn.h"
 #include "internal/config/config.h"
+#include "internal/version/tool.h"
 
 void ed_client__say(struct conn *c, const char *fmt, ...) {
   va_list ap;
@@ -75,33 +76,58 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess) {
   if (ed_write_file_atomic(c->o->sess_out, der, len, 0600) == 0) {
     c->saved_session = 1;
   } else {
-    ed_client__say(c, "client: cannot write the session to %s", c->o->sess_out);
+    ed_client__say(c, "echo-client: cannot write the session to %s",
+                   c->o->sess_out);
   }
   OPENSSL_free(der);
   return 0; /* we did not keep a reference */
 }
 /* ---- setup: paths, context ----------------------------------------------- */
 
-static int need_file(struct conn *c, const char *path, const char *what) {
+/* The three files a session needs, and the flag that names each. */
+enum file_kind { F_CA, F_CERT, F_KEY };
+
+/* missing_hint writes what to do about a missing file of |kind|, named by
+ * its flag (|given|) or taken from the dev PKI. */
+static void missing_hint(char *out, size_t out_len, enum file_kind kind,
+                         int given, const char *state) {
+  char server[64], pki[64];
+  ed_tool_cmd(server, sizeof(server), ED_TOOL_SERVER, 0);
+  ed_tool_cmd(pki, sizeof(pki), ED_TOOL_PKI, 1);
+  if (!given) {
+    snprintf(out, out_len,
+             "start the server once to create the dev certificates (%s), or "
+             "create a client certificate with: %s issue client NAME",
+             server, pki);
+  } else if (kind == F_CA) {
+    snprintf(out, out_len,
+             "pass the CA certificate that signed the server's certificate "
+             "with --ca FILE (the dev CA is %s/pki/ca.pem)",
+             state);
+  } else {
+    snprintf(out, out_len,
+             "create a client certificate with: %s issue client NAME (it "
+             "writes NAME.pem and NAME.key in %s/pki)",
+             pki, state);
+  }
+}
+
+static int need_file(struct conn *c, const char *path, enum file_kind kind,
+                     int given, const char *state) {
+  static const char *const what[] = {"CA certificate", "client certificate",
+                                     "client key"};
+  static const char *const flag[] = {" (--ca)", " (--cert)", " (--key)"};
   if (access(path, R_OK) == 0) return 0;
   int e = errno;
   if (e != ENOENT) {
-    ed_client__say(c, "client: cannot read %s %s: %s", what, path, strerror(e));
-  } else if (c->dev_paths) {
-    ed_client__say(
-        c,
-        "client: %s %s does not exist; start the server once to create the "
-        "dev certificates (bazel run //cmd:server), or create a client "
-        "certificate with: bazel run //cmd:pki -- issue client NAME",
-        what, path);
-  } else {
-    ed_client__say(
-        c,
-        "client: %s %s does not exist; create a client certificate with: "
-        "bazel run //cmd:pki -- issue client NAME (files land in <state "
-        "dir>/pki)",
-        what, path);
+    ed_client__say(c, "echo-client: cannot read %s %s: %s", what[kind], path,
+                   strerror(e));
+    return ED_E_NOENT;
   }
+  char hint[512];
+  missing_hint(hint, sizeof(hint), kind, given, state);
+  ed_client__say(c, "echo-client: %s %s%s does not exist; %s", what[kind], path,
+                 given ? flag[kind] : "", hint);
   return ED_E_NOENT;
 }
 
@@ -112,7 +138,8 @@ static int pick_path(struct conn *c, char *out, const char *given,
   int n = given ? snprintf(out, PATH_MAX, "%s", given)
                 : snprintf(out, PATH_MAX, "%s/pki/%s", state, dev_name);
   if (n >= 0 && n < PATH_MAX) return 0;
-  ed_client__say(c, "client: the path %s is too long", given ? given : state);
+  ed_client__say(c, "echo-client: the path %s is too long",
+                 given ? given : state);
   return ED_E_TOOBIG;
 }
 
@@ -120,16 +147,15 @@ static int resolve_paths(struct conn *c) {
   const struct ed_client_opts *o = c->o;
   char state[PATH_MAX];
   if (ed_state_dir(state, sizeof(state)) != 0) {
-    ed_client__say(c, "client: state directory path too long");
+    ed_client__say(c, "echo-client: state directory path too long");
     return ED_E_TOOBIG;
   }
-  c->dev_paths = !o->ca && !o->cert && !o->key;
   int err = pick_path(c, c->ca, o->ca, state, "ca.pem");
   if (!err) err = pick_path(c, c->cert, o->cert, state, "dev-client.pem");
   if (!err) err = pick_path(c, c->key, o->key, state, "dev-client.key");
-  if (!err) err = need_file(c, c->ca, "CA certificate");
-  if (!err) err = need_file(c, c->cert, "client certificate");
-  if (!err) err = need_file(c, c->key, "client key");
+  if (!err) err = need_file(c, c->ca, F_CA, !!o->ca, state);
+  if (!err) err = need_file(c, c->cert, F_CERT, !!o->cert, state);
+  if (!err) err = need_file(c, c->key, F_KEY, !!o->key, state);
   return err;
 }
 
@@ -139,25 +165,44 @@ static int make_ctx(struct conn *c) {
   SSL_CTX_set_min_proto_version(c->ctx, c->o->tls_min);
   SSL_CTX_set_max_proto_version(c->ctx, TLS1_3_VERSION);
   if (!SSL_CTX_load_verify_locations(c->ctx, c->ca, NULL)) {
-    ed_client__say(c, "client: %s holds no usable CA certificate (%s)", c->ca,
-                   ed_client__ssl_err_text());
+    ed_client__say(c, "echo-client: %s holds no usable CA certificate (%s)",
+                   c->ca, ed_client__ssl_err_text());
     return ED_E_PARSE;
   }
   if (!SSL_CTX_use_certificate_chain_file(c->ctx, c->cert)) {
-    ed_client__say(c, "client: %s holds no usable certificate (%s)", c->cert,
-                   ed_client__ssl_err_text());
+    ed_client__say(c, "echo-client: %s holds no usable certificate (%s)",
+                   c->cert, ed_client__ssl_err_text());
     return ED_E_PARSE;
   }
   if (!SSL_CTX_use_PrivateKey_file(c->ctx, c->key, SSL_FILETYPE_PEM)) {
-    ed_client__say(c, "client: %s holds no usable private key (%s)", c->key,
-                   ed_client__ssl_err_text());
+    ed_client__say(c, "echo-client: %s holds no usable private key (%s)",
+                   c->key, ed_client__ssl_err_text());
     return ED_E_PARSE;
   }
   if (!SSL_CTX_check_private_key(c->ctx)) {
-    ed_client__say(c, "client: the key %s does not match the certificate %s",
+    ed_client__say(c,
+                   "echo-client: the key %s does not match the certificate %s",
                    c->key, c->cert);
     return ED_E_MISMATCH;
   }
+  /* BoringSSL's default verify list leaves Ed25519 out, so a server with
+   * an Ed25519 certificate (echo-pki --key-type ed25519) had nothing to
+   * sign with: the defaults, plus Ed25519 first. */
+  static const uint16_t sigalgs[] = {
+      SSL_SIGN_ED25519,
+      SSL_SIGN_ECDSA_SECP256R1_SHA256,
+      SSL_SIGN_RSA_PSS_RSAE_SHA256,
+      SSL_SIGN_RSA_PKCS1_SHA256,
+      SSL_SIGN_ECDSA_SECP384R1_SHA384,
+      SSL_SIGN_RSA_PSS_RSAE_SHA384,
+      SSL_SIGN_RSA_PKCS1_SHA384,
+      SSL_SIGN_RSA_PSS_RSAE_SHA512,
+      SSL_SIGN_RSA_PKCS1_SHA512,
+      SSL_SIGN_RSA_PKCS1_SHA1,
+  };
+  if (!SSL_CTX_set_verify_algorithm_prefs(c->ctx, sigalgs,
+                                          sizeof(sigalgs) / sizeof(*sigalgs)))
+    return ED_E_NOMEM;
   SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, verify_cb);
   SSL_CTX_set_info_callback(c->ctx, info_cb);
   SSL_CTX_set_session_cache_mode(
@@ -177,14 +222,16 @@ static int load_session(struct conn *c) {
   uint8_t *data = NULL;
   size_t len = 0;
   if (ed_read_file(&data, &len, c->o->sess_in, 1 << 20) != 0) {
-    ed_client__say(c, "client: cannot read the session file %s", c->o->sess_in);
+    ed_client__say(c, "echo-client: cannot read the session file %s",
+                   c->o->sess_in);
     return ED_E_NOENT;
   }
   SSL_SESSION *s = SSL_SESSION_from_bytes(data, len, c->ctx);
   free(data);
   if (!s) {
     ed_client__say(
-        c, "client: %s is not a saved TLS session (save one with --sess-out)",
+        c,
+        "echo-client: %s is not a saved TLS session (save one with --sess-out)",
         c->o->sess_in);
     ERR_clear_error();
     return ED_E_PARSE;
@@ -248,8 +295,8 @@ static int tcp_connect(struct conn *c, uint64_t deadline) {
   snprintf(port, sizeof(port), "%u", c->port);
   int g = getaddrinfo(c->host, port, &hints, &res);
   if (g != 0) {
-    ed_client__say(c, "client: cannot resolve %s: %s; check --connect", c->host,
-                   gai_strerror(g));
+    ed_client__say(c, "echo-client: cannot resolve %s: %s; check --connect",
+                   c->host, gai_strerror(g));
     return ED_E_SYS;
   }
   int e = 0;
@@ -259,20 +306,26 @@ static int tcp_connect(struct conn *c, uint64_t deadline) {
   freeaddrinfo(res);
   if (c->fd >= 0) return 0;
   if (e == ECONNREFUSED) {
+    char server[64];
     ed_client__say(
         c,
-        "client: cannot connect to %s: connection refused; is the server "
-        "running? start it with: bazel run //cmd:server",
-        c->target);
+        "echo-client: cannot connect to %s: connection refused; is the server "
+        "running? start it with: %s",
+        c->target, ed_tool_cmd(server, sizeof(server), ED_TOOL_SERVER, 0));
+  } else if (e == ECONNRESET) {
+    /* Accepted, then reset at once (a full server), before connect(2)
+     * even reported success. */
+    ed_client__say_silent_close(c, 1);
+    return ED_E_CLOSED;
   } else if (e == ETIMEDOUT) {
     ed_client__say(
         c,
-        "client: cannot connect to %s: no answer within %us; check the "
+        "echo-client: cannot connect to %s: no answer within %us; check the "
         "address and that the server is reachable",
         c->target, c->o->timeout_ms / 1000);
     return ED_E_TIMEOUT;
   } else {
-    ed_client__say(c, "client: cannot connect to %s: %s", c->target,
+    ed_client__say(c, "echo-client: cannot connect to %s: %s", c->target,
                    strerror(e));
   }
   return ED_E_SYS;
@@ -302,7 +355,7 @@ static void print_handshake(struct conn *c) {
   const SSL_CIPHER *ciph = SSL_get_current_cipher(c->ssl);
   ed_client__say(
       c,
-      "client: handshake ok: peer=%s version=%s cipher=%s resumed=%s "
+      "echo-client: handshake ok: peer=%s version=%s cipher=%s resumed=%s "
       "server_subject=\"%s\" server_issuer=\"%s\"",
       c->target, SSL_get_version(c->ssl),
       ciph ? SSL_CIPHER_standard_name(ciph) : "none",
@@ -320,13 +373,13 @@ static int handshake(struct conn *c, uint64_t deadline) {
     int w = ed_client__wait_ssl(c, e, deadline);
     if (w == ED_E_TIMEOUT) {
       ed_client__say(c,
-                     "client: the TLS handshake with %s did not finish "
+                     "echo-client: the TLS handshake with %s did not finish "
                      "within %us; is that an echod server?",
                      c->target, c->o->timeout_ms / 1000);
       return w;
     }
     if (w != 0) {
-      ed_client__say(c, "client: waiting for %s failed: %s", c->target,
+      ed_client__say(c, "echo-client: waiting for %s failed: %s", c->target,
                      strerror(errno));
       return w;
     }
@@ -364,7 +417,8 @@ int ed_client_run(const struct ed_client_opts *o, int in_fd, int out_fd,
            o->connect ? o->connect : ED_CLIENT_DEFAULT_CONNECT);
   int rc;
   if (ed_parse_hostport(c->host, sizeof(c->host), &c->port, c->target) != 0) {
-    ed_client__say(c, "client: --connect: \"%s\" is not host:port", c->target);
+    ed_client__say(c, "echo-client: --connect: \"%s\" is not host:port",
+                   c->target);
     rc = ED_E_USAGE;
   } else {
     snprintf(c->name, sizeof(c->name), "%s",

@@ -1,7 +1,9 @@
-/* internal/client — the echo client (`bazel run //cmd:client`): connects
- * to an echod server over mutual TLS (BoringSSL, blocking-style I/O with
- * poll; no libuv) and either prompts for lines (a terminal) or streams
- * stdin to the server and the echo to stdout, byte-exact (pipe mode).
+/* internal/client — the echo client (echo-client, `bazel run //cmd:client`):
+ * connects to an echod server over mutual TLS (BoringSSL, blocking-style
+ * I/O with poll; no libuv) and either prompts for lines (a terminal) or
+ * streams stdin to the server and the echo to stdout, byte-exact (pipe
+ * mode). Every message starts with "echo-client: " and names commands the
+ * way the client was started (internal/version/tool.h).
  *
  * Everything that is not echo data (banner, the handshake line, errors)
  * goes to the |msgs| stream (stderr), so pipe mode's stdout holds exactly
@@ -25,9 +27,10 @@ enum ed_client_mode {
 
 /* Options. Strings are owned by the struct (ed_client_opts_cleanup). NULL
  * paths mean the dev PKI in <state dir>/pki: ca.pem, dev-client.pem and
- * dev-client.key. */
+ * dev-client.key. Paths are absolute (ed_path_resolve). */
 struct ed_client_opts {
   int help;         /* --help given: print ed_client_usage(), exit 0 */
+  int version;      /* --version given: print the version line, exit 0 */
   char *connect;    /* "host:port" or "[v6]:port" */
   char *ca;         /* CA bundle that must have signed the server cert */
   char *cert;       /* client certificate (chain) PEM */

@@ -58,27 +58,33 @@ static void test_defaults(void) {
 
 static void test_flags(void) {
   struct ed_client_opts o;
+  setenv("BUILD_WORKING_DIRECTORY", "/w", 1); /* as `bazel run` sets it */
   CHECK_EQ(parse(&o, "--connect", "[::1]:9", "--ca=ca.pem", "--cert", "c.pem",
                  "--key=k.pem", "--servername", "localhost", "--tls-min=1.2",
                  "--quiet", "--sess-out", "s.out", "--sess-in=s.in",
                  "--timeout", "3", "--pipe", NULL),
            0);
+  unsetenv("BUILD_WORKING_DIRECTORY");
   CHECK_STR(o.connect, "[::1]:9");
-  CHECK_STR(o.ca, "ca.pem");
-  CHECK_STR(o.cert, "c.pem");
-  CHECK_STR(o.key, "k.pem");
+  CHECK_STR(o.ca, "/w/ca.pem");
+  CHECK_STR(o.cert, "/w/c.pem");
+  CHECK_STR(o.key, "/w/k.pem");
   CHECK_STR(o.servername, "localhost");
   CHECK_EQ(o.tls_min, 0x0303);
   CHECK_EQ(o.quiet, 1);
-  CHECK_STR(o.sess_out, "s.out");
-  CHECK_STR(o.sess_in, "s.in");
+  CHECK_STR(o.sess_out, "/w/s.out");
+  CHECK_STR(o.sess_in, "/w/s.in");
   CHECK_EQ(o.timeout_ms, 3000);
   CHECK_EQ(o.mode, ED_CLIENT_MODE_PIPE);
   ed_client_opts_cleanup(&o);
   CHECK_EQ(parse(&o, "--help", NULL), 0);
   CHECK_EQ(o.help, 1);
   ed_client_opts_cleanup(&o);
+  CHECK_EQ(parse(&o, "--version", NULL), 0);
+  CHECK_EQ(o.version, 1);
+  ed_client_opts_cleanup(&o);
   CHECK(strstr(ed_client_usage(), "--servername") != NULL);
+  CHECK(strncmp(ed_client_usage(), "usage: echo-client ", 19) == 0);
 }
 
 static void expect_usage(const char *want, const char *a1, const char *a2) {
@@ -114,6 +120,21 @@ static void test_alert_names(void) {
   CHECK_STR(ed_client_alert_name(250), "unknown");
 }
 
+/* run_capture runs the client on |o| with no stdin/stdout and returns its
+ * code; its messages land in |out|. */
+static int run_capture(const struct ed_client_opts *o, char *out,
+                       size_t out_len) {
+  FILE *msgs = tmpfile();
+  out[0] = '\0';
+  if (!msgs) return -1;
+  int rc = ed_client_run(o, -1, -1, msgs);
+  rewind(msgs);
+  size_t n = fread(out, 1, out_len - 1, msgs);
+  out[n] = '\0';
+  fclose(msgs);
+  return rc;
+}
+
 /* test_missing_dev_certs: with an empty state dir the client names the
  * missing file and says how to create it, and fails before connecting. */
 static void test_missing_dev_certs(void) {
@@ -134,9 +155,30 @@ static void test_missing_dev_certs(void) {
   out[n] = '\0';
   fclose(msgs);
   CHECK(strstr(out, "/pki/ca.pem does not exist") != NULL);
-  CHECK(strstr(out, "bazel run //cmd:server") != NULL);
-  CHECK(strstr(out, "bazel run //cmd:pki -- issue client NAME") != NULL);
+  /* Not started by `bazel run`: the installed names. */
+  CHECK(strstr(out, "dev certificates (echod)") != NULL);
+  CHECK(strstr(out, "echo-pki issue client NAME") != NULL);
+  CHECK(strstr(out, "bazel run") == NULL);
   CHECK_EQ(strchr(out, '\n') - out, (long)n - 1); /* one line */
+  /* Started by `bazel run`: the bazel run forms. */
+  setenv("BUILD_WORKSPACE_DIRECTORY", dir, 1);
+  CHECK_EQ(run_capture(&o, out, sizeof(out)), ED_E_NOENT);
+  CHECK(strstr(out, "dev certificates (bazel run //cmd:server)") != NULL);
+  CHECK(strstr(out, "bazel run //cmd:pki -- issue client NAME") != NULL);
+  unsetenv("BUILD_WORKSPACE_DIRECTORY");
+  ed_client_opts_cleanup(&o);
+
+  /* A missing --ca asks for the CA, not for a client certificate. */
+  CHECK_EQ(parse(&o, "--ca", "/nonexistent/ca.pem", "--cert", "/dev/null",
+                 "--key", "/dev/null", NULL),
+           0);
+  CHECK_EQ(run_capture(&o, out, sizeof(out)), ED_E_NOENT);
+  CHECK(strstr(out,
+               "CA certificate /nonexistent/ca.pem (--ca) does not "
+               "exist; pass the CA certificate that signed the server's "
+               "certificate with --ca FILE") != NULL);
+  CHECK(strstr(out, "client certificate") == NULL);
+  if (!strstr(out, "--ca FILE")) fprintf(stderr, "  said: %s\n", out);
   ed_client_opts_cleanup(&o);
 
   CHECK_EQ(parse(&o, "--ca", "/dev/null", "--cert", "/nonexistent/me.pem",
@@ -149,9 +191,10 @@ static void test_missing_dev_certs(void) {
   n = fread(out, 1, sizeof(out) - 1, msgs);
   out[n] = '\0';
   fclose(msgs);
-  CHECK(strstr(out, "client certificate /nonexistent/me.pem does not exist") !=
-        NULL);
-  CHECK(strstr(out, "issue client NAME") != NULL);
+  CHECK(strstr(out,
+               "client certificate /nonexistent/me.pem (--cert) does not "
+               "exist; create a client certificate with: echo-pki issue "
+               "client NAME") != NULL);
   ed_client_opts_cleanup(&o);
 }
 
@@ -161,9 +204,23 @@ static void test_missing_dev_certs(void) {
  * sides use (the server trusts it as the client CA too). Its SAN also
  * carries an 8-byte iPAddress (a name-constraint style value): the
  * client's error message must not read past it. */
-static int make_cert(const char *cert_path, const char *key_path) {
-  EVP_PKEY *pkey = EVP_PKEY_new();
-  EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+static int make_cert(const char *cert_path, const char *key_path, int ed25519) {
+  EVP_PKEY *pkey = NULL;
+  if (ed25519) {
+    EVP_PKEY_CTX *kc = EVP_PKEY_CTX_new_id(EVP_PKEY_ED25519, NULL);
+    if (!kc || !EVP_PKEY_keygen_init(kc) || !EVP_PKEY_keygen(kc, &pkey))
+      pkey = NULL;
+    EVP_PKEY_CTX_free(kc);
+  } else {
+    EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+    pkey = EVP_PKEY_new();
+    if (!ec || !EC_KEY_generate_key(ec) || !EVP_PKEY_assign_EC_KEY(pkey, ec)) {
+      EC_KEY_free(ec);
+      EVP_PKEY_free(pkey);
+      pkey = NULL;
+    }
+  }
+  if (!pkey) return -1;
   X509 *x = X509_new();
   GENERAL_NAMES *gens = sk_GENERAL_NAME_new_null();
   static const uint8_t ip4[4] = {127, 0, 0, 1}, odd[8] = {10, 0, 0, 0, 255};
@@ -182,7 +239,6 @@ static int make_cert(const char *cert_path, const char *key_path) {
     sk_GENERAL_NAME_push(gens, g);
   }
   int ok =
-      EC_KEY_generate_key(ec) && EVP_PKEY_assign_EC_KEY(pkey, ec) &&
       X509_set_version(x, 2) && ASN1_INTEGER_set(X509_get_serialNumber(x), 1) &&
       X509_gmtime_adj(X509_getm_notBefore(x), -3600) &&
       X509_gmtime_adj(X509_getm_notAfter(x), 86400) &&
@@ -191,7 +247,7 @@ static int make_cert(const char *cert_path, const char *key_path) {
       X509_set_issuer_name(x, X509_get_subject_name(x)) &&
       X509_set_pubkey(x, pkey) &&
       X509_add1_ext_i2d(x, NID_subject_alt_name, gens, 0, 0) &&
-      X509_sign(x, pkey, EVP_sha256());
+      X509_sign(x, pkey, ed25519 ? NULL : EVP_sha256());
   GENERAL_NAMES_free(gens);
   FILE *cf = ok ? fopen(cert_path, "w") : NULL;
   FILE *kf = ok ? fopen(key_path, "w") : NULL;
@@ -204,20 +260,42 @@ static int make_cert(const char *cert_path, const char *key_path) {
   return ok ? 0 : -1;
 }
 
+/* What the in-process server does with its one connection. */
+enum srv_mode {
+  SRV_ECHO = 0, /* echo until the client's close_notify */
+  SRV_CLOSE,    /* close TCP at once, before a byte (a full server) */
+  SRV_RESET,    /* reset TCP at once (SO_LINGER 0) */
+  SRV_END,      /* handshake, then close_notify first (a drain) */
+};
+
 struct srv {
   int lfd;
   uint16_t port;
   SSL_CTX *ctx;
   int close_notify; /* answer the client's close_notify with ours */
+  enum srv_mode mode;
   pthread_t th;
 };
 
-/* serve echoes one TLS connection until the client's close_notify. */
+/* serve handles one connection as |s->mode| says. */
 static void *serve(void *arg) {
   struct srv *s = arg;
   int fd = accept(s->lfd, NULL, NULL);
+  if (fd >= 0 && (s->mode == SRV_CLOSE || s->mode == SRV_RESET)) {
+    struct linger lg = {1, 0};
+    if (s->mode == SRV_RESET)
+      setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(fd);
+    return NULL;
+  }
   SSL *ssl = fd >= 0 ? SSL_new(s->ctx) : NULL;
-  if (ssl && SSL_set_fd(ssl, fd) && SSL_accept(ssl) == 1) {
+  if (ssl && SSL_set_fd(ssl, fd) && SSL_accept(ssl) == 1 &&
+      s->mode == SRV_END) {
+    char buf[256];
+    SSL_shutdown(ssl);
+    while (SSL_read(ssl, buf, sizeof(buf)) > 0) {
+    }
+  } else if (ssl && SSL_is_init_finished(ssl)) {
     char buf[16384];
     int n;
     while ((n = SSL_read(ssl, buf, sizeof(buf))) > 0) {
@@ -234,14 +312,19 @@ static void *serve(void *arg) {
 }
 
 static int srv_start(struct srv *s, const char *cert, const char *key,
-                     int close_notify) {
+                     int close_notify, enum srv_mode mode) {
   struct sockaddr_in a = {.sin_family = AF_INET,
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t len = sizeof(a);
   memset(s, 0, sizeof(*s));
   s->close_notify = close_notify;
+  s->mode = mode;
   s->ctx = SSL_CTX_new(TLS_method());
   s->lfd = socket(AF_INET, SOCK_STREAM, 0);
+  /* Like echod, accept Ed25519 client certificates too. */
+  static const uint16_t prefs[] = {SSL_SIGN_ED25519,
+                                   SSL_SIGN_ECDSA_SECP256R1_SHA256};
+  if (s->ctx) SSL_CTX_set_verify_algorithm_prefs(s->ctx, prefs, 2);
   if (!s->ctx || s->lfd < 0 ||
       !SSL_CTX_use_certificate_chain_file(s->ctx, cert) ||
       !SSL_CTX_use_PrivateKey_file(s->ctx, key, SSL_FILETYPE_PEM) ||
@@ -277,7 +360,7 @@ static int run_pipe(const uint8_t *data, size_t len, int close_notify,
   snprintf(in_path, sizeof(in_path), "%s/in", tls_dir);
   snprintf(out_path, sizeof(out_path), "%s/out", tls_dir);
   CHECK_EQ(ed_write_file_atomic(in_path, data, len, 0600), 0);
-  CHECK_EQ(srv_start(&s, cert_pem, key_pem, close_notify), 0);
+  CHECK_EQ(srv_start(&s, cert_pem, key_pem, close_notify, SRV_ECHO), 0);
   snprintf(connect, sizeof(connect), "127.0.0.1:%u", s.port);
   const char *argv[16] = {"client", "--connect", connect,     "--ca",
                           cert_pem, "--cert",    cert_pem,    "--key",
@@ -346,15 +429,98 @@ static void test_wrong_servername_sentence(void) {
   free(out);
 }
 
+/* run_mode runs the client in pipe mode with |cert|/|key| (and |cert| as
+ * CA) against a server in |mode|. Stdin is a pipe holding |input| that
+ * stays open, as a user's would. Returns the code; messages in |msgs|. */
+static int run_mode(enum srv_mode mode, const char *cert, const char *key,
+                    const char *input, char *msgs, size_t msgs_len) {
+  struct srv s;
+  char connect[32];
+  int in[2];
+  CHECK_EQ(pipe(in), 0);
+  CHECK_EQ(write(in[1], input, strlen(input)), (long)strlen(input));
+  CHECK_EQ(srv_start(&s, cert, key, 1, mode), 0);
+  snprintf(connect, sizeof(connect), "127.0.0.1:%u", s.port);
+  const char *argv[] = {"client",    "--connect", connect, "--ca", cert,
+                        "--cert",    cert,        "--key", key,    "--pipe",
+                        "--timeout", "10",        NULL};
+  struct ed_client_opts o;
+  CHECK_EQ(
+      ed_client_opts_parse(&o, 12, (char **)argv, last_err, sizeof(last_err)),
+      0);
+  int out_fd = open("/dev/null", O_WRONLY);
+  FILE *m = tmpfile();
+  int rc = ed_client_run(&o, in[0], out_fd, m);
+  close(in[1]);
+  close(in[0]);
+  close(out_fd);
+  srv_stop(&s);
+  ed_client_opts_cleanup(&o);
+  rewind(m);
+  size_t n = fread(msgs, 1, msgs_len - 1, m);
+  msgs[n] = '\0';
+  fclose(m);
+  return rc;
+}
+
+/* A server that closes or resets TCP before sending a byte (as echod does
+ * at --max-connections) is said to have done so; before, the client
+ * explained a verification that never ran ("Invalid certificate
+ * verification context"). */
+static void test_silent_close_sentence(void) {
+  char msgs[4096];
+  int rc = run_mode(SRV_CLOSE, cert_pem, key_pem, "x", msgs, sizeof(msgs));
+  CHECK_EQ(rc, ED_E_CLOSED);
+  CHECK(strstr(msgs, "the connection before sending anything") != NULL);
+  CHECK(strstr(msgs, "--max-connections") != NULL);
+  CHECK(strstr(msgs, "verification") == NULL);
+  if (!strstr(msgs, "before sending anything"))
+    fprintf(stderr, "  client said: %s\n", msgs);
+  rc = run_mode(SRV_RESET, cert_pem, key_pem, "x", msgs, sizeof(msgs));
+  CHECK_EQ(rc, ED_E_CLOSED);
+  CHECK(strstr(msgs, "reset the connection before sending anything") != NULL);
+  if (!strstr(msgs, "reset the connection"))
+    fprintf(stderr, "  client said: %s\n", msgs);
+}
+
+/* A server that ends the session first (a drain) while stdin is still
+ * open: the client says so, not "echoing 0 of 0 bytes". */
+static void test_server_ends_first_sentence(void) {
+  char msgs[4096];
+  int rc = run_mode(SRV_END, cert_pem, key_pem, "", msgs, sizeof(msgs));
+  CHECK_EQ(rc, ED_E_CLOSED);
+  CHECK(strstr(msgs, "the server is shutting down") != NULL);
+  CHECK(strstr(msgs, "nothing had been sent") != NULL);
+  CHECK(strstr(msgs, "0 of 0") == NULL);
+  if (!strstr(msgs, "shutting down")) fprintf(stderr, "  said: %s\n", msgs);
+}
+
+/* An Ed25519 server certificate (echo-pki --key-type ed25519): the client
+ * offers Ed25519 among its signature algorithms, so the handshake works
+ * (it failed with NO_COMMON_SIGNATURE_ALGORITHMS). */
+static void test_ed25519_server(void) {
+  char cert[700], key[700], msgs[4096];
+  snprintf(cert, sizeof(cert), "%s/ed.pem", tls_dir);
+  snprintf(key, sizeof(key), "%s/ed.key", tls_dir);
+  CHECK_EQ(make_cert(cert, key, 1), 0);
+  int rc = run_mode(SRV_END, cert, key, "", msgs, sizeof(msgs));
+  CHECK(strstr(msgs, "handshake ok") != NULL);
+  CHECK_EQ(rc, ED_E_CLOSED); /* then the server ends it, as asked */
+  if (!strstr(msgs, "handshake ok")) fprintf(stderr, "  said: %s\n", msgs);
+}
+
 static void test_tls_sessions(void) {
   const char *t = getenv("TEST_TMPDIR");
   snprintf(tls_dir, sizeof(tls_dir), "%s/client_tls.XXXXXX", t ? t : "/tmp");
   CHECK(mkdtemp(tls_dir) != NULL);
   snprintf(cert_pem, sizeof(cert_pem), "%s/cert.pem", tls_dir);
   snprintf(key_pem, sizeof(key_pem), "%s/key.pem", tls_dir);
-  CHECK_EQ(make_cert(cert_pem, key_pem), 0);
+  CHECK_EQ(make_cert(cert_pem, key_pem, 0), 0);
   test_pipe_mode_byte_exact();
   test_wrong_servername_sentence();
+  test_silent_close_sentence();
+  test_server_ends_first_sentence();
+  test_ed25519_server();
 }
 
 int main(void) {

@@ -25,7 +25,6 @@ struct conn {
   uint16_t port;
   char name[256]; /* what the server certificate must name */
   char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
-  int dev_paths;  /* paths come from the dev PKI, not flags */
   int fd;         /* owned; -1 until connected */
   SSL_CTX *ctx;   /* owned */
   SSL *ssl;       /* owned */
@@ -58,6 +57,11 @@ const char *ed_client__ssl_err_text(void);
 
 /* ed_client__name_str writes |nm| in RFC 2253 form into |out|. */
 void ed_client__name_str(const X509_NAME *nm, char *out, size_t out_len);
+
+/* ed_client__say_silent_close says that the server closed (or, with
+ * |reset|, reset) TCP before sending a byte: what a full server does
+ * (--max-connections, --max-pending-handshakes) or one going away. */
+void ed_client__say_silent_close(struct conn *c, int reset);
 
 /* ed_client__explain_failure prints the one sentence that says why the
  * TLS session failed in |stage| ("handshake", "session", "close") with

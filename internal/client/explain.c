@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 
 #include "internal/client/conn.h"
+#include "internal/version/tool.h"
 
 const char *ed_client_alert_name(int desc) {
   static const struct {
@@ -50,21 +51,6 @@ const char *ed_client_alert_name(int desc) {
     if (names[i].desc == desc) return names[i].name;
   }
   return "unknown";
-}
-
-static int is_cert_alert(int desc) {
-  switch (desc) {
-    case 42:
-    case 43:
-    case 44:
-    case 45:
-    case 46:
-    case 48:
-    case 49:
-      return 1;
-    default:
-      return 0;
-  }
 }
 
 const char *ed_client__ssl_err_text(void) {
@@ -121,34 +107,90 @@ static int explain_verify(struct conn *c, long v) {
     ed_client__name_str(X509_get_issuer_name(c->leaf), issuer, sizeof(issuer));
   if (v == X509_V_ERR_HOSTNAME_MISMATCH ||
       v == X509_V_ERR_IP_ADDRESS_MISMATCH) {
-    ed_client__say(
-        c,
-        "client: the server's certificate is not valid for \"%s\" (it names: "
-        "%s); connect with --servername set to one of those names",
-        c->name, sans[0] ? sans : "nothing");
+    ed_client__say(c,
+                   "echo-client: the server's certificate is not valid for "
+                   "\"%s\" (it names: "
+                   "%s); connect with --servername set to one of those names",
+                   c->name, sans[0] ? sans : "nothing");
   } else if (v == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
              v == X509_V_ERR_SELF_SIGNED_CERT_IN_CHAIN ||
              v == X509_V_ERR_DEPTH_ZERO_SELF_SIGNED_CERT ||
              v == X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE ||
              v == X509_V_ERR_CERT_SIGNATURE_FAILURE) {
-    ed_client__say(
-        c,
-        "client: the server's certificate (issuer: %s) is not signed by the "
-        "CA in %s; pass the CA that signed it with --ca FILE",
-        issuer[0] ? issuer : "unknown", c->ca);
+    ed_client__say(c,
+                   "echo-client: the server's certificate (issuer: %s) is not "
+                   "signed by the "
+                   "CA in %s; pass the CA that signed it with --ca FILE",
+                   issuer[0] ? issuer : "unknown", c->ca);
   } else if (v == X509_V_ERR_CERT_HAS_EXPIRED ||
              v == X509_V_ERR_CERT_NOT_YET_VALID) {
+    char pki[64];
     ed_client__say(
         c,
-        "client: the server's certificate %s; the server needs a new one "
-        "(bazel run //cmd:pki -- issue server NAME)",
-        v == X509_V_ERR_CERT_HAS_EXPIRED ? "has expired" : "is not valid yet");
+        "echo-client: the server's certificate %s; the server needs a new one "
+        "(%s issue server NAME --replace)",
+        v == X509_V_ERR_CERT_HAS_EXPIRED ? "has expired" : "is not valid yet",
+        ed_tool_cmd(pki, sizeof(pki), ED_TOOL_PKI, 1));
   } else {
-    ed_client__say(c,
-                   "client: the server's certificate failed verification: %s",
-                   X509_verify_cert_error_string(v));
+    ed_client__say(
+        c, "echo-client: the server's certificate failed verification: %s",
+        X509_verify_cert_error_string(v));
   }
   return ED_E_VERIFY;
+}
+
+/* own_name writes this client's certificate subject ("CN=alice") for
+ * messages about it, or "no certificate". */
+static void own_name(struct conn *c, char *out, size_t out_len) {
+  X509 *mine = c->ctx ? SSL_CTX_get0_certificate(c->ctx) : NULL;
+  out[0] = '\0';
+  if (mine) ed_client__name_str(X509_get_subject_name(mine), out, out_len);
+  if (!out[0]) snprintf(out, out_len, "no certificate");
+}
+
+/* What each certificate alert means for a certificate that may well be
+ * valid, who can fix it, and the echo-pki arguments that do (or NULL). */
+static const struct {
+  int alert;
+  const char *what, *fix, *pki_args;
+} cert_alerts[] = {
+    {SSL_AD_ACCESS_DENIED, "is valid but not on the server's allow-list",
+     "ask the server's operator to allow it (--allow-cn, --allow-san or "
+     "--allow-sha256)",
+     NULL},
+    {SSL_AD_CERTIFICATE_REVOKED, "has been revoked by its CA",
+     "ask the server's operator for a new certificate", NULL},
+    {SSL_AD_UNKNOWN_CA, "is not signed by a CA the server trusts",
+     "use a certificate from the server's CA", "issue client NAME"},
+    {SSL_AD_CERTIFICATE_EXPIRED, "has expired", "get a new one from its CA",
+     "issue client NAME --replace"},
+    {SSL_AD_UNSUPPORTED_CERTIFICATE,
+     "is not a client certificate (no clientAuth extended key usage)",
+     "use one issued for clients", "issue client NAME"},
+    {SSL_AD_BAD_CERTIFICATE, "was refused (not valid yet, or unreadable)",
+     "the server's log says why", NULL},
+    {SSL_AD_CERTIFICATE_UNKNOWN, "was refused", "the server's log says why",
+     NULL},
+};
+
+/* explain_cert_alert: the server refused this client's certificate.
+ * Returns 0 if |a| is not such an alert. */
+static int explain_cert_alert(struct conn *c, int a, const char *name) {
+  char me[256], pki[64];
+  for (size_t i = 0; i < sizeof(cert_alerts) / sizeof(*cert_alerts); i++) {
+    if (cert_alerts[i].alert != a) continue;
+    const char *args = cert_alerts[i].pki_args;
+    own_name(c, me, sizeof(me));
+    ed_tool_cmd(pki, sizeof(pki), ED_TOOL_PKI, 1);
+    ed_client__say(c,
+                   "echo-client: the server refused this client's certificate "
+                   "(%s): it %s (alert: %s); %s%s%s%s%s%s",
+                   me, cert_alerts[i].what, name, cert_alerts[i].fix,
+                   args ? " (with echod's CA: " : "", args ? pki : "",
+                   args ? " " : "", args ? args : "", args ? ")" : "");
+    return 1;
+  }
+  return 0;
 }
 
 static int explain_alert(struct conn *c, int a) {
@@ -156,26 +198,21 @@ static int explain_alert(struct conn *c, int a) {
   if (a == SSL_AD_CERTIFICATE_REQUIRED) {
     ed_client__say(
         c,
-        "client: the server requires a client certificate (alert: %s); pass "
-        "one with --cert FILE --key FILE",
+        "echo-client: the server requires a client certificate (alert: %s); "
+        "pass one with --cert FILE --key FILE",
         name);
-  } else if (is_cert_alert(a)) {
-    ed_client__say(
-        c,
-        "client: the server rejected this client's certificate (alert: %s); "
-        "get a valid one with: bazel run //cmd:pki -- issue client NAME",
-        name);
+  } else if (explain_cert_alert(c, a, name)) {
   } else if (a == SSL_AD_PROTOCOL_VERSION) {
     ed_client__say(
         c,
-        "client: the server does not accept the TLS versions offered (alert: "
-        "%s); check --tls-min against the server's",
+        "echo-client: the server does not accept the TLS versions offered "
+        "(alert: %s); check --tls-min against the server's",
         name);
   } else {
     ed_client__say(
         c,
-        "client: the server refused the connection (alert: %s); the server's "
-        "log says why",
+        "echo-client: the server refused the connection (alert: %s); the "
+        "server's log says why",
         name);
   }
   return ED_E_TLS;
@@ -197,10 +234,37 @@ static void drain_for_alert(struct conn *c, int ms) {
 }
 
 /* explain_failure prints why the TLS session failed in |stage|. */
+void ed_client__say_silent_close(struct conn *c, int reset) {
+  ed_client__say(
+      c,
+      "echo-client: the server at %s %s the connection before sending "
+      "anything (it may be full: --max-connections or "
+      "--max-pending-handshakes, or shutting down); try again later, the "
+      "server's log says why",
+      c->target, reset ? "reset" : "closed");
+}
+
+/* explain_silent_close: the server closed or reset TCP before sending a
+ * single byte. Without this, the verify result nobody computed read
+ * "Invalid certificate verification context". Returns 0 if the server did
+ * send something. */
+static int explain_silent_close(struct conn *c, int sys) {
+  BIO *rbio = c->ssl ? SSL_get_rbio(c->ssl) : NULL;
+  if (!rbio || BIO_number_read(rbio) > 0 || c->alert_in >= 0) return 0;
+  ed_client__say_silent_close(c, sys == ECONNRESET);
+  return 1;
+}
+
 int ed_client__explain_failure(struct conn *c, const char *stage, int ssl_err) {
   long v = SSL_get_verify_result(c->ssl);
   int sys = errno;
-  if (v != X509_V_OK && (SSL_in_init(c->ssl) || c->leaf)) {
+  if (SSL_in_init(c->ssl) && explain_silent_close(c, sys)) {
+    ERR_clear_error();
+    return ED_E_CLOSED;
+  }
+  /* Only a verification that ran (the callback saw the leaf) has a result
+   * worth explaining. */
+  if (v != X509_V_OK && c->leaf) {
     ERR_clear_error();
     return explain_verify(c, v);
   }
@@ -217,12 +281,12 @@ int ed_client__explain_failure(struct conn *c, const char *stage, int ssl_err) {
   if (ssl_err == SSL_ERROR_SYSCALL || ssl_err == SSL_ERROR_ZERO_RETURN) {
     ed_client__say(
         c,
-        "client: the server closed the connection during the %s (%s); the "
+        "echo-client: the server closed the connection during the %s (%s); the "
         "server's log says why",
         stage, ssl_err == SSL_ERROR_SYSCALL && sys ? strerror(sys) : "EOF");
     return ED_E_CLOSED;
   }
-  ed_client__say(c, "client: TLS %s failed: %s", stage,
+  ed_client__say(c, "echo-client: TLS %s failed: %s", stage,
                  ed_client__ssl_err_text());
   return ED_E_TLS;
 }

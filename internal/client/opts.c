@@ -8,7 +8,7 @@
 #include "internal/config/config.h"
 
 const char *ed_client_usage(void) {
-  return "usage: client [flags]\n"
+  return "usage: echo-client [flags]\n"
          "\n"
          "Connects to an echod server over mutual TLS. On a terminal it "
          "prompts\n"
@@ -17,7 +17,9 @@ const char *ed_client_usage(void) {
          "streams stdin to the server and the echo to stdout, byte for "
          "byte.\n"
          "With no flags it uses the dev certificates the server created in\n"
-         "<state dir>/pki (ca.pem, dev-client.pem, dev-client.key).\n"
+         "<state dir>/pki (ca.pem, dev-client.pem, dev-client.key). Relative\n"
+         "paths are relative to the directory the command runs in (under\n"
+         "`bazel run`, the one it was typed in).\n"
          "\n"
          "  --connect HOST:PORT   server address (default 127.0.0.1:7443)\n"
          "  --ca FILE             CA that signed the server's certificate\n"
@@ -33,7 +35,11 @@ const char *ed_client_usage(void) {
          "  --timeout SECONDS     connect/handshake and stall limit "
          "(default 10)\n"
          "  --interactive, --pipe force a mode (default: by stdin)\n"
-         "  --help                this text\n";
+         "  --help                this text\n"
+         "  --version             print the version\n"
+         "\n"
+         "Exit status: 0 every byte echoed and the session closed cleanly, 1\n"
+         "a failure (one sentence on stderr says what to do), 2 usage.\n";
 }
 
 void ed_client_opts_cleanup(struct ed_client_opts *o) {
@@ -68,6 +74,14 @@ static int usage_err(char *err, size_t err_len, const char *fmt, ...) {
   return ED_E_USAGE;
 }
 
+/* is_path_flag: the flag names a file, resolved like every tool's paths
+ * (ed_path_resolve: $BUILD_WORKING_DIRECTORY under `bazel run`). */
+static int is_path_flag(const char *name) {
+  return strcmp(name, "ca") == 0 || strcmp(name, "cert") == 0 ||
+         strcmp(name, "key") == 0 || strcmp(name, "sess-in") == 0 ||
+         strcmp(name, "sess-out") == 0;
+}
+
 /* set_value applies flag |name| (without "--") = |v|. */
 static int set_value(struct ed_client_opts *o, const char *name, const char *v,
                      char *err, size_t err_len) {
@@ -81,7 +95,7 @@ static int set_value(struct ed_client_opts *o, const char *name, const char *v,
       return usage_err(err, err_len,
                        "--connect: \"%s\" is not host:port or [v6]:port", v);
     free(*f);
-    *f = ed_strdup(v);
+    *f = is_path_flag(name) ? ed_path_resolve(NULL, v) : ed_strdup(v);
   } else if (strcmp(name, "tls-min") == 0) {
     if (strcmp(v, "1.2") == 0) {
       o->tls_min = 0x0303;
@@ -106,6 +120,8 @@ static int set_value(struct ed_client_opts *o, const char *name, const char *v,
 static int set_switch(struct ed_client_opts *o, const char *name) {
   if (strcmp(name, "help") == 0) {
     o->help = 1;
+  } else if (strcmp(name, "version") == 0) {
+    o->version = 1;
   } else if (strcmp(name, "quiet") == 0) {
     o->quiet = 1;
   } else if (strcmp(name, "interactive") == 0) {

@@ -46,7 +46,7 @@ static int pump_read(struct conn *c, int out_fd) {
     if (n > 0) {
       c->recvd += (uint64_t)n;
       if (out_fd >= 0 && write_all(out_fd, buf, (size_t)n) != 0) {
-        ed_client__say(c, "client: cannot write the echo to stdout: %s",
+        ed_client__say(c, "echo-client: cannot write the echo to stdout: %s",
                        strerror(errno));
         return ED_E_IO;
       }
@@ -110,17 +110,41 @@ struct pipe_state {
   uint64_t echoed_ns;   /* when the last echo byte arrived after closing */
 };
 
+/* server_ended explains a session the server closed first (its
+ * close_notify before ours). The wire says no more: a drain, `echoctl
+ * kill` and --idle-timeout all send a bare close_notify. */
+static int server_ended(struct conn *c) {
+  char echoed[96];
+  if (c->sent == 0)
+    snprintf(echoed, sizeof(echoed), "nothing had been sent");
+  else if (c->recvd == c->sent)
+    snprintf(echoed, sizeof(echoed), "all %llu bytes sent were echoed",
+             (unsigned long long)c->sent);
+  else
+    snprintf(echoed, sizeof(echoed), "%llu of %llu bytes sent were echoed",
+             (unsigned long long)c->recvd, (unsigned long long)c->sent);
+  ed_client__say(c,
+                 "echo-client: the server ended the session: the server is "
+                 "shutting down, or its operator or idle timeout closed this "
+                 "session (%s)",
+                 echoed);
+  return ED_E_CLOSED;
+}
+
 static int pipe_done(struct conn *c, const struct pipe_state *s) {
   if (!c->o->quiet)
     ed_client__say(
-        c, "client: closed: sent=%llu received=%llu server_close_notify=%s",
+        c,
+        "echo-client: closed: sent=%llu received=%llu server_close_notify=%s",
         (unsigned long long)c->sent, (unsigned long long)c->recvd,
         c->peer_close ? "yes" : "no");
   if (s->in_eof && !s->in_len && c->recvd == c->sent) return 0;
-  ed_client__say(c,
-                 "client: the server closed the session after echoing %llu "
-                 "of %llu bytes; the server's log says why",
-                 (unsigned long long)c->recvd, (unsigned long long)c->sent);
+  if (c->peer_close && !s->closing) return server_ended(c);
+  ed_client__say(
+      c,
+      "echo-client: the server closed the session after echoing %llu "
+      "of %llu bytes; the server's log says why",
+      (unsigned long long)c->recvd, (unsigned long long)c->sent);
   return ED_E_CLOSED;
 }
 
@@ -132,7 +156,7 @@ static int read_stdin(struct conn *c, struct pipe_state *s, int in_fd) {
   } else if (n == 0) {
     s->in_eof = 1;
   } else if (errno != EINTR && errno != EAGAIN) {
-    ed_client__say(c, "client: cannot read stdin: %s", strerror(errno));
+    ed_client__say(c, "echo-client: cannot read stdin: %s", strerror(errno));
     return ED_E_IO;
   }
   return 0;
@@ -180,14 +204,14 @@ static int pipe_timeout(struct conn *c, struct pipe_state *s, int *stalled) {
 static int pipe_stalled(struct conn *c, const struct pipe_state *s) {
   unsigned secs = c->o->timeout_ms / 1000;
   if (s->in_eof && !s->in_len && c->recvd >= c->sent && want_ticket(c)) {
-    ed_client__say(c, "client: the server sent no session ticket within %us",
-                   secs);
+    ed_client__say(
+        c, "echo-client: the server sent no session ticket within %us", secs);
   } else {
-    ed_client__say(c,
-                   "client: the server stopped echoing (sent %llu bytes, got "
-                   "%llu back, nothing for %us)",
-                   (unsigned long long)c->sent, (unsigned long long)c->recvd,
-                   secs);
+    ed_client__say(
+        c,
+        "echo-client: the server stopped echoing (sent %llu bytes, got "
+        "%llu back, nothing for %us)",
+        (unsigned long long)c->sent, (unsigned long long)c->recvd, secs);
   }
   return ED_E_TIMEOUT;
 }
@@ -215,7 +239,7 @@ int ed_client__pipe_mode(struct conn *c, int in_fd, int out_fd) {
         {.fd = in_fd, .events = POLLIN}};
     int nfds = (!s->in_eof && !s->in_len) ? 2 : 1;
     if (poll(p, (nfds_t)nfds, timeout) < 0 && errno != EINTR) {
-      ed_client__say(c, "client: poll failed: %s", strerror(errno));
+      ed_client__say(c, "echo-client: poll failed: %s", strerror(errno));
       rc = ED_E_SYS;
       break;
     }
@@ -243,26 +267,24 @@ static int exchange(struct conn *c, const uint8_t *buf, size_t len,
     int rc = pump_write(c, buf, len, &off, &want_out);
     if (!rc) rc = pump_read(c, out_fd);
     if (rc) return rc;
-    if (c->peer_close) {
-      ed_client__say(c, "client: the server closed the session");
-      return ED_E_CLOSED;
-    }
+    if (c->peer_close) return server_ended(c);
     if (off == len && c->recvd >= c->sent) return 0;
     if (c->sent + c->recvd != before) deadline = ed_now_ns() + limit_ns;
     struct pollfd p = {.fd = c->fd,
                        .events = (short)(POLLIN | (want_out ? POLLOUT : 0))};
     int r = poll(&p, 1, (int)ed_client__ms_left(deadline));
     if (r < 0 && errno != EINTR) {
-      ed_client__say(c, "client: poll failed: %s", strerror(errno));
+      ed_client__say(c, "echo-client: poll failed: %s", strerror(errno));
       return ED_E_SYS;
     }
     if (r == 0) break;
   }
   if (off < len) {
-    ed_client__say(c, "client: the server stopped reading (nothing for %us)",
+    ed_client__say(c,
+                   "echo-client: the server stopped reading (nothing for %us)",
                    c->o->timeout_ms / 1000);
   } else {
-    ed_client__say(c, "client: no echo from the server within %us",
+    ed_client__say(c, "echo-client: no echo from the server within %us",
                    c->o->timeout_ms / 1000);
   }
   return ED_E_TIMEOUT;
@@ -277,7 +299,8 @@ static int settle(struct conn *c, int out_fd, int ms) {
   int rc = pump_read(c, out_fd);
   if (!rc && c->peer_close) {
     ed_client__say(
-        c, "client: the server closed the session right after the handshake");
+        c,
+        "echo-client: the server closed the session right after the handshake");
     return ED_E_CLOSED;
   }
   return rc;
@@ -294,7 +317,7 @@ static FILE *open_input(struct conn *c, int in_fd) {
   int fd = dup(in_fd);
   FILE *in = fd >= 0 ? fdopen(fd, "r") : NULL;
   if (in) return in;
-  ed_client__say(c, "client: cannot read stdin: %s", strerror(errno));
+  ed_client__say(c, "echo-client: cannot read stdin: %s", strerror(errno));
   if (fd >= 0) close(fd);
   return NULL;
 }

@@ -43,6 +43,9 @@ enum opt_check {
   C_IPPORT,   /* "ip:port", "[v6]:port", "localhost:port" or "*:port": what
                * the metrics endpoint binds without a resolver */
   C_SHA256,   /* 64 hex digits, colons allowed; stored lowercase, bare */
+  C_PATH,     /* a file or directory: stored absolute (ed_path_resolve),
+               * relative to the config file's directory in the file layer
+               * and to where the command ran otherwise */
 };
 
 struct opt {
@@ -57,12 +60,12 @@ struct opt {
 #define OFF(f) offsetof(struct ed_config, f)
 
 static const struct opt opts[] = {
-    {"state-dir", K_STR, OFF(state_dir), C_NONE, 0, 0, 0},
+    {"state-dir", K_STR, OFF(state_dir), C_PATH, 0, 0, 0},
     {"listen", K_LIST, OFF(listen), C_HOSTPORT, 0, 0, 1},
-    {"cert", K_STR, OFF(cert), C_NONE, 0, 0, 0},
-    {"key", K_STR, OFF(key), C_NONE, 0, 0, 0},
-    {"ca", K_STR, OFF(ca), C_NONE, 0, 0, 0},
-    {"crl", K_STR, OFF(crl), C_NONE, 0, 0, 0},
+    {"cert", K_STR, OFF(cert), C_PATH, 0, 0, 0},
+    {"key", K_STR, OFF(key), C_PATH, 0, 0, 0},
+    {"ca", K_STR, OFF(ca), C_PATH, 0, 0, 0},
+    {"crl", K_STR, OFF(crl), C_PATH, 0, 0, 0},
     {"allow-group-readable-key", K_BOOL, OFF(allow_group_readable_key), C_NONE,
      0, 0, 0},
     {"tls-min", K_TLS, OFF(tls_min), C_NONE, 0, 0, 0},
@@ -81,7 +84,7 @@ static const struct opt opts[] = {
      86400000, 0},
     {"idle-timeout", K_DUR_MS, OFF(idle_timeout_ms), C_NONE, 0, 4000000000u, 0},
     {"drain-timeout", K_DUR_MS, OFF(drain_timeout_ms), C_NONE, 0, 86400000, 0},
-    {"admin-socket", K_STR, OFF(admin_socket), C_NONE, 0, 0, 0},
+    {"admin-socket", K_STR, OFF(admin_socket), C_PATH, 0, 0, 0},
     {"no-admin", K_BOOL, OFF(no_admin), C_NONE, 0, 0, 0},
     {"admin-timeout", K_DUR_MS, OFF(admin_timeout_ms), C_NONE, 1, 3600000, 0},
     {"metrics-listen", K_STR, OFF(metrics_listen), C_IPPORT, 0, 0, 0},
@@ -98,6 +101,7 @@ enum layer { L_DEFAULT = 0, L_FILE, L_ENV, L_FLAG };
 struct loader {
   struct ed_config *cfg;
   enum layer list_layer[NUM_OPTS];
+  char *file_dir; /* the config file's directory (absolute), or NULL */
   char *err;
   size_t err_len;
 };
@@ -368,7 +372,10 @@ static int set_opt(struct loader *ld, const struct opt *o, enum layer layer,
       if ((why = addr_problem(o, v)) != NULL)
         return fail(ld, "%s: \"%s\" %s", src, v, why);
       free(*(char **)f);
-      *(char **)f = ed_strdup(v);
+      *(char **)f =
+          o->check == C_PATH
+              ? ed_path_resolve(layer == L_FILE ? ld->file_dir : NULL, v)
+              : ed_strdup(v);
       return 0;
     case K_LIST:
       return set_list(ld, o, layer, src, v, split);
@@ -503,9 +510,18 @@ static int apply_json_item(struct loader *ld, const char *file,
   return set_opt(ld, o, L_FILE, src, val, o->split_flag);
 }
 
+/* file_dir returns the directory of the absolute path |path| (new). */
+static char *file_dir(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash) return NULL;
+  return ed_strndup(path, slash == path ? 1 : (size_t)(slash - path));
+}
+
 static int apply_file(struct loader *ld, const char *path) {
   uint8_t *data = NULL;
   size_t len = 0;
+  free(ld->file_dir);
+  ld->file_dir = file_dir(path);
   int err = ed_read_file(&data, &len, path, MAX_CONFIG_FILE);
   if (err)
     return fail(ld, "config file %s: cannot read: %s", path, ed_strerror(err));
@@ -576,7 +592,7 @@ static int scan_flags(struct loader *ld, int argc, char **argv, int apply) {
     if (!o) {
       if (v && is_action_flag(name, len, "config") && !apply) {
         free(ld->cfg->config_file);
-        ld->cfg->config_file = ed_strdup(v);
+        ld->cfg->config_file = ed_path_resolve(NULL, v);
       } else if (v && !is_action_flag(name, len, "config")) {
         return fail(ld, "%s takes no value", src);
       } else if (!apply && is_action_flag(name, len, "help")) {
@@ -647,7 +663,7 @@ int ed_config_load(struct ed_config **out, int argc, char **argv, char *err,
     goto done;
   if (!ld.cfg->config_file) {
     const char *v = getenv("ECHOD_CONFIG");
-    if (v && *v) ld.cfg->config_file = ed_strdup(v);
+    if (v && *v) ld.cfg->config_file = ed_path_resolve(NULL, v);
   }
   if (ld.cfg->config_file && (rc = apply_file(&ld, ld.cfg->config_file)) != 0)
     goto fail;
@@ -655,9 +671,11 @@ int ed_config_load(struct ed_config **out, int argc, char **argv, char *err,
   if ((rc = scan_flags(&ld, argc, argv, 1)) != 0) goto fail;
   if ((rc = finish(&ld)) != 0) goto fail;
 done:
+  free(ld.file_dir);
   *out = ld.cfg;
   return 0;
 fail:
+  free(ld.file_dir);
   ed_config_free(ld.cfg);
   return rc;
 }
@@ -674,11 +692,18 @@ void ed_config_free(struct ed_config *cfg) {
 
 /* ---- output -------------------------------------------------------------- */
 
-static void duration_str(char *out, size_t out_len, uint32_t ms) {
-  if (ms % 1000 == 0) {
-    snprintf(out, out_len, "%us", ms / 1000);
-  } else {
-    snprintf(out, out_len, "%ums", ms);
+/* duration_str writes |ms| in the largest unit that holds it exactly
+ * ("1h", "5m", "30s", "250ms", "0s"): what --help shows and what
+ * parse_duration_ms reads back, for every duration option alike. */
+static void duration_str(char *out, size_t out_len, uint64_t ms) {
+  static const struct unit units[] = {
+      {"h", 3600000}, {"m", 60000}, {"s", 1000}, {"ms", 1}};
+  for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    if (ms == 0 || ms % units[i].mul == 0) {
+      snprintf(out, out_len, "%llu%s", (unsigned long long)(ms / units[i].mul),
+               ms == 0 ? "s" : units[i].suffix);
+      return;
+    }
   }
 }
 
@@ -700,10 +725,12 @@ static cJSON *opt_to_json(const struct ed_config *cfg, const struct opt *o) {
       return cJSON_CreateString(*(const uint16_t *)f == 0x0303 ? "1.2" : "1.3");
     case K_U32:
     case K_SIZE:
-    case K_DUR_S:
       return cJSON_CreateNumber(*(const uint32_t *)f);
     case K_DUR_MS:
-      duration_str(buf, sizeof(buf), *(const uint32_t *)f);
+    case K_DUR_S:
+      duration_str(
+          buf, sizeof(buf),
+          (uint64_t) * (const uint32_t *)f * (o->kind == K_DUR_S ? 1000 : 1));
       return cJSON_CreateString(buf);
     case K_BOOL:
       return cJSON_CreateBool(*(const int *)f);
@@ -742,7 +769,9 @@ const char *ed_config_usage(void) {
          "Every flag --some-name can also be set with the environment "
          "variable\n"
          "ECHOD_SOME_NAME or the key \"some_name\" in the --config JSON file.\n"
-         "Precedence: flag > environment > file > default.\n"
+         "Precedence: flag > environment > file > default. Relative paths\n"
+         "are relative to the directory the command runs in (the one `bazel\n"
+         "run` was typed in), and inside FILE to FILE's directory.\n"
          "\n"
          "  --config FILE              JSON configuration file\n"
          "  --state-dir DIR            state directory (default: "

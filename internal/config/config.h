@@ -4,7 +4,14 @@
  *
  * Every flag --some-name has the environment variable ECHOD_SOME_NAME and
  * the JSON key "some_name". List-valued options (listen, allow_*) take a
- * JSON array, a comma-separated environment value, or a repeated flag. */
+ * JSON array, a comma-separated environment value, or a repeated flag.
+ *
+ * Paths (config, state_dir, cert, key, ca, crl, admin_socket) are stored
+ * absolute (ed_path_resolve): a flag or ECHOD_* value relative to the
+ * directory the command ran in ($BUILD_WORKING_DIRECTORY under `bazel
+ * run`), a value in the config file relative to that file's directory, so
+ * a config file and the certificates beside it move together. Durations
+ * print as "1h", "5m", "30s" or "250ms", which every layer reads back. */
 #ifndef ED_CONFIG_H
 #define ED_CONFIG_H
 

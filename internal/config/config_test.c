@@ -2,9 +2,11 @@
  * validation messages and the --print-config round trip. */
 #include "internal/config/config.h"
 
+#include <cjson/cJSON.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "internal/testing/testing.h"
@@ -122,6 +124,7 @@ static void test_defaults(void) {
 
 static void test_flags(void) {
   clear_env();
+  setenv("BUILD_WORKING_DIRECTORY", "/w", 1); /* as `bazel run` sets it */
   struct ed_config *cfg = load(
       "--listen", "127.0.0.1:1", "--listen=[::1]:2,127.0.0.2:3",
       "--state-dir=/s", "--cert", "c.pem", "--key", "k.pem", "--ca=ca.pem",
@@ -134,6 +137,7 @@ static void test_flags(void) {
       "16KiB", "--handshake-timeout", "2s", "--idle-timeout=500ms",
       "--drain-timeout", "5m", "--admin-socket", "/a.sock", "--metrics-listen",
       "[::1]:9999", "--no-watch", "--log-level", "debug", NULL);
+  unsetenv("BUILD_WORKING_DIRECTORY");
   if (!cfg) {
     fprintf(stderr, "  error: %s\n", last_err);
     return;
@@ -143,10 +147,10 @@ static void test_flags(void) {
   CHECK_STR(cfg->listen.items[1], "[::1]:2");
   CHECK_STR(cfg->listen.items[2], "127.0.0.2:3");
   CHECK_STR(cfg->state_dir, "/s");
-  CHECK_STR(cfg->cert, "c.pem");
-  CHECK_STR(cfg->key, "k.pem");
-  CHECK_STR(cfg->ca, "ca.pem");
-  CHECK_STR(cfg->crl, "crl.pem");
+  CHECK_STR(cfg->cert, "/w/c.pem");
+  CHECK_STR(cfg->key, "/w/k.pem");
+  CHECK_STR(cfg->ca, "/w/ca.pem");
+  CHECK_STR(cfg->crl, "/w/crl.pem");
   CHECK_EQ(cfg->tls_min, 0x0303);
   CHECK_EQ(cfg->allow_cn.num, 2);
   CHECK_STR(cfg->allow_cn.items[1], "bob, jr"); /* CNs are not split */
@@ -483,6 +487,99 @@ static void test_roundtrip(void) {
   ed_config_free(a);
 }
 
+/* json_str returns the string member |key| of JSON |text| (static copy),
+ * or "(not a string)". */
+static const char *json_str(const char *text, const char *key) {
+  static char out[256];
+  cJSON *root = cJSON_Parse(text);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+  snprintf(out, sizeof(out), "%s",
+           cJSON_IsString(v) ? v->valuestring : "(not a string)");
+  cJSON_Delete(root);
+  return out;
+}
+
+/* test_durations_printed: every duration prints the same way, as a string
+ * with a unit that --config reads back (ticket_rotate was a bare 3600). */
+static void test_durations_printed(void) {
+  char path[600];
+  clear_env();
+  struct ed_config *a = load("--drain-timeout=1.5s", NULL);
+  if (!a) return;
+  char *ja = ed_config_to_json(a);
+  CHECK_STR(json_str(ja, "ticket_rotate"), "1h");
+  CHECK_STR(json_str(ja, "handshake_timeout"), "10s");
+  CHECK_STR(json_str(ja, "idle_timeout"), "5m");
+  CHECK_STR(json_str(ja, "drain_timeout"), "1500ms");
+  free(ja);
+  ed_config_free(a);
+  a = load("--ticket-rotate=90m", "--idle-timeout=0", "--handshake-timeout=2h",
+           NULL);
+  if (!a) return;
+  ja = ed_config_to_json(a);
+  CHECK_STR(json_str(ja, "ticket_rotate"), "90m");
+  CHECK_STR(json_str(ja, "idle_timeout"), "0s");
+  CHECK_STR(json_str(ja, "handshake_timeout"), "2h");
+  path_in_tmp(path, sizeof(path), "durations.json");
+  write_file(path, ja);
+  struct ed_config *b = load("--config", path, NULL);
+  CHECK(b != NULL);
+  if (b) {
+    CHECK_EQ(b->ticket_rotate_s, 5400);
+    CHECK_EQ(b->idle_timeout_ms, 0);
+    CHECK_EQ(b->handshake_timeout_ms, 7200000);
+    ed_config_free(b);
+  }
+  free(ja);
+  ed_config_free(a);
+}
+
+/* test_relative_paths: flags and ECHOD_* paths are relative to where the
+ * command ran (BUILD_WORKING_DIRECTORY under `bazel run`), paths in the
+ * config file to the file's directory; all are stored absolute. */
+static void test_relative_paths(void) {
+  char sub[600], path[700], want[800];
+  clear_env();
+  setenv("BUILD_WORKING_DIRECTORY", "/home/u/src", 1);
+  setenv("ECHOD_CRL", "tls/crl.pem", 1);
+  struct ed_config *cfg = load("--cert", "tls/s.pem", "--key=./s.key", "--ca",
+                               "/etc/ca.pem", "--state-dir", "st", NULL);
+  if (cfg) {
+    CHECK_STR(cfg->cert, "/home/u/src/tls/s.pem");
+    CHECK_STR(cfg->key, "/home/u/src/s.key");
+    CHECK_STR(cfg->ca, "/etc/ca.pem");
+    CHECK_STR(cfg->crl, "/home/u/src/tls/crl.pem");
+    CHECK_STR(cfg->state_dir, "/home/u/src/st");
+    CHECK_STR(cfg->admin_socket, "/home/u/src/st/admin.sock");
+    ed_config_free(cfg);
+  }
+  clear_env();
+  /* A config file named relative to BUILD_WORKING_DIRECTORY; its paths
+   * relative to its own directory; a flag still relative to the user's. */
+  snprintf(sub, sizeof(sub), "%s/conf", tmpdir);
+  mkdir(sub, 0700);
+  snprintf(path, sizeof(path), "%s/echod.json", sub);
+  write_file(path,
+             "{\"cert\": \"tls/s.pem\", \"key\": \"../k.key\", "
+             "\"ca\": \"/etc/ca.pem\", \"admin_socket\": \"a.sock\"}");
+  setenv("BUILD_WORKING_DIRECTORY", tmpdir, 1);
+  cfg = load("--config", "conf/echod.json", "--crl", "crl.pem", NULL);
+  if (cfg) {
+    CHECK_STR(cfg->config_file, path);
+    snprintf(want, sizeof(want), "%s/tls/s.pem", sub);
+    CHECK_STR(cfg->cert, want);
+    snprintf(want, sizeof(want), "%s/../k.key", sub);
+    CHECK_STR(cfg->key, want);
+    CHECK_STR(cfg->ca, "/etc/ca.pem");
+    snprintf(want, sizeof(want), "%s/a.sock", sub);
+    CHECK_STR(cfg->admin_socket, want);
+    snprintf(want, sizeof(want), "%s/crl.pem", tmpdir);
+    CHECK_STR(cfg->crl, want);
+    ed_config_free(cfg);
+  }
+  unsetenv("BUILD_WORKING_DIRECTORY");
+}
+
 static void test_hostport(void) {
   char host[64];
   uint16_t port = 1;
@@ -522,6 +619,8 @@ int main(void) {
   RUN(test_file);
   RUN(test_file_limits);
   RUN(test_roundtrip);
+  RUN(test_durations_printed);
+  RUN(test_relative_paths);
   RUN(test_hostport);
   RUN(test_metrics_listen_forms);
   return TEST_RESULT();

@@ -12,7 +12,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "internal/admin/proto.h"
 #include "internal/base/base.h"
+#include "internal/version/tool.h"
 
 #define MAX_REPLY (64 * 1024 * 1024)
 /* The longest --timeout honoured (a year); longer ones wait this long. */
@@ -23,6 +25,7 @@
 const char *ed_echoctl_usage(void) {
   return "usage: echoctl [--socket PATH | --state-dir DIR] [--json] "
          "[--timeout DUR] COMMAND [ARGS]\n"
+         "       echoctl --help | --version\n"
          "\n"
          "Talks to a running echod over its admin socket (default\n"
          "<state dir>/admin.sock, the same place the server uses).\n"
@@ -46,7 +49,12 @@ const char *ed_echoctl_usage(void) {
          "  metrics                      Prometheus text, as /metrics\n"
          "\n"
          "DUR is seconds or a number with ms, s, m, h or d (\"90s\", "
-         "\"5m\").\n"
+         "\"5m\"; at most\n"
+         "30d for --older-than and drain --timeout). Arguments are checked\n"
+         "before anything is sent. Relative paths are relative to the\n"
+         "directory the command runs in (the one `bazel run` was typed in).\n"
+         "Human output shows control bytes, C1 and bidirectional controls\n"
+         "and non-UTF-8 bytes in names as \\xNN (a backslash as \\\\);\n"
          "--json prints the server's reply unchanged.\n"
          "exit status: 0 ok, 1 the server replied with an error, 2 usage,\n"
          "3 the server could not be reached.\n";
@@ -111,6 +119,29 @@ static int is_opt(struct argp *p, const char *name) {
   return strncmp(a, name, n) == 0 && (a[n] == '\0' || a[n] == '=');
 }
 
+/* known_state: |s| is a state a sessions filter may name (the server's
+ * own list, internal/loop/loop_types.h). */
+static int known_state(const char *s) {
+  enum ed_session_state st;
+  return ed_session_state_parse(&st, s) == 0;
+}
+
+/* admin_seconds: |s| is a duration the server takes (0 to
+ * ED_ADMIN_MAX_SECONDS); sets |*out| in seconds. */
+static int admin_seconds(double *out, const char *s) {
+  return ed_echoctl_parse_duration(out, s) == 0 && *out <= ED_ADMIN_MAX_SECONDS;
+}
+
+/* session_id: |s| is a session id the server takes: 1 to 2^64-1, in
+ * decimal digits. */
+static int session_id(const char *s) {
+  size_t n = strspn(s, "0123456789");
+  if (n == 0 || n > 20 || s[n] != '\0') return 0;
+  errno = 0;
+  unsigned long long v = strtoull(s, NULL, 10);
+  return errno == 0 && v > 0;
+}
+
 /* Refuses an option given twice: the server would refuse the request's
  * duplicated field, and that is a usage error, not the server's. */
 static int once(struct argp *p, const cJSON *req, const char *field) {
@@ -135,29 +166,38 @@ static int command_opt(struct argp *p, const char *cmd, cJSON *req) {
   int sessions = strcmp(cmd, "sessions") == 0;
   int kill = strcmp(cmd, "kill") == 0;
   if ((sessions || kill) && is_opt(p, "--cn")) {
-    if (!(v = opt_value(p, "--cn"))) return usage_err(p, "--cn needs a CN");
+    if (!(v = opt_value(p, "--cn")) || !*v)
+      return usage_err(p, "--cn needs a CN");
     cJSON_AddStringToObject(req, "cn", v);
   } else if (sessions && is_opt(p, "--state")) {
-    if (!(v = opt_value(p, "--state")))
-      return usage_err(p, "--state needs a state");
+    if (!(v = opt_value(p, "--state")) || !known_state(v))
+      return usage_err(p,
+                       "--state \"%s\" is not a session state (accepted, "
+                       "handshaking, established or closing)",
+                       v ? v : "");
     cJSON_AddStringToObject(req, "state", v);
   } else if (sessions && is_opt(p, "--older-than")) {
-    if (!(v = opt_value(p, "--older-than")) ||
-        ed_echoctl_parse_duration(&d, v) != 0)
-      return usage_err(p, "--older-than needs a duration like 30s or 5m");
+    if (!(v = opt_value(p, "--older-than")) || !admin_seconds(&d, v))
+      return usage_err(p,
+                       "--older-than needs a duration like 30s or 5m (at "
+                       "most 30d)");
     cJSON_AddNumberToObject(req, "older_than", d);
   } else if (sessions && is_opt(p, "--limit")) {
     char *end;
+    errno = 0;
     long n = (v = opt_value(p, "--limit")) ? strtol(v, &end, 10) : 0;
-    if (!v || *end || n < 1) return usage_err(p, "--limit needs a count >= 1");
+    if (!v || !*v || *end || errno || n < 1 || n > ED_ADMIN_SESSIONS_MAX_LIMIT)
+      return usage_err(p, "--limit needs a count from 1 to %d",
+                       ED_ADMIN_SESSIONS_MAX_LIMIT);
     cJSON_AddNumberToObject(req, "limit", (double)n);
   } else if (strcmp(cmd, "reload") == 0 &&
              strcmp(p->argv[p->i], "--check") == 0) {
     cJSON_AddTrueToObject(req, "check");
   } else if (strcmp(cmd, "drain") == 0 && is_opt(p, "--timeout")) {
-    if (!(v = opt_value(p, "--timeout")) ||
-        ed_echoctl_parse_duration(&d, v) != 0)
-      return usage_err(p, "drain --timeout needs a duration like 30s");
+    if (!(v = opt_value(p, "--timeout")) || !admin_seconds(&d, v))
+      return usage_err(p,
+                       "drain --timeout needs a duration like 30s (at most "
+                       "30d)");
     cJSON_AddNumberToObject(req, "timeout", d);
   } else {
     return 1;
@@ -169,14 +209,21 @@ static int command_opt(struct argp *p, const char *cmd, cJSON *req) {
 static int command_pos(struct argp *p, const char *cmd, cJSON *req) {
   const char *a = p->argv[p->i];
   if (strcmp(cmd, "session") == 0 || strcmp(cmd, "kill") == 0) {
-    if (cJSON_GetObjectItem(req, "session") ||
-        strspn(a, "0123456789") != strlen(a) || !*a)
-      return usage_err(p, "%s takes one numeric session id, not \"%s\"", cmd,
-                       a);
+    if (cJSON_GetObjectItem(req, "session") || !session_id(a))
+      return usage_err(p,
+                       "%s takes one numeric session id (from echoctl "
+                       "sessions), not \"%s\"",
+                       cmd, a);
     cJSON_AddStringToObject(req, "session", a);
     return 0;
   }
+  enum ed_log_level level;
   if (strcmp(cmd, "log-level") == 0 && !cJSON_GetObjectItem(req, "level")) {
+    if (ed_log_level_parse(&level, a) != 0)
+      return usage_err(p,
+                       "log-level \"%s\" is not a level (debug, info, warn "
+                       "or error)",
+                       a);
     cJSON_AddStringToObject(req, "level", a);
     return 0;
   }
@@ -199,22 +246,29 @@ static int global_opt(struct argp *p, struct ed_echoctl_args *out,
   const char *v;
   /* After "drain", --timeout is drain's own option. */
   int drain = strcmp(out->cmd, "drain") == 0;
+  char *path = NULL;
   if (strcmp(p->argv[p->i], "--json") == 0) {
     out->json = 1;
   } else if (strcmp(p->argv[p->i], "--help") == 0 ||
              strcmp(p->argv[p->i], "-h") == 0) {
     out->help = 1;
+  } else if (strcmp(p->argv[p->i], "--version") == 0) {
+    out->version = 1;
   } else if (is_opt(p, "--socket")) {
     if (!(v = opt_value(p, "--socket")) || !*v)
       return usage_err(p, "--socket needs a path");
-    if (strlen(v) >= sizeof(out->socket))
-      return usage_err(p, "--socket path is longer than %zu bytes",
+    path = ed_path_resolve(NULL, v); /* the user's directory under bazel */
+    int n = snprintf(out->socket, sizeof(out->socket), "%s", path);
+    free(path);
+    if (n < 0 || (size_t)n >= sizeof(out->socket))
+      return usage_err(p, "--socket path %s is longer than %zu bytes", v,
                        sizeof(out->socket) - 1);
-    snprintf(out->socket, sizeof(out->socket), "%s", v);
   } else if (is_opt(p, "--state-dir")) {
     if (!(v = opt_value(p, "--state-dir")) || !*v)
       return usage_err(p, "--state-dir needs a directory");
-    snprintf(state_dir, sd_len, "%s", v);
+    path = ed_path_resolve(NULL, v);
+    snprintf(state_dir, sd_len, "%s", path);
+    free(path);
   } else if (!drain && is_opt(p, "--timeout")) {
     if (!(v = opt_value(p, "--timeout")) ||
         ed_echoctl_parse_duration(&out->timeout_s, v) != 0 ||
@@ -266,6 +320,19 @@ static int parse_loop(struct argp *p, struct ed_echoctl_args *out, cJSON *req,
   return 0;
 }
 
+/* check_request runs the server's own parser over |request|: whatever it
+ * would refuse as a bad request is a usage error here, with no round trip
+ * (the checks above say it better; this keeps the two from drifting). */
+static int check_request(struct argp *p, const char *request) {
+  struct ed_admin_request r;
+  char why[256];
+  enum ed_admin_err e =
+      ed_admin_parse(&r, request, strlen(request), why, sizeof(why));
+  ed_admin_request_cleanup(&r);
+  if (e == ED_ADMIN_OK) return 0;
+  return usage_err(p, "%s (see --help)", why);
+}
+
 int ed_echoctl_parse_args(struct ed_echoctl_args *out, int argc, char **argv,
                           char *err, size_t err_len) {
   struct argp p = {argc, 1, argv, err, err_len};
@@ -275,7 +342,7 @@ int ed_echoctl_parse_args(struct ed_echoctl_args *out, int argc, char **argv,
   err[0] = '\0';
   cJSON *req = cJSON_CreateObject();
   int rc = parse_loop(&p, out, req, state_dir, sizeof(state_dir));
-  if (rc == 0 && out->help) {
+  if (rc == 0 && (out->help || out->version)) {
     cJSON_Delete(req);
     return 0;
   }
@@ -290,6 +357,7 @@ int ed_echoctl_parse_args(struct ed_echoctl_args *out, int argc, char **argv,
   if (rc == 0) {
     cJSON_AddStringToObject(req, "cmd", out->cmd);
     out->request = cJSON_PrintUnformatted(req);
+    rc = check_request(&p, out->request);
   }
   cJSON_Delete(req);
   return rc;
@@ -304,15 +372,19 @@ void ed_echoctl_args_cleanup(struct ed_echoctl_args *a) {
 /* ---- the exchange -------------------------------------------------------- */
 
 static int unreachable(char *err, size_t err_len, const char *path, int e) {
-  const char *hint =
-      e == EACCES || e == EPERM
-          ? "the socket belongs to another user: run echoctl as the server's "
-            "user (or root)"
-          : "is echod running? Start it with `echod` (or `bazel run "
-            "//cmd:server`), or point echoctl at its socket with --socket "
-            "PATH or --state-dir DIR";
-  snprintf(err, err_len, "cannot reach echod at %s: %s; %s", path, strerror(e),
-           hint);
+  char server[64];
+  ed_tool_cmd(server, sizeof(server), ED_TOOL_SERVER, 0);
+  if (e == EACCES || e == EPERM)
+    snprintf(err, err_len,
+             "cannot reach echod at %s: %s; the socket belongs to another "
+             "user: run echoctl as the server's user (or root)",
+             path, strerror(e));
+  else
+    snprintf(err, err_len,
+             "cannot reach echod at %s: %s; is echod running? Start it with "
+             "`%s`, or point echoctl at its socket with --socket PATH or "
+             "--state-dir DIR",
+             path, strerror(e), server);
   return ED_E_IO;
 }
 
@@ -427,15 +499,20 @@ static int report(FILE *out, FILE *errf, const struct ed_echoctl_args *a,
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(e, "code");
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
-    fprintf(errf, "echoctl: %s failed: %s (%s)\n", a->cmd,
-            cJSON_IsString(m) ? m->valuestring : "?",
-            cJSON_IsString(c) ? c->valuestring : "error");
+    /* The message may quote what the server saw (a CN): escaped too. */
+    char *msg = ed_echoctl_escape(cJSON_IsString(m) ? m->valuestring : "?", 0);
+    char *ecode =
+        ed_echoctl_escape(cJSON_IsString(c) ? c->valuestring : "error", 0);
+    fprintf(errf, "echoctl: %s failed: %s (%s)\n", a->cmd, msg, ecode);
+    free(msg);
+    free(ecode);
   }
   cJSON_Delete(root);
   return code;
 }
 
-int ed_echoctl_main(int argc, char **argv, FILE *out, FILE *errf) {
+int ed_echoctl_main(int argc, char **argv, FILE *out, FILE *errf,
+                    const char *version_line) {
   struct ed_echoctl_args a;
   char err[1024];
   if (ed_echoctl_parse_args(&a, argc, argv, err, sizeof(err)) != 0) {
@@ -445,6 +522,10 @@ int ed_echoctl_main(int argc, char **argv, FILE *out, FILE *errf) {
   }
   if (a.help) {
     fputs(ed_echoctl_usage(), out);
+    return ED_ECHOCTL_EXIT_OK;
+  }
+  if (a.version) {
+    fprintf(out, "%s\n", version_line ? version_line : "echoctl");
     return ED_ECHOCTL_EXIT_OK;
   }
   char *reply = NULL;

@@ -23,6 +23,7 @@ struct ed_echoctl_args {
   char socket[108]; /* resolved socket path */
   int json;         /* --json: print the raw reply */
   int help;         /* --help: print usage, exit 0 */
+  int version;      /* --version: print echoctl's version line, exit 0 */
   double timeout_s; /* --timeout: wait this long for the reply (default 30) */
   char cmd[16];     /* wire command name */
   char *request;    /* one JSON line, no newline (caller frees) */
@@ -30,7 +31,10 @@ struct ed_echoctl_args {
 
 /* ed_echoctl_parse_args parses |argv| (argv[0] is the program name) into
  * |out|. The socket is --socket PATH, else <--state-dir or ed_state_dir()>
- * /admin.sock. Returns 0, or ED_E_USAGE with a one-line reason in |err|. */
+ * /admin.sock; relative paths are resolved (ed_path_resolve). Every
+ * argument the server would refuse (a state, level, id, count or duration
+ * out of its range) is refused here first. Returns 0, or ED_E_USAGE with a
+ * one-line reason in |err|. */
 int ed_echoctl_parse_args(struct ed_echoctl_args *out, int argc, char **argv,
                           char *err, size_t err_len);
 
@@ -50,8 +54,21 @@ char *ed_echoctl_human_duration(char *out, size_t out_len, double seconds);
 char *ed_echoctl_human_bytes(char *out, size_t out_len, double bytes);
 
 /* ed_echoctl_print writes the human form of an ok reply's |result| for
- * command |cmd| to |out|. */
+ * command |cmd| to |out|. Every string it shows (and every member name)
+ * goes through ed_echoctl_escape first, so a CN, SAN or message holding a
+ * terminal escape sequence or a newline never reaches the terminal raw;
+ * the metrics text keeps its newlines. (--json prints the reply as it
+ * came: JSON escapes control bytes itself.) */
 void ed_echoctl_print(FILE *out, const char *cmd, const cJSON *result);
+
+/* ed_echoctl_escape returns a new string (caller frees) that shows |s| on
+ * a terminal without letting it act on the terminal: control bytes (C0
+ * and DEL; '\n' too unless |keep_newlines|), C1 controls, Unicode
+ * bidirectional controls and line separators, and bytes that are not
+ * well-formed UTF-8 become \xNN (one per byte); a backslash becomes \\,
+ * so the escaped text is unambiguous. Printable ASCII and other UTF-8
+ * pass unchanged. NULL gives "". */
+char *ed_echoctl_escape(const char *s, int keep_newlines);
 
 /* ed_echoctl_exchange connects to |path|, sends |request| plus a newline
  * and reads one reply line into |*out_reply| (caller frees), waiting at
@@ -60,8 +77,10 @@ void ed_echoctl_print(FILE *out, const char *cmd, const cJSON *result);
 int ed_echoctl_exchange(char **out_reply, const char *path, const char *request,
                         double timeout_s, char *err, size_t err_len);
 
-/* ed_echoctl_main runs echoctl: parse, exchange, print. Returns the exit
- * code. */
-int ed_echoctl_main(int argc, char **argv, FILE *out, FILE *errf);
+/* ed_echoctl_main runs echoctl: parse, exchange, print. --version prints
+ * |version_line| (cmd/echoctl.c passes ed_version_line's). Returns the
+ * exit code. */
+int ed_echoctl_main(int argc, char **argv, FILE *out, FILE *errf,
+                    const char *version_line);
 
 #endif /* ED_ECHOCTL_H */

@@ -113,6 +113,111 @@ static void test_usage_errors(void) {
   ed_echoctl_args_cleanup(&a);
 }
 
+/* test_local_validation: every argument the server would refuse is refused
+ * here, exit 2, before anything is sent (issue 13: --state bogus and
+ * log-level chatty went to the server and came back as exit 1). */
+static void test_local_validation(void) {
+  const char *v1[] = {"echoctl", "sessions", "--state", "bogus", NULL};
+  expect_usage(v1,
+               "--state \"bogus\" is not a session state (accepted, "
+               "handshaking, established or closing)");
+  const char *v2[] = {"echoctl", "sessions", "--state", "any", NULL};
+  expect_usage(v2, "not a session state");
+  const char *v3[] = {"echoctl", "log-level", "chatty", NULL};
+  expect_usage(v3,
+               "log-level \"chatty\" is not a level (debug, info, warn "
+               "or error)");
+  const char *v4[] = {"echoctl", "session", "0", NULL};
+  expect_usage(v4, "numeric session id");
+  const char *v5[] = {"echoctl", "kill", "184467440737095516160", NULL};
+  expect_usage(v5, "numeric session id");
+  const char *v6[] = {"echoctl", "kill", "18446744073709551616", NULL};
+  expect_usage(v6, "numeric session id"); /* 2^64: past any id */
+  const char *v7[] = {"echoctl", "sessions", "--limit", "100001", NULL};
+  expect_usage(v7, "--limit needs a count from 1 to 100000");
+  const char *v8[] = {"echoctl", "sessions", "--limit", "99999999999999999999",
+                      NULL};
+  expect_usage(v8, "--limit");
+  const char *v9[] = {"echoctl", "sessions", "--older-than", "31d", NULL};
+  expect_usage(v9, "at most 30d");
+  const char *v10[] = {"echoctl", "drain", "--timeout", "40d", NULL};
+  expect_usage(v10, "at most 30d");
+  const char *v11[] = {"echoctl", "kill", "--cn", "", NULL};
+  expect_usage(v11, "--cn needs a CN");
+  const char *v12[] = {"echoctl", "--timeout", "0", "status", NULL};
+  expect_usage(v12, "--timeout needs a duration");
+  const char *v13[] = {"echoctl", "sessions", "--older-than", "nan", NULL};
+  expect_usage(v13, "--older-than");
+  /* What the server takes passes, at the edges too. */
+  const char *ok1[] = {"echoctl", "kill", "18446744073709551615", NULL};
+  expect_request(ok1,
+                 "{\"session\":\"18446744073709551615\","
+                 "\"cmd\":\"kill\"}");
+  const char *ok2[] = {"echoctl", "log-level", "warning", NULL};
+  expect_request(ok2, "{\"level\":\"warning\",\"cmd\":\"log-level\"}");
+  const char *ok3[] = {"echoctl", "sessions", "--older-than", "30d", "--limit",
+                       "100000",  "--state",  "closing",      NULL};
+  expect_request(ok3,
+                 "{\"older_than\":2592000,\"limit\":100000,"
+                 "\"state\":\"closing\",\"cmd\":\"sessions\"}");
+  const char *ok4[] = {"echoctl", "drain", "--timeout", "0", NULL};
+  expect_request(ok4, "{\"timeout\":0,\"cmd\":\"drain\"}");
+}
+
+/* test_paths_and_version: --socket and --state-dir relative to where the
+ * command ran ($BUILD_WORKING_DIRECTORY under `bazel run`); --version. */
+static void test_paths_and_version(void) {
+  struct ed_echoctl_args a;
+  setenv("BUILD_WORKING_DIRECTORY", "/home/u", 1);
+  const char *s1[] = {"echoctl", "--socket", "run/a.sock", "status", NULL};
+  CHECK_EQ(parse(&a, s1), 0);
+  CHECK_STR(a.socket, "/home/u/run/a.sock");
+  ed_echoctl_args_cleanup(&a);
+  const char *s2[] = {"echoctl", "--state-dir=st", "status", NULL};
+  CHECK_EQ(parse(&a, s2), 0);
+  CHECK_STR(a.socket, "/home/u/st/admin.sock");
+  ed_echoctl_args_cleanup(&a);
+  unsetenv("BUILD_WORKING_DIRECTORY");
+  const char *v[] = {"echoctl", "--version", NULL};
+  CHECK_EQ(parse(&a, v), 0);
+  CHECK_EQ(a.version, 1);
+  ed_echoctl_args_cleanup(&a);
+}
+
+/* test_escape: control bytes, C1 and bidi controls, bad UTF-8 become \xNN;
+ * printable text and UTF-8 pass; a backslash is doubled. */
+static void test_escape(void) {
+  struct {
+    const char *in, *want;
+    int keep_nl;
+  } cases[] = {
+      {"alice", "alice", 0},
+      {"a, \"b\" c", "a, \"b\" c", 0},
+      {"\x1b]0;owned\x07\x1b[2J", "\\x1b]0;owned\\x07\\x1b[2J", 0},
+      {"line\nbreak\r", "line\\x0abreak\\x0d", 0},
+      {"keep\nthis\r", "keep\nthis\\x0d", 1},
+      {"del\x7f", "del\\x7f", 0},
+      {"back\\slash", "back\\\\slash", 0},
+      {"caf\xc3\xa9 \xe2\x9c\x93", "caf\xc3\xa9 \xe2\x9c\x93", 0},
+      {"c1 \xc2\x9b"
+       "31m",
+       "c1 \\xc2\\x9b31m", 0},
+      {"raw \x9b", "raw \\x9b", 0},
+      {"rlo \xe2\x80\xaetxt", "rlo \\xe2\\x80\\xaetxt", 0},
+      {"cut \xe2\x9c", "cut \\xe2\\x9c", 0},
+      {"overlong \xc0\xaf", "overlong \\xc0\\xaf", 0},
+      {"", "", 0},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    char *got = ed_echoctl_escape(cases[i].in, cases[i].keep_nl);
+    CHECK_STR(got, cases[i].want);
+    free(got);
+  }
+  char *n = ed_echoctl_escape(NULL, 0);
+  CHECK_STR(n, "");
+  free(n);
+}
+
 static void test_human(void) {
   char b[32];
   double d;
@@ -214,6 +319,42 @@ static void test_print_others(void) {
   free(s);
 }
 
+/* test_print_hostile: a CN and SANs carrying escape sequences and a
+ * newline are shown escaped in the table, the detail view, certs and
+ * errors: no raw control byte reaches the output. */
+static void test_print_hostile(void) {
+  static const char *const evil = "\\u001b[31mred\\nroot\\u0007\\u009b";
+  char json[2048];
+  snprintf(json, sizeof(json),
+           "{\"sessions\":[{\"id\":1,\"state\":\"established\","
+           "\"peer\":\"127.0.0.1:1\",\"cn\":\"%s\"}],\"count\":1}",
+           evil);
+  const char *cmds[] = {"sessions", "session", "certs"};
+  for (int k = 0; k < 3; k++) {
+    if (k == 1)
+      snprintf(json, sizeof(json),
+               "{\"session\":{\"id\":1,\"cn\":\"%s\",\"peer\":\"%s\","
+               "\"sans\":[\"URI:%s\",{\"type\":\"DNS\",\"value\":\"%s\"}]}}",
+               evil, evil, evil, evil);
+    if (k == 2)
+      snprintf(json, sizeof(json),
+               "{\"server\":{\"subject\":\"CN=%s\",\"sans\":[\"DNS:%s\"]},"
+               "\"files\":{\"cert\":\"%s\"}}",
+               evil, evil, evil);
+    char *out = render(cmds[k], json);
+    CHECK(out != NULL);
+    if (!out) continue;
+    for (const char *p = out; *p; p++) {
+      unsigned char c = (unsigned char)*p;
+      CHECK(c >= 0x20 || c == '\n');
+      CHECK(c != 0x7f && c != 0xc2);
+    }
+    CHECK(strstr(out, "\\x1b[31mred\\x0aroot\\x07\\xc2\\x9b") != NULL);
+    if (!strstr(out, "\\x1b[31mred")) fprintf(stderr, "  got: %s\n", out);
+    free(out);
+  }
+}
+
 static void test_unreachable(void) {
   char *reply = NULL;
   CHECK_EQ(ed_echoctl_exchange(&reply, "/nonexistent/echod/admin.sock",
@@ -225,17 +366,41 @@ static void test_unreachable(void) {
   const char *argv[] = {"echoctl", "--socket", "/nonexistent/x.sock", "status",
                         NULL};
   FILE *devnull = fopen("/dev/null", "w");
-  CHECK_EQ(ed_echoctl_main(4, (char **)argv, devnull, devnull),
+  CHECK_EQ(ed_echoctl_main(4, (char **)argv, devnull, devnull, NULL),
            ED_ECHOCTL_EXIT_UNREACHABLE);
   const char *bad[] = {"echoctl", "frobnicate", NULL};
-  CHECK_EQ(ed_echoctl_main(2, (char **)bad, devnull, devnull),
+  CHECK_EQ(ed_echoctl_main(2, (char **)bad, devnull, devnull, NULL),
            ED_ECHOCTL_EXIT_USAGE);
+  /* A bad argument is refused before any connection: exit 2, not 3, with
+   * a socket nobody listens on. */
+  const char *st[] = {"echoctl",  "--socket", "/nonexistent/x.sock",
+                      "sessions", "--state",  "bogus",
+                      NULL};
+  CHECK_EQ(ed_echoctl_main(6, (char **)st, devnull, devnull, NULL),
+           ED_ECHOCTL_EXIT_USAGE);
+  const char *lv[] = {"echoctl",   "--socket", "/nonexistent/x.sock",
+                      "log-level", "chatty",   NULL};
+  CHECK_EQ(ed_echoctl_main(5, (char **)lv, devnull, devnull, NULL),
+           ED_ECHOCTL_EXIT_USAGE);
+  const char *ver[] = {"echoctl", "--version", NULL};
+  char *text = NULL;
+  size_t len = 0;
+  FILE *mem = open_memstream(&text, &len);
+  CHECK_EQ(ed_echoctl_main(2, (char **)ver, mem, devnull, "echoctl 9.9 (x)"),
+           ED_ECHOCTL_EXIT_OK);
+  fclose(mem);
+  CHECK_STR(text, "echoctl 9.9 (x)\n");
+  free(text);
   fclose(devnull);
 }
 
 int main(void) {
   RUN(test_args);
   RUN(test_usage_errors);
+  RUN(test_local_validation);
+  RUN(test_paths_and_version);
+  RUN(test_escape);
+  RUN(test_print_hostile);
   RUN(test_human);
   RUN(test_print_sessions);
   RUN(test_print_others);

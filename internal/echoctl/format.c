@@ -2,10 +2,12 @@
  * reads the reply; fields that are missing print as "-". */
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/base/base.h"
 #include "internal/echoctl/echoctl.h"
 
 char *ed_echoctl_human_duration(char *out, size_t out_len, double s) {
@@ -39,6 +41,89 @@ char *ed_echoctl_human_bytes(char *out, size_t out_len, double b) {
   }
   snprintf(out, out_len, "%.1f %s", b, units[u]);
   return out;
+}
+
+/* ---- escaping: nothing from the server reaches the terminal raw --------- */
+
+/* utf8_len returns the length of the well-formed UTF-8 sequence at |p|
+ * (at most |n| bytes) and its code point, or 0 if it is not one
+ * (overlong, surrogate, past U+10FFFF, cut short). */
+static size_t utf8_len(const unsigned char *p, size_t n, uint32_t *out_cp) {
+  size_t len = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : p[0] >= 0xc0 ? 2 : 0;
+  if (len == 0 || p[0] > 0xf4 || len > n) return 0;
+  uint32_t cp = p[0] & (0x7f >> len);
+  for (size_t i = 1; i < len; i++) {
+    if ((p[i] & 0xc0) != 0x80) return 0;
+    cp = cp << 6 | (p[i] & 0x3f);
+  }
+  static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  *out_cp = cp;
+  return len;
+}
+
+/* is_format_control: code points a terminal would act on rather than
+ * show: C1 controls, bidirectional overrides and isolates (which reorder
+ * what follows them on the line), and the line/paragraph separators. */
+static int is_format_control(uint32_t cp) {
+  return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e ||
+         cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
+         (cp >= 0x2066 && cp <= 0x2069);
+}
+
+char *ed_echoctl_escape(const char *s, int keep_newlines) {
+  const unsigned char *p = (const unsigned char *)(s ? s : "");
+  size_t n = strlen((const char *)p), o = 0;
+  char *out = ed_malloc(4 * n + 1); /* \xNN: four bytes per byte at most */
+  for (size_t i = 0; i < n;) {
+    uint32_t cp = 0;
+    size_t len = p[i] < 0x80 ? 1 : utf8_len(p + i, n - i, &cp);
+    int plain = p[i] < 0x80 ? (p[i] >= 0x20 && p[i] != 0x7f && p[i] != '\\') ||
+                                  (keep_newlines && p[i] == '\n')
+                            : len > 0 && !is_format_control(cp);
+    if (len == 0) len = 1; /* not UTF-8: escape this byte alone */
+    if (p[i] == '\\') {
+      out[o++] = '\\';
+      out[o++] = '\\';
+    } else if (plain) {
+      memcpy(out + o, p + i, len);
+      o += len;
+    } else {
+      for (size_t k = 0; k < len; k++)
+        o += (size_t)snprintf(out + o, 5, "\\x%02x", p[i + k]);
+    }
+    i += len;
+  }
+  out[o] = '\0';
+  return out;
+}
+
+/* escaped_copy returns a deep copy of |in| in which every string value and
+ * every member name went through ed_echoctl_escape: the one place human
+ * output is made safe, whatever a command prints of it (CNs, SANs in
+ * whatever shape, errors, peers). */
+static cJSON *escaped_copy(const cJSON *in) {
+  if (cJSON_IsString(in)) {
+    char *e = ed_echoctl_escape(in->valuestring, 0);
+    cJSON *c = cJSON_CreateString(e);
+    free(e);
+    return c;
+  }
+  if (!cJSON_IsArray(in) && !cJSON_IsObject(in)) return cJSON_Duplicate(in, 0);
+  cJSON *c = cJSON_IsArray(in) ? cJSON_CreateArray() : cJSON_CreateObject();
+  const cJSON *it;
+  cJSON_ArrayForEach(it, in) {
+    cJSON *v = escaped_copy(it);
+    if (cJSON_IsArray(in)) {
+      cJSON_AddItemToArray(c, v);
+    } else {
+      char *k = ed_echoctl_escape(it->string, 0);
+      cJSON_AddItemToObject(c, k, v);
+      free(k);
+    }
+  }
+  return c;
 }
 
 /* ---- reading the reply --------------------------------------------------- */
@@ -300,7 +385,7 @@ static void print_reload(FILE *f, const cJSON *r) {
           ed_echoctl_human_duration(d, sizeof(d), num(s, "seconds_to_expiry")));
 }
 
-void ed_echoctl_print(FILE *f, const char *cmd, const cJSON *r) {
+static void print_escaped(FILE *f, const char *cmd, const cJSON *r) {
   char d[32];
   if (strcmp(cmd, "status") == 0) {
     print_status(f, r);
@@ -331,7 +416,18 @@ void ed_echoctl_print(FILE *f, const char *cmd, const cJSON *r) {
             "%.0f)\n",
             str(r, "version"), str(r, "boringssl"), str(r, "libuv"),
             str(r, "cjson"), num(r, "protocol"));
-  } else if (strcmp(cmd, "metrics") == 0) {
-    fputs(str(r, "text"), f);
   }
+}
+
+void ed_echoctl_print(FILE *f, const char *cmd, const cJSON *raw) {
+  if (strcmp(cmd, "metrics") == 0) {
+    const cJSON *t = get(raw, "text");
+    char *text = ed_echoctl_escape(cJSON_IsString(t) ? t->valuestring : "", 1);
+    fputs(text, f);
+    free(text);
+    return;
+  }
+  cJSON *safe = escaped_copy(raw);
+  print_escaped(f, cmd, safe);
+  cJSON_Delete(safe);
 }

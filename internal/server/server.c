@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "internal/handshake/handshake.h"
+#include "internal/version/tool.h"
 #include "pki/pki.h"
 
 #define DRAIN_POLL_MS 20
@@ -72,12 +73,19 @@ static int dev_pki(struct ed_server *srv, char *err, size_t err_len) {
   char dir[ED_PKI_PATH_MAX], created[64], q[4][ED_PKI_PATH_MAX + 8];
   snprintf(dir, sizeof(dir), "%s/pki", srv->cfg->state_dir);
   int rc = ed_pki_dev_setup(p, dir, err, err_len);
+  /* The files do not match the CA's records (or are someone else's):
+   * nothing was touched; a file mistake, so exit 2 like a bad flag. */
+  if (rc == ED_E_MISMATCH || rc == ED_E_STATE || rc == ED_E_EXPIRED ||
+      rc == ED_E_EXIST)
+    rc = ED_E_USAGE;
   if (rc == 0) {
     srv->cert = ed_strdup(p->server_cert);
     srv->key = ed_strdup(p->server_key);
     srv->ca = ed_strdup(p->ca_cert);
     srv->crl = ed_strdup(p->crl);
     created_str(created, sizeof(created), p->created);
+    if (p->warning[0])
+      ED_WARN("dev PKI", "problem=%s", ed_logq(q[0], sizeof(q[0]), p->warning));
     ED_INFO("dev PKI ready", "dir=%s created=%s",
             ed_logq(q[0], sizeof(q[0]), dir), created[0] ? created : "nothing");
     ED_INFO("dev PKI files",
@@ -220,11 +228,16 @@ int ed_server_start(struct ed_server *srv) {
             srv->addrs[i], srv->workers, srv->hs_threads);
   }
   if (srv->dev_cmd[0] && srv->num_addrs) {
-    char q[2 * sizeof(srv->dev_cmd)], cmd[sizeof(srv->dev_cmd) + 400];
-    snprintf(cmd, sizeof(cmd), "bazel run //cmd:client -- --connect %s %s",
-             srv->addrs[0], srv->dev_cmd);
-    ED_INFO("connect with", "cmd=\"bazel run //cmd:client\" explicit=%s",
-            ed_logq(q, sizeof(q), cmd));
+    /* The command that works for how echod was started (bazel run or
+     * installed) and where it really listens. */
+    char q[2][2 * sizeof(srv->dev_cmd)], cmd[2][sizeof(srv->dev_cmd) + 400];
+    ed_tool_client_hint(cmd[0], sizeof(cmd[0]), srv->addrs[0],
+                        srv->cfg->state_dir, NULL);
+    ed_tool_client_hint(cmd[1], sizeof(cmd[1]), srv->addrs[0], NULL,
+                        srv->dev_cmd);
+    ED_INFO("connect with", "cmd=%s explicit=%s",
+            ed_logq(q[0], sizeof(q[0]), cmd[0]),
+            ed_logq(q[1], sizeof(q[1]), cmd[1]));
   }
   atomic_store(&srv->state, ED_SERVER_RUNNING);
   return 0;

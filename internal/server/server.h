@@ -1,7 +1,7 @@
 /* internal/server — the whole echod server: credentials, handshake pool,
  * I/O loops and the control loop, behind one opaque object.
  *
- * Threads (DESIGN.md "Threads and ownership"):
+ * Threads (docs/architecture.md, threads and ownership):
  *   - ed_server_run() runs the CONTROL LOOP, a libuv loop on the calling
  *     (main) thread: signals, drain, reload. The admin socket (issue 4) and
  *     the metrics endpoint (issue 5) live on it too: they get the loop with

@@ -170,8 +170,9 @@ int ed_tls_conn_resumption_tail(const struct ed_tls_conn *c);
  * clears the mark. On a marked thread every certificate check - the
  * client's chain, CRL and allow-list before its CertificateVerify, and
  * the same re-check when a ticket is opened - fails the handshake with an
- * internal error (reason other, logged at error): DESIGN.md's "all
- * public-key work runs in the pool" is enforced, not assumed. */
+ * internal error (reason other, logged at error): the design's "all
+ * public-key work runs in the pool" (docs/architecture.md) is enforced,
+ * not assumed. */
 void ed_tls_mark_io_thread(int on);
 
 /* ed_tls_conn_read decrypts into |buf| (|len| bytes) and sets |*out_n|.

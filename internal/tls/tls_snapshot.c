@@ -187,10 +187,17 @@ static int check_key_mode(const char *path, int allow_group_read, char *err,
   mode_t bad = S_IRWXO | S_IWGRP | S_IXGRP | S_IRGRP;
   if (allow_group_read && st.st_uid == 0) bad &= ~(mode_t)S_IRGRP;
   if (st.st_mode & bad) {
+    /* Only group read on a root-owned key: the flag is the other way. */
+    int flag_helps = !allow_group_read && st.st_uid == 0 &&
+                     !(st.st_mode & bad & ~(mode_t)S_IRGRP);
     ed_tls_set_err(err, err_len,
                    "key file %s has mode %04o: group/others may read it; "
-                   "run: chmod 600 %s",
-                   path, (unsigned)(st.st_mode & 07777), path);
+                   "run: chmod 600 %s%s",
+                   path, (unsigned)(st.st_mode & 07777), path,
+                   flag_helps ? ", or pass --allow-group-readable-key if its "
+                                "group must read it (a Kubernetes Secret "
+                                "volume with fsGroup)"
+                              : "");
     return ED_E_INSECURE;
   }
   return 0;
@@ -372,7 +379,25 @@ static int build_ctx(struct ed_tls_snapshot *s, const struct ed_tls_params *p,
            SSL_CTX_set_strict_cipher_list(ctx, kCiphers12) &&
            SSL_CTX_set1_curves_list(ctx, "X25519:P-256:P-384") &&
            SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
-  if (!ok) return 0;
+  /* Client signatures we accept: BoringSSL's defaults leave Ed25519 out,
+   * so an Ed25519 client (echo-pki --key-type ed25519) got no usable
+   * signature_algorithms in our CertificateRequest. */
+  static const uint16_t verify_prefs[] = {
+      SSL_SIGN_ED25519,
+      SSL_SIGN_ECDSA_SECP256R1_SHA256,
+      SSL_SIGN_RSA_PSS_RSAE_SHA256,
+      SSL_SIGN_RSA_PKCS1_SHA256,
+      SSL_SIGN_ECDSA_SECP384R1_SHA384,
+      SSL_SIGN_RSA_PSS_RSAE_SHA384,
+      SSL_SIGN_RSA_PKCS1_SHA384,
+      SSL_SIGN_RSA_PSS_RSAE_SHA512,
+      SSL_SIGN_RSA_PKCS1_SHA512,
+      SSL_SIGN_RSA_PKCS1_SHA1,
+  };
+  if (!ok ||
+      !SSL_CTX_set_verify_algorithm_prefs(
+          ctx, verify_prefs, sizeof(verify_prefs) / sizeof(*verify_prefs)))
+    return 0;
   SSL_CTX_set_custom_verify(ctx,
                             SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                             ed_tls_verify_client);

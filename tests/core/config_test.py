@@ -92,7 +92,8 @@ class ConfigTest(unittest.TestCase):
         self.assertEqual(cfg["tls_min"], "1.3")
         self.assertEqual(cfg["max_buffer"], 65536)
         self.assertEqual(cfg["handshake_timeout"], "10s")
-        self.assertEqual(cfg["idle_timeout"], "300s")
+        self.assertEqual(cfg["idle_timeout"], "5m")
+        self.assertEqual(cfg["ticket_rotate"], "1h")  # not a bare 3600
 
     def test_precedence(self):
         d = echod.tmpdir()

@@ -10,7 +10,7 @@ client sends next is sure to arrive while the step is still in the pool).
   exactly once as "handshake failed" with a reason, and counted once:
   truncated ClientHello + FIN, FIN or RST mid-handshake, a client that
   closes right after its own Finished (like `openssl s_time -new`), a peer
-  that connects and closes without a byte. Reasons (DESIGN.md's list):
+  that connects and closes without a byte. Reasons (README.md's list):
   "protocol" when the peer sent part of a handshake and then closed or
   reset (a truncated handshake), "other" when it never sent a byte.
   A client that sent its whole last flight before closing reaches

@@ -4,6 +4,7 @@ prints the client command, and the client connects with no flags; a second
 run creates nothing new; with --cert/--key/--ca it creates nothing."""
 
 import hashlib
+import json
 import os
 import stat
 import unittest
@@ -42,9 +43,21 @@ class ZeroConfigTest(unittest.TestCase):
                     self.assertEqual(mode & 0o077, 0,
                                      "%s has mode %o" % (name, mode))
             said = srv.stdout() + srv.log()
-            self.assertIn("//cmd:client", said,
-                          "no client command printed:\n" + said)
             self.assertIn(pki, said, "the pki directory is not named")
+            # The hint names the installed client (not `bazel run`: this
+            # binary was not started by bazel run) and the real address.
+            hint = srv.events("connect with")
+            self.assertEqual(len(hint), 1, said)
+            self.assertEqual(hint[0]["cmd"],
+                             "echo-client --connect 127.0.0.1:%d" % srv.port)
+            self.assertTrue(hint[0]["explicit"].startswith(
+                "echo-client --connect 127.0.0.1:%d --ca %s/ca.pem "
+                % (srv.port, pki)), hint[0])
+            # ... and it works as printed.
+            argv = hint[0]["cmd"].split()[1:] + ["--quiet"]
+            r = echod.run_client(argv, input=b"as hinted", state_dir=state)
+            self.assertEqual((r.returncode, r.stdout), (0, b"as hinted"),
+                             r.stderr)
             # The client needs no flags but the address (the dev server
             # listens on an ephemeral port here, not 7443).
             r = echod.run_client(["--connect", "127.0.0.1:%d" % srv.port],
@@ -76,10 +89,62 @@ class ZeroConfigTest(unittest.TestCase):
             ctx = echod.client_context(**ca.client("alice"))
             with echod.connect(srv.port, ctx) as s:
                 self.assertEqual(echod.echo(s, b"mine"), b"mine")
-            self.assertNotIn("//cmd:client", srv.stdout())
+            self.assertEqual(srv.events("connect with"), [])
         pki = os.path.join(state, "pki")
         if os.path.exists(pki):
             self.fail("a pki dir was created: %s" % os.listdir(pki))
+
+    def test_hint_under_bazel_run(self):
+        """Started by `bazel run`, the hint is a `bazel run` command; a
+        state directory the client would not find is passed along."""
+        state = echod.tmpdir("state-")
+        env = {"BUILD_WORKSPACE_DIRECTORY": echod.tmpdir("ws-"),
+               "BUILD_WORKING_DIRECTORY": echod.tmpdir("wd-")}
+        with echod.Server("--state-dir", state, env=env,
+                          state_dir=echod.tmpdir("other-")) as srv:
+            hint = srv.events("connect with")[0]
+            self.assertEqual(
+                hint["cmd"], "ECHOD_STATE_DIR=%s bazel run //cmd:client -- "
+                "--connect 127.0.0.1:%d" % (state, srv.port))
+            self.assertTrue(hint["explicit"].startswith(
+                "bazel run //cmd:client -- --connect 127.0.0.1:%d --ca %s/"
+                % (srv.port, state)), hint)
+
+    def test_dev_mode_replaces_nothing(self):
+        """The operator rotates the dev server certificate by renaming a
+        new one over <state>/pki/server.pem (as docs/deploy.md advises):
+        the next start says which file does not match index.json and
+        refuses (exit 2) instead of re-issuing `server` and revoking the
+        operator's certificate; nothing in the directory changes."""
+        state = echod.tmpdir("state-")
+        pki = os.path.join(state, "pki")
+        with echod.Server(state_dir=state):
+            pass
+        echod.run_pki(["issue", "server", "web"], state_dir=state)
+        for ext in (".pem", ".key"):
+            os.rename(os.path.join(pki, "web" + ext),
+                      os.path.join(pki, "server" + ext))
+        before = snapshot(pki)
+        r = echod.run_server(["--listen", "127.0.0.1:0", "--no-admin",
+                              "--no-metrics"], state_dir=state)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        lines = [l for l in r.stderr.splitlines() if "level=" not in l]
+        self.assertEqual(len(lines), 1, r.stderr)
+        self.assertIn(os.path.join(pki, "server.pem"), lines[0])
+        self.assertIn("holds serial", lines[0])
+        self.assertIn("--replace", lines[0])
+        self.assertNotIn("listening", r.stderr)
+        self.assertEqual(snapshot(pki), before, "the pki dir changed")
+        listed = json.loads(echod.run_pki(["list", "--json"],
+                                          state_dir=state).stdout)
+        self.assertEqual([e["revoked"] for e in listed], [False] * 3, listed)
+        # The fix it names works: rotate through the CA, start again.
+        echod.run_pki(["issue", "server", "server", "--replace"],
+                      state_dir=state)
+        with echod.Server(state_dir=state) as srv:
+            r = echod.run_client(["--connect", "127.0.0.1:%d" % srv.port,
+                                  "--quiet"], input=b"ok", state_dir=state)
+            self.assertEqual(r.stdout, b"ok", r.stderr)
 
     def test_key_readable_by_others_is_refused(self):
         ca = echod.TestCA()
@@ -90,6 +155,26 @@ class ZeroConfigTest(unittest.TestCase):
         self.assertNotEqual(r.returncode, 0)
         self.assertIn(key, r.stderr)
         self.assertNotIn("listening", r.stderr)
+        # Readable by others: the flag would not help, so it is not named.
+        self.assertNotIn("--allow-group-readable-key", r.stderr)
+
+    def test_group_readable_root_key_names_the_flag(self):
+        """A root-owned 0440 key (a Kubernetes Secret with fsGroup): the
+        refusal names --allow-group-readable-key, which then works."""
+        if os.geteuid() != 0:
+            self.skipTest("needs a root-owned key")
+        ca = echod.TestCA()
+        _, key = ca.issue("server", role="server")
+        os.chmod(key, 0o440)
+        flags = ca.server_flags() + ["--listen", "127.0.0.1:0", "--no-admin",
+                                     "--no-metrics"]
+        r = echod.run_server(flags)
+        self.assertNotEqual(r.returncode, 0, r.stderr)
+        self.assertIn("chmod 600 " + key, r.stderr)
+        self.assertIn("--allow-group-readable-key", r.stderr)
+        with echod.Server(*(ca.server_flags() +
+                            ["--allow-group-readable-key"])) as srv:
+            self.assertTrue(srv.running())
 
 
 if __name__ == "__main__":

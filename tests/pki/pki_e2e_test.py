@@ -97,7 +97,7 @@ class PkiTest(unittest.TestCase):
         self.assertEqual(rc, want_rc, "%s: %s%s" % (args, out, err))
         lines = err.splitlines()
         self.assertEqual(len(lines), 1, "%s: stderr %r" % (args, err))
-        self.assertTrue(lines[0].startswith("pki: error: "), lines[0])
+        self.assertTrue(lines[0].startswith("echo-pki: error: "), lines[0])
         self.assertIn(want_msg, lines[0], args)
         after = snapshot(root) if os.path.isdir(root) else None
         self.assertEqual(before, after, "%s changed the directory" % (args,))
@@ -398,6 +398,78 @@ class PkiTest(unittest.TestCase):
                      ["crl"], ["show", "x"]):
             with self.subTest(args=args):
                 self.assert_refused(args, 1, "no CA in")
+        # The hint is the command that works, as the tool was started.
+        self.assert_refused(["list"], 1, "create one with: echo-pki --dir %s "
+                            "init" % self.dir)
+        rc, _, err = self.pki("list", check=False,
+                              env={"BUILD_WORKSPACE_DIRECTORY": self.tmp})
+        self.assertIn("create one with: bazel run //cmd:pki -- --dir %s init"
+                      % self.dir, err)
+
+    # ---- names, CNs and SANs: printable in, exactly out ------------------
+
+    def test_control_characters_refused(self):
+        """Every name, CN and SAN with a control character is refused with
+        one line that shows it escaped; the CA directory is untouched.
+        (NUL cannot reach pki at all: argv strings end at the first NUL.)"""
+        self.init()
+        cases = []
+        for c in ("\x01", "\x07", "\x1b", "\t", "\n", "\r", "\x7f"):
+            shown = "\\x%02x" % ord(c)
+            cases += [
+                (["issue", "client", "x", "--cn", "a%sb" % c], shown),
+                (["issue", "client", "x", "--uri", "spiffe://e/%s" % c],
+                 shown),
+                (["issue", "client", "x", "--email", "a%s@example.com" % c],
+                 shown),
+                (["issue", "server", "x", "--dns", "a%s.example" % c], shown),
+                (["issue", "server", "x", "--ip", "127.0.0.1%s" % c], shown),
+                (["issue", "client", "x%s" % c], "invalid name"),
+            ]
+        cases += [
+            (["issue", "client", "x", "--cn", "c1 \u0085 \u009b"],
+             "\\xc2\\x85"),
+            (["issue", "client", "x", "--uri", "spiffe://caf\u00e9"],
+             "non-ASCII"),
+        ]
+        for args, shown in cases:
+            with self.subTest(args=args):
+                self.assert_refused(args, 2, shown)
+        rc, _, err = run([PKI, "--dir", self.tmp + "/ca2", "init", "--cn",
+                          "evil\x1b]0;t\x07"], check=False)
+        self.assertEqual(rc, 2)
+        self.assertIn("control character", err)
+        self.assertFalse(os.path.exists(self.tmp + "/ca2"))
+
+    def test_printable_names_round_trip(self):
+        """Commas, quotes, spaces and UTF-8 go in and come out exactly:
+        issue, show (human and --json), list, and an independent parser."""
+        import ssl
+        cn = 'Zoë "Z", the admin'
+        uri = "spiffe://echod/mallory,URI:spiffe://echod/admin"
+        email = 'mallory,"a b"@example.com'
+        ca_cn = "Bob's CA, Ünïcode"
+        self.pki("init", "--cn", ca_cn)
+        self.pki("issue", "client", "zoe", "--cn", cn, "--uri", uri,
+                 "--email", email)
+        _, out, _ = self.pki("show", "zoe", "--json")
+        d = json.loads(out)
+        self.assertEqual(d["cn"], cn)
+        self.assertEqual(d["sans"], ["URI:" + uri, "email:" + email])
+        _, out, _ = self.pki("show", "zoe")
+        self.assertIn("cn:          %s\n" % cn, out)
+        self.assertIn("URI:%s, email:%s" % (uri, email), out)
+        _, out, _ = self.pki("show", "ca", "--json")
+        self.assertEqual(json.loads(out)["cn"], ca_cn)
+        _, out, _ = self.pki("list", "--json")
+        self.assertEqual([e["name"] for e in json.loads(out)], ["zoe"])
+        _, out, _ = self.pki("list")
+        self.assertRegex(out, r"\nzoe\s+client\s")
+        # Python's own X.509 parser sees one URI and one email, exactly.
+        dec = ssl._ssl._test_decode_cert(self.path("zoe.pem"))
+        self.assertEqual(dec["subject"], ((("commonName", cn),),))
+        self.assertEqual(dec["subjectAltName"],
+                         (("URI", uri), ("email", email)))
 
     def test_corrupt_or_unreadable_files(self):
         self.init()
@@ -445,11 +517,11 @@ class PkiTest(unittest.TestCase):
 
     def test_help(self):
         rc, out, err = run([PKI, "--help"], check=True)
-        self.assertIn("usage: pki", out)
+        self.assertIn("usage: echo-pki", out)
         for cmd in ("init", "issue", "revoke", "crl", "list", "show"):
             with self.subTest(cmd=cmd):
                 rc, out, err = self.pki(cmd, "--help")
-                self.assertTrue(out.startswith("usage: pki " + cmd), out)
+                self.assertTrue(out.startswith("usage: echo-pki " + cmd), out)
                 self.assertEqual(err, "")
         self.assertFalse(os.path.exists(self.dir))  # help touches nothing
 
