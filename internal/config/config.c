@@ -42,6 +42,7 @@ enum opt_check {
   C_IPPORT,   /* "ip:port", "[v6]:port", "localhost:port" or "*:port": what
                * the metrics endpoint binds without a resolver */
   C_SHA256,   /* 64 hex digits, colons allowed; stored lowercase, bare */
+  C_POLICY,   /* "warn" or "refuse" (--crl-expired) */
 };
 
 struct opt {
@@ -61,7 +62,9 @@ static const struct opt opts[] = {
     {"cert", K_STR, OFF(cert), C_NONE, 0, 0, 0},
     {"key", K_STR, OFF(key), C_NONE, 0, 0, 0},
     {"ca", K_STR, OFF(ca), C_NONE, 0, 0, 0},
-    {"crl", K_STR, OFF(crl), C_NONE, 0, 0, 0},
+    {"crl", K_LIST, OFF(crl), C_NONE, 0, 0, 0},
+    {"crl-expired", K_STR, OFF(crl_expired), C_POLICY, 0, 0, 0},
+    {"max-chain-depth", K_U32, OFF(max_chain_depth), C_NONE, 0, 100, 0},
     {"allow-group-readable-key", K_BOOL, OFF(allow_group_readable_key), C_NONE,
      0, 0, 0},
     {"tls-min", K_TLS, OFF(tls_min), C_NONE, 0, 0, 0},
@@ -409,6 +412,8 @@ static int set_opt(struct loader *ld, const struct opt *o, enum layer layer,
       if (o->check == C_HOSTPORT)
         why = hostport_problem(host, sizeof(host), NULL, v);
       if (o->check == C_IPPORT) why = ipport_problem(v);
+      if (o->check == C_POLICY && strcmp(v, "warn") && strcmp(v, "refuse"))
+        why = "is not a CRL policy (use warn or refuse)";
       if (why) return fail(ld, "%s: \"%s\" %s", src, v, why);
       free(*(char **)f);
       *(char **)f = ed_strdup(v);
@@ -465,6 +470,8 @@ static void json_key(char *out, size_t out_len, const char *flag) {
 
 static void set_defaults(struct ed_config *cfg) {
   cfg->tls_min = 0x0304;
+  cfg->crl_expired = ed_strdup("warn");
+  cfg->max_chain_depth = 100;
   cfg->ticket_rotate_s = 3600;
   cfg->max_connections = 100000;
   cfg->max_pending_handshakes = 4096;
@@ -799,7 +806,18 @@ const char *ed_config_usage(void) {
          "                             server certificate, its key and the "
          "client CA\n"
          "                             (together; default: the dev PKI)\n"
-         "  --crl FILE                 certificate revocation list (PEM)\n"
+         "  --crl FILE                 certificate revocation lists (PEM; "
+         "repeatable,\n"
+         "                             several per file): one per CA of --ca\n"
+         "  --crl-expired warn|refuse  a CRL past its next update: log a "
+         "warning\n"
+         "                             (default) or refuse clients that need "
+         "it\n"
+         "  --max-chain-depth N        intermediate CAs allowed between a "
+         "client\n"
+         "                             and its root (default 100; 0: "
+         "directly\n"
+         "                             under a root)\n"
          "  --allow-group-readable-key accept a root-owned key file that its\n"
          "                             group may read (Kubernetes Secrets)\n"
          "  --tls-min 1.2|1.3          lowest TLS version (default 1.3)\n"
@@ -807,8 +825,9 @@ const char *ed_config_usage(void) {
          "                             protocol v2 header (behind a balancer)\n"
          "  --allow-cn NAME            accept only these client CNs "
          "(repeatable)\n"
-         "  --allow-san NAME           ... or these DNS/URI/email SANs "
-         "(repeatable)\n"
+         "  --allow-san [TYPE:]VALUE   ... or these SANs, TYPE DNS, URI, "
+         "email, IP\n"
+         "                             (repeatable; exact, see README)\n"
          "  --allow-sha256 HEX         ... or these certificate SHA-256 pins\n"
          "  --ticket-rotate DURATION   session ticket key rotation (default "
          "1h)\n"
