@@ -34,7 +34,8 @@ static void add_ext(X509 *x, X509 *issuer, int nid, const char *value) {
   X509_EXTENSION_free(ext);
 }
 
-static void add_raw_sans(X509 *x, const struct tc_san *sans, size_t num) {
+static void add_raw_sans(X509 *x, const struct tc_san *sans, size_t num,
+                         int twice) {
   GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
   for (size_t i = 0; i < num; i++) {
     GENERAL_NAME *g = GENERAL_NAME_new();
@@ -46,6 +47,10 @@ static void add_raw_sans(X509 *x, const struct tc_san *sans, size_t num) {
     need(sk_GENERAL_NAME_push(names, g), "san push");
   }
   need(X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, 0), "san ext");
+  if (twice)
+    need(
+        X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, X509V3_ADD_APPEND),
+        "second san ext");
   GENERAL_NAMES_free(names);
 }
 
@@ -59,7 +64,8 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
   need(ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial | 1), "sn");
   X509_NAME *name = X509_get_subject_name(x);
   int cn_len = o->cn_len ? (int)o->cn_len : -1;
-  need(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+  need(X509_NAME_add_entry_by_txt(name, "CN",
+                                  o->cn_type ? o->cn_type : MBSTRING_UTF8,
                                   (const uint8_t *)o->cn, cn_len, -1, 0),
        "cn");
   if (o->cn2)
@@ -89,17 +95,22 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
   if (o->eku == TC_EKU_SERVER)
     add_ext(x, issuer, NID_ext_key_usage, "serverAuth");
   if (o->san) add_ext(x, issuer, NID_subject_alt_name, o->san);
-  if (o->num_sans) add_raw_sans(x, o->sans, o->num_sans);
+  if (o->num_sans) add_raw_sans(x, o->sans, o->num_sans, o->dup_san);
   need(X509_sign(x, o->issuer_key ? o->issuer_key : key, EVP_sha256()), "sign");
   return x;
 }
 
 X509_CRL *tc_crl(X509 *ca, EVP_PKEY *ca_key, X509 *const *revoked,
                  size_t num_revoked, long next_s) {
+  return tc_crl_at(ca, ca_key, revoked, num_revoked, -60, next_s);
+}
+
+X509_CRL *tc_crl_at(X509 *ca, EVP_PKEY *ca_key, X509 *const *revoked,
+                    size_t num_revoked, long last_s, long next_s) {
   X509_CRL *crl = X509_CRL_new();
   need(X509_CRL_set_version(crl, X509_CRL_VERSION_2), "crl version");
   need(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)), "crl issuer");
-  ASN1_TIME *t = X509_gmtime_adj(NULL, -60);
+  ASN1_TIME *t = X509_gmtime_adj(NULL, last_s);
   need(t && X509_CRL_set1_lastUpdate(crl, t), "lastUpdate");
   need(X509_gmtime_adj(t, next_s) && X509_CRL_set1_nextUpdate(crl, t), "next");
   for (size_t i = 0; i < num_revoked; i++) {
