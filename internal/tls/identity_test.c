@@ -649,7 +649,9 @@ static void test_big_identity_ticket(void) {
   static char values[N][130];
   struct tc_san sans[N];
   for (int i = 0; i < N; i++) {
-    snprintf(values[i], sizeof(values[i]), "spiffe://echod/%03d/%0110d", i, 0);
+    int n = snprintf(values[i], 20, "spiffe://echod/%d/", i & 127);
+    memset(values[i] + n, '0', 110);
+    values[i][n + 110] = '\0';
     sans[i] = (struct tc_san){GEN_URI, values[i], 0};
   }
   X509 *big =
