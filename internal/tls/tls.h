@@ -85,8 +85,9 @@ struct ed_tls_snapshot;
 /* ed_tls_snapshot_new loads and checks the files in |p|: key file mode
  * (ED_E_INSECURE), readable files (ED_E_NOENT, ED_E_PERM, ED_E_IO), PEM
  * contents (ED_E_PARSE), key matches cert (ED_E_MISMATCH), cert chains to
- * the CA (ED_E_VERIFY), is within validity (ED_E_EXPIRED), is not revoked
- * (ED_E_VERIFY) and its names are clean (ED_E_PARSE), each CRL parses
+ * the CA (ED_E_VERIFY), is within validity (ED_E_EXPIRED) and its names
+ * are clean (ED_E_PARSE) - a CRL revoking it is logged as a warning, not
+ * refused, so that revocations always take effect -, each CRL parses
  * (ED_E_PARSE) and is signed by a CA of the bundle (ED_E_VERIFY), every CA
  * has a CRL when any is given (ED_E_NOTFOUND, naming the CA), allow-list
  * entries parse (ED_E_INVAL). Each CRL past its nextUpdate is logged as a

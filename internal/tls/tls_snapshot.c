@@ -213,6 +213,10 @@ static int verify_server(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
   return e;
 }
 
+/* check_server_chain verifies the server's own chain. A CRL revoking it
+ * (the leaf or a CA above it) is logged, not refused: refusing would keep
+ * the old snapshot, and with it the old CRLs, so the very reload that
+ * revokes a compromised intermediate would let its clients in. */
 static int check_server_chain(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
                               const char *path, char *err, size_t err_len) {
   STACK_OF(X509) *chain = NULL;
@@ -220,9 +224,11 @@ static int check_server_chain(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
   const char *crl = e == X509_V_OK ? server_revoked(s, chain) : NULL;
   sk_X509_pop_free(chain, X509_free);
   if (crl) {
-    ed_tls_set_err(err, err_len, "certificate %s is revoked by CRL %s", path,
-                   crl);
-    return ED_E_VERIFY;
+    char qp[600], qc[600];
+    ED_WARN("server certificate revoked",
+            "cert=%s crl=%s hint=\"clients that check revocation refuse it; "
+            "replace it\"",
+            ed_logq(qp, sizeof(qp), path), ed_logq(qc, sizeof(qc), crl));
   }
   if (e == X509_V_OK) return 0;
   int rc = ED_E_VERIFY;
