@@ -13,10 +13,17 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "internal/tls/tls_internal.h"
 
 /* ---- small pieces -------------------------------------------------------- */
+
+int64_t ed_tls_asn1_time(const ASN1_TIME *t) {
+  int days = 0, secs = 0;
+  if (!t || !ASN1_TIME_diff(&days, &secs, NULL, t)) return 0;
+  return (int64_t)time(NULL) + (int64_t)days * 86400 + secs;
+}
 
 int ed_tls_ca_id(uint8_t out[ED_TLS_CA_ID_LEN], X509 *x) {
   uint8_t *name = NULL, *spki = NULL;

@@ -177,9 +177,11 @@ struct ed_tls_peer *ed_tls_vcache_get(struct ed_tls_vcache *vc,
 void ed_tls_vcache_put(struct ed_tls_vcache *vc, const uint8_t key[32],
                        struct ed_tls_peer *p);
 
+/* tls_identity.c: |t| as Unix seconds (0 when absent). */
+int64_t ed_tls_asn1_time(const ASN1_TIME *t);
+
 /* tls_snapshot.c helpers shared with verification */
 void ed_tls_serial_hex(char *out, size_t out_len, const ASN1_INTEGER *serial);
-int64_t ed_tls_asn1_time(const ASN1_TIME *t);
 void ed_tls_name_str(char *out, size_t out_len, const X509_NAME *name);
 void ed_tls_set_err(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

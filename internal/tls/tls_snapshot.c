@@ -49,11 +49,6 @@ void ed_tls_serial_hex(char *out, size_t out_len, const ASN1_INTEGER *serial) {
   if (out_len) out[o < out_len ? o : out_len - 1] = '\0';
 }
 
-int64_t ed_tls_asn1_time(const ASN1_TIME *t) {
-  int days = 0, secs = 0;
-  if (!t || !ASN1_TIME_diff(&days, &secs, NULL, t)) return 0;
-  return (int64_t)time(NULL) + (int64_t)days * 86400 + secs;
-}
 
 void ed_tls_name_str(char *out, size_t out_len, const X509_NAME *name) {
   out[0] = '\0';
