@@ -49,7 +49,6 @@ void ed_tls_serial_hex(char *out, size_t out_len, const ASN1_INTEGER *serial) {
   if (out_len) out[o < out_len ? o : out_len - 1] = '\0';
 }
 
-
 void ed_tls_name_str(char *out, size_t out_len, const X509_NAME *name) {
   out[0] = '\0';
   BIO *b = BIO_new(BIO_s_mem());
