@@ -3,7 +3,8 @@
  * libuv here: ciphertext in, ciphertext out, plaintext read/write.
  *
  * Snapshot: an immutable, reference-counted bundle of the server's cert,
- * key, CA, CRL and allow-lists, with the SSL_CTX made from them. Building
+ * key, CA bundle, the CAs' CRLs and allow-lists, with the SSL_CTX made
+ * from them. Building
  * one checks everything (ed_tls_snapshot_new); a reload builds a new one
  * and swaps a pointer. Connections keep a reference to the snapshot they
  * started with. Thread-safe: any thread may use a snapshot.
@@ -68,7 +69,7 @@ struct ed_tls_params {
   /* Allow-lists (borrowed during ed_tls_snapshot_new; copied). When any
    * is non-empty, a client must match one entry of one of them:
    * allow_cn by exact bytes; allow_san "DNS:", "URI:", "email:", "IP:" or
-   * bare (README, "Trust"); allow_sha256 hex of the client cert DER. */
+   * bare (README, "Allow-lists"); allow_sha256 hex of the client cert DER. */
   const char *const *allow_cn;
   size_t num_allow_cn;
   const char *const *allow_san;
