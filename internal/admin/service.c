@@ -52,27 +52,31 @@ static void add_u64(cJSON *o, const char *name, uint64_t v) {
   cJSON_AddNumberToObject(o, name, (double)v);
 }
 
-/* "DNS:a,URI:b" -> ["DNS:a","URI:b"]. */
-static cJSON *san_array(const char *sans) {
+/* An identity's SANs, one object each, in certificate order:
+ * [{"type":"DNS","value":"a"},{"type":"URI","value":"spiffe://b"}]. Types
+ * are "DNS", "IP", "URI", "email"; values are exact (cJSON escapes them).
+ * [] for none or no identity. */
+static cJSON *san_array(const struct ed_tls_peer *id) {
   cJSON *a = cJSON_CreateArray();
-  const char *p = sans;
-  while (p && *p) {
-    const char *comma = strchr(p, ',');
-    size_t n = comma ? (size_t)(comma - p) : strlen(p);
-    char *item = ed_strndup(p, n);
-    cJSON_AddItemToArray(a, cJSON_CreateString(item));
-    free(item);
-    p = comma ? comma + 1 : NULL;
+  for (size_t i = 0; id && i < ed_tls_peer_num_sans(id); i++) {
+    const char *v;
+    size_t len;
+    enum ed_san_type t = ed_tls_peer_san(id, i, &v, &len);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "type", ed_san_type_name(t));
+    cJSON_AddStringToObject(o, "value", v); /* no NUL inside (tls.h) */
+    cJSON_AddItemToArray(a, o);
   }
   return a;
 }
 
-static cJSON *cert_json(const struct ed_tls_cert_info *c, int64_t now_s) {
+static cJSON *cert_json(const struct ed_tls_cert_info *c,
+                        const struct ed_tls_peer *id, int64_t now_s) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "subject", c->subject);
   cJSON_AddStringToObject(o, "issuer", c->issuer);
   cJSON_AddStringToObject(o, "serial", c->serial);
-  cJSON_AddItemToObject(o, "sans", san_array(c->sans));
+  cJSON_AddItemToObject(o, "sans", san_array(id));
   add_time(o, "not_before", (uint64_t)c->not_before * 1000000000ull);
   add_time(o, "not_after", (uint64_t)c->not_after * 1000000000ull);
   cJSON_AddNumberToObject(o, "seconds_to_expiry",
@@ -89,6 +93,7 @@ static cJSON *crl_json(const struct ed_tls_summary *s, int64_t now_s) {
   cJSON_AddNumberToObject(o, "seconds_to_next_update",
                           (double)(s->crl_next_update - now_s));
   add_u64(o, "entries", s->crl_entries);
+  add_u64(o, "count", s->num_crl);
   return o;
 }
 
@@ -213,9 +218,11 @@ static cJSON *session_json(const struct ed_session_info *si, uint64_t now) {
   cJSON_AddStringToObject(o, "state", ed_session_state_name(si->state));
   cJSON_AddStringToObject(o, "peer", si->peer);
   if (si->via[0]) cJSON_AddStringToObject(o, "via", si->via);
-  cJSON_AddStringToObject(o, "cn", si->cn);
-  cJSON_AddItemToObject(o, "sans", san_array(si->sans));
-  cJSON_AddStringToObject(o, "serial", si->serial);
+  const char *cn = si->identity ? ed_tls_peer_cn(si->identity, NULL) : NULL;
+  cJSON_AddStringToObject(o, "cn", cn ? cn : "");
+  cJSON_AddItemToObject(o, "sans", san_array(si->identity));
+  cJSON_AddStringToObject(o, "serial",
+                          si->identity ? ed_tls_peer_serial(si->identity) : "");
   cJSON_AddStringToObject(o, "version", si->version);
   cJSON_AddStringToObject(o, "cipher", si->cipher);
   cJSON_AddBoolToObject(o, "resumed", si->resumed);
@@ -259,7 +266,7 @@ static void cmd_sessions(struct ed_admin_service *s, struct ed_admin_call *call,
   }
   add_u64(r, "count", shown);
   cJSON_AddBoolToObject(r, "truncated", matched > req->u.sessions.limit);
-  free(list);
+  ed_server_sessions_free(list, num);
   ed_admin_call_ok(call, r);
 }
 
@@ -273,6 +280,7 @@ static void cmd_session(struct ed_admin_service *s, struct ed_admin_call *call,
   }
   cJSON *r = cJSON_CreateObject();
   cJSON_AddItemToObject(r, "session", session_json(&si, ed_wall_ns()));
+  ed_session_info_cleanup(&si);
   ed_admin_call_ok(call, r);
 }
 
@@ -302,23 +310,10 @@ static void cmd_kill(struct ed_admin_service *s, struct ed_admin_call *call,
 
 /* ---- certs and reload ---------------------------------------------------- */
 
-static void cmd_certs(struct ed_admin_service *s, struct ed_admin_call *call) {
-  struct ed_tls_summary sum;
-  if (!summary(s, &sum)) {
-    ed_admin_call_fail(call, ED_ADMIN_ERR_UNAVAILABLE, "no credentials loaded");
-    return;
-  }
-  int64_t now = now_s();
+static cJSON *files_json(struct ed_admin_service *s) {
   struct ed_server_paths p;
   ed_server_cred_paths(s->srv, &p);
-  cJSON *r = cJSON_CreateObject();
-  cJSON_AddItemToObject(r, "server", cert_json(&sum.server, now));
-  cJSON_AddItemToObject(r, "ca", cert_json(&sum.ca, now));
-  add_u64(r, "num_ca", sum.num_ca);
-  cJSON_AddItemToObject(r, "crl", crl_json(&sum, now));
-  add_u64(r, "snapshot_id", sum.snapshot_id);
-  add_time(r, "loaded", sum.loaded_wall_ns);
-  cJSON *files = cJSON_AddObjectToObject(r, "files");
+  cJSON *files = cJSON_CreateObject();
   cJSON_AddStringToObject(files, "cert", p.cert ? p.cert : "");
   cJSON_AddStringToObject(files, "key", p.key ? p.key : "");
   cJSON_AddStringToObject(files, "ca", p.ca ? p.ca : "");
@@ -326,6 +321,33 @@ static void cmd_certs(struct ed_admin_service *s, struct ed_admin_call *call) {
     cJSON_AddStringToObject(files, "crl", p.crl);
   else
     cJSON_AddNullToObject(files, "crl");
+  cJSON *crls = cJSON_AddArrayToObject(files, "crls");
+  for (size_t i = 0; i < p.num_crls; i++)
+    cJSON_AddItemToArray(crls, cJSON_CreateString(p.crls[i]));
+  return files;
+}
+
+static void cmd_certs(struct ed_admin_service *s, struct ed_admin_call *call) {
+  struct ed_tls_snapshot *snap = ed_server_snapshot(s->srv);
+  if (!snap) {
+    ed_admin_call_fail(call, ED_ADMIN_ERR_UNAVAILABLE, "no credentials loaded");
+    return;
+  }
+  struct ed_tls_summary sum;
+  ed_tls_snapshot_summary(snap, &sum);
+  int64_t now = now_s();
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddItemToObject(
+      r, "server",
+      cert_json(&sum.server, ed_tls_snapshot_server_peer(snap), now));
+  cJSON_AddItemToObject(r, "ca",
+                        cert_json(&sum.ca, ed_tls_snapshot_ca_peer(snap), now));
+  ed_tls_snapshot_unref(snap);
+  add_u64(r, "num_ca", sum.num_ca);
+  cJSON_AddItemToObject(r, "crl", crl_json(&sum, now));
+  add_u64(r, "snapshot_id", sum.snapshot_id);
+  add_time(r, "loaded", sum.loaded_wall_ns);
+  cJSON_AddItemToObject(r, "files", files_json(s));
   ed_admin_call_ok(call, r);
 }
 

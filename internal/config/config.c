@@ -46,6 +46,7 @@ enum opt_check {
   C_PATH,     /* a file or directory: stored absolute (ed_path_resolve),
                * relative to the config file's directory in the file layer
                * and to where the command ran otherwise */
+  C_POLICY,   /* "warn" or "refuse" (--crl-expired) */
 };
 
 struct opt {
@@ -65,7 +66,9 @@ static const struct opt opts[] = {
     {"cert", K_STR, OFF(cert), C_PATH, 0, 0, 0},
     {"key", K_STR, OFF(key), C_PATH, 0, 0, 0},
     {"ca", K_STR, OFF(ca), C_PATH, 0, 0, 0},
-    {"crl", K_STR, OFF(crl), C_PATH, 0, 0, 0},
+    {"crl", K_LIST, OFF(crl), C_PATH, 0, 0, 0},
+    {"crl-expired", K_STR, OFF(crl_expired), C_POLICY, 0, 0, 0},
+    {"max-chain-depth", K_U32, OFF(max_chain_depth), C_NONE, 0, 100, 0},
     {"allow-group-readable-key", K_BOOL, OFF(allow_group_readable_key), C_NONE,
      0, 0, 0},
     {"tls-min", K_TLS, OFF(tls_min), C_NONE, 0, 0, 0},
@@ -280,9 +283,9 @@ static const char *normalize_sha256(char out[65], const char *s) {
 
 /* ---- setting one option from a string ------------------------------------ */
 
-/* addr_problem checks a C_HOSTPORT or C_IPPORT value with internal/net's
+/* value_problem checks a C_HOSTPORT or C_IPPORT value with internal/net's
  * parsers, the ones that later read it. Returns a problem or NULL. */
-static const char *addr_problem(const struct opt *o, const char *v) {
+static const char *value_problem(const struct opt *o, const char *v) {
   char host[256];
   struct sockaddr_storage ss;
   const char *why = NULL;
@@ -290,19 +293,27 @@ static const char *addr_problem(const struct opt *o, const char *v) {
     ed_net_split_hostport(host, sizeof(host), NULL, v, &why);
   else if (o->check == C_IPPORT)
     ed_net_parse_bind_addr(&ss, v, &why);
+  else if (o->check == C_POLICY && strcmp(v, "warn") && strcmp(v, "refuse"))
+    why = "is not a CRL policy (use warn or refuse)";
   return why;
 }
 
 /* add_list_item validates and appends one list element. */
 static int add_list_item(struct loader *ld, const struct opt *o,
-                         const char *src, const char *v) {
+                         enum layer layer, const char *src, const char *v) {
   struct ed_strlist *l = field(ld->cfg, o);
   char hex[65];
-  const char *why = addr_problem(o, v);
+  const char *why = value_problem(o, v);
   if (*v == '\0') return fail(ld, "%s: empty value", src);
   if (o->check == C_SHA256) why = normalize_sha256(hex, v);
   if (why) return fail(ld, "%s: \"%s\" %s", src, v, why);
-  strlist_add(l, o->check == C_SHA256 ? hex : v);
+  if (o->check == C_PATH) {
+    char *abs = ed_path_resolve(layer == L_FILE ? ld->file_dir : NULL, v);
+    strlist_add(l, abs);
+    free(abs);
+  } else {
+    strlist_add(l, o->check == C_SHA256 ? hex : v);
+  }
   return 0;
 }
 
@@ -315,7 +326,7 @@ static int set_list(struct loader *ld, const struct opt *o, enum layer layer,
     strlist_clear(field(ld->cfg, o));
     ld->list_layer[idx] = layer;
   }
-  if (!split) return add_list_item(ld, o, src, v);
+  if (!split) return add_list_item(ld, o, layer, src, v);
   char *copy = ed_strdup(v), *save = NULL;
   int err = 0, any = 0;
   for (char *t = strtok_r(copy, ",", &save); t && !err;
@@ -323,7 +334,7 @@ static int set_list(struct loader *ld, const struct opt *o, enum layer layer,
     while (*t == ' ') t++;
     size_t n = strlen(t);
     while (n && t[n - 1] == ' ') t[--n] = '\0';
-    err = add_list_item(ld, o, src, t);
+    err = add_list_item(ld, o, layer, src, t);
     any = 1;
   }
   free(copy);
@@ -369,7 +380,7 @@ static int set_opt(struct loader *ld, const struct opt *o, enum layer layer,
   switch (o->kind) {
     case K_STR:
       if (*v == '\0') return fail(ld, "%s: empty value", src);
-      if ((why = addr_problem(o, v)) != NULL)
+      if ((why = value_problem(o, v)) != NULL)
         return fail(ld, "%s: \"%s\" %s", src, v, why);
       free(*(char **)f);
       *(char **)f =
@@ -429,6 +440,8 @@ static void json_key(char *out, size_t out_len, const char *flag) {
 
 static void set_defaults(struct ed_config *cfg) {
   cfg->tls_min = 0x0304;
+  cfg->crl_expired = ed_strdup("warn");
+  cfg->max_chain_depth = 100;
   cfg->ticket_rotate_s = 3600;
   cfg->max_connections = 100000;
   cfg->max_pending_handshakes = 4096;
@@ -786,7 +799,18 @@ const char *ed_config_usage(void) {
          "                             server certificate, its key and the "
          "client CA\n"
          "                             (together; default: the dev PKI)\n"
-         "  --crl FILE                 certificate revocation list (PEM)\n"
+         "  --crl FILE                 certificate revocation lists (PEM; "
+         "repeatable,\n"
+         "                             several per file): one per CA of --ca\n"
+         "  --crl-expired warn|refuse  a CRL past its next update: log a "
+         "warning\n"
+         "                             (default) or refuse clients that need "
+         "it\n"
+         "  --max-chain-depth N        intermediate CAs allowed between a "
+         "client\n"
+         "                             and its root (default 100; 0: "
+         "directly\n"
+         "                             under a root)\n"
          "  --allow-group-readable-key accept a root-owned key file that its\n"
          "                             group may read (Kubernetes Secrets)\n"
          "  --tls-min 1.2|1.3          lowest TLS version (default 1.3)\n"
@@ -794,8 +818,9 @@ const char *ed_config_usage(void) {
          "                             protocol v2 header (behind a balancer)\n"
          "  --allow-cn NAME            accept only these client CNs "
          "(repeatable)\n"
-         "  --allow-san NAME           ... or these DNS/URI/email SANs "
-         "(repeatable)\n"
+         "  --allow-san [TYPE:]VALUE   ... or these SANs, TYPE DNS, URI, "
+         "email, IP\n"
+         "                             (repeatable; exact, see README)\n"
          "  --allow-sha256 HEX         ... or these certificate SHA-256 pins\n"
          "  --ticket-rotate DURATION   session ticket key rotation (default "
          "1h)\n"

@@ -45,7 +45,9 @@ struct ed_config {
   char *cert;
   char *key;
   char *ca;
-  char *crl;
+  struct ed_strlist crl;    /* CRL files, each may hold several CRLs */
+  char *crl_expired;        /* "warn" (default) or "refuse" */
+  uint32_t max_chain_depth; /* intermediates allowed; default 100 */
   /* The key may be group-readable when root owns it (0640/0440): how a
    * Kubernetes Secret volume with fsGroup hands a key to a non-root
    * server. Off by default: any group/world access is refused. */

@@ -99,7 +99,9 @@ static void test_defaults(void) {
   CHECK_EQ(cfg->listen.num, 1);
   CHECK_STR(cfg->listen.items[0], "127.0.0.1:7443");
   CHECK(cfg->cert == NULL && cfg->key == NULL && cfg->ca == NULL);
-  CHECK(cfg->crl == NULL);
+  CHECK_EQ(cfg->crl.num, 0);
+  CHECK_STR(cfg->crl_expired, "warn");
+  CHECK_EQ(cfg->max_chain_depth, 100);
   CHECK_EQ(cfg->tls_min, 0x0304);
   CHECK_EQ(cfg->allow_cn.num + cfg->allow_san.num + cfg->allow_sha256.num, 0);
   CHECK_EQ(cfg->ticket_rotate_s, 3600);
@@ -150,7 +152,8 @@ static void test_flags(void) {
   CHECK_STR(cfg->cert, "/w/c.pem");
   CHECK_STR(cfg->key, "/w/k.pem");
   CHECK_STR(cfg->ca, "/w/ca.pem");
-  CHECK_STR(cfg->crl, "/w/crl.pem");
+  CHECK_EQ(cfg->crl.num, 1);
+  CHECK_STR(cfg->crl.items[0], "/w/crl.pem");
   CHECK_EQ(cfg->tls_min, 0x0303);
   CHECK_EQ(cfg->allow_cn.num, 2);
   CHECK_STR(cfg->allow_cn.items[1], "bob, jr"); /* CNs are not split */
@@ -290,6 +293,34 @@ static void test_errors(void) {
   expect_err("must be given together", "--cert", "--ca=ca.pem", "--key=k.pem",
              NULL);
   expect_err("--config needs a value", NULL, "--config", NULL, NULL);
+  expect_err("--crl-expired", "warn or refuse", "--crl-expired=maybe", NULL,
+             NULL);
+  expect_err("--max-chain-depth", "out of range", "--max-chain-depth=101", NULL,
+             NULL);
+}
+
+/* --crl repeats (paths are never split on commas, a CRL file may be
+ * named "a,b.pem"); --crl-expired and --max-chain-depth. */
+static void test_revocation_options(void) {
+  clear_env();
+  struct ed_config *cfg =
+      load("--crl", "/p/a.pem", "--crl=/p/b,c.pem", "--crl-expired", "refuse",
+           "--max-chain-depth", "0", NULL);
+  if (!cfg) return;
+  CHECK_EQ(cfg->crl.num, 2);
+  CHECK_STR(cfg->crl.items[0], "/p/a.pem");
+  CHECK_STR(cfg->crl.items[1], "/p/b,c.pem");
+  CHECK_STR(cfg->crl_expired, "refuse");
+  CHECK_EQ(cfg->max_chain_depth, 0);
+  ed_config_free(cfg);
+  setenv("ECHOD_CRL", "/p/x.pem,/p/y.pem", 1); /* a list variable splits */
+  cfg = load(NULL);
+  if (cfg) {
+    CHECK_EQ(cfg->crl.num, 2);
+    CHECK_STR(cfg->crl.items[1], "/p/y.pem");
+    ed_config_free(cfg);
+  }
+  clear_env();
 }
 
 static void test_overflow_and_addresses(void) {
@@ -391,7 +422,7 @@ static void test_file(void) {
     CHECK(cfg->admin_socket == NULL);
     CHECK_EQ(cfg->allow_cn.num, 1);
     CHECK_STR(cfg->allow_cn.items[0], "x, y");
-    CHECK(cfg->crl == NULL);
+    CHECK_EQ(cfg->crl.num, 0);
     CHECK_EQ(cfg->tls_min, 0x0303);
     CHECK_EQ(cfg->log_level, ED_LOG_ERROR);
     ed_config_free(cfg);
@@ -464,6 +495,7 @@ static void test_roundtrip(void) {
       "--tls-min=1.2", "--allow-cn=al, ice", "--allow-san=s", "--allow-sha256",
       "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff",
       "--max-buffer=1m", "--handshake-timeout=1500ms", "--idle-timeout=0",
+      "--crl=r1", "--crl=r2", "--crl-expired=refuse", "--max-chain-depth=2",
       "--no-metrics", "--no-watch", "--log-level=debug", NULL);
   if (!a) return;
   char *ja = ed_config_to_json(a);
@@ -548,7 +580,8 @@ static void test_relative_paths(void) {
     CHECK_STR(cfg->cert, "/home/u/src/tls/s.pem");
     CHECK_STR(cfg->key, "/home/u/src/s.key");
     CHECK_STR(cfg->ca, "/etc/ca.pem");
-    CHECK_STR(cfg->crl, "/home/u/src/tls/crl.pem");
+    CHECK_EQ(cfg->crl.num, 1);
+    if (cfg->crl.num) CHECK_STR(cfg->crl.items[0], "/home/u/src/tls/crl.pem");
     CHECK_STR(cfg->state_dir, "/home/u/src/st");
     CHECK_STR(cfg->admin_socket, "/home/u/src/st/admin.sock");
     ed_config_free(cfg);
@@ -574,7 +607,8 @@ static void test_relative_paths(void) {
     snprintf(want, sizeof(want), "%s/a.sock", sub);
     CHECK_STR(cfg->admin_socket, want);
     snprintf(want, sizeof(want), "%s/crl.pem", tmpdir);
-    CHECK_STR(cfg->crl, want);
+    CHECK_EQ(cfg->crl.num, 1);
+    if (cfg->crl.num) CHECK_STR(cfg->crl.items[0], want);
     ed_config_free(cfg);
   }
   unsetenv("BUILD_WORKING_DIRECTORY");
@@ -614,6 +648,7 @@ int main(void) {
   RUN(test_units);
   RUN(test_switches);
   RUN(test_errors);
+  RUN(test_revocation_options);
   RUN(test_overflow_and_addresses);
   RUN(test_env);
   RUN(test_file);

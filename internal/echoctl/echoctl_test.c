@@ -355,6 +355,31 @@ static void test_print_hostile(void) {
   }
 }
 
+/* SANs are objects; each prints on its own row, so a value holding a
+ * comma and "URI:" reads as what it is: one SAN. */
+static void test_print_sans(void) {
+  char *s =
+      render("session",
+             "{\"session\":{\"id\":3,\"state\":\"established\",\"cn\":\"m\","
+             "\"sans\":[{\"type\":\"URI\",\"value\":\"spiffe://echod/mallory,"
+             "URI:spiffe://echod/"
+             "admin\"},{\"type\":\"DNS\",\"value\":\"m.example\"}]}}");
+  CHECK(strstr(s,
+               "SANs          URI:spiffe://echod/mallory,URI:spiffe://"
+               "echod/admin\n              DNS:m.example\n") != NULL);
+  if (!strstr(s, "DNS:m.example")) fprintf(stderr, "%s", s);
+  free(s);
+  s = render("session", "{\"session\":{\"id\":3,\"sans\":[]}}");
+  CHECK(strstr(s, "SANs          -\n") != NULL);
+  free(s);
+  s = render("certs",
+             "{\"server\":{\"subject\":\"CN=s\",\"sans\":[{\"type\":\"IP\","
+             "\"value\":\"::1\"},{\"type\":\"email\",\"value\":\"a,b@x\"}]},"
+             "\"ca\":{\"sans\":[]},\"crl\":null}");
+  CHECK(strstr(s, "  SANs        IP:::1\n              email:a,b@x\n") != NULL);
+  free(s);
+}
+
 static void test_unreachable(void) {
   char *reply = NULL;
   CHECK_EQ(ed_echoctl_exchange(&reply, "/nonexistent/echod/admin.sock",
@@ -404,6 +429,7 @@ int main(void) {
   RUN(test_human);
   RUN(test_print_sessions);
   RUN(test_print_others);
+  RUN(test_print_sans);
   RUN(test_unreachable);
   return TEST_RESULT();
 }

@@ -156,7 +156,7 @@ static int flag(const cJSON *o, const char *path) {
   return cJSON_IsTrue(get(o, path));
 }
 
-/* "DNS:a, URI:b" from a JSON array. */
+/* "a, b" from a JSON array of strings. */
 static void join(char *out, size_t out_len, const cJSON *arr) {
   size_t n = 0;
   out[0] = '\0';
@@ -181,6 +181,21 @@ static void row(FILE *f, const char *label, const char *fmt, ...) {
   vfprintf(f, fmt, ap);
   va_end(ap);
   fputc('\n', f);
+}
+
+/* print_sans writes a SAN array ([{"type":"DNS","value":"a"}, ...]) one
+ * "TYPE:value" per row, the first beside |label|, so a value holding a
+ * comma or "URI:..." cannot pass for a second SAN. "-" for none. */
+static void print_sans(FILE *f, const char *label, const cJSON *arr) {
+  const cJSON *it;
+  int n = 0;
+  cJSON_ArrayForEach(it, arr) {
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(it, "type");
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(it, "value");
+    if (!cJSON_IsString(t) || !cJSON_IsString(v)) continue;
+    row(f, n++ ? "" : label, "%s:%s", t->valuestring, v->valuestring);
+  }
+  if (!n) row(f, label, "-");
 }
 
 /* ---- status -------------------------------------------------------------- */
@@ -320,14 +335,13 @@ static void print_sessions(FILE *f, const cJSON *r) {
 
 static void print_session(FILE *f, const cJSON *r) {
   const cJSON *s = get(r, "session");
-  char a[32], b[32], sans[1024];
-  join(sans, sizeof(sans), get(s, "sans"));
+  char a[32], b[32];
   row(f, "session", "%.0f (%s, worker %.0f)", num(s, "id"), str(s, "state"),
       num(s, "worker"));
   row(f, "peer", "%s", str(s, "peer"));
   if (get(s, "via")) row(f, "via", "%s (PROXY protocol)", str(s, "via"));
   row(f, "client CN", "%s", str(s, "cn"));
-  row(f, "SANs", "%s", sans);
+  print_sans(f, "SANs", get(s, "sans"));
   row(f, "serial", "%s", str(s, "serial"));
   row(f, "TLS", "%s %s%s", str(s, "version"), str(s, "cipher"),
       flag(s, "resumed") ? " (resumed)" : "");
@@ -341,14 +355,13 @@ static void print_session(FILE *f, const cJSON *r) {
 /* ---- certs and the small ones -------------------------------------------- */
 
 static void print_cert_block(FILE *f, const char *title, const cJSON *c) {
-  char d[32], sans[1024];
+  char d[32];
   double left = num(c, "seconds_to_expiry");
-  join(sans, sizeof(sans), get(c, "sans"));
   fprintf(f, "%s\n", title);
   row(f, "  subject", "%s", str(c, "subject"));
   row(f, "  issuer", "%s", str(c, "issuer"));
   row(f, "  serial", "%s", str(c, "serial"));
-  row(f, "  SANs", "%s", sans);
+  print_sans(f, "  SANs", get(c, "sans"));
   row(f, "  valid", "%s .. %s", str(c, "not_before"), str(c, "not_after"));
   row(f, "  expires", "%s%s", left < 0 ? "EXPIRED " : "in ",
       ed_echoctl_human_duration(d, sizeof(d), left));

@@ -68,21 +68,43 @@ static const char *log_peer(const struct conn *c, char *buf, size_t len) {
   return buf;
 }
 
+/* log_identity formats the identity fields of a log line, escaped whole
+ * (nothing cut, whatever their length): cn= is the CN, sans= the SANs as
+ * ed_tls_peer_sans_text writes them (a ',' always separates entries),
+ * both through ed_logq. Returns a new string (free()). */
+static char *log_identity(const struct ed_tls_peer *p) {
+  const char *cn = p ? ed_tls_peer_cn(p, NULL) : NULL;
+  char *sans = p ? ed_tls_peer_sans_text(p) : NULL;
+  /* ed_logq needs at most 4 bytes per byte (\xNN), quotes and a NUL. */
+  size_t qcn_len = 4 * (cn ? strlen(cn) : 0) + 8;
+  size_t qsans_len = 4 * (sans ? strlen(sans) : 0) + 8;
+  char *qcn = ed_malloc(qcn_len), *qsans = ed_malloc(qsans_len);
+  size_t cap = qcn_len + qsans_len + 16;
+  char *out = ed_malloc(cap);
+  snprintf(out, cap, "cn=%s sans=%s", ed_logq(qcn, qcn_len, cn),
+           ed_logq(qsans, qsans_len, sans));
+  free(qcn);
+  free(qsans);
+  free(sans);
+  return out;
+}
+
 static void log_closed(struct conn *c) {
-  char cn[160], sans[600], peer[170];
+  char peer[170];
   const struct ed_tls_peer *p = c->peer;
+  char *ident = log_identity(p);
   double ms = (double)(ed_now_ns() - c->start_mono_ns) / 1e6;
   ED_INFO("session closed",
-          "id=%llu peer=%s cn=%s sans=%s serial=%s version=%s cipher=%s "
+          "id=%llu peer=%s %s serial=%s version=%s cipher=%s "
           "resumed=%d bytes_in=%llu bytes_out=%llu duration_ms=%.3f "
           "reason=%s",
-          (unsigned long long)c->id, log_peer(c, peer, sizeof(peer)),
-          ed_logq(cn, sizeof(cn), p ? p->cn : ""),
-          ed_logq(sans, sizeof(sans), p ? p->sans : ""), p ? p->serial : "",
+          (unsigned long long)c->id, log_peer(c, peer, sizeof(peer)), ident,
+          p ? ed_tls_peer_serial(p) : "",
           c->tls ? ed_tls_conn_version(c->tls) : "", ed_suite_name(c->suite),
           c->resumed, (unsigned long long)atomic_load(&c->bytes_in),
           (unsigned long long)atomic_load(&c->bytes_out), ms,
           ed_close_reason_name(c->close_reason));
+  free(ident);
 }
 
 static void on_close(uv_handle_t *h) {

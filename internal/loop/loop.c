@@ -150,10 +150,9 @@ static void run_cmd(struct ed_loop *l, struct loop_cmd *cmd) {
   for (struct ed_link *e = l->conns.next; e != &l->conns;) {
     struct conn *c = CONN_OF(e, reg);
     e = e->next;
-    int hit = cmd->type == CMD_KILL
-                  ? c->id == cmd->id
-                  : c->peer && c->state == ED_SESSION_ESTABLISHED &&
-                        !strcmp(c->peer->cn, cmd->cn);
+    int hit = cmd->type == CMD_KILL ? c->id == cmd->id
+                                    : c->state == ED_SESSION_ESTABLISHED &&
+                                          ed_tls_peer_cn_is(c->peer, cmd->cn);
     if (hit) ed_conn_close(c, CR_KILLED, HOW_NOTIFY);
   }
 }
@@ -381,9 +380,7 @@ static void fill_info(struct ed_session_info *s, const struct conn *c,
   snprintf(s->peer, sizeof(s->peer), "%s", c->peer_addr);
   snprintf(s->via, sizeof(s->via), "%s", c->via);
   if (c->peer) {
-    snprintf(s->cn, sizeof(s->cn), "%s", c->peer->cn);
-    snprintf(s->sans, sizeof(s->sans), "%s", c->peer->sans);
-    snprintf(s->serial, sizeof(s->serial), "%s", c->peer->serial);
+    s->identity = c->peer; /* borrowed: the registry lock is held */
     snprintf(s->version, sizeof(s->version), "%s", ed_suite_version(c->suite));
     snprintf(s->cipher, sizeof(s->cipher), "%s", ed_suite_name(c->suite));
     s->resumed = c->resumed;
@@ -392,6 +389,17 @@ static void fill_info(struct ed_session_info *s, const struct conn *c,
   s->bytes_in = atomic_load_explicit(&c->bytes_in, memory_order_relaxed);
   s->bytes_out = atomic_load_explicit(&c->bytes_out, memory_order_relaxed);
   s->worker = worker;
+}
+
+void ed_session_info_copy(struct ed_session_info *dst,
+                          const struct ed_session_info *src) {
+  *dst = *src;
+  if (dst->identity) ed_tls_peer_ref(dst->identity);
+}
+
+void ed_session_info_cleanup(struct ed_session_info *s) {
+  ed_tls_peer_unref(s->identity);
+  s->identity = NULL;
 }
 
 void ed_loop_sessions(struct ed_loop *l,

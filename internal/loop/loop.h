@@ -24,21 +24,28 @@
 #include "internal/stats/stats.h"
 #include "internal/tls/tls.h"
 
-/* A copy of one session's public state. Strings are NUL-terminated and
- * truncated to fit; empty when unknown (e.g. cn before the handshake). */
+/* A copy of one session's public state. Address strings are
+ * NUL-terminated; empty when unknown. The client's identity is not copied:
+ * |identity| points to the session's immutable identity object (CN, SANs,
+ * serial: see ed_tls_peer_* in internal/tls/tls.h), NULL before the
+ * handshake completes.
+ *
+ * Ownership of |identity|: inside an ed_loop_sessions callback it is
+ * borrowed (the registry lock keeps it alive). A callback that keeps a
+ * copy of the struct past its return must copy it with
+ * ed_session_info_copy (which takes a reference, under that lock), and
+ * whoever holds such a copy releases it with ed_session_info_cleanup. */
 struct ed_session_info {
   uint64_t id; /* unique in this process, from 1 */
   enum ed_session_state state;
-  char peer[64];     /* "127.0.0.1:50312", "[::1]:50312"; with
-                      * --proxy-protocol, the address the header carried */
-  char via[64];      /* the balancer's address when |peer| came from a
-                      * PROXY header; else empty */
-  char cn[128];      /* client certificate subject CN */
-  char sans[512];    /* "DNS:a,URI:spiffe://x,email:e@x,IP:1.2.3.4" */
-  char serial[72];   /* uppercase hex */
-  char version[16];  /* "TLSv1.3" */
-  char cipher[64];   /* "TLS_AES_128_GCM_SHA256" */
-  int resumed;       /* 1 if resumed from a ticket */
+  char peer[64]; /* "127.0.0.1:50312", "[::1]:50312"; with
+                  * --proxy-protocol, the address the header carried */
+  char via[64];  /* the balancer's address when |peer| came from a
+                  * PROXY header; else empty */
+  const struct ed_tls_peer *identity; /* see above */
+  char version[16];                   /* "TLSv1.3" */
+  char cipher[64];                    /* "TLS_AES_128_GCM_SHA256" */
+  int resumed;                        /* 1 if resumed from a ticket */
   uint64_t start_ns; /* wall clock at accept, ns since the epoch */
   uint64_t bytes_in; /* plaintext received */
   uint64_t bytes_out;
@@ -104,9 +111,18 @@ void ed_loop_stats(struct ed_loop *l, struct ed_stats_snapshot *out);
 
 /* ed_loop_sessions calls |fn| with a copy of each session's state, under
  * the loop's registry lock (keep |fn| short; it must not call back into
- * the loop). Stops early when |fn| returns nonzero. */
+ * the loop). Stops early when |fn| returns nonzero. |s->identity| is
+ * borrowed for the call (see struct ed_session_info). */
 void ed_loop_sessions(struct ed_loop *l,
                       int (*fn)(void *arg, const struct ed_session_info *s),
                       void *arg);
+
+/* ed_session_info_copy copies |src| into |dst| and takes a reference to
+ * its identity (call it inside the ed_loop_sessions callback).
+ * ed_session_info_cleanup drops |s|'s reference (NULL-safe on the
+ * identity; the struct itself is the caller's). */
+void ed_session_info_copy(struct ed_session_info *dst,
+                          const struct ed_session_info *src);
+void ed_session_info_cleanup(struct ed_session_info *s);
 
 #endif /* ED_LOOP_H */

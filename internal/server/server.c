@@ -39,11 +39,18 @@ int ed_server_build_snapshot(struct ed_server *srv,
                              struct ed_tls_snapshot **out, char *err,
                              size_t err_len) {
   const struct ed_config *cfg = srv->cfg;
+  struct ed_server_paths paths;
+  ed_server_cred_paths(srv, &paths);
   struct ed_tls_params p = {
       .cert = srv->cert,
       .key = srv->key,
       .ca = srv->ca,
-      .crl = srv->crl,
+      .crls = paths.crls,
+      .num_crls = paths.num_crls,
+      .crl_expired_refuse =
+          cfg->crl_expired && !strcmp(cfg->crl_expired, "refuse"),
+      .limit_chain_depth = 1,
+      .max_chain_depth = cfg->max_chain_depth,
       .allow_group_readable_key = cfg->allow_group_readable_key,
       .tls_min = cfg->tls_min,
       .allow_cn = (const char *const *)cfg->allow_cn.items,
@@ -111,7 +118,7 @@ static int resolve_creds(struct ed_server *srv, char *err, size_t err_len) {
   srv->cert = ed_strdup(cfg->cert);
   srv->key = ed_strdup(cfg->key);
   srv->ca = ed_strdup(cfg->ca);
-  srv->crl = ed_strdup(cfg->crl);
+  srv->crl = cfg->crl.num ? ed_strdup(cfg->crl.items[0]) : NULL;
   return 0;
 }
 

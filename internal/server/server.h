@@ -153,19 +153,22 @@ struct ed_stats *ed_server_control_stats(struct ed_server *srv);
 
 /* Filters for ed_server_sessions; zero/NULL fields match everything. */
 struct ed_session_filter {
-  const char *cn;        /* exact CN */
+  const char *cn;        /* exact CN (same length, same bytes) */
   int state;             /* ed_session_state + 1; 0 = any */
   uint64_t older_than_s; /* started more than this many seconds ago */
   size_t limit;          /* at most this many; 0 = no limit */
 };
 
-/* ed_server_sessions sets |*out| to a new array (caller frees with free())
- * of the sessions matching |filter| (may be NULL), ordered by id, and
- * |*out_num|. Returns 0. */
+/* ed_server_sessions sets |*out| to a new array of the sessions matching
+ * |filter| (may be NULL), ordered by id, and |*out_num|; each entry holds
+ * a reference to its identity: free with ed_server_sessions_free.
+ * Returns 0. */
 int ed_server_sessions(struct ed_server *srv, struct ed_session_info **out,
                        size_t *out_num, const struct ed_session_filter *filter);
+void ed_server_sessions_free(struct ed_session_info *list, size_t num);
 
-/* ed_server_session copies session |id| into |out|. Returns 0 or
+/* ed_server_session copies session |id| into |out| (with a reference to
+ * its identity: ed_session_info_cleanup when done). Returns 0 or
  * ED_E_NOTFOUND. */
 int ed_server_session(struct ed_server *srv, struct ed_session_info *out,
                       uint64_t id);
@@ -189,7 +192,9 @@ struct ed_tls_snapshot *ed_server_snapshot(struct ed_server *srv);
 /* ed_server_cred_paths returns the resolved credential files (the dev PKI
  * files in zero-config mode). Borrowed; crl may be NULL. */
 struct ed_server_paths {
-  const char *cert, *key, *ca, *crl;
+  const char *cert, *key, *ca, *crl; /* crl: the first CRL file, or NULL */
+  const char *const *crls;           /* every CRL file (--crl may repeat) */
+  size_t num_crls;
 };
 void ed_server_cred_paths(const struct ed_server *srv,
                           struct ed_server_paths *out);

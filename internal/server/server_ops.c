@@ -19,7 +19,7 @@ struct collect {
 static int matches(const struct collect *c, const struct ed_session_info *s) {
   const struct ed_session_filter *f = c->f;
   if (!f) return 1;
-  if (f->cn && strcmp(f->cn, s->cn) != 0) return 0;
+  if (f->cn && !ed_tls_peer_cn_is(s->identity, f->cn)) return 0;
   if (f->state && (int)s->state != f->state - 1) return 0;
   if (f->older_than_s &&
       (c->now_ns < s->start_ns ||
@@ -36,7 +36,7 @@ static int collect_one(void *arg, const struct ed_session_info *s) {
     c->cap = c->cap ? 2 * c->cap : 64;
     c->items = ed_realloc(c->items, c->cap * sizeof(*c->items));
   }
-  c->items[c->num++] = *s;
+  ed_session_info_copy(&c->items[c->num++], s);
   return 0;
 }
 
@@ -52,10 +52,16 @@ int ed_server_sessions(struct ed_server *srv, struct ed_session_info **out,
   for (uint32_t i = 0; i < srv->workers; i++)
     ed_loop_sessions(srv->loops[i], collect_one, &c);
   if (c.num) qsort(c.items, c.num, sizeof(*c.items), by_id);
-  if (filter && filter->limit && c.num > filter->limit) c.num = filter->limit;
+  while (filter && filter->limit && c.num > filter->limit)
+    ed_session_info_cleanup(&c.items[--c.num]);
   *out = c.items ? c.items : ed_calloc(1, sizeof(**out));
   *out_num = c.num;
   return 0;
+}
+
+void ed_server_sessions_free(struct ed_session_info *list, size_t num) {
+  for (size_t i = 0; list && i < num; i++) ed_session_info_cleanup(&list[i]);
+  free(list);
 }
 
 struct find {
@@ -67,7 +73,7 @@ struct find {
 static int find_one(void *arg, const struct ed_session_info *s) {
   struct find *f = arg;
   if (s->id != f->id) return 0;
-  *f->out = *s;
+  ed_session_info_copy(f->out, s);
   f->found = 1;
   return 1;
 }
@@ -84,6 +90,7 @@ size_t ed_server_kill(struct ed_server *srv, uint64_t id) {
   struct ed_session_info info;
   if (ed_server_session(srv, &info, id) != 0) return 0;
   ed_loop_post_kill(srv->loops[info.worker], id);
+  ed_session_info_cleanup(&info);
   return 1;
 }
 
@@ -94,7 +101,9 @@ struct count_cn {
 
 static int count_one(void *arg, const struct ed_session_info *s) {
   struct count_cn *c = arg;
-  if (s->state == ED_SESSION_ESTABLISHED && !strcmp(s->cn, c->cn)) c->n++;
+  if (s->state == ED_SESSION_ESTABLISHED &&
+      ed_tls_peer_cn_is(s->identity, c->cn))
+    c->n++;
   return 0;
 }
 
@@ -122,6 +131,11 @@ void ed_server_cred_paths(const struct ed_server *srv,
   out->key = srv->key;
   out->ca = srv->ca;
   out->crl = srv->crl;
+  /* --crl FILE... as given; else the dev PKI's one CRL. */
+  const struct ed_strlist *l = &srv->cfg->crl;
+  out->crls =
+      l->num ? (const char *const *)l->items : (const char *const *)&srv->crl;
+  out->num_crls = l->num ? l->num : srv->crl != NULL;
 }
 
 void ed_server_publish(struct ed_server *srv, struct ed_tls_snapshot *snap) {

@@ -34,6 +34,26 @@ static void add_ext(X509 *x, X509 *issuer, int nid, const char *value) {
   X509_EXTENSION_free(ext);
 }
 
+static void add_raw_sans(X509 *x, const struct tc_san *sans, size_t num,
+                         int twice) {
+  GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
+  for (size_t i = 0; i < num; i++) {
+    GENERAL_NAME *g = GENERAL_NAME_new();
+    ASN1_STRING *v = ASN1_STRING_type_new(
+        sans[i].type == GEN_IPADD ? V_ASN1_OCTET_STRING : V_ASN1_IA5STRING);
+    size_t len = sans[i].len ? sans[i].len : strlen(sans[i].value);
+    need(g && v && ASN1_STRING_set(v, sans[i].value, (int)len), "san");
+    GENERAL_NAME_set0_value(g, sans[i].type, v);
+    need(sk_GENERAL_NAME_push(names, g), "san push");
+  }
+  need(X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, 0), "san ext");
+  if (twice)
+    need(
+        X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, X509V3_ADD_APPEND),
+        "second san ext");
+  GENERAL_NAMES_free(names);
+}
+
 X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
   X509 *x = X509_new();
   X509 *issuer = o->issuer ? o->issuer : x;
@@ -43,9 +63,15 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
   serial &= 0x7fffffffffffffffull;
   need(ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial | 1), "sn");
   X509_NAME *name = X509_get_subject_name(x);
-  need(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
-                                  (const uint8_t *)o->cn, -1, -1, 0),
+  int cn_len = o->cn_len ? (int)o->cn_len : -1;
+  need(X509_NAME_add_entry_by_txt(name, "CN",
+                                  o->cn_type ? o->cn_type : MBSTRING_UTF8,
+                                  (const uint8_t *)o->cn, cn_len, -1, 0),
        "cn");
+  if (o->cn2)
+    need(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                    (const uint8_t *)o->cn2, -1, -1, 0),
+         "cn2");
   need(X509_set_issuer_name(x, X509_get_subject_name(issuer)), "issuer");
   long from = o->from_s ? o->from_s : -300, to = o->to_s ? o->to_s : 86400;
   need(X509_gmtime_adj(X509_getm_notBefore(x), from) &&
@@ -53,9 +79,12 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
        "validity");
   need(X509_set_pubkey(x, key), "pubkey");
   add_ext(x, issuer, NID_subject_key_identifier, "hash");
-  if (!o->issuer) {
+  if (!o->issuer || o->ca) {
     add_ext(x, issuer, NID_basic_constraints, "critical,CA:TRUE");
-    add_ext(x, issuer, NID_key_usage, "critical,keyCertSign,cRLSign");
+    add_ext(x, issuer, NID_key_usage,
+            o->eku ? "critical,digitalSignature,keyCertSign,cRLSign"
+                   : "critical,keyCertSign,cRLSign");
+    if (o->issuer) add_ext(x, issuer, NID_authority_key_identifier, "keyid");
   } else {
     add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
     add_ext(x, issuer, NID_key_usage, "critical,digitalSignature");
@@ -66,16 +95,22 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
   if (o->eku == TC_EKU_SERVER)
     add_ext(x, issuer, NID_ext_key_usage, "serverAuth");
   if (o->san) add_ext(x, issuer, NID_subject_alt_name, o->san);
+  if (o->num_sans) add_raw_sans(x, o->sans, o->num_sans, o->dup_san);
   need(X509_sign(x, o->issuer_key ? o->issuer_key : key, EVP_sha256()), "sign");
   return x;
 }
 
 X509_CRL *tc_crl(X509 *ca, EVP_PKEY *ca_key, X509 *const *revoked,
                  size_t num_revoked, long next_s) {
+  return tc_crl_at(ca, ca_key, revoked, num_revoked, -60, next_s);
+}
+
+X509_CRL *tc_crl_at(X509 *ca, EVP_PKEY *ca_key, X509 *const *revoked,
+                    size_t num_revoked, long last_s, long next_s) {
   X509_CRL *crl = X509_CRL_new();
   need(X509_CRL_set_version(crl, X509_CRL_VERSION_2), "crl version");
   need(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)), "crl issuer");
-  ASN1_TIME *t = X509_gmtime_adj(NULL, -60);
+  ASN1_TIME *t = X509_gmtime_adj(NULL, last_s);
   need(t && X509_CRL_set1_lastUpdate(crl, t), "lastUpdate");
   need(X509_gmtime_adj(t, next_s) && X509_CRL_set1_nextUpdate(crl, t), "next");
   for (size_t i = 0; i < num_revoked; i++) {
@@ -102,6 +137,12 @@ static FILE *open_w(const char *path, unsigned mode) {
 void tc_write_cert(const char *path, X509 *const *certs, size_t num) {
   FILE *f = open_w(path, 0644);
   for (size_t i = 0; i < num; i++) need(PEM_write_X509(f, certs[i]), path);
+  fclose(f);
+}
+
+void tc_write_crls(const char *path, X509_CRL *const *crls, size_t num) {
+  FILE *f = open_w(path, 0644);
+  for (size_t i = 0; i < num; i++) need(PEM_write_X509_CRL(f, crls[i]), path);
   fclose(f);
 }
 

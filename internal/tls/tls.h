@@ -3,16 +3,19 @@
  * libuv here: ciphertext in, ciphertext out, plaintext read/write.
  *
  * Snapshot: an immutable, reference-counted bundle of the server's cert,
- * key, CA, CRL and allow-lists, with the SSL_CTX made from them. Building
+ * key, CA bundle, the CAs' CRLs and allow-lists, with the SSL_CTX made
+ * from them. Building
  * one checks everything (ed_tls_snapshot_new); a reload builds a new one
  * and swaps a pointer. Connections keep a reference to the snapshot they
  * started with. Thread-safe: any thread may use a snapshot.
  *
  * Ticket keys (ed_tls_keyring) live outside the snapshots, so tickets stay
- * valid across reloads. A ticket carries the client's identity; opening one
- * re-checks it against the CURRENT snapshot's CA, CRL and allow-list, and a
- * ticket that no longer passes is ignored: the client falls back to a full
- * handshake, which refuses it with the right reason. */
+ * valid across reloads. A ticket carries the client's identity and what
+ * the whole-chain re-check needs; opening one re-checks it against the
+ * connection's snapshot (ed_tls_peer_recheck: CA, validity, every CRL,
+ * depth, allow-list), and a ticket that no longer passes is ignored: the
+ * client falls back to a full handshake, which refuses it with the right
+ * reason. */
 #ifndef ED_TLS_H
 #define ED_TLS_H
 
@@ -46,16 +49,32 @@ struct ed_tls_params {
   /* Also accept a key that root owns and its group may read (0640, 0440),
    * as a Kubernetes Secret volume with fsGroup mounts it. Off: refused. */
   int allow_group_readable_key;
-  const char *ca;   /* PEM bundle of trusted client CAs (and the server's) */
-  const char *crl;  /* PEM CRL signed by a CA in |ca|; NULL for none */
+  const char *ca; /* PEM bundle of trusted client CAs (and the server's) */
+  /* CRL files (PEM; each may hold several CRLs). With any, every CA of
+   * the bundle must have a CRL signed by it, and every certificate of a
+   * client's chain below its root (leaf and intermediates) is checked
+   * against the CRL of its issuer. None: no revocation checks. */
+  const char *const *crls;
+  size_t num_crls;
+  /* A CRL past its nextUpdate: 0 = still used (a warning is logged at
+   * each build, see ed_tls_snapshot_warn_crl_expired); 1 = a client whose
+   * chain needs it is refused (crl_expired). */
+  int crl_expired_refuse;
+  /* With limit_chain_depth, a client chain may have at most
+   * max_chain_depth intermediate CAs between the leaf and the root (0:
+   * leaf signed by a root of the bundle). */
+  int limit_chain_depth;
+  uint32_t max_chain_depth;
   uint16_t tls_min; /* TLS1_3_VERSION (default when 0) or TLS1_2_VERSION */
   /* Allow-lists (borrowed during ed_tls_snapshot_new; copied). When any
-   * is non-empty, a client must match one entry of one of them. */
+   * is non-empty, a client must match one entry of one of them:
+   * allow_cn by exact bytes; allow_san "DNS:", "URI:", "email:", "IP:" or
+   * bare (README, "Allow-lists"); allow_sha256 hex of the client cert DER. */
   const char *const *allow_cn;
   size_t num_allow_cn;
-  const char *const *allow_san; /* DNS, URI or email SAN, exact */
+  const char *const *allow_san;
   size_t num_allow_san;
-  const char *const *allow_sha256; /* hex SHA-256 of the client cert DER */
+  const char *const *allow_sha256;
   size_t num_allow_sha256;
   struct ed_tls_keyring *keyring; /* required; the snapshot takes a ref */
   /* Seconds a ticket stays usable (default 2 * 3600 when 0). */
@@ -67,10 +86,15 @@ struct ed_tls_snapshot;
 /* ed_tls_snapshot_new loads and checks the files in |p|: key file mode
  * (ED_E_INSECURE), readable files (ED_E_NOENT, ED_E_PERM, ED_E_IO), PEM
  * contents (ED_E_PARSE), key matches cert (ED_E_MISMATCH), cert chains to
- * the CA (ED_E_VERIFY), cert within validity (ED_E_EXPIRED), CRL parses
- * (ED_E_PARSE) and is signed by the CA (ED_E_VERIFY). On success sets
- * |*out| (one reference) and returns 0; on failure writes a one-line
- * message naming the file to |err| and returns the code. */
+ * the CA (ED_E_VERIFY), is within validity (ED_E_EXPIRED) and its names
+ * are clean (ED_E_PARSE) - a CRL revoking it is logged as a warning, not
+ * refused, so that revocations always take effect -, each CRL parses
+ * (ED_E_PARSE) and is signed by a CA of the bundle (ED_E_VERIFY), every CA
+ * has a CRL when any is given (ED_E_NOTFOUND, naming the CA), allow-list
+ * entries parse (ED_E_INVAL). Each CRL past its nextUpdate is logged as a
+ * warning. On success sets |*out| (one reference) and returns 0; on
+ * failure writes a one-line message naming the file or CA to |err| and
+ * returns the code. */
 int ed_tls_snapshot_new(struct ed_tls_snapshot **out,
                         const struct ed_tls_params *p, char *err,
                         size_t err_len);
@@ -81,15 +105,12 @@ void ed_tls_snapshot_unref(struct ed_tls_snapshot *s);
 /* ed_tls_snapshot_ctx returns the server SSL_CTX (borrowed). */
 SSL_CTX *ed_tls_snapshot_ctx(const struct ed_tls_snapshot *s);
 
-/* ed_tls_snapshot_id returns a number unique to this snapshot in this
- * process (1, 2, ...), for logs. */
-uint64_t ed_tls_snapshot_id(const struct ed_tls_snapshot *s);
-
+/* The server's and the first CA's certificate, for the admin socket and
+ * metrics. Their SANs: ed_tls_snapshot_server_peer / _ca_peer. */
 struct ed_tls_cert_info {
   char subject[256]; /* RFC 2253 ("CN=server") */
   char issuer[256];
   char serial[72];               /* uppercase hex */
-  char sans[512];                /* "DNS:localhost,IP:127.0.0.1" */
   int64_t not_before, not_after; /* Unix seconds */
   char sha256[65];               /* lowercase hex of the DER */
 };
@@ -99,8 +120,11 @@ struct ed_tls_summary {
   struct ed_tls_cert_info ca;     /* the first CA in the bundle */
   size_t num_ca;                  /* CAs in the bundle */
   int has_crl;
-  int64_t crl_last_update, crl_next_update; /* Unix seconds; 0 if none */
-  size_t crl_entries;
+  size_t num_crl; /* CRLs in use (one per CA) */
+  /* The CRL due first: its nextUpdate and lastUpdate (Unix seconds; 0 if
+   * none). */
+  int64_t crl_last_update, crl_next_update;
+  size_t crl_entries; /* revoked serials, all CRLs */
   uint64_t snapshot_id;
   uint64_t loaded_wall_ns; /* when the snapshot was built */
 };
@@ -109,18 +133,104 @@ struct ed_tls_summary {
 void ed_tls_snapshot_summary(const struct ed_tls_snapshot *s,
                              struct ed_tls_summary *out);
 
+struct ed_tls_peer;
+
+/* ed_tls_snapshot_server_peer and ed_tls_snapshot_ca_peer return the names
+ * (CN, SANs) of the server certificate and of the bundle's first CA,
+ * borrowed from |s| (valid while the caller holds |s|). The CA's is NULL
+ * when its names could not be read as an identity. */
+const struct ed_tls_peer *ed_tls_snapshot_server_peer(
+    const struct ed_tls_snapshot *s);
+const struct ed_tls_peer *ed_tls_snapshot_ca_peer(
+    const struct ed_tls_snapshot *s);
+
+/* ed_tls_snapshot_warn_crl_expired logs one warning per CRL of |s| past
+ * its nextUpdate at |now| (Unix seconds): file, issuer, next update and
+ * what the --crl-expired policy does about it. Returns how many. The
+ * snapshot build calls it; a caller may call it periodically (any thread;
+ * no public-key work). */
+size_t ed_tls_snapshot_warn_crl_expired(const struct ed_tls_snapshot *s,
+                                        int64_t now);
+
 /* ---- the client's identity ------------------------------------------------
  */
 
-/* What a verified client certificate said; built during the handshake (or
- * restored from a ticket). Immutable once the handshake is done. */
-struct ed_tls_peer {
-  char cn[128];
-  char sans[512]; /* "DNS:a,URI:b,email:c,IP:d" */
-  char serial[72];
-  uint8_t sha256[32];
-  int64_t not_before, not_after;
-};
+/* What a verified client certificate says, parsed once per verified chain
+ * (or restored from a ticket): the subject CN, the SANs (DNS, IP, URI,
+ * email, in certificate order; other SAN types are skipped), the leaf's
+ * serial and SHA-256, and what a later re-check needs (each certificate's
+ * serial and issuing CA below the root, the chain's validity window).
+ * Immutable and reference-counted: any thread may hold, read, ref and
+ * unref it; it is freed with its last reference. Every string is exact:
+ * its length is given, nothing is truncated, and it holds no NUL or
+ * other control character (such certificates are refused, bad_identity),
+ * so it is also a valid C string. */
+struct ed_tls_peer;
+
+/* ed_tls_peer_ref adds a reference; ed_tls_peer_unref drops one (NULL is
+ * fine). The count is the only mutable part, hence const pointers. */
+void ed_tls_peer_ref(const struct ed_tls_peer *p);
+void ed_tls_peer_unref(const struct ed_tls_peer *p);
+
+/* ed_tls_peer_cn returns the subject CN (UTF-8) and sets |*out_len|, or
+ * returns NULL (|*out_len| 0) when the certificate has no CN. |out_len|
+ * may be NULL. */
+const char *ed_tls_peer_cn(const struct ed_tls_peer *p, size_t *out_len);
+/* ed_tls_peer_cn_is returns 1 when the CN is exactly |cn| (same length,
+ * same bytes), else 0 (also when there is no CN). */
+int ed_tls_peer_cn_is(const struct ed_tls_peer *p, const char *cn);
+size_t ed_tls_peer_num_sans(const struct ed_tls_peer *p);
+/* ed_tls_peer_san returns SAN |i|'s type and sets |*out_value| (borrowed,
+ * NUL-terminated; an IP SAN's address as text: "10.0.0.1", "::1") and
+ * |*out_len|. */
+enum ed_san_type ed_tls_peer_san(const struct ed_tls_peer *p, size_t i,
+                                 const char **out_value, size_t *out_len);
+/* ed_tls_peer_serial returns the leaf's serial, uppercase hex (borrowed). */
+const char *ed_tls_peer_serial(const struct ed_tls_peer *p);
+/* ed_tls_peer_sha256 returns the SHA-256 of the leaf's DER (32 bytes). */
+const uint8_t *ed_tls_peer_sha256(const struct ed_tls_peer *p);
+/* ed_tls_peer_validity sets the window in which every certificate of the
+ * chain is valid (Unix seconds). */
+void ed_tls_peer_validity(const struct ed_tls_peer *p, int64_t *out_not_before,
+                          int64_t *out_not_after);
+/* ed_tls_peer_chain_depth returns the number of intermediate CAs between
+ * the leaf and the root of the verified chain (0: signed by a root). */
+size_t ed_tls_peer_chain_depth(const struct ed_tls_peer *p);
+
+/* ed_tls_peer_sans_text returns the SANs as one unambiguous string for a
+ * log field: "TYPE:value" entries joined by ',', where inside each value
+ * '%' and ',' (and any byte below 0x21 or above 0x7e) are written %XX, so
+ * a ',' always separates entries. "" when there are none. The caller
+ * frees it (free()). */
+char *ed_tls_peer_sans_text(const struct ed_tls_peer *p);
+
+/* ed_tls_peer_from_der parses the identity of one DER certificate, alone
+ * (no chain, no verification; its links name an unknown issuer): what
+ * the handshake does with a client's leaf once its chain verified. On
+ * success sets |*out| (one reference) and returns 0; returns ED_E_PARSE
+ * for something that is not a certificate, ED_E_INVAL with |*out_detail|
+ * (static) for names that break the rules (bad_identity). For tests and
+ * the fuzzer. */
+int ed_tls_peer_from_der(struct ed_tls_peer **out, const char **out_detail,
+                         const uint8_t *der, size_t der_len);
+
+/* ed_tls_peer_recheck decides whether |p|, verified earlier (a full
+ * handshake, a ticket, an established session), still passes under
+ * snapshot |s| at |now| (Unix seconds): the root its chain led to is still
+ * a CA of the bundle (else unknown_ca); every certificate of the chain is
+ * within validity (cert_not_yet_valid, cert_expired); the chain has no
+ * more intermediates than max_chain_depth (chain_too_long); when |s| has
+ * CRLs, each certificate below the root has a CRL from its issuer in |s|
+ * (else unknown_ca), is not on it (cert_revoked) and, with
+ * crl_expired_refuse, that CRL is not past its nextUpdate (crl_expired);
+ * and |p| matches the allow-list (acl_denied). Returns 0 when it passes;
+ * otherwise ED_E_VERIFY and sets |*out_reason| and |*out_detail| (a static
+ * string). No public-key work and no allocation: any thread may call it,
+ * for any number of identities. The handshake decides with it too, so a
+ * re-check and a new handshake of the same chain agree. */
+int ed_tls_peer_recheck(const struct ed_tls_snapshot *s,
+                        const struct ed_tls_peer *p, int64_t now,
+                        enum ed_hs_reason *out_reason, const char **out_detail);
 
 /* ---- per-connection engine ----------------------------------------------- */
 
@@ -199,15 +309,13 @@ enum ed_hs_reason ed_tls_conn_failure(struct ed_tls_conn *c,
 
 /* After a complete handshake: */
 /* ed_tls_conn_peer returns the client's identity (server side; borrowed
- * from |c|), or NULL. */
+ * from |c|: take a reference to keep it longer), or NULL. */
 const struct ed_tls_peer *ed_tls_conn_peer(const struct ed_tls_conn *c);
 int ed_tls_conn_resumed(const struct ed_tls_conn *c);
 /* ed_tls_conn_suite returns the negotiated suite (tls_types.h). */
 enum ed_suite ed_tls_conn_suite(const struct ed_tls_conn *c);
 /* ed_tls_conn_version returns "TLSv1.3" or "TLSv1.2" (static). */
 const char *ed_tls_conn_version(const struct ed_tls_conn *c);
-/* ed_tls_conn_ssl returns the SSL object (borrowed; tests and client). */
-SSL *ed_tls_conn_ssl(const struct ed_tls_conn *c);
 
 /* ---- helpers ------------------------------------------------------------- */
 

@@ -91,7 +91,7 @@ void ed_tls_conn_free(struct ed_tls_conn *c) {
   if (!c) return;
   SSL_free(c->ssl);
   ed_tls_snapshot_unref(c->snap);
-  free(c->peer);
+  ed_tls_peer_unref(c->peer);
   free(c);
 }
 
@@ -244,8 +244,4 @@ const char *ed_tls_conn_version(const struct ed_tls_conn *c) {
     default:
       return "other";
   }
-}
-
-SSL *ed_tls_conn_ssl(const struct ed_tls_conn *c) {
-  return c->ssl;
 }

@@ -1,30 +1,146 @@
-/* internal/tls — shared between tls_snapshot.c, tls_verify.c, tls_conn.c.
- * Not part of the module's API. */
+/* internal/tls — shared between the module's files. Not part of the
+ * module's API. */
 #ifndef ED_TLS_INTERNAL_H
 #define ED_TLS_INTERNAL_H
 
+#include <openssl/bytestring.h>
 #include <openssl/x509.h>
 #include <stdatomic.h>
 
 #include "internal/tls/tls.h"
 
+/* ---- identity (tls_identity.c) ------------------------------------------ */
+
+/* A CA by what signs with it: SHA-256 over its subject name DER followed
+ * by its SubjectPublicKeyInfo DER. A CA re-issued with the same name and
+ * key (new validity) keeps its id; a new key or a new name is another CA. */
+#define ED_TLS_CA_ID_LEN 32
+int ed_tls_ca_id(uint8_t out[ED_TLS_CA_ID_LEN], X509 *x);
+
+/* A serial number as compared: a sign byte (1 negative, 0 otherwise) then
+ * the magnitude without leading zero bytes. */
+struct ed_tls_serial {
+  uint8_t *bytes;
+  size_t len;
+};
+void ed_tls_serial_canon(struct ed_tls_serial *out, const ASN1_INTEGER *i);
+int ed_tls_serial_cmp(const struct ed_tls_serial *a,
+                      const struct ed_tls_serial *b);
+
+struct ed_tls_san {
+  enum ed_san_type type;
+  char *value; /* NUL-terminated, |len| bytes; IP: the address as text */
+  size_t len;
+  uint8_t ip[16]; /* IP: the address (ip_len 4 or 16) */
+  uint8_t ip_len;
+};
+
+/* One certificate of the verified chain below the trust anchor: the leaf
+ * first, then each intermediate. */
+struct ed_tls_link {
+  struct ed_tls_serial serial;
+  uint8_t issuer[ED_TLS_CA_ID_LEN]; /* the CA that signed it */
+};
+
+struct ed_tls_peer {
+  _Atomic long refs;
+  char *cn; /* NULL when the subject has no CN */
+  size_t cn_len;
+  struct ed_tls_san *sans;
+  size_t num_sans;
+  char *serial; /* the leaf's, uppercase hex */
+  uint8_t sha256[32];
+  int64_t not_before, not_after; /* every certificate of the chain */
+  /* links[num_links - 1].issuer is the trust anchor. */
+  struct ed_tls_link *links;
+  size_t num_links;
+};
+
+/* ed_tls_identity_new builds an identity from |leaf| (DER |der|) and the
+ * verified |chain| (leaf first, trust anchor last), or from the leaf alone
+ * when |chain| is NULL (links then name the leaf's issuer as zeros).
+ * Returns NULL and sets |*out_detail| (static) when a name breaks the
+ * rules: a CN or SAN with a control character (C0, DEL, C1) or invalid
+ * UTF-8 (CN) / non-ASCII (DNS, URI, email), two CNs, an IP SAN that is not
+ * 4 or 16 bytes, two or an undecodable SAN extension. */
+struct ed_tls_peer *ed_tls_identity_new(X509 *leaf, const uint8_t *der,
+                                        size_t der_len, STACK_OF(X509) * chain,
+                                        const char **out_detail);
+
+/* The ticket's form of an identity (tls_ticket.c). encode returns 0 on
+ * allocation failure; decode returns NULL for anything malformed. */
+int ed_tls_identity_encode(CBB *cbb, const struct ed_tls_peer *p);
+size_t ed_tls_identity_encoded_len(const struct ed_tls_peer *p);
+struct ed_tls_peer *ed_tls_identity_decode(CBS *cbs);
+
+/* One --allow-san entry, parsed. |typed|: only SANs of |type| match. */
+struct ed_tls_allow_san {
+  int typed;
+  enum ed_san_type type;
+  char *value;
+  size_t len;
+  uint8_t ip[16]; /* the value as an address, when it is one */
+  uint8_t ip_len;
+};
+
+/* ed_tls_allow_san_parse parses |s| ("DNS:x", "URI:x", "email:x", "IP:a"
+ * or a bare value). Returns 0, or ED_E_INVAL with |*out_why| (static). */
+int ed_tls_allow_san_parse(struct ed_tls_allow_san *out, const char *s,
+                           const char **out_why);
+void ed_tls_allow_san_cleanup(struct ed_tls_allow_san *a);
+int ed_tls_allow_san_matches(const struct ed_tls_allow_san *a,
+                             const struct ed_tls_san *san);
+
+/* ---- snapshot ------------------------------------------------------------ */
+
+/* A CA of the bundle and, with --crl, its CRL (tls_crl.c). */
+struct ed_tls_ca {
+  uint8_t id[ED_TLS_CA_ID_LEN];
+  X509 *cert;
+  char *subject; /* RFC 2253, for messages */
+  int has_crl;
+  char *crl_file; /* where its CRL came from */
+  int64_t crl_last_update, crl_next_update;
+  struct ed_tls_serial *revoked; /* sorted (ed_tls_serial_cmp) */
+  size_t num_revoked;
+};
+
 struct ed_tls_snapshot {
   _Atomic long refs;
   uint64_t id;
   SSL_CTX *ctx;
-  X509_STORE *store; /* CAs (+ CRL with CRL_CHECK when has_crl) */
-  int has_crl;
-  uint8_t ca_fp[32]; /* SHA-256 over every CA DER: the trust generation */
-  char **revoked;    /* sorted uppercase hex serials from the CRL */
-  size_t num_revoked;
-  char **allow_cn, **allow_san;
-  size_t num_allow_cn, num_allow_san;
+  X509_STORE *store;     /* the CAs; revocation is ours (tls_crl.c) */
+  struct ed_tls_ca *cas; /* sorted by id, one per distinct id */
+  size_t num_cas;
+  int has_crl;            /* --crl given: every CA has a CRL */
+  int crl_expired_refuse; /* --crl-expired refuse */
+  int limit_chain_depth;
+  uint32_t max_chain_depth;
+  char **allow_cn;
+  size_t num_allow_cn;
+  struct ed_tls_allow_san *allow_san;
+  size_t num_allow_san;
   uint8_t (*allow_sha256)[32];
   size_t num_allow_sha256;
   struct ed_tls_keyring *keyring;
   struct ed_tls_summary summary;
-  struct ed_tls_vcache *vcache; /* chains that verified (tls_vcache.c) */
+  struct ed_tls_peer *server_id, *ca_id; /* for the admin socket */
+  struct ed_tls_vcache *vcache;          /* chains that verified */
 };
+
+/* tls_crl.c: the CAs of |cas| (the bundle) indexed into |s|, then the CRLs
+ * of |files| attached to them (every CA needs one when any is given).
+ * Return 0 or an ED_E_* code with a message naming the file or CA. */
+int ed_tls_index_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas, char *err,
+                     size_t err_len);
+int ed_tls_load_crls(struct ed_tls_snapshot *s, const char *const *files,
+                     size_t num_files, const char *ca_file, char *err,
+                     size_t err_len);
+void ed_tls_free_cas(struct ed_tls_snapshot *s);
+const struct ed_tls_ca *ed_tls_find_ca(const struct ed_tls_snapshot *s,
+                                       const uint8_t id[ED_TLS_CA_ID_LEN]);
+int ed_tls_ca_revokes(const struct ed_tls_ca *ca,
+                      const struct ed_tls_serial *serial);
 
 struct ed_tls_conn {
   SSL *ssl;
@@ -44,31 +160,29 @@ int ed_tls_refuse_on_io_thread(struct ed_tls_conn *c, const char *what);
 /* tls_verify.c */
 extern const SSL_TICKET_AEAD_METHOD ed_tls_ticket_method;
 enum ssl_verify_result_t ed_tls_verify_client(SSL *ssl, uint8_t *out_alert);
-/* ed_tls_peer_from_x509 builds a peer from a verified certificate. */
-struct ed_tls_peer *ed_tls_peer_from_x509(X509 *x, const uint8_t *der,
-                                          size_t der_len);
 int ed_tls_acl_allows(const struct ed_tls_snapshot *s,
                       const struct ed_tls_peer *p);
-int ed_tls_is_revoked(const struct ed_tls_snapshot *s, const char *serial);
 
 /* tls_vcache.c: chains that verified under one snapshot, by the SHA-256
- * of their DER (ed_tls_vcache_key), with their validity window. */
+ * of their DER (ed_tls_vcache_key), with their identity. */
 struct ed_tls_vcache;
 struct ed_tls_vcache *ed_tls_vcache_new(void);
 void ed_tls_vcache_free(struct ed_tls_vcache *vc);
 void ed_tls_vcache_key(uint8_t out[32], const STACK_OF(CRYPTO_BUFFER) * bufs);
-/* ed_tls_vcache_get copies the cached identity into |out| and returns 1
- * when |key| verified before and |now| is inside its window; else 0. */
-int ed_tls_vcache_get(struct ed_tls_vcache *vc, const uint8_t key[32],
-                      int64_t now, struct ed_tls_peer *out);
+/* ed_tls_vcache_get returns the cached identity (a new reference) when
+ * |key| verified before and |now| is inside its validity; else NULL. */
+struct ed_tls_peer *ed_tls_vcache_get(struct ed_tls_vcache *vc,
+                                      const uint8_t key[32], int64_t now);
+/* ed_tls_vcache_put remembers |p| (takes its own reference). */
 void ed_tls_vcache_put(struct ed_tls_vcache *vc, const uint8_t key[32],
-                       int64_t from, int64_t until,
-                       const struct ed_tls_peer *p);
+                       struct ed_tls_peer *p);
+
+/* tls_identity.c: |t| as Unix seconds (0 when absent). */
+int64_t ed_tls_asn1_time(const ASN1_TIME *t);
 
 /* tls_snapshot.c helpers shared with verification */
 void ed_tls_serial_hex(char *out, size_t out_len, const ASN1_INTEGER *serial);
-void ed_tls_sans_str(char *out, size_t out_len, X509 *x);
-int64_t ed_tls_asn1_time(const ASN1_TIME *t);
+void ed_tls_name_str(char *out, size_t out_len, const X509_NAME *name);
 void ed_tls_set_err(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

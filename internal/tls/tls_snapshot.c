@@ -1,6 +1,5 @@
 /* internal/tls — credential snapshots: load, check, build the SSL_CTX and
  * the summary the admin socket and metrics show. */
-#include <arpa/inet.h>
 #include <openssl/bio.h>
 #include <openssl/bytestring.h>
 #include <openssl/err.h>
@@ -13,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "internal/tls/tls_internal.h"
 
@@ -49,50 +49,7 @@ void ed_tls_serial_hex(char *out, size_t out_len, const ASN1_INTEGER *serial) {
   if (out_len) out[o < out_len ? o : out_len - 1] = '\0';
 }
 
-int64_t ed_tls_asn1_time(const ASN1_TIME *t) {
-  int days = 0, secs = 0;
-  if (!t || !ASN1_TIME_diff(&days, &secs, NULL, t)) return 0;
-  return (int64_t)time(NULL) + (int64_t)days * 86400 + secs;
-}
-
-static void append(char *out, size_t out_len, const char *type, const char *val,
-                   size_t val_len) {
-  size_t o = strlen(out);
-  int n = snprintf(out + o, out_len - o, "%s%s:%.*s", o ? "," : "", type,
-                   (int)val_len, val);
-  if (n < 0 || (size_t)n >= out_len - o) out[o] = '\0'; /* drop, never cut */
-}
-
-void ed_tls_sans_str(char *out, size_t out_len, X509 *x) {
-  out[0] = '\0';
-  GENERAL_NAMES *names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-  if (!names) {
-    ERR_clear_error();
-    return;
-  }
-  for (size_t i = 0; i < sk_GENERAL_NAME_num(names); i++) {
-    const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
-    const ASN1_STRING *s = NULL;
-    const char *type = NULL;
-    if (g->type == GEN_DNS) s = g->d.dNSName, type = "DNS";
-    if (g->type == GEN_URI) s = g->d.uniformResourceIdentifier, type = "URI";
-    if (g->type == GEN_EMAIL) s = g->d.rfc822Name, type = "email";
-    if (s) {
-      append(out, out_len, type, (const char *)ASN1_STRING_get0_data(s),
-             (size_t)ASN1_STRING_length(s));
-    } else if (g->type == GEN_IPADD) {
-      char ip[INET6_ADDRSTRLEN] = "";
-      int len = ASN1_STRING_length(g->d.iPAddress);
-      const void *d = ASN1_STRING_get0_data(g->d.iPAddress);
-      if (len == 4 || len == 16)
-        inet_ntop(len == 4 ? AF_INET : AF_INET6, d, ip, sizeof(ip));
-      append(out, out_len, "IP", ip, strlen(ip));
-    }
-  }
-  GENERAL_NAMES_free(names);
-}
-
-static void name_str(char *out, size_t out_len, const X509_NAME *name) {
+void ed_tls_name_str(char *out, size_t out_len, const X509_NAME *name) {
   out[0] = '\0';
   BIO *b = BIO_new(BIO_s_mem());
   if (!b) return;
@@ -107,11 +64,10 @@ static void name_str(char *out, size_t out_len, const X509_NAME *name) {
 
 static void cert_info(struct ed_tls_cert_info *out, X509 *x) {
   memset(out, 0, sizeof(*out));
-  name_str(out->subject, sizeof(out->subject), X509_get_subject_name(x));
-  name_str(out->issuer, sizeof(out->issuer), X509_get_issuer_name(x));
+  ed_tls_name_str(out->subject, sizeof(out->subject), X509_get_subject_name(x));
+  ed_tls_name_str(out->issuer, sizeof(out->issuer), X509_get_issuer_name(x));
   ed_tls_serial_hex(out->serial, sizeof(out->serial),
                     X509_get0_serialNumber(x));
-  ed_tls_sans_str(out->sans, sizeof(out->sans), x);
   out->not_before = ed_tls_asn1_time(X509_get0_notBefore(x));
   out->not_after = ed_tls_asn1_time(X509_get0_notAfter(x));
   uint8_t *der = NULL;
@@ -219,49 +175,63 @@ static int load_key(EVP_PKEY **out, const char *path, int allow_group_read,
   return 0;
 }
 
-static int load_crl(X509_CRL **out, const char *path, char *err,
-                    size_t err_len) {
-  struct pem b;
-  int rc = read_pem(&b, "CRL", path, err, err_len);
-  if (rc) return rc;
-  *out = PEM_read_bio_X509_CRL(b.bio, NULL, NULL, NULL);
-  free_pem(&b);
-  ERR_clear_error();
-  if (!*out) {
-    ed_tls_set_err(err, err_len, "CRL file %s holds no PEM CRL", path);
-    return ED_E_PARSE;
-  }
-  return 0;
-}
-
 /* ---- checks ------------------------------------------------------------ */
 
-/* A stale CRL must not lock every client out: the metrics report its next
- * update and an alert fires instead. */
-static int ignore_crl_time(int ok, X509_STORE_CTX *ctx) {
-  int e = X509_STORE_CTX_get_error(ctx);
-  if (!ok &&
-      (e == X509_V_ERR_CRL_HAS_EXPIRED || e == X509_V_ERR_CRL_NOT_YET_VALID)) {
-    return 1;
+/* server_revoked returns the CRL file that revokes a certificate of the
+ * server's verified |chain|, or NULL. */
+static const char *server_revoked(const struct ed_tls_snapshot *s,
+                                  STACK_OF(X509) * chain) {
+  const char *file = NULL;
+  for (size_t i = 0; !file && i + 1 < sk_X509_num(chain); i++) {
+    uint8_t id[ED_TLS_CA_ID_LEN];
+    ed_tls_ca_id(id, sk_X509_value(chain, i + 1));
+    const struct ed_tls_ca *ca = ed_tls_find_ca(s, id);
+    if (!ca || !ca->has_crl) continue;
+    struct ed_tls_serial serial;
+    ed_tls_serial_canon(&serial,
+                        X509_get0_serialNumber(sk_X509_value(chain, i)));
+    if (ed_tls_ca_revokes(ca, &serial)) file = ca->crl_file;
+    free(serial.bytes);
   }
-  return ok;
+  return file;
 }
 
-static int check_server_chain(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
-                              const char *path, char *err, size_t err_len) {
+/* verify_server runs the chain check; returns the X509 error and, on
+ * success, the verified chain in |*out_chain|. */
+static int verify_server(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
+                         STACK_OF(X509) * *out_chain) {
   STACK_OF(X509) *chain = sk_X509_dup(certs);
   X509 *leaf = sk_X509_shift(chain);
   X509_STORE_CTX *xs = X509_STORE_CTX_new();
-  int ok = xs && X509_STORE_CTX_init(xs, s->store, leaf, chain);
-  if (ok) {
-    X509_STORE_CTX_set_verify_cb(xs, ignore_crl_time);
-    ok = X509_verify_cert(xs) == 1;
+  int e = X509_V_ERR_OUT_OF_MEM;
+  if (xs && X509_STORE_CTX_init(xs, s->store, leaf, chain)) {
+    e = X509_verify_cert(xs) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(xs);
+    if (e == X509_V_OK) *out_chain = X509_STORE_CTX_get1_chain(xs);
   }
-  int e = xs ? X509_STORE_CTX_get_error(xs) : X509_V_ERR_OUT_OF_MEM;
   X509_STORE_CTX_free(xs);
   sk_X509_free(chain);
   ERR_clear_error();
-  if (ok) return 0;
+  return e;
+}
+
+/* check_server_chain verifies the server's own chain. A CRL revoking it
+ * (the leaf or a CA above it) is logged, not refused: refusing would keep
+ * the old snapshot, and with it the old CRLs, so the very reload that
+ * revokes a compromised intermediate would let its clients in. */
+static int check_server_chain(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
+                              const char *path, char *err, size_t err_len) {
+  STACK_OF(X509) *chain = NULL;
+  int e = verify_server(s, certs, &chain);
+  const char *crl = e == X509_V_OK ? server_revoked(s, chain) : NULL;
+  sk_X509_pop_free(chain, X509_free);
+  if (crl) {
+    char qp[600], qc[600];
+    ED_WARN("server certificate revoked",
+            "cert=%s crl=%s hint=\"clients that check revocation refuse it; "
+            "replace it\"",
+            ed_logq(qp, sizeof(qp), path), ed_logq(qc, sizeof(qc), crl));
+  }
+  if (e == X509_V_OK) return 0;
   int rc = ED_E_VERIFY;
   if (e == X509_V_ERR_CERT_HAS_EXPIRED || e == X509_V_ERR_CERT_NOT_YET_VALID) {
     rc = ED_E_EXPIRED;
@@ -272,72 +242,16 @@ static int check_server_chain(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
   return rc;
 }
 
-static int cmp_str(const void *a, const void *b) {
-  return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int add_crl(struct ed_tls_snapshot *s, STACK_OF(X509) * cas,
-                   const char *path, char *err, size_t err_len) {
-  X509_CRL *crl;
-  int rc = load_crl(&crl, path, err, err_len);
-  if (rc) return rc;
-  int signed_ok = 0;
-  for (size_t i = 0; i < sk_X509_num(cas) && !signed_ok; i++) {
-    EVP_PKEY *pk = X509_get_pubkey(sk_X509_value(cas, i));
-    signed_ok = pk && X509_CRL_verify(crl, pk) == 1;
-    EVP_PKEY_free(pk);
-  }
-  ERR_clear_error();
-  if (!signed_ok) {
-    X509_CRL_free(crl);
-    ed_tls_set_err(err, err_len, "CRL %s is not signed by the CA", path);
-    return ED_E_VERIFY;
-  }
-  STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
-  s->num_revoked = sk_X509_REVOKED_num(rev);
-  s->revoked = ed_calloc(s->num_revoked + 1, sizeof(char *));
-  for (size_t i = 0; i < s->num_revoked; i++) {
-    char hex[72];
-    const X509_REVOKED *r = sk_X509_REVOKED_value(rev, i);
-    ed_tls_serial_hex(hex, sizeof(hex), X509_REVOKED_get0_serialNumber(r));
-    s->revoked[i] = ed_strdup(hex);
-  }
-  qsort(s->revoked, s->num_revoked, sizeof(char *), cmp_str);
-  s->has_crl = 1;
-  s->summary.has_crl = 1;
-  s->summary.crl_entries = s->num_revoked;
-  s->summary.crl_last_update = ed_tls_asn1_time(X509_CRL_get0_lastUpdate(crl));
-  s->summary.crl_next_update = ed_tls_asn1_time(X509_CRL_get0_nextUpdate(crl));
-  X509_STORE_add_crl(s->store, crl);
-  X509_STORE_set_flags(s->store, X509_V_FLAG_CRL_CHECK);
-  X509_CRL_free(crl);
-  return 0;
-}
-
-int ed_tls_is_revoked(const struct ed_tls_snapshot *s, const char *serial) {
-  if (!s->num_revoked) return 0;
-  return bsearch(&serial, s->revoked, s->num_revoked, sizeof(char *),
-                 cmp_str) != NULL;
-}
-
 static int add_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas) {
-  SHA256_CTX sha;
-  SHA256_Init(&sha);
   s->store = X509_STORE_new();
-  for (size_t i = 0; i < sk_X509_num(cas); i++) {
-    X509 *ca = sk_X509_value(cas, i);
-    uint8_t *der = NULL;
-    int len = i2d_X509(ca, &der);
-    if (len <= 0 || !X509_STORE_add_cert(s->store, ca)) {
-      OPENSSL_free(der);
+  for (size_t i = 0; s->store && i < sk_X509_num(cas); i++) {
+    if (!X509_STORE_add_cert(s->store, sk_X509_value(cas, i))) {
+      ERR_clear_error();
       return ED_E_PARSE;
     }
-    SHA256_Update(&sha, der, (size_t)len);
-    OPENSSL_free(der);
   }
-  SHA256_Final(s->ca_fp, &sha);
   ERR_clear_error();
-  return 0;
+  return s->store ? 0 : ED_E_NOMEM;
 }
 
 /* ---- the SSL_CTX -------------------------------------------------------- */
@@ -448,7 +362,64 @@ static int copy_pins(struct ed_tls_snapshot *s, const struct ed_tls_params *p,
   return 0;
 }
 
+static int copy_allow_sans(struct ed_tls_snapshot *s,
+                           const struct ed_tls_params *p, char *err,
+                           size_t err_len) {
+  s->allow_san = ed_calloc(p->num_allow_san + 1, sizeof(*s->allow_san));
+  for (size_t i = 0; i < p->num_allow_san; i++) {
+    const char *why = NULL;
+    if (ed_tls_allow_san_parse(&s->allow_san[i], p->allow_san[i], &why)) {
+      ed_tls_set_err(err, err_len, "allow-san %s %s", p->allow_san[i], why);
+      return ED_E_INVAL;
+    }
+    s->num_allow_san++;
+  }
+  return 0;
+}
+
 /* ---- public ------------------------------------------------------------- */
+
+/* load_trust loads the CA bundle and the CRLs into |s|. */
+static int load_trust(struct ed_tls_snapshot *s, const struct ed_tls_params *p,
+                      STACK_OF(X509) * *out_cas, char *err, size_t err_len) {
+  int rc = load_certs(out_cas, "CA", p->ca, err, err_len);
+  if (!rc && add_cas(s, *out_cas)) {
+    ed_tls_set_err(err, err_len, "cannot use CA file %s", p->ca);
+    rc = ED_E_PARSE;
+  }
+  if (!rc) rc = ed_tls_index_cas(s, *out_cas, err, err_len);
+  if (!rc) rc = ed_tls_load_crls(s, p->crls, p->num_crls, p->ca, err, err_len);
+  return rc;
+}
+
+/* describe fills the summary and the names the admin socket shows. The
+ * server certificate's names must be clean like a client's. */
+static int describe(struct ed_tls_snapshot *s, const struct ed_tls_params *p,
+                    STACK_OF(X509) * certs, STACK_OF(X509) * cas, char *err,
+                    size_t err_len) {
+  const char *why = NULL, *ca_why = NULL;
+  X509 *leaf = sk_X509_value(certs, 0), *ca = sk_X509_value(cas, 0);
+  uint8_t *der = NULL;
+  int len = i2d_X509(leaf, &der);
+  if (len > 0)
+    s->server_id = ed_tls_identity_new(leaf, der, (size_t)len, NULL, &why);
+  OPENSSL_free(der);
+  der = NULL;
+  len = i2d_X509(ca, &der);
+  /* Only shown: a CA whose names are not clean just shows none. */
+  if (len > 0)
+    s->ca_id = ed_tls_identity_new(ca, der, (size_t)len, NULL, &ca_why);
+  OPENSSL_free(der);
+  if (!s->server_id) {
+    ed_tls_set_err(err, err_len, "certificate %s: %s", p->cert,
+                   why ? why : "cannot be read");
+    return ED_E_PARSE;
+  }
+  cert_info(&s->summary.server, leaf);
+  cert_info(&s->summary.ca, ca);
+  s->summary.num_ca = sk_X509_num(cas);
+  return 0;
+}
 
 static int snapshot_load(struct ed_tls_snapshot *s,
                          const struct ed_tls_params *p, char *err,
@@ -464,23 +435,14 @@ static int snapshot_load(struct ed_tls_snapshot *s,
     rc = ED_E_MISMATCH;
   }
   ERR_clear_error();
-  if (!rc) rc = load_certs(&cas, "CA", p->ca, err, err_len);
-  if (!rc && add_cas(s, cas)) {
-    ed_tls_set_err(err, err_len, "cannot use CA file %s", p->ca);
-    rc = ED_E_PARSE;
-  }
-  if (!rc && p->crl) rc = add_crl(s, cas, p->crl, err, err_len);
+  if (!rc) rc = load_trust(s, p, &cas, err, err_len);
   if (!rc) rc = check_server_chain(s, certs, p->cert, err, err_len);
   if (!rc && !build_ctx(s, p, certs, key)) {
     ed_tls_set_err(err, err_len, "cannot configure TLS with %s and %s", p->cert,
                    p->key);
     rc = ED_E_TLS;
   }
-  if (!rc) {
-    cert_info(&s->summary.server, sk_X509_value(certs, 0));
-    cert_info(&s->summary.ca, sk_X509_value(cas, 0));
-    s->summary.num_ca = sk_X509_num(cas);
-  }
+  if (!rc) rc = describe(s, p, certs, cas, err, err_len);
   ERR_clear_error();
   sk_X509_pop_free(certs, X509_free);
   sk_X509_pop_free(cas, X509_free);
@@ -502,9 +464,12 @@ int ed_tls_snapshot_new(struct ed_tls_snapshot **out,
   s->keyring = p->keyring;
   ed_tls_keyring_ref(p->keyring);
   s->vcache = ed_tls_vcache_new();
+  s->crl_expired_refuse = p->crl_expired_refuse;
+  s->limit_chain_depth = p->limit_chain_depth;
+  s->max_chain_depth = p->max_chain_depth;
   copy_list(&s->allow_cn, &s->num_allow_cn, p->allow_cn, p->num_allow_cn);
-  copy_list(&s->allow_san, &s->num_allow_san, p->allow_san, p->num_allow_san);
-  int rc = copy_pins(s, p, err, err_len);
+  int rc = copy_allow_sans(s, p, err, err_len);
+  if (!rc) rc = copy_pins(s, p, err, err_len);
   if (!rc) rc = snapshot_load(s, p, err, err_len);
   if (rc) {
     ed_tls_snapshot_unref(s);
@@ -512,6 +477,7 @@ int ed_tls_snapshot_new(struct ed_tls_snapshot **out,
   }
   s->summary.snapshot_id = s->id;
   s->summary.loaded_wall_ns = ed_wall_ns();
+  ed_tls_snapshot_warn_crl_expired(s, (int64_t)time(NULL));
   *out = s;
   return 0;
 }
@@ -530,10 +496,14 @@ void ed_tls_snapshot_unref(struct ed_tls_snapshot *s) {
     return;
   SSL_CTX_free(s->ctx);
   X509_STORE_free(s->store);
-  free_list(s->revoked, s->num_revoked);
+  ed_tls_free_cas(s);
   free_list(s->allow_cn, s->num_allow_cn);
-  free_list(s->allow_san, s->num_allow_san);
+  for (size_t i = 0; i < s->num_allow_san; i++)
+    ed_tls_allow_san_cleanup(&s->allow_san[i]);
+  free(s->allow_san);
   free(s->allow_sha256);
+  ed_tls_peer_unref(s->server_id);
+  ed_tls_peer_unref(s->ca_id);
   ed_tls_keyring_unref(s->keyring);
   ed_tls_vcache_free(s->vcache);
   free(s);
@@ -543,11 +513,17 @@ SSL_CTX *ed_tls_snapshot_ctx(const struct ed_tls_snapshot *s) {
   return s->ctx;
 }
 
-uint64_t ed_tls_snapshot_id(const struct ed_tls_snapshot *s) {
-  return s->id;
-}
-
 void ed_tls_snapshot_summary(const struct ed_tls_snapshot *s,
                              struct ed_tls_summary *out) {
   *out = s->summary;
+}
+
+const struct ed_tls_peer *ed_tls_snapshot_server_peer(
+    const struct ed_tls_snapshot *s) {
+  return s->server_id;
+}
+
+const struct ed_tls_peer *ed_tls_snapshot_ca_peer(
+    const struct ed_tls_snapshot *s) {
+  return s->ca_id;
 }

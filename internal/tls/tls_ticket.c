@@ -1,11 +1,14 @@
 /* internal/tls — session tickets. Keys rotate in a ring that outlives the
- * snapshots; a ticket carries the client's identity so that a resumption
- * is re-checked against the current CA, CRL and allow-list without
- * parsing any certificate.
+ * snapshots; a ticket carries the client's identity and what the whole
+ * chain's re-check needs (each certificate's serial and issuing CA below
+ * the root, the chain's validity window), so a resumption is re-checked
+ * with ed_tls_peer_recheck - CA, validity, every CRL, depth, allow-list -
+ * without any certificate.
  *
  * Ticket: key_id[16] | nonce[12] | AES-128-GCM(identity | session) | tag.
- * Identity: ver=1 | ca_fp[32] | not_before i64 | not_after i64 | sha256[32]
- *           | u8 len cn | u16 len sans | u8 len serial (each then bytes). */
+ * Identity: tls_identity.c (ed_tls_identity_encode), or one byte 0 when it
+ * would pass IDENTITY_MAX: such a ticket never resumes (full handshakes
+ * for that client), rather than failing the handshake that issues it. */
 #include <openssl/aead.h>
 #include <openssl/bytestring.h>
 #include <openssl/err.h>
@@ -21,7 +24,8 @@
 #define NONCE_LEN 12
 #define TAG_LEN 16
 #define HEADER_LEN (KEY_ID_LEN + NONCE_LEN)
-#define IDENTITY_MAX (1 + 32 + 8 + 8 + 32 + 1 + 127 + 2 + 511 + 1 + 71)
+#define IDENTITY_MAX 8192 /* well inside a ticket's 64 KiB */
+#define NO_IDENTITY 0
 
 struct tkey {
   uint8_t id[KEY_ID_LEN];
@@ -104,67 +108,25 @@ static void lock_fresh(struct ed_tls_keyring *kr) {
 /* ---- identity ------------------------------------------------------------
  */
 
-static int add_str(CBB *cbb, const char *s, int wide) {
-  size_t n = strlen(s);
-  CBB child;
-  int ok = wide ? CBB_add_u16_length_prefixed(cbb, &child)
-                : CBB_add_u8_length_prefixed(cbb, &child);
-  return ok && CBB_add_bytes(&child, (const uint8_t *)s, n) && CBB_flush(cbb);
+static int ticket_identity_fits(const struct ed_tls_peer *p) {
+  return ed_tls_identity_encoded_len(p) <= IDENTITY_MAX;
 }
 
-static int write_identity(CBB *cbb, const struct ed_tls_snapshot *s,
-                          const struct ed_tls_peer *p) {
-  return CBB_add_u8(cbb, 1) && CBB_add_bytes(cbb, s->ca_fp, 32) &&
-         CBB_add_u64(cbb, (uint64_t)p->not_before) &&
-         CBB_add_u64(cbb, (uint64_t)p->not_after) &&
-         CBB_add_bytes(cbb, p->sha256, 32) && add_str(cbb, p->cn, 0) &&
-         add_str(cbb, p->sans, 1) && add_str(cbb, p->serial, 0);
-}
-
-static int get_str(CBS *cbs, char *out, size_t out_len, int wide) {
-  CBS v;
-  int ok = wide ? CBS_get_u16_length_prefixed(cbs, &v)
-                : CBS_get_u8_length_prefixed(cbs, &v);
-  if (!ok || CBS_len(&v) >= out_len) return 0;
-  memcpy(out, CBS_data(&v), CBS_len(&v));
-  out[CBS_len(&v)] = '\0';
-  return 1;
-}
-
-static int read_identity(CBS *cbs, struct ed_tls_peer *p, uint8_t ca_fp[32]) {
-  uint8_t ver;
-  uint64_t nb, na;
-  if (!CBS_get_u8(cbs, &ver) || ver != 1 || !CBS_copy_bytes(cbs, ca_fp, 32) ||
-      !CBS_get_u64(cbs, &nb) || !CBS_get_u64(cbs, &na) ||
-      !CBS_copy_bytes(cbs, p->sha256, 32) ||
-      !get_str(cbs, p->cn, sizeof(p->cn), 0) ||
-      !get_str(cbs, p->sans, sizeof(p->sans), 1) ||
-      !get_str(cbs, p->serial, sizeof(p->serial), 0)) {
-    return 0;
-  }
-  p->not_before = (int64_t)nb;
-  p->not_after = (int64_t)na;
-  return 1;
-}
-
-/* still_trusted re-checks a ticket's identity against |s| (the snapshot
- * current when the connection was accepted). */
-static const char *still_trusted(const struct ed_tls_snapshot *s,
-                                 const struct ed_tls_peer *p,
-                                 const uint8_t ca_fp[32]) {
-  int64_t now = (int64_t)time(NULL);
-  if (memcmp(ca_fp, s->ca_fp, 32) != 0) return "ca_changed";
-  if (now < p->not_before || now > p->not_after) return "expired";
-  if (ed_tls_is_revoked(s, p->serial)) return "revoked";
-  if (!ed_tls_acl_allows(s, p)) return "acl";
-  return NULL;
+static int write_identity(CBB *cbb, const struct ed_tls_peer *p) {
+  if (!ticket_identity_fits(p)) return CBB_add_u8(cbb, NO_IDENTITY);
+  return ed_tls_identity_encode(cbb, p);
 }
 
 /* ---- the SSL_TICKET_AEAD_METHOD ---------------------------------------- */
 
+/* ticket_overhead is exact per connection: a ticket grows by what this
+ * client's identity takes. */
 static size_t ticket_overhead(SSL *ssl) {
-  (void)ssl;
-  return HEADER_LEN + TAG_LEN + IDENTITY_MAX;
+  struct ed_tls_conn *c = SSL_get_app_data(ssl);
+  size_t id = 1;
+  if (c && c->peer && ticket_identity_fits(c->peer))
+    id = ed_tls_identity_encoded_len(c->peer);
+  return HEADER_LEN + TAG_LEN + id;
 }
 
 static int ticket_seal(SSL *ssl, uint8_t *out, size_t *out_len,
@@ -174,8 +136,7 @@ static int ticket_seal(SSL *ssl, uint8_t *out, size_t *out_len,
   CBB cbb;
   uint8_t *pt = NULL;
   size_t pt_len = 0;
-  int ok = CBB_init(&cbb, in_len + 256) &&
-           write_identity(&cbb, c->snap, c->peer) &&
+  int ok = CBB_init(&cbb, in_len + 256) && write_identity(&cbb, c->peer) &&
            CBB_add_bytes(&cbb, in, in_len) && CBB_finish(&cbb, &pt, &pt_len);
   if (!ok) {
     CBB_cleanup(&cbb);
@@ -217,6 +178,22 @@ static size_t open_with(struct ed_tls_keyring *kr, uint8_t *pt,
   return n;
 }
 
+/* trusted decodes the identity at the front of |cbs| and re-checks it
+ * against the connection's snapshot. Returns it (one reference) or NULL. */
+static struct ed_tls_peer *trusted(struct ed_tls_conn *c, CBS *cbs) {
+  struct ed_tls_peer *p = ed_tls_identity_decode(cbs);
+  enum ed_hs_reason reason;
+  const char *detail;
+  if (p && ed_tls_peer_recheck(c->snap, p, (int64_t)time(NULL), &reason,
+                               &detail) != 0) {
+    ED_DEBUG("ticket ignored", "reason=%s serial=%s", ed_hs_reason_name(reason),
+             ed_tls_peer_serial(p));
+    ed_tls_peer_unref(p);
+    p = NULL;
+  }
+  return p;
+}
+
 static enum ssl_ticket_aead_result_t ticket_open(SSL *ssl, uint8_t *out,
                                                  size_t *out_len,
                                                  size_t max_out_len,
@@ -228,25 +205,19 @@ static enum ssl_ticket_aead_result_t ticket_open(SSL *ssl, uint8_t *out,
   if (ed_tls_refuse_on_io_thread(c, "ticket")) return ssl_ticket_aead_error;
   uint8_t *pt = ed_malloc(in_len);
   size_t pt_len = open_with(c->snap->keyring, pt, in, in_len);
-  struct ed_tls_peer *p = ed_calloc(1, sizeof(*p));
-  uint8_t ca_fp[32];
   CBS cbs;
   CBS_init(&cbs, pt, pt_len);
   enum ssl_ticket_aead_result_t r = ssl_ticket_aead_ignore_ticket;
-  if (pt_len && read_identity(&cbs, p, ca_fp) && CBS_len(&cbs) <= max_out_len) {
-    const char *why = still_trusted(c->snap, p, ca_fp);
-    if (why) {
-      ED_DEBUG("ticket ignored", "reason=%s serial=%s", why, p->serial);
-    } else {
-      memcpy(out, CBS_data(&cbs), CBS_len(&cbs));
-      *out_len = CBS_len(&cbs);
-      free(c->peer);
-      c->peer = p;
-      p = NULL;
-      r = ssl_ticket_aead_success;
-    }
+  struct ed_tls_peer *p = pt_len ? trusted(c, &cbs) : NULL;
+  if (p && CBS_len(&cbs) <= max_out_len) {
+    memcpy(out, CBS_data(&cbs), CBS_len(&cbs));
+    *out_len = CBS_len(&cbs);
+    ed_tls_peer_unref(c->peer);
+    c->peer = p;
+    p = NULL;
+    r = ssl_ticket_aead_success;
   }
-  free(p);
+  ed_tls_peer_unref(p);
   free(pt);
   return r;
 }

@@ -7,6 +7,12 @@ static const char *const hs_names[] = {
 #undef ED_NAME_
 };
 
+static const char *const san_names[] = {
+#define ED_SAN_NAME_(id, name) name,
+    ED_SAN_TYPES(ED_SAN_NAME_)
+#undef ED_SAN_NAME_
+};
+
 struct suite_row {
   uint16_t iana;
   const char *version;
@@ -20,6 +26,10 @@ static const struct suite_row suites[] = {
 
 const char *ed_hs_reason_name(enum ed_hs_reason r) {
   return (unsigned)r < ED_HS_REASON_COUNT ? hs_names[r] : "other";
+}
+
+const char *ed_san_type_name(enum ed_san_type t) {
+  return (unsigned)t < ED_SAN_TYPE_COUNT ? san_names[t] : "?";
 }
 
 const char *ed_suite_name(enum ed_suite s) {

@@ -10,7 +10,8 @@
 
 /* Why a handshake failed. Label values for
  * echod_tls_handshake_errors_total{reason}, the "handshake failed" log
- * line and the admin "refusals". */
+ * line and the admin "refusals". The TLS alert each one sends is chosen
+ * in tls_verify.c (alert_for). */
 #define ED_HS_REASONS(X)                      \
   X(NO_CLIENT_CERT, "no_client_cert")         \
   X(UNKNOWN_CA, "unknown_ca")                 \
@@ -19,6 +20,15 @@
   X(CERT_REVOKED, "cert_revoked")             \
   X(BAD_EKU, "bad_eku")                       \
   X(ACL_DENIED, "acl_denied")                 \
+  /* a CN or SAN with a control byte or bad   \
+   * UTF-8, two CNs, or a CA as the leaf */   \
+  X(BAD_IDENTITY, "bad_identity")             \
+  /* --crl-expired refuse: the chain needs a  \
+   * CRL past its nextUpdate */               \
+  X(CRL_EXPIRED, "crl_expired")               \
+  /* more intermediates than                  \
+   * --max-chain-depth */                     \
+  X(CHAIN_TOO_LONG, "chain_too_long")         \
   X(PROTOCOL, "protocol")                     \
   X(TIMEOUT, "timeout")                       \
   X(OTHER, "other")
@@ -33,6 +43,26 @@ enum ed_hs_reason {
 /* ed_hs_reason_name returns the label ("cert_revoked"); "other" for an
  * out-of-range value. Static string. */
 const char *ed_hs_reason_name(enum ed_hs_reason r);
+
+/* The SAN types an identity keeps (others, such as otherName or
+ * directoryName, are not identities here and are skipped). Names as the
+ * admin JSON "type", the log's "sans=" and --allow-san's prefixes use. */
+#define ED_SAN_TYPES(X) \
+  X(DNS, "DNS")         \
+  X(IP, "IP")           \
+  X(URI, "URI")         \
+  X(EMAIL, "email")
+
+enum ed_san_type {
+#define ED_SAN_ENUM_(id, name) ED_SAN_##id,
+  ED_SAN_TYPES(ED_SAN_ENUM_)
+#undef ED_SAN_ENUM_
+      ED_SAN_TYPE_COUNT
+};
+
+/* ed_san_type_name returns "DNS", "IP", "URI" or "email" ("?" out of
+ * range). Static string. */
+const char *ed_san_type_name(enum ed_san_type t);
 
 /* The cipher suites echod can negotiate (TLS 1.3, and TLS 1.2 ECDHE+AEAD).
  * X(id, IANA value, protocol version name, suite name). Labels for

@@ -2,12 +2,14 @@
  * snapshot. Verifying a chain (parse it, build it to the CA, check the
  * CA's ECDSA signature, EKU, CRL) gives the same answer every time for the
  * same bytes under the same snapshot, except for time: so a chain that
- * verified is remembered by the SHA-256 of its DER, with the validity
- * window of the whole verified chain, and the next full handshake of the
- * same client skips straight to the allow-list and its CertificateVerify
- * (which proves key possession and is never cached). A reload builds a new
- * snapshot and so starts with an empty cache: a new CRL or CA applies at
- * once. Used on the handshake pool; one mutex, held for a copy. */
+ * verified is remembered by the SHA-256 of its DER, with its identity
+ * (which carries the validity window of the whole verified chain), and the
+ * next full handshake of the same client skips straight to the re-check
+ * (revocation, depth, allow-list: cheap lookups, run every time) and its
+ * CertificateVerify (which proves key possession and is never cached). A reload
+ * builds a new snapshot and so starts with an empty cache: a new CRL or CA
+ * applies at once. Used on the handshake pool; one mutex, held for a reference.
+ */
 #include <openssl/sha.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,10 +20,8 @@
 #define VCACHE_SLOTS 64 /* direct-mapped; a collision replaces */
 
 struct vslot {
-  int used;
   uint8_t key[32];
-  int64_t from, until; /* Unix seconds: the chain's validity window */
-  struct ed_tls_peer peer;
+  struct ed_tls_peer *peer; /* NULL: empty; one reference */
 };
 
 struct ed_tls_vcache {
@@ -38,6 +38,8 @@ struct ed_tls_vcache *ed_tls_vcache_new(void) {
 void ed_tls_vcache_free(struct ed_tls_vcache *vc) {
   if (!vc) return;
   pthread_mutex_destroy(&vc->mu);
+  for (size_t i = 0; vc->slots && i < VCACHE_SLOTS; i++)
+    ed_tls_peer_unref(vc->slots[i].peer);
   free(vc->slots);
   free(vc);
 }
@@ -57,30 +59,29 @@ void ed_tls_vcache_key(uint8_t out[32], const STACK_OF(CRYPTO_BUFFER) * bufs) {
   SHA256_Final(out, &sha);
 }
 
-int ed_tls_vcache_get(struct ed_tls_vcache *vc, const uint8_t key[32],
-                      int64_t now, struct ed_tls_peer *out) {
-  int hit = 0;
+struct ed_tls_peer *ed_tls_vcache_get(struct ed_tls_vcache *vc,
+                                      const uint8_t key[32], int64_t now) {
+  struct ed_tls_peer *hit = NULL;
   pthread_mutex_lock(&vc->mu);
   struct vslot *s = vc->slots ? &vc->slots[key[0] % VCACHE_SLOTS] : NULL;
-  if (s && s->used && !memcmp(s->key, key, 32) && now >= s->from &&
-      now <= s->until) {
-    *out = s->peer;
-    hit = 1;
+  if (s && s->peer && !memcmp(s->key, key, 32) && now >= s->peer->not_before &&
+      now <= s->peer->not_after) {
+    hit = s->peer;
+    ed_tls_peer_ref(hit);
   }
   pthread_mutex_unlock(&vc->mu);
   return hit;
 }
 
 void ed_tls_vcache_put(struct ed_tls_vcache *vc, const uint8_t key[32],
-                       int64_t from, int64_t until,
-                       const struct ed_tls_peer *p) {
+                       struct ed_tls_peer *p) {
+  ed_tls_peer_ref(p);
   pthread_mutex_lock(&vc->mu);
   if (!vc->slots) vc->slots = ed_calloc(VCACHE_SLOTS, sizeof(*vc->slots));
   struct vslot *s = &vc->slots[key[0] % VCACHE_SLOTS];
-  s->used = 1;
+  struct ed_tls_peer *old = s->peer;
   memcpy(s->key, key, 32);
-  s->from = from;
-  s->until = until;
-  s->peer = *p;
+  s->peer = p;
   pthread_mutex_unlock(&vc->mu);
+  ed_tls_peer_unref(old);
 }

@@ -114,7 +114,8 @@ class Commands(unittest.TestCase):
         self.assertEqual(r["server"]["serial"].lstrip("0"),
                          au.served_serial(self.srv.port, self.ctx))
         self.assertEqual(len(r["server"]["sha256"]), 64)
-        self.assertIn("DNS:localhost", r["server"]["sans"])
+        self.assertIn({"type": "DNS", "value": "localhost"},
+                      r["server"]["sans"])
 
     def test_reload_and_check(self):
         self.assertIn("check passed", self.ctl("reload", "--check").stdout)

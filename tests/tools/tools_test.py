@@ -157,8 +157,8 @@ class UnderBazelRun(unittest.TestCase):
         # be a symlink).
         self.assertEqual(cfg["cert"], self.in_user("conf", "..", "ca",
                                                    "srv.pem"))
-        self.assertEqual(cfg["crl"], self.in_user("conf", "..", "ca",
-                                                  "crl.pem"))
+        self.assertEqual(cfg["crl"], [self.in_user("conf", "..", "ca",
+                                                   "crl.pem")])
         self.assertEqual(cfg["ticket_rotate"], "1h")
         # --print-config's output is a config file again, from anywhere.
         with open(self.in_user("printed.json"), "w") as f:

@@ -1,0 +1,726 @@
+/* internal/tls tests for identity and revocation: what a certificate's
+ * names become (exact, typed, never cut), which names are refused
+ * (bad_identity), how --allow-san matches (no substring, prefix or other
+ * entry), ed_tls_peer_recheck under changed snapshots, several CRLs (per
+ * CA, several per file, the newest of one CA), the whole chain's
+ * revocation, --crl-expired, --max-chain-depth, and tickets re-checked
+ * across the whole chain. Certificates are minted as an attacker would. */
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal/base/base.h"
+#include "internal/testing/testing.h"
+#include "internal/tls/testcerts.h"
+#include "internal/tls/testpair.h"
+#include "internal/tls/tls.h"
+
+/* ---- fixture ---------------------------------------------------------- */
+
+static EVP_PKEY *key_a, *key_b, *key_i, *srv_key, *cli_key;
+static X509 *ca_a, *ca_b, *inter, *srv, *srv_b, *alice, *bob_b, *carol, *dave_b;
+static struct ed_tls_keyring *keyring;
+
+static X509 *client(const char *cn, X509 *issuer, EVP_PKEY *ikey,
+                    const char *san) {
+  struct tc_opts o = {.cn = cn,
+                      .issuer = issuer,
+                      .issuer_key = ikey,
+                      .eku = TC_EKU_CLIENT,
+                      .san = san};
+  return tc_cert(cli_key, &o);
+}
+
+/* hostile mints a client of CA A from |o| (issuer, EKU and key set). */
+static X509 *hostile(struct tc_opts o) {
+  o.issuer = ca_a, o.issuer_key = key_a, o.eku = TC_EKU_CLIENT;
+  return tc_cert(cli_key, &o);
+}
+
+static void write_crl(const char *name, X509 *ca, EVP_PKEY *key, X509 *revoked,
+                      long next_s) {
+  X509_CRL *crl =
+      tc_crl(ca, key, revoked ? &revoked : NULL, revoked ? 1 : 0, next_s);
+  tc_write_crl(tc_path(name), crl);
+  X509_CRL_free(crl);
+}
+
+static void setup(void) {
+  key_a = tc_key(), key_b = tc_key(), key_i = tc_key();
+  srv_key = tc_key(), cli_key = tc_key();
+  struct tc_opts o = {.cn = "root A"};
+  ca_a = tc_cert(key_a, &o);
+  o.cn = "root B";
+  ca_b = tc_cert(key_b, &o);
+  struct tc_opts io = {
+      .cn = "inter A1", .issuer = ca_a, .issuer_key = key_a, .ca = 1};
+  inter = tc_cert(key_i, &io);
+  struct tc_opts so = {.cn = "server",
+                       .issuer = ca_a,
+                       .issuer_key = key_a,
+                       .eku = TC_EKU_SERVER,
+                       .san = "DNS:localhost"};
+  srv = tc_cert(srv_key, &so);
+  so.issuer = ca_b, so.issuer_key = key_b;
+  srv_b = tc_cert(srv_key, &so);
+  alice = client("alice", ca_a, key_a,
+                 "DNS:alice.example,URI:spiffe://echod/alice,IP:127.0.0.1,"
+                 "IP:::1");
+  bob_b = client("bob", ca_b, key_b, NULL);
+  dave_b = client("dave", ca_b, key_b, NULL);
+  carol = client("carol", inter, key_i, NULL);
+  tc_write_cert(tc_path("a.pem"), &ca_a, 1);
+  tc_write_cert(tc_path("b.pem"), &ca_b, 1);
+  X509 *ab[] = {ca_a, ca_b}, *ai[] = {ca_a, inter};
+  tc_write_cert(tc_path("ab.pem"), ab, 2);
+  tc_write_cert(tc_path("a-inter.pem"), ai, 2);
+  tc_write_cert(tc_path("srv.pem"), &srv, 1);
+  tc_write_cert(tc_path("srv-b.pem"), &srv_b, 1);
+  tc_write_key(tc_path("srv.key"), srv_key, 0600);
+  write_crl("crl-a.pem", ca_a, key_a, NULL, 86400);
+  write_crl("crl-a-alice.pem", ca_a, key_a, alice, 86400);
+  write_crl("crl-a-inter.pem", ca_a, key_a, inter, 86400);
+  write_crl("crl-a-srv.pem", ca_a, key_a, srv, 86400);
+  write_crl("crl-b.pem", ca_b, key_b, NULL, 86400);
+  write_crl("crl-b-dave.pem", ca_b, key_b, dave_b, 86400);
+  write_crl("crl-i.pem", inter, key_i, NULL, 86400);
+  write_crl("crl-i-old.pem", inter, key_i, NULL, -30);
+  keyring = ed_tls_keyring_new(3600);
+}
+
+static void teardown(void) {
+  X509 *all[] = {ca_a, ca_b, inter, srv, srv_b, alice, bob_b, carol, dave_b};
+  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) X509_free(all[i]);
+  EVP_PKEY *keys[] = {key_a, key_b, key_i, srv_key, cli_key};
+  for (size_t i = 0; i < 5; i++) EVP_PKEY_free(keys[i]);
+  SSL_SESSION_free(tp_last_session);
+  tp_last_session = NULL;
+  ed_tls_keyring_unref(keyring);
+}
+
+/* A snapshot's inputs; CRL names are files under tc_path. */
+struct setup {
+  const char *ca, *cert; /* default a.pem, srv.pem */
+  const char *crls[4];
+  int refuse, depth; /* depth < 0: no limit */
+  const char *allow_san, *allow_cn;
+};
+
+static int build(struct ed_tls_snapshot **out, const struct setup *u, char *err,
+                 size_t err_len) {
+  char paths[4][512];
+  const char *crls[4];
+  size_t n = 0;
+  for (; n < 4 && u->crls[n]; n++) {
+    snprintf(paths[n], sizeof(paths[n]), "%s", tc_path(u->crls[n]));
+    crls[n] = paths[n];
+  }
+  char ca[512], cert[512], key[512];
+  snprintf(ca, sizeof(ca), "%s", tc_path(u->ca ? u->ca : "a.pem"));
+  snprintf(cert, sizeof(cert), "%s", tc_path(u->cert ? u->cert : "srv.pem"));
+  snprintf(key, sizeof(key), "%s", tc_path("srv.key"));
+  struct ed_tls_params p = {.cert = cert,
+                            .key = key,
+                            .ca = ca,
+                            .crls = crls,
+                            .num_crls = n,
+                            .crl_expired_refuse = u->refuse,
+                            .limit_chain_depth = u->depth >= 0,
+                            .max_chain_depth = (uint32_t)u->depth,
+                            .allow_san = &u->allow_san,
+                            .num_allow_san = u->allow_san != NULL,
+                            .allow_cn = &u->allow_cn,
+                            .num_allow_cn = u->allow_cn != NULL,
+                            .keyring = keyring};
+  return ed_tls_snapshot_new(out, &p, err, err_len);
+}
+
+static struct ed_tls_snapshot *snap(struct setup u) {
+  struct ed_tls_snapshot *s = NULL;
+  char err[512] = "";
+  int rc = build(&s, &u, err, sizeof(err));
+  if (rc) fprintf(stderr, "  snapshot: %s\n", err);
+  CHECK_EQ(rc, 0);
+  return s;
+}
+
+/* snap_fails checks the build fails with |want_rc| and a message holding
+ * |want|. */
+static void snap_fails(struct setup u, int want_rc, const char *want) {
+  struct ed_tls_snapshot *s = NULL;
+  char err[512] = "";
+  CHECK_EQ(build(&s, &u, err, sizeof(err)), want_rc);
+  CHECK(s == NULL);
+  CHECK(strstr(err, want) != NULL);
+  if (!strstr(err, want)) fprintf(stderr, "  message: %s\n", err);
+  ed_tls_snapshot_unref(s);
+}
+
+/* connect runs a handshake of |cert| (with |chain| sent as intermediate)
+ * against |s|. Returns the server's result; sets |*reason|, the client's
+ * alert reason and, on success, |*out| (a reference) when asked. */
+static int run_client(struct ed_tls_snapshot *s, X509 *cert, X509 *chain,
+                      SSL_SESSION *sess, enum ed_hs_reason *reason, int *alert,
+                      const struct ed_tls_peer **out, int *resumed) {
+  SSL_CTX *cctx = tp_client_ctx(cert, cli_key, chain, ca_a, TLS1_3_VERSION);
+  struct tp_pair p;
+  tp_pair_init(&p, cctx, s, sess, 1 << 20);
+  tp_handshake(&p);
+  int rc = p.sv_rc;
+  if (reason) *reason = p.reason;
+  if (alert) *alert = rc < 0 ? tp_client_alert(&p) : 0;
+  if (rc == 1) {
+    CHECK_EQ(tp_echo(&p, (const uint8_t *)"ok", 2), 0); /* + a ticket */
+    if (out) ed_tls_peer_ref(*out = ed_tls_conn_peer(p.sv));
+    if (resumed) *resumed = ed_tls_conn_resumed(p.sv);
+  }
+  tp_pair_free(&p);
+  SSL_CTX_free(cctx);
+  return rc;
+}
+
+static void expect_refused(struct ed_tls_snapshot *s, X509 *cert, X509 *chain,
+                           enum ed_hs_reason want, int want_alert) {
+  enum ed_hs_reason r = ED_HS_OTHER;
+  int alert = 0;
+  CHECK(run_client(s, cert, chain, NULL, &r, &alert, NULL, NULL) < 0);
+  CHECK_EQ(r, want);
+  if (r != want) fprintf(stderr, "  got %s\n", ed_hs_reason_name(r));
+  CHECK_EQ(alert, want_alert);
+}
+
+static const struct ed_tls_peer *peer_of(struct ed_tls_snapshot *s, X509 *cert,
+                                         X509 *chain) {
+  const struct ed_tls_peer *p = NULL;
+  CHECK_EQ(run_client(s, cert, chain, NULL, NULL, NULL, &p, NULL), 1);
+  return p;
+}
+
+static int from_der(struct ed_tls_peer **out, const char **why, X509 *x) {
+  uint8_t *der = NULL;
+  int len = i2d_X509(x, &der);
+  int rc = ed_tls_peer_from_der(out, why, der, (size_t)len);
+  OPENSSL_free(der);
+  return rc;
+}
+
+/* ---- extraction ------------------------------------------------------- */
+
+static void check_san(const struct ed_tls_peer *p, size_t i,
+                      enum ed_san_type type, const char *value, size_t len) {
+  const char *v = NULL;
+  size_t n = 0;
+  CHECK_EQ(ed_tls_peer_san(p, i, &v, &n), type);
+  CHECK_EQ(n, len);
+  CHECK(v && memcmp(v, value, len) == 0 && v[len] == '\0');
+}
+
+static void test_extract(void) {
+  struct ed_tls_peer *p = NULL;
+  const char *why = NULL;
+  CHECK_EQ(from_der(&p, &why, alice), 0);
+  size_t cn_len = 0;
+  CHECK_STR(ed_tls_peer_cn(p, &cn_len), "alice");
+  CHECK_EQ(cn_len, 5);
+  CHECK(ed_tls_peer_cn_is(p, "alice"));
+  CHECK(!ed_tls_peer_cn_is(p, "alic") && !ed_tls_peer_cn_is(p, "alice "));
+  CHECK_EQ(ed_tls_peer_num_sans(p), 4);
+  check_san(p, 0, ED_SAN_DNS, "alice.example", 13);
+  check_san(p, 1, ED_SAN_URI, "spiffe://echod/alice", 20);
+  check_san(p, 2, ED_SAN_IP, "127.0.0.1", 9);
+  check_san(p, 3, ED_SAN_IP, "::1", 3);
+  char *t = ed_tls_peer_sans_text(p);
+  CHECK_STR(t,
+            "DNS:alice.example,URI:spiffe://echod/alice,IP:127.0.0.1,"
+            "IP:::1");
+  free(t);
+  CHECK(strlen(ed_tls_peer_serial(p)) >= 2);
+  CHECK_EQ(ed_tls_peer_chain_depth(p), 0);
+  ed_tls_peer_unref(p);
+
+  /* A comma is part of the one value; the log text cannot be split
+   * into two SANs. */
+  struct tc_san uri = {GEN_URI,
+                       "spiffe://echod/mallory,URI:spiffe://echod/admin", 0};
+  X509 *x = hostile((struct tc_opts){.cn = "m%", .sans = &uri, .num_sans = 1});
+  CHECK_EQ(from_der(&p, &why, x), 0);
+  CHECK_EQ(ed_tls_peer_num_sans(p), 1);
+  check_san(p, 0, ED_SAN_URI, uri.value, strlen(uri.value));
+  t = ed_tls_peer_sans_text(p);
+  CHECK_STR(t, "URI:spiffe://echod/mallory%2CURI:spiffe://echod/admin");
+  free(t);
+  ed_tls_peer_unref(p);
+  X509_free(x);
+
+  /* 200 bytes of CN: kept whole. */
+  char long_cn[201];
+  memset(long_cn, 'c', 200);
+  long_cn[200] = '\0';
+  /* Past X.520's 64-character bound, which CAs do not all enforce. */
+  x = hostile((struct tc_opts){.cn = long_cn, .cn_type = V_ASN1_UTF8STRING});
+  CHECK_EQ(from_der(&p, &why, x), 0);
+  CHECK_STR(ed_tls_peer_cn(p, &cn_len), long_cn);
+  CHECK_EQ(cn_len, 200);
+  ed_tls_peer_unref(p);
+  X509_free(x);
+  CHECK_EQ(ed_tls_peer_from_der(&p, &why, (const uint8_t *)"\x30\x03xyz", 5),
+           ED_E_PARSE);
+}
+
+struct bad_case {
+  struct tc_opts o;
+  const char *why;
+};
+
+static void test_bad_identity_names(void) {
+  static const struct tc_san nul_dns = {GEN_DNS, "admin\0.attacker.example",
+                                        24};
+  static const struct tc_san esc_uri = {GEN_URI, "spiffe://x/\x1b[2J", 0};
+  static const struct tc_san hi_dns = {GEN_DNS, "caf\xc3\xa9.example", 0};
+  static const struct tc_san ip5 = {GEN_IPADD, "\x0a\x00\x00\x01\x02", 5};
+  static const struct tc_san del_email = {GEN_EMAIL, "a\x7f@example.com", 0};
+  static const struct tc_san ok_dns = {GEN_DNS, "ok.example", 0};
+  const struct bad_case cases[] = {
+      {{.cn = "alice\0evil", .cn_len = 10}, "CN holds a NUL"},
+      {{.cn = "alice\x1b[31m"}, "CN holds a NUL or another control"},
+      {{.cn = "alice\nadmin"}, "CN holds a NUL or another control"},
+      {{.cn = "alice\xc2\x9b"}, "CN holds a NUL or another control"}, /* C1 */
+      {{.cn = "alice", .cn2 = "admin"}, "two or more CNs"},
+      {{.cn = "m", .sans = &nul_dns, .num_sans = 1}, "DNS SAN holds a NUL"},
+      {{.cn = "m", .sans = &esc_uri, .num_sans = 1}, "URI SAN holds a NUL"},
+      {{.cn = "m", .sans = &del_email, .num_sans = 1}, "email SAN holds"},
+      {{.cn = "m", .sans = &hi_dns, .num_sans = 1}, "DNS SAN is not ASCII"},
+      {{.cn = "m", .sans = &ip5, .num_sans = 1}, "not 4 or 16 bytes"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    X509 *x = hostile(cases[i].o);
+    struct ed_tls_peer *p = NULL;
+    const char *why = "";
+    CHECK_EQ(from_der(&p, &why, x), ED_E_INVAL);
+    CHECK(p == NULL);
+    CHECK(why && strstr(why, cases[i].why) != NULL);
+    if (!why || !strstr(why, cases[i].why))
+      fprintf(stderr, "  case %zu: %s\n", i, why ? why : "(null)");
+    X509_free(x);
+  }
+  /* Invalid UTF-8 in a UTF8String CN (BoringSSL will not even sign one:
+   * patched into the DER): refused, here or by the parser itself. */
+  static const char *const bad_utf8[] = {"\xff", "\xc0\xaf", "\xed\xa0\x80"};
+  for (size_t i = 0; i < 3; i++) {
+    X509 *x = hostile((struct tc_opts){.cn = "alice-XYZ"});
+    uint8_t *der = NULL;
+    int len = i2d_X509(x, &der);
+    uint8_t *at = memmem(der, (size_t)len, "XYZ", 3);
+    CHECK(at != NULL);
+    if (at) memcpy(at, bad_utf8[i], strlen(bad_utf8[i]));
+    if (at && strlen(bad_utf8[i]) < 3) at[strlen(bad_utf8[i])] = 'A';
+    struct ed_tls_peer *p = NULL;
+    const char *why = NULL;
+    CHECK(ed_tls_peer_from_der(&p, &why, der, (size_t)len) != 0);
+    CHECK(p == NULL);
+    OPENSSL_free(der);
+    X509_free(x);
+  }
+  /* Two SAN extensions: refused here, or by the parser itself. */
+  X509 *x = hostile((struct tc_opts){
+      .cn = "m", .sans = &ok_dns, .num_sans = 1, .dup_san = 1});
+  struct ed_tls_peer *p = NULL;
+  const char *why = NULL;
+  CHECK(from_der(&p, &why, x) != 0);
+  CHECK(p == NULL);
+  X509_free(x);
+}
+
+/* Through a real handshake: each refused as bad_identity with
+ * bad_certificate; a 200-byte CN gets in whole. */
+static void test_bad_identity_handshake(void) {
+  struct ed_tls_snapshot *s = snap((struct setup){.depth = -1});
+  static const struct tc_san nul_dns = {GEN_DNS, "admin\0.attacker.example",
+                                        24};
+  X509 *bad[] = {
+      hostile((struct tc_opts){.cn = "alice\0evil", .cn_len = 10}),
+      hostile((struct tc_opts){.cn = "alice", .cn2 = "admin"}),
+      hostile((struct tc_opts){.cn = "alice", .sans = &nul_dns, .num_sans = 1}),
+      hostile((struct tc_opts){.cn = "a CA", .ca = 1}), /* CA:TRUE leaf */
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    expect_refused(s, bad[i], NULL, ED_HS_BAD_IDENTITY,
+                   SSL_R_SSLV3_ALERT_BAD_CERTIFICATE);
+    X509_free(bad[i]);
+  }
+  char long_cn[201];
+  memset(long_cn, 'L', 200);
+  long_cn[200] = '\0';
+  X509 *x =
+      hostile((struct tc_opts){.cn = long_cn, .cn_type = V_ASN1_UTF8STRING});
+  const struct ed_tls_peer *p = peer_of(s, x, NULL);
+  size_t n = 0;
+  if (p) CHECK_STR(ed_tls_peer_cn(p, &n), long_cn);
+  CHECK_EQ(n, 200);
+  ed_tls_peer_unref(p);
+  X509_free(x);
+  ed_tls_snapshot_unref(s);
+}
+
+/* ---- --allow-san, --allow-cn ------------------------------------------ */
+
+/* allowed says whether |p| passes an allow-list of one SAN entry. */
+static int allowed(const struct ed_tls_peer *p, const char *allow_san,
+                   const char *allow_cn) {
+  struct ed_tls_snapshot *s = snap((struct setup){
+      .depth = -1, .allow_san = allow_san, .allow_cn = allow_cn});
+  enum ed_hs_reason r = ED_HS_OTHER;
+  const char *d = NULL;
+  int rc = s ? ed_tls_peer_recheck(s, p, (int64_t)time(NULL), &r, &d) : -1;
+  if (rc) CHECK_EQ(r, ED_HS_ACL_DENIED);
+  ed_tls_snapshot_unref(s);
+  return rc == 0;
+}
+
+static void test_allow_lists(void) {
+  struct ed_tls_snapshot *s = snap((struct setup){.depth = -1});
+  const struct ed_tls_peer *a = peer_of(s, alice, NULL);
+  struct tc_san uri = {GEN_URI,
+                       "spiffe://echod/mallory,URI:spiffe://echod/admin", 0};
+  struct tc_san mail = {GEN_EMAIL, "mallory,admin@example.com", 0};
+  struct tc_san v4m = {GEN_IPADD, "\0\0\0\0\0\0\0\0\0\0\xff\xff\x7f\0\0\x01",
+                       16};
+  X509 *xu = hostile((struct tc_opts){.cn = "m1", .sans = &uri, .num_sans = 1});
+  X509 *xm =
+      hostile((struct tc_opts){.cn = "m2", .sans = &mail, .num_sans = 1});
+  X509 *xv = hostile((struct tc_opts){.cn = "m3", .sans = &v4m, .num_sans = 1});
+  const struct ed_tls_peer *mu = peer_of(s, xu, NULL);
+  const struct ed_tls_peer *mm = peer_of(s, xm, NULL);
+  const struct ed_tls_peer *mv = peer_of(s, xv, NULL);
+  if (!a || !mu || !mm || !mv) return;
+  /* The comma attacks: one SAN is one value, never a list. */
+  CHECK(!allowed(mu, "spiffe://echod/admin", NULL));
+  CHECK(!allowed(mu, "URI:spiffe://echod/admin", NULL));
+  CHECK(!allowed(mu, "spiffe://echod/mallory", NULL));
+  CHECK(
+      allowed(mu, "URI:spiffe://echod/mallory,URI:spiffe://echod/admin", NULL));
+  CHECK(!allowed(mm, "admin@example.com", NULL));
+  CHECK(!allowed(mm, "email:admin@example.com", NULL));
+  CHECK(allowed(mm, "mallory,admin@example.com", NULL));
+  /* Typed entries: DNS ignores ASCII case, URI and email do not. */
+  CHECK(allowed(a, "DNS:ALICE.Example", NULL));
+  CHECK(allowed(a, "alice.EXAMPLE", NULL)); /* bare, matches the DNS SAN */
+  CHECK(allowed(a, "URI:spiffe://echod/alice", NULL));
+  CHECK(!allowed(a, "URI:SPIFFE://echod/alice", NULL));
+  CHECK(!allowed(a, "DNS:spiffe://echod/alice", NULL)); /* wrong type */
+  CHECK(!allowed(a, "email:alice.example", NULL));
+  /* No substring, prefix or suffix. */
+  CHECK(!allowed(a, "alice", NULL));
+  CHECK(!allowed(a, "alice.exampl", NULL));
+  CHECK(!allowed(a, "DNS:alice.example.", NULL));
+  CHECK(!allowed(a, "spiffe://echod/alic", NULL));
+  CHECK(!allowed(a, "URI:spiffe://echod/alice/x", NULL));
+  /* IP SANs compare as addresses. */
+  CHECK(allowed(a, "IP:::1", NULL));
+  CHECK(allowed(a, "IP:0:0:0:0:0:0:0:1", NULL));
+  CHECK(allowed(a, "::1", NULL)); /* bare: an address matches IP SANs */
+  CHECK(allowed(a, "IP:127.0.0.1", NULL));
+  CHECK(!allowed(a, "IP:127.0.0.2", NULL));
+  CHECK(!allowed(mv, "IP:127.0.0.1", NULL)); /* ::ffff:127.0.0.1 is 16 bytes */
+  CHECK(allowed(mv, "IP:::ffff:127.0.0.1", NULL));
+  /* --allow-cn: exact bytes. */
+  CHECK(allowed(a, NULL, "alice"));
+  CHECK(!allowed(a, NULL, "Alice"));
+  CHECK(!allowed(a, NULL, "alic"));
+  const struct ed_tls_peer *all[] = {a, mu, mm, mv};
+  for (size_t i = 0; i < 4; i++) ed_tls_peer_unref(all[i]);
+  X509_free(xu);
+  X509_free(xm);
+  X509_free(xv);
+  ed_tls_snapshot_unref(s);
+}
+
+/* Entries that do not parse fail the build; the handshake refuses the
+ * comma SAN with acl_denied and access_denied. */
+static void test_allow_list_errors(void) {
+  snap_fails((struct setup){.depth = -1, .allow_san = "IP:nope"}, ED_E_INVAL,
+             "IP:nope is not an IP address");
+  snap_fails((struct setup){.depth = -1, .allow_san = "DNS:"}, ED_E_INVAL,
+             "nothing after its type");
+  struct tc_san uri = {GEN_URI,
+                       "spiffe://echod/mallory,URI:spiffe://echod/admin", 0};
+  X509 *xu = hostile((struct tc_opts){.cn = "m1", .sans = &uri, .num_sans = 1});
+  struct ed_tls_snapshot *acl =
+      snap((struct setup){.depth = -1, .allow_san = "spiffe://echod/admin"});
+  expect_refused(acl, xu, NULL, ED_HS_ACL_DENIED,
+                 SSL_R_TLSV1_ALERT_ACCESS_DENIED);
+  ed_tls_snapshot_unref(acl);
+  X509_free(xu);
+}
+
+/* ---- re-check --------------------------------------------------------- */
+
+static enum ed_hs_reason recheck(struct setup u, const struct ed_tls_peer *p,
+                                 int64_t at) {
+  struct ed_tls_snapshot *s = snap(u);
+  enum ed_hs_reason r = ED_HS_REASON_COUNT;
+  const char *d = NULL;
+  if (s && p && ed_tls_peer_recheck(s, p, at, &r, &d) != 0) CHECK(d != NULL);
+  ed_tls_snapshot_unref(s);
+  return r; /* ED_HS_REASON_COUNT: passed */
+}
+
+static void test_recheck(void) {
+  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+  int64_t now = (int64_t)time(NULL);
+  struct ed_tls_snapshot *s = snap((struct setup){.depth = -1});
+  const struct ed_tls_peer *a = peer_of(s, alice, NULL);
+  const struct ed_tls_peer *c = peer_of(s, carol, inter); /* sends inter */
+  ed_tls_snapshot_unref(s);
+  if (!a || !c) return;
+  CHECK_EQ(ed_tls_peer_chain_depth(c), 1);
+  CHECK_EQ(recheck((struct setup){.depth = -1}, a, now), PASS);
+  CHECK_EQ(
+      recheck((struct setup){.depth = -1, .crls = {"crl-a-alice.pem"}}, a, now),
+      ED_HS_CERT_REVOKED);
+  CHECK_EQ(recheck((struct setup){.depth = -1, .crls = {"crl-a.pem"}}, a, now),
+           PASS);
+  /* The CA changed: the bundle no longer holds the chain's root. */
+  CHECK_EQ(recheck((struct setup){.depth = -1, .ca = "ab.pem"}, a, now), PASS);
+  CHECK_EQ(
+      recheck((struct setup){.depth = -1, .ca = "b.pem", .cert = "srv-b.pem"},
+              a, now),
+      ED_HS_UNKNOWN_CA);
+  struct ed_tls_peer *other = NULL; /* same names, no chain: unknown root */
+  const char *why = NULL;
+  CHECK_EQ(from_der(&other, &why, alice), 0);
+  CHECK_EQ(recheck((struct setup){.depth = -1}, other, now), ED_HS_UNKNOWN_CA);
+  ed_tls_peer_unref(other);
+  /* Time, for the whole chain. */
+  CHECK_EQ(recheck((struct setup){.depth = -1}, a, now + 400 * 86400),
+           ED_HS_CERT_EXPIRED);
+  CHECK_EQ(recheck((struct setup){.depth = -1}, a, now - 86400),
+           ED_HS_CERT_NOT_YET_VALID);
+  CHECK_EQ(recheck((struct setup){.depth = -1, .allow_cn = "bob"}, a, now),
+           ED_HS_ACL_DENIED);
+  /* Depth: carol has one intermediate. */
+  CHECK_EQ(recheck((struct setup){.depth = 0}, c, now), ED_HS_CHAIN_TOO_LONG);
+  CHECK_EQ(recheck((struct setup){.depth = 1}, c, now), PASS);
+  CHECK_EQ(recheck((struct setup){.depth = 0}, a, now), PASS);
+  /* With CRLs, an intermediate not in the bundle has no CRL: refused. */
+  CHECK_EQ(recheck((struct setup){.depth = -1, .crls = {"crl-a.pem"}}, c, now),
+           ED_HS_UNKNOWN_CA);
+  struct setup both = {
+      .ca = "a-inter.pem", .depth = -1, .crls = {"crl-a.pem", "crl-i.pem"}};
+  CHECK_EQ(recheck(both, c, now), PASS);
+  both.crls[0] = "crl-a-inter.pem"; /* the intermediate revoked */
+  CHECK_EQ(recheck(both, c, now), ED_HS_CERT_REVOKED);
+  both.crls[0] = "crl-a.pem", both.crls[1] = "crl-i-old.pem";
+  CHECK_EQ(recheck(both, c, now), PASS); /* warn: still used */
+  both.refuse = 1;
+  CHECK_EQ(recheck(both, c, now), ED_HS_CRL_EXPIRED);
+  CHECK_EQ(recheck(both, a, now), PASS); /* alice needs only A's CRL */
+  ed_tls_peer_unref(a);
+  ed_tls_peer_unref(c);
+}
+
+/* ---- several CRLs ----------------------------------------------------- */
+
+static void test_crls(void) {
+  struct setup two = {
+      .ca = "ab.pem", .depth = -1, .crls = {"crl-a.pem", "crl-b-dave.pem"}};
+  struct ed_tls_snapshot *s = snap(two);
+  if (s) {
+    struct ed_tls_summary sum;
+    ed_tls_snapshot_summary(s, &sum);
+    CHECK_EQ(sum.num_crl, 2);
+    CHECK_EQ(sum.crl_entries, 1);
+    CHECK_EQ(ed_tls_snapshot_warn_crl_expired(s, (int64_t)time(NULL)), 0);
+    CHECK(run_client(s, alice, NULL, NULL, NULL, NULL, NULL, NULL) == 1);
+    CHECK(run_client(s, bob_b, NULL, NULL, NULL, NULL, NULL, NULL) == 1);
+    expect_refused(s, dave_b, NULL, ED_HS_CERT_REVOKED,
+                   SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
+    ed_tls_snapshot_unref(s);
+  }
+  /* One file holding both CRLs (A revoking alice, B revoking dave). */
+  X509_CRL *crls[] = {tc_crl(ca_a, key_a, &alice, 1, 86400),
+                      tc_crl(ca_b, key_b, &dave_b, 1, 86400),
+                      tc_crl(ca_a, key_a, NULL, 0, 86400)};
+  tc_write_crls(tc_path("both.pem"), crls, 2);
+  s = snap((struct setup){.ca = "ab.pem", .depth = -1, .crls = {"both.pem"}});
+  if (s) {
+    expect_refused(s, alice, NULL, ED_HS_CERT_REVOKED,
+                   SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
+    expect_refused(s, dave_b, NULL, ED_HS_CERT_REVOKED,
+                   SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
+    CHECK(run_client(s, bob_b, NULL, NULL, NULL, NULL, NULL, NULL) == 1);
+    ed_tls_snapshot_unref(s);
+  }
+  /* Two CRLs of A: the newer (later lastUpdate) wins, in either order. */
+  X509_CRL *newer = tc_crl_at(ca_a, key_a, NULL, 0, -10, 86400);
+  X509_CRL *pair[] = {crls[0], newer}, *rpair[] = {newer, crls[0]};
+  tc_write_crls(tc_path("a-twice.pem"), pair, 2);
+  tc_write_crls(tc_path("a-twice-r.pem"), rpair, 2);
+  s = snap((struct setup){.depth = -1, .crls = {"a-twice.pem"}});
+  CHECK(s && run_client(s, alice, NULL, NULL, NULL, NULL, NULL, NULL) == 1);
+  ed_tls_snapshot_unref(s);
+  s = snap((struct setup){.depth = -1, .crls = {"a-twice-r.pem"}});
+  CHECK(s && run_client(s, alice, NULL, NULL, NULL, NULL, NULL, NULL) == 1);
+  ed_tls_snapshot_unref(s);
+  for (size_t i = 0; i < 3; i++) X509_CRL_free(crls[i]);
+  X509_CRL_free(newer);
+}
+
+static void test_crl_failures(void) {
+  /* A CA of the bundle without a CRL: named. */
+  snap_fails((struct setup){.ca = "ab.pem", .depth = -1, .crls = {"crl-a.pem"}},
+             ED_E_NOTFOUND, "CA CN=root B in ");
+  snap_fails(
+      (struct setup){.ca = "a-inter.pem", .depth = -1, .crls = {"crl-a.pem"}},
+      ED_E_NOTFOUND, "CA CN=inter A1 in ");
+  /* A CRL no CA of the bundle signed: its file named. */
+  snap_fails((struct setup){.depth = -1, .crls = {"crl-a.pem", "crl-b.pem"}},
+             ED_E_VERIFY,
+             "crl-b.pem (issuer CN=root B) is not signed by any CA");
+  /* A second block that does not parse. */
+  char bad[4096];
+  uint8_t *good = NULL;
+  size_t len = 0;
+  CHECK_EQ(ed_read_file(&good, &len, tc_path("crl-a.pem"), 1 << 20), 0);
+  int n =
+      snprintf(bad, sizeof(bad),
+               "%.*s-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+               (int)len, (const char *)good);
+  free(good);
+  ed_write_file_atomic(tc_path("crl-bad2.pem"), bad, (size_t)n, 0644);
+  snap_fails((struct setup){.depth = -1, .crls = {"crl-bad2.pem"}}, ED_E_PARSE,
+             "crl-bad2.pem: CRL #2 does not parse");
+  ed_write_file_atomic(tc_path("crl-none.pem"), "hello\n", 6, 0644);
+  snap_fails((struct setup){.depth = -1, .crls = {"crl-none.pem"}}, ED_E_PARSE,
+             "holds no PEM CRL");
+  /* The server's own certificate revoked: a warning, not a failure (a
+   * failed reload would keep the old CRLs). */
+  struct ed_tls_snapshot *rs =
+      snap((struct setup){.depth = -1, .crls = {"crl-a-srv.pem"}});
+  CHECK(rs != NULL);
+  ed_tls_snapshot_unref(rs);
+  /* An expired CRL loads (warn), and is reported. */
+  struct ed_tls_snapshot *s =
+      snap((struct setup){.ca = "a-inter.pem",
+                          .depth = -1,
+                          .crls = {"crl-a.pem", "crl-i-old.pem"}});
+  if (s) CHECK_EQ(ed_tls_snapshot_warn_crl_expired(s, (int64_t)time(NULL)), 1);
+  ed_tls_snapshot_unref(s);
+}
+
+/* ---- the chain in handshakes and tickets ------------------------------ */
+
+static void test_chain_handshakes(void) {
+  struct setup u = {
+      .ca = "a-inter.pem", .depth = -1, .crls = {"crl-a.pem", "crl-i.pem"}};
+  struct ed_tls_snapshot *s = snap(u);
+  SSL_SESSION_free(tp_last_session);
+  tp_last_session = NULL;
+  int resumed = -1;
+  CHECK_EQ(run_client(s, carol, inter, NULL, NULL, NULL, NULL, &resumed), 1);
+  CHECK_EQ(resumed, 0);
+  SSL_SESSION *sess = tp_last_session;
+  CHECK(sess != NULL);
+  if (sess) SSL_SESSION_up_ref(sess);
+  CHECK_EQ(run_client(s, carol, inter, sess, NULL, NULL, NULL, &resumed), 1);
+  CHECK_EQ(resumed, 1);
+  /* The intermediate is revoked (a reload): the ticket is not honoured
+   * and the full handshake refuses. */
+  u.crls[0] = "crl-a-inter.pem";
+  struct ed_tls_snapshot *s2 = snap(u);
+  enum ed_hs_reason r = ED_HS_OTHER;
+  CHECK(run_client(s2, carol, inter, sess, &r, NULL, NULL, &resumed) < 0);
+  CHECK_EQ(r, ED_HS_CERT_REVOKED);
+  expect_refused(s2, carol, inter, ED_HS_CERT_REVOKED,
+                 SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
+  SSL_SESSION_free(sess);
+  /* An expired CRL under refuse; too deep. */
+  u.crls[0] = "crl-a.pem", u.crls[1] = "crl-i-old.pem", u.refuse = 1;
+  struct ed_tls_snapshot *s3 = snap(u);
+  expect_refused(s3, carol, inter, ED_HS_CRL_EXPIRED,
+                 SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN);
+  CHECK_EQ(run_client(s3, alice, NULL, NULL, NULL, NULL, NULL, NULL), 1);
+  struct ed_tls_snapshot *s4 = snap((struct setup){.depth = 0});
+  expect_refused(s4, carol, inter, ED_HS_CHAIN_TOO_LONG,
+                 SSL_R_TLSV1_ALERT_UNKNOWN_CA);
+  CHECK_EQ(run_client(s4, alice, NULL, NULL, NULL, NULL, NULL, NULL), 1);
+  ed_tls_snapshot_unref(s);
+  ed_tls_snapshot_unref(s2);
+  ed_tls_snapshot_unref(s3);
+  ed_tls_snapshot_unref(s4);
+}
+
+/* An identity too big for a ticket (over 8 KiB) still gets in; its
+ * ticket just never resumes. */
+static void test_big_identity_ticket(void) {
+  enum { N = 80 };
+  static char values[N][130];
+  struct tc_san sans[N];
+  for (int i = 0; i < N; i++) {
+    int n = snprintf(values[i], 20, "spiffe://echod/%d/", i & 127);
+    memset(values[i] + n, '0', 110);
+    values[i][n + 110] = '\0';
+    sans[i] = (struct tc_san){GEN_URI, values[i], 0};
+  }
+  X509 *big =
+      hostile((struct tc_opts){.cn = "big", .sans = sans, .num_sans = N});
+  struct ed_tls_snapshot *s = snap((struct setup){.depth = -1});
+  SSL_SESSION_free(tp_last_session);
+  tp_last_session = NULL;
+  const struct ed_tls_peer *p = NULL;
+  int resumed = -1;
+  CHECK_EQ(run_client(s, big, NULL, NULL, NULL, NULL, &p, &resumed), 1);
+  if (p) CHECK_EQ(ed_tls_peer_num_sans(p), N);
+  ed_tls_peer_unref(p);
+  SSL_SESSION *sess = tp_last_session;
+  if (sess) SSL_SESSION_up_ref(sess);
+  CHECK_EQ(run_client(s, big, NULL, sess, NULL, NULL, NULL, &resumed), 1);
+  CHECK_EQ(resumed, 0);
+  SSL_SESSION_free(sess);
+  X509_free(big);
+  ed_tls_snapshot_unref(s);
+}
+
+/* What the log line does with what identities may hold: the CN through
+ * ed_logq stays one field; SANs through ed_tls_peer_sans_text too. */
+static void test_log_fields(void) {
+  char out[256];
+  CHECK_STR(ed_logq(out, sizeof(out), "a \"b\"=c\\d"),
+            "\"a \\\"b\\\"=c\\\\d\"");
+  CHECK_STR(ed_logq(out, sizeof(out), "x\x1b[31my\tz\r"),
+            "\"x\\x1b[31my\\tz\\x0d\"");
+  struct tc_san s[] = {{GEN_URI, "spiffe://a b/\"q\"=1%", 0},
+                       {GEN_EMAIL, "x,y@z", 0}};
+  X509 *x = hostile((struct tc_opts){.cn = "q", .sans = s, .num_sans = 2});
+  struct ed_tls_peer *p = NULL;
+  const char *why = NULL;
+  CHECK_EQ(from_der(&p, &why, x), 0);
+  char *t = p ? ed_tls_peer_sans_text(p) : NULL;
+  CHECK_STR(t, "URI:spiffe://a%20b/\"q\"=1%25,email:x%2Cy@z");
+  CHECK_STR(ed_logq(out, sizeof(out), t),
+            "\"URI:spiffe://a%20b/\\\"q\\\"=1%25,email:x%2Cy@z\"");
+  free(t);
+  ed_tls_peer_unref(p);
+  X509_free(x);
+}
+
+int main(void) {
+  ed_log_set_level(ED_LOG_ERROR);
+  setup();
+  RUN(test_extract);
+  RUN(test_bad_identity_names);
+  RUN(test_bad_identity_handshake);
+  RUN(test_allow_lists);
+  RUN(test_allow_list_errors);
+  RUN(test_recheck);
+  RUN(test_crls);
+  RUN(test_crl_failures);
+  RUN(test_chain_handshakes);
+  RUN(test_big_identity_ticket);
+  RUN(test_log_fields);
+  teardown();
+  return TEST_RESULT();
+}

@@ -1,0 +1,263 @@
+/* internal/tls — the bundle's CAs and their CRLs. Each CA is indexed by
+ * its id (ed_tls_ca_id); each CRL is attached to the CA of the bundle
+ * whose name it carries and whose key signed it. Revocation is then a
+ * lookup, for any certificate whose issuer is known by id: the handshake,
+ * a ticket and a live session's re-check all use the same lookup
+ * (ed_tls_peer_recheck), and none needs the certificates again.
+ *
+ * Rules (README "Trust", docs/deploy.md): any number of CRLs, several per
+ * file; with any CRL, every CA of the bundle must have one; a CRL no CA
+ * signed is an error naming its file; a CA with two CRLs keeps the newer
+ * (lastUpdate); delta, partitioned (issuingDistributionPoint) and indirect
+ * CRLs, CRLs without nextUpdate, and unknown critical extensions are
+ * refused rather than half-understood. */
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509v3.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal/tls/tls_internal.h"
+
+#define MAX_CRL_FILE (64u << 20)
+
+/* ---- the CAs ------------------------------------------------------------- */
+
+static int cmp_ca(const void *a, const void *b) {
+  return memcmp(((const struct ed_tls_ca *)a)->id,
+                ((const struct ed_tls_ca *)b)->id, ED_TLS_CA_ID_LEN);
+}
+
+int ed_tls_index_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas, char *err,
+                     size_t err_len) {
+  size_t n = sk_X509_num(cas);
+  s->cas = ed_calloc(n ? n : 1, sizeof(*s->cas));
+  for (size_t i = 0; i < n; i++) {
+    X509 *x = sk_X509_value(cas, i);
+    struct ed_tls_ca *ca = &s->cas[s->num_cas];
+    if (!ed_tls_ca_id(ca->id, x)) {
+      ed_tls_set_err(err, err_len, "CA certificate #%zu cannot be read", i + 1);
+      return ED_E_PARSE;
+    }
+    /* The same name and key twice (a re-issued CA): one CA. */
+    if (ed_tls_find_ca(s, ca->id)) continue;
+    char subject[256];
+    ed_tls_name_str(subject, sizeof(subject), X509_get_subject_name(x));
+    X509_up_ref(x);
+    ca->cert = x;
+    ca->subject = ed_strdup(subject);
+    s->num_cas++;
+    qsort(s->cas, s->num_cas, sizeof(*s->cas), cmp_ca);
+  }
+  return 0;
+}
+
+const struct ed_tls_ca *ed_tls_find_ca(const struct ed_tls_snapshot *s,
+                                       const uint8_t id[ED_TLS_CA_ID_LEN]) {
+  struct ed_tls_ca key;
+  memcpy(key.id, id, ED_TLS_CA_ID_LEN);
+  if (!s->num_cas) return NULL;
+  return bsearch(&key, s->cas, s->num_cas, sizeof(*s->cas), cmp_ca);
+}
+
+static void free_revoked(struct ed_tls_ca *ca) {
+  for (size_t i = 0; i < ca->num_revoked; i++) free(ca->revoked[i].bytes);
+  free(ca->revoked);
+  ca->revoked = NULL;
+  ca->num_revoked = 0;
+}
+
+void ed_tls_free_cas(struct ed_tls_snapshot *s) {
+  for (size_t i = 0; i < s->num_cas; i++) {
+    X509_free(s->cas[i].cert);
+    free(s->cas[i].subject);
+    free(s->cas[i].crl_file);
+    free_revoked(&s->cas[i]);
+  }
+  free(s->cas);
+  s->cas = NULL;
+  s->num_cas = 0;
+}
+
+static int cmp_serial(const void *a, const void *b) {
+  return ed_tls_serial_cmp(a, b);
+}
+
+int ed_tls_ca_revokes(const struct ed_tls_ca *ca,
+                      const struct ed_tls_serial *serial) {
+  return ca->num_revoked && bsearch(serial, ca->revoked, ca->num_revoked,
+                                    sizeof(*ca->revoked), cmp_serial) != NULL;
+}
+
+/* ---- one CRL ---------------------------------------------------------------
+ */
+
+/* unsupported says why echod will not use |crl|, or NULL. */
+static const char *unsupported(const X509_CRL *crl) {
+  if (!X509_CRL_get0_nextUpdate(crl)) return "has no nextUpdate";
+  if (X509_CRL_get_ext_by_NID(crl, NID_delta_crl, -1) >= 0)
+    return "is a delta CRL (not supported)";
+  if (X509_CRL_get_ext_by_NID(crl, NID_issuing_distribution_point, -1) >= 0)
+    return "is partitioned (issuingDistributionPoint; not supported)";
+  if (X509_CRL_get_ext_by_critical(crl, 1, -1) >= 0)
+    return "has an unknown critical extension";
+  STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED((X509_CRL *)crl);
+  for (size_t i = 0; i < sk_X509_REVOKED_num(rev); i++) {
+    if (X509_REVOKED_get_ext_by_critical(sk_X509_REVOKED_value(rev, i), 1,
+                                         -1) >= 0)
+      return "has an entry with a critical extension (indirect CRL; not "
+             "supported)";
+  }
+  return NULL;
+}
+
+/* signer returns the CA of |s| that issued |crl|: same name, and its key
+ * verifies the CRL's signature. */
+static struct ed_tls_ca *signer(struct ed_tls_snapshot *s, X509_CRL *crl) {
+  for (size_t i = 0; i < s->num_cas; i++) {
+    X509 *x = s->cas[i].cert;
+    if (X509_NAME_cmp(X509_get_subject_name(x), X509_CRL_get_issuer(crl)))
+      continue;
+    EVP_PKEY *pk = X509_get_pubkey(x);
+    int ok = pk && X509_CRL_verify(crl, pk) == 1;
+    EVP_PKEY_free(pk);
+    ERR_clear_error();
+    if (ok) return &s->cas[i];
+  }
+  return NULL;
+}
+
+static void set_crl(struct ed_tls_ca *ca, X509_CRL *crl, const char *file) {
+  free_revoked(ca);
+  free(ca->crl_file);
+  STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
+  size_t n = sk_X509_REVOKED_num(rev);
+  ca->revoked = ed_calloc(n ? n : 1, sizeof(*ca->revoked));
+  for (size_t i = 0; i < n; i++) {
+    ed_tls_serial_canon(&ca->revoked[i], X509_REVOKED_get0_serialNumber(
+                                             sk_X509_REVOKED_value(rev, i)));
+  }
+  ca->num_revoked = n;
+  qsort(ca->revoked, n, sizeof(*ca->revoked), cmp_serial);
+  ca->has_crl = 1;
+  ca->crl_file = ed_strdup(file);
+  ca->crl_last_update = ed_tls_asn1_time(X509_CRL_get0_lastUpdate(crl));
+  ca->crl_next_update = ed_tls_asn1_time(X509_CRL_get0_nextUpdate(crl));
+}
+
+static int attach_crl(struct ed_tls_snapshot *s, X509_CRL *crl,
+                      const char *file, size_t nth, const char *ca_file,
+                      char *err, size_t err_len) {
+  char issuer[256];
+  ed_tls_name_str(issuer, sizeof(issuer), X509_CRL_get_issuer(crl));
+  const char *why = unsupported(crl);
+  if (why) {
+    ed_tls_set_err(err, err_len, "CRL #%zu in %s (issuer %s) %s", nth, file,
+                   issuer, why);
+    return ED_E_PARSE;
+  }
+  struct ed_tls_ca *ca = signer(s, crl);
+  if (!ca) {
+    ed_tls_set_err(err, err_len,
+                   "CRL #%zu in %s (issuer %s) is not signed by any CA of %s",
+                   nth, file, issuer, ca_file);
+    return ED_E_VERIFY;
+  }
+  int64_t last = ed_tls_asn1_time(X509_CRL_get0_lastUpdate(crl));
+  if (!ca->has_crl || last > ca->crl_last_update) set_crl(ca, crl, file);
+  return 0;
+}
+
+/* load_file attaches every CRL of |file|. */
+static int load_file(struct ed_tls_snapshot *s, const char *file,
+                     const char *ca_file, char *err, size_t err_len) {
+  uint8_t *data = NULL;
+  size_t len = 0, nth = 0;
+  int rc = ed_read_file(&data, &len, file, MAX_CRL_FILE);
+  if (rc) {
+    ed_tls_set_err(err, err_len, "cannot read CRL file %s: %s", file,
+                   ed_strerror(rc));
+    return rc;
+  }
+  BIO *bio = BIO_new_mem_buf(data, (int)len);
+  X509_CRL *crl;
+  ERR_clear_error();
+  while (!rc && (crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL))) {
+    rc = attach_crl(s, crl, file, ++nth, ca_file, err, err_len);
+    X509_CRL_free(crl);
+  }
+  uint32_t e = ERR_peek_last_error();
+  int clean_end = !e || (ERR_GET_LIB(e) == ERR_LIB_PEM &&
+                         ERR_GET_REASON(e) == PEM_R_NO_START_LINE);
+  ERR_clear_error();
+  BIO_free(bio);
+  free(data);
+  if (!rc && !clean_end) {
+    ed_tls_set_err(err, err_len, "CRL file %s: CRL #%zu does not parse", file,
+                   nth + 1);
+    rc = ED_E_PARSE;
+  } else if (!rc && nth == 0) {
+    ed_tls_set_err(err, err_len, "CRL file %s holds no PEM CRL", file);
+    rc = ED_E_PARSE;
+  }
+  return rc;
+}
+
+static void summarize(struct ed_tls_snapshot *s) {
+  struct ed_tls_summary *sum = &s->summary;
+  sum->has_crl = 1;
+  for (size_t i = 0; i < s->num_cas; i++) {
+    const struct ed_tls_ca *ca = &s->cas[i];
+    sum->num_crl++;
+    sum->crl_entries += ca->num_revoked;
+    if (sum->num_crl == 1 || ca->crl_next_update < sum->crl_next_update) {
+      sum->crl_next_update = ca->crl_next_update;
+      sum->crl_last_update = ca->crl_last_update;
+    }
+  }
+}
+
+int ed_tls_load_crls(struct ed_tls_snapshot *s, const char *const *files,
+                     size_t num_files, const char *ca_file, char *err,
+                     size_t err_len) {
+  if (num_files == 0) return 0;
+  for (size_t i = 0; i < num_files; i++) {
+    int rc = load_file(s, files[i], ca_file, err, err_len);
+    if (rc) return rc;
+  }
+  for (size_t i = 0; i < s->num_cas; i++) {
+    if (s->cas[i].has_crl) continue;
+    ed_tls_set_err(err, err_len,
+                   "CA %s in %s has no CRL: with --crl, give the CRL of "
+                   "every CA of the bundle",
+                   s->cas[i].subject, ca_file);
+    return ED_E_NOTFOUND;
+  }
+  s->has_crl = 1;
+  summarize(s);
+  return 0;
+}
+
+/* ---- expiry -------------------------------------------------------------- */
+
+size_t ed_tls_snapshot_warn_crl_expired(const struct ed_tls_snapshot *s,
+                                        int64_t now) {
+  size_t n = 0;
+  for (size_t i = 0; s->has_crl && i < s->num_cas; i++) {
+    const struct ed_tls_ca *ca = &s->cas[i];
+    if (ca->crl_next_update >= now) continue;
+    char file[600], issuer[600], when[32];
+    time_t t = (time_t)ca->crl_next_update;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    ED_WARN("CRL past its next update",
+            "file=%s issuer=%s next_update=%s crl_expired=%s",
+            ed_logq(file, sizeof(file), ca->crl_file),
+            ed_logq(issuer, sizeof(issuer), ca->subject), when,
+            s->crl_expired_refuse ? "refuse" : "warn");
+    n++;
+  }
+  return n;
+}

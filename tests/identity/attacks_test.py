@@ -1,0 +1,182 @@
+"""Identity attacks, end to end against the real server: certificates
+minted as an attacker would (tests/identity/mint.py, python3-cryptography)
+must be refused with the right reason in the log and the right TLS alert,
+and identities that do get in must come out exact and unambiguous - in the
+"session closed" log line, the admin socket's JSON and never in metrics.
+
+Each of these got in, or came out wrong, before identities were parsed
+into typed, exact values:
+- a URI SAN "spiffe://echod/mallory,URI:spiffe://echod/admin" and an email
+  SAN "mallory,admin@example.com" were split on the comma and matched
+  --allow-san spiffe://echod/admin / admin@example.com;
+- CN "alice\\0evil" matched --allow-cn alice, DNS SAN
+  "admin\\0.attacker.example" matched --allow-san admin;
+- with two CNs only the first was seen; a CA certificate was accepted as
+  a client; a 200-byte CN was cut to 127 bytes."""
+
+import json
+import os
+import re
+import unittest
+import urllib.request
+
+from tests.identity.mint import Mint
+from tests.lib import echod
+
+ADMIN_URI = "spiffe://echod/admin"
+COMMA_URI = "spiffe://echod/mallory,URI:spiffe://echod/admin"
+COMMA_EMAIL = "mallory,admin@example.com"
+LONG_CN = "".join("%04d-" % i for i in range(40))  # 200 bytes
+QUOTED_CN = 'q "x"=1 \\ y'  # printable, but every logfmt special
+
+
+def echoctl_json(sock, *args):
+    """echoctl --json ARGS: the reply's result."""
+    r = echod.run_tool([echod.binary("cmd/echoctl"), "--socket", sock,
+                        "--json"] + list(args), timeout=30, check=True)
+    reply = json.loads(r.stdout)
+    assert reply["ok"] is True, reply
+    return reply["result"]
+
+
+class IdentityAttacksTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        d = echod.tmpdir("mint-")
+        ca = cls.ca = Mint(d, "identity root")
+        ca.issue("server", role="server")
+        ca.issue("alice")
+        ca.issue("admin-uri", cn="svc", sans=[("URI", ADMIN_URI)])
+        ca.issue("comma-uri", cn="mallory", sans=[("URI", COMMA_URI)])
+        ca.issue("comma-email", cn="mallory2", sans=[("email", COMMA_EMAIL)])
+        ca.issue("nul-cn", cn="alice\x00evil")
+        ca.issue("nul-dns", cn="mallory3",
+                 sans=[("DNS", "admin\x00.attacker.example")])
+        ca.issue("two-cn", cns=["alice", "evil"])
+        ca.issue("ca-leaf", cn="alice", ca=True)
+        ca.issue("long-cn", cn=LONG_CN)
+        ca.issue("quoted", cn=QUOTED_CN)
+        crl = ca.crl(os.path.join(d, "crl.pem"))
+        flags = ["--cert", ca.path("server"), "--key",
+                 ca.path("server", "key"), "--ca", ca.ca_pem, "--crl", crl,
+                 "--no-watch"]
+        cls.sock = os.path.join(echod.tmpdir("adm-"), "admin.sock")
+        cls.srv = echod.Server(*flags, "--admin-socket", cls.sock,
+                               "--metrics-listen", "127.0.0.1:0",
+                               admin=True, metrics=True)
+        cls.acl = echod.Server(*flags, "--allow-cn", "alice",
+                               "--allow-san", ADMIN_URI,
+                               "--allow-san", "admin@example.com",
+                               "--allow-san", "admin")
+
+    @classmethod
+    def tearDownClass(cls):
+        for s in (cls.srv, cls.acl):
+            s.stop_clean()
+
+    def ctx(self, name):
+        return echod.client_context(**self.ca.client(name))
+
+    def refuse(self, srv, name, reason, alert):
+        got, lport = echod.refused_alert(srv.port, self.ctx(name))
+        self.assertEqual(srv.handshake_failure(lport), reason,
+                         srv.log_tail(5))
+        self.assertEqual(got, alert)
+        # ... and everyone else is still served.
+        with echod.connect(srv.port, self.ctx("alice")) as s:
+            self.assertEqual(echod.echo(s, b"still"), b"still")
+
+    def session(self, srv, name, data=b"hello"):
+        """Connects as NAME, echoes, closes; returns the closed line."""
+        with echod.connect(srv.port, self.ctx(name)) as s:
+            lport = echod.local_port(s)
+            self.assertEqual(echod.echo(s, data), data)
+            echod.close_tls(s)
+        return srv.session_closed(lport)
+
+    # -- the comma: one SAN is one value ------------------------------------
+
+    def test_comma_uri_san_is_not_two_sans(self):
+        self.refuse(self.acl, "comma-uri", "acl_denied",
+                    "TLSV1_ALERT_ACCESS_DENIED")
+        self.assertEqual(self.session(self.acl, "admin-uri")["cn"], "svc")
+
+    def test_comma_email_san_is_not_two_sans(self):
+        self.refuse(self.acl, "comma-email", "acl_denied",
+                    "TLSV1_ALERT_ACCESS_DENIED")
+
+    # -- names that cannot be an identity ------------------------------------
+
+    def test_nul_in_cn(self):
+        self.refuse(self.acl, "nul-cn", "bad_identity",
+                    "SSLV3_ALERT_BAD_CERTIFICATE")
+
+    def test_nul_in_dns_san(self):
+        self.refuse(self.acl, "nul-dns", "bad_identity",
+                    "SSLV3_ALERT_BAD_CERTIFICATE")
+
+    def test_two_cns(self):
+        self.refuse(self.acl, "two-cn", "bad_identity",
+                    "SSLV3_ALERT_BAD_CERTIFICATE")
+        self.refuse(self.srv, "two-cn", "bad_identity",
+                    "SSLV3_ALERT_BAD_CERTIFICATE")
+
+    def test_ca_certificate_as_client(self):
+        self.refuse(self.srv, "ca-leaf", "bad_identity",
+                    "SSLV3_ALERT_BAD_CERTIFICATE")
+
+    # -- identities that get in come out whole and escaped -------------------
+
+    def test_long_cn_logged_whole(self):
+        ev = self.session(self.srv, "long-cn")
+        self.assertEqual(ev["cn"], LONG_CN)
+        self.assertEqual(len(ev["cn"]), 200)
+
+    def test_hostile_printable_cn_is_one_field(self):
+        ev = self.session(self.srv, "quoted")
+        self.assertEqual(ev["cn"], QUOTED_CN)
+        self.assertIn(r'cn="q \"x\"=1 \\ y" ', self.srv.log())
+        # The line's other fields are intact after it.
+        self.assertEqual(ev["bytes_in"], "5")
+
+    def test_sans_are_structured_and_unambiguous(self):
+        with echod.connect(self.srv.port, self.ctx("comma-uri")) as s:
+            lport = echod.local_port(s)
+            self.assertEqual(echod.echo(s, b"x"), b"x")
+            r = echoctl_json(self.sock, "sessions", "--cn", "mallory")
+            mine = [x for x in r["sessions"]
+                    if x["peer"].endswith(":%d" % lport)]
+            self.assertEqual(len(mine), 1, r)
+            self.assertEqual(mine[0]["sans"],
+                             [{"type": "URI", "value": COMMA_URI}])
+            one = echoctl_json(self.sock, "session", str(mine[0]["id"]))
+            self.assertEqual(one["session"]["sans"],
+                             [{"type": "URI", "value": COMMA_URI}])
+            echod.close_tls(s)
+        ev = self.srv.session_closed(lport)
+        # In the log, a ',' inside a value is %2C: one field, one SAN.
+        self.assertEqual(ev["sans"],
+                         "URI:spiffe://echod/mallory%2CURI:spiffe://echod/admin")
+        certs = echoctl_json(self.sock, "certs")
+        self.assertEqual(certs["server"]["sans"],
+                         [{"type": "DNS", "value": "localhost"},
+                          {"type": "IP", "value": "127.0.0.1"},
+                          {"type": "IP", "value": "::1"}])
+
+    def test_metrics_count_bad_identity_without_identities(self):
+        got, _ = echod.refused_alert(self.srv.port, self.ctx("ca-leaf"))
+        m = self.srv.wait_log(r'msg="metrics listening" addr=(\S+)')
+        url = "http://%s/metrics" % m.group(1)
+        with urllib.request.urlopen(url, timeout=echod.scaled(10)) as r:
+            text = r.read().decode()
+        n = re.search(r'^echod_tls_handshake_errors_total\{reason='
+                      r'"bad_identity"\} (\d+)$', text, re.M)
+        self.assertTrue(n, "no bad_identity series")
+        self.assertGreaterEqual(int(n.group(1)), 1)
+        for word in ("mallory", "alice", "spiffe", "svc", LONG_CN[:8]):
+            self.assertNotIn(word, text)
+
+
+if __name__ == "__main__":
+    unittest.main()
