@@ -1,7 +1,8 @@
-"""Writes the identity fuzzer's seed corpus (internal/tls/fuzz/corpus):
-the DER of the certificates the identity tests mint, good and hostile.
+"""Writes the identity fuzzer's seeds: the DER of the certificates the
+identity tests mint, good and hostile. //internal/tls/fuzz:fuzz_test runs
+it before each fuzzing run (certificates are generated, never committed).
 
-    python3 tests/identity/fuzz_seeds.py internal/tls/fuzz/corpus"""
+    python3 tests/identity/fuzz_seeds.py OUT_DIR"""
 
 import os
 import sys

@@ -4,9 +4,12 @@
 # committed corpus. Fails on any crash, leak, timeout or sanitizer report.
 # Used as the script of each parser's fuzz_test (sh_test args):
 #
-#   run_fuzzer.sh NAME CORPUS_DIR DICT MAX_LEN SOURCE.c... [-- LDFLAGS...]
+#   run_fuzzer.sh NAME CORPUS DICT MAX_LEN SOURCE.c... [-- LDFLAGS...]
 #
-# Paths are workspace-relative (files in the test's runfiles).
+# Paths are workspace-relative (files in the test's runfiles). CORPUS is a
+# committed directory of seeds, or a Python script that writes the seeds
+# into the directory it is given (for seeds that are generated keys or
+# certificates, which are never committed).
 #   ECHOD_FUZZ_SECONDS   how long to fuzz (default 60)
 # Crashing inputs land in $TEST_UNDECLARED_OUTPUTS_DIR (test.outputs).
 set -euo pipefail
@@ -33,12 +36,22 @@ bin=$tmp/$name
 	-Wall -Wextra -Werror -I"$root" "${srcs[@]/#/$root/}" \
 	"${ldflags[@]}" -o "$bin"
 
-# libFuzzer writes new inputs to the first directory; the committed corpus
-# (read-only runfiles) is the second.
+# libFuzzer writes new inputs to the first directory; the seeds (the
+# committed corpus in read-only runfiles, or what the seed script wrote)
+# are the second.
+seeds=$root/$corpus
+case "$corpus" in
+*.py)
+	seeds=$tmp/seeds
+	mkdir -p "$seeds"
+	python3 "$root/$corpus" "$seeds" ||
+		{ echo "fuzz_test: $name: the seed script $corpus failed" >&2; exit 1; }
+	;;
+esac
 status=0
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-"$bin" "$tmp/work" "$root/$corpus" -dict="$root/$dict" \
+"$bin" "$tmp/work" "$seeds" -dict="$root/$dict" \
 	-max_total_time="$seconds" -max_len="$max_len" -timeout=10 \
 	-rss_limit_mb=1024 -print_final_stats=1 -artifact_prefix="$out/" \
 	>"$tmp/fuzz.log" 2>&1 || status=$?
