@@ -388,7 +388,7 @@ static void hs_submit(struct conn *c) {
   }
   c->job.run = step_run;
   c->job.complete = step_complete;
-  if (ed_hs_pool_submit(l->sh->pool, &c->job, !c->hs_started) != 0) {
+  if (ed_loop_pool(l)->submit(l->sh->pool, &c->job, !c->hs_started) != 0) {
     ed_stat_add(&l->stats.rejected[ED_REJECT_PENDING_HANDSHAKES], 1);
     ed_conn_close(c, CR_REJECTED, HOW_ABORT);
     return;
@@ -668,7 +668,7 @@ static int reject_reason(struct ed_loop *l) {
   if (l->draining || l->stopping) return ED_REJECT_DRAINING;
   if (max && atomic_load(&l->sh->num_conns) >= (int64_t)max)
     return ED_REJECT_MAX_CONNECTIONS;
-  if (ed_hs_pool_full(l->sh->pool)) return ED_REJECT_PENDING_HANDSHAKES;
+  if (ed_loop_pool(l)->full(l->sh->pool)) return ED_REJECT_PENDING_HANDSHAKES;
   return -1;
 }
 

@@ -20,6 +20,20 @@ void ed_loop_set_state(struct conn *c, enum ed_session_state s) {
   pthread_mutex_unlock(&c->loop->reg_mu);
 }
 
+static int real_submit(void *pool, struct ed_hs_job *job, int is_new) {
+  return ed_hs_pool_submit(pool, job, is_new);
+}
+
+static int real_full(void *pool) {
+  return ed_hs_pool_full(pool);
+}
+
+static const struct ed_loop_pool_ops real_pool = {real_submit, real_full};
+
+const struct ed_loop_pool_ops *ed_loop_pool(const struct ed_loop *l) {
+  return l->sh->pool_ops ? l->sh->pool_ops : &real_pool;
+}
+
 /* ---- exit ---------------------------------------------------------------- */
 
 static void maybe_exit(struct ed_loop *l) {
@@ -269,12 +283,15 @@ static void expire(struct ed_link *q, uint64_t now, int which) {
   }
 }
 
-static void on_sweep(uv_timer_t *t) {
-  struct ed_loop *l = t->data;
-  uint64_t now = uv_now(&l->uv);
+void ed_loop_expire(struct ed_loop *l, uint64_t now) {
   expire(&l->hs_q, now, 0);
   expire(&l->idle_q, now, 1);
   expire(&l->closing_q, now, 2);
+}
+
+static void on_sweep(uv_timer_t *t) {
+  struct ed_loop *l = t->data;
+  ed_loop_expire(l, uv_now(&l->uv));
 }
 
 /* ---- life ---------------------------------------------------------------- */

@@ -45,10 +45,20 @@ struct ed_session_info {
   uint32_t worker; /* index of the owning I/O loop */
 };
 
+/* How a loop reaches the handshake pool: ed_hs_pool_submit's and
+ * ed_hs_pool_full's contracts (internal/handshake/handshake.h) on |pool|.
+ * The loop calls these once per handshake step, never on the echo path.
+ * A unit test substitutes a fake that runs steps when the test says. */
+struct ed_loop_pool_ops {
+  int (*submit)(void *pool, struct ed_hs_job *job, int is_new);
+  int (*full)(void *pool);
+};
+
 /* What every loop shares, owned by the server; it outlives the loops. */
 struct ed_loop_shared {
   const struct ed_config *cfg;
-  struct ed_hs_pool *pool;
+  void *pool; /* the handshake pool (struct ed_hs_pool), or a test's fake */
+  const struct ed_loop_pool_ops *pool_ops; /* NULL: the real pool's */
   /* Returns the current credential snapshot with a new reference. */
   struct ed_tls_snapshot *(*snapshot_get)(void *arg);
   void *snapshot_arg;

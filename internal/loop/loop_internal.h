@@ -164,5 +164,10 @@ const char *ed_close_reason_name(enum close_reason r);
 /* loop.c */
 void ed_loop_set_state(struct conn *c, enum ed_session_state s);
 void ed_loop_conn_freed(struct ed_loop *l);
+/* ed_loop_pool returns the pool operations in use (never NULL). */
+const struct ed_loop_pool_ops *ed_loop_pool(const struct ed_loop *l);
+/* ed_loop_expire runs every timeout due at |now_ms| (the sweep timer passes
+ * uv_now; tests pass a time of their choosing). Loop thread. */
+void ed_loop_expire(struct ed_loop *l, uint64_t now_ms);
 
 #endif /* ED_LOOP_INTERNAL_H */
