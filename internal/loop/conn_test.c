@@ -50,12 +50,12 @@ static void pump_until_freed(struct harness *h) {
   CHECK_EQ(h_num_conns(h), 0);
 }
 
-static struct conn *the_conn(struct harness *h) {
+static struct ed_conn *the_conn(struct harness *h) {
   return link_empty(&h->l->conns) ? NULL : CONN_OF(h->l->conns.next, reg);
 }
 
-static int conn_reading(const struct conn *c) {
-  return !c->read_stopped;
+static int conn_reading(const struct ed_conn *c) {
+  return c->reading;
 }
 
 /* ---- the happy path ----------------------------------------------------- */
@@ -184,7 +184,7 @@ static void test_stream_while_step_in_pool(void) {
     h_pump(&h);
   }
   CHECK(off < wire.len); /* the loop stopped reading */
-  struct conn *sc = the_conn(&h);
+  struct ed_conn *sc = the_conn(&h);
   CHECK(sc && !conn_reading(sc) &&
         sc->rx.len < ED_HS_READ_PAUSE + ED_LOOP_RBUF);
   CHECK_EQ(h.pool.queued, 1);
@@ -339,7 +339,7 @@ static void test_backpressure(void) {
     if (n > 0) off += (size_t)n;
     h_pump(&h);
   }
-  struct conn *sc = the_conn(&h);
+  struct ed_conn *sc = the_conn(&h);
   CHECK(sc != NULL);
   CHECK(off < wire.len); /* the client is blocked ... */
   if (sc) {

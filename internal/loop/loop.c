@@ -1,7 +1,7 @@
 /* internal/loop — the loop itself: thread, listeners (SO_REUSEPORT, the
  * EMFILE reserve-fd trick), the mailbox other threads post to, the
  * timeout sweep and the session registry. A connection's own life is in
- * conn.c. */
+ * conn.c and conn_hs.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -13,12 +13,6 @@
 #include <unistd.h>
 
 #include "internal/loop/loop_internal.h"
-
-void ed_loop_set_state(struct conn *c, enum ed_session_state s) {
-  pthread_mutex_lock(&c->loop->reg_mu);
-  c->state = s;
-  pthread_mutex_unlock(&c->loop->reg_mu);
-}
 
 static int real_submit(void *pool, struct ed_hs_job *job, int is_new) {
   return ed_hs_pool_submit(pool, job, is_new);
@@ -154,7 +148,7 @@ static void close_all(struct ed_loop *l, enum close_reason why,
                       enum close_how how) {
   struct ed_link *e = l->conns.next;
   while (e != &l->conns) {
-    struct conn *c = CONN_OF(e, reg);
+    struct ed_conn *c = CONN_OF(e, reg);
     e = e->next; /* closing may unlink |c| later, never now */
     ed_conn_close(c, why, c->state == ED_SESSION_ESTABLISHED ? how : HOW_ABORT);
   }
@@ -162,7 +156,7 @@ static void close_all(struct ed_loop *l, enum close_reason why,
 
 static void run_cmd(struct ed_loop *l, struct loop_cmd *cmd) {
   for (struct ed_link *e = l->conns.next; e != &l->conns;) {
-    struct conn *c = CONN_OF(e, reg);
+    struct ed_conn *c = CONN_OF(e, reg);
     e = e->next;
     int hit = cmd->type == CMD_KILL
                   ? c->id == cmd->id
@@ -178,11 +172,11 @@ static void run_cmd(struct ed_loop *l, struct loop_cmd *cmd) {
  * delay established sessions' reads by more than a few steps' work; the
  * rest run on the next loop iteration, after the sockets are polled. */
 static void run_steps(struct ed_loop *l) {
-  struct conn *taken =
+  struct ed_conn *taken =
       atomic_exchange_explicit(&l->done, NULL, memory_order_acquire);
-  struct conn *fifo = NULL;
+  struct ed_conn *fifo = NULL;
   while (taken) {
-    struct conn *c = taken;
+    struct ed_conn *c = taken;
     taken = c->done_next;
     c->done_next = fifo;
     fifo = c;
@@ -197,7 +191,7 @@ static void run_steps(struct ed_loop *l) {
     l->ready_tail = fifo;
   }
   for (int n = 0; n < ED_STEPS_PER_WAKE && l->ready_head; n++) {
-    struct conn *c = l->ready_head;
+    struct ed_conn *c = l->ready_head;
     l->ready_head = c->done_next;
     if (!l->ready_head) l->ready_tail = NULL;
     ed_conn_step_done(c);
@@ -274,7 +268,7 @@ void ed_loop_post_stop(struct ed_loop *l) {
 
 static void expire(struct ed_link *q, uint64_t now, int which) {
   while (!link_empty(q)) {
-    struct conn *c = CONN_OF(q->next, tq);
+    struct ed_conn *c = CONN_OF(q->next, tq);
     if (c->deadline_ms > now) break;
     link_remove(&c->tq); /* never seen twice, whatever close does */
     if (which == 0) ed_conn_hs_timeout(c);
@@ -390,7 +384,7 @@ void ed_loop_stats(struct ed_loop *l, struct ed_stats_snapshot *out) {
   ed_stats_accumulate(out, &l->stats);
 }
 
-static void fill_info(struct ed_session_info *s, const struct conn *c,
+static void fill_info(struct ed_session_info *s, const struct ed_conn *c,
                       uint32_t worker) {
   memset(s, 0, sizeof(*s));
   s->id = c->id;

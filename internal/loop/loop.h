@@ -1,9 +1,10 @@
 /* internal/loop — one I/O loop: a libuv loop on its own thread, its own
  * SO_REUSEPORT listeners, and the connections it accepted, each an
- * explicit state machine ACCEPTED -> HANDSHAKING -> ESTABLISHED -> CLOSING
- * -> CLOSED. Handshake steps go to the handshake pool; the loop itself
- * never does public-key work and never touches a connection's SSL while a
- * step is in the pool.
+ * explicit state machine (its states in loop_internal.h; the public
+ * ACCEPTED -> HANDSHAKING -> ESTABLISHED -> CLOSING in loop_types.h).
+ * Handshake steps go to the handshake pool; the loop itself never does
+ * public-key work and never touches a connection's SSL while a step is in
+ * the pool.
  *
  * Threads: ed_loop_new/add_listener/start/join/free are called by the
  * owner (the server's control thread). ed_loop_post_* and the read-side

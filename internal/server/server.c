@@ -215,6 +215,9 @@ int ed_server_start(struct ed_server *srv) {
   for (uint32_t i = 0; i < srv->workers; i++) {
     if (ed_loop_start(srv->loops[i]) != 0) return ED_E_SYS;
   }
+  /* One line per --listen address, with the real bound port:
+   *   level=info msg=listening addr=127.0.0.1:45873 workers=2
+   *       handshake_threads=2 */
   for (size_t i = 0; i < srv->num_addrs; i++) {
     ED_INFO("listening", "addr=%s workers=%u handshake_threads=%u",
             srv->addrs[i], srv->workers, srv->hs_threads);

@@ -1,7 +1,7 @@
 /* internal/server — the whole echod server: credentials, handshake pool,
  * I/O loops and the control loop, behind one opaque object.
  *
- * Threads (DESIGN.md "Threads and ownership"):
+ * Threads:
  *   - ed_server_run() runs the CONTROL LOOP, a libuv loop on the calling
  *     (main) thread: signals, drain, reload. The admin socket (issue 4) and
  *     the metrics endpoint (issue 5) live on it too: they get the loop with
@@ -25,29 +25,11 @@
  *   ed_server_run(srv)              until a signal/drain finished
  *   ed_server_free(srv)
  *
- * Log lines (logfmt, internal/base):
- *   level=info msg=listening addr=127.0.0.1:45873 workers=2
- *       handshake_threads=2
- *       (one line per --listen address, with the real bound port)
- *   level=info msg="session closed" id=7 peer=127.0.0.1:50312 cn=dev-client
- *       sans="DNS:x,URI:y" serial=0A1B... version=TLSv1.3
- *       cipher=TLS_AES_128_GCM_SHA256 resumed=0 bytes_in=5 bytes_out=5
- *       duration_ms=12.345 reason=client_close
- *   level=info msg="handshake failed" id=8 peer=127.0.0.1:50313
- *       reason=cert_revoked detail="..." duration_ms=1.2
- *       (and then no "session closed" line for that connection).
- *       Every accepted connection that does not reach ESTABLISHED gets
- *       exactly one such line and one count in hs_errors{reason} — except
- *       those refused at once by a limit (counted in rejected{reason}).
- *       A peer that closes or resets after sending part of a handshake
- *       (truncated ClientHello, half a flight) is "protocol"; one that
- *       never sent a byte, or a close the server chose (drain, kill), is
- *       "other". A peer that sent its whole last flight and then closed
- *       (openssl s_time -new) is not a failure: the handshake completes on
- *       what arrived, and the session closes with reason eof or reset.
- *   Close reasons: client_close (the client sent close_notify), eof (TCP
- *   FIN without close_notify), reset, idle_timeout, killed, drain, error.
- *   Handshake failure reasons: ed_hs_reason_name() (internal/tls/tls_types.h).
+ * Log lines (logfmt, internal/base) are documented next to the code that
+ * writes them: "listening" (ed_server_start, server.c), "session closed"
+ * (internal/loop/conn.c log_closed), "handshake failed"
+ * (internal/loop/conn_hs.c ed_conn_hs_outcome), the reload lines
+ * (server_reload.c).
  */
 #ifndef ED_SERVER_H
 #define ED_SERVER_H
