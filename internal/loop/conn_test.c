@@ -487,6 +487,56 @@ static void test_kill_while_closing(void) {
   h_finish(&h);
 }
 
+/* A kill while the write queue is full: the session flushes everything
+ * queued, then close_notify, then FIN (FLUSHING -> LINGER); a second kill
+ * meanwhile changes nothing; no echoed byte is lost. */
+static void test_kill_with_full_queue_flushes(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h.cfg.max_buffer = 16384;
+  h_start(&h);
+  establish(&h, &c);
+  size_t total = 2u << 20;
+  uint8_t *data = malloc(total);
+  for (size_t i = 0; i < total; i++) data[i] = (uint8_t)(i * 5 + 2);
+  struct ed_buf wire;
+  ed_buf_init(&wire, 1u << 23);
+  cli_seal(&c, &wire, data, total);
+  size_t off = 0;
+  for (int i = 0; i < 400 && off < wire.len; i++) {
+    ssize_t n = send(c.fd, wire.data + off, wire.len - off, MSG_NOSIGNAL);
+    if (n > 0) off += (size_t)n;
+    h_pump(&h);
+  }
+  struct ed_session_info s;
+  CHECK_EQ(h_session(&h, c.port, &s), 0);
+  uint64_t echoed = s.bytes_out;
+  struct ed_conn *sc = the_conn(&h);
+  CHECK(sc && sc->wq_bytes >= h.cfg.max_buffer);
+  ed_loop_post_kill(h.l, s.id);
+  h_pump(&h);
+  CHECK(sc && sc->st == ED_CONN_FLUSHING && sc->wq_head != NULL);
+  ed_loop_post_kill(h.l, s.id);
+  h_pump(&h);
+  CHECK(sc && sc->st == ED_CONN_FLUSHING);
+  for (int i = 0; i < 2000 && !c.eof; i++) { /* read it all */
+    cli_read(&c);
+    h_pump(&h);
+  }
+  CHECK(c.notified && c.eof);
+  CHECK_EQ(c.plain.len, echoed);
+  CHECK(c.plain.len == echoed && memcmp(c.plain.data, data, echoed) == 0);
+  CHECK_EQ(h_num_conns(&h), 1); /* LINGER: waits for our FIN */
+  cli_fin(&c);
+  pump_until_freed(&h);
+  one_outcome(&h, &c, CLOSED, "killed", NULL);
+  ed_buf_cleanup(&wire);
+  free(data);
+  cli_free(&c);
+  h_finish(&h);
+}
+
 /* ---- the peer ends an established session ------------------------------- */
 
 static void test_peer_fin_and_rst_established(void) {
@@ -730,6 +780,7 @@ int main(void) {
   RUN(test_handshake_timeout);
   RUN(test_kill_in_each_state);
   RUN(test_kill_while_closing);
+  RUN(test_kill_with_full_queue_flushes);
   RUN(test_peer_fin_and_rst_established);
   RUN(test_proxy_header_split_across_reads);
   RUN(test_proxy_header_with_hello_and_bad);
