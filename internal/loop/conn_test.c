@@ -58,6 +58,55 @@ static int conn_reading(const struct ed_conn *c) {
   return c->reading;
 }
 
+/* A stream of known bytes the client sends, sealed up front, so a test
+ * can push it without reading and check every echoed byte. */
+struct stream {
+  uint8_t *data;
+  size_t total;
+  struct ed_buf wire;
+  size_t off; /* wire bytes sent so far */
+};
+
+static void stream_init(struct stream *st, struct cli *c, size_t total,
+                        unsigned seed) {
+  st->data = malloc(total);
+  st->total = total;
+  for (size_t i = 0; i < total; i++) st->data[i] = (uint8_t)(i * seed + 1);
+  ed_buf_init(&st->wire, 2 * total + (1u << 20));
+  cli_seal(c, &st->wire, st->data, total);
+  st->off = 0;
+}
+
+/* stream_push sends without reading until nothing more is taken (a few
+ * hundred turns of the loop). Returns 1 when the client is blocked. */
+static int stream_push(struct harness *h, struct cli *c, struct stream *st) {
+  for (int i = 0; i < 400 && st->off < st->wire.len; i++) {
+    ssize_t n = send(c->fd, st->wire.data + st->off, st->wire.len - st->off,
+                     MSG_NOSIGNAL);
+    if (n > 0) st->off += (size_t)n;
+    h_pump(h);
+  }
+  return st->off < st->wire.len;
+}
+
+/* stream_finish sends the rest, reading as it goes, and reads until every
+ * byte came back; checks them. */
+static void stream_finish(struct harness *h, struct cli *c, struct stream *st) {
+  cli_send(h, c, st->wire.data + st->off, st->wire.len - st->off);
+  for (int i = 0; i < 2000 && c->plain.len < st->total; i++) {
+    h_pump(h);
+    cli_read(c);
+  }
+  CHECK_EQ(c->plain.len, st->total);
+  CHECK(c->plain.len == st->total &&
+        memcmp(c->plain.data, st->data, st->total) == 0);
+}
+
+static void stream_free(struct stream *st) {
+  ed_buf_cleanup(&st->wire);
+  free(st->data);
+}
+
 /* ---- the happy path ----------------------------------------------------- */
 
 static void test_states_echo_and_client_close(void) {
@@ -171,35 +220,18 @@ static void test_stream_while_step_in_pool(void) {
   h_init(&h);
   h_start(&h);
   last_flight_pooled(&h, &c, NULL);
-  size_t total = 1 << 20;
-  uint8_t *data = malloc(total);
-  for (size_t i = 0; i < total; i++) data[i] = (uint8_t)(i * 7 + 3);
-  struct ed_buf wire;
-  ed_buf_init(&wire, 1u << 24);
-  cli_seal(&c, &wire, data, total);
-  size_t off = 0;
-  for (int i = 0; i < 200; i++) { /* push until nobody takes more */
-    ssize_t n = send(c.fd, wire.data + off, wire.len - off, MSG_NOSIGNAL);
-    if (n > 0) off += (size_t)n;
-    h_pump(&h);
-  }
-  CHECK(off < wire.len); /* the loop stopped reading */
+  struct stream st;
+  stream_init(&st, &c, 1 << 20, 7);
+  CHECK(stream_push(&h, &c, &st)); /* the loop stopped reading */
   struct ed_conn *sc = the_conn(&h);
   CHECK(sc && !conn_reading(sc) &&
         sc->rx.len < ED_HS_READ_PAUSE + ED_LOOP_RBUF);
   CHECK_EQ(h.pool.queued, 1);
   CHECK_EQ(h_num_conns(&h), 1);
   CHECK_EQ(h_pool_run(&h, 1), 1);
-  cli_send(&h, &c, wire.data + off, wire.len - off);
-  for (int i = 0; i < 1000 && c.plain.len < total; i++) {
-    h_pump(&h);
-    cli_read(&c);
-  }
-  CHECK_EQ(c.plain.len, total);
-  CHECK(c.plain.len == total && memcmp(c.plain.data, data, total) == 0);
+  stream_finish(&h, &c, &st);
   CHECK_EQ(all_hs_errors(&h), 0);
-  ed_buf_cleanup(&wire);
-  free(data);
+  stream_free(&st);
   cli_free(&c);
   h_finish(&h);
 }
@@ -323,41 +355,24 @@ static void test_close_while_step_in_pool(void) {
 static void test_backpressure(void) {
   struct harness h;
   struct cli c;
+  struct stream st;
   h_init(&h);
   h.cfg.max_buffer = 16384;
   h_start(&h);
   establish(&h, &c);
-  size_t total = 8u << 20;
-  uint8_t *data = malloc(total);
-  for (size_t i = 0; i < total; i++) data[i] = (uint8_t)(i * 13 + 1);
-  struct ed_buf wire;
-  ed_buf_init(&wire, 1u << 25);
-  cli_seal(&c, &wire, data, total);
-  size_t off = 0;
-  for (int i = 0; i < 400 && off < wire.len; i++) {
-    ssize_t n = send(c.fd, wire.data + off, wire.len - off, MSG_NOSIGNAL);
-    if (n > 0) off += (size_t)n;
-    h_pump(&h);
-  }
+  stream_init(&st, &c, 8u << 20, 13);
+  CHECK(stream_push(&h, &c, &st)); /* the client is blocked ... */
   struct ed_conn *sc = the_conn(&h);
   CHECK(sc != NULL);
-  CHECK(off < wire.len); /* the client is blocked ... */
   if (sc) {
     CHECK(!conn_reading(sc)); /* ... because the server stopped reading */
     CHECK(sc->wq_bytes >= h.cfg.max_buffer);
     CHECK(sc->wq_bytes < h.cfg.max_buffer + 2 * ED_LOOP_RBUF);
   }
-  cli_send(&h, &c, wire.data + off, wire.len - off); /* reads as it goes */
-  for (int i = 0; i < 2000 && c.plain.len < total; i++) {
-    h_pump(&h);
-    cli_read(&c);
-  }
-  CHECK_EQ(c.plain.len, total);
-  CHECK(c.plain.len == total && memcmp(c.plain.data, data, total) == 0);
+  stream_finish(&h, &c, &st); /* reads as it goes */
   sc = the_conn(&h);
   CHECK(sc && conn_reading(sc) && sc->wq_bytes == 0);
-  ed_buf_cleanup(&wire);
-  free(data);
+  stream_free(&st);
   cli_free(&c);
   h_finish(&h);
 }
@@ -493,22 +508,13 @@ static void test_kill_while_closing(void) {
 static void test_kill_with_full_queue_flushes(void) {
   struct harness h;
   struct cli c;
+  struct stream st;
   h_init(&h);
   h.cfg.max_buffer = 16384;
   h_start(&h);
   establish(&h, &c);
-  size_t total = 2u << 20;
-  uint8_t *data = malloc(total);
-  for (size_t i = 0; i < total; i++) data[i] = (uint8_t)(i * 5 + 2);
-  struct ed_buf wire;
-  ed_buf_init(&wire, 1u << 23);
-  cli_seal(&c, &wire, data, total);
-  size_t off = 0;
-  for (int i = 0; i < 400 && off < wire.len; i++) {
-    ssize_t n = send(c.fd, wire.data + off, wire.len - off, MSG_NOSIGNAL);
-    if (n > 0) off += (size_t)n;
-    h_pump(&h);
-  }
+  stream_init(&st, &c, 2u << 20, 5);
+  CHECK(stream_push(&h, &c, &st));
   struct ed_session_info s;
   CHECK_EQ(h_session(&h, c.port, &s), 0);
   uint64_t echoed = s.bytes_out;
@@ -526,13 +532,12 @@ static void test_kill_with_full_queue_flushes(void) {
   }
   CHECK(c.notified && c.eof);
   CHECK_EQ(c.plain.len, echoed);
-  CHECK(c.plain.len == echoed && memcmp(c.plain.data, data, echoed) == 0);
+  CHECK(c.plain.len == echoed && memcmp(c.plain.data, st.data, echoed) == 0);
   CHECK_EQ(h_num_conns(&h), 1); /* LINGER: waits for our FIN */
   cli_fin(&c);
   pump_until_freed(&h);
   one_outcome(&h, &c, CLOSED, "killed", NULL);
-  ed_buf_cleanup(&wire);
-  free(data);
+  stream_free(&st);
   cli_free(&c);
   h_finish(&h);
 }
