@@ -379,12 +379,6 @@ static int set_reading(struct ed_conn *c, int on) {
  * stops reading, and closes the handle once CLOSED. Every event handler
  * ends with it. */
 void ed_conn_io(struct ed_conn *c) {
-  /* The echo's common case, where the rules below change nothing: an
-   * established session that is reading with nothing queued. */
-  if (c->st == ED_CONN_ESTABLISHED && !c->wq_head && c->reading &&
-      c->peer_end == PEER_OPEN) {
-    return;
-  }
   if (c->st != ED_CONN_CLOSED && c->wq_head && !c->inflight &&
       start_write(c) != 0) {
     ed_conn_close_state(c, CR_RESET, HOW_ABORT);
@@ -398,6 +392,14 @@ void ed_conn_io(struct ed_conn *c) {
     ed_conn_close_state(c, CR_ERROR, HOW_ABORT);
   if (c->st == ED_CONN_CLOSED && !uv_is_closing((uv_handle_t *)&c->tcp))
     uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+/* io_settled: the echo's common case, where ed_conn_io's rules change
+ * nothing (an established session reading, with nothing queued); checked
+ * inline on the echo path, which then skips the call. */
+static inline int io_settled(const struct ed_conn *c) {
+  return c->st == ED_CONN_ESTABLISHED && !c->wq_head && c->reading &&
+         c->peer_end == PEER_OPEN;
 }
 
 /* ---- echo ---------------------------------------------------------------- */
@@ -498,7 +500,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   } else if (nread > 0 && in_handshake(c->st)) {
     ed_conn_hs_feed(c, data, (size_t)nread);
   } /* else closing: dropped */
-  ed_conn_io(c);
+  if (!io_settled(c)) ed_conn_io(c);
 }
 
 /* ---- accepting ----------------------------------------------------------- */
