@@ -6,7 +6,6 @@
 #include "internal/base/base.h"
 #include "internal/config/config.h"
 #include "internal/metrics/service.h"
-#include "internal/reload/server_reload.h"
 #include "internal/server/server.h"
 #include "internal/version/version.h"
 
@@ -46,10 +45,10 @@ int main(int argc, char **argv) {
     return rc == ED_E_USAGE ? 2 : 1;
   }
   rc = ed_server_start(srv);
-  /* --- admin socket + reload triggers (issue 4: internal/admin,
-   * internal/reload). One control-plane counter block, lent to both. --- */
+  /* --- admin socket (issue 4: internal/admin; the reload triggers start
+   * in ed_server_run). One control-plane counter block, lent to admin and
+   * metrics. --- */
   static struct ed_control_stats control_stats;
-  struct ed_reload *reload = NULL;
   struct ed_admin_service *admin = NULL;
   /* --- metrics endpoint (issue 5: internal/metrics): /metrics, /healthz,
    * /readyz on the control loop (--metrics-listen, --no-metrics); it also
@@ -61,11 +60,9 @@ int main(int argc, char **argv) {
     rc = ed_metrics_service_start(&metrics, srv, &mo, err, sizeof(err));
   }
   /* --- end issue 5 --- */
-  if (!rc) rc = ed_reload_start(&reload, srv);
   if (!rc) {
     struct ed_admin_service_options ao = {
         .stats = &control_stats,
-        .reload = reload,
         .version = ED_VERSION,
         .metrics = ed_metrics_service_render, /* issue 5 */
         .metrics_arg = metrics,

@@ -21,7 +21,6 @@ struct ed_admin_service {
   struct ed_server *srv;
   struct ed_admin *admin;
   struct ed_control_stats *stats;
-  struct ed_reload *reload;
   ed_admin_metrics_fn metrics;
   void *metrics_arg;
   const char *version;
@@ -351,13 +350,14 @@ static void cmd_certs(struct ed_admin_service *s, struct ed_admin_call *call) {
   ed_admin_call_ok(call, r);
 }
 
+/* The reply describes the snapshot the reload built: the one published,
+ * or with |check| the one only checked (never the one in use). */
 static void cmd_reload(struct ed_admin_service *s, struct ed_admin_call *call,
                        int check) {
   char err[256] = "";
+  struct ed_tls_summary sum;
   int rc =
-      s->reload
-          ? ed_reload_now(s->reload, check, ED_RELOAD_ADMIN, err, sizeof(err))
-          : ed_server_reload(s->srv, check, ED_RELOAD_ADMIN, err, sizeof(err));
+      ed_server_reload(s->srv, check, ED_RELOAD_ADMIN, &sum, err, sizeof(err));
   if (rc != 0) {
     ed_admin_call_fail(call, ED_ADMIN_ERR_RELOAD_FAILED, "%s",
                        err[0] ? err : ed_strerror(rc));
@@ -366,11 +366,8 @@ static void cmd_reload(struct ed_admin_service *s, struct ed_admin_call *call,
   cJSON *r = cJSON_CreateObject();
   cJSON_AddBoolToObject(r, "checked", 1);
   cJSON_AddBoolToObject(r, "published", !check);
-  struct ed_tls_summary sum;
-  if (summary(s, &sum)) {
-    add_u64(r, "snapshot_id", sum.snapshot_id);
-    cJSON_AddItemToObject(r, "server", cert_brief(&sum.server, now_s()));
-  }
+  add_u64(r, "snapshot_id", sum.snapshot_id);
+  cJSON_AddItemToObject(r, "server", cert_brief(&sum.server, now_s()));
   ed_admin_call_ok(call, r);
 }
 
@@ -501,7 +498,6 @@ int ed_admin_start(struct ed_admin_service **out, struct ed_server *srv,
   struct ed_admin_service *s = ed_calloc(1, sizeof(*s));
   s->srv = srv;
   s->stats = opts->stats;
-  s->reload = opts->reload;
   s->metrics = opts->metrics;
   s->metrics_arg = opts->metrics_arg;
   s->version = opts->version ? opts->version : "dev";

@@ -1,7 +1,7 @@
 /* internal/admin/service.h — the admin socket wired to the server: one
- * handler per command, calling the server API (internal/server) and the
- * reload triggers (internal/reload). cmd/server.c calls ed_admin_start
- * once; everything else happens on the server's control loop.
+ * handler per command, calling the server API (internal/server; "reload"
+ * is ed_server_reload, the one reload function). cmd/server.c calls
+ * ed_admin_start once; everything else happens on the server's control loop.
  *
  * Reply shapes are documented in docs/admin-protocol.md. */
 #ifndef ED_ADMIN_SERVICE_H
@@ -10,7 +10,6 @@
 #include "internal/admin/admin.h"
 #include "internal/admin/admin_types.h"
 #include "internal/base/base.h"
-#include "internal/reload/reload.h"
 #include "internal/server/server.h"
 
 /* ed_admin_metrics_fn appends the Prometheus text exposition to |out| (a
@@ -21,7 +20,6 @@ typedef int (*ed_admin_metrics_fn)(void *arg, struct ed_buf *out);
 struct ed_admin_service_options {
   struct ed_control_stats *stats; /* required; borrowed for the server's
                                      life */
-  struct ed_reload *reload;       /* NULL: reload calls ed_server_reload */
   ed_admin_metrics_fn metrics;    /* NULL: "metrics" replies unavailable */
   void *metrics_arg;
   const char *version; /* echod's version; NULL: "dev" */

@@ -94,6 +94,8 @@ static const struct opt opts[] = {
     {"no-metrics", K_BOOL, OFF(no_metrics), C_NONE, 0, 0, 0},
     {"no-watch", K_NOBOOL, OFF(watch), C_NONE, 0, 0, 0},
     {"log-level", K_LOGLEVEL, OFF(log_level), C_NONE, 0, 0, 0},
+    {"reload-debounce-ms", K_U32, OFF(reload_debounce_ms), C_NONE, 0, 60000, 0},
+    {"test-hs-delay-ms", K_U32, OFF(test_hs_delay_ms), C_NONE, 0, 10000, 0},
 };
 
 #define NUM_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -452,6 +454,7 @@ static void set_defaults(struct ed_config *cfg) {
   cfg->admin_timeout_ms = 10000;
   cfg->watch = 1;
   cfg->log_level = ED_LOG_INFO;
+  cfg->reload_debounce_ms = 250;
 }
 
 static int apply_env(struct loader *ld) {
@@ -847,6 +850,10 @@ const char *ed_config_usage(void) {
          "change\n"
          "  --log-level LEVEL          debug, info, warn or error (default "
          "info)\n"
+         "  --reload-debounce-ms N     file changes within N ms are one "
+         "reload (250)\n"
+         "  --test-hs-delay-ms N       tests only: each handshake step waits N "
+         "ms\n"
          "  --print-config             print the effective configuration as "
          "JSON\n"
          "  --help                     this text\n"

@@ -89,6 +89,14 @@ struct ed_config {
   int watch; /* watch cert/key/CA/CRL files for reload; default 1 */
 
   enum ed_log_level log_level; /* default info */
+
+  /* Changes to the watched files within this many ms of each other are
+   * one reload (--reload-debounce-ms, default 250). */
+  uint32_t reload_debounce_ms;
+  /* Tests only: every handshake step sleeps this long on its pool thread
+   * first (--test-hs-delay-ms, default 0), so a test can make "data
+   * arrives while the step is in the pool" certain. */
+  uint32_t test_hs_delay_ms;
 };
 
 /* ed_config_load builds the configuration from |argc|/|argv| (argv[0] is

@@ -395,6 +395,29 @@ static void test_env(void) {
   clear_env();
 }
 
+/* The knobs libraries used to read from the environment themselves keep
+ * their variable names and go through the table like every option. */
+static void test_knobs(void) {
+  clear_env();
+  struct ed_config *cfg = load(NULL);
+  if (cfg) {
+    CHECK_EQ(cfg->reload_debounce_ms, 250);
+    CHECK_EQ(cfg->test_hs_delay_ms, 0);
+    ed_config_free(cfg);
+  }
+  setenv("ECHOD_RELOAD_DEBOUNCE_MS", "2000", 1);
+  setenv("ECHOD_TEST_HS_DELAY_MS", "150", 1);
+  cfg = load(NULL);
+  if (cfg) {
+    CHECK_EQ(cfg->reload_debounce_ms, 2000);
+    CHECK_EQ(cfg->test_hs_delay_ms, 150);
+    ed_config_free(cfg);
+  }
+  setenv("ECHOD_RELOAD_DEBOUNCE_MS", "61000", 1);
+  expect_err("ECHOD_RELOAD_DEBOUNCE_MS", "out of range", NULL, NULL, NULL);
+  clear_env();
+}
+
 static void path_in_tmp(char *out, size_t out_len, const char *name) {
   snprintf(out, out_len, "%s/%s", tmpdir, name);
 }
@@ -651,6 +674,7 @@ int main(void) {
   RUN(test_revocation_options);
   RUN(test_overflow_and_addresses);
   RUN(test_env);
+  RUN(test_knobs);
   RUN(test_file);
   RUN(test_file_limits);
   RUN(test_roundtrip);

@@ -1,13 +1,16 @@
-/* internal/loop — one connection's life on its loop:
- *   ACCEPTED     accepted, nothing read yet
- *   HANDSHAKING  ciphertext goes to the pool, one step at a time (a
- *                resumption's last step, symmetric crypto only, runs here)
- *   ESTABLISHED  echo: decrypt a whole read batch, encrypt it once, write
- *   CLOSING      close_notify/alert flushed, FIN sent, waiting for the
- *                peer's FIN (bounded by ED_LINGER_MS), then uv_close; after
- *                the peer's close_notify: our last bytes, FIN, uv_close
- * ed_conn_close is the one idempotent close path; memory is freed only in
- * the uv close callback, and only once no pool step holds the conn. */
+/* internal/loop — one connection on its loop: its states, the one function
+ * that changes them (ed_conn_set_state), the one that decides its I/O
+ * (ed_conn_io), the close rule (close_plan), the echo, and accepting.
+ * The handshake is in conn_hs.c, the pool's side of it in conn_step.c;
+ * the states are listed in loop_internal.h (ED_CONN_STATES).
+ *
+ * Event handlers (libuv callbacks, the loop's commands) change state and
+ * queue bytes; then they call ed_conn_io, which alone starts and stops
+ * reading, starts queued writes, sends the FIN and closes the handle. The
+ * one exception is the echo's own write (ed_conn_send): straight to the
+ * socket when nothing is queued, no copy and no allocation. Memory is
+ * freed only once the uv close callback ran and no pool step holds the
+ * connection (|refs|). */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -16,29 +19,100 @@
 #include <unistd.h>
 
 #include "internal/loop/loop_internal.h"
-#include "internal/proxy/proxy.h"
 
-static const char *const reason_names[] = {
-    "none",    "client_close", "eof",
-    "reset",   "idle_timeout", "killed",
-    "drain",   "error",        "handshake_failed",
-    "rejected"};
+#define ED_NAME_(id, name) name,
+static const char *const reason_names[] = {ED_CLOSE_REASONS(ED_NAME_)};
+#undef ED_NAME_
 
 const char *ed_close_reason_name(enum close_reason r) {
-  return r <= CR_REJECTED ? reason_names[r] : "unknown";
+  return (unsigned)r < CR_COUNT ? reason_names[r] : "unknown";
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
-static void start_write(struct conn *c);
 
-static uint32_t max_buffer(const struct conn *c) {
+static uint32_t max_buffer(const struct ed_conn *c) {
   return c->loop->cfg->max_buffer ? c->loop->cfg->max_buffer : 65536;
 }
 
-/* ---- freeing ------------------------------------------------------------- */
+/* ---- states ------------------------------------------------------------- */
 
-static void conn_free(struct conn *c) {
+enum gauge { G_NONE = 0, G_HANDSHAKING, G_ESTABLISHED };
+
+#define ED_PUB_(id, pub, gauge) ED_SESSION_##pub,
+static const enum ed_session_state public_state[] = {ED_CONN_STATES(ED_PUB_)};
+#undef ED_PUB_
+#define ED_GAUGE_(id, pub, gauge) G_##gauge,
+static const enum gauge gauge_of[] = {ED_CONN_STATES(ED_GAUGE_)};
+#undef ED_GAUGE_
+
+static void gauge_add(struct ed_loop *l, enum gauge g, int64_t n) {
+  if (g == G_HANDSHAKING) ed_gauge_add(&l->stats.active_handshaking, n);
+  if (g == G_ESTABLISHED) ed_gauge_add(&l->stats.active_established, n);
+}
+
+static int is_closing(enum ed_conn_state st) {
+  return st >= ED_CONN_FLUSHING;
+}
+
+static int in_handshake(enum ed_conn_state st) {
+  return gauge_of[st] == G_HANDSHAKING;
+}
+
+/* set_timer puts |c| on the timeout queue its new state is bounded by: the
+ * handshake timeout from admission, the idle timeout once established
+ * (refreshed by each read), the linger once closing starts. */
+static void set_timer(struct ed_conn *c, enum ed_conn_state from,
+                      enum ed_conn_state to) {
+  struct ed_loop *l = c->loop;
+  uint64_t now = uv_now(&l->uv);
+  if (to == ED_CONN_CLOSED) {
+    link_remove(&c->tq);
+  } else if (from == ED_CONN_NEW) {
+    c->deadline_ms = now + l->cfg->handshake_timeout_ms;
+    link_tail(&l->hs_q, &c->tq);
+  } else if (to == ED_CONN_ESTABLISHED) {
+    link_remove(&c->tq);
+    if (l->cfg->idle_timeout_ms) {
+      c->deadline_ms = now + l->cfg->idle_timeout_ms;
+      link_tail(&l->idle_q, &c->tq);
+    }
+  } else if (to == ED_CONN_FLUSHING) {
+    c->deadline_ms = now + ED_LINGER_MS;
+    link_tail(&l->closing_q, &c->tq);
+  }
+}
+
+/* ed_conn_set_state is the one place a connection's state changes: with
+ * it the gauges, the public state (with the peer's identity once
+ * established, under the registry lock, so readers see both or neither),
+ * the timeout queue, and a handshake's outcome when it ends in a close. */
+void ed_conn_set_state(struct ed_conn *c, enum ed_conn_state to) {
+  struct ed_loop *l = c->loop;
+  enum ed_conn_state from = c->st;
+  if (from == to) return;
+  c->st = to;
+  if (gauge_of[from] != gauge_of[to]) {
+    gauge_add(l, gauge_of[from], -1);
+    gauge_add(l, gauge_of[to], 1);
+  }
+  if (public_state[to] != c->state) {
+    pthread_mutex_lock(&l->reg_mu);
+    if (to == ED_CONN_ESTABLISHED) c->peer = ed_tls_conn_peer(c->tls);
+    c->state = public_state[to];
+    pthread_mutex_unlock(&l->reg_mu);
+  }
+  set_timer(c, from, to);
+  if (in_handshake(from) && is_closing(to)) ed_conn_hs_outcome(c);
+}
+
+/* ---- freeing ------------------------------------------------------------ */
+
+static int admitted(const struct ed_conn *c) {
+  return c->id != 0;
+}
+
+static void conn_free(struct ed_conn *c) {
   struct ed_loop *l = c->loop;
   while (c->wq_head) {
     struct wchunk *w = c->wq_head;
@@ -46,18 +120,20 @@ static void conn_free(struct conn *c) {
     free(w);
   }
   ed_buf_cleanup(&c->rx);
-  ed_buf_cleanup(&c->hs_in);
-  ed_buf_cleanup(&c->hs_out);
+  ed_buf_cleanup(&c->step.in);
+  ed_buf_cleanup(&c->step.out);
   ed_tls_conn_free(c->tls);
   ed_tls_snapshot_unref(c->snap);
-  int counted = c->counted;
+  int counted = admitted(c);
   free(c);
   if (counted) ed_loop_conn_freed(l);
 }
 
-/* log_peer formats the value of a log line's peer= field, followed by
- * " via=BALANCER" when the address came from a PROXY header. */
-static const char *log_peer(const struct conn *c, char *buf, size_t len) {
+void ed_conn_unref(struct ed_conn *c) {
+  if (--c->refs == 0) conn_free(c);
+}
+
+const char *ed_conn_log_peer(const struct ed_conn *c, char *buf, size_t len) {
   char peer[80], via[80];
   ed_logq(peer, sizeof(peer), c->peer_addr);
   if (!c->via[0]) {
@@ -89,7 +165,19 @@ static char *log_identity(const struct ed_tls_peer *p) {
   return out;
 }
 
-static void log_closed(struct conn *c) {
+/* log_closed writes the one line of every session that reached
+ * ESTABLISHED, when its socket is closed (logfmt, internal/base):
+ *   level=info msg="session closed" id=7 peer=127.0.0.1:50312 cn=dev-client
+ *       sans=DNS:x,URI:y serial=0A1B... version=TLSv1.3
+ *       cipher=TLS_AES_128_GCM_SHA256 resumed=0 bytes_in=5 bytes_out=5
+ *       duration_ms=12.345 reason=client_close
+ * cn= and sans= are log_identity's (each value whole, escaped). peer= is
+ * followed by via=BALANCER when the address came from a PROXY
+ * header. reason: client_close (the client sent close_notify), eof (TCP
+ * FIN without close_notify), reset, idle_timeout, killed, drain, error
+ * (ED_CLOSE_REASONS). A connection that never reached ESTABLISHED gets a
+ * "handshake failed" line instead (conn_hs.c), never both. */
+static void log_closed(struct ed_conn *c) {
   char peer[170];
   const struct ed_tls_peer *p = c->peer;
   char *ident = log_identity(p);
@@ -98,8 +186,8 @@ static void log_closed(struct conn *c) {
           "id=%llu peer=%s %s serial=%s version=%s cipher=%s "
           "resumed=%d bytes_in=%llu bytes_out=%llu duration_ms=%.3f "
           "reason=%s",
-          (unsigned long long)c->id, log_peer(c, peer, sizeof(peer)), ident,
-          p ? ed_tls_peer_serial(p) : "",
+          (unsigned long long)c->id, ed_conn_log_peer(c, peer, sizeof(peer)),
+          ident, p ? ed_tls_peer_serial(p) : "",
           c->tls ? ed_tls_conn_version(c->tls) : "", ed_suite_name(c->suite),
           c->resumed, (unsigned long long)atomic_load(&c->bytes_in),
           (unsigned long long)atomic_load(&c->bytes_out), ms,
@@ -108,101 +196,33 @@ static void log_closed(struct conn *c) {
 }
 
 static void on_close(uv_handle_t *h) {
-  struct conn *c = h->data;
+  struct ed_conn *c = h->data;
   struct ed_loop *l = c->loop;
-  c->handle_closed = 1;
-  if (!c->rejected) {
+  if (admitted(c)) {
     pthread_mutex_lock(&l->reg_mu);
     link_remove(&c->reg);
     pthread_mutex_unlock(&l->reg_mu);
     ed_stat_add(&l->stats.closed, 1);
     ed_hist_observe(&l->stats.conn_duration, ed_now_ns() - c->start_mono_ns);
-    if (c->peer && !c->hs_logged) log_closed(c);
+    if (c->peer) log_closed(c);
   }
   link_remove(&c->tq);
-  if (!c->in_pool) conn_free(c);
+  ed_conn_unref(c); /* the handle's reference */
 }
 
-void ed_conn_abort(struct conn *c) {
-  if (c->closing_handle) return;
-  c->closing_handle = 1;
-  uv_close((uv_handle_t *)&c->tcp, on_close);
-}
+/* ---- output -------------------------------------------------------------- */
 
-/* ---- writing --------------------------------------------------------------
- */
-
-static void on_shutdown(uv_shutdown_t *req, int status) {
-  struct conn *c = req->data;
-  if (status < 0 || c->peer_eof) ed_conn_abort(c);
-}
-
-static void maybe_shutdown(struct conn *c) {
-  if (!c->want_shutdown || c->shutdown_sent || c->writing || c->wq_head ||
-      c->closing_handle) {
-    return;
-  }
-  c->shutdown_sent = 1;
-  c->sreq.data = c;
-  if (uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown) != 0)
-    ed_conn_abort(c);
-}
-
-static void resume_reading(struct conn *c) {
-  if (!c->read_stopped || c->wq_bytes >= max_buffer(c) / 2) return;
-  c->read_stopped = 0;
-  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
-    c->read_stopped = 1;
-  }
-}
-
-static void on_write(uv_write_t *req, int status) {
-  struct conn *c = req->data;
-  for (unsigned i = 0; i < c->inflight && c->wq_head; i++) {
-    struct wchunk *w = c->wq_head;
-    c->wq_head = w->next;
-    c->wq_bytes -= w->len;
-    free(w);
-  }
-  if (!c->wq_head) c->wq_tail = NULL;
-  c->inflight = 0;
-  c->writing = 0;
-  if (c->closing_handle) return;
-  if (status < 0) {
-    ed_conn_close(c, CR_RESET, HOW_ABORT);
-    return;
-  }
-  start_write(c);
-  resume_reading(c);
-  maybe_shutdown(c);
-}
-
-static void start_write(struct conn *c) {
-  if (c->writing || !c->wq_head || c->closing_handle) return;
-  uv_buf_t bufs[4]; /* libuv copies more than 4 into a malloc'd array */
-  unsigned n = 0;
-  for (struct wchunk *w = c->wq_head; w && n < 4; w = w->next, n++)
-    bufs[n] = uv_buf_init((char *)w->data, (unsigned)w->len);
-  c->wreq.data = c;
-  if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_write) != 0) {
-    ed_conn_close(c, CR_RESET, HOW_ABORT);
-    return;
-  }
-  c->inflight = n;
-  c->writing = 1;
-}
-
-/* conn_send writes |len| bytes of ciphertext: straight to the socket when
- * nothing is queued (the common case: no copy, no allocation), the rest
- * into the write queue. */
-static void conn_send(struct conn *c, const uint8_t *data, size_t len) {
-  if (!len || c->closing_handle) return;
-  if (!c->wq_head && !c->writing) {
+/* ed_conn_send writes |len| bytes of ciphertext: straight to the socket
+ * when nothing is queued (the common case: no copy, no allocation), the
+ * rest into the write queue, which ed_conn_io writes. */
+void ed_conn_send(struct ed_conn *c, const uint8_t *data, size_t len) {
+  if (!len || c->st == ED_CONN_CLOSED) return;
+  if (!c->wq_head && !c->inflight) {
     uv_buf_t b = uv_buf_init((char *)data, (unsigned)len);
     int w = uv_try_write((uv_stream_t *)&c->tcp, &b, 1);
     if (w >= 0 && (size_t)w == len) return;
     if (w < 0 && w != UV_EAGAIN && w != UV_ENOSYS) {
-      ed_conn_close(c, CR_RESET, HOW_ABORT);
+      ed_conn_close_state(c, CR_RESET, HOW_ABORT);
       return;
     }
     if (w > 0) data += w, len -= (size_t)w;
@@ -218,46 +238,6 @@ static void conn_send(struct conn *c, const uint8_t *data, size_t len) {
   }
   c->wq_tail = chunk;
   c->wq_bytes += len;
-  start_write(c);
-}
-
-/* ---- closing --------------------------------------------------------------
- */
-
-static void leave_state(struct conn *c) {
-  struct ed_loop *l = c->loop;
-  if (c->state == ED_SESSION_ESTABLISHED) {
-    ed_gauge_add(&l->stats.active_established, -1);
-  } else if (c->state != ED_SESSION_CLOSING) {
-    ed_gauge_add(&l->stats.active_handshaking, -1);
-  }
-}
-
-static void hs_log_failure(struct conn *c, enum ed_hs_reason reason,
-                           const char *detail);
-
-/* hs_unlogged_reason: a connection that closes before ESTABLISHED for any
- * reason other than a handshake failure already logged (hs_fail) or a
- * rejection at accept (counted as rejected) still gets its one "handshake
- * failed" line. A peer that sent part of a handshake and then went away
- * left a truncated handshake: protocol. One that never sent a byte, or a
- * close the server chose (drain, kill, local error): other. */
-static enum ed_hs_reason hs_unlogged_reason(const struct conn *c,
-                                            enum close_reason why,
-                                            const char **out_detail) {
-  int peer_gone = why == CR_EOF || why == CR_RESET || why == CR_CLIENT_CLOSE;
-  if (peer_gone && c->got_bytes) {
-    *out_detail = why == CR_RESET ? "connection reset during the handshake"
-                                  : "connection closed during the handshake";
-    return ED_HS_PROTOCOL;
-  }
-  if (peer_gone) {
-    *out_detail = why == CR_RESET ? "connection reset before any byte"
-                                  : "connection closed before any byte";
-  } else {
-    *out_detail = ed_close_reason_name(why);
-  }
-  return ED_HS_OTHER;
 }
 
 /* send_last sends the loop's scratch as a connection's last bytes: the
@@ -266,11 +246,12 @@ static enum ed_hs_reason hs_unlogged_reason(const struct conn *c,
  * follows at once puts the FIN in the same segment: one segment fewer, no
  * shutdown, no wait for the peer's FIN. Only with nothing queued (order);
  * returns 0 to fall back to the flush-and-linger path (the scratch, less
- * what went out, still to send), 1 when the conn is closed. */
-static int send_last(struct conn *c) {
+ * what went out, still to send), 1 when everything went (or the socket
+ * failed): close now. */
+static int send_last(struct ed_conn *c) {
   struct ed_buf *b = &c->loop->scratch;
   uv_os_fd_t fd;
-  if (c->wq_head || c->writing || !b->len ||
+  if (c->wq_head || c->inflight || !b->len ||
       uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
     return 0;
   }
@@ -279,282 +260,176 @@ static int send_last(struct conn *c) {
     n = send(fd, b->data, b->len, MSG_MORE | MSG_NOSIGNAL);
   } while (n < 0 && errno == EINTR);
   if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-    c->peer_reset = 1;
-    ed_conn_abort(c);
+    c->peer_end = PEER_RESET;
     return 1;
   }
-  if (n == (ssize_t)b->len) {
-    ed_conn_abort(c); /* close(2): the FIN joins the held-back bytes */
-    return 1;
-  }
+  if (n == (ssize_t)b->len) return 1; /* close(2): the FIN joins them */
   if (n > 0) ed_buf_consume(b, (size_t)n);
   return 0;
 }
 
-void ed_conn_close(struct conn *c, enum close_reason why, enum close_how how) {
+/* ---- closing ------------------------------------------------------------- */
+
+/* close_plan is the whole rule for what a close asked to do |how| means
+ * in state |st| (see enum close_how). */
+static enum close_how close_plan(enum ed_conn_state st, enum close_how how) {
+  switch (st) {
+    case ED_CONN_NEW:
+    case ED_CONN_PROXY:
+    case ED_CONN_HELLO:
+    case ED_CONN_HS_READ: /* no TLS session: nothing to notify */
+      return how == HOW_ABORT ? HOW_ABORT : HOW_FLUSH;
+    case ED_CONN_HS_POOL: /* the pool owns the TLS state */
+      return HOW_ABORT;
+    case ED_CONN_ESTABLISHED:
+      return how;
+    case ED_CONN_FLUSHING:
+    case ED_CONN_LINGER: /* already closing: only an abort cuts it short */
+      return how == HOW_ABORT ? HOW_ABORT : HOW_NOTHING;
+    default:
+      return HOW_NOTHING;
+  }
+}
+
+/* ed_conn_close_state does what close_plan says, as far as state and
+ * queued bytes go; the caller then calls ed_conn_io (or returns to a
+ * handler that does). The first close's reason is the one logged. */
+void ed_conn_close_state(struct ed_conn *c, enum close_reason why,
+                         enum close_how how) {
   struct ed_loop *l = c->loop;
-  if (c->state == ED_SESSION_CLOSING) {
-    if (how == HOW_ABORT) ed_conn_abort(c);
+  enum close_how plan = close_plan(c->st, how);
+  if (plan == HOW_NOTHING) return;
+  if (!is_closing(c->st)) c->close_reason = (uint8_t)why;
+  if (plan == HOW_ABORT) {
+    ed_conn_set_state(c, ED_CONN_CLOSED);
     return;
   }
-  int established = c->state == ED_SESSION_ESTABLISHED;
-  if (!established && !c->hs_logged && why != CR_REJECTED) {
-    const char *detail;
-    enum ed_hs_reason r = hs_unlogged_reason(c, why, &detail);
-    hs_log_failure(c, r, detail);
-  }
-  leave_state(c);
-  ed_loop_set_state(c, ED_SESSION_CLOSING);
-  c->close_reason = (uint8_t)why;
-  if (c->in_pool || c->closing_handle) how = HOW_ABORT;
-  if (how >= HOW_NOTIFY && !established) how = HOW_FLUSH;
-  if (how == HOW_ABORT) {
-    ed_conn_abort(c);
+  ed_conn_set_state(c, ED_CONN_FLUSHING);
+  if (plan == HOW_FLUSH) return;
+  if (plan == HOW_NOTIFY) ed_buf_reset(&l->scratch); /* LAST: keep the echo */
+  struct ed_tls_io io = {NULL, 0, 0, &l->scratch};
+  int notified = ed_tls_conn_shutdown(c->tls, &io) == 0;
+  if (plan == HOW_LAST && notified && send_last(c)) {
+    ed_conn_set_state(c, ED_CONN_CLOSED);
     return;
   }
-  if (how >= HOW_NOTIFY) {
-    if (how == HOW_NOTIFY) ed_buf_reset(&l->scratch);
-    struct ed_tls_io io = {NULL, 0, 0, &l->scratch};
-    int notified = ed_tls_conn_shutdown(c->tls, &io) == 0;
-    if (how == HOW_LAST && notified && send_last(c)) return;
-    if (notified || how == HOW_LAST)
-      conn_send(c, l->scratch.data, l->scratch.len);
+  if (notified || plan == HOW_LAST)
+    ed_conn_send(c, l->scratch.data, l->scratch.len);
+}
+
+void ed_conn_close(struct ed_conn *c, enum close_reason why,
+                   enum close_how how) {
+  ed_conn_close_state(c, why, how);
+  ed_conn_io(c);
+}
+
+void ed_conn_abort(struct ed_conn *c) {
+  ed_conn_close(c, CR_ERROR, HOW_ABORT);
+}
+
+/* ---- the I/O driver ------------------------------------------------------ */
+
+static void on_write(uv_write_t *req, int status) {
+  struct ed_conn *c = req->data;
+  for (unsigned i = 0; i < c->inflight && c->wq_head; i++) {
+    struct wchunk *w = c->wq_head;
+    c->wq_head = w->next;
+    c->wq_bytes -= w->len;
+    free(w);
   }
-  c->deadline_ms = uv_now(&l->uv) + ED_LINGER_MS;
-  link_tail(&l->closing_q, &c->tq);
-  c->want_shutdown = 1;
-  /* Keep reading (and discarding) until the peer's FIN. */
-  if (c->read_stopped && !c->closing_handle) {
-    c->read_stopped = 0;
-    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-  }
-  maybe_shutdown(c);
+  if (!c->wq_head) c->wq_tail = NULL;
+  c->inflight = 0;
+  if (c->st == ED_CONN_CLOSED) return; /* cancelled by uv_close */
+  if (status < 0) ed_conn_close_state(c, CR_RESET, HOW_ABORT);
+  ed_conn_io(c);
 }
 
-/* ---- handshake ------------------------------------------------------------
- */
-
-static void step_run(struct ed_hs_job *job) {
-  struct conn *c = (struct conn *)((char *)job - offsetof(struct conn, job));
-  if (!c->tls) c->tls = ed_tls_conn_new_server(c->snap);
-  struct ed_tls_io io = {c->hs_in.data, c->hs_in.len, 0, &c->hs_out};
-  c->hs_rc = ed_tls_conn_handshake(c->tls, &io);
-  ed_buf_consume(&c->hs_in, io.in_used);
-  if (c->hs_rc < 0) c->hs_reason = ed_tls_conn_failure(c->tls, &c->hs_detail);
-}
-
-static void step_complete(struct ed_hs_job *job) {
-  struct conn *c = (struct conn *)((char *)job - offsetof(struct conn, job));
-  struct ed_loop *l = c->loop;
-  struct conn *head = atomic_load_explicit(&l->done, memory_order_relaxed);
-  do {
-    c->done_next = head;
-  } while (!atomic_compare_exchange_weak_explicit(
-      &l->done, &head, c, memory_order_release, memory_order_relaxed));
-  if (!head) ed_wake_signal(&l->wake); /* else a wake is already due */
-}
-
-/* hs_log_failure counts and logs a handshake failure, once per conn. */
-static void hs_log_failure(struct conn *c, enum ed_hs_reason reason,
-                           const char *detail) {
-  struct ed_loop *l = c->loop;
-  char peer[170], d[200];
-  if (c->hs_logged) return;
-  c->hs_logged = 1;
-  ed_stat_add(&l->stats.hs_errors[reason], 1);
-  ED_INFO("handshake failed",
-          "id=%llu peer=%s reason=%s detail=%s "
-          "duration_ms=%.3f",
-          (unsigned long long)c->id, log_peer(c, peer, sizeof(peer)),
-          ed_hs_reason_name(reason), ed_logq(d, sizeof(d), detail),
-          (double)(ed_now_ns() - c->start_mono_ns) / 1e6);
-}
-
-static void hs_fail(struct conn *c, enum ed_hs_reason reason,
-                    const char *detail, enum close_how how) {
-  hs_log_failure(c, reason, detail);
-  ed_conn_close(c, CR_HS_FAILED, how);
-}
-
-void ed_conn_hs_timeout(struct conn *c) {
-  hs_fail(c, ED_HS_TIMEOUT, "no complete handshake in time", HOW_ABORT);
-}
-
-static void hs_step_done(struct conn *c);
-
-/* hs_run_inline runs a resumption's last step (the client's Finished and a
- * new ticket: symmetric crypto only, see ed_tls_conn_resumption_tail) here
- * on the loop, saving the pool round trip: two context switches, a futex
- * wake and an eventfd. The loop thread is marked as an I/O loop
- * (ed_tls_mark_io_thread), so a certificate check reached here would fail
- * the handshake rather than run. */
-static void hs_run_inline(struct conn *c) {
-  step_run(&c->job);
-  hs_step_done(c);
-}
-
-static void hs_submit(struct conn *c) {
-  struct ed_loop *l = c->loop;
-  if (c->hs_in.len == 0) {
-    struct ed_buf t = c->hs_in;
-    c->hs_in = c->rx;
-    c->rx = t;
-  } else if (ed_buf_append(&c->hs_in, c->rx.data, c->rx.len) != 0) {
-    hs_fail(c, ED_HS_PROTOCOL, "handshake too large", HOW_ABORT);
-    return;
-  }
-  ed_buf_reset(&c->rx);
-  if (c->tls && ed_tls_conn_resumption_tail(c->tls)) {
-    hs_run_inline(c);
-    return;
-  }
-  c->job.run = step_run;
-  c->job.complete = step_complete;
-  if (ed_hs_pool_submit(l->sh->pool, &c->job, !c->hs_started) != 0) {
-    ed_stat_add(&l->stats.rejected[ED_REJECT_PENDING_HANDSHAKES], 1);
-    ed_conn_close(c, CR_REJECTED, HOW_ABORT);
-    return;
-  }
-  if (!c->hs_started) ed_loop_set_state(c, ED_SESSION_HANDSHAKING);
-  c->hs_started = 1;
-  c->in_pool = 1;
-}
-
-/* proxy_header takes the PROXY protocol v2 header off the front of |rx|
- * (--proxy-protocol): the address it carries becomes the peer, the
- * balancer's becomes |via|. Returns 1 when the header is consumed (TLS
- * bytes may follow in |rx|), 0 while it is incomplete, -1 when the conn
- * was refused (logged as a protocol failure with the parser's reason). */
-static int proxy_header(struct conn *c) {
-  struct ed_proxy_header h;
-  const char *why = "bad PROXY header";
-  int n = ed_proxy_parse(c->rx.data, c->rx.len, &h, &why);
-  if (n == 0) return 0;
-  if (n < 0) {
-    hs_fail(c, ED_HS_PROTOCOL, why, HOW_FLUSH);
-    return -1;
-  }
-  char src[64];
-  if (ed_proxy_format_src(&h, src, sizeof(src)) == 0) {
-    struct ed_loop *l = c->loop;
-    pthread_mutex_lock(&l->reg_mu);
-    memcpy(c->via, c->peer_addr, sizeof(c->via));
-    snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", src);
-    pthread_mutex_unlock(&l->reg_mu);
-  }
-  ed_buf_consume(&c->rx, (size_t)n);
-  c->proxy_wait = 0;
-  return 1;
-}
-
-static void hs_feed(struct conn *c, const uint8_t *data, size_t len) {
-  c->got_bytes = 1;
-  if (ed_buf_append(&c->rx, data, len) != 0) {
-    hs_fail(c, ED_HS_PROTOCOL, "handshake too large", HOW_ABORT);
-    return;
-  }
-  if (c->proxy_wait && proxy_header(c) <= 0) return;
-  if (!c->in_pool) {
-    if (c->rx.len) hs_submit(c);
-  } else if (c->rx.len >= ED_HS_READ_PAUSE && !c->read_stopped) {
-    /* A TLS 1.3 client may stream data right after its Finished while
-     * the step is still in the pool: pause it, do not buffer without
-     * bound. */
-    c->read_stopped = 1;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+static void on_shutdown(uv_shutdown_t *req, int status) {
+  struct ed_conn *c = req->data;
+  if (c->st == ED_CONN_CLOSED) return; /* cancelled by uv_close */
+  /* FIN sent: with the peer's already in (or a failure), nothing is left
+   * to wait for; else linger until it comes (on_read) or the timeout. */
+  if (status < 0 || c->peer_end != PEER_OPEN) {
+    ed_conn_close_state(c, CR_ERROR, HOW_ABORT);
+    ed_conn_io(c);
   }
 }
 
-static void echo_feed(struct conn *c, const uint8_t *data, size_t len);
-
-/* hs_established: the last step completed the handshake. Bookkeeping
- * first (from here on the conn is ESTABLISHED, whatever the socket does),
- * then the step's output (tickets), then any application data that came
- * with or after the client's Finished. */
-static void hs_established(struct conn *c) {
-  struct ed_loop *l = c->loop;
-  c->resumed = (uint8_t)ed_tls_conn_resumed(c->tls);
-  c->suite = ed_tls_conn_suite(c->tls);
-  pthread_mutex_lock(&l->reg_mu);
-  c->peer = ed_tls_conn_peer(c->tls);
-  c->state = ED_SESSION_ESTABLISHED;
-  pthread_mutex_unlock(&l->reg_mu);
-  ed_gauge_add(&l->stats.active_handshaking, -1);
-  ed_gauge_add(&l->stats.active_established, 1);
-  ed_stat_add(&l->stats.handshakes[c->resumed], 1);
-  ed_stat_add(&l->stats.sessions_by_suite[c->suite], 1);
-  ed_hist_observe(&l->stats.hs_duration, ed_now_ns() - c->start_mono_ns);
-  uint32_t idle = l->cfg->idle_timeout_ms;
-  link_remove(&c->tq);
-  if (idle) {
-    c->deadline_ms = uv_now(&l->uv) + idle;
-    link_tail(&l->idle_q, &c->tq);
-  }
-  conn_send(c, c->hs_out.data, c->hs_out.len);
-  if (c->hs_in.len && c->state == ED_SESSION_ESTABLISHED)
-    echo_feed(c, c->hs_in.data, c->hs_in.len);
-  if (c->rx.len && c->state == ED_SESSION_ESTABLISHED)
-    echo_feed(c, c->rx.data, c->rx.len);
-  ed_buf_cleanup(&c->hs_in);
-  ed_buf_cleanup(&c->hs_out);
-  ed_buf_cleanup(&c->rx);
+/* start_write writes up to 4 queued chunks (libuv copies more than 4
+ * buffers into a malloc'd array). Returns uv_write's result. */
+static int start_write(struct ed_conn *c) {
+  uv_buf_t bufs[4];
+  unsigned n = 0;
+  for (struct wchunk *w = c->wq_head; w && n < 4; w = w->next, n++)
+    bufs[n] = uv_buf_init((char *)w->data, (unsigned)w->len);
+  c->wreq.data = c;
+  int rc = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_write);
+  if (rc == 0) c->inflight = n;
+  return rc;
 }
 
-static void hs_peer_gone(struct conn *c) {
-  hs_fail(c, ED_HS_PROTOCOL,
-          c->peer_reset ? "connection reset during the handshake"
-                        : "connection closed during the handshake",
-          c->peer_reset ? HOW_ABORT : HOW_FLUSH);
-}
-
-void ed_conn_step_done(struct conn *c) {
-  c->in_pool = 0;
-  if (c->handle_closed) {
-    conn_free(c);
-    return;
-  }
-  if (c->state == ED_SESSION_CLOSING) return;
-  hs_step_done(c);
-}
-
-/* hs_step_done acts on a finished step (from the pool or inline). */
-static void hs_step_done(struct conn *c) {
-  if (c->hs_rc == 1) {
-    hs_established(c);
-    if (c->state != ED_SESSION_ESTABLISHED) return;
-    if (c->peer_eof) {
-      ed_conn_close(c, c->peer_reset ? CR_RESET : CR_EOF,
-                    c->peer_reset ? HOW_ABORT : HOW_NOTIFY);
-      return;
-    }
-    resume_reading(c);
-    return;
-  }
-  if (!c->peer_reset) conn_send(c, c->hs_out.data, c->hs_out.len);
-  ed_buf_reset(&c->hs_out);
-  if (c->state == ED_SESSION_CLOSING) return; /* the send failed; logged */
-  if (c->hs_rc < 0) {
-    hs_fail(c, c->hs_reason, c->hs_detail, HOW_FLUSH);
-  } else if (c->peer_eof && !c->rx.len) {
-    hs_peer_gone(c);
-  } else {
-    if (c->rx.len) {
-      hs_submit(c);
-      /* Ran inline (it decided about reading and state) or refused. */
-      if (!c->in_pool) return;
-    }
-    if (c->peer_eof) return; /* no more input; the next step decides */
-    if (c->read_stopped && c->state != ED_SESSION_CLOSING) {
-      c->read_stopped = 0;
-      uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
-    }
+/* wants_read derives whether |c| reads now from its state and buffers:
+ * not after the peer's FIN or RST; while a step is in the pool, until
+ * ED_HS_READ_PAUSE bytes wait; established, until max-buffer bytes are
+ * queued, and again once half of them drained (backpressure, with the
+ * hysteresis |reading| gives); while closing, to see the peer's FIN. */
+static int wants_read(const struct ed_conn *c) {
+  if (c->peer_end != PEER_OPEN) return 0;
+  switch (c->st) {
+    case ED_CONN_HS_POOL:
+      return c->rx.len < ED_HS_READ_PAUSE;
+    case ED_CONN_ESTABLISHED:
+      return c->wq_bytes < (c->reading ? max_buffer(c) : max_buffer(c) / 2);
+    case ED_CONN_NEW:
+    case ED_CONN_CLOSED:
+      return 0;
+    default:
+      return 1;
   }
 }
 
-/* ---- echo -----------------------------------------------------------------
- */
+static int set_reading(struct ed_conn *c, int on) {
+  if (c->reading == on) return 0;
+  uv_stream_t *s = (uv_stream_t *)&c->tcp;
+  int rc = on ? uv_read_start(s, on_alloc, on_read) : uv_read_stop(s);
+  if (rc == 0) c->reading = (uint8_t)on;
+  return rc;
+}
 
-static void echo_feed(struct conn *c, const uint8_t *data, size_t len) {
+/* ed_conn_io is the one function that decides a connection's I/O: from
+ * its state and buffers it starts queued writes, sends the FIN once a
+ * closing connection's queue is empty (FLUSHING -> LINGER), starts or
+ * stops reading, and closes the handle once CLOSED. Every event handler
+ * ends with it. */
+void ed_conn_io(struct ed_conn *c) {
+  if (c->st != ED_CONN_CLOSED && c->wq_head && !c->inflight &&
+      start_write(c) != 0) {
+    ed_conn_close_state(c, CR_RESET, HOW_ABORT);
+  }
+  if (c->st == ED_CONN_FLUSHING && !c->wq_head && !c->inflight) {
+    c->sreq.data = c;
+    int rc = uv_shutdown(&c->sreq, (uv_stream_t *)&c->tcp, on_shutdown);
+    ed_conn_set_state(c, rc == 0 ? ED_CONN_LINGER : ED_CONN_CLOSED);
+  }
+  if (c->st != ED_CONN_CLOSED && set_reading(c, wants_read(c)) != 0)
+    ed_conn_close_state(c, CR_ERROR, HOW_ABORT);
+  if (c->st == ED_CONN_CLOSED && !uv_is_closing((uv_handle_t *)&c->tcp))
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+/* io_settled: the echo's common case, where ed_conn_io's rules change
+ * nothing (an established session reading, with nothing queued); checked
+ * inline on the echo path, which then skips the call. */
+static inline int io_settled(const struct ed_conn *c) {
+  return c->st == ED_CONN_ESTABLISHED && !c->wq_head && c->reading &&
+         c->peer_end == PEER_OPEN;
+}
+
+/* ---- echo ---------------------------------------------------------------- */
+
+/* ed_conn_echo decrypts a whole read batch, encrypts it once into the
+ * loop's scratch and sends it in one write. */
+void ed_conn_echo(struct ed_conn *c, const uint8_t *data, size_t len) {
   struct ed_loop *l = c->loop;
   struct ed_tls_io io = {data, len, 0, &l->scratch};
   size_t plain = 0, total = 0;
@@ -583,31 +458,27 @@ static void echo_feed(struct conn *c, const uint8_t *data, size_t len) {
                           memory_order_relaxed);
   }
   if (rc == ED_E_CLOSED) {
-    ed_conn_close(c, CR_CLIENT_CLOSE, HOW_LAST); /* sends the scratch */
+    ed_conn_close_state(c, CR_CLIENT_CLOSE, HOW_LAST); /* sends the scratch */
     return;
   }
-  conn_send(c, l->scratch.data, l->scratch.len);
+  ed_conn_send(c, l->scratch.data, l->scratch.len);
   if (rc != ED_E_AGAIN) {
-    ed_tls_conn_failure(c->tls, NULL); /* clears the error queue */
-    ed_conn_close(c, CR_ERROR, HOW_FLUSH);
-  } else if (c->wq_bytes >= max_buffer(c) && !c->read_stopped) {
-    c->read_stopped = 1; /* backpressure: resume once writes drain */
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    ed_tls_conn_failure(c->tls, NULL);           /* clears the error queue */
+    ed_conn_close_state(c, CR_ERROR, HOW_FLUSH); /* after the alert */
   }
 }
 
-/* ---- reading --------------------------------------------------------------
- */
+/* ---- reading ------------------------------------------------------------- */
 
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
-  struct conn *c = h->data;
+  struct ed_conn *c = h->data;
   size_t room = ED_LOOP_RBUF;
   (void)suggested;
-  if (c->state == ED_SESSION_ESTABLISHED) {
+  if (c->st == ED_CONN_ESTABLISHED) {
     size_t max = max_buffer(c);
     room = c->wq_bytes < max ? max - c->wq_bytes : 1;
     if (room > ED_LOOP_RBUF) room = ED_LOOP_RBUF;
-  } else if (c->in_pool) {
+  } else if (c->st == ED_CONN_HS_POOL) {
     /* Whatever arrives while a step is in the pool waits in |rx|, which
      * never passes its cap: reading pauses at ED_HS_READ_PAUSE. */
     size_t space = ed_buf_space(&c->rx);
@@ -616,58 +487,48 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
   *buf = uv_buf_init((char *)c->loop->rbuf, (unsigned)room);
 }
 
-static void on_eof(struct conn *c, ssize_t err) {
-  c->peer_eof = 1;
-  c->peer_reset = err != UV_EOF;
-  if (c->in_pool) {
-    /* The client may have sent its last flight (and data), then FIN or
-     * even RST: let the step finish on what arrived (ed_conn_step_done
-     * decides). */
-    c->read_stopped = 1;
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    return;
-  }
-  if (c->state == ED_SESSION_ESTABLISHED) {
-    ed_conn_close(c, c->peer_reset ? CR_RESET : CR_EOF,
-                  c->peer_reset ? HOW_ABORT : HOW_NOTIFY);
-  } else {
-    /* Not in the pool, so nothing is left unprocessed: the handshake was
-     * cut short. ed_conn_close logs it (protocol; other with no byte). */
-    ed_conn_close(c, c->peer_reset ? CR_RESET : CR_EOF, HOW_ABORT);
+/* on_peer_end: the peer's FIN or RST (|err|). */
+static void on_peer_end(struct ed_conn *c, ssize_t err) {
+  int reset = err != UV_EOF;
+  c->peer_end = reset ? PEER_RESET : PEER_FIN;
+  switch (c->st) {
+    case ED_CONN_HS_POOL:
+      /* The client may have sent its last flight (and data), then FIN or
+       * even RST: the step finishes on what arrived (conn_hs.c decides). */
+      break;
+    case ED_CONN_ESTABLISHED:
+      ed_conn_close_state(c, reset ? CR_RESET : CR_EOF,
+                          reset ? HOW_ABORT : HOW_NOTIFY);
+      break;
+    default:
+      /* Closing: the FIN we lingered for. Handshaking and not in the
+       * pool: nothing left unprocessed, the handshake was cut short (its
+       * outcome line says protocol, or other with no byte). */
+      ed_conn_close_state(c, reset ? CR_RESET : CR_EOF, HOW_ABORT);
   }
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  struct conn *c = s->data;
-  if (nread == 0) return;
-  if (c->state == ED_SESSION_CLOSING) {
-    if (nread < 0) {
-      c->peer_eof = 1;
-      ed_conn_abort(c);
-    }
-    return;
-  }
-  if (nread < 0) {
-    on_eof(c, nread);
-    return;
-  }
-  const uint8_t *data = (const uint8_t *)buf->base;
-  if (c->state != ED_SESSION_ESTABLISHED) {
-    hs_feed(c, data, (size_t)nread);
-    return;
-  }
+  struct ed_conn *c = s->data;
   struct ed_loop *l = c->loop;
-  if (l->cfg->idle_timeout_ms) {
-    c->deadline_ms = uv_now(&l->uv) + l->cfg->idle_timeout_ms;
-    link_tail(&l->idle_q, &c->tq);
-  }
-  echo_feed(c, data, (size_t)nread);
+  const uint8_t *data = (const uint8_t *)buf->base;
+  if (nread < 0) {
+    on_peer_end(c, nread);
+  } else if (nread > 0 && c->st == ED_CONN_ESTABLISHED) {
+    if (l->cfg->idle_timeout_ms) {
+      c->deadline_ms = uv_now(&l->uv) + l->cfg->idle_timeout_ms;
+      link_tail(&l->idle_q, &c->tq);
+    }
+    ed_conn_echo(c, data, (size_t)nread);
+  } else if (nread > 0 && in_handshake(c->st)) {
+    ed_conn_hs_feed(c, data, (size_t)nread);
+  } /* else closing: dropped */
+  if (!io_settled(c)) ed_conn_io(c);
 }
 
-/* ---- accepting ------------------------------------------------------------
- */
+/* ---- accepting ----------------------------------------------------------- */
 
-static void peer_name(struct conn *c) {
+static void peer_name(struct ed_conn *c) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);
   char ip[INET6_ADDRSTRLEN] = "?";
@@ -690,30 +551,12 @@ static int reject_reason(struct ed_loop *l) {
   if (l->draining || l->stopping) return ED_REJECT_DRAINING;
   if (max && atomic_load(&l->sh->num_conns) >= (int64_t)max)
     return ED_REJECT_MAX_CONNECTIONS;
-  if (ed_hs_pool_full(l->sh->pool)) return ED_REJECT_PENDING_HANDSHAKES;
+  if (ed_loop_pool(l)->full(l->sh->pool)) return ED_REJECT_PENDING_HANDSHAKES;
   return -1;
 }
 
-void ed_conn_accept(struct ed_loop *l, uv_stream_t *server) {
-  struct conn *c = ed_calloc(1, sizeof(*c));
-  c->loop = l;
-  uv_tcp_init(&l->uv, &c->tcp);
-  c->tcp.data = c;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
-    c->rejected = 1;
-    ed_conn_abort(c);
-    return;
-  }
-  ed_stat_add(&l->stats.accepted, 1);
-  int why = reject_reason(l);
-  if (why >= 0) {
-    ed_stat_add(&l->stats.rejected[why], 1);
-    c->rejected = 1;
-    c->state = ED_SESSION_CLOSING;
-    ed_conn_abort(c);
-    return;
-  }
-  c->counted = 1;
+/* admit makes |c| a session: counted, numbered, registered. */
+static void admit(struct ed_loop *l, struct ed_conn *c) {
   atomic_fetch_add(&l->sh->num_conns, 1);
   atomic_fetch_add(&l->nconns, 1);
   c->id = atomic_fetch_add(&l->sh->next_id, 1);
@@ -721,18 +564,35 @@ void ed_conn_accept(struct ed_loop *l, uv_stream_t *server) {
   c->start_mono_ns = ed_now_ns();
   c->snap = l->sh->snapshot_get(l->sh->snapshot_arg);
   c->suite = ED_SUITE_OTHER;
-  c->proxy_wait = l->cfg->proxy_protocol ? 1 : 0;
   ed_buf_init(&c->rx, ED_HS_MAX_INPUT);
-  ed_buf_init(&c->hs_in, ED_HS_MAX_INPUT);
-  ed_buf_init(&c->hs_out, ED_HS_MAX_INPUT);
+  ed_buf_init(&c->step.in, ED_HS_MAX_INPUT);
+  ed_buf_init(&c->step.out, ED_HS_MAX_INPUT);
   peer_name(c);
-  c->state = ED_SESSION_ACCEPTED;
   pthread_mutex_lock(&l->reg_mu);
   link_tail(&l->conns, &c->reg);
   pthread_mutex_unlock(&l->reg_mu);
-  ed_gauge_add(&l->stats.active_handshaking, 1);
-  c->deadline_ms = uv_now(&l->uv) + l->cfg->handshake_timeout_ms;
-  link_tail(&l->hs_q, &c->tq);
-  if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-    ed_conn_close(c, CR_ERROR, HOW_ABORT);
+}
+
+void ed_conn_accept(struct ed_loop *l, uv_stream_t *server) {
+  struct ed_conn *c = ed_calloc(1, sizeof(*c));
+  c->loop = l;
+  c->refs = 1; /* the handle's */
+  c->st = ED_CONN_NEW;
+  c->state = public_state[ED_CONN_NEW];
+  uv_tcp_init(&l->uv, &c->tcp);
+  c->tcp.data = c;
+  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+    ed_conn_close(c, CR_REJECTED, HOW_ABORT);
+    return;
+  }
+  ed_stat_add(&l->stats.accepted, 1);
+  int why = reject_reason(l);
+  if (why >= 0) {
+    ed_stat_add(&l->stats.rejected[why], 1);
+    ed_conn_close(c, CR_REJECTED, HOW_ABORT);
+    return;
+  }
+  admit(l, c);
+  ed_conn_set_state(c, l->cfg->proxy_protocol ? ED_CONN_PROXY : ED_CONN_HELLO);
+  ed_conn_io(c);
 }

@@ -1,7 +1,7 @@
 /* internal/loop — the loop itself: thread, listeners (SO_REUSEPORT, the
  * EMFILE reserve-fd trick), the mailbox other threads post to, the
  * timeout sweep and the session registry. A connection's own life is in
- * conn.c. */
+ * conn.c and conn_hs.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -14,10 +14,18 @@
 
 #include "internal/loop/loop_internal.h"
 
-void ed_loop_set_state(struct conn *c, enum ed_session_state s) {
-  pthread_mutex_lock(&c->loop->reg_mu);
-  c->state = s;
-  pthread_mutex_unlock(&c->loop->reg_mu);
+static int real_submit(void *pool, struct ed_hs_job *job, int is_new) {
+  return ed_hs_pool_submit(pool, job, is_new);
+}
+
+static int real_full(void *pool) {
+  return ed_hs_pool_full(pool);
+}
+
+static const struct ed_loop_pool_ops real_pool = {real_submit, real_full};
+
+const struct ed_loop_pool_ops *ed_loop_pool(const struct ed_loop *l) {
+  return l->sh->pool_ops ? l->sh->pool_ops : &real_pool;
 }
 
 /* ---- exit ---------------------------------------------------------------- */
@@ -140,7 +148,7 @@ static void close_all(struct ed_loop *l, enum close_reason why,
                       enum close_how how) {
   struct ed_link *e = l->conns.next;
   while (e != &l->conns) {
-    struct conn *c = CONN_OF(e, reg);
+    struct ed_conn *c = CONN_OF(e, reg);
     e = e->next; /* closing may unlink |c| later, never now */
     ed_conn_close(c, why, c->state == ED_SESSION_ESTABLISHED ? how : HOW_ABORT);
   }
@@ -148,7 +156,7 @@ static void close_all(struct ed_loop *l, enum close_reason why,
 
 static void run_cmd(struct ed_loop *l, struct loop_cmd *cmd) {
   for (struct ed_link *e = l->conns.next; e != &l->conns;) {
-    struct conn *c = CONN_OF(e, reg);
+    struct ed_conn *c = CONN_OF(e, reg);
     e = e->next;
     int hit = cmd->type == CMD_KILL ? c->id == cmd->id
                                     : c->state == ED_SESSION_ESTABLISHED &&
@@ -163,11 +171,11 @@ static void run_cmd(struct ed_loop *l, struct loop_cmd *cmd) {
  * delay established sessions' reads by more than a few steps' work; the
  * rest run on the next loop iteration, after the sockets are polled. */
 static void run_steps(struct ed_loop *l) {
-  struct conn *taken =
+  struct ed_conn *taken =
       atomic_exchange_explicit(&l->done, NULL, memory_order_acquire);
-  struct conn *fifo = NULL;
+  struct ed_conn *fifo = NULL;
   while (taken) {
-    struct conn *c = taken;
+    struct ed_conn *c = taken;
     taken = c->done_next;
     c->done_next = fifo;
     fifo = c;
@@ -182,7 +190,7 @@ static void run_steps(struct ed_loop *l) {
     l->ready_tail = fifo;
   }
   for (int n = 0; n < ED_STEPS_PER_WAKE && l->ready_head; n++) {
-    struct conn *c = l->ready_head;
+    struct ed_conn *c = l->ready_head;
     l->ready_head = c->done_next;
     if (!l->ready_head) l->ready_tail = NULL;
     ed_conn_step_done(c);
@@ -259,7 +267,7 @@ void ed_loop_post_stop(struct ed_loop *l) {
 
 static void expire(struct ed_link *q, uint64_t now, int which) {
   while (!link_empty(q)) {
-    struct conn *c = CONN_OF(q->next, tq);
+    struct ed_conn *c = CONN_OF(q->next, tq);
     if (c->deadline_ms > now) break;
     link_remove(&c->tq); /* never seen twice, whatever close does */
     if (which == 0) ed_conn_hs_timeout(c);
@@ -268,12 +276,15 @@ static void expire(struct ed_link *q, uint64_t now, int which) {
   }
 }
 
-static void on_sweep(uv_timer_t *t) {
-  struct ed_loop *l = t->data;
-  uint64_t now = uv_now(&l->uv);
+void ed_loop_expire(struct ed_loop *l, uint64_t now) {
   expire(&l->hs_q, now, 0);
   expire(&l->idle_q, now, 1);
   expire(&l->closing_q, now, 2);
+}
+
+static void on_sweep(uv_timer_t *t) {
+  struct ed_loop *l = t->data;
+  ed_loop_expire(l, uv_now(&l->uv));
 }
 
 /* ---- life ---------------------------------------------------------------- */
@@ -372,7 +383,7 @@ void ed_loop_stats(struct ed_loop *l, struct ed_stats_snapshot *out) {
   ed_stats_accumulate(out, &l->stats);
 }
 
-static void fill_info(struct ed_session_info *s, const struct conn *c,
+static void fill_info(struct ed_session_info *s, const struct ed_conn *c,
                       uint32_t worker) {
   memset(s, 0, sizeof(*s));
   s->id = c->id;

@@ -1,9 +1,10 @@
 /* internal/loop — one I/O loop: a libuv loop on its own thread, its own
  * SO_REUSEPORT listeners, and the connections it accepted, each an
- * explicit state machine ACCEPTED -> HANDSHAKING -> ESTABLISHED -> CLOSING
- * -> CLOSED. Handshake steps go to the handshake pool; the loop itself
- * never does public-key work and never touches a connection's SSL while a
- * step is in the pool.
+ * explicit state machine (its states in loop_internal.h; the public
+ * ACCEPTED -> HANDSHAKING -> ESTABLISHED -> CLOSING in loop_types.h).
+ * Handshake steps go to the handshake pool; the loop itself never does
+ * public-key work and never touches a connection's SSL while a step is in
+ * the pool.
  *
  * Threads: ed_loop_new/add_listener/start/join/free are called by the
  * owner (the server's control thread). ed_loop_post_* and the read-side
@@ -52,10 +53,20 @@ struct ed_session_info {
   uint32_t worker; /* index of the owning I/O loop */
 };
 
+/* How a loop reaches the handshake pool: ed_hs_pool_submit's and
+ * ed_hs_pool_full's contracts (internal/handshake/handshake.h) on |pool|.
+ * The loop calls these once per handshake step, never on the echo path.
+ * A unit test substitutes a fake that runs steps when the test says. */
+struct ed_loop_pool_ops {
+  int (*submit)(void *pool, struct ed_hs_job *job, int is_new);
+  int (*full)(void *pool);
+};
+
 /* What every loop shares, owned by the server; it outlives the loops. */
 struct ed_loop_shared {
   const struct ed_config *cfg;
-  struct ed_hs_pool *pool;
+  void *pool; /* the handshake pool (struct ed_hs_pool), or a test's fake */
+  const struct ed_loop_pool_ops *pool_ops; /* NULL: the real pool's */
   /* Returns the current credential snapshot with a new reference. */
   struct ed_tls_snapshot *(*snapshot_get)(void *arg);
   void *snapshot_arg;

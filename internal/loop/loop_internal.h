@@ -1,5 +1,7 @@
 /* internal/loop — shared by loop.c (the loop, listeners, mailbox, timers,
- * registry) and conn.c (one connection's state machine). Not an API. */
+ * registry), conn.c (a connection's states and I/O), conn_hs.c (its
+ * handshake on the loop) and conn_step.c (its handshake steps on a pool
+ * thread). Not an API. */
 #ifndef ED_LOOP_INTERNAL_H
 #define ED_LOOP_INTERNAL_H
 
@@ -22,25 +24,87 @@ struct ed_link {
   struct ed_link *prev, *next;
 };
 
+/* Why a connection closed: the reason= of its "session closed" line
+ * (conn.c documents the line). */
+#define ED_CLOSE_REASONS(X)        \
+  X(NONE, "none")                  \
+  X(CLIENT_CLOSE, "client_close")  \
+  X(EOF, "eof")                    \
+  X(RESET, "reset")                \
+  X(IDLE, "idle_timeout")          \
+  X(KILLED, "killed")              \
+  X(DRAIN, "drain")                \
+  X(ERROR, "error")                \
+  X(HS_FAILED, "handshake_failed") \
+  X(REJECTED, "rejected")
+
 enum close_reason {
-  CR_NONE = 0,
-  CR_CLIENT_CLOSE,
-  CR_EOF,
-  CR_RESET,
-  CR_IDLE,
-  CR_KILLED,
-  CR_DRAIN,
-  CR_ERROR,
-  CR_HS_FAILED,
-  CR_REJECTED,
+#define ED_CR_ENUM_(id, name) CR_##id,
+  ED_CLOSE_REASONS(ED_CR_ENUM_)
+#undef ED_CR_ENUM_
+      CR_COUNT
 };
 
-/* How to close: abort at once; flush queued bytes first; send
- * close_notify, flush, then close (each after our FIN and the peer's, or
- * ED_LINGER_MS); or, when the peer sent close_notify (it sends nothing
- * more), HOW_LAST: the loop's scratch (this batch's echo) and our
- * close_notify in one segment with the FIN, and close at once. */
-enum close_how { HOW_ABORT = 0, HOW_FLUSH, HOW_NOTIFY, HOW_LAST };
+/* What a caller asks a close to do. The connection's state decides what
+ * that means (conn.c close_plan, the whole rule): before ESTABLISHED
+ * there is no TLS session to notify, so NOTIFY and LAST flush; while a
+ * step is in the pool every close aborts (the pool owns the TLS state, so
+ * nothing can be written in order); once closing, only ABORT still does
+ * something.
+ *   ABORT   close the socket now; queued bytes are dropped
+ *   FLUSH   send what is queued (an alert), then FIN, then linger for the
+ *           peer's FIN (at most ED_LINGER_MS)
+ *   NOTIFY  close_notify first, then as FLUSH
+ *   LAST    the peer sent close_notify (it sends nothing more): this
+ *           batch's echo (the loop's scratch) and our close_notify in one
+ *           segment with the FIN, and close at once
+ *   NOTHING what a close means where nothing is left to do (close_plan's
+ *           answer, never a request) */
+enum close_how { HOW_ABORT = 0, HOW_FLUSH, HOW_NOTIFY, HOW_LAST, HOW_NOTHING };
+
+/* A connection's states (conn.c), each with the public state admin
+ * `sessions` shows and filters on (ed_session_state) and the gauge that
+ * counts it (echod_connections_active{state}).
+ *   NEW          accepted, admission not decided yet (never registered
+ *                if refused)
+ *   PROXY        --proxy-protocol: reading the PROXY header
+ *   HELLO        reading the client's first flight (no step yet)
+ *   HS_READ      between handshake steps: reading the next flight
+ *   HS_POOL      a step is in the pool: the pool owns |tls| and |step|;
+ *                the loop only buffers what arrives (in |rx|)
+ *   ESTABLISHED  echo
+ *   FLUSHING     closing: our last bytes (alert, close_notify, echo) go
+ *                out, then our FIN
+ *   LINGER       closing: FIN sent; reading and dropping until the
+ *                peer's FIN, at most ED_LINGER_MS
+ *   CLOSED       uv_close called; freed once the handle and any step
+ *                still in the pool let go (|refs|)
+ * Transitions: NEW -> PROXY | HELLO | CLOSED; PROXY -> HELLO;
+ * HELLO | HS_READ -> HS_POOL (step submitted) | HS_READ (inline step);
+ * HS_POOL -> HS_READ (step back); HS_READ -> ESTABLISHED; any state
+ * before ESTABLISHED and ESTABLISHED itself -> FLUSHING | CLOSED;
+ * FLUSHING -> LINGER (queue drained, FIN sent) | CLOSED; LINGER ->
+ * CLOSED. Only conn_set_state (conn.c) changes the state. */
+#define ED_CONN_STATES(X)                  \
+  X(NEW, ACCEPTED, NONE)                   \
+  X(PROXY, ACCEPTED, HANDSHAKING)          \
+  X(HELLO, ACCEPTED, HANDSHAKING)          \
+  X(HS_READ, HANDSHAKING, HANDSHAKING)     \
+  X(HS_POOL, HANDSHAKING, HANDSHAKING)     \
+  X(ESTABLISHED, ESTABLISHED, ESTABLISHED) \
+  X(FLUSHING, CLOSING, NONE)               \
+  X(LINGER, CLOSING, NONE)                 \
+  X(CLOSED, CLOSING, NONE)
+
+enum ed_conn_state {
+#define ED_CONN_ENUM_(id, pub, gauge) ED_CONN_##id,
+  ED_CONN_STATES(ED_CONN_ENUM_)
+#undef ED_CONN_ENUM_
+      ED_CONN_STATE_COUNT
+};
+
+/* What the peer's side of the stream said so far. */
+enum peer_end { PEER_OPEN = 0, PEER_FIN, PEER_RESET };
 
 struct wchunk {
   struct wchunk *next;
@@ -48,41 +112,56 @@ struct wchunk {
   uint8_t data[];
 };
 
-struct conn {
+/* What a handshake step reads and writes: the pool's while the connection
+ * is in ED_CONN_HS_POOL (with |tls|), the loop's otherwise. */
+struct ed_conn_step {
+  struct ed_buf in;  /* ciphertext for the step */
+  struct ed_buf out; /* what the step wants sent (next flight, alert) */
+  int rc;            /* ed_tls_conn_handshake's: 1 done, 0 more, < 0 failed */
+  enum ed_hs_reason reason; /* why it failed */
+  const char *detail;
+};
+
+struct ed_conn {
   uv_tcp_t tcp; /* tcp.data == this */
   struct ed_loop *loop;
-  struct ed_hs_job job;
-  struct ed_tls_conn *tls;        /* created by the first pool step */
+  enum ed_conn_state st; /* loop thread; only conn_set_state writes it */
+  /* The public view of |st| for readers on other threads (fill_info),
+   * written under l->reg_mu by conn_set_state only. */
+  enum ed_session_state state;
+  uint8_t refs;         /* 1 for the handle (until on_close), +1 while a
+                         * step is in the pool; freed at 0 */
+  uint8_t reading;      /* uv_read_start in effect: conn_io's own record */
+  uint8_t peer_end;     /* enum peer_end */
+  uint8_t close_reason; /* the first close's, enum close_reason */
+  uint8_t resumed;      /* not a bitfield: read under reg_mu elsewhere */
+  enum ed_suite suite;
+  uint64_t id;             /* from 1; 0: refused at accept, never admitted */
+  struct ed_tls_conn *tls; /* created by the first pool step */
   struct ed_tls_snapshot *snap;   /* the snapshot current at accept */
   const struct ed_tls_peer *peer; /* once established (owned by tls) */
-  uint64_t id;
-  struct ed_link reg; /* loop registry (under l->reg_mu) */
-  struct ed_link tq;  /* timeout queue (loop thread only) */
-  struct conn *done_next;
+  struct ed_link reg;             /* loop registry (under l->reg_mu) */
+  struct ed_link tq;              /* timeout queue (loop thread only) */
   uint64_t deadline_ms;
   uint64_t start_wall_ns, start_mono_ns;
   _Atomic uint64_t bytes_in, bytes_out;
-  /* Handshake: |rx| is loop-owned; |hs_in|/|hs_out| belong to the pool
-   * while |in_pool|. */
-  struct ed_buf rx, hs_in, hs_out;
-  int hs_rc;
-  enum ed_hs_reason hs_reason;
-  const char *hs_detail;
+  /* Handshake. |rx| is the loop's: the PROXY header, and what arrives
+   * while a step is in the pool. */
+  struct ed_hs_job job;
+  struct ed_conn_step step;
+  struct ed_conn *done_next; /* finished steps (loop.c run_steps) */
+  struct ed_buf rx;
+  size_t hs_read; /* bytes read before ESTABLISHED (0: the peer sent none) */
+  /* The loop's own verdict on a failed handshake (hs_fail), logged when
+   * the handshake ends; NULL detail: none (the close decides). */
+  enum ed_hs_reason fail_reason;
+  const char *fail_detail;
   /* Write queue: bytes the socket did not take at once. */
   struct wchunk *wq_head, *wq_tail;
   size_t wq_bytes;
-  unsigned inflight; /* chunks in the current uv_write */
+  unsigned inflight; /* chunks in the current uv_write; 0: none */
   uv_write_t wreq;
   uv_shutdown_t sreq;
-  enum ed_session_state state; /* written under l->reg_mu */
-  enum ed_suite suite;
-  uint8_t close_reason;
-  uint8_t resumed; /* not a bitfield: read under reg_mu elsewhere */
-  unsigned in_pool : 1, hs_started : 1, got_bytes : 1, read_stopped : 1,
-      writing : 1, want_shutdown : 1, shutdown_sent : 1, peer_eof : 1,
-      peer_reset : 1, closing_handle : 1, handle_closed : 1, rejected : 1,
-      hs_logged : 1, counted : 1,
-      proxy_wait : 1; /* --proxy-protocol: the header is still to come */
   char peer_addr[64]; /* written under l->reg_mu once registered */
   char via[64];       /* the balancer, when peer_addr came from PROXY */
 };
@@ -116,8 +195,8 @@ struct ed_loop {
    * thread preempted mid-push can never make the loop wait). */
   pthread_mutex_t mbox_mu;
   struct loop_cmd *cmds;
-  _Atomic(struct conn *) done;
-  struct conn *ready_head, *ready_tail; /* taken, not yet run (loop only) */
+  _Atomic(struct ed_conn *) done;
+  struct ed_conn *ready_head, *ready_tail; /* taken, not yet run (loop only) */
   /* Registry: every live conn, under |reg_mu| for readers elsewhere. */
   pthread_mutex_t reg_mu;
   struct ed_link conns;
@@ -151,18 +230,47 @@ static inline void link_tail(struct ed_link *h, struct ed_link *e) {
 }
 
 #define CONN_OF(ptr, field) \
-  ((struct conn *)((char *)(ptr)-offsetof(struct conn, field)))
+  ((struct ed_conn *)((char *)(ptr)-offsetof(struct ed_conn, field)))
 
-/* conn.c */
+/* conn.c: what the loop asks of a connection (loop thread). */
 void ed_conn_accept(struct ed_loop *l, uv_stream_t *server);
-void ed_conn_step_done(struct conn *c);
-void ed_conn_close(struct conn *c, enum close_reason why, enum close_how how);
-void ed_conn_hs_timeout(struct conn *c);
-void ed_conn_abort(struct conn *c);
+/* ed_conn_close closes |c| for |why|; |how| as close_plan decides. */
+void ed_conn_close(struct ed_conn *c, enum close_reason why,
+                   enum close_how how);
+/* ed_conn_abort closes at once; a close already under way keeps its
+ * reason (else: error). */
+void ed_conn_abort(struct ed_conn *c);
 const char *ed_close_reason_name(enum close_reason r);
 
+/* conn_hs.c: the handshake on the loop. */
+/* ed_conn_step_done: a step came back from the pool (run_steps). */
+void ed_conn_step_done(struct ed_conn *c);
+void ed_conn_hs_timeout(struct ed_conn *c);
+
+/* conn_step.c: what runs on a pool thread (and a resumption's last step
+ * on the loop). */
+void ed_conn_step_run(struct ed_hs_job *job);
+void ed_conn_step_complete(struct ed_hs_job *job);
+
+/* Shared by conn.c and conn_hs.c (loop thread). */
+void ed_conn_set_state(struct ed_conn *c, enum ed_conn_state to);
+void ed_conn_close_state(struct ed_conn *c, enum close_reason why,
+                         enum close_how how);
+void ed_conn_send(struct ed_conn *c, const uint8_t *data, size_t len);
+void ed_conn_echo(struct ed_conn *c, const uint8_t *data, size_t len);
+void ed_conn_io(struct ed_conn *c);
+void ed_conn_unref(struct ed_conn *c);
+void ed_conn_hs_feed(struct ed_conn *c, const uint8_t *data, size_t len);
+void ed_conn_hs_outcome(struct ed_conn *c);
+/* ed_conn_log_peer formats a log line's peer= value (and " via=..."). */
+const char *ed_conn_log_peer(const struct ed_conn *c, char *buf, size_t len);
+
 /* loop.c */
-void ed_loop_set_state(struct conn *c, enum ed_session_state s);
 void ed_loop_conn_freed(struct ed_loop *l);
+/* ed_loop_pool returns the pool operations in use (never NULL). */
+const struct ed_loop_pool_ops *ed_loop_pool(const struct ed_loop *l);
+/* ed_loop_expire runs every timeout due at |now_ms| (the sweep timer passes
+ * uv_now; tests pass a time of their choosing). Loop thread. */
+void ed_loop_expire(struct ed_loop *l, uint64_t now_ms);
 
 #endif /* ED_LOOP_INTERNAL_H */

@@ -1,10 +1,9 @@
-/* internal/reload — reload triggers (see reload.h). */
+/* internal/reload — the credential file watcher (see reload.h). */
 #include "internal/reload/reload.h"
 
 #include <errno.h>
 #include <limits.h>
 #include <openssl/sha.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,18 +11,21 @@
 
 #include "internal/base/base.h"
 
-#define DEFAULT_DEBOUNCE_MS 250
 /* A steady stream of events still reloads this often. */
 #define MAX_DEFER_MS 2000
 /* Credential files are small; hash at most this much of each. */
 #define MAX_HASH_BYTES (4 * 1024 * 1024)
 #define MAX_DIRS 16
 
-/* What a watched file looks like now. */
+/* What a watched file looks like now. Mode and owner count: a key made
+ * 0600 after a reload refused it as group-readable must reload. */
 struct fingerprint {
   int exists;
   dev_t dev;
   ino_t ino;
+  mode_t mode;
+  uid_t uid;
+  gid_t gid;
   uint8_t sha256[SHA256_DIGEST_LENGTH];
 };
 
@@ -36,22 +38,18 @@ struct watch {
 
 struct ed_reload {
   uv_loop_t *loop;
-  ed_reload_fn fn;
-  void *fn_arg;
+  void (*on_change)(void *arg);
+  void *arg;
   char **paths;
   struct fingerprint *prints;
   size_t num_paths;
-  int watching;
   uint32_t debounce_ms;
   uv_timer_t timer;
   uint64_t first_event_ns; /* 0 when no change is waiting */
-  uv_signal_t sighup;
-  int has_sighup;
   struct watch *watches[MAX_DIRS];
   size_t num_watches;
   int open_handles;
   int closing;
-  uint64_t reloads;
 };
 
 static void refresh_watches(struct ed_reload *r);
@@ -75,6 +73,9 @@ static void fingerprint(struct fingerprint *out, const char *path) {
   out->exists = 1;
   out->dev = st.st_dev;
   out->ino = st.st_ino;
+  out->mode = st.st_mode;
+  out->uid = st.st_uid;
+  out->gid = st.st_gid;
   if (ed_read_file(&data, &len, path, MAX_HASH_BYTES) == 0)
     SHA256(data, len, out->sha256);
   free(data);
@@ -90,7 +91,8 @@ static int take_prints(struct ed_reload *r) {
     const struct fingerprint *was = &r->prints[i];
     if (changed < 0 &&
         (now.exists != was->exists || now.dev != was->dev ||
-         now.ino != was->ino ||
+         now.ino != was->ino || now.mode != was->mode || now.uid != was->uid ||
+         now.gid != was->gid ||
          memcmp(now.sha256, was->sha256, sizeof(now.sha256)) != 0))
       changed = (int)i;
     r->prints[i] = now;
@@ -100,25 +102,12 @@ static int take_prints(struct ed_reload *r) {
 
 /* ---- reloading ----------------------------------------------------------- */
 
-int ed_reload_now(struct ed_reload *r, int check_only,
-                  enum ed_reload_trigger trigger, char *err, size_t err_len) {
-  char why[256] = "";
-  /* What is about to be loaded is the watcher's new baseline. Taken before
-   * the reload reads the files, so a change landing while it runs differs
-   * from the baseline and triggers another reload instead of being lost. */
-  if (!check_only && r->watching && !r->closing) (void)take_prints(r);
-  int rc = r->fn(r->fn_arg, check_only, trigger, why, sizeof(why));
-  if (rc != 0 && why[0] == '\0')
-    snprintf(why, sizeof(why), "%s", ed_strerror(rc));
-  if (err_len > 0) snprintf(err, err_len, "%s", rc ? why : "");
-  if (check_only) return rc;
-  r->reloads++;
-  if (r->watching && !r->closing) refresh_watches(r);
-  return rc;
+void ed_reload_begin(struct ed_reload *r) {
+  if (r && !r->closing) (void)take_prints(r);
 }
 
-uint64_t ed_reload_count(const struct ed_reload *r) {
-  return r->reloads;
+void ed_reload_end(struct ed_reload *r) {
+  if (r && !r->closing) refresh_watches(r);
 }
 
 static void on_debounce(uv_timer_t *t) {
@@ -130,8 +119,7 @@ static void on_debounce(uv_timer_t *t) {
   char q[PATH_MAX + 8];
   ED_INFO("reload triggered", "trigger=watch path=%s",
           ed_logq(q, sizeof(q), r->paths[changed]));
-  char err[256];
-  (void)ed_reload_now(r, 0, ED_RELOAD_WATCH, err, sizeof(err));
+  r->on_change(r->arg);
 }
 
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
@@ -154,15 +142,6 @@ static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
   else if (waited_ms + delay > MAX_DEFER_MS)
     delay = MAX_DEFER_MS - waited_ms;
   uv_timer_start(&r->timer, on_debounce, delay, 0);
-}
-
-static void on_sighup(uv_signal_t *s, int signum) {
-  struct ed_reload *r = s->data;
-  char err[256];
-  (void)signum;
-  ED_INFO("reload triggered", "trigger=%s signal=SIGHUP",
-          ed_reload_trigger_name(ED_RELOAD_SIGNAL));
-  (void)ed_reload_now(r, 0, ED_RELOAD_SIGNAL, err, sizeof(err));
 }
 
 /* ---- directory watches --------------------------------------------------- */
@@ -257,16 +236,6 @@ static void refresh_watches(struct ed_reload *r) {
 
 /* ---- lifecycle ----------------------------------------------------------- */
 
-static uint32_t env_debounce_ms(void) {
-  const char *v = getenv("ECHOD_RELOAD_DEBOUNCE_MS");
-  if (v && *v) {
-    char *end;
-    unsigned long n = strtoul(v, &end, 10);
-    if (*end == '\0' && n <= 60000) return (uint32_t)n;
-  }
-  return DEFAULT_DEBOUNCE_MS;
-}
-
 static void on_handle_closed(uv_handle_t *h) {
   release(h->data);
 }
@@ -274,12 +243,12 @@ static void on_handle_closed(uv_handle_t *h) {
 int ed_reload_new(struct ed_reload **out, uv_loop_t *loop,
                   const struct ed_reload_options *o) {
   *out = NULL;
-  if (!o->fn) return ED_E_INVAL;
+  if (!o->on_change) return ED_E_INVAL;
   struct ed_reload *r = ed_calloc(1, sizeof(*r));
   r->loop = loop;
-  r->fn = o->fn;
-  r->fn_arg = o->fn_arg;
-  r->debounce_ms = o->debounce_ms ? o->debounce_ms : env_debounce_ms();
+  r->on_change = o->on_change;
+  r->arg = o->arg;
+  r->debounce_ms = o->debounce_ms;
   r->paths = ed_calloc(o->num_paths + 1, sizeof(*r->paths));
   for (size_t i = 0; i < o->num_paths; i++)
     if (o->paths[i]) r->paths[r->num_paths++] = ed_strdup(o->paths[i]);
@@ -287,18 +256,8 @@ int ed_reload_new(struct ed_reload **out, uv_loop_t *loop,
   uv_timer_init(loop, &r->timer);
   r->timer.data = r;
   r->open_handles = 1;
-  if (o->sighup) {
-    uv_signal_init(loop, &r->sighup);
-    r->sighup.data = r;
-    r->open_handles++;
-    r->has_sighup = 1;
-    uv_signal_start(&r->sighup, on_sighup, SIGHUP);
-  }
-  if (o->watch && r->num_paths > 0) {
-    r->watching = 1;
-    (void)take_prints(r);
-    refresh_watches(r);
-  }
+  (void)take_prints(r);
+  refresh_watches(r);
   *out = r;
   return 0;
 }
@@ -310,5 +269,10 @@ void ed_reload_free(struct ed_reload *r) {
   r->num_watches = 0;
   uv_timer_stop(&r->timer);
   uv_close((uv_handle_t *)&r->timer, on_handle_closed);
-  if (r->has_sighup) uv_close((uv_handle_t *)&r->sighup, on_handle_closed);
+}
+
+int ed_reload_watches(const struct ed_reload *r, const char *dir) {
+  for (size_t i = 0; r && i < r->num_watches; i++)
+    if (strcmp(r->watches[i]->dir, dir) == 0) return 1;
+  return 0;
 }

@@ -1,5 +1,6 @@
 /* internal/server — see server.h. Wires config -> credentials -> pool ->
- * loops, and runs the control loop (signals, drain, reload). */
+ * loops, and runs the control loop (signals, drain; the reload triggers
+ * are in server_reload.c). */
 #include "internal/server/server_internal.h"
 
 #include <pthread.h>
@@ -222,14 +223,17 @@ int ed_server_start(struct ed_server *srv) {
   srv->pool = ed_hs_pool_new(srv->hs_threads, srv->cfg->max_pending_handshakes);
   if (!srv->pool) return ED_E_SYS;
   srv->sh.pool = srv->pool;
-  const char *delay = getenv("ECHOD_TEST_HS_DELAY_MS"); /* tests only */
-  if (delay && atoi(delay) > 0) {
-    ed_hs_pool_set_test_delay(srv->pool, (uint32_t)atoi(delay));
-    ED_WARN("handshake pool slowed for tests", "delay_ms=%d", atoi(delay));
+  uint32_t delay = srv->cfg->test_hs_delay_ms; /* tests only */
+  if (delay) {
+    ed_hs_pool_set_test_delay(srv->pool, delay);
+    ED_WARN("handshake pool slowed for tests", "delay_ms=%u", delay);
   }
   for (uint32_t i = 0; i < srv->workers; i++) {
     if (ed_loop_start(srv->loops[i]) != 0) return ED_E_SYS;
   }
+  /* One line per --listen address, with the real bound port:
+   *   level=info msg=listening addr=127.0.0.1:45873 workers=2
+   *       handshake_threads=2 */
   for (size_t i = 0; i < srv->num_addrs; i++) {
     ED_INFO("listening", "addr=%s workers=%u handshake_threads=%u",
             srv->addrs[i], srv->workers, srv->hs_threads);
@@ -301,7 +305,7 @@ static void finish(struct ed_server *srv) {
   uv_close((uv_handle_t *)&srv->drain_timer, NULL);
   uv_close((uv_handle_t *)&srv->sig_term, NULL);
   uv_close((uv_handle_t *)&srv->sig_int, NULL);
-  uv_close((uv_handle_t *)&srv->sig_hup, NULL);
+  ed_server_reload_triggers_stop(srv);
 }
 
 static void on_drain_tick(uv_timer_t *t) {
@@ -333,11 +337,6 @@ void ed_server_drain(struct ed_server *srv, uint32_t timeout_ms) {
 
 static void on_signal(uv_signal_t *s, int signum) {
   struct ed_server *srv = s->data;
-  if (signum == SIGHUP) {
-    char err[512];
-    ed_server_reload(srv, 0, ED_RELOAD_SIGNAL, err, sizeof(err));
-    return;
-  }
   if (srv->signals_seen++) {
     ED_WARN("second signal, exiting now", "signal=%d", signum);
     _exit(1);
@@ -357,7 +356,7 @@ int ed_server_run(struct ed_server *srv) {
   srv->drain_timer.data = srv;
   signal_on(srv, &srv->sig_term, SIGTERM);
   signal_on(srv, &srv->sig_int, SIGINT);
-  signal_on(srv, &srv->sig_hup, SIGHUP);
+  ed_server_reload_triggers_start(srv);
   uv_run(&srv->control, UV_RUN_DEFAULT);
   return 0;
 }

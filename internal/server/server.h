@@ -25,29 +25,11 @@
  *   ed_server_run(srv)              until a signal/drain finished
  *   ed_server_free(srv)
  *
- * Log lines (logfmt, internal/base):
- *   level=info msg=listening addr=127.0.0.1:45873 workers=2
- *       handshake_threads=2
- *       (one line per --listen address, with the real bound port)
- *   level=info msg="session closed" id=7 peer=127.0.0.1:50312 cn=dev-client
- *       sans="DNS:x,URI:y" serial=0A1B... version=TLSv1.3
- *       cipher=TLS_AES_128_GCM_SHA256 resumed=0 bytes_in=5 bytes_out=5
- *       duration_ms=12.345 reason=client_close
- *   level=info msg="handshake failed" id=8 peer=127.0.0.1:50313
- *       reason=cert_revoked detail="..." duration_ms=1.2
- *       (and then no "session closed" line for that connection).
- *       Every accepted connection that does not reach ESTABLISHED gets
- *       exactly one such line and one count in hs_errors{reason} — except
- *       those refused at once by a limit (counted in rejected{reason}).
- *       A peer that closes or resets after sending part of a handshake
- *       (truncated ClientHello, half a flight) is "protocol"; one that
- *       never sent a byte, or a close the server chose (drain, kill), is
- *       "other". A peer that sent its whole last flight and then closed
- *       (openssl s_time -new) is not a failure: the handshake completes on
- *       what arrived, and the session closes with reason eof or reset.
- *   Close reasons: client_close (the client sent close_notify), eof (TCP
- *   FIN without close_notify), reset, idle_timeout, killed, drain, error.
- *   Handshake failure reasons: ed_hs_reason_name() (internal/tls/tls_types.h).
+ * Log lines (logfmt, internal/base) are documented next to the code that
+ * writes them: "listening" (ed_server_start, server.c), "session closed"
+ * (internal/loop/conn.c log_closed), "handshake failed"
+ * (internal/loop/conn_hs.c ed_conn_hs_outcome), the reload lines
+ * (server_reload.c).
  */
 #ifndef ED_SERVER_H
 #define ED_SERVER_H
@@ -98,8 +80,10 @@ int ed_server_start(struct ed_server *srv);
  * (SIGTERM/SIGINT, or ed_server_drain, and the drain finished). It
  * installs the SIGTERM/SIGINT handlers: the first signal starts a drain
  * with cfg->drain_timeout_ms; a second one exits the process at once with
- * status 1. When the drain ends the stop hooks run, then the control loop
- * runs until its handles are closed. Returns 0 (the exit status). */
+ * status 1. It starts the reload triggers: SIGHUP, and unless --no-watch
+ * the credential file watcher (both call ed_server_reload). When the drain ends
+ * the stop hooks run, then the control loop runs until its handles are closed.
+ * Returns 0 (the exit status). */
 int ed_server_run(struct ed_server *srv);
 
 /* ed_server_control_loop returns the control thread's libuv loop (owned by
@@ -199,21 +183,29 @@ struct ed_server_paths {
 void ed_server_cred_paths(const struct ed_server *srv,
                           struct ed_server_paths *out);
 
-/* ed_server_reload re-reads the credential files, builds a complete new
- * snapshot and checks it (ed_tls_snapshot_new: key mode, key matches cert,
- * chain, expiry, CRL signature). With |check_only| it stops there.
- * Otherwise it publishes it: new handshakes use it, open sessions keep
- * theirs, ticket keys carry over. Runs on the control thread (a few ms of
- * file reads and parsing; never on an I/O loop). On failure nothing
- * changes, |err| gets the reason, and the result is logged. Every call
- * that is not |check_only| is recorded in the reload status (trigger,
- * result, time, error; see ed_server_reload_status) — this is the only
- * place reloads are counted. Returns 0 or a negative ED_E_* code. */
+/* ed_server_reload is the one reload function: the admin socket, SIGHUP
+ * and the file watcher (internal/reload) all call it, and it alone
+ * publishes credentials. It re-reads the credential files, builds a
+ * complete new snapshot and checks it (ed_tls_snapshot_new: key mode, key
+ * matches cert, chain, expiry, CRL signature). With |check_only| it stops
+ * there. Otherwise it publishes it: new handshakes use it, open sessions
+ * keep theirs, ticket keys carry over. Runs on the control thread (a few
+ * ms of file reads and parsing; never on an I/O loop). When it succeeds
+ * and |out_checked| is not NULL, that gets the summary of the snapshot it
+ * built (published or, with |check_only|, only checked). On failure
+ * nothing changes, |err| gets the reason, and the result is logged. Every
+ * call that is not |check_only| is recorded in the reload status
+ * (trigger, result, time, error; see ed_server_reload_status), and leaves
+ * the file watcher with the files it read as its baseline and its watches
+ * where the files are now. Returns 0 or a negative ED_E_* code. */
 int ed_server_reload(struct ed_server *srv, int check_only,
-                     enum ed_reload_trigger trigger, char *err, size_t err_len);
+                     enum ed_reload_trigger trigger,
+                     struct ed_tls_summary *out_checked, char *err,
+                     size_t err_len);
 
 /* ed_server_publish publishes |snap| (takes one reference) as the current
- * snapshot. ed_server_reload calls it; exposed for tests. */
+ * snapshot; the one it replaces loses the server's reference (sessions
+ * that hold it keep it). ed_server_reload calls it; exposed for tests. */
 void ed_server_publish(struct ed_server *srv, struct ed_tls_snapshot *snap);
 
 /* ed_server_reload_status copies the reload bookkeeping (struct

@@ -1,4 +1,5 @@
-/* internal/server — shared by server.c and server_ops.c. Not an API. */
+/* internal/server — shared by server.c, server_ops.c and server_reload.c.
+ * Not an API. */
 #ifndef ED_SERVER_INTERNAL_H
 #define ED_SERVER_INTERNAL_H
 
@@ -37,6 +38,7 @@ struct ed_server {
   struct hook hooks[MAX_HOOKS];
   size_t num_hooks;
   struct ed_reload_status reload;
+  struct ed_reload *watcher; /* NULL: --no-watch, or not running */
 };
 
 /* server.c */
@@ -44,5 +46,11 @@ struct ed_tls_snapshot *ed_server_snapshot_get(void *srv);
 int ed_server_build_snapshot(struct ed_server *srv,
                              struct ed_tls_snapshot **out, char *err,
                              size_t err_len);
+
+/* server_reload.c: the reload triggers on the control loop (SIGHUP, the
+ * file watcher unless --no-watch), started by ed_server_run and stopped
+ * when the server stops. */
+void ed_server_reload_triggers_start(struct ed_server *srv);
+void ed_server_reload_triggers_stop(struct ed_server *srv);
 
 #endif /* ED_SERVER_INTERNAL_H */

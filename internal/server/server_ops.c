@@ -1,5 +1,5 @@
 /* internal/server — what the admin socket and metrics call on the control
- * thread: sessions, kill, credentials and reload. */
+ * thread: sessions, kill, credentials. Reloads: server_reload.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -118,7 +118,7 @@ size_t ed_server_kill_cn(struct ed_server *srv, const char *cn) {
   return total;
 }
 
-/* ---- credentials and reload -----------------------------------------------
+/* ---- credentials ----------------------------------------------------------
  */
 
 struct ed_tls_snapshot *ed_server_snapshot(struct ed_server *srv) {
@@ -136,61 +136,4 @@ void ed_server_cred_paths(const struct ed_server *srv,
   out->crls =
       l->num ? (const char *const *)l->items : (const char *const *)&srv->crl;
   out->num_crls = l->num ? l->num : srv->crl != NULL;
-}
-
-void ed_server_publish(struct ed_server *srv, struct ed_tls_snapshot *snap) {
-  pthread_mutex_lock(&srv->snap_mu);
-  struct ed_tls_snapshot *old = srv->snap;
-  srv->snap = snap;
-  pthread_mutex_unlock(&srv->snap_mu);
-  ed_tls_snapshot_unref(old);
-}
-
-static void record(struct ed_server *srv, enum ed_reload_trigger trigger,
-                   int ok, const char *msg) {
-  struct ed_reload_status *r = &srv->reload;
-  r->count[trigger][ok ? 1 : 0]++;
-  r->last_ok = ok;
-  r->last_trigger = trigger;
-  r->last_wall_ns = ed_wall_ns();
-  const char *m = ok ? "" : msg;
-  size_t n = strlen(m) < sizeof(r->last_error) - 1 ? strlen(m)
-                                                   : sizeof(r->last_error) - 1;
-  memcpy(r->last_error, m, n);
-  r->last_error[n] = '\0';
-}
-
-int ed_server_reload(struct ed_server *srv, int check_only,
-                     enum ed_reload_trigger trigger, char *err,
-                     size_t err_len) {
-  struct ed_tls_snapshot *snap = NULL;
-  char msg[512] = "", q[600];
-  int rc = ed_server_build_snapshot(srv, &snap, msg, sizeof(msg));
-  if (err && err_len) snprintf(err, err_len, "%s", msg);
-  if (rc) {
-    if (!check_only) record(srv, trigger, 0, msg);
-    ED_ERROR("reload failed", "trigger=%s check=%d error=%s",
-             ed_reload_trigger_name(trigger), check_only,
-             ed_logq(q, sizeof(q), msg));
-    return rc;
-  }
-  struct ed_tls_summary sum;
-  ed_tls_snapshot_summary(snap, &sum);
-  if (check_only) {
-    ed_tls_snapshot_unref(snap);
-    ED_INFO("reload check ok", "trigger=%s serial=%s",
-            ed_reload_trigger_name(trigger), sum.server.serial);
-    return 0;
-  }
-  ed_server_publish(srv, snap);
-  record(srv, trigger, 1, NULL);
-  ED_INFO("reloaded", "trigger=%s snapshot=%llu serial=%s crl_entries=%zu",
-          ed_reload_trigger_name(trigger), (unsigned long long)sum.snapshot_id,
-          sum.server.serial, sum.crl_entries);
-  return 0;
-}
-
-void ed_server_reload_status(const struct ed_server *srv,
-                             struct ed_reload_status *out) {
-  *out = srv->reload;
 }

@@ -5,7 +5,9 @@
  *
  * A failed CHECK prints file:line and the expression and counts a failure;
  * the test goes on so one run shows every broken check. TEST_RESULT prints
- * "N checks, N failed" and returns the exit code. */
+ * "N checks, N failed" and returns the exit code: 1 when a check failed,
+ * and 1 when no check ran at all (a test that checks nothing proves
+ * nothing: a RUN line left out, or a main that returns early). */
 #ifndef ED_TESTING_H
 #define ED_TESTING_H
 
@@ -54,9 +56,9 @@ static int ed_test_failures_;
     fn();                            \
   } while (0)
 
-#define TEST_RESULT()                                         \
-  (fprintf(stderr, "%d checks, %d failed\n", ed_test_checks_, \
-           ed_test_failures_),                                \
-   ed_test_failures_ ? 1 : 0)
+#define TEST_RESULT()                                                    \
+  (fprintf(stderr, "%d checks, %d failed%s\n", ed_test_checks_,          \
+           ed_test_failures_, ed_test_checks_ ? "" : " (no check ran)"), \
+   ed_test_failures_ || !ed_test_checks_ ? 1 : 0)
 
 #endif /* ED_TESTING_H */

@@ -3,8 +3,11 @@ reload with no byte lost while new connections get the new certificate;
 failed reloads (corrupt cert, mismatched key, foreign CA, missing file)
 change nothing; `pki revoke` + reload refuses the client, resumed or not,
 and `kill --cn` ends its open sessions; SIGHUP and the Kubernetes
-`..data` symlink swap reload by themselves."""
+`..data` symlink swap reload by themselves; every trigger goes through one
+reload function (a SIGHUP reload leaves the file watcher up to date, and
+`reload --check` answers about what it checked); a chmod reloads."""
 
+import calendar
 import hashlib
 import os
 import shutil
@@ -230,6 +233,162 @@ class Reload(unittest.TestCase):
         self.assertEqual(metric("admin", "success"), 2)
 
 
+def write_secret_version(root, name, ca, cert_name):
+    """What the kubelet does to a secret volume: a new timestamped dir,
+    and a new ..data symlink renamed over the old one."""
+    d = os.path.join(root, name)
+    os.mkdir(d)
+    shutil.copy(ca.path(cert_name), os.path.join(d, "tls.crt"))
+    shutil.copy(ca.path(cert_name, "key"), os.path.join(d, "tls.key"))
+    os.chmod(os.path.join(d, "tls.key"), 0o600)
+    shutil.copy(ca.ca_pem, os.path.join(d, "ca.crt"))
+    tmp = os.path.join(root, "..data_tmp")
+    os.symlink(name, tmp)
+    os.rename(tmp, os.path.join(root, "..data"))
+
+
+def log_ms(ev):
+    """The ts= of a parsed log line, in ms since the epoch."""
+    t = time.strptime(ev["ts"][:19], "%Y-%m-%dT%H:%M:%S")
+    return (calendar.timegm(t) * 1000 + int(ev["ts"][20:23]))
+
+
+class OneDoor(unittest.TestCase):
+    """Every trigger goes through the server's one reload function, so a
+    reload by SIGHUP or the admin socket leaves the file watcher as one it
+    started itself, and `reload --check` answers about what it checked."""
+
+    DEBOUNCE_MS = 2000  # longer than the test needs to send its SIGHUP
+
+    def setUp(self):
+        self.ca = echod.TestCA()
+        self.ca.issue("server", role="server")
+        self.ca.issue("server2", role="server")
+        self.ca.issue("alice")
+        self.ctx = echod.client_context(**self.ca.client("alice"))
+        self.serial1 = au.serial_of(self.ca.path("server"))
+        self.serial2 = au.serial_of(self.ca.path("server2"))
+        self.srv = None
+
+    def tearDown(self):
+        if self.srv:
+            self.srv.stop()
+
+    def start(self, cert, key, ca, debounce_ms, *flags):
+        self.srv = au.start("--cert", cert, "--key", key, "--ca", ca, *flags,
+                            env={"ECHOD_RELOAD_DEBOUNCE_MS": str(debounce_ms)})
+
+    def plain_files(self, debounce_ms, *flags):
+        d = echod.tmpdir("certs-")
+        self.cert = os.path.join(d, "server.pem")
+        self.key = os.path.join(d, "server.key")
+        capem = os.path.join(d, "ca.pem")
+        install(self.ca.path("server"), self.ca.path("server", "key"),
+                self.cert, self.key)
+        shutil.copy(self.ca.ca_pem, capem)
+        self.start(self.cert, self.key, capem, debounce_ms, *flags)
+
+    def status(self):
+        return au.result(self.srv.admin_path, {"cmd": "status"})["last_reload"]
+
+    def test_change_then_sighup_is_one_reload(self):
+        # The change arms the watcher's debounce; SIGHUP reloads first. The
+        # SIGHUP reload is the watcher's new baseline, so when the
+        # debounce fires there is nothing left to reload.
+        self.plain_files(self.DEBOUNCE_MS)
+        since = self.srv.log_offset()
+        install(self.ca.path("server2"), self.ca.path("server2", "key"),
+                self.cert, self.key)
+        self.srv.signal(signal.SIGHUP)
+        echod.wait_until(lambda: self.status()["count_ok"] == 2, 10,
+                         what="the SIGHUP reload")
+        time.sleep(self.DEBOUNCE_MS / 1000 + 1)  # the debounce has fired
+        st = self.status()
+        self.assertEqual((st["trigger"], st["count_ok"], st["count_failed"]),
+                         ("signal", 2, 0), self.srv.log_tail())
+        self.assertEqual(
+            [e for e in self.srv.events("reload triggered", since=since)
+             if e.get("trigger") == "watch"], [])
+        self.assertEqual(au.served_serial(self.srv.port, self.ctx),
+                         self.serial2)
+
+    def test_sighup_after_kubernetes_swap_moves_the_watches(self):
+        root = echod.tmpdir("secret-")
+        write_secret_version(root, "..2026_01_01_00_00_00.1", self.ca,
+                             "server")
+        for f in ("tls.crt", "tls.key", "ca.crt"):
+            os.symlink(os.path.join("..data", f), os.path.join(root, f))
+        self.start(os.path.join(root, "tls.crt"), os.path.join(root, "tls.key"),
+                   os.path.join(root, "ca.crt"), self.DEBOUNCE_MS,
+                   "--log-level", "debug")
+        since = self.srv.log_offset()
+        write_secret_version(root, "..2026_01_02_00_00_00.2", self.ca,
+                             "server2")
+        shutil.rmtree(os.path.join(root, "..2026_01_01_00_00_00.1"))
+        self.srv.signal(signal.SIGHUP)
+        self.srv.wait_log(r"msg=reloaded trigger=signal", 10, since=since)
+        time.sleep(self.DEBOUNCE_MS / 1000 + 1)
+        reloaded = self.srv.events("reloaded", since=since)
+        self.assertEqual([e["trigger"] for e in reloaded], ["signal"],
+                         self.srv.log_tail())
+        # The watches moved with the SIGHUP reload itself, not when the
+        # debounce fired (DEBOUNCE_MS later).
+        new_dir = os.path.join(root, "..2026_01_02_00_00_00.2")
+        moved = [e for e in self.srv.events("reload watching", since=since)
+                 if e.get("dir") == new_dir]
+        self.assertTrue(moved, self.srv.log_tail())
+        self.assertLess(log_ms(moved[0]) - log_ms(reloaded[0]),
+                        self.DEBOUNCE_MS / 2, (moved[0], reloaded[0]))
+        self.assertEqual(au.served_serial(self.srv.port, self.ctx),
+                         self.serial2)
+        # And the watcher follows the next swap by itself.
+        since = self.srv.log_offset()
+        write_secret_version(root, "..2026_01_03_00_00_00.3", self.ca,
+                             "server")
+        self.srv.wait_log(r"msg=reloaded trigger=watch", 15, since=since)
+        self.assertEqual(au.served_serial(self.srv.port, self.ctx),
+                         self.serial1)
+
+    def test_check_replies_with_what_it_checked(self):
+        self.plain_files(self.DEBOUNCE_MS, "--no-watch")
+        certs = au.result(self.srv.admin_path, {"cmd": "certs"})
+        install(self.ca.path("server2"), self.ca.path("server2", "key"),
+                self.cert, self.key)
+        r = au.result(self.srv.admin_path, {"cmd": "reload", "check": True})
+        self.assertIs(r["published"], False)
+        self.assertEqual(r["server"]["serial"].lstrip("0"), self.serial2)
+        self.assertNotEqual(r["snapshot_id"], certs["snapshot_id"])
+        # Nothing changed: the old certificate is served and listed.
+        after = au.result(self.srv.admin_path, {"cmd": "certs"})
+        self.assertEqual(after["snapshot_id"], certs["snapshot_id"])
+        self.assertEqual(after["server"]["serial"].lstrip("0"), self.serial1)
+        self.assertEqual(au.served_serial(self.srv.port, self.ctx),
+                         self.serial1)
+        self.assertEqual(self.status()["count_ok"], 1)  # startup only
+
+    def test_chmod_after_refused_reload_reloads(self):
+        # A key installed group/world-readable is refused; `chmod 600`
+        # changes no byte of it, and must still reload.
+        self.plain_files(100)
+        for src, dst, mode in ((self.ca.path("server2"), self.cert, 0o644),
+                               (self.ca.path("server2", "key"), self.key,
+                                0o644)):
+            shutil.copy(src, dst + ".tmp")
+            os.chmod(dst + ".tmp", mode)
+            os.rename(dst + ".tmp", dst)
+        echod.wait_until(lambda: self.status()["count_failed"] == 1, 10,
+                         what="the refused reload")
+        self.assertEqual(self.status()["trigger"], "watch")
+        self.assertEqual(au.served_serial(self.srv.port, self.ctx),
+                         self.serial1)
+        os.chmod(self.key, 0o600)
+        echod.wait_until(lambda: self.status()["ok"], 10,
+                         what="a reload after chmod 600")
+        self.assertEqual(self.status()["trigger"], "watch")
+        self.assertEqual(au.served_serial(self.srv.port, self.ctx),
+                         self.serial2)
+
+
 def full_or_resumed_refused(port, ctx, session=None):
     """True if the server refuses this client (alert or close before any
     echo)."""
@@ -303,15 +462,7 @@ class KubernetesSwap(unittest.TestCase):
     symlink over the old one; echod must notice by itself."""
 
     def write_version(self, root, name, ca, cert_name):
-        d = os.path.join(root, name)
-        os.mkdir(d)
-        shutil.copy(ca.path(cert_name), os.path.join(d, "tls.crt"))
-        shutil.copy(ca.path(cert_name, "key"), os.path.join(d, "tls.key"))
-        os.chmod(os.path.join(d, "tls.key"), 0o600)
-        shutil.copy(ca.ca_pem, os.path.join(d, "ca.crt"))
-        tmp = os.path.join(root, "..data_tmp")
-        os.symlink(name, tmp)
-        os.rename(tmp, os.path.join(root, "..data"))
+        write_secret_version(root, name, ca, cert_name)
 
     def test_symlink_swap_reloads(self):
         ca = echod.TestCA()

@@ -91,6 +91,29 @@ class RevocationTest(unittest.TestCase):
                          "SSLV3_ALERT_CERTIFICATE_REVOKED")
             srv.stop_clean()
 
+    def test_every_crl_file_is_watched(self):
+        # A revocation written to the second --crl file reloads by itself,
+        # like one written to the first. Before, only the first CRL file
+        # was watched: the second CA's revocations waited for a SIGHUP.
+        d = echod.tmpdir("crls-")
+        crl_a, crl_b = os.path.join(d, "a.pem"), os.path.join(d, "b.pem")
+        with open(self.crl_a, "rb") as fa, open(self.crl_b, "rb") as fb:
+            write_atomic(crl_a, fa.read())
+            write_atomic(crl_b, fb.read())
+        flags = [f for f in self.flags(self.ab, crl_a, crl_b)
+                 if f != "--no-watch"]
+        with echod.Server(*flags,
+                          env={"ECHOD_RELOAD_DEBOUNCE_MS": "50"}) as srv:
+            self.served(srv, self.b, "bob")
+            since = srv.log_offset()
+            write_atomic(crl_b, self.b.crl_pem(revoked=["bob-revoked",
+                                                        "bob"]))
+            srv.wait_log(r'msg=reloaded trigger=watch', since=since,
+                         timeout=echod.scaled(10))
+            self.refused(srv, self.b, "bob", "cert_revoked",
+                         "SSLV3_ALERT_CERTIFICATE_REVOKED")
+            srv.stop_clean()
+
     def crl_file(self, *pems):
         path = os.path.join(echod.tmpdir(), "crls.pem")
         write_atomic(path, b"".join(pems))

@@ -1,0 +1,230 @@
+/* internal/loop — a connection's handshake on its loop: the PROXY header,
+ * handing ciphertext to the pool one step at a time (conn_step.c runs
+ * them), acting on each finished step, and the one "handshake failed"
+ * line of every connection that does not reach ESTABLISHED.
+ *
+ * The loop never does public-key work and never touches c->tls or c->step
+ * while the connection is in ED_CONN_HS_POOL; what arrives meanwhile
+ * waits in c->rx and goes with the next step. */
+#include <string.h>
+
+#include "internal/loop/loop_internal.h"
+#include "internal/proxy/proxy.h"
+
+/* ---- the outcome of a failed handshake ---------------------------------- */
+
+/* unlogged_reason: a connection that closes before ESTABLISHED without a
+ * verdict of its own (hs_fail) still gets its "handshake failed" line. A
+ * peer that sent part of a handshake and then went away left a truncated
+ * handshake: protocol. One that never sent a byte, or a close the server
+ * chose (drain, kill, local error): other. */
+static enum ed_hs_reason unlogged_reason(const struct ed_conn *c,
+                                         const char **out_detail) {
+  enum close_reason why = c->close_reason;
+  int peer_gone = why == CR_EOF || why == CR_RESET || why == CR_CLIENT_CLOSE;
+  if (peer_gone && c->hs_read) {
+    *out_detail = why == CR_RESET ? "connection reset during the handshake"
+                                  : "connection closed during the handshake";
+    return ED_HS_PROTOCOL;
+  }
+  if (peer_gone) {
+    *out_detail = why == CR_RESET ? "connection reset before any byte"
+                                  : "connection closed before any byte";
+  } else {
+    *out_detail = ed_close_reason_name(why);
+  }
+  return ED_HS_OTHER;
+}
+
+/* ed_conn_hs_outcome counts and logs a handshake that ended in a close
+ * (ed_conn_set_state calls it, once: the handshake states are left only
+ * once). The line (logfmt, internal/base):
+ *   level=info msg="handshake failed" id=8 peer=127.0.0.1:50313
+ *       reason=cert_revoked detail="..." duration_ms=1.2
+ * with via=BALANCER after peer= behind a PROXY header. Every accepted
+ * connection that does not reach ESTABLISHED gets exactly one such line
+ * and one count in hs_errors{reason} (and no "session closed" line),
+ * except those refused at once by a limit (counted in rejected{reason}).
+ * Reasons: ed_hs_reason_name() (internal/tls/tls_types.h); the TLS
+ * engine's when a step failed, else the loop's verdict (timeout, a bad
+ * PROXY header, a handshake too large), else unlogged_reason. A peer that
+ * sent its whole last flight and then closed (openssl s_time -new) is not
+ * a failure: the handshake completes on what arrived, and the session
+ * closes with reason eof or reset. */
+void ed_conn_hs_outcome(struct ed_conn *c) {
+  struct ed_loop *l = c->loop;
+  char peer[170], d[200];
+  if (c->close_reason == CR_REJECTED) return;
+  enum ed_hs_reason reason = c->fail_reason;
+  const char *detail = c->fail_detail;
+  if (!detail) reason = unlogged_reason(c, &detail);
+  ed_stat_add(&l->stats.hs_errors[reason], 1);
+  ED_INFO("handshake failed",
+          "id=%llu peer=%s reason=%s detail=%s duration_ms=%.3f",
+          (unsigned long long)c->id, ed_conn_log_peer(c, peer, sizeof(peer)),
+          ed_hs_reason_name(reason), ed_logq(d, sizeof(d), detail),
+          (double)(ed_now_ns() - c->start_mono_ns) / 1e6);
+}
+
+/* hs_fail closes |c| with the loop's verdict on its handshake. */
+static void hs_fail(struct ed_conn *c, enum ed_hs_reason reason,
+                    const char *detail, enum close_how how) {
+  c->fail_reason = reason;
+  c->fail_detail = detail;
+  ed_conn_close_state(c, CR_HS_FAILED, how);
+}
+
+void ed_conn_hs_timeout(struct ed_conn *c) {
+  hs_fail(c, ED_HS_TIMEOUT, "no complete handshake in time", HOW_ABORT);
+  ed_conn_io(c);
+}
+
+/* ---- steps -------------------------------------------------------------- */
+
+static void hs_step_done(struct ed_conn *c);
+
+/* hs_run_inline runs a resumption's last step (the client's Finished and a
+ * new ticket: symmetric crypto only, see ed_tls_conn_resumption_tail) here
+ * on the loop, saving the pool round trip: two context switches, a futex
+ * wake and an eventfd. The loop thread is marked as an I/O loop
+ * (ed_tls_mark_io_thread), so a certificate check reached here would fail
+ * the handshake rather than run. */
+static void hs_run_inline(struct ed_conn *c) {
+  ed_conn_step_run(&c->job);
+  hs_step_done(c);
+}
+
+/* hs_submit hands what was read to a step: in the pool (HS_POOL), or
+ * inline for a resumption's tail. */
+static void hs_submit(struct ed_conn *c) {
+  struct ed_loop *l = c->loop;
+  if (c->step.in.len == 0) {
+    struct ed_buf t = c->step.in;
+    c->step.in = c->rx;
+    c->rx = t;
+  } else if (ed_buf_append(&c->step.in, c->rx.data, c->rx.len) != 0) {
+    hs_fail(c, ED_HS_PROTOCOL, "handshake too large", HOW_ABORT);
+    return;
+  }
+  ed_buf_reset(&c->rx);
+  if (c->tls && ed_tls_conn_resumption_tail(c->tls)) {
+    hs_run_inline(c);
+    return;
+  }
+  c->job.run = ed_conn_step_run;
+  c->job.complete = ed_conn_step_complete;
+  int is_new = c->st == ED_CONN_HELLO;
+  if (ed_loop_pool(l)->submit(l->sh->pool, &c->job, is_new) != 0) {
+    ed_stat_add(&l->stats.rejected[ED_REJECT_PENDING_HANDSHAKES], 1);
+    ed_conn_close_state(c, CR_REJECTED, HOW_ABORT);
+    return;
+  }
+  c->refs++; /* the pool's, until ed_conn_step_done */
+  ed_conn_set_state(c, ED_CONN_HS_POOL);
+}
+
+/* proxy_header takes the PROXY protocol v2 header off the front of |rx|
+ * (--proxy-protocol): the address it carries becomes the peer, the
+ * balancer's becomes |via|, and the state HELLO (TLS bytes may follow in
+ * |rx|). While it is incomplete nothing happens; a bad one fails the
+ * handshake as protocol with the parser's reason. */
+static void proxy_header(struct ed_conn *c) {
+  struct ed_proxy_header h;
+  const char *why = "bad PROXY header";
+  int n = ed_proxy_parse(c->rx.data, c->rx.len, &h, &why);
+  if (n == 0) return;
+  if (n < 0) {
+    hs_fail(c, ED_HS_PROTOCOL, why, HOW_FLUSH);
+    return;
+  }
+  char src[64];
+  if (ed_proxy_format_src(&h, src, sizeof(src)) == 0) {
+    struct ed_loop *l = c->loop;
+    pthread_mutex_lock(&l->reg_mu);
+    memcpy(c->via, c->peer_addr, sizeof(c->via));
+    snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", src);
+    pthread_mutex_unlock(&l->reg_mu);
+  }
+  ed_buf_consume(&c->rx, (size_t)n);
+  ed_conn_set_state(c, ED_CONN_HELLO);
+}
+
+/* ed_conn_hs_feed takes bytes read before ESTABLISHED. While a step is in
+ * the pool they wait in |rx| (ed_conn_io pauses reading at
+ * ED_HS_READ_PAUSE: a TLS 1.3 client may stream data right after its
+ * Finished); otherwise they go to the next step. */
+void ed_conn_hs_feed(struct ed_conn *c, const uint8_t *data, size_t len) {
+  c->hs_read += len;
+  if (ed_buf_append(&c->rx, data, len) != 0) {
+    hs_fail(c, ED_HS_PROTOCOL, "handshake too large", HOW_ABORT);
+    return;
+  }
+  if (c->st == ED_CONN_PROXY) proxy_header(c);
+  if ((c->st == ED_CONN_HELLO || c->st == ED_CONN_HS_READ) && c->rx.len)
+    hs_submit(c);
+}
+
+/* hs_established: the last step completed the handshake. Bookkeeping
+ * first (from here on the conn is ESTABLISHED, whatever the socket does),
+ * then the step's output (tickets), then any application data that came
+ * with or after the client's Finished; then the peer's FIN or RST, if it
+ * came while the step was in the pool. */
+static void hs_established(struct ed_conn *c) {
+  struct ed_loop *l = c->loop;
+  c->resumed = (uint8_t)ed_tls_conn_resumed(c->tls);
+  c->suite = ed_tls_conn_suite(c->tls);
+  ed_conn_set_state(c, ED_CONN_ESTABLISHED);
+  ed_stat_add(&l->stats.handshakes[c->resumed], 1);
+  ed_stat_add(&l->stats.sessions_by_suite[c->suite], 1);
+  ed_hist_observe(&l->stats.hs_duration, ed_now_ns() - c->start_mono_ns);
+  ed_conn_send(c, c->step.out.data, c->step.out.len);
+  if (c->step.in.len && c->st == ED_CONN_ESTABLISHED)
+    ed_conn_echo(c, c->step.in.data, c->step.in.len);
+  if (c->rx.len && c->st == ED_CONN_ESTABLISHED)
+    ed_conn_echo(c, c->rx.data, c->rx.len);
+  ed_buf_cleanup(&c->step.in);
+  ed_buf_cleanup(&c->step.out);
+  ed_buf_cleanup(&c->rx);
+  if (c->st == ED_CONN_ESTABLISHED && c->peer_end != PEER_OPEN) {
+    int reset = c->peer_end == PEER_RESET;
+    ed_conn_close_state(c, reset ? CR_RESET : CR_EOF,
+                        reset ? HOW_ABORT : HOW_NOTIFY);
+  }
+}
+
+/* hs_step_done acts on a finished step (from the pool or inline), in
+ * HS_READ: established; failed (its alert flushed before the FIN); or
+ * more to read: the next step if bytes wait, else a peer that left
+ * mid-handshake, else wait for the next flight. */
+static void hs_step_done(struct ed_conn *c) {
+  if (c->step.rc == 1) {
+    hs_established(c);
+    return;
+  }
+  if (c->peer_end != PEER_RESET)
+    ed_conn_send(c, c->step.out.data, c->step.out.len);
+  ed_buf_reset(&c->step.out);
+  if (c->st != ED_CONN_HS_READ) return; /* the send failed: closed */
+  if (c->step.rc < 0) {
+    hs_fail(c, c->step.reason, c->step.detail, HOW_FLUSH);
+  } else if (c->rx.len) {
+    hs_submit(c);
+  } else if (c->peer_end != PEER_OPEN) {
+    int reset = c->peer_end == PEER_RESET;
+    hs_fail(c, ED_HS_PROTOCOL,
+            reset ? "connection reset during the handshake"
+                  : "connection closed during the handshake",
+            reset ? HOW_ABORT : HOW_FLUSH);
+  }
+}
+
+void ed_conn_step_done(struct ed_conn *c) {
+  if (c->st != ED_CONN_HS_POOL) { /* closed while the step was pooled */
+    ed_conn_unref(c);
+    return;
+  }
+  c->refs--; /* the pool's; the handle's remains */
+  ed_conn_set_state(c, ED_CONN_HS_READ);
+  hs_step_done(c);
+  ed_conn_io(c);
+}

@@ -1,0 +1,797 @@
+/* internal/loop tests: one connection's life, driven step by step through
+ * the harness (conn_harness.h): every state, the close races (FIN, RST,
+ * kill, timeouts while a step is in the pool), backpressure, the PROXY
+ * header split across reads, and what each path logs and counts. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal/loop/conn_harness.h"
+#include "internal/testing/testing.h"
+
+#define HS_FAILED "handshake failed"
+#define CLOSED "session closed"
+
+static uint64_t hs_errors(struct harness *h, enum ed_hs_reason r) {
+  struct ed_stats_snapshot st;
+  h_stats(h, &st);
+  return st.hs_errors[r];
+}
+
+static uint64_t all_hs_errors(struct harness *h) {
+  uint64_t n = 0;
+  for (int r = 0; r < ED_HS_REASON_COUNT; r++) n += hs_errors(h, r);
+  return n;
+}
+
+static uint64_t session_id(struct harness *h, struct cli *c) {
+  struct ed_session_info s;
+  return h_session(h, c->port, &s) == 0 ? s.id : 0;
+}
+
+/* one_outcome checks the connection from |c| has exactly one outcome line,
+ * |msg|, with reason |reason| (and detail |detail| unless NULL). */
+static void one_outcome(struct harness *h, struct cli *c, const char *msg,
+                        const char *reason, const char *detail) {
+  char v[256];
+  const char *other = strcmp(msg, HS_FAILED) == 0 ? CLOSED : HS_FAILED;
+  CHECK_EQ(h_log_count(h, msg, c->port), 1);
+  CHECK_EQ(h_log_count(h, other, c->port), 0);
+  CHECK_STR(h_log_field(h, msg, c->port, "reason", v, sizeof(v)), reason);
+  if (detail)
+    CHECK_STR(h_log_field(h, msg, c->port, "detail", v, sizeof(v)), detail);
+}
+
+/* pump_until_freed pumps until the loop freed every connection. */
+static void pump_until_freed(struct harness *h) {
+  for (int i = 0; i < 100 && h_num_conns(h) > 0; i++) h_pump(h);
+  CHECK_EQ(h_num_conns(h), 0);
+}
+
+static struct ed_conn *the_conn(struct harness *h) {
+  return link_empty(&h->l->conns) ? NULL : CONN_OF(h->l->conns.next, reg);
+}
+
+static int conn_reading(const struct ed_conn *c) {
+  return c->reading;
+}
+
+/* A stream of known bytes the client sends, sealed up front, so a test
+ * can push it without reading and check every echoed byte. */
+struct stream {
+  uint8_t *data;
+  size_t total;
+  struct ed_buf wire;
+  size_t off; /* wire bytes sent so far */
+};
+
+static void stream_init(struct stream *st, struct cli *c, size_t total,
+                        unsigned seed) {
+  st->data = malloc(total);
+  st->total = total;
+  for (size_t i = 0; i < total; i++) st->data[i] = (uint8_t)(i * seed + 1);
+  ed_buf_init(&st->wire, 2 * total + (1u << 20));
+  cli_seal(c, &st->wire, st->data, total);
+  st->off = 0;
+}
+
+/* stream_push sends without reading until nothing more is taken (a few
+ * hundred turns of the loop). Returns 1 when the client is blocked. */
+static int stream_push(struct harness *h, struct cli *c, struct stream *st) {
+  for (int i = 0; i < 400 && st->off < st->wire.len; i++) {
+    ssize_t n = send(c->fd, st->wire.data + st->off, st->wire.len - st->off,
+                     MSG_NOSIGNAL);
+    if (n > 0) st->off += (size_t)n;
+    h_pump(h);
+  }
+  return st->off < st->wire.len;
+}
+
+/* stream_finish sends the rest, reading as it goes, and reads until every
+ * byte came back; checks them. */
+static void stream_finish(struct harness *h, struct cli *c, struct stream *st) {
+  cli_send(h, c, st->wire.data + st->off, st->wire.len - st->off);
+  for (int i = 0; i < 2000 && c->plain.len < st->total; i++) {
+    h_pump(h);
+    cli_read(c);
+  }
+  CHECK_EQ(c->plain.len, st->total);
+  CHECK(c->plain.len == st->total &&
+        memcmp(c->plain.data, st->data, st->total) == 0);
+}
+
+static void stream_free(struct stream *st) {
+  ed_buf_cleanup(&st->wire);
+  free(st->data);
+}
+
+/* ---- the happy path ----------------------------------------------------- */
+
+static void test_states_echo_and_client_close(void) {
+  struct harness h;
+  struct cli c;
+  struct ed_stats_snapshot st;
+  h_init(&h);
+  h_start(&h);
+  cli_open(&h, &c, CLI_ALICE);
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_ACCEPTED);
+  h_stats(&h, &st);
+  CHECK_EQ(st.active_handshaking, 1);
+  CHECK_EQ(cli_hs(&h, &c), 0); /* ClientHello */
+  h_pump(&h);
+  CHECK_EQ(h.pool.queued, 1);
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_HANDSHAKING);
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_HANDSHAKING);
+  CHECK_EQ(cli_hs(&h, &c), 1);
+  h_pump(&h);
+  CHECK_EQ(h.pool.queued, 1);
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
+  h_stats(&h, &st);
+  CHECK_EQ(st.active_handshaking, 0);
+  CHECK_EQ(st.active_established, 1);
+  CHECK_EQ(st.handshakes[0], 1);
+
+  cli_write(&h, &c, "hello", 5);
+  h_pump(&h);
+  cli_read(&c);
+  CHECK_EQ(c.plain.len, 5);
+  CHECK(memcmp(c.plain.data, "hello", 5) == 0);
+
+  /* Last words and close_notify in one segment: echoed, answered with
+   * close_notify and a FIN, and freed at once (no wait for our FIN). */
+  struct ed_buf out;
+  ed_buf_init(&out, 1 << 16);
+  cli_seal(&c, &out, "bye", 3);
+  struct ed_tls_io io = {NULL, 0, 0, &out};
+  CHECK_EQ(ed_tls_conn_shutdown(c.tls, &io), 0);
+  cli_send(&h, &c, out.data, out.len);
+  ed_buf_cleanup(&out);
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 0);
+  cli_read(&c);
+  CHECK_EQ(c.plain.len, 8);
+  CHECK(memcmp(c.plain.data, "hellobye", 8) == 0);
+  CHECK(c.notified);
+  cli_recv(&c);
+  CHECK(c.eof && !c.reset);
+  one_outcome(&h, &c, CLOSED, "client_close", NULL);
+  char v[64];
+  CHECK_STR(h_log_field(&h, CLOSED, c.port, "bytes_in", v, sizeof(v)), "8");
+  CHECK_STR(h_log_field(&h, CLOSED, c.port, "cn", v, sizeof(v)), "alice");
+  h_stats(&h, &st);
+  CHECK_EQ(st.closed, 1);
+  CHECK_EQ(st.active_established, 0);
+  CHECK_EQ(st.active_handshaking, 0);
+  CHECK_EQ(all_hs_errors(&h), 0);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* ---- data, FIN and RST while a step is in the pool ---------------------- */
+
+/* last_flight_pooled runs a handshake up to the client's last flight,
+ * which is sent (with |extra| appended) and sits in the pool as a step. */
+static void last_flight_pooled(struct harness *h, struct cli *c,
+                               const char *extra) {
+  cli_open(h, c, CLI_ALICE);
+  CHECK_EQ(cli_hs(h, c), 0);
+  h_pump(h);
+  CHECK_EQ(h_pool_run(h, 1), 1);
+  struct ed_buf out;
+  ed_buf_init(&out, 1 << 20);
+  CHECK_EQ(cli_hs_bytes(c, &out), 1);
+  if (extra) cli_seal(c, &out, extra, strlen(extra));
+  cli_send(h, c, out.data, out.len);
+  ed_buf_cleanup(&out);
+  h_pump(h);
+  CHECK_EQ(h->pool.queued, 1);
+}
+
+static void test_data_while_step_in_pool(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h_start(&h);
+  last_flight_pooled(&h, &c, "abc");
+  size_t submitted = h.pool.submitted;
+  cli_write(&h, &c, "def", 3); /* arrives while the step is pooled */
+  h_pump(&h);
+  CHECK_EQ(h.pool.submitted, submitted); /* waits in the loop's buffer */
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_HANDSHAKING);
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
+  cli_read(&c);
+  CHECK_EQ(c.plain.len, 6);
+  CHECK(c.plain.len == 6 && memcmp(c.plain.data, "abcdef", 6) == 0);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* A client that streams right after its Finished, while the step is in
+ * the pool: the loop pauses reading (bounded buffering, no "handshake too
+ * large") and echoes every byte once established. */
+static void test_stream_while_step_in_pool(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h_start(&h);
+  last_flight_pooled(&h, &c, NULL);
+  struct stream st;
+  stream_init(&st, &c, 1 << 20, 7);
+  CHECK(stream_push(&h, &c, &st)); /* the loop stopped reading */
+  struct ed_conn *sc = the_conn(&h);
+  CHECK(sc && !conn_reading(sc) &&
+        sc->rx.len < ED_HS_READ_PAUSE + ED_LOOP_RBUF);
+  CHECK_EQ(h.pool.queued, 1);
+  CHECK_EQ(h_num_conns(&h), 1);
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  stream_finish(&h, &c, &st);
+  CHECK_EQ(all_hs_errors(&h), 0);
+  stream_free(&st);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* The whole last flight, then FIN, while the step is in the pool (like
+ * `openssl s_time -new`): the handshake completes on what arrived and the
+ * session closes as eof, with close_notify. */
+static void test_fin_after_last_flight_in_pool(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h_start(&h);
+  last_flight_pooled(&h, &c, NULL);
+  cli_fin(&c);
+  h_pump(&h);
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  pump_until_freed(&h);
+  cli_read(&c);
+  CHECK(c.notified);
+  one_outcome(&h, &c, CLOSED, "eof", NULL);
+  CHECK_EQ(all_hs_errors(&h), 0);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+static void test_rst_after_last_flight_in_pool(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h_start(&h);
+  last_flight_pooled(&h, &c, "data");
+  cli_rst(&c);
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 1); /* the pool holds it */
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  pump_until_freed(&h);
+  one_outcome(&h, &c, CLOSED, "reset", NULL);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* Half a handshake, then FIN or RST while its step is pooled: one
+ * "handshake failed" line, protocol (a truncated handshake). */
+static void test_fin_rst_mid_handshake_in_pool(void) {
+  for (int rst = 0; rst < 2; rst++) {
+    struct harness h;
+    struct cli c;
+    h_init(&h);
+    h_start(&h);
+    cli_open(&h, &c, CLI_ALICE);
+    struct ed_buf hello;
+    ed_buf_init(&hello, 1 << 16);
+    CHECK_EQ(cli_hs_bytes(&c, &hello), 0);
+    cli_send(&h, &c, hello.data, hello.len / 2);
+    ed_buf_cleanup(&hello);
+    h_pump(&h);
+    CHECK_EQ(h.pool.queued, 1);
+    if (rst) {
+      cli_rst(&c);
+    } else {
+      cli_fin(&c);
+    }
+    h_pump(&h);
+    CHECK_EQ(h_pool_run(&h, 1), 1);
+    if (!rst) { /* FIN: our FIN follows; the peer's close ends it */
+      cli_recv(&c);
+      CHECK(c.eof);
+      close(c.fd);
+      c.fd = -1;
+    }
+    pump_until_freed(&h);
+    one_outcome(&h, &c, HS_FAILED, "protocol",
+                rst ? "connection reset during the handshake"
+                    : "connection closed during the handshake");
+    CHECK_EQ(hs_errors(&h, ED_HS_PROTOCOL), 1);
+    cli_free(&c);
+    h_finish(&h);
+  }
+}
+
+/* A kill or a handshake timeout while the step is in the pool: the
+ * socket closes at once, the memory stays until the step comes back. */
+static void test_close_while_step_in_pool(void) {
+  for (int timeout = 0; timeout < 2; timeout++) {
+    struct harness h;
+    struct cli c;
+    h_init(&h);
+    h_start(&h);
+    cli_open(&h, &c, CLI_ALICE);
+    CHECK_EQ(cli_hs(&h, &c), 0);
+    h_pump(&h);
+    CHECK_EQ(h.pool.queued, 1);
+    if (timeout) {
+      h_expire(&h, h.cfg.handshake_timeout_ms + 1);
+    } else {
+      ed_loop_post_kill(h.l, session_id(&h, &c));
+      h_pump(&h);
+    }
+    cli_recv(&c);
+    CHECK(c.eof || c.reset);
+    CHECK_EQ(h_state(&h, c.port), -1); /* gone from the registry */
+    CHECK_EQ(h_num_conns(&h), 1);      /* but not freed */
+    CHECK_EQ(h_pool_run(&h, 1), 1);
+    CHECK_EQ(h_num_conns(&h), 0);
+    if (timeout) {
+      one_outcome(&h, &c, HS_FAILED, "timeout",
+                  "no complete handshake in time");
+    } else {
+      one_outcome(&h, &c, HS_FAILED, "other", "killed");
+    }
+    cli_free(&c);
+    h_finish(&h);
+  }
+}
+
+/* ---- backpressure ------------------------------------------------------- */
+
+/* A client that writes and never reads: the server's write queue passes
+ * max-buffer, it stops reading; once the client reads, the queue drains,
+ * reading resumes, and every byte comes back in order. */
+static void test_backpressure(void) {
+  struct harness h;
+  struct cli c;
+  struct stream st;
+  h_init(&h);
+  h.cfg.max_buffer = 16384;
+  h_start(&h);
+  establish(&h, &c);
+  stream_init(&st, &c, 8u << 20, 13);
+  CHECK(stream_push(&h, &c, &st)); /* the client is blocked ... */
+  struct ed_conn *sc = the_conn(&h);
+  CHECK(sc != NULL);
+  if (sc) {
+    CHECK(!conn_reading(sc)); /* ... because the server stopped reading */
+    CHECK(sc->wq_bytes >= h.cfg.max_buffer);
+    CHECK(sc->wq_bytes < h.cfg.max_buffer + 2 * ED_LOOP_RBUF);
+  }
+  stream_finish(&h, &c, &st); /* reads as it goes */
+  sc = the_conn(&h);
+  CHECK(sc && conn_reading(sc) && sc->wq_bytes == 0);
+  stream_free(&st);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* ---- timeouts ----------------------------------------------------------- */
+
+static void test_idle_timeout_and_linger(void) {
+  for (int peer_fin = 0; peer_fin < 2; peer_fin++) {
+    struct harness h;
+    struct cli c;
+    h_init(&h);
+    h.cfg.idle_timeout_ms = 1000;
+    h_start(&h);
+    establish(&h, &c);
+    h_expire(&h, 500);
+    CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
+    h_expire(&h, 1001);
+    CHECK_EQ(h_state(&h, c.port), ED_SESSION_CLOSING);
+    cli_read(&c);
+    CHECK(c.notified);
+    cli_recv(&c);
+    CHECK(c.eof);                 /* our FIN came after the close_notify */
+    CHECK_EQ(h_num_conns(&h), 1); /* lingering for the client's FIN */
+    if (peer_fin) {
+      cli_fin(&c);
+      h_pump(&h);
+    } else {
+      h_expire(&h, ED_LINGER_MS - 100);
+      CHECK_EQ(h_num_conns(&h), 1);
+      h_expire(&h, ED_LINGER_MS + 1);
+    }
+    CHECK_EQ(h_num_conns(&h), 0);
+    one_outcome(&h, &c, CLOSED, "idle_timeout", NULL);
+    cli_free(&c);
+    h_finish(&h);
+  }
+}
+
+static void test_handshake_timeout(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h.cfg.handshake_timeout_ms = 500;
+  h_start(&h);
+  cli_open(&h, &c, CLI_ALICE);
+  h_expire(&h, 400);
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_ACCEPTED);
+  h_expire(&h, 501);
+  CHECK_EQ(h_num_conns(&h), 0);
+  one_outcome(&h, &c, HS_FAILED, "timeout", "no complete handshake in time");
+  CHECK_EQ(hs_errors(&h, ED_HS_TIMEOUT), 1);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* ---- kill in each state ------------------------------------------------- */
+
+/* kill_and_end kills the session of |c| and lets the client end its side
+ * (FIN) once the server's FIN came; checks the connection is freed. */
+static void kill_and_end(struct harness *h, struct cli *c) {
+  ed_loop_post_kill(h->l, session_id(h, c));
+  h_pump(h);
+  cli_read(c);
+  if (c->eof && c->fd >= 0) cli_fin(c);
+  h_pump(h);
+  h_pool_run(h, 8);
+  pump_until_freed(h);
+}
+
+static void test_kill_in_each_state(void) {
+  for (int state = 0; state < 5; state++) {
+    struct harness h;
+    struct cli c;
+    h_init(&h);
+    h.cfg.proxy_protocol = state == 0;
+    h_start(&h);
+    if (state == 4) {
+      establish(&h, &c);
+    } else {
+      cli_open(&h, &c, CLI_ALICE);
+    }
+    if (state == 0) cli_send(&h, &c, "\r\n\r\n", 4); /* PROXY, in part */
+    if (state == 2 || state == 3) {                  /* handshaking */
+      CHECK_EQ(cli_hs(&h, &c), 0);
+      h_pump(&h);
+      if (state == 2) CHECK_EQ(h_pool_run(&h, 1), 1); /* between steps */
+      CHECK_EQ(h.pool.queued, state == 3 ? 1 : 0);
+    }
+    CHECK_EQ(h_state(&h, c.port), state == 4   ? ED_SESSION_ESTABLISHED
+                                  : state >= 2 ? ED_SESSION_HANDSHAKING
+                                               : ED_SESSION_ACCEPTED);
+    kill_and_end(&h, &c);
+    if (state == 4) {
+      CHECK(c.notified);
+      one_outcome(&h, &c, CLOSED, "killed", NULL);
+    } else {
+      one_outcome(&h, &c, HS_FAILED, "other", "killed");
+    }
+    /* A second kill of a closed session finds nothing. */
+    CHECK_EQ(
+        h_log_count(&h, HS_FAILED, c.port) + h_log_count(&h, CLOSED, c.port),
+        1);
+    cli_free(&c);
+    h_finish(&h);
+  }
+}
+
+/* A kill after the close started changes nothing: the first reason stays,
+ * the linger goes on. */
+static void test_kill_while_closing(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h.cfg.idle_timeout_ms = 1000;
+  h_start(&h);
+  establish(&h, &c);
+  h_expire(&h, 1001);
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_CLOSING);
+  ed_loop_post_kill(h.l, session_id(&h, &c));
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 1);
+  cli_fin(&c);
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 0);
+  one_outcome(&h, &c, CLOSED, "idle_timeout", NULL);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* A kill while the write queue is full: the session flushes everything
+ * queued, then close_notify, then FIN (FLUSHING -> LINGER); a second kill
+ * meanwhile changes nothing; no echoed byte is lost. */
+static void test_kill_with_full_queue_flushes(void) {
+  struct harness h;
+  struct cli c;
+  struct stream st;
+  h_init(&h);
+  h.cfg.max_buffer = 16384;
+  h_start(&h);
+  establish(&h, &c);
+  stream_init(&st, &c, 2u << 20, 5);
+  CHECK(stream_push(&h, &c, &st));
+  struct ed_session_info s;
+  CHECK_EQ(h_session(&h, c.port, &s), 0);
+  uint64_t echoed = s.bytes_out;
+  struct ed_conn *sc = the_conn(&h);
+  CHECK(sc && sc->wq_bytes >= h.cfg.max_buffer);
+  ed_loop_post_kill(h.l, s.id);
+  h_pump(&h);
+  CHECK(sc && sc->st == ED_CONN_FLUSHING && sc->wq_head != NULL);
+  ed_loop_post_kill(h.l, s.id);
+  h_pump(&h);
+  CHECK(sc && sc->st == ED_CONN_FLUSHING);
+  for (int i = 0; i < 2000 && !c.eof; i++) { /* read it all */
+    cli_read(&c);
+    h_pump(&h);
+  }
+  CHECK(c.notified && c.eof);
+  CHECK_EQ(c.plain.len, echoed);
+  CHECK(c.plain.len == echoed && memcmp(c.plain.data, st.data, echoed) == 0);
+  CHECK_EQ(h_num_conns(&h), 1); /* LINGER: waits for our FIN */
+  cli_fin(&c);
+  pump_until_freed(&h);
+  one_outcome(&h, &c, CLOSED, "killed", NULL);
+  stream_free(&st);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* ---- the peer ends an established session ------------------------------- */
+
+static void test_peer_fin_and_rst_established(void) {
+  for (int rst = 0; rst < 2; rst++) {
+    struct harness h;
+    struct cli c;
+    h_init(&h);
+    h_start(&h);
+    establish(&h, &c);
+    if (rst) {
+      cli_rst(&c);
+    } else {
+      cli_fin(&c);
+    }
+    h_pump(&h);
+    pump_until_freed(&h);
+    if (!rst) {
+      cli_read(&c);
+      CHECK(c.notified); /* close_notify, then FIN */
+    }
+    one_outcome(&h, &c, CLOSED, rst ? "reset" : "eof", NULL);
+    cli_free(&c);
+    h_finish(&h);
+  }
+}
+
+/* ---- the PROXY header --------------------------------------------------- */
+
+static size_t proxy_v2(uint8_t *out) {
+  static const uint8_t sig[] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+  size_t n = 0;
+  memcpy(out, sig, sizeof(sig));
+  n += sizeof(sig);
+  out[n++] = 0x21; /* v2, PROXY */
+  out[n++] = 0x11; /* TCP over IPv4 */
+  out[n++] = 0;
+  out[n++] = 12;
+  const uint8_t addrs[12] = {
+      203, 0, 113,  7,    10,   0,
+      0,   1, 0x10, 0x92, 0x1C, 0xBB}; /* 203.0.113.7:4242 -> 10.0.0.1:7355 */
+  memcpy(out + n, addrs, sizeof(addrs));
+  return n + sizeof(addrs);
+}
+
+static void test_proxy_header_split_across_reads(void) {
+  struct harness h;
+  struct cli c;
+  uint8_t hdr[64];
+  size_t len = proxy_v2(hdr);
+  h_init(&h);
+  h.cfg.proxy_protocol = 1;
+  h_start(&h);
+  cli_open(&h, &c, CLI_ALICE);
+  size_t cuts[] = {0, 3, 13, len};
+  for (int i = 0; i < 3; i++) {
+    cli_send(&h, &c, hdr + cuts[i], cuts[i + 1] - cuts[i]);
+    h_pump(&h);
+    CHECK_EQ(h_state(&h, c.port), ED_SESSION_ACCEPTED);
+    CHECK_EQ(h.pool.submitted, 0);
+  }
+  struct ed_session_info s;
+  CHECK_EQ(h_session(&h, c.port, &s), 0);
+  CHECK_STR(s.peer, "203.0.113.7:4242");
+  CHECK_EQ(cli_hs(&h, &c), 0);
+  h_pump(&h);
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  CHECK_EQ(cli_hs(&h, &c), 1);
+  h_pump(&h);
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
+  cli_write(&h, &c, "via", 3);
+  h_pump(&h);
+  cli_read(&c);
+  CHECK(c.plain.len == 3 && memcmp(c.plain.data, "via", 3) == 0);
+  cli_rst(&c);
+  pump_until_freed(&h);
+  char v[64];
+  CHECK_STR(h_log_field(&h, CLOSED, c.port, "peer", v, sizeof(v)),
+            "203.0.113.7:4242");
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* The header and the ClientHello in one segment; and a bad header. */
+static void test_proxy_header_with_hello_and_bad(void) {
+  struct harness h;
+  struct cli c, bad;
+  uint8_t hdr[64];
+  size_t len = proxy_v2(hdr);
+  h_init(&h);
+  h.cfg.proxy_protocol = 1;
+  h_start(&h);
+  cli_open(&h, &c, CLI_ALICE);
+  struct ed_buf out;
+  ed_buf_init(&out, 1 << 16);
+  ed_buf_append(&out, hdr, len);
+  CHECK_EQ(cli_hs_bytes(&c, &out), 0);
+  cli_send(&h, &c, out.data, out.len);
+  ed_buf_cleanup(&out);
+  h_pump(&h);
+  CHECK_EQ(h.pool.queued, 1);
+  cli_open(&h, &bad, CLI_ALICE);
+  CHECK_EQ(cli_hs(&h, &bad), 0); /* TLS straight away: no header */
+  h_pump(&h);
+  cli_recv(&bad);
+  CHECK(bad.eof);
+  one_outcome(&h, &bad, HS_FAILED, "protocol", NULL);
+  cli_free(&bad);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* ---- refusals, failures, drain ------------------------------------------ */
+
+static void test_rejections(void) {
+  struct harness h;
+  struct cli a, b, d, e;
+  struct ed_stats_snapshot st;
+  h_init(&h);
+  h.cfg.max_connections = 1;
+  h_start(&h);
+  cli_open(&h, &a, CLI_ALICE);
+  cli_open(&h, &b, CLI_ALICE); /* over max-connections */
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 1);
+  cli_free(&a);
+  pump_until_freed(&h); /* a closed before a byte: "other" */
+  h.pool.full = 1;
+  cli_open(&h, &d, CLI_ALICE); /* the pool is full */
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 0);
+  h.pool.full = 0;
+  h.pool.refuse = 1;
+  cli_open(&h, &e, CLI_ALICE); /* accepted; its first step refused */
+  CHECK_EQ(cli_hs(&h, &e), 0);
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 0);
+  h_stats(&h, &st);
+  CHECK_EQ(st.rejected[ED_REJECT_MAX_CONNECTIONS], 1);
+  CHECK_EQ(st.rejected[ED_REJECT_PENDING_HANDSHAKES], 2);
+  CHECK_EQ(st.accepted, 4);
+  CHECK_EQ(st.active_handshaking, 0);
+  CHECK_EQ(h_log_count(&h, HS_FAILED, b.port), 0);
+  CHECK_EQ(h_log_count(&h, HS_FAILED, d.port), 0);
+  CHECK_EQ(h_log_count(&h, HS_FAILED, e.port), 0);
+  one_outcome(&h, &a, HS_FAILED, "other", "connection closed before any byte");
+  cli_free(&b);
+  cli_free(&d);
+  cli_free(&e);
+  h_finish(&h);
+}
+
+/* A client without a certificate: the step fails, its alert is flushed
+ * to the client before the FIN, one line with the TLS reason. */
+static void test_handshake_failure_alert(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h_start(&h);
+  cli_open(&h, &c, CLI_NO_CERT);
+  CHECK_EQ(cli_hs(&h, &c), 0);
+  h_pump(&h);
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  CHECK_EQ(cli_hs(&h, &c), 1);
+  h_pump(&h);
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  cli_read(&c);
+  CHECK(c.tls_failed); /* the alert */
+  cli_recv(&c);
+  CHECK(c.eof);
+  cli_fin(&c);
+  pump_until_freed(&h);
+  one_outcome(&h, &c, HS_FAILED, "no_client_cert", NULL);
+  CHECK_EQ(all_hs_errors(&h), 1);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+static void test_drain(void) {
+  struct harness h;
+  struct cli est, hs;
+  h_init(&h);
+  h_start(&h);
+  establish(&h, &est);
+  cli_open(&h, &hs, CLI_ALICE);
+  ed_loop_post_drain(h.l);
+  h_pump(&h);
+  cli_read(&est);
+  CHECK(est.notified);
+  cli_recv(&hs);
+  CHECK(hs.eof || hs.reset);
+  cli_fin(&est);
+  pump_until_freed(&h);
+  one_outcome(&h, &est, CLOSED, "drain", NULL);
+  one_outcome(&h, &hs, HS_FAILED, "other", "drain");
+  cli_free(&est);
+  cli_free(&hs);
+  h_finish(&h);
+}
+
+/* A resumption's last step runs on the loop: no second pool trip. */
+static void test_resumption_tail_on_loop(void) {
+  struct harness h;
+  struct cli first, c;
+  h_init(&h);
+  h_start(&h);
+  establish(&h, &first);
+  SSL_SESSION *sess = cli_ticket();
+  CHECK(sess != NULL);
+  cli_open(&h, &c, CLI_ALICE);
+  ed_tls_conn_free(c.tls);
+  c.tls = ed_tls_conn_new_client(cli_ctx(CLI_ALICE), "localhost", sess);
+  CHECK_EQ(cli_hs(&h, &c), 0);
+  h_pump(&h);
+  size_t submitted = h.pool.submitted;
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  CHECK_EQ(cli_hs(&h, &c), 1);
+  h_pump(&h);
+  CHECK_EQ(h.pool.submitted, submitted); /* ran inline */
+  struct ed_session_info s;
+  CHECK_EQ(h_session(&h, c.port, &s), 0);
+  CHECK_EQ(s.state, ED_SESSION_ESTABLISHED);
+  CHECK_EQ(s.resumed, 1);
+  SSL_SESSION_free(sess);
+  cli_free(&first);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+int main(void) {
+  RUN(test_states_echo_and_client_close);
+  RUN(test_data_while_step_in_pool);
+  RUN(test_stream_while_step_in_pool);
+  RUN(test_fin_after_last_flight_in_pool);
+  RUN(test_rst_after_last_flight_in_pool);
+  RUN(test_fin_rst_mid_handshake_in_pool);
+  RUN(test_close_while_step_in_pool);
+  RUN(test_backpressure);
+  RUN(test_idle_timeout_and_linger);
+  RUN(test_handshake_timeout);
+  RUN(test_kill_in_each_state);
+  RUN(test_kill_while_closing);
+  RUN(test_kill_with_full_queue_flushes);
+  RUN(test_peer_fin_and_rst_established);
+  RUN(test_proxy_header_split_across_reads);
+  RUN(test_proxy_header_with_hello_and_bad);
+  RUN(test_rejections);
+  RUN(test_handshake_failure_alert);
+  RUN(test_drain);
+  RUN(test_resumption_tail_on_loop);
+  return TEST_RESULT();
+}

@@ -1,0 +1,228 @@
+/* internal/server tests: publishing a snapshot and its references, the one
+ * reload function (ok, check, failure, the record of every trigger), and
+ * the triggers on a running server's control loop (SIGHUP after a file
+ * change is one reload). Reference mistakes show as use-after-free or
+ * leaks under --config=asan. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "internal/config/config.h"
+#include "internal/server/server.h"
+#include "internal/testing/testing.h"
+#include "internal/tls/testcerts.h"
+
+static EVP_PKEY *key1, *key2;
+static X509 *cert1, *cert2;
+
+static void setup(void) {
+  EVP_PKEY *ca_key = tc_key();
+  key1 = tc_key();
+  key2 = tc_key();
+  struct tc_opts o = {.cn = "server test CA"};
+  X509 *ca = tc_cert(ca_key, &o);
+  struct tc_opts so = {.cn = "server",
+                       .issuer = ca,
+                       .issuer_key = ca_key,
+                       .eku = TC_EKU_SERVER,
+                       .san = "DNS:localhost",
+                       .serial = 0x1111};
+  cert1 = tc_cert(key1, &so);
+  so.serial = 0x2221;
+  cert2 = tc_cert(key2, &so);
+  tc_write_cert(tc_path("srv-ca.pem"), &ca, 1);
+  X509_free(ca);
+  EVP_PKEY_free(ca_key);
+}
+
+/* install writes server |n|'s certificate and key (1 or 2) to the files
+ * the server reads; |key_of| picks the key (a mismatch when they differ). */
+static void install(int n, int key_of) {
+  tc_write_cert(tc_path("srv.pem"), n == 1 ? &cert1 : &cert2, 1);
+  tc_write_key(tc_path("srv.key"), key_of == 1 ? key1 : key2, 0600);
+}
+
+static struct ed_config *config(void) {
+  char *argv[] = {"echod",
+                  "--cert",
+                  (char *)tc_path("srv.pem"),
+                  "--key",
+                  (char *)tc_path("srv.key"),
+                  "--ca",
+                  (char *)tc_path("srv-ca.pem"),
+                  "--listen",
+                  "127.0.0.1:0",
+                  "--workers",
+                  "1",
+                  "--handshake-threads",
+                  "1",
+                  "--no-admin",
+                  "--no-metrics",
+                  "--state-dir",
+                  (char *)tc_path("srv-state"),
+                  "--reload-debounce-ms",
+                  "300",
+                  NULL};
+  struct ed_config *cfg = NULL;
+  char err[256];
+  int rc = ed_config_load(&cfg, sizeof(argv) / sizeof(argv[0]) - 1, argv, err,
+                          sizeof(err));
+  CHECK_EQ(rc, 0);
+  return cfg;
+}
+
+static struct ed_server *server(struct ed_config **out_cfg) {
+  struct ed_server *srv = NULL;
+  char err[512] = "";
+  install(1, 1);
+  *out_cfg = config();
+  int rc = ed_server_new(&srv, *out_cfg, err, sizeof(err));
+  if (rc) fprintf(stderr, "ed_server_new: %s\n", err);
+  CHECK_EQ(rc, 0);
+  return srv;
+}
+
+static uint64_t snap_id(struct ed_server *srv) {
+  struct ed_tls_snapshot *s = ed_server_snapshot(srv);
+  struct ed_tls_summary sum;
+  ed_tls_snapshot_summary(s, &sum);
+  ed_tls_snapshot_unref(s);
+  return sum.snapshot_id;
+}
+
+/* A published snapshot replaces the current one; whoever still holds the
+ * old one (a connection accepted before) keeps it usable until it lets
+ * go. */
+static void test_publish_and_references(void) {
+  struct ed_config *cfg;
+  struct ed_server *srv = server(&cfg);
+  struct ed_tls_snapshot *held = ed_server_snapshot(srv);
+  struct ed_tls_summary was, now;
+  ed_tls_snapshot_summary(held, &was);
+  install(2, 2);
+  CHECK_EQ(ed_server_reload(srv, 0, ED_RELOAD_ADMIN, &now, NULL, 0), 0);
+  CHECK(now.snapshot_id != was.snapshot_id);
+  CHECK_EQ(snap_id(srv), now.snapshot_id);
+  /* The held one is intact (ASan: no use after free). */
+  struct ed_tls_summary again;
+  ed_tls_snapshot_summary(held, &again);
+  CHECK_EQ(again.snapshot_id, was.snapshot_id);
+  CHECK_STR(again.server.serial, was.server.serial);
+  ed_tls_snapshot_unref(held);
+  /* Publishing by hand takes the caller's reference. */
+  struct ed_tls_snapshot *s = ed_server_snapshot(srv);
+  ed_server_publish(srv, s); /* the same one again: still one owner */
+  CHECK_EQ(snap_id(srv), now.snapshot_id);
+  ed_server_free(srv); /* LSan: every snapshot released */
+  ed_config_free(cfg);
+}
+
+static void test_reload_check_failure_and_record(void) {
+  struct ed_config *cfg;
+  struct ed_server *srv = server(&cfg);
+  struct ed_reload_status st;
+  struct ed_tls_summary sum;
+  char err[256];
+  uint64_t first = snap_id(srv);
+  ed_server_reload_status(srv, &st);
+  CHECK_EQ(st.count[ED_RELOAD_STARTUP][1], 1);
+  CHECK_EQ(st.last_trigger, ED_RELOAD_STARTUP);
+
+  /* A check answers about what it checked and changes nothing. */
+  install(2, 2);
+  CHECK_EQ(ed_server_reload(srv, 1, ED_RELOAD_ADMIN, &sum, err, sizeof(err)),
+           0);
+  CHECK(strstr(sum.server.serial, "2221") != NULL);
+  CHECK(sum.snapshot_id != first);
+  CHECK_EQ(snap_id(srv), first);
+  ed_server_reload_status(srv, &st);
+  CHECK_EQ(st.count[ED_RELOAD_ADMIN][1], 0);
+  CHECK_EQ(st.last_trigger, ED_RELOAD_STARTUP);
+
+  /* A failure changes nothing, says why, and is recorded. */
+  install(2, 1);
+  memset(&sum, 0, sizeof(sum));
+  CHECK_EQ(ed_server_reload(srv, 0, ED_RELOAD_SIGNAL, &sum, err, sizeof(err)),
+           ED_E_MISMATCH);
+  CHECK(strstr(err, "match") != NULL);
+  CHECK_EQ(sum.snapshot_id, 0); /* untouched on failure */
+  CHECK_EQ(snap_id(srv), first);
+  ed_server_reload_status(srv, &st);
+  CHECK_EQ(st.count[ED_RELOAD_SIGNAL][0], 1);
+  CHECK_EQ(st.last_ok, 0);
+  CHECK(strstr(st.last_error, "match") != NULL);
+
+  /* Every trigger is recorded the same way; the newest wins. */
+  install(2, 2);
+  CHECK_EQ(ed_server_reload(srv, 0, ED_RELOAD_WATCH, NULL, err, sizeof(err)),
+           0);
+  CHECK_STR(err, "");
+  ed_server_reload_status(srv, &st);
+  CHECK_EQ(st.count[ED_RELOAD_WATCH][1], 1);
+  CHECK_EQ(st.last_ok, 1);
+  CHECK_EQ(st.last_trigger, ED_RELOAD_WATCH);
+  CHECK_STR(st.last_error, "");
+  CHECK(snap_id(srv) != first);
+  ed_server_free(srv);
+  ed_config_free(cfg);
+}
+
+/* ---- the triggers on a running server ------------------------------------ */
+
+struct run {
+  struct ed_server *srv;
+  uv_timer_t timer;
+  int step;
+  struct ed_reload_status seen;
+};
+
+/* step 0: change the files (the watcher arms its debounce) and SIGHUP at
+ * once; step 1 (after the debounce): look, then drain. */
+static void on_step(uv_timer_t *t) {
+  struct run *r = t->data;
+  if (r->step++ == 0) {
+    install(2, 2);
+    raise(SIGHUP);
+    uv_timer_start(t, on_step, 1000, 0);
+    return;
+  }
+  ed_server_reload_status(r->srv, &r->seen);
+  uv_close((uv_handle_t *)t, NULL);
+  ed_server_drain(r->srv, 0);
+}
+
+static void test_change_then_sighup_is_one_reload(void) {
+  struct ed_config *cfg;
+  struct run r = {0};
+  r.srv = server(&cfg);
+  CHECK_EQ(ed_server_start(r.srv), 0);
+  uv_timer_init(ed_server_control_loop(r.srv), &r.timer);
+  r.timer.data = &r;
+  uv_timer_start(&r.timer, on_step, 100, 0);
+  CHECK_EQ(ed_server_run(r.srv), 0);
+  CHECK_EQ(r.step, 2);
+  CHECK_EQ(r.seen.count[ED_RELOAD_SIGNAL][1], 1);
+  CHECK_EQ(r.seen.count[ED_RELOAD_WATCH][1], 0);
+  CHECK_EQ(r.seen.last_trigger, ED_RELOAD_SIGNAL);
+  struct ed_tls_snapshot *s = ed_server_snapshot(r.srv);
+  struct ed_tls_summary sum;
+  ed_tls_snapshot_summary(s, &sum);
+  CHECK(strstr(sum.server.serial, "2221") != NULL);
+  ed_tls_snapshot_unref(s);
+  ed_server_free(r.srv);
+  ed_config_free(cfg);
+}
+
+int main(void) {
+  setup();
+  RUN(test_publish_and_references);
+  RUN(test_reload_check_failure_and_record);
+  RUN(test_change_then_sighup_is_one_reload);
+  X509_free(cert1);
+  X509_free(cert2);
+  EVP_PKEY_free(key1);
+  EVP_PKEY_free(key2);
+  return TEST_RESULT();
+}
