@@ -48,7 +48,11 @@ const char *ed_strerror(int err) {
 static void oom(size_t n) {
   char line[128];
   int k = snprintf(line, sizeof(line),
-                   "level=error msg=\"out of memory\" bytes=%zu\n", n);
+                   ed_log_get_format() == ED_LOG_JSON
+                       ? "{\"level\":\"error\",\"msg\":\"out of memory\","
+                         "\"bytes\":\"%zu\"}\n"
+                       : "level=error msg=\"out of memory\" bytes=%zu\n",
+                   n);
   if (k > 0) (void)!write(2, line, (size_t)k);
   abort();
 }
@@ -88,7 +92,9 @@ char *ed_strndup(const char *s, size_t n) {
 /* ---- logging ------------------------------------------------------------- */
 
 static _Atomic int log_level = ED_LOG_INFO;
+static _Atomic int log_format = ED_LOG_LOGFMT;
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static const char *const format_names[] = {"logfmt", "json"};
 
 void ed_log_set_level(enum ed_log_level level) {
   atomic_store(&log_level, (int)level);
@@ -115,6 +121,29 @@ int ed_log_level_parse(enum ed_log_level *out, const char *s) {
 const char *ed_log_level_name(enum ed_log_level level) {
   if ((int)level < 0 || (int)level > 3) return "unknown";
   return level_names[level];
+}
+
+void ed_log_set_format(enum ed_log_format format) {
+  atomic_store(&log_format, (int)format);
+}
+
+enum ed_log_format ed_log_get_format(void) {
+  return (enum ed_log_format)atomic_load(&log_format);
+}
+
+int ed_log_format_parse(enum ed_log_format *out, const char *s) {
+  for (int i = 0; s && i < 2; i++) {
+    if (strcmp(s, format_names[i]) == 0) {
+      *out = (enum ed_log_format)i;
+      return 0;
+    }
+  }
+  return ED_E_INVAL;
+}
+
+const char *ed_log_format_name(enum ed_log_format format) {
+  if ((int)format < 0 || (int)format > 1) return "unknown";
+  return format_names[format];
 }
 
 static int needs_quotes(const char *s) {
@@ -160,7 +189,7 @@ char *ed_logq(char *out, size_t out_len, const char *s) {
 void ed_vlog(enum ed_log_level level, const char *msg, const char *fmt,
              va_list ap) {
   if ((int)level < atomic_load(&log_level)) return;
-  char line[2048];
+  char line[ED_LOG_LINE_MAX];
   struct timespec ts;
   struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -178,6 +207,13 @@ void ed_vlog(enum ed_log_level level, const char *msg, const char *fmt,
     int k = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
     if (k > 0) len += (size_t)k;
     if (len > sizeof(line) - 2) len = sizeof(line) - 2;
+  }
+  if (atomic_load(&log_format) == ED_LOG_JSON) {
+    char json[ED_LOG_JSON_MAX];
+    size_t n_json = ed_log_json_from_logfmt(json, sizeof(json) - 1, line, len);
+    json[n_json++] = '\n';
+    (void)!write(2, json, n_json);
+    return;
   }
   line[len++] = '\n';
   (void)!write(2, line, len);

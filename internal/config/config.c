@@ -33,6 +33,7 @@ enum opt_kind {
   K_BOOL,     /* int 0/1 */
   K_NOBOOL,   /* int, stored inverted (--no-watch -> watch = 0) */
   K_LOGLEVEL, /* enum ed_log_level */
+  K_LOGFMT,   /* enum ed_log_format */
 };
 
 /* Extra per-value checks. */
@@ -86,6 +87,7 @@ static const struct opt opts[] = {
     {"no-metrics", K_BOOL, OFF(no_metrics), C_NONE, 0, 0, 0},
     {"no-watch", K_NOBOOL, OFF(watch), C_NONE, 0, 0, 0},
     {"log-level", K_LOGLEVEL, OFF(log_level), C_NONE, 0, 0, 0},
+    {"log-format", K_LOGFMT, OFF(log_format), C_NONE, 0, 0, 0},
 };
 
 #define NUM_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -432,6 +434,10 @@ static int set_opt(struct loader *ld, const struct opt *o, enum layer layer,
       if (ed_log_level_parse((enum ed_log_level *)f, v) != 0)
         why = "unknown log level (use debug, info, warn or error)";
       break;
+    case K_LOGFMT:
+      if (ed_log_format_parse((enum ed_log_format *)f, v) != 0)
+        why = "unknown log format (use logfmt or json)";
+      break;
   }
   if (why) return fail(ld, "%s: \"%s\" %s", src, v, why);
   return 0;
@@ -754,6 +760,9 @@ static cJSON *opt_to_json(const struct ed_config *cfg, const struct opt *o) {
     case K_LOGLEVEL:
       return cJSON_CreateString(
           ed_log_level_name(*(const enum ed_log_level *)f));
+    case K_LOGFMT:
+      return cJSON_CreateString(
+          ed_log_format_name(*(const enum ed_log_format *)f));
   }
   return cJSON_CreateNull();
 }
@@ -833,6 +842,9 @@ const char *ed_config_usage(void) {
          "change\n"
          "  --log-level LEVEL          debug, info, warn or error (default "
          "info)\n"
+         "  --log-format FORMAT        logfmt (default) or json: one JSON "
+         "object\n"
+         "                             per line, same fields\n"
          "  --print-config             print the effective configuration as "
          "JSON\n"
          "  --help                     this text\n"

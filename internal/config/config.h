@@ -77,6 +77,8 @@ struct ed_config {
   int watch; /* watch cert/key/CA/CRL files for reload; default 1 */
 
   enum ed_log_level log_level; /* default info */
+  /* --log-format: logfmt (default) or json lines. */
+  enum ed_log_format log_format;
 };
 
 /* ed_config_load builds the configuration from |argc|/|argv| (argv[0] is

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/sdnotify/sdnotify.h"
 #include "internal/server/server_internal.h"
 
 /* ---- sessions -------------------------------------------------------------
@@ -144,6 +145,7 @@ static void record(struct ed_server *srv, enum ed_reload_trigger trigger,
                                                    : sizeof(r->last_error) - 1;
   memcpy(r->last_error, m, n);
   r->last_error[n] = '\0';
+  ed_sdnotify_send("READY=1"); /* systemd: the reload is over, ok or not */
 }
 
 int ed_server_reload(struct ed_server *srv, int check_only,
@@ -151,6 +153,7 @@ int ed_server_reload(struct ed_server *srv, int check_only,
                      size_t err_len) {
   struct ed_tls_snapshot *snap = NULL;
   char msg[512] = "", q[600];
+  if (!check_only) ed_sdnotify_reloading(); /* READY=1 follows in record() */
   int rc = ed_server_build_snapshot(srv, &snap, msg, sizeof(msg));
   if (err && err_len) snprintf(err, err_len, "%s", msg);
   if (rc) {
