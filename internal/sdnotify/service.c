@@ -18,6 +18,7 @@ struct ed_sdnotify_service {
   uint64_t watchdog_usec; /* 0: no watchdog */
   uint64_t reloads_seen;  /* reload count when STATUS was last built */
   int warned;             /* a failed send was logged */
+  int ready_sent;         /* READY=1 went out (first timer tick) */
   char status[512];       /* the last STATUS= line sent */
 };
 
@@ -67,8 +68,16 @@ static void notify(struct ed_sdnotify_service *svc, const char *head,
   }
 }
 
+/* The first tick fires at once, but inside ed_server_run: only there are
+ * the SIGTERM/SIGHUP handlers installed, and after READY=1 systemd may
+ * send either at any moment. */
 static void on_timer(uv_timer_t *t) {
   struct ed_sdnotify_service *svc = t->data;
+  if (!svc->ready_sent) {
+    svc->ready_sent = 1;
+    notify(svc, "READY=1", 1);
+    return;
+  }
   notify(svc, svc->watchdog_usec ? "WATCHDOG=1" : "", 0);
 }
 
@@ -76,6 +85,7 @@ static void on_timer(uv_timer_t *t) {
  * when the count moved, and STATUS= says so at once. */
 static void on_check(uv_check_t *c) {
   struct ed_sdnotify_service *svc = c->data;
+  if (!svc->ready_sent) return;
   struct ed_reload_status r;
   ed_server_reload_status(svc->srv, &r);
   if (reload_count(&r) != svc->reloads_seen) notify(svc, "", 0);
@@ -122,14 +132,13 @@ int ed_sdnotify_service_start(struct ed_sdnotify_service **out,
   uv_check_init(loop, &svc->check);
   svc->timer.data = svc->check.data = svc;
   svc->open_handles = 2;
-  uv_timer_start(&svc->timer, on_timer, period_ms, period_ms);
+  uv_timer_start(&svc->timer, on_timer, 0, period_ms);
   uv_check_start(&svc->check, on_check);
   ed_server_add_stop_hook(srv, on_stop, svc);
   char q[256];
   ED_INFO("systemd notify", "socket=%s watchdog_ms=%llu",
           ed_logq(q, sizeof(q), sock),
           (unsigned long long)(svc->watchdog_usec / 1000));
-  notify(svc, "READY=1", 1);
   *out = svc;
   return 0;
 }

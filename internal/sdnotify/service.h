@@ -4,9 +4,12 @@
  * the metrics endpoint and the admin socket are up, just before
  * ed_server_run.
  *
- *   READY=1 + STATUS=   at start: every listener and the admin socket
- *                       accept by then, so `systemctl start` returning
- *                       means `echoctl status` and clients work
+ *   READY=1 + STATUS=   at start, on the control loop's first turn:
+ *                       every listener and the admin socket accept by
+ *                       then, so `systemctl start` returning means
+ *                       `echoctl status` and clients work, and the
+ *                       signal handlers are installed, so a `systemctl
+ *                       reload` or `stop` right after is handled
  *   STATUS=             sessions and the last reload: refreshed every
  *                       ED_SDNOTIFY_STATUS_MS when it changed, and right
  *                       after a reload (a check on the control loop
@@ -29,7 +32,8 @@ struct ed_sdnotify_service;
 
 /* ed_sdnotify_service_start does nothing and returns 0 with |*out| NULL
  * when $NOTIFY_SOCKET is unset (not started by systemd). Otherwise it
- * sends READY=1 with the first STATUS=, starts its timer and check on
+ * starts its timer (whose first tick, in ed_server_run, sends READY=1
+ * with the first STATUS=) and check on
  * the server's control loop, registers a stop hook that closes them and
  * frees the service (the server owns it from here), sets |*out| and
  * returns 0. A malformed $WATCHDOG_USEC is logged and ignored (systemd
