@@ -9,7 +9,7 @@
 #   non-root user; certificates mounted at /etc/echod/tls are used;
 #   `podman stop` drains and exits 0 within the drain timeout.
 #   The Debian package the builder stage made (tools/package), installed
-#   in a fresh Debian 12 container: deploy/package-test.sh.
+#   in a fresh Debian 12 container: deploy/package-install-test.sh.
 #
 # Needs root, podman, runc, debootstrap, iptables, curl, python3 (tools/setup
 # installs them) and Debian's mirror (debootstrap and apt-get in the build).
@@ -289,16 +289,18 @@ else
 	exit 1
 fi
 
-# --- the package in a fresh Debian 12 container (in the background) -------------
+# --- the package in fresh Debian 12 containers (in the background) -------------
 # tools/package ran in the builder stage; its .deb comes from there (the
 # stage is cached by the build above: no second build). The package's
-# dependencies and the test's tools (man-db, bash-completion) go into a
-# fresh base container from the mirror (host network), then
-# deploy/package-test.sh runs in it with no network at all: apt-get
-# install ./echod_*.deb, echod as user echod, echoctl status, man -l,
-# completion, dpkg -r and -P. Its PASS/FAIL lines are reported at the end.
+# dependencies and the tests' tools (man-db, bash-completion, systemd) go
+# into a fresh base container from the mirror (host network); then, with
+# no network at all, deploy/package-install-test.sh (apt-get install
+# ./echod_*.deb, echod as user echod, echoctl status, man -l, completion,
+# dpkg -r and -P) and deploy/package-systemd-test.sh in a container whose
+# PID 1 is systemd (the shipped unit as shipped: Type=notify, hardening,
+# reload, stop). Their PASS/FAIL lines are reported at the end.
 package_job() {
-	local deb deps
+	local deb deps rc=0
 	mkdir -p "$work/deb"
 	pm build --pull=never --format docker --network host "${ulimits[@]}" \
 		--target builder -t localhost/echod:builder -f "$top/deploy/Dockerfile" "$top" \
@@ -310,16 +312,24 @@ package_job() {
 	deb=$(ls "$work"/deb/echod_*.deb 2>/dev/null | head -n 1)
 	[ -n "$deb" ] || { echo "FAIL package: no echod_*.deb in the builder's /out"; return 1; }
 	deps=$(dpkg-deb -f "$deb" Depends | sed -e 's/([^)]*)//g' -e 's/,/ /g')
-	pm run --name "$name-pkgbase" --network host docker.io/library/debian:bookworm-slim \
+	pm run --name "$name-pkgbase" --network host "${ulimits[@]}" \
+		docker.io/library/debian:bookworm-slim \
 		sh -c "echo 'man-db man-db/auto-update boolean false' | debconf-set-selections &&
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-			--no-install-recommends $deps man-db bash-completion" >"$work/pkgbase.log" 2>&1 &&
+			--no-install-recommends $deps man-db bash-completion systemd" \
+		>"$work/pkgbase.log" 2>&1 &&
 		pm commit -q "$name-pkgbase" localhost/echod:pkgtest >/dev/null &&
 		pm rm -f "$name-pkgbase" >/dev/null ||
 		{ tail -n 20 "$work/pkgbase.log"; echo "FAIL package: preparing the fresh container"; return 1; }
-	pm run --rm --network none -v "$work/deb:/deb:ro" \
-		-v "$top/deploy/package-test.sh:/package-test.sh:ro" localhost/echod:pkgtest \
-		bash /package-test.sh "/deb/$(basename "$deb")"
+	pm run --rm --network none "${ulimits[@]}" -v "$work/deb:/deb:ro" \
+		-v "$top/deploy/package-install-test.sh:/t.sh:ro" localhost/echod:pkgtest \
+		bash /t.sh "/deb/$(basename "$deb")" || rc=1
+	pm run -d --name "$name-systemd" --network none "${ulimits[@]}" --systemd=always \
+		-v "$work/deb:/deb:ro" -v "$top/deploy/package-systemd-test.sh:/t.sh:ro" \
+		localhost/echod:pkgtest /lib/systemd/systemd >/dev/null &&
+		pm exec "$name-systemd" bash /t.sh "/deb/$(basename "$deb")" || rc=1
+	pm rm -f -t 0 "$name-systemd" >/dev/null 2>&1
+	return $rc
 }
 package_t0=$(date +%s)
 package_job >"$work/package.log" 2>&1 &
@@ -564,11 +574,11 @@ else
 fi
 
 # The package test's results.
-wait "$package_pid"
-package_rc=$?
+package_rc=0
+wait "$package_pid" || package_rc=$?
 grep -E '^(PASS|FAIL) ' "$work/package.log" || true
 if [ $package_rc = 0 ]; then
-	pass "the package installs, runs and purges cleanly in a fresh Debian 12 container ($(($(date +%s) - package_t0))s, in the background)"
+	pass "the package installs, runs (also under systemd) and purges cleanly in fresh Debian 12 containers ($(($(date +%s) - package_t0))s, in the background)"
 else
 	grep -vE '^(PASS|FAIL) ' "$work/package.log" | tail -n 30
 	fail "the package test in a fresh container (exit $package_rc; output above)"

@@ -4,7 +4,7 @@
 #   1. tools/package --bin-dir succeeds; the name carries `echod --version`;
 #      the same binaries give the same bytes twice (SOURCE_DATE_EPOCH).
 #   2. Exactly the expected files, conffiles, maintainer scripts and
-#      dependencies (libuv1, libcjson1, adduser).
+#      dependencies (libuv1, libcjson1, adduser, procps).
 #   3. lintian: no error, and the warnings are exactly those docs/deploy.md
 #      lists and justifies (its "lintian" table).
 #   4. Each man page renders with `man -l` without a warning, is named for
@@ -16,7 +16,7 @@
 #      every key echod has (--print-config's keys).
 #   7. A changelog that lags `echod --version` stops the build.
 # The install itself (apt-get, the echod user, purge) is tested in a fresh
-# Debian container: deploy/package-test.sh, run by deploy/container-test.sh.
+# Debian container: deploy/package-install-test.sh, run by deploy/container-test.sh.
 set -euo pipefail
 
 srcdir=${TEST_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)/..}
@@ -103,10 +103,12 @@ else
 	fail "conffiles ($(tr '\n' ' ' <"$tmp/ctl/conffiles")) or maintainer scripts"
 fi
 depends=$(dpkg-deb -f "$deb" Depends)
-if [[ "$depends" == *"libuv1 ("* && "$depends" == *"libcjson1 ("* && "$depends" == *adduser* ]]; then
+# adduser for the postinst, procps for the unit's ExecReload=/bin/kill.
+if [[ "$depends" == *"libuv1 ("* && "$depends" == *"libcjson1 ("* &&
+	"$depends" == *adduser* && "$depends" == *procps* ]]; then
 	pass "Depends: $depends"
 else
-	fail "Depends lacks libuv1, libcjson1 or adduser: $depends"
+	fail "Depends lacks libuv1, libcjson1, adduser or procps: $depends"
 fi
 for name in echod echo-client echoctl echo-pki echo-bench; do
 	if ! "$tmp/root/usr/bin/$name" --help >/dev/null 2>&1; then

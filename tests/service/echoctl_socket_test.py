@@ -4,7 +4,7 @@ is — $ECHOD_ADMIN_SOCKET (which the server reads too), the state dir
 answers says every place it looked, in one line, with exit 3. --socket
 and --state-dir name the only place to try. (/run/echod/admin.sock and
 /var/lib/echod/admin.sock, the systemd unit's and the package's, are
-tried by the package test in a container: deploy/package-test.sh.)"""
+tried by the package test in a container: deploy/package-install-test.sh.)"""
 
 import os
 import socket

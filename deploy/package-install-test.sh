@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# deploy/package-test.sh DEB — install the package in a fresh Debian 12
+# deploy/package-install-test.sh DEB — install the package in a fresh Debian 12
 # (container, as root) and use it the way an operator would:
 #
 #   apt-get install ./echod_*.deb; the echod system user and its 0700 state
-#   directory; echod run as user echod with the unit's own command line
+#   directory; echod run as user echod (setpriv) with the unit's own command line
 #   (the unit's RuntimeDirectory made as systemd would); `echoctl status`
 #   with no flags finds /run/echod/admin.sock; an mTLS echo with the dev
 #   client certificate; echo-bench; SIGTERM drains and exits 0; `man -l`
@@ -19,7 +19,7 @@
 # failure.
 set -uo pipefail
 
-deb=${1:?usage: package-test.sh DEB}
+deb=${1:?usage: package-install-test.sh DEB}
 failures=0
 pass() { printf 'PASS package: %s\n' "$*"; }
 fail() { printf 'FAIL package: %s\n' "$*"; failures=$((failures + 1)); }
@@ -75,7 +75,10 @@ unit=/lib/systemd/system/echod.service
 execstart=$(sed -n 's/^ExecStart=//p' "$unit")
 read -r -a argv <<<"$execstart"
 install -d -m 0700 -o echod -g echod /run/echod # RuntimeDirectory=echod
-runuser -u echod -- "${argv[@]}" >/tmp/echod.out 2>/tmp/echod.log &
+# setpriv switches user and group and execs, as systemd's User=/Group= do
+# (runuser would keep a root parent around for a PAM session).
+setpriv --reuid=echod --regid=echod --init-groups -- "${argv[@]}" \
+	>/tmp/echod.out 2>/tmp/echod.log &
 pid=$!
 for _ in $(seq 1 100); do
 	[ -S /run/echod/admin.sock ] && break
@@ -165,7 +168,10 @@ else
 fi
 if dpkg -P echod >/tmp/purge.log 2>&1 && ! dpkg-query -W echod >/dev/null 2>&1; then
 	snapshot >/tmp/after
-	added=$(comm -13 /tmp/before /tmp/after | grep -vxE '/etc/(passwd|group|shadow|gshadow)-')
+	# Allowed: the account files' backups and adduser's lock file, which
+	# making the (kept) user leaves.
+	added=$(comm -13 /tmp/before /tmp/after |
+		grep -vxE '/etc/(passwd|group|shadow|gshadow)-|/run/adduser')
 	removed=$(comm -23 /tmp/before /tmp/after)
 	if [ -z "$added" ] && [ -z "$removed" ]; then
 		pass "dpkg -P: no file left behind (every path as before the install)"
@@ -173,7 +179,7 @@ if dpkg -P echod >/tmp/purge.log 2>&1 && ! dpkg-query -W echod >/dev/null 2>&1; 
 		fail "dpkg -P: left behind: ${added:-none}; removed: ${removed:-none}"
 	fi
 	if getent passwd echod >/dev/null && getent group echod >/dev/null; then
-		pass "dpkg -P: the echod user and group stay (docs/deploy.md, Purge)"
+		pass "dpkg -P: the echod user and group stay (docs/deploy.md: remove and purge)"
 	else
 		fail "dpkg -P: the echod user or group was removed"
 	fi
