@@ -67,8 +67,11 @@ ok=1
 for t in "${tools[@]}"; do
 	[ "$(command -v "$t")" = "/usr/bin/$t" ] && "$t" --help >/dev/null 2>&1 || ok=0
 done
-[ $ok = 1 ] && pass "the five tools in /usr/bin answer --help: ${tools[*]}" ||
+if [ $ok = 1 ]; then
+	pass "the five tools in /usr/bin answer --help: ${tools[*]}"
+else
 	fail "a tool is missing from /usr/bin or fails --help"
+fi
 
 # --- run echod as the unit would ---------------------------------------------------
 unit=/lib/systemd/system/echod.service
