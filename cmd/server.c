@@ -6,6 +6,7 @@
 #include "internal/base/base.h"
 #include "internal/config/config.h"
 #include "internal/metrics/service.h"
+#include "internal/sdnotify/service.h"
 #include "internal/server/server.h"
 #include "internal/version/version.h"
 
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
     return rc;
   }
   ed_log_set_level(cfg->log_level);
+  ed_log_set_format(cfg->log_format);
   struct ed_server *srv = NULL;
   rc = ed_server_new(&srv, cfg, err, sizeof(err));
   if (rc) {
@@ -70,6 +72,11 @@ int main(int argc, char **argv) {
     rc = ed_admin_start(&admin, srv, &ao, err, sizeof(err));
   }
   /* --- end issue 4 --- */
+  /* systemd (Type=notify): READY=1 now that every listener and the admin
+   * socket accept; STATUS= and the watchdog from the control loop. The
+   * server's stop hook frees it. */
+  struct ed_sdnotify_service *notify = NULL;
+  if (!rc) rc = ed_sdnotify_service_start(&notify, srv);
   if (rc) {
     fprintf(stderr, "echod: error: %s%s\n",
             err[0] ? "" : "cannot start: ", err[0] ? err : ed_strerror(rc));

@@ -8,6 +8,8 @@
 #   /metrics and /readyz through a published port; the process runs as a
 #   non-root user; certificates mounted at /etc/echod/tls are used;
 #   `podman stop` drains and exits 0 within the drain timeout.
+#   The Debian package the builder stage made (tools/package), installed
+#   in a fresh Debian 12 container: deploy/package-install-test.sh.
 #
 # Needs root, podman, runc, debootstrap, iptables, curl, python3 (tools/setup
 # installs them) and Debian's mirror (debootstrap and apt-get in the build).
@@ -287,6 +289,53 @@ else
 	exit 1
 fi
 
+# --- the package in fresh Debian 12 containers (in the background) -------------
+# tools/package ran in the builder stage; its .deb comes from there (the
+# stage is cached by the build above: no second build). The package's
+# dependencies and the tests' tools (man-db, bash-completion, systemd) go
+# into a fresh base container from the mirror (host network); then, with
+# no network at all, deploy/package-install-test.sh (apt-get install
+# ./echod_*.deb, echod as user echod, echoctl status, man -l, completion,
+# dpkg -r and -P) and deploy/package-systemd-test.sh in a container whose
+# PID 1 is systemd (the shipped unit as shipped: Type=notify, hardening,
+# reload, stop). Their PASS/FAIL lines are reported at the end.
+package_job() {
+	local deb deps rc=0
+	mkdir -p "$work/deb"
+	pm build --pull=never --format docker --network host "${ulimits[@]}" \
+		--target builder -t localhost/echod:builder -f "$top/deploy/Dockerfile" "$top" \
+		>"$work/builder.log" 2>&1 &&
+		pm create --name "$name-builder" localhost/echod:builder true >/dev/null &&
+		pm cp "$name-builder:/out/." "$work/deb/" &&
+		pm rm -f "$name-builder" >/dev/null ||
+		{ tail -n 20 "$work/builder.log"; echo "FAIL package: cannot take the .deb from the builder stage"; return 1; }
+	deb=$(ls "$work"/deb/echod_*.deb 2>/dev/null | head -n 1)
+	[ -n "$deb" ] || { echo "FAIL package: no echod_*.deb in the builder's /out"; return 1; }
+	deps=$(dpkg-deb -f "$deb" Depends | sed -e 's/([^)]*)//g' -e 's/,/ /g')
+	pm run --name "$name-pkgbase" --network host "${ulimits[@]}" \
+		docker.io/library/debian:bookworm-slim \
+		sh -c "echo 'man-db man-db/auto-update boolean false' | debconf-set-selections &&
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+			--no-install-recommends $deps man-db bash-completion systemd" \
+		>"$work/pkgbase.log" 2>&1 &&
+		pm commit -q "$name-pkgbase" localhost/echod:pkgtest >/dev/null &&
+		pm rm -f "$name-pkgbase" >/dev/null ||
+		{ tail -n 20 "$work/pkgbase.log"; echo "FAIL package: preparing the fresh container"; return 1; }
+	pm run --rm --network none "${ulimits[@]}" -v "$work/deb:/deb:ro" \
+		-v "$top/deploy/package-install-test.sh:/t.sh:ro" localhost/echod:pkgtest \
+		bash /t.sh "/deb/$(basename "$deb")" || rc=1
+	pm run -d --name "$name-systemd" --network none "${ulimits[@]}" --systemd=always \
+		-v "$work/deb:/deb:ro" -v "$top/deploy/package-systemd-test.sh:/t.sh:ro" \
+		localhost/echod:pkgtest /lib/systemd/systemd >/dev/null &&
+		pm exec "$name-systemd" bash /t.sh "/deb/$(basename "$deb")" || rc=1
+	pm rm -f -t 0 "$name-systemd" >/dev/null 2>&1
+	return $rc
+}
+package_t0=$(date +%s)
+package_job >"$work/package.log" 2>&1 &
+package_pid=$!
+bg_pids+=("$package_pid")
+
 if [ -z "${ECHOD_CLIENT:-}" ]; then
 	wait "$client_pid" || { tail -n 30 "$client_log"; die "host build of //cmd:client failed"; }
 	client="$(cat "$work/client-bin")/cmd/client"
@@ -522,6 +571,17 @@ if grep -q 'msg=draining sessions=1' <<<"$drain_log"; then
 else
 	pm logs "$name" 2>&1 | tail -n 5
 	fail "no 'draining sessions=1' line in the server's log"
+fi
+
+# The package test's results.
+package_rc=0
+wait "$package_pid" || package_rc=$?
+grep -E '^(PASS|FAIL) ' "$work/package.log" || true
+if [ $package_rc = 0 ]; then
+	pass "the package installs, runs (also under systemd) and purges cleanly in fresh Debian 12 containers ($(($(date +%s) - package_t0))s, in the background)"
+else
+	grep -vE '^(PASS|FAIL) ' "$work/package.log" | tail -n 30
+	fail "the package test in a fresh container (exit $package_rc; output above)"
 fi
 
 summary=1

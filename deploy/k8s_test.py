@@ -133,14 +133,19 @@ class Manifests(unittest.TestCase):
         self.assertEqual(self.stages[1][0], "debian:bookworm-slim")
         builder = " ".join(a for op, a in self.stages[0][1] if op == "RUN")
         self.assertIn("tools/setup --build-only", builder)
-        for t in ("//cmd:server", "//cmd:client", "//cmd:echoctl", "//cmd:pki"):
+        for t in ("//cmd:server", "//cmd:client", "//cmd:echoctl", "//cmd:pki",
+                  "//cmd:bench"):
             self.assertIn(t, builder)
         self.assertIn("-c opt", builder)
-        for installed in ("/out/echod", "/out/echo-client", "/out/echoctl", "/out/echo-pki"):
-            self.assertIn(installed, builder)
+        # One install path: the builder makes the Debian package, the
+        # runtime installs it (its Depends bring libuv1 and libcjson1).
+        self.assertIn("tools/package --bin-dir", builder)
         runtime_run = " ".join(self.df["RUN"])
-        self.assertIn("libuv1 libcjson1", runtime_run)
+        self.assertIn("apt-get install", runtime_run)
+        self.assertIn("/tmp/deb/echod_*.deb", runtime_run)
         self.assertNotIn("-dev", runtime_run)
+        for tool in ("echod", "echo-client", "echoctl", "echo-pki", "echo-bench"):
+            self.assertIn(tool, runtime_run)
         self.assertEqual(self.df["STOPSIGNAL"], ["SIGTERM"])
         self.assertIn('CMD ["echoctl", "status"]', self.df["HEALTHCHECK"][0])
         self.assertEqual(self.df["ENTRYPOINT"], ['["echod"]'])

@@ -1,20 +1,26 @@
 #!/usr/bin/env bash
-# deploy/systemd_unit_test.sh — deploy/systemd/echod.service is a unit
-# systemd accepts as installed, hardened, and its command line is one echod
-# accepts:
-#   1. `systemd-analyze verify` in a scratch root where the unit sits in
-#      /etc/systemd/system and the real echod in /usr/local/bin: exit 0 and
-#      not one warning (unknown keys and bad values are only warnings).
+# deploy/systemd_unit_test.sh — deploy/systemd/echod.service and
+# echod.socket are units systemd accepts as the package installs them,
+# hardened, and the service's command line is one echod accepts:
+#   1. `systemd-analyze verify` of both units in a scratch root where they
+#      sit in /lib/systemd/system and the real echod in /usr/bin: exit 0
+#      and not one warning (unknown keys and bad values are only warnings).
 #   2. `systemd-analyze security --offline` exposure stays at or below 2.0.
-#   3. The directives issue 7 asks for are there.
-#   4. echod, given the unit's Environment= and ExecStart= flags, prints a
-#      configuration with the admin socket in the RuntimeDirectory and the
-#      state directory in the StateDirectory (--print-config).
+#   3. The directives the service relies on are there: Type=notify (and
+#      the server does read NOTIFY_SOCKET), the watchdog, the package's
+#      user, state and runtime directories, the hardening; the socket
+#      listens where the configuration does.
+#   4. echod, given the unit's Environment= and ExecStart= flags and the
+#      package's /etc/echod/config.json, prints a configuration with the
+#      admin socket in the RuntimeDirectory and the state directory in the
+#      StateDirectory (--print-config).
 # Skips (exit 0, with a message) only when systemd-analyze is not installed.
 set -euo pipefail
 
 srcdir=${TEST_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)/..}
 unit="$srcdir/echod/deploy/systemd/echod.service"
+socket_unit="$srcdir/echod/deploy/systemd/echod.socket"
+config="$srcdir/echod/deploy/debian/config.json"
 server="$srcdir/echod/cmd/server"
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/systemd-unit.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
@@ -24,6 +30,7 @@ pass() { printf 'PASS %s\n' "$*"; }
 fail() { printf 'FAIL %s\n' "$*"; failures=$((failures + 1)); }
 
 [ -f "$unit" ] || { echo "FAIL unit not found at $unit"; exit 1; }
+[ -f "$socket_unit" ] || { echo "FAIL socket unit not found at $socket_unit"; exit 1; }
 [ -x "$server" ] || { echo "FAIL echod not found at $server"; exit 1; }
 
 if ! command -v systemd-analyze >/dev/null; then
@@ -33,14 +40,14 @@ fi
 
 # 1. verify, as installed.
 root="$tmp/root"
-mkdir -p "$root/etc/systemd/system" "$root/usr/local/bin" "$root/bin" "$root/lib/systemd"
+mkdir -p "$root/usr/bin" "$root/bin" "$root/lib/systemd"
 cp -r /lib/systemd/system "$root/lib/systemd/"
-cp "$unit" "$root/etc/systemd/system/echod.service"
-cp "$server" "$root/usr/local/bin/echod"
+cp "$unit" "$socket_unit" "$root/lib/systemd/system/"
+cp "$server" "$root/usr/bin/echod"
 cp /bin/kill "$root/bin/kill"
-if systemd-analyze verify --man=no --root="$root" echod.service >"$tmp/verify.out" 2>&1 &&
-	[ ! -s "$tmp/verify.out" ]; then
-	pass "systemd-analyze verify: no errors, no warnings"
+if systemd-analyze verify --man=no --root="$root" echod.service echod.socket \
+	>"$tmp/verify.out" 2>&1 && [ ! -s "$tmp/verify.out" ]; then
+	pass "systemd-analyze verify echod.service echod.socket: no errors, no warnings"
 else
 	cat "$tmp/verify.out"
 	fail "systemd-analyze verify (output above)"
@@ -57,10 +64,14 @@ fi
 
 # 3. required directives (exact lines).
 required=(
-	"Type=simple"
+	"Type=notify"
+	"NotifyAccess=main"
+	"WatchdogSec=30s"
+	"ExecStart=/usr/bin/echod --config /etc/echod/config.json"
 	"ExecReload=/bin/kill -HUP \$MAINPID"
 	"KillSignal=SIGTERM"
-	"DynamicUser=yes"
+	"User=echod"
+	"Group=echod"
 	"StateDirectory=echod"
 	"RuntimeDirectory=echod"
 	"NoNewPrivileges=yes"
@@ -69,6 +80,7 @@ required=(
 	"PrivateTmp=yes"
 	"RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX"
 	"SystemCallFilter=@system-service"
+	"SystemCallFilter=landlock_create_ruleset landlock_add_rule landlock_restrict_self seccomp"
 	"CapabilityBoundingSet="
 	"MemoryDenyWriteExecute=yes"
 )
@@ -79,10 +91,18 @@ for line in "${required[@]}"; do
 		fail "missing line: $line"
 	fi
 done
-# Type=notify needs sd_notify in the server (it would read NOTIFY_SOCKET);
-# if that arrives, the unit must say so.
+# Type=notify needs sd_notify in the server: without it systemd would
+# wait for READY=1 until TimeoutStartSec and then kill it.
 if grep -qa NOTIFY_SOCKET "$server"; then
-	fail "the server now reads NOTIFY_SOCKET: switch the unit to Type=notify"
+	pass "the server reads NOTIFY_SOCKET (Type=notify)"
+else
+	fail "Type=notify, but the server does not read NOTIFY_SOCKET"
+fi
+if grep -qxF "ListenStream=127.0.0.1:7443" "$socket_unit" &&
+	grep -q '"listen": \["127.0.0.1:7443"\]' "$config"; then
+	pass "echod.socket listens where /etc/echod/config.json does (127.0.0.1:7443)"
+else
+	fail "echod.socket's ListenStream= and config.json's listen differ"
 fi
 
 # 4. echod accepts the unit's command line; paths land where systemd
@@ -91,6 +111,8 @@ execstart=$(sed -n 's/^ExecStart=//p' "$unit")
 mapfile -t envs < <(sed -n 's/^Environment=//p' "$unit")
 read -r -a argv <<<"$execstart"
 argv[0]=$server
+# The package installs deploy/debian/config.json as /etc/echod/config.json.
+argv=("${argv[@]//\/etc\/echod\/config.json/$config}")
 if env -i "${envs[@]}" "${argv[@]}" --print-config >"$tmp/config.json" 2>"$tmp/config.err"; then
 	if python3 - "$tmp/config.json" <<'EOF'; then
 import json, sys
@@ -103,7 +125,7 @@ want("state_dir", "/var/lib/echod")             # StateDirectory=echod
 want("listen", ["127.0.0.1:7443"])
 want("metrics_listen", "127.0.0.1:9870")
 EOF
-		pass "echod --print-config with the unit's flags: admin socket /run/echod, state /var/lib/echod"
+		pass "echod --print-config with the unit's command line and config.json: admin socket /run/echod, state /var/lib/echod"
 	else
 		cat "$tmp/config.json"
 		fail "echod --print-config with the unit's flags (above)"

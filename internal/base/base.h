@@ -73,6 +73,17 @@ enum ed_log_level {
   ED_LOG_ERROR = 3,
 };
 
+/* How ed_log writes a line: logfmt (the default) or one JSON object. */
+enum ed_log_format {
+  ED_LOG_LOGFMT = 0,
+  ED_LOG_JSON = 1,
+};
+
+/* The longest logfmt line ed_log writes (longer ones are cut), and the
+ * longest JSON line: every input byte becomes at most 6 ("\u0001"). */
+#define ED_LOG_LINE_MAX 2048
+#define ED_LOG_JSON_MAX (6 * ED_LOG_LINE_MAX + 64)
+
 /* ed_log_set_level sets the minimum level written. Thread-safe. */
 void ed_log_set_level(enum ed_log_level level);
 enum ed_log_level ed_log_get_level(void);
@@ -82,8 +93,21 @@ enum ed_log_level ed_log_get_level(void);
 int ed_log_level_parse(enum ed_log_level *out, const char *s);
 const char *ed_log_level_name(enum ed_log_level level);
 
+/* ed_log_set_format chooses logfmt or JSON lines for every later ed_log
+ * call. Thread-safe; echod sets it once, at startup. */
+void ed_log_set_format(enum ed_log_format format);
+enum ed_log_format ed_log_get_format(void);
+
+/* ed_log_format_parse sets |*out| from "logfmt" or "json". Returns 0, or
+ * ED_E_INVAL for any other string. ed_log_format_name is the inverse
+ * ("unknown" out of range; static). */
+int ed_log_format_parse(enum ed_log_format *out, const char *s);
+const char *ed_log_format_name(enum ed_log_format format);
+
 /* ed_log writes one logfmt line to stderr:
  *   ts=2026-11-26T12:00:00.123Z level=info msg="..." k=v k2="v 2"
+ * (or, after ed_log_set_format(ED_LOG_JSON), that line as one JSON
+ * object: ed_log_json_from_logfmt).
  * |fmt| formats the key=value pairs after msg; use ed_logq() to quote
  * values that may hold spaces or quotes. One write(2) per line, so lines
  * from several threads never interleave. */
@@ -102,6 +126,25 @@ void ed_vlog(enum ed_log_level level, const char *msg, const char *fmt,
  * quotes with \" \\ \n \t and \xNN escapes. Truncates to fit and always
  * NUL-terminates. Returns |out|. A NULL |s| gives "". */
 char *ed_logq(char *out, size_t out_len, const char *s);
+
+/* ed_log_json_from_logfmt converts one logfmt line (|len| bytes, no
+ * newline) into one JSON object in |out|, NUL-terminated, and returns its
+ * length (0 when |out_len| < 32). It is what --log-format json writes:
+ *   ts=... level=info msg="a b" k=v  ->
+ *   {"ts":"...","level":"info","msg":"a b","k":"v"}
+ * Keys keep their order; every value is a JSON string (logfmt has no
+ * types, and guessing would give one key different types on different
+ * lines). Quoted values lose ed_logq's escaping (\" \\ \n \t \xNN).
+ * A word without '=' after an unquoted value continues that value
+ * ("err=no such file" -> "err":"no such file"); elsewhere it is a key
+ * with the value "". Output is valid UTF-8 JSON: control bytes and DEL
+ * are \u escaped, each byte that does not start a valid UTF-8 sequence
+ * becomes U+FFFD, U+2028/U+2029 are escaped. Pairs that do not fit are
+ * dropped whole and "truncated":"true" is added; with out_len >=
+ * ED_LOG_JSON_MAX a line of at most ED_LOG_LINE_MAX bytes always fits.
+ * Pure: no I/O. */
+size_t ed_log_json_from_logfmt(char *out, size_t out_len, const char *line,
+                               size_t len);
 
 /* ---- capped growable buffer ---------------------------------------------- */
 

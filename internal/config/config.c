@@ -34,6 +34,7 @@ enum opt_kind {
   K_BOOL,     /* int 0/1 */
   K_NOBOOL,   /* int, stored inverted (--no-watch -> watch = 0) */
   K_LOGLEVEL, /* enum ed_log_level */
+  K_LOGFMT,   /* enum ed_log_format */
 };
 
 /* Extra per-value checks. */
@@ -96,6 +97,7 @@ static const struct opt opts[] = {
     {"log-level", K_LOGLEVEL, OFF(log_level), C_NONE, 0, 0, 0},
     {"reload-debounce-ms", K_U32, OFF(reload_debounce_ms), C_NONE, 0, 60000, 0},
     {"test-hs-delay-ms", K_U32, OFF(test_hs_delay_ms), C_NONE, 0, 10000, 0},
+    {"log-format", K_LOGFMT, OFF(log_format), C_NONE, 0, 0, 0},
 };
 
 #define NUM_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -408,6 +410,10 @@ static int set_opt(struct loader *ld, const struct opt *o, enum layer layer,
     case K_LOGLEVEL:
       if (ed_log_level_parse((enum ed_log_level *)f, v) != 0)
         why = "unknown log level (use debug, info, warn or error)";
+      break;
+    case K_LOGFMT:
+      if (ed_log_format_parse((enum ed_log_format *)f, v) != 0)
+        why = "unknown log format (use logfmt or json)";
       break;
   }
   if (why) return fail(ld, "%s: \"%s\" %s", src, v, why);
@@ -755,6 +761,9 @@ static cJSON *opt_to_json(const struct ed_config *cfg, const struct opt *o) {
     case K_LOGLEVEL:
       return cJSON_CreateString(
           ed_log_level_name(*(const enum ed_log_level *)f));
+    case K_LOGFMT:
+      return cJSON_CreateString(
+          ed_log_format_name(*(const enum ed_log_format *)f));
   }
   return cJSON_CreateNull();
 }
@@ -854,6 +863,9 @@ const char *ed_config_usage(void) {
          "reload (250)\n"
          "  --test-hs-delay-ms N       tests only: each handshake step waits N "
          "ms\n"
+         "  --log-format FORMAT        logfmt (default) or json: one JSON "
+         "object\n"
+         "                             per line, same fields\n"
          "  --print-config             print the effective configuration as "
          "JSON\n"
          "  --help                     this text\n"

@@ -97,6 +97,8 @@ struct ed_config {
    * first (--test-hs-delay-ms, default 0), so a test can make "data
    * arrives while the step is in the pool" certain. */
   uint32_t test_hs_delay_ms;
+  /* --log-format: logfmt (default) or json lines. */
+  enum ed_log_format log_format;
 };
 
 /* ed_config_load builds the configuration from |argc|/|argv| (argv[0] is

@@ -662,6 +662,36 @@ static void test_hostport(void) {
   CHECK_EQ(ed_parse_hostport(host, 4, &port, "longhost:1"), ED_E_INVAL);
 }
 
+/* test_log_format: --log-format from every layer, its default, a bad
+ * value, and --print-config. */
+static void test_log_format(void) {
+  char path[600];
+  clear_env();
+  struct ed_config *cfg = load(NULL);
+  if (cfg) CHECK_EQ(cfg->log_format, ED_LOG_LOGFMT);
+  ed_config_free(cfg);
+  cfg = load("--log-format", "json", NULL);
+  if (cfg) {
+    CHECK_EQ(cfg->log_format, ED_LOG_JSON);
+    char *j = ed_config_to_json(cfg);
+    CHECK(j && strstr(j, "\"log_format\":\t\"json\"") != NULL);
+    free(j);
+  }
+  ed_config_free(cfg);
+  setenv("ECHOD_LOG_FORMAT", "json", 1);
+  cfg = load("--log-format=logfmt", NULL);
+  if (cfg) CHECK_EQ(cfg->log_format, ED_LOG_LOGFMT); /* flag > env */
+  ed_config_free(cfg);
+  clear_env();
+  path_in_tmp(path, sizeof(path), "logfmt.json");
+  write_file(path, "{\"log_format\": \"json\"}");
+  cfg = load("--config", path, NULL);
+  if (cfg) CHECK_EQ(cfg->log_format, ED_LOG_JSON);
+  ed_config_free(cfg);
+  expect_err("--log-format", "logfmt or json", "--log-format=xml", NULL, NULL);
+  expect_err("--log-format needs a value", NULL, "--log-format", NULL, NULL);
+}
+
 int main(void) {
   const char *t = getenv("TEST_TMPDIR");
   snprintf(tmpdir, sizeof(tmpdir), "%s/config_test.XXXXXX", t ? t : "/tmp");
@@ -682,5 +712,6 @@ int main(void) {
   RUN(test_relative_paths);
   RUN(test_hostport);
   RUN(test_metrics_listen_forms);
+  RUN(test_log_format);
   return TEST_RESULT();
 }

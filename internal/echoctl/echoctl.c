@@ -27,8 +27,11 @@ const char *ed_echoctl_usage(void) {
          "[--timeout DUR] COMMAND [ARGS]\n"
          "       echoctl --help | --version\n"
          "\n"
-         "Talks to a running echod over its admin socket (default\n"
-         "<state dir>/admin.sock, the same place the server uses).\n"
+         "Talks to a running echod over its admin socket. Without --socket\n"
+         "or --state-dir it uses the first that answers of\n"
+         "$ECHOD_ADMIN_SOCKET, <state dir>/admin.sock (where the server puts\n"
+         "it), /run/echod/admin.sock (the systemd unit) and\n"
+         "/var/lib/echod/admin.sock.\n"
          "\n"
          "commands:\n"
          "  status                       server state, counters, reload, "
@@ -280,18 +283,17 @@ static int global_opt(struct argp *p, struct ed_echoctl_args *out,
   return 0;
 }
 
+/* An explicit --socket or --state-dir names the only place to look;
+ * without either, out->socket stays "" and the exchange searches
+ * ed_echoctl_socket_places. */
 static int resolve_socket(struct ed_echoctl_args *out, struct argp *p,
                           const char *state_dir) {
-  char dir[512];
-  if (out->socket[0]) return 0;
-  if (state_dir[0])
-    snprintf(dir, sizeof(dir), "%s", state_dir);
-  else if (ed_state_dir(dir, sizeof(dir)) != 0)
-    return usage_err(p, "state directory path too long");
-  int n = snprintf(out->socket, sizeof(out->socket), "%s/admin.sock", dir);
+  if (out->socket[0] || !state_dir[0]) return 0;
+  int n =
+      snprintf(out->socket, sizeof(out->socket), "%s/admin.sock", state_dir);
   if (n < 0 || (size_t)n >= sizeof(out->socket))
     return usage_err(p, "socket path %s/admin.sock is too long; use --socket",
-                     dir);
+                     state_dir);
   return 0;
 }
 
@@ -437,20 +439,43 @@ static int recv_line(int fd, struct ed_buf *b, uint64_t deadline) {
   }
 }
 
+/* connect_path connects a stream socket to |path|. Returns the fd, or -1
+ * with the reason in |*out_errno|. */
+static int connect_path(const char *path, int *out_errno) {
+  struct sockaddr_un sa = {.sun_family = AF_UNIX};
+  if (strlen(path) >= sizeof(sa.sun_path)) {
+    *out_errno = ENAMETOOLONG;
+    return -1;
+  }
+  memcpy(sa.sun_path, path, strlen(path) + 1);
+  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+    *out_errno = errno;
+    close(fd);
+    return -1;
+  }
+  if (fd < 0) *out_errno = errno;
+  return fd;
+}
+
+static int exchange_fd(char **out_reply, int fd, const char *path,
+                       const char *request, double timeout_s, char *err,
+                       size_t err_len);
+
 int ed_echoctl_exchange(char **out_reply, const char *path, const char *request,
                         double timeout_s, char *err, size_t err_len) {
   *out_reply = NULL;
-  struct sockaddr_un sa = {.sun_family = AF_UNIX};
-  if (strlen(path) >= sizeof(sa.sun_path))
-    return unreachable(err, err_len, path, ENAMETOOLONG);
-  memcpy(sa.sun_path, path, strlen(path) + 1);
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return unreachable(err, err_len, path, errno);
-  if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
-    int e = errno;
-    close(fd);
-    return unreachable(err, err_len, path, e);
-  }
+  int e = 0, fd = connect_path(path, &e);
+  if (fd < 0) return unreachable(err, err_len, path, e);
+  return exchange_fd(out_reply, fd, path, request, timeout_s, err, err_len);
+}
+
+/* exchange_fd sends |request| on the connected |fd| (closed here) and
+ * reads one reply line. */
+static int exchange_fd(char **out_reply, int fd, const char *path,
+                       const char *request, double timeout_s, char *err,
+                       size_t err_len) {
+  *out_reply = NULL;
   /* Clamped so the conversion to nanoseconds cannot overflow. */
   if (!(timeout_s <= MAX_TIMEOUT_S)) timeout_s = MAX_TIMEOUT_S;
   uint64_t deadline = ed_now_ns() + (uint64_t)(timeout_s * 1e9);
@@ -476,6 +501,78 @@ int ed_echoctl_exchange(char **out_reply, const char *path, const char *request,
   *out_reply = ed_strndup((const char *)b.data, n);
   ed_buf_cleanup(&b);
   return 0;
+}
+
+/* ---- finding the server -------------------------------------------------- */
+
+static void add_place(struct ed_echoctl_places *p, const char *path,
+                      const char *from) {
+  if (!path || !*path || p->num == ED_ECHOCTL_MAX_PLACES) return;
+  for (size_t i = 0; i < p->num; i++)
+    if (strcmp(p->path[i], path) == 0) return;
+  snprintf(p->path[p->num], sizeof(p->path[0]), "%s", path);
+  p->from[p->num++] = from;
+}
+
+void ed_echoctl_socket_places(struct ed_echoctl_places *out) {
+  char dir[480], path[512];
+  memset(out, 0, sizeof(*out));
+  add_place(out, getenv("ECHOD_ADMIN_SOCKET"), "$ECHOD_ADMIN_SOCKET");
+  if (ed_state_dir(dir, sizeof(dir)) == 0) {
+    snprintf(path, sizeof(path), "%s/admin.sock", dir);
+    add_place(out, path, "state dir");
+  }
+  add_place(out, "/run/echod/admin.sock", "systemd unit");
+  add_place(out, "/var/lib/echod/admin.sock", "package state dir");
+}
+
+int ed_echoctl_connect_any(int *out_fd, size_t *out_index,
+                           const struct ed_echoctl_places *places, char *err,
+                           size_t err_len) {
+  struct ed_buf b;
+  int denied = 0;
+  ed_buf_init(&b, 4096);
+  ed_buf_printf(&b, "cannot reach echod; looked for its admin socket at");
+  for (size_t i = 0; i < places->num; i++) {
+    int e = 0, fd = connect_path(places->path[i], &e);
+    if (fd >= 0) {
+      *out_fd = fd;
+      *out_index = i;
+      ed_buf_cleanup(&b);
+      return 0;
+    }
+    denied |= e == EACCES || e == EPERM;
+    ed_buf_printf(&b, "%s %s (%s: %s)", i ? "," : "", places->path[i],
+                  places->from[i], strerror(e));
+  }
+  snprintf(err, err_len,
+           "%s; is echod running? Start it (`systemctl start echod`, or "
+           "`echod`), or point echoctl at its socket with --socket PATH or "
+           "--state-dir DIR%s",
+           ed_buf_cstr(&b),
+           denied ? "; a socket that denied permission belongs to another "
+                    "user: run echoctl as the server's user (or root)"
+                  : "");
+  ed_buf_cleanup(&b);
+  return ED_E_IO;
+}
+
+/* talk exchanges the request with the server: at the socket the flags
+ * name, else at the first place that answers. */
+static int talk(char **out_reply, const struct ed_echoctl_args *a, char *err,
+                size_t err_len) {
+  if (a->socket[0])
+    return ed_echoctl_exchange(out_reply, a->socket, a->request, a->timeout_s,
+                               err, err_len);
+  struct ed_echoctl_places places;
+  size_t i = 0;
+  int fd = -1;
+  *out_reply = NULL;
+  ed_echoctl_socket_places(&places);
+  int rc = ed_echoctl_connect_any(&fd, &i, &places, err, err_len);
+  if (rc) return rc;
+  return exchange_fd(out_reply, fd, places.path[i], a->request, a->timeout_s,
+                     err, err_len);
 }
 
 /* ---- main ---------------------------------------------------------------- */
@@ -514,7 +611,7 @@ static int report(FILE *out, FILE *errf, const struct ed_echoctl_args *a,
 int ed_echoctl_main(int argc, char **argv, FILE *out, FILE *errf,
                     const char *version_line) {
   struct ed_echoctl_args a;
-  char err[1024];
+  char err[2048];
   if (ed_echoctl_parse_args(&a, argc, argv, err, sizeof(err)) != 0) {
     fprintf(errf, "echoctl: %s\n", err);
     ed_echoctl_args_cleanup(&a);
@@ -530,8 +627,7 @@ int ed_echoctl_main(int argc, char **argv, FILE *out, FILE *errf,
   }
   char *reply = NULL;
   int code;
-  if (ed_echoctl_exchange(&reply, a.socket, a.request, a.timeout_s, err,
-                          sizeof(err)) != 0) {
+  if (talk(&reply, &a, err, sizeof(err)) != 0) {
     fprintf(errf, "echoctl: %s\n", err);
     code = ED_ECHOCTL_EXIT_UNREACHABLE;
   } else {

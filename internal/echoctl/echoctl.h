@@ -30,11 +30,12 @@ struct ed_echoctl_args {
 };
 
 /* ed_echoctl_parse_args parses |argv| (argv[0] is the program name) into
- * |out|. The socket is --socket PATH, else <--state-dir or ed_state_dir()>
- * /admin.sock; relative paths are resolved (ed_path_resolve). Every
- * argument the server would refuse (a state, level, id, count or duration
- * out of its range) is refused here first. Returns 0, or ED_E_USAGE with a
- * one-line reason in |err|. */
+ * |out|. The socket is --socket PATH, else <--state-dir>/admin.sock, else
+ * "" (no flag: ed_echoctl_main looks in ed_echoctl_socket_places); relative
+ * paths are resolved (ed_path_resolve). Every argument the server would
+ * refuse (a state, level, id, count or duration out of its range) is
+ * refused here first. Returns 0, or ED_E_USAGE with a one-line reason in
+ * |err|. */
 int ed_echoctl_parse_args(struct ed_echoctl_args *out, int argc, char **argv,
                           char *err, size_t err_len);
 
@@ -76,6 +77,31 @@ char *ed_echoctl_escape(const char *s, int keep_newlines);
  * names the path and what to do. */
 int ed_echoctl_exchange(char **out_reply, const char *path, const char *request,
                         double timeout_s, char *err, size_t err_len);
+
+/* Where echoctl looks for the admin socket when neither --socket nor
+ * --state-dir is given, in order: $ECHOD_ADMIN_SOCKET (what echod's
+ * --admin-socket reads too), <ed_state_dir()>/admin.sock (dev mode, the
+ * container), /run/echod/admin.sock (the systemd unit's
+ * RuntimeDirectory), /var/lib/echod/admin.sock (echod run as the package's
+ * user without the unit). Duplicates are dropped. */
+#define ED_ECHOCTL_MAX_PLACES 4
+struct ed_echoctl_places {
+  char path[ED_ECHOCTL_MAX_PLACES][512];
+  const char *from[ED_ECHOCTL_MAX_PLACES]; /* why it is a candidate (static) */
+  size_t num;
+};
+
+/* ed_echoctl_socket_places fills |out| from the environment (see struct
+ * ed_echoctl_places). */
+void ed_echoctl_socket_places(struct ed_echoctl_places *out);
+
+/* ed_echoctl_connect_any connects to the first place in |places| that
+ * accepts a connection. On success sets |*out_fd| (caller closes) and
+ * |*out_index| and returns 0. Otherwise returns ED_E_IO with one line in
+ * |err| naming every place and why it did not answer, and what to do. */
+int ed_echoctl_connect_any(int *out_fd, size_t *out_index,
+                           const struct ed_echoctl_places *places, char *err,
+                           size_t err_len);
 
 /* ed_echoctl_main runs echoctl: parse, exchange, print. --version prints
  * |version_line| (cmd/echoctl.c passes ed_version_line's). Returns the

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "internal/handshake/handshake.h"
+#include "internal/sdnotify/sdnotify.h"
 #include "internal/version/tool.h"
 #include "pki/pki.h"
 
@@ -327,6 +328,7 @@ static void on_drain_tick(uv_timer_t *t) {
 void ed_server_drain(struct ed_server *srv, uint32_t timeout_ms) {
   if (atomic_load(&srv->state) != ED_SERVER_RUNNING) return;
   atomic_store(&srv->state, ED_SERVER_DRAINING);
+  ed_sdnotify_send("STOPPING=1");
   ED_INFO("draining", "sessions=%lld timeout_ms=%u", (long long)live_conns(srv),
           timeout_ms);
   srv->drain_deadline_ns = ed_now_ns() + (uint64_t)timeout_ms * 1000000ull;

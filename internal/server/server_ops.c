@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/sdnotify/sdnotify.h"
 #include "internal/server/server_internal.h"
 
 /* ---- sessions -------------------------------------------------------------

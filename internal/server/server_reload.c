@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "internal/reload/reload.h"
+#include "internal/sdnotify/sdnotify.h"
 #include "internal/server/server_internal.h"
 
 /* ---- publishing and the record ------------------------------------------- */
@@ -42,6 +43,7 @@ static void record(struct ed_server *srv, enum ed_reload_trigger trigger,
                                                    : sizeof(r->last_error) - 1;
   memcpy(r->last_error, m, n);
   r->last_error[n] = '\0';
+  ed_sdnotify_send("READY=1"); /* systemd: the reload is over, ok or not */
 }
 
 void ed_server_reload_status(const struct ed_server *srv,
@@ -74,7 +76,10 @@ int ed_server_reload(struct ed_server *srv, int check_only,
                      size_t err_len) {
   struct ed_tls_snapshot *snap = NULL;
   char msg[512] = "", q[600];
-  if (!check_only) ed_reload_begin(srv->watcher);
+  if (!check_only) {
+    ed_reload_begin(srv->watcher);
+    ed_sdnotify_reloading(); /* READY=1 follows in record() */
+  }
   int rc = ed_server_build_snapshot(srv, &snap, msg, sizeof(msg));
   if (rc && !msg[0]) snprintf(msg, sizeof(msg), "%s", ed_strerror(rc));
   if (err && err_len) snprintf(err, err_len, "%s", rc ? msg : "");
