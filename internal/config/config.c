@@ -95,8 +95,9 @@ static const struct opt opts[] = {
     {"no-metrics", K_BOOL, OFF(no_metrics), C_NONE, 0, 0, 0},
     {"no-watch", K_NOBOOL, OFF(watch), C_NONE, 0, 0, 0},
     {"log-level", K_LOGLEVEL, OFF(log_level), C_NONE, 0, 0, 0},
-    {"reload-debounce-ms", K_U32, OFF(reload_debounce_ms), C_NONE, 0, 60000, 0},
-    {"test-hs-delay-ms", K_U32, OFF(test_hs_delay_ms), C_NONE, 0, 10000, 0},
+    {"reload-debounce", K_DUR_MS, OFF(reload_debounce_ms), C_NONE, 0, 60000, 0},
+    {"test-handshake-delay", K_DUR_MS, OFF(test_hs_delay_ms), C_NONE, 0, 10000,
+     0},
     {"log-format", K_LOGFMT, OFF(log_format), C_NONE, 0, 0, 0},
 };
 
@@ -859,10 +860,12 @@ const char *ed_config_usage(void) {
          "change\n"
          "  --log-level LEVEL          debug, info, warn or error (default "
          "info)\n"
-         "  --reload-debounce-ms N     file changes within N ms are one "
-         "reload (250)\n"
-         "  --test-hs-delay-ms N       tests only: each handshake step waits N "
-         "ms\n"
+         "  --reload-debounce DUR      changes to the watched files within "
+         "DUR\n"
+         "                             are one reload (default 250ms)\n"
+         "  --test-handshake-delay DUR tests only: each handshake step waits "
+         "DUR\n"
+         "                             on its pool thread first (default 0)\n"
          "  --log-format FORMAT        logfmt (default) or json: one JSON "
          "object\n"
          "                             per line, same fields\n"

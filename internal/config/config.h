@@ -91,10 +91,10 @@ struct ed_config {
   enum ed_log_level log_level; /* default info */
 
   /* Changes to the watched files within this many ms of each other are
-   * one reload (--reload-debounce-ms, default 250). */
+   * one reload (--reload-debounce, default 250ms). */
   uint32_t reload_debounce_ms;
   /* Tests only: every handshake step sleeps this long on its pool thread
-   * first (--test-hs-delay-ms, default 0), so a test can make "data
+   * first (--test-handshake-delay, default 0), so a test can make "data
    * arrives while the step is in the pool" certain. */
   uint32_t test_hs_delay_ms;
   /* --log-format: logfmt (default) or json lines. */

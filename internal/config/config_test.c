@@ -395,8 +395,8 @@ static void test_env(void) {
   clear_env();
 }
 
-/* The knobs libraries used to read from the environment themselves keep
- * their variable names and go through the table like every option. */
+/* The knobs libraries used to read from the environment themselves are
+ * options like every other: durations, through the table. */
 static void test_knobs(void) {
   clear_env();
   struct ed_config *cfg = load(NULL);
@@ -405,16 +405,16 @@ static void test_knobs(void) {
     CHECK_EQ(cfg->test_hs_delay_ms, 0);
     ed_config_free(cfg);
   }
-  setenv("ECHOD_RELOAD_DEBOUNCE_MS", "2000", 1);
-  setenv("ECHOD_TEST_HS_DELAY_MS", "150", 1);
+  setenv("ECHOD_RELOAD_DEBOUNCE", "2s", 1);
+  setenv("ECHOD_TEST_HANDSHAKE_DELAY", "150ms", 1);
   cfg = load(NULL);
   if (cfg) {
     CHECK_EQ(cfg->reload_debounce_ms, 2000);
     CHECK_EQ(cfg->test_hs_delay_ms, 150);
     ed_config_free(cfg);
   }
-  setenv("ECHOD_RELOAD_DEBOUNCE_MS", "61000", 1);
-  expect_err("ECHOD_RELOAD_DEBOUNCE_MS", "out of range", NULL, NULL, NULL);
+  setenv("ECHOD_RELOAD_DEBOUNCE", "61s", 1);
+  expect_err("ECHOD_RELOAD_DEBOUNCE", "out of range", NULL, NULL, NULL);
   clear_env();
 }
 

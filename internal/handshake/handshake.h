@@ -56,8 +56,8 @@ int ed_hs_pool_full(struct ed_hs_pool *pool);
 /* ed_hs_pool_set_test_delay makes every job sleep |ms| milliseconds on its
  * pool thread before job->run: a slow pool on demand, so end-to-end tests
  * can make "data arrives while the step is in the pool" deterministic.
- * Tests only (the server sets it from --test-hs-delay-ms, which
- * $ECHOD_TEST_HS_DELAY_MS sets). Call before the first submit. */
+ * Tests only (the server sets it from --test-handshake-delay, which
+ * $ECHOD_TEST_HANDSHAKE_DELAY sets). Call before the first submit. */
 void ed_hs_pool_set_test_delay(struct ed_hs_pool *pool, uint32_t ms);
 
 /* ed_hs_pool_stats adds the pool's queue_depth gauge and queue_wait

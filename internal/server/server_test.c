@@ -62,8 +62,8 @@ static struct ed_config *config(void) {
                   "--no-metrics",
                   "--state-dir",
                   (char *)tc_path("srv-state"),
-                  "--reload-debounce-ms",
-                  "300",
+                  "--reload-debounce",
+                  "300ms",
                   NULL};
   struct ed_config *cfg = NULL;
   char err[256];

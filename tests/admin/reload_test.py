@@ -276,7 +276,7 @@ class OneDoor(unittest.TestCase):
 
     def start(self, cert, key, ca, debounce_ms, *flags):
         self.srv = au.start("--cert", cert, "--key", key, "--ca", ca, *flags,
-                            env={"ECHOD_RELOAD_DEBOUNCE_MS": str(debounce_ms)})
+                            env={"ECHOD_RELOAD_DEBOUNCE": "%dms" % debounce_ms})
 
     def plain_files(self, debounce_ms, *flags):
         d = echod.tmpdir("certs-")

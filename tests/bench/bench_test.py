@@ -157,7 +157,7 @@ class EchodScenarios(unittest.TestCase):
 
 class FloodSaturation(unittest.TestCase):
     """flood's verdict against a tiny server: one handshake thread slowed
-    to 2 ms per step (ECHOD_TEST_HS_DELAY_MS), its pool queue read from
+    to 2 ms per step (ECHOD_TEST_HANDSHAKE_DELAY), its pool queue read from
     the metrics endpoint. A storm of 16 workers must saturate it (the
     queue never drains); a single worker must not (its next handshake
     starts only when the last is done, so nothing ever waits)."""
@@ -167,7 +167,7 @@ class FloodSaturation(unittest.TestCase):
         cls.srv = echod.Server(
             "--workers", "1", "--handshake-threads", "1", "--metrics-listen",
             "127.0.0.1:0", metrics=True,
-            env={"ECHOD_TEST_HS_DELAY_MS": "2"})
+            env={"ECHOD_TEST_HANDSHAKE_DELAY": "2ms"})
         m = re.search(r'msg="metrics listening" addr=(\S+)', cls.srv.log())
         cls.metrics = m.group(1)
 

@@ -1,5 +1,5 @@
 """The edges of the handshake, made deterministic with a slowed pool
-(ECHOD_TEST_HS_DELAY_MS: every pool step sleeps first, so whatever the
+(ECHOD_TEST_HANDSHAKE_DELAY: every pool step sleeps first, so whatever the
 client sends next is sure to arrive while the step is still in the pool).
 
 - A TLS 1.3 client that sends its Finished and, in the same write, 1 MiB
@@ -83,7 +83,7 @@ class HandshakeEdgeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.srv = echod.Server("--workers", "1", "--handshake-threads", "2",
-                               env={"ECHOD_TEST_HS_DELAY_MS": str(DELAY_MS)})
+                               env={"ECHOD_TEST_HANDSHAKE_DELAY": "%dms" % DELAY_MS})
         cls.ctx = echod.client_context(min_version=ssl.TLSVersion.TLSv1_3,
                                        **cls.srv.dev_client())
 

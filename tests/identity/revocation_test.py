@@ -103,7 +103,7 @@ class RevocationTest(unittest.TestCase):
         flags = [f for f in self.flags(self.ab, crl_a, crl_b)
                  if f != "--no-watch"]
         with echod.Server(*flags,
-                          env={"ECHOD_RELOAD_DEBOUNCE_MS": "50"}) as srv:
+                          env={"ECHOD_RELOAD_DEBOUNCE": "50ms"}) as srv:
             self.served(srv, self.b, "bob")
             since = srv.log_offset()
             write_atomic(crl_b, self.b.crl_pem(revoked=["bob-revoked",

@@ -90,8 +90,10 @@ class LogFormat(unittest.TestCase):
         # A value ed_logq quoted (spaces, quotes) comes back whole: the
         # same as the logfmt line's, with this run's port.
         hint = [e for e in events if e["msg"] == "connect with"][0]
-        self.assertTrue(hint["explicit"].startswith(
-            hint["cmd"] + " -- --connect 127.0.0.1:"), hint)
+        self.assertTrue(hint["cmd"].startswith("echo-client --connect "
+                                               "127.0.0.1:"), hint)
+        self.assertTrue(hint["explicit"].startswith(hint["cmd"] + " --ca "),
+                        hint)
         self.assertIn(" --ca %s/pki/ca.pem " % state, hint["explicit"])
 
     def test_env_file_and_bad_value(self):
