@@ -103,6 +103,13 @@ void ed_vlog(enum ed_log_level level, const char *msg, const char *fmt,
  * NUL-terminates. Returns |out|. A NULL |s| gives "". */
 char *ed_logq(char *out, size_t out_len, const char *s);
 
+/* ed_logq_bytes is ed_logq for |len| bytes nothing has checked (a refused
+ * client certificate's CN): any byte may appear, NUL included, and every
+ * byte outside printable ASCII (0x20-0x7e) is written \xNN, so the value
+ * reaches a log reader inert. Always quoted. Needs 4 * len + 3 bytes to
+ * fit whole; truncates to fit otherwise. Returns |out|. */
+char *ed_logq_bytes(char *out, size_t out_len, const void *s, size_t len);
+
 /* ---- capped growable buffer ---------------------------------------------- */
 
 /* A byte buffer that grows on demand up to |cap| bytes (fixed at init),

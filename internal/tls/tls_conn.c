@@ -92,6 +92,7 @@ void ed_tls_conn_free(struct ed_tls_conn *c) {
   SSL_free(c->ssl);
   ed_tls_snapshot_unref(c->snap);
   ed_tls_peer_unref(c->peer);
+  ed_tls_seen_cleanup(&c->seen);
   free(c);
 }
 
