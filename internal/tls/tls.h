@@ -7,15 +7,17 @@
  * from them. Building
  * one checks everything (ed_tls_snapshot_new); a reload builds a new one
  * and swaps a pointer. Connections keep a reference to the snapshot they
- * started with. Thread-safe: any thread may use a snapshot.
+ * started with (its SSL_CTX, the server's certificate); a handshake under
+ * way can be told to decide on its client with a newer one
+ * (ed_tls_conn_retrust). Thread-safe: any thread may use a snapshot.
  *
  * Ticket keys (ed_tls_keyring) live outside the snapshots, so tickets stay
  * valid across reloads. A ticket carries the client's identity and what
  * the whole-chain re-check needs; opening one re-checks it against the
- * connection's snapshot (ed_tls_peer_recheck: CA, validity, every CRL,
- * depth, allow-list), and a ticket that no longer passes is ignored: the
- * client falls back to a full handshake, which refuses it with the right
- * reason. */
+ * snapshot that decides on the connection's client (ed_tls_peer_recheck: CA,
+ * validity, every CRL, depth, allow-list), and a ticket that no longer passes
+ * is ignored: the client falls back to a full handshake, which refuses it with
+ * the right reason. */
 #ifndef ED_TLS_H
 #define ED_TLS_H
 
@@ -251,6 +253,15 @@ struct ed_tls_conn;
 /* ed_tls_conn_new_server returns a server engine on |snap| (takes a
  * reference for the connection's life). */
 struct ed_tls_conn *ed_tls_conn_new_server(struct ed_tls_snapshot *snap);
+
+/* ed_tls_conn_retrust makes |snap|'s trust (CA bundle, CRLs, allow-list,
+ * chain depth; it takes a reference) decide on the client from the next
+ * handshake call on, in place of the snapshot |c| was made with, which
+ * keeps serving the server's certificate. For a handshake under way when
+ * a newer snapshot is published: its client certificate (or ticket) is
+ * then judged by the newest credentials. Server side; not while another
+ * call on |c| runs. */
+void ed_tls_conn_retrust(struct ed_tls_conn *c, struct ed_tls_snapshot *snap);
 
 /* ed_tls_conn_new_client returns a client engine on |ctx| (SSL_CTX
  * reference taken), sending |servername| as SNI when not NULL, resuming

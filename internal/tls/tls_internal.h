@@ -155,10 +155,14 @@ struct ed_tls_seen {
 
 struct ed_tls_conn {
   SSL *ssl;
-  struct ed_tls_snapshot *snap; /* server side; NULL for clients */
-  struct ed_tls_io *io;         /* the current call's transport */
-  struct ed_tls_peer *peer;     /* server side, once verified/restored */
-  enum ed_hs_reason reason;     /* set by verification on refusal */
+  struct ed_tls_snapshot *snap; /* server side; NULL for clients: the
+                                 * SSL_CTX, the server's certificate */
+  /* Server side: whose trust decides on the client - CA bundle, CRLs,
+   * allow-list, limits (|snap| unless ed_tls_conn_retrust changed it). */
+  struct ed_tls_snapshot *trust;
+  struct ed_tls_io *io;     /* the current call's transport */
+  struct ed_tls_peer *peer; /* server side, once verified/restored */
+  enum ed_hs_reason reason; /* set by verification on refusal */
   int have_reason;
   const char *detail;
   struct ed_tls_seen seen; /* a refused client's certificate */

@@ -720,6 +720,31 @@ static void test_refuse_after_handshake(void) {
   ed_tls_snapshot_unref(s);
 }
 
+/* A handshake under way is told to decide with a newer snapshot before
+ * the client's certificate arrives: the newer one's allow-list refuses
+ * it, in the handshake itself (no ticket was sent). */
+static void test_retrust_mid_handshake(void) {
+  struct ed_tls_params prm = base_params();
+  struct ed_tls_snapshot *s1 = snap_with(&prm);
+  const char *cns[] = {"bob"};
+  prm.allow_cn = cns, prm.num_allow_cn = 1;
+  struct ed_tls_snapshot *s2 = snap_with(&prm);
+  SSL_CTX *cctx = client_ctx(alice, TLS1_3_VERSION);
+  struct tp_pair p;
+  tp_pair_init(&p, cctx, s1, NULL, 1 << 20);
+  CHECK_EQ(server_flight(&p, 1), 0);
+  ed_tls_conn_retrust(p.sv, s2);
+  ed_tls_snapshot_unref(s2); /* |p.sv| holds it now */
+  tp_handshake(&p);
+  CHECK(p.sv_rc < 0);
+  CHECK_EQ(p.reason, ED_HS_ACL_DENIED);
+  CHECK_EQ(tp_client_alert(&p), SSL_R_TLSV1_ALERT_ACCESS_DENIED);
+  check_presented(p.sv, alice);
+  tp_pair_free(&p);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s1);
+}
+
 static void teardown(void) {
   X509 *all[] = {ca,      rogue,  srv,     alice, bob,
                  expired, notyet, revoked, noeku, rogue_cli};
@@ -748,6 +773,7 @@ int main(void) {
   RUN(test_resumption_tail);
   RUN(test_io_thread_guard);
   RUN(test_refuse_after_handshake);
+  RUN(test_retrust_mid_handshake);
   teardown();
   return TEST_RESULT();
 }

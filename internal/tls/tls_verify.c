@@ -148,7 +148,7 @@ static enum ssl_verify_result_t verify_full(struct ed_tls_conn *c,
   if (!parsed) {
     r = refuse(c, alert, ED_HS_PROTOCOL, "unparseable client certificate");
   } else {
-    int e = verify_chain(c->snap, leaf, chain, &verified);
+    int e = verify_chain(c->trust, leaf, chain, &verified);
     r = e == X509_V_OK ? identify(c, alert, leaf,
                                   sk_CRYPTO_BUFFER_value(bufs, 0), verified)
                        : map_verify_error(c, alert, e);
@@ -171,18 +171,18 @@ static enum ssl_verify_result_t verify_presented(struct ed_tls_conn *c,
   uint8_t key[32];
   int64_t now = (int64_t)time(NULL);
   ed_tls_vcache_key(key, bufs);
-  struct ed_tls_peer *cached = ed_tls_vcache_get(c->snap->vcache, key, now);
+  struct ed_tls_peer *cached = ed_tls_vcache_get(c->trust->vcache, key, now);
   if (cached) {
     ed_tls_peer_unref(c->peer);
     c->peer = cached;
   } else {
     enum ssl_verify_result_t r = verify_full(c, out_alert, bufs);
     if (r != ssl_verify_ok) return r;
-    ed_tls_vcache_put(c->snap->vcache, key, c->peer);
+    ed_tls_vcache_put(c->trust->vcache, key, c->peer);
   }
   enum ed_hs_reason reason;
   const char *detail;
-  if (ed_tls_peer_recheck(c->snap, c->peer, now, &reason, &detail) != 0)
+  if (ed_tls_peer_recheck(c->trust, c->peer, now, &reason, &detail) != 0)
     return refuse(c, out_alert, reason, detail);
   return ssl_verify_ok;
 }
