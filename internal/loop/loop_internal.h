@@ -85,7 +85,9 @@ enum close_how { HOW_ABORT = 0, HOW_FLUSH, HOW_NOTIFY, HOW_LAST, HOW_NOTHING };
  *                still in the pool let go (|refs|)
  * Transitions: NEW -> PROXY | HELLO | CLOSED; PROXY -> HELLO;
  * HELLO | HS_READ -> HS_POOL (step submitted) | HS_READ (inline step);
- * HS_POOL -> HS_READ (step back); HS_READ -> ESTABLISHED; any state
+ * HS_POOL -> HS_READ (step back); HS_READ -> ESTABLISHED (only when
+ * the client was decided on under the current snapshot; else HS_POOL for
+ * a re-check step, conn_hs.c); any state
  * before ESTABLISHED and ESTABLISHED itself -> FLUSHING | CLOSED;
  * FLUSHING -> LINGER (queue drained, FIN sent) | CLOSED; LINGER ->
  * CLOSED. Only conn_set_state (conn.c) changes the state. */
