@@ -7,17 +7,21 @@
  * while the connection is in ED_CONN_HS_POOL; what arrives meanwhile
  * waits in c->rx and goes with the next step.
  *
- * Which credentials decide: the snapshot current when the handshake's
- * first step runs (conn_step.c), not the one current at accept. And a
- * handshake is established only once its client's identity was decided
- * under the snapshot current at that moment: when a reload published a
- * newer one since (sh->snap_gen moved on), the completed handshake goes
- * back to the pool for one more step that re-checks the identity against
- * the current snapshot (hs_recheck; ed_tls_peer_recheck: CA bundle,
- * validity, depth, CRLs, allow-list), and is refused with the reason's
- * alert if it no longer passes. So no handshake that began before a
- * revocation gets in after it, and the re-check of live sessions
- * (recheck.c), which sees every session established when it runs, misses
+ * Which credentials decide: those current when each step runs
+ * (conn_step.c), never those current at accept. The first step makes the
+ * TLS engine on the current snapshot; a later step that comes before the
+ * client is decided on moves it to the newest, so the step that verifies
+ * the client's certificate (or opens its ticket) decides with the newest
+ * credentials and refuses with its alert, before any ticket is sent. A
+ * reload after that decision (while the deciding step is in the pool, or
+ * before a resumption's last step) leaves it behind (sh->snap_gen moved
+ * on): the completed handshake then goes back to the pool for one more
+ * step that re-checks the identity against the current snapshot
+ * (hs_recheck; ed_tls_peer_recheck: CA bundle, validity, depth, CRLs,
+ * allow-list), and is refused with the reason's alert if it no longer
+ * passes. So no handshake that began before a revocation gets in after
+ * it, and the re-check of live sessions (recheck.c), which sees every
+ * session established when it runs, misses
  * none. The common case pays one relaxed atomic load. */
 #include <stdlib.h>
 #include <string.h>
