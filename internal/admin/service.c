@@ -222,8 +222,10 @@ static cJSON *session_json(const struct ed_session_info *si, uint64_t now) {
   cJSON_AddItemToObject(o, "sans", san_array(si->identity));
   cJSON_AddStringToObject(o, "serial",
                           si->identity ? ed_tls_peer_serial(si->identity) : "");
-  cJSON_AddStringToObject(o, "version", si->version);
-  cJSON_AddStringToObject(o, "cipher", si->cipher);
+  cJSON_AddStringToObject(o, "version",
+                          si->identity ? ed_suite_version(si->suite) : "");
+  cJSON_AddStringToObject(o, "cipher",
+                          si->identity ? ed_suite_name(si->suite) : "");
   cJSON_AddBoolToObject(o, "resumed", si->resumed);
   add_time(o, "start_time", si->start_ns);
   double age = now > si->start_ns ? (double)(now - si->start_ns) / 1e9 : 0;
@@ -350,8 +352,40 @@ static void cmd_certs(struct ed_admin_service *s, struct ed_admin_call *call) {
   ed_admin_call_ok(call, r);
 }
 
+/* A reload reply waiting for the re-check of established sessions. It
+ * holds what the reply needs and nothing of the service, which may be
+ * gone (the server stopping) by the time the re-check is done. */
+struct reload_reply {
+  struct ed_admin_call *call;
+  struct ed_tls_summary sum;
+};
+
 /* The reply describes the snapshot the reload built: the one published,
- * or with |check| the one only checked (never the one in use). */
+ * or with |check| the one only checked (never the one in use), and what
+ * the re-check of established sessions against a published one did
+ * (sessions_checked, sessions_closed, recheck). */
+static void reload_ok(struct ed_admin_call *call,
+                      const struct ed_tls_summary *sum, int check,
+                      const struct ed_recheck_result *rc) {
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddBoolToObject(r, "checked", 1);
+  cJSON_AddBoolToObject(r, "published", !check);
+  add_u64(r, "snapshot_id", sum->snapshot_id);
+  cJSON_AddItemToObject(r, "server", cert_brief(&sum->server, now_s()));
+  if (rc) {
+    cJSON_AddStringToObject(r, "recheck", ed_recheck_status_name(rc->status));
+    add_u64(r, "sessions_checked", rc->checked);
+    add_u64(r, "sessions_closed", rc->closed);
+  }
+  ed_admin_call_ok(call, r);
+}
+
+static void on_rechecked(void *arg, const struct ed_recheck_result *rc) {
+  struct reload_reply *w = arg;
+  reload_ok(w->call, &w->sum, 0, rc);
+  free(w);
+}
+
 static void cmd_reload(struct ed_admin_service *s, struct ed_admin_call *call,
                        int check) {
   char err[256] = "";
@@ -363,12 +397,16 @@ static void cmd_reload(struct ed_admin_service *s, struct ed_admin_call *call,
                        err[0] ? err : ed_strerror(rc));
     return;
   }
-  cJSON *r = cJSON_CreateObject();
-  cJSON_AddBoolToObject(r, "checked", 1);
-  cJSON_AddBoolToObject(r, "published", !check);
-  add_u64(r, "snapshot_id", sum.snapshot_id);
-  cJSON_AddItemToObject(r, "server", cert_brief(&sum.server, now_s()));
-  ed_admin_call_ok(call, r);
+  if (check) {
+    reload_ok(call, &sum, 1, NULL);
+    return;
+  }
+  /* Finished later (admin.h allows it): once the sessions are re-checked,
+   * the reply says how many were closed. */
+  struct reload_reply *w = ed_calloc(1, sizeof(*w));
+  w->call = call;
+  w->sum = sum;
+  ed_server_reload_wait(s->srv, on_rechecked, w);
 }
 
 /* ---- drain, log-level, version, metrics ---------------------------------- */
@@ -483,7 +521,8 @@ static void handle(void *arg, struct ed_admin_call *call,
 
 static void on_stop(void *arg) {
   struct ed_admin_service *s = arg;
-  /* Every handler answers before returning, so no call still needs |s|. */
+  /* Every handler answers before returning, but reload, whose reply
+   * (struct reload_reply) needs nothing of |s|: none still needs it. */
   ed_admin_free(s->admin);
   free(s);
 }

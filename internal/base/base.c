@@ -186,6 +186,30 @@ char *ed_logq(char *out, size_t out_len, const char *s) {
   return out;
 }
 
+char *ed_logq_bytes(char *out, size_t out_len, const void *s, size_t len) {
+  const unsigned char *p = s;
+  size_t o = 0;
+  if (out_len < 3) {
+    if (out_len) out[0] = '\0';
+    return out;
+  }
+  out[o++] = '"';
+  for (size_t i = 0; i < len && o + 6 < out_len; i++) {
+    unsigned char c = p[i];
+    if (c == '"' || c == '\\') {
+      out[o++] = '\\';
+      out[o++] = (char)c;
+    } else if (c < 0x20 || c > 0x7e) {
+      o += (size_t)snprintf(out + o, out_len - o, "\\x%02x", c);
+    } else {
+      out[o++] = (char)c;
+    }
+  }
+  out[o++] = '"';
+  out[o] = '\0';
+  return out;
+}
+
 void ed_vlog(enum ed_log_level level, const char *msg, const char *fmt,
              va_list ap) {
   if ((int)level < atomic_load(&log_level)) return;

@@ -51,6 +51,18 @@ static void test_buf_cap(void) {
   ed_buf_cleanup(&big);
 }
 
+static void test_logq_bytes(void) {
+  char out[64];
+  CHECK_STR(ed_logq_bytes(out, sizeof(out), "alice\0evil", 10),
+            "\"alice\\x00evil\"");
+  CHECK_STR(ed_logq_bytes(out, sizeof(out), "a\"\x1b[31m\xc2\x9b", 9),
+            "\"a\\\"\\x1b[31m\\xc2\\x9b\"");
+  CHECK_STR(ed_logq_bytes(out, sizeof(out), "", 0), "\"\"");
+  char small[8];
+  ed_logq_bytes(small, sizeof(small), "\x01\x02\x03", 3);
+  CHECK_EQ(strlen(small), 6); /* one escape and the quotes, cut whole */
+}
+
 static void test_logq(void) {
   char out[64];
   CHECK_STR(ed_logq(out, sizeof(out), "plain"), "plain");
@@ -180,6 +192,7 @@ int main(void) {
   RUN(test_errors);
   RUN(test_buf_cap);
   RUN(test_logq);
+  RUN(test_logq_bytes);
   RUN(test_log_level);
   RUN(test_files);
   RUN(test_state_dir);

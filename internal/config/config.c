@@ -94,6 +94,10 @@ static const struct opt opts[] = {
     {"metrics-listen", K_STR, OFF(metrics_listen), C_IPPORT, 0, 0, 0},
     {"no-metrics", K_BOOL, OFF(no_metrics), C_NONE, 0, 0, 0},
     {"no-watch", K_NOBOOL, OFF(watch), C_NONE, 0, 0, 0},
+    {"keep-sessions-on-reload", K_BOOL, OFF(keep_sessions_on_reload), C_NONE, 0,
+     0, 0},
+    {"crl-warn-interval", K_DUR_MS, OFF(crl_warn_interval_ms), C_NONE, 10,
+     86400000, 0},
     {"log-level", K_LOGLEVEL, OFF(log_level), C_NONE, 0, 0, 0},
     {"reload-debounce", K_DUR_MS, OFF(reload_debounce_ms), C_NONE, 0, 60000, 0},
     {"test-handshake-delay", K_DUR_MS, OFF(test_hs_delay_ms), C_NONE, 0, 10000,
@@ -462,6 +466,7 @@ static void set_defaults(struct ed_config *cfg) {
   cfg->watch = 1;
   cfg->log_level = ED_LOG_INFO;
   cfg->reload_debounce_ms = 250;
+  cfg->crl_warn_interval_ms = 3600000;
 }
 
 static int apply_env(struct loader *ld) {
@@ -858,6 +863,15 @@ const char *ed_config_usage(void) {
          "  --no-metrics               no metrics endpoint\n"
          "  --no-watch                 do not reload when certificate files "
          "change\n"
+         "  --keep-sessions-on-reload  do not re-check open sessions after a "
+         "reload\n"
+         "                             (default: close those whose "
+         "certificate no\n"
+         "                             longer passes: revoked, off the "
+         "allow-list, ...)\n"
+         "  --crl-warn-interval DUR    log a CRL past its next update again "
+         "this often\n"
+         "                             (default 1h; also at each reload)\n"
          "  --log-level LEVEL          debug, info, warn or error (default "
          "info)\n"
          "  --reload-debounce DUR      changes to the watched files within "

@@ -87,6 +87,13 @@ struct ed_config {
   char *metrics_listen; /* default "127.0.0.1:9870"; NULL if no_metrics */
   int no_metrics;
   int watch; /* watch cert/key/CA/CRL files for reload; default 1 */
+  /* After a reload, leave established sessions alone: no re-check of
+   * their certificates against the new credentials (the default closes
+   * those that no longer pass). */
+  int keep_sessions_on_reload;
+  /* How often a CRL past its next update is logged again between reloads
+   * (--crl-warn-interval, default 1h). */
+  uint32_t crl_warn_interval_ms;
 
   enum ed_log_level log_level; /* default info */
 

@@ -316,6 +316,20 @@ static void test_print_others(void) {
              "{\"subject\":\"CN=x\",\"serial\":\"01\","
              "\"seconds_to_expiry\":60}}");
   CHECK(strstr(s, "check passed") != NULL);
+  CHECK(strstr(s, "open sessions") == NULL);
+  free(s);
+  s = render("reload",
+             "{\"checked\":true,\"published\":true,\"server\":"
+             "{\"subject\":\"CN=x\",\"serial\":\"01\","
+             "\"seconds_to_expiry\":60},\"recheck\":\"done\","
+             "\"sessions_checked\":3,\"sessions_closed\":1}");
+  CHECK(strstr(s, "reloaded: serving CN=x") != NULL);
+  CHECK(strstr(s, "open sessions: 3 re-checked, 1 closed\n") != NULL);
+  free(s);
+  s = render("reload",
+             "{\"published\":true,\"server\":{},\"recheck\":\"off\","
+             "\"sessions_checked\":0,\"sessions_closed\":0}");
+  CHECK(strstr(s, "--keep-sessions-on-reload") != NULL);
   free(s);
 }
 

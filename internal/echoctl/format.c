@@ -389,6 +389,23 @@ static void print_certs(FILE *f, const cJSON *r) {
       str(r, "files.key"), str(r, "files.ca"), str(r, "files.crl"));
 }
 
+/* print_recheck: what the re-check of open sessions after the reload did
+ * (absent from a --check reply, and from older servers). */
+static void print_recheck(FILE *f, const cJSON *r) {
+  const char *st = str(r, "recheck");
+  double n = num(r, "sessions_checked"), closed = num(r, "sessions_closed");
+  if (!strcmp(st, "-")) return;
+  if (!strcmp(st, "off")) {
+    fprintf(f,
+            "open sessions kept without a re-check "
+            "(--keep-sessions-on-reload)\n");
+  } else {
+    fprintf(f, "open sessions: %.0f re-checked, %.0f closed%s\n", n, closed,
+            !strcmp(st, "timeout") ? " so far (the re-check is still running)"
+                                   : "");
+  }
+}
+
 static void print_reload(FILE *f, const cJSON *r) {
   char d[32];
   const cJSON *s = get(r, "server");
@@ -396,6 +413,7 @@ static void print_reload(FILE *f, const cJSON *r) {
           flag(r, "published") ? "reloaded" : "check passed (nothing changed)",
           str(s, "subject"), str(s, "serial"),
           ed_echoctl_human_duration(d, sizeof(d), num(s, "seconds_to_expiry")));
+  print_recheck(f, r);
 }
 
 static void print_escaped(FILE *f, const char *cmd, const cJSON *r) {

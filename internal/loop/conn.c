@@ -25,7 +25,9 @@ static const char *const reason_names[] = {ED_CLOSE_REASONS(ED_NAME_)};
 #undef ED_NAME_
 
 const char *ed_close_reason_name(enum close_reason r) {
-  return (unsigned)r < CR_COUNT ? reason_names[r] : "unknown";
+  if ((unsigned)r < CR_REVOKE_FIRST) return reason_names[r];
+  if ((unsigned)r < CR_COUNT) return ed_revoke_reason_name(r - CR_REVOKE_FIRST);
+  return "unknown";
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
@@ -103,7 +105,7 @@ void ed_conn_set_state(struct ed_conn *c, enum ed_conn_state to) {
     pthread_mutex_unlock(&l->reg_mu);
   }
   set_timer(c, from, to);
-  if (in_handshake(from) && is_closing(to)) ed_conn_hs_outcome(c);
+  if (in_handshake(from) && is_closing(to)) ed_conn_hs_outcome(c, from);
 }
 
 /* ---- freeing ------------------------------------------------------------ */
@@ -123,7 +125,6 @@ static void conn_free(struct ed_conn *c) {
   ed_buf_cleanup(&c->step.in);
   ed_buf_cleanup(&c->step.out);
   ed_tls_conn_free(c->tls);
-  ed_tls_snapshot_unref(c->snap);
   int counted = admitted(c);
   free(c);
   if (counted) ed_loop_conn_freed(l);
@@ -175,8 +176,16 @@ static char *log_identity(const struct ed_tls_peer *p) {
  * followed by via=BALANCER when the address came from a PROXY
  * header. reason: client_close (the client sent close_notify), eof (TCP
  * FIN without close_notify), reset, idle_timeout, killed, drain, error
- * (ED_CLOSE_REASONS). A connection that never reached ESTABLISHED gets a
- * "handshake failed" line instead (conn_hs.c), never both. */
+ * (ED_CLOSE_REASONS); and when the re-check after a reload closed it
+ * (recheck.c, with close_notify), the reason its identity no longer
+ * passes, one per verdict of ed_tls_peer_recheck (ED_REVOKE_REASONS,
+ * loop_types.h): revoked (cert_revoked: the certificate or a CA of its
+ * chain is on a CRL), acl_denied (off the allow-list), unknown_ca (its CA
+ * left the bundle, or has no CRL), cert_expired, cert_not_yet_valid,
+ * crl_expired (--crl-expired refuse), chain_too_long (--max-chain-depth),
+ * recheck_failed (the re-check could not decide). A connection that never
+ * reached ESTABLISHED gets a "handshake failed" line instead (conn_hs.c),
+ * never both. */
 static void log_closed(struct ed_conn *c) {
   char peer[170];
   const struct ed_tls_peer *p = c->peer;
@@ -546,6 +555,31 @@ static void peer_name(struct ed_conn *c) {
   }
 }
 
+/* ed_conn_log_refused writes, for connections refused at once (never
+ * admitted, no handshake; counted in rejected{reason}):
+ *   level=warn msg="connection refused" reason=max_connections
+ *       peer=127.0.0.1:50312 unlogged=12
+ * at most once a second per reason across every loop; unlogged= counts
+ * the refusals for that reason since the previous such line that got no
+ * line of their own. Reasons: max_connections, pending_handshakes,
+ * draining (ED_REJECT_REASONS). */
+void ed_conn_log_refused(struct ed_conn *c, enum ed_reject_reason why) {
+  struct ed_loop_shared *sh = c->loop->sh;
+  uint64_t now = ed_now_ns() / 1000000;
+  uint64_t last = atomic_load(&sh->refused_log_ms[why]);
+  if ((last && now - last < 1000) ||
+      !atomic_compare_exchange_strong(&sh->refused_log_ms[why], &last, now)) {
+    atomic_fetch_add(&sh->refused_unlogged[why], 1);
+    return;
+  }
+  uint64_t unlogged = atomic_exchange(&sh->refused_unlogged[why], 0);
+  char peer[170];
+  if (!c->peer_addr[0]) peer_name(c);
+  ED_WARN("connection refused", "reason=%s peer=%s unlogged=%llu",
+          ed_reject_reason_name(why), ed_conn_log_peer(c, peer, sizeof(peer)),
+          (unsigned long long)unlogged);
+}
+
 static int reject_reason(struct ed_loop *l) {
   uint32_t max = l->cfg->max_connections;
   if (l->draining || l->stopping) return ED_REJECT_DRAINING;
@@ -562,7 +596,6 @@ static void admit(struct ed_loop *l, struct ed_conn *c) {
   c->id = atomic_fetch_add(&l->sh->next_id, 1);
   c->start_wall_ns = ed_wall_ns();
   c->start_mono_ns = ed_now_ns();
-  c->snap = l->sh->snapshot_get(l->sh->snapshot_arg);
   c->suite = ED_SUITE_OTHER;
   ed_buf_init(&c->rx, ED_HS_MAX_INPUT);
   ed_buf_init(&c->step.in, ED_HS_MAX_INPUT);
@@ -589,6 +622,7 @@ void ed_conn_accept(struct ed_loop *l, uv_stream_t *server) {
   int why = reject_reason(l);
   if (why >= 0) {
     ed_stat_add(&l->stats.rejected[why], 1);
+    ed_conn_log_refused(c, (enum ed_reject_reason)why);
     ed_conn_close(c, CR_REJECTED, HOW_ABORT);
     return;
   }

@@ -153,17 +153,31 @@ static void log_to_file(struct harness *h) {
   close(fd);
 }
 
-void h_start(struct harness *h) {
+struct ed_tls_snapshot *h_snapshot(const char *allow_cn) {
   char err[256];
+  struct ed_tls_snapshot *s = NULL;
   setup_once();
   struct ed_tls_params p = {.cert = tc_path("conn-server.pem"),
                             .key = tc_path("conn-server.key"),
                             .ca = tc_path("conn-ca.pem"),
                             .keyring = keyring};
-  if (ed_tls_snapshot_new(&h->snap, &p, err, sizeof(err)) != 0) {
+  if (allow_cn) p.allow_cn = &allow_cn, p.num_allow_cn = 1;
+  if (ed_tls_snapshot_new(&s, &p, err, sizeof(err)) != 0) {
     fprintf(stderr, "snapshot: %s\n", err);
     abort();
   }
+  return s;
+}
+
+void h_publish(struct harness *h, struct ed_tls_snapshot *s) {
+  ed_tls_snapshot_unref(h->snap);
+  h->snap = s;
+  atomic_fetch_add(&h->sh.snap_gen, 1);
+}
+
+void h_start(struct harness *h) {
+  char err[256];
+  h->snap = h_snapshot(NULL);
   h->sh.cfg = &h->cfg;
   h->sh.pool = &h->pool;
   h->sh.pool_ops = &fake_ops;

@@ -64,6 +64,13 @@ void h_start(struct harness *h);
  * every connection was freed, frees everything and prints the log. */
 void h_finish(struct harness *h);
 
+/* h_snapshot builds a snapshot of the harness's credentials; with
+ * |allow_cn|, only that CN is allowed in. h_publish makes |s| (taken) the
+ * current one, as a reload does: what the next first step and re-check
+ * use, with the published count (sh.snap_gen) moved on. */
+struct ed_tls_snapshot *h_snapshot(const char *allow_cn);
+void h_publish(struct harness *h, struct ed_tls_snapshot *s);
+
 /* h_pump runs the loop until it has nothing left to do at once. */
 void h_pump(struct harness *h);
 /* h_pool_run runs up to |n| queued steps (oldest first), each followed by

@@ -5,7 +5,25 @@
  *
  * The loop never does public-key work and never touches c->tls or c->step
  * while the connection is in ED_CONN_HS_POOL; what arrives meanwhile
- * waits in c->rx and goes with the next step. */
+ * waits in c->rx and goes with the next step.
+ *
+ * Which credentials decide: those current when each step runs
+ * (conn_step.c), never those current at accept. The first step makes the
+ * TLS engine on the current snapshot; a later step that comes before the
+ * client is decided on moves it to the newest, so the step that verifies
+ * the client's certificate (or opens its ticket) decides with the newest
+ * credentials and refuses with its alert, before any ticket is sent. A
+ * reload after that decision (while the deciding step is in the pool, or
+ * before a resumption's last step) leaves it behind (sh->snap_gen moved
+ * on): the completed handshake then goes back to the pool for one more
+ * step that re-checks the identity against the current snapshot
+ * (hs_recheck; ed_tls_peer_recheck: CA bundle, validity, depth, CRLs,
+ * allow-list), and is refused with the reason's alert if it no longer
+ * passes. So no handshake that began before a revocation gets in after
+ * it, and the re-check of live sessions (recheck.c), which sees every
+ * session established when it runs, misses
+ * none. The common case pays one relaxed atomic load. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal/loop/loop_internal.h"
@@ -36,12 +54,47 @@ static enum ed_hs_reason unlogged_reason(const struct ed_conn *c,
   return ED_HS_OTHER;
 }
 
+/* presented_fields formats " cn=... serial=... sha256=..." for the
+ * certificate the client presented (what the TLS engine saw of it, read
+ * without trusting it: the CN escaped byte by byte, ed_logq_bytes), or ""
+ * when it presented none. Never while a step is in the pool (the pool
+ * owns c->tls then). Returns a new string (free()). */
+static char *presented_fields(const struct ed_conn *c,
+                              enum ed_conn_state from) {
+  struct ed_tls_presented pr;
+  if (from == ED_CONN_HS_POOL || !c->tls ||
+      !ed_tls_conn_presented(c->tls, &pr)) {
+    return ed_strdup("");
+  }
+  size_t qcn_len = 4 * pr.cn_len + 8, qs_len = 2 * strlen(pr.serial) + 8;
+  char *qcn = ed_malloc(qcn_len), *qserial = ed_malloc(qs_len);
+  if (pr.cn) {
+    ed_logq_bytes(qcn, qcn_len, pr.cn, pr.cn_len);
+  } else {
+    qcn[0] = '\0';
+  }
+  size_t cap = qcn_len + qs_len + 100;
+  char *out = ed_malloc(cap);
+  snprintf(out, cap, " cn=%s serial=%s sha256=%s", qcn,
+           ed_logq(qserial, qs_len, pr.serial), pr.sha256);
+  free(qcn);
+  free(qserial);
+  return out;
+}
+
 /* ed_conn_hs_outcome counts and logs a handshake that ended in a close
  * (ed_conn_set_state calls it, once: the handshake states are left only
  * once). The line (logfmt, internal/base):
  *   level=info msg="handshake failed" id=8 peer=127.0.0.1:50313
- *       reason=cert_revoked detail="..." duration_ms=1.2
- * with via=BALANCER after peer= behind a PROXY header. Every accepted
+ *       reason=cert_revoked detail="..." duration_ms=1.2 cn=alice
+ *       serial=6A01... sha256=9f86...
+ * with via=BALANCER after peer= behind a PROXY header. cn=, serial= and
+ * sha256= name the certificate the client presented, accepted or not
+ * (presented_fields: cn= is the subject's first CN, every byte outside
+ * printable ASCII written \xNN, "" without a CN; serial= "" for a
+ * certificate that did not parse); they are absent when the client
+ * presented none, or the handshake ended while a step was in the pool
+ * (killed, timed out, draining). Every accepted
  * connection that does not reach ESTABLISHED gets exactly one such line
  * and one count in hs_errors{reason} (and no "session closed" line),
  * except those refused at once by a limit (counted in rejected{reason}).
@@ -51,7 +104,7 @@ static enum ed_hs_reason unlogged_reason(const struct ed_conn *c,
  * sent its whole last flight and then closed (openssl s_time -new) is not
  * a failure: the handshake completes on what arrived, and the session
  * closes with reason eof or reset. */
-void ed_conn_hs_outcome(struct ed_conn *c) {
+void ed_conn_hs_outcome(struct ed_conn *c, enum ed_conn_state from) {
   struct ed_loop *l = c->loop;
   char peer[170], d[200];
   if (c->close_reason == CR_REJECTED) return;
@@ -59,11 +112,13 @@ void ed_conn_hs_outcome(struct ed_conn *c) {
   const char *detail = c->fail_detail;
   if (!detail) reason = unlogged_reason(c, &detail);
   ed_stat_add(&l->stats.hs_errors[reason], 1);
+  char *who = presented_fields(c, from);
   ED_INFO("handshake failed",
-          "id=%llu peer=%s reason=%s detail=%s duration_ms=%.3f",
+          "id=%llu peer=%s reason=%s detail=%s duration_ms=%.3f%s",
           (unsigned long long)c->id, ed_conn_log_peer(c, peer, sizeof(peer)),
           ed_hs_reason_name(reason), ed_logq(d, sizeof(d), detail),
-          (double)(ed_now_ns() - c->start_mono_ns) / 1e6);
+          (double)(ed_now_ns() - c->start_mono_ns) / 1e6, who);
+  free(who);
 }
 
 /* hs_fail closes |c| with the loop's verdict on its handshake. */
@@ -94,10 +149,26 @@ static void hs_run_inline(struct ed_conn *c) {
   hs_step_done(c);
 }
 
+/* hs_to_pool hands the step to the pool (HS_POOL). A new handshake's
+ * first step may be refused (the pool's queue is full): the connection is
+ * then refused like one at accept. */
+static void hs_to_pool(struct ed_conn *c, int is_new) {
+  struct ed_loop *l = c->loop;
+  c->job.run = ed_conn_step_run;
+  c->job.complete = ed_conn_step_complete;
+  if (ed_loop_pool(l)->submit(l->sh->pool, &c->job, is_new) != 0) {
+    ed_stat_add(&l->stats.rejected[ED_REJECT_PENDING_HANDSHAKES], 1);
+    ed_conn_log_refused(c, ED_REJECT_PENDING_HANDSHAKES);
+    ed_conn_close_state(c, CR_REJECTED, HOW_ABORT);
+    return;
+  }
+  c->refs++; /* the pool's, until ed_conn_step_done */
+  ed_conn_set_state(c, ED_CONN_HS_POOL);
+}
+
 /* hs_submit hands what was read to a step: in the pool (HS_POOL), or
  * inline for a resumption's tail. */
 static void hs_submit(struct ed_conn *c) {
-  struct ed_loop *l = c->loop;
   if (c->step.in.len == 0) {
     struct ed_buf t = c->step.in;
     c->step.in = c->rx;
@@ -111,16 +182,24 @@ static void hs_submit(struct ed_conn *c) {
     hs_run_inline(c);
     return;
   }
-  c->job.run = ed_conn_step_run;
-  c->job.complete = ed_conn_step_complete;
-  int is_new = c->st == ED_CONN_HELLO;
-  if (ed_loop_pool(l)->submit(l->sh->pool, &c->job, is_new) != 0) {
-    ed_stat_add(&l->stats.rejected[ED_REJECT_PENDING_HANDSHAKES], 1);
-    ed_conn_close_state(c, CR_REJECTED, HOW_ABORT);
-    return;
-  }
-  c->refs++; /* the pool's, until ed_conn_step_done */
-  ed_conn_set_state(c, ED_CONN_HS_POOL);
+  hs_to_pool(c, c->st == ED_CONN_HELLO);
+}
+
+/* hs_stale: the handshake completed, but its identity was decided under
+ * an older snapshot than the current one (a reload published since). */
+static int hs_stale(const struct ed_conn *c) {
+  return c->snap_gen !=
+         atomic_load_explicit(&c->loop->sh->snap_gen, memory_order_relaxed);
+}
+
+/* hs_recheck sends a completed handshake back to the pool for one step
+ * that re-checks its identity against the current snapshot (conn_step.c).
+ * What the last step wants sent (tickets) waits in step.out, what the
+ * client sent after its Finished in step.in and rx: all of it goes out, or
+ * is echoed, only once the client passed (hs_established). */
+static void hs_recheck(struct ed_conn *c) {
+  c->step.recheck = 1;
+  hs_to_pool(c, 0);
 }
 
 /* proxy_header takes the PROXY protocol v2 header off the front of |rx|
@@ -193,10 +272,15 @@ static void hs_established(struct ed_conn *c) {
 }
 
 /* hs_step_done acts on a finished step (from the pool or inline), in
- * HS_READ: established; failed (its alert flushed before the FIN); or
+ * HS_READ: complete, but decided under an older snapshot (re-checked
+ * first); established; failed (its alert flushed before the FIN); or
  * more to read: the next step if bytes wait, else a peer that left
  * mid-handshake, else wait for the next flight. */
 static void hs_step_done(struct ed_conn *c) {
+  if (c->step.rc == 1 && hs_stale(c)) {
+    hs_recheck(c);
+    return;
+  }
   if (c->step.rc == 1) {
     hs_established(c);
     return;

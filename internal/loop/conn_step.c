@@ -1,22 +1,91 @@
 /* Runs on a handshake pool thread (internal/handshake): one handshake step
  * of one connection, and handing the connection back to its loop.
  *
- * While the connection is in ED_CONN_HS_POOL this code owns c->tls and
- * c->step, and nothing else of the connection: it reads c->snap (set at
- * accept, immutable) and c->loop. The loop thread touches neither until
- * it takes the connection back (loop.c run_steps -> ed_conn_step_done).
- * The one exception runs on the loop itself: a resumption's last step
- * (symmetric crypto only; conn_hs.c hs_run_inline calls ed_conn_step_run
- * there, never while a step is in the pool). */
+ * Every step decides on the client with the credentials current when it
+ * runs: the first one makes the TLS engine on the current snapshot, a
+ * later one moves the engine's trust to a newer snapshot if a reload
+ * published one meanwhile and the client is not decided on yet
+ * (ed_tls_conn_retrust), so the step that verifies the client's
+ * certificate (or opens its ticket) refuses it, with its alert and before
+ * any ticket, if the newest credentials do. c->snap_gen says which
+ * snapshot's trust the decision was made with; a reload after it (while
+ * the step is in the pool, or before a resumption's last step) leaves it
+ * behind, and the loop has the identity re-checked before it establishes
+ * the session (conn_hs.c hs_recheck, then step_recheck here).
+ *
+ * While the connection is in ED_CONN_HS_POOL this code owns c->tls,
+ * c->step and c->snap_gen, and nothing else of the connection: it reads
+ * c->loop and the loop's shared state (the current snapshot). The loop
+ * thread touches none of them until it takes the connection back (loop.c
+ * run_steps -> ed_conn_step_done). The one exception runs on the loop
+ * itself: a resumption's last step (symmetric crypto only; conn_hs.c
+ * hs_run_inline calls ed_conn_step_run there, never while a step is in the
+ * pool, and never for a re-check step). */
+#include <time.h>
+
 #include "internal/loop/loop_internal.h"
 
 static struct ed_conn *conn_of_job(struct ed_hs_job *job) {
   return (struct ed_conn *)((char *)job - offsetof(struct ed_conn, job));
 }
 
+/* current_snapshot returns the snapshot current now (a new reference) and
+ * sets |*out_gen| to a count no newer than it (see ed_loop_shared). */
+static struct ed_tls_snapshot *current_snapshot(struct ed_conn *c,
+                                                uint64_t *out_gen) {
+  struct ed_loop_shared *sh = c->loop->sh;
+  *out_gen = atomic_load(&sh->snap_gen);
+  return sh->snapshot_get(sh->snapshot_arg);
+}
+
+/* step_stale: a snapshot was published since |c|'s client is decided on
+ * with the one it has; the next step decides with the newest. */
+static int step_stale(const struct ed_conn *c) {
+  return c->snap_gen !=
+         atomic_load_explicit(&c->loop->sh->snap_gen, memory_order_relaxed);
+}
+
+/* step_recheck decides again on a completed handshake's identity, against
+ * the snapshot current now (conn_hs.c hs_recheck says when). One that no
+ * longer passes is refused with the reason's alert, in place of what the
+ * last step wanted sent (a ticket for a client now refused). */
+static void step_recheck(struct ed_conn *c) {
+  uint64_t gen;
+  struct ed_tls_snapshot *s = current_snapshot(c, &gen);
+  enum ed_hs_reason reason;
+  const char *detail;
+  if (ed_tls_peer_recheck(s, ed_tls_conn_peer(c->tls), (int64_t)time(NULL),
+                          &reason, &detail) != 0) {
+    ed_buf_reset(&c->step.out);
+    struct ed_tls_io io = {NULL, 0, 0, &c->step.out};
+    c->step.rc = ed_tls_conn_refuse(c->tls, &io, reason, detail);
+    c->step.reason = reason;
+    c->step.detail = detail;
+  }
+  c->snap_gen = gen;
+  ed_tls_snapshot_unref(s);
+}
+
 void ed_conn_step_run(struct ed_hs_job *job) {
   struct ed_conn *c = conn_of_job(job);
-  if (!c->tls) c->tls = ed_tls_conn_new_server(c->snap);
+  if (c->step.recheck) {
+    c->step.recheck = 0;
+    step_recheck(c);
+    return;
+  }
+  if (!c->tls) { /* the first step: the credentials current now decide */
+    struct ed_tls_snapshot *s = current_snapshot(c, &c->snap_gen);
+    c->tls = ed_tls_conn_new_server(s);
+    ed_tls_snapshot_unref(s);
+  } else if (step_stale(c) && !ed_tls_conn_peer(c->tls)) {
+    /* A reload since the last step, and the client is still to be
+     * decided on: the newest credentials will. (Once it was decided - a
+     * ticket opened, a certificate verified - the old decision stands
+     * until the loop has it re-checked, so c->snap_gen stays behind.) */
+    struct ed_tls_snapshot *s = current_snapshot(c, &c->snap_gen);
+    ed_tls_conn_retrust(c->tls, s);
+    ed_tls_snapshot_unref(s);
+  }
   struct ed_tls_io io = {c->step.in.data, c->step.in.len, 0, &c->step.out};
   c->step.rc = ed_tls_conn_handshake(c->tls, &io);
   ed_buf_consume(&c->step.in, io.in_used);

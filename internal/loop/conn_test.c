@@ -689,9 +689,34 @@ static void test_rejections(void) {
   CHECK_EQ(h_log_count(&h, HS_FAILED, d.port), 0);
   CHECK_EQ(h_log_count(&h, HS_FAILED, e.port), 0);
   one_outcome(&h, &a, HS_FAILED, "other", "connection closed before any byte");
+  /* Each refused at once is logged (the first of each reason at least;
+   * later ones within a second are counted in the next line's
+   * unlogged=). */
+  char v[64];
+  CHECK_EQ(h_log_count(&h, "connection refused", b.port), 1);
+  CHECK_STR(
+      h_log_field(&h, "connection refused", b.port, "reason", v, sizeof(v)),
+      "max_connections");
+  CHECK_STR(
+      h_log_field(&h, "connection refused", b.port, "unlogged", v, sizeof(v)),
+      "0");
+  CHECK_EQ(h_log_count(&h, "connection refused", d.port), 1);
+  CHECK_STR(
+      h_log_field(&h, "connection refused", d.port, "reason", v, sizeof(v)),
+      "pending_handshakes");
+  struct cli f;
+  h.l->draining = 1; /* as a drain does, listeners aside */
+  cli_open(&h, &f, CLI_ALICE);
+  h_pump(&h);
+  h.l->draining = 0;
+  CHECK_EQ(h_log_count(&h, "connection refused", f.port), 1);
+  CHECK_STR(
+      h_log_field(&h, "connection refused", f.port, "reason", v, sizeof(v)),
+      "draining");
   cli_free(&b);
   cli_free(&d);
   cli_free(&e);
+  cli_free(&f);
   h_finish(&h);
 }
 

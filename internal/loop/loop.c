@@ -216,6 +216,10 @@ static void on_wake(struct ed_wake *w) {
       l->draining = 1;
       close_listeners(l);
       close_all(l, CR_DRAIN, HOW_NOTIFY);
+    } else if (cmd->type == CMD_RECHECK) {
+      ed_recheck_start(l, cmd);
+    } else if (cmd->type == CMD_RECHECK_DONE) {
+      ed_recheck_finish(l, cmd->batch);
     } else if (cmd->type == CMD_STOP) {
       l->stopping = 1;
       close_listeners(l);
@@ -228,7 +232,7 @@ static void on_wake(struct ed_wake *w) {
   }
 }
 
-static void post(struct ed_loop *l, struct loop_cmd *cmd) {
+void ed_loop_post(struct ed_loop *l, struct loop_cmd *cmd) {
   pthread_mutex_lock(&l->mbox_mu);
   struct loop_cmd **p = &l->cmds;
   while (*p) p = &(*p)->next;
@@ -246,21 +250,21 @@ static struct loop_cmd *cmd_new(int type) {
 void ed_loop_post_kill(struct ed_loop *l, uint64_t id) {
   struct loop_cmd *cmd = cmd_new(CMD_KILL);
   cmd->id = id;
-  post(l, cmd);
+  ed_loop_post(l, cmd);
 }
 
 void ed_loop_post_kill_cn(struct ed_loop *l, const char *cn) {
   struct loop_cmd *cmd = cmd_new(CMD_KILL_CN);
   snprintf(cmd->cn, sizeof(cmd->cn), "%s", cn);
-  post(l, cmd);
+  ed_loop_post(l, cmd);
 }
 
 void ed_loop_post_drain(struct ed_loop *l) {
-  post(l, cmd_new(CMD_DRAIN));
+  ed_loop_post(l, cmd_new(CMD_DRAIN));
 }
 
 void ed_loop_post_stop(struct ed_loop *l) {
-  post(l, cmd_new(CMD_STOP));
+  ed_loop_post(l, cmd_new(CMD_STOP));
 }
 
 /* ---- timeouts ------------------------------------------------------------ */
@@ -390,10 +394,10 @@ static void fill_info(struct ed_session_info *s, const struct ed_conn *c,
   s->state = c->state;
   snprintf(s->peer, sizeof(s->peer), "%s", c->peer_addr);
   snprintf(s->via, sizeof(s->via), "%s", c->via);
+  s->suite = ED_SUITE_OTHER;
   if (c->peer) {
     s->identity = c->peer; /* borrowed: the registry lock is held */
-    snprintf(s->version, sizeof(s->version), "%s", ed_suite_version(c->suite));
-    snprintf(s->cipher, sizeof(s->cipher), "%s", ed_suite_name(c->suite));
+    s->suite = c->suite;
     s->resumed = c->resumed;
   }
   s->start_ns = c->start_wall_ns;
@@ -411,6 +415,26 @@ void ed_session_info_copy(struct ed_session_info *dst,
 void ed_session_info_cleanup(struct ed_session_info *s) {
   ed_tls_peer_unref(s->identity);
   s->identity = NULL;
+}
+
+int ed_loop_sessions_copy(
+    struct ed_loop *l, struct ed_session_info *out, size_t cap, size_t *out_num,
+    int (*keep)(void *arg, const struct ed_session_info *s), void *arg) {
+  size_t n = 0;
+  struct ed_session_info info;
+  pthread_mutex_lock(&l->reg_mu);
+  for (struct ed_link *e = l->conns.next; e != &l->conns; e = e->next) {
+    fill_info(&info, CONN_OF(e, reg), l->index);
+    if (keep && !keep(arg, &info)) continue;
+    if (n < cap) ed_session_info_copy(&out[n], &info);
+    n++;
+  }
+  pthread_mutex_unlock(&l->reg_mu);
+  *out_num = n;
+  if (n <= cap) return 0;
+  /* Too many: give back what was taken, outside the lock. */
+  for (size_t i = 0; i < cap; i++) ed_session_info_cleanup(&out[i]);
+  return ED_E_TOOBIG;
 }
 
 void ed_loop_sessions(struct ed_loop *l,

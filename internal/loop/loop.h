@@ -44,9 +44,10 @@ struct ed_session_info {
   char via[64];  /* the balancer's address when |peer| came from a
                   * PROXY header; else empty */
   const struct ed_tls_peer *identity; /* see above */
-  char version[16];                   /* "TLSv1.3" */
-  char cipher[64];                    /* "TLS_AES_128_GCM_SHA256" */
-  int resumed;                        /* 1 if resumed from a ticket */
+  /* Once established (|identity| set): the suite (ed_suite_version,
+   * ed_suite_name give "TLSv1.3", "TLS_AES_128_GCM_SHA256"). */
+  enum ed_suite suite;
+  int resumed;       /* 1 if resumed from a ticket */
   uint64_t start_ns; /* wall clock at accept, ns since the epoch */
   uint64_t bytes_in; /* plaintext received */
   uint64_t bytes_out;
@@ -67,9 +68,22 @@ struct ed_loop_shared {
   const struct ed_config *cfg;
   void *pool; /* the handshake pool (struct ed_hs_pool), or a test's fake */
   const struct ed_loop_pool_ops *pool_ops; /* NULL: the real pool's */
-  /* Returns the current credential snapshot with a new reference. */
+  /* Returns the current credential snapshot with a new reference. Any
+   * thread (a handshake's first step takes it on its pool thread). */
   struct ed_tls_snapshot *(*snapshot_get)(void *arg);
   void *snapshot_arg;
+  /* Counts the snapshots published: whoever publishes one increments it
+   * after the snapshot is current, so a reader that loads it before
+   * snapshot_get holds a snapshot at least that new. A handshake that
+   * completes with an older count than the current one is re-checked
+   * against the current snapshot in the pool before it is established
+   * (conn_hs.c). */
+  _Atomic uint64_t snap_gen;
+  /* The "connection refused" log lines: at most one per second per
+   * reason across every loop, with the count of refusals not logged
+   * (conn.c log_refused). */
+  _Atomic uint64_t refused_log_ms[ED_REJECT_REASON_COUNT];
+  _Atomic uint64_t refused_unlogged[ED_REJECT_REASON_COUNT];
   _Atomic uint64_t next_id;  /* session ids */
   _Atomic int64_t num_conns; /* all loops, for max_connections */
 };
@@ -107,6 +121,24 @@ void ed_loop_post_drain(struct ed_loop *l);
  * every connection is freed (also those with a step in the pool). */
 void ed_loop_post_stop(struct ed_loop *l);
 
+/* ed_loop_recheck_fn: a loop's part of a re-check is done: |checked|
+ * established sessions were re-checked, |closed| of them closed (their
+ * close_notify queued). Called once, on the loop's thread. */
+typedef void (*ed_loop_recheck_fn)(void *arg, uint64_t checked,
+                                   uint64_t closed);
+
+/* ed_loop_post_recheck re-checks every session the loop has ESTABLISHED
+ * when it runs the command against the then-current snapshot
+ * (ed_tls_peer_recheck: CA bundle, validity, chain depth, CRLs,
+ * allow-list), off the loop: their identities go to the handshake pool in
+ * one job. Each session that no longer passes gets close_notify and is
+ * closed with the re-check's reason (ed_revoke_reason, counted in
+ * sessions_revoked{reason}). Then |done(arg, ...)| is called on the loop's
+ * thread, exactly once, before the loop can exit; post it only to a loop
+ * that has started and not been told to stop, or |done| never comes. */
+void ed_loop_post_recheck(struct ed_loop *l, ed_loop_recheck_fn done,
+                          void *arg);
+
 /* ed_loop_exited returns 1 once the loop thread has finished. */
 int ed_loop_exited(struct ed_loop *l);
 /* ed_loop_join waits for the thread (after ed_loop_post_stop). */
@@ -127,6 +159,18 @@ void ed_loop_stats(struct ed_loop *l, struct ed_stats_snapshot *out);
 void ed_loop_sessions(struct ed_loop *l,
                       int (*fn)(void *arg, const struct ed_session_info *s),
                       void *arg);
+
+/* ed_loop_sessions_copy copies the loop's sessions for which |keep|
+ * returns nonzero (NULL: all), with a reference to each identity, into
+ * |out| (room for |cap|), under the registry lock: no allocation and
+ * nothing but fixed-size copies happen under it, so the loop is held up
+ * for microseconds whatever the caller does next. Sets |*out_num| and
+ * returns 0; when more than |cap| match, returns ED_E_TOOBIG with nothing
+ * kept (|*out_num| is then how many matched: call again with more room).
+ * Release the copies with ed_session_info_cleanup. */
+int ed_loop_sessions_copy(
+    struct ed_loop *l, struct ed_session_info *out, size_t cap, size_t *out_num,
+    int (*keep)(void *arg, const struct ed_session_info *s), void *arg);
 
 /* ed_session_info_copy copies |src| into |dst| and takes a reference to
  * its identity (call it inside the ed_loop_sessions callback).

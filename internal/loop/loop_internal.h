@@ -1,7 +1,8 @@
 /* internal/loop — shared by loop.c (the loop, listeners, mailbox, timers,
  * registry), conn.c (a connection's states and I/O), conn_hs.c (its
- * handshake on the loop) and conn_step.c (its handshake steps on a pool
- * thread). Not an API. */
+ * handshake on the loop), conn_step.c (its handshake steps on a pool
+ * thread), recheck.c (re-checking established sessions after a reload)
+ * and recheck_step.c (its verdicts on a pool thread). Not an API. */
 #ifndef ED_LOOP_INTERNAL_H
 #define ED_LOOP_INTERNAL_H
 
@@ -25,7 +26,9 @@ struct ed_link {
 };
 
 /* Why a connection closed: the reason= of its "session closed" line
- * (conn.c documents the line). */
+ * (conn.c documents the line). After these come the re-check's reasons,
+ * one per ed_revoke_reason (loop_types.h), in its order:
+ * CR_REVOKE_FIRST + ED_REVOKE_REVOKED is "revoked", and so on. */
 #define ED_CLOSE_REASONS(X)        \
   X(NONE, "none")                  \
   X(CLIENT_CLOSE, "client_close")  \
@@ -42,7 +45,8 @@ enum close_reason {
 #define ED_CR_ENUM_(id, name) CR_##id,
   ED_CLOSE_REASONS(ED_CR_ENUM_)
 #undef ED_CR_ENUM_
-      CR_COUNT
+      CR_REVOKE_FIRST,
+  CR_COUNT = CR_REVOKE_FIRST + ED_REVOKE_REASON_COUNT
 };
 
 /* What a caller asks a close to do. The connection's state decides what
@@ -81,7 +85,9 @@ enum close_how { HOW_ABORT = 0, HOW_FLUSH, HOW_NOTIFY, HOW_LAST, HOW_NOTHING };
  *                still in the pool let go (|refs|)
  * Transitions: NEW -> PROXY | HELLO | CLOSED; PROXY -> HELLO;
  * HELLO | HS_READ -> HS_POOL (step submitted) | HS_READ (inline step);
- * HS_POOL -> HS_READ (step back); HS_READ -> ESTABLISHED; any state
+ * HS_POOL -> HS_READ (step back); HS_READ -> ESTABLISHED (only when
+ * the client was decided on under the current snapshot; else HS_POOL for
+ * a re-check step, conn_hs.c); any state
  * before ESTABLISHED and ESTABLISHED itself -> FLUSHING | CLOSED;
  * FLUSHING -> LINGER (queue drained, FIN sent) | CLOSED; LINGER ->
  * CLOSED. Only conn_set_state (conn.c) changes the state. */
@@ -120,6 +126,9 @@ struct ed_conn_step {
   int rc;            /* ed_tls_conn_handshake's: 1 done, 0 more, < 0 failed */
   enum ed_hs_reason reason; /* why it failed */
   const char *detail;
+  /* Set by the loop: this step only re-checks a completed handshake's
+   * identity against the current snapshot (conn_hs.c hs_recheck). */
+  uint8_t recheck;
 };
 
 struct ed_conn {
@@ -129,16 +138,21 @@ struct ed_conn {
   /* The public view of |st| for readers on other threads (fill_info),
    * written under l->reg_mu by conn_set_state only. */
   enum ed_session_state state;
-  uint8_t refs;         /* 1 for the handle (until on_close), +1 while a
-                         * step is in the pool; freed at 0 */
+  uint32_t refs;        /* 1 for the handle (until on_close), +1 while a
+                         * step is in the pool, +1 per re-check batch
+                         * holding it (recheck.c); freed at 0 */
   uint8_t reading;      /* uv_read_start in effect: conn_io's own record */
   uint8_t peer_end;     /* enum peer_end */
   uint8_t close_reason; /* the first close's, enum close_reason */
   uint8_t resumed;      /* not a bitfield: read under reg_mu elsewhere */
   enum ed_suite suite;
   uint64_t id;             /* from 1; 0: refused at accept, never admitted */
-  struct ed_tls_conn *tls; /* created by the first pool step */
-  struct ed_tls_snapshot *snap;   /* the snapshot current at accept */
+  struct ed_tls_conn *tls; /* created by the first pool step, on the
+                            * snapshot current then */
+  /* sh->snap_gen when the handshake's identity was last decided on (its
+   * first step, or a re-check step): written by the pool while a step is
+   * in it, read by the loop when the step is back. */
+  uint64_t snap_gen;
   const struct ed_tls_peer *peer; /* once established (owned by tls) */
   struct ed_link reg;             /* loop registry (under l->reg_mu) */
   struct ed_link tq;              /* timeout queue (loop thread only) */
@@ -168,9 +182,42 @@ struct ed_conn {
 
 struct loop_cmd {
   struct loop_cmd *next;
-  enum { CMD_KILL, CMD_KILL_CN, CMD_DRAIN, CMD_STOP } type;
+  enum {
+    CMD_KILL,
+    CMD_KILL_CN,
+    CMD_DRAIN,
+    CMD_STOP,
+    CMD_RECHECK,      /* |done|, |arg|: ed_loop_post_recheck */
+    CMD_RECHECK_DONE, /* |batch| is back from the pool */
+  } type;
   uint64_t id;
   char cn[128];
+  ed_loop_recheck_fn done;
+  void *arg;
+  struct ed_recheck_batch *batch;
+};
+
+/* One loop's re-check of its established sessions (recheck.c on the loop,
+ * recheck_step.c on a pool thread): every established connection's
+ * identity, sent to the pool in one job. While the batch is in the pool,
+ * the pool reads the identities and writes the verdicts, and nothing
+ * else; the loop holds a reference to each connection (refs), which keeps
+ * the connection - and so its identity - alive until the batch is back,
+ * and the loop from exiting before then. */
+struct ed_recheck_entry {
+  struct ed_conn *c;              /* the loop's; the pool never reads it */
+  const struct ed_tls_peer *peer; /* read by the pool */
+  uint8_t failed;                 /* the pool's verdict ... */
+  uint8_t reason;                 /* ... and why (enum ed_hs_reason) */
+};
+
+struct ed_recheck_batch {
+  struct ed_hs_job job;
+  struct ed_loop *loop;
+  ed_loop_recheck_fn done;
+  void *arg;
+  size_t num;
+  struct ed_recheck_entry e[];
 };
 
 struct ed_loop {
@@ -246,6 +293,9 @@ const char *ed_close_reason_name(enum close_reason r);
 /* ed_conn_step_done: a step came back from the pool (run_steps). */
 void ed_conn_step_done(struct ed_conn *c);
 void ed_conn_hs_timeout(struct ed_conn *c);
+/* ed_conn_hs_outcome counts and logs a handshake that ended in a close
+ * (ed_conn_set_state calls it, leaving |from|). */
+void ed_conn_hs_outcome(struct ed_conn *c, enum ed_conn_state from);
 
 /* conn_step.c: what runs on a pool thread (and a resumption's last step
  * on the loop). */
@@ -261,11 +311,22 @@ void ed_conn_echo(struct ed_conn *c, const uint8_t *data, size_t len);
 void ed_conn_io(struct ed_conn *c);
 void ed_conn_unref(struct ed_conn *c);
 void ed_conn_hs_feed(struct ed_conn *c, const uint8_t *data, size_t len);
-void ed_conn_hs_outcome(struct ed_conn *c);
+/* ed_conn_log_refused logs a connection refused at once for |why|,
+ * rate-limited (conn.c). */
+void ed_conn_log_refused(struct ed_conn *c, enum ed_reject_reason why);
 /* ed_conn_log_peer formats a log line's peer= value (and " via=..."). */
 const char *ed_conn_log_peer(const struct ed_conn *c, char *buf, size_t len);
 
+/* recheck.c (loop thread) and recheck_step.c (pool thread). */
+void ed_recheck_start(struct ed_loop *l, const struct loop_cmd *cmd);
+void ed_recheck_finish(struct ed_loop *l, struct ed_recheck_batch *b);
+void ed_recheck_batch_run(struct ed_hs_job *job);
+void ed_recheck_batch_complete(struct ed_hs_job *job);
+
 /* loop.c */
+/* ed_loop_post queues |cmd| (taken) for the loop and wakes it; any
+ * thread. */
+void ed_loop_post(struct ed_loop *l, struct loop_cmd *cmd);
 void ed_loop_conn_freed(struct ed_loop *l);
 /* ed_loop_pool returns the pool operations in use (never NULL). */
 const struct ed_loop_pool_ops *ed_loop_pool(const struct ed_loop *l);

@@ -1,9 +1,11 @@
 /* internal/loop — the words other modules share with the I/O loops
- * without linking them: a session's public state and why a new
- * connection was refused before its handshake. Types and their names
- * only (loop_types.c). */
+ * without linking them: a session's public state, why a new connection
+ * was refused before its handshake, and why the re-check after a reload
+ * closed a live session. Types and their names only (loop_types.c). */
 #ifndef ED_LOOP_TYPES_H
 #define ED_LOOP_TYPES_H
+
+#include "internal/tls/tls_types.h"
 
 /* A session's state as the admin socket shows and filters it. The loop's
  * own state machine (conn.c) has finer states; each maps to one of
@@ -43,5 +45,34 @@ enum ed_reject_reason {
 
 /* ed_reject_reason_name returns the label ("max_connections"); static. */
 const char *ed_reject_reason_name(enum ed_reject_reason r);
+
+/* Why the re-check after a reload closed an established session: the
+ * reason= of its "session closed" line and the label values of
+ * echod_sessions_revoked_total{reason}. X(id, handshake reason, name):
+ * each comes from exactly one verdict of ed_tls_peer_recheck, the reason
+ * a new handshake with that certificate is refused with (ED_HS_*; the
+ * re-check gives no other, and OTHER stands for its internal errors). */
+#define ED_REVOKE_REASONS(X)                                      \
+  X(REVOKED, CERT_REVOKED, "revoked")                             \
+  X(ACL_DENIED, ACL_DENIED, "acl_denied")                         \
+  X(UNKNOWN_CA, UNKNOWN_CA, "unknown_ca")                         \
+  X(CERT_EXPIRED, CERT_EXPIRED, "cert_expired")                   \
+  X(CERT_NOT_YET_VALID, CERT_NOT_YET_VALID, "cert_not_yet_valid") \
+  X(CRL_EXPIRED, CRL_EXPIRED, "crl_expired")                      \
+  X(CHAIN_TOO_LONG, CHAIN_TOO_LONG, "chain_too_long")             \
+  X(OTHER, OTHER, "recheck_failed")
+
+enum ed_revoke_reason {
+#define ED_REV_ENUM_(id, hs, name) ED_REVOKE_##id,
+  ED_REVOKE_REASONS(ED_REV_ENUM_)
+#undef ED_REV_ENUM_
+      ED_REVOKE_REASON_COUNT
+};
+
+/* ed_revoke_reason_name returns the label ("revoked"); static.
+ * ed_revoke_reason_from_hs maps a re-check's verdict to its reason (a
+ * handshake reason the re-check never gives maps to OTHER). */
+const char *ed_revoke_reason_name(enum ed_revoke_reason r);
+enum ed_revoke_reason ed_revoke_reason_from_hs(enum ed_hs_reason r);
 
 #endif /* ED_LOOP_TYPES_H */

@@ -140,6 +140,13 @@ static void render_connections(struct out *o,
   family(o, "echod_connections_closed_total", "counter",
          "Connections fully closed.");
   sample_u(o, "echod_connections_closed_total", "", s->closed);
+  family(o, "echod_sessions_revoked_total", "counter",
+         "Established sessions closed by the re-check after a credential "
+         "reload, by reason.");
+  for (int i = 0; i < ED_REVOKE_REASON_COUNT; i++) {
+    snprintf(l, sizeof(l), "reason=\"%s\"", ed_revoke_reason_name(i));
+    sample_u(o, "echod_sessions_revoked_total", l, s->sessions_revoked[i]);
+  }
   family(o, "echod_connections_active", "gauge", "Open connections by state.");
   sample_u(o, "echod_connections_active", "state=\"handshaking\"",
            nonneg(s->active_handshaking));

@@ -93,6 +93,14 @@ static void test_empty_has_every_series(void) {
   CHECK(has_line(
       t, "echod_connections_rejected_total{reason=\"pending_handshakes\"} 0"));
   CHECK(has_line(t, "echod_connections_rejected_total{reason=\"draining\"} 0"));
+  CHECK(has_line(t, "# TYPE echod_sessions_revoked_total counter"));
+  for (int i = 0; i < ED_REVOKE_REASON_COUNT; i++) {
+    char want[160];
+    snprintf(want, sizeof(want),
+             "echod_sessions_revoked_total{reason=\"%s\"} 0",
+             ed_revoke_reason_name(i));
+    CHECK(has_line(t, want));
+  }
   for (int i = 0; i < ED_HS_REASON_COUNT; i++) {
     char want[160];
     snprintf(want, sizeof(want),
@@ -142,6 +150,9 @@ static void test_values(void) {
   ed_stat_add(&b.accepted, 7);
   ed_stat_add(&a.rejected[ED_REJECT_DRAINING], 2);
   ed_stat_add(&b.hs_errors[ED_HS_CERT_REVOKED], 3);
+  ed_stat_add(&a.sessions_revoked[ED_REVOKE_REVOKED], 1);
+  ed_stat_add(&b.sessions_revoked[ED_REVOKE_REVOKED], 1);
+  ed_stat_add(&b.sessions_revoked[ED_REVOKE_UNKNOWN_CA], 5);
   ed_stat_add(&a.handshakes[1], 4);
   ed_stat_add(&a.sessions_by_suite[ED_SUITE_CHACHA20_POLY1305_SHA256], 9);
   ed_stat_add(&b.bytes_in, 1ull << 40);
@@ -163,6 +174,8 @@ static void test_values(void) {
   CHECK(has_line(
       t, "echod_tls_handshake_errors_total{reason=\"cert_revoked\"} 3"));
   CHECK(has_line(t, "echod_tls_handshakes_total{resumed=\"true\"} 4"));
+  CHECK(has_line(t, "echod_sessions_revoked_total{reason=\"revoked\"} 2"));
+  CHECK(has_line(t, "echod_sessions_revoked_total{reason=\"unknown_ca\"} 5"));
   CHECK(has_line(t,
                  "echod_tls_sessions_total{version=\"TLSv1.3\",cipher=\"TLS_"
                  "CHACHA20_POLY1305_SHA256\"} 9"));

@@ -15,6 +15,7 @@ int main(void) {
   ed_stats_init(&s);
   ed_stat_add(&s.accepted, 10);
   ed_stat_add(&s.hs_errors[ED_HS_UNKNOWN_CA], 2);
+  ed_stat_add(&s.sessions_revoked[ED_REVOKE_REVOKED], 1);
   ed_stat_add(&s.bytes_in, 1234);
   ed_hist_observe(&s.hs_duration, 1500000);
   ed_hist_observe(&s.queue_wait, 20000);

@@ -188,9 +188,16 @@ void ed_server_cred_paths(const struct ed_server *srv,
  * publishes credentials. It re-reads the credential files, builds a
  * complete new snapshot and checks it (ed_tls_snapshot_new: key mode, key
  * matches cert, chain, expiry, CRL signature). With |check_only| it stops
- * there. Otherwise it publishes it: new handshakes use it, open sessions
- * keep theirs, ticket keys carry over. Runs on the control thread (a few
- * ms of file reads and parsing; never on an I/O loop). When it succeeds
+ * there. Otherwise it publishes it: every handshake decides on its client
+ * with it from its next step on (internal/loop, conn_hs.c), ticket keys
+ * carry over, and - unless --keep-sessions-on-reload, or the I/O loops are
+ * not running - every established session is re-checked against it off
+ * the I/O loops, and those that no longer pass are closed with
+ * close_notify (server_trust.c; ed_loop_post_recheck). That re-check
+ * finishes later, on the control loop: the "reloaded" log line waits for
+ * it, and ed_server_reload_wait tells a caller its outcome. Runs on the
+ * control thread (a few ms of file reads and parsing; never on an I/O
+ * loop). When it succeeds
  * and |out_checked| is not NULL, that gets the summary of the snapshot it
  * built (published or, with |check_only|, only checked). On failure
  * nothing changes, |err| gets the reason, and the result is logged. Every
@@ -202,6 +209,40 @@ int ed_server_reload(struct ed_server *srv, int check_only,
                      enum ed_reload_trigger trigger,
                      struct ed_tls_summary *out_checked, char *err,
                      size_t err_len);
+
+/* What the re-check of established sessions after a reload did. */
+enum ed_recheck_status {
+  ED_RECHECK_DONE = 0, /* every I/O loop re-checked its sessions */
+  ED_RECHECK_TIMEOUT,  /* not all had after ED_SERVER_RECHECK_WAIT_MS; the
+                        * counts are those so far, the rest goes on */
+  ED_RECHECK_OFF,      /* --keep-sessions-on-reload: none was re-checked */
+};
+
+/* ed_recheck_status_name returns "done", "timeout" or "off". */
+const char *ed_recheck_status_name(enum ed_recheck_status s);
+
+struct ed_recheck_result {
+  enum ed_recheck_status status;
+  uint64_t checked; /* established sessions re-checked */
+  uint64_t closed;  /* of those, closed: they no longer pass */
+};
+
+/* How long a reload's outcome waits for the re-check of established
+ * sessions: it is one job per I/O loop in the handshake pool, normally
+ * done in milliseconds, but queued behind whatever handshakes wait. */
+#define ED_SERVER_RECHECK_WAIT_MS 10000
+
+/* ed_server_reload_wait calls |fn(arg, result)| once, on the control
+ * thread, when the re-check that the last successful ed_server_reload
+ * (not check_only) started is done, or ED_SERVER_RECHECK_WAIT_MS after
+ * it started, whichever comes first. When none is running (the loops are
+ * not running, --keep-sessions-on-reload) it calls |fn| before returning.
+ * Call it right after that ed_server_reload. If the server stops first,
+ * |fn| is called as it stops. The control loop never blocks meanwhile. */
+void ed_server_reload_wait(struct ed_server *srv,
+                           void (*fn)(void *arg,
+                                      const struct ed_recheck_result *r),
+                           void *arg);
 
 /* ed_server_publish publishes |snap| (takes one reference) as the current
  * snapshot; the one it replaces loses the server's reference (sessions

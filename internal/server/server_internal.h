@@ -1,5 +1,5 @@
-/* internal/server — shared by server.c, server_ops.c and server_reload.c.
- * Not an API. */
+/* internal/server — shared by server.c, server_ops.c, server_reload.c and
+ * server_trust.c. Not an API. */
 #ifndef ED_SERVER_INTERNAL_H
 #define ED_SERVER_INTERNAL_H
 
@@ -39,6 +39,12 @@ struct ed_server {
   size_t num_hooks;
   struct ed_reload_status reload;
   struct ed_reload *watcher; /* NULL: --no-watch, or not running */
+  /* server_trust.c (control thread only). */
+  int trust_running;                    /* its timers are up */
+  uv_timer_t recheck_timer, crl_timer;  /* re-check rounds; CRL warning */
+  struct ed_recheck_round *rounds;      /* started, not yet freed */
+  struct ed_recheck_round *last_round;  /* the last publish's, if running */
+  struct ed_recheck_result last_result; /* the last publish's, if none */
 };
 
 /* server.c */
@@ -52,5 +58,18 @@ int ed_server_build_snapshot(struct ed_server *srv,
  * when the server stops. */
 void ed_server_reload_triggers_start(struct ed_server *srv);
 void ed_server_reload_triggers_stop(struct ed_server *srv);
+
+/* server_trust.c: what keeps trust current on the control loop. start:
+ * the hourly CRL warning (--crl-warn-interval) and re-check rounds become
+ * possible; stop: every round still open is answered and freed (the loops
+ * have exited by then), the timers close. ed_server_recheck_start runs
+ * right after a publish: it starts the re-check of established sessions
+ * against it and logs the "reloaded" line when that is done (at once when
+ * there is nothing to re-check). */
+void ed_server_trust_start(struct ed_server *srv);
+void ed_server_trust_stop(struct ed_server *srv);
+void ed_server_recheck_start(struct ed_server *srv,
+                             const struct ed_tls_summary *sum,
+                             enum ed_reload_trigger trigger);
 
 #endif /* ED_SERVER_INTERNAL_H */

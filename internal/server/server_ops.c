@@ -13,11 +13,10 @@
 struct collect {
   const struct ed_session_filter *f;
   uint64_t now_ns;
-  struct ed_session_info *items;
-  size_t num, cap;
 };
 
-static int matches(const struct collect *c, const struct ed_session_info *s) {
+static int matches(void *arg, const struct ed_session_info *s) {
+  const struct collect *c = arg;
   const struct ed_session_filter *f = c->f;
   if (!f) return 1;
   if (f->cn && !ed_tls_peer_cn_is(s->identity, f->cn)) return 0;
@@ -30,33 +29,44 @@ static int matches(const struct collect *c, const struct ed_session_info *s) {
   return 1;
 }
 
-static int collect_one(void *arg, const struct ed_session_info *s) {
-  struct collect *c = arg;
-  if (!matches(c, s)) return 0;
-  if (c->num == c->cap) {
-    c->cap = c->cap ? 2 * c->cap : 64;
-    c->items = ed_realloc(c->items, c->cap * sizeof(*c->items));
-  }
-  ed_session_info_copy(&c->items[c->num++], s);
-  return 0;
-}
-
 static int by_id(const void *a, const void *b) {
   const struct ed_session_info *x = a, *y = b;
   return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/* copy_loop appends loop |l|'s matching sessions to |*items| (|*num| of
+ * |*cap| used). Room is made before each copy, outside the loop's lock
+ * (ed_loop_sessions_copy allocates nothing under it); if more sessions
+ * match than there was room for, it is made again, larger. */
+static void copy_loop(struct ed_loop *l, struct collect *c,
+                      struct ed_session_info **items, size_t *num,
+                      size_t *cap) {
+  size_t room = (size_t)ed_loop_num_conns(l) + 16, n = 0;
+  for (;;) {
+    if (*cap - *num < room) {
+      *cap = *num + room;
+      *items = ed_realloc(*items, *cap * sizeof(**items));
+    }
+    if (ed_loop_sessions_copy(l, *items + *num, room, &n, matches, c) == 0)
+      break;
+    room = 2 * n + 16; /* sessions arrived meanwhile */
+  }
+  *num += n;
 }
 
 int ed_server_sessions(struct ed_server *srv, struct ed_session_info **out,
                        size_t *out_num,
                        const struct ed_session_filter *filter) {
   struct collect c = {.f = filter, .now_ns = ed_wall_ns()};
+  struct ed_session_info *items = NULL;
+  size_t num = 0, cap = 0;
   for (uint32_t i = 0; i < srv->workers; i++)
-    ed_loop_sessions(srv->loops[i], collect_one, &c);
-  if (c.num) qsort(c.items, c.num, sizeof(*c.items), by_id);
-  while (filter && filter->limit && c.num > filter->limit)
-    ed_session_info_cleanup(&c.items[--c.num]);
-  *out = c.items ? c.items : ed_calloc(1, sizeof(**out));
-  *out_num = c.num;
+    copy_loop(srv->loops[i], &c, &items, &num, &cap);
+  if (num) qsort(items, num, sizeof(*items), by_id);
+  while (filter && filter->limit && num > filter->limit)
+    ed_session_info_cleanup(&items[--num]);
+  *out = items ? items : ed_calloc(1, sizeof(**out));
+  *out_num = num;
   return 0;
 }
 

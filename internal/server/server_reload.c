@@ -9,7 +9,9 @@
  *   level=info msg="reload triggered" trigger=watch path=/etc/echod/key.pem
  *       (internal/reload, when a watched file really changed)
  *   level=info msg=reloaded trigger=admin snapshot=4 serial=6A01...
- *       crl_entries=2
+ *       crl_entries=2 recheck=done sessions_checked=12 sessions_closed=1
+ *       (server_trust.c: written once established sessions were
+ *       re-checked against the new snapshot)
  *   level=info msg="reload check ok" trigger=admin snapshot=5 serial=6A01...
  *   level=error msg="reload failed" trigger=watch check=0 error="..." */
 #include <signal.h>
@@ -28,6 +30,9 @@ void ed_server_publish(struct ed_server *srv, struct ed_tls_snapshot *snap) {
   struct ed_tls_snapshot *old = srv->snap;
   srv->snap = snap;
   pthread_mutex_unlock(&srv->snap_mu);
+  /* After the swap: whoever reads the count first and then the snapshot
+   * holds one at least that new (struct ed_loop_shared). */
+  atomic_fetch_add(&srv->sh.snap_gen, 1);
   ed_tls_snapshot_unref(old);
 }
 
@@ -53,21 +58,18 @@ void ed_server_reload_status(const struct ed_server *srv,
 
 /* ---- the one reload function --------------------------------------------- */
 
-/* publish makes |snap| current, records and logs the reload. */
+/* publish makes |snap| current, records the reload, and re-checks the
+ * established sessions against it - here and only here, so every trigger
+ * does it (--keep-sessions-on-reload opts out). The loops are reached by
+ * posting to them, never by blocking the control thread on them; the
+ * "reloaded" line is logged when they are done (server_trust.c). A failed
+ * reload or a check never gets here. */
 static void publish(struct ed_server *srv, struct ed_tls_snapshot *snap,
                     const struct ed_tls_summary *sum,
                     enum ed_reload_trigger trigger) {
   ed_server_publish(srv, snap);
   record(srv, trigger, 1, NULL);
-  ED_INFO("reloaded", "trigger=%s snapshot=%llu serial=%s crl_entries=%zu",
-          ed_reload_trigger_name(trigger), (unsigned long long)sum->snapshot_id,
-          sum->server.serial, sum->crl_entries);
-  /* HOOK (the identity work): re-check established sessions against the
-   * snapshot just published, here and only here, so every trigger does it
-   * (--keep-sessions-on-reload opts out). |snap| is current; the loops
-   * are reached by posting to them (ed_loop_post_*), never by blocking
-   * the control thread on them. A failed reload or a check never gets
-   * here. */
+  ed_server_recheck_start(srv, sum, trigger);
 }
 
 int ed_server_reload(struct ed_server *srv, int check_only,
@@ -122,6 +124,7 @@ static void on_files_changed(void *arg) {
 }
 
 void ed_server_reload_triggers_start(struct ed_server *srv) {
+  ed_server_trust_start(srv);
   uv_signal_init(&srv->control, &srv->sig_hup);
   srv->sig_hup.data = srv;
   uv_signal_start(&srv->sig_hup, on_sighup, SIGHUP);
@@ -146,4 +149,5 @@ void ed_server_reload_triggers_stop(struct ed_server *srv) {
   uv_close((uv_handle_t *)&srv->sig_hup, NULL);
   ed_reload_free(srv->watcher);
   srv->watcher = NULL;
+  ed_server_trust_stop(srv);
 }

@@ -215,11 +215,94 @@ static void test_change_then_sighup_is_one_reload(void) {
   ed_config_free(cfg);
 }
 
+/* ---- the re-check after a reload ---------------------------------------- */
+
+struct waited {
+  int calls;
+  struct ed_recheck_result r;
+  int before_return; /* called before ed_server_reload_wait returned */
+};
+
+static void on_waited(void *arg, const struct ed_recheck_result *r) {
+  struct waited *w = arg;
+  w->calls++;
+  w->r = *r;
+}
+
+static void wait_now(struct ed_server *srv, struct waited *w) {
+  ed_server_reload_wait(srv, on_waited, w);
+  w->before_return = w->calls;
+}
+
+struct recheck_run {
+  struct ed_server *srv;
+  uv_timer_t timer;
+  int step;
+  struct waited w;
+};
+
+/* step 0: reload (the loops have no session); step 1: look, drain. */
+static void on_recheck_step(uv_timer_t *t) {
+  struct recheck_run *r = t->data;
+  if (r->step++ == 0) {
+    install(2, 2);
+    CHECK_EQ(ed_server_reload(r->srv, 0, ED_RELOAD_ADMIN, NULL, NULL, 0), 0);
+    wait_now(r->srv, &r->w);
+    uv_timer_start(t, on_recheck_step, 500, 0);
+    return;
+  }
+  uv_close((uv_handle_t *)t, NULL);
+  ed_server_drain(r->srv, 0);
+}
+
+/* On a running server a reload's outcome waits for every loop's re-check
+ * (the control loop keeps running meanwhile); without running loops, or
+ * with --keep-sessions-on-reload, it is there at once. */
+static void test_reload_waits_for_the_recheck(void) {
+  struct ed_config *cfg;
+  struct recheck_run r = {0};
+  r.srv = server(&cfg);
+  install(2, 2);
+  CHECK_EQ(ed_server_reload(r.srv, 0, ED_RELOAD_ADMIN, NULL, NULL, 0), 0);
+  wait_now(r.srv, &r.w); /* nothing runs: at once, nothing checked */
+  CHECK_EQ(r.w.before_return, 1);
+  CHECK_EQ(r.w.r.status, ED_RECHECK_DONE);
+  CHECK_EQ(r.w.r.checked, 0);
+  memset(&r.w, 0, sizeof(r.w));
+  install(1, 1);
+  CHECK_EQ(ed_server_start(r.srv), 0);
+  uv_timer_init(ed_server_control_loop(r.srv), &r.timer);
+  r.timer.data = &r;
+  uv_timer_start(&r.timer, on_recheck_step, 50, 0);
+  CHECK_EQ(ed_server_run(r.srv), 0);
+  CHECK_EQ(r.w.before_return, 0); /* the loops had it to do first */
+  CHECK_EQ(r.w.calls, 1);
+  CHECK_EQ(r.w.r.status, ED_RECHECK_DONE);
+  CHECK_EQ(r.w.r.checked, 0);
+  ed_server_free(r.srv);
+  ed_config_free(cfg);
+  /* --keep-sessions-on-reload: off, at once. */
+  cfg = config();
+  cfg->keep_sessions_on_reload = 1;
+  struct ed_server *srv = NULL;
+  char err[256];
+  install(1, 1);
+  CHECK_EQ(ed_server_new(&srv, cfg, err, sizeof(err)), 0);
+  struct waited w = {0};
+  CHECK_EQ(ed_server_reload(srv, 0, ED_RELOAD_SIGNAL, NULL, NULL, 0), 0);
+  wait_now(srv, &w);
+  CHECK_EQ(w.before_return, 1);
+  CHECK_EQ(w.r.status, ED_RECHECK_OFF);
+  ed_server_free(srv);
+  ed_config_free(cfg);
+}
+
 int main(void) {
   setup();
   RUN(test_publish_and_references);
   RUN(test_reload_check_failure_and_record);
   RUN(test_change_then_sighup_is_one_reload);
+  RUN(test_reload_waits_for_the_recheck);
   X509_free(cert1);
   X509_free(cert2);
   EVP_PKEY_free(key1);

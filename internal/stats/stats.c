@@ -67,6 +67,9 @@ void ed_stats_accumulate(struct ed_stats_snapshot *out,
   out->bytes_in += LOAD(s->bytes_in);
   out->bytes_out += LOAD(s->bytes_out);
   out->closed += LOAD(s->closed);
+  for (int i = 0; i < ED_REVOKE_REASON_COUNT; i++) {
+    out->sessions_revoked[i] += LOAD(s->sessions_revoked[i]);
+  }
   out->active_handshaking += LOAD(s->active_handshaking);
   out->active_established += LOAD(s->active_established);
   out->queue_depth += LOAD(s->queue_depth);

@@ -10,8 +10,8 @@
  * struct ed_stats_snapshot, without stopping the writers.
  *
  * The labels these counters are kept by (handshake failure reasons, cipher
- * suites, reject reasons) belong to the modules that decide them:
- * internal/tls/tls_types.h and internal/loop/loop_types.h. */
+ * suites, reject reasons, re-check reasons) belong to the modules that decide
+ * them: internal/tls/tls_types.h and internal/loop/loop_types.h. */
 #ifndef ED_STATS_H
 #define ED_STATS_H
 
@@ -56,6 +56,8 @@ struct ed_stats {
   _Atomic uint64_t bytes_in;  /* plaintext received from clients */
   _Atomic uint64_t bytes_out; /* plaintext echoed back */
   _Atomic uint64_t closed;    /* connections fully closed */
+  /* Established sessions the re-check after a reload closed. */
+  _Atomic uint64_t sessions_revoked[ED_REVOKE_REASON_COUNT];
   /* Gauges: current values owned by this writer (may be negative in one
    * instance if a connection moves between writers; the sum is right). */
   _Atomic int64_t active_handshaking;
@@ -96,6 +98,7 @@ struct ed_stats_snapshot {
   uint64_t hs_errors[ED_HS_REASON_COUNT];
   uint64_t sessions_by_suite[ED_SUITE_COUNT];
   uint64_t bytes_in, bytes_out, closed;
+  uint64_t sessions_revoked[ED_REVOKE_REASON_COUNT];
   int64_t active_handshaking, active_established, queue_depth;
   struct ed_hist_snapshot hs_duration, queue_wait, conn_duration;
 };

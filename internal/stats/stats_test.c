@@ -15,6 +15,12 @@ static void test_names(void) {
   CHECK_EQ(ed_suite_from_iana(0x0035), ED_SUITE_OTHER);
   CHECK_STR(ed_session_state_name(ED_SESSION_CLOSING), "closing");
   CHECK_STR(ed_session_state_name((enum ed_session_state)99), "unknown");
+  CHECK_STR(ed_revoke_reason_name(ED_REVOKE_REVOKED), "revoked");
+  CHECK_EQ(ed_revoke_reason_from_hs(ED_HS_CERT_REVOKED), ED_REVOKE_REVOKED);
+  CHECK_EQ(ed_revoke_reason_from_hs(ED_HS_ACL_DENIED), ED_REVOKE_ACL_DENIED);
+  CHECK_EQ(ed_revoke_reason_from_hs(ED_HS_UNKNOWN_CA), ED_REVOKE_UNKNOWN_CA);
+  CHECK_EQ(ed_revoke_reason_from_hs(ED_HS_TIMEOUT), ED_REVOKE_OTHER);
+  CHECK_STR(ed_revoke_reason_name(ED_REVOKE_OTHER), "recheck_failed");
 }
 
 static void test_hist(void) {

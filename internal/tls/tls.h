@@ -7,15 +7,17 @@
  * from them. Building
  * one checks everything (ed_tls_snapshot_new); a reload builds a new one
  * and swaps a pointer. Connections keep a reference to the snapshot they
- * started with. Thread-safe: any thread may use a snapshot.
+ * started with (its SSL_CTX, the server's certificate); a handshake under
+ * way can be told to decide on its client with a newer one
+ * (ed_tls_conn_retrust). Thread-safe: any thread may use a snapshot.
  *
  * Ticket keys (ed_tls_keyring) live outside the snapshots, so tickets stay
  * valid across reloads. A ticket carries the client's identity and what
  * the whole-chain re-check needs; opening one re-checks it against the
- * connection's snapshot (ed_tls_peer_recheck: CA, validity, every CRL,
- * depth, allow-list), and a ticket that no longer passes is ignored: the
- * client falls back to a full handshake, which refuses it with the right
- * reason. */
+ * snapshot that decides on the connection's client (ed_tls_peer_recheck: CA,
+ * validity, every CRL, depth, allow-list), and a ticket that no longer passes
+ * is ignored: the client falls back to a full handshake, which refuses it with
+ * the right reason. */
 #ifndef ED_TLS_H
 #define ED_TLS_H
 
@@ -225,9 +227,11 @@ int ed_tls_peer_from_der(struct ed_tls_peer **out, const char **out_detail,
  * crl_expired_refuse, that CRL is not past its nextUpdate (crl_expired);
  * and |p| matches the allow-list (acl_denied). Returns 0 when it passes;
  * otherwise ED_E_VERIFY and sets |*out_reason| and |*out_detail| (a static
- * string). No public-key work and no allocation: any thread may call it,
- * for any number of identities. The handshake decides with it too, so a
- * re-check and a new handshake of the same chain agree. */
+ * string). No public-key work and no allocation, but it is a certificate
+ * check: on a thread marked as an I/O loop (ed_tls_mark_io_thread) it
+ * refuses to decide (ED_E_VERIFY, reason other). Any other thread may call
+ * it, for any number of identities. The handshake decides with it too, so
+ * a re-check and a new handshake of the same chain agree. */
 int ed_tls_peer_recheck(const struct ed_tls_snapshot *s,
                         const struct ed_tls_peer *p, int64_t now,
                         enum ed_hs_reason *out_reason, const char **out_detail);
@@ -249,6 +253,15 @@ struct ed_tls_conn;
 /* ed_tls_conn_new_server returns a server engine on |snap| (takes a
  * reference for the connection's life). */
 struct ed_tls_conn *ed_tls_conn_new_server(struct ed_tls_snapshot *snap);
+
+/* ed_tls_conn_retrust makes |snap|'s trust (CA bundle, CRLs, allow-list,
+ * chain depth; it takes a reference) decide on the client from the next
+ * handshake call on, in place of the snapshot |c| was made with, which
+ * keeps serving the server's certificate. For a handshake under way when
+ * a newer snapshot is published: its client certificate (or ticket) is
+ * then judged by the newest credentials. Server side; not while another
+ * call on |c| runs. */
+void ed_tls_conn_retrust(struct ed_tls_conn *c, struct ed_tls_snapshot *snap);
 
 /* ed_tls_conn_new_client returns a client engine on |ctx| (SSL_CTX
  * reference taken), sending |servername| as SNI when not NULL, resuming
@@ -306,6 +319,38 @@ int ed_tls_conn_shutdown(struct ed_tls_conn *c, struct ed_tls_io *io);
  * BoringSSL error queue. */
 enum ed_hs_reason ed_tls_conn_failure(struct ed_tls_conn *c,
                                       const char **out_detail);
+
+/* ed_tls_conn_refuse ends a server handshake that completed (or whose
+ * last flight was accepted) but whose client no longer passes a check made
+ * after it: the identity re-checked against a newer snapshot than the one
+ * it was verified with. Writes the alert the handshake's own verification
+ * sends for |reason| (certificate_revoked for cert_revoked, ...) to
+ * io->out, records |reason| and |detail| (static) for
+ * ed_tls_conn_failure, and returns ED_E_TLS: nothing more may be read or
+ * written on |c|. */
+int ed_tls_conn_refuse(struct ed_tls_conn *c, struct ed_tls_io *io,
+                       enum ed_hs_reason reason, const char *detail);
+
+/* What a client presented as its certificate (server side), whether it
+ * was accepted or refused: for the log line of a refused handshake. Read
+ * without trusting it: |cn| is the subject's first CN as it came (UTF-8
+ * when it converts, else its raw bytes), |cn_len| bytes of which any may
+ * be a NUL or a control byte, so escape it (ed_logq_bytes) before it
+ * leaves the process; NULL when there is no CN. */
+struct ed_tls_presented {
+  const char *cn;
+  size_t cn_len;
+  const char *serial; /* uppercase hex; "" when the certificate did not
+                       * parse */
+  char sha256[65];    /* lowercase hex of the leaf's DER */
+};
+
+/* ed_tls_conn_presented fills |out| (strings borrowed from |c|, valid
+ * until it is freed) and returns 1 when the client presented a
+ * certificate that the handshake looked at; returns 0 when none was
+ * presented, or the handshake did not get that far. */
+int ed_tls_conn_presented(const struct ed_tls_conn *c,
+                          struct ed_tls_presented *out);
 
 /* After a complete handshake: */
 /* ed_tls_conn_peer returns the client's identity (server side; borrowed

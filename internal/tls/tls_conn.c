@@ -73,6 +73,8 @@ struct ed_tls_conn *ed_tls_conn_new_server(struct ed_tls_snapshot *snap) {
   struct ed_tls_conn *c = conn_new(snap->ctx);
   ed_tls_snapshot_ref(snap);
   c->snap = snap;
+  ed_tls_snapshot_ref(snap);
+  c->trust = snap;
   SSL_set_accept_state(c->ssl);
   SSL_set_shed_handshake_config(c->ssl, 1);
   return c;
@@ -87,11 +89,19 @@ struct ed_tls_conn *ed_tls_conn_new_client(SSL_CTX *ctx, const char *servername,
   return c;
 }
 
+void ed_tls_conn_retrust(struct ed_tls_conn *c, struct ed_tls_snapshot *snap) {
+  ed_tls_snapshot_ref(snap);
+  ed_tls_snapshot_unref(c->trust);
+  c->trust = snap;
+}
+
 void ed_tls_conn_free(struct ed_tls_conn *c) {
   if (!c) return;
   SSL_free(c->ssl);
   ed_tls_snapshot_unref(c->snap);
+  ed_tls_snapshot_unref(c->trust);
   ed_tls_peer_unref(c->peer);
+  ed_tls_seen_cleanup(&c->seen);
   free(c);
 }
 

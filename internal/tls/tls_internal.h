@@ -4,6 +4,7 @@
 #define ED_TLS_INTERNAL_H
 
 #include <openssl/bytestring.h>
+#include <openssl/pool.h>
 #include <openssl/x509.h>
 #include <stdatomic.h>
 
@@ -142,14 +143,29 @@ const struct ed_tls_ca *ed_tls_find_ca(const struct ed_tls_snapshot *s,
 int ed_tls_ca_revokes(const struct ed_tls_ca *ca,
                       const struct ed_tls_serial *serial);
 
+/* What a client presented, kept when its certificate was refused
+ * (tls_presented.c): see struct ed_tls_presented. */
+struct ed_tls_seen {
+  int have;
+  char *cn; /* NULL: no CN */
+  size_t cn_len;
+  char *serial; /* "" when the certificate did not parse */
+  uint8_t sha256[32];
+};
+
 struct ed_tls_conn {
   SSL *ssl;
-  struct ed_tls_snapshot *snap; /* server side; NULL for clients */
-  struct ed_tls_io *io;         /* the current call's transport */
-  struct ed_tls_peer *peer;     /* server side, once verified/restored */
-  enum ed_hs_reason reason;     /* set by verification on refusal */
+  struct ed_tls_snapshot *snap; /* server side; NULL for clients: the
+                                 * SSL_CTX, the server's certificate */
+  /* Server side: whose trust decides on the client - CA bundle, CRLs,
+   * allow-list, limits (|snap| unless ed_tls_conn_retrust changed it). */
+  struct ed_tls_snapshot *trust;
+  struct ed_tls_io *io;     /* the current call's transport */
+  struct ed_tls_peer *peer; /* server side, once verified/restored */
+  enum ed_hs_reason reason; /* set by verification on refusal */
   int have_reason;
   const char *detail;
+  struct ed_tls_seen seen; /* a refused client's certificate */
 };
 
 /* tls_conn.c: ed_tls_refuse_on_io_thread returns 1 (and records the
@@ -157,9 +173,17 @@ struct ed_tls_conn {
  * |what| names the check that must not run there. */
 int ed_tls_refuse_on_io_thread(struct ed_tls_conn *c, const char *what);
 
+/* tls_presented.c: ed_tls_note_presented keeps what the client presented
+ * as |leaf| (its DER) in c->seen, parsed without trusting it (a refusal's
+ * log line names it); ed_tls_seen_cleanup frees it. */
+void ed_tls_note_presented(struct ed_tls_conn *c, const CRYPTO_BUFFER *leaf);
+void ed_tls_seen_cleanup(struct ed_tls_seen *s);
+
 /* tls_verify.c */
 extern const SSL_TICKET_AEAD_METHOD ed_tls_ticket_method;
 enum ssl_verify_result_t ed_tls_verify_client(SSL *ssl, uint8_t *out_alert);
+/* ed_tls_alert_for returns the TLS alert a refusal for |r| sends. */
+uint8_t ed_tls_alert_for(enum ed_hs_reason r);
 int ed_tls_acl_allows(const struct ed_tls_snapshot *s,
                       const struct ed_tls_peer *p);
 

@@ -2,11 +2,15 @@
  * handshakes between a client and a server engine (also one byte at a
  * time), every refusal reason with its alert, and ticket resumption
  * (including refusal after a CRL update). */
+#include <openssl/bn.h>
 #include <openssl/err.h>
+#include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal/base/base.h"
@@ -266,8 +270,35 @@ static void test_one_byte_transport(void) {
   run_good(1, 20000);
 }
 
+/* check_presented: the server names what |cert| was (NULL: nothing
+ * presented, or refused before the certificate was looked at). */
+static void check_presented(const struct ed_tls_conn *sv, X509 *cert) {
+  struct ed_tls_presented pr;
+  int have = ed_tls_conn_presented(sv, &pr);
+  CHECK_EQ(have, cert != NULL);
+  if (!have || !cert) return;
+  char cn[256] = "", serial[80], sha[65];
+  uint8_t md[32], *der = NULL;
+  X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, cn,
+                            sizeof(cn));
+  CHECK(pr.cn != NULL && pr.cn_len == strlen(cn) &&
+        !memcmp(pr.cn, cn, pr.cn_len));
+  BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+  char *hex = BN_bn2hex(bn);
+  snprintf(serial, sizeof(serial), "%s", hex);
+  CHECK_EQ(strcasecmp(pr.serial, serial), 0); /* BN_bn2hex: lowercase */
+  OPENSSL_free(hex);
+  BN_free(bn);
+  int len = i2d_X509(cert, &der);
+  SHA256(der, (size_t)len, md);
+  OPENSSL_free(der);
+  ed_tls_hex(sha, md, 32);
+  CHECK_STR(pr.sha256, sha);
+}
+
 /* refused runs a handshake of |cert| against |prm| and checks the
- * server's reason and the alert the client reads. */
+ * server's reason, the alert the client reads and what the server says
+ * was presented. */
 static void refused(const struct ed_tls_params *prm, X509 *cert,
                     uint16_t client_max, enum ed_hs_reason want,
                     int want_alert) {
@@ -281,6 +312,7 @@ static void refused(const struct ed_tls_params *prm, X509 *cert,
   if (p.reason != want)
     fprintf(stderr, "  got reason %s\n", ed_hs_reason_name(p.reason));
   if (want_alert) CHECK_EQ(tp_client_alert(&p), want_alert);
+  check_presented(p.sv, client_max == TLS1_3_VERSION ? cert : NULL);
   tp_pair_free(&p);
   SSL_CTX_free(cctx);
   ed_tls_snapshot_unref(s);
@@ -655,6 +687,64 @@ static void test_io_thread_guard(void) {
   ed_tls_snapshot_unref(s);
 }
 
+/* A handshake that completed, then refused by a later check (its
+ * identity against a newer snapshot): the client reads the alert of the
+ * reason, the server reports the reason and who it was. */
+static void test_refuse_after_handshake(void) {
+  struct ed_tls_params prm = base_params();
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  SSL_CTX *cctx = client_ctx(alice, TLS1_3_VERSION);
+  struct tp_pair p;
+  tp_pair_init(&p, cctx, s, NULL, 1 << 20);
+  tp_handshake(&p);
+  CHECK_EQ(p.sv_rc, 1);
+  check_presented(p.sv, alice);
+  struct ed_tls_io io = {NULL, 0, 0, &p.s2c};
+  CHECK_EQ(ed_tls_conn_refuse(p.sv, &io, ED_HS_CERT_REVOKED, "revoked later"),
+           ED_E_TLS);
+  const char *detail = NULL;
+  CHECK_EQ(ed_tls_conn_failure(p.sv, &detail), ED_HS_CERT_REVOKED);
+  CHECK_STR(detail, "revoked later");
+  CHECK_EQ(tp_client_alert(&p), SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
+  /* The re-check itself refuses to run on an I/O loop. */
+  const struct ed_tls_peer *peer = ed_tls_conn_peer(p.sv);
+  enum ed_hs_reason r;
+  CHECK_EQ(ed_tls_peer_recheck(s, peer, time(NULL), &r, &detail), 0);
+  ed_tls_mark_io_thread(1);
+  CHECK_EQ(ed_tls_peer_recheck(s, peer, time(NULL), &r, &detail), ED_E_VERIFY);
+  ed_tls_mark_io_thread(0);
+  CHECK_EQ(r, ED_HS_OTHER);
+  CHECK(strstr(detail, "I/O loop") != NULL);
+  tp_pair_free(&p);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s);
+}
+
+/* A handshake under way is told to decide with a newer snapshot before
+ * the client's certificate arrives: the newer one's allow-list refuses
+ * it, in the handshake itself (no ticket was sent). */
+static void test_retrust_mid_handshake(void) {
+  struct ed_tls_params prm = base_params();
+  struct ed_tls_snapshot *s1 = snap_with(&prm);
+  const char *cns[] = {"bob"};
+  prm.allow_cn = cns, prm.num_allow_cn = 1;
+  struct ed_tls_snapshot *s2 = snap_with(&prm);
+  SSL_CTX *cctx = client_ctx(alice, TLS1_3_VERSION);
+  struct tp_pair p;
+  tp_pair_init(&p, cctx, s1, NULL, 1 << 20);
+  CHECK_EQ(server_flight(&p, 1), 0);
+  ed_tls_conn_retrust(p.sv, s2);
+  ed_tls_snapshot_unref(s2); /* |p.sv| holds it now */
+  tp_handshake(&p);
+  CHECK(p.sv_rc < 0);
+  CHECK_EQ(p.reason, ED_HS_ACL_DENIED);
+  CHECK_EQ(tp_client_alert(&p), SSL_R_TLSV1_ALERT_ACCESS_DENIED);
+  check_presented(p.sv, alice);
+  tp_pair_free(&p);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s1);
+}
+
 static void teardown(void) {
   X509 *all[] = {ca,      rogue,  srv,     alice, bob,
                  expired, notyet, revoked, noeku, rogue_cli};
@@ -682,6 +772,8 @@ int main(void) {
   RUN(test_resumption);
   RUN(test_resumption_tail);
   RUN(test_io_thread_guard);
+  RUN(test_refuse_after_handshake);
+  RUN(test_retrust_mid_handshake);
   teardown();
   return TEST_RESULT();
 }

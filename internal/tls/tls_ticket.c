@@ -184,7 +184,7 @@ static struct ed_tls_peer *trusted(struct ed_tls_conn *c, CBS *cbs) {
   struct ed_tls_peer *p = ed_tls_identity_decode(cbs);
   enum ed_hs_reason reason;
   const char *detail;
-  if (p && ed_tls_peer_recheck(c->snap, p, (int64_t)time(NULL), &reason,
+  if (p && ed_tls_peer_recheck(c->trust, p, (int64_t)time(NULL), &reason,
                                &detail) != 0) {
     ED_DEBUG("ticket ignored", "reason=%s serial=%s", ed_hs_reason_name(reason),
              ed_tls_peer_serial(p));

@@ -16,7 +16,7 @@
 
 #include "internal/tls/tls_internal.h"
 
-/* alert_for: the alert each refusal sends.
+/* ed_tls_alert_for: the alert each refusal sends.
  * - bad_identity: bad_certificate. The certificate verified, but as an
  *   identity it is malformed (control bytes, two CNs) or the wrong kind (a
  *   CA); "corrupt certificate" is what bad_certificate means, and it does
@@ -28,7 +28,7 @@
  * - chain_too_long: unknown_ca, as BoringSSL and OpenSSL answer
  *   X509_V_ERR_CERT_CHAIN_TOO_LONG: that intermediate is not an issuer we
  *   accept at that depth. */
-static uint8_t alert_for(enum ed_hs_reason r) {
+uint8_t ed_tls_alert_for(enum ed_hs_reason r) {
   switch (r) {
     case ED_HS_NO_CLIENT_CERT:
       return SSL_AD_CERTIFICATE_REQUIRED;
@@ -56,7 +56,7 @@ static enum ssl_verify_result_t refuse(struct ed_tls_conn *c, uint8_t *alert,
   c->reason = reason;
   c->have_reason = 1;
   c->detail = detail;
-  *alert = alert_for(reason);
+  *alert = ed_tls_alert_for(reason);
   return ssl_verify_invalid;
 }
 
@@ -148,7 +148,7 @@ static enum ssl_verify_result_t verify_full(struct ed_tls_conn *c,
   if (!parsed) {
     r = refuse(c, alert, ED_HS_PROTOCOL, "unparseable client certificate");
   } else {
-    int e = verify_chain(c->snap, leaf, chain, &verified);
+    int e = verify_chain(c->trust, leaf, chain, &verified);
     r = e == X509_V_OK ? identify(c, alert, leaf,
                                   sk_CRYPTO_BUFFER_value(bufs, 0), verified)
                        : map_verify_error(c, alert, e);
@@ -160,6 +160,33 @@ static enum ssl_verify_result_t verify_full(struct ed_tls_conn *c,
   return r;
 }
 
+/* verify_presented decides on the chain |bufs| the client presented. */
+static enum ssl_verify_result_t verify_presented(struct ed_tls_conn *c,
+                                                 uint8_t *out_alert,
+                                                 const STACK_OF(CRYPTO_BUFFER) *
+                                                     bufs) {
+  /* The same chain verified before under this snapshot (and is within
+   * its validity): skip to the re-check. The CertificateVerify signature
+   * is BoringSSL's, every time. */
+  uint8_t key[32];
+  int64_t now = (int64_t)time(NULL);
+  ed_tls_vcache_key(key, bufs);
+  struct ed_tls_peer *cached = ed_tls_vcache_get(c->trust->vcache, key, now);
+  if (cached) {
+    ed_tls_peer_unref(c->peer);
+    c->peer = cached;
+  } else {
+    enum ssl_verify_result_t r = verify_full(c, out_alert, bufs);
+    if (r != ssl_verify_ok) return r;
+    ed_tls_vcache_put(c->trust->vcache, key, c->peer);
+  }
+  enum ed_hs_reason reason;
+  const char *detail;
+  if (ed_tls_peer_recheck(c->trust, c->peer, now, &reason, &detail) != 0)
+    return refuse(c, out_alert, reason, detail);
+  return ssl_verify_ok;
+}
+
 enum ssl_verify_result_t ed_tls_verify_client(SSL *ssl, uint8_t *out_alert) {
   struct ed_tls_conn *c = SSL_get_app_data(ssl);
   if (ed_tls_refuse_on_io_thread(c, "client_certificate")) {
@@ -169,26 +196,24 @@ enum ssl_verify_result_t ed_tls_verify_client(SSL *ssl, uint8_t *out_alert) {
   const STACK_OF(CRYPTO_BUFFER) *bufs = SSL_get0_peer_certificates(ssl);
   if (!c || !c->snap || !bufs || sk_CRYPTO_BUFFER_num(bufs) == 0)
     return refuse(c, out_alert, ED_HS_NO_CLIENT_CERT, "no client certificate");
-  /* The same chain verified before under this snapshot (and is within
-   * its validity): skip to the re-check. The CertificateVerify signature
-   * is BoringSSL's, every time. */
-  uint8_t key[32];
-  int64_t now = (int64_t)time(NULL);
-  ed_tls_vcache_key(key, bufs);
-  struct ed_tls_peer *cached = ed_tls_vcache_get(c->snap->vcache, key, now);
-  if (cached) {
-    ed_tls_peer_unref(c->peer);
-    c->peer = cached;
-  } else {
-    enum ssl_verify_result_t r = verify_full(c, out_alert, bufs);
-    if (r != ssl_verify_ok) return r;
-    ed_tls_vcache_put(c->snap->vcache, key, c->peer);
-  }
-  enum ed_hs_reason reason;
-  const char *detail;
-  if (ed_tls_peer_recheck(c->snap, c->peer, now, &reason, &detail) != 0)
-    return refuse(c, out_alert, reason, detail);
-  return ssl_verify_ok;
+  enum ssl_verify_result_t r = verify_presented(c, out_alert, bufs);
+  /* Refused: keep who it was for the log line (refusals only, so an
+   * accepted handshake pays nothing for it). */
+  if (r != ssl_verify_ok)
+    ed_tls_note_presented(c, sk_CRYPTO_BUFFER_value(bufs, 0));
+  return r;
+}
+
+int ed_tls_conn_refuse(struct ed_tls_conn *c, struct ed_tls_io *io,
+                       enum ed_hs_reason reason, const char *detail) {
+  c->reason = reason;
+  c->have_reason = 1;
+  c->detail = detail;
+  c->io = io;
+  SSL_send_fatal_alert(c->ssl, ed_tls_alert_for(reason));
+  c->io = NULL;
+  ERR_clear_error();
+  return ED_E_TLS;
 }
 
 /* ---- the re-check -------------------------------------------------------- */
@@ -254,6 +279,9 @@ int ed_tls_peer_recheck(const struct ed_tls_snapshot *s,
                         const struct ed_tls_peer *p, int64_t now,
                         enum ed_hs_reason *out_reason,
                         const char **out_detail) {
+  if (ed_tls_refuse_on_io_thread(NULL, "identity_recheck"))
+    return fail(out_reason, out_detail, ED_HS_OTHER,
+                "internal error: certificate check on an I/O loop");
   if (!p || p->num_links == 0)
     return fail(out_reason, out_detail, ED_HS_OTHER, "no identity");
   if (!ed_tls_find_ca(s, p->links[p->num_links - 1].issuer))

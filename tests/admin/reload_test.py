@@ -407,7 +407,10 @@ def full_or_resumed_refused(port, ctx, session=None):
 class Revocation(unittest.TestCase):
 
     def test_pki_revoke_reload_and_kill_cn(self):
-        with au.start() as srv:  # zero-config: dev PKI in the state dir
+        # --keep-sessions-on-reload: the revoked client's open session is
+        # left to the operator (kill --cn). Without it the reload closes
+        # it (tests/identity/live_revocation_test.py).
+        with au.start("--keep-sessions-on-reload") as srv:  # dev PKI
             echod.run_pki(["issue", "client", "alice"], srv.state_dir)
             echod.run_pki(["issue", "client", "bob"], srv.state_dir)
             pki = srv.pki_dir()
@@ -442,7 +445,7 @@ class Revocation(unittest.TestCase):
             self.assertTrue(full_or_resumed_refused(srv.port, alice))
             self.assertTrue(full_or_resumed_refused(srv.port, alice, ticket))
             srv.wait_log(r'msg="handshake failed"[^\n]*reason=cert_revoked')
-            # open sessions were untouched until kill --cn
+            # the open session was kept until kill --cn
             self.assertEqual(echod.echo(held, b"a2"), b"a2")
             r = au.echoctl(srv.admin_path, "kill", "--cn", "alice")
             self.assertEqual(r.returncode, 0, r.stderr)

@@ -12,8 +12,13 @@ into typed, exact values:
 - CN "alice\\0evil" matched --allow-cn alice, DNS SAN
   "admin\\0.attacker.example" matched --allow-san admin;
 - with two CNs only the first was seen; a CA certificate was accepted as
-  a client; a 200-byte CN was cut to 127 bytes."""
+  a client; a 200-byte CN was cut to 127 bytes.
 
+A refused client is named in its "handshake failed" line (cn, serial,
+sha256 of what it presented, read without trusting it, escaped byte by
+byte); before, the line did not say who was refused."""
+
+import hashlib
 import json
 import os
 import re
@@ -28,6 +33,7 @@ COMMA_URI = "spiffe://echod/mallory,URI:spiffe://echod/admin"
 COMMA_EMAIL = "mallory,admin@example.com"
 LONG_CN = "".join("%04d-" % i for i in range(40))  # 200 bytes
 QUOTED_CN = 'q "x"=1 \\ y'  # printable, but every logfmt special
+ESC_CN = "\x1b[31mred\nroot\u009b"  # a terminal's escapes, a newline, CSI
 
 
 def echoctl_json(sock, *args):
@@ -57,6 +63,9 @@ class IdentityAttacksTest(unittest.TestCase):
         ca.issue("ca-leaf", cn="alice", ca=True)
         ca.issue("long-cn", cn=LONG_CN)
         ca.issue("quoted", cn=QUOTED_CN)
+        ca.issue("esc-cn", cn=ESC_CN)
+        rogue = cls.rogue = Mint(echod.tmpdir("rogue-"), "rogue root")
+        rogue.issue("alice")
         crl = ca.crl(os.path.join(d, "crl.pem"))
         flags = ["--cert", ca.path("server"), "--key",
                  ca.path("server", "key"), "--ca", ca.ca_pem, "--crl", crl,
@@ -125,6 +134,51 @@ class IdentityAttacksTest(unittest.TestCase):
     def test_ca_certificate_as_client(self):
         self.refuse(self.srv, "ca-leaf", "bad_identity",
                     "SSLV3_ALERT_BAD_CERTIFICATE")
+
+    # -- who was refused -----------------------------------------------------
+
+    def refused_event(self, srv, ctx, reason):
+        got, lport = echod.refused_alert(srv.port, ctx)
+        ev = srv.handshake_failure_event(lport)
+        self.assertEqual(ev["reason"], reason, srv.log_tail(5))
+        return ev
+
+    def assert_names(self, ev, mint, name, cn):
+        self.assertEqual(ev["cn"], cn)
+        self.assertEqual(int(ev["serial"], 16), mint.serials[name])
+        self.assertEqual(ev["sha256"],
+                         hashlib.sha256(mint.der(name)).hexdigest())
+
+    def test_refused_clients_are_named(self):
+        # Refused by the allow-list, by its identity (a NUL in the CN),
+        # by a foreign CA: each line names the certificate presented.
+        ev = self.refused_event(self.acl, self.ctx("comma-uri"), "acl_denied")
+        self.assert_names(ev, self.ca, "comma-uri", "mallory")
+        ev = self.refused_event(self.acl, self.ctx("nul-cn"), "bad_identity")
+        self.assert_names(ev, self.ca, "nul-cn", "alice\x00evil")
+        self.assertIn('cn="alice\\x00evil"', self.acl.log())
+        kw = self.rogue.client("alice")
+        kw["ca"] = self.ca.ca_pem
+        ev = self.refused_event(self.srv, echod.client_context(**kw),
+                                "unknown_ca")
+        self.assert_names(ev, self.rogue, "alice", "alice")
+        # The existing fields are all still there.
+        for k in ("id", "peer", "detail", "duration_ms"):
+            self.assertIn(k, ev)
+
+    def test_refused_hostile_cn_reaches_the_log_inert(self):
+        ev = self.refused_event(self.srv, self.ctx("esc-cn"), "bad_identity")
+        self.assertEqual(ev["cn"], ESC_CN.encode().decode("latin-1"))
+        log = self.srv.log()
+        self.assertNotIn("\x1b", log)
+        self.assertNotIn("\u009b", log)  # no raw C2 9B either
+        self.assertIn(r'cn="\x1b[31mred\x0aroot\xc2\x9b"', log)
+
+    def test_no_certificate_no_names(self):
+        ctx = echod.client_context(ca=self.ca.ca_pem)
+        ev = self.refused_event(self.srv, ctx, "no_client_cert")
+        for k in ("cn", "serial", "sha256"):
+            self.assertNotIn(k, ev)
 
     # -- identities that get in come out whole and escaped -------------------
 

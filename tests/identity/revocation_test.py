@@ -1,7 +1,8 @@
 """Revocation across the whole chain, end to end: several CRLs (the flag
 repeated, several in one file), one per CA of the bundle and required for
 each; intermediates checked against their issuer's CRL; an expired CRL
-under --crl-expired warn and refuse; --max-chain-depth; and a ticket that
+under --crl-expired warn (warned again every --crl-warn-interval) and
+refuse; --max-chain-depth; and a ticket that
 does not bring a client back once its intermediate is revoked.
 
 Before: only the first CRL of --crl was read (the flag kept its last
@@ -165,6 +166,25 @@ class RevocationTest(unittest.TestCase):
             self.assertEqual(ev[0]["file"], self.crl_i_old)
             self.served(srv, self.ia, "carol")
             srv.stop_clean()
+
+    def test_expired_crl_warned_again_between_reloads(self):
+        # Logged at start, then every --crl-warn-interval (default 1h)
+        # while it is still past its next update. Before, only a start or
+        # a reload logged it.
+        with echod.Server(*self.flags(self.ai, self.crl_a, self.crl_i_old),
+                          "--crl-warn-interval", "200ms") as srv:
+            echod.wait_until(
+                lambda: len(srv.events("CRL past its next update")) >= 3, 10,
+                what="the CRL warning, repeated")
+            ev = srv.events("CRL past its next update")
+            self.assertEqual({e["issuer"] for e in ev}, {"CN=inter A1"})
+            self.assertEqual(len(srv.events("reloaded")), 0)  # no reload
+            srv.stop_clean()
+        with echod.Server(*self.flags(self.ai, self.crl_a,
+                                      self.crl_i_old)) as srv:
+            srv.wait_log(r"CRL past its next update")
+            srv.stop_clean()
+            self.assertEqual(len(srv.events("CRL past its next update")), 1)
 
     def test_expired_crl_refuse(self):
         with echod.Server(*self.flags(self.ai, self.crl_a, self.crl_i_old),
