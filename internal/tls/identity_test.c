@@ -569,6 +569,88 @@ static void test_crls(void) {
   X509_CRL_free(newer);
 }
 
+/* Which CRL of one CA counts (README "Trust"): the highest CRL Number;
+ * with equal numbers or none, the latest lastUpdate; on a tie, the one
+ * read last. Before: the first of a lastUpdate tie was kept (an appended
+ * CRL signed in the same second was ignored), numbers were ignored. */
+static int alice_in(const char *f1, const char *f2) {
+  struct ed_tls_snapshot *s =
+      snap((struct setup){.depth = -1, .crls = {f1, f2}});
+  int rc = s ? run_client(s, alice, NULL, NULL, NULL, NULL, NULL, NULL) : -9;
+  ed_tls_snapshot_unref(s);
+  return rc == 1;
+}
+
+static void write_crl_num(const char *name, X509 *revoked, long last_s,
+                          long number) {
+  X509_CRL *crl = tc_crl_num(ca_a, key_a, revoked ? &revoked : NULL,
+                             revoked ? 1 : 0, last_s, 86400, number);
+  tc_write_crl(tc_path(name), crl);
+  X509_CRL_free(crl);
+}
+
+static void test_crl_order(void) {
+  /* Same second, numbered (echo-pki revoke twice): the higher number. */
+  write_crl_num("n1-empty.pem", NULL, -60, 1);
+  write_crl_num("n2-alice.pem", alice, -60, 2);
+  write_crl_num("n3-empty.pem", NULL, -60, 3);
+  CHECK(!alice_in("n1-empty.pem", "n2-alice.pem"));
+  CHECK(!alice_in("n2-alice.pem", "n1-empty.pem"));
+  CHECK(alice_in("n2-alice.pem", "n3-empty.pem"));
+  CHECK(alice_in("n3-empty.pem", "n2-alice.pem"));
+  /* The number outranks lastUpdate. */
+  write_crl_num("n5-alice-old.pem", alice, -3600, 5);
+  write_crl_num("n4-empty-new.pem", NULL, -10, 4);
+  CHECK(!alice_in("n4-empty-new.pem", "n5-alice-old.pem"));
+  CHECK(!alice_in("n5-alice-old.pem", "n4-empty-new.pem"));
+  /* Equal numbers (a re-signed CRL): the later lastUpdate, then order. */
+  write_crl_num("n5-empty-new.pem", NULL, -10, 5);
+  CHECK(alice_in("n5-alice-old.pem", "n5-empty-new.pem"));
+  CHECK(alice_in("n5-empty-new.pem", "n5-alice-old.pem"));
+  write_crl_num("n5-alice-new.pem", alice, -10, 5);
+  CHECK(!alice_in("n5-empty-new.pem", "n5-alice-new.pem"));
+  CHECK(alice_in("n5-alice-new.pem", "n5-empty-new.pem"));
+  /* No numbers, same lastUpdate: the one read last (flag order, and file
+   * order inside one file). */
+  write_crl_num("u-empty.pem", NULL, -60, -1);
+  write_crl_num("u-alice.pem", alice, -60, -1);
+  CHECK(!alice_in("u-empty.pem", "u-alice.pem"));
+  CHECK(alice_in("u-alice.pem", "u-empty.pem"));
+  X509_CRL *e = tc_crl_num(ca_a, key_a, NULL, 0, -60, 86400, -1);
+  X509_CRL *r = tc_crl_num(ca_a, key_a, &alice, 1, -60, 86400, -1);
+  X509_CRL *er[] = {e, r};
+  tc_write_crls(tc_path("u-empty-alice.pem"), er, 2);
+  CHECK(!alice_in("u-empty-alice.pem", NULL));
+  X509_CRL_free(e);
+  X509_CRL_free(r);
+}
+
+static void test_crl_order_failures(void) {
+  /* Dated in the future: it would outrank every CRL until that date. */
+  write_crl_num("future.pem", NULL, 86400, -1);
+  snap_fails((struct setup){.depth = -1, .crls = {"crl-a.pem", "future.pem"}},
+             ED_E_INVAL, "CRL #1 in ");
+  snap_fails((struct setup){.depth = -1, .crls = {"future.pem"}}, ED_E_INVAL,
+             "future.pem (issuer CN=root A) has lastUpdate ");
+  write_crl_num("future-num.pem", NULL, 86400, 9);
+  snap_fails((struct setup){.depth = -1, .crls = {"future-num.pem"}},
+             ED_E_INVAL, "in the future");
+  /* A minute ahead is clock skew, not an error. */
+  write_crl_num("skew.pem", alice, 60, -1);
+  CHECK(!alice_in("skew.pem", NULL));
+  /* Numbered and unnumbered CRLs of one CA: which is newer is unknown. */
+  snap_fails(
+      (struct setup){.depth = -1, .crls = {"u-empty.pem", "n2-alice.pem"}},
+      ED_E_INVAL, "one has a CRL Number, the other none");
+  snap_fails(
+      (struct setup){.depth = -1, .crls = {"n2-alice.pem", "u-empty.pem"}},
+      ED_E_INVAL, "n2-alice.pem and CRL #1 in ");
+  /* A negative CRL Number. */
+  write_crl_num("n-neg.pem", NULL, -60, -2);
+  snap_fails((struct setup){.depth = -1, .crls = {"n-neg.pem"}}, ED_E_PARSE,
+             "has a CRL Number that cannot be read");
+}
+
 static void test_crl_failures(void) {
   /* A CA of the bundle without a CRL: named. */
   snap_fails((struct setup){.ca = "ab.pem", .depth = -1, .crls = {"crl-a.pem"}},
@@ -718,6 +800,8 @@ int main(void) {
   RUN(test_recheck);
   RUN(test_crls);
   RUN(test_crl_failures);
+  RUN(test_crl_order);
+  RUN(test_crl_order_failures);
   RUN(test_chain_handshakes);
   RUN(test_big_identity_ticket);
   RUN(test_log_fields);

@@ -20,9 +20,15 @@
 /* ---- small pieces -------------------------------------------------------- */
 
 int64_t ed_tls_asn1_time(const ASN1_TIME *t) {
+  /* Measured from the epoch, not from "now" plus time(NULL): those are two
+   * readings of the clock, and a second boundary between them made two
+   * equal times differ by one (CRL order, tls_crl.c, compares them). */
   int days = 0, secs = 0;
-  if (!t || !ASN1_TIME_diff(&days, &secs, NULL, t)) return 0;
-  return (int64_t)time(NULL) + (int64_t)days * 86400 + secs;
+  ASN1_TIME *epoch = t ? ASN1_TIME_set(NULL, 0) : NULL;
+  int ok = epoch && ASN1_TIME_diff(&days, &secs, epoch, t);
+  ASN1_TIME_free(epoch);
+  ERR_clear_error();
+  return ok ? (int64_t)days * 86400 + secs : 0;
 }
 
 int ed_tls_ca_id(uint8_t out[ED_TLS_CA_ID_LEN], X509 *x) {

@@ -99,7 +99,10 @@ struct ed_tls_ca {
   X509 *cert;
   char *subject; /* RFC 2253, for messages */
   int has_crl;
-  char *crl_file; /* where its CRL came from */
+  char *crl_file;                  /* where its CRL came from */
+  size_t crl_nth;                  /* which CRL of that file (1-based) */
+  int crl_numbered;                /* it has a CRL Number extension */
+  struct ed_tls_serial crl_number; /* its value, when it has one */
   int64_t crl_last_update, crl_next_update;
   struct ed_tls_serial *revoked; /* sorted (ed_tls_serial_cmp) */
   size_t num_revoked;
