@@ -438,6 +438,60 @@ static void test_allow_lists(void) {
   ed_tls_snapshot_unref(s);
 }
 
+/* A bare --allow-san value matches only the SAN type its form names
+ * ("://" URI, "@" email, an address IP, else DNS); prefixes in any case.
+ * Before: a bare value matched every type (so the DNS SAN
+ * SPIFFE://ECHOD/ADMIN, compared ignoring case, passed for
+ * spiffe://echod/admin), and "dns:" was a bare value. */
+static void test_allow_san_types(void) {
+  struct ed_tls_snapshot *s = snap((struct setup){.depth = -1});
+  struct tc_san d1 = {GEN_DNS, "SPIFFE://ECHOD/ADMIN", 0};
+  struct tc_san d2 = {GEN_DNS, "admin@example.com", 0};
+  struct tc_san d3 = {GEN_DNS, "127.0.0.1", 0};
+  struct tc_san e1 = {GEN_EMAIL, "admin@example.com", 0};
+  struct tc_san u1 = {GEN_URI, "spiffe://echod/admin", 0};
+  X509 *x[5] = {
+      hostile((struct tc_opts){.cn = "d1", .sans = &d1, .num_sans = 1}),
+      hostile((struct tc_opts){.cn = "d2", .sans = &d2, .num_sans = 1}),
+      hostile((struct tc_opts){.cn = "d3", .sans = &d3, .num_sans = 1}),
+      hostile((struct tc_opts){.cn = "e1", .sans = &e1, .num_sans = 1}),
+      hostile((struct tc_opts){.cn = "u1", .sans = &u1, .num_sans = 1})};
+  const struct ed_tls_peer *p[5], *a = peer_of(s, alice, NULL);
+  for (size_t i = 0; i < 5; i++) p[i] = peer_of(s, x[i], NULL);
+  if (a && p[0] && p[1] && p[2] && p[3] && p[4]) {
+    /* Bare values: one type each. */
+    CHECK(!allowed(p[0], "spiffe://echod/admin", NULL));
+    CHECK(allowed(p[4], "spiffe://echod/admin", NULL));
+    CHECK(!allowed(p[1], "admin@example.com", NULL));
+    CHECK(allowed(p[3], "admin@example.com", NULL));
+    CHECK(!allowed(p[2], "127.0.0.1", NULL));
+    CHECK(allowed(a, "127.0.0.1", NULL));
+    CHECK(allowed(a, "alice.example", NULL));
+    CHECK(!allowed(p[4], "echod", NULL));
+    /* Typed, in any case: the value is whatever follows. */
+    CHECK(allowed(p[0], "DNS:spiffe://echod/admin", NULL));
+    CHECK(allowed(p[0], "dns:SPIFFE://ECHOD/ADMIN", NULL));
+    CHECK(allowed(p[1], "Dns:admin@example.com", NULL));
+    CHECK(allowed(p[2], "DNS:127.0.0.1", NULL));
+    CHECK(allowed(a, "dns:alice.example", NULL));
+    CHECK(allowed(a, "uri:spiffe://echod/alice", NULL));
+    CHECK(allowed(a, "Ip:::1", NULL));
+    CHECK(allowed(p[3], "EMAIL:admin@example.com", NULL));
+    CHECK(!allowed(p[3], "uri:admin@example.com", NULL));
+  }
+  for (size_t i = 0; i < 5; i++) {
+    ed_tls_peer_unref(p[i]);
+    X509_free(x[i]);
+  }
+  ed_tls_peer_unref(a);
+  ed_tls_snapshot_unref(s);
+  /* A bare value of no type's form (a URI without "://"). */
+  snap_fails((struct setup){.depth = -1, .allow_san = "urn:uuid:1"}, ED_E_INVAL,
+             "urn:uuid:1 names no SAN type by its form");
+  snap_fails((struct setup){.depth = -1, .allow_san = "ip:nope"}, ED_E_INVAL,
+             "ip:nope is not an IP address");
+}
+
 /* Entries that do not parse fail the build; the handshake refuses the
  * comma SAN with acl_denied and access_denied. */
 static void test_allow_list_errors(void) {
@@ -797,6 +851,7 @@ int main(void) {
   RUN(test_bad_identity_handshake);
   RUN(test_allow_lists);
   RUN(test_allow_list_errors);
+  RUN(test_allow_san_types);
   RUN(test_recheck);
   RUN(test_crls);
   RUN(test_crl_failures);

@@ -73,9 +73,9 @@ int ed_tls_identity_encode(CBB *cbb, const struct ed_tls_peer *p);
 size_t ed_tls_identity_encoded_len(const struct ed_tls_peer *p);
 struct ed_tls_peer *ed_tls_identity_decode(CBS *cbs);
 
-/* One --allow-san entry, parsed. |typed|: only SANs of |type| match. */
+/* One --allow-san entry, parsed: only SANs of |type| match, the type its
+ * prefix names (any case) or, without one, its form (a bare value). */
 struct ed_tls_allow_san {
-  int typed;
   enum ed_san_type type;
   char *value;
   size_t len;
@@ -83,8 +83,10 @@ struct ed_tls_allow_san {
   uint8_t ip_len;
 };
 
-/* ed_tls_allow_san_parse parses |s| ("DNS:x", "URI:x", "email:x", "IP:a"
- * or a bare value). Returns 0, or ED_E_INVAL with |*out_why| (static). */
+/* ed_tls_allow_san_parse parses |s| ("DNS:x", "URI:x", "email:x", "IP:a",
+ * prefixes in any case, or a bare value: "://" makes it a URI, else "@" an
+ * email, else an IP address if it is one, else a DNS name). Returns 0, or
+ * ED_E_INVAL with |*out_why| (static). */
 int ed_tls_allow_san_parse(struct ed_tls_allow_san *out, const char *s,
                            const char **out_why);
 void ed_tls_allow_san_cleanup(struct ed_tls_allow_san *a);
