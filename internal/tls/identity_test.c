@@ -789,6 +789,59 @@ static void test_chain_handshakes(void) {
   ed_tls_snapshot_unref(s4);
 }
 
+/* chain_refusal runs |leaf| sent with |c1| then |c2| against |s|; returns
+ * the server's reason (ED_HS_OTHER if it was served) and checks the alert
+ * and that the detail holds |want_detail|. */
+static enum ed_hs_reason chain_refusal(struct ed_tls_snapshot *s, X509 *leaf,
+                                       X509 *c1, X509 *c2,
+                                       const char *want_detail) {
+  SSL_CTX *cctx = tp_client_ctx(leaf, cli_key, c1, ca_a, TLS1_3_VERSION);
+  if (c2) CHECK(SSL_CTX_add1_chain_cert(cctx, c2));
+  struct tp_pair p;
+  tp_pair_init(&p, cctx, s, NULL, 1 << 20);
+  tp_handshake(&p);
+  enum ed_hs_reason r = p.sv_rc < 0 ? p.reason : ED_HS_OTHER;
+  if (p.sv_rc < 0) {
+    CHECK(p.detail && strstr(p.detail, want_detail));
+    if (p.detail && !strstr(p.detail, want_detail))
+      fprintf(stderr, "  detail: %s\n", p.detail);
+    CHECK_EQ(tp_client_alert(&p), SSL_R_TLSV1_ALERT_UNKNOWN_CA);
+  }
+  tp_pair_free(&p);
+  SSL_CTX_free(cctx);
+  return r;
+}
+
+/* Chains through a certificate that may not issue end at no trusted CA:
+ * unknown_ca with what is wrong. Before: reason other, alert
+ * bad_certificate. */
+static void test_chain_not_a_ca(void) {
+  struct ed_tls_snapshot *s = snap((struct setup){.depth = -1});
+  EVP_PKEY *k = tc_key();
+  struct tc_opts io = {.cn = "inter",
+                       .issuer = ca_a,
+                       .issuer_key = key_a,
+                       .ca = 1,
+                       .bc = "critical,CA:FALSE"}; /* keyCertSign, no CA */
+  X509 *noca = tc_cert(k, &io);
+  io.bc = "critical,CA:TRUE,pathlen:0";
+  X509 *pl0 = tc_cert(k, &io);
+  io.bc = NULL;
+  X509 *nolimit = tc_cert(k, &io); /* the same name and key, no limit */
+  struct tc_opts so = {.cn = "sub", .issuer = pl0, .issuer_key = k, .ca = 1};
+  X509 *sub = tc_cert(k, &so);
+  X509 *l1 = client("under noCA", noca, k, NULL);
+  X509 *l2 = client("under sub", sub, k, NULL);
+  CHECK_EQ(chain_refusal(s, l1, noca, NULL, "is not a CA"), ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(s, l2, sub, pl0, "pathLenConstraint"),
+           ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(s, l2, sub, nolimit, ""), ED_HS_OTHER); /* served */
+  X509 *all[] = {noca, pl0, nolimit, sub, l1, l2};
+  for (size_t i = 0; i < 6; i++) X509_free(all[i]);
+  EVP_PKEY_free(k);
+  ed_tls_snapshot_unref(s);
+}
+
 /* An identity too big for a ticket (over 8 KiB) still gets in; its
  * ticket just never resumes. */
 static void test_big_identity_ticket(void) {
@@ -858,6 +911,7 @@ int main(void) {
   RUN(test_crl_order);
   RUN(test_crl_order_failures);
   RUN(test_chain_handshakes);
+  RUN(test_chain_not_a_ca);
   RUN(test_big_identity_ticket);
   RUN(test_log_fields);
   teardown();

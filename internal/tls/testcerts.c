@@ -80,7 +80,8 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
   need(X509_set_pubkey(x, key), "pubkey");
   add_ext(x, issuer, NID_subject_key_identifier, "hash");
   if (!o->issuer || o->ca) {
-    add_ext(x, issuer, NID_basic_constraints, "critical,CA:TRUE");
+    add_ext(x, issuer, NID_basic_constraints,
+            o->bc ? o->bc : "critical,CA:TRUE");
     add_ext(x, issuer, NID_key_usage,
             o->eku ? "critical,digitalSignature,keyCertSign,cRLSign"
                    : "critical,keyCertSign,cRLSign");

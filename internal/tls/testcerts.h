@@ -25,6 +25,8 @@ struct tc_opts {
                          * |cn|'s bytes as they are (e.g. bad UTF-8) */
   const char *cn2;      /* a second CN attribute, or NULL */
   int ca;               /* with an issuer: an intermediate CA (CA:TRUE) */
+  const char *bc;       /* with |ca|: basicConstraints instead of
+                         * "critical,CA:TRUE" (e.g. with pathlen:0) */
   X509 *issuer;         /* NULL: self-signed CA */
   EVP_PKEY *issuer_key; /* NULL: self-signed */
   enum tc_eku eku;
