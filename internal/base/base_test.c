@@ -60,6 +60,16 @@ static void test_logq(void) {
   CHECK_STR(ed_logq(out, sizeof(out), ""), "\"\"");
   CHECK_STR(ed_logq(out, sizeof(out), NULL), "\"\"");
   CHECK_STR(ed_logq(out, sizeof(out), "k=v"), "\"k=v\"");
+  /* Every byte past ASCII is \xNN: a line separator (U+2028) cannot
+   * start a forged record for a reader that splits on it, a bidi override
+   * (U+202E) or zero-width space (U+200B) cannot hide in a value. Before:
+   * written raw. */
+  CHECK_STR(ed_logq(out, sizeof(out), "caf\xc3\xa9"), "\"caf\\xc3\\xa9\"");
+  CHECK_STR(ed_logq(out, sizeof(out), "bob\xe2\x80\xa8ts=1 level=error"),
+            "\"bob\\xe2\\x80\\xa8ts=1 level=error\"");
+  CHECK_STR(ed_logq(out, sizeof(out), "x\xe2\x80\xaegnp\xe2\x80\x8b"),
+            "\"x\\xe2\\x80\\xaegnp\\xe2\\x80\\x8b\"");
+  CHECK_STR(ed_logq(out, sizeof(out), "\xff\x80\x7f"), "\"\\xff\\x80\\x7f\"");
   char small[8];
   ed_logq(small, sizeof(small), "a very long value with spaces");
   CHECK(strlen(small) < sizeof(small));
