@@ -499,6 +499,78 @@ size_t ed_log_json_from_logfmt(char *out, size_t out_len, const char *line,
   return w.len;
 }
 
+/* ---- JSON strings that hide a NUL ---------------------------------------- */
+
+/* A member name as it stands in the text (escapes not decoded). */
+struct json_key {
+  const char *at;
+  size_t len;
+};
+
+/* json_string scans the string whose opening quote is at text[*i]: leaves
+ * *i on its closing quote (or at |len|) and says whether it holds a NUL.
+ * Only the escape's next byte is skipped: \uXXXX's digits hold no quote
+ * or backslash. */
+static int json_string(const char *text, size_t len, size_t *i) {
+  int nul = 0;
+  size_t j = *i + 1;
+  for (; j < len && text[j] != '"'; j++) {
+    if (text[j] == '\0') nul = 1;
+    if (text[j] != '\\' || j + 1 >= len) continue;
+    if (text[j + 1] == 'u' && len - j >= 6 &&
+        memcmp(text + j + 2, "0000", 4) == 0)
+      nul = 1;
+    j++;
+  }
+  *i = j;
+  return nul;
+}
+
+static void json_key_copy(char *out, size_t out_len, struct json_key k) {
+  size_t n = 0;
+  for (size_t i = 0; i < k.len && n + 1 < out_len; i++) {
+    unsigned char c = (unsigned char)k.at[i];
+    out[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+  }
+  if (out_len) out[n] = '\0';
+}
+
+int ed_json_find_nul(const char *text, size_t len, char *out_key,
+                     size_t out_key_len) {
+  enum { MAX_DEPTH = 64 };
+  struct json_key scope[MAX_DEPTH + 1] = {{"", 0}};
+  size_t depth = 0; /* scope[depth]: the name values here belong to */
+  for (size_t i = 0; i < len; i++) {
+    char c = text[i];
+    size_t d = depth < MAX_DEPTH ? depth : MAX_DEPTH;
+    if (c == '{' || c == '[') {
+      depth++;
+      if (depth <= MAX_DEPTH)
+        scope[depth] = c == '[' ? scope[d] : (struct json_key){"", 0};
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      depth--;
+    } else if (c == '\0') { /* outside a string: no valid JSON has one */
+      json_key_copy(out_key, out_key_len, scope[d]);
+      return 1;
+    } else if (c == '"') {
+      size_t start = i + 1;
+      int nul = json_string(text, len, &i);
+      size_t k = i + 1;
+      while (k < len && (text[k] == ' ' || text[k] == '\t' || text[k] == '\n' ||
+                         text[k] == '\r'))
+        k++;
+      struct json_key name = {text + start, i - start};
+      int is_name = k < len && text[k] == ':';
+      if (is_name) scope[d] = name;
+      if (nul) {
+        json_key_copy(out_key, out_key_len, is_name ? name : scope[d]);
+        return 1;
+      }
+    }
+  }
+  return 0;
+}
+
 /* ---- buffer -------------------------------------------------------------- */
 
 void ed_buf_init(struct ed_buf *b, size_t cap) {

@@ -190,6 +190,19 @@ const char *ed_buf_cstr(struct ed_buf *b);
 
 /* ---- small helpers ------------------------------------------------------- */
 
+/* ed_json_find_nul scans |len| bytes of JSON text (that parsed) for a
+ * string holding a NUL: the escape \u0000, or a raw NUL byte. A parser
+ * that hands out NUL-terminated strings (cJSON's valuestring) silently
+ * cuts such a string there ("alice\u0000evil" reads as "alice"), so
+ * whoever reads JSON refuses it instead. Returns 0 when there is none;
+ * else 1, and writes to |out_key| (|out_key_len| bytes, NUL-terminated,
+ * bytes outside printable ASCII shown as '?', cut to fit) the member name
+ * it belongs to: the name itself when the NUL is in a name, else the name
+ * whose value (or array element) the string is; "" at the top level. An
+ * escaped backslash ("\\u0000") is not a NUL. Pure. */
+int ed_json_find_nul(const char *text, size_t len, char *out_key,
+                     size_t out_key_len);
+
 /* ed_now_ns returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t ed_now_ns(void);
 /* ed_wall_ns returns CLOCK_REALTIME in nanoseconds since the epoch. */
