@@ -108,13 +108,13 @@ struct ed_net_options {
 
 /* What a server holds now, for tests and metrics. */
 struct ed_net_server_stats {
-  uint32_t open;       /* connections in a slot, reserved ones included */
-  uint32_t reserved;   /* of which in reserved slots */
-  uint64_t accepted;   /* connections that got a slot */
+  uint32_t open;     /* connections in a slot, reserved ones included */
+  uint32_t reserved; /* of which in reserved slots */
+  uint64_t accepted; /* connections that got a slot */
   uint64_t refused[ED_NET_REFUSAL_COUNT]; /* by enum ed_net_refusal */
-  uint64_t evicted;    /* reserved slots taken over from silent holders */
-  size_t queued;       /* reply bytes not yet written, all connections */
-  size_t peak_queued;  /* the most one connection ever had queued */
+  uint64_t evicted;   /* reserved slots taken over from silent holders */
+  size_t queued;      /* reply bytes not yet written, all connections */
+  size_t peak_queued; /* the most one connection ever had queued */
 };
 
 /* ed_net_listen_tcp binds |addr| (AF_INET or AF_INET6; port 0 picks one)
