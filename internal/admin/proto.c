@@ -323,9 +323,15 @@ enum ed_admin_err ed_admin_parse(struct ed_admin_request *out, const char *line,
                 "not valid JSON (error near byte %zu)", at);
   }
   enum ed_admin_err e;
+  char key[64];
   if (!only_space(end, line + len)) {
     e = fail(&p, ED_ADMIN_ERR_BAD_REQUEST,
              "trailing data after the JSON object (one request per line)");
+  } else if (ed_json_find_nul(line, len, key, sizeof(key))) {
+    /* cJSON's strings end at a NUL: "dev-client\u0000zzz" would read as
+     * "dev-client", and kill would act on dev-client. */
+    e = fail(&p, ED_ADMIN_ERR_BAD_REQUEST,
+             "field \"%s\" holds a NUL (\\u0000), which no value may", key);
   } else if (!cJSON_IsObject(root)) {
     e = fail(&p, ED_ADMIN_ERR_BAD_REQUEST, "request must be a JSON object");
   } else {

@@ -211,6 +211,22 @@ static void test_bad_input(void) {
            ED_ADMIN_ERR_BAD_REQUEST);
   CHECK(strstr(err, "NUL") != NULL);
   ed_admin_request_cleanup(&r);
+  /* A NUL escaped inside a string: cJSON's string would end there, and
+   * kill would act on "dev-client". Before: accepted as dev-client. */
+  expect_err("{\"cmd\":\"kill\",\"cn\":\"dev-client\\u0000zzz\"}",
+             ED_ADMIN_ERR_BAD_REQUEST, "field \"cn\" holds a NUL");
+  expect_err("{\"cmd\":\"sessions\",\"cn\":\"\\u0000\"}",
+             ED_ADMIN_ERR_BAD_REQUEST, "field \"cn\" holds a NUL");
+  expect_err("{\"cmd\":\"status\\u0000x\"}", ED_ADMIN_ERR_BAD_REQUEST,
+             "field \"cmd\" holds a NUL");
+  expect_err("{\"cmd\":\"status\",\"id\":\"a\\u0000\"}",
+             ED_ADMIN_ERR_BAD_REQUEST, "field \"id\" holds a NUL");
+  expect_err("{\"cmd\":\"kill\",\"cn\\u0000x\":\"a\"}",
+             ED_ADMIN_ERR_BAD_REQUEST, "holds a NUL");
+  /* An escaped backslash followed by u0000 is six characters of text. */
+  CHECK_EQ(parse(&r, "{\"cmd\":\"kill\",\"cn\":\"a\\\\u0000\"}"), ED_ADMIN_OK);
+  CHECK_STR(r.u.kill.cn, "a\\u0000");
+  ed_admin_request_cleanup(&r);
   /* Not NUL-terminated: parse must stay inside |len|. */
   char *exact = ed_malloc(17);
   memcpy(exact, "{\"cmd\":\"version\"}", 17);

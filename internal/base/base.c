@@ -175,7 +175,10 @@ char *ed_logq(char *out, size_t out_len, const char *s) {
     } else if (c == '\t') {
       out[o++] = '\\';
       out[o++] = 't';
-    } else if (c < ' ' || c == 0x7f) {
+    } else if (c < ' ' || c >= 0x7f) {
+      /* Every byte past ASCII too: logs are read by machines and grep,
+       * and raw UTF-8 brings line separators (U+2028), bidi overrides and
+       * invisible characters with it. \xNN is unambiguous. */
       o += (size_t)snprintf(out + o, out_len - o, "\\x%02x", c);
     } else {
       out[o++] = (char)c;
@@ -210,37 +213,61 @@ char *ed_logq_bytes(char *out, size_t out_len, const void *s, size_t len) {
   return out;
 }
 
+/* emit writes |line| (|len| bytes; one byte of room after them) as one
+ * record with one write(2): logfmt as it is, or converted to JSON in a
+ * buffer sized for the worst case, so nothing is cut. */
+static void emit(char *line, size_t len) {
+  if (atomic_load(&log_format) != ED_LOG_JSON) {
+    line[len++] = '\n';
+    (void)!write(2, line, len);
+    return;
+  }
+  char stack[ED_LOG_JSON_MAX];
+  size_t cap = 6 * len + 64; /* ed_log_json_from_logfmt's worst case */
+  char *json = cap <= sizeof(stack) ? stack : ed_malloc(cap);
+  size_t n = ed_log_json_from_logfmt(json, cap - 1, line, len);
+  json[n++] = '\n';
+  (void)!write(2, json, n);
+  if (json != stack) free(json);
+}
+
+/* A line is built in a stack buffer when it fits, else in one heap buffer
+ * of its exact size: long CNs and many SANs never push later fields off
+ * the line. */
 void ed_vlog(enum ed_log_level level, const char *msg, const char *fmt,
              va_list ap) {
   if ((int)level < atomic_load(&log_level)) return;
-  char line[ED_LOG_LINE_MAX];
+  char head[96], qstack[256], stack[ED_LOG_LINE_MAX];
   struct timespec ts;
   struct tm tm;
   clock_gettime(CLOCK_REALTIME, &ts);
   gmtime_r(&ts.tv_sec, &tm);
-  char qmsg[512];
-  int n = snprintf(line, sizeof(line),
-                   "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s msg=%s",
-                   tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-                   tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000,
-                   ed_log_level_name(level), ed_logq(qmsg, sizeof(qmsg), msg));
-  if (n < 0) return;
-  size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
-  if (fmt && *fmt && len + 2 < sizeof(line)) {
+  snprintf(head, sizeof(head),
+           "ts=%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ level=%s msg=",
+           tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+           tm.tm_sec, ts.tv_nsec / 1000000, ed_log_level_name(level));
+  size_t qcap = 4 * (msg ? strlen(msg) : 0) + 3; /* ed_logq's worst case */
+  char *qmsg = qcap <= sizeof(qstack) ? qstack : ed_malloc(qcap);
+  ed_logq(qmsg, qcap, msg);
+  va_list aq;
+  va_copy(aq, ap);
+  int body = fmt && *fmt ? vsnprintf(NULL, 0, fmt, aq) : 0;
+  va_end(aq);
+  if (body < 0) body = 0;
+  size_t head_len = strlen(head), qlen = strlen(qmsg);
+  size_t need = head_len + qlen + 1 + (size_t)body + 2; /* ' ', '\n', NUL */
+  char *line = need <= sizeof(stack) ? stack : ed_malloc(need);
+  memcpy(line, head, head_len);
+  memcpy(line + head_len, qmsg, qlen);
+  size_t len = head_len + qlen;
+  if (body > 0) {
     line[len++] = ' ';
-    int k = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
-    if (k > 0) len += (size_t)k;
-    if (len > sizeof(line) - 2) len = sizeof(line) - 2;
+    vsnprintf(line + len, need - len, fmt, ap);
+    len += (size_t)body;
   }
-  if (atomic_load(&log_format) == ED_LOG_JSON) {
-    char json[ED_LOG_JSON_MAX];
-    size_t n_json = ed_log_json_from_logfmt(json, sizeof(json) - 1, line, len);
-    json[n_json++] = '\n';
-    (void)!write(2, json, n_json);
-    return;
-  }
-  line[len++] = '\n';
-  (void)!write(2, line, len);
+  emit(line, len);
+  if (line != stack) free(line);
+  if (qmsg != qstack) free(qmsg);
 }
 
 void ed_log(enum ed_log_level level, const char *msg, const char *fmt, ...) {
@@ -281,7 +308,7 @@ static void put(struct jw *w, const char *s, size_t n) {
 /* utf8_seq returns the length (2-4) of the valid, shortest-form UTF-8
  * sequence at |s| (|n| bytes left), or 0. Surrogates and code points past
  * U+10FFFF are invalid, as in RFC 3629. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
+static size_t utf8_seq(const unsigned char *s, size_t n, uint32_t *out_cp) {
   unsigned c = s[0];
   size_t len;
   uint32_t cp, min;
@@ -300,7 +327,23 @@ static size_t utf8_seq(const unsigned char *s, size_t n) {
     cp = (cp << 6) | (s[i] & 0x3f);
   }
   if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
+  *out_cp = cp;
   return len;
+}
+
+/* put_u writes \uXXXX for |cp| (a UTF-16 surrogate pair above U+FFFF). */
+static void put_u(struct jw *w, uint32_t cp) {
+  static const char hex[] = "0123456789abcdef";
+  if (cp > 0xffff) {
+    cp -= 0x10000;
+    put_u(w, 0xd800 + (cp >> 10));
+    put_u(w, 0xdc00 + (cp & 0x3ff));
+    return;
+  }
+  char e[6] = {
+      '\\',        'u', hex[cp >> 12], hex[(cp >> 8) & 15], hex[(cp >> 4) & 15],
+      hex[cp & 15]};
+  put(w, e, 6);
 }
 
 /* put_ascii writes one byte below 0x80 of a decoded value as JSON string
@@ -334,27 +377,21 @@ static void put_ascii(struct jw *w, unsigned char c) {
   }
 }
 
-/* put_string writes |s| (|n| bytes, any bytes) as JSON string content:
- * valid UTF-8 as is (U+2028/U+2029 escaped, for JavaScript consumers),
- * each byte that does not start a valid sequence as U+FFFD. */
+/* put_string writes |s| (|n| bytes, any bytes) as JSON string content in
+ * ASCII only: every code point past it as a \u escape (as Python's
+ * ensure_ascii), so no reader meets a raw U+2028, bidi override or
+ * invisible character; each byte that does not start a valid UTF-8
+ * sequence as U+FFFD. */
 static void put_string(struct jw *w, const unsigned char *s, size_t n) {
   for (size_t i = 0; i < n;) {
     if (s[i] < 0x80) {
       put_ascii(w, s[i++]);
       continue;
     }
-    size_t len = utf8_seq(s + i, n - i);
-    if (len == 0) {
-      put(w, "\xef\xbf\xbd", 3);
-      i++;
-    } else if (len == 3 && s[i] == 0xe2 && s[i + 1] == 0x80 &&
-               (s[i + 2] == 0xa8 || s[i + 2] == 0xa9)) {
-      put(w, s[i + 2] == 0xa8 ? "\\u2028" : "\\u2029", 6);
-      i += 3;
-    } else {
-      put(w, (const char *)s + i, len);
-      i += len;
-    }
+    uint32_t cp = 0xfffd;
+    size_t len = utf8_seq(s + i, n - i, &cp);
+    put_u(w, cp);
+    i += len ? len : 1;
   }
 }
 
@@ -464,8 +501,8 @@ size_t ed_log_json_from_logfmt(char *out, size_t out_len, const char *line,
     return 0;
   }
   /* A decoded value is never longer than the text it came from. */
-  unsigned char val[ED_LOG_LINE_MAX];
-  if (len > sizeof(val)) len = sizeof(val);
+  unsigned char stack[ED_LOG_LINE_MAX];
+  unsigned char *val = len <= sizeof(stack) ? stack : ed_malloc(len);
   struct jw w = {out, out_len, 0, 0};
   const char *p = line, *end = line + len;
   struct pair pr;
@@ -482,7 +519,80 @@ size_t ed_log_json_from_logfmt(char *out, size_t out_len, const char *line,
   }
   out[w.len++] = '}';
   out[w.len] = '\0';
+  if (val != stack) free(val);
   return w.len;
+}
+
+/* ---- JSON strings that hide a NUL ---------------------------------------- */
+
+/* A member name as it stands in the text (escapes not decoded). */
+struct json_key {
+  const char *at;
+  size_t len;
+};
+
+/* json_string scans the string whose opening quote is at text[*i]: leaves
+ * *i on its closing quote (or at |len|) and says whether it holds a NUL.
+ * Only the escape's next byte is skipped: \uXXXX's digits hold no quote
+ * or backslash. */
+static int json_string(const char *text, size_t len, size_t *i) {
+  int nul = 0;
+  size_t j = *i + 1;
+  for (; j < len && text[j] != '"'; j++) {
+    if (text[j] == '\0') nul = 1;
+    if (text[j] != '\\' || j + 1 >= len) continue;
+    if (text[j + 1] == 'u' && len - j >= 6 &&
+        memcmp(text + j + 2, "0000", 4) == 0)
+      nul = 1;
+    j++;
+  }
+  *i = j;
+  return nul;
+}
+
+static void json_key_copy(char *out, size_t out_len, struct json_key k) {
+  size_t n = 0;
+  for (size_t i = 0; i < k.len && n + 1 < out_len; i++) {
+    unsigned char c = (unsigned char)k.at[i];
+    out[n++] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+  }
+  if (out_len) out[n] = '\0';
+}
+
+int ed_json_find_nul(const char *text, size_t len, char *out_key,
+                     size_t out_key_len) {
+  enum { MAX_DEPTH = 64 };
+  struct json_key scope[MAX_DEPTH + 1] = {{"", 0}};
+  size_t depth = 0; /* scope[depth]: the name values here belong to */
+  for (size_t i = 0; i < len; i++) {
+    char c = text[i];
+    size_t d = depth < MAX_DEPTH ? depth : MAX_DEPTH;
+    if (c == '{' || c == '[') {
+      depth++;
+      if (depth <= MAX_DEPTH)
+        scope[depth] = c == '[' ? scope[d] : (struct json_key){"", 0};
+    } else if ((c == '}' || c == ']') && depth > 0) {
+      depth--;
+    } else if (c == '\0') { /* outside a string: no valid JSON has one */
+      json_key_copy(out_key, out_key_len, scope[d]);
+      return 1;
+    } else if (c == '"') {
+      size_t start = i + 1;
+      int nul = json_string(text, len, &i);
+      size_t k = i + 1;
+      while (k < len && (text[k] == ' ' || text[k] == '\t' || text[k] == '\n' ||
+                         text[k] == '\r'))
+        k++;
+      struct json_key name = {text + start, i - start};
+      int is_name = k < len && text[k] == ':';
+      if (is_name) scope[d] = name;
+      if (nul) {
+        json_key_copy(out_key, out_key_len, is_name ? name : scope[d]);
+        return 1;
+      }
+    }
+  }
+  return 0;
 }
 
 /* ---- buffer -------------------------------------------------------------- */

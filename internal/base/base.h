@@ -79,8 +79,9 @@ enum ed_log_format {
   ED_LOG_JSON = 1,
 };
 
-/* The longest logfmt line ed_log writes (longer ones are cut), and the
- * longest JSON line: every input byte becomes at most 6 ("\u0001"). */
+/* The longest logfmt line ed_log builds on the stack, and the JSON line
+ * it becomes: every input byte becomes at most 6 ("\u0001"). Longer lines
+ * go through one heap buffer of their exact size: nothing is cut. */
 #define ED_LOG_LINE_MAX 2048
 #define ED_LOG_JSON_MAX (6 * ED_LOG_LINE_MAX + 64)
 
@@ -109,8 +110,9 @@ const char *ed_log_format_name(enum ed_log_format format);
  * (or, after ed_log_set_format(ED_LOG_JSON), that line as one JSON
  * object: ed_log_json_from_logfmt).
  * |fmt| formats the key=value pairs after msg; use ed_logq() to quote
- * values that may hold spaces or quotes. One write(2) per line, so lines
- * from several threads never interleave. */
+ * values that may hold spaces or quotes. A line is never cut, however
+ * long its values. One write(2) per line, so lines from several threads
+ * never interleave. */
 void ed_log(enum ed_log_level level, const char *msg, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 void ed_vlog(enum ed_log_level level, const char *msg, const char *fmt,
@@ -122,9 +124,12 @@ void ed_vlog(enum ed_log_level level, const char *msg, const char *fmt,
 #define ED_ERROR(msg, ...) ed_log(ED_LOG_ERROR, msg, __VA_ARGS__)
 
 /* ed_logq writes |s| into |out| (size |out_len|) as a logfmt value: bare
- * when it has no space, quote, '=' or control byte; otherwise in double
- * quotes with \" \\ \n \t and \xNN escapes. Truncates to fit and always
- * NUL-terminates. Returns |out|. A NULL |s| gives "". */
+ * when it is printable ASCII without space, quote, '=' or backslash;
+ * otherwise in double quotes with \" \\ \n \t escapes and \xNN for every
+ * other control byte, DEL and every byte >= 0x80 (UTF-8 included: the
+ * line stays ASCII, so no U+2028, bidi override or invisible character
+ * reaches a reader). At most 4 * strlen(s) + 3 bytes. Truncates to fit
+ * and always NUL-terminates. Returns |out|. A NULL |s| gives "". */
 char *ed_logq(char *out, size_t out_len, const char *s);
 
 /* ed_log_json_from_logfmt converts one logfmt line (|len| bytes, no
@@ -137,12 +142,12 @@ char *ed_logq(char *out, size_t out_len, const char *s);
  * lines). Quoted values lose ed_logq's escaping (\" \\ \n \t \xNN).
  * A word without '=' after an unquoted value continues that value
  * ("err=no such file" -> "err":"no such file"); elsewhere it is a key
- * with the value "". Output is valid UTF-8 JSON: control bytes and DEL
- * are \u escaped, each byte that does not start a valid UTF-8 sequence
- * becomes U+FFFD, U+2028/U+2029 are escaped. Pairs that do not fit are
- * dropped whole and "truncated":"true" is added; with out_len >=
- * ED_LOG_JSON_MAX a line of at most ED_LOG_LINE_MAX bytes always fits.
- * Pure: no I/O. */
+ * with the value "". Output is ASCII-only JSON: control bytes, DEL and
+ * every code point past ASCII are \u escaped (a surrogate pair above
+ * U+FFFF), each byte that does not start a valid UTF-8 sequence becomes
+ * \ufffd. Pairs that do not fit are dropped whole and "truncated":"true"
+ * is added; with out_len >= 6 * len + 64 (ED_LOG_JSON_MAX for a line of
+ * ED_LOG_LINE_MAX bytes) the whole line always fits. Pure: no I/O. */
 size_t ed_log_json_from_logfmt(char *out, size_t out_len, const char *line,
                                size_t len);
 
@@ -191,6 +196,19 @@ size_t ed_buf_space(const struct ed_buf *b);
 const char *ed_buf_cstr(struct ed_buf *b);
 
 /* ---- small helpers ------------------------------------------------------- */
+
+/* ed_json_find_nul scans |len| bytes of JSON text (that parsed) for a
+ * string holding a NUL: the escape \u0000, or a raw NUL byte. A parser
+ * that hands out NUL-terminated strings (cJSON's valuestring) silently
+ * cuts such a string there ("alice\u0000evil" reads as "alice"), so
+ * whoever reads JSON refuses it instead. Returns 0 when there is none;
+ * else 1, and writes to |out_key| (|out_key_len| bytes, NUL-terminated,
+ * bytes outside printable ASCII shown as '?', cut to fit) the member name
+ * it belongs to: the name itself when the NUL is in a name, else the name
+ * whose value (or array element) the string is; "" at the top level. An
+ * escaped backslash ("\\u0000") is not a NUL. Pure. */
+int ed_json_find_nul(const char *text, size_t len, char *out_key,
+                     size_t out_key_len);
 
 /* ed_now_ns returns CLOCK_MONOTONIC in nanoseconds. */
 uint64_t ed_now_ns(void);

@@ -72,9 +72,51 @@ static void test_logq(void) {
   CHECK_STR(ed_logq(out, sizeof(out), ""), "\"\"");
   CHECK_STR(ed_logq(out, sizeof(out), NULL), "\"\"");
   CHECK_STR(ed_logq(out, sizeof(out), "k=v"), "\"k=v\"");
+  /* Every byte past ASCII is \xNN: a line separator (U+2028) cannot
+   * start a forged record for a reader that splits on it, a bidi override
+   * (U+202E) or zero-width space (U+200B) cannot hide in a value. Before:
+   * written raw. */
+  CHECK_STR(ed_logq(out, sizeof(out), "caf\xc3\xa9"), "\"caf\\xc3\\xa9\"");
+  CHECK_STR(ed_logq(out, sizeof(out), "bob\xe2\x80\xa8ts=1 level=error"),
+            "\"bob\\xe2\\x80\\xa8ts=1 level=error\"");
+  CHECK_STR(ed_logq(out, sizeof(out), "x\xe2\x80\xaegnp\xe2\x80\x8b"),
+            "\"x\\xe2\\x80\\xaegnp\\xe2\\x80\\x8b\"");
+  CHECK_STR(ed_logq(out, sizeof(out), "\xff\x80\x7f"), "\"\\xff\\x80\\x7f\"");
   char small[8];
   ed_logq(small, sizeof(small), "a very long value with spaces");
   CHECK(strlen(small) < sizeof(small));
+}
+
+/* nul_key returns the name ed_json_find_nul reports for |json|, or NULL
+ * when it finds no NUL. */
+static const char *nul_key(const char *json, size_t len) {
+  static char key[16];
+  return ed_json_find_nul(json, len ? len : strlen(json), key, sizeof(key))
+             ? key
+             : NULL;
+}
+
+static void test_json_find_nul(void) {
+  CHECK(nul_key("{\"cmd\":\"kill\",\"cn\":\"dev-client\"}", 0) == NULL);
+  CHECK_STR(nul_key("{\"cmd\":\"kill\",\"cn\":\"dev-client\\u0000zzz\"}", 0),
+            "cn");
+  /* An escaped backslash before u0000 is text, not a NUL. */
+  CHECK(nul_key("{\"cn\":\"a\\\\u0000\"}", 0) == NULL);
+  CHECK_STR(nul_key("{\"cn\":\"a\\\\\\u0000\"}", 0), "cn");
+  CHECK(nul_key("{\"cn\":\"\\u00001\\u1000\"}", 0) != NULL);
+  CHECK(nul_key("{\"cn\":\"\\u0001\\u1000\\\"\"}", 0) == NULL);
+  /* In an array: the member it belongs to, also after a nested object. */
+  CHECK_STR(nul_key("{\"allow_cn\":[\"bob\",\"alice\\u0000evil\"]}", 0),
+            "allow_cn");
+  CHECK_STR(nul_key("{\"a\":[{\"b\":1},\"x\\u0000\"],\"c\":2}", 0), "a");
+  CHECK_STR(nul_key("{\"a\":{\"b\" : \"x\\u0000\"}}", 0), "b");
+  /* In a name; at the top level; a raw NUL byte. */
+  CHECK_STR(nul_key("{\"allow_cn\\u0000x\":[]}", 0), "allow_cn\\u0000x");
+  CHECK_STR(nul_key("\"\\u0000\"", 0), "");
+  CHECK_STR(nul_key("{\"cn\":\"a\0b\"}", 12), "cn");
+  /* Names are shown printable and cut to fit. */
+  CHECK_STR(nul_key("{\"\x1b[2Jaaaaaaaaaaaaaaaaaa\":\"\\u0000\"}", 0),
+            "?[2Jaaaaaaaaaaa");
 }
 
 static void test_log_level(void) {
@@ -193,6 +235,7 @@ int main(void) {
   RUN(test_buf_cap);
   RUN(test_logq);
   RUN(test_logq_bytes);
+  RUN(test_json_find_nul);
   RUN(test_log_level);
   RUN(test_files);
   RUN(test_state_dir);

@@ -64,14 +64,19 @@ static void test_raw_bytes(void) {
   /* Raw control bytes (a call site that did not use ed_logq). */
   CHECK_STR(conv("k=a\x01\x1f"), "{\"k\":\"a\\u0001\\u001f\"}");
   CHECK_STR(conv("\x02=\x03"), "{\"\\u0002\":\"\\u0003\"}");
-  /* Valid UTF-8 passes; U+2028 and U+2029 are escaped. */
+  /* Valid UTF-8 leaves as \u escapes (a surrogate pair past U+FFFF), so
+   * the line is ASCII: no raw U+2028/U+2029, bidi override (U+202E),
+   * zero-width (U+200B) or tag character (U+E0041). */
   CHECK_STR(conv("k=\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\""),
-            "{\"k\":\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"}");
+            "{\"k\":\"caf\\u00e9 \\u20ac \\ud83d\\ude00\"}");
   CHECK_STR(conv("k=\xe2\x80\xa8\xe2\x80\xa9"), "{\"k\":\"\\u2028\\u2029\"}");
+  CHECK_STR(conv("k=\"\\xe2\\x80\\xae\\xe2\\x80\\x8b\\xf3\\xa0\\x81\\x81\""),
+            "{\"k\":\"\\u202e\\u200b\\udb40\\udc41\"}");
+  CHECK_STR(conv("\xc3\xa9=\xef\xbf\xbf"), "{\"\\u00e9\":\"\\uffff\"}");
   /* Invalid UTF-8: every byte that does not start a valid sequence is
    * U+FFFD — a lone continuation byte, 0xff, an overlong '/', a
    * surrogate, a code point past U+10FFFF and a sequence cut short. */
-#define R "\xef\xbf\xbd"
+#define R "\\ufffd"
   CHECK_STR(conv("k=\x80"), "{\"k\":\"" R "\"}");
   CHECK_STR(conv("k=\xff"), "{\"k\":\"" R "\"}");
   CHECK_STR(conv("k=\xc0\xaf"), "{\"k\":\"" R R "\"}");
@@ -174,6 +179,96 @@ static void test_ed_log_writes_json(void) {
   CHECK(strstr(nl + 1, "level=info msg=plain k=v\n") != NULL);
 }
 
+/* capture runs |fn| with fd 2 going to a pipe and returns what it wrote
+ * (malloc'd, NUL-terminated). Output must stay under the pipe's 64 KiB. */
+static char *capture(void (*fn)(void)) {
+  int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  int saved = dup(2);
+  dup2(fds[1], 2);
+  fn();
+  dup2(saved, 2);
+  close(saved);
+  close(fds[1]);
+  size_t cap = 1 << 16, len = 0;
+  char *got = malloc(cap + 1);
+  ssize_t r;
+  while (len < cap && (r = read(fds[0], got + len, cap - len)) > 0)
+    len += (size_t)r;
+  close(fds[0]);
+  got[len] = '\0';
+  return got;
+}
+
+/* What the reviewer sent: a 2100-byte CN, 100 DNS SANs, 1100 quotes. */
+static char long_cn[2101], quotes[1101], sans[100 * 48];
+
+static void log_long_lines(void) {
+  const char *cns[] = {long_cn, "manysans", quotes};
+  const char *san[] = {"", sans, ""};
+  for (int i = 0; i < 3; i++) {
+    size_t qc = 4 * strlen(cns[i]) + 3, qs = 4 * strlen(san[i]) + 3;
+    char *a = malloc(qc), *b = malloc(qs);
+    ED_INFO("session closed",
+            "id=%d peer=127.0.0.1:5 cn=%s sans=%s serial=0A1B version=TLSv1.3 "
+            "bytes_in=5 bytes_out=5 duration_ms=1.000 reason=client_close",
+            i, ed_logq(a, qc, cns[i]), ed_logq(b, qs, san[i]));
+    free(a);
+    free(b);
+  }
+}
+
+/* check_line parses one line (logfmt through the converter, or JSON) and
+ * checks every field is there and cn/sans are whole. */
+static void check_line(const char *line, size_t len, int json, int i) {
+  const char *cns[] = {long_cn, "manysans", quotes};
+  const char *san[] = {"", sans, ""};
+  char *j = malloc(6 * len + 64);
+  if (!json) ed_log_json_from_logfmt(j, 6 * len + 64, line, len);
+  cJSON *o = cJSON_ParseWithLength(json ? line : j, json ? len : strlen(j));
+  const cJSON *cn = cJSON_GetObjectItemCaseSensitive(o, "cn");
+  const cJSON *sa = cJSON_GetObjectItemCaseSensitive(o, "sans");
+  const cJSON *re = cJSON_GetObjectItemCaseSensitive(o, "reason");
+  const cJSON *se = cJSON_GetObjectItemCaseSensitive(o, "serial");
+  CHECK(cJSON_IsString(cn) && strcmp(cn->valuestring, cns[i]) == 0);
+  CHECK(cJSON_IsString(sa) && strcmp(sa->valuestring, san[i]) == 0);
+  CHECK(cJSON_IsString(re) && strcmp(re->valuestring, "client_close") == 0);
+  CHECK(cJSON_IsString(se) && strcmp(se->valuestring, "0A1B") == 0);
+  CHECK(cJSON_GetObjectItemCaseSensitive(o, "truncated") == NULL);
+  cJSON_Delete(o);
+  free(j);
+}
+
+/* Lines longer than ED_LOG_LINE_MAX are written whole, one per write, in
+ * both formats. Before: cut at 2046 bytes, losing serial=, reason= and
+ * the closing quote. */
+static void test_long_lines_whole(void) {
+  memset(long_cn, 'A', sizeof(long_cn) - 1);
+  memset(quotes, '"', sizeof(quotes) - 1);
+  size_t o = 0;
+  for (int i = 0; i < 100; i++)
+    o += (size_t)snprintf(sans + o, sizeof(sans) - o,
+                          "%sDNS:host-%03d.very-"
+                          "long-subdomain.example.com",
+                          i ? "," : "", i);
+  for (int json = 0; json < 2; json++) {
+    ed_log_set_format(json ? ED_LOG_JSON : ED_LOG_LOGFMT);
+    char *got = capture(log_long_lines);
+    ed_log_set_format(ED_LOG_LOGFMT);
+    char *p = got;
+    for (int i = 0; i < 3; i++) {
+      char *nl = strchr(p, '\n');
+      CHECK(nl != NULL);
+      if (!nl) break;
+      CHECK((size_t)(nl - p) > ED_LOG_LINE_MAX);
+      check_line(p, (size_t)(nl - p), json, i);
+      p = nl + 1;
+    }
+    CHECK_STR(p, "");
+    free(got);
+  }
+}
+
 static void test_format_names(void) {
   enum ed_log_format f = ED_LOG_JSON;
   CHECK_EQ(ed_log_format_parse(&f, "logfmt"), 0);
@@ -195,6 +290,7 @@ int main(void) {
   RUN(test_worst_case_fits);
   RUN(test_truncation_keeps_json_valid);
   RUN(test_ed_log_writes_json);
+  RUN(test_long_lines_whole);
   RUN(test_format_names);
   return TEST_RESULT();
 }

@@ -561,7 +561,18 @@ static int apply_file(struct loader *ld, const char *path) {
     free(data);
     return fail(ld, "config file %s: invalid JSON near line %zu", path, line);
   }
+  char key[64];
+  /* cJSON's strings end at a NUL: ["alice\u0000evil"] would read as
+   * ["alice"], an allow-list wider than the one written. */
+  int nul = ed_json_find_nul((const char *)data, len, key, sizeof(key));
   free(data);
+  if (nul) {
+    cJSON_Delete(root);
+    return fail(ld,
+                "config file %s: key \"%s\": a string holds a NUL "
+                "(\\u0000), which no value may",
+                path, key);
+  }
   if (!cJSON_IsObject(root)) {
     cJSON_Delete(root);
     return fail(ld, "config file %s: expected a JSON object", path);

@@ -485,6 +485,20 @@ static void test_file(void) {
   expect_err("key \"listen\"", "port out of range", "--config", bad, NULL);
   write_file(bad, "[1, 2]");
   expect_err("expected a JSON object", NULL, "--config", bad, NULL);
+  /* A NUL in a string: cJSON would end the string there, and the
+   * allow-list would become ["alice"], wider than written. Before:
+   * accepted as alice. */
+  write_file(bad, "{\"allow_cn\": [\"alice\\u0000evil\"]}");
+  expect_err("key \"allow_cn\"", "holds a NUL", "--config", bad, NULL);
+  write_file(bad, "{\"state_dir\": \"/x\\u0000y\"}");
+  expect_err("key \"state_dir\"", "holds a NUL", "--config", bad, NULL);
+  write_file(bad, "{\"allow_cn\\u0000x\": []}");
+  expect_err("holds a NUL", NULL, "--config", bad, NULL);
+  write_file(bad, "{\"allow_cn\": [\"a\\\\u0000\"]}"); /* "a\\u0000": text */
+  cfg = load("--config", bad, NULL);
+  CHECK(cfg && cfg->allow_cn.num == 1 &&
+        strcmp(cfg->allow_cn.items[0], "a\\u0000") == 0);
+  ed_config_free(cfg);
 }
 
 static void test_file_limits(void) {

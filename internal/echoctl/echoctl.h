@@ -63,11 +63,13 @@ char *ed_echoctl_human_bytes(char *out, size_t out_len, double bytes);
 void ed_echoctl_print(FILE *out, const char *cmd, const cJSON *result);
 
 /* ed_echoctl_escape returns a new string (caller frees) that shows |s| on
- * a terminal without letting it act on the terminal: control bytes (C0
- * and DEL; '\n' too unless |keep_newlines|), C1 controls, Unicode
- * bidirectional controls and line separators, and bytes that are not
- * well-formed UTF-8 become \xNN (one per byte); a backslash becomes \\,
- * so the escaped text is unambiguous. Printable ASCII and other UTF-8
+ * a terminal without letting it act on the terminal or hide in it:
+ * control bytes (C0 and DEL; '\n' too unless |keep_newlines|), C1
+ * controls, every invisible or format character (zero-width characters,
+ * soft hyphen, bidirectional controls, line separators, BOM, variation
+ * selectors, tag characters: one table in format.c), and bytes that are
+ * not well-formed UTF-8 become \xNN (one per byte); a backslash becomes
+ * \\, so the escaped text is unambiguous. Printable ASCII and other UTF-8
  * pass unchanged. NULL gives "". */
 char *ed_echoctl_escape(const char *s, int keep_newlines);
 

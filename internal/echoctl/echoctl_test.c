@@ -3,6 +3,8 @@
  * message. */
 #include "internal/echoctl/echoctl.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,6 +218,77 @@ static void test_escape(void) {
   char *n = ed_echoctl_escape(NULL, 0);
   CHECK_STR(n, "");
   free(n);
+}
+
+/* utf8 writes |cp| as UTF-8 into |out| (5 bytes); returns |out|. */
+static char *utf8(char *out, uint32_t cp) {
+  size_t n = 0;
+  if (cp < 0x80) {
+    out[n++] = (char)cp;
+  } else if (cp < 0x800) {
+    out[n++] = (char)(0xc0 | cp >> 6);
+    out[n++] = (char)(0x80 | (cp & 0x3f));
+  } else if (cp < 0x10000) {
+    out[n++] = (char)(0xe0 | cp >> 12);
+    out[n++] = (char)(0x80 | (cp >> 6 & 0x3f));
+    out[n++] = (char)(0x80 | (cp & 0x3f));
+  } else {
+    out[n++] = (char)(0xf0 | cp >> 18);
+    out[n++] = (char)(0x80 | (cp >> 12 & 0x3f));
+    out[n++] = (char)(0x80 | (cp >> 6 & 0x3f));
+    out[n++] = (char)(0x80 | (cp & 0x3f));
+  }
+  out[n] = '\0';
+  return out;
+}
+
+/* Invisible and format characters are escaped, each range's first and
+ * last code point; their visible neighbours, homoglyphs and emoji are
+ * not. Before: the zero-width characters, soft hyphen, BOM, word joiner,
+ * variation selectors and tag characters (and more) were shown raw, so
+ * "ali\u200bce" printed as "alice". */
+static void test_escape_hidden(void) {
+  static const uint32_t hidden[] = {
+      0x80,    0x9f,    0xad,    0x34f,   0x600,   0x605,   0x61c,   0x6dd,
+      0x70f,   0x890,   0x891,   0x8e2,   0x115f,  0x1160,  0x17b4,  0x17b5,
+      0x180b,  0x180e,  0x180f,  0x200b,  0x200c,  0x200d,  0x200e,  0x200f,
+      0x2028,  0x2029,  0x202a,  0x202e,  0x2060,  0x2064,  0x2066,  0x2069,
+      0x206f,  0x3164,  0xfe00,  0xfe0f,  0xfeff,  0xffa0,  0xfff9,  0xfffb,
+      0x110bd, 0x110cd, 0x13430, 0x1343f, 0x1bca0, 0x1bca3, 0x1d173, 0x1d17a,
+      0xe0000, 0xe0001, 0xe0041, 0xe007f, 0xe0100, 0xe01ef, 0xe0fff};
+  static const uint32_t shown[] = {
+      0xa0,   0xac,    0xae,    0xe9,    0x34e,   0x350,  0x430,
+      0x5ff,  0x606,   0x200a,  0x2010,  0x2027,  0x202f, 0x205f,
+      0x2070, 0x3163,  0x3165,  0xfdff,  0xfe10,  0xfefe, 0xff41,
+      0xfffc, 0x110bc, 0x1d172, 0x1d17b, 0xe1000, 0x1f600};
+  for (size_t i = 0; i < sizeof(hidden) / sizeof(hidden[0]); i++) {
+    char in[8], want[32] = "";
+    utf8(in, hidden[i]);
+    for (size_t k = 0; in[k]; k++)
+      snprintf(want + strlen(want), 5, "\\x%02x", (unsigned char)in[k]);
+    char *got = ed_echoctl_escape(in, 0);
+    CHECK_STR(got, want);
+    if (strcmp(got, want) != 0) fprintf(stderr, "  U+%04X\n", hidden[i]);
+    free(got);
+  }
+  for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
+    char in[8];
+    char *got = ed_echoctl_escape(utf8(in, shown[i]), 0);
+    CHECK_STR(got, in);
+    free(got);
+  }
+  /* The reviewer's names: each shows what is hidden in it. */
+  char *z = ed_echoctl_escape(
+      "ali\xe2\x80\x8b"
+      "ce",
+      0);
+  CHECK_STR(z,
+            "ali\\xe2\\x80\\x8b"
+            "ce");
+  free(z);
+  z = ed_echoctl_escape("alice\xf3\xa0\x81\x81", 0);
+  CHECK_STR(z, "alice\\xf3\\xa0\\x81\\x81");
+  free(z);
 }
 
 static void test_human(void) {
@@ -440,6 +513,7 @@ int main(void) {
   RUN(test_paths_and_version);
   RUN(test_escape);
   RUN(test_print_hostile);
+  RUN(test_escape_hidden);
   RUN(test_human);
   RUN(test_print_sessions);
   RUN(test_print_others);

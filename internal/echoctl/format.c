@@ -63,13 +63,42 @@ static size_t utf8_len(const unsigned char *p, size_t n, uint32_t *out_cp) {
   return len;
 }
 
-/* is_format_control: code points a terminal would act on rather than
- * show: C1 controls, bidirectional overrides and isolates (which reorder
- * what follows them on the line), and the line/paragraph separators. */
-static int is_format_control(uint32_t cp) {
-  return (cp >= 0x80 && cp <= 0x9f) || cp == 0x061c || cp == 0x200e ||
-         cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
-         (cp >= 0x2066 && cp <= 0x2069);
+/* What a terminal would act on, or show as nothing, rather than show: a
+ * name holding one looks like another name, or reorders the line. One
+ * table, sorted: C1 controls; every format character (Unicode category
+ * Cf: soft hyphen, zero-width space and joiners, LRM/RLM, bidirectional
+ * embeddings, overrides and isolates, word joiner and invisible
+ * operators, BOM, interlinear annotations, tags); the line and paragraph
+ * separators; the other default-ignorable characters (combining grapheme
+ * joiner, Hangul fillers, Khmer inherent vowels, Mongolian and other
+ * variation selectors). Homoglyphs (Cyrillic a, fullwidth letters) are
+ * visible letters and stay: README, echoctl section. */
+static const struct {
+  uint32_t lo, hi;
+} hidden[] = {
+    {0x0080, 0x009f},   {0x00ad, 0x00ad},   {0x034f, 0x034f},
+    {0x0600, 0x0605},   {0x061c, 0x061c},   {0x06dd, 0x06dd},
+    {0x070f, 0x070f},   {0x0890, 0x0891},   {0x08e2, 0x08e2},
+    {0x115f, 0x1160},   {0x17b4, 0x17b5},   {0x180b, 0x180f},
+    {0x200b, 0x200f},   {0x2028, 0x202e},   {0x2060, 0x206f},
+    {0x3164, 0x3164},   {0xfe00, 0xfe0f},   {0xfeff, 0xfeff},
+    {0xffa0, 0xffa0},   {0xfff9, 0xfffb},   {0x110bd, 0x110bd},
+    {0x110cd, 0x110cd}, {0x13430, 0x1343f}, {0x1bca0, 0x1bca3},
+    {0x1d173, 0x1d17a}, {0xe0000, 0xe0fff},
+};
+
+static int is_hidden(uint32_t cp) {
+  size_t lo = 0, hi = sizeof(hidden) / sizeof(hidden[0]);
+  while (lo < hi) {
+    size_t mid = (lo + hi) / 2;
+    if (cp < hidden[mid].lo)
+      hi = mid;
+    else if (cp > hidden[mid].hi)
+      lo = mid + 1;
+    else
+      return 1;
+  }
+  return 0;
 }
 
 char *ed_echoctl_escape(const char *s, int keep_newlines) {
@@ -81,7 +110,7 @@ char *ed_echoctl_escape(const char *s, int keep_newlines) {
     size_t len = p[i] < 0x80 ? 1 : utf8_len(p + i, n - i, &cp);
     int plain = p[i] < 0x80 ? (p[i] >= 0x20 && p[i] != 0x7f && p[i] != '\\') ||
                                   (keep_newlines && p[i] == '\n')
-                            : len > 0 && !is_format_control(cp);
+                            : len > 0 && !is_hidden(cp);
     if (len == 0) len = 1; /* not UTF-8: escape this byte alone */
     if (p[i] == '\\') {
       out[o++] = '\\';

@@ -21,6 +21,7 @@ struct ed_metrics_endpoint {
   struct ed_net_server *net;
   ed_metrics_fill_fn fill;
   void *fill_ctx;
+  uint64_t probe_only; /* 503s for other paths in a probe slot */
 };
 
 /* ---- responses ----------------------------------------------------------- */
@@ -69,6 +70,7 @@ static void fill_input(struct ed_metrics_endpoint *ep,
   in->process = proc;
   ep->fill(ep->fill_ctx, in, snap);
   if (!in->stats) in->stats = snap;
+  ed_metrics_endpoint_refusals(ep, in);
 }
 
 static void serve_metrics(struct ed_metrics_endpoint *ep, struct ed_net_conn *c,
@@ -135,6 +137,7 @@ static void handle(struct ed_metrics_endpoint *ep, struct ed_net_conn *c,
                          ka};
     respond(c, &r);
   } else if (ed_net_conn_reserved(c) && !probe) {
+    ep->probe_only++;
     respond_text(c, 503, "Service Unavailable",
                  "every connection slot is taken; this one answers only "
                  "/healthz and /readyz\n",
@@ -236,6 +239,18 @@ int ed_metrics_start(struct ed_metrics_endpoint **out, uv_loop_t *loop,
   ED_INFO("metrics listening", "addr=%s", addr);
   *out = ep;
   return 0;
+}
+
+void ed_metrics_endpoint_refusals(const struct ed_metrics_endpoint *ep,
+                                  struct ed_metrics_input *in) {
+  struct ed_net_server_stats st;
+  ed_net_server_stats(ep->net, &st);
+  in->has_endpoint = 1;
+  in->endpoint_refused[ED_METRICS_REFUSE_FULL] = st.refused[ED_NET_REFUSE_FULL];
+  in->endpoint_refused[ED_METRICS_REFUSE_PER_CLIENT] =
+      st.refused[ED_NET_REFUSE_PER_CLIENT];
+  in->endpoint_refused[ED_METRICS_REFUSE_TAKEN_OVER] = st.evicted;
+  in->endpoint_refused[ED_METRICS_REFUSE_PROBE_ONLY] = ep->probe_only;
 }
 
 uint16_t ed_metrics_endpoint_port(const struct ed_metrics_endpoint *ep) {

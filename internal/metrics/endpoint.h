@@ -16,11 +16,14 @@
  * Slots, so that one client cannot starve the probes (internal/net's
  * server does the counting; docs/deploy.md has the numbers and why):
  * - |max_conns| connections, at most |max_per_client| from one IP address;
- *   past either a new connection is closed at once, unanswered;
- * - |probe_slots| more, taken only when the |max_conns| are full: such a
- *   connection must send its request within |probe_deadline_ms|, is
- *   answered once with Connection: close, and only for /healthz and
- *   /readyz (anything else: 503);
+ * - |probe_slots| more, taken when the |max_conns| are full or the
+ *   connection's address holds its |max_per_client|: such a connection
+ *   must send its request within |probe_deadline_ms|, is answered once
+ *   with Connection: close, and only for /healthz and /readyz (anything
+ *   else: 503); a silent one loses its slot to a newcomer; when no probe
+ *   slot can be had a new connection is closed at once, unanswered;
+ * - every refusal is counted (echod_metrics_connections_refused_total)
+ *   and logged at warn, at most one line every 10 s;
  * - a keep-alive connection serves at most |max_requests| requests and
  *   lives at most |max_lifetime_ms|: the last response says
  *   Connection: close, or an idle connection is closed at its lifetime. */
@@ -74,6 +77,12 @@ struct ed_metrics_endpoint;
 int ed_metrics_start(struct ed_metrics_endpoint **out, uv_loop_t *loop,
                      const struct ed_metrics_options *opts, char *err,
                      size_t err_len);
+
+/* ed_metrics_endpoint_refusals sets |in|'s has_endpoint and
+ * endpoint_refused from what |ep|'s limits turned away so far (the series
+ * of echod_metrics_connections_refused_total). Runs on |ep|'s loop. */
+void ed_metrics_endpoint_refusals(const struct ed_metrics_endpoint *ep,
+                                  struct ed_metrics_input *in);
 
 /* ed_metrics_endpoint_port returns the bound TCP port. */
 uint16_t ed_metrics_endpoint_port(const struct ed_metrics_endpoint *ep);

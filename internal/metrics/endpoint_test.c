@@ -7,6 +7,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -171,6 +172,19 @@ static void test_metrics(void) {
   CHECK(strstr(buf, "\nechod_connections_accepted_total 42\n") != NULL);
   CHECK(strstr(buf, "\nprocess_open_fds ") != NULL);
   CHECK(strstr(buf, "echod_build_info{version=\"test\"") != NULL);
+  /* The endpoint's own refusals, every reason from the first scrape. */
+  CHECK(strstr(buf,
+               "\n# TYPE echod_metrics_connections_refused_total "
+               "counter\n") != NULL);
+  for (size_t i = 0; i < 4; i++) {
+    static const char *const r[] = {"full", "per_client", "taken_over",
+                                    "probe_only"};
+    char want[128];
+    snprintf(want, sizeof(want),
+             "\nechod_metrics_connections_refused_total{reason=\"%s\"} 0\n",
+             r[i]);
+    CHECK(strstr(buf, want) != NULL);
+  }
   CHECK_EQ(get(port4, GET_("/metrics?debug=1"), buf, sizeof(buf)), 200);
   CHECK_EQ(get(port6, GET_("/healthz"), buf, sizeof(buf)), -1); /* v4 dial */
   int fd = dial(AF_INET6, port6);
@@ -442,21 +456,41 @@ static void test_probe_slot(void) {
   for (int i = 0; i < 2; i++) close(held[i]);
 }
 
-/* port_lim: at most 2 connections per client address; 3 requests and
- * 600 ms per connection. */
+/* port_lim: at most 2 connections per client address (and the default 4
+ * probe slots); 3 requests and 600 ms per connection. An address at its
+ * cap gets no third general slot, but its probes are still answered, in a
+ * probe slot. Before: the cap counted probe slots too, and the third
+ * connection was closed unanswered, probe or not: one local process
+ * holding its address's connections made every local probe fail. */
 static void test_per_client_cap(void) {
-  int a = dial_from("127.0.0.2", port_lim),
+  static char buf[1 << 17];
+  int cl = 0, a = dial_from("127.0.0.2", port_lim),
       b = dial_from("127.0.0.2", port_lim);
   CHECK_EQ(exchange(a, GET_("/healthz"), NULL), 200);
   CHECK_EQ(exchange(b, GET_("/healthz"), NULL), 200);
-  /* The third from the same address is closed at once, unanswered. */
+  /* The third from the same address: a probe, answered once. */
   int c = dial_from("127.0.0.2", port_lim);
-  send_str(c, GET_("/healthz"));
+  CHECK_EQ(exchange(c, GET_("/readyz"), &cl), 200);
+  CHECK(cl);
   CHECK(closed_silently(c));
   close(c);
-  /* Another address is served. */
+  /* ... and nothing else: the cap still holds for /metrics. */
+  c = dial_from("127.0.0.2", port_lim);
+  CHECK_EQ(exchange(c, GET_("/metrics"), &cl), 503);
+  CHECK(cl);
+  CHECK(closed_silently(c));
+  close(c);
+  /* Another address is served, and sees the refusal counted. */
   int d = dial_from("127.0.0.3", port_lim);
-  CHECK_EQ(exchange(d, GET_("/healthz"), NULL), 200);
+  send_str(d, GET_("/metrics"));
+  CHECK(read_response(d, buf, sizeof(buf), 0) > 0);
+  CHECK(strncmp(buf, "HTTP/1.1 200 ", 13) == 0);
+  CHECK(strstr(buf,
+               "\nechod_metrics_connections_refused_total{reason="
+               "\"probe_only\"} 1\n") != NULL);
+  CHECK(strstr(buf,
+               "\nechod_metrics_connections_refused_total{reason="
+               "\"per_client\"} 0\n") != NULL);
   close(d);
   close(a);
   close(b);

@@ -288,6 +288,25 @@ static void render_certs(struct out *o, const struct ed_metrics_input *in) {
   }
 }
 
+static void render_endpoint(struct out *o, const struct ed_metrics_input *in) {
+  static const char *const names[] = {
+#define ED_METRICS_REFUSAL_NAME_(id, name) name,
+      ED_METRICS_REFUSALS(ED_METRICS_REFUSAL_NAME_)
+#undef ED_METRICS_REFUSAL_NAME_
+  };
+  char l[64];
+  family(o, "echod_metrics_connections_refused_total", "counter",
+         "Connections to the metrics port its limits turned away, by reason: "
+         "full, per_client (closed unanswered), taken_over (a silent "
+         "connection lost its probe slot), probe_only (503 for a request "
+         "other than /healthz or /readyz in a probe slot).");
+  for (int i = 0; i < ED_METRICS_REFUSE_COUNT; i++) {
+    snprintf(l, sizeof(l), "reason=\"%s\"", names[i]);
+    sample_u(o, "echod_metrics_connections_refused_total", l,
+             in->endpoint_refused[i]);
+  }
+}
+
 static void render_info(struct out *o, const struct ed_metrics_input *in) {
   char l[256], v[96];
   family(o, "echod_draining", "gauge",
@@ -332,6 +351,7 @@ int ed_metrics_render(struct ed_buf *out, const struct ed_metrics_input *in) {
   if (in->reload) render_reload(&o, in->reload);
   if (in->control) render_control(&o, in->control);
   render_certs(&o, in);
+  if (in->has_endpoint) render_endpoint(&o, in);
   render_info(&o, in);
   if (in->process) render_process(&o, in->process);
   return o.err;

@@ -45,6 +45,24 @@ struct ed_metrics_process {
   double start_time_seconds; /* since the epoch */
 };
 
+/* Why the metrics port turned a connection away (its own limits,
+ * endpoint.h): every slot taken; the address holds its share and no probe
+ * slot was free; a silent connection lost its probe slot to a newcomer; a
+ * request other than /healthz or /readyz in a probe slot (503). The
+ * reason labels of echod_metrics_connections_refused_total. */
+#define ED_METRICS_REFUSALS(X) \
+  X(FULL, "full")              \
+  X(PER_CLIENT, "per_client")  \
+  X(TAKEN_OVER, "taken_over")  \
+  X(PROBE_ONLY, "probe_only")
+
+enum ed_metrics_refusal {
+#define ED_METRICS_REFUSAL_ENUM_(id, name) ED_METRICS_REFUSE_##id,
+  ED_METRICS_REFUSALS(ED_METRICS_REFUSAL_ENUM_)
+#undef ED_METRICS_REFUSAL_ENUM_
+      ED_METRICS_REFUSE_COUNT
+};
+
 /* Everything one rendering needs. All pointers are borrowed for the call;
  * |control|, |reload| and |process| may be NULL (their families are then
  * omitted). */
@@ -58,7 +76,9 @@ struct ed_metrics_input {
   int has_crl;                              /* 0: CRL series omitted */
   int64_t crl_next_update_s;                /* seconds since the epoch */
   enum ed_metrics_state state;              /* draining gauge */
-  const char *version;                      /* echod version; NULL: "dev" */
+  int has_endpoint;                         /* 0: refusal series omitted */
+  uint64_t endpoint_refused[ED_METRICS_REFUSE_COUNT];
+  const char *version; /* echod version; NULL: "dev" */
 };
 
 /* ed_metrics_render appends the exposition text for |in| to |out|.

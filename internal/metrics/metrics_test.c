@@ -244,6 +244,29 @@ static void test_certs_crl_draining(void) {
   free(t);
 }
 
+/* The metrics port's own refusals: one series per reason when there is
+ * an endpoint, none without (echoctl metrics under --no-metrics). */
+static void test_endpoint_refusals(void) {
+  struct ed_metrics_input in = {0};
+  char *t = render(&in);
+  CHECK(strstr(t, "echod_metrics_connections_refused_total") == NULL);
+  free(t);
+  in.has_endpoint = 1;
+  in.endpoint_refused[ED_METRICS_REFUSE_PER_CLIENT] = 7;
+  in.endpoint_refused[ED_METRICS_REFUSE_PROBE_ONLY] = 2;
+  t = render(&in);
+  check_structure(t);
+  CHECK(has_line(t,
+                 "echod_metrics_connections_refused_total{reason=\"full\"} 0"));
+  CHECK(has_line(
+      t, "echod_metrics_connections_refused_total{reason=\"per_client\"} 7"));
+  CHECK(has_line(
+      t, "echod_metrics_connections_refused_total{reason=\"taken_over\"} 0"));
+  CHECK(has_line(
+      t, "echod_metrics_connections_refused_total{reason=\"probe_only\"} 2"));
+  free(t);
+}
+
 static void test_cap(void) {
   struct ed_buf b;
   struct ed_metrics_input in = {0};
@@ -325,6 +348,7 @@ int main(void) {
   RUN(test_empty_has_every_series);
   RUN(test_values);
   RUN(test_certs_crl_draining);
+  RUN(test_endpoint_refusals);
   RUN(test_cap);
   RUN(test_ready);
   RUN(test_process);

@@ -39,6 +39,8 @@ int main(void) {
       .crl_next_update_s = 1750000000,
       .state = ED_METRICS_RUNNING,
       .version = "sample",
+      .has_endpoint = 1,
+      .endpoint_refused = {1, 2, 3, 4},
   };
   ed_buf_init(&b, 1 << 20);
   if (ed_metrics_render(&b, &in) != 0) return 1;

@@ -66,6 +66,8 @@ int ed_metrics_service_render(void *arg, struct ed_buf *out) {
   ed_metrics_process_read(&proc);
   in.process = &proc;
   fill(arg, &in, &snap);
+  struct ed_metrics_service *svc = arg;
+  if (svc->endpoint) ed_metrics_endpoint_refusals(svc->endpoint, &in);
   return ed_metrics_render(out, &in);
 }
 

@@ -35,6 +35,7 @@ struct ed_net_server *ed_net__server_new(uv_loop_t *loop,
   s->loop = loop;
   s->lim = o->limits;
   s->h = o->handler;
+  snprintf(s->what, sizeof(s->what), "%s", o->what ? o->what : "listener");
   if (s->lim.max_conns == 0) s->lim.max_conns = 1;
   if (s->lim.idle_ms == 0) s->lim.idle_ms = 10000;
   if (s->lim.in_max == 0) s->lim.in_max = ED_NET__READ_CHUNK;

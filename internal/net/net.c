@@ -26,13 +26,13 @@ static void set_slot(struct ed_net_conn *c, enum ed_net__slot slot) {
   c->slot = slot;
 }
 
+/* The general slots |c|'s address holds. Reserved slots do not count: an
+ * address at its cap may still take one for a probe (see admit). */
 static uint32_t same_host_count(const struct ed_net_server *s,
                                 const struct ed_net_conn *c) {
   uint32_t n = 0;
   for (const struct ed_net_conn *o = s->conns; o; o = o->next) {
-    if (o == c ||
-        (o->slot != ED_NET__SLOT_GENERAL && o->slot != ED_NET__SLOT_RESERVED))
-      continue;
+    if (o == c || o->slot != ED_NET__SLOT_GENERAL) continue;
     n += ed_net_same_host((const struct sockaddr *)&o->peer,
                           (const struct sockaddr *)&c->peer);
   }
@@ -54,38 +54,63 @@ static struct ed_net_conn *oldest_silent_reserved(struct ed_net_server *s) {
   return victim;
 }
 
-/* Picks the slot a new connection gets: the per-address cap first, then a
- * general slot, then a reserved one. When the reserved slots are full too,
- * the newcomer takes the slot of the oldest one there that has not sent its
- * request: a real probe sends it at once, so holding a reserved slot
- * silently takes a new connection faster than every probe. Returns 0 or
- * sets |*out_why|. */
+/* note_refusal logs a connection a limit turned away, at warn but at most
+ * one line per ED_NET__REFUSAL_LOG_MS for the server (with how many went
+ * unlogged since the last line): a flood must not flood the log too. The
+ * counts are in ed_net_server_stats. */
+static void note_refusal(struct ed_net_server *s, const struct ed_net_conn *c,
+                         const char *reason) {
+  uint64_t now = uv_now(s->loop);
+  if (s->refusal_logged && now - s->refusal_log_ms < ED_NET__REFUSAL_LOG_MS) {
+    s->refusals_unlogged++;
+    return;
+  }
+  char what[96];
+  ED_WARN("net connection refused",
+          "what=%s conn=%llu peer=%s reason=%s unlogged_before=%llu",
+          ed_logq(what, sizeof(what), s->what), (unsigned long long)c->id,
+          c->peer_name, reason, (unsigned long long)s->refusals_unlogged);
+  s->refusal_logged = 1;
+  s->refusal_log_ms = now;
+  s->refusals_unlogged = 0;
+}
+
+/* reserve gives |c| a reserved slot if one is free, or takes over the slot
+ * of the oldest connection there that has not sent its request: a real
+ * probe sends it at once, so holding a reserved slot silently takes a new
+ * connection faster than every probe. Returns 0, or -1 when every
+ * reserved slot is answering a request. */
+static int reserve(struct ed_net_server *s, struct ed_net_conn *c) {
+  const struct ed_net_limits *l = &s->lim;
+  struct ed_net_conn *victim;
+  if (s->num[ED_NET__SLOT_RESERVED] >= l->reserved && l->reserved &&
+      (victim = oldest_silent_reserved(s)) != NULL) {
+    s->st.evicted++;
+    note_refusal(s, victim, "taken_over");
+    ed_net_conn_close(victim);
+  }
+  if (s->num[ED_NET__SLOT_RESERVED] >= l->reserved) return -1;
+  set_slot(c, ED_NET__SLOT_RESERVED);
+  return 0;
+}
+
+/* Picks the slot a new connection gets: a general slot while its address
+ * holds fewer than max_per_client of them and one is free; else a
+ * reserved one (reserve). So one address at its cap - a local process
+ * holding every connection it may - cannot make a probe from that same
+ * address fail: the probe gets a reserved slot, answered once. Returns 0
+ * or sets |*out_why|. */
 static int admit(struct ed_net_server *s, struct ed_net_conn *c,
                  enum ed_net_refusal *out_why) {
   const struct ed_net_limits *l = &s->lim;
-  struct ed_net_conn *victim;
-  if (!s->is_unix && l->max_per_client &&
-      same_host_count(s, c) >= l->max_per_client) {
-    *out_why = ED_NET_REFUSE_PER_CLIENT;
-    return -1;
-  }
-  if (s->num[ED_NET__SLOT_GENERAL] < l->max_conns) {
+  int at_cap = !s->is_unix && l->max_per_client &&
+               same_host_count(s, c) >= l->max_per_client;
+  if (!at_cap && s->num[ED_NET__SLOT_GENERAL] < l->max_conns) {
     set_slot(c, ED_NET__SLOT_GENERAL);
     return 0;
   }
-  if (s->num[ED_NET__SLOT_RESERVED] >= l->reserved && l->reserved &&
-      (victim = oldest_silent_reserved(s)) != NULL) {
-    ED_DEBUG("net reserved slot taken over", "conn=%llu peer=%s by=%llu",
-             (unsigned long long)victim->id, victim->peer_name,
-             (unsigned long long)c->id);
-    s->st.evicted++;
-    ed_net_conn_close(victim);
-  }
-  if (s->num[ED_NET__SLOT_RESERVED] < l->reserved) {
-    set_slot(c, ED_NET__SLOT_RESERVED);
-    return 0;
-  }
-  *out_why = ED_NET_REFUSE_FULL;
+  if (reserve(s, c) == 0) return 0;
+  *out_why = at_cap ? ED_NET_REFUSE_PER_CLIENT : ED_NET_REFUSE_FULL;
   return -1;
 }
 
@@ -411,9 +436,7 @@ static void read_now(struct ed_net_conn *c) {
 static void refuse(struct ed_net_conn *c, enum ed_net_refusal why) {
   struct ed_net_server *s = c->srv;
   s->st.refused[why]++;
-  ED_DEBUG("net connection refused", "conn=%llu peer=%s reason=%s",
-           (unsigned long long)c->id, c->peer_name,
-           why == ED_NET_REFUSE_FULL ? "full" : "per_client");
+  note_refusal(s, c, ed_net_refusal_name(why));
   if (!s->h.on_refused || take_spare(c) != 0) {
     ed_net_conn_close(c);
     return;
@@ -454,6 +477,10 @@ void ed_net__on_connection(uv_stream_t *server, int status) {
 }
 
 /* ---- small accessors ----------------------------------------------------- */
+
+const char *ed_net_refusal_name(enum ed_net_refusal why) {
+  return why == ED_NET_REFUSE_PER_CLIENT ? "per_client" : "full";
+}
 
 uint64_t ed_net_conn_id(const struct ed_net_conn *c) {
   return c->id;

@@ -4,12 +4,16 @@
  * them, in one on_input callback.
  *
  * What every server gets, from one set of limits (struct ed_net_limits):
- * - Slots: at most |max_conns| connections, at most |max_per_client| from
- *   one IP address, and |reserved| more slots taken only when the others
- *   are full. A connection in a reserved slot must send its first request
- *   within |reserved_deadline_ms| and is answered once (the metrics port
- *   keeps them for /healthz and /readyz); when they are all taken, a new
+ * - Slots: at most |max_conns| connections, at most |max_per_client| of
+ *   them from one IP address, and |reserved| more slots, taken when the
+ *   others are full or the connection's address holds its share of them
+ *   (so one address at its cap cannot lock out even its own probes). A
+ *   connection in a reserved slot must send its first request within
+ *   |reserved_deadline_ms| and is answered once (the metrics port keeps
+ *   them for /healthz and /readyz); when they are all taken, a new
  *   connection takes over the one there longest without a request.
+ *   Refusals and takeovers are counted (ed_net_server_stats) and logged at
+ *   warn, at most one line every 10 s per server.
  * - Input: a read buffer of at most |in_max| bytes per connection; the
  *   handler consumes one request at a time, and replies go out in order.
  * - Output: a write queue of at most |out_max| bytes; it is checked before
@@ -41,8 +45,13 @@ struct ed_net_conn;
 /* Why a new connection got no slot. */
 enum ed_net_refusal {
   ED_NET_REFUSE_FULL = 0,   /* every slot, reserved ones too, is taken */
-  ED_NET_REFUSE_PER_CLIENT, /* its address already holds max_per_client */
+  ED_NET_REFUSE_PER_CLIENT, /* its address holds max_per_client general
+                               slots, and every reserved one is taken */
 };
+#define ED_NET_REFUSAL_COUNT 2
+
+/* ed_net_refusal_name returns "full" or "per_client" (static). */
+const char *ed_net_refusal_name(enum ed_net_refusal why);
 
 struct ed_net_limits {
   uint32_t max_conns;            /* required, > 0 */
@@ -99,13 +108,13 @@ struct ed_net_options {
 
 /* What a server holds now, for tests and metrics. */
 struct ed_net_server_stats {
-  uint32_t open;       /* connections in a slot, reserved ones included */
-  uint32_t reserved;   /* of which in reserved slots */
-  uint64_t accepted;   /* connections that got a slot */
-  uint64_t refused[2]; /* by enum ed_net_refusal */
-  uint64_t evicted;    /* reserved slots taken over from silent holders */
-  size_t queued;       /* reply bytes not yet written, all connections */
-  size_t peak_queued;  /* the most one connection ever had queued */
+  uint32_t open;     /* connections in a slot, reserved ones included */
+  uint32_t reserved; /* of which in reserved slots */
+  uint64_t accepted; /* connections that got a slot */
+  uint64_t refused[ED_NET_REFUSAL_COUNT]; /* by enum ed_net_refusal */
+  uint64_t evicted;   /* reserved slots taken over from silent holders */
+  size_t queued;      /* reply bytes not yet written, all connections */
+  size_t peak_queued; /* the most one connection ever had queued */
 };
 
 /* ed_net_listen_tcp binds |addr| (AF_INET or AF_INET6; port 0 picks one)

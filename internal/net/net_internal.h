@@ -9,6 +9,8 @@
 #include "internal/net/net.h"
 
 #define ED_NET__READ_CHUNK (16 * 1024)
+/* At most one "net connection refused" line per server this often. */
+#define ED_NET__REFUSAL_LOG_MS 10000
 
 /* A connection's life: OPEN -> FLUSHING -> LINGER -> CLOSING, or straight
  * to CLOSING from any of them. One function moves each step. */
@@ -79,6 +81,10 @@ struct ed_net_server {
   int stopping;
   int handles; /* listener + connections not yet freed */
   struct ed_net_server_stats st;
+  char what[48];              /* names the listener in log lines */
+  int refusal_logged;         /* a refusal line was written ... */
+  uint64_t refusal_log_ms;    /* ... at this uv_now */
+  uint64_t refusals_unlogged; /* refusals since, not logged */
   char scratch[ED_NET__READ_CHUNK];
 };
 

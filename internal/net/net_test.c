@@ -398,6 +398,84 @@ static void test_per_client(void) {
   stop();
 }
 
+/* An address at its cap still gets a reserved slot, with everything a
+ * reserved slot means (one request, short deadline, taken over when
+ * silent); only when the reserved slots are busy answering is it refused.
+ * Refusals are logged at warn, one line per 10 s with a count. Before: the
+ * cap counted reserved slots too and refused at once, logging at debug,
+ * so a local process holding its address's 8 connections made every probe
+ * from that address fail. */
+static void test_per_client_reserved(void) {
+  struct ed_net_options o = options();
+  char line[200];
+  o.limits.max_per_client = 2;
+  o.limits.reserved = 1;
+  o.limits.reserved_deadline_ms = 300;
+  int fds[2], saved = dup(2);
+  CHECK_EQ(pipe(fds), 0);
+  dup2(fds[1], 2); /* the loop thread's log lines */
+  start(&o);
+  int a1 = dial_from("127.0.0.2"), a2 = dial_from("127.0.0.2");
+  send_str(a1, "ping\n");
+  send_str(a2, "ping\n");
+  expect_line(a1, "pong");
+  expect_line(a2, "pong");
+  /* The same address, at its cap: a reserved slot, one request. */
+  int a3 = dial_from("127.0.0.2");
+  send_str(a3, "last\nping\n");
+  expect_line(a3, "last=1");
+  CHECK(sees_eof(a3));
+  close(a3);
+  usleep(50 * 1000);
+  /* Held silently by that address, it goes to the next newcomer. */
+  int silent = dial_from("127.0.0.2");
+  usleep(50 * 1000);
+  int a4 = dial_from("127.0.0.2");
+  char ch;
+  CHECK(recv(silent, &ch, 1, 0) <= 0);
+  close(silent);
+  /* Busy answering (a held request): now the cap refuses, at once. */
+  send_str(a4, "hold 400\n");
+  usleep(50 * 1000);
+  for (int i = 0; i < 3; i++) {
+    int a5 = dial_from("127.0.0.2");
+    expect_line(a5, "per_client");
+    CHECK(sees_eof(a5));
+    close(a5);
+  }
+  expect_line(a4, "held");
+  close(a4);
+  int b = dial_from("127.0.0.3"); /* another address: a general slot */
+  send_str(b, "last\n");
+  expect_line(b, "last=0");
+  close(b);
+  close(a1);
+  close(a2);
+  usleep(50 * 1000);
+  ask_stats(line, sizeof(line));
+  CHECK(strstr(line, " per_client=3 evicted=1 ") != NULL);
+  if (!strstr(line, " per_client=3 evicted=1 "))
+    fprintf(stderr, "  %s\n", line);
+  stop();
+  dup2(saved, 2);
+  close(saved);
+  close(fds[1]);
+  char log[4096] = "";
+  ssize_t n = read(fds[0], log, sizeof(log) - 1);
+  close(fds[0]);
+  log[n > 0 ? n : 0] = '\0';
+  /* The takeover and three refusals in well under 10 s: one line. */
+  const char *first = strstr(log, "msg=\"net connection refused\"");
+  const char *eol = first ? strchr(first, '\n') : NULL;
+  CHECK(strstr(log,
+               "level=warn msg=\"net connection refused\" "
+               "what=\"test address\"") != NULL);
+  CHECK(first && strstr(first, "reason=taken_over unlogged_before=0") != NULL);
+  CHECK(eol && strstr(eol, "net connection refused") == NULL);
+  if (!eol || strstr(eol, "net connection refused"))
+    fprintf(stderr, "  log: %s\n", log);
+}
+
 /* The third request is the last: it is told so, answered, and the rest of
  * the pipeline is not. */
 static void test_max_requests(void) {
@@ -607,6 +685,7 @@ int main(void) {
   RUN(test_order_and_hold);
   RUN(test_reserved_slot);
   RUN(test_per_client);
+  RUN(test_per_client_reserved);
   RUN(test_max_requests);
   RUN(test_lifetime);
   RUN(test_backpressure);

@@ -438,6 +438,60 @@ static void test_allow_lists(void) {
   ed_tls_snapshot_unref(s);
 }
 
+/* A bare --allow-san value matches only the SAN type its form names
+ * ("://" URI, "@" email, an address IP, else DNS); prefixes in any case.
+ * Before: a bare value matched every type (so the DNS SAN
+ * SPIFFE://ECHOD/ADMIN, compared ignoring case, passed for
+ * spiffe://echod/admin), and "dns:" was a bare value. */
+static void test_allow_san_types(void) {
+  struct ed_tls_snapshot *s = snap((struct setup){.depth = -1});
+  struct tc_san d1 = {GEN_DNS, "SPIFFE://ECHOD/ADMIN", 0};
+  struct tc_san d2 = {GEN_DNS, "admin@example.com", 0};
+  struct tc_san d3 = {GEN_DNS, "127.0.0.1", 0};
+  struct tc_san e1 = {GEN_EMAIL, "admin@example.com", 0};
+  struct tc_san u1 = {GEN_URI, "spiffe://echod/admin", 0};
+  X509 *x[5] = {
+      hostile((struct tc_opts){.cn = "d1", .sans = &d1, .num_sans = 1}),
+      hostile((struct tc_opts){.cn = "d2", .sans = &d2, .num_sans = 1}),
+      hostile((struct tc_opts){.cn = "d3", .sans = &d3, .num_sans = 1}),
+      hostile((struct tc_opts){.cn = "e1", .sans = &e1, .num_sans = 1}),
+      hostile((struct tc_opts){.cn = "u1", .sans = &u1, .num_sans = 1})};
+  const struct ed_tls_peer *p[5], *a = peer_of(s, alice, NULL);
+  for (size_t i = 0; i < 5; i++) p[i] = peer_of(s, x[i], NULL);
+  if (a && p[0] && p[1] && p[2] && p[3] && p[4]) {
+    /* Bare values: one type each. */
+    CHECK(!allowed(p[0], "spiffe://echod/admin", NULL));
+    CHECK(allowed(p[4], "spiffe://echod/admin", NULL));
+    CHECK(!allowed(p[1], "admin@example.com", NULL));
+    CHECK(allowed(p[3], "admin@example.com", NULL));
+    CHECK(!allowed(p[2], "127.0.0.1", NULL));
+    CHECK(allowed(a, "127.0.0.1", NULL));
+    CHECK(allowed(a, "alice.example", NULL));
+    CHECK(!allowed(p[4], "echod", NULL));
+    /* Typed, in any case: the value is whatever follows. */
+    CHECK(allowed(p[0], "DNS:spiffe://echod/admin", NULL));
+    CHECK(allowed(p[0], "dns:SPIFFE://ECHOD/ADMIN", NULL));
+    CHECK(allowed(p[1], "Dns:admin@example.com", NULL));
+    CHECK(allowed(p[2], "DNS:127.0.0.1", NULL));
+    CHECK(allowed(a, "dns:alice.example", NULL));
+    CHECK(allowed(a, "uri:spiffe://echod/alice", NULL));
+    CHECK(allowed(a, "Ip:::1", NULL));
+    CHECK(allowed(p[3], "EMAIL:admin@example.com", NULL));
+    CHECK(!allowed(p[3], "uri:admin@example.com", NULL));
+  }
+  for (size_t i = 0; i < 5; i++) {
+    ed_tls_peer_unref(p[i]);
+    X509_free(x[i]);
+  }
+  ed_tls_peer_unref(a);
+  ed_tls_snapshot_unref(s);
+  /* A bare value of no type's form (a URI without "://"). */
+  snap_fails((struct setup){.depth = -1, .allow_san = "urn:uuid:1"}, ED_E_INVAL,
+             "urn:uuid:1 names no SAN type by its form");
+  snap_fails((struct setup){.depth = -1, .allow_san = "ip:nope"}, ED_E_INVAL,
+             "ip:nope is not an IP address");
+}
+
 /* Entries that do not parse fail the build; the handshake refuses the
  * comma SAN with acl_denied and access_denied. */
 static void test_allow_list_errors(void) {
@@ -569,6 +623,88 @@ static void test_crls(void) {
   X509_CRL_free(newer);
 }
 
+/* Which CRL of one CA counts (README "Trust"): the highest CRL Number;
+ * with equal numbers or none, the latest lastUpdate; on a tie, the one
+ * read last. Before: the first of a lastUpdate tie was kept (an appended
+ * CRL signed in the same second was ignored), numbers were ignored. */
+static int alice_in(const char *f1, const char *f2) {
+  struct ed_tls_snapshot *s =
+      snap((struct setup){.depth = -1, .crls = {f1, f2}});
+  int rc = s ? run_client(s, alice, NULL, NULL, NULL, NULL, NULL, NULL) : -9;
+  ed_tls_snapshot_unref(s);
+  return rc == 1;
+}
+
+static void write_crl_num(const char *name, X509 *revoked, long last_s,
+                          long number) {
+  X509_CRL *crl = tc_crl_num(ca_a, key_a, revoked ? &revoked : NULL,
+                             revoked ? 1 : 0, last_s, 86400, number);
+  tc_write_crl(tc_path(name), crl);
+  X509_CRL_free(crl);
+}
+
+static void test_crl_order(void) {
+  /* Same second, numbered (echo-pki revoke twice): the higher number. */
+  write_crl_num("n1-empty.pem", NULL, -60, 1);
+  write_crl_num("n2-alice.pem", alice, -60, 2);
+  write_crl_num("n3-empty.pem", NULL, -60, 3);
+  CHECK(!alice_in("n1-empty.pem", "n2-alice.pem"));
+  CHECK(!alice_in("n2-alice.pem", "n1-empty.pem"));
+  CHECK(alice_in("n2-alice.pem", "n3-empty.pem"));
+  CHECK(alice_in("n3-empty.pem", "n2-alice.pem"));
+  /* The number outranks lastUpdate. */
+  write_crl_num("n5-alice-old.pem", alice, -3600, 5);
+  write_crl_num("n4-empty-new.pem", NULL, -10, 4);
+  CHECK(!alice_in("n4-empty-new.pem", "n5-alice-old.pem"));
+  CHECK(!alice_in("n5-alice-old.pem", "n4-empty-new.pem"));
+  /* Equal numbers (a re-signed CRL): the later lastUpdate, then order. */
+  write_crl_num("n5-empty-new.pem", NULL, -10, 5);
+  CHECK(alice_in("n5-alice-old.pem", "n5-empty-new.pem"));
+  CHECK(alice_in("n5-empty-new.pem", "n5-alice-old.pem"));
+  write_crl_num("n5-alice-new.pem", alice, -10, 5);
+  CHECK(!alice_in("n5-empty-new.pem", "n5-alice-new.pem"));
+  CHECK(alice_in("n5-alice-new.pem", "n5-empty-new.pem"));
+  /* No numbers, same lastUpdate: the one read last (flag order, and file
+   * order inside one file). */
+  write_crl_num("u-empty.pem", NULL, -60, -1);
+  write_crl_num("u-alice.pem", alice, -60, -1);
+  CHECK(!alice_in("u-empty.pem", "u-alice.pem"));
+  CHECK(alice_in("u-alice.pem", "u-empty.pem"));
+  X509_CRL *e = tc_crl_num(ca_a, key_a, NULL, 0, -60, 86400, -1);
+  X509_CRL *r = tc_crl_num(ca_a, key_a, &alice, 1, -60, 86400, -1);
+  X509_CRL *er[] = {e, r};
+  tc_write_crls(tc_path("u-empty-alice.pem"), er, 2);
+  CHECK(!alice_in("u-empty-alice.pem", NULL));
+  X509_CRL_free(e);
+  X509_CRL_free(r);
+}
+
+static void test_crl_order_failures(void) {
+  /* Dated in the future: it would outrank every CRL until that date. */
+  write_crl_num("future.pem", NULL, 86400, -1);
+  snap_fails((struct setup){.depth = -1, .crls = {"crl-a.pem", "future.pem"}},
+             ED_E_INVAL, "CRL #1 in ");
+  snap_fails((struct setup){.depth = -1, .crls = {"future.pem"}}, ED_E_INVAL,
+             "future.pem (issuer CN=root A) has lastUpdate ");
+  write_crl_num("future-num.pem", NULL, 86400, 9);
+  snap_fails((struct setup){.depth = -1, .crls = {"future-num.pem"}},
+             ED_E_INVAL, "in the future");
+  /* A minute ahead is clock skew, not an error. */
+  write_crl_num("skew.pem", alice, 60, -1);
+  CHECK(!alice_in("skew.pem", NULL));
+  /* Numbered and unnumbered CRLs of one CA: which is newer is unknown. */
+  snap_fails(
+      (struct setup){.depth = -1, .crls = {"u-empty.pem", "n2-alice.pem"}},
+      ED_E_INVAL, "one has a CRL Number, the other none");
+  snap_fails(
+      (struct setup){.depth = -1, .crls = {"n2-alice.pem", "u-empty.pem"}},
+      ED_E_INVAL, "n2-alice.pem and CRL #1 in ");
+  /* A negative CRL Number. */
+  write_crl_num("n-neg.pem", NULL, -60, -2);
+  snap_fails((struct setup){.depth = -1, .crls = {"n-neg.pem"}}, ED_E_PARSE,
+             "has a CRL Number that cannot be read");
+}
+
 static void test_crl_failures(void) {
   /* A CA of the bundle without a CRL: named. */
   snap_fails((struct setup){.ca = "ab.pem", .depth = -1, .crls = {"crl-a.pem"}},
@@ -653,6 +789,59 @@ static void test_chain_handshakes(void) {
   ed_tls_snapshot_unref(s4);
 }
 
+/* chain_refusal runs |leaf| sent with |c1| then |c2| against |s|; returns
+ * the server's reason (ED_HS_OTHER if it was served) and checks the alert
+ * and that the detail holds |want_detail|. */
+static enum ed_hs_reason chain_refusal(struct ed_tls_snapshot *s, X509 *leaf,
+                                       X509 *c1, X509 *c2,
+                                       const char *want_detail) {
+  SSL_CTX *cctx = tp_client_ctx(leaf, cli_key, c1, ca_a, TLS1_3_VERSION);
+  if (c2) CHECK(SSL_CTX_add1_chain_cert(cctx, c2));
+  struct tp_pair p;
+  tp_pair_init(&p, cctx, s, NULL, 1 << 20);
+  tp_handshake(&p);
+  enum ed_hs_reason r = p.sv_rc < 0 ? p.reason : ED_HS_OTHER;
+  if (p.sv_rc < 0) {
+    CHECK(p.detail && strstr(p.detail, want_detail));
+    if (p.detail && !strstr(p.detail, want_detail))
+      fprintf(stderr, "  detail: %s\n", p.detail);
+    CHECK_EQ(tp_client_alert(&p), SSL_R_TLSV1_ALERT_UNKNOWN_CA);
+  }
+  tp_pair_free(&p);
+  SSL_CTX_free(cctx);
+  return r;
+}
+
+/* Chains through a certificate that may not issue end at no trusted CA:
+ * unknown_ca with what is wrong. Before: reason other, alert
+ * bad_certificate. */
+static void test_chain_not_a_ca(void) {
+  struct ed_tls_snapshot *s = snap((struct setup){.depth = -1});
+  EVP_PKEY *k = tc_key();
+  struct tc_opts io = {.cn = "inter",
+                       .issuer = ca_a,
+                       .issuer_key = key_a,
+                       .ca = 1,
+                       .bc = "critical,CA:FALSE"}; /* keyCertSign, no CA */
+  X509 *noca = tc_cert(k, &io);
+  io.bc = "critical,CA:TRUE,pathlen:0";
+  X509 *pl0 = tc_cert(k, &io);
+  io.bc = NULL;
+  X509 *nolimit = tc_cert(k, &io); /* the same name and key, no limit */
+  struct tc_opts so = {.cn = "sub", .issuer = pl0, .issuer_key = k, .ca = 1};
+  X509 *sub = tc_cert(k, &so);
+  X509 *l1 = client("under noCA", noca, k, NULL);
+  X509 *l2 = client("under sub", sub, k, NULL);
+  CHECK_EQ(chain_refusal(s, l1, noca, NULL, "is not a CA"), ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(s, l2, sub, pl0, "pathLenConstraint"),
+           ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(s, l2, sub, nolimit, ""), ED_HS_OTHER); /* served */
+  X509 *all[] = {noca, pl0, nolimit, sub, l1, l2};
+  for (size_t i = 0; i < 6; i++) X509_free(all[i]);
+  EVP_PKEY_free(k);
+  ed_tls_snapshot_unref(s);
+}
+
 /* An identity too big for a ticket (over 8 KiB) still gets in; its
  * ticket just never resumes. */
 static void test_big_identity_ticket(void) {
@@ -715,10 +904,14 @@ int main(void) {
   RUN(test_bad_identity_handshake);
   RUN(test_allow_lists);
   RUN(test_allow_list_errors);
+  RUN(test_allow_san_types);
   RUN(test_recheck);
   RUN(test_crls);
   RUN(test_crl_failures);
+  RUN(test_crl_order);
+  RUN(test_crl_order_failures);
   RUN(test_chain_handshakes);
+  RUN(test_chain_not_a_ca);
   RUN(test_big_identity_ticket);
   RUN(test_log_fields);
   teardown();

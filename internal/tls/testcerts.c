@@ -80,7 +80,8 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
   need(X509_set_pubkey(x, key), "pubkey");
   add_ext(x, issuer, NID_subject_key_identifier, "hash");
   if (!o->issuer || o->ca) {
-    add_ext(x, issuer, NID_basic_constraints, "critical,CA:TRUE");
+    add_ext(x, issuer, NID_basic_constraints,
+            o->bc ? o->bc : "critical,CA:TRUE");
     add_ext(x, issuer, NID_key_usage,
             o->eku ? "critical,digitalSignature,keyCertSign,cRLSign"
                    : "critical,keyCertSign,cRLSign");
@@ -107,7 +108,20 @@ X509_CRL *tc_crl(X509 *ca, EVP_PKEY *ca_key, X509 *const *revoked,
 
 X509_CRL *tc_crl_at(X509 *ca, EVP_PKEY *ca_key, X509 *const *revoked,
                     size_t num_revoked, long last_s, long next_s) {
+  return tc_crl_num(ca, ca_key, revoked, num_revoked, last_s, next_s, -1);
+}
+
+X509_CRL *tc_crl_num(X509 *ca, EVP_PKEY *ca_key, X509 *const *revoked,
+                     size_t num_revoked, long last_s, long next_s,
+                     long number) {
   X509_CRL *crl = X509_CRL_new();
+  if (number >= 0 || number == -2) {
+    ASN1_INTEGER *n = ASN1_INTEGER_new();
+    need(n && ASN1_INTEGER_set(n, number == -2 ? -1 : number) &&
+             X509_CRL_add1_ext_i2d(crl, NID_crl_number, n, 0, 0),
+         "crl number");
+    ASN1_INTEGER_free(n);
+  }
   need(X509_CRL_set_version(crl, X509_CRL_VERSION_2), "crl version");
   need(X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)), "crl issuer");
   ASN1_TIME *t = X509_gmtime_adj(NULL, last_s);

@@ -25,6 +25,8 @@ struct tc_opts {
                          * |cn|'s bytes as they are (e.g. bad UTF-8) */
   const char *cn2;      /* a second CN attribute, or NULL */
   int ca;               /* with an issuer: an intermediate CA (CA:TRUE) */
+  const char *bc;       /* with |ca|: basicConstraints instead of
+                         * "critical,CA:TRUE" (e.g. with pathlen:0) */
   X509 *issuer;         /* NULL: self-signed CA */
   EVP_PKEY *issuer_key; /* NULL: self-signed */
   enum tc_eku eku;
@@ -44,6 +46,10 @@ X509_CRL *tc_crl(X509 *ca, EVP_PKEY *ca_key, X509 *const *revoked,
 /* tc_crl_at is tc_crl with lastUpdate at now + |last_s| (tc_crl: -60). */
 X509_CRL *tc_crl_at(X509 *ca, EVP_PKEY *ca_key, X509 *const *revoked,
                     size_t num_revoked, long last_s, long next_s);
+/* tc_crl_num is tc_crl_at with a CRL Number extension |number| (none when
+ * |number| < 0, as tc_crl_at; -2: the number -1, which RFC 5280 forbids). */
+X509_CRL *tc_crl_num(X509 *ca, EVP_PKEY *ca_key, X509 *const *revoked,
+                     size_t num_revoked, long last_s, long next_s, long number);
 /* tc_write_crls writes several CRLs into one PEM file. */
 void tc_write_crls(const char *path, X509_CRL *const *crls, size_t num);
 void tc_write_cert(const char *path, X509 *const *certs, size_t num);

@@ -71,7 +71,7 @@ int tp_hs_step(struct tp_pair *p, struct ed_tls_conn *c, int *rc,
   struct ed_tls_io io = {in->data, in->len < p->step ? in->len : p->step, 0,
                          out};
   *rc = ed_tls_conn_handshake(c, &io);
-  if (*rc < 0 && server) p->reason = ed_tls_conn_failure(c, NULL);
+  if (*rc < 0 && server) p->reason = ed_tls_conn_failure(c, &p->detail);
   if (*rc < 0 && !server) ERR_clear_error();
   ed_buf_consume(in, io.in_used);
   return io.in_used > 0 || out->len != before || *rc != 0;

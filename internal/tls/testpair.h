@@ -15,6 +15,7 @@ struct tp_pair {
   struct ed_buf c2s, s2c;
   int cl_rc, sv_rc; /* handshake results: 1 done, 0 pending, <0 failed */
   enum ed_hs_reason reason;
+  const char *detail; /* with |reason|; borrowed from |sv| */
   size_t step;
 };
 

@@ -7,8 +7,12 @@
  *
  * Rules (README "Trust", docs/deploy.md): any number of CRLs, several per
  * file; with any CRL, every CA of the bundle must have one; a CRL no CA
- * signed is an error naming its file; a CA with two CRLs keeps the newer
- * (lastUpdate); delta, partitioned (issuingDistributionPoint) and indirect
+ * signed is an error naming its file; of several CRLs of one CA the one
+ * with the highest CRL Number is used, without numbers the latest
+ * lastUpdate, and on a tie the one read last (file order, then flag
+ * order), so appending a fresh CRL always works; numbered and unnumbered
+ * CRLs of one CA, and a CRL dated in the future (past ED_TLS_CRL_SKEW_S),
+ * are errors; delta, partitioned (issuingDistributionPoint) and indirect
  * CRLs, CRLs without nextUpdate, and unknown critical extensions are
  * refused rather than half-understood. */
 #include <openssl/err.h>
@@ -21,6 +25,19 @@
 #include "internal/tls/tls_internal.h"
 
 #define MAX_CRL_FILE (64u << 20)
+/* How far a CRL's lastUpdate may be ahead of this host's clock: clocks
+ * kept by NTP differ by far less. A CRL dated further ahead would be
+ * preferred by lastUpdate over every CRL issued until that date, so it
+ * fails the load instead. */
+#define ED_TLS_CRL_SKEW_S 300
+
+/* utc_str writes |t| (Unix seconds) as 2026-01-02T03:04:05Z. */
+static void utc_str(char *out, size_t out_len, int64_t t) {
+  time_t tt = (time_t)t;
+  struct tm tm;
+  gmtime_r(&tt, &tm);
+  strftime(out, out_len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
 
 /* ---- the CAs ------------------------------------------------------------- */
 
@@ -73,6 +90,7 @@ void ed_tls_free_cas(struct ed_tls_snapshot *s) {
     X509_free(s->cas[i].cert);
     free(s->cas[i].subject);
     free(s->cas[i].crl_file);
+    free(s->cas[i].crl_number.bytes);
     free_revoked(&s->cas[i]);
   }
   free(s->cas);
@@ -128,10 +146,21 @@ static struct ed_tls_ca *signer(struct ed_tls_snapshot *s, X509_CRL *crl) {
   return NULL;
 }
 
-static void set_crl(struct ed_tls_ca *ca, X509_CRL *crl, const char *file) {
+/* A CRL being attached: where it is and what orders it. */
+struct crl_in {
+  X509_CRL *crl;
+  const char *file;
+  size_t nth;
+  int numbered;
+  struct ed_tls_serial number; /* owned; when |numbered| */
+  int64_t last_update;
+};
+
+static void set_crl(struct ed_tls_ca *ca, struct crl_in *in) {
   free_revoked(ca);
   free(ca->crl_file);
-  STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(crl);
+  free(ca->crl_number.bytes);
+  STACK_OF(X509_REVOKED) *rev = X509_CRL_get_REVOKED(in->crl);
   size_t n = sk_X509_REVOKED_num(rev);
   ca->revoked = ed_calloc(n ? n : 1, sizeof(*ca->revoked));
   for (size_t i = 0; i < n; i++) {
@@ -141,37 +170,103 @@ static void set_crl(struct ed_tls_ca *ca, X509_CRL *crl, const char *file) {
   ca->num_revoked = n;
   qsort(ca->revoked, n, sizeof(*ca->revoked), cmp_serial);
   ca->has_crl = 1;
-  ca->crl_file = ed_strdup(file);
-  ca->crl_last_update = ed_tls_asn1_time(X509_CRL_get0_lastUpdate(crl));
-  ca->crl_next_update = ed_tls_asn1_time(X509_CRL_get0_nextUpdate(crl));
+  ca->crl_file = ed_strdup(in->file);
+  ca->crl_nth = in->nth;
+  ca->crl_numbered = in->numbered;
+  ca->crl_number = in->number; /* ownership moves */
+  in->number = (struct ed_tls_serial){NULL, 0};
+  ca->crl_last_update = in->last_update;
+  ca->crl_next_update = ed_tls_asn1_time(X509_CRL_get0_nextUpdate(in->crl));
 }
 
-static int attach_crl(struct ed_tls_snapshot *s, X509_CRL *crl,
-                      const char *file, size_t nth, const char *ca_file,
-                      char *err, size_t err_len) {
+/* read_number sets |in|'s CRL Number. Returns 0, or -1 when the extension
+ * is there but does not decode (or is there twice). */
+static int read_number(struct crl_in *in) {
+  int crit = 0;
+  ASN1_INTEGER *n = X509_CRL_get_ext_d2i(in->crl, NID_crl_number, &crit, NULL);
+  ERR_clear_error();
+  if (!n) return crit == -1 ? 0 : -1;
+  if (ASN1_STRING_type(n) == V_ASN1_NEG_INTEGER) { /* RFC 5280: >= 0 */
+    ASN1_INTEGER_free(n);
+    return -1;
+  }
+  ed_tls_serial_canon(&in->number, n);
+  in->numbered = 1;
+  ASN1_INTEGER_free(n);
+  return 0;
+}
+
+/* replaces says whether |in| is newer than the CRL |ca| holds: the
+ * higher CRL Number; with equal numbers or none, the later lastUpdate; on
+ * a tie, |in|, which was read later. */
+static int replaces(const struct ed_tls_ca *ca, const struct crl_in *in) {
+  if (!ca->has_crl) return 1;
+  if (in->numbered) {
+    int c = ed_tls_serial_cmp(&in->number, &ca->crl_number);
+    if (c != 0) return c > 0;
+  }
+  return in->last_update >= ca->crl_last_update;
+}
+
+/* check_order refuses what would make "the newest CRL" a guess: a CRL
+ * dated in the future, a CRL Number that does not decode, and one CA's
+ * CRLs with and without numbers. */
+static int check_order(const struct ed_tls_ca *ca, const struct crl_in *in,
+                       const char *issuer, int64_t now, char *err,
+                       size_t err_len) {
+  if (in->last_update > now + ED_TLS_CRL_SKEW_S) {
+    char when[32], clock[32];
+    utc_str(when, sizeof(when), in->last_update);
+    utc_str(clock, sizeof(clock), now);
+    ed_tls_set_err(err, err_len,
+                   "CRL #%zu in %s (issuer %s) has lastUpdate %s, in the "
+                   "future (this host's clock: %s): it would outrank every "
+                   "CRL issued before that date; fix the CA's clock or this "
+                   "host's, and re-sign it",
+                   in->nth, in->file, issuer, when, clock);
+    return ED_E_INVAL;
+  }
+  if (ca->has_crl && ca->crl_numbered != in->numbered) {
+    ed_tls_set_err(err, err_len,
+                   "CRL #%zu in %s and CRL #%zu in %s (issuer %s): one has a "
+                   "CRL Number, the other none, so which is newer is "
+                   "unknown; give only the current CRL of this CA",
+                   ca->crl_nth, ca->crl_file, in->nth, in->file, issuer);
+    return ED_E_INVAL;
+  }
+  return 0;
+}
+
+static int attach_crl(struct ed_tls_snapshot *s, struct crl_in *in,
+                      const char *ca_file, int64_t now, char *err,
+                      size_t err_len) {
   char issuer[256];
-  ed_tls_name_str(issuer, sizeof(issuer), X509_CRL_get_issuer(crl));
-  const char *why = unsupported(crl);
+  ed_tls_name_str(issuer, sizeof(issuer), X509_CRL_get_issuer(in->crl));
+  const char *why = unsupported(in->crl);
+  if (!why && read_number(in) != 0)
+    why = "has a CRL Number that cannot be read (or is negative)";
   if (why) {
-    ed_tls_set_err(err, err_len, "CRL #%zu in %s (issuer %s) %s", nth, file,
-                   issuer, why);
+    ed_tls_set_err(err, err_len, "CRL #%zu in %s (issuer %s) %s", in->nth,
+                   in->file, issuer, why);
     return ED_E_PARSE;
   }
-  struct ed_tls_ca *ca = signer(s, crl);
+  struct ed_tls_ca *ca = signer(s, in->crl);
   if (!ca) {
     ed_tls_set_err(err, err_len,
                    "CRL #%zu in %s (issuer %s) is not signed by any CA of %s",
-                   nth, file, issuer, ca_file);
+                   in->nth, in->file, issuer, ca_file);
     return ED_E_VERIFY;
   }
-  int64_t last = ed_tls_asn1_time(X509_CRL_get0_lastUpdate(crl));
-  if (!ca->has_crl || last > ca->crl_last_update) set_crl(ca, crl, file);
-  return 0;
+  in->last_update = ed_tls_asn1_time(X509_CRL_get0_lastUpdate(in->crl));
+  int rc = check_order(ca, in, issuer, now, err, err_len);
+  if (!rc && replaces(ca, in)) set_crl(ca, in);
+  return rc;
 }
 
 /* load_file attaches every CRL of |file|. */
 static int load_file(struct ed_tls_snapshot *s, const char *file,
-                     const char *ca_file, char *err, size_t err_len) {
+                     const char *ca_file, int64_t now, char *err,
+                     size_t err_len) {
   uint8_t *data = NULL;
   size_t len = 0, nth = 0;
   int rc = ed_read_file(&data, &len, file, MAX_CRL_FILE);
@@ -184,7 +279,9 @@ static int load_file(struct ed_tls_snapshot *s, const char *file,
   X509_CRL *crl;
   ERR_clear_error();
   while (!rc && (crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL))) {
-    rc = attach_crl(s, crl, file, ++nth, ca_file, err, err_len);
+    struct crl_in in = {.crl = crl, .file = file, .nth = ++nth};
+    rc = attach_crl(s, &in, ca_file, now, err, err_len);
+    free(in.number.bytes);
     X509_CRL_free(crl);
   }
   uint32_t e = ERR_peek_last_error();
@@ -222,8 +319,9 @@ int ed_tls_load_crls(struct ed_tls_snapshot *s, const char *const *files,
                      size_t num_files, const char *ca_file, char *err,
                      size_t err_len) {
   if (num_files == 0) return 0;
+  int64_t now = (int64_t)time(NULL);
   for (size_t i = 0; i < num_files; i++) {
-    int rc = load_file(s, files[i], ca_file, err, err_len);
+    int rc = load_file(s, files[i], ca_file, now, err, err_len);
     if (rc) return rc;
   }
   for (size_t i = 0; i < s->num_cas; i++) {
@@ -248,10 +346,7 @@ size_t ed_tls_snapshot_warn_crl_expired(const struct ed_tls_snapshot *s,
     const struct ed_tls_ca *ca = &s->cas[i];
     if (ca->crl_next_update >= now) continue;
     char file[600], issuer[600], when[32];
-    time_t t = (time_t)ca->crl_next_update;
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
+    utc_str(when, sizeof(when), ca->crl_next_update);
     ED_WARN("CRL past its next update",
             "file=%s issuer=%s next_update=%s crl_expired=%s",
             ed_logq(file, sizeof(file), ca->crl_file),

@@ -13,6 +13,7 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "internal/tls/tls_internal.h"
@@ -20,9 +21,15 @@
 /* ---- small pieces -------------------------------------------------------- */
 
 int64_t ed_tls_asn1_time(const ASN1_TIME *t) {
+  /* Measured from the epoch, not from "now" plus time(NULL): those are two
+   * readings of the clock, and a second boundary between them made two
+   * equal times differ by one (CRL order, tls_crl.c, compares them). */
   int days = 0, secs = 0;
-  if (!t || !ASN1_TIME_diff(&days, &secs, NULL, t)) return 0;
-  return (int64_t)time(NULL) + (int64_t)days * 86400 + secs;
+  ASN1_TIME *epoch = t ? ASN1_TIME_set(NULL, 0) : NULL;
+  int ok = epoch && ASN1_TIME_diff(&days, &secs, epoch, t);
+  ASN1_TIME_free(epoch);
+  ERR_clear_error();
+  return ok ? (int64_t)days * 86400 + secs : 0;
 }
 
 int ed_tls_ca_id(uint8_t out[ED_TLS_CA_ID_LEN], X509 *x) {
@@ -518,25 +525,55 @@ static int parse_ip(uint8_t out[16], uint8_t *out_len, const char *s) {
   return 0;
 }
 
+/* bare_type says which SAN type a value without a prefix names, by its
+ * form: "://" a URI, else "@" an email address, else an IP address if it
+ * parses as one, else a DNS name. So a bare value matches one SAN type
+ * only: "spiffe://echod/admin" never matches a DNS SAN that differs in
+ * case only. Returns 0, or -1 when the value fits none (a ':' a DNS name
+ * cannot hold, as in "urn:x" or "mailto:x": their type must be spelled). */
+static int bare_type(enum ed_san_type *out, const char *v) {
+  uint8_t ip[16], ip_len;
+  if (strstr(v, "://")) {
+    *out = ED_SAN_URI;
+  } else if (strchr(v, '@')) {
+    *out = ED_SAN_EMAIL;
+  } else if (parse_ip(ip, &ip_len, v)) {
+    *out = ED_SAN_IP;
+  } else if (strchr(v, ':')) {
+    return -1;
+  } else {
+    *out = ED_SAN_DNS;
+  }
+  return 0;
+}
+
 int ed_tls_allow_san_parse(struct ed_tls_allow_san *out, const char *s,
                            const char **out_why) {
   memset(out, 0, sizeof(*out));
-  const char *v = s;
+  const char *v = NULL;
   for (size_t i = 0; i < sizeof(san_prefixes) / sizeof(san_prefixes[0]); i++) {
     size_t n = strlen(san_prefixes[i].prefix);
-    if (strncmp(s, san_prefixes[i].prefix, n) == 0) {
-      out->typed = 1;
+    if (strncasecmp(s, san_prefixes[i].prefix, n) == 0) {
       out->type = san_prefixes[i].type;
       v = s + n;
       break;
     }
   }
-  if (*v == '\0') {
+  if (v && *v == '\0') {
     *out_why = "has nothing after its type";
     return ED_E_INVAL;
   }
-  if (!parse_ip(out->ip, &out->ip_len, v) && out->typed &&
-      out->type == ED_SAN_IP) {
+  if (!v && bare_type(&out->type, v = s) != 0) {
+    *out_why =
+        "names no SAN type by its form (a URI without \"://\" "
+        "needs its type: URI:VALUE)";
+    return ED_E_INVAL;
+  }
+  if (*v == '\0') {
+    *out_why = "is empty";
+    return ED_E_INVAL;
+  }
+  if (out->type == ED_SAN_IP && !parse_ip(out->ip, &out->ip_len, v)) {
     *out_why = "is not an IP address (IP:10.0.0.1, IP:::1)";
     return ED_E_INVAL;
   }
@@ -562,10 +599,10 @@ static int ascii_caseeq(const char *a, const char *b, size_t n) {
 
 int ed_tls_allow_san_matches(const struct ed_tls_allow_san *a,
                              const struct ed_tls_san *san) {
-  if (a->typed && a->type != san->type) return 0;
+  if (a->type != san->type) return 0;
   switch (san->type) {
     case ED_SAN_IP:
-      return a->ip_len && a->ip_len == san->ip_len &&
+      return a->ip_len == san->ip_len &&
              memcmp(a->ip, san->ip, san->ip_len) == 0;
     case ED_SAN_DNS:
       return a->len == san->len && ascii_caseeq(a->value, san->value, a->len);

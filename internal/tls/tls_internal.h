@@ -74,9 +74,9 @@ int ed_tls_identity_encode(CBB *cbb, const struct ed_tls_peer *p);
 size_t ed_tls_identity_encoded_len(const struct ed_tls_peer *p);
 struct ed_tls_peer *ed_tls_identity_decode(CBS *cbs);
 
-/* One --allow-san entry, parsed. |typed|: only SANs of |type| match. */
+/* One --allow-san entry, parsed: only SANs of |type| match, the type its
+ * prefix names (any case) or, without one, its form (a bare value). */
 struct ed_tls_allow_san {
-  int typed;
   enum ed_san_type type;
   char *value;
   size_t len;
@@ -84,8 +84,10 @@ struct ed_tls_allow_san {
   uint8_t ip_len;
 };
 
-/* ed_tls_allow_san_parse parses |s| ("DNS:x", "URI:x", "email:x", "IP:a"
- * or a bare value). Returns 0, or ED_E_INVAL with |*out_why| (static). */
+/* ed_tls_allow_san_parse parses |s| ("DNS:x", "URI:x", "email:x", "IP:a",
+ * prefixes in any case, or a bare value: "://" makes it a URI, else "@" an
+ * email, else an IP address if it is one, else a DNS name). Returns 0, or
+ * ED_E_INVAL with |*out_why| (static). */
 int ed_tls_allow_san_parse(struct ed_tls_allow_san *out, const char *s,
                            const char **out_why);
 void ed_tls_allow_san_cleanup(struct ed_tls_allow_san *a);
@@ -100,7 +102,10 @@ struct ed_tls_ca {
   X509 *cert;
   char *subject; /* RFC 2253, for messages */
   int has_crl;
-  char *crl_file; /* where its CRL came from */
+  char *crl_file;                  /* where its CRL came from */
+  size_t crl_nth;                  /* which CRL of that file (1-based) */
+  int crl_numbered;                /* it has a CRL Number extension */
+  struct ed_tls_serial crl_number; /* its value, when it has one */
   int64_t crl_last_update, crl_next_update;
   struct ed_tls_serial *revoked; /* sorted (ed_tls_serial_cmp) */
   size_t num_revoked;

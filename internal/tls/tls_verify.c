@@ -82,6 +82,20 @@ static enum ssl_verify_result_t map_verify_error(struct ed_tls_conn *c,
     case X509_V_ERR_CERT_UNTRUSTED:
       return refuse(c, alert, ED_HS_UNKNOWN_CA,
                     "certificate not issued by the configured CA");
+    /* A chain through a certificate that may not issue: it does not lead
+     * to a CA we trust (BoringSSL's alert for the first two as well). */
+    case X509_V_ERR_INVALID_CA:
+      return refuse(c, alert, ED_HS_UNKNOWN_CA,
+                    "an intermediate of the chain is not a CA "
+                    "(basicConstraints CA:TRUE and keyCertSign required)");
+    case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+      return refuse(c, alert, ED_HS_UNKNOWN_CA,
+                    "an intermediate of the chain is below more CAs than a "
+                    "pathLenConstraint above it allows");
+    case X509_V_ERR_INVALID_NON_CA:
+      return refuse(c, alert, ED_HS_UNKNOWN_CA,
+                    "a certificate of the chain that is not a CA is used as "
+                    "one");
     default:
       return refuse(c, alert, ED_HS_OTHER, X509_verify_cert_error_string(e));
   }

@@ -224,6 +224,12 @@ class Commands(unittest.TestCase):
             (b'{"cmd":"status"} trailing', "bad_request", "trailing"),
             (b'{"cmd":"status","id":{"a":1}}', "bad_request", "id"),
             (b"\x00\xff\xfe", "bad_request", "NUL"),
+            # cJSON ends its strings at a NUL: this was kill --cn
+            # dev-client, and sessions --cn x.
+            (b'{"cmd":"kill","cn":"dev-client\\u0000zzz"}', "bad_request",
+             'field "cn" holds a NUL'),
+            (b'{"cmd":"sessions","cn":"x\\u0000"}', "bad_request",
+             'field "cn" holds a NUL'),
             (b"", "bad_request", "empty"),
         ]
         with au.dial(self.path) as s:

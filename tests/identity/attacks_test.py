@@ -66,6 +66,11 @@ class IdentityAttacksTest(unittest.TestCase):
         ca.issue("esc-cn", cn=ESC_CN)
         rogue = cls.rogue = Mint(echod.tmpdir("rogue-"), "rogue root")
         rogue.issue("alice")
+        # A bare --allow-san value names one SAN type by its form; before,
+        # it matched every type, and DNS ignores case.
+        ca.issue("dns-uri", cn="m4", sans=[("DNS", ADMIN_URI.upper())])
+        ca.issue("dns-email", cn="m5", sans=[("DNS", "admin@example.com")])
+        ca.issue("email-admin", cn="m6", sans=[("email", "admin@example.com")])
         crl = ca.crl(os.path.join(d, "crl.pem"))
         flags = ["--cert", ca.path("server"), "--key",
                  ca.path("server", "key"), "--ca", ca.ca_pem, "--crl", crl,
@@ -114,6 +119,13 @@ class IdentityAttacksTest(unittest.TestCase):
     def test_comma_email_san_is_not_two_sans(self):
         self.refuse(self.acl, "comma-email", "acl_denied",
                     "TLSV1_ALERT_ACCESS_DENIED")
+
+    def test_bare_allow_san_matches_its_own_type_only(self):
+        self.refuse(self.acl, "dns-uri", "acl_denied",
+                    "TLSV1_ALERT_ACCESS_DENIED")
+        self.refuse(self.acl, "dns-email", "acl_denied",
+                    "TLSV1_ALERT_ACCESS_DENIED")
+        self.assertEqual(self.session(self.acl, "email-admin")["cn"], "m6")
 
     # -- names that cannot be an identity ------------------------------------
 

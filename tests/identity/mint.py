@@ -163,14 +163,18 @@ class Mint:
             cert = x509.load_pem_x509_certificate(f.read())
         return cert.public_bytes(serialization.Encoding.DER)
 
-    def crl_pem(self, revoked=(), next_update=7 * 86400, last_update=-60):
+    def crl_pem(self, revoked=(), next_update=7 * 86400, last_update=-60,
+                number=None):
         """A CRL by this CA revoking |revoked| (names it issued, or Mints
-        it signed), PEM. next_update < 0 makes an expired one."""
+        it signed), PEM. next_update < 0 makes an expired one; |number|
+        adds a CRL Number extension."""
         now = _now()
         b = (x509.CertificateRevocationListBuilder()
              .issuer_name(self.cert.subject)
              .last_update(now + datetime.timedelta(seconds=last_update))
              .next_update(now + datetime.timedelta(seconds=next_update)))
+        if number is not None:
+            b = b.add_extension(x509.CRLNumber(number), critical=False)
         for r in revoked:
             serial = r.serial if isinstance(r, Mint) else self.serials[r]
             b = b.add_revoked_certificate(

@@ -2,9 +2,9 @@
 //cmd:server with its default limits (README, docs/deploy.md):
 
 - 64 connection slots, at most 8 connections per client address;
-- 4 more slots that only /healthz and /readyz get, when the 64 are taken:
-  a probe on a new connection is answered once (Connection: close), and
-  anything else there gets 503;
+- 4 more slots that only /healthz and /readyz get, when the 64 are taken
+  or the connection's address holds its 8: a probe on a new connection is
+  answered once (Connection: close), and anything else there gets 503;
 - at most 1000 requests per keep-alive connection (the lifetime limit,
   60 s, is tested with a short value in internal/metrics/endpoint_test.c).
 
@@ -160,15 +160,81 @@ class MetricsLimits(unittest.TestCase):
                 s = dial(self.port, "127.0.0.20")
                 self.assertEqual(request(s, "/healthz")[0], 200)
                 conns.append(s)
-            # The ninth from the same address is closed at once, unanswered.
-            with dial(self.port, "127.0.0.20") as s:
-                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-                self.assertTrue(closed_unanswered(s))
+            # The ninth from the same address gets no general slot: only a
+            # probe slot, answered once, and only for a probe. (Before, it
+            # was closed unanswered, probe or not.)
+            r = probe(self.port, "/healthz", "127.0.0.20")
+            self.assertEqual((r[0], r[1]["connection"]), (200, "close"))
+            r = probe(self.port, "/metrics", "127.0.0.20")
+            self.assertEqual((r[0], r[1]["connection"]), (503, "close"))
             # Another address is served.
             self.assertEqual(probe(self.port, "/metrics", "127.0.0.21")[0],
                              200)
         finally:
             for s in conns:
+                s.close()
+        self.wait_free()
+
+    def refused(self, reason):
+        r = probe(self.port, "/metrics", src="127.0.0.98")
+        m = re.search(rb'\nechod_metrics_connections_refused_total'
+                      rb'\{reason="%s"\} (\d+)\n' % reason.encode(), r[2])
+        return int(m.group(1))
+
+    def test_local_holder_does_not_starve_local_probes(self):
+        # One local process keeps 8 connections from 127.0.0.1 (the
+        # per-address cap), silent, reconnecting as soon as one is
+        # closed. Probes from 127.0.0.1 - the kubelet's or a local
+        # health check's address - must still be answered. Before: every
+        # one was reset (the cap counted the probe slots too).
+        stop = threading.Event()
+        held = []
+
+        def holder():
+            while not stop.is_set():
+                while len(held) < 8 and not stop.is_set():
+                    try:
+                        held.append(dial(self.port, "127.0.0.1"))
+                    except OSError:
+                        break
+                for s in list(held):
+                    s.setblocking(False)
+                    try:
+                        if s.recv(1) == b"":
+                            raise OSError("closed")
+                    except BlockingIOError:
+                        pass
+                    except OSError:
+                        held.remove(s)
+                        s.close()
+                stop.wait(0.05)
+
+        t = threading.Thread(target=holder, daemon=True)
+        t.start()
+        try:
+            echod.wait_until(lambda: len(held) == 8, 10, what="8 held")
+            time.sleep(0.2)
+            t0 = time.monotonic()
+            n = 0
+            while time.monotonic() - t0 < 3:
+                for path in ("/healthz", "/readyz"):
+                    r = probe(self.port, path)
+                    self.assertIsNotNone(r, "probe %s got no answer" % path)
+                    self.assertEqual((r[0], r[2]), (200, b"ok\n"))
+                    n += 1
+                time.sleep(0.1)
+            self.assertGreater(n, 10)
+            # A scrape of /metrics from that address, on a new connection,
+            # gets a probe slot too: 503, counted (docs/deploy.md).
+            probe_only = self.refused("probe_only")
+            r = probe(self.port, "/metrics")
+            self.assertEqual(r[0], 503)
+            self.assertIn(b"/healthz and /readyz", r[2])
+            self.assertEqual(self.refused("probe_only"), probe_only + 1)
+        finally:
+            stop.set()
+            t.join(echod.scaled(10))
+            for s in held:
                 s.close()
         self.wait_free()
 
