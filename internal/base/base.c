@@ -155,54 +155,24 @@ static int needs_quotes(const char *s) {
   return 0;
 }
 
-char *ed_logq(char *out, size_t out_len, const char *s) {
-  if (out_len == 0) return out;
-  if (!s) s = "";
-  if (!needs_quotes(s)) {
-    snprintf(out, out_len, "%s", s);
-    return out;
-  }
+/* quote writes |len| bytes of |p| into |out| as a quoted logfmt value:
+ * \" \\ \n \t, and \xNN for every other control byte and every byte
+ * past ASCII (logs are read by machines and grep, and raw UTF-8 brings
+ * line separators (U+2028), bidi overrides and invisible characters with
+ * it; \xNN is unambiguous). Truncates to fit; |out_len| >= 3. */
+static void quote(char *out, size_t out_len, const unsigned char *p,
+                  size_t len) {
   size_t o = 0;
-  out[o++] = '"';
-  for (; *s && o + 6 < out_len; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') {
-      out[o++] = '\\';
-      out[o++] = (char)c;
-    } else if (c == '\n') {
-      out[o++] = '\\';
-      out[o++] = 'n';
-    } else if (c == '\t') {
-      out[o++] = '\\';
-      out[o++] = 't';
-    } else if (c < ' ' || c >= 0x7f) {
-      /* Every byte past ASCII too: logs are read by machines and grep,
-       * and raw UTF-8 brings line separators (U+2028), bidi overrides and
-       * invisible characters with it. \xNN is unambiguous. */
-      o += (size_t)snprintf(out + o, out_len - o, "\\x%02x", c);
-    } else {
-      out[o++] = (char)c;
-    }
-  }
-  if (o + 1 < out_len) out[o++] = '"';
-  out[o < out_len ? o : out_len - 1] = '\0';
-  return out;
-}
-
-char *ed_logq_bytes(char *out, size_t out_len, const void *s, size_t len) {
-  const unsigned char *p = s;
-  size_t o = 0;
-  if (out_len < 3) {
-    if (out_len) out[0] = '\0';
-    return out;
-  }
   out[o++] = '"';
   for (size_t i = 0; i < len && o + 6 < out_len; i++) {
     unsigned char c = p[i];
     if (c == '"' || c == '\\') {
       out[o++] = '\\';
       out[o++] = (char)c;
-    } else if (c < 0x20 || c > 0x7e) {
+    } else if (c == '\n' || c == '\t') {
+      out[o++] = '\\';
+      out[o++] = c == '\n' ? 'n' : 't';
+    } else if (c < ' ' || c >= 0x7f) {
       o += (size_t)snprintf(out + o, out_len - o, "\\x%02x", c);
     } else {
       out[o++] = (char)c;
@@ -210,6 +180,27 @@ char *ed_logq_bytes(char *out, size_t out_len, const void *s, size_t len) {
   }
   out[o++] = '"';
   out[o] = '\0';
+}
+
+char *ed_logq(char *out, size_t out_len, const char *s) {
+  if (out_len == 0) return out;
+  if (!s) s = "";
+  if (!needs_quotes(s)) {
+    snprintf(out, out_len, "%s", s);
+  } else if (out_len < 3) {
+    out[0] = '\0';
+  } else {
+    quote(out, out_len, (const unsigned char *)s, strlen(s));
+  }
+  return out;
+}
+
+char *ed_logq_bytes(char *out, size_t out_len, const void *s, size_t len) {
+  if (out_len < 3) {
+    if (out_len) out[0] = '\0';
+    return out;
+  }
+  quote(out, out_len, s, len);
   return out;
 }
 

@@ -152,9 +152,9 @@ size_t ed_log_json_from_logfmt(char *out, size_t out_len, const char *line,
                                size_t len);
 
 /* ed_logq_bytes is ed_logq for |len| bytes nothing has checked (a refused
- * client certificate's CN): any byte may appear, NUL included, and every
- * byte outside printable ASCII (0x20-0x7e) is written \xNN, so the value
- * reaches a log reader inert. Always quoted. Needs 4 * len + 3 bytes to
+ * client certificate's CN): any byte may appear, NUL included, and is
+ * escaped as ed_logq escapes it, so the value reaches a log reader inert.
+ * Always quoted. Needs 4 * len + 3 bytes to
  * fit whole; truncates to fit otherwise. Returns |out|. */
 char *ed_logq_bytes(char *out, size_t out_len, const void *s, size_t len);
 

@@ -184,7 +184,7 @@ class IdentityAttacksTest(unittest.TestCase):
         log = self.srv.log()
         self.assertNotIn("\x1b", log)
         self.assertNotIn("\u009b", log)  # no raw C2 9B either
-        self.assertIn(r'cn="\x1b[31mred\x0aroot\xc2\x9b"', log)
+        self.assertIn(r'cn="\x1b[31mred\nroot\xc2\x9b"', log)
 
     def test_no_certificate_no_names(self):
         ctx = echod.client_context(ca=self.ca.ca_pem)
