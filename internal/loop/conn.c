@@ -11,7 +11,6 @@
  * socket when nothing is queued, no copy and no allocation. Memory is
  * freed only once the uv close callback ran and no pool step holds the
  * connection (|refs|). */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +18,7 @@
 #include <unistd.h>
 
 #include "internal/loop/loop_internal.h"
+#include "internal/net/addr.h"
 
 #define ED_NAME_(id, name) name,
 static const char *const reason_names[] = {ED_CLOSE_REASONS(ED_NAME_)};
@@ -540,19 +540,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
 static void peer_name(struct ed_conn *c) {
   struct sockaddr_storage ss;
   int len = sizeof(ss);
-  char ip[INET6_ADDRSTRLEN] = "?";
   if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) return;
-  if (ss.ss_family == AF_INET6) {
-    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
-    inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
-    snprintf(c->peer_addr, sizeof(c->peer_addr), "[%s]:%u", ip,
-             ntohs(a->sin6_port));
-  } else {
-    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
-    inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
-    snprintf(c->peer_addr, sizeof(c->peer_addr), "%s:%u", ip,
-             ntohs(a->sin_port));
-  }
+  (void)ed_net_format_addr(c->peer_addr, sizeof(c->peer_addr),
+                           (const struct sockaddr *)&ss);
 }
 
 /* ed_conn_log_refused writes, for connections refused at once (never

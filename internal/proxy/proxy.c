@@ -7,6 +7,7 @@
 #include <sys/socket.h>
 
 #include "internal/base/base.h"
+#include "internal/net/addr.h"
 
 static const uint8_t sig[12] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
                                 0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
@@ -74,14 +75,21 @@ int ed_proxy_parse(const uint8_t *buf, size_t len, struct ed_proxy_header *out,
 
 int ed_proxy_format_src(const struct ed_proxy_header *h, char *buf,
                         size_t len) {
-  char ip[INET6_ADDRSTRLEN];
+  struct sockaddr_storage ss = {0};
   if (len) buf[0] = '\0';
-  if (!h->has_addr || !inet_ntop(h->family, h->src, ip, sizeof(ip)))
-    return ED_E_INVAL;
+  if (!h->has_addr) return ED_E_INVAL;
   if (h->family == AF_INET6) {
-    snprintf(buf, len, "[%s]:%u", ip, h->src_port);
+    struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+    a->sin6_family = AF_INET6;
+    memcpy(&a->sin6_addr, h->src, 16);
+    a->sin6_port = htons(h->src_port);
+  } else if (h->family == AF_INET) {
+    struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+    a->sin_family = AF_INET;
+    memcpy(&a->sin_addr, h->src, 4);
+    a->sin_port = htons(h->src_port);
   } else {
-    snprintf(buf, len, "%s:%u", ip, h->src_port);
+    return ED_E_INVAL;
   }
-  return 0;
+  return ed_net_format_addr(buf, len, (const struct sockaddr *)&ss);
 }
