@@ -26,7 +26,7 @@
 #include "internal/config/config.h"
 #include "internal/version/tool.h"
 
-void ed_client__say(struct conn *c, const char *fmt, ...) {
+void ed_client__say(struct ed_client_conn *c, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   vfprintf(c->msgs, fmt, ap);
@@ -43,7 +43,7 @@ uint64_t ed_client__ms_left(uint64_t deadline_ns) {
 /* ---- TLS callbacks ------------------------------------------------------- */
 
 static void info_cb(const SSL *ssl, int type, int value) {
-  struct conn *c = SSL_get_app_data(ssl);
+  struct ed_client_conn *c = SSL_get_app_data(ssl);
   if (!c || type != SSL_CB_READ_ALERT) return;
   int desc = value & 0xff;
   if (desc == SSL_AD_CLOSE_NOTIFY) {
@@ -56,7 +56,7 @@ static void info_cb(const SSL *ssl, int type, int value) {
 static int verify_cb(int ok, X509_STORE_CTX *store) {
   SSL *ssl =
       X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
-  struct conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
+  struct ed_client_conn *c = ssl ? SSL_get_app_data(ssl) : NULL;
   /* The leaf, whatever depth the callback fires at: an untrusted chain is
    * reported at its top, so waiting for depth 0 could miss the leaf. */
   X509 *leaf = X509_STORE_CTX_get0_cert(store);
@@ -68,7 +68,7 @@ static int verify_cb(int ok, X509_STORE_CTX *store) {
 }
 
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess) {
-  struct conn *c = SSL_get_app_data(ssl);
+  struct ed_client_conn *c = SSL_get_app_data(ssl);
   uint8_t *der = NULL;
   size_t len = 0;
   if (!c || !c->o->sess_out || !SSL_SESSION_to_bytes(sess, &der, &len))
@@ -112,8 +112,8 @@ static void missing_hint(char *out, size_t out_len, enum file_kind kind,
   }
 }
 
-static int need_file(struct conn *c, const char *path, enum file_kind kind,
-                     int given, const char *state) {
+static int need_file(struct ed_client_conn *c, const char *path,
+                     enum file_kind kind, int given, const char *state) {
   static const char *const what[] = {"CA certificate", "client certificate",
                                      "client key"};
   static const char *const flag[] = {" (--ca)", " (--cert)", " (--key)"};
@@ -133,7 +133,7 @@ static int need_file(struct conn *c, const char *path, enum file_kind kind,
 
 /* pick_path sets |out| (PATH_MAX bytes) to |given|, or to
  * <state>/pki/<dev_name> when |given| is NULL. */
-static int pick_path(struct conn *c, char *out, const char *given,
+static int pick_path(struct ed_client_conn *c, char *out, const char *given,
                      const char *state, const char *dev_name) {
   int n = given ? snprintf(out, PATH_MAX, "%s", given)
                 : snprintf(out, PATH_MAX, "%s/pki/%s", state, dev_name);
@@ -143,7 +143,7 @@ static int pick_path(struct conn *c, char *out, const char *given,
   return ED_E_TOOBIG;
 }
 
-static int resolve_paths(struct conn *c) {
+static int resolve_paths(struct ed_client_conn *c) {
   const struct ed_client_opts *o = c->o;
   char state[PATH_MAX];
   if (ed_state_dir(state, sizeof(state)) != 0) {
@@ -159,7 +159,7 @@ static int resolve_paths(struct conn *c) {
   return err;
 }
 
-static int make_ctx(struct conn *c) {
+static int make_ctx(struct ed_client_conn *c) {
   c->ctx = SSL_CTX_new(TLS_method());
   if (!c->ctx) return ED_E_NOMEM;
   SSL_CTX_set_min_proto_version(c->ctx, c->o->tls_min);
@@ -218,7 +218,7 @@ static int is_ip_literal(const char *s) {
   return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-static int load_session(struct conn *c) {
+static int load_session(struct ed_client_conn *c) {
   uint8_t *data = NULL;
   size_t len = 0;
   if (ed_read_file(&data, &len, c->o->sess_in, 1 << 20) != 0) {
@@ -241,7 +241,7 @@ static int load_session(struct conn *c) {
   return 0;
 }
 
-static int make_ssl(struct conn *c) {
+static int make_ssl(struct ed_client_conn *c) {
   c->ssl = SSL_new(c->ctx);
   if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) return ED_E_NOMEM;
   SSL_set_app_data(c->ssl, c);
@@ -257,7 +257,7 @@ static int make_ssl(struct conn *c) {
 }
 /* ---- connecting ---------------------------------------------------------- */
 
-static int connect_one(struct conn *c, const struct addrinfo *ai,
+static int connect_one(struct ed_client_conn *c, const struct addrinfo *ai,
                        uint64_t deadline, int *out_errno) {
   int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
                   ai->ai_protocol);
@@ -288,7 +288,7 @@ static int connect_one(struct conn *c, const struct addrinfo *ai,
   return 0;
 }
 
-static int tcp_connect(struct conn *c, uint64_t deadline) {
+static int tcp_connect(struct ed_client_conn *c, uint64_t deadline) {
   struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
   struct addrinfo *res = NULL;
   char port[8];
@@ -332,7 +332,8 @@ static int tcp_connect(struct conn *c, uint64_t deadline) {
 }
 /* ---- the handshake ------------------------------------------------------- */
 
-int ed_client__wait_ssl(struct conn *c, int ssl_err, uint64_t deadline) {
+int ed_client__wait_ssl(struct ed_client_conn *c, int ssl_err,
+                        uint64_t deadline) {
   struct pollfd p = {
       .fd = c->fd,
       .events = ssl_err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN};
@@ -344,7 +345,7 @@ int ed_client__wait_ssl(struct conn *c, int ssl_err, uint64_t deadline) {
   }
 }
 
-static void print_handshake(struct conn *c) {
+static void print_handshake(struct ed_client_conn *c) {
   char subject[256] = "", issuer[256] = "";
   X509 *peer = SSL_get_peer_certificate(c->ssl);
   if (peer) {
@@ -362,7 +363,7 @@ static void print_handshake(struct conn *c) {
       SSL_session_reused(c->ssl) ? "yes" : "no", subject, issuer);
 }
 
-static int handshake(struct conn *c, uint64_t deadline) {
+static int handshake(struct ed_client_conn *c, uint64_t deadline) {
   for (;;) {
     errno = 0; /* so a hang-up is told from a stale error */
     int r = SSL_connect(c->ssl);
@@ -390,7 +391,7 @@ static int handshake(struct conn *c, uint64_t deadline) {
 
 /* ---- run ----------------------------------------------------------------- */
 
-static int run_session(struct conn *c, int in_fd, int out_fd) {
+static int run_session(struct ed_client_conn *c, int in_fd, int out_fd) {
   uint64_t deadline = ed_now_ns() + (uint64_t)c->o->timeout_ms * 1000000;
   int rc = resolve_paths(c);
   if (!rc) rc = make_ctx(c);
@@ -408,7 +409,7 @@ static int run_session(struct conn *c, int in_fd, int out_fd) {
 
 int ed_client_run(const struct ed_client_opts *o, int in_fd, int out_fd,
                   FILE *msgs) {
-  struct conn *c = ed_calloc(1, sizeof(*c));
+  struct ed_client_conn *c = ed_calloc(1, sizeof(*c));
   c->o = o;
   c->msgs = msgs;
   c->fd = -1;

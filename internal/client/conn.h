@@ -6,7 +6,8 @@
  *   explain.c  a failure -> one sentence that says what to do
  *   session.c  moving the data: pipe mode and interactive mode
  *
- * One struct conn per ed_client_run, which owns it and everything in it. */
+ * One struct ed_client_conn per ed_client_run, which owns it and everything in
+ * it. */
 #ifndef ED_CLIENT_CONN_H
 #define ED_CLIENT_CONN_H
 
@@ -17,7 +18,7 @@
 
 #include "internal/client/client.h"
 
-struct conn {
+struct ed_client_conn {
   const struct ed_client_opts *o; /* borrowed from the caller */
   FILE *msgs;                     /* borrowed: where sentences go */
   char target[300];               /* --connect as given, for messages */
@@ -39,7 +40,7 @@ struct conn {
 };
 
 /* ed_client__say writes one line (a newline is added) to c->msgs. */
-void ed_client__say(struct conn *c, const char *fmt, ...)
+void ed_client__say(struct ed_client_conn *c, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
 /* ed_client__ms_left returns the milliseconds until |deadline_ns|
@@ -49,7 +50,8 @@ uint64_t ed_client__ms_left(uint64_t deadline_ns);
 /* ed_client__wait_ssl polls the socket for what |ssl_err| wants
  * (SSL_ERROR_WANT_WRITE: writable; else readable) until |deadline_ns|.
  * Returns 0, ED_E_TIMEOUT, or ED_E_SYS (errno says why). */
-int ed_client__wait_ssl(struct conn *c, int ssl_err, uint64_t deadline_ns);
+int ed_client__wait_ssl(struct ed_client_conn *c, int ssl_err,
+                        uint64_t deadline_ns);
 
 /* ed_client__ssl_err_text returns the text of the newest BoringSSL error
  * (thread-local buffer, valid until the next call), or "unknown error". */
@@ -61,21 +63,22 @@ void ed_client__name_str(const X509_NAME *nm, char *out, size_t out_len);
 /* ed_client__say_silent_close says that the server closed (or, with
  * |reset|, reset) TCP before sending a byte: what a full server does
  * (--max-connections, --max-pending-handshakes) or one going away. */
-void ed_client__say_silent_close(struct conn *c, int reset);
+void ed_client__say_silent_close(struct ed_client_conn *c, int reset);
 
 /* ed_client__explain_failure prints the one sentence that says why the
  * TLS session failed in |stage| ("handshake", "session", "close") with
  * SSL_get_error code |ssl_err|, clears the error queue, and returns the
  * matching ED_E_* code (see ed_client_run). errno must still hold what the
  * failed SSL call left (callers zero it before the call). */
-int ed_client__explain_failure(struct conn *c, const char *stage, int ssl_err);
+int ed_client__explain_failure(struct ed_client_conn *c, const char *stage,
+                               int ssl_err);
 
 /* ed_client__pipe_mode streams |in_fd| to the server and the echo to
  * |out_fd| byte-exact, then closes. Returns 0 when every byte came back. */
-int ed_client__pipe_mode(struct conn *c, int in_fd, int out_fd);
+int ed_client__pipe_mode(struct ed_client_conn *c, int in_fd, int out_fd);
 
 /* ed_client__interactive prompts for lines on |in_fd| and prints each
  * echo to |out_fd| until quit or EOF. */
-int ed_client__interactive(struct conn *c, int in_fd, int out_fd);
+int ed_client__interactive(struct ed_client_conn *c, int in_fd, int out_fd);
 
 #endif /* ED_CLIENT_CONN_H */

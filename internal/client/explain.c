@@ -60,7 +60,7 @@ const char *ed_client__ssl_err_text(void) {
   return e ? buf : "unknown error";
 }
 
-static void leaf_sans(struct conn *c, char *out, size_t out_len) {
+static void leaf_sans(struct ed_client_conn *c, char *out, size_t out_len) {
   size_t n = 0;
   out[0] = '\0';
   GENERAL_NAMES *gens =
@@ -100,7 +100,7 @@ void ed_client__name_str(const X509_NAME *nm, char *out, size_t out_len) {
   BIO_free(b);
 }
 
-static int explain_verify(struct conn *c, long v) {
+static int explain_verify(struct ed_client_conn *c, long v) {
   char sans[512], issuer[256] = "";
   leaf_sans(c, sans, sizeof(sans));
   if (c->leaf)
@@ -141,7 +141,7 @@ static int explain_verify(struct conn *c, long v) {
 
 /* own_name writes this client's certificate subject ("CN=alice") for
  * messages about it, or "no certificate". */
-static void own_name(struct conn *c, char *out, size_t out_len) {
+static void own_name(struct ed_client_conn *c, char *out, size_t out_len) {
   X509 *mine = c->ctx ? SSL_CTX_get0_certificate(c->ctx) : NULL;
   out[0] = '\0';
   if (mine) ed_client__name_str(X509_get_subject_name(mine), out, out_len);
@@ -175,7 +175,8 @@ static const struct {
 
 /* explain_cert_alert: the server refused this client's certificate.
  * Returns 0 if |a| is not such an alert. */
-static int explain_cert_alert(struct conn *c, int a, const char *name) {
+static int explain_cert_alert(struct ed_client_conn *c, int a,
+                              const char *name) {
   char me[256], pki[64];
   for (size_t i = 0; i < sizeof(cert_alerts) / sizeof(*cert_alerts); i++) {
     if (cert_alerts[i].alert != a) continue;
@@ -193,7 +194,7 @@ static int explain_cert_alert(struct conn *c, int a, const char *name) {
   return 0;
 }
 
-static int explain_alert(struct conn *c, int a) {
+static int explain_alert(struct ed_client_conn *c, int a) {
   const char *name = ed_client_alert_name(a);
   if (a == SSL_AD_CERTIFICATE_REQUIRED) {
     ed_client__say(
@@ -220,7 +221,7 @@ static int explain_alert(struct conn *c, int a) {
 
 /* drain_for_alert reads what the server sent before it hung up, so an
  * alert that arrived behind a failed write is still reported. */
-static void drain_for_alert(struct conn *c, int ms) {
+static void drain_for_alert(struct ed_client_conn *c, int ms) {
   uint8_t buf[4096];
   uint64_t deadline = ed_now_ns() + (uint64_t)ms * 1000000;
   while (c->alert_in < 0 && ed_client__ms_left(deadline) > 0) {
@@ -234,7 +235,7 @@ static void drain_for_alert(struct conn *c, int ms) {
 }
 
 /* explain_failure prints why the TLS session failed in |stage|. */
-void ed_client__say_silent_close(struct conn *c, int reset) {
+void ed_client__say_silent_close(struct ed_client_conn *c, int reset) {
   ed_client__say(
       c,
       "echo-client: the server at %s %s the connection before sending "
@@ -248,14 +249,15 @@ void ed_client__say_silent_close(struct conn *c, int reset) {
  * single byte. Without this, the verify result nobody computed read
  * "Invalid certificate verification context". Returns 0 if the server did
  * send something. */
-static int explain_silent_close(struct conn *c, int sys) {
+static int explain_silent_close(struct ed_client_conn *c, int sys) {
   BIO *rbio = c->ssl ? SSL_get_rbio(c->ssl) : NULL;
   if (!rbio || BIO_number_read(rbio) > 0 || c->alert_in >= 0) return 0;
   ed_client__say_silent_close(c, sys == ECONNRESET);
   return 1;
 }
 
-int ed_client__explain_failure(struct conn *c, const char *stage, int ssl_err) {
+int ed_client__explain_failure(struct ed_client_conn *c, const char *stage,
+                               int ssl_err) {
   long v = SSL_get_verify_result(c->ssl);
   int sys = errno;
   if (SSL_in_init(c->ssl) && explain_silent_close(c, sys)) {

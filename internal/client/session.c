@@ -38,7 +38,7 @@ static int write_all(int fd, const uint8_t *p, size_t len) {
 /* pump_read moves everything readable from the server to |out_fd|.
  * Returns 0 (would block, or the server closed: see c->peer_close and
  * c->peer_gone) or an error already explained. */
-static int pump_read(struct conn *c, int out_fd) {
+static int pump_read(struct ed_client_conn *c, int out_fd) {
   uint8_t buf[IO_CHUNK];
   for (;;) {
     errno = 0;
@@ -68,7 +68,7 @@ static int pump_read(struct conn *c, int out_fd) {
 /* pump_write sends buf[*off..len). Sets |*want_out| when the socket is
  * full. Returns 0 or an explained error. A write that wanted more room is
  * retried with the same bytes, as SSL_write requires. */
-static int pump_write(struct conn *c, const uint8_t *buf, size_t len,
+static int pump_write(struct ed_client_conn *c, const uint8_t *buf, size_t len,
                       size_t *off, int *want_out) {
   *want_out = 0;
   while (*off < len) {
@@ -90,7 +90,7 @@ static int pump_write(struct conn *c, const uint8_t *buf, size_t len,
 
 /* send_close sends our close_notify. Returns 1 once sent, 0 if the socket
  * was full, or an explained error. */
-static int send_close(struct conn *c) {
+static int send_close(struct ed_client_conn *c) {
   errno = 0;
   int r = SSL_shutdown(c->ssl);
   if (r >= 0) return c->close_sent = 1;
@@ -113,7 +113,7 @@ struct pipe_state {
 /* server_ended explains a session the server closed first (its
  * close_notify before ours). The wire says no more: a drain, `echoctl
  * kill` and --idle-timeout all send a bare close_notify. */
-static int server_ended(struct conn *c) {
+static int server_ended(struct ed_client_conn *c) {
   char echoed[96];
   if (c->sent == 0)
     snprintf(echoed, sizeof(echoed), "nothing had been sent");
@@ -131,7 +131,7 @@ static int server_ended(struct conn *c) {
   return ED_E_CLOSED;
 }
 
-static int pipe_done(struct conn *c, const struct pipe_state *s) {
+static int pipe_done(struct ed_client_conn *c, const struct pipe_state *s) {
   if (!c->o->quiet)
     ed_client__say(
         c,
@@ -148,7 +148,8 @@ static int pipe_done(struct conn *c, const struct pipe_state *s) {
   return ED_E_CLOSED;
 }
 
-static int read_stdin(struct conn *c, struct pipe_state *s, int in_fd) {
+static int read_stdin(struct ed_client_conn *c, struct pipe_state *s,
+                      int in_fd) {
   ssize_t n = read(in_fd, s->in, sizeof(s->in));
   if (n > 0) {
     s->in_len = (size_t)n;
@@ -164,13 +165,13 @@ static int read_stdin(struct conn *c, struct pipe_state *s, int in_fd) {
 
 /* want_ticket: with --sess-out, the session is not saved yet. BoringSSL
  * ignores tickets once our close_notify is out, so closing waits for it. */
-static int want_ticket(const struct conn *c) {
+static int want_ticket(const struct ed_client_conn *c) {
   return c->o->sess_out && !c->saved_session;
 }
 
 /* pipe_step moves what can move without blocking. Sets |*want_out| when
  * the socket is full. Returns 0 or an explained error. */
-static int pipe_step(struct conn *c, struct pipe_state *s, int out_fd,
+static int pipe_step(struct ed_client_conn *c, struct pipe_state *s, int out_fd,
                      int *want_out) {
   int rc = pump_write(c, s->in, s->in_len, &s->in_off, want_out);
   if (rc) return rc;
@@ -187,7 +188,8 @@ static int pipe_step(struct conn *c, struct pipe_state *s, int out_fd,
 
 /* pipe_timeout returns the poll timeout in ms (-1: wait for stdin) or 0
  * with |*stalled| set when the server has made no progress for too long. */
-static int pipe_timeout(struct conn *c, struct pipe_state *s, int *stalled) {
+static int pipe_timeout(struct ed_client_conn *c, struct pipe_state *s,
+                        int *stalled) {
   uint64_t now = ed_now_ns();
   *stalled = 0;
   if (s->echoed_ns) {
@@ -201,7 +203,7 @@ static int pipe_timeout(struct conn *c, struct pipe_state *s, int *stalled) {
 }
 
 /* pipe_stalled explains why nothing moved for the timeout. */
-static int pipe_stalled(struct conn *c, const struct pipe_state *s) {
+static int pipe_stalled(struct ed_client_conn *c, const struct pipe_state *s) {
   unsigned secs = c->o->timeout_ms / 1000;
   if (s->in_eof && !s->in_len && c->recvd >= c->sent && want_ticket(c)) {
     ed_client__say(
@@ -216,7 +218,7 @@ static int pipe_stalled(struct conn *c, const struct pipe_state *s) {
   return ED_E_TIMEOUT;
 }
 
-int ed_client__pipe_mode(struct conn *c, int in_fd, int out_fd) {
+int ed_client__pipe_mode(struct ed_client_conn *c, int in_fd, int out_fd) {
   struct pipe_state *s = ed_calloc(1, sizeof(*s));
   int rc = 0;
   s->progress_ns = ed_now_ns();
@@ -256,7 +258,7 @@ int ed_client__pipe_mode(struct conn *c, int in_fd, int out_fd) {
  * while it writes, so a line longer than the socket buffers cannot
  * deadlock against the server's bounded echo buffer, and gives up after
  * timeout_ms in which nothing moved. */
-static int exchange(struct conn *c, const uint8_t *buf, size_t len,
+static int exchange(struct ed_client_conn *c, const uint8_t *buf, size_t len,
                     int out_fd) {
   uint64_t limit_ns = (uint64_t)c->o->timeout_ms * 1000000;
   uint64_t deadline = ed_now_ns() + limit_ns;
@@ -293,7 +295,7 @@ static int exchange(struct conn *c, const uint8_t *buf, size_t len,
 /* settle gives the server a moment to send its post-handshake records: in
  * TLS 1.3 the client's certificate is judged after the client's handshake
  * is done, so a refusal shows up here rather than in SSL_connect. */
-static int settle(struct conn *c, int out_fd, int ms) {
+static int settle(struct ed_client_conn *c, int out_fd, int ms) {
   uint64_t deadline = ed_now_ns() + (uint64_t)ms * 1000000;
   if (ed_client__wait_ssl(c, SSL_ERROR_WANT_READ, deadline) != 0) return 0;
   int rc = pump_read(c, out_fd);
@@ -313,7 +315,7 @@ static int is_quit(const char *line) {
 
 /* open_input returns a stdio stream over a duplicate of |in_fd| (so
  * fclose leaves the caller's descriptor open), or NULL after saying why. */
-static FILE *open_input(struct conn *c, int in_fd) {
+static FILE *open_input(struct ed_client_conn *c, int in_fd) {
   int fd = dup(in_fd);
   FILE *in = fd >= 0 ? fdopen(fd, "r") : NULL;
   if (in) return in;
@@ -322,7 +324,7 @@ static FILE *open_input(struct conn *c, int in_fd) {
   return NULL;
 }
 
-int ed_client__interactive(struct conn *c, int in_fd, int out_fd) {
+int ed_client__interactive(struct ed_client_conn *c, int in_fd, int out_fd) {
   int rc = settle(c, out_fd, 500);
   if (rc) return rc;
   if (!c->o->quiet)
