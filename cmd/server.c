@@ -1,12 +1,37 @@
-/* echod — the mutual-TLS echo server. Flags -> config -> internal/server. */
+/* echod — the mutual-TLS echo server. Flags -> config -> internal/server.
+ *
+ * Startup order: every step that can fail runs before the first listener
+ * accepts, and a failure is one line on stderr and exit 2 (the command
+ * line, environment, config file or a file they name is wrong) or 1 (the
+ * system refused at run time):
+ *
+ *   config            flags, environment, --config file          2
+ *   user              --user/--group exist, can be switched to   2
+ *   credentials       cert/key/CA/CRL read and checked, or the   2 (1: out
+ *                     dev PKI made; I/O loops created               of memory)
+ *   admin socket      created (another server answering there)   1 (2: path
+ *                                                                    too long)
+ *   metrics           endpoint bound and listening               1
+ *   listen addresses  bound, not listening; or socket activation 1 (2: does
+ *                                                                   not
+ * resolve, bad socket) privileges        no_new_privs, --user, capabilities;
+ * the    2 (1: the and sandbox       credential files readable as that user;
+ * kernel Landlock, seccomp                            refused) start listen(),
+ * threads, "listening" lines       1
+ *
+ * The admin socket and metrics endpoint come first so that a second echod
+ * started by mistake says "admin socket in use" rather than naming a port.
+ * Neither answers before ed_server_run: the control loop is not running. */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal/admin/service.h"
 #include "internal/base/base.h"
 #include "internal/config/config.h"
 #include "internal/metrics/service.h"
 #include "internal/reload/server_reload.h"
+#include "internal/sandbox/sandbox.h"
 #include "internal/server/server.h"
 
 #define ECHOD_VERSION "0.1.0"
@@ -24,62 +49,113 @@ static int print_action(const struct ed_config *cfg) {
   return 0;
 }
 
+/* fail prints |msg| as the one error line and returns |status|. */
+static int fail(int status, const char *msg) {
+  fprintf(stderr, "echod: error: %s\n", msg);
+  return status;
+}
+
+/* What the control plane needs until the server is freed. */
+struct control {
+  struct ed_control_stats stats; /* one block, lent to admin and reload */
+  struct ed_reload *reload;
+  struct ed_admin_service *admin;
+  struct ed_metrics_service *metrics;
+};
+
+/* The admin "metrics" command renders through the metrics service, which
+ * starts after the admin socket; nothing is rendered before the control
+ * loop runs, by which time it exists. */
+static int render_metrics(void *arg, struct ed_buf *out) {
+  struct control *c = arg;
+  return c->metrics ? ed_metrics_service_render(c->metrics, out) : ED_E_STATE;
+}
+
+/* start_control opens the admin socket (issue 4), then the metrics
+ * endpoint (issue 5), with the reload triggers. Both log their own reason
+ * when they fail; once they return it in a buffer instead, it goes to
+ * fail() like every other step's. Returns the exit status or 0. */
+static int start_control(struct control *c, struct ed_server *srv) {
+  int rc = ed_reload_start(&c->reload, srv);
+  if (rc) return fail(1, "cannot watch the credential files");
+  struct ed_admin_service_options ao = {
+      .stats = &c->stats,
+      .reload = c->reload,
+      .version = ECHOD_VERSION,
+      .metrics = render_metrics,
+      .metrics_arg = c,
+  };
+  rc = ed_admin_start(&c->admin, srv, &ao);
+  if (rc)
+    return rc == ED_E_TOOBIG ? 2 : 1; /* logged: path too long, or in
+                                         use, or no directory */
+  struct ed_metrics_service_options mo = {.control = &c->stats,
+                                          .version = ECHOD_VERSION};
+  rc = ed_metrics_service_start(&c->metrics, srv, &mo);
+  return rc ? 1 : 0; /* logged: the address and why */
+}
+
+/* sandbox drops privileges and applies Landlock and seccomp, once every
+ * file, socket and listen address is open and before any thread runs. */
+static int sandbox(struct ed_server *srv, const struct ed_config *cfg,
+                   const struct ed_sandbox_user *user, char *err,
+                   size_t err_len) {
+  struct ed_server_paths p;
+  ed_server_cred_paths(srv, &p);
+  const char *files[] = {p.cert, p.key, p.ca, p.crl};
+  char admin_dir[4096] = "";
+  if (cfg->admin_socket) {
+    snprintf(admin_dir, sizeof(admin_dir), "%s", cfg->admin_socket);
+    char *slash = strrchr(admin_dir, '/');
+    if (slash) *slash = '\0';
+    if (!slash || !admin_dir[0]) snprintf(admin_dir, sizeof(admin_dir), ".");
+  }
+  const char *dirs[] = {cfg->state_dir, admin_dir[0] ? admin_dir : NULL};
+  struct ed_sandbox_options o = {.user = user,
+                                 .read_files = files,
+                                 .num_read_files = 4,
+                                 .write_dirs = dirs,
+                                 .num_write_dirs = 2,
+                                 .no_sandbox = cfg->no_sandbox};
+  int rc = ed_sandbox_apply(&o, err, err_len);
+  return rc == ED_E_USAGE ? 2 : rc ? 1 : 0;
+}
+
+static int serve(const struct ed_config *cfg) {
+  char err[1024] = "";
+  struct ed_sandbox_user user;
+  struct ed_server *srv = NULL;
+  struct control c;
+  memset(&c, 0, sizeof(c));
+  int rc =
+      ed_sandbox_lookup_user(&user, cfg->user, cfg->group, err, sizeof(err));
+  if (rc) return fail(2, err);
+  rc = ed_server_new(&srv, cfg, err, sizeof(err));
+  if (rc) return fail(rc == ED_E_SYS || rc == ED_E_NOMEM ? 1 : 2, err);
+  int status = start_control(&c, srv);
+  if (!status && (rc = ed_server_bind(srv, err, sizeof(err))) != 0)
+    status = fail(rc == ED_E_USAGE ? 2 : 1, err);
+  if (!status && (status = sandbox(srv, cfg, &user, err, sizeof(err))) != 0)
+    fail(status, err);
+  if (!status && ed_server_start(srv, err, sizeof(err)) != 0)
+    status = fail(1, err);
+  if (!status) status = ed_server_run(srv) ? 1 : 0;
+  ed_server_free(srv);
+  ed_metrics_service_free(c.metrics);
+  return status;
+}
+
 int main(int argc, char **argv) {
   struct ed_config *cfg = NULL;
   char err[1024] = "";
   int rc = ed_config_load(&cfg, argc, argv, err, sizeof(err));
-  if (rc) {
-    fprintf(stderr, "echod: error: %s\n", err[0] ? err : ed_strerror(rc));
-    return 2;
-  }
+  if (rc) return fail(2, err[0] ? err : ed_strerror(rc));
   if (cfg->action != ED_CONFIG_RUN) {
     rc = print_action(cfg);
-    ed_config_free(cfg);
-    return rc;
-  }
-  ed_log_set_level(cfg->log_level);
-  struct ed_server *srv = NULL;
-  rc = ed_server_new(&srv, cfg, err, sizeof(err));
-  if (rc) {
-    fprintf(stderr, "echod: error: %s\n", err);
-    ed_config_free(cfg);
-    return rc == ED_E_USAGE ? 2 : 1;
-  }
-  rc = ed_server_start(srv);
-  /* --- admin socket + reload triggers (issue 4: internal/admin,
-   * internal/reload). One control-plane counter block, lent to both. --- */
-  static struct ed_control_stats control_stats;
-  struct ed_reload *reload = NULL;
-  struct ed_admin_service *admin = NULL;
-  /* --- metrics endpoint (issue 5: internal/metrics): /metrics, /healthz,
-   * /readyz on the control loop (--metrics-listen, --no-metrics); it also
-   * answers the admin "metrics" command. Freed after the server. --- */
-  struct ed_metrics_service *metrics = NULL;
-  if (!rc) {
-    struct ed_metrics_service_options mo = {.control = &control_stats,
-                                            .version = ECHOD_VERSION};
-    rc = ed_metrics_service_start(&metrics, srv, &mo);
-  }
-  /* --- end issue 5 --- */
-  if (!rc) rc = ed_reload_start(&reload, srv);
-  if (!rc) {
-    struct ed_admin_service_options ao = {
-        .stats = &control_stats,
-        .reload = reload,
-        .version = ECHOD_VERSION,
-        .metrics = ed_metrics_service_render, /* issue 5 */
-        .metrics_arg = metrics,
-    };
-    rc = ed_admin_start(&admin, srv, &ao);
-  }
-  /* --- end issue 4 --- */
-  if (rc) {
-    fprintf(stderr, "echod: error: cannot start: %s\n", ed_strerror(rc));
   } else {
-    rc = ed_server_run(srv);
+    ed_log_set_level(cfg->log_level);
+    rc = serve(cfg);
   }
-  ed_server_free(srv);
-  ed_metrics_service_free(metrics); /* issue 5 */
   ed_config_free(cfg);
-  return rc ? 1 : 0;
+  return rc;
 }

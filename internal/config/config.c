@@ -86,6 +86,9 @@ static const struct opt opts[] = {
     {"no-metrics", K_BOOL, OFF(no_metrics), C_NONE, 0, 0, 0},
     {"no-watch", K_NOBOOL, OFF(watch), C_NONE, 0, 0, 0},
     {"log-level", K_LOGLEVEL, OFF(log_level), C_NONE, 0, 0, 0},
+    {"user", K_STR, OFF(user), C_NONE, 0, 0, 0},
+    {"group", K_STR, OFF(group), C_NONE, 0, 0, 0},
+    {"no-sandbox", K_BOOL, OFF(no_sandbox), C_NONE, 0, 0, 0},
 };
 
 #define NUM_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -665,6 +668,8 @@ static int finish(struct loader *ld) {
   } else if (!cfg->metrics_listen) {
     cfg->metrics_listen = ed_strdup("127.0.0.1:9870");
   }
+  if (cfg->group && !cfg->user)
+    return fail(ld, "--group %s needs --user", cfg->group);
   int have = !!cfg->cert + !!cfg->key + !!cfg->ca;
   if (have != 0 && have != 3) {
     return fail(
@@ -833,6 +838,14 @@ const char *ed_config_usage(void) {
          "change\n"
          "  --log-level LEVEL          debug, info, warn or error (default "
          "info)\n"
+         "  --user NAME                run as this user once the listen "
+         "addresses\n"
+         "                             are bound (no supplementary groups)\n"
+         "  --group NAME               with --user (default: the user's "
+         "group)\n"
+         "  --no-sandbox               no Landlock and no seccomp filter "
+         "(for\n"
+         "                             sanitizer builds)\n"
          "  --print-config             print the effective configuration as "
          "JSON\n"
          "  --help                     this text\n"

@@ -77,6 +77,11 @@ struct ed_config {
   int watch; /* watch cert/key/CA/CRL files for reload; default 1 */
 
   enum ed_log_level log_level; /* default info */
+
+  /* Least privilege (internal/sandbox). */
+  char *user;     /* --user: run as this user once bound; NULL: stay */
+  char *group;    /* --group: default the user's primary group */
+  int no_sandbox; /* --no-sandbox: no Landlock, no seccomp filter */
 };
 
 /* ed_config_load builds the configuration from |argc|/|argv| (argv[0] is

@@ -1,5 +1,6 @@
-/* internal/loop — shared by loop.c (the loop, listeners, mailbox, timers,
- * registry) and conn.c (one connection's state machine). Not an API. */
+/* internal/loop — shared by loop.c (the loop, mailbox, timers, registry),
+ * accept.c (listeners, the hand-off between loops) and conn.c (one
+ * connection's state machine). Not an API. */
 #ifndef ED_LOOP_INTERNAL_H
 #define ED_LOOP_INTERNAL_H
 
@@ -102,11 +103,20 @@ struct ed_loop {
   pthread_t thread;
   int started;
   _Atomic int exited;
-  uv_tcp_t listeners[ED_MAX_LISTENERS];
+  /* Accepting (accept.c): a poll handle on this loop's descriptor of
+   * each listening socket, and the hand-off socket other loops pass the
+   * connections they accepted for this one through. */
+  uv_poll_t listeners[ED_MAX_LISTENERS];
+  int listener_fds[ED_MAX_LISTENERS];
   size_t num_listeners;
   int listeners_closed;
-  int reserve_fd; /* for the EMFILE trick */
-  uint64_t last_emfile_log_ms;
+  uv_pipe_t handoff; /* read end, an IPC pipe */
+  int handoff_open;
+  int handoff_wr; /* write end; also in sh->handoff[index] */
+  char handoff_buf[64];
+  int reserve_fd;          /* for the EMFILE trick */
+  uv_timer_t accept_pause; /* accepting paused: out of descriptors */
+  uint64_t last_emfile_log_ms, last_handoff_log_ms;
   struct ed_wake wake; /* pool completions and commands */
   uv_timer_t sweep;
   uint64_t tick_ms;
@@ -152,6 +162,11 @@ static inline void link_tail(struct ed_link *h, struct ed_link *e) {
 
 #define CONN_OF(ptr, field) \
   ((struct conn *)((char *)(ptr)-offsetof(struct conn, field)))
+
+/* accept.c */
+int ed_loop_accept_init(struct ed_loop *l);
+void ed_loop_accept_cleanup(struct ed_loop *l);
+void ed_loop_close_listeners(struct ed_loop *l);
 
 /* conn.c */
 void ed_conn_accept(struct ed_loop *l, uv_stream_t *server);
