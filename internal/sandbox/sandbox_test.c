@@ -19,6 +19,15 @@
 
 #include "internal/testing/testing.h"
 
+/* ASan and TSan make calls the filter refuses (sigaltstack on _exit,
+ * /proc/self/maps and sched_getaffinity for a new thread): why echod runs
+ * --no-sandbox in those builds, and why the filter is not tested there. */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZER_BUILD 1
+#else
+#define SANITIZER_BUILD 0
+#endif
+
 /* run_child runs |fn| in a child with stderr captured into |log| and
  * returns its exit status (100 + signal when killed). */
 static int run_child(int (*fn)(void *), void *arg, char *log, size_t log_len) {
@@ -39,7 +48,9 @@ static int run_child(int (*fn)(void *), void *arg, char *log, size_t log_len) {
   close(p[0]);
   int st = 0;
   waitpid(pid, &st, 0);
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+  int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+  if (rc != 0 && rc != 99) fprintf(stderr, "child exited %d:\n%s", rc, log);
+  return rc;
 }
 
 static void test_lookup_user(void) {
@@ -95,6 +106,13 @@ static int seccomp_child(void *arg) {
 
 static void test_seccomp(void) {
   char log[4096];
+  if (SANITIZER_BUILD) {
+    fprintf(stderr,
+            "sanitizer build: its runtime makes calls the filter "
+            "refuses (sigaltstack, open, sched_getaffinity); "
+            "skipped\n");
+    return;
+  }
   CHECK_EQ(run_child(seccomp_child, NULL, log, sizeof(log)), 0);
   CHECK(strstr(log, "level=error msg=\"system call refused\" syscall=") !=
         NULL);
