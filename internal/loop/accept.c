@@ -1,100 +1,82 @@
 /* internal/loop — accepting. Each listening socket is one socket (not
  * SO_REUSEPORT, so no other process can share its address; see
  * internal/listen) that every loop polls through its own descriptor. The
- * loop that wins accept4() does not keep the connection: it hands it to
- * the next loop in round-robin order over that loop's hand-off socket (a
- * Unix socketpair; the descriptor travels as SCM_RIGHTS), and each loop
- * adopts what arrives there with uv_accept, the way libuv passes handles
- * between processes.
+ * loop that wins accept4() keeps the connection only when it is its turn:
+ * connections go to the loops round-robin, and one for another loop is
+ * put in that loop's inbox (a short locked array) and the loop woken
+ * (struct ed_wake). Threads share the descriptor table, so only the
+ * number moves.
  *
- * Why the hand-off: with one socket in several epoll sets every new
- * connection wakes every loop and the same loop wins nearly every time;
- * measured with --workers 2, 64 connections opened at once all landed on
- * loop 0 (docs/BENCHMARKS.md, "Listener"). The hand-off costs the winner
- * a sendmsg() and a close() and the receiver a recvmsg() per connection,
- * and makes the split exact. */
+ * Why not let each loop keep what it accepts: with one socket in several
+ * epoll sets every new connection wakes every loop, and the same loop
+ * wins nearly every time; measured with --workers 2, 64 connections
+ * opened at once all landed on loop 0 (docs/BENCHMARKS.md, "Listener").
+ *
+ * accept4 is called through syscall(2): libuv closes the connections'
+ * descriptors with a raw close system call, which ThreadSanitizer does
+ * not see, so a descriptor number created where TSan sees it and reused
+ * by another loop after such a close would look like a race on the
+ * number. Created and closed out of TSan's sight, like libuv's own. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal/loop/loop_internal.h"
 
 #define ED_ACCEPTS_PER_WAKE 64 /* then the other handles get their turn */
 #define ED_EMFILE_PAUSE_MS 100
+#define ED_INBOX_MAX 1024 /* connections waiting for one loop */
 
-/* ---- handing a connection over ------------------------------------------- */
-
-static int send_fd(int sock, int fd) {
-  char byte = 'c';
-  struct iovec iov = {.iov_base = &byte, .iov_len = 1};
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } u;
-  memset(&u, 0, sizeof(u));
-  struct msghdr m = {.msg_iov = &iov,
-                     .msg_iovlen = 1,
-                     .msg_control = u.buf,
-                     .msg_controllen = sizeof(u.buf)};
-  struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  return sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT) == 1 ? 0 : -1;
-}
-
-/* hand_off gives |fd| (a just-accepted connection) to the next loop, or
- * to this one when that loop's queue is full or closed (it is draining),
- * and closes this loop's copy. */
-static void hand_off(struct ed_loop *l, int fd) {
-  struct ed_loop_shared *sh = l->sh;
-  uint32_t n = sh->handoff ? sh->num_loops : 0;
-  int sock = l->handoff_wr;
-  if (n > 1) sock = sh->handoff[atomic_fetch_add(&sh->next_loop, 1) % n];
-  if (send_fd(sock, fd) != 0 &&
-      (sock == l->handoff_wr || send_fd(l->handoff_wr, fd) != 0)) {
-    uint64_t now = uv_now(&l->uv);
-    if (now - l->last_handoff_log_ms >= 1000) {
-      l->last_handoff_log_ms = now;
-      ED_WARN("connection dropped",
-              "worker=%u reason=\"no loop takes it\" "
-              "err=\"%s\"",
-              l->index, strerror(errno));
-    }
-  }
-  close(fd);
-}
-
-static void log_out_of_fds(struct ed_loop *l, long dropped, int paused_ms) {
+static void log_out_of_fds(struct ed_loop *l, int dropped, int paused_ms) {
   uint64_t now = uv_now(&l->uv);
   if (now - l->last_emfile_log_ms < 1000) return;
   l->last_emfile_log_ms = now;
-  ED_WARN("out of file descriptors", "worker=%u dropped=%ld paused_ms=%d",
+  ED_WARN("out of file descriptors", "worker=%u dropped=%d paused_ms=%d",
           l->index, dropped, paused_ms);
 }
 
-/* on_handoff adopts the connections other loops (or this one) passed.
- * Each one came as one byte with one descriptor; a byte without its
- * descriptor means the kernel could not give it to us (no free
- * descriptor: it closed the connection), which is logged. */
-static void on_handoff(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
-  struct ed_loop *l = s->data;
-  ssize_t adopted = 0;
-  (void)buf;
-  for (; uv_pipe_pending_count(&l->handoff) > 0; adopted++)
-    ed_conn_accept(l, s);
-  if (nread > adopted) log_out_of_fds(l, (long)(nread - adopted), 0);
-  if (nread < 0 && nread != UV_EAGAIN) uv_read_stop(s);
+/* ---- the inbox: connections other loops accepted for this one ------------ */
+
+/* inbox_put queues |fd| for |to|. Returns 0, or -1 when |to| takes no more
+ * (full, or closed: it is draining or stopping). */
+static int inbox_put(struct ed_loop *to, int fd) {
+  pthread_mutex_lock(&to->inbox_mu);
+  int ok = !to->inbox_closed && to->inbox_len < ED_INBOX_MAX;
+  if (ok) {
+    if (to->inbox_len == to->inbox_cap) {
+      to->inbox_cap = to->inbox_cap ? 2 * to->inbox_cap : 64;
+      to->inbox = ed_realloc(to->inbox, to->inbox_cap * sizeof(int));
+    }
+    to->inbox[to->inbox_len++] = fd;
+  }
+  pthread_mutex_unlock(&to->inbox_mu);
+  if (ok) ed_wake_signal(&to->inbox_wake);
+  return ok ? 0 : -1;
 }
 
-static void on_handoff_alloc(uv_handle_t *h, size_t size, uv_buf_t *buf) {
-  struct ed_loop *l = h->data;
-  (void)size;
-  *buf = uv_buf_init(l->handoff_buf, sizeof(l->handoff_buf));
+static void on_inbox(struct ed_wake *w) {
+  struct ed_loop *l = w->data;
+  int fds[ED_INBOX_MAX];
+  pthread_mutex_lock(&l->inbox_mu);
+  size_t n = l->inbox_len;
+  memcpy(fds, l->inbox, n * sizeof(int));
+  l->inbox_len = 0;
+  pthread_mutex_unlock(&l->inbox_mu);
+  for (size_t i = 0; i < n; i++) ed_conn_accept(l, fds[i]);
+}
+
+/* hand_off gives |fd| (just accepted) to the loop whose turn it is, or
+ * keeps it when that is this loop or that loop takes no more. */
+static void hand_off(struct ed_loop *l, int fd) {
+  struct ed_loop_shared *sh = l->sh;
+  uint32_t n = sh->loops ? sh->num_loops : 1;
+  struct ed_loop *to = l;
+  if (n > 1) to = sh->loops[atomic_fetch_add(&sh->next_loop, 1) % n];
+  if (to == l || !to || inbox_put(to, fd) != 0) ed_conn_accept(l, fd);
 }
 
 /* ---- accepting ----------------------------------------------------------- */
@@ -107,6 +89,10 @@ static void on_accept_pause_end(uv_timer_t *t) {
     uv_poll_start(&l->listeners[i], UV_READABLE, on_readable);
 }
 
+static int accept_fd(int lfd, int flags) {
+  return (int)syscall(SYS_accept4, lfd, NULL, NULL, flags);
+}
+
 /* emfile_trick: out of descriptors, so the pending connection cannot be
  * accepted and would wake us forever. Free the reserve fd, accept and
  * close what is pending, take the reserve again. Every loop polls the
@@ -116,8 +102,8 @@ static void on_accept_pause_end(uv_timer_t *t) {
 static void emfile_trick(struct ed_loop *l, int lfd) {
   int dropped = 0;
   if (l->reserve_fd >= 0) close(l->reserve_fd);
-  for (int fd; (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0; dropped++)
-    close(fd);
+  for (int fd; (fd = accept_fd(lfd, SOCK_CLOEXEC)) >= 0; dropped++)
+    syscall(SYS_close, fd);
   l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (l->reserve_fd < 0) {
     for (size_t i = 0; i < l->num_listeners; i++)
@@ -134,7 +120,7 @@ static void on_readable(uv_poll_t *p, int status, int events) {
   (void)events;
   if (status < 0) return;
   for (int n = 0; n < ED_ACCEPTS_PER_WAKE; n++) {
-    int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    int fd = accept_fd(lfd, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd >= 0) {
       hand_off(l, fd);
     } else if (errno == EMFILE || errno == ENFILE) {
@@ -163,6 +149,16 @@ int ed_loop_add_listener(struct ed_loop *l, int fd) {
                                                                    : 0;
 }
 
+/* close_inbox takes no more connections and closes those still queued
+ * (the loop is draining or stopping: they would be refused anyway). */
+static void close_inbox(struct ed_loop *l) {
+  pthread_mutex_lock(&l->inbox_mu);
+  l->inbox_closed = 1;
+  for (size_t i = 0; i < l->inbox_len; i++) syscall(SYS_close, l->inbox[i]);
+  l->inbox_len = 0;
+  pthread_mutex_unlock(&l->inbox_mu);
+}
+
 void ed_loop_close_listeners(struct ed_loop *l) {
   if (l->listeners_closed) return;
   l->listeners_closed = 1;
@@ -172,39 +168,19 @@ void ed_loop_close_listeners(struct ed_loop *l) {
     l->listener_fds[i] = -1;
   }
   uv_close((uv_handle_t *)&l->accept_pause, NULL);
-  /* Connections still queued for us are closed with the socket. */
-  if (l->handoff_open) uv_close((uv_handle_t *)&l->handoff, NULL);
-  l->handoff_open = 0;
+  close_inbox(l);
+  ed_wake_close(&l->inbox_wake);
 }
 
 /* ---- life ---------------------------------------------------------------- */
 
 int ed_loop_accept_init(struct ed_loop *l) {
-  int sv[2];
-  l->handoff_wr = -1;
+  pthread_mutex_init(&l->inbox_mu, NULL);
   l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   uv_timer_init(&l->uv, &l->accept_pause);
   l->accept_pause.data = l;
-  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv))
-    return ED_E_SYS;
-  if (uv_pipe_init(&l->uv, &l->handoff, 1) != 0) {
-    close(sv[0]);
-    close(sv[1]);
-    return ED_E_SYS;
-  }
-  l->handoff.data = l;
-  l->handoff_open = 1;
-  l->handoff_wr = sv[1];
-  if (uv_pipe_open(&l->handoff, sv[0]) != 0) {
-    close(sv[0]);
-    return ED_E_SYS;
-  }
-  if (uv_read_start((uv_stream_t *)&l->handoff, on_handoff_alloc, on_handoff) !=
-      0)
-    return ED_E_SYS;
-  if (l->sh->handoff && l->index < l->sh->num_loops)
-    l->sh->handoff[l->index] = sv[1];
-  return 0;
+  l->inbox_wake.data = l;
+  return ed_wake_init(&l->inbox_wake, &l->uv, on_inbox) ? ED_E_SYS : 0;
 }
 
 void ed_loop_accept_cleanup(struct ed_loop *l) {
@@ -212,10 +188,11 @@ void ed_loop_accept_cleanup(struct ed_loop *l) {
     if (l->listener_fds[i] >= 0) close(l->listener_fds[i]);
     l->listener_fds[i] = -1;
   }
-  if (l->sh->handoff && l->index < l->sh->num_loops)
-    l->sh->handoff[l->index] = -1;
-  if (l->handoff_wr >= 0) close(l->handoff_wr);
-  l->handoff_wr = -1;
+  close_inbox(l);
+  free(l->inbox);
+  l->inbox = NULL;
+  ed_wake_cleanup(&l->inbox_wake);
+  pthread_mutex_destroy(&l->inbox_mu);
   if (l->reserve_fd >= 0) close(l->reserve_fd);
   l->reserve_fd = -1;
 }

@@ -672,12 +672,13 @@ static int reject_reason(struct ed_loop *l) {
   return -1;
 }
 
-void ed_conn_accept(struct ed_loop *l, uv_stream_t *server) {
+void ed_conn_accept(struct ed_loop *l, int fd) {
   struct conn *c = ed_calloc(1, sizeof(*c));
   c->loop = l;
   uv_tcp_init(&l->uv, &c->tcp);
   c->tcp.data = c;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    close(fd); /* not the handle's */
     c->rejected = 1;
     ed_conn_abort(c);
     return;

@@ -185,7 +185,7 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
   l->index = index;
   l->sh = sh;
   l->cfg = sh->cfg;
-  l->handoff_wr = l->reserve_fd = -1;
+  l->reserve_fd = l->inbox_wake.fd = -1;
   if (uv_loop_init(&l->uv) != 0) {
     free(l);
     return NULL;

@@ -56,10 +56,10 @@ struct ed_loop_shared {
   _Atomic uint64_t next_id;  /* session ids */
   _Atomic int64_t num_conns; /* all loops, for max_connections */
   /* Accepting: the loop that accepts a connection hands it to the next
-   * one, round-robin. |handoff| has |num_loops| slots (the owner
-   * allocates it before ed_loop_new; each loop fills its own), or is NULL:
-   * each loop keeps what it accepts. */
-  int *handoff;
+   * one, round-robin. |loops| lists every loop by index (the owner's
+   * array, filled before any loop starts), or is NULL: each loop keeps
+   * what it accepts. */
+  struct ed_loop **loops;
   uint32_t num_loops;
   _Atomic uint32_t next_loop;
 };

@@ -104,19 +104,20 @@ struct ed_loop {
   int started;
   _Atomic int exited;
   /* Accepting (accept.c): a poll handle on this loop's descriptor of
-   * each listening socket, and the hand-off socket other loops pass the
-   * connections they accepted for this one through. */
+   * each listening socket, and the inbox of connections other loops
+   * accepted for this one. */
   uv_poll_t listeners[ED_MAX_LISTENERS];
   int listener_fds[ED_MAX_LISTENERS];
   size_t num_listeners;
   int listeners_closed;
-  uv_pipe_t handoff; /* read end, an IPC pipe */
-  int handoff_open;
-  int handoff_wr; /* write end; also in sh->handoff[index] */
-  char handoff_buf[64];
+  pthread_mutex_t inbox_mu;
+  int *inbox; /* descriptors, under |inbox_mu| */
+  size_t inbox_len, inbox_cap;
+  int inbox_closed;
+  struct ed_wake inbox_wake;
   int reserve_fd;          /* for the EMFILE trick */
   uv_timer_t accept_pause; /* accepting paused: out of descriptors */
-  uint64_t last_emfile_log_ms, last_handoff_log_ms;
+  uint64_t last_emfile_log_ms;
   struct ed_wake wake; /* pool completions and commands */
   uv_timer_t sweep;
   uint64_t tick_ms;
@@ -169,7 +170,9 @@ void ed_loop_accept_cleanup(struct ed_loop *l);
 void ed_loop_close_listeners(struct ed_loop *l);
 
 /* conn.c */
-void ed_conn_accept(struct ed_loop *l, uv_stream_t *server);
+/* ed_conn_accept makes a connection of |fd| (just accepted; owned from
+ * here on, also on failure). */
+void ed_conn_accept(struct ed_loop *l, int fd);
 void ed_conn_step_done(struct conn *c);
 void ed_conn_close(struct conn *c, enum close_reason why, enum close_how how);
 void ed_conn_hs_timeout(struct conn *c);

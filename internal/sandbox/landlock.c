@@ -163,7 +163,11 @@ int ed_sandbox_landlock(const struct ed_sandbox_options *o, int *out_abi,
   long abi = syscall(SYS_landlock_create_ruleset, NULL, 0,
                      LANDLOCK_CREATE_RULESET_VERSION);
   *out_abi = abi > 0 ? (int)abi : 0;
-  if (abi <= 0) return 0; /* ENOSYS, EOPNOTSUPP: not in this kernel */
+  if (abi <= 0) { /* ENOSYS, EOPNOTSUPP: not in this kernel; EPERM: an
+                   * outer seccomp filter (a container, systemd) */
+    snprintf(err, err_len, "%s", strerror(errno));
+    return 0;
+  }
   struct ruleset_attr attr = {
       .handled_access_fs = fs_rights((int)abi),
       .handled_access_net = abi >= 4 ? LANDLOCK_ACCESS_NET_BIND_TCP |

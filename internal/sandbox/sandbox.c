@@ -14,6 +14,23 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* ASan's and TSan's runtimes make calls the sandbox refuses (reading
+ * /proc/self/maps, sched_getaffinity and sigaltstack for a new thread,
+ * LeakSanitizer's tracer process): in such a build the sandbox is off
+ * whatever the flags say, and the log says so. */
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZER_BUILD 1
+#endif
+#endif
+#if !defined(SANITIZER_BUILD) && \
+    (defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__))
+#define SANITIZER_BUILD 1
+#endif
+#ifndef SANITIZER_BUILD
+#define SANITIZER_BUILD 0
+#endif
+
 /* ---- --user / --group ---------------------------------------------------- */
 
 static int parse_id(unsigned long *out, const char *s) {
@@ -106,14 +123,26 @@ static int switch_user(const struct ed_sandbox_user *u, char *err,
   return 0;
 }
 
+static int has_caps(void) {
+  struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
+  struct __user_cap_data_struct d[2];
+  memset(d, 0, sizeof(d));
+  if (syscall(SYS_capget, &h, d) != 0) return -1;
+  return (d[0].effective | d[0].permitted | d[0].inheritable | d[1].effective |
+          d[1].permitted | d[1].inheritable) != 0;
+}
+
 /* drop_caps empties the effective, permitted and inheritable sets (the
- * ambient set empties with them). */
+ * ambient set empties with them). A process that has none already (a
+ * systemd unit with CapabilityBoundingSet=, whose SystemCallFilter= may
+ * refuse capset) is left alone. */
 static int drop_caps(char *err, size_t err_len) {
   struct __user_cap_header_struct h = {.version = _LINUX_CAPABILITY_VERSION_3};
   struct __user_cap_data_struct d[2];
   memset(d, 0, sizeof(d));
-  if (syscall(SYS_capset, &h, d) != 0 || syscall(SYS_capget, &h, d) != 0 ||
-      d[0].effective || d[0].permitted || d[1].effective || d[1].permitted) {
+  int had = has_caps();
+  if (had == 0) return 0;
+  if (had < 0 || syscall(SYS_capset, &h, d) != 0 || has_caps() != 0) {
     snprintf(err, err_len, "cannot drop capabilities: %s", strerror(errno));
     return ED_E_SYS;
   }
@@ -179,29 +208,30 @@ static int drop_privileges(const struct ed_sandbox_options *o, char *err,
 
 int ed_sandbox_apply(const struct ed_sandbox_options *o, char *err,
                      size_t err_len) {
-  int threads = count_threads();
+  int rc = drop_privileges(o, err, err_len);
+  if (rc) return rc;
+  if (o->no_sandbox || SANITIZER_BUILD) {
+    ED_INFO("sandbox off", "reason=%s landlock=off seccomp=off",
+            o->no_sandbox ? "--no-sandbox" : "\"sanitizer build\"");
+    return 0;
+  }
+  int abi = 0, rules = 0, threads = count_threads();
+  size_t calls = 0;
   if (threads != 1) {
     snprintf(err, err_len,
              "sandbox: %d threads already run; it must be applied first",
              threads);
     return ED_E_SYS;
   }
-  int rc = drop_privileges(o, err, err_len);
-  if (rc) return rc;
-  if (o->no_sandbox) {
-    ED_INFO("sandbox off", "reason=--no-sandbox landlock=off seccomp=off");
-    return 0;
-  }
-  int abi = 0, rules = 0;
-  size_t calls = 0;
   if ((rc = ed_sandbox_landlock(o, &abi, &rules, err, err_len)) != 0 ||
       (rc = ed_sandbox_seccomp(&calls, err, err_len)) != 0) {
     return rc;
   }
-  if (abi == 0)
-    ED_WARN("landlock unavailable",
-            "reason=\"not in this kernel\" "
-            "filesystem=unrestricted");
+  if (abi == 0) {
+    char q[160];
+    ED_WARN("landlock unavailable", "reason=%s filesystem=unrestricted",
+            ed_logq(q, sizeof(q), err));
+  }
   ED_INFO("sandbox on",
           "landlock_abi=%d landlock_rules=%d seccomp_syscalls=%zu", abi, rules,
           calls);

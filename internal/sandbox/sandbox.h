@@ -21,7 +21,9 @@
  *      missing entry shows in the log instead of hanging or killing.
  *
  * Landlock covers the calling thread and the threads it creates later, so
- * ed_sandbox_apply refuses to run once a second thread exists. */
+ * ed_sandbox_apply refuses to run once a second thread exists. In an
+ * ASan or TSan build steps 5 and 6 are always off (their runtimes need
+ * what the filter refuses); the log line says why. */
 #ifndef ED_SANDBOX_H
 #define ED_SANDBOX_H
 
@@ -82,9 +84,9 @@ int ed_sandbox_apply(const struct ed_sandbox_options *o, char *err,
 
 /* ed_sandbox_landlock applies the Landlock ruleset of |o| to the calling
  * thread (and threads it creates later). Sets |*out_abi| to the kernel's
- * Landlock ABI version (0: unavailable, nothing applied) and
- * |*out_rules| to the number of rules added. Needs no_new_privs. Returns 0
- * or ED_E_SYS with one line in |err|. */
+ * Landlock ABI version (0: unavailable, nothing applied, and |err| says
+ * why) and |*out_rules| to the number of rules added. Needs
+ * no_new_privs. Returns 0 or ED_E_SYS with one line in |err|. */
 int ed_sandbox_landlock(const struct ed_sandbox_options *o, int *out_abi,
                         int *out_rules, char *err, size_t err_len);
 

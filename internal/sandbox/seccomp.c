@@ -359,7 +359,10 @@ int ed_sandbox_seccomp(size_t *out_num, char *err, size_t err_len) {
   struct sock_fprog fp = {.len = p.n, .filter = p.ins};
   if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC,
               &fp) != 0) {
-    snprintf(err, err_len, "seccomp: cannot install the filter: %s",
+    snprintf(err, err_len,
+             "seccomp: cannot install the filter: %s (an outer filter, "
+             "e.g. systemd's SystemCallFilter=, must allow seccomp; or pass "
+             "--no-sandbox)",
              strerror(errno));
     return ED_E_SYS;
   }

@@ -201,9 +201,8 @@ static int server_init(struct ed_server *srv, char *err, size_t err_len) {
   srv->reload.last_wall_ns = sum.loaded_wall_ns;
   raise_nofile();
   srv->loops = ed_calloc(srv->workers, sizeof(*srv->loops));
-  srv->sh.handoff = ed_calloc(srv->workers, sizeof(int));
+  srv->sh.loops = srv->loops;
   srv->sh.num_loops = srv->workers;
-  for (uint32_t i = 0; i < srv->workers; i++) srv->sh.handoff[i] = -1;
   for (uint32_t i = 0; i < srv->workers; i++) {
     srv->loops[i] = ed_loop_new(i, &srv->sh);
     if (!srv->loops[i]) {
@@ -307,7 +306,6 @@ void ed_server_free(struct ed_server *srv) {
   for (uint32_t i = 0; srv->loops && i < srv->workers; i++)
     ed_loop_free(srv->loops[i]);
   free(srv->loops);
-  free(srv->sh.handoff);
   uv_run(&srv->control, late_hooks ? UV_RUN_DEFAULT : UV_RUN_NOWAIT);
   uv_loop_close(&srv->control);
   for (size_t i = 0; i < srv->num_listeners; i++)
