@@ -2,16 +2,17 @@
  * (listen()) later, or inherited from systemd socket activation.
  *
  * One socket per address, shared by every I/O loop: each loop polls its
- * own dup of the descriptor and accepts from it (ed_loop_add_listener).
- * The socket does NOT use SO_REUSEPORT. With SO_REUSEPORT the kernel lets
- * any process of the same user bind the same address later and splits
- * new connections between the two (a stranger with its own allow-list on
- * our port, both logging "listening"). Without it bind() fails with
+ * own dup of the descriptor, and the loop that accepts hands the
+ * connection to the next loop in turn (internal/loop/accept.c). The
+ * socket does NOT use SO_REUSEPORT. With SO_REUSEPORT the kernel lets any
+ * process of the same user bind the same address later and splits new
+ * connections between the two (a stranger with its own allow-list on our
+ * port, both logging "listening"). Without it bind() fails with
  * EADDRINUSE while anyone else holds the address, and once our socket
- * listens no other socket can bind it. The price — every loop wakes for a
- * new connection and one of them wins the accept — is measured in
- * docs/BENCHMARKS.md ("Listener"): the accept balance across two loops
- * and the connection rate stay those of SO_REUSEPORT.
+ * listens no other socket can bind it. docs/BENCHMARKS.md ("Listener")
+ * measures the price: with two loops the split is exact and the
+ * connection rate and CPU per connection stay within noise of
+ * SO_REUSEPORT.
  *
  * Binding and listening are separate steps so every other startup check
  * can run in between: ed_listen_bind reserves the address (and names who
