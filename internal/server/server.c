@@ -158,7 +158,8 @@ static int give_listeners(struct ed_server *srv, char *err, size_t err_len) {
       int rc = fd < 0 ? ED_E_SYS : ed_loop_add_listener(srv->loops[w], fd);
       if (rc) {
         snprintf(err, err_len, "cannot listen on %s: %s",
-                 srv->listeners[i].addr, strerror(errno));
+                 srv->listeners[i].addr,
+                 fd < 0 ? strerror(errno) : ed_strerror(rc));
         return rc;
       }
     }

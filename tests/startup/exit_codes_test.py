@@ -177,12 +177,19 @@ class ExitCodes(unittest.TestCase):
 
     def test_listen_address_held_by_another_program(self):
         other, port = listener(reuseport=True)
+        d = tempfile.mkdtemp(prefix="adm-", dir="/tmp")
+        path = os.path.join(d, "admin.sock")
         with other:
-            line = self.fails(self.creds(), 1, "127.0.0.1:%d" % port,
+            line = self.fails(self.creds() + ["--admin-socket", path], 1,
+                              "127.0.0.1:%d" % port,
                               "address already in use by pid %d"
-                              % os.getpid(), port=port, probe=False)
+                              % os.getpid(), port=port, probe=False,
+                              admin=True)
         self.assertTrue(line.startswith("echod: error: cannot listen on"),
                         line)
+        # The admin socket, made before the listen addresses, is gone.
+        self.assertEqual(os.listdir(d), [])
+        os.rmdir(d)
 
     def test_second_address_in_use_first_never_listens(self):
         other, busy = listener()
