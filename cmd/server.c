@@ -3,21 +3,20 @@
  * Startup order: every step that can fail runs before the first listener
  * accepts, and a failure is one line on stderr and exit 2 (the command
  * line, environment, config file or a file they name is wrong) or 1 (the
- * system refused at run time):
+ * system refused at run time). Step, then its exit status:
  *
- *   config            flags, environment, --config file          2
- *   user              --user/--group exist, can be switched to   2
- *   credentials       cert/key/CA/CRL read and checked, or the   2 (1: out
- *                     dev PKI made; I/O loops created               of memory)
- *   admin socket      created (another server answering there)   1 (2: path
- *                                                                    too long)
- *   metrics           endpoint bound and listening               1
- *   listen addresses  bound, not listening; or socket activation 1 (2: does
- *                                                                   not
- * resolve, bad socket) privileges        no_new_privs, --user, capabilities;
- * the    2 (1: the and sandbox       credential files readable as that user;
- * kernel Landlock, seccomp                            refused) start listen(),
- * threads, "listening" lines       1
+ *   1. config: flags, environment, --config file                   2
+ *   2. user: --user/--group exist and can be switched to           2
+ *   3. credentials: cert/key/CA/CRL read and checked, or the dev
+ *      PKI made; the I/O loops created                   2 (1: no memory)
+ *   4. admin socket: another server answering there       1 (2: too long)
+ *   5. metrics endpoint: bound and listening                       1
+ *   6. listen addresses: bound, not listening (or socket
+ *      activation's adopted)         1 (2: does not resolve, bad socket)
+ *   7. privileges and sandbox: no_new_privs, --user, capabilities,
+ *      the credential files readable as that user (2), Landlock,
+ *      seccomp (1)
+ *   8. start: listen(), threads, the "listening" lines             1
  *
  * The admin socket and metrics endpoint come first so that a second echod
  * started by mistake says "admin socket in use" rather than naming a port.

@@ -21,7 +21,7 @@
  *      missing entry shows in the log instead of hanging or killing.
  *
  * Landlock covers the calling thread and the threads it creates later, so
- * ed_sandbox_apply refuses to run once a second thread exists. In an
+ * ed_sandbox_apply refuses steps 5 and 6 once a second thread exists. In an
  * ASan or TSan build steps 5 and 6 are always off (their runtimes need
  * what the filter refuses); the log line says why. */
 #ifndef ED_SANDBOX_H
