@@ -58,16 +58,18 @@ struct sc {
   { __NR_##n, #n }
 
 /* Allowed without looking at the arguments, the busiest first (the
- * filter compares in this order). Where the architectures differ (x86_64
- * has epoll_wait, unlink, readlink; aarch64 only the *at forms) both are
- * listed under #ifdef. */
+ * filter compares in this order). Where glibc calls a different entry
+ * point per architecture (x86_64 epoll_wait, unlink, readlink; aarch64
+ * has only epoll_pwait and the *at forms) only the one it calls is
+ * listed. */
 static const struct sc allowed[] = {
     SC(read),
     SC(write),
 #ifdef __NR_epoll_wait
     SC(epoll_wait),
-#endif
+#else
     SC(epoll_pwait),
+#endif
     SC(epoll_ctl),
     SC(futex),
     SC(accept4),
@@ -79,8 +81,6 @@ static const struct sc allowed[] = {
     SC(readv),
     SC(shutdown),
     SC(getsockname),
-    SC(sendmsg),
-    SC(recvmsg), /* the loops hand connections to each other */
     SC(getsockopt),
     SC(setsockopt),
     SC(listen),
@@ -104,45 +104,35 @@ static const struct sc allowed[] = {
     SC(gettid),
     SC(getpid),
     SC(sched_yield),
-    SC(setpriority),
-    SC(sched_setscheduler),
+    SC(setpriority),        /* the handshake pool's threads */
+    SC(sched_setscheduler), /* ... run at SCHED_BATCH, nice 19 */
     SC(rt_sigaction),
     SC(rt_sigprocmask),
     SC(rt_sigreturn),
     SC(restart_syscall),
-    /* files: reloads, /proc/self for metrics, the admin socket's removal */
+    /* files: reloads (realpath for the file watch), /proc/self for
+     * metrics, the admin socket's removal */
     SC(openat),
-    SC(fstat),
     SC(newfstatat),
-    SC(lseek),
-    SC(pread64),
     SC(getdents64),
     SC(fcntl),
+#ifdef __NR_readlink
+    SC(readlink),
+    SC(unlink),
+#else
     SC(readlinkat),
     SC(unlinkat),
+#endif
+    SC(getcwd),
+    SC(inotify_add_watch),
+    SC(inotify_rm_watch),
     SC(getrandom),
     SC(prlimit64),
+    SC(sysinfo), /* glibc's qsort asks for the memory size */
     SC(geteuid),
     SC(getuid),
     SC(getegid),
     SC(getgid),
-    SC(sysinfo), /* glibc's qsort asks for the memory size */
-    SC(eventfd2),
-    SC(pipe2),
-    SC(inotify_add_watch),
-    SC(inotify_rm_watch),
-#ifdef __NR_readlink
-    SC(readlink),
-#endif
-#ifdef __NR_unlink
-    SC(unlink),
-#endif
-#ifdef __NR_getrlimit
-    SC(getrlimit),
-#endif
-#ifdef __NR_time
-    SC(time),
-#endif
 };
 
 /* Refused calls the log should name too (anything else shows its
@@ -156,7 +146,9 @@ static const struct sc refused_names[] = {
     SC(dup3),          SC(statx),         SC(mkdirat),      SC(renameat2),
     SC(fchmod),        SC(fchown),        SC(uname),        SC(socketpair),
     SC(epoll_create1), SC(inotify_init1), SC(memfd_create), SC(io_uring_setup),
-    SC(bpf),
+    SC(bpf),           SC(sendmsg),       SC(recvmsg),      SC(fstat),
+    SC(lseek),         SC(pread64),       SC(eventfd2),     SC(pipe2),
+    SC(epoll_pwait),   SC(readlinkat),    SC(unlinkat),
 #ifdef __NR_open
     SC(open),
 #endif
