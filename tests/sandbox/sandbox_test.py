@@ -109,6 +109,31 @@ class Status(unittest.TestCase):
             srv.stop_clean()
 
 
+class RelativePaths(unittest.TestCase):
+
+    def test_watch_reload_with_relative_credential_paths(self):
+        # After a reload the file watch resolves the paths again (realpath:
+        # getcwd for a relative one); the harness fails the test if the
+        # filter refused any call on the way.
+        ca = echod.TestCA()
+        ca.issue("server", role="server")
+        state = echod.tmpdir("state-")
+        os.mkdir(os.path.join(state, "tls"))
+        for name, src, mode in (("server.pem", ca.path("server"), 0o644),
+                                ("server.key", ca.path("server", "key"),
+                                 0o600),
+                                ("ca.pem", ca.ca_pem, 0o644)):
+            copy(src, os.path.join(state, "tls", name), mode)
+        with echod.Server("--cert", "tls/server.pem", "--key",
+                          "tls/server.key", "--ca", "tls/ca.pem",
+                          state_dir=state) as srv:  # cwd is the state dir
+            since = srv.log_offset()
+            with open(os.path.join(state, "tls", "ca.pem"), "a") as f:
+                f.write("\n")  # a change the watch reloads for
+            srv.wait_log(r"msg=reloaded trigger=watch", 10, since=since)
+            srv.stop_clean()
+
+
 class Landlock(unittest.TestCase):
     """The credential files live in a directory of their own; the certificate
     and key are symlinks into a versioned subdirectory."""
