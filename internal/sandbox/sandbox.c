@@ -193,10 +193,12 @@ static int drop_privileges(const struct ed_sandbox_options *o, char *err,
   if (!rc) rc = check_readable(o, err, err_len);
   if (rc) return rc;
   if (u && u->set) {
+    char qu[96], qg[96];
     ED_INFO("privileges dropped",
             "user=%s uid=%u group=%s gid=%u groups=0 "
             "capabilities=0 no_new_privs=1",
-            u->name, (unsigned)u->uid, u->group, (unsigned)u->gid);
+            ed_logq(qu, sizeof(qu), u->name), (unsigned)u->uid,
+            ed_logq(qg, sizeof(qg), u->group), (unsigned)u->gid);
   } else {
     ED_INFO("privileges dropped",
             "uid=%u gid=%u capabilities=0 "
