@@ -103,6 +103,9 @@ static const struct opt opts[] = {
     {"test-handshake-delay", K_DUR_MS, OFF(test_hs_delay_ms), C_NONE, 0, 10000,
      0},
     {"log-format", K_LOGFMT, OFF(log_format), C_NONE, 0, 0, 0},
+    {"user", K_STR, OFF(user), C_NONE, 0, 0, 0},
+    {"group", K_STR, OFF(group), C_NONE, 0, 0, 0},
+    {"no-sandbox", K_BOOL, OFF(no_sandbox), C_NONE, 0, 0, 0},
 };
 
 #define NUM_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -678,6 +681,8 @@ static int finish(struct loader *ld) {
   } else if (!cfg->metrics_listen) {
     cfg->metrics_listen = ed_strdup("127.0.0.1:9870");
   }
+  if (cfg->group && !cfg->user)
+    return fail(ld, "--group %s needs --user", cfg->group);
   int have = !!cfg->cert + !!cfg->key + !!cfg->ca;
   if (have != 0 && have != 3) {
     return fail(
@@ -894,6 +899,14 @@ const char *ed_config_usage(void) {
          "  --log-format FORMAT        logfmt (default) or json: one JSON "
          "object\n"
          "                             per line, same fields\n"
+         "  --user NAME                run as this user once the listen "
+         "addresses\n"
+         "                             are bound (no supplementary groups)\n"
+         "  --group NAME               with --user (default: the user's "
+         "group)\n"
+         "  --no-sandbox               no Landlock and no seccomp filter "
+         "(for\n"
+         "                             sanitizer builds)\n"
          "  --print-config             print the effective configuration as "
          "JSON\n"
          "  --help                     this text\n"

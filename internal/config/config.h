@@ -106,6 +106,10 @@ struct ed_config {
   uint32_t test_hs_delay_ms;
   /* --log-format: logfmt (default) or json lines. */
   enum ed_log_format log_format;
+  /* Least privilege (internal/sandbox). */
+  char *user;     /* --user: run as this user once bound; NULL: stay */
+  char *group;    /* --group: default the user's primary group */
+  int no_sandbox; /* --no-sandbox: no Landlock, no seccomp filter */
 };
 
 /* ed_config_load builds the configuration from |argc|/|argv| (argv[0] is

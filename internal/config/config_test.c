@@ -243,6 +243,20 @@ static void test_switches(void) {
   CHECK(cfg && cfg->action == ED_CONFIG_PRINT && cfg->workers == 2);
   ed_config_free(cfg);
   CHECK(load("--print-config", "--workers", "x", NULL) == NULL);
+  cfg = load(NULL);
+  CHECK(cfg && !cfg->user && !cfg->group && cfg->no_sandbox == 0);
+  ed_config_free(cfg);
+  cfg = load("--user", "echod", "--group=ssl", "--no-sandbox", NULL);
+  CHECK(cfg && cfg->no_sandbox == 1);
+  CHECK(cfg && cfg->user && strcmp(cfg->user, "echod") == 0);
+  CHECK(cfg && cfg->group && strcmp(cfg->group, "ssl") == 0);
+  ed_config_free(cfg);
+  setenv("ECHOD_NO_SANDBOX", "1", 1);
+  cfg = load(NULL);
+  CHECK(cfg && cfg->no_sandbox == 1);
+  ed_config_free(cfg);
+  unsetenv("ECHOD_NO_SANDBOX");
+  CHECK(strstr(ed_config_usage(), "--no-sandbox") != NULL);
   CHECK(strstr(ed_config_usage(), "--listen") != NULL);
   CHECK(strstr(ed_config_usage(), "--allow-sha256") != NULL);
 }
@@ -297,6 +311,8 @@ static void test_errors(void) {
              NULL);
   expect_err("--max-chain-depth", "out of range", "--max-chain-depth=101", NULL,
              NULL);
+  expect_err("--group ssl needs --user", NULL, "--group", "ssl", NULL);
+  expect_err("--user", "empty", "--user=", NULL, NULL);
 }
 
 /* --crl repeats (paths are never split on commas, a CRL file may be

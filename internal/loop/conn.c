@@ -596,7 +596,7 @@ static void admit(struct ed_loop *l, struct ed_conn *c) {
   pthread_mutex_unlock(&l->reg_mu);
 }
 
-void ed_conn_accept(struct ed_loop *l, uv_stream_t *server) {
+void ed_conn_accept(struct ed_loop *l, int fd) {
   struct ed_conn *c = ed_calloc(1, sizeof(*c));
   c->loop = l;
   c->refs = 1; /* the handle's */
@@ -604,7 +604,8 @@ void ed_conn_accept(struct ed_loop *l, uv_stream_t *server) {
   c->state = public_state[ED_CONN_NEW];
   uv_tcp_init(&l->uv, &c->tcp);
   c->tcp.data = c;
-  if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0) {
+  if (uv_tcp_open(&c->tcp, fd) != 0) {
+    close(fd); /* not the handle's */
     ed_conn_close(c, CR_REJECTED, HOW_ABORT);
     return;
   }

@@ -1,6 +1,7 @@
 /* internal/loop — see conn_harness.h. */
 #include "internal/loop/conn_harness.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -11,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "internal/listen/listen.h"
 #include "internal/testing/testing.h"
 #include "internal/tls/testcerts.h"
 
@@ -187,13 +189,19 @@ void h_start(struct harness *h) {
   ed_log_set_level(ED_LOG_INFO);
   log_to_file(h);
   h->l = ed_loop_new(0, &h->sh);
-  int fd = -1, small = SOCK_BUF; /* accepted sockets inherit it */
-  if (!h->l || ed_loop_bind(&fd, &h->port, "127.0.0.1", 0, err, sizeof(err)) ||
-      setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) != 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) != 0 ||
-      ed_loop_add_listener(h->l, fd) != 0) {
+  struct ed_listener ls;
+  struct sockaddr_in sa;
+  socklen_t sa_len = sizeof(sa);
+  int small = SOCK_BUF; /* accepted sockets inherit it */
+  if (!h->l || ed_listen_bind(&ls, "127.0.0.1:0", err, sizeof(err)) ||
+      setsockopt(ls.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) != 0 ||
+      setsockopt(ls.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) != 0 ||
+      ed_listen_start(&ls, err, sizeof(err)) != 0 ||
+      getsockname(ls.fd, (struct sockaddr *)&sa, &sa_len) != 0 ||
+      ed_loop_add_listener(h->l, ls.fd) != 0) {
     abort();
   }
+  h->port = ntohs(sa.sin_port);
 }
 
 void h_pump(struct harness *h) {

@@ -1,7 +1,7 @@
-/* internal/loop — the loop itself: thread, listeners (SO_REUSEPORT, the
- * EMFILE reserve-fd trick), the mailbox other threads post to, the
- * timeout sweep and the session registry. A connection's own life is in
- * conn.c and conn_hs.c. */
+/* internal/loop — the loop itself: thread, the mailbox other threads post
+ * to, the timeout sweep and the session registry. Accepting (listeners,
+ * the hand-off between loops, the EMFILE reserve-fd trick) is in
+ * accept.c; a connection's own life is in conn.c and conn_hs.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netdb.h>
@@ -41,105 +41,6 @@ void ed_loop_conn_freed(struct ed_loop *l) {
   atomic_fetch_sub(&l->nconns, 1);
   atomic_fetch_sub(&l->sh->num_conns, 1);
   maybe_exit(l);
-}
-
-/* ---- listeners ----------------------------------------------------------- */
-
-static int resolve(struct sockaddr_storage *ss, socklen_t *len,
-                   const char *host, uint16_t port) {
-  struct addrinfo hints = {0}, *res = NULL;
-  char p[8];
-  snprintf(p, sizeof(p), "%u", port);
-  hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-  if (getaddrinfo(host[0] ? host : NULL, p, &hints, &res) != 0 || !res)
-    return ED_E_INVAL;
-  memcpy(ss, res->ai_addr, res->ai_addrlen);
-  *len = res->ai_addrlen;
-  freeaddrinfo(res);
-  return 0;
-}
-
-int ed_loop_bind(int *out_fd, uint16_t *out_port, const char *host,
-                 uint16_t port, char *err, size_t err_len) {
-  struct sockaddr_storage ss;
-  socklen_t len;
-  if (resolve(&ss, &len, host, port) != 0) {
-    snprintf(err, err_len, "cannot resolve listen address %s", host);
-    return ED_E_INVAL;
-  }
-  int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd < 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-      setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0 ||
-      (ss.ss_family == AF_INET6 &&
-       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0) ||
-      setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)) != 0 ||
-      bind(fd, (struct sockaddr *)&ss, len) != 0 ||
-      getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-    snprintf(err, err_len, "cannot listen on %s:%u: %s", host, port,
-             strerror(errno));
-    if (fd >= 0) close(fd);
-    return ED_E_SYS;
-  }
-  *out_port =
-      ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                     : ((struct sockaddr_in *)&ss)->sin_port);
-  *out_fd = fd;
-  return 0;
-}
-
-/* emfile_trick: out of descriptors, so the pending connection cannot be
- * accepted and would wake us forever. Free the reserve fd, accept and
- * close what is pending, take the reserve again. */
-static void emfile_trick(struct ed_loop *l, uv_stream_t *server) {
-  uv_os_fd_t lfd;
-  int dropped = 0;
-  if (uv_fileno((uv_handle_t *)server, &lfd) != 0) return;
-  if (l->reserve_fd >= 0) close(l->reserve_fd);
-  for (int fd; (fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0; dropped++)
-    close(fd);
-  l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-  uint64_t now = uv_now(&l->uv);
-  if (now - l->last_emfile_log_ms >= 1000) {
-    l->last_emfile_log_ms = now;
-    ED_WARN("out of file descriptors", "worker=%u dropped=%d", l->index,
-            dropped);
-  }
-}
-
-static void on_connection(uv_stream_t *server, int status) {
-  struct ed_loop *l = server->data;
-  if (status == UV_EMFILE || status == UV_ENFILE) {
-    emfile_trick(l, server);
-    return;
-  }
-  if (status < 0) return;
-  ed_conn_accept(l, server);
-}
-
-int ed_loop_add_listener(struct ed_loop *l, int fd) {
-  if (l->num_listeners >= ED_MAX_LISTENERS) {
-    close(fd);
-    return ED_E_TOOBIG;
-  }
-  uv_tcp_t *t = &l->listeners[l->num_listeners];
-  uv_tcp_init(&l->uv, t);
-  t->data = l;
-  l->num_listeners++;
-  if (uv_tcp_open(t, fd) != 0 ||
-      uv_listen((uv_stream_t *)t, 4096, on_connection) != 0) {
-    return ED_E_SYS;
-  }
-  return 0;
-}
-
-static void close_listeners(struct ed_loop *l) {
-  if (l->listeners_closed) return;
-  l->listeners_closed = 1;
-  for (size_t i = 0; i < l->num_listeners; i++)
-    uv_close((uv_handle_t *)&l->listeners[i], NULL);
 }
 
 /* ---- mailbox ------------------------------------------------------------- */
@@ -214,7 +115,7 @@ static void on_wake(struct ed_wake *w) {
       run_cmd(l, cmd);
     } else if (cmd->type == CMD_DRAIN && !l->draining) {
       l->draining = 1;
-      close_listeners(l);
+      ed_loop_close_listeners(l);
       close_all(l, CR_DRAIN, HOW_NOTIFY);
     } else if (cmd->type == CMD_RECHECK) {
       ed_recheck_start(l, cmd);
@@ -222,7 +123,7 @@ static void on_wake(struct ed_wake *w) {
       ed_recheck_finish(l, cmd->batch);
     } else if (cmd->type == CMD_STOP) {
       l->stopping = 1;
-      close_listeners(l);
+      ed_loop_close_listeners(l);
       close_all(l, CR_DRAIN, HOW_ABORT);
       for (struct ed_link *e = l->conns.next; e != &l->conns; e = e->next)
         ed_conn_abort(CONN_OF(e, reg));
@@ -298,6 +199,7 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
   l->index = index;
   l->sh = sh;
   l->cfg = sh->cfg;
+  l->reserve_fd = l->inbox_wake.fd = -1;
   if (uv_loop_init(&l->uv) != 0) {
     free(l);
     return NULL;
@@ -312,11 +214,11 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
   l->rbuf = ed_malloc(ED_LOOP_RBUF);
   l->pbuf = ed_malloc(ED_LOOP_PBUF);
   ed_buf_init(&l->scratch, 4u << 20);
-  l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   uv_timer_init(&l->uv, &l->sweep);
   l->sweep.data = l;
   l->wake.data = l;
-  if (ed_wake_init(&l->wake, &l->uv, on_wake) != 0) {
+  if (ed_wake_init(&l->wake, &l->uv, on_wake) != 0 ||
+      ed_loop_accept_init(l) != 0) {
     ed_loop_free(l);
     return NULL;
   }
@@ -368,7 +270,7 @@ void ed_loop_free(struct ed_loop *l) {
     l->cmds = c->next;
     free(c);
   }
-  if (l->reserve_fd >= 0) close(l->reserve_fd);
+  ed_loop_accept_cleanup(l);
   pthread_mutex_destroy(&l->mbox_mu);
   pthread_mutex_destroy(&l->reg_mu);
   free(l->rbuf);

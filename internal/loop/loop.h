@@ -1,10 +1,10 @@
-/* internal/loop — one I/O loop: a libuv loop on its own thread, its own
- * SO_REUSEPORT listeners, and the connections it accepted, each an
- * explicit state machine (its states in loop_internal.h; the public
- * ACCEPTED -> HANDSHAKING -> ESTABLISHED -> CLOSING in loop_types.h).
- * Handshake steps go to the handshake pool; the loop itself never does
- * public-key work and never touches a connection's SSL while a step is in
- * the pool.
+/* internal/loop — one I/O loop: a libuv loop on its own thread, its
+ * descriptors of the server's listening sockets, and the connections
+ * handed to it, each an explicit state machine (its states in loop_internal.h;
+ * the public ACCEPTED -> HANDSHAKING -> ESTABLISHED -> CLOSING in
+ * loop_types.h). Handshake steps go to the handshake pool; the loop itself
+ * never does public-key work and never touches a connection's SSL while a step
+ * is in the pool.
  *
  * Threads: ed_loop_new/add_listener/start/join/free are called by the
  * owner (the server's control thread). ed_loop_post_* and the read-side
@@ -86,6 +86,13 @@ struct ed_loop_shared {
   _Atomic uint64_t refused_unlogged[ED_REJECT_REASON_COUNT];
   _Atomic uint64_t next_id;  /* session ids */
   _Atomic int64_t num_conns; /* all loops, for max_connections */
+  /* Accepting: the loop that accepts a connection hands it to the next
+   * one, round-robin. |loops| lists every loop by index (the owner's
+   * array, filled before any loop starts), or is NULL: each loop keeps
+   * what it accepts. */
+  struct ed_loop **loops;
+  uint32_t num_loops;
+  _Atomic uint32_t next_loop;
 };
 
 struct ed_loop;
@@ -94,17 +101,12 @@ struct ed_loop;
  * failure. */
 struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *shared);
 
-/* ed_loop_bind creates a non-blocking TCP socket with SO_REUSEPORT bound
- * to |host|:|port| (numeric or resolvable; IPv6 sockets are v6-only), with
- * TCP_NODELAY, which every socket it accepts inherits (Linux), so the
- * loop sets nothing per connection. Sets
- * |*out_fd| and |*out_port| (the real port when |port| is 0) and returns
- * 0, or writes a message to |err| and returns a negative ED_E_* code. */
-int ed_loop_bind(int *out_fd, uint16_t *out_port, const char *host,
-                 uint16_t port, char *err, size_t err_len);
-
-/* ed_loop_add_listener makes the loop accept on |fd| (takes ownership).
- * Call before ed_loop_start. Returns 0 or a negative ED_E_* code. */
+/* ed_loop_add_listener makes the loop accept on |fd| (takes ownership,
+ * on failure too): a listening TCP socket, usually this loop's own
+ * descriptor of one every loop polls (internal/listen). Whichever loop
+ * accepts a connection hands it to the next loop in turn, so connections
+ * split evenly across loops. Call before ed_loop_start. Returns 0 or a
+ * negative ED_E_* code. */
 int ed_loop_add_listener(struct ed_loop *l, int fd);
 
 /* ed_loop_start runs the loop on a new thread. Returns 0 or ED_E_SYS. */

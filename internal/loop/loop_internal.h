@@ -1,8 +1,9 @@
-/* internal/loop — shared by loop.c (the loop, listeners, mailbox, timers,
- * registry), conn.c (a connection's states and I/O), conn_hs.c (its
- * handshake on the loop), conn_step.c (its handshake steps on a pool
- * thread), recheck.c (re-checking established sessions after a reload)
- * and recheck_step.c (its verdicts on a pool thread). Not an API. */
+/* internal/loop — shared by loop.c (the loop, mailbox, timers, registry),
+ * accept.c (listeners, the hand-off between loops), conn.c (a connection's
+ * states and I/O), conn_hs.c (its handshake on the loop), conn_step.c (its
+ * handshake steps on a pool thread), recheck.c (re-checking established
+ * sessions after a reload) and recheck_step.c (its verdicts on a pool thread).
+ * Not an API. */
 #ifndef ED_LOOP_INTERNAL_H
 #define ED_LOOP_INTERNAL_H
 
@@ -228,10 +229,20 @@ struct ed_loop {
   pthread_t thread;
   int started;
   _Atomic int exited;
-  uv_tcp_t listeners[ED_MAX_LISTENERS];
+  /* Accepting (accept.c): a poll handle on this loop's descriptor of
+   * each listening socket, and the inbox of connections other loops
+   * accepted for this one. */
+  uv_poll_t listeners[ED_MAX_LISTENERS];
+  int listener_fds[ED_MAX_LISTENERS];
   size_t num_listeners;
   int listeners_closed;
-  int reserve_fd; /* for the EMFILE trick */
+  pthread_mutex_t inbox_mu;
+  int *inbox; /* descriptors, under |inbox_mu| */
+  size_t inbox_len, inbox_cap;
+  int inbox_closed;
+  struct ed_wake inbox_wake;
+  int reserve_fd;          /* for the EMFILE trick */
+  uv_timer_t accept_pause; /* accepting paused: out of descriptors */
   uint64_t last_emfile_log_ms;
   struct ed_wake wake; /* pool completions and commands */
   uv_timer_t sweep;
@@ -279,8 +290,15 @@ static inline void link_tail(struct ed_link *h, struct ed_link *e) {
 #define CONN_OF(ptr, field) \
   ((struct ed_conn *)((char *)(ptr)-offsetof(struct ed_conn, field)))
 
+/* accept.c */
+int ed_loop_accept_init(struct ed_loop *l);
+void ed_loop_accept_cleanup(struct ed_loop *l);
+void ed_loop_close_listeners(struct ed_loop *l);
+
 /* conn.c: what the loop asks of a connection (loop thread). */
-void ed_conn_accept(struct ed_loop *l, uv_stream_t *server);
+/* ed_conn_accept makes a connection of |fd| (just accepted; owned from
+ * here on, also on failure). */
+void ed_conn_accept(struct ed_loop *l, int fd);
 /* ed_conn_close closes |c| for |why|; |how| as close_plan decides. */
 void ed_conn_close(struct ed_conn *c, enum close_reason why,
                    enum close_how how);

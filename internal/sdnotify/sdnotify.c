@@ -1,6 +1,7 @@
 /* internal/sdnotify — see sdnotify.h. */
 #include "internal/sdnotify/sdnotify.h"
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,18 +28,33 @@ int ed_sdnotify_addr(struct sockaddr_un *out, socklen_t *out_len,
   return 0;
 }
 
+/* The socket ed_sdnotify_open made, or -1: set once at startup, before
+ * any thread runs (and before the sandbox, which refuses socket()), and
+ * only read afterwards. */
+static _Atomic int notify_fd = -1;
+
+int ed_sdnotify_open(void) {
+  const char *v = getenv("NOTIFY_SOCKET");
+  if (!v || !*v || atomic_load(&notify_fd) >= 0) return 0;
+  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return ED_E_IO;
+  atomic_store(&notify_fd, fd);
+  return 0;
+}
+
 int ed_sdnotify_send(const char *msg) {
   const char *v = getenv("NOTIFY_SOCKET");
   if (!v || !*v) return ED_E_NOENT;
   struct sockaddr_un sa;
   socklen_t sa_len;
   if (ed_sdnotify_addr(&sa, &sa_len, v) != 0) return ED_E_INVAL;
-  int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  int kept = atomic_load(&notify_fd);
+  int fd = kept >= 0 ? kept : socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return ED_E_IO;
   size_t n = strlen(msg);
   ssize_t w = sendto(fd, msg, n, MSG_DONTWAIT | MSG_NOSIGNAL,
                      (const struct sockaddr *)&sa, sa_len);
-  close(fd);
+  if (fd != kept) close(fd);
   return w == (ssize_t)n ? 0 : ED_E_IO;
 }
 

@@ -6,10 +6,11 @@
  *
  * The message builders and parsers here are pure; ed_sdnotify_send does
  * the I/O, one datagram per call, and reads $NOTIFY_SOCKET each time
- * (nothing is cached and nothing is unset, so it needs no state and any
- * thread may call it). Without $NOTIFY_SOCKET every send is a no-op.
+ * (nothing is unset; any thread may call it). Without $NOTIFY_SOCKET every
+ * send is a no-op.
  *
- * System calls per send (for a seccomp allow-list): socket(AF_UNIX,
+ * System calls per send (for the seccomp allow-list): sendto on the
+ * socket ed_sdnotify_open made at startup; without it, socket(AF_UNIX,
  * SOCK_DGRAM|SOCK_CLOEXEC), sendto, close.
  *
  * Who sends what (echod): internal/sdnotify/service.h sends READY=1 once
@@ -31,6 +32,12 @@
  * not fit sun_path. Pure. */
 int ed_sdnotify_addr(struct sockaddr_un *out, socklen_t *out_len,
                      const char *value);
+
+/* ed_sdnotify_open opens the datagram socket every later send uses, when
+ * $NOTIFY_SOCKET is set: call it once at startup, before any thread runs
+ * and before the sandbox (which refuses socket()). Returns 0 (also when
+ * there is nothing to open), or ED_E_IO. */
+int ed_sdnotify_open(void);
 
 /* ed_sdnotify_send sends |msg| as one datagram to $NOTIFY_SOCKET. Returns
  * 0 when sent, ED_E_NOENT when $NOTIFY_SOCKET is unset or empty (not run

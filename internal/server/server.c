@@ -3,6 +3,8 @@
  * are in server_reload.c). */
 #include "internal/server/server_internal.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "internal/handshake/handshake.h"
+#include "internal/listen/listen.h"
 #include "internal/sdnotify/sdnotify.h"
 #include "internal/version/tool.h"
 #include "pki/pki.h"
@@ -127,26 +130,57 @@ static int resolve_creds(struct ed_server *srv, char *err, size_t err_len) {
 /* ---- listeners ------------------------------------------------------------
  */
 
+static void add_addr(struct ed_server *srv, const char *addr) {
+  srv->addrs = ed_realloc(srv->addrs, (srv->num_addrs + 1) * sizeof(char *));
+  srv->addrs[srv->num_addrs++] = ed_strdup(addr);
+}
+
+/* bind_all binds every --listen address, or adopts the sockets of systemd
+ * socket activation instead when there are any (then they are the listen
+ * addresses: the .socket unit says where echod serves). */
 static int bind_all(struct ed_server *srv, char *err, size_t err_len) {
   const struct ed_strlist *ls = &srv->cfg->listen;
-  srv->addrs = ed_calloc(ls->num + 1, sizeof(char *));
-  for (size_t i = 0; i < ls->num; i++) {
-    char host[256];
-    uint16_t port, real = 0;
-    if (ed_parse_hostport(host, sizeof(host), &port, ls->items[i]) != 0) {
-      snprintf(err, err_len, "bad listen address %s", ls->items[i]);
-      return ED_E_USAGE;
-    }
-    for (uint32_t w = 0; w < srv->workers; w++) {
-      int fd,
-          rc = ed_loop_bind(&fd, &real, host, w ? real : port, err, err_len);
-      if (!rc) rc = ed_loop_add_listener(srv->loops[w], fd);
+  struct ed_listener *inherited = NULL;
+  size_t num = 0;
+  int rc = ed_listen_inherit(&inherited, &num, err, err_len);
+  if (rc) return rc;
+  if (num) {
+    srv->listeners = inherited;
+    srv->num_listeners = num;
+    ED_INFO("socket activation", "sockets=%zu listen=ignored", num);
+  } else {
+    srv->listeners = ed_calloc(ls->num, sizeof(*srv->listeners));
+    for (size_t i = 0; i < ls->num; i++) {
+      rc = ed_listen_bind(&srv->listeners[i], ls->items[i], err, err_len);
       if (rc) return rc;
+      srv->num_listeners++;
     }
-    char addr[300];
-    snprintf(addr, sizeof(addr), strchr(host, ':') ? "[%s]:%u" : "%s:%u", host,
-             real);
-    srv->addrs[srv->num_addrs++] = ed_strdup(addr);
+  }
+  for (size_t i = 0; i < srv->num_listeners; i++)
+    add_addr(srv, srv->listeners[i].addr);
+  return 0;
+}
+
+/* give_listeners starts every listener and hands each loop its own dup of
+ * each (the loops then share the accept queue); the server keeps none, so
+ * the socket closes when the last loop closes its copy (drain). */
+static int give_listeners(struct ed_server *srv, char *err, size_t err_len) {
+  for (size_t i = 0; i < srv->num_listeners; i++) {
+    int rc = ed_listen_start(&srv->listeners[i], err, err_len);
+    if (rc) return rc;
+  }
+  for (size_t i = 0; i < srv->num_listeners; i++) {
+    for (uint32_t w = 0; w < srv->workers; w++) {
+      int fd = fcntl(srv->listeners[i].fd, F_DUPFD_CLOEXEC, 3);
+      int rc = fd < 0 ? ED_E_SYS : ed_loop_add_listener(srv->loops[w], fd);
+      if (rc) {
+        snprintf(err, err_len, "cannot listen on %s: %s",
+                 srv->listeners[i].addr,
+                 fd < 0 ? strerror(errno) : ed_strerror(rc));
+        return rc;
+      }
+    }
+    ed_listen_close(&srv->listeners[i]);
   }
   return 0;
 }
@@ -185,6 +219,8 @@ static int server_init(struct ed_server *srv, char *err, size_t err_len) {
   srv->reload.last_wall_ns = sum.loaded_wall_ns;
   raise_nofile();
   srv->loops = ed_calloc(srv->workers, sizeof(*srv->loops));
+  srv->sh.loops = srv->loops;
+  srv->sh.num_loops = srv->workers;
   for (uint32_t i = 0; i < srv->workers; i++) {
     srv->loops[i] = ed_loop_new(i, &srv->sh);
     if (!srv->loops[i]) {
@@ -192,7 +228,7 @@ static int server_init(struct ed_server *srv, char *err, size_t err_len) {
       return ED_E_SYS;
     }
   }
-  return bind_all(srv, err, err_len);
+  return 0;
 }
 
 int ed_server_new(struct ed_server **out, const struct ed_config *cfg,
@@ -220,9 +256,18 @@ int ed_server_new(struct ed_server **out, const struct ed_config *cfg,
   return 0;
 }
 
-int ed_server_start(struct ed_server *srv) {
+int ed_server_bind(struct ed_server *srv, char *err, size_t err_len) {
+  return bind_all(srv, err, err_len);
+}
+
+int ed_server_start(struct ed_server *srv, char *err, size_t err_len) {
+  int rc = give_listeners(srv, err, err_len);
+  if (rc) return rc;
   srv->pool = ed_hs_pool_new(srv->hs_threads, srv->cfg->max_pending_handshakes);
-  if (!srv->pool) return ED_E_SYS;
+  if (!srv->pool) {
+    snprintf(err, err_len, "cannot start the handshake pool");
+    return ED_E_SYS;
+  }
   srv->sh.pool = srv->pool;
   uint32_t delay = srv->cfg->test_hs_delay_ms; /* tests only */
   if (delay) {
@@ -230,14 +275,19 @@ int ed_server_start(struct ed_server *srv) {
     ED_WARN("handshake pool slowed for tests", "delay_ms=%u", delay);
   }
   for (uint32_t i = 0; i < srv->workers; i++) {
-    if (ed_loop_start(srv->loops[i]) != 0) return ED_E_SYS;
+    if (ed_loop_start(srv->loops[i]) != 0) {
+      snprintf(err, err_len, "cannot start I/O loop %u", i);
+      return ED_E_SYS;
+    }
   }
-  /* One line per --listen address, with the real bound port:
+  /* One line per listen address, with the real bound port (from=systemd
+   * for a socket activation's):
    *   level=info msg=listening addr=127.0.0.1:45873 workers=2
    *       handshake_threads=2 */
-  for (size_t i = 0; i < srv->num_addrs; i++) {
-    ED_INFO("listening", "addr=%s workers=%u handshake_threads=%u",
-            srv->addrs[i], srv->workers, srv->hs_threads);
+  for (size_t i = 0; i < srv->num_listeners; i++) {
+    ED_INFO("listening", "addr=%s workers=%u handshake_threads=%u%s",
+            srv->addrs[i], srv->workers, srv->hs_threads,
+            srv->listeners[i].inherited ? " from=systemd" : "");
   }
   if (srv->dev_cmd[0] && srv->num_addrs) {
     /* The command that works for how echod was started (bazel run or
@@ -263,8 +313,19 @@ static void stop_loops(struct ed_server *srv) {
   }
 }
 
+static void run_hooks(struct ed_server *srv) {
+  if (srv->hooks_ran) return;
+  srv->hooks_ran = 1;
+  for (size_t i = 0; i < srv->num_hooks; i++)
+    srv->hooks[i].fn(srv->hooks[i].arg);
+}
+
 void ed_server_free(struct ed_server *srv) {
   if (!srv) return;
+  /* A start that failed: the admin socket and metrics endpoint close
+   * (and the socket file goes) as after a drain. */
+  int late_hooks = !srv->hooks_ran && srv->num_hooks;
+  run_hooks(srv);
   if (srv->pool) stop_loops(srv);
   for (uint32_t i = 0; srv->loops && i < srv->workers; i++)
     ed_loop_join(srv->loops[i]);
@@ -272,8 +333,11 @@ void ed_server_free(struct ed_server *srv) {
   for (uint32_t i = 0; srv->loops && i < srv->workers; i++)
     ed_loop_free(srv->loops[i]);
   free(srv->loops);
-  uv_run(&srv->control, UV_RUN_NOWAIT);
+  uv_run(&srv->control, late_hooks ? UV_RUN_DEFAULT : UV_RUN_NOWAIT);
   uv_loop_close(&srv->control);
+  for (size_t i = 0; i < srv->num_listeners; i++)
+    ed_listen_close(&srv->listeners[i]);
+  free(srv->listeners);
   ed_tls_snapshot_unref(srv->snap);
   ed_tls_keyring_unref(srv->keyring);
   for (size_t i = 0; i < srv->num_addrs; i++) free(srv->addrs[i]);
@@ -301,8 +365,7 @@ static void finish(struct ed_server *srv) {
   atomic_store(&srv->state, ED_SERVER_STOPPED);
   ED_INFO("stopped", "uptime_s=%.1f",
           (double)(ed_wall_ns() - srv->start_wall_ns) / 1e9);
-  for (size_t i = 0; i < srv->num_hooks; i++)
-    srv->hooks[i].fn(srv->hooks[i].arg);
+  run_hooks(srv);
   uv_close((uv_handle_t *)&srv->drain_timer, NULL);
   uv_close((uv_handle_t *)&srv->sig_term, NULL);
   uv_close((uv_handle_t *)&srv->sig_int, NULL);

@@ -16,14 +16,21 @@
  * I/O loops: they read per-loop counters and registries under short
  * per-loop locks, and post commands (kill, drain) to the loops.
  *
- * Lifecycle:
- *   ed_server_new(&srv, cfg, err)   credentials + listeners bound (state
- *                                   STARTING); fails before anything serves
- *   ed_server_start(srv)            threads running (state RUNNING); logs
- *                                   one "listening" line per bound address
- *   ... set up admin/metrics on ed_server_control_loop(srv) ...
+ * Lifecycle (cmd/server.c does the steps between, see its comment):
+ *   ed_server_new(&srv, cfg, err)   credentials loaded, loops made (state
+ *                                   STARTING); nothing bound
+ *   ... admin socket and metrics endpoint on ed_server_control_loop(srv) ...
+ *   ed_server_bind(srv, err)        every listen address bound (or the
+ *                                   socket-activation sockets adopted);
+ *                                   nothing accepts yet
+ *   ... privileges dropped, sandbox applied (internal/sandbox) ...
+ *   ed_server_start(srv, err)       listen(), threads running (state
+ *                                   RUNNING); one "listening" line per
+ *                                   address
  *   ed_server_run(srv)              until a signal/drain finished
  *   ed_server_free(srv)
+ * Every step can fail with a one-line |err|; a server that never reached
+ * ed_server_start accepted no connection.
  *
  * Log lines (logfmt, internal/base) are documented next to the code that
  * writes them: "listening" (ed_server_start, server.c), "session closed"
@@ -61,20 +68,35 @@ const char *ed_server_state_name(enum ed_server_state s);
  * server). It resolves the credentials — with cfg->cert, key and ca all
  * NULL, the dev PKI in <state_dir>/pki is created (only what is missing)
  * and the client command is printed — builds the first credential
- * snapshot, raises RLIMIT_NOFILE and binds every --listen address (so
- * EADDRINUSE and bad certificates are reported here, before anything
- * serves). On success sets |*out| and returns 0. On failure writes a
- * one-line message to |err| and returns a negative ED_E_* code. */
+ * snapshot, raises RLIMIT_NOFILE and creates the I/O loops (no thread
+ * yet). It binds nothing. On success sets |*out| and returns 0. On
+ * failure writes a one-line message to |err| and returns a negative
+ * ED_E_* code: ED_E_SYS or ED_E_NOMEM when the system refused (loops),
+ * anything else for the credentials (a file missing, unreadable, too
+ * open, not parsable or not matching: the configuration's fault). */
 int ed_server_new(struct ed_server **out, const struct ed_config *cfg,
                   char *err, size_t err_len);
 
-/* ed_server_free stops everything still running and frees |srv|. NULL is
- * fine. */
+/* ed_server_free stops everything still running and frees |srv|. When the
+ * server never ran, the stop hooks run here, so the admin socket and the
+ * metrics endpoint close (and the socket file is removed). NULL is fine. */
 void ed_server_free(struct ed_server *srv);
 
-/* ed_server_start starts the handshake pool and the I/O loops and logs
- * the "listening" lines. Returns 0 or a negative ED_E_* code. */
-int ed_server_start(struct ed_server *srv);
+/* ed_server_bind binds every --listen address (internal/listen: exclusive,
+ * not listening yet) — or, under systemd socket activation, adopts the
+ * inherited sockets instead and ignores --listen. Call once, after the
+ * admin socket and metrics endpoint and before the sandbox. Returns 0, or
+ * writes one line to |err| and returns ED_E_USAGE (a bad or unresolvable
+ * address, a bad activation socket), ED_E_EXIST (an address in use; the
+ * line names who holds it) or ED_E_SYS. */
+int ed_server_bind(struct ed_server *srv, char *err, size_t err_len);
+
+/* ed_server_start makes the bound sockets listen, gives every I/O loop
+ * its own descriptor of each (the loops share one accept queue per
+ * address), starts the handshake pool and the loops, and logs the
+ * "listening" lines. Returns 0, or writes one line to |err| and returns
+ * ED_E_EXIST (an address taken since it was bound) or ED_E_SYS. */
+int ed_server_start(struct ed_server *srv, char *err, size_t err_len);
 
 /* ed_server_run runs the control loop until the server has stopped
  * (SIGTERM/SIGINT, or ed_server_drain, and the drain finished). It
@@ -116,7 +138,8 @@ uint32_t ed_server_num_workers(const struct ed_server *srv);
 uint32_t ed_server_num_handshake_threads(const struct ed_server *srv);
 
 /* ed_server_listen_addrs returns the bound addresses ("127.0.0.1:45873",
- * "[::1]:45873") and sets |*out_num|. Borrowed from |srv|. */
+ * "[::1]:45873"; after ed_server_bind) and sets |*out_num|. Borrowed from
+ * |srv|. */
 const char *const *ed_server_listen_addrs(const struct ed_server *srv,
                                           size_t *out_num);
 

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 
+#include "internal/listen/listen.h"
 #include "internal/server/server.h"
 
 #define MAX_HOOKS 16
@@ -22,9 +23,12 @@ struct ed_server {
   struct ed_hs_pool *pool;
   struct ed_tls_keyring *keyring;
   pthread_mutex_t snap_mu;
-  struct ed_tls_snapshot *snap; /* under snap_mu */
-  char *cert, *key, *ca, *crl;  /* resolved credential paths */
-  char dev_cmd[3200];           /* zero-config: the client's flags */
+  struct ed_tls_snapshot *snap;  /* under snap_mu */
+  char *cert, *key, *ca, *crl;   /* resolved credential paths */
+  char dev_cmd[3200];            /* zero-config: the client's flags */
+  struct ed_listener *listeners; /* bound by ed_server_bind; each closed
+                                  * once the loops have their dups */
+  size_t num_listeners;
   char **addrs;
   size_t num_addrs;
   uv_loop_t control;
@@ -37,6 +41,7 @@ struct ed_server {
   struct ed_stats control_stats;
   struct hook hooks[MAX_HOOKS];
   size_t num_hooks;
+  int hooks_ran;
   struct ed_reload_status reload;
   struct ed_reload *watcher; /* NULL: --no-watch, or not running */
   /* server_trust.c (control thread only). */

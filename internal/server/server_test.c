@@ -193,11 +193,21 @@ static void on_step(uv_timer_t *t) {
   ed_server_drain(r->srv, 0);
 }
 
+/* start binds the listen addresses and starts the loops, as cmd/server.c
+ * does (without the sandbox). */
+static int start(struct ed_server *srv) {
+  char err[256];
+  int rc = ed_server_bind(srv, err, sizeof(err));
+  if (!rc) rc = ed_server_start(srv, err, sizeof(err));
+  if (rc) fprintf(stderr, "start: %s\n", err);
+  return rc;
+}
+
 static void test_change_then_sighup_is_one_reload(void) {
   struct ed_config *cfg;
   struct run r = {0};
   r.srv = server(&cfg);
-  CHECK_EQ(ed_server_start(r.srv), 0);
+  CHECK_EQ(start(r.srv), 0);
   uv_timer_init(ed_server_control_loop(r.srv), &r.timer);
   r.timer.data = &r;
   uv_timer_start(&r.timer, on_step, 100, 0);
@@ -270,7 +280,7 @@ static void test_reload_waits_for_the_recheck(void) {
   CHECK_EQ(r.w.r.checked, 0);
   memset(&r.w, 0, sizeof(r.w));
   install(1, 1);
-  CHECK_EQ(ed_server_start(r.srv), 0);
+  CHECK_EQ(start(r.srv), 0);
   uv_timer_init(ed_server_control_loop(r.srv), &r.timer);
   r.timer.data = &r;
   uv_timer_start(&r.timer, on_recheck_step, 50, 0);

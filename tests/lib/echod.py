@@ -90,6 +90,35 @@ def slow_factor():
     return _SLOW
 
 
+_SANITIZER_BUILD = None
+
+
+def sanitizer_build():
+    """True when //cmd:server carries ASan or TSan. Those runtimes need
+    what echod's sandbox refuses (LeakSanitizer forks a tracer, TSan maps
+    shadow memory by fixed address), so the harness passes --no-sandbox
+    to such a server; every other test runs sandboxed."""
+    global _SANITIZER_BUILD
+    if _SANITIZER_BUILD is None:
+        _SANITIZER_BUILD = False
+        try:
+            with open(binary("cmd/server"), "rb") as f:
+                data = f.read()
+            _SANITIZER_BUILD = b"__tsan_init" in data or b"__asan_init" in data
+        except (OSError, RuntimeError):
+            pass
+    return _SANITIZER_BUILD
+
+
+def server_flags(flags):
+    """|flags| plus --no-sandbox for a sanitizer build (see
+    sanitizer_build)."""
+    flags = list(flags)
+    if sanitizer_build() and "--no-sandbox" not in flags:
+        flags.append("--no-sandbox")
+    return flags
+
+
 def scaled(seconds):
     """|seconds| stretched for sanitizer builds."""
     return seconds * slow_factor()
@@ -205,11 +234,15 @@ class Server:
     """One echod server process (//cmd:server).
 
     Server(*flags, state_dir=None, listen="127.0.0.1:0", admin=False,
-           metrics=False, env=None, start=True, ready_timeout=20)
+           metrics=False, env=None, start=True, ready_timeout=20,
+           launcher=None)
 
     Adds --listen (unless |listen| is None), --no-admin / --no-metrics
-    (unless asked for), and sets ECHOD_STATE_DIR to |state_dir| (a new temp
-    dir by default). stderr goes to |log_path|, stdout to |out_path|.
+    (unless asked for), --no-sandbox in a sanitizer build, and sets
+    ECHOD_STATE_DIR to |state_dir| (a new temp dir by default). stderr goes
+    to |log_path|, stdout to |out_path|. |launcher| (argv) runs first and
+    execs the server (socket activation tests). stop() fails the test when
+    the log holds a sanitizer report or a system call the sandbox refused.
     Attributes once started: proc, pid, port, addrs (list of "host:port").
     Use as a context manager, or call stop() — a test never leaves one
     running (kill_all() at exit catches the rest).
@@ -217,9 +250,10 @@ class Server:
 
     def __init__(self, *flags, state_dir=None, listen="127.0.0.1:0",
                  admin=False, metrics=False, env=None, start=True,
-                 ready_timeout=20):
+                 ready_timeout=20, launcher=None):
         self.state_dir = state_dir or tmpdir("state-")
-        self.flags = list(flags)
+        self.flags = server_flags(flags)
+        self.launcher = list(launcher or [])
         if listen is not None:
             self.flags += ["--listen", listen]
         if not admin:
@@ -254,7 +288,8 @@ class Server:
         self._log = open(self.log_path, "ab")
         self._out = open(self.out_path, "ab")
         self.proc = _track(subprocess.Popen(
-            [binary("cmd/server")] + self.flags, stdin=subprocess.DEVNULL,
+            self.launcher + [binary("cmd/server")] + self.flags,
+            stdin=subprocess.DEVNULL,
             stdout=self._out, stderr=self._log, env=self.env,
             cwd=self.state_dir))
         self.pid = self.proc.pid
@@ -305,6 +340,12 @@ class Server:
             if reports:
                 raise ServerError("sanitizer report in the server log:\n%s"
                                   % reports[0][:4000])
+            refused = self.refused_syscalls()
+            if refused:
+                raise ServerError("the sandbox refused a system call the "
+                                  "server made (add it to the allow-list in "
+                                  "internal/sandbox/seccomp.c):\n%s"
+                                  % "\n".join(refused))
         return self.returncode
 
     def stop_clean(self, timeout=15):
@@ -320,6 +361,11 @@ class Server:
         r"^(?:WARNING: ThreadSanitizer|==\d+==ERROR: \w+Sanitizer|"
         r"\S+:\d+:\d+: runtime error:).*?(?=^\S*==\d+==|\Z)",
         re.M | re.S)
+
+    def refused_syscalls(self):
+        """The log lines of system calls the seccomp filter refused."""
+        return [l for l in self.log().splitlines()
+                if 'msg="system call refused"' in l]
 
     def sanitizer_reports(self):
         """ThreadSanitizer/AddressSanitizer/UBSan reports in the log."""
@@ -422,7 +468,8 @@ def run_server(args, state_dir=None, env=None, timeout=20, input=None):
     e = dict(os.environ)
     e["ECHOD_STATE_DIR"] = state_dir or tmpdir("state-")
     e.update(env or {})
-    return _run([binary("cmd/server")] + list(args), e, timeout, input)
+    return _run([binary("cmd/server")] + server_flags(args), e, timeout,
+                input)
 
 
 def _run(argv, env, timeout, input=None, text=True):

@@ -471,7 +471,8 @@ class MetricsE2E(unittest.TestCase):
         with echod.Server(*self.ca.server_flags("server")) as srv:
             self.assertNotIn("metrics listening", srv.log())
         # A taken metrics port is a startup error, not a silent gap, and
-        # its one line says which address and why.
+        # its one line says which address and why; it comes before the
+        # echo port listens (tests/startup).
         r = echod.run_server(list(self.ca.server_flags("server")) + [
             "--listen", "127.0.0.1:0", "--no-admin",
             "--metrics-listen", "127.0.0.1:%d" % self.mport])
@@ -479,6 +480,7 @@ class MetricsE2E(unittest.TestCase):
         self.assertIn("echod: error: cannot listen on metrics address "
                       "127.0.0.1:%d: address already in use\n" % self.mport,
                       r.stderr)
+        self.assertNotIn("msg=listening", r.stderr)
 
     def test_7_readyz_when_server_cert_expires(self):
         # A server certificate valid for a few more seconds: ready now, not

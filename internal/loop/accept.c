@@ -1,0 +1,198 @@
+/* internal/loop — accepting. Each listening socket is one socket (not
+ * SO_REUSEPORT, so no other process can share its address; see
+ * internal/listen) that every loop polls through its own descriptor. The
+ * loop that wins accept4() keeps the connection only when it is its turn:
+ * connections go to the loops round-robin, and one for another loop is
+ * put in that loop's inbox (a short locked array) and the loop woken
+ * (struct ed_wake). Threads share the descriptor table, so only the
+ * number moves.
+ *
+ * Why not let each loop keep what it accepts: with one socket in several
+ * epoll sets every new connection wakes every loop, and the same loop
+ * wins nearly every time; measured with --workers 2, 64 connections
+ * opened at once all landed on loop 0 (docs/BENCHMARKS.md, "Listener").
+ *
+ * accept4 is called through syscall(2): libuv closes the connections'
+ * descriptors with a raw close system call, which ThreadSanitizer does
+ * not see, so a descriptor number created where TSan sees it and reused
+ * by another loop after such a close would look like a race on the
+ * number. Created and closed out of TSan's sight, like libuv's own. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "internal/loop/loop_internal.h"
+
+#define ED_ACCEPTS_PER_WAKE 64 /* then the other handles get their turn */
+#define ED_EMFILE_PAUSE_MS 100
+#define ED_INBOX_MAX 1024 /* connections waiting for one loop */
+
+static void log_out_of_fds(struct ed_loop *l, int dropped, int paused_ms) {
+  uint64_t now = uv_now(&l->uv);
+  if (now - l->last_emfile_log_ms < 1000) return;
+  l->last_emfile_log_ms = now;
+  ED_WARN("out of file descriptors", "worker=%u dropped=%d paused_ms=%d",
+          l->index, dropped, paused_ms);
+}
+
+/* ---- the inbox: connections other loops accepted for this one ------------ */
+
+/* inbox_put queues |fd| for |to|. Returns 0, or -1 when |to| takes no more
+ * (full, or closed: it is draining or stopping). */
+static int inbox_put(struct ed_loop *to, int fd) {
+  pthread_mutex_lock(&to->inbox_mu);
+  int ok = !to->inbox_closed && to->inbox_len < ED_INBOX_MAX;
+  if (ok) {
+    if (to->inbox_len == to->inbox_cap) {
+      to->inbox_cap = to->inbox_cap ? 2 * to->inbox_cap : 64;
+      to->inbox = ed_realloc(to->inbox, to->inbox_cap * sizeof(int));
+    }
+    to->inbox[to->inbox_len++] = fd;
+  }
+  pthread_mutex_unlock(&to->inbox_mu);
+  if (ok) ed_wake_signal(&to->inbox_wake);
+  return ok ? 0 : -1;
+}
+
+static void on_inbox(struct ed_wake *w) {
+  struct ed_loop *l = w->data;
+  int fds[ED_INBOX_MAX];
+  pthread_mutex_lock(&l->inbox_mu);
+  size_t n = l->inbox_len;
+  memcpy(fds, l->inbox, n * sizeof(int));
+  l->inbox_len = 0;
+  pthread_mutex_unlock(&l->inbox_mu);
+  for (size_t i = 0; i < n; i++) ed_conn_accept(l, fds[i]);
+}
+
+/* hand_off gives |fd| (just accepted) to the loop whose turn it is, or
+ * keeps it when that is this loop or that loop takes no more. */
+static void hand_off(struct ed_loop *l, int fd) {
+  struct ed_loop_shared *sh = l->sh;
+  uint32_t n = sh->loops ? sh->num_loops : 1;
+  struct ed_loop *to = l;
+  if (n > 1) to = sh->loops[atomic_fetch_add(&sh->next_loop, 1) % n];
+  if (to == l || !to || inbox_put(to, fd) != 0) ed_conn_accept(l, fd);
+}
+
+/* ---- accepting ----------------------------------------------------------- */
+
+static void on_readable(uv_poll_t *p, int status, int events);
+
+static void on_accept_pause_end(uv_timer_t *t) {
+  struct ed_loop *l = t->data;
+  for (size_t i = 0; i < l->num_listeners && !l->listeners_closed; i++)
+    uv_poll_start(&l->listeners[i], UV_READABLE, on_readable);
+}
+
+static int accept_fd(int lfd, int flags) {
+  return (int)syscall(SYS_accept4, lfd, NULL, NULL, flags);
+}
+
+/* emfile_trick: out of descriptors, so the pending connection cannot be
+ * accepted and would wake us forever. Free the reserve fd, accept and
+ * close what is pending, take the reserve again. Every loop polls the
+ * same sockets, so another loop may take the freed descriptor first and
+ * leave this one without a reserve: accepting then pauses for
+ * ED_EMFILE_PAUSE_MS instead of spinning on EMFILE. */
+static void emfile_trick(struct ed_loop *l, int lfd) {
+  int dropped = 0;
+  if (l->reserve_fd >= 0) close(l->reserve_fd);
+  for (int fd; (fd = accept_fd(lfd, SOCK_CLOEXEC)) >= 0; dropped++)
+    syscall(SYS_close, fd);
+  l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (l->reserve_fd < 0) {
+    for (size_t i = 0; i < l->num_listeners; i++)
+      uv_poll_stop(&l->listeners[i]);
+    uv_timer_start(&l->accept_pause, on_accept_pause_end, ED_EMFILE_PAUSE_MS,
+                   0);
+  }
+  log_out_of_fds(l, dropped, l->reserve_fd < 0 ? ED_EMFILE_PAUSE_MS : 0);
+}
+
+static void on_readable(uv_poll_t *p, int status, int events) {
+  struct ed_loop *l = p->data;
+  int lfd = l->listener_fds[p - l->listeners];
+  (void)events;
+  if (status < 0) return;
+  for (int n = 0; n < ED_ACCEPTS_PER_WAKE; n++) {
+    int fd = accept_fd(lfd, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      hand_off(l, fd);
+    } else if (errno == EMFILE || errno == ENFILE) {
+      emfile_trick(l, lfd);
+      return;
+    } else if (errno != ECONNABORTED && errno != EINTR) {
+      return; /* EAGAIN: another loop took it; or nothing left */
+    }
+  }
+}
+
+int ed_loop_add_listener(struct ed_loop *l, int fd) {
+  if (l->num_listeners >= ED_MAX_LISTENERS) {
+    close(fd);
+    return ED_E_TOOBIG;
+  }
+  size_t i = l->num_listeners;
+  if (uv_poll_init(&l->uv, &l->listeners[i], fd) != 0) {
+    close(fd);
+    return ED_E_SYS;
+  }
+  l->listeners[i].data = l;
+  l->listener_fds[i] = fd;
+  l->num_listeners++;
+  return uv_poll_start(&l->listeners[i], UV_READABLE, on_readable) ? ED_E_SYS
+                                                                   : 0;
+}
+
+/* close_inbox takes no more connections and closes those still queued
+ * (the loop is draining or stopping: they would be refused anyway). */
+static void close_inbox(struct ed_loop *l) {
+  pthread_mutex_lock(&l->inbox_mu);
+  l->inbox_closed = 1;
+  for (size_t i = 0; i < l->inbox_len; i++) syscall(SYS_close, l->inbox[i]);
+  l->inbox_len = 0;
+  pthread_mutex_unlock(&l->inbox_mu);
+}
+
+void ed_loop_close_listeners(struct ed_loop *l) {
+  if (l->listeners_closed) return;
+  l->listeners_closed = 1;
+  for (size_t i = 0; i < l->num_listeners; i++) {
+    uv_close((uv_handle_t *)&l->listeners[i], NULL);
+    close(l->listener_fds[i]); /* the poll handle never closes it */
+    l->listener_fds[i] = -1;
+  }
+  uv_close((uv_handle_t *)&l->accept_pause, NULL);
+  close_inbox(l);
+  ed_wake_close(&l->inbox_wake);
+}
+
+/* ---- life ---------------------------------------------------------------- */
+
+int ed_loop_accept_init(struct ed_loop *l) {
+  pthread_mutex_init(&l->inbox_mu, NULL);
+  l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  uv_timer_init(&l->uv, &l->accept_pause);
+  l->accept_pause.data = l;
+  l->inbox_wake.data = l;
+  return ed_wake_init(&l->inbox_wake, &l->uv, on_inbox) ? ED_E_SYS : 0;
+}
+
+void ed_loop_accept_cleanup(struct ed_loop *l) {
+  for (size_t i = 0; i < l->num_listeners; i++) {
+    if (l->listener_fds[i] >= 0) close(l->listener_fds[i]);
+    l->listener_fds[i] = -1;
+  }
+  close_inbox(l);
+  free(l->inbox);
+  l->inbox = NULL;
+  ed_wake_cleanup(&l->inbox_wake);
+  pthread_mutex_destroy(&l->inbox_mu);
+  if (l->reserve_fd >= 0) close(l->reserve_fd);
+  l->reserve_fd = -1;
+}
