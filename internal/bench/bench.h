@@ -132,17 +132,19 @@ struct ed_bench_lat {
 
 /* What scale reports beyond idle's fields (ops = established). */
 struct ed_bench_scale {
-  uint64_t attempted;     /* sessions tried: C */
-  uint64_t refused;       /* turned away before any TLS (the limit) */
-  uint64_t closed;        /* closed cleanly at the end */
-  uint64_t close_unclean; /* the server did not answer our close */
-  double ramp_s;          /* first connect to the last settled */
-  double ramp_hs_per_s;   /* established / ramp_s */
-  double hold_s;          /* how long they were held */
-  double check_s;         /* the echo on every session */
-  double close_s;         /* closing every session */
-  double cpu_us_per_hs;   /* server CPU in the ramp per established */
-  double cpu_us_per_echo; /* server CPU in the check per session held */
+  uint64_t attempted;       /* sessions tried: C */
+  uint64_t refused;         /* turned away before any TLS (the limit) */
+  uint64_t closed;          /* closed cleanly at the end */
+  uint64_t close_unclean;   /* the server did not answer our close */
+  double ramp_s;            /* first connect to the last settled */
+  double ramp_hs_per_s;     /* established / ramp_s */
+  double hold_s;            /* how long they were held */
+  double check_s;           /* the echo on every session */
+  double close_s;           /* closing every session */
+  double cpu_us_per_hs;     /* server CPU in the ramp per established */
+  double cpu_us_per_echo;   /* server CPU in the check per session held */
+  double cpu_us_per_close;  /* server CPU in the close per session closed */
+  double hold_server_cores; /* server CPU while the sessions were idle */
   uint64_t rss_after_close_kib;
   uint64_t fds_before, fds_held, fds_after; /* server's open descriptors */
   int64_t slab_kib, sock_mem_kib; /* kernel: Slab and TCP socket memory

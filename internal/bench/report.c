@@ -44,6 +44,8 @@ static void add_scale_server_json(cJSON *s, const struct ed_bench_result *r) {
   const struct ed_bench_scale *sc = &r->scale;
   cJSON_AddNumberToObject(s, "cpu_us_per_handshake", sc->cpu_us_per_hs);
   cJSON_AddNumberToObject(s, "cpu_us_per_echo", sc->cpu_us_per_echo);
+  cJSON_AddNumberToObject(s, "cpu_us_per_close", sc->cpu_us_per_close);
+  cJSON_AddNumberToObject(s, "hold_cores", sc->hold_server_cores);
   cJSON_AddNumberToObject(s, "rss_after_close_kib",
                           (double)sc->rss_after_close_kib);
   cJSON_AddNumberToObject(s, "fds_before", (double)sc->fds_before);

@@ -65,8 +65,8 @@ static int ramp(struct ed_bench__run *r, struct ed_bench_result *out,
 }
 
 /* timed_phase moves every loop to |ph| and waits (at most |limit_s|)
- * until |done|; returns how long it took, with the server's CPU over it
- * in |*out_cpu_us| (0 when unknown). */
+ * until |done| (NULL: the whole |limit_s|); returns how long it took, with the
+ * server's CPU over it in |*out_cpu_us| (0 when unknown). */
 static double timed_phase(struct ed_bench__run *r,
                           struct ed_bench__progress *pg, pool_t *p, int ph,
                           ed_bench__done_fn done, double limit_s,
@@ -125,11 +125,9 @@ int ed_bench__run_scale(struct ed_bench__run *r, struct ed_bench_result *out,
   double cpu_us;
   held_take(&h0, o->server_pid);
   int err = ramp(r, out, pg, &p);
-  atomic_store(&r->phase, PH_HOLD);
-  uint64_t t0 = ed_now_ns();
-  pg->t0 = t0;
-  ed_bench__wait_for(pg, &p, r, ed_bench__deadline_after(t0, o->hold_s), NULL);
-  sc->hold_s = secs(t0, ed_now_ns());
+  pg->t0 = ed_now_ns();
+  sc->hold_s = timed_phase(r, pg, &p, PH_HOLD, NULL, o->hold_s, &cpu_us);
+  if (sc->hold_s > 0) sc->hold_server_cores = cpu_us / 1e6 / sc->hold_s;
   held_take(&h1, o->server_pid);
   double limit = o->timeout_s + 5 + o->conns / 1000.0;
   sc->check_s = timed_phase(r, pg, &p, PH_CHECK, ed_bench__checks_finished,
@@ -139,6 +137,7 @@ int ed_bench__run_scale(struct ed_bench__run *r, struct ed_bench_result *out,
   sc->close_s = timed_phase(r, pg, &p, PH_CLOSE, ed_bench__closes_finished,
                             limit, &cpu_us);
   sc->closed = ed_bench__pool_sum(&p, CTR(closed));
+  if (sc->closed) sc->cpu_us_per_close = cpu_us / (double)sc->closed;
   sc->close_unclean = ed_bench__pool_sum(&p, CTR(close_unclean));
   sc->refused = ed_bench__pool_sum(&p, CTR(limit_refused));
   sc->attempted = o->conns;

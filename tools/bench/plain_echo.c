@@ -89,7 +89,10 @@ static int split_hostport(char *host, size_t host_len, const char **port,
   if (!colon || !colon[1]) return -1;
   const char *h = s;
   size_t hl = (size_t)(colon - s);
-  if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') h++, hl -= 2;
+  if (hl >= 2 && h[0] == '[' && h[hl - 1] == ']') {
+    h++;
+    hl -= 2;
+  }
   if (hl == 0 || hl >= host_len) return -1;
   memcpy(host, h, hl);
   host[hl] = '\0';
@@ -248,5 +251,9 @@ int main(int argc, char **argv) {
   fprintf(stderr, "plain-echo: accepted=%llu closed=%llu bytes=%llu\n",
           (unsigned long long)s.accepted, (unsigned long long)s.closed,
           (unsigned long long)s.bytes);
+  close(s.ep);
+  close(s.lfd);
+  munmap(s.backlog, (size_t)s.max_fd * BUF_LEN);
+  free(s.slots);
   return 0;
 }
