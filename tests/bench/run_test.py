@@ -25,6 +25,9 @@ class RunSmoke(unittest.TestCase):
              "--quick", "--bin-dir", bindir, "--targets", "echod,plain",
              "--scenarios", "handshake,resume,echo,bulk,flood-closed",
              "--handshake-shares", "default,25", "--quiet-wait", "0",
+             # Other tests run beside this one: never wait or re-run for
+             # them (the smoke checks what is printed, not how fast).
+             "--max-foreign", "1000", "--retries", "0",
              "--server-cpu", "0", "--client-cpu", str(1 if cpus > 1 else 0),
              "--out", out],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

@@ -10,6 +10,12 @@ import statistics
 PLAIN_SCENARIOS = ("handshake", "echo", "bulk")
 
 
+def usable(r):
+    """A run that finished without error and was not taken under foreign
+    load (the runner marks those it had to keep: "flagged")."""
+    return bool(r.get("ok")) and not r.get("flagged")
+
+
 # ---- figures -----------------------------------------------------------------
 
 
@@ -79,9 +85,10 @@ CLOSED = [
      lambda r: echo_rate(r, "storm"), "%.0f", None),
     ("**echo rate kept** (target >= 0.70)", lambda r: g(r, "echo_rate_kept"),
      "%.2f", (">=", 0.70)),
-    ("closed loop: echo p99 quiet / storm (us)",
-     lambda r: pair(g(r, "quiet_rtt_us", "p99"), g(r, "storm_rtt_us", "p99")),
-     "%s", None),
+    ("closed loop: echo p99 quiet (us)",
+     lambda r: g(r, "quiet_rtt_us", "p99"), "%.0f", None),
+    ("closed loop: echo p99 under the storm (us)",
+     lambda r: g(r, "storm_rtt_us", "p99"), "%.0f", None),
     ("**echo p99 storm / quiet** (target <= 1.5)", lambda r: g(r, "p99_ratio"),
      "%.2f", ("<=", 1.5)),
     ("closed loop: storm handshakes/s alone", lambda r: g(r, "solo_storm",
@@ -91,9 +98,10 @@ CLOSED = [
      lambda r: g(r, "storm_hs_per_s"), "%.0f", None),
     ("**storm handshakes kept** (target >= 0.25)",
      lambda r: g(r, "storm_hs_kept"), "%.2f", (">=", 0.25)),
-    ("closed loop: server cores quiet / storm",
-     lambda r: pair(g(r, "quiet_server_cores"), g(r, "storm_server_cores"),
-                    "%.2f"), "%s", None),
+    ("closed loop: server cores quiet", lambda r: g(r, "quiet_server_cores"),
+     "%.2f", None),
+    ("closed loop: server cores under the storm",
+     lambda r: g(r, "storm_server_cores"), "%.2f", None),
     ("closed loop: pool queue median under the storm",
      lambda r: g(r, "pool_queue_depth", "median"), "%.1f", None),
 ]
@@ -102,12 +110,6 @@ CLOSED = [
 def echo_rate(r, which):
     v = g(r, "achieved_rate_per_conn", which)
     return None if v is None else v * (g(r, "echo_conns") or 1)
-
-
-def pair(x, y, fmt="%.0f"):
-    if x is None or y is None:
-        return None
-    return (fmt % x) + " / " + (fmt % y)
 
 
 def summary(scen, r):
@@ -141,7 +143,7 @@ def fmt_value(fmt, v):
 
 def bool_cell(runs, f):
     """"yes (3/3)": runs (that finished) where the figure said yes."""
-    vals = [bool(f(r)) for r in runs if r.get("ok") and f(r) is not None]
+    vals = [bool(f(r)) for r in runs if usable(r) and f(r) is not None]
     if not vals:
         return None
     yes = sum(vals)
@@ -150,7 +152,7 @@ def bool_cell(runs, f):
 
 
 def median(runs, f):
-    vals = [f(r) for r in runs if r.get("ok") and f(r) is not None]
+    vals = [f(r) for r in runs if usable(r) and f(r) is not None]
     return statistics.median(vals) if vals else None
 
 
@@ -184,6 +186,10 @@ def peer_table(results, a):
             nfail = sum(1 for r in runs[t] if not r.get("ok"))
             if nfail:
                 cell += " (%d/%d failed)" % (nfail, len(runs[t]))
+            nflag = sum(1 for r in runs[t] if r.get("ok") and r.get("flagged"))
+            if nflag:
+                cell += " (%d/%d under foreign load, left out)" % (
+                    nflag, len(runs[t]))
             row.append(cell)
         for p in peers:
             e, v = meds["echod"], meds[p]
@@ -200,7 +206,7 @@ def peer_table(results, a):
 
 
 def by_round(runs):
-    return {r.get("round"): r for r in runs if r.get("ok")}
+    return {r.get("round"): r for r in runs if usable(r)}
 
 
 def cpu(r):
@@ -332,11 +338,9 @@ def closed_table(results, a, skipped):
     for label, f, fmt, tgt in CLOSED:
         cells = []
         for _, runs in cols:
-            vals = [f(r) for r in runs if r.get("ok") and f(r) is not None]
+            vals = [f(r) for r in runs if usable(r) and f(r) is not None]
             if not vals:
                 cells.append("—")
-            elif isinstance(vals[0], str):
-                cells.append(vals[len(vals) // 2])
             else:
                 v = statistics.median(vals)
                 cell = fmt % v
