@@ -11,7 +11,6 @@ import os
 import re
 import resource
 import subprocess
-import time
 import unittest
 
 from tests.lib import echod
