@@ -12,14 +12,36 @@
  *              With resume, each worker offers its last session ticket.
  *   echo       C persistent connections, one S-byte message in flight each.
  *   bulk       C connections streaming S-byte writes with concurrent reads.
- *   idle       open C sessions, hold them for the duration, echo once on
- *              each at the end to prove it was held.
- *   flood      8 connections echoing 64 B, each paced at --rate messages/s
- *              (one in flight), quiet for half the duration, then under a
- *              handshake storm of --storm workers. Storm workers skip the
- *              server's chain check to leave the client core to the
- *              storm; with --server-metrics the server's handshake pool
- *              queue is sampled to say whether the storm saturated it.
+ *   idle       open C sessions, hold them for the duration, echo 32 bytes
+ *              once on each at the end to prove it was held.
+ *   scale      idle at the scale of the descriptor limit: ramp to C
+ *              sessions (full handshakes, --parallel in flight), hold
+ *              them --hold seconds, echo 32 bytes on every one, close every
+ *              one cleanly; ramp rate, server RSS and descriptors before,
+ *              held and after the close. Connections the server turns
+ *              away before any TLS (reset, closed, refused: a server at
+ *              its limit) are counted as refused at the limit, apart from
+ *              the errors.
+ *   flood      --echo-conns connections (default 8) echoing S bytes, each
+ *              paced at --rate messages/s (one in flight), quiet for half
+ *              the duration, then under a handshake storm of --storm
+ *              workers. With --rate 0 (closed loop: saturate the server)
+ *              the storm first runs alone for half the duration with the
+ *              echo connections parked, so its rate under load can be
+ *              compared with the same storm on an otherwise idle server.
+ *              Storm workers skip the server's chain check to leave the
+ *              client core to the storm; with --server-metrics the
+ *              server's handshake pool queue is sampled to say whether the
+ *              storm saturated it.
+ *
+ * --plain drives a plain-TCP echo server (no TLS at all: the kernel
+ * floor, tools/bench:plain_echo) through the same engine: handshake is
+ * then connect, 32-byte echo, FIN, wait for the server's FIN, close.
+ *
+ * Connections to an IPv4 loopback address are spread over source
+ * addresses 127.0.0.1 .. 127.0.0.N (--sources, default 8; bound before
+ * connect with IP_BIND_ADDRESS_NO_PORT), so the ephemeral port range
+ * never limits a run.
  *
  * Tests only: $ECHO_BENCH_TEST_CHECK_PAUSE_US makes idle's final echo
  * pause between its write and its first read, so the server's answer is
@@ -30,6 +52,11 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
+
+/* The bytes handshake, idle and scale echo on every connection (and every
+ * connection's first echo). */
+#define ED_BENCH_HELLO_LEN 32
 
 enum ed_bench_scenario {
   ED_BENCH_HANDSHAKE = 0,
@@ -37,6 +64,7 @@ enum ed_bench_scenario {
   ED_BENCH_BULK,
   ED_BENCH_IDLE,
   ED_BENCH_FLOOD,
+  ED_BENCH_SCALE,
 };
 
 /* ed_bench_scenario_name returns "handshake", "echo", ... (static). */
@@ -49,10 +77,14 @@ struct ed_bench_opts {
   char *cert;           /* client certificate chain; owned */
   char *key;            /* client private key; owned */
   char *servername;     /* SNI + name checked; NULL: check the connect host */
-  uint32_t conns;       /* C (idle: sessions to open) */
-  uint32_t size;        /* S bytes per message / write */
+  uint32_t conns;       /* C (idle, scale: sessions to open) */
+  uint32_t size;        /* S bytes per message / write (handshake, idle
+                           and scale always echo 32) */
   uint32_t threads;     /* client loops, each in its own thread */
   uint32_t storm;       /* flood: handshake workers in the storm */
+  uint32_t echo_conns;  /* flood: established echo connections */
+  uint32_t sources;     /* source addresses; 0 = auto (8 for IPv4
+                           loopback, else none) */
   uint32_t parallel;    /* idle: handshakes in flight while opening */
   uint32_t window;      /* bulk: max unechoed bytes per connection */
   uint32_t rate;        /* flood: messages/s per echo connection; 0 = closed
@@ -60,17 +92,21 @@ struct ed_bench_opts {
   char *server_metrics; /* flood: "host:port" of the server's Prometheus
                            endpoint, or NULL; owned */
   double duration_s;    /* measured window (idle: hold time) */
+  double hold_s;        /* scale: how long the sessions are held */
   double timeout_s;     /* one operation that takes longer counts as failed */
   uint64_t count;       /* stop after this many operations; 0 = no bound */
   int resume;           /* handshake: offer session tickets */
+  int plain;            /* plain TCP, no TLS (handshake, echo, bulk, idle,
+                           scale) */
   int server_pid;       /* sample /proc/PID; 0 = none */
   int json;             /* print one JSON object instead of the summary */
   int progress;         /* progress line on stderr: -1 auto (isatty), 0, 1 */
 };
 
 /* ed_bench_opts_init sets the defaults: handshake, 127.0.0.1:7443, the dev
- * client certificate and CA from <state dir>/pki, C=64, S=64 (bulk 16384),
- * 1 thread, 5 s, storm 64, parallel 128, window 256 KiB, timeout 10 s. */
+ * client certificate and CA from <state dir>/pki, 1 thread, 5 s, storm 64,
+ * 8 flood echo connections, parallel 128, window 256 KiB, timeout 10 s,
+ * hold 5 s; C and S are set by ed_bench_opts_parse per scenario. */
 void ed_bench_opts_init(struct ed_bench_opts *o);
 void ed_bench_opts_cleanup(struct ed_bench_opts *o);
 
@@ -94,6 +130,31 @@ struct ed_bench_lat {
   double mean_us;
 };
 
+/* What scale reports beyond idle's fields (ops = established). */
+struct ed_bench_scale {
+  uint64_t attempted;       /* sessions tried: C */
+  uint64_t refused;         /* turned away before any TLS (the limit) */
+  uint64_t closed;          /* closed cleanly at the end */
+  uint64_t close_unclean;   /* the server did not answer our close */
+  double ramp_s;            /* first connect to the last settled */
+  double ramp_hs_per_s;     /* established / ramp_s */
+  double hold_s;            /* how long they were held */
+  double check_s;           /* the echo on every session */
+  double close_s;           /* closing every session */
+  double cpu_us_per_hs;     /* server CPU in the ramp per established */
+  double cpu_us_per_echo;   /* server CPU in the check per session held */
+  double cpu_us_per_close;  /* server CPU in the close per session closed */
+  double hold_server_cores; /* server CPU while the sessions were idle */
+  uint64_t rss_after_close_kib;
+  uint64_t fds_before, fds_held, fds_after; /* server's open descriptors */
+  int64_t slab_kib, sock_mem_kib; /* kernel: Slab and TCP socket memory
+                                     growth over the ramp (machine-wide,
+                                     both ends of every connection) */
+  uint64_t client_fd_limit;       /* RLIMIT_NOFILE of echo-bench */
+  uint64_t client_max_sessions;   /* the most sessions that fit under it */
+  char first_refusal[120];        /* what the first refusal looked like */
+};
+
 struct ed_bench_result {
   enum ed_bench_scenario scenario;
   uint32_t conns, size, threads, storm;
@@ -111,6 +172,9 @@ struct ed_bench_result {
 
   uint64_t established; /* idle: sessions that completed the first echo */
   uint64_t held;        /* idle: sessions that echoed again at the end */
+  int plain;            /* plain TCP (no TLS) */
+  uint32_t sources;     /* source addresses connections were spread over
+                           (0: one, chosen by the kernel) */
 
   struct ed_bench_lat quiet;     /* flood: RTT before the storm */
   struct ed_bench_lat storm_lat; /* flood: RTT during the storm */
@@ -121,6 +185,12 @@ struct ed_bench_result {
   double quiet_rate, storm_rate;   /* achieved msgs/s per echo connection */
   uint64_t quiet_late, storm_late; /* sends delayed by a late echo */
   double server_cores;             /* flood: server CPU during the storm */
+  double quiet_server_cores;       /* flood: server CPU before the storm */
+  int solo;                        /* flood: the storm also ran alone */
+  uint64_t solo_handshakes;        /* flood: handshakes of the solo storm */
+  double solo_hs_per_s;            /* flood: the storm alone, per second */
+  double solo_server_cores;        /* flood: server CPU of the solo storm */
+  struct ed_bench_lat solo_lat;    /* flood: solo storm handshake latency */
   int metrics_asked;               /* --server-metrics was given */
   uint32_t queue_samples;          /* pool queue depth samples taken */
   uint32_t queue_errors;           /* scrapes that failed */
@@ -143,6 +213,9 @@ struct ed_bench_result {
   char version[16]; /* negotiated, from the first connection */
   char cipher[64];
   char group[32];
+
+  /* scale. */
+  struct ed_bench_scale scale;
 
   /* Client CPU over the window, in cores (1.0 = one core busy). */
   double client_cores;
@@ -167,7 +240,9 @@ int ed_bench_run(const struct ed_bench_opts *o, struct ed_bench_result *out);
 
 /* ed_bench_result_failed returns 1 when the run counted refusals,
  * mismatches, drops, timeouts or connect failures, or did no operation
- * (idle: when fewer sessions echoed after the hold than were established). */
+ * (idle: when fewer sessions echoed after the hold than were established;
+ * scale: also when not every held session closed cleanly; refusals at the
+ * limit do not fail a scale run unless no session was established). */
 int ed_bench_result_failed(const struct ed_bench_result *r);
 
 /* ed_bench_result_json returns one JSON object (no newline) describing
@@ -192,6 +267,41 @@ int ed_bench_parse_status(uint64_t *out_kib, const char *text);
  * ED_E_* code. ed_bench_proc_rss_kib likewise reads VmRSS. */
 int ed_bench_proc_cpu_us(uint64_t *out_us, int pid);
 int ed_bench_proc_rss_kib(uint64_t *out_kib, int pid);
+
+/* ed_bench_proc_fds sets |*out| to the number of open descriptors of
+ * |pid| (entries of /proc/PID/fd). Returns 0 or a negative ED_E_* code. */
+int ed_bench_proc_fds(uint64_t *out, int pid);
+
+/* ed_bench_parse_meminfo reads Slab (KiB) from a /proc/meminfo text;
+ * ed_bench_parse_sockstat reads the TCP line's "mem" (pages) from a
+ * /proc/net/sockstat text. Both return 0 or ED_E_PARSE. */
+int ed_bench_parse_meminfo(uint64_t *out_slab_kib, const char *text);
+int ed_bench_parse_sockstat(uint64_t *out_pages, const char *text);
+
+/* ed_bench_kernel_mem reads both from /proc (sock_mem in KiB). Returns 0
+ * or a negative ED_E_* code. */
+int ed_bench_kernel_mem(uint64_t *out_slab_kib, uint64_t *out_sock_kib);
+
+/* ---- sources and descriptors (exposed for tests) --------------------------
+ */
+
+/* ed_bench_plan_sources decides over how many source addresses to spread
+ * connections to |dst|: |asked| (--sources) when > 1, 0 (no bind: the
+ * kernel picks 127.0.0.1) for 1; for 0 (auto), 8 when |dst| is IPv4
+ * loopback (127.0.0.0/8), else 0. Sources are 127.0.0.1 .. 127.0.0.N.
+ * Returns 0, or ED_E_INVAL (message in |err|) when more than one source
+ * is asked for a destination that is not IPv4 loopback, or more than
+ * ED_BENCH_MAX_SOURCES_PUBLIC. */
+#define ED_BENCH_MAX_SOURCES_PUBLIC 250
+int ed_bench_plan_sources(uint32_t *out_n, const struct sockaddr *dst,
+                          uint32_t asked, char *err, size_t err_len);
+
+/* ed_bench_max_sessions returns how many sessions fit in a process whose
+ * descriptor limit is |limit| with |open_now| descriptors open and
+ * |threads| client loops still to start (each needs its epoll and wakeup
+ * descriptors), keeping a small reserve; 0 when none do. */
+uint64_t ed_bench_max_sessions(uint64_t limit, uint64_t open_now,
+                               uint32_t threads);
 
 /* ---- flood: pacing and saturation (exposed for tests) -------------------- */
 

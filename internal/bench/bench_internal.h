@@ -4,9 +4,11 @@
 #ifndef ED_BENCH_INTERNAL_H
 #define ED_BENCH_INTERNAL_H
 
+#include <netinet/in.h>
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <sys/socket.h>
 #include <uv.h>
 
@@ -16,10 +18,13 @@
 enum ed_bench__phase {
   PH_SETUP = 0, /* connecting; nothing is measured yet */
   PH_MEASURE,   /* the measured window (flood: quiet half) */
-  PH_RAMP,      /* flood: storm started, not measured yet */
+  PH_PAUSE,     /* closed-loop flood: echo parked, storm starting */
+  PH_SOLO,      /* closed-loop flood: the storm measured alone */
+  PH_RAMP,      /* flood: echo and storm both running, not measured yet */
   PH_STORM,     /* flood: measured under the storm */
-  PH_HOLD,      /* idle: sessions held */
-  PH_CHECK,     /* idle: echo once more on every session */
+  PH_HOLD,      /* idle, scale: sessions held */
+  PH_CHECK,     /* idle, scale: echo once more on every session */
+  PH_CLOSE,     /* scale: close every session cleanly */
   PH_STOP,
 };
 
@@ -28,18 +33,31 @@ enum ed_bench__kind {
   K_HANDSHAKE = 0, /* connect, handshake, 32-byte echo, close, again */
   K_ECHO,          /* persistent, one message in flight */
   K_BULK,          /* persistent, streaming */
-  K_IDLE,          /* open, echo once, hold, echo at PH_CHECK */
+  K_IDLE,          /* open, echo once, hold, echo at PH_CHECK; scale
+                      also closes at PH_CLOSE */
 };
+
+#define ED_BENCH_MAX_SOURCES ED_BENCH_MAX_SOURCES_PUBLIC
 
 /* State one run shares between its threads; immutable while loops run
  * except for the atomics and the mutex-guarded first-error fields. */
 struct ed_bench__run {
   const struct ed_bench_opts *o;
-  SSL_CTX *ctx;       /* verifies the server's chain */
+  SSL_CTX *ctx;       /* verifies the server's chain; NULL with --plain */
   SSL_CTX *storm_ctx; /* flood's storm: does not (see bench.h) */
   struct sockaddr_storage addr;
   socklen_t addr_len;
   char *sni; /* server name sent in the ClientHello, or NULL */
+  int plain; /* plain TCP: no TLS at all (the kernel floor) */
+  int scale; /* scale: refusals at the limit are counted, not failures */
+
+  /* Connection i binds source address src[i % nsrc] before it connects
+   * (nsrc 0: the kernel picks, no bind). */
+  uint32_t nsrc;
+  struct sockaddr_in src[ED_BENCH_MAX_SOURCES];
+
+  uint64_t fd_limit;     /* RLIMIT_NOFILE (soft, raised to the hard) */
+  uint64_t max_sessions; /* sessions that fit under it */
 
   /* Byte i of every stream is pattern[i % period]; the buffer holds
    * period + chunk bytes so any chunk at an offset < period is
@@ -58,6 +76,8 @@ struct ed_bench__run {
 
   pthread_mutex_t mu; /* guards the fields below */
   char first_error[200];
+  char first_refusal[120]; /* scale: how the first refusal at the limit
+                              looked */
   _Atomic int have_tls_info;
   char version[16], cipher[64], group[32];
 };
@@ -68,6 +88,8 @@ struct ed_bench__counters {
   _Atomic uint64_t established, held, dead;
   _Atomic uint64_t refused, connect_failed, mismatch, dropped, timeouts;
   _Atomic uint64_t late_quiet, late_storm; /* flood: paced sends delayed */
+  _Atomic uint64_t limit_refused; /* scale: turned away before any TLS */
+  _Atomic uint64_t closed, close_unclean; /* scale: closes at PH_CLOSE */
 };
 
 struct ed_bench__conn;
@@ -96,15 +118,18 @@ struct ed_bench__worker {
   uint32_t next_open; /* idle: next connection to open */
   uint32_t opening;   /* idle: handshakes in flight */
   uint32_t checking;  /* idle: final echoes in flight */
+  uint32_t closing;   /* scale: closes in flight */
   uint32_t settled;   /* connections established or dead */
   uint8_t *rbuf;
 
   struct ed_bench__counters c;
   _Atomic int setup_done; /* every connection established or dead */
   _Atomic int check_done; /* idle: every final echo finished */
+  _Atomic int close_done; /* scale: every close finished */
 
   struct ed_bench_hist lat;   /* handshake latency or echo RTT */
-  struct ed_bench_hist quiet; /* flood */
+  struct ed_bench_hist quiet; /* flood: echo before the storm; storm
+                                 workers: handshakes of the solo storm */
   struct ed_bench_hist storm; /* flood */
 };
 
@@ -129,7 +154,99 @@ int ed_bench__on_new_session(SSL *ssl, SSL_SESSION *sess);
 int ed_bench__split_hostport(char *host, size_t host_len, char *port,
                              size_t port_len, const char *s);
 
-/* ed_bench__note_error records |msg| as the run's first error. */
+/* ed_bench__note_error records |msg| as the run's first error;
+ * ed_bench__note_refusal as its first refusal at the limit (scale). */
 void ed_bench__note_error(struct ed_bench__run *r, const char *msg);
+void ed_bench__note_refusal(struct ed_bench__run *r, const char *msg);
+
+/* ---- pools, windows and results (pool.c) --------------------------------- */
+
+/* A pool: |n| loops, each in its own thread, sharing some connections. */
+struct ed_bench__pool {
+  struct ed_bench__worker *w;
+  uint32_t n;
+};
+
+/* The offset of a counter, for ed_bench__pool_sum. */
+#define CTR(field) offsetof(struct ed_bench__counters, field)
+
+/* ed_bench__pool_start starts |threads| loops of |kind| sharing |total|
+ * connections numbered from |first_id|. Returns 0 or a negative libuv
+ * error (the loops started so far are in |p|). */
+int ed_bench__pool_start(struct ed_bench__pool *p, struct ed_bench__run *r,
+                         enum ed_bench__kind kind, uint32_t threads,
+                         uint32_t total, uint32_t size, uint32_t first_id);
+void ed_bench__pool_wake(struct ed_bench__pool *p);
+void ed_bench__pool_join(struct ed_bench__pool *p);
+/* ed_bench__pool_stop sets PH_STOP, wakes |p|'s loops and joins them. */
+void ed_bench__pool_stop(struct ed_bench__pool *p, struct ed_bench__run *r);
+void ed_bench__pool_free(struct ed_bench__pool *p);
+/* ed_bench__pool_sum adds up the counter at |off| (CTR(x)) of every loop. */
+uint64_t ed_bench__pool_sum(const struct ed_bench__pool *p, size_t off);
+uint64_t ed_bench__pool_failures(const struct ed_bench__pool *p);
+/* ed_bench__pool_all: the _Atomic int at |flag_off| in every worker is 1. */
+int ed_bench__pool_all(const struct ed_bench__pool *p, size_t flag_off);
+
+/* A point in time: counters, the server's and our own CPU. */
+struct ed_bench__snap {
+  uint64_t t_ns, ops, bytes, resumed;
+  uint64_t srv_cpu_us;
+  int srv_ok;
+  uint64_t self_cpu_us;
+};
+
+void ed_bench__snap_take(struct ed_bench__snap *s,
+                         const struct ed_bench__pool *p, int pid);
+
+struct ed_bench__progress {
+  int show;
+  const char *label;
+  uint64_t t0, last_ns, last_ops;
+};
+
+void ed_bench__progress_tick(struct ed_bench__progress *pg,
+                             const struct ed_bench__pool *p);
+void ed_bench__progress_end(struct ed_bench__progress *pg);
+
+typedef int (*ed_bench__done_fn)(const struct ed_bench__pool *p,
+                                 const struct ed_bench__run *r);
+
+/* ed_bench__wait_for sleeps in 10 ms steps until |deadline_ns| or until
+ * |done| (may be NULL) says so. */
+void ed_bench__wait_for(struct ed_bench__progress *pg,
+                        const struct ed_bench__pool *p,
+                        const struct ed_bench__run *r, uint64_t deadline_ns,
+                        ed_bench__done_fn done);
+int ed_bench__setup_finished(const struct ed_bench__pool *p,
+                             const struct ed_bench__run *r);
+int ed_bench__checks_finished(const struct ed_bench__pool *p,
+                              const struct ed_bench__run *r);
+int ed_bench__closes_finished(const struct ed_bench__pool *p,
+                              const struct ed_bench__run *r);
+int ed_bench__window_finished(const struct ed_bench__pool *p,
+                              const struct ed_bench__run *r);
+/* ed_bench__deadline_after: |t0| + |seconds| (<= 0: an hour). */
+uint64_t ed_bench__deadline_after(uint64_t t0, double seconds);
+
+/* ed_bench__fill_failures adds |p|'s failure counters to |out|. */
+void ed_bench__fill_failures(struct ed_bench_result *out,
+                             const struct ed_bench__pool *p);
+/* ed_bench__fill_window sets the throughput, client and server figures of
+ * the window between |a| and |b|. */
+void ed_bench__fill_window(struct ed_bench_result *out,
+                           const struct ed_bench__snap *a,
+                           const struct ed_bench__snap *b);
+/* ed_bench__merge_lat summarises the histogram at |hist_off| of every
+ * worker of |p|. */
+void ed_bench__merge_lat(struct ed_bench_lat *out,
+                         const struct ed_bench__pool *p, size_t hist_off);
+
+/* ---- scenarios (run.c, flood.c, scale.c) ----------------------------------
+ */
+
+int ed_bench__run_flood(struct ed_bench__run *r, struct ed_bench_result *out,
+                        struct ed_bench__progress *pg);
+int ed_bench__run_scale(struct ed_bench__run *r, struct ed_bench_result *out,
+                        struct ed_bench__progress *pg);
 
 #endif /* ED_BENCH_INTERNAL_H */

@@ -19,7 +19,7 @@
 #include "internal/bench/bench_internal.h"
 
 #define RBUF_LEN 65536
-#define HELLO_LEN 32 /* first echo on every connection; handshake's echo */
+#define HELLO_LEN ED_BENCH_HELLO_LEN
 #define TICK_MS 100
 #define BULK_ROUNDS                                \
   16 /* write/read rounds per wake-up, so one fast \
@@ -49,12 +49,14 @@ struct ed_bench__conn {
   uint64_t tx_pos;      /* stream bytes written */
   uint64_t rx_pos;      /* stream bytes echoed back and verified */
   uint64_t msg_end;     /* CS_MSG: stream position that completes it */
+  uint64_t chunk_end;   /* bulk: end of the chunk being written */
   uint64_t t_start;     /* connect began (handshake latency) */
   uint64_t t_op;        /* current operation began / last progress */
   int echoed;           /* the first echo came back */
   int want_write;
   int pending_write; /* bulk: a claimed chunk not yet accepted */
   int checking;      /* idle: final echo in flight */
+  int closing;       /* scale: close in flight */
   int parked;        /* echo/bulk: up, waiting for the measured window */
   int pace_wait;     /* paced echo: held until |due| */
   uint64_t due;      /* paced echo: when the current/next send is due */
@@ -107,6 +109,8 @@ static void settle(worker *w) {
 static void check_progress(worker *w) {
   if (w->seen_phase == PH_CHECK && w->checking == 0)
     atomic_store(&w->check_done, 1);
+  if (w->seen_phase == PH_CLOSE && w->closing == 0)
+    atomic_store(&w->close_done, 1);
 }
 
 /* ---- teardown and failure ------------------------------------------------ */
@@ -142,7 +146,11 @@ static void conn_teardown(conn *c) {
 static void conn_fail(conn *c, _Atomic uint64_t *counter, const char *what) {
   worker *w = c->w;
   bump(counter, 1);
-  ed_bench__note_error(w->r, what);
+  if (counter == &w->c.limit_refused) {
+    ed_bench__note_refusal(w->r, what);
+  } else {
+    ed_bench__note_error(w->r, what);
+  }
   ERR_clear_error();
   int retry = w->kind == K_HANDSHAKE && counter != &w->c.connect_failed;
   if (w->kind == K_IDLE && !c->echoed) w->opening--;
@@ -160,8 +168,20 @@ static void conn_fail(conn *c, _Atomic uint64_t *counter, const char *what) {
   }
 }
 
-/* conn_fail_tls classifies a failed SSL call: before the first echo came
- * back the server refused us; after it, it dropped us. */
+/* fail_counter: before the first echo came back the server refused us;
+ * after it, it dropped us. In scale, a connection the server turned away
+ * before saying anything (TCP refused, reset or closed it with no TLS
+ * alert: what a server at its connection or descriptor limit does) is a
+ * refusal at the limit, counted apart from the errors. */
+static _Atomic uint64_t *fail_counter(conn *c, int silent) {
+  worker *w = c->w;
+  if (c->echoed) return &w->c.dropped;
+  if (w->r->scale && silent && (c->state <= CS_HANDSHAKE || !c->ssl))
+    return &w->c.limit_refused;
+  return &w->c.refused;
+}
+
+/* conn_fail_tls classifies a failed SSL call (see fail_counter). */
 static void conn_fail_tls(conn *c, int ssl_err, const char *stage) {
   char msg[200];
   unsigned long e = ERR_peek_last_error();
@@ -175,16 +195,44 @@ static void conn_fail_tls(conn *c, int ssl_err, const char *stage) {
   } else {
     snprintf(msg, sizeof(msg), "%s: TLS error %d", stage, ssl_err);
   }
-  conn_fail(c, c->echoed ? &c->w->c.dropped : &c->w->c.refused, msg);
+  conn_fail(c, fail_counter(c, !e && ssl_err == SSL_ERROR_SYSCALL), msg);
+}
+
+/* conn_fail_plain: a plain-TCP call failed with |err| (0: the server
+ * closed the connection). */
+static void conn_fail_plain(conn *c, int err, const char *stage) {
+  char msg[200];
+  snprintf(msg, sizeof(msg), "%s: %s", stage,
+           err ? strerror(err) : "connection closed by the server");
+  conn_fail(c, fail_counter(c, 1), msg);
 }
 
 /* ---- I/O helpers --------------------------------------------------------- */
 
-/* write_chunk writes |len| pattern bytes at tx_pos. Returns 1 when
- * written, 0 when the socket is full (retry later with the same length),
- * -1 when the connection failed (already torn down). */
+static int would_block(void) {
+  return errno == EAGAIN || errno == EWOULDBLOCK;
+}
+
+/* write_chunk writes up to |len| pattern bytes at tx_pos. Returns 1 when
+ * bytes were written (TLS writes all |len|; plain TCP may write part, and
+ * then sets want_write), 0 when the socket is full (retry later with the
+ * rest), -1 when the connection failed (already torn down). */
 static int write_chunk(conn *c, size_t len) {
   errno = 0;
+  if (!c->ssl) {
+    ssize_t n = send(c->fd, pat(c, c->tx_pos), len, MSG_NOSIGNAL);
+    if (n > 0) {
+      c->tx_pos += (uint64_t)n;
+      if ((size_t)n < len) c->want_write = 1;
+      return 1;
+    }
+    if (n < 0 && would_block()) {
+      c->want_write = 1;
+      return 0;
+    }
+    conn_fail_plain(c, errno, "write");
+    return -1;
+  }
   int n = SSL_write(c->ssl, pat(c, c->tx_pos), (int)len);
   if (n > 0) {
     c->tx_pos += (uint64_t)n;
@@ -200,32 +248,45 @@ static int write_chunk(conn *c, size_t len) {
   return -1;
 }
 
+/* io_read reads what has arrived into the loop's buffer. Returns the
+ * byte count (> 0), 0 when nothing is there yet, or -1 when the
+ * connection failed or was closed (already torn down). */
+static int io_read(conn *c, const char *stage) {
+  errno = 0;
+  if (!c->ssl) {
+    ssize_t n = recv(c->fd, c->w->rbuf, RBUF_LEN, 0);
+    if (n > 0) return (int)n;
+    if (n < 0 && would_block()) return 0;
+    conn_fail_plain(c, n == 0 ? 0 : errno, stage);
+    return -1;
+  }
+  int n = SSL_read(c->ssl, c->w->rbuf, RBUF_LEN);
+  if (n > 0) return n;
+  int e = SSL_get_error(c->ssl, n);
+  if (e == SSL_ERROR_WANT_READ) return 0;
+  if (e == SSL_ERROR_WANT_WRITE) {
+    c->want_write = 1;
+    return 0;
+  }
+  conn_fail_tls(c, e, stage);
+  return -1;
+}
+
 /* read_verify reads what has arrived, up to stream position |limit|, and
  * checks it against the pattern. Returns 0 (wait for more) or -1 when
  * the connection failed (already torn down). */
 static int read_verify(conn *c, uint64_t limit) {
   worker *w = c->w;
   while (c->rx_pos < limit) {
-    errno = 0;
-    int n = SSL_read(c->ssl, w->rbuf, RBUF_LEN);
-    if (n > 0) {
-      if (c->rx_pos + (uint64_t)n > limit ||
-          memcmp(w->rbuf, pat(c, c->rx_pos), (size_t)n) != 0) {
-        conn_fail(c, &w->c.mismatch, "echoed bytes differ from those sent");
-        return -1;
-      }
-      c->rx_pos += (uint64_t)n;
-      bump(&w->c.bytes, (uint64_t)n);
-      continue;
+    int n = io_read(c, c->echoed ? "read" : "first echo");
+    if (n <= 0) return n;
+    if (c->rx_pos + (uint64_t)n > limit ||
+        memcmp(w->rbuf, pat(c, c->rx_pos), (size_t)n) != 0) {
+      conn_fail(c, &w->c.mismatch, "echoed bytes differ from those sent");
+      return -1;
     }
-    int e = SSL_get_error(c->ssl, n);
-    if (e == SSL_ERROR_WANT_READ) return 0;
-    if (e == SSL_ERROR_WANT_WRITE) {
-      c->want_write = 1;
-      return 0;
-    }
-    conn_fail_tls(c, e, c->echoed ? "read" : "first echo");
-    return -1;
+    c->rx_pos += (uint64_t)n;
+    bump(&w->c.bytes, (uint64_t)n);
   }
   return 0;
 }
@@ -237,6 +298,29 @@ static void set_events(conn *c, int events) {
 }
 
 /* ---- connection life ----------------------------------------------------- */
+
+/* connect_failed counts a failed TCP connect (in scale, ECONNREFUSED is
+ * a refusal at the limit). */
+static void connect_failed(conn *c, const char *stage, int err) {
+  worker *w = c->w;
+  char msg[120];
+  snprintf(msg, sizeof(msg), "%s: %s", stage, strerror(err));
+  int limit = w->r->scale && err == ECONNREFUSED;
+  conn_fail(c, limit ? &w->c.limit_refused : &w->c.connect_failed, msg);
+}
+
+/* bind_source binds the socket to this slot's source address (port left
+ * to connect(), so each source has the whole ephemeral range for every
+ * destination). Returns 0 or an errno value. */
+static int bind_source(conn *c, uint32_t id) {
+  const struct ed_bench__run *r = c->w->r;
+  if (r->nsrc == 0) return 0;
+  int one = 1;
+  setsockopt(c->fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+  const struct sockaddr_in *sa = &r->src[id % r->nsrc];
+  if (bind(c->fd, (const struct sockaddr *)sa, sizeof(*sa)) != 0) return errno;
+  return 0;
+}
 
 static void conn_begin(conn *c) {
   worker *w = c->w;
@@ -252,18 +336,18 @@ static void conn_begin(conn *c) {
   c->fd =
       socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c->fd < 0) {
-    char msg[120];
-    snprintf(msg, sizeof(msg), "socket: %s", strerror(errno));
-    conn_fail(c, &w->c.connect_failed, msg);
+    connect_failed(c, "socket", errno);
     return;
   }
-  int one = 1;
+  int one = 1, err;
   setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  if ((err = bind_source(c, w->first_id + (uint32_t)(c - w->conns))) != 0) {
+    connect_failed(c, "bind", err);
+    return;
+  }
   if (connect(c->fd, (struct sockaddr *)&r->addr, r->addr_len) != 0 &&
       errno != EINPROGRESS) {
-    char msg[120];
-    snprintf(msg, sizeof(msg), "connect: %s", strerror(errno));
-    conn_fail(c, &w->c.connect_failed, msg);
+    connect_failed(c, "connect", errno);
     return;
   }
   uv_poll_init(&w->loop, &c->poll, c->fd);
@@ -319,9 +403,11 @@ static void on_connected(conn *c) {
   socklen_t len = sizeof(err);
   getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
   if (err) {
-    char msg[120];
-    snprintf(msg, sizeof(msg), "connect: %s", strerror(err));
-    conn_fail(c, &w->c.connect_failed, msg);
+    connect_failed(c, "connect", err);
+    return;
+  }
+  if (r->plain) {
+    msg_begin(c, HELLO_LEN);
     return;
   }
   c->ssl = SSL_new(w->ctx);
@@ -346,21 +432,54 @@ int ed_bench__on_new_session(SSL *ssl, SSL_SESSION *sess) {
   return 1;
 }
 
+/* close_done: the connection is closed, cleanly (the server answered our
+ * close_notify or FIN with its own close) or not. */
+static void close_done(conn *c, int clean) {
+  worker *w = c->w;
+  ERR_clear_error();
+  c->state = CS_OFF;
+  conn_teardown(c);
+  if (!c->closing) return;
+  c->closing = 0;
+  w->closing--;
+  bump(clean ? &w->c.closed : &w->c.close_unclean, 1);
+  if (!clean) ed_bench__note_error(w->r, "close: the server did not close");
+  check_progress(w);
+}
+
+/* begin_shutdown sends close_notify (plain TCP: a FIN) and waits for the
+ * server to close its side. */
 static void begin_shutdown(conn *c) {
   c->state = CS_SHUTDOWN;
   c->t_op = ed_now_ns();
+  if (!c->ssl) {
+    if (shutdown(c->fd, SHUT_WR) != 0) {
+      close_done(c, 0);
+      return;
+    }
+    set_events(c, UV_READABLE);
+    return;
+  }
   int rv = SSL_shutdown(c->ssl);
-  if (rv == 1 || (rv < 0 && SSL_get_error(c->ssl, rv) != SSL_ERROR_WANT_READ &&
-                  SSL_get_error(c->ssl, rv) != SSL_ERROR_WANT_WRITE)) {
-    ERR_clear_error();
-    c->state = CS_OFF;
-    conn_teardown(c);
+  if (rv == 1) {
+    close_done(c, 1);
+    return;
+  }
+  if (rv < 0 && SSL_get_error(c->ssl, rv) != SSL_ERROR_WANT_READ &&
+      SSL_get_error(c->ssl, rv) != SSL_ERROR_WANT_WRITE) {
+    close_done(c, 0);
     return;
   }
   set_events(c, UV_READABLE);
 }
 
 static void shutdown_step(conn *c) {
+  if (!c->ssl) {
+    ssize_t n = recv(c->fd, c->w->rbuf, RBUF_LEN, 0);
+    if (n > 0 || (n < 0 && would_block())) return;
+    close_done(c, n == 0);
+    return;
+  }
   int rv = SSL_shutdown(c->ssl);
   if (rv < 0) {
     int e = SSL_get_error(c->ssl, rv);
@@ -370,9 +489,7 @@ static void shutdown_step(conn *c) {
       return;
     }
   }
-  ERR_clear_error();
-  c->state = CS_OFF;
-  conn_teardown(c);
+  close_done(c, rv == 1);
 }
 
 /* ---- scenarios ----------------------------------------------------------- */
@@ -390,6 +507,12 @@ static void record_rtt(worker *w, uint64_t ns) {
 static void hold(conn *c) {
   c->state = CS_HOLD;
   set_events(c, UV_READABLE);
+}
+
+/* echo_paused: the closed-loop flood parks its echo connections while the
+ * storm is measured alone. */
+static int echo_paused(int ph) {
+  return ph == PH_PAUSE || ph == PH_SOLO;
 }
 
 /* ---- pacing (flood's echo connections) ----------------------------------- */
@@ -511,7 +634,8 @@ static void msg_done(conn *c) {
     int ph = phase(w);
     if (ph == PH_MEASURE || ph == PH_STORM)
       ed_bench_hist_add(&w->lat, now - c->t_start);
-    if (SSL_session_reused(c->ssl)) bump(&w->c.resumed, 1);
+    if (ph == PH_SOLO) ed_bench_hist_add(&w->quiet, now - c->t_start);
+    if (c->ssl && SSL_session_reused(c->ssl)) bump(&w->c.resumed, 1);
     bump(&w->c.ops, 1);
     begin_shutdown(c);
   } else if (!c->echoed) {
@@ -525,7 +649,10 @@ static void msg_done(conn *c) {
   } else {
     record_rtt(w, now - c->t_op);
     bump(&w->c.ops, 1);
-    if (w->interval_ns && !w->stopping) {
+    if (w->flood_echo && echo_paused(phase(w))) {
+      c->parked = 1;
+      hold(c);
+    } else if (w->interval_ns && !w->stopping) {
       pace_next(c, now); /* claims when it sends */
     } else if (!w->stopping && claim(w->r)) {
       msg_begin(c, w->size);
@@ -551,16 +678,21 @@ static void msg_step(conn *c) {
   set_events(c, UV_READABLE | (c->want_write ? UV_WRITABLE : 0));
 }
 
-/* bulk_fill writes S-byte chunks while the window allows. Returns -1 if
- * the connection failed. */
+/* bulk_fill writes S-byte chunks while the window allows. A chunk once
+ * claimed is finished before the next (TLS retries it whole; plain TCP
+ * may take it in parts). Returns -1 if the connection failed. */
 static int bulk_fill(conn *c) {
   worker *w = c->w;
   uint32_t window = w->r->o->window;
-  while (c->tx_pos - c->rx_pos + w->size <= window && !w->stopping) {
-    if (!c->pending_write && !claim(w->r)) break;
-    c->pending_write = 1;
-    int rv = write_chunk(c, w->size);
+  while (!w->stopping) {
+    if (!c->pending_write) {
+      if (c->tx_pos - c->rx_pos + w->size > window || !claim(w->r)) break;
+      c->pending_write = 1;
+      c->chunk_end = c->tx_pos + w->size;
+    }
+    int rv = write_chunk(c, (size_t)(c->chunk_end - c->tx_pos));
     if (rv <= 0) return rv;
+    if (c->tx_pos < c->chunk_end) return 0; /* partial: wait for room */
     c->pending_write = 0;
   }
   return 0;
@@ -590,15 +722,9 @@ static void bulk_step(conn *c) {
 /* hold_step: a held connection became readable — a late ticket is fine,
  * anything else is the server closing or misbehaving. */
 static void hold_step(conn *c) {
-  errno = 0;
-  int n = SSL_read(c->ssl, c->w->rbuf, RBUF_LEN);
-  if (n > 0) {
+  int n = io_read(c, "held session");
+  if (n > 0)
     conn_fail(c, &c->w->c.mismatch, "server sent bytes nobody asked for");
-    return;
-  }
-  int e = SSL_get_error(c->ssl, n);
-  if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) return;
-  conn_fail_tls(c, e, "held session");
 }
 
 static void on_poll(uv_poll_t *h, int status, int events) {
@@ -657,8 +783,7 @@ static void check_timeouts(worker *w) {
     conn *c = &w->conns[i];
     if (!waiting(c) || now - c->t_op < limit) continue;
     if (c->state == CS_SHUTDOWN) { /* the server never closed: move on */
-      c->state = CS_OFF;
-      conn_teardown(c);
+      close_done(c, 0);
       continue;
     }
     char msg[80];
@@ -692,6 +817,21 @@ static void start_checks(worker *w) {
   check_progress(w);
 }
 
+/* start_closes closes every held session cleanly (scale), with the same
+ * extra count as start_checks. */
+static void start_closes(worker *w) {
+  w->closing++;
+  for (uint32_t i = 0; i < w->nconns; i++) {
+    conn *c = &w->conns[i];
+    if (c->state != CS_HOLD) continue;
+    c->closing = 1;
+    w->closing++;
+    begin_shutdown(c);
+  }
+  w->closing--;
+  check_progress(w);
+}
+
 static void worker_stop(worker *w) {
   w->stopping = 1;
   for (uint32_t i = 0; i < w->nconns; i++) conn_teardown(&w->conns[i]);
@@ -708,7 +848,10 @@ static void look_at_phase(worker *w) {
     worker_stop(w);
   } else if (ph == PH_CHECK && w->kind == K_IDLE) {
     start_checks(w);
-  } else if (ph != PH_SETUP && (w->kind == K_ECHO || w->kind == K_BULK)) {
+  } else if (ph == PH_CLOSE && w->kind == K_IDLE) {
+    start_closes(w);
+  } else if (ph != PH_SETUP && !echo_paused(ph) &&
+             (w->kind == K_ECHO || w->kind == K_BULK)) {
     unpark(w);
   }
 }
@@ -785,6 +928,13 @@ void ed_bench__worker_join(worker *w) {
   w->conns = NULL;
   free(w->rbuf);
   w->rbuf = NULL;
+}
+
+void ed_bench__note_refusal(struct ed_bench__run *r, const char *msg) {
+  pthread_mutex_lock(&r->mu);
+  if (!r->first_refusal[0])
+    snprintf(r->first_refusal, sizeof(r->first_refusal), "%s", msg);
+  pthread_mutex_unlock(&r->mu);
 }
 
 void ed_bench__note_error(struct ed_bench__run *r, const char *msg) {

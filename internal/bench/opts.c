@@ -8,33 +8,48 @@
 #include "internal/base/base.h"
 #include "internal/bench/bench.h"
 
-static const char *const scenario_names[] = {"handshake", "echo", "bulk",
-                                             "idle", "flood"};
+static const char *const scenario_names[] = {"handshake", "echo",  "bulk",
+                                             "idle",      "flood", "scale"};
+
+#define HELLO_LEN ED_BENCH_HELLO_LEN
 
 const char *ed_bench_scenario_name(enum ed_bench_scenario s) {
-  if ((int)s < 0 || (int)s > ED_BENCH_FLOOD) return "unknown";
+  if ((int)s < 0 || (int)s > ED_BENCH_SCALE) return "unknown";
   return scenario_names[s];
 }
 
 const char *ed_bench_usage(void) {
   return "usage: echo-bench SCENARIO [flags]\n"
          "\n"
-         "Load generator for echod (or any mutual-TLS echo server).\n"
+         "Load generator for echod (or any mutual-TLS echo server; with\n"
+         "--plain, any plain-TCP echo server).\n"
          "Scenarios:\n"
          "  handshake  C workers: connect, full handshake, 32-byte echo, "
          "close\n"
          "  echo       C connections, one S-byte message in flight each\n"
          "  bulk       C connections streaming S-byte writes, every byte "
          "checked\n"
-         "  idle       open C sessions, hold them --duration, echo once "
-         "more\n"
-         "  flood      8 connections echoing S bytes, each paced at --rate;\n"
-         "             quiet, then under a storm of --storm handshake\n"
-         "             workers (full mutual-TLS handshakes that do NOT\n"
-         "             verify the server's chain, to spare the client core)\n"
+         "  idle       open C sessions, hold them --duration, echo 32 bytes\n"
+         "             once more on each\n"
+         "  scale      ramp to C sessions (full handshakes), hold them\n"
+         "             --hold, echo 32 bytes on every one, close every one\n"
+         "             cleanly; connections the server turns away before\n"
+         "             any TLS (its limit) are counted as refused, apart\n"
+         "             from errors. C + a few descriptors must fit under\n"
+         "             this process's RLIMIT_NOFILE (it says how many do)\n"
+         "  flood      --echo-conns connections echoing S bytes, each paced\n"
+         "             at --rate; quiet, then under a storm of --storm\n"
+         "             handshake workers (full mutual-TLS handshakes that do\n"
+         "             NOT verify the server's chain, to spare the client\n"
+         "             core). --rate 0: closed loop (saturates the server),\n"
+         "             and the storm also runs alone in between, echo\n"
+         "             parked, for its rate without the echo load\n"
          "\n"
          "Flags:\n"
          "  --connect HOST:PORT   server (default 127.0.0.1:7443)\n"
+         "  --plain               plain TCP, no TLS (handshake, echo, bulk,\n"
+         "                        idle, scale): the kernel floor, against\n"
+         "                        tools/bench:plain_echo\n"
          "  --ca FILE             CA for the server's certificate\n"
          "  --cert FILE --key FILE  client certificate and key\n"
          "                        (default: <state dir>/pki/ca.pem,\n"
@@ -42,26 +57,34 @@ const char *ed_bench_usage(void) {
          "  --servername NAME     SNI and name to check (default: the host)\n"
          "  -c, --conns N         connections/workers (handshake 32, echo "
          "64,\n"
-         "                        bulk 8, idle 1000)\n"
-         "  -s, --size BYTES      message/write size (64; bulk 16384); k/m "
-         "ok\n"
+         "                        bulk 8, idle 1000, scale 1000)\n"
+         "  -s, --size BYTES      message/write size for echo, bulk and\n"
+         "                        flood (64; bulk 16384); k/m ok. handshake,\n"
+         "                        idle and scale always echo 32 bytes\n"
          "  -d, --duration SECS   measured time (default 5; idle: hold time;\n"
+         "                        flood: each window is half of it;\n"
          "                        0 with --count: until the count)\n"
          "  -n, --count N         stop after N operations\n"
          "  --resume              handshake: resume with session tickets\n"
          "  -t, --threads N       client loops/threads (default 1)\n"
+         "  --sources N           spread connections over source addresses\n"
+         "                        127.0.0.1 .. 127.0.0.N (default 8 when\n"
+         "                        connecting to 127.x.x.x; 1: no bind)\n"
          "  --storm N             flood: handshake workers (default 64)\n"
+         "  --echo-conns N        flood: echo connections (default 8)\n"
          "  --rate N              flood: messages/s per echo connection, one\n"
          "                        in flight (default 1000; 0: closed loop)\n"
          "  --server-metrics HOST:PORT  flood: sample the server's handshake\n"
          "                        pool queue (echod's /metrics) every 100 ms\n"
          "                        during the storm to tell whether it was\n"
          "                        saturated (else: server CPU >= 0.95 cores)\n"
-         "  --parallel N          idle: handshakes in flight (default 128)\n"
+         "  --parallel N          idle, scale: handshakes in flight (128)\n"
+         "  --hold SECS           scale: how long to hold the sessions (5)\n"
          "  --window BYTES        bulk: unechoed bytes per connection (256k)\n"
          "  --timeout SECS        an operation stuck this long fails (10)\n"
          "  --server-pid PID      report the server's CPU per operation and\n"
-         "                        RSS from /proc/PID\n"
+         "                        RSS (scale: and descriptors) from\n"
+         "                        /proc/PID\n"
          "  --json                one JSON object instead of the summary\n"
          "  --progress, --no-progress  progress line (default: on a tty)\n"
          "\n"
@@ -83,6 +106,8 @@ void ed_bench_opts_init(struct ed_bench_opts *o) {
   o->key = ed_strdup(path);
   o->threads = 1;
   o->storm = 64;
+  o->echo_conns = 8;
+  o->hold_s = 5;
   o->rate = 1000;
   o->parallel = 128;
   o->window = 256 * 1024;
@@ -161,6 +186,10 @@ static const struct flag flags[] = {
     {"size", 's', F_BYTES, OFF(size)},
     {"threads", 't', F_U32, OFF(threads)},
     {"storm", 0, F_U32, OFF(storm)},
+    {"echo-conns", 0, F_U32, OFF(echo_conns)},
+    {"sources", 0, F_U32, OFF(sources)},
+    {"hold", 0, F_SECS, OFF(hold_s)},
+    {"plain", 0, F_TRUE, OFF(plain)},
     {"rate", 0, F_U32, OFF(rate)},
     {"server-metrics", 0, F_STR, OFF(server_metrics)},
     {"parallel", 0, F_U32, OFF(parallel)},
@@ -225,7 +254,7 @@ static int set_flag(struct ed_bench_opts *o, const struct flag *f,
 }
 
 static int parse_scenario(struct ed_bench_opts *o, const char *s) {
-  for (int i = 0; i <= ED_BENCH_FLOOD; i++) {
+  for (int i = 0; i <= ED_BENCH_SCALE; i++) {
     if (strcmp(s, scenario_names[i]) == 0) {
       o->scenario = (enum ed_bench_scenario)i;
       return 0;
@@ -234,37 +263,65 @@ static int parse_scenario(struct ed_bench_opts *o, const char *s) {
   return ED_E_INVAL;
 }
 
+/* echoes_hello: the scenarios whose only echo is the fixed 32 bytes. */
+static int echoes_hello(enum ed_bench_scenario s) {
+  return s == ED_BENCH_HANDSHAKE || s == ED_BENCH_IDLE || s == ED_BENCH_SCALE;
+}
+
+/* check_scenario_flags refuses flags that the scenario would ignore. */
+static int check_scenario_flags(const struct ed_bench_opts *o, int have_size,
+                                char *err, size_t err_len) {
+  const char *name = scenario_names[o->scenario];
+  if (have_size && echoes_hello(o->scenario))
+    return usage_err(err, err_len,
+                     "--size does not apply to %s (it echoes %d bytes)", name,
+                     HELLO_LEN);
+  if (o->count &&
+      (o->scenario == ED_BENCH_IDLE || o->scenario == ED_BENCH_FLOOD ||
+       o->scenario == ED_BENCH_SCALE))
+    return usage_err(err, err_len, "--count does not apply to %s", name);
+  if (o->plain && (o->scenario == ED_BENCH_FLOOD || o->resume))
+    return usage_err(err, err_len, "--plain does not apply to %s",
+                     o->resume ? "--resume" : name);
+  if (o->plain && o->server_metrics)
+    return usage_err(err, err_len, "--plain has no --server-metrics");
+  return 0;
+}
+
 /* apply_defaults fills what depends on the scenario and checks ranges. */
 static int apply_defaults(struct ed_bench_opts *o, int have_count_only,
-                          char *err, size_t err_len) {
-  static const uint32_t def_conns[] = {32, 64, 8, 1000, 8};
+                          int have_size, char *err, size_t err_len) {
+  static const uint32_t def_conns[] = {32, 64, 8, 1000, 8, 1000};
+  int rv = check_scenario_flags(o, have_size, err, err_len);
+  if (rv) return rv;
   if (o->conns == 0) o->conns = def_conns[o->scenario];
   if (o->size == 0) o->size = o->scenario == ED_BENCH_BULK ? 16384 : 64;
+  if (echoes_hello(o->scenario)) o->size = HELLO_LEN;
   if (have_count_only) o->duration_s = 0;
   if (o->size > (1u << 20))
     return usage_err(err, err_len, "--size: at most 1m bytes");
   if (o->threads == 0 || o->threads > 256)
     return usage_err(err, err_len, "--threads: 1 to 256");
-  if (o->storm == 0 || o->parallel == 0)
-    return usage_err(err, err_len, "--storm and --parallel must be > 0");
+  if (o->storm == 0 || o->parallel == 0 || o->echo_conns == 0)
+    return usage_err(err, err_len,
+                     "--storm, --echo-conns and --parallel must be > 0");
   if (o->window < o->size)
     return usage_err(err, err_len, "--window must be at least --size");
   if (o->duration_s == 0 && o->count == 0)
     return usage_err(err, err_len, "--duration 0 needs --count");
-  if (o->count &&
-      (o->scenario == ED_BENCH_IDLE || o->scenario == ED_BENCH_FLOOD))
-    return usage_err(err, err_len, "--count does not apply to %s",
-                     scenario_names[o->scenario]);
   if (o->rate > 1000000)
     return usage_err(err, err_len, "--rate: at most 1000000 (1 us apart)");
   if (o->timeout_s <= 0)
     return usage_err(err, err_len, "--timeout must be > 0");
+  if (o->sources > ED_BENCH_MAX_SOURCES_PUBLIC)
+    return usage_err(err, err_len, "--sources: at most %d",
+                     ED_BENCH_MAX_SOURCES_PUBLIC);
   return 0;
 }
 
 int ed_bench_opts_parse(struct ed_bench_opts *o, int argc, char **argv,
                         char *err, size_t err_len) {
-  int have_scenario = 0, have_duration = 0;
+  int have_scenario = 0, have_duration = 0, have_size = 0;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i], *value;
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) return 1;
@@ -286,9 +343,12 @@ int ed_bench_opts_parse(struct ed_bench_opts *o, int argc, char **argv,
     if (set_flag(o, f, value))
       return usage_err(err, err_len, "bad value for --%s: %s", f->name, value);
     if (f->off == OFF(duration_s)) have_duration = 1;
+    if (f->off == OFF(size)) have_size = 1;
   }
   if (!have_scenario)
-    return usage_err(err, err_len,
-                     "which scenario? handshake, echo, bulk, idle or flood");
-  return apply_defaults(o, o->count > 0 && !have_duration, err, err_len);
+    return usage_err(
+        err, err_len,
+        "which scenario? handshake, echo, bulk, idle, flood or scale");
+  return apply_defaults(o, o->count > 0 && !have_duration, have_size, err,
+                        err_len);
 }

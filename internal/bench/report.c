@@ -14,6 +14,9 @@ int ed_bench_result_failed(const struct ed_bench_result *r) {
    * not and was not counted as a failure is a bug of the bench itself. */
   if (r->scenario == ED_BENCH_IDLE)
     return r->held == 0 || r->held < r->established;
+  if (r->scenario == ED_BENCH_SCALE)
+    return r->held == 0 || r->held < r->established ||
+           r->scale.closed < r->held || r->scale.close_unclean;
   if (r->scenario == ED_BENCH_FLOOD) return r->quiet.n == 0;
   return r->ops == 0;
 }
@@ -37,6 +40,19 @@ static cJSON *lat_json(const struct ed_bench_lat *l) {
   return o;
 }
 
+static void add_scale_server_json(cJSON *s, const struct ed_bench_result *r) {
+  const struct ed_bench_scale *sc = &r->scale;
+  cJSON_AddNumberToObject(s, "cpu_us_per_handshake", sc->cpu_us_per_hs);
+  cJSON_AddNumberToObject(s, "cpu_us_per_echo", sc->cpu_us_per_echo);
+  cJSON_AddNumberToObject(s, "cpu_us_per_close", sc->cpu_us_per_close);
+  cJSON_AddNumberToObject(s, "hold_cores", sc->hold_server_cores);
+  cJSON_AddNumberToObject(s, "rss_after_close_kib",
+                          (double)sc->rss_after_close_kib);
+  cJSON_AddNumberToObject(s, "fds_before", (double)sc->fds_before);
+  cJSON_AddNumberToObject(s, "fds_held", (double)sc->fds_held);
+  cJSON_AddNumberToObject(s, "fds_after", (double)sc->fds_after);
+}
+
 static void add_server_json(cJSON *root, const struct ed_bench_result *r) {
   if (!r->server_pid) return;
   cJSON *s = cJSON_AddObjectToObject(root, "server");
@@ -46,13 +62,14 @@ static void add_server_json(cJSON *root, const struct ed_bench_result *r) {
   cJSON_AddNumberToObject(s, "cpu_us_per_op", r->server_cpu_us_per_op);
   if (r->scenario == ED_BENCH_BULK)
     cJSON_AddNumberToObject(s, "gb_per_cpu_s", r->server_gb_per_cpu_s);
-  if (r->scenario == ED_BENCH_IDLE) {
+  if (r->scenario == ED_BENCH_IDLE || r->scenario == ED_BENCH_SCALE) {
     cJSON_AddNumberToObject(s, "rss_before_kib",
                             (double)r->server_rss_before_kib);
     cJSON_AddNumberToObject(s, "rss_after_kib",
                             (double)r->server_rss_after_kib);
     cJSON_AddNumberToObject(s, "kib_per_session", r->server_kib_per_session);
   }
+  if (r->scenario == ED_BENCH_SCALE) add_scale_server_json(s, r);
 }
 
 static cJSON *pair_json(const char *k1, double v1, const char *k2, double v2) {
@@ -60,6 +77,52 @@ static cJSON *pair_json(const char *k1, double v1, const char *k2, double v2) {
   cJSON_AddNumberToObject(o, k1, v1);
   cJSON_AddNumberToObject(o, k2, v2);
   return o;
+}
+
+/* add_solo_json: the closed-loop flood's storm on its own, and the
+ * storm's rate under the echo load as a fraction of it. */
+static void add_solo_json(cJSON *root, const struct ed_bench_result *r) {
+  cJSON *o = cJSON_AddObjectToObject(root, "solo_storm");
+  cJSON_AddNumberToObject(o, "handshakes", (double)r->solo_handshakes);
+  cJSON_AddNumberToObject(o, "hs_per_s", r->solo_hs_per_s);
+  cJSON_AddItemToObject(o, "handshake_us", lat_json(&r->solo_lat));
+  if (r->server_ok)
+    cJSON_AddNumberToObject(o, "server_cores", r->solo_server_cores);
+  cJSON_AddNumberToObject(
+      root, "storm_hs_kept",
+      r->solo_hs_per_s > 0 ? r->storm_hs_per_s / r->solo_hs_per_s : 0);
+}
+
+/* add_scale_json: the sessions' fate, the ramp, and what the server and
+ * the kernel held before, during and after. */
+static void add_scale_json(cJSON *root, const struct ed_bench_result *r) {
+  const struct ed_bench_scale *sc = &r->scale;
+  cJSON *o = cJSON_AddObjectToObject(root, "sessions");
+  cJSON_AddNumberToObject(o, "attempted", (double)sc->attempted);
+  cJSON_AddNumberToObject(o, "established", (double)r->established);
+  cJSON_AddNumberToObject(o, "refused_at_limit", (double)sc->refused);
+  if (sc->first_refusal[0])
+    cJSON_AddStringToObject(o, "first_refusal", sc->first_refusal);
+  cJSON_AddNumberToObject(o, "held", (double)r->held);
+  cJSON_AddNumberToObject(o, "closed", (double)sc->closed);
+  cJSON_AddNumberToObject(o, "close_unclean", (double)sc->close_unclean);
+  cJSON *t = cJSON_AddObjectToObject(root, "phases_s");
+  cJSON_AddNumberToObject(t, "ramp", sc->ramp_s);
+  cJSON_AddNumberToObject(t, "hold", sc->hold_s);
+  cJSON_AddNumberToObject(t, "check", sc->check_s);
+  cJSON_AddNumberToObject(t, "close", sc->close_s);
+  cJSON_AddNumberToObject(root, "ramp_hs_per_s", sc->ramp_hs_per_s);
+  cJSON *k = cJSON_AddObjectToObject(root, "kernel");
+  cJSON_AddNumberToObject(k, "slab_kib", (double)sc->slab_kib);
+  cJSON_AddNumberToObject(k, "tcp_mem_kib", (double)sc->sock_mem_kib);
+  cJSON_AddNumberToObject(
+      k, "kib_per_session",
+      r->established
+          ? (double)(sc->slab_kib + sc->sock_mem_kib) / (double)r->established
+          : 0);
+  cJSON *c = cJSON_AddObjectToObject(root, "client_fds");
+  cJSON_AddNumberToObject(c, "limit", (double)sc->client_fd_limit);
+  cJSON_AddNumberToObject(c, "max_sessions", (double)sc->client_max_sessions);
 }
 
 /* add_flood_json: the storm, the paced echo's achieved rate, and the
@@ -82,8 +145,16 @@ static void add_flood_json(cJSON *root, const struct ed_bench_result *r) {
   cJSON_AddNumberToObject(root, "storm_hs_per_s", r->storm_hs_per_s);
   cJSON_AddItemToObject(root, "storm_handshake_us", lat_json(&r->lat));
   cJSON_AddBoolToObject(root, "storm_verifies_server", 0);
-  if (r->server_ok)
+  cJSON_AddNumberToObject(root, "echo_conns", r->conns);
+  cJSON_AddBoolToObject(root, "closed_loop", r->rate == 0);
+  cJSON_AddNumberToObject(
+      root, "echo_rate_kept",
+      r->quiet_rate > 0 ? r->storm_rate / r->quiet_rate : 0);
+  if (r->solo) add_solo_json(root, r);
+  if (r->server_ok) {
     cJSON_AddNumberToObject(root, "storm_server_cores", r->server_cores);
+    cJSON_AddNumberToObject(root, "quiet_server_cores", r->quiet_server_cores);
+  }
   if (r->metrics_asked) {
     cJSON *q = cJSON_AddObjectToObject(root, "pool_queue_depth");
     cJSON_AddNumberToObject(q, "samples", r->queue_samples);
@@ -116,6 +187,9 @@ static void add_scenario_json(cJSON *root, const struct ed_bench_result *r) {
     case ED_BENCH_FLOOD:
       add_flood_json(root, r);
       break;
+    case ED_BENCH_SCALE:
+      add_scale_json(root, r);
+      break;
     default:
       break;
   }
@@ -128,6 +202,8 @@ char *ed_bench_result_json(const struct ed_bench_result *r) {
   cJSON_AddNumberToObject(root, "conns", r->conns);
   cJSON_AddNumberToObject(root, "size", r->size);
   cJSON_AddNumberToObject(root, "threads", r->threads);
+  cJSON_AddBoolToObject(root, "plain", r->plain);
+  cJSON_AddNumberToObject(root, "sources", r->sources);
   if (r->scenario == ED_BENCH_FLOOD)
     cJSON_AddNumberToObject(root, "storm", r->storm);
   cJSON_AddBoolToObject(root, "resume", r->resume);
@@ -192,6 +268,37 @@ static void print_flood(FILE *f, const struct ed_bench_result *r) {
     fprintf(f, "  pool queue     no sample (%s)\n", r->queue_error);
   fprintf(f, "  saturated      %s (by %s)\n", r->saturated ? "yes" : "no",
           r->saturation_basis ? r->saturation_basis : "none");
+  if (r->solo)
+    fprintf(
+        f,
+        "  storm alone    %.0f handshakes/s (p50 %.0f us); under the echo "
+        "load %.0f%% of it; echo kept %.0f%% of its quiet rate\n",
+        r->solo_hs_per_s, r->solo_lat.p50_us,
+        r->solo_hs_per_s > 0 ? 100 * r->storm_hs_per_s / r->solo_hs_per_s : 0,
+        r->quiet_rate > 0 ? 100 * r->storm_rate / r->quiet_rate : 0);
+  if (r->server_ok && r->rate == 0)
+    fprintf(f, "  server cores   %.2f quiet (closed loop)\n",
+            r->quiet_server_cores);
+}
+
+static void print_scale(FILE *f, const struct ed_bench_result *r) {
+  const struct ed_bench_scale *sc = &r->scale;
+  fprintf(f,
+          "  sessions       %llu of %llu established (%.0f/s over %.1f s), "
+          "%llu refused at the limit\n",
+          (unsigned long long)r->established, (unsigned long long)sc->attempted,
+          sc->ramp_hs_per_s, sc->ramp_s, (unsigned long long)sc->refused);
+  if (sc->first_refusal[0])
+    fprintf(f, "  first refusal  %s\n", sc->first_refusal);
+  fprintf(f,
+          "                 %llu held %.1f s and echoed, %llu closed cleanly "
+          "(%llu not)\n",
+          (unsigned long long)r->held, sc->hold_s,
+          (unsigned long long)sc->closed,
+          (unsigned long long)sc->close_unclean);
+  fprintf(f, "  client fds     limit %llu: at most %llu sessions fit\n",
+          (unsigned long long)sc->client_fd_limit,
+          (unsigned long long)sc->client_max_sessions);
 }
 
 static void print_scenario(FILE *f, const struct ed_bench_result *r) {
@@ -222,6 +329,9 @@ static void print_scenario(FILE *f, const struct ed_bench_result *r) {
     case ED_BENCH_FLOOD:
       print_flood(f, r);
       break;
+    case ED_BENCH_SCALE:
+      print_scale(f, r);
+      break;
   }
 }
 
@@ -236,17 +346,27 @@ static void print_server(FILE *f, const struct ed_bench_result *r) {
   if (r->scenario == ED_BENCH_BULK)
     fprintf(f, ", %.2f GB/s per core", r->server_gb_per_cpu_s);
   fprintf(f, "\n");
-  if (r->scenario == ED_BENCH_IDLE)
+  if (r->scenario == ED_BENCH_IDLE || r->scenario == ED_BENCH_SCALE)
     fprintf(f, "  server rss     %llu -> %llu KiB, %.1f KiB per session\n",
             (unsigned long long)r->server_rss_before_kib,
             (unsigned long long)r->server_rss_after_kib,
             r->server_kib_per_session);
+  if (r->scenario == ED_BENCH_SCALE)
+    fprintf(f,
+            "  server after   %llu KiB RSS, %llu fds (%llu before, %llu "
+            "held); %.1f us CPU per handshake, %.1f per echo\n",
+            (unsigned long long)r->scale.rss_after_close_kib,
+            (unsigned long long)r->scale.fds_after,
+            (unsigned long long)r->scale.fds_before,
+            (unsigned long long)r->scale.fds_held, r->scale.cpu_us_per_hs,
+            r->scale.cpu_us_per_echo);
 }
 
 void ed_bench_result_print(FILE *f, const struct ed_bench_result *r) {
-  fprintf(f, "%s: %u conns, %u bytes, %u client thread(s), %.2f s",
-          ed_bench_scenario_name(r->scenario), r->conns, r->size, r->threads,
-          r->elapsed_s);
+  fprintf(f, "%s%s: %u conns, %u bytes, %u client thread(s), %.2f s",
+          ed_bench_scenario_name(r->scenario), r->plain ? " (plain TCP)" : "",
+          r->conns, r->size, r->threads, r->elapsed_s);
+  if (r->sources) fprintf(f, ", %u source addresses", r->sources);
   if (r->version[0]) fprintf(f, ", %s %s %s", r->version, r->cipher, r->group);
   fprintf(f, "\n");
   print_scenario(f, r);

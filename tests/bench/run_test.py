@@ -1,0 +1,71 @@
+"""Smoke test of tools/bench/run: one quick round of echod and the
+plain-TCP floor server (handshake, resume, echo, bulk, the closed-loop
+flood with two handshake shares) from the binaries in the runfiles. It
+checks that every echod figure got its floor and a ratio, that the raw
+results hold what the table was made from, and that a share the server
+refuses is skipped with a note rather than failing the run. Never
+timings."""
+
+import json
+import os
+import subprocess
+import sys
+import unittest
+
+from tests.lib import echod
+
+
+class RunSmoke(unittest.TestCase):
+    def test_quick_round_against_the_floors(self):
+        bindir = os.path.join(echod.runfiles_dir(), echod.WORKSPACE)
+        out = os.path.join(echod.tmpdir("run-"), "raw.json")
+        cpus = os.cpu_count() or 1
+        r = subprocess.run(
+            [sys.executable, os.path.join(bindir, "tools", "bench", "run"),
+             "--quick", "--bin-dir", bindir, "--targets", "echod,plain",
+             "--scenarios", "handshake,resume,echo,bulk,flood-closed",
+             "--handshake-shares", "default,25", "--quiet-wait", "0",
+             # Other tests run beside this one: never wait or re-run for
+             # them (the smoke checks what is printed, not how fast).
+             "--max-foreign", "1000", "--retries", "0",
+             "--server-cpu", "0", "--client-cpu", str(1 if cpus > 1 else 0),
+             "--out", out],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            timeout=echod.scaled(240))
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        table = r.stdout
+        for figure in ("full mTLS handshake, server CPU per handshake",
+                       "resumed handshake, server CPU per handshake",
+                       "64 B echo, C=64, server CPU per message",
+                       "bulk echo, per server core"):
+            line = [l for l in table.splitlines() if l.startswith(
+                "| %s |" % figure)]
+            self.assertEqual(len(line), 1, table)
+            self.assertRegex(line[0], r"\*\*\d+\.\d\dx\*\*", line[0])
+        raw = json.load(open(out))
+        res = raw["results"]
+        for scen in ("handshake", "echo", "bulk"):
+            plain = res["plain"][scen][0]
+            self.assertTrue(plain["ok"], plain)
+            self.assertTrue(plain["plain"], plain)
+            self.assertTrue(plain["server"]["ok"], plain)
+        self.assertNotIn("resume", res["plain"])  # no TLS, no resumption
+        for scen in ("handshake", "resume", "echo", "bulk", "flood-closed"):
+            self.assertTrue(res["echod"][scen][0]["ok"], res["echod"][scen])
+        self.assertIn("solo_storm", res["echod"]["flood-closed"][0])
+        fl = raw["floors"][0]
+        for key in ("x25519_us", "ecdsa_p256_sign_us", "ecdsa_p256_verify_us",
+                    "aes128gcm_open_seal_bytes_per_s"):
+            self.assertGreater(fl[key], 0, fl)
+        # --handshake-share 25: measured if the server knows the flag,
+        # else skipped with the server's own words; never a failure.
+        if "echod flood-closed@25" in raw["skipped"]:
+            self.assertIn("handshake-share",
+                          raw["skipped"]["echod flood-closed@25"])
+            self.assertIn("skipped", table)
+        else:
+            self.assertTrue(res["echod"]["flood-closed@25"][0]["ok"])
+
+
+if __name__ == "__main__":
+    unittest.main()
