@@ -194,6 +194,21 @@ static void on_sweep(uv_timer_t *t) {
 
 /* ---- life ---------------------------------------------------------------- */
 
+static void free_handle(uv_handle_t *h) {
+  free(h);
+}
+
+/* open_libuv_spare: libuv opens a spare descriptor (/dev/null, for its
+ * own EMFILE trick) on a loop's first stream. Made now, with a stream
+ * closed at once, it is there from startup: a loop's descriptors do not
+ * change with its first connection (tests count them), and nothing is
+ * opened later under the sandbox. */
+static void open_libuv_spare(struct ed_loop *l) {
+  uv_tcp_t *t = ed_malloc(sizeof(*t));
+  uv_tcp_init(&l->uv, t);
+  uv_close((uv_handle_t *)t, free_handle);
+}
+
 struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
   struct ed_loop *l = ed_calloc(1, sizeof(*l));
   l->index = index;
@@ -222,6 +237,7 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
     ed_loop_free(l);
     return NULL;
   }
+  open_libuv_spare(l);
   uint64_t hs =
       l->cfg->handshake_timeout_ms ? l->cfg->handshake_timeout_ms : 10000;
   l->tick_ms = hs / 10 < 10 ? 10 : hs / 10 > 250 ? 250 : hs / 10;
