@@ -411,3 +411,44 @@ def crypto_line(floors):
                          i + 1, f["x25519_us"], f["ecdsa_p256_sign_us"],
                          f["ecdsa_p256_verify_us"], f["echo_floor_gbs"])
                      for i, f in enumerate(floors))
+
+
+# ---- A/B: two builds of echod in the same rounds -----------------------------
+
+
+def ab_rows(results):
+    """(label, A median, B median, per-round B/A ratios, fmt) for every
+    figure both echod and echod-b have: METRICS per scenario, and the
+    closed-loop flood's figures per share."""
+    a, b = results.get("echod", {}), results.get("echod-b", {})
+    figs = [(scen, label, f, fmt) for scen, label, f, _, fmt in METRICS
+            if fmt != BOOL]
+    for key in sorted(k for k in a if k.startswith("flood-closed")):
+        share = key.partition("@")[2] or "default"
+        figs += [(key, "%s (share %s)" % (label.replace("**", ""), share),
+                  f, fmt) for label, f, fmt, _ in CLOSED]
+    rows = []
+    for scen, label, f, fmt in figs:
+        ra, rb = by_round(a.get(scen, [])), by_round(b.get(scen, []))
+        ratios = []
+        for rnd in sorted(set(ra) & set(rb)):
+            va, vb = f(ra[rnd]), f(rb[rnd])
+            if va and vb is not None:
+                ratios.append(vb / va)
+        ma, mb = median(a.get(scen, []), f), median(b.get(scen, []), f)
+        if ma is None and mb is None:
+            continue
+        rows.append((label, ma, mb, ratios, fmt))
+    return rows
+
+
+def ab_table(results, a):
+    lines = ["| figure | echod | echod-b | ratio b/a per round | "
+             "**median ratio** |", "|---|---:|---:|---|---:|"]
+    for label, ma, mb, ratios, fmt in ab_rows(results):
+        lines.append("| %s | %s | %s | %s | %s |" % (
+            label, "—" if ma is None else fmt % ma,
+            "—" if mb is None else fmt % mb,
+            ", ".join("%.3f" % x for x in ratios) or "—",
+            "**%.3f**" % statistics.median(ratios) if ratios else "—"))
+    return "\n".join(lines) if len(lines) > 2 else ""
