@@ -1,11 +1,22 @@
-/* internal/handshake — see handshake.h. One mutex-protected FIFO and a
- * condition variable; the queue's counters (depth, wait histogram) are one
- * struct ed_stats written only under the mutex, so it has one writer at a
- * time as stats.h requires. */
+/* internal/handshake — see handshake.h. One mutex-protected FIFO; an idle
+ * thread sleeps on a futex word of its own, and a submit wakes one only
+ * when one sleeps (the idle list), with one FUTEX_WAKE that always finds
+ * its thread. A condition variable costs more on every round trip:
+ * glibc's pthread_cond_wait takes the mutex back marked contended, so the
+ * woken thread's unlock makes a FUTEX_WAKE that finds nobody, and a
+ * signal with nobody waiting still takes the condvar's internal lock
+ * (docs/BENCHMARKS.md counts the syscalls). The queue's counters (depth,
+ * wait histogram) are one struct ed_stats written only under the mutex,
+ * so it has one writer at a time as stats.h requires; |depth| is also
+ * kept atomic, so ed_hs_pool_full (once per accepted connection) takes
+ * no lock. */
 #include "internal/handshake/handshake.h"
 
+#include <errno.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -14,27 +25,68 @@
 
 #include "internal/base/base.h"
 
+/* One pool thread's sleep: |woken| becomes 1 when a submit (or the end)
+ * takes it off the idle list. */
+struct waiter {
+  struct waiter *next; /* idle list, under the pool's mutex */
+  _Atomic uint32_t woken;
+};
+
 struct ed_hs_pool {
   pthread_mutex_t mu;
-  pthread_cond_t cv;
   struct ed_hs_job *head, *tail;
-  size_t depth;
+  struct waiter *idle; /* threads asleep (or about to), under |mu| */
+  _Atomic size_t depth;
   size_t max_queue;
   int stopping;
   _Atomic uint32_t test_delay_ms;
   uint32_t num_threads;
   pthread_t *threads;
+  struct waiter *waiters; /* one per thread; they outlive the threads, so
+                           * a late futex wake never hits freed memory */
   struct ed_stats qstats; /* written under |mu| only */
 };
 
-static struct ed_hs_job *take(struct ed_hs_pool *p) {
+static void futex_wait(_Atomic uint32_t *word, uint32_t val) {
+  syscall(SYS_futex, word, FUTEX_WAIT_PRIVATE, val, NULL, NULL, 0);
+}
+
+static void futex_wake(_Atomic uint32_t *word) {
+  syscall(SYS_futex, word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+}
+
+/* wake_locked takes one sleeping thread off the idle list (caller holds
+ * |mu|) and returns it for wake_one, or NULL when none sleeps. */
+static struct waiter *wake_locked(struct ed_hs_pool *p) {
+  struct waiter *w = p->idle;
+  if (w) p->idle = w->next;
+  return w;
+}
+
+static void wake_one(struct waiter *w) {
+  if (!w) return;
+  atomic_store_explicit(&w->woken, 1, memory_order_release);
+  futex_wake(&w->woken);
+}
+
+/* take returns the next job, sleeping while there is none; NULL once the
+ * pool stops and the queue is empty. */
+static struct ed_hs_job *take(struct ed_hs_pool *p, struct waiter *me) {
   pthread_mutex_lock(&p->mu);
-  while (!p->head && !p->stopping) pthread_cond_wait(&p->cv, &p->mu);
+  while (!p->head && !p->stopping) {
+    atomic_store_explicit(&me->woken, 0, memory_order_relaxed);
+    me->next = p->idle;
+    p->idle = me;
+    pthread_mutex_unlock(&p->mu);
+    while (!atomic_load_explicit(&me->woken, memory_order_acquire))
+      futex_wait(&me->woken, 0);
+    pthread_mutex_lock(&p->mu);
+  }
   struct ed_hs_job *job = p->head;
   if (job) {
     p->head = job->next;
     if (!p->head) p->tail = NULL;
-    p->depth--;
+    atomic_fetch_sub_explicit(&p->depth, 1, memory_order_relaxed);
     ed_gauge_add(&p->qstats.queue_depth, -1);
     ed_hist_observe(&p->qstats.queue_wait, ed_now_ns() - job->queued_ns);
   }
@@ -62,11 +114,18 @@ static void lower_priority(void) {
   (void)setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 19);
 }
 
+struct worker_arg {
+  struct ed_hs_pool *p;
+  struct waiter *me;
+};
+
 static void *worker(void *arg) {
-  struct ed_hs_pool *p = arg;
+  struct worker_arg a = *(struct worker_arg *)arg;
+  struct ed_hs_pool *p = a.p;
   struct ed_hs_job *job;
+  free(arg);
   lower_priority();
-  while ((job = take(p)) != NULL) {
+  while ((job = take(p, a.me)) != NULL) {
     job->next = NULL;
     uint32_t ms = atomic_load_explicit(&p->test_delay_ms, memory_order_relaxed);
     if (ms) {
@@ -82,12 +141,17 @@ static void *worker(void *arg) {
 struct ed_hs_pool *ed_hs_pool_new(uint32_t threads, uint32_t max_queue) {
   struct ed_hs_pool *p = ed_calloc(1, sizeof(*p));
   pthread_mutex_init(&p->mu, NULL);
-  pthread_cond_init(&p->cv, NULL);
   ed_stats_init(&p->qstats);
   p->max_queue = max_queue ? max_queue : 1;
-  p->threads = ed_calloc(threads ? threads : 1, sizeof(pthread_t));
-  for (uint32_t i = 0; i < (threads ? threads : 1); i++) {
-    if (pthread_create(&p->threads[i], NULL, worker, p) != 0) {
+  uint32_t n = threads ? threads : 1;
+  p->threads = ed_calloc(n, sizeof(pthread_t));
+  p->waiters = ed_calloc(n, sizeof(struct waiter));
+  for (uint32_t i = 0; i < n; i++) {
+    struct worker_arg *a = ed_malloc(sizeof(*a));
+    a->p = p;
+    a->me = &p->waiters[i];
+    if (pthread_create(&p->threads[i], NULL, worker, a) != 0) {
+      free(a);
       ed_hs_pool_free(p);
       return NULL;
     }
@@ -100,19 +164,26 @@ void ed_hs_pool_free(struct ed_hs_pool *p) {
   if (!p) return;
   pthread_mutex_lock(&p->mu);
   p->stopping = 1;
-  pthread_cond_broadcast(&p->cv);
+  struct waiter *all = p->idle;
+  p->idle = NULL;
   pthread_mutex_unlock(&p->mu);
+  while (all) { /* read |next| first: a woken thread reuses its waiter */
+    struct waiter *w = all;
+    all = w->next;
+    wake_one(w);
+  }
   for (uint32_t i = 0; i < p->num_threads; i++)
     pthread_join(p->threads[i], NULL);
-  pthread_cond_destroy(&p->cv);
   pthread_mutex_destroy(&p->mu);
   free(p->threads);
+  free(p->waiters);
   free(p);
 }
 
 int ed_hs_pool_submit(struct ed_hs_pool *p, struct ed_hs_job *job, int is_new) {
   pthread_mutex_lock(&p->mu);
-  if (is_new && p->depth >= p->max_queue) {
+  if (is_new &&
+      atomic_load_explicit(&p->depth, memory_order_relaxed) >= p->max_queue) {
     pthread_mutex_unlock(&p->mu);
     return ED_E_AGAIN;
   }
@@ -124,10 +195,11 @@ int ed_hs_pool_submit(struct ed_hs_pool *p, struct ed_hs_job *job, int is_new) {
     p->head = job;
   }
   p->tail = job;
-  p->depth++;
+  atomic_fetch_add_explicit(&p->depth, 1, memory_order_relaxed);
   ed_gauge_add(&p->qstats.queue_depth, 1);
-  pthread_cond_signal(&p->cv);
+  struct waiter *w = wake_locked(p); /* none asleep: all busy, no syscall */
   pthread_mutex_unlock(&p->mu);
+  wake_one(w);
   return 0;
 }
 
@@ -136,10 +208,7 @@ void ed_hs_pool_set_test_delay(struct ed_hs_pool *p, uint32_t ms) {
 }
 
 size_t ed_hs_pool_depth(struct ed_hs_pool *p) {
-  pthread_mutex_lock(&p->mu);
-  size_t d = p->depth;
-  pthread_mutex_unlock(&p->mu);
-  return d;
+  return atomic_load_explicit(&p->depth, memory_order_relaxed);
 }
 
 int ed_hs_pool_full(struct ed_hs_pool *p) {

@@ -64,6 +64,21 @@ static int in_use(char *err, size_t err_len, const char *what,
   return ED_E_EXIST;
 }
 
+/* defer_accept: accept() returns a connection only once its first bytes
+ * (the ClientHello, or a PROXY header) arrived, so the loop reads them at
+ * accept and hands them to the pool at once: one loop wake-up, one
+ * epoll_wait and one pass through libuv fewer per connection (see
+ * internal/loop/conn.c first_read; docs/BENCHMARKS.md has the A/B). A
+ * client that connects and stays silent costs no descriptor meanwhile;
+ * after ED_LISTEN_DEFER_S (the kernel counts it in SYN-ACK
+ * retransmissions, so about a second) the kernel hands it over anyway and
+ * the handshake timeout runs from there. Best effort: a kernel without it
+ * only loses the saving. */
+static void defer_accept(int fd) {
+  int secs = ED_LISTEN_DEFER_S;
+  (void)setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
+}
+
 static int set_options(int fd, int family) {
   int one = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
@@ -71,6 +86,7 @@ static int set_options(int fd, int family) {
   if (family == AF_INET6 &&
       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
     return -1;
+  defer_accept(fd);
   return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
@@ -202,6 +218,7 @@ static void adopt(struct ed_listener *l) {
   fcntl(l->fd, F_SETFD, FD_CLOEXEC);
   fcntl(l->fd, F_SETFL, fcntl(l->fd, F_GETFL) | O_NONBLOCK);
   setsockopt(l->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  defer_accept(l->fd);
 }
 
 int ed_listen_inherit(struct ed_listener **out, size_t *out_num, char *err,

@@ -33,6 +33,9 @@
 #include "internal/base/base.h"
 
 #define ED_LISTEN_BACKLOG 4096
+/* TCP_DEFER_ACCEPT: how long the kernel holds a connection that sent
+ * nothing yet before accept() returns it anyway (listen.c defer_accept). */
+#define ED_LISTEN_DEFER_S 1
 #define ED_LISTEN_MAX_INHERITED 16
 
 struct ed_listener {
@@ -45,14 +48,16 @@ struct ed_listener {
 /* ed_listen_bind creates a non-blocking, close-on-exec TCP socket bound to
  * |hostport| ("host:port", "[v6]:port"; the host numeric or resolvable;
  * port 0 picks one) with SO_REUSEADDR (a restart is not blocked by the
- * previous run's TIME_WAIT connections), IPV6_V6ONLY for IPv6 and
- * TCP_NODELAY, which every accepted socket inherits on Linux. It does not
- * listen yet. On success fills |out| and returns 0. On failure |out->fd|
- * is -1, |err| gets one line naming the address and why, and the result
- * is ED_E_USAGE (bad syntax, a host that does not resolve), ED_E_EXIST
- * (the address is in use: the line names the process holding it when
- * /proc shows it) or ED_E_SYS (any other refusal: not an address of this
- * host, a privileged port). */
+ * previous run's TIME_WAIT connections), IPV6_V6ONLY for IPv6,
+ * TCP_NODELAY, which every accepted socket inherits on Linux, and
+ * TCP_DEFER_ACCEPT (accept returns a connection once its first bytes
+ * arrived, or after ED_LISTEN_DEFER_S: the loop reads them at once). It does
+ * not listen yet. On success fills |out| and returns 0. On failure |out->fd| is
+ * -1, |err| gets one line naming the address and why, and the result is
+ * ED_E_USAGE (bad syntax, a host that does not resolve), ED_E_EXIST (the
+ * address is in use: the line names the process holding it when /proc shows it)
+ * or ED_E_SYS (any other refusal: not an address of this host, a privileged
+ * port). */
 int ed_listen_bind(struct ed_listener *out, const char *hostport, char *err,
                    size_t err_len);
 
@@ -69,7 +74,8 @@ void ed_listen_close(struct ed_listener *l);
  * when $LISTEN_PID is this process and $LISTEN_FDS is N > 0, descriptors
  * 3 .. 3+N-1, named by $LISTEN_FDNAMES (colon-separated) when set. Each
  * must be a listening TCP stream socket (IPv4 or IPv6); it is made
- * close-on-exec and non-blocking and gets TCP_NODELAY. The three
+ * close-on-exec and non-blocking and gets TCP_NODELAY and
+ * TCP_DEFER_ACCEPT, as a socket bound here. The three
  * variables are removed from the environment either way, so nothing this
  * process starts inherits them. Sets |*out| (caller frees with free()
  * after closing each with ed_listen_close) and |*out_num|; 0 sockets when

@@ -19,6 +19,8 @@
  * number. Created and closed out of TSan's sight, like libuv's own. */
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -41,42 +43,47 @@ static void log_out_of_fds(struct ed_loop *l, int dropped, int paused_ms) {
 
 /* ---- the inbox: connections other loops accepted for this one ------------ */
 
-/* inbox_put queues |fd| for |to|. Returns 0, or -1 when |to| takes no more
+/* inbox_put queues |a| for |to|. Returns 0, or -1 when |to| takes no more
  * (full, or closed: it is draining or stopping). */
-static int inbox_put(struct ed_loop *to, int fd) {
+static int inbox_put(struct ed_loop *to, const struct ed_accepted *a) {
   pthread_mutex_lock(&to->inbox_mu);
   int ok = !to->inbox_closed && to->inbox_len < ED_INBOX_MAX;
   if (ok) {
     if (to->inbox_len == to->inbox_cap) {
       to->inbox_cap = to->inbox_cap ? 2 * to->inbox_cap : 64;
-      to->inbox = ed_realloc(to->inbox, to->inbox_cap * sizeof(int));
+      to->inbox = ed_realloc(to->inbox, to->inbox_cap * sizeof(*a));
     }
-    to->inbox[to->inbox_len++] = fd;
+    to->inbox[to->inbox_len++] = *a;
   }
   pthread_mutex_unlock(&to->inbox_mu);
   if (ok) ed_wake_signal(&to->inbox_wake);
   return ok ? 0 : -1;
 }
 
+/* on_inbox takes the whole inbox at once (swapped for the spare array,
+ * so nothing is copied under the lock) and accepts what it held. */
 static void on_inbox(struct ed_wake *w) {
   struct ed_loop *l = w->data;
-  int fds[ED_INBOX_MAX];
   pthread_mutex_lock(&l->inbox_mu);
-  size_t n = l->inbox_len;
-  memcpy(fds, l->inbox, n * sizeof(int));
+  struct ed_accepted *q = l->inbox;
+  size_t n = l->inbox_len, cap = l->inbox_cap;
+  l->inbox = l->inbox_spare;
+  l->inbox_cap = l->inbox_spare_cap;
   l->inbox_len = 0;
   pthread_mutex_unlock(&l->inbox_mu);
-  for (size_t i = 0; i < n; i++) ed_conn_accept(l, fds[i]);
+  for (size_t i = 0; i < n; i++) ed_conn_accept(l, &q[i]);
+  l->inbox_spare = q; /* the loop's own until the next swap */
+  l->inbox_spare_cap = cap;
 }
 
-/* hand_off gives |fd| (just accepted) to the loop whose turn it is, or
+/* hand_off gives |a| (just accepted) to the loop whose turn it is, or
  * keeps it when that is this loop or that loop takes no more. */
-static void hand_off(struct ed_loop *l, int fd) {
+static void hand_off(struct ed_loop *l, const struct ed_accepted *a) {
   struct ed_loop_shared *sh = l->sh;
   uint32_t n = sh->loops ? sh->num_loops : 1;
   struct ed_loop *to = l;
   if (n > 1) to = sh->loops[atomic_fetch_add(&sh->next_loop, 1) % n];
-  if (to == l || !to || inbox_put(to, fd) != 0) ed_conn_accept(l, fd);
+  if (to == l || !to || inbox_put(to, a) != 0) ed_conn_accept(l, a);
 }
 
 /* ---- accepting ----------------------------------------------------------- */
@@ -91,6 +98,19 @@ static void on_accept_pause_end(uv_timer_t *t) {
 
 static int accept_fd(int lfd, int flags) {
   return (int)syscall(SYS_accept4, lfd, NULL, NULL, flags);
+}
+
+/* accept_one accepts a connection on listener |i| into |a|, with the
+ * peer's address (no getpeername later). Returns the descriptor or -1
+ * (errno set). */
+static int accept_one(struct ed_loop *l, size_t i, struct ed_accepted *a) {
+  socklen_t len = sizeof(a->peer);
+  memset(a, 0, sizeof(*a));
+  a->fd = (int)syscall(SYS_accept4, l->listener_fds[i], &a->peer.sa, &len,
+                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+  if (a->fd >= 0 && len > sizeof(a->peer)) a->peer.sa.sa_family = AF_UNSPEC;
+  a->data_waiting = l->listener_deferred[i];
+  return a->fd;
 }
 
 /* emfile_trick: out of descriptors, so the pending connection cannot be
@@ -116,13 +136,14 @@ static void emfile_trick(struct ed_loop *l, int lfd) {
 
 static void on_readable(uv_poll_t *p, int status, int events) {
   struct ed_loop *l = p->data;
-  int lfd = l->listener_fds[p - l->listeners];
+  size_t i = (size_t)(p - l->listeners);
+  int lfd = l->listener_fds[i];
+  struct ed_accepted a;
   (void)events;
   if (status < 0) return;
   for (int n = 0; n < ED_ACCEPTS_PER_WAKE; n++) {
-    int fd = accept_fd(lfd, SOCK_NONBLOCK | SOCK_CLOEXEC);
-    if (fd >= 0) {
-      hand_off(l, fd);
+    if (accept_one(l, i, &a) >= 0) {
+      hand_off(l, &a);
     } else if (errno == EMFILE || errno == ENFILE) {
       emfile_trick(l, lfd);
       return;
@@ -130,6 +151,15 @@ static void on_readable(uv_poll_t *p, int status, int events) {
       return; /* EAGAIN: another loop took it; or nothing left */
     }
   }
+}
+
+/* is_deferred: |fd| has TCP_DEFER_ACCEPT (internal/listen sets it), so
+ * what it accepts has data waiting. */
+static uint8_t is_deferred(int fd) {
+  int secs = 0;
+  socklen_t len = sizeof(secs);
+  return getsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, &len) == 0 &&
+         secs > 0;
 }
 
 int ed_loop_add_listener(struct ed_loop *l, int fd) {
@@ -144,6 +174,7 @@ int ed_loop_add_listener(struct ed_loop *l, int fd) {
   }
   l->listeners[i].data = l;
   l->listener_fds[i] = fd;
+  l->listener_deferred[i] = is_deferred(fd);
   l->num_listeners++;
   return uv_poll_start(&l->listeners[i], UV_READABLE, on_readable) ? ED_E_SYS
                                                                    : 0;
@@ -154,7 +185,7 @@ int ed_loop_add_listener(struct ed_loop *l, int fd) {
 static void close_inbox(struct ed_loop *l) {
   pthread_mutex_lock(&l->inbox_mu);
   l->inbox_closed = 1;
-  for (size_t i = 0; i < l->inbox_len; i++) syscall(SYS_close, l->inbox[i]);
+  for (size_t i = 0; i < l->inbox_len; i++) syscall(SYS_close, l->inbox[i].fd);
   l->inbox_len = 0;
   pthread_mutex_unlock(&l->inbox_mu);
 }
@@ -190,7 +221,8 @@ void ed_loop_accept_cleanup(struct ed_loop *l) {
   }
   close_inbox(l);
   free(l->inbox);
-  l->inbox = NULL;
+  free(l->inbox_spare);
+  l->inbox = l->inbox_spare = NULL;
   ed_wake_cleanup(&l->inbox_wake);
   pthread_mutex_destroy(&l->inbox_mu);
   if (l->reserve_fd >= 0) close(l->reserve_fd);

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal/loop/loop_internal.h"
@@ -521,6 +522,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct ed_conn *c = s->data;
   struct ed_loop *l = c->loop;
   const uint8_t *data = (const uint8_t *)buf->base;
+  ed_loop_awake(l);
   if (nread < 0) {
     on_peer_end(c, nread);
   } else if (nread > 0 && c->st == ED_CONN_ESTABLISHED) {
@@ -590,18 +592,51 @@ static void admit(struct ed_loop *l, struct ed_conn *c) {
   ed_buf_init(&c->rx, ED_HS_MAX_INPUT);
   ed_buf_init(&c->step.in, ED_HS_MAX_INPUT);
   ed_buf_init(&c->step.out, ED_HS_MAX_INPUT);
-  peer_name(c);
+  if (!c->peer_addr[0]) peer_name(c);
   pthread_mutex_lock(&l->reg_mu);
   link_tail(&l->conns, &c->reg);
   pthread_mutex_unlock(&l->reg_mu);
 }
 
-void ed_conn_accept(struct ed_loop *l, int fd) {
+/* first_read reads what a TCP_DEFER_ACCEPT listener's connection already
+ * holds (its ClientHello, or PROXY header) right at accept, as on_read
+ * would on the next loop iteration: the first handshake step goes to the
+ * pool at once, one wake-up and one epoll_wait earlier. Whatever happens
+ * (nothing there yet after the defer timeout, EOF, an error) ends in
+ * ed_conn_io, as on_read does. */
+static void first_read(struct ed_conn *c) {
+  uv_os_fd_t fd;
+  uv_buf_t buf;
+  uv_stream_t *s = (uv_stream_t *)&c->tcp;
+  if (uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+    ed_conn_io(c);
+    return;
+  }
+  on_alloc((uv_handle_t *)&c->tcp, ED_LOOP_RBUF, &buf);
+  ssize_t n;
+  do { /* a raw syscall, like libuv's own reads (accept.c says why) */
+    n = syscall(SYS_read, fd, buf.base, buf.len);
+  } while (n < 0 && errno == EINTR);
+  if (n > 0) {
+    on_read(s, n, &buf);
+  } else if (n == 0) {
+    on_read(s, UV_EOF, &buf);
+  } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+    on_read(s, uv_translate_sys_error(errno), &buf);
+  } else {
+    ed_conn_io(c);
+  }
+}
+
+void ed_conn_accept(struct ed_loop *l, const struct ed_accepted *a) {
+  int fd = a->fd;
   struct ed_conn *c = ed_calloc(1, sizeof(*c));
   c->loop = l;
   c->refs = 1; /* the handle's */
   c->st = ED_CONN_NEW;
   c->state = public_state[ED_CONN_NEW];
+  if (a->peer.sa.sa_family != AF_UNSPEC)
+    (void)ed_net_format_addr(c->peer_addr, sizeof(c->peer_addr), &a->peer.sa);
   uv_tcp_init(&l->uv, &c->tcp);
   c->tcp.data = c;
   if (uv_tcp_open(&c->tcp, fd) != 0) {
@@ -619,5 +654,9 @@ void ed_conn_accept(struct ed_loop *l, int fd) {
   }
   admit(l, c);
   ed_conn_set_state(c, l->cfg->proxy_protocol ? ED_CONN_PROXY : ED_CONN_HELLO);
-  ed_conn_io(c);
+  if (a->data_waiting) {
+    first_read(c);
+  } else {
+    ed_conn_io(c);
+  }
 }

@@ -193,7 +193,10 @@ void h_start(struct harness *h) {
   struct sockaddr_in sa;
   socklen_t sa_len = sizeof(sa);
   int small = SOCK_BUF; /* accepted sockets inherit it */
+  int defer = h->defer_accept ? ED_LISTEN_DEFER_S : 0;
   if (!h->l || ed_listen_bind(&ls, "127.0.0.1:0", err, sizeof(err)) ||
+      setsockopt(ls.fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer)) !=
+          0 ||
       setsockopt(ls.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small)) != 0 ||
       setsockopt(ls.fd, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)) != 0 ||
       ed_listen_start(&ls, err, sizeof(err)) != 0 ||
@@ -338,15 +341,13 @@ SSL_CTX *cli_ctx(enum cli_cert cert) {
   return cert == CLI_ALICE ? ctx_alice : ctx_nocert;
 }
 
-void cli_open(struct harness *h, struct cli *c, enum cli_cert cert) {
+/* cli_connect connects |c| to the harness's listener. */
+static void cli_connect(struct harness *h, struct cli *c, enum cli_cert cert) {
   memset(c, 0, sizeof(*c));
   struct sockaddr_in a = {.sin_family = AF_INET,
                           .sin_port = htons(h->port),
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
   socklen_t alen = sizeof(a);
-  struct ed_stats_snapshot st;
-  h_stats(h, &st);
-  uint64_t accepted = st.accepted;
   c->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   /* No Nagle: every send is on the wire when send returns. Small buffers
    * (the listener's too, see h_start): a few hundred KiB fill them, so a
@@ -365,11 +366,36 @@ void cli_open(struct harness *h, struct cli *c, enum cli_cert cert) {
   c->tls = ed_tls_conn_new_client(cli_ctx(cert), "localhost", NULL);
   ed_buf_init(&c->in, 1u << 26);
   ed_buf_init(&c->plain, 1u << 26);
-  for (int i = 0; i < 1000 && st.accepted == accepted; i++) {
+}
+
+/* wait_accepted pumps until the loop's accepted count passes |before|. */
+static void wait_accepted(struct harness *h, uint64_t before) {
+  struct ed_stats_snapshot st;
+  h_stats(h, &st);
+  for (int i = 0; i < 1000 && st.accepted == before; i++) {
     h_pump(h);
     h_stats(h, &st);
   }
-  CHECK(st.accepted > accepted);
+  CHECK(st.accepted > before);
+}
+
+void cli_open(struct harness *h, struct cli *c, enum cli_cert cert) {
+  struct ed_stats_snapshot st;
+  h_stats(h, &st);
+  cli_connect(h, c, cert);
+  wait_accepted(h, st.accepted);
+}
+
+void cli_open_hello(struct harness *h, struct cli *c, enum cli_cert cert) {
+  struct ed_stats_snapshot st;
+  h_stats(h, &st);
+  cli_connect(h, c, cert);
+  struct ed_buf out;
+  ed_buf_init(&out, 1u << 20);
+  CHECK_EQ(cli_hs_bytes(c, &out), 0);
+  CHECK(send(c->fd, out.data, out.len, MSG_NOSIGNAL) == (ssize_t)out.len);
+  ed_buf_cleanup(&out);
+  wait_accepted(h, st.accepted);
 }
 
 void cli_free(struct cli *c) {

@@ -31,6 +31,11 @@ struct fake_pool {
 
 struct harness {
   struct ed_config cfg; /* tests may change it before h_start */
+  /* Tests may set it before h_start: the listener keeps the
+   * TCP_DEFER_ACCEPT internal/listen gives it, so a connection is
+   * accepted only once its first bytes arrived (and read at once). Off
+   * by default: cli_open waits for the accept before sending anything. */
+  int defer_accept;
   struct ed_loop_shared sh;
   struct ed_loop *l;
   uint16_t port;
@@ -101,8 +106,11 @@ SSL_CTX *cli_ctx(enum cli_cert cert);
  * new reference; NULL if none). */
 SSL_SESSION *cli_ticket(void);
 /* cli_open connects to the harness's listener and pumps until the loop
- * accepted the connection. */
+ * accepted the connection (not with h->defer_accept: see cli_open_hello). */
 void cli_open(struct harness *h, struct cli *c, enum cli_cert cert);
+/* cli_open_hello connects, sends the ClientHello at once and pumps until
+ * the loop accepted the connection: what a deferred listener needs. */
+void cli_open_hello(struct harness *h, struct cli *c, enum cli_cert cert);
 void cli_free(struct cli *c);
 /* cli_send writes raw bytes (pumping the loop while the socket is full). */
 void cli_send(struct harness *h, struct cli *c, const void *data, size_t len);

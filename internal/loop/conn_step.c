@@ -94,7 +94,11 @@ void ed_conn_step_run(struct ed_hs_job *job) {
 }
 
 /* ed_conn_step_complete pushes |c| on its loop's lock-free stack of
- * finished steps and wakes the loop (loop.c run_steps takes them all). */
+ * finished steps (loop.c run_steps takes them all) and wakes the loop
+ * only if it polls: an awake loop takes the stack before it polls again
+ * (loop.c on_prepare), so on a busy loop a finished step costs no
+ * syscall at all. The first push onto an empty stack signals; later ones
+ * find a wake-up (or a look) already due. */
 void ed_conn_step_complete(struct ed_hs_job *job) {
   struct ed_conn *c = conn_of_job(job);
   struct ed_loop *l = c->loop;
@@ -102,6 +106,6 @@ void ed_conn_step_complete(struct ed_hs_job *job) {
   do {
     c->done_next = head;
   } while (!atomic_compare_exchange_weak_explicit(
-      &l->done, &head, c, memory_order_release, memory_order_relaxed));
-  if (!head) ed_wake_signal(&l->wake); /* else a wake is already due */
+      &l->done, &head, c, memory_order_seq_cst, memory_order_relaxed));
+  if (!head && atomic_load(&l->polling)) ed_wake_signal(&l->wake);
 }

@@ -171,6 +171,40 @@ static void test_states_echo_and_client_close(void) {
   h_finish(&h);
 }
 
+/* A TCP_DEFER_ACCEPT listener (what internal/listen makes) hands over a
+ * connection once its ClientHello arrived; the loop reads it right at
+ * accept, so the first step is in the pool as soon as the connection is
+ * accepted, and the peer's address came with accept4. */
+static void test_deferred_accept_reads_hello(void) {
+  struct harness h;
+  struct cli c;
+  struct ed_session_info info;
+  char want[64];
+  h_init(&h);
+  h.defer_accept = 1;
+  h_start(&h);
+  cli_open_hello(&h, &c, CLI_ALICE);
+  CHECK_EQ(h.pool.queued, 1);
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_HANDSHAKING);
+  CHECK_EQ(h_session(&h, c.port, &info), 0);
+  snprintf(want, sizeof(want), "127.0.0.1:%u", c.port);
+  CHECK_STR(info.peer, want);
+  ed_session_info_cleanup(&info);
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  CHECK_EQ(cli_hs(&h, &c), 1);
+  h_pump(&h);
+  CHECK_EQ(h_pool_run(&h, 1), 1);
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
+  cli_write(&h, &c, "hello", 5);
+  h_pump(&h);
+  cli_read(&c);
+  CHECK(c.plain.len >= 5 && memcmp(c.plain.data, "hello", 5) == 0);
+  cli_free(&c);
+  h_pump(&h);
+  CHECK_EQ(all_hs_errors(&h), 0);
+  h_finish(&h);
+}
+
 /* ---- data, FIN and RST while a step is in the pool ---------------------- */
 
 /* last_flight_pooled runs a handshake up to the client's last flight,
@@ -799,6 +833,7 @@ static void test_resumption_tail_on_loop(void) {
 
 int main(void) {
   RUN(test_states_echo_and_client_close);
+  RUN(test_deferred_accept_reads_hello);
   RUN(test_data_while_step_in_pool);
   RUN(test_stream_while_step_in_pool);
   RUN(test_fin_after_last_flight_in_pool);

@@ -35,6 +35,9 @@ static void maybe_exit(struct ed_loop *l) {
   l->closed_handles = 1;
   ed_wake_close(&l->wake);
   uv_close((uv_handle_t *)&l->sweep, NULL);
+  uv_close((uv_handle_t *)&l->before_poll, NULL);
+  uv_close((uv_handle_t *)&l->after_poll, NULL);
+  uv_close((uv_handle_t *)&l->more_steps, NULL);
 }
 
 void ed_loop_conn_freed(struct ed_loop *l) {
@@ -64,6 +67,10 @@ static void run_cmd(struct ed_loop *l, struct loop_cmd *cmd) {
                                           ed_tls_peer_cn_is(c->peer, cmd->cn);
     if (hit) ed_conn_close(c, CR_KILLED, HOW_NOTIFY);
   }
+}
+
+static void on_more_steps(uv_idle_t *h) {
+  (void)h; /* on_prepare, which comes next, runs them */
 }
 
 /* run_steps takes every finished handshake step (the stack is LIFO; the
@@ -96,7 +103,30 @@ static void run_steps(struct ed_loop *l) {
     if (!l->ready_head) l->ready_tail = NULL;
     ed_conn_step_done(c);
   }
-  if (l->ready_head) ed_wake_signal(&l->wake);
+  /* Steps left over: an active idle handle makes the next poll return at
+   * once, and the next iteration's on_prepare runs them. */
+  if (l->ready_head) {
+    uv_idle_start(&l->more_steps, on_more_steps);
+  } else {
+    uv_idle_stop(&l->more_steps);
+  }
+}
+
+/* on_prepare runs right before the loop polls (and may sleep): finished
+ * steps are taken here every iteration, so a loop that is awake never
+ * needs the pool's eventfd. |polling| tells pool threads when it does
+ * (conn_step.c ed_conn_step_complete): set before the last look at the
+ * stack, so a step pushed after that look finds it set and signals (both
+ * sides sequentially consistent); cleared by the loop's own callbacks
+ * once it runs again (ed_loop_awake). */
+static void on_prepare(uv_prepare_t *h) {
+  struct ed_loop *l = h->data;
+  atomic_store(&l->polling, 1);
+  if (atomic_load(&l->done) || l->ready_head) run_steps(l);
+}
+
+static void on_check(uv_check_t *h) {
+  ed_loop_awake(h->data);
 }
 
 /* on_wake: the pool finished steps or the control thread posted commands
@@ -231,6 +261,15 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
   ed_buf_init(&l->scratch, 4u << 20);
   uv_timer_init(&l->uv, &l->sweep);
   l->sweep.data = l;
+  uv_prepare_init(&l->uv, &l->before_poll);
+  uv_check_init(&l->uv, &l->after_poll);
+  uv_idle_init(&l->uv, &l->more_steps);
+  l->before_poll.data = l->after_poll.data = l->more_steps.data = l;
+  uv_prepare_start(&l->before_poll, on_prepare);
+  uv_check_start(&l->after_poll, on_check);
+  uv_unref((uv_handle_t *)&l->before_poll);
+  uv_unref((uv_handle_t *)&l->after_poll);
+  uv_unref((uv_handle_t *)&l->more_steps);
   l->wake.data = l;
   if (ed_wake_init(&l->wake, &l->uv, on_wake) != 0 ||
       ed_loop_accept_init(l) != 0) {

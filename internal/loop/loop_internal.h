@@ -7,7 +7,9 @@
 #ifndef ED_LOOP_INTERNAL_H
 #define ED_LOOP_INTERNAL_H
 
+#include <netinet/in.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <uv.h>
 
 #include "internal/loop/loop.h"
@@ -181,6 +183,19 @@ struct ed_conn {
   char via[64];       /* the balancer, when peer_addr came from PROXY */
 };
 
+/* A connection just accepted (accept.c), as it reaches ed_conn_accept,
+ * possibly through another loop's inbox. */
+struct ed_accepted {
+  int fd;
+  uint8_t data_waiting; /* from a TCP_DEFER_ACCEPT listener: its first
+                         * bytes arrived before accept returned it */
+  union {
+    struct sockaddr sa; /* AF_UNSPEC: unknown */
+    struct sockaddr_in in;
+    struct sockaddr_in6 in6;
+  } peer; /* as accept4 returned it */
+};
+
 struct loop_cmd {
   struct loop_cmd *next;
   enum {
@@ -234,17 +249,23 @@ struct ed_loop {
    * accepted for this one. */
   uv_poll_t listeners[ED_MAX_LISTENERS];
   int listener_fds[ED_MAX_LISTENERS];
+  uint8_t listener_deferred[ED_MAX_LISTENERS]; /* TCP_DEFER_ACCEPT on */
   size_t num_listeners;
   int listeners_closed;
   pthread_mutex_t inbox_mu;
-  int *inbox; /* descriptors, under |inbox_mu| */
+  struct ed_accepted *inbox; /* under |inbox_mu| */
   size_t inbox_len, inbox_cap;
+  struct ed_accepted *inbox_spare; /* loop thread only (on_inbox) */
+  size_t inbox_spare_cap;
   int inbox_closed;
   struct ed_wake inbox_wake;
   int reserve_fd;          /* for the EMFILE trick */
   uv_timer_t accept_pause; /* accepting paused: out of descriptors */
   uint64_t last_emfile_log_ms;
-  struct ed_wake wake; /* pool completions and commands */
+  struct ed_wake wake;      /* pool completions and commands */
+  uv_prepare_t before_poll; /* takes finished steps (loop.c on_prepare) */
+  uv_check_t after_poll;
+  uv_idle_t more_steps; /* active while finished steps wait to run */
   uv_timer_t sweep;
   uint64_t tick_ms;
   int draining, stopping, closed_handles;
@@ -254,6 +275,10 @@ struct ed_loop {
   pthread_mutex_t mbox_mu;
   struct loop_cmd *cmds;
   _Atomic(struct ed_conn *) done;
+  /* 1 from the loop's last look at |done| before it polls until it runs
+   * again: a pool thread that pushes a step meanwhile signals |wake|;
+   * otherwise the loop takes it before its next poll (loop.c on_prepare). */
+  _Atomic int polling;
   struct ed_conn *ready_head, *ready_tail; /* taken, not yet run (loop only) */
   /* Registry: every live conn, under |reg_mu| for readers elsewhere. */
   pthread_mutex_t reg_mu;
@@ -296,9 +321,9 @@ void ed_loop_accept_cleanup(struct ed_loop *l);
 void ed_loop_close_listeners(struct ed_loop *l);
 
 /* conn.c: what the loop asks of a connection (loop thread). */
-/* ed_conn_accept makes a connection of |fd| (just accepted; owned from
+/* ed_conn_accept makes a connection of a->fd (just accepted; owned from
  * here on, also on failure). */
-void ed_conn_accept(struct ed_loop *l, int fd);
+void ed_conn_accept(struct ed_loop *l, const struct ed_accepted *a);
 /* ed_conn_close closes |c| for |why|; |how| as close_plan decides. */
 void ed_conn_close(struct ed_conn *c, enum close_reason why,
                    enum close_how how);
@@ -346,6 +371,13 @@ void ed_recheck_batch_complete(struct ed_hs_job *job);
  * thread. */
 void ed_loop_post(struct ed_loop *l, struct loop_cmd *cmd);
 void ed_loop_conn_freed(struct ed_loop *l);
+/* ed_loop_awake: the loop thread runs callbacks again (after a poll);
+ * pool threads need not signal it until it is about to poll again.
+ * Cheap: a store only when the flag was set. */
+static inline void ed_loop_awake(struct ed_loop *l) {
+  if (atomic_load_explicit(&l->polling, memory_order_relaxed))
+    atomic_store_explicit(&l->polling, 0, memory_order_relaxed);
+}
 /* ed_loop_pool returns the pool operations in use (never NULL). */
 const struct ed_loop_pool_ops *ed_loop_pool(const struct ed_loop *l);
 /* ed_loop_expire runs every timeout due at |now_ms| (the sweep timer passes
