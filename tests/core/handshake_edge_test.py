@@ -10,12 +10,17 @@ client sends next is sure to arrive while the step is still in the pool).
   exactly once as "handshake failed" with a reason, and counted once:
   truncated ClientHello + FIN, FIN or RST mid-handshake, a client that
   closes right after its own Finished (like `openssl s_time -new`), a peer
-  that connects and closes without a byte. Reasons (README.md's list):
+  that connects and closes (FIN) without a byte, a peer that connects and
+  sends nothing until the handshake timeout. Reasons (README.md's list):
   "protocol" when the peer sent part of a handshake and then closed or
   reset (a truncated handshake), "other" when it never sent a byte.
   A client that sent its whole last flight before closing reaches
   ESTABLISHED (the server finishes the handshake on what it received) and
   gets a "session closed" line instead.
+- The listener has TCP_DEFER_ACCEPT: the kernel hands over a connection
+  once its first bytes (or its FIN) arrived, or after about a second. A
+  peer that connects and resets before sending anything is dropped by the
+  kernel before it is accepted: echod never sees it, so it logs nothing.
 """
 
 import hashlib
@@ -229,17 +234,29 @@ class HandshakeEdgeTest(unittest.TestCase):
                              ("handshake failed", "protocol"), ev)
 
     def test_no_bytes_then_close(self):
-        for how in ("fin", "rst"):
-            s = socket.create_connection(("127.0.0.1", self.srv.port))
-            lport = s.getsockname()[1]
-            time.sleep(0.05)
-            if how == "rst":
-                rst_close(s)
-            else:
-                s.close()
-            msg, ev = self.exactly_one_outcome(lport)
-            self.assertEqual((msg, ev.get("reason")),
-                             ("handshake failed", "other"), (how, ev))
+        s = socket.create_connection(("127.0.0.1", self.srv.port))
+        lport = s.getsockname()[1]
+        time.sleep(0.05)
+        s.close()  # the FIN makes the kernel hand it over at once
+        msg, ev = self.exactly_one_outcome(lport)
+        self.assertEqual((msg, ev.get("reason")),
+                         ("handshake failed", "other"), ev)
+
+    def test_no_bytes_then_reset_never_reaches_the_server(self):
+        # TCP_DEFER_ACCEPT: reset before any byte, the connection dies in
+        # the kernel's queue, before accept. Nothing is logged for it (not
+        # even after the kernel's deferral), and the server serves on.
+        s = socket.create_connection(("127.0.0.1", self.srv.port))
+        lport = s.getsockname()[1]
+        time.sleep(0.05)
+        rst_close(s)
+        time.sleep(echod.scaled(1.5))
+        self.assertEqual(self.lines_for(lport, "handshake failed") +
+                         self.lines_for(lport, "session closed"), [])
+        with echod.connect(self.srv.port, self.ctx) as t:
+            self.assertEqual(echod.echo(t, b"still here"), b"still here")
+            echod.close_tls(t)
+
 
     def test_close_after_own_finished(self):
         # Like `openssl s_time -new`: the client sends its last flight and
@@ -276,6 +293,43 @@ class HandshakeEdgeTest(unittest.TestCase):
             msg, ev = self.exactly_one_outcome(lport)
             self.assertEqual((msg, ev.get("reason")),
                              ("handshake failed", "protocol"), ev)
+
+
+class SilentClientTest(unittest.TestCase):
+    """A client that connects and never sends a byte: the deferred accept
+    (TCP_DEFER_ACCEPT, about a second) does not hide it from the handshake
+    timeout. The server closes it once that timeout passed after the
+    kernel handed it over, with exactly one "handshake failed" line
+    (reason=timeout), and keeps serving."""
+
+    def test_silent_client_gets_the_handshake_timeout(self):
+        with echod.Server("--handshake-timeout", "500ms") as srv:
+            ctx = echod.client_context(**srv.dev_client())
+            s = socket.create_connection(("127.0.0.1", srv.port),
+                                         timeout=echod.scaled(20))
+            with s:
+                lport = s.getsockname()[1]
+                t0 = time.monotonic()
+                try:
+                    self.assertEqual(s.recv(1), b"")  # the server's close
+                except ConnectionResetError:
+                    pass
+                waited = time.monotonic() - t0
+            self.assertGreaterEqual(waited, 0.5)
+            pat = "127.0.0.1:%d" % lport
+            echod.wait_until(
+                lambda: [e for e in srv.events("handshake failed")
+                         if e.get("peer") == pat], 10,
+                what="a handshake failed line for %s" % pat)
+            time.sleep(echod.scaled(0.3))  # a second line would be a bug
+            lines = [e for e in srv.events("handshake failed")
+                     if e.get("peer") == pat]
+            self.assertEqual([e.get("reason") for e in lines], ["timeout"],
+                             lines)
+            with echod.connect(srv.port, ctx) as t:
+                self.assertEqual(echod.echo(t, b"x"), b"x")
+                echod.close_tls(t)
+            srv.stop_clean()
 
 
 if __name__ == "__main__":

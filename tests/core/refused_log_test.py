@@ -19,11 +19,14 @@ def refused_lines(srv, reason):
 
 
 def knock(port):
-    """Opens TCP and waits for the server to close it; returns the local
+    """Opens TCP, sends one byte (the listener's TCP_DEFER_ACCEPT hands a
+    connection over once it has data; a silent one only after about a
+    second) and waits for the server to close it; returns the local
     port."""
     s = socket.create_connection(("127.0.0.1", port),
                                  timeout=echod.scaled(10))
     lport = s.getsockname()[1]
+    s.sendall(b"\x16")
     try:
         s.recv(1)
     except ConnectionResetError:
