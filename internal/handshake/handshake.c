@@ -35,8 +35,9 @@ struct waiter {
 struct ed_hs_pool {
   pthread_mutex_t mu;
   struct ed_hs_job *head, *tail;
-  struct waiter *idle; /* threads asleep (or about to), under |mu| */
-  _Atomic size_t depth;
+  struct waiter *idle;  /* threads asleep (or about to), under |mu| */
+  _Atomic size_t depth; /* queued */
+  _Atomic size_t busy;  /* queued or running */
   size_t max_queue;
   int stopping;
   _Atomic uint32_t test_delay_ms;
@@ -134,6 +135,7 @@ static void *worker(void *arg) {
     }
     job->run(job);
     job->complete(job);
+    atomic_fetch_sub_explicit(&p->busy, 1, memory_order_relaxed);
   }
   return NULL;
 }
@@ -196,6 +198,7 @@ int ed_hs_pool_submit(struct ed_hs_pool *p, struct ed_hs_job *job, int is_new) {
   }
   p->tail = job;
   atomic_fetch_add_explicit(&p->depth, 1, memory_order_relaxed);
+  atomic_fetch_add_explicit(&p->busy, 1, memory_order_relaxed);
   ed_gauge_add(&p->qstats.queue_depth, 1);
   struct waiter *w = wake_locked(p); /* none asleep: all busy, no syscall */
   pthread_mutex_unlock(&p->mu);
@@ -209,6 +212,10 @@ void ed_hs_pool_set_test_delay(struct ed_hs_pool *p, uint32_t ms) {
 
 size_t ed_hs_pool_depth(struct ed_hs_pool *p) {
   return atomic_load_explicit(&p->depth, memory_order_relaxed);
+}
+
+size_t ed_hs_pool_busy(struct ed_hs_pool *p) {
+  return atomic_load_explicit(&p->busy, memory_order_relaxed);
 }
 
 int ed_hs_pool_full(struct ed_hs_pool *p) {

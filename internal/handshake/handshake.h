@@ -50,6 +50,10 @@ int ed_hs_pool_submit(struct ed_hs_pool *pool, struct ed_hs_job *job,
 /* ed_hs_pool_depth returns how many jobs wait for a thread. Thread-safe. */
 size_t ed_hs_pool_depth(struct ed_hs_pool *pool);
 
+/* ed_hs_pool_busy returns how many jobs are queued or running (a relaxed
+ * read: any thread, no lock). */
+size_t ed_hs_pool_busy(struct ed_hs_pool *pool);
+
 /* ed_hs_pool_full returns 1 when a new handshake would be refused now. */
 int ed_hs_pool_full(struct ed_hs_pool *pool);
 

@@ -109,7 +109,12 @@ static int fake_full(void *pool) {
   return ((struct fake_pool *)pool)->full;
 }
 
-static const struct ed_loop_pool_ops fake_ops = {fake_submit, fake_full};
+static size_t fake_busy(void *pool) {
+  return ((struct fake_pool *)pool)->queued;
+}
+
+static const struct ed_loop_pool_ops fake_ops = {fake_submit, fake_full,
+                                                 fake_busy};
 
 size_t h_pool_run(struct harness *h, size_t n) {
   size_t ran = 0;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal/loop/loop_internal.h"
@@ -22,7 +23,12 @@ static int real_full(void *pool) {
   return ed_hs_pool_full(pool);
 }
 
-static const struct ed_loop_pool_ops real_pool = {real_submit, real_full};
+static size_t real_busy(void *pool) {
+  return ed_hs_pool_busy(pool);
+}
+
+static const struct ed_loop_pool_ops real_pool = {real_submit, real_full,
+                                                  real_busy};
 
 const struct ed_loop_pool_ops *ed_loop_pool(const struct ed_loop *l) {
   return l->sh->pool_ops ? l->sh->pool_ops : &real_pool;
@@ -112,6 +118,24 @@ static void run_steps(struct ed_loop *l) {
   }
 }
 
+/* share_nap: --handshake-share (share.h): nap before polling when the
+ * pool's share of this core fell behind. Not a poll: nothing but the
+ * timer wakes the loop, so the pool's threads have the core meanwhile,
+ * and the loop takes it back at the end (they run at nice 19). */
+static void share_nap(struct ed_loop *l) {
+  int busy = ed_loop_pool(l)->busy(l->sh->pool) > 0;
+  uint64_t t0 = uv_hrtime();
+  uint64_t nap = ed_share_before_poll(&l->share, busy, t0);
+  if (!nap) return;
+  struct timespec ts = {(time_t)(nap / 1000000000u), (long)(nap % 1000000000u)};
+  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+  uint64_t t1 = uv_hrtime();
+  ed_share_napped(&l->share, t0, t1);
+  ed_stat_add(&l->stats.share_naps, 1);
+  ed_stat_add(&l->stats.share_nap_ns, t1 - t0);
+}
+
 /* on_prepare runs right before the loop polls (and may sleep): finished
  * steps are taken here every iteration, so a loop that is awake never
  * needs the pool's eventfd. |polling| tells pool threads when it does
@@ -121,12 +145,15 @@ static void run_steps(struct ed_loop *l) {
  * once it runs again (ed_loop_awake). */
 static void on_prepare(uv_prepare_t *h) {
   struct ed_loop *l = h->data;
+  if (l->share.percent) share_nap(l);
   atomic_store(&l->polling, 1);
   if (atomic_load(&l->done) || l->ready_head) run_steps(l);
 }
 
 static void on_check(uv_check_t *h) {
-  ed_loop_awake(h->data);
+  struct ed_loop *l = h->data;
+  ed_loop_awake(l);
+  if (l->share.poll_start_ns) ed_share_after_poll(&l->share, uv_hrtime());
 }
 
 /* on_wake: the pool finished steps or the control thread posted commands
@@ -256,6 +283,7 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
   link_init(&l->idle_q);
   link_init(&l->closing_q);
   ed_stats_init(&l->stats);
+  ed_share_init(&l->share, l->cfg->handshake_share);
   l->rbuf = ed_malloc(ED_LOOP_RBUF);
   l->pbuf = ed_malloc(ED_LOOP_PBUF);
   ed_buf_init(&l->scratch, 4u << 20);

@@ -56,11 +56,14 @@ struct ed_session_info {
 
 /* How a loop reaches the handshake pool: ed_hs_pool_submit's and
  * ed_hs_pool_full's contracts (internal/handshake/handshake.h) on |pool|.
- * The loop calls these once per handshake step, never on the echo path.
+ * The loop calls submit and full once per handshake step, never on the
+ * echo path.
  * A unit test substitutes a fake that runs steps when the test says. */
 struct ed_loop_pool_ops {
   int (*submit)(void *pool, struct ed_hs_job *job, int is_new);
   int (*full)(void *pool);
+  size_t (*busy)(void *pool); /* ed_hs_pool_busy: once per loop iteration
+                               * while --handshake-share is on */
 };
 
 /* What every loop shares, owned by the server; it outlives the loops. */

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "internal/loop/loop.h"
+#include "internal/loop/share.h"
 #include "internal/loop/wake.h"
 
 #define ED_LOOP_RBUF (64 * 1024)     /* one shared read buffer per loop */
@@ -286,6 +287,7 @@ struct ed_loop {
   _Atomic int64_t nconns;
   /* Timeout queues, ordered by deadline (loop thread only). */
   struct ed_link hs_q, idle_q, closing_q;
+  struct ed_share share; /* --handshake-share (share.h; loop.c share_nap) */
   struct ed_stats stats; /* written by the loop thread only */
   uint8_t *rbuf, *pbuf;  /* shared by every conn of this loop */
   struct ed_buf scratch; /* ciphertext produced by one batch */

@@ -184,6 +184,14 @@ static void render_tls(struct out *o, const struct ed_stats_snapshot *s) {
   family(o, "echod_handshake_queue_depth", "gauge",
          "Handshake steps waiting for a handshake pool thread.");
   sample_u(o, "echod_handshake_queue_depth", "", nonneg(s->queue_depth));
+  family(o, "echod_handshake_share_naps_total", "counter",
+         "Naps an I/O loop took so that waiting handshake steps get their "
+         "--handshake-share of its core.");
+  sample_u(o, "echod_handshake_share_naps_total", "", s->share_naps);
+  family(o, "echod_handshake_share_nap_seconds_total", "counter",
+         "Time I/O loops napped for --handshake-share.");
+  sample_d(o, "echod_handshake_share_nap_seconds_total", "",
+           (double)s->share_nap_ns / 1e9);
 }
 
 /* Cumulative buckets; +Inf and _count are the sum of the buckets read, so

@@ -116,6 +116,8 @@ static void test_empty_has_every_series(void) {
   CHECK(has_line(t, "echod_connections_active{state=\"handshaking\"} 0"));
   CHECK(has_line(t, "echod_connections_active{state=\"established\"} 0"));
   CHECK(has_line(t, "echod_handshake_queue_depth 0"));
+  CHECK(has_line(t, "echod_handshake_share_naps_total 0"));
+  CHECK(has_line(t, "echod_handshake_share_nap_seconds_total 0"));
   CHECK(has_line(
       t, "echod_reloads_total{result=\"failure\",trigger=\"admin\"} 0"));
   CHECK(has_line(

@@ -73,6 +73,8 @@ void ed_stats_accumulate(struct ed_stats_snapshot *out,
   out->active_handshaking += LOAD(s->active_handshaking);
   out->active_established += LOAD(s->active_established);
   out->queue_depth += LOAD(s->queue_depth);
+  out->share_naps += LOAD(s->share_naps);
+  out->share_nap_ns += LOAD(s->share_nap_ns);
   hist_accumulate(&out->hs_duration, &s->hs_duration);
   hist_accumulate(&out->queue_wait, &s->queue_wait);
   hist_accumulate(&out->conn_duration, &s->conn_duration);

@@ -66,6 +66,10 @@ struct ed_stats {
   struct ed_hist hs_duration;  /* accept -> established */
   struct ed_hist queue_wait;   /* queued -> picked by a pool thread */
   struct ed_hist conn_duration;
+  /* --handshake-share: the naps a saturated loop took so that waiting
+   * handshake steps get their share of its core (internal/loop/share.h). */
+  _Atomic uint64_t share_naps;
+  _Atomic uint64_t share_nap_ns;
 };
 
 /* ed_stats_init zeroes |s| and sets the histogram bounds. */
@@ -101,6 +105,7 @@ struct ed_stats_snapshot {
   uint64_t sessions_revoked[ED_REVOKE_REASON_COUNT];
   int64_t active_handshaking, active_established, queue_depth;
   struct ed_hist_snapshot hs_duration, queue_wait, conn_duration;
+  uint64_t share_naps, share_nap_ns;
 };
 
 /* ed_stats_snapshot_init zeroes |out| and sets histogram bounds. */
