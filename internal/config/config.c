@@ -80,6 +80,7 @@ static const struct opt opts[] = {
     {"ticket-rotate", K_DUR_S, OFF(ticket_rotate_s), C_NONE, 1, 365 * 86400, 0},
     {"workers", K_U32, OFF(workers), C_NONE, 0, 1024, 0},
     {"handshake-threads", K_U32, OFF(handshake_threads), C_NONE, 0, 1024, 0},
+    {"handshake-share", K_U32, OFF(handshake_share), C_NONE, 0, 90, 0},
     {"max-connections", K_U32, OFF(max_connections), C_NONE, 1, 10000000, 0},
     {"max-pending-handshakes", K_U32, OFF(max_pending_handshakes), C_NONE, 1,
      10000000, 0},
@@ -461,6 +462,7 @@ static void set_defaults(struct ed_config *cfg) {
   cfg->ticket_rotate_s = 3600;
   cfg->max_connections = 100000;
   cfg->max_pending_handshakes = 4096;
+  cfg->handshake_share = 25;
   cfg->max_buffer = 65536;
   cfg->handshake_timeout_ms = 10000;
   cfg->idle_timeout_ms = 300000;
@@ -860,6 +862,13 @@ const char *ed_config_usage(void) {
          "1h)\n"
          "  --workers N                I/O loops (default 0 = number of CPUs)\n"
          "  --handshake-threads N      handshake pool threads (0 = CPUs)\n"
+         "  --handshake-share PERCENT  while handshakes wait, each I/O loop "
+         "leaves\n"
+         "                             them at least this share of its core "
+         "(0-90,\n"
+         "                             default 25): a storm resolves under "
+         "load,\n"
+         "                             echo slows by up to as much meanwhile\n"
          "  --max-connections N        default 100000\n"
          "  --max-pending-handshakes N default 4096\n"
          "  --max-buffer SIZE          unsent bytes per connection (default "
