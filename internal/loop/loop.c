@@ -125,7 +125,8 @@ static void run_steps(struct ed_loop *l) {
 static void share_nap(struct ed_loop *l) {
   int busy = ed_loop_pool(l)->busy(l->sh->pool) > 0;
   uint64_t t0 = uv_hrtime();
-  uint64_t nap = ed_share_before_poll(&l->share, busy, t0);
+  uint64_t nap =
+      ed_share_before_poll(&l->share, busy, t0, uv_metrics_idle_time(&l->uv));
   if (!nap) return;
   struct timespec ts = {(time_t)(nap / 1000000000u), (long)(nap % 1000000000u)};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -153,7 +154,6 @@ static void on_prepare(uv_prepare_t *h) {
 static void on_check(uv_check_t *h) {
   struct ed_loop *l = h->data;
   ed_loop_awake(l);
-  if (l->share.poll_start_ns) ed_share_after_poll(&l->share, uv_hrtime());
 }
 
 /* on_wake: the pool finished steps or the control thread posted commands
@@ -284,6 +284,9 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
   link_init(&l->closing_q);
   ed_stats_init(&l->stats);
   ed_share_init(&l->share, l->cfg->handshake_share);
+  /* The share needs the time spent asleep in the kernel's poll alone (the
+   * I/O callbacks run inside uv_run's poll phase too): libuv counts it. */
+  if (l->share.percent) uv_loop_configure(&l->uv, UV_METRICS_IDLE_TIME);
   l->rbuf = ed_malloc(ED_LOOP_RBUF);
   l->pbuf = ed_malloc(ED_LOOP_PBUF);
   ed_buf_init(&l->scratch, 4u << 20);

@@ -13,16 +13,17 @@
  * (ED_SHARE_NAP_MIN_NS .. ED_SHARE_NAP_MAX_NS) and only as much as the
  * time it already slept in poll() falls short of the share.
  *
- * The rule, per loop iteration while the pool has work (queued or
- * running): the time the loop ran since its last poll returned earns the
- * pool busy * PERCENT / (100 - PERCENT); the time the loop then sleeps
- * (in poll, or napping) pays it back. Once the debt reaches
- * ED_SHARE_NAP_MIN_NS the loop naps it off (at most ED_SHARE_NAP_MAX_NS
- * at a time) before polling. Idle time beyond the debt is banked up to
- * ED_SHARE_CREDIT_NS, so a loop that is not saturated never naps; the
- * debt is capped at ED_SHARE_DEBT_MAX_NS. With
- * the pool idle the debt is forgotten. Pure arithmetic over times the
- * caller passes: the loop (loop.c) reads the clock and sleeps. */
+ * The rule, checked right before each poll while the pool has work
+ * (queued or running): the time the loop ran since the previous check
+ * earns the pool ran * PERCENT / (100 - PERCENT); the time the loop slept
+ * meanwhile in the kernel's poll (libuv's idle-time metric: only the
+ * wait itself, not the I/O callbacks that run after it) or napping pays
+ * it back. Once the debt reaches ED_SHARE_NAP_MIN_NS the loop naps it off
+ * (at most ED_SHARE_NAP_MAX_NS at a time) before polling. Idle time
+ * beyond the debt is banked up to ED_SHARE_CREDIT_NS, so a loop that is
+ * not saturated never naps; the debt is capped at ED_SHARE_DEBT_MAX_NS.
+ * With the pool idle the debt is forgotten. Pure arithmetic over times
+ * the caller passes: the loop (loop.c) reads the clocks and sleeps. */
 #ifndef ED_LOOP_SHARE_H
 #define ED_LOOP_SHARE_H
 
@@ -36,10 +37,11 @@
             * for ever */
 
 struct ed_share {
-  uint32_t percent; /* 0: off */
-  int64_t owed_ns;  /* > 0: the pool's due; < 0: banked idle time */
-  uint64_t poll_start_ns, poll_end_ns; /* 0: not counting */
-  uint64_t naps, napped_ns;            /* what it did, for tests */
+  uint32_t percent;         /* 0: off */
+  int64_t owed_ns;          /* > 0: the pool's due; < 0: banked idle time */
+  uint64_t last_ns;         /* the previous check (0: not counting) */
+  uint64_t last_idle_ns;    /* the poll-idle total at that check */
+  uint64_t naps, napped_ns; /* what it did, for tests */
 };
 
 /* ed_share_init: |percent| 0-90 (the config bounds it); 0 turns it off. */
@@ -47,14 +49,13 @@ void ed_share_init(struct ed_share *s, uint32_t percent);
 
 /* ed_share_before_poll is called right before the loop polls, at |now|
  * (ns, monotonic), with |pool_busy| whether handshake jobs are queued or
- * running. Returns how long to nap first (ns; 0: none); the caller naps
- * and reports it with ed_share_napped, then polls. */
-uint64_t ed_share_before_poll(struct ed_share *s, int pool_busy, uint64_t now);
+ * running and |idle_ns| the loop's total time asleep in poll so far (ns,
+ * never decreasing). Returns how long to nap first (ns; 0: none); the
+ * caller naps and reports it with ed_share_napped, then polls. */
+uint64_t ed_share_before_poll(struct ed_share *s, int pool_busy, uint64_t now,
+                              uint64_t idle_ns);
 
 /* ed_share_napped: the nap asked for ran from |from| to |to|. */
 void ed_share_napped(struct ed_share *s, uint64_t from, uint64_t to);
-
-/* ed_share_after_poll is called when the poll returned, at |now|. */
-void ed_share_after_poll(struct ed_share *s, uint64_t now);
 
 #endif /* ED_LOOP_SHARE_H */

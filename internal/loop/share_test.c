@@ -9,19 +9,22 @@
 
 #define US 1000u
 
+/* The loop's total time asleep in poll, as libuv's idle-time metric. */
+static uint64_t idle_total;
+
 /* iterate runs one loop iteration from |*now|: |busy| ns of work since
  * the last poll, then (after any nap) a poll that sleeps |idle| ns.
  * Returns the nap asked for. */
 static uint64_t iterate(struct ed_share *s, uint64_t *now, uint64_t busy,
                         uint64_t idle, int pool_busy) {
   *now += busy;
-  uint64_t nap = ed_share_before_poll(s, pool_busy, *now);
+  uint64_t nap = ed_share_before_poll(s, pool_busy, *now, idle_total);
   if (nap) {
     ed_share_napped(s, *now, *now + nap);
     *now += nap;
   }
   *now += idle;
-  ed_share_after_poll(s, *now);
+  idle_total += idle;
   return nap;
 }
 
