@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "internal/tls/sigalgs.h"
 #include "internal/tls/tls_internal.h"
 
 #define MAX_PEM_FILE (4u << 20)
@@ -293,26 +294,12 @@ static int build_ctx(struct ed_tls_snapshot *s, const struct ed_tls_params *p,
            SSL_CTX_set_strict_cipher_list(ctx, kCiphers12) &&
            SSL_CTX_set1_curves_list(ctx, "X25519:P-256:P-384") &&
            SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
-  /* Signatures we accept from clients and make ourselves, one list:
-   * BoringSSL's defaults leave Ed25519 out (an Ed25519 client or server,
-   * echo-pki --key-type ed25519, found no common algorithm) and keep
-   * SHA-1 (rsa_pkcs1_sha1, ecdsa_sha1) for TLS 1.2, where a client could
-   * then sign its CertificateVerify over SHA-1. Every key type echo-pki
-   * issues has an entry; no SHA-1, no MD5. */
-  static const uint16_t sig_prefs[] = {
-      SSL_SIGN_ED25519,
-      SSL_SIGN_ECDSA_SECP256R1_SHA256,
-      SSL_SIGN_RSA_PSS_RSAE_SHA256,
-      SSL_SIGN_RSA_PKCS1_SHA256,
-      SSL_SIGN_ECDSA_SECP384R1_SHA384,
-      SSL_SIGN_RSA_PSS_RSAE_SHA384,
-      SSL_SIGN_RSA_PKCS1_SHA384,
-      SSL_SIGN_RSA_PSS_RSAE_SHA512,
-      SSL_SIGN_RSA_PKCS1_SHA512,
-  };
-  size_t num_sig = sizeof(sig_prefs) / sizeof(*sig_prefs);
-  if (!ok || !SSL_CTX_set_verify_algorithm_prefs(ctx, sig_prefs, num_sig) ||
-      !SSL_CTX_set_signing_algorithm_prefs(ctx, sig_prefs, num_sig))
+  /* Signatures we accept from clients and make ourselves (sigalgs.h). */
+  if (!ok ||
+      !SSL_CTX_set_verify_algorithm_prefs(ctx, ed_tls_sigalgs,
+                                          ED_TLS_NUM_SIGALGS) ||
+      !SSL_CTX_set_signing_algorithm_prefs(ctx, ed_tls_sigalgs,
+                                           ED_TLS_NUM_SIGALGS))
     return 0;
   SSL_CTX_set_custom_verify(ctx,
                             SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
