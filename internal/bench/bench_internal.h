@@ -149,8 +149,9 @@ void ed_bench__worker_join(struct ed_bench__worker *w);
  * Takes ownership of |sess|. */
 int ed_bench__on_new_session(SSL *ssl, SSL_SESSION *sess);
 
-/* ed_bench__split_hostport splits "host:port" or "[v6]:port". Returns 0 or
- * ED_E_INVAL. */
+/* ed_bench__split_hostport splits "host:port" or "[v6]:port" (the
+ * project's one parser, ed_net_split_hostport) into a host and the port as
+ * text, for getaddrinfo. Returns 0 or ED_E_INVAL. */
 int ed_bench__split_hostport(char *host, size_t host_len, char *port,
                              size_t port_len, const char *s);
 

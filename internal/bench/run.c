@@ -16,6 +16,7 @@
 
 #include "internal/base/base.h"
 #include "internal/bench/bench_internal.h"
+#include "internal/net/addr.h"
 
 typedef struct ed_bench__worker worker;
 
@@ -25,19 +26,11 @@ typedef struct ed_bench__worker worker;
 
 int ed_bench__split_hostport(char *host, size_t host_len, char *port,
                              size_t port_len, const char *s) {
-  const char *colon = strrchr(s, ':');
-  if (!colon || colon == s || !colon[1]) return ED_E_INVAL;
-  const char *h = s;
-  size_t hl = (size_t)(colon - s);
-  if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
-    h++;
-    hl -= 2;
-  }
-  if (hl >= host_len || strlen(colon + 1) >= port_len) return ED_E_INVAL;
-  memcpy(host, h, hl);
-  host[hl] = '\0';
-  snprintf(port, port_len, "%s", colon + 1);
-  return 0;
+  uint16_t p;
+  if (ed_net_split_hostport(host, host_len, &p, s, NULL) != 0)
+    return ED_E_INVAL;
+  int n = snprintf(port, port_len, "%u", p);
+  return n > 0 && (size_t)n < port_len ? 0 : ED_E_INVAL;
 }
 
 static int is_ip_literal(const char *host) {
