@@ -12,17 +12,18 @@
  * wins nearly every time; measured with --workers 2, 64 connections
  * opened at once all landed on loop 0 (docs/BENCHMARKS.md, "Listener").
  *
- * accept4 is called through syscall(2): libuv closes the connections'
- * descriptors with a raw close system call, which ThreadSanitizer does
- * not see, so a descriptor number created where TSan sees it and reused
- * by another loop after such a close would look like a race on the
- * number. Created and closed out of TSan's sight, like libuv's own. */
+ * accept4 is libc's, so ThreadSanitizer sees every descriptor created:
+ * libuv closes descriptors with a raw close system call TSan does not
+ * see, and a number the control loop's accept (admin, metrics) created,
+ * libuv closed and a loop's accept then reused out of TSan's sight looked
+ * to TSan like a race on the number. Seen, the loop's accept starts the
+ * number afresh; the inbox's mutex orders it before the other loop's use
+ * of it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal/loop/loop_internal.h"
@@ -90,7 +91,7 @@ static void on_accept_pause_end(uv_timer_t *t) {
 }
 
 static int accept_fd(int lfd, int flags) {
-  return (int)syscall(SYS_accept4, lfd, NULL, NULL, flags);
+  return accept4(lfd, NULL, NULL, flags);
 }
 
 /* emfile_trick: out of descriptors, so the pending connection cannot be
@@ -102,8 +103,7 @@ static int accept_fd(int lfd, int flags) {
 static void emfile_trick(struct ed_loop *l, int lfd) {
   int dropped = 0;
   if (l->reserve_fd >= 0) close(l->reserve_fd);
-  for (int fd; (fd = accept_fd(lfd, SOCK_CLOEXEC)) >= 0; dropped++)
-    syscall(SYS_close, fd);
+  for (int fd; (fd = accept_fd(lfd, SOCK_CLOEXEC)) >= 0; dropped++) close(fd);
   l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (l->reserve_fd < 0) {
     for (size_t i = 0; i < l->num_listeners; i++)
@@ -154,7 +154,7 @@ int ed_loop_add_listener(struct ed_loop *l, int fd) {
 static void close_inbox(struct ed_loop *l) {
   pthread_mutex_lock(&l->inbox_mu);
   l->inbox_closed = 1;
-  for (size_t i = 0; i < l->inbox_len; i++) syscall(SYS_close, l->inbox[i]);
+  for (size_t i = 0; i < l->inbox_len; i++) close(l->inbox[i]);
   l->inbox_len = 0;
   pthread_mutex_unlock(&l->inbox_mu);
 }
