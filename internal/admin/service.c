@@ -180,6 +180,27 @@ static cJSON *status_certs_json(struct ed_admin_service *s) {
   return o;
 }
 
+/* Which ticket keys seal and open tickets: where they come from, how many,
+ * the sealing key's id (public: every ticket carries it). Never a key. */
+static cJSON *ticket_keys_json(struct ed_admin_service *s) {
+  struct ed_tls_snapshot *snap = ed_server_snapshot(s->srv);
+  if (!snap) return cJSON_CreateNull();
+  struct ed_tls_ticket_info ti;
+  ed_tls_snapshot_ticket_info(snap, &ti);
+  ed_tls_snapshot_unref(snap);
+  const char *file = ed_server_config(s->srv)->ticket_keys;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "source", ti.from_file ? "file" : "memory");
+  if (ti.from_file && file)
+    cJSON_AddStringToObject(o, "file", file);
+  else
+    cJSON_AddNullToObject(o, "file");
+  add_u64(o, "keys", ti.num_keys);
+  cJSON_AddStringToObject(o, "issuing_id", ti.issuing_id);
+  add_u64(o, "rotate_seconds", ti.rotate_s);
+  return o;
+}
+
 static void cmd_status(struct ed_admin_service *s, struct ed_admin_call *call) {
   struct ed_stats_snapshot st;
   ed_stats_snapshot_init(&st);
@@ -204,6 +225,7 @@ static void cmd_status(struct ed_admin_service *s, struct ed_admin_call *call) {
   cJSON_AddNumberToObject(pool, "queue_depth", (double)st.queue_depth);
   cJSON_AddItemToObject(r, "last_reload", last_reload_json(s));
   cJSON_AddItemToObject(r, "certs", status_certs_json(s));
+  cJSON_AddItemToObject(r, "ticket_keys", ticket_keys_json(s));
   cJSON *adm = cJSON_AddObjectToObject(r, "admin");
   add_u64(adm, "refused_peers", s->stats->admin_refused_peers);
   ed_admin_call_ok(call, r);
@@ -325,6 +347,10 @@ static cJSON *files_json(struct ed_admin_service *s) {
   cJSON *crls = cJSON_AddArrayToObject(files, "crls");
   for (size_t i = 0; i < p.num_crls; i++)
     cJSON_AddItemToArray(crls, cJSON_CreateString(p.crls[i]));
+  if (p.ticket_keys)
+    cJSON_AddStringToObject(files, "ticket_keys", p.ticket_keys);
+  else
+    cJSON_AddNullToObject(files, "ticket_keys");
   return files;
 }
 

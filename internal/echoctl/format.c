@@ -278,6 +278,21 @@ static void print_reload_line(FILE *f, const cJSON *lr) {
         num(lr, "count_ok"), num(lr, "count_failed"));
 }
 
+/* "file /etc/echod/ticket-keys (3 keys), issuing 3f2a9c1d5e6b7a80" or
+ * "in memory, rotating every 1h, issuing ...": never a key. */
+static void print_ticket_line(FILE *f, const cJSON *t) {
+  char d[32];
+  if (!cJSON_IsObject(t)) return;
+  double n = num(t, "keys");
+  if (strcmp(str(t, "source"), "file") == 0)
+    row(f, "ticket keys", "file %s (%.0f key%s), issuing %s", str(t, "file"), n,
+        n == 1 ? "" : "s", str(t, "issuing_id"));
+  else
+    row(f, "ticket keys", "in memory, rotating every %s, issuing %s",
+        ed_echoctl_human_duration(d, sizeof(d), num(t, "rotate_seconds")),
+        str(t, "issuing_id"));
+}
+
 static void print_status(FILE *f, const cJSON *r) {
   char a[32], b[32], why[512], listen[512];
   fprintf(f, "echod %s — %s, up %s (pid %.0f)\n", str(r, "version"),
@@ -306,6 +321,7 @@ static void print_status(FILE *f, const cJSON *r) {
   print_cert_line(f, "server cert", get(r, "certs.server"));
   print_cert_line(f, "CA", get(r, "certs.ca"));
   print_crl_line(f, get(r, "certs.crl"));
+  print_ticket_line(f, get(r, "ticket_keys"));
   if (num(r, "admin.refused_peers") > 0)
     row(f, "admin", "%.0f connections refused (wrong uid)",
         num(r, "admin.refused_peers"));

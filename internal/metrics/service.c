@@ -1,6 +1,7 @@
 /* internal/metrics — see service.h. */
 #include "internal/metrics/service.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,11 +50,17 @@ static void fill(void *arg, struct ed_metrics_input *in,
   struct ed_tls_snapshot *snapshot = ed_server_snapshot(svc->srv);
   if (snapshot) {
     ed_tls_snapshot_summary(snapshot, &sum);
-    ed_tls_snapshot_unref(snapshot);
     set_cert(&in->server_cert, &sum.server);
     set_cert(&in->ca_cert, &sum.ca);
     in->has_crl = sum.has_crl;
     in->crl_next_update_s = sum.crl_next_update;
+    struct ed_tls_ticket_info ti;
+    ed_tls_snapshot_ticket_info(snapshot, &ti);
+    in->has_ticket_keys = 1;
+    in->ticket_keys_from_file = ti.from_file;
+    in->ticket_keys = ti.num_keys;
+    snprintf(in->ticket_key_id, sizeof(in->ticket_key_id), "%s", ti.issuing_id);
+    ed_tls_snapshot_unref(snapshot);
   }
 }
 

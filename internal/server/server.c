@@ -65,6 +65,7 @@ int ed_server_build_snapshot(struct ed_server *srv,
       .allow_sha256 = (const char *const *)cfg->allow_sha256.items,
       .num_allow_sha256 = cfg->allow_sha256.num,
       .keyring = srv->keyring,
+      .ticket_keys = cfg->ticket_keys,
       .ticket_lifetime_s = cfg->ticket_rotate_s ? 2 * cfg->ticket_rotate_s : 0,
   };
   return ed_tls_snapshot_new(out, &p, err, err_len);
