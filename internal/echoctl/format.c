@@ -480,6 +480,9 @@ static void print_escaped(FILE *f, const char *cmd, const cJSON *r) {
     fprintf(f, "draining: %.0f sessions open, closing within %s\n",
             num(r, "sessions"),
             ed_echoctl_human_duration(d, sizeof(d), num(r, "timeout_seconds")));
+  } else if (strcmp(cmd, "upgrade") == 0) {
+    fprintf(f, "upgraded: pid %.0f serves now; pid %.0f drains its sessions\n",
+            num(r, "new_pid"), num(r, "old_pid"));
   } else if (strcmp(cmd, "log-level") == 0) {
     if (get(r, "previous"))
       fprintf(f, "log level: %s (was %s)\n", str(r, "level"),

@@ -144,7 +144,10 @@ static void spawn_one(const struct child_ctx *cx, char *req) {
     say(cx->sock, "failed cannot make a pipe: %s", strerror(errno));
     return;
   }
-  pid_t pid = fork();
+  /* _Fork: no atfork handlers. libuv's would close the signal pipe it
+   * made in the server - descriptor numbers that spawner_main closed and
+   * that may now be the status pipe's. */
+  pid_t pid = _Fork();
   if (pid == 0) {
     fcntl(st[1], F_SETFD, 0); /* the status pipe crosses exec */
     close(st[0]);
