@@ -239,6 +239,15 @@ static int serve(const struct ed_config *cfg, struct control *c) {
 int main(int argc, char **argv) {
   struct ed_config *cfg = NULL;
   char err[1024] = "";
+  struct control c;
+  memset(&c, 0, sizeof(c));
+  c.argv = argv;
+  c.handed.admin_fd = c.handed.metrics_fd = -1;
+  /* First: a new process an upgrade started reports even a bad flag. */
+  int up = ed_upgrade_child_from_env(&c.child);
+  if (up == 1) upgrade_child = &c.child;
+  if (up < 0)
+    return fail(2, "bad ECHOD_UPGRADE_* variables (set only by an upgrade)");
   int rc = ed_config_load(&cfg, argc, argv, err, sizeof(err));
   if (rc) return fail(2, err[0] ? err : ed_strerror(rc));
   if (cfg->action != ED_CONFIG_RUN) {
@@ -246,16 +255,7 @@ int main(int argc, char **argv) {
   } else {
     ed_log_set_level(cfg->log_level);
     ed_log_set_format(cfg->log_format);
-    struct control c;
-    memset(&c, 0, sizeof(c));
-    c.argv = argv;
-    c.handed.admin_fd = c.handed.metrics_fd = -1;
-    int up = ed_upgrade_child_from_env(&c.child);
-    if (up == 1) upgrade_child = &c.child;
-    rc = up < 0 ? fail(2,
-                       "bad ECHOD_UPGRADE_* variables (set only by an "
-                       "upgrade's spawner)")
-                : serve(cfg, &c);
+    rc = serve(cfg, &c);
   }
   ed_config_free(cfg);
   return rc;
