@@ -335,7 +335,11 @@ static void session_cells(char cells[NCOLS][96], const cJSON *s) {
   char tmp[32];
   snprintf(cells[0], 96, "%.0f", num(s, "id"));
   snprintf(cells[1], 96, "%s", str(s, "state"));
-  snprintf(cells[2], 96, "%s", str(s, "peer"));
+  /* Behind a balancer (PROXY protocol): the client, then the balancer. */
+  if (get(s, "via"))
+    snprintf(cells[2], 96, "%s via %s", str(s, "peer"), str(s, "via"));
+  else
+    snprintf(cells[2], 96, "%s", str(s, "peer"));
   snprintf(cells[3], 96, "%s", str(s, "cn"));
   snprintf(cells[4], 96, "%s", str(s, "version"));
   snprintf(cells[5], 96, "%s", str(s, "cipher"));
