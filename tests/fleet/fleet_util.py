@@ -108,7 +108,8 @@ class Pki:
                  "--ip", "127.0.0.1")
         for c in clients:
             self.pki("issue", "client", c)
-        self.keys = os.path.join(self.dir, "ticket-keys")
+        # A directory of its own: Landlock must let the server read it.
+        self.keys = os.path.join(echod.tmpdir("fleet-keys-"), "ticket-keys")
         echod.run_pki(["ticket-keys", "--out", self.keys], self.state)
 
     def pki(self, *args):
