@@ -10,6 +10,8 @@
 - SIGUSR2 upgrades too, and systemd hears MAINPID= of the new process from
   the old one, which then says nothing more (no STOPPING=1);
 - a hand-over nobody asked for is refused;
+- a drain with --drain-delay answers /readyz 503 at once and keeps
+  accepting until the delay has passed, then refuses;
 - systemd socket activation: restarting echod under a .socket unit (this
   test plays systemd, holding the listening socket) refuses nobody.
 
@@ -27,6 +29,7 @@ import sys
 import threading
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 from tests.fleet import fleet_util as fu
@@ -225,6 +228,31 @@ class Upgrade(unittest.TestCase):
         with echod.connect(srv.port, ctx) as s:
             self.assertEqual(echod.echo(s, b"fine"), b"fine")
         srv.stop_clean()
+
+    def test_drain_delay_keeps_accepting_while_not_ready(self):
+        srv = self.start()
+        port = self.metrics_port(srv)
+        ctx = echod.client_context(**srv.dev_client())
+        r = fu.echoctl("--socket", self.admin_path, "drain", "--delay", "2s",
+                       "--sessions", "finish", "--timeout", "1s")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        t0 = time.monotonic()
+        with self.assertRaises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen("http://127.0.0.1:%d/readyz" % port,
+                                   timeout=5)
+        self.assertEqual(e.exception.code, 503)
+        # Not ready, yet still accepting: what a balancer sent meanwhile
+        # is served.
+        with echod.connect(srv.port, ctx) as s:
+            self.assertEqual(echod.echo(s, b"late"), b"late")
+            echod.close_tls(s)
+        self.assertLess(time.monotonic() - t0, 1.5)
+        srv.wait_log(r'msg="drain stops accepting"')
+        self.assertGreater(time.monotonic() - t0, 1.8)
+        with self.assertRaises(ConnectionRefusedError):
+            echod.connect(srv.port, ctx, timeout=5)
+        self.assertEqual(srv.wait_exit(15), 0)
+        srv.stop()
 
 
 class SocketUnitRestart(unittest.TestCase):
