@@ -30,6 +30,7 @@
  * started by mistake says "admin socket in use" rather than naming a port.
  * Neither answers before ed_server_run: the control loop is not running.
  * systemd hears READY=1 on the control loop's first turn (sdnotify). */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -243,6 +244,9 @@ int main(int argc, char **argv) {
   memset(&c, 0, sizeof(c));
   c.argv = argv;
   c.handed.admin_fd = c.handed.metrics_fd = -1;
+  /* SIGUSR2 (upgrade) before the control loop handles it must not kill
+   * the server (its default action); the spawner resets it for children. */
+  signal(SIGUSR2, SIG_IGN);
   /* First: a new process an upgrade started reports even a bad flag. */
   int up = ed_upgrade_child_from_env(&c.child);
   if (up == 1) upgrade_child = &c.child;
