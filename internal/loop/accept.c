@@ -159,7 +159,11 @@ static void close_inbox(struct ed_loop *l) {
   pthread_mutex_unlock(&l->inbox_mu);
 }
 
-void ed_loop_close_listeners(struct ed_loop *l) {
+/* ed_loop_stop_accepting closes this loop's descriptors of the listening
+ * sockets and nothing else: connections other loops accepted for this one
+ * still arrive in its inbox and are served (a drain that lets sessions
+ * finish, an upgrade's old process: the sockets stay open elsewhere). */
+void ed_loop_stop_accepting(struct ed_loop *l) {
   if (l->listeners_closed) return;
   l->listeners_closed = 1;
   for (size_t i = 0; i < l->num_listeners; i++) {
@@ -167,6 +171,11 @@ void ed_loop_close_listeners(struct ed_loop *l) {
     close(l->listener_fds[i]); /* the poll handle never closes it */
     l->listener_fds[i] = -1;
   }
+}
+
+void ed_loop_close_listeners(struct ed_loop *l) {
+  ed_loop_stop_accepting(l);
+  if (uv_is_closing((uv_handle_t *)&l->accept_pause)) return;
   uv_close((uv_handle_t *)&l->accept_pause, NULL);
   close_inbox(l);
   ed_wake_close(&l->inbox_wake);

@@ -119,6 +119,10 @@ void ed_loop_post_kill_cn(struct ed_loop *l, const char *cn);
 /* ed_loop_post_drain stops accepting (listeners closed) and closes every
  * session: close_notify for established ones (reason drain). */
 void ed_loop_post_drain(struct ed_loop *l);
+/* ed_loop_post_quiesce stops accepting (the loop's descriptors of the
+ * listening sockets close) and leaves every session alone: they run until
+ * they end, or until ed_loop_post_drain. */
+void ed_loop_post_quiesce(struct ed_loop *l);
 /* ed_loop_post_stop closes whatever is left at once; the thread ends once
  * every connection is freed (also those with a step in the pool). */
 void ed_loop_post_stop(struct ed_loop *l);

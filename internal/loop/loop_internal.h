@@ -187,6 +187,7 @@ struct loop_cmd {
     CMD_KILL,
     CMD_KILL_CN,
     CMD_DRAIN,
+    CMD_QUIESCE,
     CMD_STOP,
     CMD_RECHECK,      /* |done|, |arg|: ed_loop_post_recheck */
     CMD_RECHECK_DONE, /* |batch| is back from the pool */
@@ -294,6 +295,7 @@ static inline void link_tail(struct ed_link *h, struct ed_link *e) {
 int ed_loop_accept_init(struct ed_loop *l);
 void ed_loop_accept_cleanup(struct ed_loop *l);
 void ed_loop_close_listeners(struct ed_loop *l);
+void ed_loop_stop_accepting(struct ed_loop *l);
 
 /* conn.c: what the loop asks of a connection (loop thread). */
 /* ed_conn_accept makes a connection of |fd| (just accepted; owned from

@@ -495,6 +495,10 @@ int ed_net_conn_fd(const struct ed_net_conn *c) {
   return uv_fileno(&c->io.handle, &fd) == 0 ? fd : -1;
 }
 
+size_t ed_net_conn_queued(const struct ed_net_conn *c) {
+  return c->queued;
+}
+
 void *ed_net_conn_data(const struct ed_net_conn *c) {
   return c->data;
 }

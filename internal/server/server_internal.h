@@ -50,10 +50,41 @@ struct ed_server {
   struct ed_recheck_round *rounds;      /* started, not yet freed */
   struct ed_recheck_round *last_round;  /* the last publish's, if running */
   struct ed_recheck_result last_result; /* the last publish's, if none */
+  /* server_drain.c (control thread only). */
+  int drain_phase;                /* enum drain_phase there */
+  int drain_finish;               /* sessions run until the timeout */
+  uint32_t drain_timeout_ms;      /* once accepting stops */
+  uint64_t drain_accept_until_ns; /* --drain-delay: accepting until */
+  uint64_t drain_grace_until_ns;  /* finish: close_notify sent, until */
+  /* server_upgrade.c (control thread only). */
+  int from_upgrade;           /* the listeners came from an old process */
+  struct ed_spawner *spawner; /* NULL: no upgrades */
+  uv_poll_t spawner_poll;
+  uv_signal_t sig_usr2;
+  uv_timer_t upgrade_timer;
+  int upgrade_running; /* its handles are up */
+  int upgrade_state;   /* enum upgrade_state there */
+  int upgrade_pid;     /* the new process, once started */
+  char upgrade_token[72];
+  ed_server_upgrade_fn upgrade_done;
+  void *upgrade_arg;
+  struct ed_server_handover_sock handover[4];
+  size_t num_handover;
 };
 
 /* server.c */
 struct ed_tls_snapshot *ed_server_snapshot_get(void *srv);
+int64_t ed_server__live_conns(struct ed_server *srv);
+void ed_server__stop_loops(struct ed_server *srv);
+void ed_server__finish(struct ed_server *srv);
+/* ed_server__close_listeners closes the server's own descriptors of the
+ * listening sockets (the loops have theirs): when it stops accepting. */
+void ed_server__close_listeners(struct ed_server *srv);
+
+/* server_upgrade.c: SIGUSR2 and the spawner's socket on the control loop,
+ * started by ed_server_run, stopped when the server stops. */
+void ed_server_upgrade_start(struct ed_server *srv);
+void ed_server_upgrade_stop(struct ed_server *srv);
 int ed_server_build_snapshot(struct ed_server *srv,
                              struct ed_tls_snapshot **out, char *err,
                              size_t err_len);
