@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "internal/handshake/handshake.h"
@@ -185,14 +184,6 @@ static int give_listeners(struct ed_server *srv, char *err, size_t err_len) {
   return 0;
 }
 
-static void raise_nofile(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
-
 static uint32_t cpus(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (uint32_t)n : 1;
@@ -217,7 +208,7 @@ static int server_init(struct ed_server *srv, char *err, size_t err_len) {
   srv->reload.last_ok = 1;
   srv->reload.last_trigger = ED_RELOAD_STARTUP;
   srv->reload.last_wall_ns = sum.loaded_wall_ns;
-  raise_nofile();
+  ed_server__raise_nofile(srv);
   srv->loops = ed_calloc(srv->workers, sizeof(*srv->loops));
   srv->sh.loops = srv->loops;
   srv->sh.num_loops = srv->workers;
@@ -261,7 +252,9 @@ int ed_server_bind(struct ed_server *srv, char *err, size_t err_len) {
 }
 
 int ed_server_start(struct ed_server *srv, char *err, size_t err_len) {
-  int rc = give_listeners(srv, err, err_len);
+  int rc = ed_server__fit(srv, err, err_len);
+  if (rc) return rc;
+  rc = give_listeners(srv, err, err_len);
   if (rc) return rc;
   srv->pool = ed_hs_pool_new(srv->hs_threads, srv->cfg->max_pending_handshakes);
   if (!srv->pool) {
