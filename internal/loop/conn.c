@@ -129,6 +129,7 @@ static void conn_free(struct ed_conn *c) {
   ed_buf_cleanup(&c->step.in);
   ed_buf_cleanup(&c->step.out);
   ed_tls_conn_free(c->tls);
+  free(c->via);
   int counted = admitted(c);
   free(c);
   if (counted) ed_loop_conn_freed(l);
@@ -141,7 +142,7 @@ void ed_conn_unref(struct ed_conn *c) {
 const char *ed_conn_log_peer(const struct ed_conn *c, char *buf, size_t len) {
   char peer[80], via[80];
   ed_logq(peer, sizeof(peer), c->peer_addr);
-  if (!c->via[0]) {
+  if (!c->via) {
     snprintf(buf, len, "%s", peer);
   } else {
     snprintf(buf, len, "%s via=%s", peer, ed_logq(via, sizeof(via), c->via));

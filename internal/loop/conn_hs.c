@@ -221,7 +221,8 @@ static void proxy_header(struct ed_conn *c) {
   if (ed_proxy_format_src(&h, src, sizeof(src)) == 0) {
     struct ed_loop *l = c->loop;
     pthread_mutex_lock(&l->reg_mu);
-    memcpy(c->via, c->peer_addr, sizeof(c->via));
+    free(c->via);
+    c->via = ed_strdup(c->peer_addr);
     snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", src);
     pthread_mutex_unlock(&l->reg_mu);
   }

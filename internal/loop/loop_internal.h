@@ -199,10 +199,18 @@ struct ed_conn {
   struct wchunk *wq_head, *wq_tail;
   size_t wq_bytes;
   unsigned inflight; /* chunks in the current uv_write; 0: none */
-  uv_write_t wreq;
-  uv_shutdown_t sreq;
+  /* One request at a time: the FIN (sreq) goes only once the queue is
+   * empty and no write is in flight, and nothing is written after it
+   * (ed_conn_io), so the two share their memory: 80 bytes less for every
+   * session. */
+  union {
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+  };
   char peer_addr[64]; /* written under l->reg_mu once registered */
-  char via[64];       /* the balancer, when peer_addr came from PROXY */
+  /* The balancer, when peer_addr came from a PROXY header, else NULL
+   * (allocated then: most servers never take one). Under l->reg_mu. */
+  char *via;
 };
 
 struct loop_cmd {

@@ -346,7 +346,7 @@ void ed_server_free(struct ed_server *srv) {
 /* ---- drain and stop -------------------------------------------------------
  */
 
-static int64_t live_conns(struct ed_server *srv) {
+int64_t ed_server__live_conns(struct ed_server *srv) {
   int64_t n = 0;
   for (uint32_t i = 0; i < srv->workers; i++)
     n += ed_loop_num_conns(srv->loops[i]);
@@ -360,6 +360,7 @@ static void finish(struct ed_server *srv) {
           (double)(ed_wall_ns() - srv->start_wall_ns) / 1e9);
   run_hooks(srv);
   uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+  ed_server__trim_stop(srv);
   uv_close((uv_handle_t *)&srv->sig_term, NULL);
   uv_close((uv_handle_t *)&srv->sig_int, NULL);
   ed_server_reload_triggers_stop(srv);
@@ -367,9 +368,9 @@ static void finish(struct ed_server *srv) {
 
 static void on_drain_tick(uv_timer_t *t) {
   struct ed_server *srv = t->data;
-  if (!srv->loops_stopping &&
-      (live_conns(srv) == 0 || ed_now_ns() >= srv->drain_deadline_ns)) {
-    int64_t left = live_conns(srv);
+  if (!srv->loops_stopping && (ed_server__live_conns(srv) == 0 ||
+                               ed_now_ns() >= srv->drain_deadline_ns)) {
+    int64_t left = ed_server__live_conns(srv);
     if (left) ED_INFO("drain timeout", "closing=%lld", (long long)left);
     stop_loops(srv);
   }
@@ -385,8 +386,8 @@ void ed_server_drain(struct ed_server *srv, uint32_t timeout_ms) {
   if (atomic_load(&srv->state) != ED_SERVER_RUNNING) return;
   atomic_store(&srv->state, ED_SERVER_DRAINING);
   ed_sdnotify_send("STOPPING=1");
-  ED_INFO("draining", "sessions=%lld timeout_ms=%u", (long long)live_conns(srv),
-          timeout_ms);
+  ED_INFO("draining", "sessions=%lld timeout_ms=%u",
+          (long long)ed_server__live_conns(srv), timeout_ms);
   srv->drain_deadline_ns = ed_now_ns() + (uint64_t)timeout_ms * 1000000ull;
   for (uint32_t i = 0; i < srv->workers; i++) ed_loop_post_drain(srv->loops[i]);
   uv_timer_start(&srv->drain_timer, on_drain_tick, DRAIN_POLL_MS,
@@ -415,6 +416,7 @@ int ed_server_run(struct ed_server *srv) {
   signal_on(srv, &srv->sig_term, SIGTERM);
   signal_on(srv, &srv->sig_int, SIGINT);
   ed_server_reload_triggers_start(srv);
+  ed_server__trim_start(srv);
   uv_run(&srv->control, UV_RUN_DEFAULT);
   return 0;
 }

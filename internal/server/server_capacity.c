@@ -28,10 +28,19 @@
  *                 and one per I/O loop (a connection accepted to be
  *                 refused: closed before the loop does anything else)
  * --max-connections 0 (the default) takes the rest; a larger value than
- * the rest is refused before anything listens. */
+ * the rest is refused before anything listens.
+ *
+ * Memory after a mass close: glibc keeps what a program frees for its
+ * next allocations (20,000 sessions closed left RSS at 96 MB), so the
+ * control loop gives it back with malloc_trim(0) once the sessions have
+ * dropped by a quarter since their peak and by at least
+ * ED_TRIM_MIN_DROP: looked at every ED_TRIM_TICK_MS, so never while they
+ * come and go in step, and off the I/O loops (the trim walks every arena
+ * under its lock: docs/BENCHMARKS.md measures what it costs). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,4 +180,47 @@ int ed_server__fit(struct ed_server *srv, char *err, size_t err_len) {
                                 : srv->sh.max_conns;
   log_fit(srv, own);
   return 0;
+}
+
+/* ---- memory after a mass close ------------------------------------------- */
+
+static uint64_t rss_kib(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long long size = 0, resident = 0;
+  if (f) {
+    if (fscanf(f, "%llu %llu", &size, &resident) != 2) resident = 0;
+    fclose(f);
+  }
+  return resident * ((uint64_t)sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* on_trim_tick: the "memory returned" line, when a trim ran:
+ *   level=info msg="memory returned" sessions_peak=19982 sessions=0
+ *       rss_before_kib=98100 rss_after_kib=6900 trim_ms=9.8 */
+static void on_trim_tick(uv_timer_t *t) {
+  struct ed_server *srv = t->data;
+  int64_t now = ed_server__live_conns(srv);
+  if (now > srv->trim_peak) srv->trim_peak = now;
+  int64_t drop = srv->trim_peak - now;
+  if (drop < ED_TRIM_MIN_DROP || drop < srv->trim_peak / 4) return;
+  uint64_t before = rss_kib(), t0 = ed_now_ns();
+  malloc_trim(0);
+  double ms = (double)(ed_now_ns() - t0) / 1e6;
+  ED_INFO("memory returned",
+          "sessions_peak=%lld sessions=%lld rss_before_kib=%llu "
+          "rss_after_kib=%llu trim_ms=%.1f",
+          (long long)srv->trim_peak, (long long)now, (unsigned long long)before,
+          (unsigned long long)rss_kib(), ms);
+  srv->trim_peak = now;
+}
+
+void ed_server__trim_start(struct ed_server *srv) {
+  uv_timer_init(&srv->control, &srv->trim_timer);
+  srv->trim_timer.data = srv;
+  uv_timer_start(&srv->trim_timer, on_trim_tick, ED_TRIM_TICK_MS,
+                 ED_TRIM_TICK_MS);
+}
+
+void ed_server__trim_stop(struct ed_server *srv) {
+  uv_close((uv_handle_t *)&srv->trim_timer, NULL);
 }

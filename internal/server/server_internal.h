@@ -34,6 +34,8 @@ struct ed_server_fds {
 struct ed_server {
   const struct ed_config *cfg;
   struct ed_server_fds fds;
+  uv_timer_t trim_timer; /* server_capacity.c: memory after a mass close */
+  int64_t trim_peak;     /* sessions at most since the last trim */
   uint32_t workers, hs_threads;
   struct ed_loop_shared sh;
   struct ed_loop **loops;
@@ -81,6 +83,15 @@ int ed_server_build_snapshot(struct ed_server *srv,
  * one line in |err| when --max-connections does not fit. */
 void ed_server__raise_nofile(struct ed_server *srv);
 int ed_server__fit(struct ed_server *srv, char *err, size_t err_len);
+/* trim_start/stop: the control loop's malloc_trim timer (ed_server_run,
+ * and when the server stops). */
+#define ED_TRIM_TICK_MS 1000
+#define ED_TRIM_MIN_DROP 256
+void ed_server__trim_start(struct ed_server *srv);
+void ed_server__trim_stop(struct ed_server *srv);
+
+/* server.c: sessions not yet freed, every loop (any thread). */
+int64_t ed_server__live_conns(struct ed_server *srv);
 
 /* server_reload.c: the reload triggers on the control loop (SIGHUP, the
  * file watcher unless --no-watch), started by ed_server_run and stopped
