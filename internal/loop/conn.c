@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal/loop/loop_internal.h"
@@ -559,21 +560,33 @@ static void peer_name(struct ed_conn *c) {
  * the refusals for that reason since the previous such line that got no
  * line of their own. Reasons: max_connections, pending_handshakes,
  * draining, max_handshaking (ED_REJECT_REASONS). */
-void ed_conn_log_refused(struct ed_conn *c, enum ed_reject_reason why) {
-  struct ed_loop_shared *sh = c->loop->sh;
+/* refused_turn says whether this refusal gets its line: returns the
+ * refusals for |why| that got none since the last line (unlogged=), or -1
+ * when this one is only counted. */
+static int64_t refused_turn(struct ed_loop_shared *sh,
+                            enum ed_reject_reason why) {
   uint64_t now = ed_now_ns() / 1000000;
   uint64_t last = atomic_load(&sh->refused_log_ms[why]);
   if ((last && now - last < 1000) ||
       !atomic_compare_exchange_strong(&sh->refused_log_ms[why], &last, now)) {
     atomic_fetch_add(&sh->refused_unlogged[why], 1);
-    return;
+    return -1;
   }
-  uint64_t unlogged = atomic_exchange(&sh->refused_unlogged[why], 0);
+  return (int64_t)atomic_exchange(&sh->refused_unlogged[why], 0);
+}
+
+static void log_refused_line(enum ed_reject_reason why, const char *peer,
+                             int64_t unlogged) {
+  ED_WARN("connection refused", "reason=%s peer=%s unlogged=%lld",
+          ed_reject_reason_name(why), peer, (long long)unlogged);
+}
+
+void ed_conn_log_refused(struct ed_conn *c, enum ed_reject_reason why) {
+  int64_t unlogged = refused_turn(c->loop->sh, why);
+  if (unlogged < 0) return;
   char peer[170];
   if (!c->peer_addr[0]) peer_name(c);
-  ED_WARN("connection refused", "reason=%s peer=%s unlogged=%llu",
-          ed_reject_reason_name(why), ed_conn_log_peer(c, peer, sizeof(peer)),
-          (unsigned long long)unlogged);
+  log_refused_line(why, ed_conn_log_peer(c, peer, sizeof(peer)), unlogged);
 }
 
 /* ed_conn_reserve is admission's first half, on the loop that accepted:
@@ -631,9 +644,24 @@ static void refuse(struct ed_conn *c, enum ed_reject_reason why) {
   ed_conn_close(c, CR_REJECTED, HOW_ABORT);
 }
 
+/* ed_conn_refuse is what a flood of new connections costs past a limit:
+ * no connection object, no libuv handle; the peer's address is looked up
+ * only for the one refusal a second that gets a line. Closed the way
+ * accept.c opened it (a raw system call: see there). */
 void ed_conn_refuse(struct ed_loop *l, int fd, enum ed_reject_reason why) {
-  struct ed_conn *c = conn_new(l, fd);
-  if (c) refuse(c, why);
+  ed_stat_add(&l->stats.accepted, 1);
+  ed_stat_add(&l->stats.rejected[why], 1);
+  int64_t unlogged = refused_turn(l->sh, why);
+  if (unlogged >= 0) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char addr[64] = "", peer[80];
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+      (void)ed_net_format_addr(addr, sizeof(addr),
+                               (const struct sockaddr *)&ss);
+    log_refused_line(why, ed_logq(peer, sizeof(peer), addr), unlogged);
+  }
+  syscall(SYS_close, fd);
 }
 
 /* reject_reason: admission's second half, on the connection's own loop
