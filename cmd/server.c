@@ -16,7 +16,10 @@
  *   7. privileges and sandbox: no_new_privs, --user, capabilities,
  *      the credential files readable as that user (2), Landlock,
  *      seccomp (1)
- *   8. start: listen(), threads, the "listening" lines             1
+ *   8. descriptors: --max-connections fits under RLIMIT_NOFILE
+ *      with what the process keeps for itself (the "descriptor
+ *      limit" line; 0, the default, takes what is left)           2
+ *   9. start: listen(), threads, the "listening" lines             1
  *
  * Started by an upgrade (internal/upgrade: the old echod's spawner sets
  * ECHOD_UPGRADE_*), steps 4-6 take the old process's sockets instead of
@@ -39,6 +42,7 @@
 #include "internal/base/base.h"
 #include "internal/config/config.h"
 #include "internal/metrics/service.h"
+#include "internal/net/net.h"
 #include "internal/sandbox/sandbox.h"
 #include "internal/sdnotify/sdnotify.h"
 #include "internal/sdnotify/service.h"
@@ -121,6 +125,16 @@ static int start_control(struct control *c, struct ed_server *srv) {
       .listen_fd = taken(&c->handed.metrics_fd)};
   rc = ed_metrics_service_start(&c->metrics, srv, &mo, err, sizeof(err));
   if (rc) return fail(1, err);
+  /* The descriptors their clients may hold, kept from the connections'
+   * (internal/server, server_capacity.c). */
+  if (c->admin)
+    ed_server_reserve_fds(srv, ed_net_max_fds(ED_ADMIN_MAX_CLIENTS, 0),
+                          "admin");
+  const struct ed_config *cfg = ed_server_config(srv);
+  if (!cfg->no_metrics && cfg->metrics_listen)
+    ed_server_reserve_fds(
+        srv, ed_net_max_fds(ED_METRICS_MAX_CONNS, ED_METRICS_PROBE_SLOTS),
+        "metrics");
   if (ed_sdnotify_open() != 0)
     return fail(1, "cannot open a socket for $NOTIFY_SOCKET");
   rc = ed_sdnotify_service_start(&c->notify, srv);
@@ -224,8 +238,8 @@ static int serve(const struct ed_config *cfg, struct control *c) {
     status = fail(rc == ED_E_USAGE ? 2 : 1, err);
   if (!status && (status = sandbox(srv, cfg, &user, c, err, sizeof(err))) != 0)
     fail(status, err);
-  if (!status && ed_server_start(srv, err, sizeof(err)) != 0)
-    status = fail(1, err);
+  if (!status && (rc = ed_server_start(srv, err, sizeof(err))) != 0)
+    status = fail(rc == ED_E_USAGE ? 2 : 1, err);
   if (!status && upgrade_child) {
     uv_timer_init(ed_server_control_loop(srv), &c->ready);
     c->ready.data = c;

@@ -15,7 +15,6 @@
 #include "internal/upgrade/upgrade.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
-#define DEFAULT_MAX_CLIENTS 16
 /* Room for one full line plus what a pipelining client sends meanwhile. */
 #define INBUF_CAP (2 * ED_ADMIN_MAX_LINE + 2)
 /* Replies queued to a client that does not read: no further line is
@@ -238,7 +237,7 @@ int ed_admin_new(struct ed_admin **out, uv_loop_t *loop,
   struct ed_net_options no = {
       .what = "admin socket",
       .limits = {.max_conns = opts->max_clients ? opts->max_clients
-                                                : DEFAULT_MAX_CLIENTS,
+                                                : ED_ADMIN_MAX_CLIENTS,
                  .idle_ms = a->timeout_ms,
                  .linger_ms = LINGER_MS,
                  .in_max = INBUF_CAP,

@@ -40,6 +40,8 @@ struct ed_admin_call;
 typedef void (*ed_admin_handler_fn)(void *arg, struct ed_admin_call *call,
                                     const struct ed_admin_request *req);
 
+#define ED_ADMIN_MAX_CLIENTS 16 /* max_clients' default */
+
 struct ed_admin_options {
   const char *path;               /* socket path; borrowed for the call */
   struct ed_control_stats *stats; /* borrowed for the admin's life; may be
@@ -47,7 +49,7 @@ struct ed_admin_options {
   ed_admin_handler_fn handler;
   void *handler_arg;
   uint32_t idle_timeout_ms; /* 0: 10000 (--admin-timeout) */
-  uint32_t max_clients;     /* 0: 16 */
+  uint32_t max_clients;     /* 0: ED_ADMIN_MAX_CLIENTS */
   /* > 0: serve this listening socket (handed over by the process this
    * one replaces; taken) instead of creating |path|. */
   int listen_fd;

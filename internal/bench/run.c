@@ -261,6 +261,7 @@ static int run_setup(struct ed_bench__run *r, const struct ed_bench_opts *o) {
   if (!err) err = check_fds(r, o);
   if (err) return err;
   make_pattern(r);
+  if (o->scenario == ED_BENCH_PARTIAL) ed_bench__partial_setup(r);
   const char *pause = getenv("ECHO_BENCH_TEST_CHECK_PAUSE_US");
   if (pause) r->test_check_pause_us = (uint32_t)strtoul(pause, NULL, 10);
   r->bounded = o->count > 0;
@@ -273,6 +274,7 @@ static void run_cleanup(struct ed_bench__run *r) {
   SSL_CTX_free(r->storm_ctx);
   free(r->sni);
   free(r->pattern);
+  free(r->partial);
   pthread_mutex_destroy(&r->mu);
 }
 
@@ -367,7 +369,9 @@ int ed_bench_run(const struct ed_bench_opts *o, struct ed_bench_result *out) {
   out->scenario = o->scenario;
   out->conns = o->scenario == ED_BENCH_FLOOD ? o->echo_conns : o->conns;
   out->plain = o->plain;
-  out->rate = o->scenario == ED_BENCH_FLOOD ? o->rate : 0;
+  out->rate = o->scenario == ED_BENCH_FLOOD || o->scenario == ED_BENCH_PARTIAL
+                  ? o->rate
+                  : 0;
   out->size = o->size;
   out->threads = o->threads;
   out->storm = o->scenario == ED_BENCH_FLOOD ? o->storm : 0;
@@ -397,6 +401,8 @@ int ed_bench_run(const struct ed_bench_opts *o, struct ed_bench_result *out) {
     err = ed_bench__run_scale(r, out, &pg);
   } else if (o->scenario == ED_BENCH_FLOOD) {
     err = ed_bench__run_flood(r, out, &pg);
+  } else if (o->scenario == ED_BENCH_PARTIAL) {
+    err = ed_bench__run_partial(r, out, &pg);
   } else {
     err = run_simple(r, out, &pg);
   }

@@ -82,10 +82,11 @@ static const struct opt opts[] = {
     {"ticket-keys", K_STR, OFF(ticket_keys), C_PATH, 0, 0, 0},
     {"workers", K_U32, OFF(workers), C_NONE, 0, 1024, 0},
     {"handshake-threads", K_U32, OFF(handshake_threads), C_NONE, 0, 1024, 0},
-    {"max-connections", K_U32, OFF(max_connections), C_NONE, 1, 10000000, 0},
+    {"max-connections", K_U32, OFF(max_connections), C_NONE, 0, 10000000, 0},
     {"max-pending-handshakes", K_U32, OFF(max_pending_handshakes), C_NONE, 1,
      10000000, 0},
     {"max-buffer", K_SIZE, OFF(max_buffer), C_NONE, 1024, 1u << 30, 0},
+    {"max-handshaking", K_U32, OFF(max_handshaking), C_NONE, 1, 10000000, 0},
     {"handshake-timeout", K_DUR_MS, OFF(handshake_timeout_ms), C_NONE, 1,
      86400000, 0},
     {"idle-timeout", K_DUR_MS, OFF(idle_timeout_ms), C_NONE, 0, 4000000000u, 0},
@@ -465,8 +466,9 @@ static void set_defaults(struct ed_config *cfg) {
   cfg->crl_expired = ed_strdup("warn");
   cfg->max_chain_depth = 100;
   cfg->ticket_rotate_s = 3600;
-  cfg->max_connections = 100000;
+  cfg->max_connections = 0; /* sized to the descriptor limit */
   cfg->max_pending_handshakes = 4096;
+  cfg->max_handshaking = 4096;
   cfg->max_buffer = 65536;
   cfg->handshake_timeout_ms = 10000;
   cfg->idle_timeout_ms = 300000;
@@ -871,8 +873,13 @@ const char *ed_config_usage(void) {
          "the certs)\n"
          "  --workers N                I/O loops (default 0 = number of CPUs)\n"
          "  --handshake-threads N      handshake pool threads (0 = CPUs)\n"
-         "  --max-connections N        default 100000\n"
+         "  --max-connections N        default 0: as many as RLIMIT_NOFILE "
+         "allows\n"
+         "                             (a larger N is refused at start)\n"
          "  --max-pending-handshakes N default 4096\n"
+         "  --max-handshaking N        connections still in their handshake;"
+         "\n"
+         "                             more are refused at accept (4096)\n"
          "  --max-buffer SIZE          unsent bytes per connection (default "
          "64KiB)\n"
          "  --handshake-timeout DUR    default 10s (durations: 500ms, 10s, 5m, "

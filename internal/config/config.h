@@ -75,12 +75,17 @@ struct ed_config {
   uint32_t handshake_threads;
 
   /* Limits and timeouts. */
-  uint32_t max_connections;        /* default 100000 */
+  /* 0 (the default): as many as the descriptor limit allows; the server
+   * sizes it at start (internal/server, ed_server_start). */
+  uint32_t max_connections;
   uint32_t max_pending_handshakes; /* default 4096 */
-  uint32_t max_buffer;             /* unsent bytes per conn, default 65536 */
-  uint32_t handshake_timeout_ms;   /* default 10000 */
-  uint32_t idle_timeout_ms;        /* default 300000 */
-  uint32_t drain_timeout_ms;       /* default 30000 */
+  /* Connections before ESTABLISHED, all loops together; default 4096
+   * (never more than max_connections). */
+  uint32_t max_handshaking;
+  uint32_t max_buffer;           /* unsent bytes per conn, default 65536 */
+  uint32_t handshake_timeout_ms; /* default 10000 */
+  uint32_t idle_timeout_ms;      /* default 300000 */
+  uint32_t drain_timeout_ms;     /* default 30000 */
   /* A drain keeps accepting this long after /readyz turns 503, so a
    * balancer's health check takes the instance out first; default 0. */
   uint32_t drain_delay_ms;

@@ -71,9 +71,15 @@ static void on_inbox(struct ed_wake *w) {
 }
 
 /* hand_off gives |fd| (just accepted) to the loop whose turn it is, or
- * keeps it when that is this loop or that loop takes no more. */
+ * keeps it when that is this loop or that loop takes no more; refused
+ * here, by this loop, when there is no room for it (conn.c, admission). */
 static void hand_off(struct ed_loop *l, int fd) {
   struct ed_loop_shared *sh = l->sh;
+  int why = ed_conn_reserve(l);
+  if (why >= 0) {
+    ed_conn_refuse(l, fd, (enum ed_reject_reason)why);
+    return;
+  }
   uint32_t n = sh->loops ? sh->num_loops : 1;
   struct ed_loop *to = l;
   if (n > 1) to = sh->loops[atomic_fetch_add(&sh->next_loop, 1) % n];
@@ -154,7 +160,10 @@ int ed_loop_add_listener(struct ed_loop *l, int fd) {
 static void close_inbox(struct ed_loop *l) {
   pthread_mutex_lock(&l->inbox_mu);
   l->inbox_closed = 1;
-  for (size_t i = 0; i < l->inbox_len; i++) close(l->inbox[i]);
+  for (size_t i = 0; i < l->inbox_len; i++) {
+    close(l->inbox[i]);
+    ed_conn_unreserve(l->sh); /* the slot hand_off reserved for it */
+  }
   l->inbox_len = 0;
   pthread_mutex_unlock(&l->inbox_mu);
 }

@@ -317,7 +317,7 @@ static void fill_info(struct ed_session_info *s, const struct ed_conn *c,
   s->id = c->id;
   s->state = c->state;
   snprintf(s->peer, sizeof(s->peer), "%s", c->peer_addr);
-  snprintf(s->via, sizeof(s->via), "%s", c->via);
+  snprintf(s->via, sizeof(s->via), "%s", c->via ? c->via : "");
   s->suite = ED_SUITE_OTHER;
   if (c->peer) {
     s->identity = c->peer; /* borrowed: the registry lock is held */

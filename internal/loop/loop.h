@@ -84,8 +84,17 @@ struct ed_loop_shared {
    * (conn.c log_refused). */
   _Atomic uint64_t refused_log_ms[ED_REJECT_REASON_COUNT];
   _Atomic uint64_t refused_unlogged[ED_REJECT_REASON_COUNT];
-  _Atomic uint64_t next_id;  /* session ids */
-  _Atomic int64_t num_conns; /* all loops, for max_connections */
+  _Atomic uint64_t next_id; /* session ids */
+  /* Admission (conn.c ed_conn_reserve): the limits in force, set by the
+   * owner before any loop starts (the server sizes max_conns to its
+   * descriptor limit); and, over all loops, the connections that hold a
+   * slot - from the accept that reserved it (a connection on its way to
+   * another loop's inbox included) until freed - and those of them still
+   * before ESTABLISHED (until established or closing). */
+  uint32_t max_conns;       /* 0: no limit */
+  uint32_t max_handshaking; /* 0: no limit */
+  _Atomic int64_t num_conns;
+  _Atomic int64_t num_handshaking;
   /* Accepting: the loop that accepts a connection hands it to the next
    * one, round-robin. |loops| lists every loop by index (the owner's
    * array, filled before any loop starts), or is NULL: each loop keeps

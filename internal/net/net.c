@@ -125,6 +125,10 @@ static int take_spare(struct ed_net_conn *c) {
   return 0;
 }
 
+uint32_t ed_net_max_fds(uint32_t max_conns, uint32_t reserved) {
+  return 2 * (max_conns + reserved) + 1; /* slots, take_spare's, accepting */
+}
+
 /* ---- the one close path -------------------------------------------------- */
 
 static void on_handle_closed(uv_handle_t *h) {

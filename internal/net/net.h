@@ -106,6 +106,12 @@ struct ed_net_options {
   unsigned unix_mode; /* Unix: the socket file's mode, set before listen */
 };
 
+/* ed_net_max_fds returns the most descriptors a server with |max_conns|
+ * and |reserved| slots holds at once: a connection per slot, as many
+ * again refused or lingering (they share one bound of their own), and
+ * one being accepted. For the process's descriptor budget. */
+uint32_t ed_net_max_fds(uint32_t max_conns, uint32_t reserved);
+
 /* What a server holds now, for tests and metrics. */
 struct ed_net_server_stats {
   uint32_t open;     /* connections in a slot, reserved ones included */

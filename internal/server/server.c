@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "internal/handshake/handshake.h"
@@ -197,14 +196,6 @@ void ed_server__close_listeners(struct ed_server *srv) {
     ed_listen_close(&srv->listeners[i]);
 }
 
-static void raise_nofile(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
-}
-
 static uint32_t cpus(void) {
   long n = sysconf(_SC_NPROCESSORS_ONLN);
   return n > 0 ? (uint32_t)n : 1;
@@ -229,7 +220,7 @@ static int server_init(struct ed_server *srv, char *err, size_t err_len) {
   srv->reload.last_ok = 1;
   srv->reload.last_trigger = ED_RELOAD_STARTUP;
   srv->reload.last_wall_ns = sum.loaded_wall_ns;
-  raise_nofile();
+  ed_server__raise_nofile(srv);
   srv->loops = ed_calloc(srv->workers, sizeof(*srv->loops));
   srv->sh.loops = srv->loops;
   srv->sh.num_loops = srv->workers;
@@ -286,7 +277,9 @@ int ed_server_bind(struct ed_server *srv, char *err, size_t err_len) {
 }
 
 int ed_server_start(struct ed_server *srv, char *err, size_t err_len) {
-  int rc = give_listeners(srv, err, err_len);
+  int rc = ed_server__fit(srv, err, err_len);
+  if (rc) return rc;
+  rc = give_listeners(srv, err, err_len);
   if (rc) return rc;
   srv->pool = ed_hs_pool_new(srv->hs_threads, srv->cfg->max_pending_handshakes);
   if (!srv->pool) {
@@ -396,6 +389,7 @@ void ed_server__finish(struct ed_server *srv) {
   ed_server_upgrade_stop(srv); /* an upgrade under way is answered */
   run_hooks(srv);
   uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+  ed_server__trim_stop(srv);
   uv_close((uv_handle_t *)&srv->sig_term, NULL);
   uv_close((uv_handle_t *)&srv->sig_int, NULL);
   ed_server_reload_triggers_stop(srv);
@@ -424,6 +418,7 @@ int ed_server_run(struct ed_server *srv) {
   signal_on(srv, &srv->sig_int, SIGINT);
   ed_server_reload_triggers_start(srv);
   ed_server_upgrade_start(srv);
+  ed_server__trim_start(srv);
   uv_run(&srv->control, UV_RUN_DEFAULT);
   return 0;
 }

@@ -68,7 +68,8 @@ const char *ed_server_state_name(enum ed_server_state s);
  * server). It resolves the credentials — with cfg->cert, key and ca all
  * NULL, the dev PKI in <state_dir>/pki is created (only what is missing)
  * and the client command is printed — builds the first credential
- * snapshot, raises RLIMIT_NOFILE and creates the I/O loops (no thread
+ * snapshot, raises the soft RLIMIT_NOFILE to the hard one and creates the
+ * I/O loops (no thread
  * yet). It binds nothing. On success sets |*out| and returns 0. On
  * failure writes a one-line message to |err| and returns a negative
  * ED_E_* code: ED_E_SYS or ED_E_NOMEM when the system refused (loops),
@@ -91,11 +92,16 @@ void ed_server_free(struct ed_server *srv);
  * line names who holds it) or ED_E_SYS. */
 int ed_server_bind(struct ed_server *srv, char *err, size_t err_len);
 
-/* ed_server_start makes the bound sockets listen, gives every I/O loop
- * its own descriptor of each (the loops share one accept queue per
- * address), starts the handshake pool and the loops, and logs the
- * "listening" lines. Returns 0, or writes one line to |err| and returns
- * ED_E_EXIST (an address taken since it was bound) or ED_E_SYS. */
+/* ed_server_start sizes the connection limits to the descriptor limit
+ * (--max-connections 0: all that is left once the process's own are
+ * counted; a larger --max-connections than that is refused; the
+ * "descriptor limit" line, server_capacity.c), then makes the bound
+ * sockets listen, gives every I/O loop its own descriptor of each (the
+ * loops share one accept queue per address), starts the handshake pool
+ * and the loops, and logs the "listening" lines. Returns 0, or writes one
+ * line to |err| and returns ED_E_USAGE (--max-connections does not fit;
+ * nothing listens), ED_E_EXIST (an address taken since it was bound) or
+ * ED_E_SYS. */
 int ed_server_start(struct ed_server *srv, char *err, size_t err_len);
 
 /* ed_server_run runs the control loop until the server has stopped
@@ -119,6 +125,15 @@ uv_loop_t *ed_server_control_loop(struct ed_server *srv);
  * ed_server_run can return. Hooks run in the order added. */
 void ed_server_add_stop_hook(struct ed_server *srv, void (*fn)(void *arg),
                              void *arg);
+
+/* ed_server_reserve_fds keeps |n| descriptors out of those the
+ * connections may use, for |what| (a short name for the "descriptor
+ * limit" log line): a control-plane service on the control loop declares
+ * the most it may hold at run time beyond what it has open already (its
+ * clients). Call before ed_server_start, which sizes --max-connections
+ * under RLIMIT_NOFILE less everything the process keeps for itself
+ * (server_capacity.c). */
+void ed_server_reserve_fds(struct ed_server *srv, uint32_t n, const char *what);
 
 /* ---- state and counters ---------------------------------------------------
  */
