@@ -17,7 +17,8 @@
  *                 systemd notification socket, Landlock's hold on
  *                 /proc/self, anything inherited
  *   listener dups each loop gets its own descriptor of each listen socket,
- *                 and the original closes: listeners x (workers - 1) more
+ *                 and the server keeps the original for an upgrade's
+ *                 hand-over: listeners x workers more
  *   inotify       the file watcher's, made when the server runs (unless
  *                 --no-watch)
  *   reserved      what the control plane may hold at run time, as its
@@ -112,7 +113,7 @@ void ed_server_reserve_fds(struct ed_server *srv, uint32_t n,
 static uint64_t own_fds(struct ed_server *srv) {
   struct ed_server_fds *f = &srv->fds;
   f->open_now = open_fds(f->soft);
-  f->listener_dups = (uint64_t)srv->num_listeners * (srv->workers - 1);
+  f->listener_dups = (uint64_t)srv->num_listeners * srv->workers;
   f->inotify = srv->cfg->watch ? 1 : 0;
   f->reserved_total = 0;
   for (size_t i = 0; i < f->num_reserved; i++)

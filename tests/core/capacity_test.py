@@ -61,7 +61,7 @@ class Descriptors(unittest.TestCase):
             reserved = dict((k, int(v)) for k, v in
                             (r.split(":") for r in f["reserved"].split(",")))
             self.assertEqual(set(reserved), {"admin", "metrics"})
-            self.assertEqual(f["listener_dups"], 1)  # 2 loops, 1 address
+            self.assertEqual(f["listener_dups"], 2)  # 2 loops, 1 address
             self.assertEqual(f["inotify"], 1)
             self.assertEqual(f["transient"], 3)      # control + 2 loops
             own = at_rest(f) + sum(reserved.values()) + f["transient"]
