@@ -3,12 +3,16 @@
  * failure, 2 usage error (a bad command line, including malformed names,
  * IPs, days or reasons). Every error is one line on stderr. */
 #include <ctype.h>
+#include <openssl/mem.h>
+#include <openssl/rand.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "internal/base/base.h"
+#include "internal/tls/tls.h"
 #include "internal/version/version.h"
 #include "pki/pki.h"
 
@@ -31,6 +35,9 @@ enum {
   O_REASON = 1 << 12,
   O_JSON = 1 << 13,
   O_VERSION = 1 << 14,
+  O_OUT = 1 << 15,
+  O_ROTATE = 1 << 16,
+  O_KEEP = 1 << 17,
 };
 
 static const struct {
@@ -42,7 +49,8 @@ static const struct {
     {"cn", O_CN, 1},         {"days", O_DAYS, 1},   {"crl-days", O_CRL_DAYS, 1},
     {"force", O_FORCE, 0},   {"dns", O_DNS, 1},     {"ip", O_IP, 1},
     {"uri", O_URI, 1},       {"email", O_EMAIL, 1}, {"replace", O_REPLACE, 0},
-    {"reason", O_REASON, 1}, {"json", O_JSON, 0},
+    {"reason", O_REASON, 1}, {"json", O_JSON, 0},   {"out", O_OUT, 1},
+    {"rotate", O_ROTATE, 0}, {"keep", O_KEEP, 1},
 };
 
 struct list {
@@ -53,7 +61,7 @@ struct list {
 struct args {
   const char *cmd;
   unsigned seen;
-  const char *dir, *key_type, *cn, *days, *crl_days, *reason;
+  const char *dir, *key_type, *cn, *days, *crl_days, *reason, *out, *keep;
   struct list dns, ips, uris, emails, pos;
 };
 
@@ -102,6 +110,12 @@ static void store(struct args *a, unsigned bit, const char *v) {
       break;
     case O_REASON:
       a->reason = v;
+      break;
+    case O_OUT:
+      a->out = v;
+      break;
+    case O_KEEP:
+      a->keep = v;
       break;
     case O_DNS:
       a->dns.v[a->dns.n++] = v;
@@ -420,6 +434,93 @@ static int cmd_show(struct args *a) {
   return rc;
 }
 
+/* ---- session-ticket keys --------------------------------------------------
+ */
+
+#define TK_HEADER                                                          \
+  "# echod session-ticket keys (echo-pki ticket-keys; --ticket-keys).\n"   \
+  "# The first key seals new tickets, every key opens them. Rotate with\n" \
+  "# echo-pki ticket-keys --rotate; keep this file secret (mode 0600).\n"
+
+/* read_keys loads the keys of an existing file (the server's own parser,
+ * so what echo-pki accepts echod accepts). */
+static int read_keys(uint8_t (*keys)[ED_TLS_TICKET_SECRET_LEN], size_t *num,
+                     const char *path) {
+  uint8_t *text = NULL;
+  size_t len = 0;
+  char err[512];
+  int rc = ed_read_file(&text, &len, path, ED_TLS_TICKET_FILE_MAX);
+  if (rc) {
+    snprintf(err, sizeof(err), "cannot read ticket-keys file %s: %s", path,
+             ed_strerror(rc));
+    return fail(ED_E_IO, err);
+  }
+  rc = ed_tls_ticket_keys_parse(keys, num, (const char *)text, len, path, err,
+                                sizeof(err));
+  OPENSSL_cleanse(text, len);
+  free(text);
+  return rc ? fail(ED_E_IO, err) : 0;
+}
+
+/* write_keys writes |num| keys to |path| atomically, mode 0600. */
+static int write_keys(const char *path,
+                      uint8_t (*keys)[ED_TLS_TICKET_SECRET_LEN], size_t num) {
+  char text[sizeof(TK_HEADER) +
+            ED_TLS_TICKET_KEYS_MAX * (ED_TLS_TICKET_LINE_LEN + 1)];
+  size_t n = (size_t)snprintf(text, sizeof(text), "%s", TK_HEADER);
+  for (size_t i = 0; i < num; i++) {
+    ed_tls_ticket_key_format(text + n, keys[i]);
+    n += ED_TLS_TICKET_LINE_LEN;
+    text[n++] = '\n';
+  }
+  int rc = ed_write_file_atomic(path, text, n, 0600);
+  OPENSSL_cleanse(text, sizeof(text));
+  if (rc) {
+    char err[512];
+    snprintf(err, sizeof(err), "cannot write %s: %s", path, ed_strerror(rc));
+    return fail(rc, err);
+  }
+  return 0;
+}
+
+static int cmd_ticket_keys(struct args *a) {
+  int rc = want_pos(a, 0, ""), keep = 3;
+  if (rc) return rc;
+  if (!a->out || !*a->out) return usage_error("ticket-keys: --out FILE needed");
+  char *end = NULL;
+  if (a->keep) keep = (int)strtol(a->keep, &end, 10);
+  if (a->keep &&
+      (!*a->keep || *end || keep < 2 || keep > ED_TLS_TICKET_KEYS_MAX))
+    return usage_error("invalid --keep \"%s\" (want 2-%d)", a->keep,
+                       ED_TLS_TICKET_KEYS_MAX);
+  char *path = ed_path_resolve(NULL, a->out);
+  uint8_t keys[ED_TLS_TICKET_KEYS_MAX + 1][ED_TLS_TICKET_SECRET_LEN];
+  size_t num = 0;
+  int exists = access(path, F_OK) == 0;
+  if (a->seen & O_ROTATE) {
+    rc = read_keys(keys + 1, &num, path);
+  } else if (exists && !(a->seen & O_FORCE)) {
+    char msg[600];
+    snprintf(msg, sizeof(msg),
+             "%s exists: --rotate adds a key to it, --force replaces it "
+             "(every ticket issued so far stops resuming)",
+             path);
+    rc = fail(ED_E_EXIST, msg);
+  }
+  if (!rc) {
+    RAND_bytes(keys[0], sizeof(keys[0]));
+    num =
+        num + 1 > (size_t)keep && (a->seen & O_ROTATE) ? (size_t)keep : num + 1;
+    rc = write_keys(path, keys, num);
+  }
+  if (!rc)
+    printf("wrote %s: %zu ticket key%s, the new one first\n", path, num,
+           num == 1 ? "" : "s");
+  OPENSSL_cleanse(keys, sizeof(keys));
+  free(path);
+  return rc;
+}
+
 /* ---- usage --------------------------------------------------------------- */
 
 static const struct command commands[] = {
@@ -474,6 +575,19 @@ static const struct command commands[] = {
     {"list", O_DIR | O_HELP | O_JSON, cmd_list,
      "usage: echo-pki list [--dir DIR] [--json]\n"
      "List issued certificates: name, role, serial, not-after, revoked.\n"},
+    {"ticket-keys", O_HELP | O_OUT | O_ROTATE | O_KEEP | O_FORCE,
+     cmd_ticket_keys,
+     "usage: echo-pki ticket-keys --out FILE [--rotate [--keep N]] [--force]\n"
+     "Write session-ticket keys for echod --ticket-keys, shared by every\n"
+     "replica behind one balancer so a client resumes on any of them. One\n"
+     "key per line, \"v1:\" and 64 hex digits; the first seals tickets,\n"
+     "every one opens them. FILE is written atomically, mode 0600; a\n"
+     "relative FILE is relative to the directory the command runs in.\n"
+     "  --rotate         put a new key first in the existing FILE and keep\n"
+     "                   the N newest (default 3)\n"
+     "  --keep N         with --rotate: keys kept, 2-16\n"
+     "  --force          replace an existing FILE with one new key (tickets\n"
+     "                   issued so far stop resuming)\n"},
     {"show", O_DIR | O_HELP | O_JSON, cmd_show,
      "usage: echo-pki show NAME|SERIAL|ca [--dir DIR] [--json]\n"
      "Show a certificate: CN (exactly), subject, issuer, SANs, EKU,\n"
@@ -496,7 +610,8 @@ static void print_usage(FILE *f) {
           "  revoke NAME|SERIAL        revoke one and rewrite crl.pem\n"
           "  crl                       re-sign crl.pem\n"
           "  list                      list issued certificates\n"
-          "  show NAME|SERIAL|ca       show one certificate\n\n"
+          "  show NAME|SERIAL|ca       show one certificate\n"
+          "  ticket-keys --out FILE    session-ticket keys for replicas\n\n"
           "`echo-pki COMMAND --help` shows a command's options. Exit status:\n"
           "0 ok, 1 failure, 2 usage error.\n",
           dir);

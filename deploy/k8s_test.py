@@ -116,7 +116,7 @@ class Manifests(unittest.TestCase):
                 if d["kind"] != "Kustomization":
                     self.assertEqual(d["metadata"]["name"], "echod", name)
         for kind in ("Deployment", "Service", "PodDisruptionBudget", "PodMonitor",
-                     "Kustomization"):
+                     "Kustomization", "HorizontalPodAutoscaler"):
             self.assertIn(kind, self.by_kind)
 
     def test_kustomization_lists_the_core_files(self):
@@ -124,7 +124,8 @@ class Manifests(unittest.TestCase):
         for r in res:
             self.assertTrue(os.path.exists(os.path.join(K8S, r)), r)
         # The PodMonitor needs the Prometheus Operator's CRDs: apart on purpose.
-        self.assertEqual(sorted(res), ["deployment.yaml", "pdb.yaml", "service.yaml"])
+        self.assertEqual(sorted(res),
+                         ["deployment.yaml", "hpa.yaml", "pdb.yaml", "service.yaml"])
 
     # --- Dockerfile ------------------------------------------------------------
     def test_dockerfile_stages(self):
@@ -215,15 +216,28 @@ class Manifests(unittest.TestCase):
         self.assertFalse(cfg["no_watch"], "file watch must be on for Secret reloads")
         self.assertEqual(cfg["workers"], 2)
         self.assertEqual(cfg["handshake_threads"], 2)
-        # Graceful stop fits: preStop + drain < grace period.
+        # Graceful stop fits: the preStop drain (delay, sessions finishing,
+        # close_notify's 2 s grace) ends within the grace period. echoctl
+        # finds the admin socket through ECHOD_STATE_DIR, as echod puts it.
         pre_stop = self.ctr["lifecycle"]["preStop"]["exec"]["command"]
-        self.assertEqual(pre_stop[0], "sleep")
-        budget = int(pre_stop[1]) + duration_s(cfg["drain_timeout"])
+        self.assertEqual(pre_stop, ["echoctl", "drain"])
+        self.assertEqual(cfg["admin_socket"], cfg["state_dir"] + "/admin.sock")
+        self.assertEqual(cfg["drain_sessions"], "finish")
+        self.assertGreater(duration_s(cfg["drain_delay"]), 0)
+        budget = (duration_s(cfg["drain_delay"]) + duration_s(cfg["drain_timeout"])
+                  + 2)
         self.assertLess(budget, self.pod["spec"]["terminationGracePeriodSeconds"])
+        # One ticket-keys Secret for every replica, mounted read-only.
+        tk_dir = self.mounts["ticket-keys"]["mountPath"]
+        self.assertTrue(self.mounts["ticket-keys"]["readOnly"])
+        self.assertTrue(under(cfg["ticket_keys"], tk_dir))
+        self.assertEqual(self.volumes["ticket-keys"]["secret"]["secretName"],
+                         "echod-ticket-keys")
 
     def test_key_file_mode_is_private(self):
-        mode = self.volumes["tls"]["secret"]["defaultMode"]
-        self.assertEqual(mode & 0o077, 0, oct(mode))  # fsGroup adds group read only
+        for vol in ("tls", "ticket-keys"):
+            mode = self.volumes[vol]["secret"]["defaultMode"]
+            self.assertEqual(mode & 0o077, 0, oct(mode))  # fsGroup adds group read only
         self.assertEqual(self.pod["spec"]["securityContext"]["fsGroup"], 10001)
 
     def test_probes(self):
@@ -259,6 +273,58 @@ class Manifests(unittest.TestCase):
         pdb = self.by_kind["PodDisruptionBudget"][0]
         self.assertTrue(matches(pdb["spec"]["selector"]["matchLabels"]))
         self.assertLess(pdb["spec"]["maxUnavailable"], self.deploy["spec"]["replicas"])
+
+    def test_rolls_without_loss(self):
+        roll = self.deploy["spec"]["strategy"]
+        self.assertEqual(roll["type"], "RollingUpdate")
+        self.assertEqual(roll["rollingUpdate"]["maxUnavailable"], 0)
+        self.assertGreaterEqual(roll["rollingUpdate"]["maxSurge"], 1)
+        ready = self.ctr["readinessProbe"]
+        self.assertEqual(ready["httpGet"]["path"], "/readyz")
+        # Taken out of the Service within the drain delay.
+        env = dict(self.dockerfile_env())
+        env.update(self.container_env())
+        cfg = print_config(self.ctr["args"], env)
+        self.assertLessEqual(ready["periodSeconds"] * ready["failureThreshold"],
+                             duration_s(cfg["drain_delay"]) + 5)
+
+    def test_autoscaler(self):
+        hpa = self.by_kind["HorizontalPodAutoscaler"][0]
+        ref = hpa["spec"]["scaleTargetRef"]
+        self.assertEqual((ref["kind"], ref["name"]), ("Deployment", "echod"))
+        pdb = self.by_kind["PodDisruptionBudget"][0]
+        self.assertGreater(hpa["spec"]["minReplicas"], pdb["spec"]["maxUnavailable"])
+        self.assertLessEqual(hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"])
+        metric = hpa["spec"]["metrics"][0]
+        self.assertEqual(metric["resource"]["name"], "cpu")
+        self.assertIn("cpu", self.ctr["resources"]["requests"])  # utilization needs it
+
+    def test_proxy_protocol_overlay(self):
+        d = os.path.join(K8S, "proxy-protocol")
+        docs = {}
+        for name in ("kustomization.yaml", "service.yaml", "deployment-patch.yaml"):
+            with open(os.path.join(d, name)) as f:
+                docs[name] = yaml.safe_load(f)
+        kz = docs["kustomization.yaml"]
+        self.assertEqual(kz["resources"], ["../"])
+        self.assertEqual(sorted(p["path"] for p in kz["patches"]),
+                         ["deployment-patch.yaml", "service.yaml"])
+        svc = docs["service.yaml"]
+        self.assertEqual(svc["metadata"]["name"], "echod")
+        ann = svc["metadata"]["annotations"]
+        self.assertEqual(ann["service.beta.kubernetes.io/aws-load-balancer-proxy-protocol"], "*")
+        self.assertEqual(ann["service.beta.kubernetes.io/aws-load-balancer-healthcheck-path"],
+                         "/readyz")
+        self.assertEqual(int(ann["service.beta.kubernetes.io/"
+                                 "aws-load-balancer-healthcheck-port"]), self.ports["metrics"])
+        patch = docs["deployment-patch.yaml"]
+        ctr = patch["spec"]["template"]["spec"]["containers"][0]
+        self.assertEqual(ctr["name"], self.ctr["name"])
+        env = dict(self.dockerfile_env())
+        env.update(self.container_env())
+        env.update({e["name"]: e["value"] for e in ctr["env"]})
+        self.assertTrue(print_config(self.ctr["args"], env)["proxy_protocol"])
+        self.assertFalse(print_config(self.ctr["args"], self.container_env())["proxy_protocol"])
 
     def test_scraping(self):
         pm = self.by_kind["PodMonitor"][0]

@@ -108,6 +108,36 @@ else
 	fail "NRestarts=$(show NRestarts), ActiveState=$(show ActiveState)"
 fi
 
+# echoctl upgrade under systemd: the new process takes the sockets, the old
+# one announces MAINPID= and drains; systemd follows the new main pid.
+old=$(show MainPID)
+if echoctl upgrade >/tmp/upgrade.out 2>&1; then
+	new=$(sed -n 's/^upgraded: pid \([0-9]*\) serves now.*/\1/p' /tmp/upgrade.out)
+	for _ in $(seq 1 50); do
+		[ -n "$new" ] && [ "$(show MainPID)" = "$new" ] && break
+		sleep 0.1
+	done
+	for _ in $(seq 1 100); do
+		kill -0 "$old" 2>/dev/null || break
+		sleep 0.1
+	done
+	echoed=$(printf 'after upgrade' | echo-client --quiet --ca $pki/ca.pem \
+		--cert $pki/dev-client.pem --key $pki/dev-client.key 2>/tmp/echo2.err)
+	if [ -n "$new" ] && [ "$(show MainPID)" = "$new" ] && [ "$(show ActiveState)" = active ] &&
+		[ "$(show NRestarts)" = 0 ] && ! kill -0 "$old" 2>/dev/null &&
+		[ "$echoed" = "after upgrade" ] && echoctl status >/dev/null 2>&1; then
+		pass "echoctl upgrade: MainPID $old -> $new (MAINPID=), active, echoes; the old one drained and exited"
+	else
+		cat /tmp/upgrade.out /tmp/echo2.err
+		journalctl -u echod --no-pager | tail -n 20
+		fail "upgrade: MainPID $(show MainPID) (old $old, new $new), $(show ActiveState)"
+	fi
+else
+	cat /tmp/upgrade.out
+	journalctl -u echod --no-pager | tail -n 20
+	fail "echoctl upgrade"
+fi
+
 systemctl stop echod
 if [ "$(show Result)" = success ] && [ "$(show ExecMainStatus)" = 0 ] && [ ! -e /run/echod ] &&
 	journalctl -u echod --no-pager | grep -q 'msg=draining'; then

@@ -12,9 +12,9 @@
 
 #include "internal/base/base.h"
 #include "internal/net/net.h"
+#include "internal/upgrade/upgrade.h"
 
 #define DEFAULT_TIMEOUT_MS 10000
-#define DEFAULT_MAX_CLIENTS 16
 /* Room for one full line plus what a pipelining client sends meanwhile. */
 #define INBUF_CAP (2 * ED_ADMIN_MAX_LINE + 2)
 /* Replies queued to a client that does not read: no further line is
@@ -76,6 +76,35 @@ void ed_admin_call_fail(struct ed_admin_call *call, enum ed_admin_err code,
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
   call_finish(call, ed_admin_reply_error(call->id, code, msg), 0);
+}
+
+void ed_admin_call_ok_fds(struct ed_admin_call *call, cJSON *result,
+                          const int *fds, size_t num) {
+  struct ed_net_conn *c = call->conn;
+  char *line = ed_admin_reply_ok(call->id, result);
+  int fd = c ? ed_net_conn_fd(c) : -1;
+  if (fd < 0 || ed_net_conn_queued(c) != 0 ||
+      ed_upgrade_send(fd, line, strlen(line), fds, num) != 0) {
+    free(line);
+    ed_admin_call_fail(call, ED_ADMIN_ERR_INTERNAL,
+                       "cannot pass the sockets on this connection");
+    return;
+  }
+  free(line);
+  count(call->stats, call->cmd, 1);
+  cJSON_Delete(call->id);
+  free(call);
+  ed_net_conn_set_data(c, NULL);
+  ed_net_conn_release(c);
+}
+
+int ed_admin_call_peer_pid(const struct ed_admin_call *call) {
+  struct ucred cred;
+  socklen_t len = sizeof(cred);
+  int fd = call->conn ? ed_net_conn_fd(call->conn) : -1;
+  if (fd < 0 || getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0)
+    return -1;
+  return (int)cred.pid;
 }
 
 /* ---- requests ------------------------------------------------------------ */
@@ -208,7 +237,7 @@ int ed_admin_new(struct ed_admin **out, uv_loop_t *loop,
   struct ed_net_options no = {
       .what = "admin socket",
       .limits = {.max_conns = opts->max_clients ? opts->max_clients
-                                                : DEFAULT_MAX_CLIENTS,
+                                                : ED_ADMIN_MAX_CLIENTS,
                  .idle_ms = a->timeout_ms,
                  .linger_ms = LINGER_MS,
                  .in_max = INBUF_CAP,
@@ -221,14 +250,26 @@ int ed_admin_new(struct ed_admin **out, uv_loop_t *loop,
                   .on_close = on_close,
                   .on_stopped = on_stopped},
       .unix_mode = 0600};
-  int rc = ed_net_listen_unix(&a->net, loop, opts->path, &no, err, err_len);
+  int rc =
+      opts->listen_fd > 0
+          ? ed_net_listen_fd(&a->net, loop, opts->listen_fd, &no, err, err_len)
+          : ed_net_listen_unix(&a->net, loop, opts->path, &no, err, err_len);
   if (rc != 0) {
     free(a);
     return rc;
   }
-  ED_INFO("admin listening", "path=%s", opts->path);
+  ED_INFO("admin listening", "path=%s%s", opts->path,
+          opts->listen_fd > 0 ? " from=upgrade" : "");
   *out = a;
   return 0;
+}
+
+int ed_admin_listen_fd(const struct ed_admin *a) {
+  return ed_net_server_listen_fd(a->net);
+}
+
+void ed_admin_handed_over(struct ed_admin *a) {
+  ed_net_server_handed_over(a->net);
 }
 
 void ed_admin_free(struct ed_admin *a) {

@@ -40,6 +40,8 @@ struct ed_admin_call;
 typedef void (*ed_admin_handler_fn)(void *arg, struct ed_admin_call *call,
                                     const struct ed_admin_request *req);
 
+#define ED_ADMIN_MAX_CLIENTS 16 /* max_clients' default */
+
 struct ed_admin_options {
   const char *path;               /* socket path; borrowed for the call */
   struct ed_control_stats *stats; /* borrowed for the admin's life; may be
@@ -47,7 +49,10 @@ struct ed_admin_options {
   ed_admin_handler_fn handler;
   void *handler_arg;
   uint32_t idle_timeout_ms; /* 0: 10000 (--admin-timeout) */
-  uint32_t max_clients;     /* 0: 16 */
+  uint32_t max_clients;     /* 0: ED_ADMIN_MAX_CLIENTS */
+  /* > 0: serve this listening socket (handed over by the process this
+   * one replaces; taken) instead of creating |path|. */
+  int listen_fd;
 };
 
 /* ed_admin_new creates the socket at |opts->path| and listens on |loop|.
@@ -66,6 +71,24 @@ int ed_admin_new(struct ed_admin **out, uv_loop_t *loop,
  * ours) and closes every admin connection. Memory is released from libuv
  * close callbacks, so the loop must run once more afterwards. NULL ok. */
 void ed_admin_free(struct ed_admin *a);
+
+/* ed_admin_listen_fd returns the listening socket's descriptor (borrowed),
+ * or -1 once handed over. ed_admin_handed_over stops accepting and leaves
+ * the socket file to the process it was handed to; open connections are
+ * served until ed_admin_free. */
+int ed_admin_listen_fd(const struct ed_admin *a);
+void ed_admin_handed_over(struct ed_admin *a);
+
+/* ed_admin_call_peer returns the SO_PEERCRED pid of |call|'s client, or
+ * -1 (the client has gone). */
+int ed_admin_call_peer_pid(const struct ed_admin_call *call);
+
+/* ed_admin_call_ok_fds replies like ed_admin_call_ok and passes |fds|
+ * (|num|, duplicates; ours stay open) with the reply (SCM_RIGHTS), written
+ * at once on the connection. Fails the call (internal) instead when
+ * another reply is still queued or the write cannot complete at once. */
+void ed_admin_call_ok_fds(struct ed_admin_call *call, cJSON *result,
+                          const int *fds, size_t num);
 
 /* ed_admin_call_ok replies {"ok":true,"result":|result|} and ends |call|.
  * Takes ownership of |result| (NULL gives {}). */

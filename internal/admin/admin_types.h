@@ -21,6 +21,8 @@
   X(LOG_LEVEL, "log-level") \
   X(VERSION, "version")     \
   X(METRICS, "metrics")     \
+  X(UPGRADE, "upgrade")     \
+  X(HANDOVER, "handover")   \
   X(UNKNOWN, "unknown")
 
 enum ed_admin_cmd {

@@ -35,7 +35,8 @@ static const char *const *allowed_fields(enum ed_admin_cmd cmd) {
   static const char *const session[] = {"session", NULL};
   static const char *const kill[] = {"session", "cn", NULL};
   static const char *const reload[] = {"check", NULL};
-  static const char *const drain[] = {"timeout", NULL};
+  static const char *const drain[] = {"timeout", "delay", "sessions", NULL};
+  static const char *const handover[] = {"token", NULL};
   static const char *const log_level[] = {"level", NULL};
   switch (cmd) {
     case ED_ADMIN_SESSIONS:
@@ -50,6 +51,8 @@ static const char *const *allowed_fields(enum ed_admin_cmd cmd) {
       return drain;
     case ED_ADMIN_LOG_LEVEL:
       return log_level;
+    case ED_ADMIN_HANDOVER:
+      return handover;
     default:
       return none;
   }
@@ -251,6 +254,37 @@ static enum ed_admin_err parse_log_level(struct pctx *p,
   return ED_ADMIN_OK;
 }
 
+static enum ed_admin_err parse_drain(struct pctx *p,
+                                     struct ed_admin_request *r) {
+  enum ed_admin_err e = get_seconds(p, "timeout", &r->u.drain.has_timeout,
+                                    &r->u.drain.timeout_ms);
+  if (!e)
+    e = get_seconds(p, "delay", &r->u.drain.has_delay, &r->u.drain.delay_ms);
+  const cJSON *f = field(p, "sessions");
+  if (e || !f) return e;
+  if (cJSON_IsString(f) && f->valuestring && !strcmp(f->valuestring, "close")) {
+    r->u.drain.sessions = 1;
+  } else if (cJSON_IsString(f) && f->valuestring &&
+             !strcmp(f->valuestring, "finish")) {
+    r->u.drain.sessions = 2;
+  } else {
+    return fail(p, ED_ADMIN_ERR_BAD_REQUEST,
+                "field \"sessions\" must be \"close\" or \"finish\"");
+  }
+  return ED_ADMIN_OK;
+}
+
+static enum ed_admin_err parse_handover(struct pctx *p,
+                                        struct ed_admin_request *r) {
+  const cJSON *f = field(p, "token");
+  size_t n = cJSON_IsString(f) && f->valuestring ? strlen(f->valuestring) : 0;
+  if (n != 64 || strspn(f->valuestring, "0123456789abcdef") != 64)
+    return fail(p, ED_ADMIN_ERR_BAD_REQUEST,
+                "field \"token\" must be 64 lowercase hex digits");
+  memcpy(r->u.handover.token, f->valuestring, 65);
+  return ED_ADMIN_OK;
+}
+
 static enum ed_admin_err parse_fields(struct pctx *p,
                                       struct ed_admin_request *r) {
   switch (r->cmd) {
@@ -263,8 +297,9 @@ static enum ed_admin_err parse_fields(struct pctx *p,
     case ED_ADMIN_RELOAD:
       return parse_reload(p, r);
     case ED_ADMIN_DRAIN:
-      return get_seconds(p, "timeout", &r->u.drain.has_timeout,
-                         &r->u.drain.timeout_ms);
+      return parse_drain(p, r);
+    case ED_ADMIN_HANDOVER:
+      return parse_handover(p, r);
     case ED_ADMIN_LOG_LEVEL:
       return parse_log_level(p, r);
     default:

@@ -31,6 +31,7 @@
   X(BUSY, "busy")                       \
   X(RELOAD_FAILED, "reload_failed")     \
   X(UNAVAILABLE, "unavailable")         \
+  X(UPGRADE_FAILED, "upgrade_failed")   \
   X(INTERNAL, "internal")
 
 enum ed_admin_err {
@@ -75,7 +76,13 @@ struct ed_admin_request {
     struct {
       int has_timeout;
       uint64_t timeout_ms;
+      int has_delay; /* keep accepting this long after /readyz says 503 */
+      uint64_t delay_ms;
+      int sessions; /* 0: the server's --drain-sessions; 1 close; 2 finish */
     } drain;
+    struct {
+      char token[65]; /* 64 hex digits: the upgrade's one-time token */
+    } handover;
     struct {
       int has_level; /* 0: query the current level */
       int level;     /* enum ed_log_level */

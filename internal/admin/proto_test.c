@@ -123,6 +123,46 @@ static void test_session_and_kill(void) {
              "\"cn\" must be a string");
 }
 
+/* The fleet's fields: drain's delay and sessions, upgrade (nothing to
+ * choose), handover's token (64 lowercase hex digits, nothing else). */
+static void test_fleet_commands(void) {
+  struct ed_admin_request r;
+  CHECK_EQ(parse(&r,
+                 "{\"cmd\":\"drain\",\"delay\":1.5,\"sessions\":"
+                 "\"finish\"}"),
+           ED_ADMIN_OK);
+  CHECK_EQ(r.u.drain.has_delay, 1);
+  CHECK_EQ(r.u.drain.delay_ms, 1500);
+  CHECK_EQ(r.u.drain.sessions, 2);
+  ed_admin_request_cleanup(&r);
+  CHECK_EQ(parse(&r, "{\"cmd\":\"drain\",\"sessions\":\"close\"}"),
+           ED_ADMIN_OK);
+  CHECK_EQ(r.u.drain.sessions, 1);
+  CHECK_EQ(r.u.drain.has_delay, 0);
+  ed_admin_request_cleanup(&r);
+  expect_err("{\"cmd\":\"drain\",\"sessions\":\"later\"}",
+             ED_ADMIN_ERR_BAD_REQUEST, "\"close\" or \"finish\"");
+  CHECK_EQ(parse(&r, "{\"cmd\":\"upgrade\"}"), ED_ADMIN_OK);
+  CHECK_EQ(r.cmd, ED_ADMIN_UPGRADE);
+  ed_admin_request_cleanup(&r);
+  expect_err("{\"cmd\":\"upgrade\",\"path\":\"/bin/sh\"}",
+             ED_ADMIN_ERR_BAD_REQUEST, "unknown field");
+  char line[200], hex[65];
+  memset(hex, 'a', 64);
+  hex[64] = '\0';
+  snprintf(line, sizeof(line), "{\"cmd\":\"handover\",\"token\":\"%s\"}", hex);
+  CHECK_EQ(parse(&r, line), ED_ADMIN_OK);
+  CHECK_STR(r.u.handover.token, hex);
+  ed_admin_request_cleanup(&r);
+  hex[0] = 'A';
+  snprintf(line, sizeof(line), "{\"cmd\":\"handover\",\"token\":\"%s\"}", hex);
+  expect_err(line, ED_ADMIN_ERR_BAD_REQUEST, "64 lowercase hex digits");
+  expect_err("{\"cmd\":\"handover\",\"token\":\"abc\"}",
+             ED_ADMIN_ERR_BAD_REQUEST, "64 lowercase hex digits");
+  expect_err("{\"cmd\":\"handover\"}", ED_ADMIN_ERR_BAD_REQUEST,
+             "64 lowercase hex digits");
+}
+
 static void test_reload_drain_level(void) {
   struct ed_admin_request r;
   CHECK_EQ(parse(&r, "{\"cmd\":\"reload\",\"check\":true}"), ED_ADMIN_OK);
@@ -296,6 +336,7 @@ int main(void) {
   RUN(test_sessions);
   RUN(test_session_and_kill);
   RUN(test_reload_drain_level);
+  RUN(test_fleet_commands);
   RUN(test_ids);
   RUN(test_bad_input);
   RUN(test_too_large);

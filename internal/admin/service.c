@@ -180,6 +180,27 @@ static cJSON *status_certs_json(struct ed_admin_service *s) {
   return o;
 }
 
+/* Which ticket keys seal and open tickets: where they come from, how many,
+ * the sealing key's id (public: every ticket carries it). Never a key. */
+static cJSON *ticket_keys_json(struct ed_admin_service *s) {
+  struct ed_tls_snapshot *snap = ed_server_snapshot(s->srv);
+  if (!snap) return cJSON_CreateNull();
+  struct ed_tls_ticket_info ti;
+  ed_tls_snapshot_ticket_info(snap, &ti);
+  ed_tls_snapshot_unref(snap);
+  const char *file = ed_server_config(s->srv)->ticket_keys;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "source", ti.from_file ? "file" : "memory");
+  if (ti.from_file && file)
+    cJSON_AddStringToObject(o, "file", file);
+  else
+    cJSON_AddNullToObject(o, "file");
+  add_u64(o, "keys", ti.num_keys);
+  cJSON_AddStringToObject(o, "issuing_id", ti.issuing_id);
+  add_u64(o, "rotate_seconds", ti.rotate_s);
+  return o;
+}
+
 static void cmd_status(struct ed_admin_service *s, struct ed_admin_call *call) {
   struct ed_stats_snapshot st;
   ed_stats_snapshot_init(&st);
@@ -204,6 +225,7 @@ static void cmd_status(struct ed_admin_service *s, struct ed_admin_call *call) {
   cJSON_AddNumberToObject(pool, "queue_depth", (double)st.queue_depth);
   cJSON_AddItemToObject(r, "last_reload", last_reload_json(s));
   cJSON_AddItemToObject(r, "certs", status_certs_json(s));
+  cJSON_AddItemToObject(r, "ticket_keys", ticket_keys_json(s));
   cJSON *adm = cJSON_AddObjectToObject(r, "admin");
   add_u64(adm, "refused_peers", s->stats->admin_refused_peers);
   ed_admin_call_ok(call, r);
@@ -325,6 +347,10 @@ static cJSON *files_json(struct ed_admin_service *s) {
   cJSON *crls = cJSON_AddArrayToObject(files, "crls");
   for (size_t i = 0; i < p.num_crls; i++)
     cJSON_AddItemToArray(crls, cJSON_CreateString(p.crls[i]));
+  if (p.ticket_keys)
+    cJSON_AddStringToObject(files, "ticket_keys", p.ticket_keys);
+  else
+    cJSON_AddNullToObject(files, "ticket_keys");
   return files;
 }
 
@@ -411,20 +437,34 @@ static void cmd_reload(struct ed_admin_service *s, struct ed_admin_call *call,
 
 /* ---- drain, log-level, version, metrics ---------------------------------- */
 
+static uint32_t clamp_ms(uint64_t ms) {
+  return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+}
+
 static void cmd_drain(struct ed_admin_service *s, struct ed_admin_call *call,
                       const struct ed_admin_request *req) {
-  uint64_t ms = req->u.drain.has_timeout
-                    ? req->u.drain.timeout_ms
-                    : ed_server_config(s->srv)->drain_timeout_ms;
-  if (ms > UINT32_MAX) ms = UINT32_MAX;
+  const struct ed_config *cfg = ed_server_config(s->srv);
+  struct ed_server_drain_opts o = {
+      .timeout_ms = req->u.drain.has_timeout ? clamp_ms(req->u.drain.timeout_ms)
+                                             : cfg->drain_timeout_ms,
+      .delay_ms = req->u.drain.has_delay ? clamp_ms(req->u.drain.delay_ms)
+                                         : cfg->drain_delay_ms,
+      .finish =
+          req->u.drain.sessions
+              ? req->u.drain.sessions == 2
+              : cfg->drain_sessions && !strcmp(cfg->drain_sessions, "finish"),
+  };
   struct ed_stats_snapshot st;
   ed_stats_snapshot_init(&st);
   ed_server_stats(s->srv, &st);
-  ED_INFO("admin drain", "timeout_ms=%llu", (unsigned long long)ms);
-  ed_server_drain(s->srv, (uint32_t)ms);
+  ED_INFO("admin drain", "timeout_ms=%u delay_ms=%u sessions=%s", o.timeout_ms,
+          o.delay_ms, o.finish ? "finish" : "close");
+  ed_server_drain_with(s->srv, &o);
   cJSON *r = cJSON_CreateObject();
   cJSON_AddBoolToObject(r, "draining", 1);
-  cJSON_AddNumberToObject(r, "timeout_seconds", (double)ms / 1000.0);
+  cJSON_AddNumberToObject(r, "timeout_seconds", o.timeout_ms / 1000.0);
+  cJSON_AddNumberToObject(r, "delay_seconds", o.delay_ms / 1000.0);
+  cJSON_AddStringToObject(r, "sessions_mode", o.finish ? "finish" : "close");
   cJSON_AddNumberToObject(
       r, "sessions", (double)(st.active_established + st.active_handshaking));
   ed_admin_call_ok(call, r);
@@ -478,6 +518,79 @@ static void cmd_metrics(struct ed_admin_service *s,
   ed_buf_cleanup(&b);
 }
 
+/* ---- upgrade and hand-over ----------------------------------------------- */
+
+/* An upgrade reply waiting for the new process; holds nothing of the
+ * service, which may be gone by then. */
+struct upgrade_reply {
+  struct ed_admin_call *call;
+};
+
+static void on_upgraded(void *arg, int ok, int new_pid, const char *why) {
+  struct upgrade_reply *w = arg;
+  if (!ok) {
+    ed_admin_call_fail(w->call, ED_ADMIN_ERR_UPGRADE_FAILED,
+                       "the new process failed; this one keeps serving: %s",
+                       why);
+  } else {
+    cJSON *r = cJSON_CreateObject();
+    cJSON_AddNumberToObject(r, "old_pid", (double)getpid());
+    cJSON_AddNumberToObject(r, "new_pid", new_pid);
+    cJSON_AddBoolToObject(r, "draining", 1);
+    ed_admin_call_ok(w->call, r);
+  }
+  free(w);
+}
+
+static void cmd_upgrade(struct ed_admin_service *s,
+                        struct ed_admin_call *call) {
+  char err[256];
+  struct upgrade_reply *w = ed_calloc(1, sizeof(*w));
+  w->call = call;
+  ED_INFO("admin upgrade", "pid=%d", (int)getpid());
+  if (ed_server_upgrade(s->srv, on_upgraded, w, err, sizeof(err)) != 0) {
+    free(w);
+    ed_admin_call_fail(call, ED_ADMIN_ERR_UPGRADE_FAILED, "%s", err);
+  }
+}
+
+/* The new process takes our sockets: one reply line, the descriptors
+ * with it (SCM_RIGHTS). */
+static void cmd_handover(struct ed_admin_service *s, struct ed_admin_call *call,
+                         const struct ed_admin_request *req) {
+  char err[256];
+  struct ed_server_handover h;
+  if (ed_server_handover(s->srv, req->u.handover.token,
+                         ed_admin_call_peer_pid(call), &h, err,
+                         sizeof(err)) != 0) {
+    ED_WARN("hand-over refused", "peer_pid=%d reason=\"%s\"",
+            ed_admin_call_peer_pid(call), err);
+    ed_admin_call_fail(call, ED_ADMIN_ERR_FORBIDDEN, "%s", err);
+    return;
+  }
+  cJSON *r = cJSON_CreateObject();
+  cJSON_AddNumberToObject(r, "pid", (double)getpid());
+  cJSON *list = cJSON_AddArrayToObject(r, "sockets");
+  for (size_t i = 0; i < h.num; i++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "kind", h.kinds[i]);
+    if (!strcmp(h.kinds[i], "listen"))
+      cJSON_AddStringToObject(o, "addr", h.addrs[i]);
+    cJSON_AddItemToArray(list, o);
+  }
+  ed_admin_call_ok_fds(call, r, h.fds, h.num);
+}
+
+static int admin_fd(void *arg) {
+  struct ed_admin_service *s = arg;
+  return s->admin ? ed_admin_listen_fd(s->admin) : -1;
+}
+
+static void admin_release(void *arg) {
+  struct ed_admin_service *s = arg;
+  if (s->admin) ed_admin_handed_over(s->admin);
+}
+
 /* ---- dispatch and lifecycle ---------------------------------------------- */
 
 static void handle(void *arg, struct ed_admin_call *call,
@@ -514,6 +627,12 @@ static void handle(void *arg, struct ed_admin_call *call,
     case ED_ADMIN_METRICS:
       cmd_metrics(s, call);
       return;
+    case ED_ADMIN_UPGRADE:
+      cmd_upgrade(s, call);
+      return;
+    case ED_ADMIN_HANDOVER:
+      cmd_handover(s, call, req);
+      return;
     default:
       ed_admin_call_fail(call, ED_ADMIN_ERR_UNKNOWN_COMMAND, "unknown command");
   }
@@ -544,7 +663,8 @@ int ed_admin_start(struct ed_admin_service **out, struct ed_server *srv,
                                 .stats = opts->stats,
                                 .handler = handle,
                                 .handler_arg = s,
-                                .idle_timeout_ms = cfg->admin_timeout_ms};
+                                .idle_timeout_ms = cfg->admin_timeout_ms,
+                                .listen_fd = opts->listen_fd};
   int rc =
       ed_admin_new(&s->admin, ed_server_control_loop(srv), &ao, err, err_len);
   if (rc != 0) {
@@ -552,6 +672,8 @@ int ed_admin_start(struct ed_admin_service **out, struct ed_server *srv,
     return rc;
   }
   ed_server_add_stop_hook(srv, on_stop, s);
+  struct ed_server_handover_sock hs = {"admin", admin_fd, admin_release, s};
+  ed_server_add_handover(srv, &hs);
   *out = s;
   return 0;
 }

@@ -23,6 +23,9 @@ struct ed_admin_service_options {
   ed_admin_metrics_fn metrics;    /* NULL: "metrics" replies unavailable */
   void *metrics_arg;
   const char *version; /* echod's version; NULL: "dev" */
+  /* > 0: serve this listening socket, handed over by the process this one
+   * replaces (taken), instead of creating the configured path. */
+  int listen_fd;
 };
 
 struct ed_admin_service;

@@ -656,6 +656,14 @@ size_t ed_buf_space(const struct ed_buf *b) {
   return b->cap - b->len;
 }
 
+int ed_buf_reserve(struct ed_buf *b, size_t total) {
+  if (total > b->cap) return ED_E_TOOBIG;
+  if (total + 1 <= b->alloc) return 0; /* + 1: the NUL buf_reserve keeps */
+  b->data = ed_realloc(b->data, total + 1);
+  b->alloc = total + 1;
+  return 0;
+}
+
 const char *ed_buf_cstr(struct ed_buf *b) {
   if (!b->data) return "";
   b->data[b->len] = 0; /* buf_reserve always leaves room for it */

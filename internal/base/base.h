@@ -190,6 +190,13 @@ void ed_buf_reset(struct ed_buf *b);
 /* ed_buf_space returns room left before the cap. */
 size_t ed_buf_space(const struct ed_buf *b);
 
+/* ed_buf_reserve makes room for |total| bytes in all (those already in
+ * it included), allocating exactly that much when more is needed (and
+ * nothing when there is room): for a buffer whose final size is known
+ * before its bytes arrive, so it does not double past it. Returns 0, or
+ * ED_E_TOOBIG (buffer unchanged) when |total| passes the cap. */
+int ed_buf_reserve(struct ed_buf *b, size_t total);
+
 /* ed_buf_cstr returns the data as a NUL-terminated string (adding the
  * terminator if needed; an empty buffer gives ""). Valid until the next
  * change to |b|. */

@@ -51,6 +51,26 @@ static void test_buf_cap(void) {
   ed_buf_cleanup(&big);
 }
 
+/* ed_buf_reserve allocates exactly what is asked (no doubling past a size
+ * known in advance), keeps the data, and refuses past the cap. */
+static void test_buf_reserve(void) {
+  struct ed_buf b;
+  ed_buf_init(&b, 20000);
+  CHECK_EQ(ed_buf_append(&b, "hdr", 3), 0);
+  CHECK_EQ(ed_buf_reserve(&b, 16389), 0);
+  CHECK_EQ(b.alloc, 16390); /* and its NUL */
+  char chunk[16386];
+  memset(chunk, 'y', sizeof(chunk));
+  CHECK_EQ(ed_buf_append(&b, chunk, sizeof(chunk)), 0);
+  CHECK_EQ(b.alloc, 16390); /* filled without growing */
+  CHECK(memcmp(b.data, "hdry", 4) == 0);
+  CHECK_EQ(ed_buf_reserve(&b, 100), 0); /* room already: nothing */
+  CHECK_EQ(b.alloc, 16390);
+  CHECK_EQ(ed_buf_reserve(&b, 20001), ED_E_TOOBIG);
+  CHECK_EQ(b.len, 16389);
+  ed_buf_cleanup(&b);
+}
+
 static void test_logq_bytes(void) {
   char out[64];
   CHECK_STR(ed_logq_bytes(out, sizeof(out), "alice\0evil", 10),
@@ -233,6 +253,7 @@ static void test_path_resolve(void) {
 int main(void) {
   RUN(test_errors);
   RUN(test_buf_cap);
+  RUN(test_buf_reserve);
   RUN(test_logq);
   RUN(test_logq_bytes);
   RUN(test_json_find_nul);

@@ -33,6 +33,16 @@
  *              client core to the storm; with --server-metrics the
  *              server's handshake pool queue is sampled to say whether the
  *              storm saturated it.
+ *   partial    the cost of a connection before its handshake (issue 12):
+ *              --echo-conns established sessions echo at --rate, quiet
+ *              for a second, then C plain TCP connections (--parallel at
+ *              a time) each send the first S bytes of a 16 KiB TLS
+ *              handshake record (a ClientHello's header, then zeros:
+ *              default 16,388, all but its last byte) and wait; held
+ *              --hold seconds after the last is sent. Reports how many
+ *              the server held and closed (refused at accept, or gave up
+ *              on), the most held at once, server RSS per held connection
+ *              (and its peak), and the echo before and during.
  *
  * --plain drives a plain-TCP echo server (no TLS at all: the kernel
  * floor, tools/bench:plain_echo) through the same engine: handshake is
@@ -58,6 +68,9 @@
  * connection's first echo). */
 #define ED_BENCH_HELLO_LEN 32
 
+/* partial: the record length its header announces (its bytes: -s). */
+#define ED_BENCH_PARTIAL_RECORD 16384
+
 enum ed_bench_scenario {
   ED_BENCH_HANDSHAKE = 0,
   ED_BENCH_ECHO,
@@ -65,6 +78,7 @@ enum ed_bench_scenario {
   ED_BENCH_IDLE,
   ED_BENCH_FLOOD,
   ED_BENCH_SCALE,
+  ED_BENCH_PARTIAL,
 };
 
 /* ed_bench_scenario_name returns "handshake", "echo", ... (static). */
@@ -155,6 +169,24 @@ struct ed_bench_scale {
   char first_refusal[120];        /* what the first refusal looked like */
 };
 
+/* What partial reports. */
+struct ed_bench_partial {
+  uint64_t attempted;    /* connections tried: C */
+  uint64_t sent;         /* sent their bytes */
+  uint64_t held;         /* of those, open at the end of the hold */
+  uint64_t peak_held;    /* most open at once (sampled every 50 ms) */
+  uint64_t closed;       /* closed by the server: refused or given up on */
+  uint64_t unattempted;  /* not tried: out of client descriptors or time */
+  uint32_t bytes;        /* sent on each (record header included) */
+  double ramp_s;         /* first connect to the last sent or closed */
+  double hold_s;         /* held after that */
+  uint64_t rss_peak_kib; /* server RSS, highest sample */
+  double kib_per_held;   /* server RSS growth / held */
+  uint64_t fds_before, fds_held;  /* server's open descriptors */
+  int64_t slab_kib, sock_mem_kib; /* kernel growth (machine-wide) */
+  char first_close[120];          /* how the first close looked */
+};
+
 struct ed_bench_result {
   enum ed_bench_scenario scenario;
   uint32_t conns, size, threads, storm;
@@ -216,6 +248,8 @@ struct ed_bench_result {
 
   /* scale. */
   struct ed_bench_scale scale;
+  /* partial (its echo: quiet, storm_lat, quiet_rate, storm_rate). */
+  struct ed_bench_partial partial;
 
   /* Client CPU over the window, in cores (1.0 = one core busy). */
   double client_cores;

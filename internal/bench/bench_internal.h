@@ -35,6 +35,8 @@ enum ed_bench__kind {
   K_BULK,          /* persistent, streaming */
   K_IDLE,          /* open, echo once, hold, echo at PH_CHECK; scale
                       also closes at PH_CLOSE */
+  K_PARTIAL,       /* plain TCP: open, send the run's partial record,
+                      hold until the server closes or the run stops */
 };
 
 #define ED_BENCH_MAX_SOURCES ED_BENCH_MAX_SOURCES_PUBLIC
@@ -69,6 +71,10 @@ struct ed_bench__run {
   _Atomic int phase;
   int bounded;            /* count given: ops are claimed from budget */
   _Atomic int64_t budget; /* ops left to start */
+
+  /* partial: what each connection sends (the start of a TLS record) */
+  uint8_t *partial;
+  size_t partial_len;
 
   /* $ECHO_BENCH_TEST_CHECK_PAUSE_US: idle's final echo pauses this long
    * between its write and its first read (tests only). */
@@ -115,11 +121,13 @@ struct ed_bench__worker {
   uv_thread_t thread;
   int seen_phase;
   int stopping;
-  uint32_t next_open; /* idle: next connection to open */
-  uint32_t opening;   /* idle: handshakes in flight */
-  uint32_t checking;  /* idle: final echoes in flight */
-  uint32_t closing;   /* scale: closes in flight */
-  uint32_t settled;   /* connections established or dead */
+  uint32_t next_open;     /* idle, partial: next connection to open */
+  uint32_t opening;       /* idle: handshakes in flight; partial: sends */
+  uint32_t fd_budget;     /* partial: most connections open at once (0: any) */
+  _Atomic uint32_t alive; /* partial: sent, and not closed by the server */
+  uint32_t checking;      /* idle: final echoes in flight */
+  uint32_t closing;       /* scale: closes in flight */
+  uint32_t settled;       /* connections established or dead */
   uint8_t *rbuf;
 
   struct ed_bench__counters c;
@@ -149,8 +157,9 @@ void ed_bench__worker_join(struct ed_bench__worker *w);
  * Takes ownership of |sess|. */
 int ed_bench__on_new_session(SSL *ssl, SSL_SESSION *sess);
 
-/* ed_bench__split_hostport splits "host:port" or "[v6]:port". Returns 0 or
- * ED_E_INVAL. */
+/* ed_bench__split_hostport splits "host:port" or "[v6]:port" (the
+ * project's one parser, ed_net_split_hostport) into a host and the port as
+ * text, for getaddrinfo. Returns 0 or ED_E_INVAL. */
 int ed_bench__split_hostport(char *host, size_t host_len, char *port,
                              size_t port_len, const char *s);
 
@@ -248,5 +257,14 @@ int ed_bench__run_flood(struct ed_bench__run *r, struct ed_bench_result *out,
                         struct ed_bench__progress *pg);
 int ed_bench__run_scale(struct ed_bench__run *r, struct ed_bench_result *out,
                         struct ed_bench__progress *pg);
+int ed_bench__run_partial(struct ed_bench__run *r, struct ed_bench_result *out,
+                          struct ed_bench__progress *pg);
+/* partial.c: its record (ed_bench_run's setup) and its part of the report
+ * (report.c). */
+void ed_bench__partial_setup(struct ed_bench__run *r);
+struct cJSON;
+void ed_bench__partial_json(struct cJSON *root,
+                            const struct ed_bench_result *r);
+void ed_bench__partial_print(FILE *f, const struct ed_bench_result *r);
 
 #endif /* ED_BENCH_INTERNAL_H */

@@ -156,6 +156,45 @@ static void test_opts_hello_size(void) {
   ed_bench_opts_cleanup(&o);
 }
 
+/* partial: 2000 connections of all but one byte of a 16 KiB record by
+ * default; --size is bytes of it (header included); no --plain, no
+ * --count; --echo-conns 0 is fine (no echo alongside). */
+static void test_opts_partial(void) {
+  struct ed_bench_opts o;
+  char err[200];
+  ed_bench_opts_init(&o);
+  CHECK_EQ(parse(&o, err, "partial", NULL, NULL, NULL), 0);
+  CHECK_EQ(o.scenario, ED_BENCH_PARTIAL);
+  CHECK_EQ(o.conns, 2000);
+  CHECK_EQ(o.size, ED_BENCH_PARTIAL_RECORD + 4);
+  CHECK_STR(ed_bench_scenario_name(ED_BENCH_PARTIAL), "partial");
+  CHECK_EQ(parse(&o, err, "partial", "-s", "100", NULL), 0);
+  CHECK_EQ(o.size, 100);
+  CHECK_EQ(parse(&o, err, "partial", "-s", "16390", NULL), ED_E_USAGE);
+  CHECK_EQ(parse(&o, err, "partial", "--plain", NULL, NULL), ED_E_USAGE);
+  CHECK_EQ(parse(&o, err, "partial", "--count", "5", NULL), ED_E_USAGE);
+  CHECK_EQ(parse(&o, err, "partial", "--echo-conns", "0", NULL), 0);
+  CHECK_EQ(o.echo_conns, 0);
+  CHECK_EQ(parse(&o, err, "flood", "--echo-conns", "0", NULL), ED_E_USAGE);
+  ed_bench_opts_cleanup(&o);
+
+  /* Its verdict: nothing sent fails; closes by the server do not. */
+  struct ed_bench_result r;
+  memset(&r, 0, sizeof(r));
+  r.scenario = ED_BENCH_PARTIAL;
+  CHECK(ed_bench_result_failed(&r));
+  r.partial.sent = 10;
+  r.partial.closed = 7;
+  r.partial.held = 3;
+  CHECK(!ed_bench_result_failed(&r));
+  char *json = ed_bench_result_json(&r);
+  CHECK(strstr(json, "\"closed_by_server\":7") != NULL);
+  CHECK(strstr(json, "\"held\":3") != NULL);
+  free(json);
+  r.dropped = 1; /* an echo session lost */
+  CHECK(ed_bench_result_failed(&r));
+}
+
 static void test_opts_new_flags(void) {
   struct ed_bench_opts o;
   char err[200];
@@ -501,6 +540,7 @@ int main(void) {
   RUN(test_opts);
   RUN(test_opts_hello_size);
   RUN(test_opts_new_flags);
+  RUN(test_opts_partial);
   RUN(test_plan_sources);
   RUN(test_max_sessions);
   RUN(test_parse_kernel_mem);

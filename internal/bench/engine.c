@@ -33,6 +33,7 @@ enum cstate {
   CS_BULK,     /* streaming */
   CS_HOLD,     /* established and quiet (idle, or out of budget) */
   CS_SHUTDOWN, /* close_notify sent, waiting for the server's close */
+  CS_PARTIAL,  /* partial: sending the record, then held */
   CS_DEAD,     /* failed; never reopened */
 };
 
@@ -67,6 +68,7 @@ typedef struct ed_bench__worker worker;
 
 static void conn_begin(conn *c);
 static void msg_step(conn *c);
+static void partial_step(conn *c);
 static void bulk_step(conn *c);
 
 static const uint8_t *pat(const conn *c, uint64_t pos) {
@@ -92,10 +94,17 @@ static void on_poll(uv_poll_t *h, int status, int events);
 
 /* ---- progress of the whole loop ------------------------------------------ */
 
+/* opens_gradually: idle and partial open --parallel at a time. */
+static int opens_gradually(const worker *w) {
+  return w->kind == K_IDLE || w->kind == K_PARTIAL;
+}
+
 static void open_more(worker *w) {
   uint32_t par = w->r->o->parallel / w->r->o->threads;
   if (par == 0) par = 1;
-  while (!w->stopping && w->opening < par && w->next_open < w->nconns) {
+  while (
+      !w->stopping && w->opening < par && w->next_open < w->nconns &&
+      (!w->fd_budget || w->opening + atomic_load(&w->alive) < w->fd_budget)) {
     conn *c = &w->conns[w->next_open++];
     w->opening++;
     conn_begin(c);
@@ -153,7 +162,7 @@ static void conn_fail(conn *c, _Atomic uint64_t *counter, const char *what) {
   }
   ERR_clear_error();
   int retry = w->kind == K_HANDSHAKE && counter != &w->c.connect_failed;
-  if (w->kind == K_IDLE && !c->echoed) w->opening--;
+  if (opens_gradually(w) && !c->echoed) w->opening--;
   if (c->checking) {
     c->checking = 0;
     w->checking--;
@@ -162,7 +171,7 @@ static void conn_fail(conn *c, _Atomic uint64_t *counter, const char *what) {
   c->state = retry ? CS_OFF : CS_DEAD;
   if (!retry) bump(&w->c.dead, 1);
   conn_teardown(c);
-  if (w->kind == K_IDLE) {
+  if (opens_gradually(w)) {
     open_more(w);
     check_progress(w);
   }
@@ -404,6 +413,11 @@ static void on_connected(conn *c) {
   getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
   if (err) {
     connect_failed(c, "connect", err);
+    return;
+  }
+  if (w->kind == K_PARTIAL) {
+    c->state = CS_PARTIAL;
+    partial_step(c);
     return;
   }
   if (r->plain) {
@@ -727,6 +741,55 @@ static void hold_step(conn *c) {
     conn_fail(c, &c->w->c.mismatch, "server sent bytes nobody asked for");
 }
 
+/* ---- partial: a TLS record begun and never finished ---------------------- */
+
+/* partial_closed: the server closed a partial connection (refused it at
+ * accept, or gave up on its handshake): counted apart from the errors. */
+static void partial_closed(conn *c, const char *what) {
+  worker *w = c->w;
+  if (c->echoed) atomic_fetch_sub(&w->alive, 1);
+  conn_fail(c, &w->c.limit_refused, what);
+}
+
+/* partial_step sends what is left of the record, then holds: readable
+ * means the server closed (or, wrongly, answered). */
+static void partial_step(conn *c) {
+  worker *w = c->w;
+  const struct ed_bench__run *r = w->r;
+  while (c->tx_pos < r->partial_len) {
+    ssize_t n = send(c->fd, r->partial + c->tx_pos, r->partial_len - c->tx_pos,
+                     MSG_NOSIGNAL);
+    if (n > 0) {
+      c->tx_pos += (uint64_t)n;
+    } else if (n < 0 && would_block()) {
+      set_events(c, UV_READABLE | UV_WRITABLE);
+      return;
+    } else {
+      partial_closed(c, "partial: closed by the server while sending");
+      return;
+    }
+  }
+  if (!c->echoed) { /* all sent: held from now on */
+    c->echoed = 1;
+    atomic_fetch_add(&w->alive, 1);
+    bump(&w->c.established, 1);
+    w->opening--;
+    settle(w);
+    set_events(c, UV_READABLE);
+    open_more(w);
+    return;
+  }
+  ssize_t n = recv(c->fd, w->rbuf, RBUF_LEN, 0);
+  if (n > 0) {
+    atomic_fetch_sub(&w->alive, 1);
+    conn_fail(c, &w->c.mismatch,
+              "partial: the server answered a partial "
+              "record");
+  } else if (n == 0 || !would_block()) {
+    partial_closed(c, "partial: closed by the server");
+  }
+}
+
 static void on_poll(uv_poll_t *h, int status, int events) {
   conn *c = h->data;
   (void)events;
@@ -755,6 +818,9 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     case CS_SHUTDOWN:
       shutdown_step(c);
       break;
+    case CS_PARTIAL:
+      partial_step(c);
+      break;
     default:
       break;
   }
@@ -771,6 +837,8 @@ static int waiting(const conn *c) {
       return 1;
     case CS_BULK:
       return c->tx_pos > c->rx_pos;
+    case CS_PARTIAL:
+      return c->tx_pos < c->w->r->partial_len;
     default:
       return 0;
   }
@@ -874,7 +942,7 @@ static void worker_main(void *arg) {
    * already ~30 us p99 at nice 10.) */
   if (w->kind == K_HANDSHAKE && w->r->o->scenario == ED_BENCH_FLOOD)
     setpriority(PRIO_PROCESS, 0, 10); /* Linux: this thread only */
-  if (w->kind == K_IDLE) {
+  if (opens_gradually(w)) {
     open_more(w);
   } else {
     for (uint32_t i = 0; i < w->nconns; i++) conn_begin(&w->conns[i]);
@@ -928,18 +996,4 @@ void ed_bench__worker_join(worker *w) {
   w->conns = NULL;
   free(w->rbuf);
   w->rbuf = NULL;
-}
-
-void ed_bench__note_refusal(struct ed_bench__run *r, const char *msg) {
-  pthread_mutex_lock(&r->mu);
-  if (!r->first_refusal[0])
-    snprintf(r->first_refusal, sizeof(r->first_refusal), "%s", msg);
-  pthread_mutex_unlock(&r->mu);
-}
-
-void ed_bench__note_error(struct ed_bench__run *r, const char *msg) {
-  pthread_mutex_lock(&r->mu);
-  if (!r->first_error[0])
-    snprintf(r->first_error, sizeof(r->first_error), "%s", msg);
-  pthread_mutex_unlock(&r->mu);
 }

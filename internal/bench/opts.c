@@ -8,13 +8,13 @@
 #include "internal/base/base.h"
 #include "internal/bench/bench.h"
 
-static const char *const scenario_names[] = {"handshake", "echo",  "bulk",
-                                             "idle",      "flood", "scale"};
+static const char *const scenario_names[] = {
+    "handshake", "echo", "bulk", "idle", "flood", "scale", "partial"};
 
 #define HELLO_LEN ED_BENCH_HELLO_LEN
 
 const char *ed_bench_scenario_name(enum ed_bench_scenario s) {
-  if ((int)s < 0 || (int)s > ED_BENCH_SCALE) return "unknown";
+  if ((int)s < 0 || (int)s > ED_BENCH_PARTIAL) return "unknown";
   return scenario_names[s];
 }
 
@@ -44,6 +44,11 @@ const char *ed_bench_usage(void) {
          "             core). --rate 0: closed loop (saturates the server),\n"
          "             and the storm also runs alone in between, echo\n"
          "             parked, for its rate without the echo load\n"
+         "  partial    --echo-conns sessions echo at --rate; then C plain TCP\n"
+         "             connections (--parallel at a time) each send the first\n"
+         "             S bytes of a 16 KiB TLS record (default 16388: all but\n"
+         "             one) and wait, --hold s after the last: the server's\n"
+         "             RSS per connection held, how many it held and closed\n"
          "\n"
          "Flags:\n"
          "  --connect HOST:PORT   server (default 127.0.0.1:7443)\n"
@@ -254,7 +259,7 @@ static int set_flag(struct ed_bench_opts *o, const struct flag *f,
 }
 
 static int parse_scenario(struct ed_bench_opts *o, const char *s) {
-  for (int i = 0; i <= ED_BENCH_SCALE; i++) {
+  for (int i = 0; i <= ED_BENCH_PARTIAL; i++) {
     if (strcmp(s, scenario_names[i]) == 0) {
       o->scenario = (enum ed_bench_scenario)i;
       return 0;
@@ -278,9 +283,10 @@ static int check_scenario_flags(const struct ed_bench_opts *o, int have_size,
                      HELLO_LEN);
   if (o->count &&
       (o->scenario == ED_BENCH_IDLE || o->scenario == ED_BENCH_FLOOD ||
-       o->scenario == ED_BENCH_SCALE))
+       o->scenario == ED_BENCH_SCALE || o->scenario == ED_BENCH_PARTIAL))
     return usage_err(err, err_len, "--count does not apply to %s", name);
-  if (o->plain && (o->scenario == ED_BENCH_FLOOD || o->resume))
+  if (o->plain && (o->scenario == ED_BENCH_FLOOD ||
+                   o->scenario == ED_BENCH_PARTIAL || o->resume))
     return usage_err(err, err_len, "--plain does not apply to %s",
                      o->resume ? "--resume" : name);
   if (o->plain && o->server_metrics)
@@ -291,18 +297,27 @@ static int check_scenario_flags(const struct ed_bench_opts *o, int have_size,
 /* apply_defaults fills what depends on the scenario and checks ranges. */
 static int apply_defaults(struct ed_bench_opts *o, int have_count_only,
                           int have_size, char *err, size_t err_len) {
-  static const uint32_t def_conns[] = {32, 64, 8, 1000, 8, 1000};
+  static const uint32_t def_conns[] = {32, 64, 8, 1000, 8, 1000, 2000};
   int rv = check_scenario_flags(o, have_size, err, err_len);
   if (rv) return rv;
   if (o->conns == 0) o->conns = def_conns[o->scenario];
   if (o->size == 0) o->size = o->scenario == ED_BENCH_BULK ? 16384 : 64;
+  if (o->scenario == ED_BENCH_PARTIAL && !have_size)
+    o->size = ED_BENCH_PARTIAL_RECORD + 4; /* header, all but one byte */
+  if (o->scenario == ED_BENCH_PARTIAL &&
+      (o->size < 1 || o->size > ED_BENCH_PARTIAL_RECORD + 4))
+    return usage_err(err, err_len,
+                     "partial: --size 1 to %d (bytes of a %d "
+                     "byte record and its 5-byte header)",
+                     ED_BENCH_PARTIAL_RECORD + 4, ED_BENCH_PARTIAL_RECORD);
   if (echoes_hello(o->scenario)) o->size = HELLO_LEN;
   if (have_count_only) o->duration_s = 0;
   if (o->size > (1u << 20))
     return usage_err(err, err_len, "--size: at most 1m bytes");
   if (o->threads == 0 || o->threads > 256)
     return usage_err(err, err_len, "--threads: 1 to 256");
-  if (o->storm == 0 || o->parallel == 0 || o->echo_conns == 0)
+  if (o->storm == 0 || o->parallel == 0 ||
+      (o->echo_conns == 0 && o->scenario != ED_BENCH_PARTIAL))
     return usage_err(err, err_len,
                      "--storm, --echo-conns and --parallel must be > 0");
   if (o->window < o->size)
@@ -348,7 +363,8 @@ int ed_bench_opts_parse(struct ed_bench_opts *o, int argc, char **argv,
   if (!have_scenario)
     return usage_err(
         err, err_len,
-        "which scenario? handshake, echo, bulk, idle, flood or scale");
+        "which scenario? handshake, echo, bulk, idle, flood, scale or "
+        "partial");
   return apply_defaults(o, o->count > 0 && !have_duration, have_size, err,
                         err_len);
 }

@@ -36,7 +36,8 @@ int ed_bench__pool_start(struct ed_bench__pool *p, struct ed_bench__run *r,
     w->ctx = r->ctx;
     if (kind == K_HANDSHAKE && r->o->scenario == ED_BENCH_FLOOD)
       w->ctx = r->storm_ctx;
-    if (kind == K_ECHO && r->o->scenario == ED_BENCH_FLOOD) {
+    if (kind == K_ECHO && (r->o->scenario == ED_BENCH_FLOOD ||
+                           r->o->scenario == ED_BENCH_PARTIAL)) {
       w->flood_echo = 1;
       if (r->o->rate) w->interval_ns = 1000000000u / r->o->rate;
     }
@@ -223,4 +224,20 @@ void ed_bench__merge_lat(struct ed_bench_lat *out,
   }
   ed_bench_hist_summary(out, h);
   free(h);
+}
+
+/* ---- first error and first refusal -------------------------------------- */
+
+void ed_bench__note_refusal(struct ed_bench__run *r, const char *msg) {
+  pthread_mutex_lock(&r->mu);
+  if (!r->first_refusal[0])
+    snprintf(r->first_refusal, sizeof(r->first_refusal), "%s", msg);
+  pthread_mutex_unlock(&r->mu);
+}
+
+void ed_bench__note_error(struct ed_bench__run *r, const char *msg) {
+  pthread_mutex_lock(&r->mu);
+  if (!r->first_error[0])
+    snprintf(r->first_error, sizeof(r->first_error), "%s", msg);
+  pthread_mutex_unlock(&r->mu);
 }

@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "internal/base/base.h"
-#include "internal/bench/bench.h"
+#include "internal/bench/bench_internal.h"
 
 int ed_bench_result_failed(const struct ed_bench_result *r) {
   if (r->refused || r->connect_failed || r->mismatch || r->dropped ||
@@ -18,6 +18,7 @@ int ed_bench_result_failed(const struct ed_bench_result *r) {
     return r->held == 0 || r->held < r->established ||
            r->scale.closed < r->held || r->scale.close_unclean;
   if (r->scenario == ED_BENCH_FLOOD) return r->quiet.n == 0;
+  if (r->scenario == ED_BENCH_PARTIAL) return r->partial.sent == 0;
   return r->ops == 0;
 }
 
@@ -190,6 +191,9 @@ static void add_scenario_json(cJSON *root, const struct ed_bench_result *r) {
     case ED_BENCH_SCALE:
       add_scale_json(root, r);
       break;
+    case ED_BENCH_PARTIAL:
+      ed_bench__partial_json(root, r);
+      break;
     default:
       break;
   }
@@ -331,6 +335,9 @@ static void print_scenario(FILE *f, const struct ed_bench_result *r) {
       break;
     case ED_BENCH_SCALE:
       print_scale(f, r);
+      break;
+    case ED_BENCH_PARTIAL:
+      ed_bench__partial_print(f, r);
       break;
   }
 }

@@ -16,6 +16,7 @@
 
 #include "internal/base/base.h"
 #include "internal/bench/bench_internal.h"
+#include "internal/net/addr.h"
 
 typedef struct ed_bench__worker worker;
 
@@ -25,19 +26,11 @@ typedef struct ed_bench__worker worker;
 
 int ed_bench__split_hostport(char *host, size_t host_len, char *port,
                              size_t port_len, const char *s) {
-  const char *colon = strrchr(s, ':');
-  if (!colon || colon == s || !colon[1]) return ED_E_INVAL;
-  const char *h = s;
-  size_t hl = (size_t)(colon - s);
-  if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
-    h++;
-    hl -= 2;
-  }
-  if (hl >= host_len || strlen(colon + 1) >= port_len) return ED_E_INVAL;
-  memcpy(host, h, hl);
-  host[hl] = '\0';
-  snprintf(port, port_len, "%s", colon + 1);
-  return 0;
+  uint16_t p;
+  if (ed_net_split_hostport(host, host_len, &p, s, NULL) != 0)
+    return ED_E_INVAL;
+  int n = snprintf(port, port_len, "%u", p);
+  return n > 0 && (size_t)n < port_len ? 0 : ED_E_INVAL;
 }
 
 static int is_ip_literal(const char *host) {
@@ -268,6 +261,7 @@ static int run_setup(struct ed_bench__run *r, const struct ed_bench_opts *o) {
   if (!err) err = check_fds(r, o);
   if (err) return err;
   make_pattern(r);
+  if (o->scenario == ED_BENCH_PARTIAL) ed_bench__partial_setup(r);
   const char *pause = getenv("ECHO_BENCH_TEST_CHECK_PAUSE_US");
   if (pause) r->test_check_pause_us = (uint32_t)strtoul(pause, NULL, 10);
   r->bounded = o->count > 0;
@@ -280,6 +274,7 @@ static void run_cleanup(struct ed_bench__run *r) {
   SSL_CTX_free(r->storm_ctx);
   free(r->sni);
   free(r->pattern);
+  free(r->partial);
   pthread_mutex_destroy(&r->mu);
 }
 
@@ -374,7 +369,9 @@ int ed_bench_run(const struct ed_bench_opts *o, struct ed_bench_result *out) {
   out->scenario = o->scenario;
   out->conns = o->scenario == ED_BENCH_FLOOD ? o->echo_conns : o->conns;
   out->plain = o->plain;
-  out->rate = o->scenario == ED_BENCH_FLOOD ? o->rate : 0;
+  out->rate = o->scenario == ED_BENCH_FLOOD || o->scenario == ED_BENCH_PARTIAL
+                  ? o->rate
+                  : 0;
   out->size = o->size;
   out->threads = o->threads;
   out->storm = o->scenario == ED_BENCH_FLOOD ? o->storm : 0;
@@ -404,6 +401,8 @@ int ed_bench_run(const struct ed_bench_opts *o, struct ed_bench_result *out) {
     err = ed_bench__run_scale(r, out, &pg);
   } else if (o->scenario == ED_BENCH_FLOOD) {
     err = ed_bench__run_flood(r, out, &pg);
+  } else if (o->scenario == ED_BENCH_PARTIAL) {
+    err = ed_bench__run_partial(r, out, &pg);
   } else {
     err = run_simple(r, out, &pg);
   }

@@ -17,7 +17,8 @@ typedef struct ed_bench__worker worker;
 typedef struct ed_bench__pool pool_t;
 typedef struct ed_bench__snap snap_t;
 
-#define SETTLE_S 10.0 /* the longest we wait for the server to let go */
+#define SETTLE_S 10.0   /* the longest we wait for the server to let go */
+#define RSS_QUIET_S 2.0 /* ... and for its RSS to stop dropping */
 
 /* What the server and the kernel hold at one moment. */
 struct held {
@@ -83,15 +84,22 @@ static double timed_phase(struct ed_bench__run *r,
 }
 
 /* settle waits (at most SETTLE_S) until the server holds no more
- * descriptors than before the ramp, then reads what it still holds. */
+ * descriptors than before the ramp, and then until its RSS has not
+ * dropped for RSS_QUIET_S (a server that gives memory back after a mass
+ * close may do it a moment later: echod looks once a second), then reads
+ * what it still holds. */
 static void settle(struct held *out, const struct held *before, int pid) {
   uint64_t end = ed_bench__deadline_after(ed_now_ns(), SETTLE_S);
   struct timespec ts = {0, 50 * 1000 * 1000};
-  uint64_t fds;
+  uint64_t fds, rss, low = UINT64_MAX, low_since = ed_now_ns();
   while (before->fds_ok && ed_now_ns() < end &&
          ed_bench_proc_fds(&fds, pid) == 0 && fds > before->fds)
     nanosleep(&ts, NULL);
-  nanosleep(&ts, NULL); /* let the allocator trim after the last close */
+  while (ed_now_ns() < end && ed_bench_proc_rss_kib(&rss, pid) == 0 &&
+         ed_now_ns() - low_since < (uint64_t)(RSS_QUIET_S * 1e9)) {
+    if (rss < low) low = rss, low_since = ed_now_ns();
+    nanosleep(&ts, NULL);
+  }
   held_take(out, pid);
 }
 

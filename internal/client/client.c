@@ -24,6 +24,7 @@
 
 #include "internal/client/conn.h"
 #include "internal/config/config.h"
+#include "internal/tls/sigalgs.h"
 #include "internal/version/tool.h"
 
 void ed_client__say(struct ed_client_conn *c, const char *fmt, ...) {
@@ -185,23 +186,10 @@ static int make_ctx(struct ed_client_conn *c) {
                    c->key, c->cert);
     return ED_E_MISMATCH;
   }
-  /* BoringSSL's default verify list leaves Ed25519 out, so a server with
-   * an Ed25519 certificate (echo-pki --key-type ed25519) had nothing to
-   * sign with: the defaults, plus Ed25519 first. */
-  static const uint16_t sigalgs[] = {
-      SSL_SIGN_ED25519,
-      SSL_SIGN_ECDSA_SECP256R1_SHA256,
-      SSL_SIGN_RSA_PSS_RSAE_SHA256,
-      SSL_SIGN_RSA_PKCS1_SHA256,
-      SSL_SIGN_ECDSA_SECP384R1_SHA384,
-      SSL_SIGN_RSA_PSS_RSAE_SHA384,
-      SSL_SIGN_RSA_PKCS1_SHA384,
-      SSL_SIGN_RSA_PSS_RSAE_SHA512,
-      SSL_SIGN_RSA_PKCS1_SHA512,
-      SSL_SIGN_RSA_PKCS1_SHA1,
-  };
-  if (!SSL_CTX_set_verify_algorithm_prefs(c->ctx, sigalgs,
-                                          sizeof(sigalgs) / sizeof(*sigalgs)))
+  /* The server's signatures: the same list echod accepts (Ed25519 in,
+   * SHA-1 out; internal/tls/sigalgs.h). */
+  if (!SSL_CTX_set_verify_algorithm_prefs(c->ctx, ed_tls_sigalgs,
+                                          ED_TLS_NUM_SIGALGS))
     return ED_E_NOMEM;
   SSL_CTX_set_verify(c->ctx, SSL_VERIFY_PEER, verify_cb);
   SSL_CTX_set_info_callback(c->ctx, info_cb);

@@ -48,6 +48,7 @@ enum opt_check {
                * relative to the config file's directory in the file layer
                * and to where the command ran otherwise */
   C_POLICY,   /* "warn" or "refuse" (--crl-expired) */
+  C_DRAIN,    /* "close" or "finish" (--drain-sessions) */
 };
 
 struct opt {
@@ -78,17 +79,21 @@ static const struct opt opts[] = {
     {"allow-san", K_LIST, OFF(allow_san), C_NONE, 0, 0, 0},
     {"allow-sha256", K_LIST, OFF(allow_sha256), C_SHA256, 0, 0, 1},
     {"ticket-rotate", K_DUR_S, OFF(ticket_rotate_s), C_NONE, 1, 365 * 86400, 0},
+    {"ticket-keys", K_STR, OFF(ticket_keys), C_PATH, 0, 0, 0},
     {"workers", K_U32, OFF(workers), C_NONE, 0, 1024, 0},
     {"handshake-threads", K_U32, OFF(handshake_threads), C_NONE, 0, 1024, 0},
     {"handshake-share", K_U32, OFF(handshake_share), C_NONE, 0, 90, 0},
-    {"max-connections", K_U32, OFF(max_connections), C_NONE, 1, 10000000, 0},
+    {"max-connections", K_U32, OFF(max_connections), C_NONE, 0, 10000000, 0},
     {"max-pending-handshakes", K_U32, OFF(max_pending_handshakes), C_NONE, 1,
      10000000, 0},
     {"max-buffer", K_SIZE, OFF(max_buffer), C_NONE, 1024, 1u << 30, 0},
+    {"max-handshaking", K_U32, OFF(max_handshaking), C_NONE, 1, 10000000, 0},
     {"handshake-timeout", K_DUR_MS, OFF(handshake_timeout_ms), C_NONE, 1,
      86400000, 0},
     {"idle-timeout", K_DUR_MS, OFF(idle_timeout_ms), C_NONE, 0, 4000000000u, 0},
     {"drain-timeout", K_DUR_MS, OFF(drain_timeout_ms), C_NONE, 0, 86400000, 0},
+    {"drain-delay", K_DUR_MS, OFF(drain_delay_ms), C_NONE, 0, 3600000, 0},
+    {"drain-sessions", K_STR, OFF(drain_sessions), C_DRAIN, 0, 0, 0},
     {"admin-socket", K_STR, OFF(admin_socket), C_PATH, 0, 0, 0},
     {"no-admin", K_BOOL, OFF(no_admin), C_NONE, 0, 0, 0},
     {"admin-timeout", K_DUR_MS, OFF(admin_timeout_ms), C_NONE, 1, 3600000, 0},
@@ -308,6 +313,8 @@ static const char *value_problem(const struct opt *o, const char *v) {
     ed_net_parse_bind_addr(&ss, v, &why);
   else if (o->check == C_POLICY && strcmp(v, "warn") && strcmp(v, "refuse"))
     why = "is not a CRL policy (use warn or refuse)";
+  else if (o->check == C_DRAIN && strcmp(v, "close") && strcmp(v, "finish"))
+    why = "is not a drain mode (use close or finish)";
   return why;
 }
 
@@ -460,13 +467,15 @@ static void set_defaults(struct ed_config *cfg) {
   cfg->crl_expired = ed_strdup("warn");
   cfg->max_chain_depth = 100;
   cfg->ticket_rotate_s = 3600;
-  cfg->max_connections = 100000;
+  cfg->max_connections = 0; /* sized to the descriptor limit */
   cfg->max_pending_handshakes = 4096;
   cfg->handshake_share = 25;
+  cfg->max_handshaking = 4096;
   cfg->max_buffer = 65536;
   cfg->handshake_timeout_ms = 10000;
   cfg->idle_timeout_ms = 300000;
   cfg->drain_timeout_ms = 30000;
+  cfg->drain_sessions = ed_strdup("close");
   cfg->admin_timeout_ms = 10000;
   cfg->watch = 1;
   cfg->log_level = ED_LOG_INFO;
@@ -860,6 +869,10 @@ const char *ed_config_usage(void) {
          "  --allow-sha256 HEX         ... or these certificate SHA-256 pins\n"
          "  --ticket-rotate DURATION   session ticket key rotation (default "
          "1h)\n"
+         "  --ticket-keys FILE         session ticket keys shared by "
+         "replicas (from\n"
+         "                             echo-pki ticket-keys; reloaded with "
+         "the certs)\n"
          "  --workers N                I/O loops (default 0 = number of CPUs)\n"
          "  --handshake-threads N      handshake pool threads (0 = CPUs)\n"
          "  --handshake-share PERCENT  while handshakes wait, each I/O loop "
@@ -869,8 +882,13 @@ const char *ed_config_usage(void) {
          "                             default 25): a storm resolves under "
          "load,\n"
          "                             echo slows by up to as much meanwhile\n"
-         "  --max-connections N        default 100000\n"
+         "  --max-connections N        default 0: as many as RLIMIT_NOFILE "
+         "allows\n"
+         "                             (a larger N is refused at start)\n"
          "  --max-pending-handshakes N default 4096\n"
+         "  --max-handshaking N        connections still in their handshake;"
+         "\n"
+         "                             more are refused at accept (4096)\n"
          "  --max-buffer SIZE          unsent bytes per connection (default "
          "64KiB)\n"
          "  --handshake-timeout DUR    default 10s (durations: 500ms, 10s, 5m, "
@@ -879,6 +897,14 @@ const char *ed_config_usage(void) {
          "  --idle-timeout DUR         default 5m (0 = never)\n"
          "  --drain-timeout DUR        wait for sessions on shutdown (default "
          "30s)\n"
+         "  --drain-delay DUR          keep accepting this long after "
+         "/readyz turns\n"
+         "                             503 when a drain starts (default 0)\n"
+         "  --drain-sessions MODE      close: close_notify to every session "
+         "at once\n"
+         "                             (default); finish: let them end, "
+         "close_notify\n"
+         "                             to those left at the drain timeout\n"
          "  --admin-socket PATH        default <state-dir>/admin.sock\n"
          "  --no-admin                 no admin socket\n"
          "  --admin-timeout DUR        close an admin connection with no "

@@ -61,6 +61,10 @@ struct ed_config {
                                    * normalized: 64 lowercase hex digits,
                                    * colons removed */
   uint32_t ticket_rotate_s;       /* --ticket-rotate, default 3600 */
+  /* --ticket-keys: session-ticket keys shared by replicas (a file, read
+   * with every reload); NULL: in-memory keys rotating every
+   * ticket_rotate_s. */
+  char *ticket_keys;
   /* Every connection must begin with a PROXY protocol v2 header (from an
    * L4 balancer); logs and the admin socket then show the client address
    * it carries. Off by default: a header would be a TLS protocol error. */
@@ -75,12 +79,24 @@ struct ed_config {
   uint32_t handshake_share;
 
   /* Limits and timeouts. */
-  uint32_t max_connections;        /* default 100000 */
+  /* 0 (the default): as many as the descriptor limit allows; the server
+   * sizes it at start (internal/server, ed_server_start). */
+  uint32_t max_connections;
   uint32_t max_pending_handshakes; /* default 4096 */
-  uint32_t max_buffer;             /* unsent bytes per conn, default 65536 */
-  uint32_t handshake_timeout_ms;   /* default 10000 */
-  uint32_t idle_timeout_ms;        /* default 300000 */
-  uint32_t drain_timeout_ms;       /* default 30000 */
+  /* Connections before ESTABLISHED, all loops together; default 4096
+   * (never more than max_connections). */
+  uint32_t max_handshaking;
+  uint32_t max_buffer;           /* unsent bytes per conn, default 65536 */
+  uint32_t handshake_timeout_ms; /* default 10000 */
+  uint32_t idle_timeout_ms;      /* default 300000 */
+  uint32_t drain_timeout_ms;     /* default 30000 */
+  /* A drain keeps accepting this long after /readyz turns 503, so a
+   * balancer's health check takes the instance out first; default 0. */
+  uint32_t drain_delay_ms;
+  /* "close" (default): close_notify to every session when the drain stops
+   * accepting; "finish": sessions run until they end, close_notify to
+   * those left at drain_timeout_ms. */
+  char *drain_sessions;
 
   /* Control plane. */
   char *admin_socket; /* default <state_dir>/admin.sock; NULL if no_admin */

@@ -107,8 +107,9 @@ static void test_defaults(void) {
   CHECK_EQ(cfg->ticket_rotate_s, 3600);
   CHECK_EQ(cfg->workers, 0);
   CHECK_EQ(cfg->handshake_threads, 0);
-  CHECK_EQ(cfg->max_connections, 100000);
+  CHECK_EQ(cfg->max_connections, 0); /* sized to the descriptor limit */
   CHECK_EQ(cfg->max_pending_handshakes, 4096);
+  CHECK_EQ(cfg->max_handshaking, 4096);
   CHECK_EQ(cfg->max_buffer, 65536);
   CHECK_EQ(cfg->handshake_timeout_ms, 10000);
   CHECK_EQ(cfg->idle_timeout_ms, 300000);
@@ -135,10 +136,11 @@ static void test_flags(void) {
       "AB:CD:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89:"
       "ab:cd:ef:01:23:45:67:89:ab:cd:ef:01:23:45:67:89",
       "--ticket-rotate", "600", "--workers=3", "--handshake-threads", "5",
-      "--max-connections", "10", "--max-pending-handshakes=7", "--max-buffer",
-      "16KiB", "--handshake-timeout", "2s", "--idle-timeout=500ms",
-      "--drain-timeout", "5m", "--admin-socket", "/a.sock", "--metrics-listen",
-      "[::1]:9999", "--no-watch", "--log-level", "debug", NULL);
+      "--max-connections", "10", "--max-pending-handshakes=7",
+      "--max-handshaking", "6", "--max-buffer", "16KiB", "--handshake-timeout",
+      "2s", "--idle-timeout=500ms", "--drain-timeout", "5m", "--admin-socket",
+      "/a.sock", "--metrics-listen", "[::1]:9999", "--no-watch", "--log-level",
+      "debug", NULL);
   unsetenv("BUILD_WORKING_DIRECTORY");
   if (!cfg) {
     fprintf(stderr, "  error: %s\n", last_err);
@@ -166,6 +168,7 @@ static void test_flags(void) {
   CHECK_EQ(cfg->handshake_threads, 5);
   CHECK_EQ(cfg->max_connections, 10);
   CHECK_EQ(cfg->max_pending_handshakes, 7);
+  CHECK_EQ(cfg->max_handshaking, 6);
   CHECK_EQ(cfg->max_buffer, 16384);
   CHECK_EQ(cfg->handshake_timeout_ms, 2000);
   CHECK_EQ(cfg->idle_timeout_ms, 500);
@@ -270,7 +273,9 @@ static void test_errors(void) {
   expect_err("--workers", "not a number", "--workers", "abc", NULL);
   expect_err("--workers", "not a number", "--workers", "3x", NULL);
   expect_err("--workers", "negative", "--workers=-1", NULL, NULL);
-  expect_err("--max-connections", "out of range", "--max-connections=0", NULL,
+  expect_err("--max-connections", "out of range", "--max-connections=10000001",
+             NULL, NULL);
+  expect_err("--max-handshaking", "out of range", "--max-handshaking=0", NULL,
              NULL);
   expect_err("--listen", "port out of range", "--listen", "127.0.0.1:70000",
              NULL);
@@ -472,10 +477,10 @@ static void test_file(void) {
   setenv("ECHOD_CONFIG", path, 1);
   cfg = load("--workers=1", NULL);
   if (cfg) {
-    CHECK_EQ(cfg->workers, 1);              /* flag */
-    CHECK_EQ(cfg->handshake_threads, 9);    /* env over file */
-    CHECK_EQ(cfg->max_buffer, 32768);       /* file over default */
-    CHECK_EQ(cfg->max_connections, 100000); /* default */
+    CHECK_EQ(cfg->workers, 1);           /* flag */
+    CHECK_EQ(cfg->handshake_threads, 9); /* env over file */
+    CHECK_EQ(cfg->max_buffer, 32768);    /* file over default */
+    CHECK_EQ(cfg->max_connections, 0);   /* default */
     ed_config_free(cfg);
   }
   clear_env();

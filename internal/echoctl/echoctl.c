@@ -45,7 +45,16 @@ const char *ed_echoctl_usage(void) {
          "  certs                        server certificate, CA and CRL\n"
          "  reload [--check]             reload cert/key/CA/CRL (--check: "
          "validate only)\n"
-         "  drain [--timeout DUR]        stop accepting, close sessions, exit\n"
+         "  drain [--timeout DUR] [--delay DUR] [--sessions close|finish]\n"
+         "                               stop accepting (after --delay, "
+         "while\n"
+         "                               /readyz says 503), close sessions "
+         "(finish:\n"
+         "                               let them end first), exit\n"
+         "  upgrade                      start the new echod on the same "
+         "sockets,\n"
+         "                               then drain this one (no connection "
+         "refused)\n"
          "  log-level [LEVEL]            show or set: debug, info, warn, "
          "error\n"
          "  version                      server version\n"
@@ -160,7 +169,9 @@ static int command_opt(struct argp *p, const char *cmd, cJSON *req) {
                                           {"--older-than", "older_than"},
                                           {"--limit", "limit"},
                                           {"--check", "check"},
-                                          {"--timeout", "timeout"}};
+                                          {"--timeout", "timeout"},
+                                          {"--delay", "delay"},
+                                          {"--sessions", "sessions"}};
   for (size_t k = 0; k < sizeof(fields) / sizeof(fields[0]); k++)
     if (is_opt(p, fields[k][0]) && once(p, req, fields[k][1]))
       return ED_E_USAGE;
@@ -202,6 +213,16 @@ static int command_opt(struct argp *p, const char *cmd, cJSON *req) {
                        "drain --timeout needs a duration like 30s (at most "
                        "30d)");
     cJSON_AddNumberToObject(req, "timeout", d);
+  } else if (strcmp(cmd, "drain") == 0 && is_opt(p, "--delay")) {
+    if (!(v = opt_value(p, "--delay")) || !admin_seconds(&d, v))
+      return usage_err(p,
+                       "drain --delay needs a duration like 5s (at most 30d)");
+    cJSON_AddNumberToObject(req, "delay", d);
+  } else if (strcmp(cmd, "drain") == 0 && is_opt(p, "--sessions")) {
+    if (!(v = opt_value(p, "--sessions")) ||
+        (strcmp(v, "close") && strcmp(v, "finish")))
+      return usage_err(p, "drain --sessions is close or finish");
+    cJSON_AddStringToObject(req, "sessions", v);
   } else {
     return 1;
   }
@@ -234,8 +255,8 @@ static int command_pos(struct argp *p, const char *cmd, cJSON *req) {
 }
 
 static const char *const known_cmds[] = {
-    "status", "sessions", "session",   "kill",    "certs",
-    "reload", "drain",    "log-level", "version", "metrics"};
+    "status", "sessions",  "session", "kill",    "certs",  "reload",
+    "drain",  "log-level", "version", "metrics", "upgrade"};
 
 static int known_cmd(const char *c) {
   for (size_t i = 0; i < sizeof(known_cmds) / sizeof(*known_cmds); i++)

@@ -164,6 +164,16 @@ static void test_local_validation(void) {
                  "\"state\":\"closing\",\"cmd\":\"sessions\"}");
   const char *ok4[] = {"echoctl", "drain", "--timeout", "0", NULL};
   expect_request(ok4, "{\"timeout\":0,\"cmd\":\"drain\"}");
+  const char *ok5[] = {"echoctl",    "drain",  "--delay", "5s",
+                       "--sessions", "finish", NULL};
+  expect_request(ok5,
+                 "{\"delay\":5,\"sessions\":\"finish\",\"cmd\":\"drain\"}");
+  const char *ok6[] = {"echoctl", "upgrade", NULL};
+  expect_request(ok6, "{\"cmd\":\"upgrade\"}");
+  const char *bad5[] = {"echoctl", "drain", "--sessions", "later", NULL};
+  expect_usage(bad5, "drain --sessions is close or finish");
+  const char *bad6[] = {"echoctl", "drain", "--delay", "soon", NULL};
+  expect_usage(bad6, "drain --delay needs a duration");
 }
 
 /* test_paths_and_version: --socket and --state-dir relative to where the

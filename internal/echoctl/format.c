@@ -278,6 +278,21 @@ static void print_reload_line(FILE *f, const cJSON *lr) {
         num(lr, "count_ok"), num(lr, "count_failed"));
 }
 
+/* "file /etc/echod/ticket-keys (3 keys), issuing 3f2a9c1d5e6b7a80" or
+ * "in memory, rotating every 1h, issuing ...": never a key. */
+static void print_ticket_line(FILE *f, const cJSON *t) {
+  char d[32];
+  if (!cJSON_IsObject(t)) return;
+  double n = num(t, "keys");
+  if (strcmp(str(t, "source"), "file") == 0)
+    row(f, "ticket keys", "file %s (%.0f key%s), issuing %s", str(t, "file"), n,
+        n == 1 ? "" : "s", str(t, "issuing_id"));
+  else
+    row(f, "ticket keys", "in memory, rotating every %s, issuing %s",
+        ed_echoctl_human_duration(d, sizeof(d), num(t, "rotate_seconds")),
+        str(t, "issuing_id"));
+}
+
 static void print_status(FILE *f, const cJSON *r) {
   char a[32], b[32], why[512], listen[512];
   fprintf(f, "echod %s — %s, up %s (pid %.0f)\n", str(r, "version"),
@@ -306,6 +321,7 @@ static void print_status(FILE *f, const cJSON *r) {
   print_cert_line(f, "server cert", get(r, "certs.server"));
   print_cert_line(f, "CA", get(r, "certs.ca"));
   print_crl_line(f, get(r, "certs.crl"));
+  print_ticket_line(f, get(r, "ticket_keys"));
   if (num(r, "admin.refused_peers") > 0)
     row(f, "admin", "%.0f connections refused (wrong uid)",
         num(r, "admin.refused_peers"));
@@ -319,7 +335,11 @@ static void session_cells(char cells[NCOLS][96], const cJSON *s) {
   char tmp[32];
   snprintf(cells[0], 96, "%.0f", num(s, "id"));
   snprintf(cells[1], 96, "%s", str(s, "state"));
-  snprintf(cells[2], 96, "%s", str(s, "peer"));
+  /* Behind a balancer (PROXY protocol): the client, then the balancer. */
+  if (get(s, "via"))
+    snprintf(cells[2], 96, "%s via %s", str(s, "peer"), str(s, "via"));
+  else
+    snprintf(cells[2], 96, "%s", str(s, "peer"));
   snprintf(cells[3], 96, "%s", str(s, "cn"));
   snprintf(cells[4], 96, "%s", str(s, "version"));
   snprintf(cells[5], 96, "%s", str(s, "cipher"));
@@ -464,6 +484,9 @@ static void print_escaped(FILE *f, const char *cmd, const cJSON *r) {
     fprintf(f, "draining: %.0f sessions open, closing within %s\n",
             num(r, "sessions"),
             ed_echoctl_human_duration(d, sizeof(d), num(r, "timeout_seconds")));
+  } else if (strcmp(cmd, "upgrade") == 0) {
+    fprintf(f, "upgraded: pid %.0f serves now; pid %.0f drains its sessions\n",
+            num(r, "new_pid"), num(r, "old_pid"));
   } else if (strcmp(cmd, "log-level") == 0) {
     if (get(r, "previous"))
       fprintf(f, "log level: %s (was %s)\n", str(r, "level"),

@@ -12,11 +12,13 @@
  * wins nearly every time; measured with --workers 2, 64 connections
  * opened at once all landed on loop 0 (docs/BENCHMARKS.md, "Listener").
  *
- * accept4 is called through syscall(2): libuv closes the connections'
- * descriptors with a raw close system call, which ThreadSanitizer does
- * not see, so a descriptor number created where TSan sees it and reused
- * by another loop after such a close would look like a race on the
- * number. Created and closed out of TSan's sight, like libuv's own. */
+ * accept4 is libc's, so ThreadSanitizer sees every descriptor created:
+ * libuv closes descriptors with a raw close system call TSan does not
+ * see, and a number the control loop's accept (admin, metrics) created,
+ * libuv closed and a loop's accept then reused out of TSan's sight looked
+ * to TSan like a race on the number. Seen, the loop's accept starts the
+ * number afresh; the inbox's mutex orders it before the other loop's use
+ * of it. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -24,7 +26,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal/loop/loop_internal.h"
@@ -77,9 +78,15 @@ static void on_inbox(struct ed_wake *w) {
 }
 
 /* hand_off gives |a| (just accepted) to the loop whose turn it is, or
- * keeps it when that is this loop or that loop takes no more. */
+ * keeps it when that is this loop or that loop takes no more; refused
+ * here, by this loop, when there is no room for it (conn.c, admission). */
 static void hand_off(struct ed_loop *l, const struct ed_accepted *a) {
   struct ed_loop_shared *sh = l->sh;
+  int why = ed_conn_reserve(l);
+  if (why >= 0) {
+    ed_conn_refuse(l, a->fd, (enum ed_reject_reason)why);
+    return;
+  }
   uint32_t n = sh->loops ? sh->num_loops : 1;
   struct ed_loop *to = l;
   if (n > 1) to = sh->loops[atomic_fetch_add(&sh->next_loop, 1) % n];
@@ -97,7 +104,7 @@ static void on_accept_pause_end(uv_timer_t *t) {
 }
 
 static int accept_fd(int lfd, int flags) {
-  return (int)syscall(SYS_accept4, lfd, NULL, NULL, flags);
+  return accept4(lfd, NULL, NULL, flags);
 }
 
 /* accept_one accepts a connection on listener |i| into |a|, with the
@@ -106,8 +113,8 @@ static int accept_fd(int lfd, int flags) {
 static int accept_one(struct ed_loop *l, size_t i, struct ed_accepted *a) {
   socklen_t len = sizeof(a->peer);
   memset(a, 0, sizeof(*a));
-  a->fd = (int)syscall(SYS_accept4, l->listener_fds[i], &a->peer.sa, &len,
-                       SOCK_NONBLOCK | SOCK_CLOEXEC);
+  a->fd = accept4(l->listener_fds[i], &a->peer.sa, &len,
+                  SOCK_NONBLOCK | SOCK_CLOEXEC);
   if (a->fd >= 0 && len > sizeof(a->peer)) a->peer.sa.sa_family = AF_UNSPEC;
   a->data_waiting = l->listener_deferred[i];
   return a->fd;
@@ -122,8 +129,7 @@ static int accept_one(struct ed_loop *l, size_t i, struct ed_accepted *a) {
 static void emfile_trick(struct ed_loop *l, int lfd) {
   int dropped = 0;
   if (l->reserve_fd >= 0) close(l->reserve_fd);
-  for (int fd; (fd = accept_fd(lfd, SOCK_CLOEXEC)) >= 0; dropped++)
-    syscall(SYS_close, fd);
+  for (int fd; (fd = accept_fd(lfd, SOCK_CLOEXEC)) >= 0; dropped++) close(fd);
   l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   if (l->reserve_fd < 0) {
     for (size_t i = 0; i < l->num_listeners; i++)
@@ -185,12 +191,19 @@ int ed_loop_add_listener(struct ed_loop *l, int fd) {
 static void close_inbox(struct ed_loop *l) {
   pthread_mutex_lock(&l->inbox_mu);
   l->inbox_closed = 1;
-  for (size_t i = 0; i < l->inbox_len; i++) syscall(SYS_close, l->inbox[i].fd);
+  for (size_t i = 0; i < l->inbox_len; i++) {
+    close(l->inbox[i].fd);
+    ed_conn_unreserve(l->sh); /* the slot hand_off reserved for it */
+  }
   l->inbox_len = 0;
   pthread_mutex_unlock(&l->inbox_mu);
 }
 
-void ed_loop_close_listeners(struct ed_loop *l) {
+/* ed_loop_stop_accepting closes this loop's descriptors of the listening
+ * sockets and nothing else: connections other loops accepted for this one
+ * still arrive in its inbox and are served (a drain that lets sessions
+ * finish, an upgrade's old process: the sockets stay open elsewhere). */
+void ed_loop_stop_accepting(struct ed_loop *l) {
   if (l->listeners_closed) return;
   l->listeners_closed = 1;
   for (size_t i = 0; i < l->num_listeners; i++) {
@@ -198,6 +211,11 @@ void ed_loop_close_listeners(struct ed_loop *l) {
     close(l->listener_fds[i]); /* the poll handle never closes it */
     l->listener_fds[i] = -1;
   }
+}
+
+void ed_loop_close_listeners(struct ed_loop *l) {
+  ed_loop_stop_accepting(l);
+  if (uv_is_closing((uv_handle_t *)&l->accept_pause)) return;
   uv_close((uv_handle_t *)&l->accept_pause, NULL);
   close_inbox(l);
   ed_wake_close(&l->inbox_wake);

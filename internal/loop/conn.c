@@ -15,7 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "internal/loop/loop_internal.h"
@@ -106,6 +105,10 @@ void ed_conn_set_state(struct ed_conn *c, enum ed_conn_state to) {
     pthread_mutex_unlock(&l->reg_mu);
   }
   set_timer(c, from, to);
+  if (c->hs_slot && (to == ED_CONN_ESTABLISHED || is_closing(to))) {
+    c->hs_slot = 0; /* out of the handshake phase: its slot is free */
+    atomic_fetch_sub(&l->sh->num_handshaking, 1);
+  }
   if (in_handshake(from) && is_closing(to)) ed_conn_hs_outcome(c, from);
 }
 
@@ -126,6 +129,7 @@ static void conn_free(struct ed_conn *c) {
   ed_buf_cleanup(&c->step.in);
   ed_buf_cleanup(&c->step.out);
   ed_tls_conn_free(c->tls);
+  free(c->via);
   int counted = admitted(c);
   free(c);
   if (counted) ed_loop_conn_freed(l);
@@ -138,7 +142,7 @@ void ed_conn_unref(struct ed_conn *c) {
 const char *ed_conn_log_peer(const struct ed_conn *c, char *buf, size_t len) {
   char peer[80], via[80];
   ed_logq(peer, sizeof(peer), c->peer_addr);
-  if (!c->via[0]) {
+  if (!c->via) {
     snprintf(buf, len, "%s", peer);
   } else {
     snprintf(buf, len, "%s via=%s", peer, ed_logq(via, sizeof(via), c->via));
@@ -489,10 +493,11 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf) {
     room = c->wq_bytes < max ? max - c->wq_bytes : 1;
     if (room > ED_LOOP_RBUF) room = ED_LOOP_RBUF;
   } else if (c->st == ED_CONN_HS_POOL) {
-    /* Whatever arrives while a step is in the pool waits in |rx|, which
-     * never passes its cap: reading pauses at ED_HS_READ_PAUSE. */
-    size_t space = ed_buf_space(&c->rx);
-    if (room > space) room = space ? space : 1;
+    /* Whatever arrives while a step is in the pool waits in |rx|, up to
+     * ED_HS_READ_PAUSE bytes; then reading pauses (wants_read). */
+    size_t space =
+        c->rx.len < ED_HS_READ_PAUSE ? ED_HS_READ_PAUSE - c->rx.len : 1;
+    if (room > space) room = space;
   }
   *buf = uv_buf_init((char *)c->loop->rbuf, (unsigned)room);
 }
@@ -554,48 +559,63 @@ static void peer_name(struct ed_conn *c) {
  * at most once a second per reason across every loop; unlogged= counts
  * the refusals for that reason since the previous such line that got no
  * line of their own. Reasons: max_connections, pending_handshakes,
- * draining (ED_REJECT_REASONS). */
-void ed_conn_log_refused(struct ed_conn *c, enum ed_reject_reason why) {
-  struct ed_loop_shared *sh = c->loop->sh;
+ * draining, max_handshaking (ED_REJECT_REASONS). */
+/* refused_turn says whether this refusal gets its line: returns the
+ * refusals for |why| that got none since the last line (unlogged=), or -1
+ * when this one is only counted. */
+static int64_t refused_turn(struct ed_loop_shared *sh,
+                            enum ed_reject_reason why) {
   uint64_t now = ed_now_ns() / 1000000;
   uint64_t last = atomic_load(&sh->refused_log_ms[why]);
   if ((last && now - last < 1000) ||
       !atomic_compare_exchange_strong(&sh->refused_log_ms[why], &last, now)) {
     atomic_fetch_add(&sh->refused_unlogged[why], 1);
-    return;
+    return -1;
   }
-  uint64_t unlogged = atomic_exchange(&sh->refused_unlogged[why], 0);
-  char peer[170];
-  if (!c->peer_addr[0]) peer_name(c);
-  ED_WARN("connection refused", "reason=%s peer=%s unlogged=%llu",
-          ed_reject_reason_name(why), ed_conn_log_peer(c, peer, sizeof(peer)),
-          (unsigned long long)unlogged);
+  return (int64_t)atomic_exchange(&sh->refused_unlogged[why], 0);
 }
 
-static int reject_reason(struct ed_loop *l) {
-  uint32_t max = l->cfg->max_connections;
+static void log_refused_line(enum ed_reject_reason why, const char *peer,
+                             int64_t unlogged) {
+  ED_WARN("connection refused", "reason=%s peer=%s unlogged=%lld",
+          ed_reject_reason_name(why), peer, (long long)unlogged);
+}
+
+void ed_conn_log_refused(struct ed_conn *c, enum ed_reject_reason why) {
+  int64_t unlogged = refused_turn(c->loop->sh, why);
+  if (unlogged < 0) return;
+  char peer[170];
+  if (!c->peer_addr[0]) peer_name(c);
+  log_refused_line(why, ed_conn_log_peer(c, peer, sizeof(peer)), unlogged);
+}
+
+/* ed_conn_reserve is admission's first half, on the loop that accepted:
+ * a slot under --max-connections, then one under --max-handshaking (every
+ * new connection starts in the handshake phase). Each is taken with one
+ * atomic add and given back if that passed the limit, so the counts never
+ * exceed the limits, whatever the loops do at once; two loops racing for
+ * the last slot may both be refused, never both admitted. The descriptor
+ * budget depends on it: every descriptor a connection holds is counted
+ * from its accept (server.c sizes max_conns). */
+int ed_conn_reserve(struct ed_loop *l) {
+  struct ed_loop_shared *sh = l->sh;
   if (l->draining || l->stopping) return ED_REJECT_DRAINING;
-  if (max && atomic_load(&l->sh->num_conns) >= (int64_t)max)
+  int64_t conns = atomic_fetch_add(&sh->num_conns, 1);
+  if (sh->max_conns && conns >= (int64_t)sh->max_conns) {
+    atomic_fetch_sub(&sh->num_conns, 1);
     return ED_REJECT_MAX_CONNECTIONS;
-  if (ed_loop_pool(l)->full(l->sh->pool)) return ED_REJECT_PENDING_HANDSHAKES;
+  }
+  int64_t hs = atomic_fetch_add(&sh->num_handshaking, 1);
+  if (sh->max_handshaking && hs >= (int64_t)sh->max_handshaking) {
+    ed_conn_unreserve(sh);
+    return ED_REJECT_MAX_HANDSHAKING;
+  }
   return -1;
 }
 
-/* admit makes |c| a session: counted, numbered, registered. */
-static void admit(struct ed_loop *l, struct ed_conn *c) {
-  atomic_fetch_add(&l->sh->num_conns, 1);
-  atomic_fetch_add(&l->nconns, 1);
-  c->id = atomic_fetch_add(&l->sh->next_id, 1);
-  c->start_wall_ns = ed_wall_ns();
-  c->start_mono_ns = ed_now_ns();
-  c->suite = ED_SUITE_OTHER;
-  ed_buf_init(&c->rx, ED_HS_MAX_INPUT);
-  ed_buf_init(&c->step.in, ED_HS_MAX_INPUT);
-  ed_buf_init(&c->step.out, ED_HS_MAX_INPUT);
-  if (!c->peer_addr[0]) peer_name(c);
-  pthread_mutex_lock(&l->reg_mu);
-  link_tail(&l->conns, &c->reg);
-  pthread_mutex_unlock(&l->reg_mu);
+void ed_conn_unreserve(struct ed_loop_shared *sh) {
+  atomic_fetch_sub(&sh->num_handshaking, 1);
+  atomic_fetch_sub(&sh->num_conns, 1);
 }
 
 /* first_read reads what a TCP_DEFER_ACCEPT listener's connection already
@@ -614,8 +634,8 @@ static void first_read(struct ed_conn *c) {
   }
   on_alloc((uv_handle_t *)&c->tcp, ED_LOOP_RBUF, &buf);
   ssize_t n;
-  do { /* a raw syscall, like libuv's own reads (accept.c says why) */
-    n = syscall(SYS_read, fd, buf.base, buf.len);
+  do { /* libc's, like libuv's own reads */
+    n = read(fd, buf.base, buf.len);
   } while (n < 0 && errno == EINTR);
   if (n > 0) {
     on_read(s, n, &buf);
@@ -628,7 +648,11 @@ static void first_read(struct ed_conn *c) {
   }
 }
 
-void ed_conn_accept(struct ed_loop *l, const struct ed_accepted *a) {
+/* conn_new makes the connection object of a->fd on |l| (not admitted
+ * yet: id 0), with the peer's address accept4 returned. Returns NULL when
+ * libuv refuses the descriptor (closed). */
+static struct ed_conn *conn_new(struct ed_loop *l,
+                                const struct ed_accepted *a) {
   int fd = a->fd;
   struct ed_conn *c = ed_calloc(1, sizeof(*c));
   c->loop = l;
@@ -642,14 +666,72 @@ void ed_conn_accept(struct ed_loop *l, const struct ed_accepted *a) {
   if (uv_tcp_open(&c->tcp, fd) != 0) {
     close(fd); /* not the handle's */
     ed_conn_close(c, CR_REJECTED, HOW_ABORT);
-    return;
+    return NULL;
   }
   ed_stat_add(&l->stats.accepted, 1);
-  int why = reject_reason(l);
+  return c;
+}
+
+/* refuse counts, logs and closes |c|, refused before admission. */
+static void refuse(struct ed_conn *c, enum ed_reject_reason why) {
+  ed_stat_add(&c->loop->stats.rejected[why], 1);
+  ed_conn_log_refused(c, why);
+  ed_conn_close(c, CR_REJECTED, HOW_ABORT);
+}
+
+/* ed_conn_refuse is what a flood of new connections costs past a limit:
+ * no connection object, no libuv handle; the peer's address is looked up
+ * only for the one refusal a second that gets a line. */
+void ed_conn_refuse(struct ed_loop *l, int fd, enum ed_reject_reason why) {
+  ed_stat_add(&l->stats.accepted, 1);
+  ed_stat_add(&l->stats.rejected[why], 1);
+  int64_t unlogged = refused_turn(l->sh, why);
+  if (unlogged >= 0) {
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char addr[64] = "", peer[80];
+    if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0)
+      (void)ed_net_format_addr(addr, sizeof(addr),
+                               (const struct sockaddr *)&ss);
+    log_refused_line(why, ed_logq(peer, sizeof(peer), addr), unlogged);
+  }
+  close(fd);
+}
+
+/* reject_reason: admission's second half, on the connection's own loop
+ * (its slot is reserved): not while draining, nor when the pool's queue
+ * is full. */
+static int reject_reason(struct ed_loop *l) {
+  if (l->draining || l->stopping) return ED_REJECT_DRAINING;
+  if (ed_loop_pool(l)->full(l->sh->pool)) return ED_REJECT_PENDING_HANDSHAKES;
+  return -1;
+}
+
+/* admit makes |c| a session: counted, numbered, registered; it takes the
+ * slots ed_conn_reserve reserved. */
+static void admit(struct ed_loop *l, struct ed_conn *c) {
+  atomic_fetch_add(&l->nconns, 1);
+  c->hs_slot = 1;
+  c->id = atomic_fetch_add(&l->sh->next_id, 1);
+  c->start_wall_ns = ed_wall_ns();
+  c->start_mono_ns = ed_now_ns();
+  c->suite = ED_SUITE_OTHER;
+  ed_buf_init(&c->rx, ED_HS_MAX_INPUT);
+  ed_buf_init(&c->step.in, ED_HS_MAX_INPUT);
+  ed_buf_init(&c->step.out, ED_HS_MAX_OUTPUT);
+  if (!c->peer_addr[0]) peer_name(c);
+  pthread_mutex_lock(&l->reg_mu);
+  link_tail(&l->conns, &c->reg);
+  pthread_mutex_unlock(&l->reg_mu);
+}
+
+void ed_conn_accept(struct ed_loop *l, const struct ed_accepted *a) {
+  struct ed_conn *c = conn_new(l, a);
+  int why = c ? reject_reason(l) : -1;
+  if (!c || why >= 0) ed_conn_unreserve(l->sh);
+  if (!c) return;
   if (why >= 0) {
-    ed_stat_add(&l->stats.rejected[why], 1);
-    ed_conn_log_refused(c, (enum ed_reject_reason)why);
-    ed_conn_close(c, CR_REJECTED, HOW_ABORT);
+    refuse(c, (enum ed_reject_reason)why);
     return;
   }
   admit(l, c);

@@ -139,6 +139,7 @@ void h_init(struct harness *h) {
   h->cfg.tls_min = 0x0304;
   h->cfg.max_connections = 100000;
   h->cfg.max_pending_handshakes = 4096;
+  h->cfg.max_handshaking = 4096;
   h->cfg.max_buffer = 65536;
   h->cfg.handshake_timeout_ms = 10000;
   h->cfg.idle_timeout_ms = 300000;
@@ -186,6 +187,8 @@ void h_start(struct harness *h) {
   char err[256];
   h->snap = h_snapshot(NULL);
   h->sh.cfg = &h->cfg;
+  h->sh.max_conns = h->cfg.max_connections; /* as the server sizes them */
+  h->sh.max_handshaking = h->cfg.max_handshaking;
   h->sh.pool = &h->pool;
   h->sh.pool_ops = &fake_ops;
   h->sh.snapshot_get = get_snap;

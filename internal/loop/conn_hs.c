@@ -167,7 +167,8 @@ static void hs_to_pool(struct ed_conn *c, int is_new) {
 }
 
 /* hs_submit hands what was read to a step: in the pool (HS_POOL), or
- * inline for a resumption's tail. */
+ * inline for a resumption's tail. The bytes move with their buffer (|rx|
+ * becomes the step's input); |rx| is left with no allocation. */
 static void hs_submit(struct ed_conn *c) {
   if (c->step.in.len == 0) {
     struct ed_buf t = c->step.in;
@@ -177,7 +178,7 @@ static void hs_submit(struct ed_conn *c) {
     hs_fail(c, ED_HS_PROTOCOL, "handshake too large", HOW_ABORT);
     return;
   }
-  ed_buf_reset(&c->rx);
+  ed_buf_cleanup(&c->rx);
   if (c->tls && ed_tls_conn_resumption_tail(c->tls)) {
     hs_run_inline(c);
     return;
@@ -220,7 +221,8 @@ static void proxy_header(struct ed_conn *c) {
   if (ed_proxy_format_src(&h, src, sizeof(src)) == 0) {
     struct ed_loop *l = c->loop;
     pthread_mutex_lock(&l->reg_mu);
-    memcpy(c->via, c->peer_addr, sizeof(c->via));
+    free(c->via);
+    c->via = ed_strdup(c->peer_addr);
     snprintf(c->peer_addr, sizeof(c->peer_addr), "%s", src);
     pthread_mutex_unlock(&l->reg_mu);
   }
@@ -228,19 +230,106 @@ static void proxy_header(struct ed_conn *c) {
   ed_conn_set_state(c, ED_CONN_HELLO);
 }
 
-/* ed_conn_hs_feed takes bytes read before ESTABLISHED. While a step is in
- * the pool they wait in |rx| (ed_conn_io pauses reading at
- * ED_HS_READ_PAUSE: a TLS 1.3 client may stream data right after its
- * Finished); otherwise they go to the next step. */
+/* ---- the first flight: the ClientHello, whole, before any engine -------- */
+
+#define REC_HANDSHAKE 22
+#define MSG_CLIENT_HELLO 1
+
+int ed_hs_hello_need(const uint8_t *p, size_t len, size_t *out_need) {
+  size_t off = 0, msg = 0; /* record start; ClientHello bytes seen */
+  uint8_t hdr[4];          /* its handshake header: type, 24-bit length */
+  *out_need = 0;
+  for (;;) {
+    if (len - off < 5) {
+      *out_need = off + 5;
+      break;
+    }
+    const uint8_t *r = p + off;
+    size_t rlen = (size_t)r[3] << 8 | r[4];
+    if (r[0] != REC_HANDSHAKE || r[1] != 3 || rlen == 0 || rlen > 16384)
+      return 0; /* not a ClientHello in records: the engine answers */
+    size_t end = off + 5 + rlen, got = (len < end ? len : end) - off - 5;
+    for (size_t i = 0; i < got && msg + i < 4; i++) hdr[msg + i] = r[5 + i];
+    msg += got;
+    if (msg >= 1 && hdr[0] != MSG_CLIENT_HELLO) return 0;
+    if (msg >= 4) {
+      size_t body = (size_t)hdr[1] << 16 | (size_t)hdr[2] << 8 | hdr[3];
+      if (body > ED_HS_HELLO_BODY_MAX) return ED_E_TOOBIG;
+      if (msg >= 4 + body) return 0; /* whole */
+    }
+    if (len < end) {
+      *out_need = end;
+      break;
+    }
+    off = end;
+  }
+  return *out_need > ED_HS_HELLO_MAX ? 0 : 1;
+}
+
+/* hello_grow makes room in |rx| for |more| bytes: doubling, as
+ * ed_buf_append would, but never past |need|, the size the record headers
+ * announce (<= ED_HS_HELLO_MAX): memory follows the bytes that came, not
+ * the sizes a client claims. */
+static void hello_grow(struct ed_buf *rx, size_t more, size_t need) {
+  size_t want = rx->len + more;
+  if (want < rx->alloc) return; /* room for it and the NUL */
+  size_t next = 2 * rx->alloc < 256 ? 256 : 2 * rx->alloc;
+  (void)ed_buf_reserve(rx, want > next ? want : next < need ? next : need);
+}
+
+/* hello_take keeps the first bytes of a ClientHello in |rx| until it is
+ * whole (an attacker that sends a partial record pins its bytes, nothing
+ * else: no engine yet), then submits the first step. */
+static void hello_take(struct ed_conn *c, const uint8_t *data, size_t len) {
+  int rc = 1;
+  while (len && rc == 1) {
+    size_t need, take = len;
+    rc = ed_hs_hello_need(c->rx.data, c->rx.len, &need);
+    if (rc == 1) {
+      if (take > need - c->rx.len) take = need - c->rx.len;
+      hello_grow(&c->rx, take, need);
+    }
+    if (rc != ED_E_TOOBIG && ed_buf_append(&c->rx, data, take) != 0) {
+      hs_fail(c, ED_HS_PROTOCOL, "handshake too large", HOW_ABORT);
+      return;
+    }
+    data += take, len -= take;
+  }
+  size_t need;
+  rc = ed_hs_hello_need(c->rx.data, c->rx.len, &need);
+  if (rc == ED_E_TOOBIG) {
+    hs_fail(c, ED_HS_PROTOCOL, "ClientHello too large", HOW_FLUSH);
+  } else if (rc == 0 && c->rx.len) {
+    hs_submit(c);
+  }
+}
+
+/* ed_conn_hs_feed takes bytes read before ESTABLISHED: the PROXY header,
+ * then the ClientHello (hello_take), then later flights, each to the next
+ * step as it comes. While a step is in the pool they wait in |rx|
+ * (ed_conn_io pauses reading at ED_HS_READ_PAUSE: a TLS 1.3 client may
+ * stream data right after its Finished). */
 void ed_conn_hs_feed(struct ed_conn *c, const uint8_t *data, size_t len) {
   c->hs_read += len;
+  if (c->st == ED_CONN_HELLO) {
+    hello_take(c, data, len);
+    return;
+  }
   if (ed_buf_append(&c->rx, data, len) != 0) {
     hs_fail(c, ED_HS_PROTOCOL, "handshake too large", HOW_ABORT);
     return;
   }
-  if (c->st == ED_CONN_PROXY) proxy_header(c);
-  if ((c->st == ED_CONN_HELLO || c->st == ED_CONN_HS_READ) && c->rx.len)
-    hs_submit(c);
+  if (c->st == ED_CONN_PROXY) {
+    proxy_header(c);
+    if (c->st == ED_CONN_HELLO) { /* the rest is TLS: as if just read */
+      struct ed_buf rest = c->rx;
+      ed_buf_init(&c->rx, ED_HS_MAX_INPUT);
+      hello_take(c, rest.data, rest.len);
+      ed_buf_cleanup(&rest);
+    }
+    return;
+  }
+  if (c->st == ED_CONN_HS_READ && c->rx.len) hs_submit(c);
 }
 
 /* hs_established: the last step completed the handshake. Bookkeeping
@@ -287,7 +376,10 @@ static void hs_step_done(struct ed_conn *c) {
   }
   if (c->peer_end != PEER_RESET)
     ed_conn_send(c, c->step.out.data, c->step.out.len);
-  ed_buf_reset(&c->step.out);
+  /* Sent (or queued: ed_conn_send copies), and the input consumed: free
+   * both until the next step. */
+  ed_buf_cleanup(&c->step.out);
+  ed_buf_cleanup(&c->step.in);
   if (c->st != ED_CONN_HS_READ) return; /* the send failed: closed */
   if (c->step.rc < 0) {
     hs_fail(c, c->step.reason, c->step.detail, HOW_FLUSH);

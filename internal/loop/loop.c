@@ -174,6 +174,8 @@ static void on_wake(struct ed_wake *w) {
       l->draining = 1;
       ed_loop_close_listeners(l);
       close_all(l, CR_DRAIN, HOW_NOTIFY);
+    } else if (cmd->type == CMD_QUIESCE) {
+      ed_loop_stop_accepting(l);
     } else if (cmd->type == CMD_RECHECK) {
       ed_recheck_start(l, cmd);
     } else if (cmd->type == CMD_RECHECK_DONE) {
@@ -219,6 +221,10 @@ void ed_loop_post_kill_cn(struct ed_loop *l, const char *cn) {
 
 void ed_loop_post_drain(struct ed_loop *l) {
   ed_loop_post(l, cmd_new(CMD_DRAIN));
+}
+
+void ed_loop_post_quiesce(struct ed_loop *l) {
+  ed_loop_post(l, cmd_new(CMD_QUIESCE));
 }
 
 void ed_loop_post_stop(struct ed_loop *l) {
@@ -381,7 +387,7 @@ static void fill_info(struct ed_session_info *s, const struct ed_conn *c,
   s->id = c->id;
   s->state = c->state;
   snprintf(s->peer, sizeof(s->peer), "%s", c->peer_addr);
-  snprintf(s->via, sizeof(s->via), "%s", c->via);
+  snprintf(s->via, sizeof(s->via), "%s", c->via ? c->via : "");
   s->suite = ED_SUITE_OTHER;
   if (c->peer) {
     s->identity = c->peer; /* borrowed: the registry lock is held */

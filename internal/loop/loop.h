@@ -87,8 +87,17 @@ struct ed_loop_shared {
    * (conn.c log_refused). */
   _Atomic uint64_t refused_log_ms[ED_REJECT_REASON_COUNT];
   _Atomic uint64_t refused_unlogged[ED_REJECT_REASON_COUNT];
-  _Atomic uint64_t next_id;  /* session ids */
-  _Atomic int64_t num_conns; /* all loops, for max_connections */
+  _Atomic uint64_t next_id; /* session ids */
+  /* Admission (conn.c ed_conn_reserve): the limits in force, set by the
+   * owner before any loop starts (the server sizes max_conns to its
+   * descriptor limit); and, over all loops, the connections that hold a
+   * slot - from the accept that reserved it (a connection on its way to
+   * another loop's inbox included) until freed - and those of them still
+   * before ESTABLISHED (until established or closing). */
+  uint32_t max_conns;       /* 0: no limit */
+  uint32_t max_handshaking; /* 0: no limit */
+  _Atomic int64_t num_conns;
+  _Atomic int64_t num_handshaking;
   /* Accepting: the loop that accepts a connection hands it to the next
    * one, round-robin. |loops| lists every loop by index (the owner's
    * array, filled before any loop starts), or is NULL: each loop keeps
@@ -122,6 +131,10 @@ void ed_loop_post_kill_cn(struct ed_loop *l, const char *cn);
 /* ed_loop_post_drain stops accepting (listeners closed) and closes every
  * session: close_notify for established ones (reason drain). */
 void ed_loop_post_drain(struct ed_loop *l);
+/* ed_loop_post_quiesce stops accepting (the loop's descriptors of the
+ * listening sockets close) and leaves every session alone: they run until
+ * they end, or until ed_loop_post_drain. */
+void ed_loop_post_quiesce(struct ed_loop *l);
 /* ed_loop_post_stop closes whatever is left at once; the thread ends once
  * every connection is freed (also those with a step in the pool). */
 void ed_loop_post_stop(struct ed_loop *l);

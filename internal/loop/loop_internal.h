@@ -16,11 +16,34 @@
 #include "internal/loop/share.h"
 #include "internal/loop/wake.h"
 
-#define ED_LOOP_RBUF (64 * 1024)     /* one shared read buffer per loop */
-#define ED_LOOP_PBUF (64 * 1024)     /* plaintext batch per read */
-#define ED_HS_MAX_INPUT (256 * 1024) /* ciphertext buffered in a handshake */
-#define ED_HS_READ_PAUSE (64 * 1024) /* pause reading a handshaking conn */
-#define ED_LINGER_MS 2000            /* wait for the peer's FIN after ours */
+#define ED_LOOP_RBUF (64 * 1024) /* one shared read buffer per loop */
+#define ED_LOOP_PBUF (64 * 1024) /* plaintext batch per read */
+#define ED_LINGER_MS 2000        /* wait for the peer's FIN after ours */
+
+/* What a client may make the loop hold before its session is established
+ * (conn_hs.c; docs/BENCHMARKS.md, "Bounded cost before the handshake").
+ * Its first flight is a ClientHello: the first step waits, with no TLS
+ * engine made yet, until the whole ClientHello is in. TLS carries it in
+ * records of at most 16 KiB; a ClientHello is rarely over 2 KiB, and one
+ * whose body says it is over 16 KiB is refused (BoringSSL's own limit for
+ * a server that does not ask for client certificates; asking for them
+ * raises it to 100 KiB, for the client's Certificate). The loop holds at
+ * most ED_HS_HELLO_MAX of it, allocated to the size its record headers
+ * announce; a ClientHello still incomplete by then (split into many small
+ * records) goes to the engine as it is, which buffers the rest.
+ * Later flights go to a step as they arrive; ED_HS_MAX_INPUT bounds the
+ * largest a client may send: a Certificate message of up to 100 KiB
+ * (BoringSSL's SSL_MAX_CERT_LIST_DEFAULT, the chain), CertificateVerify
+ * (under 1.1 KiB even for RSA-8192), Finished, and 22 bytes of record
+ * framing per 16 KiB. While a step is in the pool, what arrives waits
+ * until ED_HS_READ_PAUSE bytes do (one full record), then the loop stops
+ * reading. What the server sends is its own: ED_HS_MAX_OUTPUT. Each
+ * buffer is freed once its bytes are consumed. */
+#define ED_HS_HELLO_BODY_MAX 16384
+#define ED_HS_HELLO_MAX (ED_HS_HELLO_BODY_MAX + 4 + 2 * 5)
+#define ED_HS_MAX_INPUT (104 * 1024)
+#define ED_HS_READ_PAUSE (16 * 1024 + 5 + 256)
+#define ED_HS_MAX_OUTPUT (256 * 1024)
 #define ED_MAX_LISTENERS 16
 #define ED_STEPS_PER_WAKE 16 /* finished steps run per loop iteration */
 
@@ -149,6 +172,7 @@ struct ed_conn {
   uint8_t peer_end;     /* enum peer_end */
   uint8_t close_reason; /* the first close's, enum close_reason */
   uint8_t resumed;      /* not a bitfield: read under reg_mu elsewhere */
+  uint8_t hs_slot;      /* counted in sh->num_handshaking (conn.c admission) */
   enum ed_suite suite;
   uint64_t id;             /* from 1; 0: refused at accept, never admitted */
   struct ed_tls_conn *tls; /* created by the first pool step, on the
@@ -178,10 +202,18 @@ struct ed_conn {
   struct wchunk *wq_head, *wq_tail;
   size_t wq_bytes;
   unsigned inflight; /* chunks in the current uv_write; 0: none */
-  uv_write_t wreq;
-  uv_shutdown_t sreq;
+  /* One request at a time: the FIN (sreq) goes only once the queue is
+   * empty and no write is in flight, and nothing is written after it
+   * (ed_conn_io), so the two share their memory: 80 bytes less for every
+   * session. */
+  union {
+    uv_write_t wreq;
+    uv_shutdown_t sreq;
+  };
   char peer_addr[64]; /* written under l->reg_mu once registered */
-  char via[64];       /* the balancer, when peer_addr came from PROXY */
+  /* The balancer, when peer_addr came from a PROXY header, else NULL
+   * (allocated then: most servers never take one). Under l->reg_mu. */
+  char *via;
 };
 
 /* A connection just accepted (accept.c), as it reaches ed_conn_accept,
@@ -203,6 +235,7 @@ struct loop_cmd {
     CMD_KILL,
     CMD_KILL_CN,
     CMD_DRAIN,
+    CMD_QUIESCE,
     CMD_STOP,
     CMD_RECHECK,      /* |done|, |arg|: ed_loop_post_recheck */
     CMD_RECHECK_DONE, /* |batch| is back from the pool */
@@ -321,10 +354,28 @@ static inline void link_tail(struct ed_link *h, struct ed_link *e) {
 int ed_loop_accept_init(struct ed_loop *l);
 void ed_loop_accept_cleanup(struct ed_loop *l);
 void ed_loop_close_listeners(struct ed_loop *l);
+void ed_loop_stop_accepting(struct ed_loop *l);
 
 /* conn.c: what the loop asks of a connection (loop thread). */
-/* ed_conn_accept makes a connection of a->fd (just accepted; owned from
- * here on, also on failure). */
+/* Admission. The loop that accepts |fd| first reserves a slot for it
+ * (ed_conn_reserve: room under --max-connections and --max-handshaking,
+ * counted at once, so that connections on their way to another loop's
+ * inbox count too and the descriptors in use never pass the limit the
+ * server sized). Refused: ed_conn_refuse on that loop. Reserved:
+ * ed_conn_accept on the loop it goes to, which takes the slot (or gives it
+ * back when it refuses: draining, the pool's queue full), or
+ * ed_conn_unreserve if the descriptor is closed before that (an inbox
+ * closed by a drain). */
+/* ed_conn_reserve returns -1 with a slot reserved for one more
+ * connection, or the enum ed_reject_reason that refuses it (nothing
+ * reserved). Any loop thread. */
+int ed_conn_reserve(struct ed_loop *l);
+void ed_conn_unreserve(struct ed_loop_shared *sh);
+/* ed_conn_refuse closes |fd| (just accepted; owned from here on), counted
+ * and logged as refused for |why|. */
+void ed_conn_refuse(struct ed_loop *l, int fd, enum ed_reject_reason why);
+/* ed_conn_accept makes a connection of a->fd (just accepted, its slot
+ * reserved; both owned from here on, also on failure). */
 void ed_conn_accept(struct ed_loop *l, const struct ed_accepted *a);
 /* ed_conn_close closes |c| for |why|; |how| as close_plan decides. */
 void ed_conn_close(struct ed_conn *c, enum close_reason why,
@@ -341,6 +392,16 @@ void ed_conn_hs_timeout(struct ed_conn *c);
 /* ed_conn_hs_outcome counts and logs a handshake that ended in a close
  * (ed_conn_set_state calls it, leaving |from|). */
 void ed_conn_hs_outcome(struct ed_conn *c, enum ed_conn_state from);
+/* ed_hs_hello_need looks at the first |len| bytes a client sent: its
+ * ClientHello in TLS records. Returns 1 while the first step should wait,
+ * with |*out_need| the bytes (from the start) to wait for before anything
+ * more can be said: the end of the record under way, or of the next
+ * record's header. Returns 0 when the step should run: the ClientHello is
+ * whole, or the bytes are not a ClientHello in handshake records (the TLS
+ * engine answers them), or waiting would pass ED_HS_HELLO_MAX. Returns
+ * ED_E_TOOBIG when the ClientHello says its body is longer than
+ * ED_HS_HELLO_BODY_MAX. Pure (tests call it). */
+int ed_hs_hello_need(const uint8_t *p, size_t len, size_t *out_need);
 
 /* conn_step.c: what runs on a pool thread (and a resumption's last step
  * on the loop). */

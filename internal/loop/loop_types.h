@@ -30,11 +30,13 @@ const char *ed_session_state_name(enum ed_session_state s);
 int ed_session_state_parse(enum ed_session_state *out, const char *s);
 
 /* Why a new connection was closed before its handshake started. Label
- * values for echod_connections_rejected_total{reason}. */
+ * values for echod_connections_rejected_total{reason}. max_handshaking:
+ * --max-handshaking connections were already in their handshake. */
 #define ED_REJECT_REASONS(X)                  \
   X(MAX_CONNECTIONS, "max_connections")       \
   X(PENDING_HANDSHAKES, "pending_handshakes") \
-  X(DRAINING, "draining")
+  X(DRAINING, "draining")                     \
+  X(MAX_HANDSHAKING, "max_handshaking")
 
 enum ed_reject_reason {
 #define ED_REJ_ENUM_(id, name) ED_REJECT_##id,

@@ -212,6 +212,26 @@ static struct ed_net_options net_options(struct ed_metrics_endpoint *ep,
   return no;
 }
 
+/* adopt serves the socket an old process handed over. */
+static int adopt(struct ed_metrics_endpoint **out, uv_loop_t *loop,
+                 const struct ed_metrics_options *opts, char *err,
+                 size_t err_len) {
+  char addr[ED_NET_ADDR_MAX];
+  struct ed_metrics_endpoint *ep = ed_calloc(1, sizeof(*ep));
+  ep->fill = opts->fill;
+  ep->fill_ctx = opts->fill_ctx;
+  struct ed_net_options no = net_options(ep, opts);
+  int rc = ed_net_listen_fd(&ep->net, loop, opts->listen_fd, &no, err, err_len);
+  if (rc != 0) {
+    free(ep);
+    return rc;
+  }
+  ed_net_server_address(ep->net, addr, sizeof(addr));
+  ED_INFO("metrics listening", "addr=%s from=upgrade", addr);
+  *out = ep;
+  return 0;
+}
+
 int ed_metrics_start(struct ed_metrics_endpoint **out, uv_loop_t *loop,
                      const struct ed_metrics_options *opts, char *err,
                      size_t err_len) {
@@ -219,6 +239,8 @@ int ed_metrics_start(struct ed_metrics_endpoint **out, uv_loop_t *loop,
   const char *why = "no address";
   char addr[ED_NET_ADDR_MAX];
   *out = NULL;
+  if (opts->fill && opts->listen_fd > 0)
+    return adopt(out, loop, opts, err, err_len);
   if (!opts->fill || !opts->listen ||
       ed_net_parse_bind_addr(&ss, opts->listen, &why) != 0) {
     snprintf(err, err_len, "bad metrics address \"%s\": %s",
@@ -251,6 +273,14 @@ void ed_metrics_endpoint_refusals(const struct ed_metrics_endpoint *ep,
       st.refused[ED_NET_REFUSE_PER_CLIENT];
   in->endpoint_refused[ED_METRICS_REFUSE_TAKEN_OVER] = st.evicted;
   in->endpoint_refused[ED_METRICS_REFUSE_PROBE_ONLY] = ep->probe_only;
+}
+
+int ed_metrics_endpoint_listen_fd(const struct ed_metrics_endpoint *ep) {
+  return ed_net_server_listen_fd(ep->net);
+}
+
+void ed_metrics_endpoint_handed_over(struct ed_metrics_endpoint *ep) {
+  ed_net_server_handed_over(ep->net);
 }
 
 uint16_t ed_metrics_endpoint_port(const struct ed_metrics_endpoint *ep) {

@@ -64,6 +64,9 @@ struct ed_metrics_options {
   uint32_t probe_deadline_ms; /* 0: ED_METRICS_PROBE_DEADLINE_MS */
   uint32_t max_requests;      /* 0: ED_METRICS_MAX_REQUESTS */
   uint32_t max_lifetime_ms;   /* 0: ED_METRICS_MAX_LIFETIME_MS */
+  /* > 0: serve this listening socket (handed over by the process this one
+   * replaces; taken) instead of binding |listen|. */
+  int listen_fd;
 };
 
 struct ed_metrics_endpoint;
@@ -83,6 +86,12 @@ int ed_metrics_start(struct ed_metrics_endpoint **out, uv_loop_t *loop,
  * of echod_metrics_connections_refused_total). Runs on |ep|'s loop. */
 void ed_metrics_endpoint_refusals(const struct ed_metrics_endpoint *ep,
                                   struct ed_metrics_input *in);
+
+/* ed_metrics_endpoint_listen_fd returns the listening socket (borrowed),
+ * or -1 once handed over; ed_metrics_endpoint_handed_over stops accepting
+ * on it (the new process accepts there), keeping open connections. */
+int ed_metrics_endpoint_listen_fd(const struct ed_metrics_endpoint *ep);
+void ed_metrics_endpoint_handed_over(struct ed_metrics_endpoint *ep);
 
 /* ed_metrics_endpoint_port returns the bound TCP port. */
 uint16_t ed_metrics_endpoint_port(const struct ed_metrics_endpoint *ep);

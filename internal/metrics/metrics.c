@@ -296,6 +296,28 @@ static void render_certs(struct out *o, const struct ed_metrics_input *in) {
   }
 }
 
+/* Which ticket keys are in use, never the keys: how many, and the sealing
+ * key's id (public: every ticket carries it), so a fleet's replicas can be
+ * compared after a rotation. */
+static void render_ticket_keys(struct out *o,
+                               const struct ed_metrics_input *in) {
+  char l[128], id[48];
+  if (!in->has_ticket_keys) return;
+  const char *src = in->ticket_keys_from_file ? "file" : "memory";
+  family(o, "echod_ticket_keys", "gauge",
+         "Session-ticket keys that open tickets (the first also seals them), "
+         "by source: file (--ticket-keys, shared by replicas) or memory.");
+  snprintf(l, sizeof(l), "source=\"%s\"", src);
+  sample_u(o, "echod_ticket_keys", l, in->ticket_keys);
+  family(o, "echod_ticket_key_info", "gauge",
+         "Always 1; id is the start of the id of the key sealing new "
+         "tickets (public: every ticket carries it), source as "
+         "echod_ticket_keys.");
+  label_escape(id, sizeof(id), in->ticket_key_id);
+  snprintf(l, sizeof(l), "source=\"%s\",id=\"%s\"", src, id);
+  sample_u(o, "echod_ticket_key_info", l, 1);
+}
+
 static void render_endpoint(struct out *o, const struct ed_metrics_input *in) {
   static const char *const names[] = {
 #define ED_METRICS_REFUSAL_NAME_(id, name) name,
@@ -359,6 +381,7 @@ int ed_metrics_render(struct ed_buf *out, const struct ed_metrics_input *in) {
   if (in->reload) render_reload(&o, in->reload);
   if (in->control) render_control(&o, in->control);
   render_certs(&o, in);
+  render_ticket_keys(&o, in);
   if (in->has_endpoint) render_endpoint(&o, in);
   render_info(&o, in);
   if (in->process) render_process(&o, in->process);

@@ -74,9 +74,14 @@ struct ed_metrics_input {
   struct ed_metrics_cert server_cert;       /* role="server" */
   struct ed_metrics_cert ca_cert;           /* role="ca" */
   int has_crl;                              /* 0: CRL series omitted */
-  int64_t crl_next_update_s;                /* seconds since the epoch */
-  enum ed_metrics_state state;              /* draining gauge */
-  int has_endpoint;                         /* 0: refusal series omitted */
+  /* Session-ticket keys (ed_tls_ticket_info): 0: series omitted. */
+  int has_ticket_keys;
+  int ticket_keys_from_file;   /* source="file", else "memory" */
+  uint64_t ticket_keys;        /* keys that open tickets */
+  char ticket_key_id[40];      /* the sealing key's id (hex prefix) */
+  int64_t crl_next_update_s;   /* seconds since the epoch */
+  enum ed_metrics_state state; /* draining gauge */
+  int has_endpoint;            /* 0: refusal series omitted */
   uint64_t endpoint_refused[ED_METRICS_REFUSE_COUNT];
   const char *version; /* echod version; NULL: "dev" */
 };

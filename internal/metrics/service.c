@@ -1,6 +1,7 @@
 /* internal/metrics — see service.h. */
 #include "internal/metrics/service.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,11 +50,17 @@ static void fill(void *arg, struct ed_metrics_input *in,
   struct ed_tls_snapshot *snapshot = ed_server_snapshot(svc->srv);
   if (snapshot) {
     ed_tls_snapshot_summary(snapshot, &sum);
-    ed_tls_snapshot_unref(snapshot);
     set_cert(&in->server_cert, &sum.server);
     set_cert(&in->ca_cert, &sum.ca);
     in->has_crl = sum.has_crl;
     in->crl_next_update_s = sum.crl_next_update;
+    struct ed_tls_ticket_info ti;
+    ed_tls_snapshot_ticket_info(snapshot, &ti);
+    in->has_ticket_keys = 1;
+    in->ticket_keys_from_file = ti.from_file;
+    in->ticket_keys = ti.num_keys;
+    snprintf(in->ticket_key_id, sizeof(in->ticket_key_id), "%s", ti.issuing_id);
+    ed_tls_snapshot_unref(snapshot);
   }
 }
 
@@ -77,6 +84,16 @@ static void on_server_stop(void *arg) {
   svc->endpoint = NULL;
 }
 
+static int metrics_fd(void *arg) {
+  struct ed_metrics_service *svc = arg;
+  return svc->endpoint ? ed_metrics_endpoint_listen_fd(svc->endpoint) : -1;
+}
+
+static void metrics_release(void *arg) {
+  struct ed_metrics_service *svc = arg;
+  if (svc->endpoint) ed_metrics_endpoint_handed_over(svc->endpoint);
+}
+
 int ed_metrics_service_start(struct ed_metrics_service **out,
                              struct ed_server *srv,
                              const struct ed_metrics_service_options *opts,
@@ -87,8 +104,10 @@ int ed_metrics_service_start(struct ed_metrics_service **out,
   svc->control = opts ? opts->control : NULL;
   svc->version = opts && opts->version ? opts->version : "dev";
   if (!cfg->no_metrics && cfg->metrics_listen) {
-    struct ed_metrics_options eo = {
-        .listen = cfg->metrics_listen, .fill = fill, .fill_ctx = svc};
+    struct ed_metrics_options eo = {.listen = cfg->metrics_listen,
+                                    .fill = fill,
+                                    .fill_ctx = svc,
+                                    .listen_fd = opts ? opts->listen_fd : 0};
     int rc = ed_metrics_start(&svc->endpoint, ed_server_control_loop(srv), &eo,
                               err, err_len);
     if (rc != 0) {
@@ -96,6 +115,9 @@ int ed_metrics_service_start(struct ed_metrics_service **out,
       return rc;
     }
     ed_server_add_stop_hook(srv, on_server_stop, svc);
+    struct ed_server_handover_sock hs = {"metrics", metrics_fd, metrics_release,
+                                         svc};
+    ed_server_add_handover(srv, &hs);
   }
   *out = svc;
   return 0;

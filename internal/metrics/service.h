@@ -25,6 +25,7 @@ struct ed_metrics_service_options {
   const struct ed_control_stats *control; /* may be NULL; borrowed for the
                                              service's life */
   const char *version;                    /* echod's version; NULL: "dev" */
+  int listen_fd; /* > 0: the metrics socket an old process handed over */
 };
 
 struct ed_metrics_service;

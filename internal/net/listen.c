@@ -78,6 +78,7 @@ static int start(struct ed_net_server *s, int fd, char *err, size_t err_len,
     rc = uv_listen(&s->listener.stream, BACKLOG, ed_net__on_connection);
   if (rc != 0) {
     s->stopping = 1;
+    s->listener_closed = 1;
     s->h.on_stopped = NULL;
     uv_close(&s->listener.handle, on_listener_closed);
     return fail(err, err_len, ED_E_SYS, "cannot listen on %s %s: %s", what,
@@ -237,14 +238,67 @@ uint16_t ed_net_server_port(const struct ed_net_server *s) {
   return s->is_unix ? 0 : ed_net_addr_port((const struct sockaddr *)&s->bound);
 }
 
+int ed_net_listen_fd(struct ed_net_server **out, uv_loop_t *loop, int fd,
+                     const struct ed_net_options *opts, char *err,
+                     size_t err_len) {
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof(ss);
+  struct stat st;
+  *out = NULL;
+  if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
+    int e = errno;
+    close(fd);
+    return fail(err, err_len, ED_E_SYS, "cannot serve the %s handed over: %s",
+                opts->what, sys_reason(e));
+  }
+  struct ed_net_server *s = ed_net__server_new(loop, opts);
+  char where[ED_NET_ADDR_MAX + 108];
+  if (ss.ss_family == AF_UNIX) {
+    const struct sockaddr_un *sa = (const struct sockaddr_un *)&ss;
+    s->is_unix = 1;
+    s->path =
+        ed_strndup(sa->sun_path, strnlen(sa->sun_path, sizeof(sa->sun_path)));
+    if (stat(s->path, &st) == 0) s->dev = st.st_dev, s->ino = st.st_ino;
+    snprintf(where, sizeof(where), "%s", s->path);
+  } else {
+    s->bound = ss;
+    ed_net_format_addr(where, sizeof(where), (struct sockaddr *)&ss);
+  }
+  int rc = start(s, fd, err, err_len, opts->what, where);
+  if (rc == 0) *out = s;
+  return rc;
+}
+
+int ed_net_server_listen_fd(const struct ed_net_server *s) {
+  uv_os_fd_t fd = -1;
+  if (s->listener_closed ||
+      uv_fileno((const uv_handle_t *)&s->listener.handle, &fd) != 0)
+    return -1;
+  return fd;
+}
+
+void ed_net_server_handed_over(struct ed_net_server *s) {
+  s->handed_over = 1;
+  if (s->listener_closed) return;
+  s->listener_closed = 1;
+  uv_close(&s->listener.handle, on_listener_closed);
+}
+
 void ed_net_server_free(struct ed_net_server *s) {
   if (!s || s->stopping) return;
   s->stopping = 1;
   struct stat st;
-  /* Remove the file only if nobody replaced it meanwhile. */
-  if (s->is_unix && stat(s->path, &st) == 0 && st.st_dev == s->dev &&
-      st.st_ino == s->ino)
+  /* Remove the file only if nobody replaced it meanwhile, and it was not
+   * handed to the process that serves it now. */
+  if (s->is_unix && !s->handed_over && stat(s->path, &st) == 0 &&
+      st.st_dev == s->dev && st.st_ino == s->ino)
     unlink(s->path);
   ed_net__close_all(s);
-  uv_close(&s->listener.handle, on_listener_closed);
+  if (!s->listener_closed) {
+    s->listener_closed = 1;
+    uv_close(&s->listener.handle, on_listener_closed);
+  } else if (s->handles == 0) {
+    s->handles = 1; /* nothing left to close: stop now */
+    ed_net__server_release(s);
+  }
 }

@@ -125,6 +125,10 @@ static int take_spare(struct ed_net_conn *c) {
   return 0;
 }
 
+uint32_t ed_net_max_fds(uint32_t max_conns, uint32_t reserved) {
+  return 2 * (max_conns + reserved) + 1; /* slots, take_spare's, accepting */
+}
+
 /* ---- the one close path -------------------------------------------------- */
 
 static void on_handle_closed(uv_handle_t *h) {
@@ -493,6 +497,10 @@ const char *ed_net_conn_peer(const struct ed_net_conn *c) {
 int ed_net_conn_fd(const struct ed_net_conn *c) {
   uv_os_fd_t fd;
   return uv_fileno(&c->io.handle, &fd) == 0 ? fd : -1;
+}
+
+size_t ed_net_conn_queued(const struct ed_net_conn *c) {
+  return c->queued;
 }
 
 void *ed_net_conn_data(const struct ed_net_conn *c) {

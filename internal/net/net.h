@@ -106,6 +106,12 @@ struct ed_net_options {
   unsigned unix_mode; /* Unix: the socket file's mode, set before listen */
 };
 
+/* ed_net_max_fds returns the most descriptors a server with |max_conns|
+ * and |reserved| slots holds at once: a connection per slot, as many
+ * again refused or lingering (they share one bound of their own), and
+ * one being accepted. For the process's descriptor budget. */
+uint32_t ed_net_max_fds(uint32_t max_conns, uint32_t reserved);
+
 /* What a server holds now, for tests and metrics. */
 struct ed_net_server_stats {
   uint32_t open;     /* connections in a slot, reserved ones included */
@@ -139,6 +145,27 @@ int ed_net_listen_unix(struct ed_net_server **out, uv_loop_t *loop,
                        const char *path, const struct ed_net_options *opts,
                        char *err, size_t err_len);
 
+/* ed_net_listen_fd serves the listening socket |fd| (TCP or Unix; taken,
+ * also on failure) on |loop| instead of binding one: a socket an older
+ * process handed over (internal/upgrade), already bound and listening and
+ * maybe still accepting there too. A Unix socket's file is then ours: it
+ * is removed when the server is freed, unless handed over in turn.
+ * Returns 0 and sets |*out|, or ED_E_SYS with one line in |err|. */
+int ed_net_listen_fd(struct ed_net_server **out, uv_loop_t *loop, int fd,
+                     const struct ed_net_options *opts, char *err,
+                     size_t err_len);
+
+/* ed_net_server_listen_fd returns the listening socket's descriptor
+ * (borrowed: to hand a duplicate to a new process), or -1 once it is
+ * handed over or closed. */
+int ed_net_server_listen_fd(const struct ed_net_server *s);
+
+/* ed_net_server_handed_over stops accepting (our descriptor of the
+ * listening socket closes; the process it went to keeps accepting) and
+ * leaves a Unix socket file alone from now on. Connections already open
+ * are served until ed_net_server_free. */
+void ed_net_server_handed_over(struct ed_net_server *s);
+
 /* ed_net_server_address writes where |s| listens: the bound TCP address
  * ("127.0.0.1:9870", "[::1]:9870") or the Unix socket path. */
 void ed_net_server_address(const struct ed_net_server *s, char *out,
@@ -169,6 +196,11 @@ const char *ed_net_conn_peer(const struct ed_net_conn *c);
 /* ed_net_conn_fd returns the socket's descriptor (for SO_PEERCRED), or -1.
  * Borrowed: never close it. */
 int ed_net_conn_fd(const struct ed_net_conn *c);
+
+/* ed_net_conn_queued returns the reply bytes queued and not yet written:
+ * 0 means a reply may be written on ed_net_conn_fd directly (a hand-over's
+ * reply with descriptors) without overtaking one. */
+size_t ed_net_conn_queued(const struct ed_net_conn *c);
 
 /* ed_net_conn_data / ed_net_conn_set_data: one pointer for the handler,
  * NULL at first; not owned by |c|. */

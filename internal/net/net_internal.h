@@ -79,7 +79,9 @@ struct ed_net_server {
   uint32_t num[4]; /* connections per enum ed_net__slot */
   uint64_t next_id;
   int stopping;
-  int handles; /* listener + connections not yet freed */
+  int listener_closed; /* handed over, or stopping */
+  int handed_over;     /* a Unix socket file is no longer ours */
+  int handles;         /* listener + connections not yet freed */
   struct ed_net_server_stats st;
   char what[48];              /* names the listener in log lines */
   int refusal_logged;         /* a refusal line was written ... */

@@ -211,6 +211,8 @@ static int drop_privileges(const struct ed_sandbox_options *o, char *err,
 int ed_sandbox_apply(const struct ed_sandbox_options *o, char *err,
                      size_t err_len) {
   int rc = drop_privileges(o, err, err_len);
+  if (!rc && o->before_confine)
+    rc = o->before_confine(o->before_confine_arg, err, err_len);
   if (rc) return rc;
   if (o->no_sandbox || SANITIZER_BUILD) {
     ED_INFO("sandbox off", "reason=%s landlock=off seccomp=off",

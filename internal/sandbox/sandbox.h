@@ -65,6 +65,13 @@ struct ed_sandbox_options {
   const char *const *write_dirs;
   size_t num_write_dirs;
   int no_sandbox; /* --no-sandbox: steps 5 and 6 off */
+  /* Called once between steps 4 and 5 (also with no_sandbox), while the
+   * process still has one thread: what must run with the privileges
+   * dropped but outside Landlock and seccomp - the upgrade spawner is
+   * forked here (internal/upgrade). Nonzero fails ed_sandbox_apply with
+   * that code and |err|. NULL: nothing. */
+  int (*before_confine)(void *arg, char *err, size_t err_len);
+  void *before_confine_arg;
 };
 
 /* ed_sandbox_apply runs steps 1-6 above, logging one line for the

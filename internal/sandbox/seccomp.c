@@ -77,6 +77,7 @@ static const struct sc allowed[] = {
     SC(getpeername),
     SC(sendto),
     SC(recvfrom),
+    SC(sendmsg), /* an upgrade hands the listening sockets over (SCM_RIGHTS) */
     SC(writev),
     SC(readv),
     SC(shutdown),
@@ -149,9 +150,9 @@ static const struct sc refused_names[] = {
     SC(dup3),          SC(statx),        SC(mkdirat),        SC(renameat2),
     SC(fchmod),        SC(fchown),       SC(uname),          SC(socketpair),
     SC(epoll_create1), SC(memfd_create), SC(io_uring_setup), SC(bpf),
-    SC(sendmsg),       SC(recvmsg),      SC(fstat),          SC(lseek),
-    SC(pread64),       SC(eventfd2),     SC(pipe2),          SC(epoll_pwait),
-    SC(readlinkat),    SC(unlinkat),
+    SC(recvmsg),       SC(fstat),        SC(lseek),          SC(pread64),
+    SC(eventfd2),      SC(pipe2),        SC(epoll_pwait),    SC(readlinkat),
+    SC(unlinkat),
 #ifdef __NR_open
     SC(open),
 #endif

@@ -42,8 +42,11 @@ int ed_sdnotify_open(void) {
   return 0;
 }
 
+static _Atomic int muted; /* ed_sdnotify_hand_over: nothing more */
+
 int ed_sdnotify_send(const char *msg) {
   const char *v = getenv("NOTIFY_SOCKET");
+  if (atomic_load(&muted)) return ED_E_NOENT;
   if (!v || !*v) return ED_E_NOENT;
   struct sockaddr_un sa;
   socklen_t sa_len;
@@ -56,6 +59,12 @@ int ed_sdnotify_send(const char *msg) {
                      (const struct sockaddr *)&sa, sa_len);
   if (fd != kept) close(fd);
   return w == (ssize_t)n ? 0 : ED_E_IO;
+}
+
+int ed_sdnotify_hand_over(const char *msg) {
+  int rc = ed_sdnotify_send(msg);
+  atomic_store(&muted, 1);
+  return rc;
 }
 
 int ed_sdnotify_reloading_msg(char *out, size_t out_len,

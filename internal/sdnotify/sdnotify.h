@@ -46,6 +46,12 @@ int ed_sdnotify_open(void);
  * datagram is small and sent with MSG_DONTWAIT. */
 int ed_sdnotify_send(const char *msg);
 
+/* ed_sdnotify_hand_over sends |msg| ("MAINPID=N": an upgrade's new
+ * process is the service now) and mutes every later send from this
+ * process (they return ED_E_NOENT): the old process drains quietly, its
+ * STOPPING=1 or STATUS= must not speak for the service. */
+int ed_sdnotify_hand_over(const char *msg);
+
 /* ed_sdnotify_reloading_msg writes "RELOADING=1\nMONOTONIC_USEC=N" with
  * |monotonic_usec| (CLOCK_MONOTONIC in microseconds) into |out|. Returns 0
  * or ED_E_TOOBIG. Pure. */

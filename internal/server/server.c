@@ -10,16 +10,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include "internal/handshake/handshake.h"
 #include "internal/listen/listen.h"
 #include "internal/sdnotify/sdnotify.h"
+#include "internal/upgrade/upgrade.h"
 #include "internal/version/tool.h"
 #include "pki/pki.h"
-
-#define DRAIN_POLL_MS 20
 
 static const char *const server_state_names[] = {"starting", "running",
                                                  "draining", "stopped"};
@@ -65,6 +63,7 @@ int ed_server_build_snapshot(struct ed_server *srv,
       .allow_sha256 = (const char *const *)cfg->allow_sha256.items,
       .num_allow_sha256 = cfg->allow_sha256.num,
       .keyring = srv->keyring,
+      .ticket_keys = cfg->ticket_keys,
       .ticket_lifetime_s = cfg->ticket_rotate_s ? 2 * cfg->ticket_rotate_s : 0,
   };
   return ed_tls_snapshot_new(out, &p, err, err_len);
@@ -142,6 +141,12 @@ static int bind_all(struct ed_server *srv, char *err, size_t err_len) {
   const struct ed_strlist *ls = &srv->cfg->listen;
   struct ed_listener *inherited = NULL;
   size_t num = 0;
+  if (srv->from_upgrade) { /* ed_server_adopt_listeners */
+    ED_INFO("upgrade", "sockets=%zu listen=ignored", srv->num_listeners);
+    for (size_t i = 0; i < srv->num_listeners; i++)
+      add_addr(srv, srv->listeners[i].addr);
+    return 0;
+  }
   int rc = ed_listen_inherit(&inherited, &num, err, err_len);
   if (rc) return rc;
   if (num) {
@@ -162,8 +167,10 @@ static int bind_all(struct ed_server *srv, char *err, size_t err_len) {
 }
 
 /* give_listeners starts every listener and hands each loop its own dup of
- * each (the loops then share the accept queue); the server keeps none, so
- * the socket closes when the last loop closes its copy (drain). */
+ * each (the loops then share the accept queue). The server keeps its own
+ * descriptor to hand to an upgrade's new process, and closes it when it
+ * stops accepting (ed_server__close_listeners), so the socket closes with
+ * the last loop's copy (drain). */
 static int give_listeners(struct ed_server *srv, char *err, size_t err_len) {
   for (size_t i = 0; i < srv->num_listeners; i++) {
     int rc = ed_listen_start(&srv->listeners[i], err, err_len);
@@ -180,17 +187,13 @@ static int give_listeners(struct ed_server *srv, char *err, size_t err_len) {
         return rc;
       }
     }
-    ed_listen_close(&srv->listeners[i]);
   }
   return 0;
 }
 
-static void raise_nofile(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-    rl.rlim_cur = rl.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &rl);
-  }
+void ed_server__close_listeners(struct ed_server *srv) {
+  for (size_t i = 0; i < srv->num_listeners; i++)
+    ed_listen_close(&srv->listeners[i]);
 }
 
 static uint32_t cpus(void) {
@@ -217,7 +220,7 @@ static int server_init(struct ed_server *srv, char *err, size_t err_len) {
   srv->reload.last_ok = 1;
   srv->reload.last_trigger = ED_RELOAD_STARTUP;
   srv->reload.last_wall_ns = sum.loaded_wall_ns;
-  raise_nofile();
+  ed_server__raise_nofile(srv);
   srv->loops = ed_calloc(srv->workers, sizeof(*srv->loops));
   srv->sh.loops = srv->loops;
   srv->sh.num_loops = srv->workers;
@@ -256,12 +259,27 @@ int ed_server_new(struct ed_server **out, const struct ed_config *cfg,
   return 0;
 }
 
+void ed_server_adopt_listeners(struct ed_server *srv, const int *fds,
+                               char (*addrs)[80], size_t num) {
+  srv->listeners = ed_calloc(num ? num : 1, sizeof(*srv->listeners));
+  for (size_t i = 0; i < num; i++) {
+    srv->listeners[i].fd = fds[i];
+    srv->listeners[i].inherited = 1; /* listening already */
+    snprintf(srv->listeners[i].addr, sizeof(srv->listeners[i].addr), "%s",
+             addrs[i]);
+  }
+  srv->num_listeners = num;
+  srv->from_upgrade = 1;
+}
+
 int ed_server_bind(struct ed_server *srv, char *err, size_t err_len) {
   return bind_all(srv, err, err_len);
 }
 
 int ed_server_start(struct ed_server *srv, char *err, size_t err_len) {
-  int rc = give_listeners(srv, err, err_len);
+  int rc = ed_server__fit(srv, err, err_len);
+  if (rc) return rc;
+  rc = give_listeners(srv, err, err_len);
   if (rc) return rc;
   srv->pool = ed_hs_pool_new(srv->hs_threads, srv->cfg->max_pending_handshakes);
   if (!srv->pool) {
@@ -287,7 +305,9 @@ int ed_server_start(struct ed_server *srv, char *err, size_t err_len) {
   for (size_t i = 0; i < srv->num_listeners; i++) {
     ED_INFO("listening", "addr=%s workers=%u handshake_threads=%u%s",
             srv->addrs[i], srv->workers, srv->hs_threads,
-            srv->listeners[i].inherited ? " from=systemd" : "");
+            srv->from_upgrade             ? " from=upgrade"
+            : srv->listeners[i].inherited ? " from=systemd"
+                                          : "");
   }
   if (srv->dev_cmd[0] && srv->num_addrs) {
     /* The command that works for how echod was started (bazel run or
@@ -305,7 +325,7 @@ int ed_server_start(struct ed_server *srv, char *err, size_t err_len) {
   return 0;
 }
 
-static void stop_loops(struct ed_server *srv) {
+void ed_server__stop_loops(struct ed_server *srv) {
   if (srv->loops_stopping) return;
   srv->loops_stopping = 1;
   for (uint32_t i = 0; i < srv->workers; i++) {
@@ -326,7 +346,7 @@ void ed_server_free(struct ed_server *srv) {
    * (and the socket file goes) as after a drain. */
   int late_hooks = !srv->hooks_ran && srv->num_hooks;
   run_hooks(srv);
-  if (srv->pool) stop_loops(srv);
+  if (srv->pool) ed_server__stop_loops(srv);
   for (uint32_t i = 0; srv->loops && i < srv->workers; i++)
     ed_loop_join(srv->loops[i]);
   ed_hs_pool_free(srv->pool);
@@ -335,6 +355,7 @@ void ed_server_free(struct ed_server *srv) {
   free(srv->loops);
   uv_run(&srv->control, late_hooks ? UV_RUN_DEFAULT : UV_RUN_NOWAIT);
   uv_loop_close(&srv->control);
+  ed_spawner_free(srv->spawner); /* the spawner exits */
   for (size_t i = 0; i < srv->num_listeners; i++)
     ed_listen_close(&srv->listeners[i]);
   free(srv->listeners);
@@ -350,54 +371,28 @@ void ed_server_free(struct ed_server *srv) {
   free(srv);
 }
 
-/* ---- drain and stop -------------------------------------------------------
- */
+/* ---- stop ------------------------------------------------------------------
+ * (the drain that leads here: server_drain.c) */
 
-static int64_t live_conns(struct ed_server *srv) {
+int64_t ed_server__live_conns(struct ed_server *srv) {
   int64_t n = 0;
   for (uint32_t i = 0; i < srv->workers; i++)
     n += ed_loop_num_conns(srv->loops[i]);
   return n;
 }
 
-static void finish(struct ed_server *srv) {
+void ed_server__finish(struct ed_server *srv) {
   for (uint32_t i = 0; i < srv->workers; i++) ed_loop_join(srv->loops[i]);
   atomic_store(&srv->state, ED_SERVER_STOPPED);
   ED_INFO("stopped", "uptime_s=%.1f",
           (double)(ed_wall_ns() - srv->start_wall_ns) / 1e9);
+  ed_server_upgrade_stop(srv); /* an upgrade under way is answered */
   run_hooks(srv);
   uv_close((uv_handle_t *)&srv->drain_timer, NULL);
+  ed_server__trim_stop(srv);
   uv_close((uv_handle_t *)&srv->sig_term, NULL);
   uv_close((uv_handle_t *)&srv->sig_int, NULL);
   ed_server_reload_triggers_stop(srv);
-}
-
-static void on_drain_tick(uv_timer_t *t) {
-  struct ed_server *srv = t->data;
-  if (!srv->loops_stopping &&
-      (live_conns(srv) == 0 || ed_now_ns() >= srv->drain_deadline_ns)) {
-    int64_t left = live_conns(srv);
-    if (left) ED_INFO("drain timeout", "closing=%lld", (long long)left);
-    stop_loops(srv);
-  }
-  if (!srv->loops_stopping) return;
-  for (uint32_t i = 0; i < srv->workers; i++) {
-    if (!ed_loop_exited(srv->loops[i])) return;
-  }
-  uv_timer_stop(t);
-  finish(srv);
-}
-
-void ed_server_drain(struct ed_server *srv, uint32_t timeout_ms) {
-  if (atomic_load(&srv->state) != ED_SERVER_RUNNING) return;
-  atomic_store(&srv->state, ED_SERVER_DRAINING);
-  ed_sdnotify_send("STOPPING=1");
-  ED_INFO("draining", "sessions=%lld timeout_ms=%u", (long long)live_conns(srv),
-          timeout_ms);
-  srv->drain_deadline_ns = ed_now_ns() + (uint64_t)timeout_ms * 1000000ull;
-  for (uint32_t i = 0; i < srv->workers; i++) ed_loop_post_drain(srv->loops[i]);
-  uv_timer_start(&srv->drain_timer, on_drain_tick, DRAIN_POLL_MS,
-                 DRAIN_POLL_MS);
 }
 
 static void on_signal(uv_signal_t *s, int signum) {
@@ -422,6 +417,8 @@ int ed_server_run(struct ed_server *srv) {
   signal_on(srv, &srv->sig_term, SIGTERM);
   signal_on(srv, &srv->sig_int, SIGINT);
   ed_server_reload_triggers_start(srv);
+  ed_server_upgrade_start(srv);
+  ed_server__trim_start(srv);
   uv_run(&srv->control, UV_RUN_DEFAULT);
   return 0;
 }

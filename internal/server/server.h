@@ -68,7 +68,8 @@ const char *ed_server_state_name(enum ed_server_state s);
  * server). It resolves the credentials — with cfg->cert, key and ca all
  * NULL, the dev PKI in <state_dir>/pki is created (only what is missing)
  * and the client command is printed — builds the first credential
- * snapshot, raises RLIMIT_NOFILE and creates the I/O loops (no thread
+ * snapshot, raises the soft RLIMIT_NOFILE to the hard one and creates the
+ * I/O loops (no thread
  * yet). It binds nothing. On success sets |*out| and returns 0. On
  * failure writes a one-line message to |err| and returns a negative
  * ED_E_* code: ED_E_SYS or ED_E_NOMEM when the system refused (loops),
@@ -91,11 +92,16 @@ void ed_server_free(struct ed_server *srv);
  * line names who holds it) or ED_E_SYS. */
 int ed_server_bind(struct ed_server *srv, char *err, size_t err_len);
 
-/* ed_server_start makes the bound sockets listen, gives every I/O loop
- * its own descriptor of each (the loops share one accept queue per
- * address), starts the handshake pool and the loops, and logs the
- * "listening" lines. Returns 0, or writes one line to |err| and returns
- * ED_E_EXIST (an address taken since it was bound) or ED_E_SYS. */
+/* ed_server_start sizes the connection limits to the descriptor limit
+ * (--max-connections 0: all that is left once the process's own are
+ * counted; a larger --max-connections than that is refused; the
+ * "descriptor limit" line, server_capacity.c), then makes the bound
+ * sockets listen, gives every I/O loop its own descriptor of each (the
+ * loops share one accept queue per address), starts the handshake pool
+ * and the loops, and logs the "listening" lines. Returns 0, or writes one
+ * line to |err| and returns ED_E_USAGE (--max-connections does not fit;
+ * nothing listens), ED_E_EXIST (an address taken since it was bound) or
+ * ED_E_SYS. */
 int ed_server_start(struct ed_server *srv, char *err, size_t err_len);
 
 /* ed_server_run runs the control loop until the server has stopped
@@ -119,6 +125,15 @@ uv_loop_t *ed_server_control_loop(struct ed_server *srv);
  * ed_server_run can return. Hooks run in the order added. */
 void ed_server_add_stop_hook(struct ed_server *srv, void (*fn)(void *arg),
                              void *arg);
+
+/* ed_server_reserve_fds keeps |n| descriptors out of those the
+ * connections may use, for |what| (a short name for the "descriptor
+ * limit" log line): a control-plane service on the control loop declares
+ * the most it may hold at run time beyond what it has open already (its
+ * clients). Call before ed_server_start, which sizes --max-connections
+ * under RLIMIT_NOFILE less everything the process keeps for itself
+ * (server_capacity.c). */
+void ed_server_reserve_fds(struct ed_server *srv, uint32_t n, const char *what);
 
 /* ---- state and counters ---------------------------------------------------
  */
@@ -202,6 +217,7 @@ struct ed_server_paths {
   const char *cert, *key, *ca, *crl; /* crl: the first CRL file, or NULL */
   const char *const *crls;           /* every CRL file (--crl may repeat) */
   size_t num_crls;
+  const char *ticket_keys; /* --ticket-keys, or NULL */
 };
 void ed_server_cred_paths(const struct ed_server *srv,
                           struct ed_server_paths *out);
@@ -282,10 +298,97 @@ void ed_server_reload_status(const struct ed_server *srv,
 
 /* ---- shutdown ------------------------------------------------------------ */
 
-/* ed_server_drain starts a graceful shutdown: stop accepting, close_notify
- * to every session, wait up to |timeout_ms| for them to close, then force
- * the rest closed and stop (ed_server_run returns 0). Calling it while
+/* How a drain goes (server_drain.c):
+ *   1. state DRAINING at once (/readyz answers 503, STOPPING=1); the
+ *      listeners keep accepting for |delay_ms|, so a balancer's health
+ *      check takes the instance out before anything is refused;
+ *   2. accepting stops. |finish| 0: close_notify to every session now;
+ *      wait up to |timeout_ms| for them to close, then close the rest.
+ *      |finish| 1: sessions run until they end; at |timeout_ms| those left
+ *      get close_notify and ED_SERVER_DRAIN_GRACE_MS to answer it;
+ *   3. the loops stop and ed_server_run returns 0. */
+struct ed_server_drain_opts {
+  uint32_t timeout_ms;
+  uint32_t delay_ms;
+  int finish;
+};
+
+#define ED_SERVER_DRAIN_GRACE_MS 2000
+
+/* ed_server_drain_with starts a drain as |o| says. Calling it while
  * already draining does nothing. */
+void ed_server_drain_with(struct ed_server *srv,
+                          const struct ed_server_drain_opts *o);
+
+/* ed_server_drain starts a drain of |timeout_ms| with the configured
+ * --drain-delay and --drain-sessions (SIGTERM, `echoctl drain`). */
 void ed_server_drain(struct ed_server *srv, uint32_t timeout_ms);
+
+/* ---- upgrades (server_upgrade.c; docs/architecture.md, "Upgrades") ------ */
+
+struct ed_spawner;
+
+/* ed_server_set_spawner gives |srv| the spawner forked at startup
+ * (internal/upgrade; takes ownership). Without one, upgrades are refused. */
+void ed_server_set_spawner(struct ed_server *srv, struct ed_spawner *sp);
+
+/* ed_server_adopt_listeners makes the listening sockets an old process
+ * handed over (|fds|, taken; |addrs| as it named them) this server's, in
+ * place of --listen and socket activation. Call before ed_server_bind. */
+void ed_server_adopt_listeners(struct ed_server *srv, const int *fds,
+                               char (*addrs)[80], size_t num);
+
+/* A listening socket besides the echo listeners that goes to the new
+ * process too: the admin socket, the metrics port. |get_fd| returns it
+ * (borrowed) or -1; |release| stops accepting on it once the new process
+ * serves, leaving a socket file to it. */
+struct ed_server_handover_sock {
+  const char *kind; /* "admin", "metrics" */
+  int (*get_fd)(void *arg);
+  void (*release)(void *arg);
+  void *arg;
+};
+
+/* ed_server_add_handover registers |s| (copied; at most 4). */
+void ed_server_add_handover(struct ed_server *srv,
+                            const struct ed_server_handover_sock *s);
+
+/* ed_server_upgrade_fn: an upgrade's outcome, on the control thread: |ok|
+ * 1 with the new process's pid (this one drains now), or 0 with why. */
+typedef void (*ed_server_upgrade_fn)(void *arg, int ok, int new_pid,
+                                     const char *why);
+
+#define ED_SERVER_UPGRADE_TIMEOUT_MS 20000
+
+/* ed_server_upgrade starts the new process (the spawner runs the same
+ * program file and arguments), waits for it to take the sockets
+ * (ed_server_handover) and report ready, at most
+ * ED_SERVER_UPGRADE_TIMEOUT_MS, then stops accepting everywhere (the new
+ * process accepts on the same sockets), tells systemd the new main pid,
+ * and drains (sessions finish, --drain-timeout). If the new process
+ * fails, nothing changes here and |done| says why (and the log). Returns
+ * 0 (|done| is called later, once; |done| may be NULL: SIGUSR2), or an
+ * ED_E_* code with one line in |err|: not running, already upgrading, no
+ * spawner or no admin socket. */
+int ed_server_upgrade(struct ed_server *srv, ed_server_upgrade_fn done,
+                      void *arg, char *err, size_t err_len);
+
+/* What ed_server_handover gives: descriptors (borrowed: send duplicates
+ * now) with what each is. */
+struct ed_server_handover {
+  size_t num;
+  int fds[24];
+  const char *kinds[24]; /* "listen", "admin", "metrics" */
+  char addrs[24][80];    /* listen: the address */
+};
+
+/* ed_server_handover checks a hand-over request from the process with
+ * pid |peer_pid| carrying |token|: an upgrade is waiting for it, the
+ * token is that upgrade's (constant-time compare) and the pid the one the
+ * spawner started; each token works once. Returns 0 and fills |out|, or
+ * ED_E_PERM with one line in |err|. */
+int ed_server_handover(struct ed_server *srv, const char *token, int peer_pid,
+                       struct ed_server_handover *out, char *err,
+                       size_t err_len);
 
 #endif /* ED_SERVER_H */

@@ -15,8 +15,27 @@ struct hook {
   void *arg;
 };
 
+#define ED_SERVER_MAX_RESERVED 8
+
+/* Descriptors: the limit and what the process keeps for itself
+ * (server_capacity.c says what each part is). */
+struct ed_server_fd_reserve {
+  uint32_t n;
+  char what[24];
+};
+
+struct ed_server_fds {
+  uint64_t soft_at_start, soft, hard; /* RLIMIT_NOFILE */
+  uint64_t open_now, listener_dups, inotify, reserved_total, transient;
+  struct ed_server_fd_reserve reserved[ED_SERVER_MAX_RESERVED];
+  size_t num_reserved;
+};
+
 struct ed_server {
   const struct ed_config *cfg;
+  struct ed_server_fds fds;
+  uv_timer_t trim_timer; /* server_capacity.c: memory after a mass close */
+  int64_t trim_peak;     /* sessions at most since the last trim */
   uint32_t workers, hs_threads;
   struct ed_loop_shared sh;
   struct ed_loop **loops;
@@ -50,13 +69,57 @@ struct ed_server {
   struct ed_recheck_round *rounds;      /* started, not yet freed */
   struct ed_recheck_round *last_round;  /* the last publish's, if running */
   struct ed_recheck_result last_result; /* the last publish's, if none */
+  /* server_drain.c (control thread only). */
+  int drain_phase;                /* enum drain_phase there */
+  int drain_finish;               /* sessions run until the timeout */
+  uint32_t drain_timeout_ms;      /* once accepting stops */
+  uint64_t drain_accept_until_ns; /* --drain-delay: accepting until */
+  uint64_t drain_grace_until_ns;  /* finish: close_notify sent, until */
+  /* server_upgrade.c (control thread only). */
+  int from_upgrade;           /* the listeners came from an old process */
+  struct ed_spawner *spawner; /* NULL: no upgrades */
+  uv_poll_t spawner_poll;
+  uv_signal_t sig_usr2;
+  uv_timer_t upgrade_timer;
+  int upgrade_running; /* its handles are up */
+  int upgrade_state;   /* enum upgrade_state there */
+  int upgrade_pid;     /* the new process, once started */
+  char upgrade_token[72];
+  ed_server_upgrade_fn upgrade_done;
+  void *upgrade_arg;
+  struct ed_server_handover_sock handover[4];
+  size_t num_handover;
 };
 
 /* server.c */
 struct ed_tls_snapshot *ed_server_snapshot_get(void *srv);
+int64_t ed_server__live_conns(struct ed_server *srv);
+void ed_server__stop_loops(struct ed_server *srv);
+void ed_server__finish(struct ed_server *srv);
+/* ed_server__close_listeners closes the server's own descriptors of the
+ * listening sockets (the loops have theirs): when it stops accepting. */
+void ed_server__close_listeners(struct ed_server *srv);
+
+/* server_upgrade.c: SIGUSR2 and the spawner's socket on the control loop,
+ * started by ed_server_run, stopped when the server stops. */
+void ed_server_upgrade_start(struct ed_server *srv);
+void ed_server_upgrade_stop(struct ed_server *srv);
 int ed_server_build_snapshot(struct ed_server *srv,
                              struct ed_tls_snapshot **out, char *err,
                              size_t err_len);
+
+/* server_capacity.c: raise_nofile raises the soft RLIMIT_NOFILE to the
+ * hard one (ed_server_new); fit sizes the limits the loops admit by
+ * (ed_server_start, before the listeners start): 0, or ED_E_USAGE with
+ * one line in |err| when --max-connections does not fit. */
+void ed_server__raise_nofile(struct ed_server *srv);
+int ed_server__fit(struct ed_server *srv, char *err, size_t err_len);
+/* trim_start/stop: the control loop's malloc_trim timer (ed_server_run,
+ * and when the server stops). */
+#define ED_TRIM_TICK_MS 1000
+#define ED_TRIM_MIN_DROP 256
+void ed_server__trim_start(struct ed_server *srv);
+void ed_server__trim_stop(struct ed_server *srv);
 
 /* server_reload.c: the reload triggers on the control loop (SIGHUP, the
  * file watcher unless --no-watch), started by ed_server_run and stopped

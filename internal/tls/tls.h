@@ -12,12 +12,13 @@
  * (ed_tls_conn_retrust). Thread-safe: any thread may use a snapshot.
  *
  * Ticket keys (ed_tls_keyring) live outside the snapshots, so tickets stay
- * valid across reloads. A ticket carries the client's identity and what
- * the whole-chain re-check needs; opening one re-checks it against the
- * snapshot that decides on the connection's client (ed_tls_peer_recheck: CA,
- * validity, every CRL, depth, allow-list), and a ticket that no longer passes
- * is ignored: the client falls back to a full handshake, which refuses it with
- * the right reason. */
+ * valid across reloads - or, with a ticket-keys file, are read with every
+ * snapshot from that file, shared by every replica. A ticket carries the
+ * client's identity and what the whole-chain re-check needs; opening one
+ * re-checks it against the snapshot that decides on the connection's client
+ * (ed_tls_peer_recheck: CA, validity, every CRL, depth, allow-list), and a
+ * ticket that no longer passes is ignored: the client falls back to a full
+ * handshake, which refuses it with the right reason. */
 #ifndef ED_TLS_H
 #define ED_TLS_H
 
@@ -40,8 +41,77 @@ struct ed_tls_keyring *ed_tls_keyring_new(uint32_t rotate_s);
 void ed_tls_keyring_ref(struct ed_tls_keyring *kr);
 /* ed_tls_keyring_unref drops a reference; NULL is fine. */
 void ed_tls_keyring_unref(struct ed_tls_keyring *kr);
-/* ed_tls_keyring_rotate rotates now (tests; rotation is otherwise lazy). */
+/* ed_tls_keyring_rotate rotates now (tests; rotation is otherwise lazy).
+ * A ring from a file never rotates: this does nothing to it. */
 void ed_tls_keyring_rotate(struct ed_tls_keyring *kr);
+
+/* ---- shared ticket keys (--ticket-keys) -----------------------------------
+ *
+ * Replicas behind one balancer share their ticket keys through a file, so
+ * a ticket one replica issued resumes on any other, and on itself after a
+ * restart. The file (docs/deploy.md, "Session-ticket keys"):
+ *
+ *   # comments and blank lines are ignored
+ *   v1:<64 hex digits>      one 32-byte secret per line; at most 16
+ *
+ * The first key seals new tickets; every key opens them, so operators
+ * rotate by putting a new line first and dropping the last one later.
+ * Each secret stands for one AES-128-GCM key and a 16-byte key id, both
+ * derived from it with HKDF-SHA256 (the same on every replica). */
+
+#define ED_TLS_TICKET_KEYS_MAX 16
+#define ED_TLS_TICKET_SECRET_LEN 32
+#define ED_TLS_TICKET_FILE_MAX (64 * 1024)
+#define ED_TLS_TICKET_LINE_LEN (3 + 2 * ED_TLS_TICKET_SECRET_LEN) /* v1:hex */
+#define ED_TLS_TICKET_ID_SHOWN 8 /* bytes of the issuing key's id shown */
+
+/* ed_tls_ticket_keys_parse reads the text of a ticket-keys file (|len|
+ * bytes, any bytes; |path| only names it in messages) into |out| (room
+ * for ED_TLS_TICKET_KEYS_MAX secrets) and sets |*out_num|. Returns 0, or
+ * ED_E_PARSE with one line in |err| naming the file and the line: a line
+ * that is not "v1:" and 64 hex digits (spaces, tabs and a CR around it
+ * are ignored), a key given twice, more than ED_TLS_TICKET_KEYS_MAX keys,
+ * or none. Pure. */
+int ed_tls_ticket_keys_parse(uint8_t (*out)[ED_TLS_TICKET_SECRET_LEN],
+                             size_t *out_num, const char *text, size_t len,
+                             const char *path, char *err, size_t err_len);
+
+/* ed_tls_ticket_key_format writes |secret| as a file line ("v1:" and 64
+ * lowercase hex digits, no newline) into |out|
+ * (ED_TLS_TICKET_LINE_LEN + 1 bytes). */
+void ed_tls_ticket_key_format(char *out,
+                              const uint8_t secret[ED_TLS_TICKET_SECRET_LEN]);
+
+/* ed_tls_keyring_from_secrets returns a ring holding the keys |secrets|
+ * stand for, in that order (the first seals), which never rotates; NULL
+ * when |num| is 0 or over ED_TLS_TICKET_KEYS_MAX. One reference. */
+struct ed_tls_keyring *ed_tls_keyring_from_secrets(
+    const uint8_t (*secrets)[ED_TLS_TICKET_SECRET_LEN], size_t num);
+
+/* ed_tls_keyring_load reads the ticket-keys file |path|: its mode first,
+ * with the private key's rule (0600 or stricter; with
+ * |allow_group_read|, also a root-owned file its group may read:
+ * ED_E_INSECURE), then its text (ED_E_NOENT, ED_E_PERM, ED_E_TOOBIG,
+ * ED_E_IO) and its keys (ED_E_PARSE). On success sets |*out| (one
+ * reference) and returns 0; on failure writes one line naming the file
+ * to |err|. The secrets are wiped from memory once the keys are made. */
+int ed_tls_keyring_load(struct ed_tls_keyring **out, const char *path,
+                        int allow_group_read, char *err, size_t err_len);
+
+/* Which ticket keys are in use: for metrics and the admin socket. Never
+ * key material: the id is public (every ticket carries it in the clear). */
+struct ed_tls_ticket_info {
+  int from_file;     /* 1: --ticket-keys; 0: in memory, rotating */
+  size_t num_keys;   /* keys that open tickets (the first also seals) */
+  uint64_t rotate_s; /* in memory: the rotation period; 0 from a file */
+  char issuing_id[2 * ED_TLS_TICKET_ID_SHOWN + 1]; /* the sealing key's id,
+                                                    * first bytes, hex */
+};
+
+/* ed_tls_keyring_info fills |out| for |kr| now (an in-memory ring may
+ * rotate first, when its key is due). Any thread. */
+void ed_tls_keyring_info(struct ed_tls_keyring *kr,
+                         struct ed_tls_ticket_info *out);
 
 /* ---- credential snapshot ------------------------------------------------- */
 
@@ -78,7 +148,13 @@ struct ed_tls_params {
   size_t num_allow_san;
   const char *const *allow_sha256;
   size_t num_allow_sha256;
-  struct ed_tls_keyring *keyring; /* required; the snapshot takes a ref */
+  struct ed_tls_keyring *keyring; /* the snapshot takes a ref; required
+                                   * unless ticket_keys is set */
+  /* A ticket-keys file (--ticket-keys): the snapshot's tickets use its keys
+   * (ed_tls_keyring_load, with allow_group_readable_key's rule for its
+   * mode) instead of |keyring|; a bad file fails the build like a bad
+   * certificate. NULL: |keyring|. */
+  const char *ticket_keys;
   /* Seconds a ticket stays usable (default 2 * 3600 when 0). */
   uint32_t ticket_lifetime_s;
 };
@@ -130,6 +206,11 @@ struct ed_tls_summary {
   uint64_t snapshot_id;
   uint64_t loaded_wall_ns; /* when the snapshot was built */
 };
+
+/* ed_tls_snapshot_ticket_info describes the ticket keys |s| seals and
+ * opens tickets with (ed_tls_keyring_info). */
+void ed_tls_snapshot_ticket_info(const struct ed_tls_snapshot *s,
+                                 struct ed_tls_ticket_info *out);
 
 /* ed_tls_snapshot_summary copies the summary computed at build time. */
 void ed_tls_snapshot_summary(const struct ed_tls_snapshot *s,

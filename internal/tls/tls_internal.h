@@ -214,5 +214,10 @@ void ed_tls_serial_hex(char *out, size_t out_len, const ASN1_INTEGER *serial);
 void ed_tls_name_str(char *out, size_t out_len, const X509_NAME *name);
 void ed_tls_set_err(char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* ed_tls_check_secret_mode: a private key's (or ticket-keys file's) mode,
+ * see ed_tls_snapshot_new; |what| names it in the message. Returns 0,
+ * ED_E_NOENT or ED_E_INSECURE. */
+int ed_tls_check_secret_mode(const char *path, const char *what,
+                             int allow_group_read, char *err, size_t err_len);
 
 #endif /* ED_TLS_INTERNAL_H */

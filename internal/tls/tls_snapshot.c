@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "internal/tls/sigalgs.h"
 #include "internal/tls/tls_internal.h"
 
 #define MAX_PEM_FILE (4u << 20)
@@ -129,14 +130,15 @@ static int load_certs(STACK_OF(X509) * *out, const char *what, const char *path,
   return 0;
 }
 
-/* check_key_mode refuses a key file that group or others may access. With
- * |allow_group_read|, a root-owned key its group may read passes (the rule
- * PostgreSQL uses; how Kubernetes hands a Secret to a non-root server). */
-static int check_key_mode(const char *path, int allow_group_read, char *err,
-                          size_t err_len) {
+/* ed_tls_check_secret_mode refuses a key file that group or others may
+ * access. With |allow_group_read|, a root-owned key its group may read
+ * passes (the rule PostgreSQL uses; how Kubernetes hands a Secret to a
+ * non-root server). |what| names the file ("key file"). */
+int ed_tls_check_secret_mode(const char *path, const char *what,
+                             int allow_group_read, char *err, size_t err_len) {
   struct stat st;
   if (stat(path, &st) != 0) {
-    ed_tls_set_err(err, err_len, "cannot read key file %s: %s", path,
+    ed_tls_set_err(err, err_len, "cannot read %s %s: %s", what, path,
                    ed_strerror(ED_E_NOENT));
     return ED_E_NOENT;
   }
@@ -147,9 +149,9 @@ static int check_key_mode(const char *path, int allow_group_read, char *err,
     int flag_helps = !allow_group_read && st.st_uid == 0 &&
                      !(st.st_mode & bad & ~(mode_t)S_IRGRP);
     ed_tls_set_err(err, err_len,
-                   "key file %s has mode %04o: group/others may read it; "
+                   "%s %s has mode %04o: group/others may read it; "
                    "run: chmod 600 %s%s",
-                   path, (unsigned)(st.st_mode & 07777), path,
+                   what, path, (unsigned)(st.st_mode & 07777), path,
                    flag_helps ? ", or pass --allow-group-readable-key if its "
                                 "group must read it (a Kubernetes Secret "
                                 "volume with fsGroup)"
@@ -161,7 +163,8 @@ static int check_key_mode(const char *path, int allow_group_read, char *err,
 
 static int load_key(EVP_PKEY **out, const char *path, int allow_group_read,
                     char *err, size_t err_len) {
-  int rc = check_key_mode(path, allow_group_read, err, err_len);
+  int rc = ed_tls_check_secret_mode(path, "key file", allow_group_read, err,
+                                    err_len);
   struct pem b;
   if (!rc) rc = read_pem(&b, "key", path, err, err_len);
   if (rc) return rc;
@@ -293,26 +296,12 @@ static int build_ctx(struct ed_tls_snapshot *s, const struct ed_tls_params *p,
            SSL_CTX_set_strict_cipher_list(ctx, kCiphers12) &&
            SSL_CTX_set1_curves_list(ctx, "X25519:P-256:P-384") &&
            SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1);
-  /* Signatures we accept from clients and make ourselves, one list:
-   * BoringSSL's defaults leave Ed25519 out (an Ed25519 client or server,
-   * echo-pki --key-type ed25519, found no common algorithm) and keep
-   * SHA-1 (rsa_pkcs1_sha1, ecdsa_sha1) for TLS 1.2, where a client could
-   * then sign its CertificateVerify over SHA-1. Every key type echo-pki
-   * issues has an entry; no SHA-1, no MD5. */
-  static const uint16_t sig_prefs[] = {
-      SSL_SIGN_ED25519,
-      SSL_SIGN_ECDSA_SECP256R1_SHA256,
-      SSL_SIGN_RSA_PSS_RSAE_SHA256,
-      SSL_SIGN_RSA_PKCS1_SHA256,
-      SSL_SIGN_ECDSA_SECP384R1_SHA384,
-      SSL_SIGN_RSA_PSS_RSAE_SHA384,
-      SSL_SIGN_RSA_PKCS1_SHA384,
-      SSL_SIGN_RSA_PSS_RSAE_SHA512,
-      SSL_SIGN_RSA_PKCS1_SHA512,
-  };
-  size_t num_sig = sizeof(sig_prefs) / sizeof(*sig_prefs);
-  if (!ok || !SSL_CTX_set_verify_algorithm_prefs(ctx, sig_prefs, num_sig) ||
-      !SSL_CTX_set_signing_algorithm_prefs(ctx, sig_prefs, num_sig))
+  /* Signatures we accept from clients and make ourselves (sigalgs.h). */
+  if (!ok ||
+      !SSL_CTX_set_verify_algorithm_prefs(ctx, ed_tls_sigalgs,
+                                          ED_TLS_NUM_SIGALGS) ||
+      !SSL_CTX_set_signing_algorithm_prefs(ctx, ed_tls_sigalgs,
+                                           ED_TLS_NUM_SIGALGS))
     return 0;
   SSL_CTX_set_custom_verify(ctx,
                             SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
@@ -456,15 +445,13 @@ int ed_tls_snapshot_new(struct ed_tls_snapshot **out,
                         const struct ed_tls_params *p, char *err,
                         size_t err_len) {
   *out = NULL;
-  if (!p->cert || !p->key || !p->ca || !p->keyring) {
+  if (!p->cert || !p->key || !p->ca || (!p->keyring && !p->ticket_keys)) {
     ed_tls_set_err(err, err_len, "cert, key and CA are all required");
     return ED_E_INVAL;
   }
   struct ed_tls_snapshot *s = ed_calloc(1, sizeof(*s));
   atomic_init(&s->refs, 1);
   s->id = atomic_fetch_add(&next_snapshot_id, 1);
-  s->keyring = p->keyring;
-  ed_tls_keyring_ref(p->keyring);
   s->vcache = ed_tls_vcache_new();
   s->crl_expired_refuse = p->crl_expired_refuse;
   s->limit_chain_depth = p->limit_chain_depth;
@@ -473,6 +460,13 @@ int ed_tls_snapshot_new(struct ed_tls_snapshot **out,
   int rc = copy_allow_sans(s, p, err, err_len);
   if (!rc) rc = copy_pins(s, p, err, err_len);
   if (!rc) rc = snapshot_load(s, p, err, err_len);
+  if (!rc && p->ticket_keys) {
+    rc = ed_tls_keyring_load(&s->keyring, p->ticket_keys,
+                             p->allow_group_readable_key, err, err_len);
+  } else if (!rc) {
+    s->keyring = p->keyring;
+    ed_tls_keyring_ref(p->keyring);
+  }
   if (rc) {
     ed_tls_snapshot_unref(s);
     return rc;
@@ -513,6 +507,11 @@ void ed_tls_snapshot_unref(struct ed_tls_snapshot *s) {
 
 SSL_CTX *ed_tls_snapshot_ctx(const struct ed_tls_snapshot *s) {
   return s->ctx;
+}
+
+void ed_tls_snapshot_ticket_info(const struct ed_tls_snapshot *s,
+                                 struct ed_tls_ticket_info *out) {
+  ed_tls_keyring_info(s->keyring, out);
 }
 
 void ed_tls_snapshot_summary(const struct ed_tls_snapshot *s,

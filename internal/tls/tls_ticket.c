@@ -1,9 +1,10 @@
 /* internal/tls — session tickets. Keys rotate in a ring that outlives the
- * snapshots; a ticket carries the client's identity and what the whole
- * chain's re-check needs (each certificate's serial and issuing CA below
- * the root, the chain's validity window), so a resumption is re-checked
- * with ed_tls_peer_recheck - CA, validity, every CRL, depth, allow-list -
- * without any certificate.
+ * snapshots (or come from a --ticket-keys file, tls_ticket_keys.c, and
+ * then belong to the snapshot built with them); a ticket carries the client's
+ * identity and what the whole chain's re-check needs (each certificate's serial
+ * and issuing CA below the root, the chain's validity window), so a resumption
+ * is re-checked with ed_tls_peer_recheck - CA, validity, every CRL, depth,
+ * allow-list - without any certificate.
  *
  * Ticket: key_id[16] | nonce[12] | AES-128-GCM(identity | session) | tag.
  * Identity: tls_identity.c (ed_tls_identity_encode), or one byte 0 when it
@@ -11,7 +12,9 @@
  * for that client), rather than failing the handshake that issues it. */
 #include <openssl/aead.h>
 #include <openssl/bytestring.h>
+#include <openssl/digest.h>
 #include <openssl/err.h>
+#include <openssl/hkdf.h>
 #include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -26,6 +29,7 @@
 #define HEADER_LEN (KEY_ID_LEN + NONCE_LEN)
 #define IDENTITY_MAX 8192 /* well inside a ticket's 64 KiB */
 #define NO_IDENTITY 0
+#define AEAD_KEY_LEN 16 /* AES-128-GCM */
 
 struct tkey {
   uint8_t id[KEY_ID_LEN];
@@ -33,24 +37,58 @@ struct tkey {
   uint64_t born_ns;
 };
 
+/* The ring: keys[0] seals, every key opens. In memory (the default) it
+ * holds the current key and the one before it and rotates every
+ * |period_ns|; from a --ticket-keys file (tls_ticket_keys.c) it holds that
+ * file's keys, in its order, and never changes (period_ns 0): a reload
+ * builds another ring with the snapshot. */
 struct ed_tls_keyring {
   _Atomic long refs;
   pthread_rwlock_t lock;
   uint64_t period_ns;
-  struct tkey *cur, *prev;
+  int from_file;
+  struct tkey *keys[ED_TLS_TICKET_KEYS_MAX];
+  size_t num;
 };
 
-static struct tkey *tkey_new(void) {
+static struct tkey *tkey_with(const uint8_t id[KEY_ID_LEN],
+                              const uint8_t secret[AEAD_KEY_LEN]) {
   struct tkey *k = ed_calloc(1, sizeof(*k));
-  uint8_t secret[16];
-  RAND_bytes(k->id, sizeof(k->id));
-  RAND_bytes(secret, sizeof(secret));
-  if (!EVP_AEAD_CTX_init(&k->aead, EVP_aead_aes_128_gcm(), secret,
-                         sizeof(secret), TAG_LEN, NULL)) {
+  memcpy(k->id, id, KEY_ID_LEN);
+  if (!EVP_AEAD_CTX_init(&k->aead, EVP_aead_aes_128_gcm(), secret, AEAD_KEY_LEN,
+                         TAG_LEN, NULL)) {
     abort(); /* cannot happen with a valid fixed-size key */
   }
-  OPENSSL_cleanse(secret, sizeof(secret));
   k->born_ns = ed_now_ns();
+  return k;
+}
+
+static struct tkey *tkey_new(void) {
+  uint8_t id[KEY_ID_LEN], secret[AEAD_KEY_LEN];
+  RAND_bytes(id, sizeof(id));
+  RAND_bytes(secret, sizeof(secret));
+  struct tkey *k = tkey_with(id, secret);
+  OPENSSL_cleanse(secret, sizeof(secret));
+  return k;
+}
+
+/* tkey_derive makes the key a file's secret stands for: its id and its
+ * AES key are HKDF-SHA256 outputs of the secret under two labels, so every
+ * replica derives the same ones and the id, which every ticket carries in
+ * the clear, says nothing about the AES key. */
+static struct tkey *tkey_derive(
+    const uint8_t secret[ED_TLS_TICKET_SECRET_LEN]) {
+  static const uint8_t salt[] = "echod ticket key v1";
+  static const uint8_t id_info[] = "key id", aes_info[] = "aes-128-gcm";
+  uint8_t id[KEY_ID_LEN], key[AEAD_KEY_LEN];
+  if (!HKDF(id, sizeof(id), EVP_sha256(), secret, ED_TLS_TICKET_SECRET_LEN,
+            salt, sizeof(salt) - 1, id_info, sizeof(id_info) - 1) ||
+      !HKDF(key, sizeof(key), EVP_sha256(), secret, ED_TLS_TICKET_SECRET_LEN,
+            salt, sizeof(salt) - 1, aes_info, sizeof(aes_info) - 1)) {
+    abort(); /* cannot happen: fixed sizes, SHA-256 */
+  }
+  struct tkey *k = tkey_with(id, key);
+  OPENSSL_cleanse(key, sizeof(key));
   return k;
 }
 
@@ -60,12 +98,28 @@ static void tkey_free(struct tkey *k) {
   free(k);
 }
 
-struct ed_tls_keyring *ed_tls_keyring_new(uint32_t rotate_s) {
+static struct ed_tls_keyring *ring_alloc(void) {
   struct ed_tls_keyring *kr = ed_calloc(1, sizeof(*kr));
   atomic_init(&kr->refs, 1);
   pthread_rwlock_init(&kr->lock, NULL);
+  return kr;
+}
+
+struct ed_tls_keyring *ed_tls_keyring_new(uint32_t rotate_s) {
+  struct ed_tls_keyring *kr = ring_alloc();
   kr->period_ns = (uint64_t)(rotate_s ? rotate_s : 3600) * 1000000000ull;
-  kr->cur = tkey_new();
+  kr->keys[0] = tkey_new();
+  kr->num = 1;
+  return kr;
+}
+
+struct ed_tls_keyring *ed_tls_keyring_from_secrets(
+    const uint8_t (*secrets)[ED_TLS_TICKET_SECRET_LEN], size_t num) {
+  if (num == 0 || num > ED_TLS_TICKET_KEYS_MAX) return NULL;
+  struct ed_tls_keyring *kr = ring_alloc();
+  kr->from_file = 1;
+  for (size_t i = 0; i < num; i++) kr->keys[i] = tkey_derive(secrets[i]);
+  kr->num = num;
   return kr;
 }
 
@@ -76,19 +130,20 @@ void ed_tls_keyring_ref(struct ed_tls_keyring *kr) {
 void ed_tls_keyring_unref(struct ed_tls_keyring *kr) {
   if (!kr || atomic_fetch_sub_explicit(&kr->refs, 1, memory_order_acq_rel) != 1)
     return;
-  tkey_free(kr->cur);
-  tkey_free(kr->prev);
+  for (size_t i = 0; i < kr->num; i++) tkey_free(kr->keys[i]);
   pthread_rwlock_destroy(&kr->lock);
   free(kr);
 }
 
 static void rotate_locked(struct ed_tls_keyring *kr) {
-  tkey_free(kr->prev);
-  kr->prev = kr->cur;
-  kr->cur = tkey_new();
+  if (kr->num == 2) tkey_free(kr->keys[1]);
+  kr->keys[1] = kr->keys[0];
+  kr->keys[0] = tkey_new();
+  kr->num = 2;
 }
 
 void ed_tls_keyring_rotate(struct ed_tls_keyring *kr) {
+  if (kr->from_file) return; /* a file's keys change with the file */
   pthread_rwlock_wrlock(&kr->lock);
   rotate_locked(kr);
   pthread_rwlock_unlock(&kr->lock);
@@ -97,12 +152,24 @@ void ed_tls_keyring_rotate(struct ed_tls_keyring *kr) {
 /* lock_fresh takes the read lock, rotating first when the key is due. */
 static void lock_fresh(struct ed_tls_keyring *kr) {
   pthread_rwlock_rdlock(&kr->lock);
-  if (ed_now_ns() - kr->cur->born_ns < kr->period_ns) return;
+  if (!kr->period_ns || ed_now_ns() - kr->keys[0]->born_ns < kr->period_ns)
+    return;
   pthread_rwlock_unlock(&kr->lock);
   pthread_rwlock_wrlock(&kr->lock);
-  if (ed_now_ns() - kr->cur->born_ns >= kr->period_ns) rotate_locked(kr);
+  if (ed_now_ns() - kr->keys[0]->born_ns >= kr->period_ns) rotate_locked(kr);
   pthread_rwlock_unlock(&kr->lock);
   pthread_rwlock_rdlock(&kr->lock);
+}
+
+void ed_tls_keyring_info(struct ed_tls_keyring *kr,
+                         struct ed_tls_ticket_info *out) {
+  memset(out, 0, sizeof(*out));
+  lock_fresh(kr);
+  out->from_file = kr->from_file;
+  out->num_keys = kr->num;
+  out->rotate_s = kr->period_ns / 1000000000ull;
+  ed_tls_hex(out->issuing_id, kr->keys[0]->id, ED_TLS_TICKET_ID_SHOWN);
+  pthread_rwlock_unlock(&kr->lock);
 }
 
 /* ---- identity ------------------------------------------------------------
@@ -118,6 +185,13 @@ static int write_identity(CBB *cbb, const struct ed_tls_peer *p) {
 }
 
 /* ---- the SSL_TICKET_AEAD_METHOD ---------------------------------------- */
+
+/* conn_keyring: the keys of the snapshot that decides on the client - the
+ * newest one when a reload came during the handshake - so a key just
+ * added to --ticket-keys opens tickets at once. */
+static struct ed_tls_keyring *conn_keyring(const struct ed_tls_conn *c) {
+  return (c->trust ? c->trust : c->snap)->keyring;
+}
 
 /* ticket_overhead is exact per connection: a ticket grows by what this
  * client's identity takes. */
@@ -142,14 +216,14 @@ static int ticket_seal(SSL *ssl, uint8_t *out, size_t *out_len,
     CBB_cleanup(&cbb);
     return 0;
   }
-  struct ed_tls_keyring *kr = c->snap->keyring;
+  struct ed_tls_keyring *kr = conn_keyring(c);
   size_t n = 0;
   ok = max_out_len >= HEADER_LEN + pt_len + TAG_LEN;
   lock_fresh(kr);
   if (ok) {
-    memcpy(out, kr->cur->id, KEY_ID_LEN);
+    memcpy(out, kr->keys[0]->id, KEY_ID_LEN);
     RAND_bytes(out + KEY_ID_LEN, NONCE_LEN);
-    ok = EVP_AEAD_CTX_seal(&kr->cur->aead, out + HEADER_LEN, &n,
+    ok = EVP_AEAD_CTX_seal(&kr->keys[0]->aead, out + HEADER_LEN, &n,
                            max_out_len - HEADER_LEN, out + KEY_ID_LEN,
                            NONCE_LEN, pt, pt_len, out, KEY_ID_LEN);
   }
@@ -166,8 +240,8 @@ static size_t open_with(struct ed_tls_keyring *kr, uint8_t *pt,
   size_t n = 0;
   lock_fresh(kr);
   struct tkey *k = NULL;
-  if (!memcmp(in, kr->cur->id, KEY_ID_LEN)) k = kr->cur;
-  if (kr->prev && !memcmp(in, kr->prev->id, KEY_ID_LEN)) k = kr->prev;
+  for (size_t i = 0; !k && i < kr->num; i++)
+    if (!memcmp(in, kr->keys[i]->id, KEY_ID_LEN)) k = kr->keys[i];
   if (k && !EVP_AEAD_CTX_open(&k->aead, pt, &n, in_len, in + KEY_ID_LEN,
                               NONCE_LEN, in + HEADER_LEN, in_len - HEADER_LEN,
                               in, KEY_ID_LEN)) {
@@ -204,7 +278,7 @@ static enum ssl_ticket_aead_result_t ticket_open(SSL *ssl, uint8_t *out,
     return ssl_ticket_aead_ignore_ticket;
   if (ed_tls_refuse_on_io_thread(c, "ticket")) return ssl_ticket_aead_error;
   uint8_t *pt = ed_malloc(in_len);
-  size_t pt_len = open_with(c->snap->keyring, pt, in, in_len);
+  size_t pt_len = open_with(conn_keyring(c), pt, in, in_len);
   CBS cbs;
   CBS_init(&cbs, pt, pt_len);
   enum ssl_ticket_aead_result_t r = ssl_ticket_aead_ignore_ticket;

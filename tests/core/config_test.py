@@ -108,7 +108,8 @@ class ConfigTest(unittest.TestCase):
         self.assertEqual(cfg["handshake_threads"], 5)  # env over file
         self.assertEqual(cfg["max_buffer"], 32768)     # file over default
         self.assertEqual(cfg["listen"], ["127.0.0.1:1111"])
-        self.assertEqual(cfg["max_connections"], 100000)  # default
+        self.assertEqual(cfg["max_connections"], 0)  # default: sized at start
+        self.assertEqual(cfg["max_handshaking"], 4096)  # default
 
     def test_print_config_round_trip(self):
         args = ["--listen", "127.0.0.1:7001,[::1]:7002", "--tls-min", "1.2",

@@ -2,12 +2,16 @@
 "Trust"). A TLS 1.2 client that can only sign its CertificateVerify with
 rsa_pkcs1_sha1 is refused, and a client that accepts only SHA-1 from the
 server gets no SHA-1 signature from it. SHA-256 still works for both.
+echo-client, the other way round, accepts no SHA-1 signature from a
+server (it did: its list kept rsa_pkcs1_sha1).
 
 Before: the server's verify preferences listed rsa_pkcs1_sha1, so such a
 client was served (BoringSSL's default signing preferences kept SHA-1
 too)."""
 
 import os
+import socket
+import subprocess
 import unittest
 
 from tests.lib import echod
@@ -15,6 +19,14 @@ from tests.lib import echod
 # OpenSSL 3 refuses SHA-1 signatures at its default security level; level
 # 0 lets s_client offer them, as an old or hostile client would.
 SECLEVEL0 = ["-cipher", "DEFAULT:@SECLEVEL=0", "-tls1_2"]
+
+
+def listening(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+    except OSError:
+        return False
 
 
 class SigalgsTest(unittest.TestCase):
@@ -64,6 +76,38 @@ class SigalgsTest(unittest.TestCase):
             self.assertEqual(self.failures(srv, 2)[1],
                              ("protocol", "NO_COMMON_SIGNATURE_ALGORITHMS"))
             srv.stop_clean()
+
+    def openssl_server(self, sigalgs):
+        """openssl s_server on a free port, TLS 1.2, signing only with
+        |sigalgs|, reversing each line it gets (-rev)."""
+        port = echod.free_port()
+        proc = subprocess.Popen(
+            ["openssl", "s_server", "-accept", "127.0.0.1:%d" % port,
+             "-cert", self.path("srv.pem"), "-key", self.path("srv.key"),
+             "-CAfile", self.path("ca.pem"), "-Verify", "1",
+             "-sigalgs", sigalgs, "-rev", "-quiet"] + SECLEVEL0,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        self.addCleanup(proc.wait, 10)
+        self.addCleanup(proc.kill)
+        echod.wait_until(lambda: listening(port), 10,
+                         what="openssl s_server")
+        return port
+
+    def echo_client(self, port):
+        return echod.run_tool(
+            [echod.binary("cmd/client"), "--connect", "127.0.0.1:%d" % port,
+             "--ca", self.path("ca.pem"), "--cert", self.path("cli.pem"),
+             "--key", self.path("cli.key"), "--servername", "localhost",
+             "--tls-min", "1.2", "--quiet"], input="hello\n", timeout=20)
+
+    def test_client_takes_no_sha1_from_a_server(self):
+        r = self.echo_client(self.openssl_server("RSA+SHA256"))
+        self.assertEqual((r.returncode, r.stdout), (0, "olleh\n"), r.stderr)
+        r = self.echo_client(self.openssl_server("RSA+SHA1"))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertIn("handshake_failure", r.stderr)
 
 
 if __name__ == "__main__":

@@ -76,7 +76,7 @@ class ExitCodes(unittest.TestCase):
         return out
 
     def fails(self, args, status, *words, admin=False, metrics=False,
-              probe=True, port=None, env=None):
+              probe=True, port=None, env=None, nofile=None):
         """Runs echod with |args| (plus --listen on a free port unless
         |args| has one) and asserts it exits |status| with one stderr
         line holding every word, having accepted nothing. Returns the
@@ -90,7 +90,14 @@ class ExitCodes(unittest.TestCase):
         if not metrics:
             args.append("--no-metrics")
         with Probe(port) as p:
-            r = echod.run_server(args, env=env, timeout=30)
+            if nofile:  # RLIMIT_NOFILE soft = hard = |nofile|, for echod alone
+                e = dict(env or {}, ECHOD_STATE_DIR=echod.tmpdir("state-"))
+                r = echod.run_tool(
+                    ["prlimit", "--nofile=%d:%d" % (nofile, nofile), "--",
+                     echod.binary("cmd/server")] + echod.server_flags(args),
+                    env=e, timeout=30)
+            else:
+                r = echod.run_server(args, env=env, timeout=30)
         lines = r.stderr.strip().splitlines()
         self.assertEqual(r.returncode, status, r.stderr)
         self.assertEqual(len(lines), 1, "stderr was:\n" + r.stderr)
@@ -150,6 +157,11 @@ class ExitCodes(unittest.TestCase):
 
     def test_group_without_user(self):
         self.fails(self.creds() + ["--group", "nogroup"], 2, "needs --user")
+
+    def test_max_connections_over_the_descriptor_limit(self):
+        self.fails(self.creds() + ["--max-connections", "500"], 2,
+                   "--max-connections 500 does not fit", "RLIMIT_NOFILE is 64",
+                   "connections fit", nofile=64)
 
     # -- 1: the system refuses at run time --
 
