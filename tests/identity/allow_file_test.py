@@ -159,6 +159,10 @@ class AllowFileTest(unittest.TestCase):
     def test_echoctl_reload_closes_the_dropped_session(self):
         self.both()
         self.start()
+        self.assertEqual(admin(self.sock, "certs")["files"]["allow_file"],
+                         self.allow)
+        self.assertIn("allow file    " + self.allow,
+                      echoctl(self.sock, "certs").stdout)
         alice, bob = self.session("alice"), self.session("bob")
         self.write("allow-cn alice\n")
         r = admin(self.sock, "reload")
