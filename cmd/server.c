@@ -165,10 +165,11 @@ static int sandbox(struct ed_server *srv, const struct ed_config *cfg,
                    char *err, size_t err_len) {
   struct ed_server_paths p;
   ed_server_cred_paths(srv, &p);
-  const char **files = ed_calloc(4 + p.num_crls, sizeof(*files));
+  const char **files = ed_calloc(5 + p.num_crls, sizeof(*files));
   files[0] = p.cert, files[1] = p.key, files[2] = p.ca;
   for (size_t i = 0; i < p.num_crls; i++) files[3 + i] = p.crls[i];
   files[3 + p.num_crls] = p.ticket_keys; /* NULL without --ticket-keys */
+  files[4 + p.num_crls] = p.allow_file;  /* NULL without --allow-file */
   char admin_dir[4096] = "";
   if (cfg->admin_socket) {
     snprintf(admin_dir, sizeof(admin_dir), "%s", cfg->admin_socket);
@@ -179,7 +180,7 @@ static int sandbox(struct ed_server *srv, const struct ed_config *cfg,
   const char *dirs[] = {cfg->state_dir, admin_dir[0] ? admin_dir : NULL};
   struct ed_sandbox_options o = {.user = user,
                                  .read_files = files,
-                                 .num_read_files = 4 + p.num_crls,
+                                 .num_read_files = 5 + p.num_crls,
                                  .write_dirs = dirs,
                                  .num_write_dirs = 2,
                                  .no_sandbox = cfg->no_sandbox,

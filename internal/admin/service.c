@@ -351,6 +351,10 @@ static cJSON *files_json(struct ed_admin_service *s) {
     cJSON_AddStringToObject(files, "ticket_keys", p.ticket_keys);
   else
     cJSON_AddNullToObject(files, "ticket_keys");
+  if (p.allow_file)
+    cJSON_AddStringToObject(files, "allow_file", p.allow_file);
+  else
+    cJSON_AddNullToObject(files, "allow_file");
   return files;
 }
 

@@ -155,8 +155,8 @@ static const struct {
   const char *what, *fix, *pki_args;
 } cert_alerts[] = {
     {SSL_AD_ACCESS_DENIED, "is valid but not on the server's allow-list",
-     "ask the server's operator to allow it (--allow-cn, --allow-san or "
-     "--allow-sha256)",
+     "ask the server's operator to allow it (--allow-cn, --allow-san, "
+     "--allow-sha256 or --allow-file)",
      NULL},
     {SSL_AD_CERTIFICATE_REVOKED, "has been revoked by its CA",
      "ask the server's operator for a new certificate", NULL},

@@ -78,6 +78,7 @@ static const struct opt opts[] = {
     {"allow-cn", K_LIST, OFF(allow_cn), C_NONE, 0, 0, 0},
     {"allow-san", K_LIST, OFF(allow_san), C_NONE, 0, 0, 0},
     {"allow-sha256", K_LIST, OFF(allow_sha256), C_SHA256, 0, 0, 1},
+    {"allow-file", K_STR, OFF(allow_file), C_PATH, 0, 0, 0},
     {"ticket-rotate", K_DUR_S, OFF(ticket_rotate_s), C_NONE, 1, 365 * 86400, 0},
     {"ticket-keys", K_STR, OFF(ticket_keys), C_PATH, 0, 0, 0},
     {"workers", K_U32, OFF(workers), C_NONE, 0, 1024, 0},
@@ -867,6 +868,9 @@ const char *ed_config_usage(void) {
          "email, IP\n"
          "                             (repeatable; exact, see README)\n"
          "  --allow-sha256 HEX         ... or these certificate SHA-256 pins\n"
+         "  --allow-file FILE          ... or the entries of FILE (allow-cn "
+         "NAME, one\n"
+         "                             a line; reloaded with the certs)\n"
          "  --ticket-rotate DURATION   session ticket key rotation (default "
          "1h)\n"
          "  --ticket-keys FILE         session ticket keys shared by "

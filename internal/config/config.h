@@ -60,7 +60,10 @@ struct ed_config {
   struct ed_strlist allow_sha256; /* hex SHA-256 of the client cert DER,
                                    * normalized: 64 lowercase hex digits,
                                    * colons removed */
-  uint32_t ticket_rotate_s;       /* --ticket-rotate, default 3600 */
+  /* --allow-file: more allow-list entries, in a file re-read with the
+   * credentials on every reload (internal/allowfile); NULL: none. */
+  char *allow_file;
+  uint32_t ticket_rotate_s; /* --ticket-rotate, default 3600 */
   /* --ticket-keys: session-ticket keys shared by replicas (a file, read
    * with every reload); NULL: in-memory keys rotating every
    * ticket_rotate_s. */

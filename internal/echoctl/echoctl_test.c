@@ -452,6 +452,18 @@ static void test_print_hostile(void) {
   }
 }
 
+/* certs names the --allow-file when the server has one. */
+static void test_certs_allow_file(void) {
+  char *s = render("certs",
+                   "{\"files\":{\"cert\":\"/c\",\"allow_file\":"
+                   "\"/etc/echod/allow\"}}");
+  CHECK(s && strstr(s, "allow file    /etc/echod/allow\n") != NULL);
+  free(s);
+  s = render("certs", "{\"files\":{\"cert\":\"/c\",\"allow_file\":null}}");
+  CHECK(s && strstr(s, "allow file") == NULL);
+  free(s);
+}
+
 /* SANs are objects; each prints on its own row, so a value holding a
  * comma and "URI:" reads as what it is: one SAN. */
 static void test_print_sans(void) {
@@ -528,6 +540,7 @@ int main(void) {
   RUN(test_print_sessions);
   RUN(test_print_others);
   RUN(test_print_sans);
+  RUN(test_certs_allow_file);
   RUN(test_unreachable);
   return TEST_RESULT();
 }

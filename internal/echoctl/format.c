@@ -436,6 +436,8 @@ static void print_certs(FILE *f, const cJSON *r) {
       num(r, "snapshot_id"));
   row(f, "files", "cert %s, key %s, ca %s, crl %s", str(r, "files.cert"),
       str(r, "files.key"), str(r, "files.ca"), str(r, "files.crl"));
+  if (cJSON_IsString(get(r, "files.allow_file")))
+    row(f, "allow file", "%s", str(r, "files.allow_file"));
 }
 
 /* print_recheck: what the re-check of open sessions after the reload did

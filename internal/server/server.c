@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "internal/allowfile/allowfile.h"
 #include "internal/handshake/handshake.h"
 #include "internal/listen/listen.h"
 #include "internal/sdnotify/sdnotify.h"
@@ -38,12 +39,53 @@ struct ed_tls_snapshot *ed_server_snapshot_get(void *arg) {
   return s;
 }
 
+/* merged is one allow-list as a snapshot build gets it: the flag's
+ * entries, then the --allow-file's. The strings stay theirs; free the
+ * array. */
+static const char **merged(const struct ed_strlist *flags,
+                           const struct ed_allowfile_list *file,
+                           size_t *out_num) {
+  const char **l = ed_calloc(flags->num + file->num + 1, sizeof(*l));
+  size_t n = 0;
+  for (size_t i = 0; i < flags->num; i++) l[n++] = flags->items[i];
+  for (size_t i = 0; i < file->num; i++) l[n++] = file->items[i];
+  *out_num = n;
+  return l;
+}
+
+/* load_allow_file reads --allow-file into |af| (nothing without the flag)
+ * and checks its allow-san entries here, so that every mistake in it names
+ * FILE:LINE. On failure |af| is empty and |err| has the line. */
+static int load_allow_file(const struct ed_config *cfg, struct ed_allowfile *af,
+                           char *err, size_t err_len) {
+  if (!cfg->allow_file) return 0;
+  int rc = ed_allowfile_load(af, cfg->allow_file, err, err_len);
+  for (size_t i = 0; rc == 0 && i < af->san.num; i++) {
+    const char *why = NULL;
+    if (ed_tls_allow_san_check(af->san.items[i], &why) != 0) {
+      snprintf(err, err_len, "%s:%u: allow-san \"%s\" %s", cfg->allow_file,
+               af->san.lines[i], af->san.items[i], why);
+      rc = ED_E_PARSE;
+    }
+  }
+  if (rc) ed_allowfile_cleanup(af);
+  return rc;
+}
+
 int ed_server_build_snapshot(struct ed_server *srv,
                              struct ed_tls_snapshot **out, char *err,
                              size_t err_len) {
   const struct ed_config *cfg = srv->cfg;
   struct ed_server_paths paths;
   ed_server_cred_paths(srv, &paths);
+  struct ed_allowfile af;
+  memset(&af, 0, sizeof(af));
+  int rc = load_allow_file(cfg, &af, err, err_len);
+  if (rc) return rc;
+  size_t num_cn, num_san, num_pins;
+  const char **cn = merged(&cfg->allow_cn, &af.cn, &num_cn);
+  const char **san = merged(&cfg->allow_san, &af.san, &num_san);
+  const char **pins = merged(&cfg->allow_sha256, &af.sha256, &num_pins);
   struct ed_tls_params p = {
       .cert = srv->cert,
       .key = srv->key,
@@ -56,17 +98,24 @@ int ed_server_build_snapshot(struct ed_server *srv,
       .max_chain_depth = cfg->max_chain_depth,
       .allow_group_readable_key = cfg->allow_group_readable_key,
       .tls_min = cfg->tls_min,
-      .allow_cn = (const char *const *)cfg->allow_cn.items,
-      .num_allow_cn = cfg->allow_cn.num,
-      .allow_san = (const char *const *)cfg->allow_san.items,
-      .num_allow_san = cfg->allow_san.num,
-      .allow_sha256 = (const char *const *)cfg->allow_sha256.items,
-      .num_allow_sha256 = cfg->allow_sha256.num,
+      .allow_cn = cn,
+      .num_allow_cn = num_cn,
+      .allow_san = san,
+      .num_allow_san = num_san,
+      .allow_sha256 = pins,
+      .num_allow_sha256 = num_pins,
+      .allow_list_required = cfg->allow_file != NULL,
       .keyring = srv->keyring,
       .ticket_keys = cfg->ticket_keys,
       .ticket_lifetime_s = cfg->ticket_rotate_s ? 2 * cfg->ticket_rotate_s : 0,
   };
-  return ed_tls_snapshot_new(out, &p, err, err_len);
+  /* The snapshot copies every entry it keeps (tls_snapshot.c). */
+  rc = ed_tls_snapshot_new(out, &p, err, err_len);
+  free(cn);
+  free(san);
+  free(pins);
+  ed_allowfile_cleanup(&af);
+  return rc;
 }
 
 static void created_str(char *out, size_t len, unsigned created) {

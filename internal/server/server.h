@@ -218,6 +218,7 @@ struct ed_server_paths {
   const char *const *crls;           /* every CRL file (--crl may repeat) */
   size_t num_crls;
   const char *ticket_keys; /* --ticket-keys, or NULL */
+  const char *allow_file;  /* --allow-file, or NULL */
 };
 void ed_server_cred_paths(const struct ed_server *srv,
                           struct ed_server_paths *out);

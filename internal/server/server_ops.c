@@ -148,4 +148,5 @@ void ed_server_cred_paths(const struct ed_server *srv,
       l->num ? (const char *const *)l->items : (const char *const *)&srv->crl;
   out->num_crls = l->num ? l->num : srv->crl != NULL;
   out->ticket_keys = srv->cfg->ticket_keys;
+  out->allow_file = srv->cfg->allow_file;
 }

@@ -129,15 +129,16 @@ void ed_server_reload_triggers_start(struct ed_server *srv) {
   srv->sig_hup.data = srv;
   uv_signal_start(&srv->sig_hup, on_sighup, SIGHUP);
   if (!srv->cfg->watch) return;
-  /* Every credential file: the cert, key, CA, each --crl and the
-   * --ticket-keys file. */
+  /* Every credential file: the cert, key, CA, each --crl, the
+   * --ticket-keys file and the --allow-file. */
   struct ed_server_paths cp;
   ed_server_cred_paths(srv, &cp);
-  const char **paths = ed_calloc(4 + cp.num_crls, sizeof(*paths));
+  const char **paths = ed_calloc(5 + cp.num_crls, sizeof(*paths));
   size_t n = 0;
   paths[n++] = cp.cert, paths[n++] = cp.key, paths[n++] = cp.ca;
   for (size_t i = 0; i < cp.num_crls; i++) paths[n++] = cp.crls[i];
   if (cp.ticket_keys) paths[n++] = cp.ticket_keys;
+  if (cp.allow_file) paths[n++] = cp.allow_file;
   struct ed_reload_options o = {.on_change = on_files_changed,
                                 .arg = srv,
                                 .paths = paths,

@@ -148,6 +148,10 @@ struct ed_tls_params {
   size_t num_allow_san;
   const char *const *allow_sha256;
   size_t num_allow_sha256;
+  /* An allow-list is configured even when the three are empty (an
+   * --allow-file with no entries): then nobody matches, rather than the
+   * empty lists meaning "no allow-list, any client of the CA". */
+  int allow_list_required;
   struct ed_tls_keyring *keyring; /* the snapshot takes a ref; required
                                    * unless ticket_keys is set */
   /* A ticket-keys file (--ticket-keys): the snapshot's tickets use its keys
@@ -160,6 +164,12 @@ struct ed_tls_params {
 };
 
 struct ed_tls_snapshot;
+
+/* ed_tls_allow_san_check checks one allow-san entry the way
+ * ed_tls_snapshot_new will parse it (README, "Allow-lists"), so that a
+ * caller reading entries from a file can name the line. Returns 0, or
+ * ED_E_INVAL with |*out_why| (static text). */
+int ed_tls_allow_san_check(const char *s, const char **out_why);
 
 /* ed_tls_snapshot_new loads and checks the files in |p|: key file mode
  * (ED_E_INSECURE), readable files (ED_E_NOENT, ED_E_PERM, ED_E_IO), PEM

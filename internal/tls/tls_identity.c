@@ -582,6 +582,13 @@ int ed_tls_allow_san_parse(struct ed_tls_allow_san *out, const char *s,
   return 0;
 }
 
+int ed_tls_allow_san_check(const char *s, const char **out_why) {
+  struct ed_tls_allow_san a;
+  int rc = ed_tls_allow_san_parse(&a, s, out_why);
+  if (rc == 0) ed_tls_allow_san_cleanup(&a);
+  return rc;
+}
+
 void ed_tls_allow_san_cleanup(struct ed_tls_allow_san *a) {
   free(a->value);
   a->value = NULL;

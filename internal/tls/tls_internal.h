@@ -128,6 +128,7 @@ struct ed_tls_snapshot {
   size_t num_allow_san;
   uint8_t (*allow_sha256)[32];
   size_t num_allow_sha256;
+  int allow_list_required; /* empty lists refuse everybody */
   struct ed_tls_keyring *keyring;
   struct ed_tls_summary summary;
   struct ed_tls_peer *server_id, *ca_id; /* for the admin socket */

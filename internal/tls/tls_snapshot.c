@@ -457,6 +457,7 @@ int ed_tls_snapshot_new(struct ed_tls_snapshot **out,
   s->limit_chain_depth = p->limit_chain_depth;
   s->max_chain_depth = p->max_chain_depth;
   copy_list(&s->allow_cn, &s->num_allow_cn, p->allow_cn, p->num_allow_cn);
+  s->allow_list_required = p->allow_list_required;
   int rc = copy_allow_sans(s, p, err, err_len);
   if (!rc) rc = copy_pins(s, p, err, err_len);
   if (!rc) rc = snapshot_load(s, p, err, err_len);

@@ -383,6 +383,20 @@ static void test_allow_lists(void) {
   prm.allow_sha256 = pins, prm.num_allow_sha256 = 1;
   allowed(&prm, bob);
   refused(&prm, alice, TLS1_3_VERSION, ED_HS_ACL_DENIED, 0);
+
+  /* An --allow-file with no entries: the allow-list is on and empty, so
+   * it refuses everybody (no entries must not mean "any client"). */
+  prm = base_params();
+  prm.allow_list_required = 1;
+  refused(&prm, alice, TLS1_3_VERSION, ED_HS_ACL_DENIED,
+          SSL_R_TLSV1_ALERT_ACCESS_DENIED);
+  const char *only_bob[] = {"bob"};
+  prm.allow_cn = only_bob, prm.num_allow_cn = 1;
+  allowed(&prm, bob);
+  const char *why = NULL;
+  CHECK_EQ(ed_tls_allow_san_check("URI:spiffe://x", &why), 0);
+  CHECK_EQ(ed_tls_allow_san_check("IP:not-an-ip", &why), ED_E_INVAL);
+  CHECK(why != NULL);
 }
 
 /* hs_on runs one handshake of |cert| against |s|; returns the server's

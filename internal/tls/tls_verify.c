@@ -234,7 +234,9 @@ int ed_tls_conn_refuse(struct ed_tls_conn *c, struct ed_tls_io *io,
 
 int ed_tls_acl_allows(const struct ed_tls_snapshot *s,
                       const struct ed_tls_peer *p) {
-  if (!s->num_allow_cn && !s->num_allow_san && !s->num_allow_sha256) return 1;
+  if (!s->num_allow_cn && !s->num_allow_san && !s->num_allow_sha256 &&
+      !s->allow_list_required)
+    return 1;
   for (size_t i = 0; i < s->num_allow_cn; i++) {
     if (ed_tls_peer_cn_is(p, s->allow_cn[i])) return 1;
   }

@@ -13,9 +13,9 @@ to end against the real server.
   "reloaded" line say how many were closed. Sessions that still pass keep
   echoing. --keep-sessions-on-reload keeps the old behaviour.
 
-Allow-lists come from flags and the config file, which a reload does not
-re-read (a reload re-reads the credential files), so "dropped by a
-changed trust" is tested with a CRL change and a CA-bundle change.
+"Dropped by a changed trust" is tested here with a CRL change and a
+CA-bundle change; an allow-list change (--allow-file, the one allow-list a
+reload re-reads) in allow_file_test.py.
 
 Before: the credential snapshot was taken at TCP accept, so both waiting
 clients got in; established sessions were never re-checked."""

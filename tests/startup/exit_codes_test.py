@@ -142,6 +142,18 @@ class ExitCodes(unittest.TestCase):
         self.fails(self.creds() + ["--crl", "/nonexistent/crl.pem"], 2,
                    "/nonexistent/crl.pem")
 
+    def test_bad_allow_file(self):
+        d = echod.tmpdir()
+        bad = os.path.join(d, "allow.txt")
+        with open(bad, "w") as f:
+            f.write("# clients\nallow-cn alice\nallow-dns bob\n")
+        self.fails(self.creds() + ["--allow-file", bad], 2,
+                   bad + ":3:", "unknown keyword")
+
+    def test_missing_allow_file(self):
+        self.fails(self.creds() + ["--allow-file", "/nonexistent/allow"], 2,
+                   "/nonexistent/allow", "cannot read")
+
     def test_admin_socket_path_too_long(self):
         path = "/tmp/" + "x" * 120 + "/admin.sock"
         self.fails(self.creds() + ["--admin-socket", path], 2,
