@@ -143,6 +143,7 @@ if [ "$(show Result)" = success ] && [ "$(show ExecMainStatus)" = 0 ] && [ ! -e 
 	journalctl -u echod --no-pager | grep -q 'msg=draining'; then
 	pass "systemctl stop: drained, exit 0, /run/echod removed"
 else
+	journalctl -u echod --no-pager | tail -n 30
 	fail "stop: Result=$(show Result) ExecMainStatus=$(show ExecMainStatus) /run/echod $(ls -d /run/echod 2>&1)"
 fi
 
