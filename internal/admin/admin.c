@@ -163,7 +163,11 @@ static size_t on_input(void *arg, struct ed_net_conn *c, const uint8_t *data,
 
 /* ---- connections --------------------------------------------------------- */
 
-/* Returns 1 if the peer may use the socket: our uid or root. */
+/* Returns 1 if the peer may use the socket: our uid or root. Otherwise
+ * writes, per refused connection (err= is errno):
+ *   level=warn msg="admin peer credentials unreadable" conn=12 err=9
+ *   level=warn msg="admin peer refused" conn=12 uid=1001 pid=5150
+ *       server_uid=998 */
 static int peer_allowed(struct ed_net_conn *c) {
   struct ucred cred;
   socklen_t len = sizeof(cred);
@@ -189,6 +193,8 @@ static void on_open(void *arg, struct ed_net_conn *c) {
   ed_net_conn_finish(c);
 }
 
+/* on_refused writes, per connection past the admin socket's cap:
+ *   level=warn msg="admin connection refused" reason=busy conn=17 */
 static void on_refused(void *arg, struct ed_net_conn *c,
                        enum ed_net_refusal why) {
   (void)arg;
@@ -220,6 +226,9 @@ static void on_stopped(void *arg) {
 
 /* ---- the socket ---------------------------------------------------------- */
 
+/* ed_admin_new writes, once at start (from=upgrade for a socket an
+ * upgrade handed over):
+ *   level=info msg="admin listening" path=/run/echod/admin.sock */
 int ed_admin_new(struct ed_admin **out, uv_loop_t *loop,
                  const struct ed_admin_options *opts, char *err,
                  size_t err_len) {

@@ -307,6 +307,9 @@ static void cmd_session(struct ed_admin_service *s, struct ed_admin_call *call,
   ed_admin_call_ok(call, r);
 }
 
+/* cmd_kill writes, per kill command (cn= or session=, as asked):
+ *   level=info msg="admin kill" cn=client-7 killed=2
+ *   level=info msg="admin kill" session=1042 killed=1 */
 static void cmd_kill(struct ed_admin_service *s, struct ed_admin_call *call,
                      const struct ed_admin_request *req) {
   size_t n;
@@ -445,6 +448,9 @@ static uint32_t clamp_ms(uint64_t ms) {
   return ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
 }
 
+/* cmd_drain writes, per drain command:
+ *   level=info msg="admin drain" timeout_ms=30000 delay_ms=5000
+ *       sessions=close */
 static void cmd_drain(struct ed_admin_service *s, struct ed_admin_call *call,
                       const struct ed_admin_request *req) {
   const struct ed_config *cfg = ed_server_config(s->srv);
@@ -474,6 +480,9 @@ static void cmd_drain(struct ed_admin_service *s, struct ed_admin_call *call,
   ed_admin_call_ok(call, r);
 }
 
+/* cmd_log_level writes, when the command sets a level (at warn, so the
+ * change shows whatever the new level):
+ *   level=warn msg="log level changed" from=info to=debug */
 static void cmd_log_level(struct ed_admin_call *call,
                           const struct ed_admin_request *req) {
   enum ed_log_level before = ed_log_get_level();
@@ -546,6 +555,8 @@ static void on_upgraded(void *arg, int ok, int new_pid, const char *why) {
   free(w);
 }
 
+/* cmd_upgrade writes, per upgrade command, before the new process starts:
+ *   level=info msg="admin upgrade" pid=4200 */
 static void cmd_upgrade(struct ed_admin_service *s,
                         struct ed_admin_call *call) {
   char err[256];
@@ -559,7 +570,9 @@ static void cmd_upgrade(struct ed_admin_service *s,
 }
 
 /* The new process takes our sockets: one reply line, the descriptors
- * with it (SCM_RIGHTS). */
+ * with it (SCM_RIGHTS). A refused hand-over writes:
+ *   level=warn msg="hand-over refused" peer_pid=4242
+ *       reason="wrong hand-over token" */
 static void cmd_handover(struct ed_admin_service *s, struct ed_admin_call *call,
                          const struct ed_admin_request *req) {
   char err[256];

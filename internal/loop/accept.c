@@ -34,6 +34,9 @@
 #define ED_EMFILE_PAUSE_MS 100
 #define ED_INBOX_MAX 1024 /* connections waiting for one loop */
 
+/* log_out_of_fds writes, at most once a second per loop (paused_ms=100
+ * when the reserve descriptor could not be reopened and accepting stops):
+ *   level=warn msg="out of file descriptors" worker=1 dropped=12 paused_ms=0 */
 static void log_out_of_fds(struct ed_loop *l, int dropped, int paused_ms) {
   uint64_t now = uv_now(&l->uv);
   if (now - l->last_emfile_log_ms < 1000) return;

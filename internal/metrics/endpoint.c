@@ -73,6 +73,9 @@ static void fill_input(struct ed_metrics_endpoint *ep,
   ed_metrics_endpoint_refusals(ep, in);
 }
 
+/* serve_metrics writes, per scrape whose page outgrows its buffer (the
+ * scrape gets a 500):
+ *   level=error msg="metrics render failed" err=TOOBIG */
 static void serve_metrics(struct ed_metrics_endpoint *ep, struct ed_net_conn *c,
                           int send_body, int keep_alive) {
   struct ed_metrics_input in;
@@ -212,7 +215,9 @@ static struct ed_net_options net_options(struct ed_metrics_endpoint *ep,
   return no;
 }
 
-/* adopt serves the socket an old process handed over. */
+/* adopt serves the socket an old process handed over. Writes, once at
+ * start:
+ *   level=info msg="metrics listening" addr=127.0.0.1:9464 from=upgrade */
 static int adopt(struct ed_metrics_endpoint **out, uv_loop_t *loop,
                  const struct ed_metrics_options *opts, char *err,
                  size_t err_len) {
@@ -232,6 +237,8 @@ static int adopt(struct ed_metrics_endpoint **out, uv_loop_t *loop,
   return 0;
 }
 
+/* ed_metrics_start writes, once at start (adopt's line after an upgrade):
+ *   level=info msg="metrics listening" addr=127.0.0.1:9464 */
 int ed_metrics_start(struct ed_metrics_endpoint **out, uv_loop_t *loop,
                      const struct ed_metrics_options *opts, char *err,
                      size_t err_len) {

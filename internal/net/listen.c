@@ -117,7 +117,9 @@ int ed_net_listen_tcp(struct ed_net_server **out, uv_loop_t *loop,
 /* ---- Unix sockets -------------------------------------------------------- */
 
 /* A socket file already at |path|: a dead one (a crashed run) is removed;
- * a live one, or anything that is not a socket, is refused. */
+ * a live one, or anything that is not a socket, is refused. A removed one
+ * writes, at start:
+ *   level=info msg="stale socket replaced" path=/run/echod/admin.sock */
 static int clear_stale(const char *path, const char *what, char *err,
                        size_t err_len) {
   struct stat st;

@@ -57,7 +57,10 @@ static struct ed_net_conn *oldest_silent_reserved(struct ed_net_server *s) {
 /* note_refusal logs a connection a limit turned away, at warn but at most
  * one line per ED_NET__REFUSAL_LOG_MS for the server (with how many went
  * unlogged since the last line): a flood must not flood the log too. The
- * counts are in ed_net_server_stats. */
+ * counts are in ed_net_server_stats. reason= is full, per_client or
+ * taken_over:
+ *   level=warn msg="net connection refused" what="metrics address" conn=88
+ *       peer=127.0.0.1:51234 reason=full unlogged_before=41 */
 static void note_refusal(struct ed_net_server *s, const struct ed_net_conn *c,
                          const char *reason) {
   uint64_t now = uv_now(s->loop);
@@ -450,6 +453,8 @@ static void refuse(struct ed_net_conn *c, enum ed_net_refusal why) {
   ed_net_conn_finish(c);
 }
 
+/* A failed accept writes, per failure (err= is libuv's error name):
+ *   level=warn msg="net accept failed" err=EMFILE */
 void ed_net__on_connection(uv_stream_t *server, int status) {
   struct ed_net_server *s = server->data;
   enum ed_net_refusal why;

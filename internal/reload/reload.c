@@ -110,6 +110,9 @@ void ed_reload_end(struct ed_reload *r) {
   if (r && !r->closing) refresh_watches(r);
 }
 
+/* on_debounce writes, when a watched file really changed (once per
+ * settled burst of events; the reload's own lines follow):
+ *   level=info msg="reload triggered" trigger=watch path=/etc/echod/key.pem */
 static void on_debounce(uv_timer_t *t) {
   struct ed_reload *r = t->data;
   r->first_event_ns = 0;
@@ -122,6 +125,9 @@ static void on_debounce(uv_timer_t *t) {
   r->on_change(r->arg);
 }
 
+/* on_fs_event writes, per failed event (err= is libuv's message, not
+ * quoted):
+ *   level=warn msg="reload watch error" dir=/etc/echod err=i/o error */
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
                         int status) {
   struct watch *w = h->data;
@@ -182,6 +188,11 @@ static void add_dir(char **dirs, size_t *num, const char *path) {
     free(copy);
 }
 
+/* start_watch writes, at each refresh (start, each reload, each settled
+ * burst) while |dir| cannot be watched (err= is libuv's message, not
+ * quoted):
+ *   level=warn msg="reload cannot watch directory" dir=/etc/echod/live
+ *       err=no such file or directory */
 static struct watch *start_watch(struct ed_reload *r, const char *dir) {
   struct watch *w = ed_calloc(1, sizeof(*w));
   w->r = r;

@@ -181,6 +181,12 @@ static int count_threads(void) {
   return n;
 }
 
+/* drop_privileges writes, once at start (user= and group= only with
+ * --user):
+ *   level=info msg="privileges dropped" user=echod uid=998 group=echod
+ *       gid=998 groups=0 capabilities=0 no_new_privs=1
+ *   level=info msg="privileges dropped" uid=1000 gid=1000 capabilities=0
+ *       no_new_privs=1 */
 static int drop_privileges(const struct ed_sandbox_options *o, char *err,
                            size_t err_len) {
   const struct ed_sandbox_user *u = o->user;
@@ -208,6 +214,15 @@ static int drop_privileges(const struct ed_sandbox_options *o, char *err,
   return 0;
 }
 
+/* ed_sandbox_apply writes, once at start, one of:
+ *   level=info msg="sandbox off" reason=--no-sandbox landlock=off seccomp=off
+ *   level=info msg="sandbox off" reason="sanitizer build" landlock=off
+ *       seccomp=off
+ *   level=info msg="sandbox on" landlock_abi=3 landlock_rules=7
+ *       seccomp_syscalls=112
+ * "sandbox on" preceded, on a kernel without Landlock, by:
+ *   level=warn msg="landlock unavailable" reason="Function not implemented"
+ *       filesystem=unrestricted */
 int ed_sandbox_apply(const struct ed_sandbox_options *o, char *err,
                      size_t err_len) {
   int rc = drop_privileges(o, err, err_len);

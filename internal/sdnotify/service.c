@@ -49,7 +49,9 @@ static void build_status(struct ed_sdnotify_service *svc, char *out,
 }
 
 /* notify sends |head| ("READY=1", "WATCHDOG=1" or "") and, when it changed
- * or |force|, the STATUS= line, in one datagram. */
+ * or |force|, the STATUS= line, in one datagram. The first failed send
+ * writes (once per run; later failures are silent):
+ *   level=warn msg="systemd notify failed" err="input/output error" */
 static void notify(struct ed_sdnotify_service *svc, const char *head,
                    int force) {
   char status[sizeof(svc->status)], msg[sizeof(svc->status) + 32];
@@ -102,7 +104,9 @@ static void on_stop(void *arg) {
   uv_close((uv_handle_t *)&svc->check, on_closed);
 }
 
-/* watchdog reads $WATCHDOG_USEC/$WATCHDOG_PID; 0 when there is none. */
+/* watchdog reads $WATCHDOG_USEC/$WATCHDOG_PID; 0 when there is none.
+ * A value that is not a positive number writes, once at start:
+ *   level=warn msg="systemd watchdog ignored" WATCHDOG_USEC=30s */
 static uint64_t watchdog(void) {
   uint64_t usec = 0;
   const char *v = getenv("WATCHDOG_USEC");
@@ -116,6 +120,10 @@ static uint64_t watchdog(void) {
   return rc == 0 ? usec : 0;
 }
 
+/* ed_sdnotify_service_start writes, once at start under systemd
+ * (watchdog_ms=0: no watchdog):
+ *   level=info msg="systemd notify" socket=/run/systemd/notify
+ *       watchdog_ms=30000 */
 int ed_sdnotify_service_start(struct ed_sdnotify_service **out,
                               struct ed_server *srv) {
   *out = NULL;

@@ -190,6 +190,10 @@ void ed_tls_mark_io_thread(int on) {
   on_io_thread = on;
 }
 
+/* Writes, per refused check (a bug: check= is client_certificate,
+ * identity_recheck or ticket):
+ *   level=error msg="certificate check on an I/O loop refused"
+ *       check=client_certificate */
 int ed_tls_refuse_on_io_thread(struct ed_tls_conn *c, const char *what) {
   if (!on_io_thread) return 0;
   ED_ERROR("certificate check on an I/O loop refused", "check=%s", what);

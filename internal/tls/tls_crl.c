@@ -339,6 +339,11 @@ int ed_tls_load_crls(struct ed_tls_snapshot *s, const char *const *files,
 
 /* ---- expiry -------------------------------------------------------------- */
 
+/* Writes, per expired CRL at each snapshot build and each
+ * --crl-warn-interval tick (crl_expired= is the --crl-expired policy):
+ *   level=warn msg="CRL past its next update" file=/etc/echod/ca.crl
+ *       issuer="CN=echod client CA,O=Example" next_update=2026-11-30T00:00:00Z
+ *       crl_expired=warn */
 size_t ed_tls_snapshot_warn_crl_expired(const struct ed_tls_snapshot *s,
                                         int64_t now) {
   size_t n = 0;

@@ -220,7 +220,11 @@ static int verify_server(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
 /* check_server_chain verifies the server's own chain. A CRL revoking it
  * (the leaf or a CA above it) is logged, not refused: refusing would keep
  * the old snapshot, and with it the old CRLs, so the very reload that
- * revokes a compromised intermediate would let its clients in. */
+ * revokes a compromised intermediate would let its clients in. Writes,
+ * per snapshot build (start and each reload) while it is revoked:
+ *   level=warn msg="server certificate revoked" cert=/etc/echod/cert.pem
+ *       crl=/etc/echod/ca.crl hint="clients that check revocation refuse
+ *       it; replace it" */
 static int check_server_chain(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
                               const char *path, char *err, size_t err_len) {
   STACK_OF(X509) *chain = NULL;
