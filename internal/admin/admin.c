@@ -267,7 +267,8 @@ int ed_admin_new(struct ed_admin **out, uv_loop_t *loop,
     free(a);
     return rc;
   }
-  ED_INFO("admin listening", "path=%s%s", opts->path,
+  char q[1024];
+  ED_INFO("admin listening", "path=%s%s", ed_logq(q, sizeof(q), opts->path),
           opts->listen_fd > 0 ? " from=upgrade" : "");
   *out = a;
   return 0;

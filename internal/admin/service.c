@@ -580,8 +580,9 @@ static void cmd_handover(struct ed_admin_service *s, struct ed_admin_call *call,
   if (ed_server_handover(s->srv, req->u.handover.token,
                          ed_admin_call_peer_pid(call), &h, err,
                          sizeof(err)) != 0) {
-    ED_WARN("hand-over refused", "peer_pid=%d reason=\"%s\"",
-            ed_admin_call_peer_pid(call), err);
+    char q[4 * sizeof(err) + 3];
+    ED_WARN("hand-over refused", "peer_pid=%d reason=%s",
+            ed_admin_call_peer_pid(call), ed_logq(q, sizeof(q), err));
     ed_admin_call_fail(call, ED_ADMIN_ERR_FORBIDDEN, "%s", err);
     return;
   }

@@ -147,7 +147,8 @@ static int clear_stale(const char *path, const char *what, char *err,
   if (unlink(path) != 0 && errno != ENOENT)
     return fail(err, err_len, ED_E_IO, "cannot listen on %s %s: %s", what, path,
                 sys_reason(errno));
-  ED_INFO("stale socket replaced", "path=%s", path);
+  char q[1024];
+  ED_INFO("stale socket replaced", "path=%s", ed_logq(q, sizeof(q), path));
   return 0;
 }
 

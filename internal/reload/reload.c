@@ -125,9 +125,8 @@ static void on_debounce(uv_timer_t *t) {
   r->on_change(r->arg);
 }
 
-/* on_fs_event writes, per failed event (err= is libuv's message, not
- * quoted):
- *   level=warn msg="reload watch error" dir=/etc/echod err=i/o error */
+/* on_fs_event writes, per failed event (err= is libuv's message):
+ *   level=warn msg="reload watch error" dir=/etc/echod err="i/o error" */
 static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
                         int status) {
   struct watch *w = h->data;
@@ -136,7 +135,10 @@ static void on_fs_event(uv_fs_event_t *h, const char *name, int events,
   (void)events;
   if (w->closing || r->closing) return;
   if (status < 0) {
-    ED_WARN("reload watch error", "dir=%s err=%s", w->dir, uv_strerror(status));
+    char dq[4 * 4096 + 3], eq[256];
+    ED_WARN("reload watch error", "dir=%s err=%s",
+            ed_logq(dq, sizeof(dq), w->dir),
+            ed_logq(eq, sizeof(eq), uv_strerror(status)));
     return;
   }
   uint64_t now = ed_now_ns();
@@ -189,10 +191,9 @@ static void add_dir(char **dirs, size_t *num, const char *path) {
 }
 
 /* start_watch writes, at each refresh (start, each reload, each settled
- * burst) while |dir| cannot be watched (err= is libuv's message, not
- * quoted):
+ * burst) while |dir| cannot be watched (err= is libuv's message):
  *   level=warn msg="reload cannot watch directory" dir=/etc/echod/live
- *       err=no such file or directory */
+ *       err="no such file or directory" */
 static struct watch *start_watch(struct ed_reload *r, const char *dir) {
   struct watch *w = ed_calloc(1, sizeof(*w));
   w->r = r;
@@ -202,8 +203,10 @@ static struct watch *start_watch(struct ed_reload *r, const char *dir) {
   r->open_handles++;
   int rc = uv_fs_event_start(&w->ev, on_fs_event, dir, 0);
   if (rc < 0) {
-    ED_WARN("reload cannot watch directory", "dir=%s err=%s", dir,
-            uv_strerror(rc));
+    char dq[4 * 4096 + 3], eq[256];
+    ED_WARN("reload cannot watch directory", "dir=%s err=%s",
+            ed_logq(dq, sizeof(dq), dir),
+            ed_logq(eq, sizeof(eq), uv_strerror(rc)));
     close_watch(w);
     return NULL;
   }

@@ -19,8 +19,9 @@ from tests.service import service_util as su
 
 def run_scenario(fmt, state_dir):
     """Runs the scenario with --log-format |fmt|; returns the log text."""
-    sock_dir = echod.tmpdir("adm-")
-    os.chmod(sock_dir, 0o700)
+    # A path with a space and a quote: every line naming it must quote it.
+    sock_dir = os.path.join(echod.tmpdir("adm-"), 'a "b" c')
+    os.mkdir(sock_dir, 0o700)
     admin = os.path.join(sock_dir, "admin.sock")
     port = echod.free_port()
     srv = su.SpawnedServer("--log-format", fmt, "--listen",
@@ -95,6 +96,14 @@ class LogFormat(unittest.TestCase):
         self.assertTrue(hint["explicit"].startswith(hint["cmd"] + " --ca "),
                         hint)
         self.assertIn(" --ca %s/pki/ca.pem " % state, hint["explicit"])
+        # The admin socket's path, with its space and quotes, comes back
+        # whole from both formats.
+        admin = [e for e in events if e["msg"] == "admin listening"][0]
+        self.assertTrue(admin["path"].endswith('/a "b" c/admin.sock'), admin)
+        plain_admin = [e for e in logfmt_events
+                       if e.get("msg") == "admin listening"][0]
+        self.assertTrue(
+            plain_admin["path"].endswith('/a "b" c/admin.sock'), plain_admin)
 
     def test_env_file_and_bad_value(self):
         r = echod.run_server(["--print-config"],
