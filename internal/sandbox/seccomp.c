@@ -78,6 +78,7 @@ static const struct sc allowed[] = {
     SC(sendto),
     SC(recvfrom),
     SC(sendmsg), /* an upgrade hands the listening sockets over (SCM_RIGHTS) */
+    SC(wait4),   /* ... and reaps its spawner before MAINPID= */
     SC(writev),
     SC(readv),
     SC(shutdown),

@@ -61,6 +61,12 @@ static void took_over(struct ed_server *srv) {
   srv->upgrade_state = UP_DONE;
   for (size_t i = 0; i < srv->num_handover; i++)
     srv->handover[i].release(srv->handover[i].arg);
+  /* The spawner exits after "ready"; reaped, the new process is the
+   * service manager's child before it becomes the main pid. */
+  ed_spawner_reap(srv->spawner);
+  uv_poll_stop(&srv->spawner_poll);
+  ed_spawner_free(srv->spawner);
+  srv->spawner = NULL;
   char msg[64];
   snprintf(msg, sizeof(msg), "MAINPID=%d", srv->upgrade_pid);
   ed_sdnotify_hand_over(msg); /* and nothing more from this process */

@@ -119,8 +119,14 @@ static void watch_child(int sock, pid_t pid, int status_fd) {
     if (!p[0].revents) continue;
     int r = read_status(status_fd, why, sizeof(why));
     if (r == 1) {
+      /* Its work is done: exiting makes the kernel hand the new process
+       * to the service manager (or the nearest subreaper) before the old
+       * process, which reaps us first, announces MAINPID=. systemd
+       * supervises a main pid that is not its child only half ("not our
+       * child"): it would SIGKILL it at stop instead of waiting for its
+       * drain. */
       say(sock, "ready");
-      return;
+      _exit(0);
     }
     if (r == 0) break;
   }
@@ -267,6 +273,11 @@ int ed_spawner_read(struct ed_spawner *s, struct ed_spawner_event *out) {
     return 0; /* an empty message: nothing */
   }
   return 1;
+}
+
+void ed_spawner_reap(struct ed_spawner *s) {
+  while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
+  }
 }
 
 void ed_spawner_free(struct ed_spawner *s) {

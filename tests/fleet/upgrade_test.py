@@ -69,6 +69,11 @@ class Probes:
         self.t.join(echod.scaled(20))
 
 
+def ppid(pid):
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
 class Upgrade(unittest.TestCase):
 
     @classmethod
@@ -116,6 +121,13 @@ class Upgrade(unittest.TestCase):
             self.new_pid = int(m.group(1))
             self.assertIn("upgraded: pid %d serves now" % self.new_pid,
                           r.stdout)
+            # Before MAINPID= the new process is already the service
+            # manager's child (here the test's, a subreaper), not the old
+            # spawner's: systemd stops a main pid it is not the parent of
+            # with SIGKILL instead of waiting for its drain. The old
+            # process is still alive (its sessions finish).
+            self.assertTrue(fu.alive(srv.pid))
+            self.assertEqual(ppid(self.new_pid), os.getpid())
             # The session on the old process goes on, then ends as usual.
             self.assertEqual(echod.echo(busy, b"after" * 100),
                              b"after" * 100)
