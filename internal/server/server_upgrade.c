@@ -61,11 +61,10 @@ static void took_over(struct ed_server *srv) {
   srv->upgrade_state = UP_DONE;
   for (size_t i = 0; i < srv->num_handover; i++)
     srv->handover[i].release(srv->handover[i].arg);
-  /* The spawner exits after "ready"; reaped, the new process is the
-   * service manager's child before it becomes the main pid. */
-  ed_spawner_reap(srv->spawner);
+  /* Once the spawner is gone the new process is the service manager's
+   * child, before it becomes the main pid (spawner.c after_ready). */
   uv_poll_stop(&srv->spawner_poll);
-  ed_spawner_free(srv->spawner);
+  ed_spawner_finish(srv->spawner);
   srv->spawner = NULL;
   char msg[64];
   snprintf(msg, sizeof(msg), "MAINPID=%d", srv->upgrade_pid);

@@ -103,6 +103,28 @@ static int read_status(int fd, char *why, size_t why_len) {
   return -1;
 }
 
+/* after_ready waits for the old process's word on a child that reported
+ * ready: "exit" (it took the sockets over) or EOF, and the spawner exits:
+ * the kernel hands the new process to the service manager (or the
+ * nearest subreaper) before the old process, which reaps us first,
+ * announces MAINPID=. systemd supervises a main pid that is not its own
+ * child only in part ("not our child"): at stop it would SIGKILL it
+ * instead of waiting for its drain. Returns only after "kill" (the child
+ * reported ready without taking the sockets), having killed it: the
+ * caller reports how it ended. */
+static void after_ready(int sock, pid_t pid) {
+  for (;;) {
+    char msg[64];
+    ssize_t n = recv(sock, msg, sizeof(msg), 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 4 && memcmp(msg, "kill", 4) == 0) {
+      kill(pid, SIGKILL);
+      return;
+    }
+    if (n <= 0 || (n == 4 && memcmp(msg, "exit", 4) == 0)) _exit(0);
+  }
+}
+
 /* watch_child waits for the child's "ready" or its end, honouring "kill"
  * from the old process, and reports. */
 static void watch_child(int sock, pid_t pid, int status_fd) {
@@ -119,14 +141,9 @@ static void watch_child(int sock, pid_t pid, int status_fd) {
     if (!p[0].revents) continue;
     int r = read_status(status_fd, why, sizeof(why));
     if (r == 1) {
-      /* Its work is done: exiting makes the kernel hand the new process
-       * to the service manager (or the nearest subreaper) before the old
-       * process, which reaps us first, announces MAINPID=. systemd
-       * supervises a main pid that is not its child only half ("not our
-       * child"): it would SIGKILL it at stop instead of waiting for its
-       * drain. */
       say(sock, "ready");
-      _exit(0);
+      after_ready(sock, pid);
+      break;
     }
     if (r == 0) break;
   }
@@ -275,9 +292,12 @@ int ed_spawner_read(struct ed_spawner *s, struct ed_spawner_event *out) {
   return 1;
 }
 
-void ed_spawner_reap(struct ed_spawner *s) {
+void ed_spawner_finish(struct ed_spawner *s) {
+  if (!s) return;
+  (void)!send(s->fd, "exit", 4, MSG_NOSIGNAL);
   while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
   }
+  ed_spawner_free(s);
 }
 
 void ed_spawner_free(struct ed_spawner *s) {

@@ -80,11 +80,11 @@ struct ed_spawner_event {
  * is waiting, ED_E_IO when the spawner is gone. */
 int ed_spawner_read(struct ed_spawner *s, struct ed_spawner_event *out);
 
-/* ed_spawner_reap waits for the spawner to exit, which it does right
- * after reporting "ready": then the new process is no longer its child
- * (the kernel reparented it). Blocks until then; call only after
- * ED_SPAWNER_READY. */
-void ed_spawner_reap(struct ed_spawner *s);
+/* ed_spawner_finish, after ED_SPAWNER_READY from a process that took the
+ * sockets over: tells the spawner to exit, waits until it has (then the
+ * new process is no longer its child: the kernel reparented it) and
+ * frees |s|. Blocks for the spawner's exit only. NULL is fine. */
+void ed_spawner_finish(struct ed_spawner *s);
 
 /* ed_spawner_free closes the control socket (the spawner then exits; a
  * process it started and that reported ready lives on). NULL is fine. */
