@@ -14,33 +14,12 @@ Before: there was no --allow-file (allow-lists came from flags and the
 config file only, which a reload does not re-read), so the server did not
 even start with these flags ("unknown flag --allow-file")."""
 
-import json
 import os
-import re
 import unittest
 
+from tests.identity.ctl import admin, echoctl, metric
 from tests.identity.mint import Mint, write_atomic
 from tests.lib import echod
-
-
-def echoctl(sock, *args, check=True):
-    return echod.run_tool([echod.binary("cmd/echoctl"), "--socket", sock] +
-                          list(args), timeout=60, check=check)
-
-
-def admin(sock, *args):
-    """echoctl --json ARGS: the reply's result."""
-    reply = json.loads(echoctl(sock, "--json", *args).stdout)
-    assert reply["ok"] is True, reply
-    return reply["result"]
-
-
-def metric(sock, name, labels):
-    text = admin(sock, "metrics")["text"]
-    m = re.search(r"^%s\{%s\} (\S+)$" % (re.escape(name), re.escape(labels)),
-                  text, re.M)
-    assert m, "no %s{%s} in the metrics" % (name, labels)
-    return float(m.group(1))
 
 
 class AllowFileTest(unittest.TestCase):

@@ -20,36 +20,15 @@ reload re-reads) in allow_file_test.py.
 Before: the credential snapshot was taken at TCP accept, so both waiting
 clients got in; established sessions were never re-checked."""
 
-import json
 import os
-import re
 import signal
 import socket
 import ssl
 import unittest
 
+from tests.identity.ctl import admin, echoctl, metric
 from tests.identity.mint import Mint, write_atomic, write_bundle
 from tests.lib import echod
-
-
-def echoctl(sock, *args, check=True):
-    return echod.run_tool([echod.binary("cmd/echoctl"), "--socket", sock] +
-                          list(args), timeout=60, check=check)
-
-
-def admin(sock, *args):
-    """echoctl --json ARGS: the reply's result."""
-    reply = json.loads(echoctl(sock, "--json", *args).stdout)
-    assert reply["ok"] is True, reply
-    return reply["result"]
-
-
-def metric(sock, name, labels):
-    text = admin(sock, "metrics")["text"]
-    m = re.search(r"^%s\{%s\} (\S+)$" % (re.escape(name), re.escape(labels)),
-                  text, re.M)
-    assert m, "no %s{%s} in the metrics" % (name, labels)
-    return float(m.group(1))
 
 
 class LiveRevocationTest(unittest.TestCase):
