@@ -64,7 +64,9 @@ static void test_failures(void) {
   expect(s, ED_SPAWNER_STARTED, NULL);
   expect(s, ED_SPAWNER_FAILED, "echod: error: bad flag (exited with status 2)");
   ed_spawner_free(s);
-  s = sh("sleep 30");
+  /* exec: the process started is the one killed (a shell that forked
+   * sleep would leave it holding the status pipe open for 30 s). */
+  s = sh("exec sleep 30");
   CHECK_EQ(ed_spawner_spawn(s, "t", "/x"), 0);
   expect(s, ED_SPAWNER_STARTED, NULL);
   CHECK_EQ(ed_spawner_kill(s), 0);

@@ -30,6 +30,8 @@ def run_scenario(fmt, state_dir):
                            state_dir=state_dir).start()
     try:
         echod.wait_until(lambda: os.path.exists(admin), 20, what="admin")
+        # The admin socket exists before the listeners listen.
+        srv.wait_log(r'msg=listening |"msg":"listening"', 20)
         ctx = echod.client_context(**srv.dev_client())
         with echod.connect(port, ctx) as s:
             assert echod.echo(s, b'say "hi" now') == b'say "hi" now'
