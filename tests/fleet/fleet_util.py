@@ -4,7 +4,6 @@ wait for them and stop them), a client loop that counts every failure and
 every byte, HAProxy in front of replicas, and a shared PKI."""
 
 import ctypes
-import json
 import os
 import re
 import shutil
@@ -30,18 +29,7 @@ def become_subreaper():
 
 def admin(path, req, timeout=30):
     """One admin request; returns the whole reply (ok or not)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(echod.scaled(timeout))
-    with s:
-        s.connect(path)
-        s.sendall(json.dumps(req).encode() + b"\n")
-        buf = b""
-        while b"\n" not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf.split(b"\n", 1)[0])
+    return echod.admin_request(path, req, timeout)
 
 
 def echoctl(*args, timeout=60):

@@ -20,6 +20,7 @@ Timeouts are multiplied by SLOW under sanitizers (see slow_factor()).
 """
 
 import atexit
+import json
 import os
 import re
 import selectors
@@ -206,6 +207,26 @@ def rss_kb(pid):
 
 def num_fds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
+
+
+# ---- the admin socket -----------------------------------------------------
+
+
+def admin_request(path, req, timeout=15):
+    """One request on the admin socket at |path|, without echoctl: the
+    whole reply (ok or not), as parsed JSON."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(scaled(timeout))
+    with s:
+        s.connect(path)
+        s.sendall(json.dumps(req).encode() + b"\n")
+        buf = b""
+        while b"\n" not in buf:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return json.loads(buf.split(b"\n", 1)[0])
 
 
 # ---- logfmt --------------------------------------------------------------

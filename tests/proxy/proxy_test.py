@@ -9,7 +9,6 @@ the server keeps serving everyone else. Without the flag a header is just
 a TLS protocol error.
 """
 
-import json
 import os
 import socket
 import ssl
@@ -40,18 +39,7 @@ def tcp6(src, sport, dst="2001:db8::2", dport=7443):
 
 
 def admin(path, req):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(echod.scaled(10))
-    with s:
-        s.connect(path)
-        s.sendall(json.dumps(req).encode() + b"\n")
-        buf = b""
-        while b"\n" not in buf:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-    return json.loads(buf.split(b"\n", 1)[0])
+    return echod.admin_request(path, req, 10)
 
 
 class ProxyProtocolTest(unittest.TestCase):

@@ -18,7 +18,6 @@ The whole end-to-end suite runs sandboxed too (the harness adds
 logged a refused system call)."""
 
 import http.client
-import json
 import os
 import pwd
 import re
@@ -51,18 +50,7 @@ def served_cert(port, ca_kwargs):
 
 
 def admin(path, req):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(echod.scaled(15))
-    s.connect(path)
-    s.sendall(json.dumps(req).encode() + b"\n")
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    return json.loads(buf)
+    return echod.admin_request(path, req, 15)
 
 
 def copy(src, dst, mode=0o644):

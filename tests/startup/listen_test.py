@@ -13,7 +13,6 @@ activation):
   ignored, and a descriptor that is not a listening TCP socket is a
   startup error."""
 
-import json
 import os
 import resource
 import socket
@@ -28,18 +27,7 @@ ACTIVATE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
 
 
 def admin(path, req):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(echod.scaled(10))
-    s.connect(path)
-    s.sendall(json.dumps(req).encode() + b"\n")
-    buf = b""
-    while not buf.endswith(b"\n"):
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        buf += chunk
-    s.close()
-    reply = json.loads(buf)
+    reply = echod.admin_request(path, req, 10)
     if not reply.get("ok"):
         raise AssertionError("admin %r: %r" % (req, reply))
     return reply["result"]
