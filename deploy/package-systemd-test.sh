@@ -144,6 +144,7 @@ if [ "$(show Result)" = success ] && [ "$(show ExecMainStatus)" = 0 ] && [ ! -e 
 	pass "systemctl stop: drained, exit 0, /run/echod removed"
 else
 	journalctl -u echod --no-pager | tail -n 30
+	ps -eo pid,ppid,stat,wchan:20,cmd # what outlived the stop, and whose child it is
 	fail "stop: Result=$(show Result) ExecMainStatus=$(show ExecMainStatus) /run/echod $(ls -d /run/echod 2>&1)"
 fi
 
