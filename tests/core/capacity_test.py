@@ -137,13 +137,7 @@ class Descriptors(unittest.TestCase):
             finally:
                 for s in held:
                     s.close()
-            def serves():
-                try:
-                    with echod.connect(srv.port, ctx, timeout=2) as s:
-                        return echod.echo(s, b"back", timeout=2) == b"back"
-                except (OSError, ssl.SSLError):
-                    return False
-            echod.wait_until(serves, 15, interval=0.2, what="serving again")
+            echod.wait_until(lambda: echod.serves(srv.port, ctx), 15, interval=0.2, what="serving again")
             srv.stop_clean()
 
 

@@ -664,6 +664,18 @@ def connect(port, ctx, host="127.0.0.1", server_hostname="localhost",
     return s
 
 
+def serves(port, ctx, data=b"ping", timeout=2):
+    """True when a new client completes a handshake and gets |data| echoed
+    within |timeout| seconds; False when it is refused or cut off. For
+    waiting until a server admits clients again (wait_until(lambda:
+    serves(...)))."""
+    try:
+        with connect(port, ctx, timeout=timeout) as s:
+            return echo(s, data, timeout=timeout) == data
+    except OSError:  # ssl.SSLError included
+        return False
+
+
 def local_port(sock):
     return sock.getsockname()[1]
 

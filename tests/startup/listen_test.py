@@ -116,14 +116,7 @@ class OutOfDescriptors(unittest.TestCase):
             for s in held:
                 s.close()
             ctx = echod.client_context(**srv.dev_client())
-
-            def echoes():
-                try:
-                    with echod.connect(srv.port, ctx, timeout=2) as s:
-                        return echod.echo(s, b"back", timeout=2) == b"back"
-                except OSError:
-                    return False
-            echod.wait_until(echoes, 15, interval=0.2, what="serving again")
+            echod.wait_until(lambda: echod.serves(srv.port, ctx), 15, interval=0.2, what="serving again")
             srv.stop_clean()
 
 
