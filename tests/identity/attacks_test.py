@@ -19,12 +19,12 @@ sha256 of what it presented, read without trusting it, escaped byte by
 byte); before, the line did not say who was refused."""
 
 import hashlib
-import json
 import os
 import re
 import unittest
 import urllib.request
 
+from tests.identity.ctl import admin
 from tests.identity.mint import Mint
 from tests.lib import echod
 
@@ -34,15 +34,6 @@ COMMA_EMAIL = "mallory,admin@example.com"
 LONG_CN = "".join("%04d-" % i for i in range(40))  # 200 bytes
 QUOTED_CN = 'q "x"=1 \\ y'  # printable, but every logfmt special
 ESC_CN = "\x1b[31mred\nroot\u009b"  # a terminal's escapes, a newline, CSI
-
-
-def echoctl_json(sock, *args):
-    """echoctl --json ARGS: the reply's result."""
-    r = echod.run_tool([echod.binary("cmd/echoctl"), "--socket", sock,
-                        "--json"] + list(args), timeout=30, check=True)
-    reply = json.loads(r.stdout)
-    assert reply["ok"] is True, reply
-    return reply["result"]
 
 
 class IdentityAttacksTest(unittest.TestCase):
@@ -210,13 +201,13 @@ class IdentityAttacksTest(unittest.TestCase):
         with echod.connect(self.srv.port, self.ctx("comma-uri")) as s:
             lport = echod.local_port(s)
             self.assertEqual(echod.echo(s, b"x"), b"x")
-            r = echoctl_json(self.sock, "sessions", "--cn", "mallory")
+            r = admin(self.sock, "sessions", "--cn", "mallory")
             mine = [x for x in r["sessions"]
                     if x["peer"].endswith(":%d" % lport)]
             self.assertEqual(len(mine), 1, r)
             self.assertEqual(mine[0]["sans"],
                              [{"type": "URI", "value": COMMA_URI}])
-            one = echoctl_json(self.sock, "session", str(mine[0]["id"]))
+            one = admin(self.sock, "session", str(mine[0]["id"]))
             self.assertEqual(one["session"]["sans"],
                              [{"type": "URI", "value": COMMA_URI}])
             echod.close_tls(s)
@@ -224,7 +215,7 @@ class IdentityAttacksTest(unittest.TestCase):
         # In the log, a ',' inside a value is %2C: one field, one SAN.
         self.assertEqual(ev["sans"],
                          "URI:spiffe://echod/mallory%2CURI:spiffe://echod/admin")
-        certs = echoctl_json(self.sock, "certs")
+        certs = admin(self.sock, "certs")
         self.assertEqual(certs["server"]["sans"],
                          [{"type": "DNS", "value": "localhost"},
                           {"type": "IP", "value": "127.0.0.1"},
