@@ -64,7 +64,9 @@ static void took_over(struct ed_server *srv) {
   /* Once the spawner is gone the new process is the service manager's
    * child, before it becomes the main pid (spawner.c after_ready). */
   uv_poll_stop(&srv->spawner_poll);
-  ed_spawner_finish(srv->spawner);
+  if (ed_spawner_finish(srv->spawner) != 0)
+    ED_WARN("upgrade spawner did not exit", "waited_ms=5000 new_pid=%d",
+            srv->upgrade_pid); /* not the service manager's child yet */
   srv->spawner = NULL;
   char msg[64];
   snprintf(msg, sizeof(msg), "MAINPID=%d", srv->upgrade_pid);
