@@ -9,8 +9,9 @@
 #   process runs as echod with no capabilities, no_new_privs and a seccomp
 #   filter; `echoctl status` (no flags) and an echo work; `systemctl
 #   reload` succeeds and STATUS= names the reload; the process metrics can
-#   read /proc; `systemctl stop` drains, exits 0 and removes /run/echod;
-#   `dpkg -P` removes the enablement symlink.
+#   read /proc; `echoctl upgrade` hands over (MAINPID=); `systemctl stop`
+#   drains, exits 0, leaves no process for systemd to kill and removes
+#   /run/echod; `dpkg -P` removes the enablement symlink.
 #
 # deploy/container-test.sh runs it with the package's dependencies and
 # systemd already installed (no network needed). PASS/FAIL lines; exit 1
@@ -86,13 +87,15 @@ else
 	fail "no process_start_time_seconds in echoctl metrics"
 fi
 
+# journalctl | grep, not grep -q: grep reads the whole journal (with
+# pipefail, a grep -q that quits at its match fails journalctl: SIGPIPE).
 if systemctl reload echod >/tmp/reload.log 2>&1; then
 	for _ in $(seq 1 50); do
 		[[ "$(show StatusText)" == *"last reload ok (signal, "* ]] && break
 		sleep 0.1
 	done
 	if [[ "$(show StatusText)" == *"last reload ok (signal, "* ]] &&
-		journalctl -u echod --no-pager | grep -q 'msg=reloaded trigger=signal'; then
+		journalctl -u echod --no-pager | grep 'msg=reloaded trigger=signal' >/dev/null; then
 		pass "systemctl reload: SIGHUP reloaded; STATUS=: $(show StatusText)"
 	else
 		fail "systemctl reload: StatusText \"$(show StatusText)\""
@@ -138,9 +141,20 @@ else
 	fail "echoctl upgrade"
 fi
 
+# Stop. echod exits last of its processes (it reaps its spawner first):
+# systemd (KillMode=mixed) SIGKILLs what is left once the main process
+# has exited, and systemd 252 on the legacy cgroup hierarchy can then miss
+# the leftover's end and time out. So systemd must have killed nothing.
+cursor=$(journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p')
 systemctl stop echod
+killed=$(journalctl -u echod --no-pager --after-cursor "$cursor" | grep 'Killing process')
+if [ -z "$killed" ]; then
+	pass "systemctl stop: nothing of the unit was left for systemd to kill"
+else
+	fail "systemctl stop: systemd killed a leftover: $killed"
+fi
 if [ "$(show Result)" = success ] && [ "$(show ExecMainStatus)" = 0 ] && [ ! -e /run/echod ] &&
-	journalctl -u echod --no-pager | grep -q 'msg=draining'; then
+	journalctl -u echod --no-pager | grep 'msg=draining' >/dev/null; then
 	pass "systemctl stop: drained, exit 0, /run/echod removed"
 else
 	journalctl -u echod --no-pager | tail -n 30

@@ -12,6 +12,7 @@
  *   level=info msg="upgrade started" trigger=admin pid=4242
  *   level=info msg="upgrade hand-over" pid=4242 sockets=3
  *   level=info msg=upgraded old_pid=4200 new_pid=4242 drain_timeout_ms=30000
+ *   level=warn msg="upgrade spawner did not exit" new_pid=4242 (within 5 s)
  *   level=error msg="upgrade failed" error="echod: error: ... (exited with
  *       status 2)" */
 #include <signal.h>
@@ -64,7 +65,9 @@ static void took_over(struct ed_server *srv) {
   /* Once the spawner is gone the new process is the service manager's
    * child, before it becomes the main pid (spawner.c after_ready). */
   uv_poll_stop(&srv->spawner_poll);
-  ed_spawner_finish(srv->spawner);
+  if (ed_spawner_finish(srv->spawner) != 0)
+    ED_WARN("upgrade spawner did not exit", "new_pid=%d",
+            srv->upgrade_pid); /* not the service manager's child yet */
   srv->spawner = NULL;
   char msg[64];
   snprintf(msg, sizeof(msg), "MAINPID=%d", srv->upgrade_pid);

@@ -5,7 +5,16 @@
  *   old -> spawner: "spawn\n<token>\n<admin socket path>", "kill"
  *   spawner -> old: "pid <n>", "ready", "failed <why>"
  * The child's status pipe (its ECHOD_UPGRADE_FD): "ready\n" or
- * "error <line>\n" from the new process. */
+ * "error <line>\n" from the new process.
+ *
+ * The spawner lives exactly as long as its echod: it exits at EOF on the
+ * control socket (and gets SIGKILL, PR_SET_PDEATHSIG, should echod die
+ * while it cannot read), and echod, in ed_spawner_free, waits for that
+ * before it exits itself. Under systemd (KillMode=mixed) anything of the
+ * unit still there when the main process has exited is SIGKILLed, and
+ * systemd 252 on the legacy cgroup hierarchy (containers) can miss that
+ * it died and wait out TimeoutStopSec: a spawner one instant late made
+ * `systemctl stop` fail. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,9 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal/upgrade/upgrade.h"
@@ -25,6 +36,11 @@ struct ed_spawner {
   int fd;
   pid_t pid;
 };
+
+/* How long ed_spawner_free waits for the spawner, which exits as soon as
+ * it reads EOF; one that cannot (stopped) dies with echod instead
+ * (PR_SET_PDEATHSIG). */
+#define SPAWNER_EXIT_WAIT_MS 5000
 
 /* ---- the spawner process --------------------------------------------------
  */
@@ -135,7 +151,13 @@ static void watch_child(int sock, pid_t pid, int status_fd) {
     if (p[1].revents) {
       char msg[64];
       ssize_t n = recv(sock, msg, sizeof(msg), 0);
-      if (n <= 0) _exit(0); /* the old process is gone: so are we */
+      if (n <= 0) { /* the old process is gone: the child, not ready, can
+                     * take nothing over; it goes first, then we */
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+        _exit(0);
+      }
       if (n == 4 && memcmp(msg, "kill", 4) == 0) kill(pid, SIGKILL);
     }
     if (!p[0].revents) continue;
@@ -186,7 +208,9 @@ static void spawn_one(const struct child_ctx *cx, char *req) {
   close(st[0]);
 }
 
-static void spawner_main(struct child_ctx *cx) {
+static void spawner_main(struct child_ctx *cx, pid_t parent) {
+  /* Dies with its echod even when it cannot read the EOF (stopped). */
+  if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent) _exit(0);
   /* Only stdio and the control socket (moved to 3) stay open: none of the
    * server's sockets or files. */
   if (cx->sock != 3) {
@@ -194,7 +218,11 @@ static void spawner_main(struct child_ctx *cx) {
     cx->sock = 3;
   }
   syscall(SYS_close_range, 4u, ~0u, 0u);
-  signal(SIGINT, SIG_IGN); /* Ctrl-C is for the server, which drains */
+  /* Ctrl-C is for the server, which drains; so is systemd's SIGTERM
+   * (KillMode=control-group sends it here too). The spawner goes when
+   * the server does. */
+  signal(SIGINT, SIG_IGN);
+  signal(SIGTERM, SIG_IGN);
   signal(SIGHUP, SIG_IGN);
   signal(SIGUSR2, SIG_IGN);
   for (;;) {
@@ -234,12 +262,13 @@ int ed_spawner_start(struct ed_spawner **out, const char *exe,
   }
   cx.exe[n] = '\0';
   fflush(NULL); /* nothing buffered is written twice */
+  pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
     close(sv[0]);
     cx.sock = sv[1];
     cx.argv = copy_argv(argv);
-    spawner_main(&cx);
+    spawner_main(&cx, parent);
   }
   close(sv[1]);
   if (pid < 0) {
@@ -257,6 +286,10 @@ int ed_spawner_start(struct ed_spawner **out, const char *exe,
 
 int ed_spawner_fd(const struct ed_spawner *s) {
   return s->fd;
+}
+
+pid_t ed_spawner_pid(const struct ed_spawner *s) {
+  return s->pid;
 }
 
 int ed_spawner_spawn(struct ed_spawner *s, const char *token,
@@ -292,16 +325,36 @@ int ed_spawner_read(struct ed_spawner *s, struct ed_spawner_event *out) {
   return 1;
 }
 
-void ed_spawner_finish(struct ed_spawner *s) {
-  if (!s) return;
-  (void)!send(s->fd, "exit", 4, MSG_NOSIGNAL);
-  while (waitpid(s->pid, NULL, 0) < 0 && errno == EINTR) {
+/* reap waits for the spawner to exit, polling: waitpid has no timeout,
+ * and a spawner that cannot exit (stopped) must not keep echod from
+ * exiting longer than SPAWNER_EXIT_WAIT_MS.
+ * Returns 0 once reaped (or not our child), or ED_E_TIMEOUT. */
+static int reap(pid_t pid) {
+  struct timespec nap = {0, 100 * 1000}; /* 0.1 ms, doubling to 10 ms */
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  for (;;) {
+    pid_t r = waitpid(pid, NULL, WNOHANG);
+    if (r == pid || (r < 0 && errno != EINTR)) return 0;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (now.tv_sec - start.tv_sec) * 1000 +
+              (now.tv_nsec - start.tv_nsec) / 1000000;
+    if (ms >= SPAWNER_EXIT_WAIT_MS) return ED_E_TIMEOUT;
+    nanosleep(&nap, NULL);
+    if (nap.tv_nsec < 10 * 1000 * 1000) nap.tv_nsec *= 2;
   }
-  ed_spawner_free(s);
 }
 
-void ed_spawner_free(struct ed_spawner *s) {
-  if (!s) return;
-  close(s->fd);
+int ed_spawner_finish(struct ed_spawner *s) {
+  if (!s) return 0;
+  (void)!send(s->fd, "exit", 4, MSG_NOSIGNAL);
+  return ed_spawner_free(s);
+}
+
+int ed_spawner_free(struct ed_spawner *s) {
+  if (!s) return 0;
+  close(s->fd); /* EOF: the spawner exits */
+  int rc = reap(s->pid);
   free(s);
+  return rc;
 }

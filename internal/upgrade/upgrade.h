@@ -55,6 +55,9 @@ int ed_spawner_start(struct ed_spawner **out, const char *exe,
  * ed_spawner_read has an event. */
 int ed_spawner_fd(const struct ed_spawner *s);
 
+/* ed_spawner_pid returns the spawner's process id. */
+pid_t ed_spawner_pid(const struct ed_spawner *s);
+
 /* ed_spawner_spawn asks for a new process with |token| and the admin
  * socket |admin_path|. Returns 0, or ED_E_IO when the spawner is gone. */
 int ed_spawner_spawn(struct ed_spawner *s, const char *token,
@@ -83,12 +86,19 @@ int ed_spawner_read(struct ed_spawner *s, struct ed_spawner_event *out);
 /* ed_spawner_finish, after ED_SPAWNER_READY from a process that took the
  * sockets over: tells the spawner to exit, waits until it has (then the
  * new process is no longer its child: the kernel reparented it) and
- * frees |s|. Blocks for the spawner's exit only. NULL is fine. */
-void ed_spawner_finish(struct ed_spawner *s);
+ * frees |s|. Blocks for the spawner's exit only, at most 5 s. Returns 0,
+ * or ED_E_TIMEOUT when the spawner did not exit in time (it then dies
+ * with this process). NULL is fine. */
+int ed_spawner_finish(struct ed_spawner *s);
 
-/* ed_spawner_free closes the control socket (the spawner then exits; a
- * process it started and that reported ready lives on). NULL is fine. */
-void ed_spawner_free(struct ed_spawner *s);
+/* ed_spawner_free closes the control socket, waits (at most 5 s) until
+ * the spawner has exited and reaps it, and frees |s|. A process the
+ * spawner started is killed first if it never reported ready; one that
+ * did lives on. Call it before the process exits: under systemd
+ * (KillMode=mixed) a spawner that outlives the main process, even by an
+ * instant, is SIGKILLed as a leftover and can make the stop time out.
+ * Returns 0, or ED_E_TIMEOUT as ed_spawner_finish. NULL is fine. */
+int ed_spawner_free(struct ed_spawner *s);
 
 /* ---- passing sockets ------------------------------------------------------
  */

@@ -3,10 +3,13 @@
  * status, a program that cannot be executed, a kill on request); and
  * sockets pass with their descriptors (SCM_RIGHTS). The program here is
  * /bin/sh standing in for echod. */
+#include <errno.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "internal/testing/testing.h"
@@ -84,6 +87,27 @@ static void test_failures(void) {
   ed_spawner_free(s);
 }
 
+/* ed_spawner_free returns once the spawner has exited and been reaped,
+ * and a process it started that never reported ready is gone with it:
+ * echod exits right after, and under systemd (KillMode=mixed) whatever of
+ * the unit is still around then is a leftover to SIGKILL and wait for. */
+static void test_free_reaps(void) {
+  struct ed_spawner *s = sh("exec sleep 30");
+  pid_t spawner = ed_spawner_pid(s);
+  CHECK(spawner > 0);
+  CHECK_EQ(ed_spawner_spawn(s, "t", "/x"), 0);
+  struct ed_spawner_event ev;
+  CHECK_EQ(next(s, &ev), 1);
+  CHECK_EQ(ev.type, ED_SPAWNER_STARTED);
+  ed_spawner_free(s);
+  errno = 0;
+  CHECK_EQ(waitpid(spawner, NULL, WNOHANG), -1); /* reaped: not even a zombie */
+  CHECK_EQ(errno, ECHILD);
+  errno = 0;
+  CHECK_EQ(kill(ev.pid, 0), -1); /* the sleep did not outlive it */
+  CHECK_EQ(errno, ESRCH);
+}
+
 static void test_send_fds(void) {
   int sv[2], p[2];
   CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
@@ -119,6 +143,7 @@ static void test_token(void) {
 int main(void) {
   RUN(test_ready);
   RUN(test_failures);
+  RUN(test_free_reaps);
   RUN(test_send_fds);
   RUN(test_token);
   return TEST_RESULT();

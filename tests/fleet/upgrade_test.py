@@ -10,6 +10,9 @@
 - SIGUSR2 upgrades too, and systemd hears MAINPID= of the new process from
   the old one, which then says nothing more (no STOPPING=1);
 - a hand-over nobody asked for is refused;
+- every echod reaps its spawner before it exits, after an upgrade too:
+  the service manager (systemd, here the test) finds nothing of the
+  service left once the main process is gone;
 - a drain with --drain-delay answers /readyz 503 at once and keeps
   accepting until the delay has passed, then refuses;
 - systemd socket activation: restarting echod under a .socket unit (this
@@ -72,6 +75,28 @@ class Probes:
 def ppid(pid):
     with open("/proc/%d/stat" % pid) as f:
         return int(f.read().rsplit(")", 1)[1].split()[1])
+
+
+def children(pid):
+    """The processes whose parent is |pid|."""
+    out = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                if ppid(int(d)) == pid:
+                    out.append(int(d))
+            except (OSError, IndexError):
+                pass  # gone meanwhile
+    return out
+
+
+def our_child(pid):
+    """True if |pid| is our child, running or a zombie not yet reaped."""
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reaps a zombie: checked once
+    except ChildProcessError:
+        return False
+    return True
 
 
 class Upgrade(unittest.TestCase):
@@ -152,6 +177,33 @@ class Upgrade(unittest.TestCase):
         self.assertIn("from=upgrade", log)
         self.assertEqual(fu.refused_syscalls(log), [])
         self.assertEqual(srv.stop(), 0)
+
+    def test_stop_leaves_nothing_behind(self):
+        # systemd (KillMode=mixed) SIGKILLs what is left of the unit when
+        # the main process exits; a spawner still on its way out then was
+        # such a leftover, and systemd 252 on the legacy cgroup hierarchy
+        # (containers) waited out TimeoutStopSec for it. The test is a
+        # subreaper like systemd: an echod that exits before its spawner
+        # hands the spawner to us.
+        srv = self.start()
+        first = children(srv.pid)
+        self.assertEqual(len(first), 1, "one spawner: %s" % first)
+        r = fu.echoctl("--socket", self.admin_path, "upgrade")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        new = int(srv.wait_log(r"msg=upgraded old_pid=%d new_pid=(\d+)" %
+                               srv.pid).group(1))
+        self.new_pid = new
+        self.assertEqual(ppid(new), os.getpid())
+        self.assertEqual(srv.wait_exit(15), 0)
+        self.assertFalse(our_child(first[0]), "the old spawner was reaped")
+        spawner = children(new)
+        self.assertEqual(len(spawner), 1, "one spawner: %s" % spawner)
+        self.assertEqual(fu.stop_pid(new), 0)
+        self.new_pid = None
+        self.assertFalse(our_child(spawner[0]),
+                         "the upgraded echod exited before its spawner")
+        self.assertFalse(fu.alive(spawner[0]))
+        srv.stop()
 
     def test_failed_upgrade_keeps_serving(self):
         srv = self.start()
