@@ -68,6 +68,7 @@ static int inbox_put(struct ed_loop *to, const struct ed_accepted *a) {
  * so nothing is copied under the lock) and accepts what it held. */
 static void on_inbox(struct ed_wake *w) {
   struct ed_loop *l = w->data;
+  ed_loop_awake(l);
   pthread_mutex_lock(&l->inbox_mu);
   struct ed_accepted *q = l->inbox;
   size_t n = l->inbox_len, cap = l->inbox_cap;
@@ -149,6 +150,7 @@ static void on_readable(uv_poll_t *p, int status, int events) {
   int lfd = l->listener_fds[i];
   struct ed_accepted a;
   (void)events;
+  ed_loop_awake(l);
   if (status < 0) return;
   for (int n = 0; n < ED_ACCEPTS_PER_WAKE; n++) {
     if (accept_one(l, i, &a) >= 0) {
