@@ -144,6 +144,18 @@ static void emfile_trick(struct ed_loop *l, int lfd) {
   log_out_of_fds(l, dropped, l->reserve_fd < 0 ? ED_EMFILE_PAUSE_MS : 0);
 }
 
+/* accepts_now: how many connections on_readable tries to accept from
+ * listener |i|. One, unless the listener was readable in the previous
+ * loop iteration too: connections arriving one at a time (the common
+ * case) then cost one accept4 each, not a second one that fails with
+ * EAGAIN; a burst leaves the listener readable, so the next iteration
+ * (its poll returns at once) takes the rest, up to ED_ACCEPTS_PER_WAKE. */
+static int accepts_now(struct ed_loop *l, size_t i) {
+  int burst = l->listener_seen[i] + 1 == l->iterations;
+  l->listener_seen[i] = l->iterations;
+  return burst ? ED_ACCEPTS_PER_WAKE : 1;
+}
+
 static void on_readable(uv_poll_t *p, int status, int events) {
   struct ed_loop *l = p->data;
   size_t i = (size_t)(p - l->listeners);
@@ -152,7 +164,7 @@ static void on_readable(uv_poll_t *p, int status, int events) {
   (void)events;
   ed_loop_awake(l);
   if (status < 0) return;
-  for (int n = 0; n < ED_ACCEPTS_PER_WAKE; n++) {
+  for (int n = 0, max = accepts_now(l, i); n < max; n++) {
     if (accept_one(l, i, &a) >= 0) {
       hand_off(l, &a);
     } else if (errno == EMFILE || errno == ENFILE) {

@@ -146,6 +146,7 @@ static void share_nap(struct ed_loop *l) {
  * asleep that the handshake share counts (|poll_from_ns|). */
 static void on_prepare(uv_prepare_t *h) {
   struct ed_loop *l = h->data;
+  l->iterations++;
   if (l->share.percent) share_nap(l);
   atomic_store(&l->polling, 1);
   if (atomic_load(&l->done) || l->ready_head) run_steps(l);

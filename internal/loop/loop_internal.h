@@ -284,6 +284,10 @@ struct ed_loop {
   uv_poll_t listeners[ED_MAX_LISTENERS];
   int listener_fds[ED_MAX_LISTENERS];
   uint8_t listener_deferred[ED_MAX_LISTENERS]; /* TCP_DEFER_ACCEPT on */
+  /* The loop iteration (|iterations|, counted in on_prepare) in which
+   * each listener was last readable: accept.c on_readable. */
+  uint64_t listener_seen[ED_MAX_LISTENERS];
+  uint64_t iterations;
   size_t num_listeners;
   int listeners_closed;
   pthread_mutex_t inbox_mu;
