@@ -317,8 +317,9 @@ struct ed_loop {
    * again: a pool thread that pushes a step meanwhile signals |wake|;
    * otherwise the loop takes it before its next poll (loop.c on_prepare). */
   _Atomic int polling;
-  /* --handshake-share: when the last poll began (on_prepare) and the
-   * loop's total time asleep in polls (ed_loop_awake adds each). */
+  /* --handshake-share: when the poll under way began (on_prepare; 0:
+   * none, or already counted) and the loop's total time asleep in polls
+   * (ed_loop_awake adds each). */
   uint64_t poll_from_ns, poll_idle_ns;
   struct ed_conn *ready_head, *ready_tail; /* taken, not yet run (loop only) */
   /* Registry: every live conn, under |reg_mu| for readers elsewhere. */
@@ -450,7 +451,9 @@ void ed_loop_conn_freed(struct ed_loop *l);
 static inline void ed_loop_awake(struct ed_loop *l) {
   if (!atomic_load_explicit(&l->polling, memory_order_relaxed)) return;
   atomic_store_explicit(&l->polling, 0, memory_order_relaxed);
-  if (l->share.percent) l->poll_idle_ns += uv_hrtime() - l->poll_from_ns;
+  if (!l->poll_from_ns) return;
+  l->poll_idle_ns += uv_hrtime() - l->poll_from_ns;
+  l->poll_from_ns = 0;
 }
 /* ed_loop_pool returns the pool operations in use (never NULL). */
 const struct ed_loop_pool_ops *ed_loop_pool(const struct ed_loop *l);
