@@ -68,6 +68,7 @@ static int inbox_put(struct ed_loop *to, const struct ed_accepted *a) {
  * so nothing is copied under the lock) and accepts what it held. */
 static void on_inbox(struct ed_wake *w) {
   struct ed_loop *l = w->data;
+  ed_loop_awake(l);
   pthread_mutex_lock(&l->inbox_mu);
   struct ed_accepted *q = l->inbox;
   size_t n = l->inbox_len, cap = l->inbox_cap;
@@ -143,14 +144,27 @@ static void emfile_trick(struct ed_loop *l, int lfd) {
   log_out_of_fds(l, dropped, l->reserve_fd < 0 ? ED_EMFILE_PAUSE_MS : 0);
 }
 
+/* accepts_now: how many connections on_readable tries to accept from
+ * listener |i|. One, unless the listener was readable in the previous
+ * loop iteration too: connections arriving one at a time (the common
+ * case) then cost one accept4 each, not a second one that fails with
+ * EAGAIN; a burst leaves the listener readable, so the next iteration
+ * (its poll returns at once) takes the rest, up to ED_ACCEPTS_PER_WAKE. */
+static int accepts_now(struct ed_loop *l, size_t i) {
+  int burst = l->listener_seen[i] + 1 == l->iterations;
+  l->listener_seen[i] = l->iterations;
+  return burst ? ED_ACCEPTS_PER_WAKE : 1;
+}
+
 static void on_readable(uv_poll_t *p, int status, int events) {
   struct ed_loop *l = p->data;
   size_t i = (size_t)(p - l->listeners);
   int lfd = l->listener_fds[i];
   struct ed_accepted a;
   (void)events;
+  ed_loop_awake(l);
   if (status < 0) return;
-  for (int n = 0; n < ED_ACCEPTS_PER_WAKE; n++) {
+  for (int n = 0, max = accepts_now(l, i); n < max; n++) {
     if (accept_one(l, i, &a) >= 0) {
       hand_off(l, &a);
     } else if (errno == EMFILE || errno == ENFILE) {

@@ -125,8 +125,7 @@ static void run_steps(struct ed_loop *l) {
 static void share_nap(struct ed_loop *l) {
   int busy = ed_loop_pool(l)->busy(l->sh->pool) > 0;
   uint64_t t0 = uv_hrtime();
-  uint64_t nap =
-      ed_share_before_poll(&l->share, busy, t0, uv_metrics_idle_time(&l->uv));
+  uint64_t nap = ed_share_before_poll(&l->share, busy, t0, l->poll_idle_ns);
   if (!nap) return;
   struct timespec ts = {(time_t)(nap / 1000000000u), (long)(nap % 1000000000u)};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
@@ -143,12 +142,15 @@ static void share_nap(struct ed_loop *l) {
  * (conn_step.c ed_conn_step_complete): set before the last look at the
  * stack, so a step pushed after that look finds it set and signals (both
  * sides sequentially consistent); cleared by the loop's own callbacks
- * once it runs again (ed_loop_awake). */
+ * once it runs again (ed_loop_awake), which also ends the poll's time
+ * asleep that the handshake share counts (|poll_from_ns|). */
 static void on_prepare(uv_prepare_t *h) {
   struct ed_loop *l = h->data;
+  l->iterations++;
   if (l->share.percent) share_nap(l);
   atomic_store(&l->polling, 1);
   if (atomic_load(&l->done) || l->ready_head) run_steps(l);
+  if (l->share.percent) l->poll_from_ns = uv_hrtime();
 }
 
 static void on_check(uv_check_t *h) {
@@ -160,6 +162,7 @@ static void on_check(uv_check_t *h) {
  * (see wake.h for why this is not a uv_async_t). */
 static void on_wake(struct ed_wake *w) {
   struct ed_loop *l = w->data;
+  ed_loop_awake(l);
   pthread_mutex_lock(&l->mbox_mu);
   struct loop_cmd *cmds = l->cmds;
   l->cmds = NULL;
@@ -289,10 +292,14 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
   link_init(&l->idle_q);
   link_init(&l->closing_q);
   ed_stats_init(&l->stats);
-  ed_share_init(&l->share, l->cfg->handshake_share);
   /* The share needs the time spent asleep in the kernel's poll alone (the
-   * I/O callbacks run inside uv_run's poll phase too): libuv counts it. */
-  if (l->share.percent) uv_loop_configure(&l->uv, UV_METRICS_IDLE_TIME);
+   * I/O callbacks run inside uv_run's poll phase too). Not libuv's
+   * idle-time metric (UV_METRICS_IDLE_TIME): with it, libuv 1.44 makes
+   * every poll that may sleep a zero-timeout epoll_wait first and then
+   * the real one, 3 more system calls per full handshake; the loop
+   * stamps the poll's start and the first callback after it itself
+   * (on_prepare, ed_loop_awake). */
+  ed_share_init(&l->share, l->cfg->handshake_share);
   l->rbuf = ed_malloc(ED_LOOP_RBUF);
   l->pbuf = ed_malloc(ED_LOOP_PBUF);
   ed_buf_init(&l->scratch, 4u << 20);

@@ -284,6 +284,10 @@ struct ed_loop {
   uv_poll_t listeners[ED_MAX_LISTENERS];
   int listener_fds[ED_MAX_LISTENERS];
   uint8_t listener_deferred[ED_MAX_LISTENERS]; /* TCP_DEFER_ACCEPT on */
+  /* The loop iteration (|iterations|, counted in on_prepare) in which
+   * each listener was last readable: accept.c on_readable. */
+  uint64_t listener_seen[ED_MAX_LISTENERS];
+  uint64_t iterations;
   size_t num_listeners;
   int listeners_closed;
   pthread_mutex_t inbox_mu;
@@ -313,6 +317,10 @@ struct ed_loop {
    * again: a pool thread that pushes a step meanwhile signals |wake|;
    * otherwise the loop takes it before its next poll (loop.c on_prepare). */
   _Atomic int polling;
+  /* --handshake-share: when the poll under way began (on_prepare; 0:
+   * none, or already counted) and the loop's total time asleep in polls
+   * (ed_loop_awake adds each). */
+  uint64_t poll_from_ns, poll_idle_ns;
   struct ed_conn *ready_head, *ready_tail; /* taken, not yet run (loop only) */
   /* Registry: every live conn, under |reg_mu| for readers elsewhere. */
   pthread_mutex_t reg_mu;
@@ -435,11 +443,17 @@ void ed_recheck_batch_complete(struct ed_hs_job *job);
 void ed_loop_post(struct ed_loop *l, struct loop_cmd *cmd);
 void ed_loop_conn_freed(struct ed_loop *l);
 /* ed_loop_awake: the loop thread runs callbacks again (after a poll);
- * pool threads need not signal it until it is about to poll again.
- * Cheap: a store only when the flag was set. */
+ * pool threads need not signal it until it is about to poll again. The
+ * first call after a poll also ends the poll's time asleep (with
+ * --handshake-share): every callback that may run first after a poll
+ * calls it (reads, accepts, the wake-ups, and on_check at the latest).
+ * Cheap: a store (and a clock read) only when the flag was set. */
 static inline void ed_loop_awake(struct ed_loop *l) {
-  if (atomic_load_explicit(&l->polling, memory_order_relaxed))
-    atomic_store_explicit(&l->polling, 0, memory_order_relaxed);
+  if (!atomic_load_explicit(&l->polling, memory_order_relaxed)) return;
+  atomic_store_explicit(&l->polling, 0, memory_order_relaxed);
+  if (!l->poll_from_ns) return;
+  l->poll_idle_ns += uv_hrtime() - l->poll_from_ns;
+  l->poll_from_ns = 0;
 }
 /* ed_loop_pool returns the pool operations in use (never NULL). */
 const struct ed_loop_pool_ops *ed_loop_pool(const struct ed_loop *l);

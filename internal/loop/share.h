@@ -16,8 +16,8 @@
  * The rule, checked right before each poll while the pool has work
  * (queued or running): the time the loop ran since the previous check
  * earns the pool ran * PERCENT / (100 - PERCENT); the time the loop slept
- * meanwhile in the kernel's poll (libuv's idle-time metric: only the
- * wait itself, not the I/O callbacks that run after it) or napping pays
+ * meanwhile in the kernel's poll (only the wait itself, not the I/O
+ * callbacks that run after it: loop.c stamps both ends) or napping pays
  * it back. Once the debt reaches ED_SHARE_NAP_MIN_NS the loop naps it off
  * (at most ED_SHARE_NAP_MAX_NS at a time) before polling. Idle time
  * beyond the debt is banked up to ED_SHARE_CREDIT_NS, so a loop that is
