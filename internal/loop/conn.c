@@ -441,6 +441,19 @@ static inline int io_settled(const struct ed_conn *c) {
 
 /* ---- echo ---------------------------------------------------------------- */
 
+/* batch_done: the read that returned |got| of |room| plaintext bytes was
+ * the batch's last. BoringSSL reads a record's header and body from the
+ * transport exactly, never ahead, and a read returns one record's
+ * plaintext (what is left of it when |room| was short): with all of io->in
+ * taken and the record returned whole, another SSL_read could only say
+ * "want read", at the cost of a call that clears the error queue and
+ * finds nothing (one of the two SSL_reads per 64-byte echo message). The
+ * record's buffer is already freed: SSL_read lets it go once its
+ * plaintext is all returned. */
+static int batch_done(const struct ed_tls_io *io, size_t got, size_t room) {
+  return io->in_used == io->in_len && got < room;
+}
+
 /* ed_conn_echo decrypts a whole read batch, encrypts it once into the
  * loop's scratch and sends it in one write. */
 void ed_conn_echo(struct ed_conn *c, const uint8_t *data, size_t len) {
@@ -450,10 +463,10 @@ void ed_conn_echo(struct ed_conn *c, const uint8_t *data, size_t len) {
   int rc;
   ed_buf_reset(&l->scratch);
   for (;;) {
-    size_t got = 0;
-    rc = ed_tls_conn_read(c->tls, &io, &got, l->pbuf + plain,
-                          ED_LOOP_PBUF - plain);
+    size_t got = 0, room = ED_LOOP_PBUF - plain;
+    rc = ed_tls_conn_read(c->tls, &io, &got, l->pbuf + plain, room);
     plain += got;
+    if (rc == 0 && batch_done(&io, got, room)) rc = ED_E_AGAIN;
     if (rc == 0 && plain < ED_LOOP_PBUF) continue;
     if (plain && ed_tls_conn_write(c->tls, &io, l->pbuf, plain) != 0) {
       rc = ED_E_TLS;

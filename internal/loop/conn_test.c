@@ -171,6 +171,54 @@ static void test_states_echo_and_client_close(void) {
   h_finish(&h);
 }
 
+/* Every way a read batch can cut the record stream: several whole
+ * records, a batch ending inside a record's header or body, a batch
+ * ending exactly where a record ends (the echo then skips the SSL_read
+ * that could only say "want read": conn.c batch_done), and a record
+ * whose plaintext alone fills a TLS record. Every byte comes back, in
+ * order, and the session stays established. */
+static void test_echo_record_boundaries(void) {
+  struct harness h;
+  struct cli c;
+  struct ed_buf w;
+  char want[40000];
+  size_t n = 0;
+  h_init(&h);
+  h_start(&h);
+  establish(&h, &c);
+  ed_buf_init(&w, 1 << 20);
+  cli_seal(&c, &w, "a", 1); /* three records, one batch */
+  cli_seal(&c, &w, "bb", 2);
+  cli_seal(&c, &w, "ccc", 3);
+  memcpy(want + n, "abbccc", 6), n += 6;
+  cli_send(&h, &c, w.data, w.len);
+  h_pump(&h);
+  ed_buf_reset(&w);
+  cli_seal(&c, &w, "dddd", 4); /* cut in the header, then in the body */
+  memcpy(want + n, "dddd", 4), n += 4;
+  size_t cuts[] = {3, 9, w.len};
+  for (size_t i = 0, at = 0; i < 3; at = cuts[i++]) {
+    cli_send(&h, &c, w.data + at, cuts[i] - at);
+    h_pump(&h);
+  }
+  ed_buf_reset(&w);
+  for (size_t i = 0; i < 20000; i++) want[n + i] = (char)('A' + i % 26);
+  cli_seal(&c, &w, want + n, 20000); /* a full record, then the rest */
+  n += 20000;
+  cli_send(&h, &c, w.data, w.len);
+  for (int i = 0; i < 200 && c.plain.len < n; i++) {
+    h_pump(&h);
+    cli_read(&c);
+  }
+  CHECK_EQ(c.plain.len, n);
+  CHECK(c.plain.len == n && memcmp(c.plain.data, want, n) == 0);
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
+  CHECK(!c.tls_failed && !c.eof);
+  ed_buf_cleanup(&w);
+  cli_free(&c);
+  h_finish(&h);
+}
+
 /* A TCP_DEFER_ACCEPT listener (what internal/listen makes) hands over a
  * connection once its ClientHello arrived; the loop reads it right at
  * accept, so the first step is in the pool as soon as the connection is
@@ -838,6 +886,7 @@ static void test_resumption_tail_on_loop(void) {
 
 int main(void) {
   RUN(test_states_echo_and_client_close);
+  RUN(test_echo_record_boundaries);
   RUN(test_deferred_accept_reads_hello);
   RUN(test_data_while_step_in_pool);
   RUN(test_stream_while_step_in_pool);
