@@ -105,11 +105,22 @@ void ed_conn_set_state(struct ed_conn *c, enum ed_conn_state to) {
     pthread_mutex_unlock(&l->reg_mu);
   }
   set_timer(c, from, to);
+  if (from == ED_CONN_HS_POOL && to != ED_CONN_HS_READ) ed_conn_pool_event(c);
   if (c->hs_slot && (to == ED_CONN_ESTABLISHED || is_closing(to))) {
     c->hs_slot = 0; /* out of the handshake phase: its slot is free */
     atomic_fetch_sub(&l->sh->num_handshaking, 1);
   }
   if (in_handshake(from) && is_closing(to)) ed_conn_hs_outcome(c, from);
+}
+
+/* ed_conn_pool_event: something the loop must act on happened to |c|
+ * while its step is in the pool (bytes or the peer's end read, a close):
+ * the step, quiet or not, must wake the loop when it is done (conn_step.c
+ * ed_conn_step_complete; ed_conn_step_done uncounts it). */
+void ed_conn_pool_event(struct ed_conn *c) {
+  if (c->pool_event) return;
+  c->pool_event = 1;
+  atomic_fetch_add(&c->loop->step_waiters, 1);
 }
 
 /* ---- freeing ------------------------------------------------------------ */
@@ -410,6 +421,18 @@ static int set_reading(struct ed_conn *c, int on) {
   return rc;
 }
 
+/* take_back_fd: the socket lent to the step in the pool (conn_step.c
+ * step_send) is about to be closed. Once this returns the pool will not
+ * send on it: a send under way finishes first (the lock), a later one
+ * finds step.fd -1. Without it the descriptor's number, reused by the
+ * next accept, could get this handshake's flight. */
+static void take_back_fd(struct ed_conn *c) {
+  pthread_mutex_lock(&c->loop->lend_mu);
+  c->step.fd = -1;
+  pthread_mutex_unlock(&c->loop->lend_mu);
+  c->pool_fd = 0;
+}
+
 /* ed_conn_io is the one function that decides a connection's I/O: from
  * its state and buffers it starts queued writes, sends the FIN once a
  * closing connection's queue is empty (FLUSHING -> LINGER), starts or
@@ -427,8 +450,10 @@ void ed_conn_io(struct ed_conn *c) {
   }
   if (c->st != ED_CONN_CLOSED && set_reading(c, wants_read(c)) != 0)
     ed_conn_close_state(c, CR_ERROR, HOW_ABORT);
-  if (c->st == ED_CONN_CLOSED && !uv_is_closing((uv_handle_t *)&c->tcp))
+  if (c->st == ED_CONN_CLOSED && !uv_is_closing((uv_handle_t *)&c->tcp)) {
+    if (c->pool_fd) take_back_fd(c);
     uv_close((uv_handle_t *)&c->tcp, on_close);
+  }
 }
 
 /* io_settled: the echo's common case, where ed_conn_io's rules change
@@ -541,6 +566,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct ed_loop *l = c->loop;
   const uint8_t *data = (const uint8_t *)buf->base;
   ed_loop_awake(l);
+  if (c->st == ED_CONN_HS_POOL && nread != 0) ed_conn_pool_event(c);
   if (nread < 0) {
     on_peer_end(c, nread);
   } else if (nread > 0 && c->st == ED_CONN_ESTABLISHED) {

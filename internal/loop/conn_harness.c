@@ -116,14 +116,20 @@ static size_t fake_busy(void *pool) {
 static const struct ed_loop_pool_ops fake_ops = {fake_submit, fake_full,
                                                  fake_busy};
 
+struct ed_hs_job *h_pool_take(struct harness *h) {
+  struct ed_hs_job *job = h->pool.head;
+  if (!job) return NULL;
+  h->pool.head = job->next;
+  if (!h->pool.head) h->pool.tail = NULL;
+  h->pool.queued--;
+  job->next = NULL;
+  return job;
+}
+
 size_t h_pool_run(struct harness *h, size_t n) {
   size_t ran = 0;
-  while (ran < n && h->pool.head) {
-    struct ed_hs_job *job = h->pool.head;
-    h->pool.head = job->next;
-    if (!h->pool.head) h->pool.tail = NULL;
-    h->pool.queued--;
-    job->next = NULL;
+  struct ed_hs_job *job;
+  while (ran < n && (job = h_pool_take(h)) != NULL) {
     job->run(job); /* what a pool thread does */
     job->complete(job);
     ran++;

@@ -81,6 +81,10 @@ void h_pump(struct harness *h);
 /* h_pool_run runs up to |n| queued steps (oldest first), each followed by
  * h_pump; returns how many ran. */
 size_t h_pool_run(struct harness *h, size_t n);
+/* h_pool_take takes the oldest queued step without running it (NULL when
+ * none): the test runs job->run and job->complete itself, and looks in
+ * between. */
+struct ed_hs_job *h_pool_take(struct harness *h);
 /* h_expire runs every timeout due |after_ms| from now, then h_pump. */
 void h_expire(struct harness *h, uint64_t after_ms);
 

@@ -145,8 +145,24 @@ static void hs_step_done(struct ed_conn *c);
  * (ed_tls_mark_io_thread), so a certificate check reached here would fail
  * the handshake rather than run. */
 static void hs_run_inline(struct ed_conn *c) {
+  c->step.fd = -1; /* the loop's own step: the loop sends */
   ed_conn_step_run(&c->job);
   hs_step_done(c);
+}
+
+/* lend_fd returns the socket a pooled step may send its output on itself
+ * (conn_step.c step_send), or -1: only with nothing queued ahead of it
+ * (bytes stay in order) and a peer that has not reset, and never for a
+ * re-check (its step completes the handshake: the loop sends). A close
+ * meanwhile takes it back first (conn.c take_back_fd). */
+static int lend_fd(const struct ed_conn *c) {
+  uv_os_fd_t fd;
+  if (c->step.recheck || c->wq_head || c->inflight ||
+      c->peer_end == PEER_RESET ||
+      uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0) {
+    return -1;
+  }
+  return fd;
 }
 
 /* hs_to_pool hands the step to the pool (HS_POOL). A new handshake's
@@ -156,7 +172,10 @@ static void hs_to_pool(struct ed_conn *c, int is_new) {
   struct ed_loop *l = c->loop;
   c->job.run = ed_conn_step_run;
   c->job.complete = ed_conn_step_complete;
+  c->step.fd = lend_fd(c);
+  c->pool_fd = c->step.fd >= 0;
   if (ed_loop_pool(l)->submit(l->sh->pool, &c->job, is_new) != 0) {
+    c->pool_fd = 0;
     ed_stat_add(&l->stats.rejected[ED_REJECT_PENDING_HANDSHAKES], 1);
     ed_conn_log_refused(c, ED_REJECT_PENDING_HANDSHAKES);
     ed_conn_close_state(c, CR_REJECTED, HOW_ABORT);
@@ -395,6 +414,11 @@ static void hs_step_done(struct ed_conn *c) {
 }
 
 void ed_conn_step_done(struct ed_conn *c) {
+  if (c->pool_event) {
+    c->pool_event = 0;
+    atomic_fetch_sub(&c->loop->step_waiters, 1);
+  }
+  c->pool_fd = 0;                 /* the socket is the loop's alone again */
   if (c->st != ED_CONN_HS_POOL) { /* closed while the step was pooled */
     ed_conn_unref(c);
     return;

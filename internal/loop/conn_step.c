@@ -15,12 +15,15 @@
  *
  * While the connection is in ED_CONN_HS_POOL this code owns c->tls,
  * c->step and c->snap_gen, and nothing else of the connection: it reads
- * c->loop and the loop's shared state (the current snapshot). The loop
+ * c->loop and the loop's shared state (the current snapshot), and sends
+ * on the socket when the loop lent it (step.fd, step_send). The loop
  * thread touches none of them until it takes the connection back (loop.c
  * run_steps -> ed_conn_step_done). The one exception runs on the loop
  * itself: a resumption's last step (symmetric crypto only; conn_hs.c
  * hs_run_inline calls ed_conn_step_run there, never while a step is in the
  * pool, and never for a re-check step). */
+#include <errno.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "internal/loop/loop_internal.h"
@@ -66,8 +69,33 @@ static void step_recheck(struct ed_conn *c) {
   ed_tls_snapshot_unref(s);
 }
 
+/* step_send sends a step's output (the server's flight) from the pool
+ * thread, on the socket the loop lent it (step.fd: nothing is queued
+ * ahead of it; under lend_mu, so a close on the loop cannot close the
+ * descriptor meanwhile: conn.c take_back_fd). Only for a step that needs
+ * more from the client: a completed handshake's tickets wait for the
+ * loop (a re-check may refuse the client first), a failure's alert goes
+ * with the loop's close. All of it sent, the step is quiet: the loop
+ * need not wake for it. What did not go (a full socket buffer, an error,
+ * no socket lent or one taken back) stays in step.out for the loop,
+ * which sends it as it would have, or meets the same error. */
+static void step_send(struct ed_conn *c) {
+  struct ed_buf *out = &c->step.out;
+  pthread_mutex_lock(&c->loop->lend_mu);
+  while (c->step.fd >= 0 && out->len) {
+    ssize_t n =
+        send(c->step.fd, out->data, out->len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    ed_buf_consume(out, (size_t)n);
+  }
+  c->step.quiet = c->step.fd >= 0 && out->len == 0;
+  pthread_mutex_unlock(&c->loop->lend_mu);
+}
+
 void ed_conn_step_run(struct ed_hs_job *job) {
   struct ed_conn *c = conn_of_job(job);
+  c->step.quiet = 0;
   if (c->step.recheck) {
     c->step.recheck = 0;
     step_recheck(c);
@@ -91,21 +119,37 @@ void ed_conn_step_run(struct ed_hs_job *job) {
   ed_buf_consume(&c->step.in, io.in_used);
   if (c->step.rc < 0)
     c->step.reason = ed_tls_conn_failure(c->tls, &c->step.detail);
+  if (c->step.rc == 0) step_send(c);
 }
 
 /* ed_conn_step_complete pushes |c| on its loop's lock-free stack of
  * finished steps (loop.c run_steps takes them all) and wakes the loop
  * only if it polls: an awake loop takes the stack before it polls again
  * (loop.c on_prepare), so on a busy loop a finished step costs no
- * syscall at all. The first push onto an empty stack signals; later ones
- * find a wake-up (or a look) already due. */
+ * syscall at all. One signal per poll is enough (|signalled|).
+ *
+ * A quiet step (step_send) wakes nobody: its flight is out, and the
+ * loop takes it at its next look at the stack, at the latest when the
+ * client's answer wakes it. That saves the loop a wake-up per handshake
+ * (the eventfd write and read, an epoll_wait, and on a shared core the
+ * two context switches of the loop preempting this thread). Unless some
+ * connection waits for its step with something to act on (bytes that
+ * came meanwhile, a close: l->step_waiters), which might be this one:
+ * then it signals as any step does. The loop counts a waiter before its
+ * next look at the stack, and this thread pushes before it reads the
+ * count (all sequentially consistent), so either the loop's look finds
+ * the step or the count makes this thread signal. |c| is not read after
+ * the push: the loop may free it from then on. */
 void ed_conn_step_complete(struct ed_hs_job *job) {
   struct ed_conn *c = conn_of_job(job);
   struct ed_loop *l = c->loop;
+  int quiet = c->step.quiet;
   struct ed_conn *head = atomic_load_explicit(&l->done, memory_order_relaxed);
   do {
     c->done_next = head;
   } while (!atomic_compare_exchange_weak_explicit(
       &l->done, &head, c, memory_order_seq_cst, memory_order_relaxed));
-  if (!head && atomic_load(&l->polling)) ed_wake_signal(&l->wake);
+  if (quiet && atomic_load(&l->step_waiters) == 0) return;
+  if (atomic_load(&l->polling) && !atomic_exchange(&l->signalled, 1))
+    ed_wake_signal(&l->wake);
 }

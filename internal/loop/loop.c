@@ -148,6 +148,7 @@ static void on_prepare(uv_prepare_t *h) {
   struct ed_loop *l = h->data;
   l->iterations++;
   if (l->share.percent) share_nap(l);
+  atomic_store(&l->signalled, 0);
   atomic_store(&l->polling, 1);
   if (atomic_load(&l->done) || l->ready_head) run_steps(l);
   if (l->share.percent) l->poll_from_ns = uv_hrtime();
@@ -286,6 +287,7 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
     return NULL;
   }
   pthread_mutex_init(&l->mbox_mu, NULL);
+  pthread_mutex_init(&l->lend_mu, NULL);
   pthread_mutex_init(&l->reg_mu, NULL);
   link_init(&l->conns);
   link_init(&l->hs_q);
@@ -371,6 +373,7 @@ void ed_loop_free(struct ed_loop *l) {
   }
   ed_loop_accept_cleanup(l);
   pthread_mutex_destroy(&l->mbox_mu);
+  pthread_mutex_destroy(&l->lend_mu);
   pthread_mutex_destroy(&l->reg_mu);
   free(l->rbuf);
   free(l->pbuf);

@@ -156,6 +156,15 @@ struct ed_conn_step {
   /* Set by the loop: this step only re-checks a completed handshake's
    * identity against the current snapshot (conn_hs.c hs_recheck). */
   uint8_t recheck;
+  /* Set by the pool: the step needs more from the client and its output
+   * all went out on |fd|; the loop has nothing to do with it until the
+   * client answers, so the pool does not wake it (conn_step.c). */
+  uint8_t quiet;
+  /* Set by the loop: the socket the pool may send a step's output on
+   * itself (nothing queued ahead of it); -1: the loop sends it. Read and
+   * written under l->lend_mu only while the step is in the pool: a close
+   * takes it back (ed_conn_io) before the descriptor is closed. */
+  int fd;
 };
 
 struct ed_conn {
@@ -173,6 +182,13 @@ struct ed_conn {
   uint8_t close_reason; /* the first close's, enum close_reason */
   uint8_t resumed;      /* not a bitfield: read under reg_mu elsewhere */
   uint8_t hs_slot;      /* counted in sh->num_handshaking (conn.c admission) */
+  /* The socket is lent to the step in the pool (step.fd), until the step
+   * is back or a close takes it back (conn.c ed_conn_io). Loop only. */
+  uint8_t pool_fd;
+  /* Something happened to the connection while its step was in the pool
+   * (bytes or the peer's FIN read, a close): counted in l->step_waiters
+   * until the step is back. Loop only. */
+  uint8_t pool_event;
   enum ed_suite suite;
   uint64_t id;             /* from 1; 0: refused at accept, never admitted */
   struct ed_tls_conn *tls; /* created by the first pool step, on the
@@ -317,6 +333,17 @@ struct ed_loop {
    * again: a pool thread that pushes a step meanwhile signals |wake|;
    * otherwise the loop takes it before its next poll (loop.c on_prepare). */
   _Atomic int polling;
+  /* A pool thread signalled |wake| since the loop's last look at |done|
+   * (on_prepare clears it): later pushes need not signal again. */
+  _Atomic int signalled;
+  /* How many connections wait for their step to come back with something
+   * to act on (ed_conn.pool_event). While none does, a quiet step is
+   * pushed without a wake-up: the loop takes it at its next look, which
+   * the client's answer causes (conn_step.c ed_conn_step_complete). */
+  _Atomic int64_t step_waiters;
+  /* Held by a pool thread while it sends on a lent socket, and by the loop
+   * while it takes one back before closing it (step.fd). */
+  pthread_mutex_t lend_mu;
   /* --handshake-share: when the poll under way began (on_prepare; 0:
    * none, or already counted) and the loop's total time asleep in polls
    * (ed_loop_awake adds each). */
@@ -394,6 +421,8 @@ void ed_conn_abort(struct ed_conn *c);
 const char *ed_close_reason_name(enum close_reason r);
 
 /* conn_hs.c: the handshake on the loop. */
+/* ed_conn_pool_event: see conn.c. */
+void ed_conn_pool_event(struct ed_conn *c);
 /* ed_conn_step_done: a step came back from the pool (run_steps). */
 void ed_conn_step_done(struct ed_conn *c);
 void ed_conn_hs_timeout(struct ed_conn *c);

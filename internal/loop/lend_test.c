@@ -1,0 +1,181 @@
+/* internal/loop tests: a handshake step that needs more from the client
+ * sends its flight from the pool thread, on the socket the loop lends it,
+ * and wakes nobody (conn_step.c step_send, ed_conn_step_complete). Driven
+ * through the harness (conn_harness.h), with each step's run and
+ * completion done by hand so the test can look in between: the flight is
+ * on the wire before the loop runs again; the loop, asleep in its poll,
+ * gets no signal for such a step, but does when something reached the
+ * connection meanwhile (the client's answer, its FIN, a kill), or that
+ * something would wait with nobody to take the step back; and a socket
+ * closed while its step is in the pool is taken back first, so the pool
+ * never sends on a descriptor number the next accept reused. */
+#include <poll.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "internal/loop/conn_harness.h"
+#include "internal/testing/testing.h"
+
+/* wake_pending: the loop's eventfd was signalled (reading clears it). */
+static int wake_pending(struct harness *h) {
+  uint64_t n;
+  return read(h->l->wake.fd, &n, sizeof(n)) == (ssize_t)sizeof(n);
+}
+
+/* as_if_asleep makes the loop look as it does in its poll: a pushed step
+ * must signal it unless the loop will take it anyway. */
+static void as_if_asleep(struct harness *h) {
+  (void)wake_pending(h);
+  atomic_store(&h->l->signalled, 0);
+  atomic_store(&h->l->polling, 1);
+}
+
+/* wait_bytes waits (bounded) until |c|'s socket has something to read
+ * and reads it into c->in. */
+static void wait_bytes(struct cli *c) {
+  struct pollfd p = {c->fd, POLLIN, 0};
+  CHECK_EQ(poll(&p, 1, 2000), 1);
+  cli_recv(c);
+}
+
+static int conn_fd(struct harness *h, uint16_t port) {
+  char want[32];
+  snprintf(want, sizeof(want), "127.0.0.1:%u", port);
+  for (struct ed_link *e = h->l->conns.next; e != &h->l->conns; e = e->next) {
+    struct ed_conn *c = CONN_OF(e, reg);
+    uv_os_fd_t fd;
+    if (strcmp(c->peer_addr, want) == 0 &&
+        uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
+      return fd;
+    }
+  }
+  return -1;
+}
+
+static uint64_t session_id(struct harness *h, struct cli *c) {
+  struct ed_session_info s;
+  return h_session(h, c->port, &s) == 0 ? s.id : 0;
+}
+
+/* hello_pooled opens |c| and leaves its first step (the ClientHello)
+ * taken out of the pool, not run: returned. */
+static struct ed_hs_job *hello_pooled(struct harness *h, struct cli *c) {
+  cli_open(h, c, CLI_ALICE);
+  CHECK_EQ(cli_hs(h, c), 0);
+  h_pump(h);
+  CHECK_EQ(h->pool.queued, 1);
+  return h_pool_take(h);
+}
+
+/* finish_and_echo completes |c|'s handshake (its answer is either sent
+ * already, |answered|, or sent now) and checks the echo. */
+static void finish_and_echo(struct harness *h, struct cli *c, int answered) {
+  if (!answered) {
+    CHECK_EQ(cli_hs(h, c), 1); /* the client is done once it sent this */
+    h_pump(h);
+  }
+  CHECK_EQ(h_pool_run(h, 1), 1);
+  CHECK_EQ(h_state(h, c->port), ED_SESSION_ESTABLISHED);
+  cli_write(h, c, "ping", 4);
+  for (int i = 0; i < 100 && c->plain.len < 4; i++) {
+    h_pump(h);
+    cli_read(c);
+  }
+  CHECK(c->plain.len == 4 && memcmp(c->plain.data, "ping", 4) == 0);
+}
+
+/* The flight leaves from the pool thread and the loop is not woken: it
+ * takes the step back at its next look, here the client's answer. */
+static void test_flight_sent_by_the_pool(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h_start(&h);
+  struct ed_hs_job *job = hello_pooled(&h, &c);
+  job->run(job);
+  wait_bytes(&c); /* the loop has not run since the step was taken */
+  CHECK(c.in.len > 0);
+  as_if_asleep(&h);
+  job->complete(job);
+  CHECK(!wake_pending(&h));
+  CHECK_EQ(cli_hs(&h, &c), 1); /* the client's answer wakes the loop */
+  h_pump(&h);
+  CHECK_EQ(h.pool.queued, 1); /* the step was taken back and the next one
+                               * submitted */
+  finish_and_echo(&h, &c, 1);
+  CHECK_EQ(atomic_load(&h.l->step_waiters), 0);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* The client's answer, its FIN or a kill reaches the loop while the step
+ * is still in the pool: the step, quiet as it is, must wake the loop. */
+static void test_event_while_pooled_wakes(void) {
+  for (int what = 0; what < 3; what++) {
+    struct harness h;
+    struct cli c;
+    h_init(&h);
+    h_start(&h);
+    struct ed_hs_job *job = hello_pooled(&h, &c);
+    job->run(job);
+    wait_bytes(&c);
+    if (what == 0) CHECK_EQ(cli_hs(&h, &c), 1); /* the answer */
+    if (what == 1) cli_fin(&c);
+    if (what == 2) ed_loop_post_kill(h.l, session_id(&h, &c));
+    h_pump(&h); /* the loop reads it; the step is not back */
+    CHECK_EQ(atomic_load(&h.l->step_waiters), 1);
+    as_if_asleep(&h);
+    job->complete(job);
+    CHECK(wake_pending(&h));
+    h_pump(&h);
+    CHECK_EQ(atomic_load(&h.l->step_waiters), 0);
+    if (what == 0) {
+      finish_and_echo(&h, &c, 1);
+    } else {
+      for (int i = 0; i < 100 && h_num_conns(&h) > 0; i++) h_pump(&h);
+      CHECK_EQ(h_num_conns(&h), 0);
+    }
+    cli_free(&c);
+    h_finish(&h);
+  }
+}
+
+/* A kill while the step is in the pool closes the socket at once, and
+ * its descriptor number goes to whatever the process opens next (here a
+ * socket pair, in a server the next accept); the step, run after that,
+ * must send nothing on it. */
+static void test_kill_takes_the_socket_back(void) {
+  struct harness h;
+  struct cli a;
+  int sp[2];
+  h_init(&h);
+  h_start(&h);
+  struct ed_hs_job *job = hello_pooled(&h, &a);
+  int fd = conn_fd(&h, a.port);
+  CHECK(fd >= 0);
+  ed_loop_post_kill(h.l, session_id(&h, &a));
+  h_pump(&h);
+  wait_bytes(&a);
+  CHECK(a.eof || a.reset);
+  CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sp), 0);
+  CHECK_EQ(sp[0], fd); /* the number was reused */
+  job->run(job);
+  job->complete(job);
+  h_pump(&h);
+  char got[64];
+  CHECK_EQ(recv(sp[1], got, sizeof(got), 0), -1); /* nothing of a's flight */
+  CHECK_EQ(h_num_conns(&h), 0);
+  close(sp[0]);
+  close(sp[1]);
+  cli_free(&a);
+  h_finish(&h);
+}
+
+int main(void) {
+  RUN(test_flight_sent_by_the_pool);
+  RUN(test_event_while_pooled_wakes);
+  RUN(test_kill_takes_the_socket_back);
+  return TEST_RESULT();
+}
