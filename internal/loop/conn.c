@@ -427,9 +427,9 @@ static int set_reading(struct ed_conn *c, int on) {
  * finds step.fd -1. Without it the descriptor's number, reused by the
  * next accept, could get this handshake's flight. */
 static void take_back_fd(struct ed_conn *c) {
-  pthread_mutex_lock(&c->loop->lend_mu);
+  pthread_mutex_lock(ed_conn_lend_mu(c));
   c->step.fd = -1;
-  pthread_mutex_unlock(&c->loop->lend_mu);
+  pthread_mutex_unlock(ed_conn_lend_mu(c));
   c->pool_fd = 0;
 }
 

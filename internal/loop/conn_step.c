@@ -71,7 +71,7 @@ static void step_recheck(struct ed_conn *c) {
 
 /* step_send sends a step's output (the server's flight) from the pool
  * thread, on the socket the loop lent it (step.fd: nothing is queued
- * ahead of it; under lend_mu, so a close on the loop cannot close the
+ * ahead of it; under its lend lock, so a close on the loop cannot close the
  * descriptor meanwhile: conn.c take_back_fd). Only for a step that needs
  * more from the client: a completed handshake's tickets wait for the
  * loop (a re-check may refuse the client first), a failure's alert goes
@@ -81,7 +81,7 @@ static void step_recheck(struct ed_conn *c) {
  * which sends it as it would have, or meets the same error. */
 static void step_send(struct ed_conn *c) {
   struct ed_buf *out = &c->step.out;
-  pthread_mutex_lock(&c->loop->lend_mu);
+  pthread_mutex_lock(ed_conn_lend_mu(c));
   while (c->step.fd >= 0 && out->len) {
     ssize_t n =
         send(c->step.fd, out->data, out->len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -90,7 +90,7 @@ static void step_send(struct ed_conn *c) {
     ed_buf_consume(out, (size_t)n);
   }
   c->step.quiet = c->step.fd >= 0 && out->len == 0;
-  pthread_mutex_unlock(&c->loop->lend_mu);
+  pthread_mutex_unlock(ed_conn_lend_mu(c));
 }
 
 void ed_conn_step_run(struct ed_hs_job *job) {

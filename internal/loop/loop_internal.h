@@ -147,6 +147,9 @@ struct wchunk {
 
 /* What a handshake step reads and writes: the pool's while the connection
  * is in ED_CONN_HS_POOL (with |tls|), the loop's otherwise. */
+/* Locks guarding the sockets lent to pool steps, per loop (lend_mu). */
+#define ED_LEND_LOCKS 16
+
 struct ed_conn_step {
   struct ed_buf in;  /* ciphertext for the step */
   struct ed_buf out; /* what the step wants sent (next flight, alert) */
@@ -162,7 +165,7 @@ struct ed_conn_step {
   uint8_t quiet;
   /* Set by the loop: the socket the pool may send a step's output on
    * itself (nothing queued ahead of it); -1: the loop sends it. Read and
-   * written under l->lend_mu only while the step is in the pool: a close
+   * written under ed_conn_lend_mu only while the step is in the pool: a close
    * takes it back (ed_conn_io) before the descriptor is closed. */
   int fd;
 };
@@ -342,8 +345,10 @@ struct ed_loop {
    * the client's answer causes (conn_step.c ed_conn_step_complete). */
   _Atomic int64_t step_waiters;
   /* Held by a pool thread while it sends on a lent socket, and by the loop
-   * while it takes one back before closing it (step.fd). */
-  pthread_mutex_t lend_mu;
+   * while it takes one back before closing it (step.fd): one of
+   * ED_LEND_LOCKS per connection (ed_conn_lend_mu), so pool threads
+   * sending for different connections seldom wait for each other. */
+  pthread_mutex_t lend_mu[ED_LEND_LOCKS];
   /* --handshake-share: when the poll under way began (on_prepare; 0:
    * none, or already counted) and the loop's total time asleep in polls
    * (ed_loop_awake adds each). */
@@ -420,9 +425,17 @@ void ed_conn_close(struct ed_conn *c, enum close_reason why,
 void ed_conn_abort(struct ed_conn *c);
 const char *ed_close_reason_name(enum close_reason r);
 
-/* conn_hs.c: the handshake on the loop. */
-/* ed_conn_pool_event: see conn.c. */
+/* ed_conn_pool_event: something reached |c| while its step is in the
+ * pool (conn.c); its step will wake the loop when it is done. */
 void ed_conn_pool_event(struct ed_conn *c);
+/* ed_conn_lend_mu returns the lock that guards |c|'s socket while it is
+ * lent to a pool step (conn_step.c step_send, conn.c take_back_fd). Any
+ * thread. */
+static inline pthread_mutex_t *ed_conn_lend_mu(const struct ed_conn *c) {
+  return &c->loop->lend_mu[c->id % ED_LEND_LOCKS];
+}
+
+/* conn_hs.c: the handshake on the loop. */
 /* ed_conn_step_done: a step came back from the pool (run_steps). */
 void ed_conn_step_done(struct ed_conn *c);
 void ed_conn_hs_timeout(struct ed_conn *c);
