@@ -145,11 +145,11 @@ struct wchunk {
   uint8_t data[];
 };
 
-/* What a handshake step reads and writes: the pool's while the connection
- * is in ED_CONN_HS_POOL (with |tls|), the loop's otherwise. */
 /* Locks guarding the sockets lent to pool steps, per loop (lend_mu). */
 #define ED_LEND_LOCKS 16
 
+/* What a handshake step reads and writes: the pool's while the connection
+ * is in ED_CONN_HS_POOL (with |tls|), the loop's otherwise. */
 struct ed_conn_step {
   struct ed_buf in;  /* ciphertext for the step */
   struct ed_buf out; /* what the step wants sent (next flight, alert) */
