@@ -141,6 +141,7 @@ static void conn_free(struct ed_conn *c) {
   ed_buf_cleanup(&c->step.out);
   ed_tls_conn_free(c->tls);
   free(c->via);
+  pthread_mutex_destroy(&c->lend_mu);
   int counted = admitted(c);
   free(c);
   if (counted) ed_loop_conn_freed(l);
@@ -427,9 +428,9 @@ static int set_reading(struct ed_conn *c, int on) {
  * finds step.fd -1. Without it the descriptor's number, reused by the
  * next accept, could get this handshake's flight. */
 static void take_back_fd(struct ed_conn *c) {
-  pthread_mutex_lock(ed_conn_lend_mu(c));
+  pthread_mutex_lock(&c->lend_mu);
   c->step.fd = -1;
-  pthread_mutex_unlock(ed_conn_lend_mu(c));
+  pthread_mutex_unlock(&c->lend_mu);
   c->pool_fd = 0;
 }
 
@@ -696,6 +697,7 @@ static struct ed_conn *conn_new(struct ed_loop *l,
   struct ed_conn *c = ed_calloc(1, sizeof(*c));
   c->loop = l;
   c->refs = 1; /* the handle's */
+  pthread_mutex_init(&c->lend_mu, NULL);
   c->st = ED_CONN_NEW;
   c->state = public_state[ED_CONN_NEW];
   if (a->peer.sa.sa_family != AF_UNSPEC)

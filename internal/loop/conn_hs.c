@@ -145,20 +145,23 @@ static void hs_step_done(struct ed_conn *c);
  * (ed_tls_mark_io_thread), so a certificate check reached here would fail
  * the handshake rather than run. */
 static void hs_run_inline(struct ed_conn *c) {
-  c->step.fd = -1; /* the loop's own step: the loop sends */
+  c->step.lent = 0; /* the loop's own step: the loop sends */
   ed_conn_step_run(&c->job);
   hs_step_done(c);
 }
 
 /* lend_fd returns the socket a pooled step may send its output on itself
  * (conn_step.c step_send), or -1: only with nothing queued ahead of it
- * (bytes stay in order) and a peer that has not reset, and never for a
- * re-check (its step completes the handshake: the loop sends). A close
- * meanwhile takes it back first (conn.c take_back_fd). */
+ * (bytes stay in order), never for a re-check (its step completes the
+ * handshake: the loop sends), and never once the peer sent its FIN or
+ * RST: the loop has stopped reading, so no answer would come to take a
+ * quiet step back, and the step must wake it (a half-closed client gets
+ * its verdict at once, not at the next sweep). A close meanwhile takes
+ * the socket back first (conn.c take_back_fd). */
 static int lend_fd(const struct ed_conn *c) {
   uv_os_fd_t fd;
   if (c->step.recheck || c->wq_head || c->inflight ||
-      c->peer_end == PEER_RESET ||
+      c->peer_end != PEER_OPEN ||
       uv_fileno((const uv_handle_t *)&c->tcp, &fd) != 0) {
     return -1;
   }
@@ -173,7 +176,8 @@ static void hs_to_pool(struct ed_conn *c, int is_new) {
   c->job.run = ed_conn_step_run;
   c->job.complete = ed_conn_step_complete;
   c->step.fd = lend_fd(c);
-  c->pool_fd = c->step.fd >= 0;
+  c->step.lent = c->step.fd >= 0;
+  c->pool_fd = c->step.lent;
   if (ed_loop_pool(l)->submit(l->sh->pool, &c->job, is_new) != 0) {
     c->pool_fd = 0;
     ed_stat_add(&l->stats.rejected[ED_REJECT_PENDING_HANDSHAKES], 1);

@@ -71,17 +71,17 @@ static void step_recheck(struct ed_conn *c) {
 
 /* step_send sends a step's output (the server's flight) from the pool
  * thread, on the socket the loop lent it (step.fd: nothing is queued
- * ahead of it; under its lend lock, so a close on the loop cannot close the
- * descriptor meanwhile: conn.c take_back_fd). Only for a step that needs
- * more from the client: a completed handshake's tickets wait for the
+ * ahead of it; under the connection's lend_mu, so a close on the loop
+ * cannot close the descriptor meanwhile: conn.c take_back_fd). Only for a step
+ * that needs more from the client: a completed handshake's tickets wait for the
  * loop (a re-check may refuse the client first), a failure's alert goes
  * with the loop's close. All of it sent, the step is quiet: the loop
  * need not wake for it. What did not go (a full socket buffer, an error,
- * no socket lent or one taken back) stays in step.out for the loop,
+ * a socket taken back) stays in step.out for the loop,
  * which sends it as it would have, or meets the same error. */
 static void step_send(struct ed_conn *c) {
   struct ed_buf *out = &c->step.out;
-  pthread_mutex_lock(ed_conn_lend_mu(c));
+  pthread_mutex_lock(&c->lend_mu);
   while (c->step.fd >= 0 && out->len) {
     ssize_t n =
         send(c->step.fd, out->data, out->len, MSG_DONTWAIT | MSG_NOSIGNAL);
@@ -90,7 +90,7 @@ static void step_send(struct ed_conn *c) {
     ed_buf_consume(out, (size_t)n);
   }
   c->step.quiet = c->step.fd >= 0 && out->len == 0;
-  pthread_mutex_unlock(ed_conn_lend_mu(c));
+  pthread_mutex_unlock(&c->lend_mu);
 }
 
 void ed_conn_step_run(struct ed_hs_job *job) {
@@ -119,7 +119,7 @@ void ed_conn_step_run(struct ed_hs_job *job) {
   ed_buf_consume(&c->step.in, io.in_used);
   if (c->step.rc < 0)
     c->step.reason = ed_tls_conn_failure(c->tls, &c->step.detail);
-  if (c->step.rc == 0) step_send(c);
+  if (c->step.rc == 0 && c->step.lent) step_send(c);
 }
 
 /* ed_conn_step_complete pushes |c| on its loop's lock-free stack of

@@ -6,7 +6,9 @@
  * on the wire before the loop runs again; the loop, asleep in its poll,
  * gets no signal for such a step, but does when something reached the
  * connection meanwhile (the client's answer, its FIN, a kill), or that
- * something would wait with nobody to take the step back; and a socket
+ * something would wait with nobody to take the step back (a step
+ * submitted after the client's FIN); each poll gets its own signal; and
+ * a socket
  * closed while its step is in the pool is taken back first, so the pool
  * never sends on a descriptor number the next accept reused. */
 #include <poll.h>
@@ -69,6 +71,17 @@ static struct ed_hs_job *hello_pooled(struct harness *h, struct cli *c) {
   return h_pool_take(h);
 }
 
+/* one_failed checks |c|'s one "handshake failed" line: reason protocol,
+ * |detail|. */
+static void one_failed(struct harness *h, struct cli *c, const char *detail) {
+  char v[256];
+  CHECK_EQ(h_log_count(h, "handshake failed", c->port), 1);
+  CHECK_STR(h_log_field(h, "handshake failed", c->port, "reason", v, sizeof(v)),
+            "protocol");
+  CHECK_STR(h_log_field(h, "handshake failed", c->port, "detail", v, sizeof(v)),
+            detail);
+}
+
 /* flight_pooled opens |c| and runs its first step by hand, as a pool
  * thread would; the flight reaches the client before the loop runs again
  * (the step has not been completed: returned). */
@@ -108,7 +121,7 @@ static void test_flight_sent_by_the_pool(void) {
   as_if_asleep(&h);
   job->complete(job);
   CHECK(!wake_pending(&h));
-  CHECK_EQ(cli_hs(&h, &c), 1); /* the client's answer wakes the loop */
+  CHECK_EQ(cli_hs(&h, &c), 1); /* the loop's next look takes it back */
   h_pump(&h);
   CHECK_EQ(h.pool.queued, 1); /* the step was taken back and the next one
                                * submitted */
@@ -179,9 +192,72 @@ static void test_kill_takes_the_socket_back(void) {
   h_finish(&h);
 }
 
+/* The client sends part of its next flight and its FIN while the first
+ * step is pooled: the loop reads both, stops reading, and submits the
+ * next step once the first is back. That step needs more bytes than will
+ * ever come, and must wake the loop (nothing else would, before the
+ * sweep's next tick) so that the handshake fails at once. */
+static void test_step_after_fin_wakes(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h_start(&h);
+  struct ed_hs_job *job = flight_pooled(&h, &c);
+  cli_send(&h, &c, "\x16", 1); /* a record's first byte */
+  cli_fin(&c);
+  h_pump(&h);
+  job->complete(job);
+  h_pump(&h); /* the first step back, the next one submitted */
+  CHECK_EQ(h.pool.queued, 1);
+  job = h_pool_take(&h);
+  job->run(job);
+  as_if_asleep(&h);
+  job->complete(job);
+  CHECK(wake_pending(&h));
+  h_pump(&h);
+  one_failed(&h, &c, "connection closed during the handshake");
+  CHECK_EQ(atomic_load(&h.l->step_waiters), 0);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* Steps that complete while the loop polls wake it once per poll: after
+ * the loop ran (and cleared |signalled| before its next poll), the next
+ * step signals again. */
+static void test_each_poll_gets_its_signal(void) {
+  struct harness h;
+  struct cli a, b;
+  struct ed_hs_job *job[2];
+  h_init(&h);
+  h_start(&h);
+  struct cli *cs[2] = {&a, &b};
+  for (int i = 0; i < 2; i++) { /* both at their last step, pooled */
+    struct ed_hs_job *first = flight_pooled(&h, cs[i]);
+    first->complete(first);
+    CHECK_EQ(cli_hs(&h, cs[i]), 1);
+    h_pump(&h);
+    job[i] = h_pool_take(&h);
+    CHECK(job[i] != NULL);
+  }
+  for (int i = 0; i < 2; i++) {
+    job[i]->run(job[i]); /* completes the handshake: not quiet */
+    (void)wake_pending(&h);
+    atomic_store(&h.l->polling, 1); /* in its poll; |signalled| as left */
+    job[i]->complete(job[i]);
+    CHECK(wake_pending(&h));
+    h_pump(&h);
+    CHECK_EQ(h_state(&h, cs[i]->port), ED_SESSION_ESTABLISHED);
+  }
+  cli_free(&a);
+  cli_free(&b);
+  h_finish(&h);
+}
+
 int main(void) {
   RUN(test_flight_sent_by_the_pool);
   RUN(test_event_while_pooled_wakes);
   RUN(test_kill_takes_the_socket_back);
+  RUN(test_step_after_fin_wakes);
+  RUN(test_each_poll_gets_its_signal);
   return TEST_RESULT();
 }

@@ -287,8 +287,6 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
     return NULL;
   }
   pthread_mutex_init(&l->mbox_mu, NULL);
-  for (int i = 0; i < ED_LEND_LOCKS; i++)
-    pthread_mutex_init(&l->lend_mu[i], NULL);
   pthread_mutex_init(&l->reg_mu, NULL);
   link_init(&l->conns);
   link_init(&l->hs_q);
@@ -374,7 +372,6 @@ void ed_loop_free(struct ed_loop *l) {
   }
   ed_loop_accept_cleanup(l);
   pthread_mutex_destroy(&l->mbox_mu);
-  for (int i = 0; i < ED_LEND_LOCKS; i++) pthread_mutex_destroy(&l->lend_mu[i]);
   pthread_mutex_destroy(&l->reg_mu);
   free(l->rbuf);
   free(l->pbuf);

@@ -145,9 +145,6 @@ struct wchunk {
   uint8_t data[];
 };
 
-/* Locks guarding the sockets lent to pool steps, per loop (lend_mu). */
-#define ED_LEND_LOCKS 16
-
 /* What a handshake step reads and writes: the pool's while the connection
  * is in ED_CONN_HS_POOL (with |tls|), the loop's otherwise. */
 struct ed_conn_step {
@@ -163,10 +160,12 @@ struct ed_conn_step {
    * all went out on |fd|; the loop has nothing to do with it until the
    * client answers, so the pool does not wake it (conn_step.c). */
   uint8_t quiet;
-  /* Set by the loop: the socket the pool may send a step's output on
-   * itself (nothing queued ahead of it); -1: the loop sends it. Read and
-   * written under ed_conn_lend_mu only while the step is in the pool: a close
-   * takes it back (ed_conn_io) before the descriptor is closed. */
+  /* Set by the loop before it submits the step: the pool may send the
+   * step's output itself, on |fd| (nothing queued ahead of it). |lent|
+   * does not change while the step is pooled; |fd| is read and written
+   * under ed_conn.lend_mu then, and a close takes it back (-1) before the
+   * descriptor is closed (conn.c take_back_fd). */
+  uint8_t lent;
   int fd;
 };
 
@@ -210,6 +209,11 @@ struct ed_conn {
    * while a step is in the pool. */
   struct ed_hs_job job;
   struct ed_conn_step step;
+  /* Held by a pool thread while it sends on the lent socket (step.fd),
+   * and by the loop while it takes the socket back to close it. The loop
+   * can wait for it only when it closes this very connection while its
+   * flight is being sent. */
+  pthread_mutex_t lend_mu;
   struct ed_conn *done_next; /* finished steps (loop.c run_steps) */
   struct ed_buf rx;
   size_t hs_read; /* bytes read before ESTABLISHED (0: the peer sent none) */
@@ -344,11 +348,6 @@ struct ed_loop {
    * pushed without a wake-up: the loop takes it at its next look, which
    * the client's answer causes (conn_step.c ed_conn_step_complete). */
   _Atomic int64_t step_waiters;
-  /* Held by a pool thread while it sends on a lent socket, and by the loop
-   * while it takes one back before closing it (step.fd): one of
-   * ED_LEND_LOCKS per connection (ed_conn_lend_mu), so pool threads
-   * sending for different connections seldom wait for each other. */
-  pthread_mutex_t lend_mu[ED_LEND_LOCKS];
   /* --handshake-share: when the poll under way began (on_prepare; 0:
    * none, or already counted) and the loop's total time asleep in polls
    * (ed_loop_awake adds each). */
@@ -428,12 +427,6 @@ const char *ed_close_reason_name(enum close_reason r);
 /* ed_conn_pool_event: something reached |c| while its step is in the
  * pool (conn.c); its step will wake the loop when it is done. */
 void ed_conn_pool_event(struct ed_conn *c);
-/* ed_conn_lend_mu returns the lock that guards |c|'s socket while it is
- * lent to a pool step (conn_step.c step_send, conn.c take_back_fd). Any
- * thread. */
-static inline pthread_mutex_t *ed_conn_lend_mu(const struct ed_conn *c) {
-  return &c->loop->lend_mu[c->id % ED_LEND_LOCKS];
-}
 
 /* conn_hs.c: the handshake on the loop. */
 /* ed_conn_step_done: a step came back from the pool (run_steps). */
