@@ -7,10 +7,12 @@
  * gets no signal for such a step, but does when something reached the
  * connection meanwhile (the client's answer, its FIN, a kill), or that
  * something would wait with nobody to take the step back (a step
- * submitted after the client's FIN); each poll gets its own signal; and
- * a socket
+ * submitted after the client's FIN); each poll gets its own signal; a
+ * flight the full socket would not take stays for the loop, which sends
+ * it in order; and a socket
  * closed while its step is in the pool is taken back first, so the pool
  * never sends on a descriptor number the next accept reused. */
+#include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
 #include <string.h>
@@ -253,11 +255,59 @@ static void test_each_poll_gets_its_signal(void) {
   h_finish(&h);
 }
 
+/* The socket is full when the pool sends (a client that does not read;
+ * here the test fills it from the server's side): what did not go stays
+ * in the step for the loop, which is woken and sends it after whatever
+ * went, once the client reads. */
+static void test_full_socket_leaves_the_rest_to_the_loop(void) {
+  struct harness h;
+  struct cli c;
+  static uint8_t junk[4096];
+  h_init(&h);
+  h_start(&h);
+  struct ed_hs_job *job = hello_pooled(&h, &c);
+  int fd = conn_fd(&h, c.port);
+  CHECK(fd >= 0);
+  memset(junk, 'j', sizeof(junk));
+  size_t filled = 0;
+  ssize_t n;
+  while ((n = send(fd, junk, sizeof(junk), MSG_DONTWAIT | MSG_NOSIGNAL)) > 0)
+    filled += (size_t)n;
+  CHECK(n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK));
+  job->run(job);
+  as_if_asleep(&h);
+  job->complete(job);
+  CHECK(wake_pending(&h)); /* not quiet: the flight is the loop's now */
+  for (int i = 0; i < 1000 && c.in.len < filled; i++) {
+    h_pump(&h);
+    cli_recv(&c);
+  }
+  CHECK(c.in.len >= filled);
+  for (size_t k = 0; k < filled && k < c.in.len; k++) {
+    if (c.in.data[k] != 'j') {
+      CHECK(0 && "the filler came back out of order");
+      break;
+    }
+  }
+  ed_buf_consume(&c.in, filled);
+  int rc = 0;
+  for (int i = 0; i < 1000 && rc == 0; i++) {
+    h_pump(&h);
+    rc = cli_hs(&h, &c); /* the whole flight, in order, then the answer */
+  }
+  CHECK_EQ(rc, 1);
+  h_pump(&h);
+  finish_and_echo(&h, &c, 1);
+  cli_free(&c);
+  h_finish(&h);
+}
+
 int main(void) {
   RUN(test_flight_sent_by_the_pool);
   RUN(test_event_while_pooled_wakes);
   RUN(test_kill_takes_the_socket_back);
   RUN(test_step_after_fin_wakes);
   RUN(test_each_poll_gets_its_signal);
+  RUN(test_full_socket_leaves_the_rest_to_the_loop);
   return TEST_RESULT();
 }
