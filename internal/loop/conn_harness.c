@@ -286,6 +286,34 @@ int h_session(struct harness *h, uint16_t port, struct ed_session_info *out) {
   return f.found ? 0 : -1;
 }
 
+void h_one_outcome(struct harness *h, struct cli *c, const char *msg,
+                   const char *reason, const char *detail) {
+  static const char hs_failed[] = "handshake failed",
+                    closed[] = "session closed";
+  char v[256];
+  const char *other = strcmp(msg, hs_failed) == 0 ? closed : hs_failed;
+  CHECK_EQ(h_log_count(h, msg, c->port), 1);
+  CHECK_EQ(h_log_count(h, other, c->port), 0);
+  CHECK_STR(h_log_field(h, msg, c->port, "reason", v, sizeof(v)), reason);
+  if (detail)
+    CHECK_STR(h_log_field(h, msg, c->port, "detail", v, sizeof(v)), detail);
+}
+
+uint64_t h_session_id(struct harness *h, struct cli *c) {
+  struct ed_session_info s;
+  return h_session(h, c->port, &s) == 0 ? s.id : 0;
+}
+
+struct ed_conn *h_conn(struct harness *h, uint16_t port) {
+  char want[32];
+  snprintf(want, sizeof(want), "127.0.0.1:%u", port);
+  for (struct ed_link *e = h->l->conns.next; e != &h->l->conns; e = e->next) {
+    struct ed_conn *c = CONN_OF(e, reg);
+    if (strcmp(c->peer_addr, want) == 0) return c;
+  }
+  return NULL;
+}
+
 int h_state(struct harness *h, uint16_t port) {
   struct ed_session_info s;
   return h_session(h, port, &s) == 0 ? (int)s.state : -1;

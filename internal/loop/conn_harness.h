@@ -93,6 +93,16 @@ int64_t h_num_conns(struct harness *h);
 /* h_session copies the session whose peer has local port |port| into
  * |out| (public view, as admin `sessions` sees it); 0, or -1 if none. */
 int h_session(struct harness *h, uint16_t port, struct ed_session_info *out);
+/* h_one_outcome checks that the connection from |c| has exactly one
+ * outcome line, |msg| ("handshake failed" or "session closed"), with
+ * reason |reason| (and detail |detail| unless NULL). */
+void h_one_outcome(struct harness *h, struct cli *c, const char *msg,
+                   const char *reason, const char *detail);
+/* h_session_id returns the id of |c|'s session, 0 when it is gone. */
+uint64_t h_session_id(struct harness *h, struct cli *c);
+/* h_conn returns the loop's connection whose peer has local port |port|,
+ * or NULL. */
+struct ed_conn *h_conn(struct harness *h, uint16_t port);
 /* h_state returns that session's public state, or -1 when it is gone. */
 int h_state(struct harness *h, uint16_t port);
 void h_stats(struct harness *h, struct ed_stats_snapshot *out);

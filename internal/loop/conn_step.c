@@ -72,13 +72,13 @@ static void step_recheck(struct ed_conn *c) {
 /* step_send sends a step's output (the server's flight) from the pool
  * thread, on the socket the loop lent it (step.fd: nothing is queued
  * ahead of it; under the connection's lend_mu, so a close on the loop
- * cannot close the descriptor meanwhile: conn.c take_back_fd). Only for a step
- * that needs more from the client: a completed handshake's tickets wait for the
- * loop (a re-check may refuse the client first), a failure's alert goes
- * with the loop's close. All of it sent, the step is quiet: the loop
- * need not wake for it. What did not go (a full socket buffer, an error,
- * a socket taken back) stays in step.out for the loop,
- * which sends it as it would have, or meets the same error. */
+ * cannot close the descriptor meanwhile: conn.c take_back_fd). Only for
+ * a step that needs more from the client: a completed handshake's
+ * tickets wait for the loop (a re-check may refuse the client first), a
+ * failure's alert goes with the loop's close. All of it sent, the step
+ * is quiet: the loop need not wake for it. What did not go (a full
+ * socket buffer, an error, a socket taken back) stays in step.out for
+ * the loop, which sends it as it would have, or meets the same error. */
 static void step_send(struct ed_conn *c) {
   struct ed_buf *out = &c->step.out;
   pthread_mutex_lock(&c->lend_mu);

@@ -26,24 +26,6 @@ static uint64_t all_hs_errors(struct harness *h) {
   return n;
 }
 
-static uint64_t session_id(struct harness *h, struct cli *c) {
-  struct ed_session_info s;
-  return h_session(h, c->port, &s) == 0 ? s.id : 0;
-}
-
-/* one_outcome checks the connection from |c| has exactly one outcome line,
- * |msg|, with reason |reason| (and detail |detail| unless NULL). */
-static void one_outcome(struct harness *h, struct cli *c, const char *msg,
-                        const char *reason, const char *detail) {
-  char v[256];
-  const char *other = strcmp(msg, HS_FAILED) == 0 ? CLOSED : HS_FAILED;
-  CHECK_EQ(h_log_count(h, msg, c->port), 1);
-  CHECK_EQ(h_log_count(h, other, c->port), 0);
-  CHECK_STR(h_log_field(h, msg, c->port, "reason", v, sizeof(v)), reason);
-  if (detail)
-    CHECK_STR(h_log_field(h, msg, c->port, "detail", v, sizeof(v)), detail);
-}
-
 /* pump_until_freed pumps until the loop freed every connection. */
 static void pump_until_freed(struct harness *h) {
   for (int i = 0; i < 100 && h_num_conns(h) > 0; i++) h_pump(h);
@@ -158,7 +140,7 @@ static void test_states_echo_and_client_close(void) {
   CHECK(c.notified);
   cli_recv(&c);
   CHECK(c.eof && !c.reset);
-  one_outcome(&h, &c, CLOSED, "client_close", NULL);
+  h_one_outcome(&h, &c, CLOSED, "client_close", NULL);
   char v[64];
   CHECK_STR(h_log_field(&h, CLOSED, c.port, "bytes_in", v, sizeof(v)), "8");
   CHECK_STR(h_log_field(&h, CLOSED, c.port, "cn", v, sizeof(v)), "alice");
@@ -333,7 +315,7 @@ static void test_fin_after_last_flight_in_pool(void) {
   pump_until_freed(&h);
   cli_read(&c);
   CHECK(c.notified);
-  one_outcome(&h, &c, CLOSED, "eof", NULL);
+  h_one_outcome(&h, &c, CLOSED, "eof", NULL);
   CHECK_EQ(all_hs_errors(&h), 0);
   cli_free(&c);
   h_finish(&h);
@@ -350,7 +332,7 @@ static void test_rst_after_last_flight_in_pool(void) {
   CHECK_EQ(h_num_conns(&h), 1); /* the pool holds it */
   CHECK_EQ(h_pool_run(&h, 1), 1);
   pump_until_freed(&h);
-  one_outcome(&h, &c, CLOSED, "reset", NULL);
+  h_one_outcome(&h, &c, CLOSED, "reset", NULL);
   cli_free(&c);
   h_finish(&h);
 }
@@ -390,9 +372,9 @@ static void test_fin_rst_mid_handshake_in_pool(void) {
       c.fd = -1;
     }
     pump_until_freed(&h);
-    one_outcome(&h, &c, HS_FAILED, "protocol",
-                rst ? "connection reset during the handshake"
-                    : "connection closed during the handshake");
+    h_one_outcome(&h, &c, HS_FAILED, "protocol",
+                  rst ? "connection reset during the handshake"
+                      : "connection closed during the handshake");
     CHECK_EQ(hs_errors(&h, ED_HS_PROTOCOL), 1);
     cli_free(&c);
     h_finish(&h);
@@ -414,7 +396,7 @@ static void test_close_while_step_in_pool(void) {
     if (timeout) {
       h_expire(&h, h.cfg.handshake_timeout_ms + 1);
     } else {
-      ed_loop_post_kill(h.l, session_id(&h, &c));
+      ed_loop_post_kill(h.l, h_session_id(&h, &c));
       h_pump(&h);
     }
     cli_recv(&c);
@@ -424,10 +406,10 @@ static void test_close_while_step_in_pool(void) {
     CHECK_EQ(h_pool_run(&h, 1), 1);
     CHECK_EQ(h_num_conns(&h), 0);
     if (timeout) {
-      one_outcome(&h, &c, HS_FAILED, "timeout",
-                  "no complete handshake in time");
+      h_one_outcome(&h, &c, HS_FAILED, "timeout",
+                    "no complete handshake in time");
     } else {
-      one_outcome(&h, &c, HS_FAILED, "other", "killed");
+      h_one_outcome(&h, &c, HS_FAILED, "other", "killed");
     }
     cli_free(&c);
     h_finish(&h);
@@ -492,7 +474,7 @@ static void test_idle_timeout_and_linger(void) {
       h_expire(&h, ED_LINGER_MS + 1);
     }
     CHECK_EQ(h_num_conns(&h), 0);
-    one_outcome(&h, &c, CLOSED, "idle_timeout", NULL);
+    h_one_outcome(&h, &c, CLOSED, "idle_timeout", NULL);
     cli_free(&c);
     h_finish(&h);
   }
@@ -509,7 +491,7 @@ static void test_handshake_timeout(void) {
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_ACCEPTED);
   h_expire(&h, 501);
   CHECK_EQ(h_num_conns(&h), 0);
-  one_outcome(&h, &c, HS_FAILED, "timeout", "no complete handshake in time");
+  h_one_outcome(&h, &c, HS_FAILED, "timeout", "no complete handshake in time");
   CHECK_EQ(hs_errors(&h, ED_HS_TIMEOUT), 1);
   cli_free(&c);
   h_finish(&h);
@@ -520,7 +502,7 @@ static void test_handshake_timeout(void) {
 /* kill_and_end kills the session of |c| and lets the client end its side
  * (FIN) once the server's FIN came; checks the connection is freed. */
 static void kill_and_end(struct harness *h, struct cli *c) {
-  ed_loop_post_kill(h->l, session_id(h, c));
+  ed_loop_post_kill(h->l, h_session_id(h, c));
   h_pump(h);
   cli_read(c);
   if (c->eof && c->fd >= 0) cli_fin(c);
@@ -554,9 +536,9 @@ static void test_kill_in_each_state(void) {
     kill_and_end(&h, &c);
     if (state == 4) {
       CHECK(c.notified);
-      one_outcome(&h, &c, CLOSED, "killed", NULL);
+      h_one_outcome(&h, &c, CLOSED, "killed", NULL);
     } else {
-      one_outcome(&h, &c, HS_FAILED, "other", "killed");
+      h_one_outcome(&h, &c, HS_FAILED, "other", "killed");
     }
     /* A second kill of a closed session finds nothing. */
     CHECK_EQ(
@@ -578,13 +560,13 @@ static void test_kill_while_closing(void) {
   establish(&h, &c);
   h_expire(&h, 1001);
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_CLOSING);
-  ed_loop_post_kill(h.l, session_id(&h, &c));
+  ed_loop_post_kill(h.l, h_session_id(&h, &c));
   h_pump(&h);
   CHECK_EQ(h_num_conns(&h), 1);
   cli_fin(&c);
   h_pump(&h);
   CHECK_EQ(h_num_conns(&h), 0);
-  one_outcome(&h, &c, CLOSED, "idle_timeout", NULL);
+  h_one_outcome(&h, &c, CLOSED, "idle_timeout", NULL);
   cli_free(&c);
   h_finish(&h);
 }
@@ -623,7 +605,7 @@ static void test_kill_with_full_queue_flushes(void) {
   CHECK_EQ(h_num_conns(&h), 1); /* LINGER: waits for our FIN */
   cli_fin(&c);
   pump_until_freed(&h);
-  one_outcome(&h, &c, CLOSED, "killed", NULL);
+  h_one_outcome(&h, &c, CLOSED, "killed", NULL);
   stream_free(&st);
   cli_free(&c);
   h_finish(&h);
@@ -649,7 +631,7 @@ static void test_peer_fin_and_rst_established(void) {
       cli_read(&c);
       CHECK(c.notified); /* close_notify, then FIN */
     }
-    one_outcome(&h, &c, CLOSED, rst ? "reset" : "eof", NULL);
+    h_one_outcome(&h, &c, CLOSED, rst ? "reset" : "eof", NULL);
     cli_free(&c);
     h_finish(&h);
   }
@@ -736,7 +718,7 @@ static void test_proxy_header_with_hello_and_bad(void) {
   h_pump(&h);
   cli_recv(&bad);
   CHECK(bad.eof);
-  one_outcome(&h, &bad, HS_FAILED, "protocol", NULL);
+  h_one_outcome(&h, &bad, HS_FAILED, "protocol", NULL);
   cli_free(&bad);
   cli_free(&c);
   h_finish(&h);
@@ -775,7 +757,8 @@ static void test_rejections(void) {
   CHECK_EQ(h_log_count(&h, HS_FAILED, b.port), 0);
   CHECK_EQ(h_log_count(&h, HS_FAILED, d.port), 0);
   CHECK_EQ(h_log_count(&h, HS_FAILED, e.port), 0);
-  one_outcome(&h, &a, HS_FAILED, "other", "connection closed before any byte");
+  h_one_outcome(&h, &a, HS_FAILED, "other",
+                "connection closed before any byte");
   /* Each refused at once is logged (the first of each reason at least;
    * later ones within a second are counted in the next line's
    * unlogged=). */
@@ -827,7 +810,7 @@ static void test_handshake_failure_alert(void) {
   CHECK(c.eof);
   cli_fin(&c);
   pump_until_freed(&h);
-  one_outcome(&h, &c, HS_FAILED, "no_client_cert", NULL);
+  h_one_outcome(&h, &c, HS_FAILED, "no_client_cert", NULL);
   CHECK_EQ(all_hs_errors(&h), 1);
   cli_free(&c);
   h_finish(&h);
@@ -848,8 +831,8 @@ static void test_drain(void) {
   CHECK(hs.eof || hs.reset);
   cli_fin(&est);
   pump_until_freed(&h);
-  one_outcome(&h, &est, CLOSED, "drain", NULL);
-  one_outcome(&h, &hs, HS_FAILED, "other", "drain");
+  h_one_outcome(&h, &est, CLOSED, "drain", NULL);
+  h_one_outcome(&h, &hs, HS_FAILED, "other", "drain");
   cli_free(&est);
   cli_free(&hs);
   h_finish(&h);

@@ -25,16 +25,6 @@ static void pump_until_gone(struct harness *h) {
   pump_until_gone_n(h, 0);
 }
 
-static struct ed_conn *conn_of_port(struct harness *h, uint16_t port) {
-  char want[32];
-  snprintf(want, sizeof(want), "127.0.0.1:%u", port);
-  for (struct ed_link *e = h->l->conns.next; e != &h->l->conns; e = e->next) {
-    struct ed_conn *c = CONN_OF(e, reg);
-    if (strcmp(c->peer_addr, want) == 0) return c;
-  }
-  return NULL;
-}
-
 /* record writes a TLS record header (handshake, TLS 1.0 framing as
  * clients send the first one) announcing |len| bytes. */
 static void record(uint8_t *p, size_t len) {
@@ -141,7 +131,7 @@ static void test_partial_record_waits(void) {
   memset(rec + 9, 0, sizeof(rec) - 9);
   cli_send(&h, &c, rec, 10);
   h_pump(&h);
-  struct ed_conn *sc = conn_of_port(&h, c.port);
+  struct ed_conn *sc = h_conn(&h, c.port);
   CHECK(sc != NULL);
   if (!sc) return;
   CHECK_EQ(sc->rx.len, 10);
@@ -189,7 +179,7 @@ static void test_hello_halves_and_buffers_freed(void) {
   h_pump(&h);
   CHECK_EQ(h.pool.submitted, 1);
   CHECK_EQ(h_pool_run(&h, 1), 1);
-  struct ed_conn *sc = conn_of_port(&h, c.port);
+  struct ed_conn *sc = h_conn(&h, c.port);
   CHECK(sc != NULL);
   if (!sc) return;
   CHECK(sc->rx.data == NULL && sc->step.in.data == NULL &&

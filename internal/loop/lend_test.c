@@ -9,9 +9,9 @@
  * something would wait with nobody to take the step back (a step
  * submitted after the client's FIN); each poll gets its own signal; a
  * flight the full socket would not take stays for the loop, which sends
- * it in order; and a socket
- * closed while its step is in the pool is taken back first, so the pool
- * never sends on a descriptor number the next accept reused. */
+ * it in order; and a socket closed while its step is in the pool is
+ * taken back first, so the pool never sends on a descriptor number the
+ * next accept reused. */
 #include <errno.h>
 #include <poll.h>
 #include <stdatomic.h>
@@ -44,23 +44,12 @@ static void wait_bytes(struct cli *c) {
   cli_recv(c);
 }
 
+/* conn_fd returns the descriptor of the server's side of |port|'s
+ * connection, or -1. */
 static int conn_fd(struct harness *h, uint16_t port) {
-  char want[32];
-  snprintf(want, sizeof(want), "127.0.0.1:%u", port);
-  for (struct ed_link *e = h->l->conns.next; e != &h->l->conns; e = e->next) {
-    struct ed_conn *c = CONN_OF(e, reg);
-    uv_os_fd_t fd;
-    if (strcmp(c->peer_addr, want) == 0 &&
-        uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0) {
-      return fd;
-    }
-  }
-  return -1;
-}
-
-static uint64_t session_id(struct harness *h, struct cli *c) {
-  struct ed_session_info s;
-  return h_session(h, c->port, &s) == 0 ? s.id : 0;
+  struct ed_conn *c = h_conn(h, port);
+  uv_os_fd_t fd;
+  return c && uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 ? fd : -1;
 }
 
 /* hello_pooled opens |c| and leaves its first step (the ClientHello)
@@ -71,17 +60,6 @@ static struct ed_hs_job *hello_pooled(struct harness *h, struct cli *c) {
   h_pump(h);
   CHECK_EQ(h->pool.queued, 1);
   return h_pool_take(h);
-}
-
-/* one_failed checks |c|'s one "handshake failed" line: reason protocol,
- * |detail|. */
-static void one_failed(struct harness *h, struct cli *c, const char *detail) {
-  char v[256];
-  CHECK_EQ(h_log_count(h, "handshake failed", c->port), 1);
-  CHECK_STR(h_log_field(h, "handshake failed", c->port, "reason", v, sizeof(v)),
-            "protocol");
-  CHECK_STR(h_log_field(h, "handshake failed", c->port, "detail", v, sizeof(v)),
-            detail);
 }
 
 /* flight_pooled opens |c| and runs its first step by hand, as a pool
@@ -144,7 +122,7 @@ static void test_event_while_pooled_wakes(void) {
     struct ed_hs_job *job = flight_pooled(&h, &c);
     if (what == 0) CHECK_EQ(cli_hs(&h, &c), 1); /* the answer */
     if (what == 1) cli_fin(&c);
-    if (what == 2) ed_loop_post_kill(h.l, session_id(&h, &c));
+    if (what == 2) ed_loop_post_kill(h.l, h_session_id(&h, &c));
     h_pump(&h); /* the loop reads it; the step is not back */
     CHECK_EQ(atomic_load(&h.l->step_waiters), 1);
     as_if_asleep(&h);
@@ -176,7 +154,7 @@ static void test_kill_takes_the_socket_back(void) {
   struct ed_hs_job *job = hello_pooled(&h, &a);
   int fd = conn_fd(&h, a.port);
   CHECK(fd >= 0);
-  ed_loop_post_kill(h.l, session_id(&h, &a));
+  ed_loop_post_kill(h.l, h_session_id(&h, &a));
   h_pump(&h);
   wait_bytes(&a);
   CHECK(a.eof || a.reset);
@@ -217,7 +195,8 @@ static void test_step_after_fin_wakes(void) {
   job->complete(job);
   CHECK(wake_pending(&h));
   h_pump(&h);
-  one_failed(&h, &c, "connection closed during the handshake");
+  h_one_outcome(&h, &c, "handshake failed", "protocol",
+                "connection closed during the handshake");
   CHECK_EQ(atomic_load(&h.l->step_waiters), 0);
   cli_free(&c);
   h_finish(&h);
