@@ -55,8 +55,17 @@ class RunSmoke(unittest.TestCase):
         self.assertIn("solo_storm", res["echod"]["flood-closed"][0])
         fl = raw["floors"][0]
         for key in ("x25519_us", "ecdsa_p256_sign_us", "ecdsa_p256_verify_us",
-                    "aes128gcm_open_seal_bytes_per_s"):
+                    "aes128gcm_open_seal_bytes_per_s", "tls_full_boringssl_us",
+                    "tls_resumed_boringssl_us", "tls_full_echod_us",
+                    "tls_resumed_echod_us"):
             self.assertGreater(fl[key], 0, fl)
+        # A resumed session skips the certificates and signatures.
+        self.assertLess(fl["tls_resumed_echod_us"], fl["tls_full_echod_us"])
+        for figure in ("full handshake", "resumed handshake"):
+            line = [l for l in table.splitlines()
+                    if l.startswith("| %s |" % figure)]
+            self.assertEqual(len(line), 1, table)
+            self.assertRegex(line[0], r"\| \d+\.\d\dx \|$", line[0])
         # --handshake-share 25: measured if the server knows the flag,
         # else skipped with the server's own words; never a failure.
         if "echod flood-closed@25" in raw["skipped"]:

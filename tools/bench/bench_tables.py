@@ -314,13 +314,59 @@ def parts_table(results, floors):
             ("ecdsa_p256_sign_us", "ECDSA P-256 sign", "%.1f us"),
             ("ecdsa_p256_verify_us", "ECDSA P-256 verify", "%.1f us"),
             ("echo_floor_gbs", "AES-128-GCM open + seal, 16 KiB records",
-             "%.2f GB/s")):
+             "%.2f GB/s"),
+            ("tls_full_boringssl_us", "TLS session in memory, BoringSSL "
+             "alone: full handshake, 32 B echo, close", "%.1f us"),
+            ("tls_resumed_boringssl_us", "… resumed", "%.1f us"),
+            ("tls_full_echod_us", "TLS session in memory, echod's TLS "
+             "engine: full", "%.1f us"),
+            ("tls_resumed_echod_us", "… resumed", "%.1f us")):
         vals = [f[key] for f in floors if key in f]
         rows.append((label, statistics.median(vals) if vals else None, fmt))
     lines = ["| floor part (median of the rounds) | cost |", "|---|---:|"]
     for label, v, fmt in rows:
         lines.append("| %s | %s |" % (label, "—" if v is None else fmt % v))
     return "\n".join(lines)
+
+
+# The handshake gap, split (tools/bench:tls_floor): echod's server CPU
+# per session = the kernel's plain cycle + echod's TLS engine run in
+# memory + the rest (the kernel's extra work for TLS's bytes and
+# syscalls, the loop, the pool's hand-offs, bookkeeping).
+SPLIT = [("full handshake", "handshake", "tls_full_echod_us"),
+         ("resumed handshake", "resume", "tls_resumed_echod_us")]
+
+
+def split_table(results, floors):
+    """Per round: echod, kernel cycle, engine in memory, the rest, and
+    (kernel + engine) / floor: the ratio a server with echod's TLS engine
+    would have if its I/O and threads cost no more than plain TCP's."""
+    echod = {s: by_round(v) for s, v in results.get("echod", {}).items()}
+    plain = by_round(results.get("plain", {}).get("handshake", []))
+    floor_of = {row[1]: row[3] for row in FLOORS}
+    lines = ["| per session, server CPU (median of the rounds) | echod "
+             "| kernel cycle | TLS engine in memory | the rest "
+             "| floor | (kernel + engine) ÷ floor |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    rows = 0
+    for label, scen, key in SPLIT:
+        per = []
+        for rnd, c in enumerate(floors):
+            e, p = echod.get(scen, {}).get(rnd), plain.get(rnd)
+            if e is None or p is None or key not in c:
+                continue
+            ev, kv, tv = cpu(e), cpu(p), c[key]
+            if ev is None or kv is None:
+                continue
+            fv = floor_of[scen]({"handshake": p}, c)
+            per.append((ev, kv, tv, ev - kv - tv, fv, (kv + tv) / fv))
+        if not per:
+            continue
+        rows += 1
+        m = [statistics.median(x[i] for x in per) for i in range(6)]
+        lines.append("| %s | %.1f us | %.1f us | %.1f us | %.1f us | %.1f us "
+                     "| %.2fx |" % (label, *m))
+    return "\n".join(lines) if rows else ""
 
 
 def closed_table(results, a, skipped):
