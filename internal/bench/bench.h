@@ -10,7 +10,10 @@
  * Scenarios:
  *   handshake  C workers: connect, full handshake, 32-byte echo, close.
  *              With resume, each worker offers its last session ticket.
- *   echo       C persistent connections, one S-byte message in flight each.
+ *   echo       C persistent connections, one S-byte message in flight each;
+ *              with --rate, each paced at that many messages/s (the same
+ *              load on servers of different speed: tools/bench/run's
+ *              echo-paced).
  *   bulk       C connections streaming S-byte writes with concurrent reads.
  *   idle       open C sessions, hold them for the duration, echo 32 bytes
  *              once on each at the end to prove it was held.
@@ -101,8 +104,9 @@ struct ed_bench_opts {
                            loopback, else none) */
   uint32_t parallel;    /* idle: handshakes in flight while opening */
   uint32_t window;      /* bulk: max unechoed bytes per connection */
-  uint32_t rate;        /* flood: messages/s per echo connection; 0 = closed
-                           loop (the next message as soon as the echo is in) */
+  uint32_t rate;        /* echo, flood, partial: messages/s per echo
+                           connection; 0 = closed loop (the next message as
+                           soon as the echo is in; echo's default) */
   char *server_metrics; /* flood: "host:port" of the server's Prometheus
                            endpoint, or NULL; owned */
   double duration_s;    /* measured window (idle: hold time) */
@@ -212,7 +216,7 @@ struct ed_bench_result {
   struct ed_bench_lat storm_lat; /* flood: RTT during the storm */
   uint64_t storm_handshakes;
   double storm_hs_per_s;           /* |lat| holds the storm's handshakes */
-  uint32_t rate;                   /* flood: target msgs/s per connection */
+  uint32_t rate;                   /* echo, flood, partial: msgs/s per conn */
   double quiet_s;                  /* flood: length of the quiet window */
   double quiet_rate, storm_rate;   /* achieved msgs/s per echo connection */
   uint64_t quiet_late, storm_late; /* sends delayed by a late echo */

@@ -137,6 +137,29 @@ static void test_opts(void) {
   ed_bench_opts_cleanup(&o);
 }
 
+/* echo is a closed loop unless --rate paces it (the same load on servers
+ * of different speed); --rate is refused where nothing would be paced. */
+static void test_opts_echo_rate(void) {
+  struct ed_bench_opts o;
+  char err[200];
+  ed_bench_opts_init(&o);
+  CHECK_EQ(parse(&o, err, "echo", NULL, NULL, NULL), 0);
+  CHECK_EQ(o.rate, 0);
+  CHECK_EQ(parse(&o, err, "echo", "--rate", "500", NULL), 0);
+  CHECK_EQ(o.rate, 500);
+  CHECK_EQ(parse(&o, err, "echo", "--plain", NULL, NULL), 0);
+  CHECK_EQ(o.rate, 0);
+  CHECK_EQ(parse(&o, err, "partial", NULL, NULL, NULL), 0);
+  CHECK_EQ(o.rate, 1000);
+  CHECK(strstr(ed_bench_usage(), "paced at that many") != NULL);
+  const char *unpaced[] = {"handshake", "bulk", "idle", "scale"};
+  for (size_t i = 0; i < sizeof(unpaced) / sizeof(*unpaced); i++) {
+    CHECK_EQ(parse(&o, err, unpaced[i], "--rate", "10", NULL), ED_E_USAGE);
+    CHECK(strstr(err, "--rate does not apply") != NULL);
+  }
+  ed_bench_opts_cleanup(&o);
+}
+
 /* What handshake, idle and scale send is fixed: the reported size says so
  * (issue 13: the header said 64 bytes where --help said 32), and a --size
  * they would ignore is refused. */
@@ -539,6 +562,7 @@ int main(void) {
   RUN(test_proc_self);
   RUN(test_opts);
   RUN(test_opts_hello_size);
+  RUN(test_opts_echo_rate);
   RUN(test_opts_new_flags);
   RUN(test_opts_partial);
   RUN(test_plan_sources);

@@ -26,7 +26,8 @@ const char *ed_bench_usage(void) {
          "Scenarios:\n"
          "  handshake  C workers: connect, full handshake, 32-byte echo, "
          "close\n"
-         "  echo       C connections, one S-byte message in flight each\n"
+         "  echo       C connections, one S-byte message in flight each;\n"
+         "             with --rate, each paced at that many messages/s\n"
          "  bulk       C connections streaming S-byte writes, every byte "
          "checked\n"
          "  idle       open C sessions, hold them --duration, echo 32 bytes\n"
@@ -77,8 +78,10 @@ const char *ed_bench_usage(void) {
          "                        connecting to 127.x.x.x; 1: no bind)\n"
          "  --storm N             flood: handshake workers (default 64)\n"
          "  --echo-conns N        flood: echo connections (default 8)\n"
-         "  --rate N              flood: messages/s per echo connection, one\n"
-         "                        in flight (default 1000; 0: closed loop)\n"
+         "  --rate N              echo, flood, partial: messages/s per\n"
+         "                        connection, one in flight (echo: default\n"
+         "                        0, a closed loop; flood, partial: 1000;\n"
+         "                        0: closed loop)\n"
          "  --server-metrics HOST:PORT  flood: sample the server's handshake\n"
          "                        pool queue (echod's /metrics) every 100 ms\n"
          "                        during the storm to tell whether it was\n"
@@ -336,7 +339,7 @@ static int apply_defaults(struct ed_bench_opts *o, int have_count_only,
 
 int ed_bench_opts_parse(struct ed_bench_opts *o, int argc, char **argv,
                         char *err, size_t err_len) {
-  int have_scenario = 0, have_duration = 0, have_size = 0;
+  int have_scenario = 0, have_duration = 0, have_size = 0, have_rate = 0;
   for (int i = 1; i < argc; i++) {
     const char *arg = argv[i], *value;
     if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) return 1;
@@ -359,12 +362,19 @@ int ed_bench_opts_parse(struct ed_bench_opts *o, int argc, char **argv,
       return usage_err(err, err_len, "bad value for --%s: %s", f->name, value);
     if (f->off == OFF(duration_s)) have_duration = 1;
     if (f->off == OFF(size)) have_size = 1;
+    if (f->off == OFF(rate)) have_rate = 1;
   }
   if (!have_scenario)
     return usage_err(
         err, err_len,
         "which scenario? handshake, echo, bulk, idle, flood, scale or "
         "partial");
+  if (have_rate && o->scenario != ED_BENCH_ECHO &&
+      o->scenario != ED_BENCH_FLOOD && o->scenario != ED_BENCH_PARTIAL)
+    return usage_err(err, err_len, "--rate does not apply to %s",
+                     scenario_names[o->scenario]);
+  /* echo is a closed loop unless paced. */
+  if (o->scenario == ED_BENCH_ECHO && !have_rate) o->rate = 0;
   return apply_defaults(o, o->count > 0 && !have_duration, have_size, err,
                         err_len);
 }

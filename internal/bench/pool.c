@@ -41,6 +41,8 @@ int ed_bench__pool_start(struct ed_bench__pool *p, struct ed_bench__run *r,
       w->flood_echo = 1;
       if (r->o->rate) w->interval_ns = 1000000000u / r->o->rate;
     }
+    if (kind == K_ECHO && r->o->scenario == ED_BENCH_ECHO && r->o->rate)
+      w->interval_ns = 1000000000u / r->o->rate;
     id += w->nconns;
     int err = ed_bench__worker_start(w);
     if (err) {

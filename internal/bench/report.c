@@ -180,6 +180,7 @@ static void add_scenario_json(cJSON *root, const struct ed_bench_result *r) {
       break;
     case ED_BENCH_ECHO:
       cJSON_AddItemToObject(root, "rtt_us", lat_json(&r->lat));
+      if (r->rate) cJSON_AddNumberToObject(root, "rate_per_conn", r->rate);
       break;
     case ED_BENCH_IDLE:
       cJSON_AddNumberToObject(root, "established", (double)r->established);
@@ -317,8 +318,11 @@ static void print_scenario(FILE *f, const struct ed_bench_result *r) {
       print_lat(f, "latency", &r->lat);
       break;
     case ED_BENCH_ECHO:
-      fprintf(f, "  messages       %llu (%.0f/s, %.1f MB/s)\n",
+      fprintf(f, "  messages       %llu (%.0f/s, %.1f MB/s)",
               (unsigned long long)r->ops, r->ops_per_s, r->mb_per_s);
+      if (r->rate)
+        fprintf(f, ", paced at %u/s per connection", (unsigned)r->rate);
+      fprintf(f, "\n");
       print_lat(f, "rtt", &r->lat);
       break;
     case ED_BENCH_BULK:

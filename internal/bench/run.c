@@ -369,7 +369,9 @@ int ed_bench_run(const struct ed_bench_opts *o, struct ed_bench_result *out) {
   out->scenario = o->scenario;
   out->conns = o->scenario == ED_BENCH_FLOOD ? o->echo_conns : o->conns;
   out->plain = o->plain;
-  out->rate = o->scenario == ED_BENCH_FLOOD || o->scenario == ED_BENCH_PARTIAL
+  out->rate = o->scenario == ED_BENCH_FLOOD ||
+                      o->scenario == ED_BENCH_PARTIAL ||
+                      o->scenario == ED_BENCH_ECHO
                   ? o->rate
                   : 0;
   out->size = o->size;

@@ -114,6 +114,19 @@ class Plain(unittest.TestCase):
         self.assertEqual(counts["bytes"], 8 * 32 + 2000 * 100)
         self.assertEqual(counts["accepted"], 8)
 
+    def test_echo_paced(self):
+        # --rate paces echo as it paces flood: 4 connections x 100 msgs/s
+        # for 2 s is ~800 messages, where the closed loop makes tens of
+        # thousands. (The window's edges allow a message or so each way
+        # per connection; a slow machine may fall a little short.)
+        with PlainServer() as srv:
+            out = self.run_plain(srv, "echo", "-c", "4", "-s", "64",
+                                 "--rate", "100", "-d", "2")
+            srv.stop()
+        self.assertEqual(out["rate_per_conn"], 100, out)
+        self.assertLessEqual(out["ops"], 4 * 100 * 2 + 8, out)
+        self.assertGreaterEqual(out["ops"], 4 * 100 * 2 * 0.8, out)
+
     def test_bulk_and_server_cpu(self):
         with PlainServer() as srv:
             out = self.run_plain(srv, "bulk", "-c", "2", "-s", "16k", "-d",

@@ -23,7 +23,8 @@ class RunSmoke(unittest.TestCase):
         r = subprocess.run(
             [sys.executable, os.path.join(bindir, "tools", "bench", "run"),
              "--quick", "--bin-dir", bindir, "--targets", "echod,plain",
-             "--scenarios", "handshake,resume,echo,bulk,flood-closed",
+             "--scenarios",
+             "handshake,resume,echo,echo-paced,bulk,flood-closed",
              "--handshake-shares", "default,25", "--quiet-wait", "0",
              # Other tests run beside this one: never wait or re-run for
              # them (the smoke checks what is printed, not how fast).
@@ -37,6 +38,7 @@ class RunSmoke(unittest.TestCase):
         for figure in ("full mTLS handshake, server CPU per handshake",
                        "resumed handshake, server CPU per handshake",
                        "64 B echo, C=64, server CPU per message",
+                       "… the same, both paced at 64,000 msg/s",
                        "bulk echo, per server core"):
             line = [l for l in table.splitlines() if l.startswith(
                 "| %s |" % figure)]
@@ -44,13 +46,19 @@ class RunSmoke(unittest.TestCase):
             self.assertRegex(line[0], r"\*\*\d+\.\d\dx\*\*", line[0])
         raw = json.load(open(out))
         res = raw["results"]
-        for scen in ("handshake", "echo", "bulk"):
+        for scen in ("handshake", "echo", "echo-paced", "bulk"):
             plain = res["plain"][scen][0]
             self.assertTrue(plain["ok"], plain)
             self.assertTrue(plain["plain"], plain)
             self.assertTrue(plain["server"]["ok"], plain)
         self.assertNotIn("resume", res["plain"])  # no TLS, no resumption
-        for scen in ("handshake", "resume", "echo", "bulk", "flood-closed"):
+        # Both servers got the same pacing (the load, not the speed).
+        for t in ("echod", "plain"):
+            self.assertEqual(res[t]["echo-paced"][0]["rate_per_conn"], 1000)
+            self.assertNotIn("rate_per_conn", res[t]["echo"][0])
+        self.assertIn("Paced echo, messages/s achieved", table)
+        for scen in ("handshake", "resume", "echo", "echo-paced", "bulk",
+                     "flood-closed"):
             self.assertTrue(res["echod"][scen][0]["ok"], res["echod"][scen])
         self.assertIn("solo_storm", res["echod"]["flood-closed"][0])
         fl = raw["floors"][0]
