@@ -6,11 +6,14 @@
  * (full, or resumed with the ticket of an earlier session), a 32-byte
  * echo, and close_notify both ways. Two servers:
  *
- *   boringssl  BoringSSL on its own, configured as echod configures it
- *              (TLS 1.3, X25519, the ECDSA P-256 certificate, a client
- *              certificate required and verified against the CA by
- *              BoringSSL's own X.509 code, one ticket): what the TLS
- *              library costs beyond its public-key work
+ *   boringssl  BoringSSL on its own, in its classic configuration
+ *              (TLS_method, X509 objects, a client certificate required
+ *              and verified against the CA by BoringSSL's own X.509 code:
+ *              two ECDSA verifies; its own ticket keys), with echod's
+ *              protocol choices (TLS 1.3, X25519, the server's
+ *              certificate, one ticket carrying only the client
+ *              certificate's hash): what the TLS library costs beyond
+ *              its public-key work
  *   echod      echod's TLS engine (internal/tls: the credential snapshot,
  *              its client verification with the verified-chain cache,
  *              identity and allow-list checks, its ticket keys), driven
@@ -23,11 +26,15 @@
  * share, the TLS policy's share and the share of echod's I/O and threads
  * (docs/BENCHMARKS.md, "Round 6").
  *
- * Time is the thread's CPU time around each server call, less the cost of
- * reading the clock (calibrated at start). Each figure is the median of
- * --runs runs of at least --ms milliseconds of server time. Certificates:
+ * Time is the thread's CPU time around each server call (creating and
+ * freeing the server's connection included), less the cost of reading the
+ * clock (calibrated at start). Each figure is the median of --runs runs
+ * of at least --ms milliseconds of server time; the four figures' runs
+ * take turns, so a drift of the machine's speed touches them alike.
+ * Certificates:
  * the files given (the ones echod serves in tools/bench/run), else minted
- * in memory (P-256, as `pki` makes them). Exits 1 when a handshake, the
+ * in memory (P-256, as `pki` makes them; removed once read). Exits 1
+ * when a handshake, the
  * echo or a resumption fails: every figure is of a session that worked.
  *
  * Usage: tls_floor [--runs N] [--ms MS] [--json]
@@ -49,9 +56,14 @@
 #define MAX_RUNS 51
 #define MSG 32 /* echo-bench's handshake scenario echoes 32 bytes */
 
+struct creds;
+static void unmint(struct creds *c);
+static struct creds *minted; /* files to remove, until they are read */
+
 static void die(const char *what) {
   fprintf(stderr, "tls_floor: %s\n", what);
   ERR_print_errors_fp(stderr);
+  if (minted) unmint(minted);
   exit(1);
 }
 
@@ -144,6 +156,7 @@ static void mint(struct creds *c) {
   tc_write_key(paths[4], ck, 0600);
   c->ca = paths[0], c->cert = paths[1], c->key = paths[2];
   c->client_cert = paths[3], c->client_key = paths[4];
+  minted = c;
   X509_free(ca), X509_free(sx), X509_free(cx);
   EVP_PKEY_free(ca_k), EVP_PKEY_free(sk), EVP_PKEY_free(ck);
 }
@@ -161,6 +174,8 @@ static void unmint(struct creds *c) {
   unlink(c->ca), unlink(c->cert), unlink(c->key);
   unlink(c->client_cert), unlink(c->client_key);
   rmdir(c->dir);
+  c->dir[0] = 0;
+  minted = NULL;
 }
 
 /* ---- the client (never timed) ---------------------------------------------
@@ -210,22 +225,25 @@ static SSL_CTX *plain_server_ctx(const struct creds *c) {
                      NULL);
   SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
   SSL_CTX_set_num_tickets(ctx, 1);
+  SSL_CTX_set_retain_only_sha256_of_client_certs(ctx, 1);
   return ctx;
 }
 
 /* plain_session runs one session against a BoringSSL server; returns
  * whether it resumed. */
 static int plain_session(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *resume) {
-  SSL *cl = SSL_new(cctx), *sv = SSL_new(sctx);
+  SSL *cl = SSL_new(cctx), *sv;
   BIO *cb, *sb;
-  if (!cl || !sv || !BIO_new_bio_pair(&cb, 1 << 16, &sb, 1 << 16))
-    die("session");
+  TIMED(sv = SSL_new(sctx));
+  /* The pair's buffers hold a flight; freeing them (in the server's timed
+   * SSL_free) then costs about what echod's own transport costs. */
+  if (!cl || !sv || !BIO_new_bio_pair(&cb, 8192, &sb, 8192)) die("session");
   SSL_set_bio(cl, cb, cb);
   SSL_set_bio(sv, sb, sb);
   SSL_set_connect_state(cl);
   SSL_set_tlsext_host_name(cl, "localhost");
   if (resume) SSL_set_session(cl, resume);
-  SSL_set_accept_state(sv);
+  TIMED(SSL_set_accept_state(sv));
   int cdone = 0, sdone = 0;
   for (int i = 0; i < 20 && !(cdone && sdone); i++) {
     if (!cdone) {
@@ -391,12 +409,20 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static double median_run(const struct target *t, int resumed, int runs,
-                         int ms) {
-  double v[MAX_RUNS];
-  for (int i = 0; i < runs; i++) v[i] = one_run(t, resumed, ms);
-  qsort(v, (size_t)runs, sizeof(double), cmp_double);
-  return v[runs / 2];
+/* measure fills |out| with the median of |runs| runs of each of the
+ * four figures (BoringSSL full, resumed; echod full, resumed), their runs
+ * taking turns. */
+static void measure(const struct target *bssl, const struct target *echod,
+                    int runs, int ms, double out[4]) {
+  static double v[4][MAX_RUNS];
+  for (int i = 0; i < runs; i++) {
+    for (int k = 0; k < 4; k++)
+      v[k][i] = one_run(k < 2 ? bssl : echod, k % 2, ms);
+  }
+  for (int k = 0; k < 4; k++) {
+    qsort(v[k], (size_t)runs, sizeof(double), cmp_double);
+    out[k] = v[k][runs / 2];
+  }
 }
 
 int main(int argc, char **argv) {
@@ -439,12 +465,9 @@ int main(int argc, char **argv) {
   SSL_CTX *cctx = client_ctx(&c);
   struct target bssl = {plain_server_ctx(&c), NULL, cctx};
   struct target echod = {NULL, echod_snapshot(&c), cctx};
+  unmint(&c); /* everything is read */
   double f[4];
-  f[0] = median_run(&bssl, 0, runs, ms);
-  f[1] = median_run(&bssl, 1, runs, ms);
-  f[2] = median_run(&echod, 0, runs, ms);
-  f[3] = median_run(&echod, 1, runs, ms);
-  unmint(&c);
+  measure(&bssl, &echod, runs, ms, f);
   SSL_CTX_free(bssl.sctx);
   ed_tls_snapshot_unref(echod.snap);
   SSL_CTX_free(cctx);
