@@ -37,12 +37,10 @@ int ed_bench__pool_start(struct ed_bench__pool *p, struct ed_bench__run *r,
     if (kind == K_HANDSHAKE && r->o->scenario == ED_BENCH_FLOOD)
       w->ctx = r->storm_ctx;
     if (kind == K_ECHO && (r->o->scenario == ED_BENCH_FLOOD ||
-                           r->o->scenario == ED_BENCH_PARTIAL)) {
+                           r->o->scenario == ED_BENCH_PARTIAL))
       w->flood_echo = 1;
-      if (r->o->rate) w->interval_ns = 1000000000u / r->o->rate;
-    }
-    if (kind == K_ECHO && r->o->scenario == ED_BENCH_ECHO && r->o->rate)
-      w->interval_ns = 1000000000u / r->o->rate;
+    /* Echo connections (echo, flood, partial) are paced at --rate. */
+    if (kind == K_ECHO && r->o->rate) w->interval_ns = 1000000000u / r->o->rate;
     id += w->nconns;
     int err = ed_bench__worker_start(w);
     if (err) {
