@@ -98,8 +98,7 @@ static double served;
     served += cpu_ns() - t0_ - clock_ns; \
   } while (0)
 
-/* ---- credentials -----------------------------------------------------------
- */
+/* ---- credentials ----------------------------------------------------- */
 
 struct creds {
   const char *ca, *cert, *key, *client_cert, *client_key; /* files */
@@ -178,8 +177,7 @@ static void unmint(struct creds *c) {
   minted = NULL;
 }
 
-/* ---- the client (never timed) ---------------------------------------------
- */
+/* ---- the client (never timed) ---------------------------------------- */
 
 static SSL_SESSION *ticket; /* the latest one the client got */
 
@@ -207,8 +205,7 @@ static SSL_CTX *client_ctx(const struct creds *c) {
   return ctx;
 }
 
-/* ---- BoringSSL on its own ---------------------------------------------------
- */
+/* ---- BoringSSL on its own -------------------------------------------- */
 
 static SSL_CTX *plain_server_ctx(const struct creds *c) {
   static const uint8_t sid_ctx[] = "tls_floor";
@@ -285,8 +282,7 @@ static int plain_session(SSL_CTX *sctx, SSL_CTX *cctx, SSL_SESSION *resume) {
   return resumed;
 }
 
-/* ---- echod's engine
- * ----------------------------------------------------------- */
+/* ---- echod's engine -------------------------------------------------- */
 
 static struct ed_tls_snapshot *echod_snapshot(const struct creds *c) {
   struct ed_tls_params p = {.cert = c->cert,
@@ -367,8 +363,7 @@ static int echod_session(struct ed_tls_snapshot *snap, SSL_CTX *cctx,
   return resumed;
 }
 
-/* ---- timing ---------------------------------------------------------------
- */
+/* ---- timing ---------------------------------------------------------- */
 
 struct target {
   SSL_CTX *sctx;                /* boringssl, or */
