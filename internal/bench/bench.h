@@ -50,6 +50,9 @@
  * --plain drives a plain-TCP echo server (no TLS at all: the kernel
  * floor, tools/bench:plain_echo) through the same engine: handshake is
  * then connect, 32-byte echo, FIN, wait for the server's FIN, close.
+ * With --shape it is a TLS session's message pattern instead (shape.h;
+ * against plain_echo --shape): what TLS's extra segments, reads and
+ * writes cost the kernel, with no TLS work at all.
  *
  * Connections to an IPv4 loopback address are spread over source
  * addresses 127.0.0.1 .. 127.0.0.N (--sources, default 8; bound before
@@ -109,6 +112,9 @@ struct ed_bench_opts {
                            soon as the echo is in; echo's default) */
   char *server_metrics; /* flood: "host:port" of the server's Prometheus
                            endpoint, or NULL; owned */
+  char *shape;          /* handshake --plain: a TLS session's message
+                           pattern instead of the echo (shape.h), or NULL;
+                           owned */
   double duration_s;    /* measured window (idle: hold time) */
   double hold_s;        /* scale: how long the sessions are held */
   double timeout_s;     /* one operation that takes longer counts as failed */
@@ -209,6 +215,7 @@ struct ed_bench_result {
   uint64_t established; /* idle: sessions that completed the first echo */
   uint64_t held;        /* idle: sessions that echoed again at the end */
   int plain;            /* plain TCP (no TLS) */
+  char shape[160];      /* handshake --plain --shape: the pattern, or "" */
   uint32_t sources;     /* source addresses connections were spread over
                            (0: one, chosen by the kernel) */
 

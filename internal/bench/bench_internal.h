@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "internal/bench/bench.h"
+#include "internal/bench/shape.h"
 
 /* Phases, set by the orchestrating thread and read by every loop. */
 enum ed_bench__phase {
@@ -49,8 +50,9 @@ struct ed_bench__run {
   SSL_CTX *storm_ctx; /* flood's storm: does not (see bench.h) */
   struct sockaddr_storage addr;
   socklen_t addr_len;
-  char *sni; /* server name sent in the ClientHello, or NULL */
-  int plain; /* plain TCP: no TLS at all (the kernel floor) */
+  char *sni;             /* server name sent in the ClientHello, or NULL */
+  int plain;             /* plain TCP: no TLS at all (the kernel floor) */
+  struct ed_shape shape; /* --shape (plain handshake); n == 0: the echo */
   int scale; /* scale: refusals at the limit are counted, not failures */
 
   /* Connection i binds source address src[i % nsrc] before it connects

@@ -13,6 +13,7 @@
 
 #include "internal/base/base.h"
 #include "internal/bench/bench.h"
+#include "internal/bench/shape.h"
 #include "internal/testing/testing.h"
 
 static void test_hist_quantiles(void) {
@@ -157,6 +158,66 @@ static void test_opts_echo_rate(void) {
     CHECK_EQ(parse(&o, err, unpaced[i], "--rate", "10", NULL), ED_E_USAGE);
     CHECK(strstr(err, "--rate does not apply") != NULL);
   }
+  ed_bench_opts_cleanup(&o);
+}
+
+/* A session's message pattern: steps, running totals, the '+' that lets
+ * the client go on, and what is refused. */
+static void test_shape_parse(void) {
+  struct ed_shape sh;
+  char err[200];
+  CHECK_EQ(ed_shape_parse(&sh, "244:753,566:0+,54:384,24:24", err, sizeof(err)),
+           0);
+  CHECK_EQ(sh.n, 4);
+  CHECK_EQ(sh.step[0].c, 244);
+  CHECK_EQ(sh.step[0].s, 753);
+  CHECK_EQ(sh.step[0].nowait, 0);
+  CHECK_EQ(sh.step[1].nowait, 1);
+  CHECK_EQ(sh.step[1].s, 0);
+  CHECK_EQ(sh.step[2].c_end, 244 + 566 + 54);
+  CHECK_EQ(sh.step[3].s_end, 753 + 384 + 24);
+  CHECK_EQ(sh.c_total, 244 + 566 + 54 + 24);
+  CHECK_EQ(sh.s_total, 753 + 384 + 24);
+  CHECK_EQ(ed_shape_parse(&sh, "1:0", err, sizeof(err)), 0);
+  CHECK_EQ(sh.n, 1);
+  static const struct {
+    const char *spec, *why;
+  } bad[] = {
+      {"", "no steps"},
+      {"10", "CLIENT:SERVER"},
+      {"10:", "CLIENT:SERVER"},
+      {":10", "CLIENT:SERVER"},
+      {"-1:10", "CLIENT:SERVER"},
+      {"10:10,", "unexpected ','"},
+      {"10:10x", "unexpected 'x'"},
+      {"0:10", "at least one byte"},
+      {"10:10+", "last step must wait"},
+      {"65537:1", "CLIENT:SERVER"},
+      {"40000:1,40000:1", "at most 65536 bytes"},
+      {"1:1,1:1,1:1,1:1,1:1,1:1,1:1,1:1,1:1", "at most 8 steps"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+    err[0] = '\0';
+    CHECK_EQ(ed_shape_parse(&sh, bad[i].spec, err, sizeof(err)), -1);
+    CHECK(strstr(err, bad[i].why) != NULL);
+  }
+}
+
+/* --shape is for handshake --plain only, and a bad pattern is a usage
+ * error naming the step. */
+static void test_opts_shape(void) {
+  struct ed_bench_opts o;
+  char err[200];
+  ed_bench_opts_init(&o);
+  CHECK_EQ(parse(&o, err, "handshake", "--plain", "--shape", "5:6,7:8"), 0);
+  CHECK_STR(o.shape, "5:6,7:8");
+  CHECK_EQ(parse(&o, err, "handshake", "--shape", "5:6", NULL), ED_E_USAGE);
+  CHECK(strstr(err, "--shape needs handshake --plain") != NULL);
+  CHECK_EQ(parse(&o, err, "echo", "--plain", "--shape", "5:6"), ED_E_USAGE);
+  CHECK_EQ(parse(&o, err, "handshake", "--plain", "--shape", "5:6,x"),
+           ED_E_USAGE);
+  CHECK(strstr(err, "--shape: step 2") != NULL);
+  CHECK(strstr(ed_bench_usage(), "--shape SPEC") != NULL);
   ed_bench_opts_cleanup(&o);
 }
 
@@ -563,6 +624,8 @@ int main(void) {
   RUN(test_opts);
   RUN(test_opts_hello_size);
   RUN(test_opts_echo_rate);
+  RUN(test_shape_parse);
+  RUN(test_opts_shape);
   RUN(test_opts_new_flags);
   RUN(test_opts_partial);
   RUN(test_plan_sources);

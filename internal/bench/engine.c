@@ -34,6 +34,7 @@ enum cstate {
   CS_HOLD,     /* established and quiet (idle, or out of budget) */
   CS_SHUTDOWN, /* close_notify sent, waiting for the server's close */
   CS_PARTIAL,  /* partial: sending the record, then held */
+  CS_SHAPE,    /* --shape: a TLS session's message pattern, plain */
   CS_DEAD,     /* failed; never reopened */
 };
 
@@ -60,6 +61,7 @@ struct ed_bench__conn {
   int closing;       /* scale: close in flight */
   int parked;        /* echo/bulk: up, waiting for the measured window */
   int pace_wait;     /* paced echo: held until |due| */
+  int step;          /* CS_SHAPE: the step being written or awaited */
   uint64_t due;      /* paced echo: when the current/next send is due */
 };
 
@@ -70,6 +72,7 @@ static void conn_begin(conn *c);
 static void msg_step(conn *c);
 static void partial_step(conn *c);
 static void bulk_step(conn *c);
+static void shape_step(conn *c);
 
 static const uint8_t *pat(const conn *c, uint64_t pos) {
   const struct ed_bench__run *r = c->w->r;
@@ -341,7 +344,7 @@ static void conn_begin(conn *c) {
   }
   c->t_start = c->t_op = ed_now_ns();
   c->tx_pos = c->rx_pos = 0;
-  c->echoed = c->want_write = c->pending_write = 0;
+  c->echoed = c->want_write = c->pending_write = c->step = 0;
   c->fd =
       socket(r->addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c->fd < 0) {
@@ -418,6 +421,11 @@ static void on_connected(conn *c) {
   if (w->kind == K_PARTIAL) {
     c->state = CS_PARTIAL;
     partial_step(c);
+    return;
+  }
+  if (r->shape.n) {
+    c->state = CS_SHAPE;
+    shape_step(c);
     return;
   }
   if (r->plain) {
@@ -741,6 +749,70 @@ static void hold_step(conn *c) {
     conn_fail(c, &c->w->c.mismatch, "server sent bytes nobody asked for");
 }
 
+/* ---- shape: a TLS session's message pattern, plain (shape.h) ------------- */
+
+/* shape_done: the server answered the last step and closed: one cycle. */
+static void shape_done(conn *c) {
+  worker *w = c->w;
+  int ph = phase(w);
+  if (ph == PH_MEASURE) ed_bench_hist_add(&w->lat, ed_now_ns() - c->t_start);
+  bump(&w->c.ops, 1);
+  c->state = CS_OFF;
+  conn_teardown(c);
+}
+
+/* shape_step writes the current step's bytes, takes what has arrived (the
+ * answers are counted, not checked: they carry no content), and moves on
+ * to the next step once the answer is in, or at once for a '+' step.
+ * After the last step it waits for the server's close. */
+static void shape_step(conn *c) {
+  worker *w = c->w;
+  const struct ed_shape *sh = &w->r->shape;
+  for (;;) {
+    uint64_t end = sh->step[c->step].c_end;
+    if (c->tx_pos < end) {
+      c->want_write = 0;
+      if (write_chunk(c, (size_t)(end - c->tx_pos)) < 0) return;
+      if (c->tx_pos < end) {
+        set_events(c, UV_READABLE | UV_WRITABLE);
+        return;
+      }
+    }
+    int eof = 0;
+    for (;;) {
+      ssize_t n = recv(c->fd, w->rbuf, RBUF_LEN, 0);
+      if (n > 0) {
+        c->rx_pos += (uint64_t)n;
+        c->t_op = ed_now_ns();
+        continue;
+      }
+      if (n == 0) eof = 1;
+      if (n == 0 || would_block()) break;
+      conn_fail_plain(c, errno, "shaped cycle");
+      return;
+    }
+    int last = c->step + 1 == sh->n;
+    if (c->rx_pos > sh->s_total) {
+      conn_fail(c, &w->c.mismatch, "shaped cycle: the server sent too much");
+      return;
+    }
+    if (eof) {
+      if (last && c->rx_pos == sh->s_total) {
+        shape_done(c);
+      } else {
+        conn_fail_plain(c, 0, "shaped cycle");
+      }
+      return;
+    }
+    if (last ||
+        (!sh->step[c->step].nowait && c->rx_pos < sh->step[c->step].s_end)) {
+      set_events(c, UV_READABLE);
+      return;
+    }
+    c->step++;
+  }
+}
+
 /* ---- partial: a TLS record begun and never finished ---------------------- */
 
 /* partial_closed: the server closed a partial connection (refused it at
@@ -821,6 +893,9 @@ static void on_poll(uv_poll_t *h, int status, int events) {
     case CS_PARTIAL:
       partial_step(c);
       break;
+    case CS_SHAPE:
+      shape_step(c);
+      break;
     default:
       break;
   }
@@ -834,6 +909,7 @@ static int waiting(const conn *c) {
     case CS_HANDSHAKE:
     case CS_MSG:
     case CS_SHUTDOWN:
+    case CS_SHAPE:
       return 1;
     case CS_BULK:
       return c->tx_pos > c->rx_pos;

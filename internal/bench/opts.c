@@ -7,6 +7,7 @@
 
 #include "internal/base/base.h"
 #include "internal/bench/bench.h"
+#include "internal/bench/shape.h"
 
 static const char *const scenario_names[] = {
     "handshake", "echo", "bulk", "idle", "flood", "scale", "partial"};
@@ -56,6 +57,13 @@ const char *ed_bench_usage(void) {
          "  --plain               plain TCP, no TLS (handshake, echo, bulk,\n"
          "                        idle, scale): the kernel floor, against\n"
          "                        tools/bench:plain_echo\n"
+         "  --shape SPEC          handshake --plain: instead of the echo,\n"
+         "                        a TLS session's message pattern, e.g.\n"
+         "                        517:1189,952:251+,54:54,24:24 (client\n"
+         "                        bytes:server answer per step; '+': go on\n"
+         "                        without the answer), against plain_echo\n"
+         "                        --shape SPEC (tools/bench:tls_floor\n"
+         "                        --flights prints echod's)\n"
          "  --ca FILE             CA for the server's certificate\n"
          "  --cert FILE --key FILE  client certificate and key\n"
          "                        (default: <state dir>/pki/ca.pem,\n"
@@ -131,6 +139,7 @@ void ed_bench_opts_cleanup(struct ed_bench_opts *o) {
   free(o->key);
   free(o->servername);
   free(o->server_metrics);
+  free(o->shape);
   memset(o, 0, sizeof(*o));
 }
 
@@ -200,6 +209,7 @@ static const struct flag flags[] = {
     {"plain", 0, F_TRUE, OFF(plain)},
     {"rate", 0, F_U32, OFF(rate)},
     {"server-metrics", 0, F_STR, OFF(server_metrics)},
+    {"shape", 0, F_STR, OFF(shape)},
     {"parallel", 0, F_U32, OFF(parallel)},
     {"window", 0, F_BYTES, OFF(window)},
     {"duration", 'd', F_SECS, OFF(duration_s)},
@@ -294,6 +304,12 @@ static int check_scenario_flags(const struct ed_bench_opts *o, int have_size,
                      o->resume ? "--resume" : name);
   if (o->plain && o->server_metrics)
     return usage_err(err, err_len, "--plain has no --server-metrics");
+  if (o->shape && (o->scenario != ED_BENCH_HANDSHAKE || !o->plain))
+    return usage_err(err, err_len, "--shape needs handshake --plain");
+  struct ed_shape sh;
+  char why[160];
+  if (o->shape && ed_shape_parse(&sh, o->shape, why, sizeof(why)) != 0)
+    return usage_err(err, err_len, "--%s", why);
   return 0;
 }
 

@@ -208,6 +208,7 @@ char *ed_bench_result_json(const struct ed_bench_result *r) {
   cJSON_AddNumberToObject(root, "size", r->size);
   cJSON_AddNumberToObject(root, "threads", r->threads);
   cJSON_AddBoolToObject(root, "plain", r->plain);
+  if (r->shape[0]) cJSON_AddStringToObject(root, "shape", r->shape);
   cJSON_AddNumberToObject(root, "sources", r->sources);
   if (r->scenario == ED_BENCH_FLOOD)
     cJSON_AddNumberToObject(root, "storm", r->storm);
@@ -378,6 +379,7 @@ void ed_bench_result_print(FILE *f, const struct ed_bench_result *r) {
           ed_bench_scenario_name(r->scenario), r->plain ? " (plain TCP)" : "",
           r->conns, r->size, r->threads, r->elapsed_s);
   if (r->sources) fprintf(f, ", %u source addresses", r->sources);
+  if (r->shape[0]) fprintf(f, ", shaped %s", r->shape);
   if (r->version[0]) fprintf(f, ", %s %s %s", r->version, r->cipher, r->group);
   fprintf(f, "\n");
   print_scenario(f, r);

@@ -247,6 +247,9 @@ static int run_setup(struct ed_bench__run *r, const struct ed_bench_opts *o) {
   r->plain = o->plain;
   r->scale = o->scenario == ED_BENCH_SCALE;
   pthread_mutex_init(&r->mu, NULL);
+  char why[160];
+  if (o->shape && ed_shape_parse(&r->shape, o->shape, why, sizeof(why)) != 0)
+    return ED_E_INVAL; /* checked by ed_bench_opts_parse */
   char host[256], port[32];
   if (ed_bench__split_hostport(host, sizeof(host), port, sizeof(port),
                                o->connect)) {
@@ -369,6 +372,7 @@ int ed_bench_run(const struct ed_bench_opts *o, struct ed_bench_result *out) {
   out->scenario = o->scenario;
   out->conns = o->scenario == ED_BENCH_FLOOD ? o->echo_conns : o->conns;
   out->plain = o->plain;
+  if (o->shape) snprintf(out->shape, sizeof(out->shape), "%s", o->shape);
   out->rate = o->scenario == ED_BENCH_FLOOD ||
                       o->scenario == ED_BENCH_PARTIAL ||
                       o->scenario == ED_BENCH_ECHO

@@ -35,12 +35,12 @@ class PlainServer:
     """//tools/bench:plain_echo on an ephemeral port; a context manager.
     stop() returns its final counters (accepted, closed, bytes)."""
 
-    def __init__(self):
+    def __init__(self, *args):
         self.log = os.path.join(echod.tmpdir("plain-"), "plain.log")
         self.logf = open(self.log, "wb")
         self.proc = echod._track(subprocess.Popen(
             [echod.binary("tools/bench/plain_echo"), "--listen",
-             "127.0.0.1:0"], stdin=subprocess.DEVNULL,
+             "127.0.0.1:0"] + list(args), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=self.logf))
         self.pid = self.proc.pid
         m = echod.wait_until(self._addr, 20, what="plain_echo listening")
@@ -102,6 +102,48 @@ class Plain(unittest.TestCase):
         self.assertEqual(out["bytes"], 300 * 32)
         self.assertEqual(counts, {"accepted": 300, "closed": 300,
                                   "bytes": 300 * 32})
+
+    SHAPE = "244:753,566:0+,54:384,24:24"  # a full handshake's, roughly
+
+    def test_shaped_cycle(self):
+        # A TLS session's message pattern with no TLS (--shape): the server
+        # answers each step once its bytes are in and closes after the
+        # last. 200 cycles, every byte accounted for on the server's side;
+        # the client counted exactly the answers (else: mismatch).
+        with PlainServer("--shape", self.SHAPE) as srv:
+            out = self.run_plain(srv, "handshake", "-c", "4", "-n", "200",
+                                 "--shape", self.SHAPE)
+            counts = srv.stop()
+        self.assertEqual(out["ops"], 200)
+        self.assertEqual(out["shape"], self.SHAPE)
+        self.assertEqual(counts, {"accepted": 200, "closed": 200,
+                                  "bytes": 200 * (244 + 566 + 54 + 24)})
+
+    def shaped_failure(self, server_args, client_args):
+        with PlainServer(*server_args) as srv:
+            code, out, err = bench(
+                ["handshake", "--plain", "--connect", srv.addr, "-c", "2",
+                 "-d", "1.5", "--timeout", "0.5", "--no-progress"] +
+                client_args)
+            srv.stop()
+        self.assertNotEqual(code, 0, out)
+        self.assertEqual(out["ops"], 0, out)
+        return out
+
+    def test_shaped_cycle_never_passes_a_mismatch(self):
+        # A pattern the server does not share never counts a cycle: the
+        # server waits for bytes that never come (timeouts), or answers
+        # more than the client expects (mismatch); a plain echo client
+        # against a shaped server waits in vain too.
+        out = self.shaped_failure(["--shape", self.SHAPE],
+                                  ["--shape", "100:753,24:24"])
+        self.assertGreater(out["errors"]["timeouts"], 0, out)
+        out = self.shaped_failure(["--shape", self.SHAPE],
+                                  ["--shape", "244:753,566:0+,54:384,24:10"])
+        self.assertGreater(out["errors"]["mismatch"], 0, out)
+        self.assertIn("sent too much", out["errors"]["first"])
+        out = self.shaped_failure(["--shape", self.SHAPE], [])
+        self.assertGreater(out["errors"]["timeouts"], 0, out)
 
     def test_echo_counts(self):
         with PlainServer() as srv:

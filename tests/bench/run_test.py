@@ -1,6 +1,7 @@
 """Smoke test of tools/bench/run: one quick round of echod and the
 plain-TCP floor server (handshake, resume, echo, bulk, the closed-loop
-flood with two handshake shares) from the binaries in the runfiles. It
+flood with two handshake shares; the plain server also runs echod's
+session patterns) from the binaries in the runfiles. It
 checks that every echod figure got its floor and a ratio, that the raw
 results hold what the table was made from, and that a share the server
 refuses is skipped with a note rather than failing the run. Never
@@ -73,8 +74,23 @@ class RunSmoke(unittest.TestCase):
             line = [l for l in table.splitlines()
                     if l.startswith("| %s |" % figure)]
             self.assertEqual(len(line), 1, table)
-            self.assertRegex(line[0], r"\| \d+\.\d\dx \([\d., ]+\) \|$",
+            # echod, plain cycle, the session's messages, engine, rest,
+            # floor; then the per-round ratio.
+            self.assertRegex(line[0], r"^\| %s (\| -?\d+\.\d us ){6}"
+                             r"\| \d+\.\d\dx \([\d., ]+\) \|$" % figure,
                              line[0])
+        self.assertIn("kernel: the session's messages", table)
+        # The plain server ran echod's session patterns (tls_floor
+        # --flights on the certificates echod served), full and resumed.
+        shapes = raw["args"]["shapes"]
+        for kind, scen in (("full", "tls-cycle"),
+                           ("resumed", "tls-cycle-resumed")):
+            self.assertRegex(shapes[kind], r"^\d+:\d+\+?(,\d+:\d+\+?){3,}$")
+            run = res["plain"][scen][0]
+            self.assertTrue(run["ok"], run)
+            self.assertEqual(run["shape"], shapes[kind])
+            self.assertGreater(run["ops"], 0, run)
+        self.assertNotEqual(shapes["full"], shapes["resumed"])
         # --handshake-share 25: measured if the server knows the flag,
         # else skipped with the server's own words; never a failure.
         if "echod flood-closed@25" in raw["skipped"]:

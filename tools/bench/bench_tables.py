@@ -349,41 +349,60 @@ def parts_table(results, floors):
 # per session = the kernel's plain cycle + echod's TLS engine run in
 # memory + the rest (the kernel's extra work for TLS's bytes and
 # syscalls, the loop, the pool's hand-offs, bookkeeping).
-SPLIT = [("full handshake", "handshake", "tls_full_echod_us"),
-         ("resumed handshake", "resume", "tls_resumed_echod_us")]
+SPLIT = [("full handshake", "handshake", "tls_full_echod_us", "tls-cycle"),
+         ("resumed handshake", "resume", "tls_resumed_echod_us",
+          "tls-cycle-resumed")]
 
 
 def split_table(results, floors):
-    """Per round: echod, kernel cycle, engine in memory, the rest, and
-    (kernel + engine) / floor: the ratio a server with echod's TLS engine
-    would have if its I/O and threads cost no more than plain TCP's."""
+    """Per round: echod, the kernel's plain cycle, the kernel's cost of the
+    session's message pattern (the plain server running it with no TLS:
+    tls-cycle), the engine in memory, the rest, and (pattern + engine) /
+    floor: the ratio of a server with echod's TLS engine whose I/O and
+    threads cost nothing beyond what the kernel charges for TLS's
+    messages. Without the pattern runs (older results), the plain cycle
+    stands in for it."""
     echod = {s: by_round(v) for s, v in results.get("echod", {}).items()}
-    plain = by_round(results.get("plain", {}).get("handshake", []))
+    plain_runs = results.get("plain", {})
+    plain = by_round(plain_runs.get("handshake", []))
+    shaped = any(plain_runs.get(x[3]) for x in SPLIT)
     floor_of = {row[1]: row[3] for row in FLOORS}
-    lines = ["| per session, server CPU (each column: median of its "
-             "per-round values, so they need not add up) | echod "
-             "| kernel cycle | TLS engine in memory | the rest "
-             "| floor | (kernel + engine) ÷ floor, per round |",
-             "|---|---:|---:|---:|---:|---:|---:|"]
+    if shaped:
+        lines = ["| per session, server CPU (each column: median of its "
+                 "per-round values, so they need not add up) | echod "
+                 "| kernel: plain cycle | kernel: the session's messages "
+                 "| TLS engine in memory | the rest | floor "
+                 "| (messages + engine) ÷ floor, per round |",
+                 "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    else:
+        lines = ["| per session, server CPU (each column: median of its "
+                 "per-round values, so they need not add up) | echod "
+                 "| kernel cycle | TLS engine in memory | the rest "
+                 "| floor | (kernel + engine) ÷ floor, per round |",
+                 "|---|---:|---:|---:|---:|---:|---:|"]
     rows = 0
-    for label, scen, key in SPLIT:
+    for label, scen, key, shape_scen in SPLIT:
+        msgs = by_round(plain_runs.get(shape_scen, []))
         per = []
         for rnd, c in enumerate(floors):
             e, p = echod.get(scen, {}).get(rnd), plain.get(rnd)
-            if e is None or p is None or key not in c:
+            m = msgs.get(rnd) if shaped else p
+            if e is None or p is None or m is None or key not in c:
                 continue
-            ev, kv, tv = cpu(e), cpu(p), c[key]
-            if ev is None or kv is None:
+            ev, kv, mv, tv = cpu(e), cpu(p), cpu(m), c[key]
+            if ev is None or kv is None or mv is None:
                 continue
             fv = floor_of[scen]({"handshake": p}, c)
-            per.append((ev, kv, tv, ev - kv - tv, fv, (kv + tv) / fv))
+            per.append((ev, kv, mv, tv, ev - mv - tv, fv, (mv + tv) / fv))
         if not per:
             continue
         rows += 1
-        m = [statistics.median(x[i] for x in per) for i in range(6)]
-        lines.append("| %s | %.1f us | %.1f us | %.1f us | %.1f us | %.1f us "
-                     "| %.2fx (%s) |" % (label, *m, ", ".join(
-                         "%.2f" % x[5] for x in per)))
+        med = [statistics.median(x[i] for x in per) for i in range(7)]
+        if not shaped:
+            del med[2]
+        lines.append("| %s | " % label + " | ".join(
+            "%.1f us" % v for v in med[:-1]) + " | %.2fx (%s) |" % (
+                med[-1], ", ".join("%.2f" % x[6] for x in per)))
     return "\n".join(lines) if rows else ""
 
 

@@ -18,7 +18,16 @@
  * slots that ever held a backlog become resident) and stops reading that
  * connection until it is flushed.
  *
- * Usage: plain-echo [--listen HOST:PORT]   (default 127.0.0.1:0)
+ * With --shape SPEC (internal/bench/shape.h) it does not echo: each
+ * connection runs a TLS session's message pattern with the crypto taken
+ * away (once the client's bytes of a step are in, the step's answer goes
+ * out; after the last answer the server closes), driven by echo-bench
+ * handshake --plain --shape SPEC. Its server CPU per cycle is what the
+ * kernel charges a server for TLS's extra segments, reads and writes.
+ * The answers of the steps one read completes go out in one write.
+ *
+ * Usage: plain-echo [--listen HOST:PORT] [--shape SPEC]
+ *        (default 127.0.0.1:0)
  * Prints "listening on ADDR" on stderr once it accepts; on SIGTERM or
  * SIGINT prints its counters ("accepted=N closed=N bytes=N") and exits 0. */
 #include <errno.h>
@@ -37,14 +46,20 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "internal/bench/shape.h"
+
 #define BUF_LEN 65536 /* one read; also the most a connection can owe */
 #define MAX_EVENTS 256
 #define ACCEPTS_PER_WAKE 16
 
-/* A connection's unsent echo: |len| bytes at |off| in its backlog slot. */
+/* A connection's unsent echo: |len| bytes at |off| in its backlog slot;
+ * with --shape, the bytes read so far and the next step to answer. */
 struct slot {
   uint32_t off, len;
+  uint32_t rx, step;
 };
+
+static struct ed_shape shape; /* --shape; shape.n == 0: echo */
 
 struct server {
   int ep, lfd;
@@ -157,7 +172,7 @@ static void on_accept(struct server *s) {
       close(fd);
       continue;
     }
-    s->slots[fd].len = 0;
+    memset(&s->slots[fd], 0, sizeof(s->slots[fd]));
     s->accepted++;
   }
 }
@@ -167,8 +182,12 @@ static void set_events(struct server *s, int fd, uint32_t events) {
   epoll_ctl(s->ep, EPOLL_CTL_MOD, fd, &ev);
 }
 
+static int shape_done(const struct slot *sl) {
+  return shape.n && sl->step == (uint32_t)shape.n;
+}
+
 /* flush writes what |fd| still owes; when all of it is out, reading
- * resumes. */
+ * resumes (a shaped cycle that has answered its last step closes). */
 static void flush(struct server *s, int fd) {
   struct slot *sl = &s->slots[fd];
   uint8_t *p = s->backlog + (size_t)fd * BUF_LEN + sl->off;
@@ -180,7 +199,29 @@ static void flush(struct server *s, int fd) {
   }
   sl->off += (uint32_t)n;
   sl->len -= (uint32_t)n;
-  if (sl->len == 0) set_events(s, fd, EPOLLIN);
+  if (sl->len == 0 && shape_done(sl))
+    conn_close(s, fd);
+  else if (sl->len == 0)
+    set_events(s, fd, EPOLLIN);
+}
+
+/* send_or_park writes |n| bytes of |buf|; a short write parks the rest.
+ * Returns 0, or -1 when the connection failed (closed). */
+static int send_or_park(struct server *s, int fd, const uint8_t *buf,
+                        size_t n) {
+  ssize_t w = write(fd, buf, n);
+  if (w == (ssize_t)n) return 0;
+  if (w < 0 && errno != EAGAIN) {
+    conn_close(s, fd);
+    return -1;
+  }
+  if (w < 0) w = 0;
+  struct slot *sl = &s->slots[fd];
+  sl->off = 0;
+  sl->len = (uint32_t)(n - (size_t)w);
+  memcpy(s->backlog + (size_t)fd * BUF_LEN, buf + w, sl->len);
+  set_events(s, fd, EPOLLOUT);
+  return 0;
 }
 
 /* echo_once: one read, one write; a short write parks the rest. */
@@ -192,18 +233,28 @@ static void echo_once(struct server *s, int fd, uint8_t *buf) {
     return;
   }
   s->bytes += (uint64_t)n;
-  ssize_t w = write(fd, buf, (size_t)n);
-  if (w == n) return;
-  if (w < 0 && errno != EAGAIN) {
+  (void)send_or_park(s, fd, buf, (size_t)n);
+}
+
+/* shaped_once: one read; the answers of every step it completes go out in
+ * one write (zeros: their content is not TLS's business here); after the
+ * last answer, close. */
+static void shaped_once(struct server *s, int fd, uint8_t *buf) {
+  static const uint8_t zeros[ED_SHAPE_MAX_BYTES];
+  ssize_t n = read(fd, buf, BUF_LEN);
+  if (n < 0 && errno == EAGAIN) return;
+  if (n <= 0) {
     conn_close(s, fd);
     return;
   }
-  if (w < 0) w = 0;
+  s->bytes += (uint64_t)n;
   struct slot *sl = &s->slots[fd];
-  sl->off = 0;
-  sl->len = (uint32_t)(n - w);
-  memcpy(s->backlog + (size_t)fd * BUF_LEN, buf + w, sl->len);
-  set_events(s, fd, EPOLLOUT);
+  sl->rx += (uint32_t)n;
+  size_t out = 0;
+  while (!shape_done(sl) && sl->rx >= shape.step[sl->step].c_end)
+    out += shape.step[sl->step++].s;
+  if (out && send_or_park(s, fd, zeros, out) != 0) return;
+  if (shape_done(sl) && sl->len == 0) conn_close(s, fd);
 }
 
 static void serve(struct server *s) {
@@ -217,6 +268,8 @@ static void serve(struct server *s) {
         on_accept(s);
       } else if (s->slots[fd].len) {
         flush(s, fd);
+      } else if (shape.n) {
+        shaped_once(s, fd, buf);
       } else {
         echo_once(s, fd, buf);
       }
@@ -227,10 +280,17 @@ static void serve(struct server *s) {
 int main(int argc, char **argv) {
   const char *listen_addr = "127.0.0.1:0";
   for (int i = 1; i < argc; i++) {
+    char err[200];
     if (strcmp(argv[i], "--listen") == 0 && i + 1 < argc) {
       listen_addr = argv[++i];
+    } else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc) {
+      if (ed_shape_parse(&shape, argv[++i], err, sizeof(err)) != 0) {
+        fprintf(stderr, "plain-echo: %s\n", err);
+        return 2;
+      }
     } else {
-      fprintf(stderr, "usage: plain-echo [--listen HOST:PORT]\n");
+      fprintf(stderr,
+              "usage: plain-echo [--listen HOST:PORT] [--shape SPEC]\n");
       return 2;
     }
   }

@@ -37,7 +37,13 @@
  * when a handshake, the
  * echo or a resumption fails: every figure is of a session that worked.
  *
- * Usage: tls_floor [--runs N] [--ms MS] [--json]
+ * --flights times nothing: it runs one full and one resumed session on
+ * echod's engine and prints their message patterns (bytes each side
+ * writes, step by step; internal/bench/shape.h), which plain_echo and
+ * echo-bench --plain --shape replay over loopback with no TLS: the
+ * kernel's share of the same sessions.
+ *
+ * Usage: tls_floor [--runs N] [--ms MS] [--json] [--flights]
  *            [--ca F --cert F --key F --client-cert F --client-key F] */
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -97,6 +103,29 @@ static double served;
     expr;                                \
     served += cpu_ns() - t0_ - clock_ns; \
   } while (0)
+
+/* ---- message patterns (--flights) ------------------------------------ */
+
+/* Each client write opens a step; what the server writes until the next
+ * one is that step's answer. A client write that ends the client's
+ * handshake does not wait for its answer (the ticket): '+'. */
+static struct {
+  int on, n;
+  size_t c[8], s[8];
+  int nowait[8];
+} fl;
+
+static void flight_client(size_t bytes, int handshake_done) {
+  if (!fl.on || bytes == 0) return;
+  if (fl.n == 8) die("more than 8 client flights");
+  fl.c[fl.n] = bytes;
+  fl.s[fl.n] = 0;
+  fl.nowait[fl.n++] = handshake_done;
+}
+
+static void flight_server(size_t bytes) {
+  if (fl.on && fl.n && bytes) fl.s[fl.n - 1] += bytes;
+}
 
 /* ---- credentials ----------------------------------------------------- */
 
@@ -193,7 +222,10 @@ static SSL_CTX *client_ctx(const struct creds *c) {
   if (!ctx || !SSL_CTX_use_certificate(ctx, c->client_x) ||
       !SSL_CTX_use_PrivateKey(ctx, c->client_k) ||
       !X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), c->ca_x) ||
-      !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+      /* Offers what echo-bench's client offers (TLS 1.2 too), so the
+       * server parses the same ClientHello and --flights matches the
+       * wire. */
+      !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
       !SSL_CTX_set1_curves_list(ctx, "X25519"))
     die("client context");
   /* The client's own verification of the server is its cost, not the
@@ -213,7 +245,10 @@ static SSL_CTX *plain_server_ctx(const struct creds *c) {
   if (!ctx || !SSL_CTX_use_certificate(ctx, c->cert_x) ||
       !SSL_CTX_use_PrivateKey(ctx, c->key_k) ||
       !X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), c->ca_x) ||
-      !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
+      /* Offers what echo-bench's client offers (TLS 1.2 too), so the
+       * server parses the same ClientHello and --flights matches the
+       * wire. */
+      !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
       !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
       !SSL_CTX_set1_curves_list(ctx, "X25519") ||
       !SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1))
@@ -310,15 +345,19 @@ static int echod_session(struct ed_tls_snapshot *snap, SSL_CTX *cctx,
   for (int i = 0; i < 20 && !(crc && src); i++) {
     if (!crc) {
       struct ed_tls_io io = {s2c.data, s2c.len, 0, &c2s};
+      size_t before = c2s.len;
       crc = ed_tls_conn_handshake(cl, &io);
       ed_buf_consume(&s2c, io.in_used);
       if (crc < 0) die("client handshake");
+      flight_client(c2s.len - before, crc == 1);
     }
     if (!src && c2s.len) {
       struct ed_tls_io io = {c2s.data, c2s.len, 0, &s2c};
+      size_t before = s2c.len;
       TIMED(src = ed_tls_conn_handshake(sv, &io));
       ed_buf_consume(&c2s, io.in_used);
       if (src < 0) die("server handshake");
+      flight_server(s2c.len - before);
     }
   }
   if (crc != 1 || src != 1) die("handshake stalled");
@@ -327,14 +366,18 @@ static int echod_session(struct ed_tls_snapshot *snap, SSL_CTX *cctx,
   size_t n = 0;
   int rc;
   struct ed_tls_io cw = {NULL, 0, 0, &c2s};
+  size_t before = c2s.len;
   if (ed_tls_conn_write(cl, &cw, msg, MSG)) die("client write");
+  flight_client(c2s.len - before, 0);
   struct ed_tls_io sr = {c2s.data, c2s.len, 0, &s2c};
+  before = s2c.len;
   TIMED(rc = ed_tls_conn_read(sv, &sr, &n, got, sizeof(got)));
   ed_buf_consume(&c2s, sr.in_used);
   if (rc != 0 || n != MSG) die("server read");
   struct ed_tls_io sw = {NULL, 0, 0, &s2c};
   TIMED(rc = ed_tls_conn_write(sv, &sw, got, n));
   if (rc) die("server write");
+  flight_server(s2c.len - before);
   /* The client reads the ticket and the echo. */
   size_t back = 0;
   for (int i = 0; i < 4 && back < MSG; i++) {
@@ -348,13 +391,17 @@ static int echod_session(struct ed_tls_snapshot *snap, SSL_CTX *cctx,
   }
   if (back != MSG || memcmp(got, msg, MSG)) die("client read");
   struct ed_tls_io cs = {NULL, 0, 0, &c2s};
+  before = c2s.len;
   if (ed_tls_conn_shutdown(cl, &cs)) die("client close_notify");
+  flight_client(c2s.len - before, 0);
   struct ed_tls_io sc = {c2s.data, c2s.len, 0, &s2c};
+  before = s2c.len;
   TIMED(rc = ed_tls_conn_read(sv, &sc, &n, got, sizeof(got)));
   if (rc != ED_E_CLOSED) die("server close_notify");
   struct ed_tls_io ss = {NULL, 0, 0, &s2c};
   TIMED(rc = ed_tls_conn_shutdown(sv, &ss));
   if (rc) die("server shutdown");
+  flight_server(s2c.len - before);
   int resumed = ed_tls_conn_resumed(sv);
   ed_tls_conn_free(cl);
   TIMED(ed_tls_conn_free(sv));
@@ -374,6 +421,29 @@ struct target {
 static int session(const struct target *t, SSL_SESSION *resume) {
   return t->snap ? echod_session(t->snap, t->cctx, resume)
                  : plain_session(t->sctx, t->cctx, resume);
+}
+
+/* flights prints the message pattern of one session (full, or resumed
+ * with a fresh ticket) as a shape ("C:S[+],..."). */
+static void flights(const struct target *echod, int resumed, char *out,
+                    size_t len) {
+  SSL_SESSION *resume = NULL;
+  if (resumed) {
+    (void)session(echod, NULL);
+    if (!ticket) die("no ticket");
+    resume = ticket;
+    SSL_SESSION_up_ref(resume);
+  }
+  memset(&fl, 0, sizeof(fl));
+  fl.on = 1;
+  if (session(echod, resume) != resumed) die("flights: wrong session kind");
+  fl.on = 0;
+  SSL_SESSION_free(resume);
+  size_t at = 0;
+  out[0] = '\0';
+  for (int i = 0; i < fl.n && at < len; i++)
+    at += (size_t)snprintf(out + at, len - at, "%s%zu:%zu%s", i ? "," : "",
+                           fl.c[i], fl.s[i], fl.nowait[i] ? "+" : "");
 }
 
 /* one_run: mean server time per session (µs) over at least |ms| ms of it. */
@@ -421,12 +491,16 @@ static void measure(const struct target *bssl, const struct target *echod,
 }
 
 int main(int argc, char **argv) {
-  int runs = 3, ms = 200, json = 0;
+  int runs = 3, ms = 200, json = 0, want_flights = 0;
   struct creds c = {0};
   for (int i = 1; i < argc; i++) {
     const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (!strcmp(a, "--json")) {
       json = 1;
+      continue;
+    }
+    if (!strcmp(a, "--flights")) {
+      want_flights = 1;
       continue;
     }
     if (!v) goto usage;
@@ -461,15 +535,26 @@ int main(int argc, char **argv) {
   struct target bssl = {plain_server_ctx(&c), NULL, cctx};
   struct target echod = {NULL, echod_snapshot(&c), cctx};
   unmint(&c); /* everything is read */
-  double f[4];
-  measure(&bssl, &echod, runs, ms, f);
+  double f[4] = {0};
+  char shape[2][200];
+  if (want_flights) {
+    flights(&echod, 0, shape[0], sizeof(shape[0]));
+    flights(&echod, 1, shape[1], sizeof(shape[1]));
+  } else {
+    measure(&bssl, &echod, runs, ms, f);
+  }
   SSL_CTX_free(bssl.sctx);
   ed_tls_snapshot_unref(echod.snap);
   SSL_CTX_free(cctx);
   SSL_SESSION_free(ticket);
   X509_free(c.ca_x), X509_free(c.cert_x), X509_free(c.client_x);
   EVP_PKEY_free(c.key_k), EVP_PKEY_free(c.client_k);
-  if (json) {
+  if (want_flights) {
+    printf(json ? "{\"shape_full\":\"%s\",\"shape_resumed\":\"%s\"}\n"
+                : "Message patterns of echod's sessions (client bytes:server "
+                  "answer, per step):\n  full     %s\n  resumed  %s\n",
+           shape[0], shape[1]);
+  } else if (json) {
     printf(
         "{\"runs\":%d,\"ms\":%d,\"clock_ns\":%.1f,"
         "\"tls_full_boringssl_us\":%.2f,\"tls_resumed_boringssl_us\":%.2f,"
@@ -488,7 +573,8 @@ int main(int argc, char **argv) {
   return 0;
 usage:
   fprintf(stderr,
-          "usage: tls_floor [--runs N] [--ms MS] [--json] [--ca F --cert F "
+          "usage: tls_floor [--runs N] [--ms MS] [--json] [--flights] "
+          "[--ca F --cert F "
           "--key F --client-cert F --client-key F]\n");
   return 2;
 }
