@@ -80,6 +80,10 @@ class RunSmoke(unittest.TestCase):
                              r"\| \d+\.\d\dx \([\d., ]+\) \|$" % figure,
                              line[0])
         self.assertIn("kernel: the session's messages", table)
+        # ... and where the rest ran (user space or the kernel).
+        for figure in ("full handshake", "resumed handshake"):
+            self.assertRegex(table, r"\| the rest of a %s \| -?\d+\.\d us "
+                             r"\| -?\d+\.\d us \|" % figure)
         # The plain server ran echod's session patterns (tls_floor
         # --flights on the certificates echod served), full and resumed.
         shapes = raw["args"]["shapes"]

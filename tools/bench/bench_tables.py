@@ -324,7 +324,11 @@ def parts_table(results, floors):
             ("… paced at 48,000 msg/s",
              median(plain.get("echo-paced", []), cpu), "%.2f us"),
             ("kernel: bulk echo (bytes per server CPU second)",
-             median(plain.get("bulk", []), gbs), "%.2f GB/s")]
+             median(plain.get("bulk", []), gbs), "%.2f GB/s"),
+            ("kernel: echod's full session's messages, no TLS (server CPU)",
+             median(plain.get("tls-cycle", []), cpu), "%.1f us"),
+            ("… resumed",
+             median(plain.get("tls-cycle-resumed", []), cpu), "%.1f us")]
     for key, label, fmt in (
             ("x25519_us", "X25519 keygen + shared secret", "%.1f us"),
             ("ecdsa_p256_sign_us", "ECDSA P-256 sign", "%.1f us"),
@@ -345,10 +349,11 @@ def parts_table(results, floors):
     return "\n".join(lines)
 
 
-# The handshake gap, split (tools/bench:tls_floor): echod's server CPU
-# per session = the kernel's plain cycle + echod's TLS engine run in
-# memory + the rest (the kernel's extra work for TLS's bytes and
-# syscalls, the loop, the pool's hand-offs, bookkeeping).
+# The handshake gap, split: echod's server CPU per session = what the
+# kernel charges for the session's messages (the plain server running
+# echod's session pattern with no TLS: tls-cycle; without it, the plain
+# cycle) + echod's TLS engine run in memory (tools/bench:tls_floor) + the
+# rest (the loop, the pool's hand-offs and wake-ups, libuv, bookkeeping).
 SPLIT = [("full handshake", "handshake", "tls_full_echod_us", "tls-cycle"),
          ("resumed handshake", "resume", "tls_resumed_echod_us",
           "tls-cycle-resumed")]
@@ -380,7 +385,7 @@ def split_table(results, floors):
                  "| kernel cycle | TLS engine in memory | the rest "
                  "| floor | (kernel + engine) ÷ floor, per round |",
                  "|---|---:|---:|---:|---:|---:|---:|"]
-    rows = 0
+    rows, where = 0, {}
     for label, scen, key, shape_scen in SPLIT:
         msgs = by_round(plain_runs.get(shape_scen, []))
         per = []
@@ -394,6 +399,10 @@ def split_table(results, floors):
                 continue
             fv = floor_of[scen]({"handshake": p}, c)
             per.append((ev, kv, mv, tv, ev - mv - tv, fv, (mv + tv) / fv))
+            eu, mu = user_share(e), user_share(m)
+            if shaped and eu is not None and mu is not None:
+                where.setdefault(label, []).append(
+                    (ev * eu - mv * mu - tv, ev * (1 - eu) - mv * (1 - mu)))
         if not per:
             continue
         rows += 1
@@ -403,7 +412,26 @@ def split_table(results, floors):
         lines.append("| %s | " % label + " | ".join(
             "%.1f us" % v for v in med[:-1]) + " | %.2fx (%s) |" % (
                 med[-1], ", ".join("%.2f" % x[6] for x in per)))
-    return "\n".join(lines) if rows else ""
+    if not rows:
+        return ""
+    if where:  # the rest, split by where the server spent it
+        lines += ["", "| where the rest ran, per session (median of the "
+                  "rounds; the server's user and system time from /proc) "
+                  "| in user space | in the kernel |", "|---|---:|---:|"]
+        for label, v in where.items():
+            lines.append("| the rest of a %s | %.1f us | %.1f us |" % (
+                label, statistics.median(x[0] for x in v),
+                statistics.median(x[1] for x in v)))
+    return "\n".join(lines)
+
+
+def user_share(r):
+    """The server's user time over its user + system time during run |r|
+    (the runner's /proc samples), or None."""
+    u, k = r.get("server_user_s"), r.get("server_sys_s")
+    if u is None or k is None or u + k <= 0:
+        return None
+    return u / (u + k)
 
 
 def closed_table(results, a, skipped):
