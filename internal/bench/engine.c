@@ -784,6 +784,7 @@ static void shape_step(conn *c) {
       if (n > 0) {
         c->rx_pos += (uint64_t)n;
         c->t_op = ed_now_ns();
+        bump(&w->c.bytes, (uint64_t)n);
         continue;
       }
       if (n == 0) eof = 1;
@@ -792,7 +793,8 @@ static void shape_step(conn *c) {
       return;
     }
     int last = c->step + 1 == sh->n;
-    if (c->rx_pos > sh->s_total) {
+    /* The server cannot have answered a step we have not sent yet. */
+    if (c->rx_pos > sh->step[c->step].s_end) {
       conn_fail(c, &w->c.mismatch, "shaped cycle: the server sent too much");
       return;
     }

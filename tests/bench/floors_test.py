@@ -119,6 +119,19 @@ class Plain(unittest.TestCase):
         self.assertEqual(counts, {"accepted": 200, "closed": 200,
                                   "bytes": 200 * (244 + 566 + 54 + 24)})
 
+    def test_shaped_cycle_goes_on_without_the_answer(self):
+        # '+': the client sends its next step without waiting for this
+        # one's answer (a TLS client's data right after its Finished). This
+        # server answers the first step only once the second is in, so a
+        # client that waited would time out.
+        with PlainServer("--shape", "20:12") as srv:
+            out = self.run_plain(srv, "handshake", "-c", "2", "-n", "50",
+                                 "--shape", "10:5+,10:7", "--timeout", "2")
+            counts = srv.stop()
+        self.assertEqual(out["ops"], 50)
+        self.assertEqual(out["bytes"], 50 * 12)
+        self.assertEqual(counts["bytes"], 50 * 20)
+
     def shaped_failure(self, server_args, client_args):
         with PlainServer(*server_args) as srv:
             code, out, err = bench(
@@ -142,6 +155,10 @@ class Plain(unittest.TestCase):
                                   ["--shape", "244:753,566:0+,54:384,24:10"])
         self.assertGreater(out["errors"]["mismatch"], 0, out)
         self.assertIn("sent too much", out["errors"]["first"])
+        # The same totals, answered at other steps: caught at the step.
+        out = self.shaped_failure(["--shape", "244:1137,566:0,54:0,24:24"],
+                                  ["--shape", self.SHAPE])
+        self.assertGreater(out["errors"]["mismatch"], 0, out)
         out = self.shaped_failure(["--shape", self.SHAPE], [])
         self.assertGreater(out["errors"]["timeouts"], 0, out)
 

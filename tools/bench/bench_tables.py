@@ -329,6 +329,8 @@ def parts_table(results, floors):
              median(plain.get("tls-cycle", []), cpu), "%.1f us"),
             ("… resumed",
              median(plain.get("tls-cycle-resumed", []), cpu), "%.1f us")]
+    if not plain.get("tls-cycle") and not plain.get("tls-cycle-resumed"):
+        rows = rows[:-2]  # results from before the replay existed
     for key, label, fmt in (
             ("x25519_us", "X25519 keygen + shared secret", "%.1f us"),
             ("ecdsa_p256_sign_us", "ECDSA P-256 sign", "%.1f us"),
@@ -404,6 +406,9 @@ def split_table(results, floors):
                 where.setdefault(label, []).append(
                     (ev * eu - mv * mu - tv, ev * (1 - eu) - mv * (1 - mu)))
         if not per:
+            if shaped and not msgs:
+                lines.append("| %s | no run of its messages' replay was "
+                             "usable: not split |" % label)
             continue
         rows += 1
         med = [statistics.median(x[i] for x in per) for i in range(7)]
@@ -415,13 +420,16 @@ def split_table(results, floors):
     if not rows:
         return ""
     if where:  # the rest, split by where the server spent it
-        lines += ["", "| where the rest ran, per session (median of the "
-                  "rounds; the server's user and system time from /proc) "
-                  "| in user space | in the kernel |", "|---|---:|---:|"]
+        lines += ["", "| where the rest ran, per session: median (per "
+                  "round). Differences of separately measured figures, "
+                  "the user/system split from /proc ticks over each whole "
+                  "echo-bench run: rough | in user space | in the kernel |",
+                  "|---|---:|---:|"]
         for label, v in where.items():
-            lines.append("| the rest of a %s | %.1f us | %.1f us |" % (
-                label, statistics.median(x[0] for x in v),
-                statistics.median(x[1] for x in v)))
+            lines.append("| the rest of a %s | %s | %s |" % (label, *(
+                "%.0f us (%s)" % (statistics.median(x[i] for x in v),
+                                  ", ".join("%.0f" % x[i] for x in v))
+                for i in (0, 1))))
     return "\n".join(lines)
 
 

@@ -9,7 +9,14 @@
  * floor is not inflated by choices echod does not make either:
  *   - level-triggered epoll, EPOLLIN only; one read() and one write() per
  *     readiness (no read-until-EAGAIN), epoll_ctl only on a short write;
- *   - TCP_NODELAY set once on the listener (accepted sockets inherit it);
+ *   - TCP_NODELAY set once on the listener (accepted sockets inherit it),
+ *     and TCP_DEFER_ACCEPT as echod's listener has it: a connection is
+ *     accepted once its first bytes are in (or after about a second), and
+ *     read at once, as echod reads the ClientHello at accept, rather than
+ *     waking for the bare ACK and again for the data;
+ *   - one accept4 per wake-up unless the listener was ready at the previous
+ *     one too (a burst), as echod's loop does: no accept4 that fails with
+ *     EAGAIN after each connection;
  *   - at the peer's FIN, close() at once (the peer already half-closed, so
  *     the FIN goes out in one segment, like echod's close after a
  *     close_notify).
@@ -24,7 +31,9 @@
  * out; after the last answer the server closes), driven by echo-bench
  * handshake --plain --shape SPEC. Its server CPU per cycle is what the
  * kernel charges a server for TLS's extra segments, reads and writes.
- * The answers of the steps one read completes go out in one write.
+ * The answers of the steps one read completes go out in one write; the
+ * last one with MSG_MORE and close() at once, so the FIN rides on it as it
+ * does on echod's close_notify.
  *
  * Usage: plain-echo [--listen HOST:PORT] [--shape SPEC]
  *        (default 127.0.0.1:0)
@@ -51,6 +60,7 @@
 #define BUF_LEN 65536 /* one read; also the most a connection can owe */
 #define MAX_EVENTS 256
 #define ACCEPTS_PER_WAKE 16
+#define DEFER_ACCEPT_S 1 /* echod's ED_LISTEN_DEFER_S */
 
 /* A connection's unsent echo: |len| bytes at |off| in its backlog slot;
  * with --shape, the bytes read so far and the next step to answer. */
@@ -63,11 +73,16 @@ static struct ed_shape shape; /* --shape; shape.n == 0: echo */
 
 struct server {
   int ep, lfd;
-  int max_fd;         /* fds at or above this are refused (no slot) */
-  struct slot *slots; /* indexed by fd */
-  uint8_t *backlog;   /* BUF_LEN per fd, reserved, touched on demand */
+  int max_fd;             /* fds at or above this are refused (no slot) */
+  struct slot *slots;     /* indexed by fd */
+  uint8_t *backlog;       /* BUF_LEN per fd, reserved, touched on demand */
+  uint64_t iter;          /* epoll_wait calls so far */
+  uint64_t listener_seen; /* |iter| when the listener was last ready */
   uint64_t accepted, closed, bytes;
 };
+
+static uint8_t rbuf[BUF_LEN]; /* every read lands here */
+static void readable(struct server *s, int fd);
 
 static volatile sig_atomic_t stop_flag;
 
@@ -116,7 +131,7 @@ static int split_hostport(char *host, size_t host_len, const char **port,
 }
 
 /* open_listener binds |addr| (HOST:PORT), TCP_NODELAY on the listener so
- * every accepted socket inherits it (as echod does). */
+ * every accepted socket inherits it, and TCP_DEFER_ACCEPT (as echod's). */
 static int open_listener(struct server *s, const char *addr) {
   char host[256];
   const char *port;
@@ -137,6 +152,8 @@ static int open_listener(struct server *s, const char *addr) {
   if (s->lfd < 0) return die("socket");
   setsockopt(s->lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
   setsockopt(s->lfd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  int defer = DEFER_ACCEPT_S;
+  setsockopt(s->lfd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &defer, sizeof(defer));
   if (bind(s->lfd, res->ai_addr, res->ai_addrlen) != 0) return die("bind");
   freeaddrinfo(res);
   if (listen(s->lfd, 4096) != 0) return die("listen");
@@ -159,8 +176,13 @@ static void conn_close(struct server *s, int fd) {
   s->closed++;
 }
 
+/* on_accept takes one connection, or up to ACCEPTS_PER_WAKE in a burst
+ * (the listener was ready at the previous wake-up too), and reads what
+ * came with each at once (TCP_DEFER_ACCEPT: its first bytes are in). */
 static void on_accept(struct server *s) {
-  for (int i = 0; i < ACCEPTS_PER_WAKE; i++) {
+  int burst = s->listener_seen + 1 == s->iter;
+  s->listener_seen = s->iter;
+  for (int i = 0; i < (burst ? ACCEPTS_PER_WAKE : 1); i++) {
     int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (fd < 0) return; /* EAGAIN, or EMFILE: the backlog waits */
     if (fd >= s->max_fd) {
@@ -174,6 +196,7 @@ static void on_accept(struct server *s) {
     }
     memset(&s->slots[fd], 0, sizeof(s->slots[fd]));
     s->accepted++;
+    readable(s, fd);
   }
 }
 
@@ -206,10 +229,13 @@ static void flush(struct server *s, int fd) {
 }
 
 /* send_or_park writes |n| bytes of |buf|; a short write parks the rest.
- * Returns 0, or -1 when the connection failed (closed). */
-static int send_or_park(struct server *s, int fd, const uint8_t *buf,
-                        size_t n) {
-  ssize_t w = write(fd, buf, n);
+ * |last|: the connection's last bytes, held back (MSG_MORE) for the FIN
+ * that close() sends next. Returns 0, or -1 when the connection failed
+ * (closed). */
+static int send_or_park(struct server *s, int fd, const uint8_t *buf, size_t n,
+                        int last) {
+  ssize_t w =
+      last ? send(fd, buf, n, MSG_MORE | MSG_NOSIGNAL) : write(fd, buf, n);
   if (w == (ssize_t)n) return 0;
   if (w < 0 && errno != EAGAIN) {
     conn_close(s, fd);
@@ -233,7 +259,7 @@ static void echo_once(struct server *s, int fd, uint8_t *buf) {
     return;
   }
   s->bytes += (uint64_t)n;
-  (void)send_or_park(s, fd, buf, (size_t)n);
+  (void)send_or_park(s, fd, buf, (size_t)n, 0);
 }
 
 /* shaped_once: one read; the answers of every step it completes go out in
@@ -253,25 +279,30 @@ static void shaped_once(struct server *s, int fd, uint8_t *buf) {
   size_t out = 0;
   while (!shape_done(sl) && sl->rx >= shape.step[sl->step].c_end)
     out += shape.step[sl->step++].s;
-  if (out && send_or_park(s, fd, zeros, out) != 0) return;
+  if (out && send_or_park(s, fd, zeros, out, shape_done(sl)) != 0) return;
   if (shape_done(sl) && sl->len == 0) conn_close(s, fd);
 }
 
+static void readable(struct server *s, int fd) {
+  if (shape.n)
+    shaped_once(s, fd, rbuf);
+  else
+    echo_once(s, fd, rbuf);
+}
+
 static void serve(struct server *s) {
-  static uint8_t buf[BUF_LEN];
   struct epoll_event evs[MAX_EVENTS];
   while (!stop_flag) {
     int n = epoll_wait(s->ep, evs, MAX_EVENTS, -1);
+    s->iter++;
     for (int i = 0; i < n; i++) {
       int fd = evs[i].data.fd;
       if (fd == s->lfd) {
         on_accept(s);
       } else if (s->slots[fd].len) {
         flush(s, fd);
-      } else if (shape.n) {
-        shaped_once(s, fd, buf);
       } else {
-        echo_once(s, fd, buf);
+        readable(s, fd);
       }
     }
   }
