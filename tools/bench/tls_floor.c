@@ -245,10 +245,7 @@ static SSL_CTX *plain_server_ctx(const struct creds *c) {
   if (!ctx || !SSL_CTX_use_certificate(ctx, c->cert_x) ||
       !SSL_CTX_use_PrivateKey(ctx, c->key_k) ||
       !X509_STORE_add_cert(SSL_CTX_get_cert_store(ctx), c->ca_x) ||
-      /* Offers what echo-bench's client offers (TLS 1.2 too), so the
-       * server parses the same ClientHello and --flights matches the
-       * wire. */
-      !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+      !SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION) ||
       !SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) ||
       !SSL_CTX_set1_curves_list(ctx, "X25519") ||
       !SSL_CTX_set_session_id_context(ctx, sid_ctx, sizeof(sid_ctx) - 1))
