@@ -121,12 +121,13 @@ static void run_steps(struct ed_loop *l) {
 /* share_nap: --handshake-share (share.h): nap before polling when the
  * pool's share of this core fell behind. Not a poll: nothing but the
  * timer wakes the loop, so the pool's threads have the core meanwhile,
- * and the loop takes it back at the end (they run at nice 19). */
-static void share_nap(struct ed_loop *l) {
+ * and the loop takes it back at the end (they run at nice 19). Returns
+ * whether the pool has work (the poll's time off the core then counts). */
+static int share_nap(struct ed_loop *l) {
   int busy = ed_loop_pool(l)->busy(l->sh->pool) > 0;
   uint64_t t0 = uv_hrtime();
   uint64_t nap = ed_share_before_poll(&l->share, busy, t0, l->poll_idle_ns);
-  if (!nap) return;
+  if (!nap) return busy;
   struct timespec ts = {(time_t)(nap / 1000000000u), (long)(nap % 1000000000u)};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
@@ -134,6 +135,7 @@ static void share_nap(struct ed_loop *l) {
   ed_share_napped(&l->share, t0, t1);
   ed_stat_add(&l->stats.share_naps, 1);
   ed_stat_add(&l->stats.share_nap_ns, t1 - t0);
+  return busy;
 }
 
 /* on_prepare runs right before the loop polls (and may sleep): finished
@@ -143,15 +145,19 @@ static void share_nap(struct ed_loop *l) {
  * stack, so a step pushed after that look finds it set and signals (both
  * sides sequentially consistent); cleared by the loop's own callbacks
  * once it runs again (ed_loop_awake), which also ends the poll's time
- * asleep that the handshake share counts (|poll_from_ns|). */
+ * off the core that the handshake share counts while the pool has work
+ * (|poll_from_ns|). */
 static void on_prepare(uv_prepare_t *h) {
   struct ed_loop *l = h->data;
   l->iterations++;
-  if (l->share.percent) share_nap(l);
+  int counting = l->share.percent && share_nap(l);
   atomic_store(&l->signalled, 0);
   atomic_store(&l->polling, 1);
   if (atomic_load(&l->done) || l->ready_head) run_steps(l);
-  if (l->share.percent) l->poll_from_ns = uv_hrtime();
+  if (counting) {
+    l->poll_from_cpu_ns = ed_loop_thread_cpu_ns();
+    l->poll_from_ns = uv_hrtime();
+  }
 }
 
 static void on_check(uv_check_t *h) {

@@ -1,9 +1,13 @@
-/* internal/loop tests: the loop's own count of its time asleep in poll,
- * which --handshake-share weighs (loop.c on_prepare, ed_loop_awake; it
- * replaced libuv's idle-time metric, which costs a zero-timeout
- * epoll_wait before every poll): a poll that sleeps is counted, time
- * the loop thread spends running is not, and nothing is counted with
- * the share off. */
+/* internal/loop tests: the loop's own count of its time off the core in
+ * poll, which --handshake-share weighs while the pool has work (loop.c
+ * on_prepare, ed_loop_awake; it replaced libuv's idle-time metric, which
+ * costs a zero-timeout epoll_wait before every poll): a poll that sleeps
+ * is counted; time the loop thread spends running is not, between polls
+ * or inside one (a callback of the poll phase that runs before the one
+ * that ends the count); nothing is counted with the share off or the
+ * pool idle. */
+#include <unistd.h>
+
 #include "internal/loop/conn_harness.h"
 #include "internal/testing/testing.h"
 
@@ -25,7 +29,15 @@ static void spin_ms(uint64_t ms) {
   }
 }
 
-static void test_sleep_counted_work_not(uint32_t share) {
+static void on_readable_spin(uv_poll_t *p, int status, int events) {
+  (void)status;
+  (void)events;
+  char c;
+  CHECK_EQ(read(*(int *)p->data, &c, 1), 1);
+  spin_ms(30);
+}
+
+static void test_sleep_counted_work_not(uint32_t share, size_t pool_work) {
   struct harness h;
   uv_timer_t t;
   h_init(&h);
@@ -33,6 +45,7 @@ static void test_sleep_counted_work_not(uint32_t share) {
   h_start(&h);
   uv_timer_init(&h.l->uv, &t);
   h_pump(&h);
+  h.pool.queued = pool_work; /* what the fake pool says it has */
   uint64_t before = h.l->poll_idle_ns;
   run_once_after(&h, &t, 30);
   uint64_t slept = h.l->poll_idle_ns - before;
@@ -42,29 +55,53 @@ static void test_sleep_counted_work_not(uint32_t share) {
   spin_ms(30);
   uv_run(&h.l->uv, UV_RUN_NOWAIT);
   uint64_t ran = h.l->poll_idle_ns - before;
-  if (share) {
+  /* A poll that returns at once into a callback that keeps the thread
+   * busy for 30 ms before the loop's own callbacks run: a saturated
+   * loop's polls, magnified. Its wall time is the loop's, not asleep. */
+  int fds[2];
+  CHECK_EQ(pipe(fds), 0);
+  uv_poll_t p;
+  uv_poll_init(&h.l->uv, &p, fds[0]);
+  p.data = &fds[0];
+  uv_poll_start(&p, UV_READABLE, on_readable_spin);
+  CHECK_EQ(write(fds[1], "x", 1), 1);
+  before = h.l->poll_idle_ns;
+  uv_run(&h.l->uv, UV_RUN_NOWAIT);
+  uint64_t inside = h.l->poll_idle_ns - before;
+  if (share && pool_work) {
     CHECK(slept >= 25 * MS);
     CHECK(slept < 1000 * MS);
     CHECK(ran < 5 * MS);
+    CHECK(inside < 5 * MS);
   } else {
     CHECK_EQ(slept, 0);
     CHECK_EQ(ran, 0);
+    CHECK_EQ(inside, 0);
   }
+  h.pool.queued = 0;
+  uv_close((uv_handle_t *)&p, NULL);
   uv_close((uv_handle_t *)&t, NULL);
   h_pump(&h);
+  close(fds[0]);
+  close(fds[1]);
   h_finish(&h);
 }
 
 static void test_share_on(void) {
-  test_sleep_counted_work_not(25);
+  test_sleep_counted_work_not(25, 1);
+}
+
+static void test_share_on_pool_idle(void) {
+  test_sleep_counted_work_not(25, 0);
 }
 
 static void test_share_off(void) {
-  test_sleep_counted_work_not(0);
+  test_sleep_counted_work_not(0, 1);
 }
 
 int main(void) {
   RUN(test_share_on);
+  RUN(test_share_on_pool_idle);
   RUN(test_share_off);
   return TEST_RESULT();
 }

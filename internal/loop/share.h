@@ -15,15 +15,16 @@
  *
  * The rule, checked right before each poll while the pool has work
  * (queued or running): the time the loop ran since the previous check
- * earns the pool ran * PERCENT / (100 - PERCENT); the time the loop slept
- * meanwhile in the kernel's poll (only the wait itself, not the I/O
- * callbacks that run after it: loop.c stamps both ends) or napping pays
- * it back. Once the debt reaches ED_SHARE_NAP_MIN_NS the loop naps it off
- * (at most ED_SHARE_NAP_MAX_NS at a time) before polling. Idle time
- * beyond the debt is banked up to ED_SHARE_CREDIT_NS, so a loop that is
- * not saturated never naps; the debt is capped at ED_SHARE_DEBT_MAX_NS.
- * With the pool idle the debt is forgotten. Pure arithmetic over times
- * the caller passes: the loop (loop.c) reads the clocks and sleeps. */
+ * earns the pool ran * PERCENT / (100 - PERCENT); the time the loop
+ * thread was off its core meanwhile in the kernel's poll (from before the
+ * poll to the first callback after it, less the thread's own CPU time in
+ * that span: loop.c and ed_loop_awake) or napping pays it back. Once the debt
+ * reaches ED_SHARE_NAP_MIN_NS the loop naps it off (at most ED_SHARE_NAP_MAX_NS
+ * at a time) before polling. Idle time beyond the debt is banked up to
+ * ED_SHARE_CREDIT_NS, so a loop that is not saturated never naps; the debt is
+ * capped at ED_SHARE_DEBT_MAX_NS. With the pool idle the debt is forgotten.
+ * Pure arithmetic over times the caller passes: the loop (loop.c) reads the
+ * clocks and sleeps. */
 #ifndef ED_LOOP_SHARE_H
 #define ED_LOOP_SHARE_H
 
@@ -49,7 +50,7 @@ void ed_share_init(struct ed_share *s, uint32_t percent);
 
 /* ed_share_before_poll is called right before the loop polls, at |now|
  * (ns, monotonic), with |pool_busy| whether handshake jobs are queued or
- * running and |idle_ns| the loop's total time asleep in poll so far (ns,
+ * running and |idle_ns| the loop's total time off its core in polls so far (ns,
  * never decreasing). Returns how long to nap first (ns; 0: none); the
  * caller naps and reports it with ed_share_napped, then polls. */
 uint64_t ed_share_before_poll(struct ed_share *s, int pool_busy, uint64_t now,
