@@ -59,7 +59,7 @@ const char *ed_bench_usage(void) {
          "                        tools/bench:plain_echo\n"
          "  --shape SPEC          handshake --plain: instead of the echo,\n"
          "                        a TLS session's message pattern, e.g.\n"
-         "                        517:1189,952:251+,54:54,24:24 (client\n"
+         "                        244:792,575:0+,54:392,24:24 (client\n"
          "                        bytes:server answer per step; '+': go on\n"
          "                        without the answer), against plain_echo\n"
          "                        --shape SPEC (tools/bench:tls_floor\n"

@@ -33,7 +33,7 @@ int ed_shape_parse(struct ed_shape *out, const char *spec, char *err,
         number(&out->step[i].s, &p)) {
       snprintf(err, err_len,
                "shape: step %d: want CLIENT:SERVER byte counts, as in "
-               "517:1189,952:251+,54:54,24:24",
+               "244:792,575:0+,54:392,24:24",
                i + 1);
       return -1;
     }

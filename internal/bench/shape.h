@@ -1,14 +1,15 @@
 /* internal/bench — the message pattern of a TLS session, as plain TCP.
  *
  * A shape is what one side of a TLS 1.3 session writes and the other
- * answers, step by step, with the crypto taken away: "517:1189,952:251+,
- * 54:54,24:24" is a full mutual-TLS handshake (ClientHello and the
- * server's flight; the client's flight and the server's ticket), a 32-byte
- * echo and close_notify both ways. Step i: the client writes C_i bytes;
+ * answers, step by step, with the crypto taken away: "244:792,575:0+,
+ * 54:392,24:24" is echod's full mutual-TLS session (ClientHello and the
+ * server's flight; the client's flight, answered by nothing yet; the
+ * 32-byte echo's record, answered by the ticket and the echo; close_notify
+ * both ways). Step i: the client writes C_i bytes;
  * once the server has read them all (and every step's before), it answers
  * S_i bytes. The client waits for that answer before the next step unless
  * S_i carries '+' (a TLS client sends its data right after its Finished,
- * without waiting for the ticket). After the last step the server closes
+ * without waiting for an answer). After the last step the server closes
  * and so does the client.
  *
  * echo-bench handshake --plain --shape and plain_echo --shape run it, so

@@ -420,17 +420,20 @@ static int session(const struct target *t, SSL_SESSION *resume) {
                  : plain_session(t->sctx, t->cctx, resume);
 }
 
+/* fresh_ticket runs a full session against |t| for a ticket; returns a
+ * reference to it (caller frees). */
+static SSL_SESSION *fresh_ticket(const struct target *t) {
+  (void)session(t, NULL);
+  if (!ticket) die("no ticket");
+  SSL_SESSION_up_ref(ticket);
+  return ticket;
+}
+
 /* flights prints the message pattern of one session (full, or resumed
  * with a fresh ticket) as a shape ("C:S[+],..."). */
 static void flights(const struct target *echod, int resumed, char *out,
                     size_t len) {
-  SSL_SESSION *resume = NULL;
-  if (resumed) {
-    (void)session(echod, NULL);
-    if (!ticket) die("no ticket");
-    resume = ticket;
-    SSL_SESSION_up_ref(resume);
-  }
+  SSL_SESSION *resume = resumed ? fresh_ticket(echod) : NULL;
   memset(&fl, 0, sizeof(fl));
   fl.on = 1;
   if (session(echod, resume) != resumed) die("flights: wrong session kind");
@@ -445,13 +448,7 @@ static void flights(const struct target *echod, int resumed, char *out,
 
 /* one_run: mean server time per session (µs) over at least |ms| ms of it. */
 static double one_run(const struct target *t, int resumed, int ms) {
-  SSL_SESSION *resume = NULL;
-  if (resumed) {
-    (void)session(t, NULL); /* a full one for the ticket */
-    if (!ticket) die("no ticket");
-    resume = ticket;
-    SSL_SESSION_up_ref(resume);
-  }
+  SSL_SESSION *resume = resumed ? fresh_ticket(t) : NULL;
   served = 0;
   double total = 0;
   long count = 0;
