@@ -23,6 +23,9 @@
  * at a time) before polling. Idle time beyond the debt is banked up to
  * ED_SHARE_CREDIT_NS, so a loop that is not saturated never naps; the debt is
  * capped at ED_SHARE_DEBT_MAX_NS. With the pool idle the debt is forgotten.
+ * The nap bounds are not tuned for latency: maxima of 0.25 to 2 ms gave
+ * established sessions no better p99 under a handshake storm
+ * (docs/BENCHMARKS.md, round 8).
  * Pure arithmetic over times the caller passes: the loop (loop.c) reads the
  * clocks and sleeps. */
 #ifndef ED_LOOP_SHARE_H
