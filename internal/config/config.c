@@ -470,7 +470,7 @@ static void set_defaults(struct ed_config *cfg) {
   cfg->ticket_rotate_s = 3600;
   cfg->max_connections = 0; /* sized to the descriptor limit */
   cfg->max_pending_handshakes = 4096;
-  cfg->handshake_share = 25;
+  cfg->handshake_share = 30;
   cfg->max_handshaking = 4096;
   cfg->max_buffer = 65536;
   cfg->handshake_timeout_ms = 10000;
@@ -883,7 +883,7 @@ const char *ed_config_usage(void) {
          "leaves\n"
          "                             them at least this share of its core "
          "(0-90,\n"
-         "                             default 25): a storm resolves under "
+         "                             default 30): a storm resolves under "
          "load,\n"
          "                             echo slows by up to as much meanwhile\n"
          "  --max-connections N        default 0: as many as RLIMIT_NOFILE "

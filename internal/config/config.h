@@ -76,7 +76,7 @@ struct ed_config {
   /* Threads. 0 = number of CPUs. */
   uint32_t workers;
   uint32_t handshake_threads;
-  /* --handshake-share PERCENT (0-90, default 25): while handshake steps
+  /* --handshake-share PERCENT (0-90, default 30): while handshake steps
    * wait, each I/O loop leaves at least this share of its core's time to
    * them, napping when it is saturated (internal/loop/loop.c budget). */
   uint32_t handshake_share;

@@ -107,8 +107,12 @@ static struct ed_hs_job *take(struct ed_hs_pool *p, struct waiter *me) {
  * the loops were woken with uv_async_send, whose "pending" window made a
  * loop spin and sched_yield() to the starved pool thread that was
  * signalling it (see internal/loop/wake.h). SCHED_IDLE (measured worse
- * then, not since) would give the pool no share at all on a busy machine.
- * nice is per thread on Linux (setpriority on the tid). Best effort. */
+ * then, and for echo latency again in docs/BENCHMARKS.md round 8) would
+ * give the pool no share at all on a busy machine. nice is per thread on
+ * Linux (setpriority on the tid). Best effort. A loop with no long-lived
+ * session to serve does not take the core back after every step: it runs
+ * as SCHED_BATCH itself while only handshakes keep the pool busy
+ * (internal/loop/sched.h), which saves most of that price. */
 static void lower_priority(void) {
   struct sched_param sp = {0};
   (void)pthread_setschedparam(pthread_self(), SCHED_BATCH, &sp);

@@ -571,8 +571,10 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   if (nread < 0) {
     on_peer_end(c, nread);
   } else if (nread > 0 && c->st == ED_CONN_ESTABLISHED) {
+    uint64_t now = uv_now(&l->uv);
+    ed_sched_spoke(&l->sched, c->est_ms, now);
     if (l->cfg->idle_timeout_ms) {
-      c->deadline_ms = uv_now(&l->uv) + l->cfg->idle_timeout_ms;
+      c->deadline_ms = now + l->cfg->idle_timeout_ms;
       link_tail(&l->idle_q, &c->tq);
     }
     ed_conn_echo(c, data, (size_t)nread);

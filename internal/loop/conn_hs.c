@@ -364,6 +364,7 @@ static void hs_established(struct ed_conn *c) {
   struct ed_loop *l = c->loop;
   c->resumed = (uint8_t)ed_tls_conn_resumed(c->tls);
   c->suite = ed_tls_conn_suite(c->tls);
+  c->est_ms = (uint32_t)uv_now(&l->uv);
   ed_conn_set_state(c, ED_CONN_ESTABLISHED);
   ed_stat_add(&l->stats.handshakes[c->resumed], 1);
   ed_stat_add(&l->stats.sessions_by_suite[c->suite], 1);

@@ -123,8 +123,7 @@ static void run_steps(struct ed_loop *l) {
  * timer wakes the loop, so the pool's threads have the core meanwhile,
  * and the loop takes it back at the end (they run at nice 19). Returns
  * whether the pool has work (the poll's time off the core then counts). */
-static int share_nap(struct ed_loop *l) {
-  int busy = ed_loop_pool(l)->busy(l->sh->pool) > 0;
+static int share_nap(struct ed_loop *l, int busy) {
   uint64_t t0 = uv_hrtime();
   uint64_t nap = ed_share_before_poll(&l->share, busy, t0, l->poll_idle_ns);
   if (!nap) return busy;
@@ -136,6 +135,19 @@ static int share_nap(struct ed_loop *l) {
   ed_stat_add(&l->stats.share_naps, 1);
   ed_stat_add(&l->stats.share_nap_ns, t1 - t0);
   return busy;
+}
+
+/* loop_class switches the loop thread between SCHED_OTHER and SCHED_BATCH
+ * as sched.h decides: a system call only when the class changes. */
+static void loop_class(struct ed_loop *l, int pool_busy) {
+  int batch = ed_sched_want_batch(&l->sched, pool_busy, uv_now(&l->uv));
+  if (l->sched.disabled || batch == l->sched.batch) return;
+  if (ed_sched_apply(&l->sched, batch) != 0) {
+    ED_WARN("scheduling class", "worker=%u detail=%s", l->index,
+            batch ? "\"SCHED_BATCH refused: the loop keeps preempting "
+                    "handshake steps\""
+                  : "\"SCHED_OTHER refused: the loop stays SCHED_BATCH\"");
+  }
 }
 
 /* on_prepare runs right before the loop polls (and may sleep): finished
@@ -150,7 +162,9 @@ static int share_nap(struct ed_loop *l) {
 static void on_prepare(uv_prepare_t *h) {
   struct ed_loop *l = h->data;
   l->iterations++;
-  int counting = l->share.percent && share_nap(l);
+  int busy = ed_loop_pool(l)->busy(l->sh->pool) > 0;
+  loop_class(l, busy);
+  int counting = l->share.percent && share_nap(l, busy);
   atomic_store(&l->signalled, 0);
   atomic_store(&l->polling, 1);
   if (atomic_load(&l->done) || l->ready_head) run_steps(l);

@@ -14,6 +14,7 @@
 #include <uv.h>
 
 #include "internal/loop/loop.h"
+#include "internal/loop/sched.h"
 #include "internal/loop/share.h"
 #include "internal/loop/wake.h"
 
@@ -193,6 +194,7 @@ struct ed_conn {
    * until the step is back. Loop only. */
   uint8_t pool_event;
   enum ed_suite suite;
+  uint32_t est_ms;         /* uv_now's low 32 bits when established (sched.h) */
   uint64_t id;             /* from 1; 0: refused at accept, never admitted */
   struct ed_tls_conn *tls; /* created by the first pool step, on the
                             * snapshot current then */
@@ -362,6 +364,7 @@ struct ed_loop {
   /* Timeout queues, ordered by deadline (loop thread only). */
   struct ed_link hs_q, idle_q, closing_q;
   struct ed_share share; /* --handshake-share (share.h; loop.c share_nap) */
+  struct ed_sched sched; /* SCHED_BATCH while only handshakes (sched.h) */
   struct ed_stats stats; /* written by the loop thread only */
   uint8_t *rbuf, *pbuf;  /* shared by every conn of this loop */
   struct ed_buf scratch; /* ciphertext produced by one batch */

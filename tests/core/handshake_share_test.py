@@ -1,5 +1,5 @@
 """--handshake-share PERCENT end to end: the flag (and ECHOD_HANDSHAKE_SHARE)
-takes 0-90, default 25, and anything else is one line on stderr and exit
+takes 0-90, default 30, and anything else is one line on stderr and exit
 2; with an echo load that keeps the one I/O loop busy, a storm of new
 handshakes still completes, every echoed byte is right, and the loop
 naps for the pool (echod_handshake_share_naps_total moves) only when the
@@ -48,7 +48,7 @@ class HandshakeShareFlagTest(unittest.TestCase):
         return json.loads(r.stdout)["handshake_share"]
 
     def test_default_flag_and_environment(self):
-        self.assertEqual(self.print_config([]), 25)
+        self.assertEqual(self.print_config([]), 30)
         self.assertEqual(self.print_config(["--handshake-share", "0"]), 0)
         self.assertEqual(self.print_config(["--handshake-share", "90"]), 90)
         self.assertEqual(
