@@ -6,9 +6,9 @@
  * keeps established sessions' latency near quiet under a storm of
  * handshakes. With no long-lived session to serve, the same wake-ups only
  * cut the pool's steps short. On one core every such wake-up costs two
- * context switches and a colder cache; a handshake-only load paid about
- * an eighth of a full handshake's server CPU and a quarter of a resumed
- * one's for them (docs/BENCHMARKS.md, round 8).
+ * context switches and a colder cache: a fifth of the server's CPU per
+ * full or resumed handshake under a handshake-only load
+ * (docs/BENCHMARKS.md, round 8).
  *
  * So while the pool has had work within ED_SCHED_QUIET_MS and no
  * long-lived session (established at least ED_SCHED_LONG_MS ago) has sent
