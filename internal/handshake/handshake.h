@@ -11,7 +11,9 @@
  * Pool threads run as SCHED_BATCH at nice 19: they never preempt an I/O
  * loop, and a loop woken by a client preempts them at once, so on a shared
  * core the loops serve established sessions ahead of handshake steps (see
- * handshake.c for what was measured). */
+ * handshake.c for what was measured). A loop with no long-lived session
+ * to serve runs as SCHED_BATCH too, and then waits for the step or the
+ * scheduler's tick (internal/loop/sched.h). */
 #ifndef ED_HANDSHAKE_H
 #define ED_HANDSHAKE_H
 

@@ -7,6 +7,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -121,12 +122,11 @@ static void run_steps(struct ed_loop *l) {
 /* share_nap: --handshake-share (share.h): nap before polling when the
  * pool's share of this core fell behind. Not a poll: nothing but the
  * timer wakes the loop, so the pool's threads have the core meanwhile,
- * and the loop takes it back at the end (they run at nice 19). Returns
- * whether the pool has work (the poll's time off the core then counts). */
-static int share_nap(struct ed_loop *l, int busy) {
+ * and the loop takes it back at the end (they run at nice 19). */
+static void share_nap(struct ed_loop *l, int busy) {
   uint64_t t0 = uv_hrtime();
   uint64_t nap = ed_share_before_poll(&l->share, busy, t0, l->poll_idle_ns);
-  if (!nap) return busy;
+  if (!nap) return;
   struct timespec ts = {(time_t)(nap / 1000000000u), (long)(nap % 1000000000u)};
   while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
   }
@@ -134,7 +134,6 @@ static int share_nap(struct ed_loop *l, int busy) {
   ed_share_napped(&l->share, t0, t1);
   ed_stat_add(&l->stats.share_naps, 1);
   ed_stat_add(&l->stats.share_nap_ns, t1 - t0);
-  return busy;
 }
 
 /* loop_class switches the loop thread between SCHED_OTHER and SCHED_BATCH
@@ -164,7 +163,9 @@ static void on_prepare(uv_prepare_t *h) {
   l->iterations++;
   int busy = ed_loop_pool(l)->busy(l->sh->pool) > 0;
   loop_class(l, busy);
-  int counting = l->share.percent && share_nap(l, busy);
+  if (l->share.percent) share_nap(l, busy);
+  /* While the pool has work, the poll's time off the core counts. */
+  int counting = l->share.percent && busy;
   atomic_store(&l->signalled, 0);
   atomic_store(&l->polling, 1);
   if (atomic_load(&l->done) || l->ready_head) run_steps(l);
@@ -321,6 +322,9 @@ struct ed_loop *ed_loop_new(uint32_t index, struct ed_loop_shared *sh) {
    * stamps the poll's start and the first callback after it itself
    * (on_prepare, ed_loop_awake). */
   ed_share_init(&l->share, l->cfg->handshake_share);
+  /* The loop thread inherits this thread's scheduling policy. */
+  ed_sched_init(&l->sched, l->cfg->handshake_share > 0 &&
+                               sched_getscheduler(0) == SCHED_OTHER);
   l->rbuf = ed_malloc(ED_LOOP_RBUF);
   l->pbuf = ed_malloc(ED_LOOP_PBUF);
   ed_buf_init(&l->scratch, 4u << 20);

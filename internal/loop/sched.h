@@ -22,6 +22,11 @@
  * within ED_SCHED_LONG_MS of their handshake (a connect, an echo, a close)
  * do not count: they are what the handshake load is made of.
  *
+ * Off (the loop keeps the class it started with) with --handshake-share
+ * 0, which asks for established sessions first, always; and when the
+ * process was not started as SCHED_OTHER (chrt, systemd's
+ * CPUSchedulingPolicy=): an operator's choice is left alone.
+ *
  * The decision is arithmetic over times the loop passes (uv_now, ms);
  * ed_sched_apply makes the one system call, only when the class changes. */
 #ifndef ED_LOOP_SCHED_H
@@ -35,17 +40,22 @@
 struct ed_sched {
   uint64_t spoke_ms; /* a long-lived session last sent (if |spoke|) */
   uint64_t pool_ms;  /* the pool last had work (if |pooled|) */
+  uint32_t long_ms;  /* ED_SCHED_LONG_MS (tests may change them) */
+  uint32_t quiet_ms; /* ED_SCHED_QUIET_MS */
   uint8_t spoke, pooled;
   uint8_t batch;    /* the thread runs as SCHED_BATCH */
-  uint8_t disabled; /* a switch failed: stay as we are */
+  uint8_t disabled; /* off, or a switch failed: stay as we are */
   uint64_t switches;
 };
+
+/* ed_sched_init: |enabled| 0 turns it off for good. */
+void ed_sched_init(struct ed_sched *s, int enabled);
 
 /* ed_sched_spoke: an established session, established at |est_ms| (the
  * low 32 bits of uv_now then), read bytes at |now_ms|. */
 static inline void ed_sched_spoke(struct ed_sched *s, uint32_t est_ms,
                                   uint64_t now_ms) {
-  if ((uint32_t)((uint32_t)now_ms - est_ms) < ED_SCHED_LONG_MS) return;
+  if ((uint32_t)((uint32_t)now_ms - est_ms) < s->long_ms) return;
   s->spoke_ms = now_ms;
   s->spoke = 1;
 }

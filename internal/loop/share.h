@@ -4,14 +4,15 @@
  *
  * Why the loop must give it: the pool's threads run at nice 19 so that a
  * loop woken by a client takes the core from a handshake step at once
- * (internal/handshake). A loop that never sleeps - saturated by
- * established sessions - would then leave a storm of new handshakes the
- * 1.4 % of the core that nice 19 weighs against nice 0, and the storm
- * would never resolve. Raising the pool's priority instead gives it the
- * core in scheduler-tick slices (4 ms at HZ=250) that every established
- * session then waits through. So the loop keeps the core and naps: short
- * (ED_SHARE_NAP_MIN_NS .. ED_SHARE_NAP_MAX_NS) and only as much as the
- * time it already slept in poll() falls short of the share.
+ * (internal/handshake; not while the loop runs as SCHED_BATCH, sched.h,
+ * which it does only with no long-lived session to serve). A loop that
+ * never sleeps - saturated by established sessions - would then leave a
+ * storm of new handshakes the 1.4 % of the core that nice 19 weighs
+ * against nice 0, and the storm would never resolve. Raising the pool's
+ * priority instead gives it the core in scheduler-tick slices (4 ms at HZ=250)
+ * that every established session then waits through. So the loop keeps the core
+ * and naps: short (ED_SHARE_NAP_MIN_NS .. ED_SHARE_NAP_MAX_NS) and only as much
+ * as the time it already slept in poll() falls short of the share.
  *
  * The rule, checked right before each poll while the pool has work
  * (queued or running): the time the loop ran since the previous check
