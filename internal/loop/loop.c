@@ -141,7 +141,10 @@ static void share_nap(struct ed_loop *l, int busy) {
 static void loop_class(struct ed_loop *l, int pool_busy) {
   int batch = ed_sched_want_batch(&l->sched, pool_busy, uv_now(&l->uv));
   if (l->sched.disabled || batch == l->sched.batch) return;
-  if (ed_sched_apply(&l->sched, batch) != 0) {
+  if (ed_sched_apply(&l->sched, batch) == 0) {
+    if (batch) ed_stat_add(&l->stats.batch_switches, 1);
+    ed_gauge_add(&l->stats.loops_batch, batch ? 1 : -1);
+  } else {
     ED_WARN("scheduling class", "worker=%u detail=%s", l->index,
             batch ? "\"SCHED_BATCH refused: the loop keeps preempting "
                     "handshake steps\""

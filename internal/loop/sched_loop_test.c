@@ -69,6 +69,10 @@ static void test_batch_while_only_handshakes(void) {
   h_pump(&h);
   CHECK_EQ(sched_getscheduler(0), SCHED_OTHER);
   CHECK_EQ(h.l->sched.switches, 2);
+  struct ed_stats_snapshot st;
+  h_stats(&h, &st);
+  CHECK_EQ(st.batch_switches, 1); /* counted, and not in batch now */
+  CHECK_EQ(st.loops_batch, 0);
 
   cli_free(&old);
   cli_free(&young);
@@ -100,6 +104,9 @@ static void test_back_when_the_pool_is_idle(void) {
   CHECK_EQ(h.pool.queued, 1);
   h_pump(&h);
   CHECK_EQ(sched_getscheduler(0), SCHED_BATCH);
+  struct ed_stats_snapshot st;
+  h_stats(&h, &st);
+  CHECK_EQ(st.loops_batch, 1);
   CHECK_EQ(h_pool_run(&h, 1), 1);
   struct timespec ts = {0, 40 * 1000 * 1000};
   nanosleep(&ts, NULL);

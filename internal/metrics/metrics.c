@@ -192,6 +192,13 @@ static void render_tls(struct out *o, const struct ed_stats_snapshot *s) {
          "Time I/O loops napped for --handshake-share.");
   sample_d(o, "echod_handshake_share_nap_seconds_total", "",
            (double)s->share_nap_ns / 1e9);
+  family(o, "echod_loop_batch_switches_total", "counter",
+         "Times an I/O loop ran as SCHED_BATCH because only handshakes kept "
+         "the pool busy.");
+  sample_u(o, "echod_loop_batch_switches_total", "", s->batch_switches);
+  family(o, "echod_loops_batch", "gauge",
+         "I/O loops running as SCHED_BATCH now.");
+  sample_u(o, "echod_loops_batch", "", nonneg(s->loops_batch));
 }
 
 /* Cumulative buckets; +Inf and _count are the sum of the buckets read, so

@@ -118,6 +118,8 @@ static void test_empty_has_every_series(void) {
   CHECK(has_line(t, "echod_handshake_queue_depth 0"));
   CHECK(has_line(t, "echod_handshake_share_naps_total 0"));
   CHECK(has_line(t, "echod_handshake_share_nap_seconds_total 0"));
+  CHECK(has_line(t, "echod_loop_batch_switches_total 0"));
+  CHECK(has_line(t, "echod_loops_batch 0"));
   CHECK(has_line(
       t, "echod_reloads_total{result=\"failure\",trigger=\"admin\"} 0"));
   CHECK(has_line(

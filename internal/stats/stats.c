@@ -75,6 +75,8 @@ void ed_stats_accumulate(struct ed_stats_snapshot *out,
   out->queue_depth += LOAD(s->queue_depth);
   out->share_naps += LOAD(s->share_naps);
   out->share_nap_ns += LOAD(s->share_nap_ns);
+  out->batch_switches += LOAD(s->batch_switches);
+  out->loops_batch += LOAD(s->loops_batch);
   hist_accumulate(&out->hs_duration, &s->hs_duration);
   hist_accumulate(&out->queue_wait, &s->queue_wait);
   hist_accumulate(&out->conn_duration, &s->conn_duration);

@@ -70,6 +70,10 @@ struct ed_stats {
    * handshake steps get their share of its core (internal/loop/share.h). */
   _Atomic uint64_t share_naps;
   _Atomic uint64_t share_nap_ns;
+  /* The loop's switches to SCHED_BATCH while only handshakes kept the pool
+   * busy, and whether it runs so now (internal/loop/sched.h). */
+  _Atomic uint64_t batch_switches;
+  _Atomic int64_t loops_batch;
 };
 
 /* ed_stats_init zeroes |s| and sets the histogram bounds. */
@@ -106,6 +110,8 @@ struct ed_stats_snapshot {
   int64_t active_handshaking, active_established, queue_depth;
   struct ed_hist_snapshot hs_duration, queue_wait, conn_duration;
   uint64_t share_naps, share_nap_ns;
+  uint64_t batch_switches;
+  int64_t loops_batch;
 };
 
 /* ed_stats_snapshot_init zeroes |out| and sets histogram bounds. */
