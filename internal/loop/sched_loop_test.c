@@ -40,18 +40,23 @@ static void start(struct harness *h, uint32_t share) {
   CHECK_EQ(sched_getscheduler(0), SCHED_OTHER);
 }
 
+/* hello_waits opens |c| and sends its ClientHello, whose step then waits
+ * in the (fake) pool: the pool is busy until the test runs it. */
+static void hello_waits(struct harness *h, struct cli *c) {
+  cli_open(h, c, CLI_ALICE);
+  CHECK_EQ(cli_hs(h, c), 0);
+  h_pump(h);
+  CHECK_EQ(h->pool.queued, 1);
+  h_pump(h);
+}
+
 static void test_batch_while_only_handshakes(void) {
   struct harness h;
   struct cli old, young, waiting;
   start(&h, 30);
   establish(&h, &old);
   establish(&h, &young);
-  /* A handshake whose first step waits in the pool: the pool is busy. */
-  cli_open(&h, &waiting, CLI_ALICE);
-  CHECK_EQ(cli_hs(&h, &waiting), 0);
-  h_pump(&h);
-  CHECK_EQ(h.pool.queued, 1);
-  h_pump(&h);
+  hello_waits(&h, &waiting);
   CHECK_EQ(sched_getscheduler(0), SCHED_BATCH);
 
   /* Bytes from a session established just now: the handshake load's own
@@ -98,11 +103,7 @@ static void test_back_when_the_pool_is_idle(void) {
   struct cli a;
   start(&h, 30);
   h.l->sched.quiet_ms = 20;
-  cli_open(&h, &a, CLI_ALICE);
-  CHECK_EQ(cli_hs(&h, &a), 0);
-  h_pump(&h);
-  CHECK_EQ(h.pool.queued, 1);
-  h_pump(&h);
+  hello_waits(&h, &a);
   CHECK_EQ(sched_getscheduler(0), SCHED_BATCH);
   struct ed_stats_snapshot st;
   h_stats(&h, &st);
@@ -124,11 +125,7 @@ static void test_share_off_never_switches(void) {
   struct cli a, waiting;
   start(&h, 0);
   establish(&h, &a);
-  cli_open(&h, &waiting, CLI_ALICE);
-  CHECK_EQ(cli_hs(&h, &waiting), 0);
-  h_pump(&h);
-  CHECK_EQ(h.pool.queued, 1);
-  h_pump(&h);
+  hello_waits(&h, &waiting);
   CHECK_EQ(sched_getscheduler(0), SCHED_OTHER);
   CHECK_EQ(h.l->sched.switches, 0);
   cli_free(&a);
