@@ -836,6 +836,24 @@ static void test_chain_not_a_ca(void) {
   CHECK_EQ(chain_refusal(s, l2, sub, pl0, "pathLenConstraint"),
            ED_HS_UNKNOWN_CA);
   CHECK_EQ(chain_refusal(s, l2, sub, nolimit, ""), ED_HS_OTHER); /* served */
+  /* The same with that intermediate in the bundle (one at a time: they
+   * share a name and key), sent or not: the bundle's copy is the one
+   * verified. Before: all served. */
+  X509 *with_noca[] = {ca_a, noca}, *with_pl0[] = {ca_a, pl0};
+  tc_write_cert(tc_path("a-noca.pem"), with_noca, 2);
+  tc_write_cert(tc_path("a-pl0.pem"), with_pl0, 2);
+  struct ed_tls_snapshot *sn =
+      snap((struct setup){.ca = "a-noca.pem", .depth = -1});
+  struct ed_tls_snapshot *sp =
+      snap((struct setup){.ca = "a-pl0.pem", .depth = -1});
+  CHECK_EQ(chain_refusal(sn, l1, NULL, NULL, "is not a CA"), ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(sn, l1, noca, NULL, "is not a CA"), ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(sp, l2, sub, NULL, "pathLenConstraint"),
+           ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(sp, l2, sub, pl0, "pathLenConstraint"),
+           ED_HS_UNKNOWN_CA);
+  ed_tls_snapshot_unref(sn);
+  ed_tls_snapshot_unref(sp);
   X509 *all[] = {noca, pl0, nolimit, sub, l1, l2};
   for (size_t i = 0; i < 6; i++) X509_free(all[i]);
   EVP_PKEY_free(k);
