@@ -9,6 +9,7 @@ client sent, and takes an issuer from the bundle before the client's copy
 - a leaf signed by a bundle certificate with CA:FALSE (keyCertSign set)
   got in, sent with that certificate or not;
 - a sub-CA under a bundle intermediate with pathlen:0 got its clients in;
+- so did a bundle intermediate whose EKU is serverAuth only;
 - a self-signed client certificate in the bundle (no keyUsage, CA:FALSE:
   the client pinned by putting it in --ca) could sign certificates with
   any name - "CN=admin" passed --allow-cn admin."""
@@ -37,7 +38,8 @@ def _ku(cert_sign):
 class Cert:
     """One certificate and its key, signed by |issuer| (a Cert or a Mint;
     None: self-signed). |ca|/|path_length| go into basicConstraints;
-    |cert_sign| None leaves keyUsage out; |eku| adds clientAuth."""
+    |cert_sign| None leaves keyUsage out; |eku| adds clientAuth, or the
+    EKU OIDs it lists."""
 
     def __init__(self, cn, issuer=None, ca=False, path_length=None,
                  cert_sign=True, eku=False):
@@ -57,8 +59,8 @@ class Cert:
         if cert_sign is not None:
             b = b.add_extension(_ku(cert_sign), critical=True)
         if eku:
-            b = b.add_extension(x509.ExtendedKeyUsage(
-                [ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+            oids = [ExtendedKeyUsageOID.CLIENT_AUTH] if eku is True else eku
+            b = b.add_extension(x509.ExtendedKeyUsage(oids), critical=False)
         signer = issuer.key if issuer else self.key
         self.cert = b.sign(signer, hashes.SHA256())
         self.serial = self.cert.serial_number
@@ -89,6 +91,8 @@ class BundleIssuerTest(unittest.TestCase):
         cls.noca = Cert("not a CA", root, ca=False, cert_sign=True)
         cls.pl0 = Cert("pathlen 0", root, ca=True, path_length=0)
         cls.sub = Cert("sub of pathlen 0", cls.pl0, ca=True)
+        cls.srv_only = Cert("servers only", root, ca=True,
+                            eku=[ExtendedKeyUsageOID.SERVER_AUTH])
         # A client pinned by its self-signed certificate in --ca.
         cls.pinned = Cert("pinned", None, ca=False, cert_sign=None, eku=True)
 
@@ -120,12 +124,13 @@ class BundleIssuerTest(unittest.TestCase):
             f += ["--crl", path]
         return echod.Server(*(f + list(flags)))
 
-    def refused(self, srv, kw, detail):
+    def refused(self, srv, kw, detail, reason="unknown_ca",
+                alert="TLSV1_ALERT_UNKNOWN_CA"):
         got, lport = echod.refused_alert(srv.port, echod.client_context(**kw))
         ev = srv.handshake_failure_event(lport)
-        self.assertEqual(ev.get("reason"), "unknown_ca", srv.log_tail(5))
+        self.assertEqual(ev.get("reason"), reason, srv.log_tail(5))
         self.assertIn(detail, ev.get("detail", ""))
-        self.assertEqual(got, "TLSV1_ALERT_UNKNOWN_CA")
+        self.assertEqual(got, alert)
 
     def served(self, srv, kw):
         with echod.connect(srv.port, echod.client_context(**kw)) as s:
@@ -153,6 +158,18 @@ class BundleIssuerTest(unittest.TestCase):
             direct = Cert("under pl0", self.pl0, eku=True)
             self.served(srv, self.write("pl0-direct", direct))
             self.served(srv, self.write("pl0-direct-sent", direct, self.pl0))
+            srv.stop_clean()
+
+    def test_eku_of_a_bundle_intermediate(self):
+        # As for an intermediate the client sends and --ca lacks: its EKU
+        # must allow clientAuth.
+        leaf = Cert("under servers only", self.srv_only, eku=True)
+        with self.server("srv-only", self.srv_only, crl=True) as srv:
+            for kw in (self.write("eku-left-out", leaf),
+                       self.write("eku-sent", leaf, self.srv_only)):
+                self.refused(srv, kw, "client authentication", "bad_eku",
+                             "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE")
+            self.served(srv, self.root.client("alice"))
             srv.stop_clean()
 
     def test_pinned_self_signed_client_cannot_issue(self):
