@@ -104,8 +104,9 @@ static enum ssl_verify_result_t map_verify_error(struct ed_tls_conn *c,
 /* check_issuers checks that every certificate of the verified |chain|
  * that signed another (each above the leaf, the trust anchor included) may
  * issue: basicConstraints CA:TRUE (keyCertSign when it has keyUsage), and
- * no pathLenConstraint exceeded below it; and that an intermediate with an
- * EKU has clientAuth. BoringSSL checks these on the certificates the
+ * no pathLenConstraint exceeded below it; and that an intermediate has no
+ * critical extension BoringSSL does not know and, with an EKU, clientAuth.
+ * BoringSSL checks these on the certificates the
  * client sent only, and takes an issuer from the bundle before the
  * client's copy (X509_V_FLAG_TRUSTED_FIRST): so an intermediate of --ca -
  * where --crl wants every one - was never checked, nor a self-signed
@@ -118,9 +119,11 @@ static int check_issuers(STACK_OF(X509) * chain) {
   for (size_t i = 0; i < n; i++) {
     X509 *x = sk_X509_value(chain, i);
     uint32_t flags = X509_get_extension_flags(x);
+    int inter = i > 0 && i + 1 < n;
     if (i > 0 && !X509_check_ca(x)) return X509_V_ERR_INVALID_CA;
-    if (i > 0 && i + 1 < n &&
-        X509_check_purpose(x, X509_PURPOSE_SSL_CLIENT, 1) != 1)
+    if (inter && (flags & EXFLAG_CRITICAL))
+      return X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION;
+    if (inter && X509_check_purpose(x, X509_PURPOSE_SSL_CLIENT, 1) != 1)
       return X509_V_ERR_INVALID_PURPOSE;
     long max = X509_get_pathlen(x);
     if (i > 1 && !(flags & EXFLAG_SI) && max >= 0 && below > max + 1)

@@ -9,7 +9,8 @@ client sent, and takes an issuer from the bundle before the client's copy
 - a leaf signed by a bundle certificate with CA:FALSE (keyCertSign set)
   got in, sent with that certificate or not;
 - a sub-CA under a bundle intermediate with pathlen:0 got its clients in;
-- so did a bundle intermediate whose EKU is serverAuth only;
+- so did a bundle intermediate whose EKU is serverAuth only, or with a
+  critical extension BoringSSL does not know;
 - a self-signed client certificate in the bundle (no keyUsage, CA:FALSE:
   the client pinned by putting it in --ca) could sign certificates with
   any name - "CN=admin" passed --allow-cn admin."""
@@ -39,10 +40,11 @@ class Cert:
     """One certificate and its key, signed by |issuer| (a Cert or a Mint;
     None: self-signed). |ca|/|path_length| go into basicConstraints;
     |cert_sign| None leaves keyUsage out; |eku| adds clientAuth, or the
-    EKU OIDs it lists."""
+    EKU OIDs it lists; |unknown_critical| a critical extension nobody
+    knows."""
 
     def __init__(self, cn, issuer=None, ca=False, path_length=None,
-                 cert_sign=True, eku=False):
+                 cert_sign=True, eku=False, unknown_critical=False):
         self.cn = cn
         self.key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -61,6 +63,10 @@ class Cert:
         if eku:
             oids = [ExtendedKeyUsageOID.CLIENT_AUTH] if eku is True else eku
             b = b.add_extension(x509.ExtendedKeyUsage(oids), critical=False)
+        if unknown_critical:
+            b = b.add_extension(x509.UnrecognizedExtension(
+                x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00"),
+                critical=True)
         signer = issuer.key if issuer else self.key
         self.cert = b.sign(signer, hashes.SHA256())
         self.serial = self.cert.serial_number
@@ -93,6 +99,8 @@ class BundleIssuerTest(unittest.TestCase):
         cls.sub = Cert("sub of pathlen 0", cls.pl0, ca=True)
         cls.srv_only = Cert("servers only", root, ca=True,
                             eku=[ExtendedKeyUsageOID.SERVER_AUTH])
+        cls.odd = Cert("unknown critical", root, ca=True,
+                       unknown_critical=True)
         # A client pinned by its self-signed certificate in --ca.
         cls.pinned = Cert("pinned", None, ca=False, cert_sign=None, eku=True)
 
@@ -170,6 +178,15 @@ class BundleIssuerTest(unittest.TestCase):
                 self.refused(srv, kw, "client authentication", "bad_eku",
                              "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE")
             self.served(srv, self.root.client("alice"))
+            srv.stop_clean()
+
+    def test_unknown_critical_extension_of_a_bundle_intermediate(self):
+        leaf = Cert("under unknown critical", self.odd, eku=True)
+        with self.server("odd", self.odd) as srv:
+            for kw in (self.write("odd-left-out", leaf),
+                       self.write("odd-sent", leaf, self.odd)):
+                self.refused(srv, kw, "unhandled critical extension", "other",
+                             "SSLV3_ALERT_BAD_CERTIFICATE")
             srv.stop_clean()
 
     def test_pinned_self_signed_client_cannot_issue(self):
