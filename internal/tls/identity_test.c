@@ -836,10 +836,54 @@ static void test_chain_not_a_ca(void) {
   CHECK_EQ(chain_refusal(s, l2, sub, pl0, "pathLenConstraint"),
            ED_HS_UNKNOWN_CA);
   CHECK_EQ(chain_refusal(s, l2, sub, nolimit, ""), ED_HS_OTHER); /* served */
+  /* The same with that intermediate in the bundle (one at a time: they
+   * share a name and key), sent or not: the bundle's copy is the one
+   * verified. Before: all served. */
+  X509 *with_noca[] = {ca_a, noca}, *with_pl0[] = {ca_a, pl0};
+  tc_write_cert(tc_path("a-noca.pem"), with_noca, 2);
+  tc_write_cert(tc_path("a-pl0.pem"), with_pl0, 2);
+  struct ed_tls_snapshot *sn =
+      snap((struct setup){.ca = "a-noca.pem", .depth = -1});
+  struct ed_tls_snapshot *sp =
+      snap((struct setup){.ca = "a-pl0.pem", .depth = -1});
+  CHECK_EQ(chain_refusal(sn, l1, NULL, NULL, "is not a CA"), ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(sn, l1, noca, NULL, "is not a CA"), ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(sp, l2, sub, NULL, "pathLenConstraint"),
+           ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(sp, l2, sub, pl0, "pathLenConstraint"),
+           ED_HS_UNKNOWN_CA);
+  ed_tls_snapshot_unref(sn);
+  ed_tls_snapshot_unref(sp);
   X509 *all[] = {noca, pl0, nolimit, sub, l1, l2};
   for (size_t i = 0; i < 6; i++) X509_free(all[i]);
   EVP_PKEY_free(k);
   ed_tls_snapshot_unref(s);
+}
+
+/* An intermediate of the bundle whose EKU is serverAuth only issues no
+ * clients, sent or not, as one the client sends and the bundle lacks.
+ * Before: the bundle's copy was never checked and both were served. */
+static void test_bundle_intermediate_eku(void) {
+  EVP_PKEY *k = tc_key();
+  struct tc_opts o = {.cn = "servers only",
+                      .issuer = ca_a,
+                      .issuer_key = key_a,
+                      .ca = 1,
+                      .eku = TC_EKU_SERVER};
+  X509 *srv_ca = tc_cert(k, &o);
+  X509 *leaf = client("under servers only", srv_ca, k, NULL);
+  X509 *bundle[] = {ca_a, srv_ca};
+  tc_write_cert(tc_path("a-servers-only.pem"), bundle, 2);
+  struct ed_tls_snapshot *s =
+      snap((struct setup){.ca = "a-servers-only.pem", .depth = -1});
+  expect_refused(s, leaf, NULL, ED_HS_BAD_EKU,
+                 SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE);
+  expect_refused(s, leaf, srv_ca, ED_HS_BAD_EKU,
+                 SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE);
+  ed_tls_snapshot_unref(s);
+  X509_free(leaf);
+  X509_free(srv_ca);
+  EVP_PKEY_free(k);
 }
 
 /* An identity too big for a ticket (over 8 KiB) still gets in; its
@@ -912,6 +956,7 @@ int main(void) {
   RUN(test_crl_order_failures);
   RUN(test_chain_handshakes);
   RUN(test_chain_not_a_ca);
+  RUN(test_bundle_intermediate_eku);
   RUN(test_big_identity_ticket);
   RUN(test_log_fields);
   teardown();

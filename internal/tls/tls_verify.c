@@ -101,10 +101,42 @@ static enum ssl_verify_result_t map_verify_error(struct ed_tls_conn *c,
   }
 }
 
+/* check_issuers checks that every certificate of the verified |chain|
+ * that signed another (each above the leaf, the trust anchor included) may
+ * issue: basicConstraints CA:TRUE (keyCertSign when it has keyUsage), and
+ * no pathLenConstraint exceeded below it; and that an intermediate has no
+ * critical extension BoringSSL does not know and, with an EKU, clientAuth.
+ * BoringSSL checks these on the certificates the
+ * client sent only, and takes an issuer from the bundle before the
+ * client's copy (X509_V_FLAG_TRUSTED_FIRST): so an intermediate of --ca -
+ * where --crl wants every one - was never checked, nor a self-signed
+ * client certificate in --ca signing others. The trust anchor's EKU is
+ * left alone, as BoringSSL does. Returns X509_V_OK or the X509 error
+ * BoringSSL gives for a certificate the client sent. */
+static int check_issuers(STACK_OF(X509) * chain) {
+  size_t n = sk_X509_num(chain);
+  long below = 0; /* certificates below |i| that are not self-issued */
+  for (size_t i = 0; i < n; i++) {
+    X509 *x = sk_X509_value(chain, i);
+    uint32_t flags = X509_get_extension_flags(x);
+    int inter = i > 0 && i + 1 < n;
+    if (i > 0 && !X509_check_ca(x)) return X509_V_ERR_INVALID_CA;
+    if (inter && (flags & EXFLAG_CRITICAL))
+      return X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION;
+    if (inter && X509_check_purpose(x, X509_PURPOSE_SSL_CLIENT, 1) != 1)
+      return X509_V_ERR_INVALID_PURPOSE;
+    long max = X509_get_pathlen(x);
+    if (i > 1 && !(flags & EXFLAG_SI) && max >= 0 && below > max + 1)
+      return X509_V_ERR_PATH_LENGTH_EXCEEDED;
+    if (!(flags & EXFLAG_SI)) below++;
+  }
+  return X509_V_OK;
+}
+
 /* verify_chain runs X509_verify_cert on |leaf| and the client's other
- * certificates; returns the X509 error, and on success the verified chain
- * (leaf to trust anchor) in |*out_chain|. No CRL here: revocation is
- * ed_tls_peer_recheck's, with the snapshot's own index. */
+ * certificates, then check_issuers; returns the X509 error, and on success
+ * the verified chain (leaf to trust anchor) in |*out_chain|. No CRL here:
+ * revocation is ed_tls_peer_recheck's, with the snapshot's own index. */
 static int verify_chain(struct ed_tls_snapshot *s, X509 *leaf,
                         STACK_OF(X509) * chain, STACK_OF(X509) * *out_chain) {
   X509_STORE_CTX *xs = X509_STORE_CTX_new();
@@ -113,6 +145,11 @@ static int verify_chain(struct ed_tls_snapshot *s, X509 *leaf,
       X509_STORE_CTX_set_purpose(xs, X509_PURPOSE_SSL_CLIENT)) {
     e = X509_verify_cert(xs) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(xs);
     if (e == X509_V_OK) *out_chain = X509_STORE_CTX_get1_chain(xs);
+  }
+  if (e == X509_V_OK) e = check_issuers(*out_chain);
+  if (e != X509_V_OK) {
+    sk_X509_pop_free(*out_chain, X509_free);
+    *out_chain = NULL;
   }
   X509_STORE_CTX_free(xs);
   ERR_clear_error();
