@@ -72,6 +72,22 @@ static void publish(struct ed_server *srv, struct ed_tls_snapshot *snap,
   ed_server_recheck_start(srv, sum, trigger);
 }
 
+/* no_older_crl refuses a reload whose CRL of some CA is older than the
+ * one in use (ed_tls_snapshot_crl_rollback), freeing |*snap|: the
+ * snapshot in use stays. Only the control thread publishes, so reading
+ * srv->snap here under the lock is enough. */
+static int no_older_crl(struct ed_server *srv, struct ed_tls_snapshot **snap,
+                        char *msg, size_t msg_len) {
+  pthread_mutex_lock(&srv->snap_mu);
+  int rc = ed_tls_snapshot_crl_rollback(srv->snap, *snap, msg, msg_len);
+  pthread_mutex_unlock(&srv->snap_mu);
+  if (rc) {
+    ed_tls_snapshot_unref(*snap);
+    *snap = NULL;
+  }
+  return rc;
+}
+
 int ed_server_reload(struct ed_server *srv, int check_only,
                      enum ed_reload_trigger trigger,
                      struct ed_tls_summary *out_checked, char *err,
@@ -83,6 +99,7 @@ int ed_server_reload(struct ed_server *srv, int check_only,
     ed_sdnotify_reloading(); /* READY=1 follows in record() */
   }
   int rc = ed_server_build_snapshot(srv, &snap, msg, sizeof(msg));
+  if (!rc) rc = no_older_crl(srv, &snap, msg, sizeof(msg));
   if (rc && !msg[0]) snprintf(msg, sizeof(msg), "%s", ed_strerror(rc));
   if (err && err_len) snprintf(err, err_len, "%s", rc ? msg : "");
   if (rc) {

@@ -705,6 +705,31 @@ static void test_crl_order_failures(void) {
              "has a CRL Number that cannot be read");
 }
 
+/* A reload may not go back to an older CRL of a CA: a lower number, or
+ * without numbers an earlier lastUpdate (it would un-revoke alice). */
+static void rollback(const char *cur, const char *next, const char *want) {
+  struct ed_tls_snapshot *c = snap((struct setup){.depth = -1, .crls = {cur}});
+  struct ed_tls_snapshot *n = snap((struct setup){.depth = -1, .crls = {next}});
+  char err[512] = "";
+  CHECK_EQ(ed_tls_snapshot_crl_rollback(c, n, err, sizeof(err)),
+           want ? ED_E_INVAL : 0);
+  CHECK(want ? strstr(err, want) != NULL : !err[0]);
+  ed_tls_snapshot_unref(c);
+  ed_tls_snapshot_unref(n);
+}
+
+static void test_crl_rollback(void) {
+  rollback("n5-alice-new.pem", "n4-empty-new.pem",
+           "n4-empty-new.pem (issuer CN=root A; CRL Number 4, lastUpdate ");
+  rollback("n5-alice-new.pem", "n5-alice-old.pem", "an earlier lastUpdate");
+  rollback("u-alice.pem", "skew.pem", NULL); /* later: fine */
+  rollback("skew.pem", "u-alice.pem", "CRL Number none, lastUpdate ");
+  rollback("n4-empty-new.pem", "n5-alice-old.pem", NULL); /* number wins */
+  rollback("n5-alice-new.pem", "n5-alice-new.pem", NULL); /* the same one */
+  rollback("crl-a.pem", "crl-a.pem", NULL);
+  CHECK_EQ(ed_tls_snapshot_crl_rollback(NULL, NULL, NULL, 0), 0); /* start */
+}
+
 static void test_crl_failures(void) {
   /* A CA of the bundle without a CRL: named. */
   snap_fails((struct setup){.ca = "ab.pem", .depth = -1, .crls = {"crl-a.pem"}},
@@ -954,6 +979,7 @@ int main(void) {
   RUN(test_crl_failures);
   RUN(test_crl_order);
   RUN(test_crl_order_failures);
+  RUN(test_crl_rollback);
   RUN(test_chain_handshakes);
   RUN(test_chain_not_a_ca);
   RUN(test_bundle_intermediate_eku);

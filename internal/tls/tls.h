@@ -186,6 +186,17 @@ int ed_tls_allow_san_check(const char *s, const char **out_why);
 int ed_tls_snapshot_new(struct ed_tls_snapshot **out,
                         const struct ed_tls_params *p, char *err,
                         size_t err_len);
+/* ed_tls_snapshot_crl_rollback checks a reload's snapshot |next| against
+ * |cur|, the one in use (NULL: nothing to check): the CRL |next| uses for
+ * a CA (same name and key) must not be older than the one |cur| uses - a
+ * lower CRL Number when both have one, else an earlier lastUpdate. An
+ * older CRL, put back by mistake or replayed by whoever can write the
+ * file, would un-revoke what the newer one revoked. Returns 0, or
+ * ED_E_INVAL with a one-line message naming the file, the CA and both
+ * CRLs in |err|. */
+int ed_tls_snapshot_crl_rollback(const struct ed_tls_snapshot *cur,
+                                 const struct ed_tls_snapshot *next, char *err,
+                                 size_t err_len);
 void ed_tls_snapshot_ref(struct ed_tls_snapshot *s);
 /* ed_tls_snapshot_unref drops a reference; NULL is fine. */
 void ed_tls_snapshot_unref(struct ed_tls_snapshot *s);

@@ -18,6 +18,8 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -334,6 +336,60 @@ int ed_tls_load_crls(struct ed_tls_snapshot *s, const char *const *files,
   }
   s->has_crl = 1;
   summarize(s);
+  return 0;
+}
+
+/* ---- going back at a reload ---------------------------------------------- */
+
+/* number_str writes a CRL Number (canonical, >= 0): decimal up to 64
+ * bits, else 0x and hex. */
+static void number_str(char *out, size_t out_len,
+                       const struct ed_tls_serial *n) {
+  size_t len = n->len - 1;
+  if (len <= 8) {
+    uint64_t v = 0;
+    for (size_t i = 0; i < len; i++) v = v << 8 | n->bytes[1 + i];
+    snprintf(out, out_len, "%llu", (unsigned long long)v);
+    return;
+  }
+  size_t o = (size_t)snprintf(out, out_len, "0x");
+  for (size_t i = 0; i < len && o + 3 <= out_len; i++, o += 2)
+    snprintf(out + o, out_len - o, "%02X", n->bytes[1 + i]);
+}
+
+/* older says why |next|'s CRL of a CA is older than |cur|'s, or NULL: a
+ * lower CRL Number when both have one, else an earlier lastUpdate. */
+static const char *older(const struct ed_tls_ca *cur,
+                         const struct ed_tls_ca *next) {
+  if (cur->crl_numbered && next->crl_numbered) {
+    int c = ed_tls_serial_cmp(&next->crl_number, &cur->crl_number);
+    if (c != 0) return c < 0 ? "a lower CRL Number" : NULL;
+  }
+  return next->crl_last_update < cur->crl_last_update ? "an earlier lastUpdate"
+                                                      : NULL;
+}
+
+int ed_tls_snapshot_crl_rollback(const struct ed_tls_snapshot *cur,
+                                 const struct ed_tls_snapshot *next, char *err,
+                                 size_t err_len) {
+  for (size_t i = 0; cur && next->has_crl && i < next->num_cas; i++) {
+    const struct ed_tls_ca *n = &next->cas[i];
+    const struct ed_tls_ca *c = ed_tls_find_ca(cur, n->id);
+    const char *why = c && c->has_crl ? older(c, n) : NULL;
+    if (!why) continue;
+    char cn[80] = "none", nn[80] = "none", cw[32], nw[32];
+    if (c->crl_numbered) number_str(cn, sizeof(cn), &c->crl_number);
+    if (n->crl_numbered) number_str(nn, sizeof(nn), &n->crl_number);
+    utc_str(cw, sizeof(cw), c->crl_last_update);
+    utc_str(nw, sizeof(nw), n->crl_last_update);
+    ed_tls_set_err(err, err_len,
+                   "CRL #%zu in %s (issuer %s; CRL Number %s, lastUpdate %s) "
+                   "is older than the one in use (CRL Number %s, lastUpdate "
+                   "%s): it has %s, and would un-revoke what the newer one "
+                   "revoked; give the CA's current CRL (a restart takes any)",
+                   n->crl_nth, n->crl_file, n->subject, nn, nw, cn, cw, why);
+    return ED_E_INVAL;
+  }
   return 0;
 }
 

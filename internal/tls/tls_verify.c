@@ -86,8 +86,9 @@ static enum ssl_verify_result_t map_verify_error(struct ed_tls_conn *c,
      * to a CA we trust (BoringSSL's alert for the first two as well). */
     case X509_V_ERR_INVALID_CA:
       return refuse(c, alert, ED_HS_UNKNOWN_CA,
-                    "an intermediate of the chain is not a CA "
-                    "(basicConstraints CA:TRUE and keyCertSign required)");
+                    "a certificate of the chain that signed another is not "
+                    "a CA (basicConstraints CA:TRUE and keyCertSign "
+                    "required)");
     case X509_V_ERR_PATH_LENGTH_EXCEEDED:
       return refuse(c, alert, ED_HS_UNKNOWN_CA,
                     "an intermediate of the chain is below more CAs than a "

@@ -108,6 +108,46 @@ class CrlOrderTest(unittest.TestCase):
         self.assertIn("CRL #2 in %s" % crls, r.stderr)
         self.assertIn("in the future", r.stderr)
 
+    def test_reload_never_goes_back_to_an_older_crl(self):
+        """An older CRL put back (a restored backup, a replayed download)
+        fails the reload, and the one in use stays: it would un-revoke.
+        Before: the reload took it, and mallory got back in."""
+        d = echod.tmpdir("mint-")
+        a = Mint(d, "root A")
+        a.issue("server", role="server")
+        a.issue("alice")
+        a.issue("mallory")
+        crls = os.path.join(d, "crls.pem")
+        old_numbered = a.crl_pem(number=6)
+        write_atomic(crls, a.crl_pem(revoked=["mallory"], number=7))
+        flags = ["--cert", a.path("server"), "--key", a.path("server", "key"),
+                 "--ca", a.ca_pem, "--no-watch", "--crl", crls]
+        sock = os.path.join(echod.tmpdir("adm-"), "admin.sock")
+        with echod.Server(*flags, "--admin-socket", sock,
+                          admin=True) as srv:
+            self.refused(srv, a.client("mallory"), "cert_revoked")
+            write_atomic(crls, old_numbered)
+            for check in (["--check"], []):
+                r = self.reload(sock, *check)
+                self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+                self.assertIn("CRL #1 in %s" % crls, r.stderr)
+                self.assertIn("CRL Number 6, lastUpdate ", r.stderr)
+                self.assertIn("older than the one in use (CRL Number 7",
+                              r.stderr)
+            self.refused(srv, a.client("mallory"), "cert_revoked")
+            self.served(srv, a.client("alice"))
+            # The CA's next CRL, un-revoking mallory on purpose: taken.
+            write_atomic(crls, a.crl_pem(number=8))
+            r = self.reload(sock)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.served(srv, a.client("mallory"))
+            srv.stop_clean()
+        # A restart takes any CRL: the older one loads.
+        write_atomic(crls, old_numbered)
+        with echod.Server(*flags, "--no-admin") as srv:
+            self.served(srv, a.client("mallory"))
+            srv.stop_clean()
+
 
 if __name__ == "__main__":
     unittest.main()
