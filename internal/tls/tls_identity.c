@@ -390,12 +390,18 @@ char *ed_tls_peer_sans_text(const struct ed_tls_peer *p) {
 
 /* ---- the ticket's form ------------------------------------------------------
  *
- * u8 version (2) | u64 not_before | u64 not_after | sha256[32]
+ * u8 version (3) | u64 not_before | u64 not_after | sha256[32]
  * | u8 has_cn | u16-prefixed cn
  * | u16 num_sans | each: u8 type, u16-prefixed value (IP: the address)
  * | u8 num_links | each: u8-prefixed serial (ed_tls_serial), issuer[32] */
 
-#define IDENTITY_VERSION 2
+/* 3 since the verification checks every issuer of the chain, those from
+ * --ca included (tls_verify.c check_issuers): a ticket of version 2 may
+ * carry an identity a certificate of --ca that may not issue vouched for,
+ * which the re-check could not see (a ticket keeps only serials and
+ * issuers), so it does not resume: that client's next handshake is a full
+ * one. */
+#define IDENTITY_VERSION 3
 
 static const uint8_t *san_wire(const struct ed_tls_san *s, size_t *out_len) {
   *out_len = s->type == ED_SAN_IP ? s->ip_len : s->len;
