@@ -14,8 +14,10 @@
 #include <stdio.h>
 #include <string.h>
 
-static int ed_test_checks_;
-static int ed_test_failures_;
+/* One count per test binary (testing.c), so a failed CHECK in a helper's
+ * file (a harness, a test pair) fails the test as one in its own does. */
+extern int ed_test_checks_;
+extern int ed_test_failures_;
 
 #define CHECK(cond)                                                            \
   do {                                                                         \
