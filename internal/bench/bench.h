@@ -103,6 +103,8 @@ struct ed_bench_opts {
   uint32_t threads;     /* client loops, each in its own thread */
   uint32_t storm;       /* flood: handshake workers in the storm */
   uint32_t echo_conns;  /* flood: established echo connections */
+  uint32_t cycles;      /* closed-loop flood: quiet and storm windows
+                           taking turns this many times (0: one each) */
   uint32_t sources;     /* source addresses; 0 = auto (8 for IPv4
                            loopback, else none) */
   uint32_t parallel;    /* idle: handshakes in flight while opening */
@@ -219,8 +221,9 @@ struct ed_bench_result {
   uint32_t sources;     /* source addresses connections were spread over
                            (0: one, chosen by the kernel) */
 
-  struct ed_bench_lat quiet;     /* flood: RTT before the storm */
-  struct ed_bench_lat storm_lat; /* flood: RTT during the storm */
+  struct ed_bench_lat quiet;          /* flood: RTT before the storm */
+  struct ed_bench_lat storm_lat;      /* flood: RTT during the storm */
+  uint64_t storm_handshakes_in_quiet; /* flood: should be none */
   uint64_t storm_handshakes;
   double storm_hs_per_s;           /* |lat| holds the storm's handshakes */
   uint32_t rate;                   /* echo, flood, partial: msgs/s per conn */
@@ -230,13 +233,14 @@ struct ed_bench_result {
   double server_cores;             /* flood: server CPU during the storm */
   double quiet_server_cores;       /* flood: server CPU before the storm */
   int solo;                        /* flood: the storm also ran alone */
-  uint64_t solo_handshakes;        /* flood: handshakes of the solo storm */
-  double solo_hs_per_s;            /* flood: the storm alone, per second */
-  double solo_server_cores;        /* flood: server CPU of the solo storm */
-  struct ed_bench_lat solo_lat;    /* flood: solo storm handshake latency */
-  int metrics_asked;               /* --server-metrics was given */
-  uint32_t queue_samples;          /* pool queue depth samples taken */
-  uint32_t queue_errors;           /* scrapes that failed */
+  uint32_t cycles; /* flood: quiet and storm windows took turns (--cycles) */
+  uint64_t solo_handshakes;     /* flood: handshakes of the solo storm */
+  double solo_hs_per_s;         /* flood: the storm alone, per second */
+  double solo_server_cores;     /* flood: server CPU of the solo storm */
+  struct ed_bench_lat solo_lat; /* flood: solo storm handshake latency */
+  int metrics_asked;            /* --server-metrics was given */
+  uint32_t queue_samples;       /* pool queue depth samples taken */
+  uint32_t queue_errors;        /* scrapes that failed */
   double queue_min, queue_median;
 
   char queue_error[120];        /* the first failed scrape's reason */

@@ -23,6 +23,7 @@ enum ed_bench__phase {
   PH_SOLO,      /* closed-loop flood: the storm measured alone */
   PH_RAMP,      /* flood: echo and storm both running, not measured yet */
   PH_STORM,     /* flood: measured under the storm */
+  PH_GAP,       /* flood --cycles: echo on, not measured, storm parked */
   PH_HOLD,      /* idle, scale: sessions held */
   PH_CHECK,     /* idle, scale: echo once more on every session */
   PH_CLOSE,     /* scale: close every session cleanly */
@@ -96,6 +97,7 @@ struct ed_bench__counters {
   _Atomic uint64_t established, held, dead;
   _Atomic uint64_t refused, connect_failed, mismatch, dropped, timeouts;
   _Atomic uint64_t late_quiet, late_storm; /* flood: paced sends delayed */
+  _Atomic uint64_t quiet_hs;      /* flood: storm handshakes done in quiet */
   _Atomic uint64_t limit_refused; /* scale: turned away before any TLS */
   _Atomic uint64_t closed, close_unclean; /* scale: closes at PH_CLOSE */
 };

@@ -334,10 +334,24 @@ static int bind_source(conn *c, uint32_t id) {
   return 0;
 }
 
+/* storm_parked: a flood's storm starts no handshake in a quiet window of
+ * --cycles, nor in the gap before it (PH_MEASURE comes before the storm
+ * starts otherwise). */
+static int storm_parked(const worker *w) {
+  int ph = phase(w);
+  return w->kind == K_HANDSHAKE && w->r->o->scenario == ED_BENCH_FLOOD &&
+         (ph == PH_GAP || ph == PH_MEASURE);
+}
+
 static void conn_begin(conn *c) {
   worker *w = c->w;
   struct ed_bench__run *r = w->r;
   if (w->stopping || c->state == CS_DEAD) return;
+  if (storm_parked(w)) {
+    c->state = CS_OFF;
+    c->parked = 1;
+    return;
+  }
   if (w->kind == K_HANDSHAKE && !claim(r)) {
     c->state = CS_OFF;
     return;
@@ -657,6 +671,8 @@ static void msg_done(conn *c) {
     if (ph == PH_MEASURE || ph == PH_STORM)
       ed_bench_hist_add(&w->lat, now - c->t_start);
     if (ph == PH_SOLO) ed_bench_hist_add(&w->quiet, now - c->t_start);
+    if (ph == PH_MEASURE && w->r->o->scenario == ED_BENCH_FLOOD)
+      bump(&w->c.quiet_hs, 1);
     if (c->ssl && SSL_session_reused(c->ssl)) bump(&w->c.resumed, 1);
     bump(&w->c.ops, 1);
     begin_shutdown(c);
@@ -945,6 +961,17 @@ static void unpark(worker *w) {
   }
 }
 
+/* unpark_storm starts the handshakes storm_parked held back. */
+static void unpark_storm(worker *w) {
+  for (uint32_t i = 0; i < w->nconns && !w->stopping; i++) {
+    conn *c = &w->conns[i];
+    if (c->state == CS_OFF && c->parked) {
+      c->parked = 0;
+      conn_begin(c);
+    }
+  }
+}
+
 /* start_checks sends the final echo on every held session. An echo can
  * come back inside msg_begin (the server may run between our write and
  * our read), so the in-flight count holds one extra until every check has
@@ -999,6 +1026,8 @@ static void look_at_phase(worker *w) {
   } else if (ph != PH_SETUP && !echo_paused(ph) &&
              (w->kind == K_ECHO || w->kind == K_BULK)) {
     unpark(w);
+  } else if (w->kind == K_HANDSHAKE && !storm_parked(w)) {
+    unpark_storm(w);
   }
 }
 

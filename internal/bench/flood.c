@@ -3,7 +3,9 @@
  * the storm. Closed loop (--rate 0), the saturating case: quiet half, the
  * storm alone with the echo parked, then echo and storm together, so the
  * storm's rate under load can be compared with its rate on an otherwise
- * idle server within one run. */
+ * idle server within one run. With --cycles N the echo's quiet and storm
+ * windows then take turns N times (run_cycles), instead of one quiet window
+ * first and one storm window last. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,6 +108,16 @@ static void quiet_window(struct ed_bench__run *r, struct ed_bench_result *out,
   out->quiet_server_cores = cores(&a, &b);
 }
 
+/* warm_up: with --cycles the quiet windows come later, taking turns with
+ * the storm's; the echo first runs a second unmeasured. */
+static void warm_up(struct ed_bench__run *r, struct ed_bench__progress *pg,
+                    pool_t *echo) {
+  atomic_store(&r->phase, PH_GAP);
+  ed_bench__pool_wake(echo);
+  pg->t0 = ed_now_ns();
+  ed_bench__wait_for(pg, echo, r, ed_bench__deadline_after(pg->t0, 1.0), NULL);
+}
+
 /* solo_window: the storm alone (the echo connections park once their
  * message is back), measured for |half| seconds after a 0.5 s ramp. */
 static void solo_window(struct ed_bench__run *r, struct ed_bench_result *out,
@@ -127,6 +139,61 @@ static void solo_window(struct ed_bench__run *r, struct ed_bench_result *out,
   out->solo_server_cores = cores(&a, &b);
 }
 
+/* ---- --cycles: quiet and storm windows taking turns --------------------- */
+
+#define GAP_S 0.3 /* before each window: the storm drains or ramps up */
+
+/* snap_add adds what happened between |a| and |b| to |acc|. */
+static void snap_add(snap_t *acc, const snap_t *a, const snap_t *b) {
+  acc->t_ns += b->t_ns - a->t_ns;
+  acc->ops += b->ops - a->ops;
+  acc->bytes += b->bytes - a->bytes;
+  acc->resumed += b->resumed - a->resumed;
+  acc->srv_cpu_us += b->srv_cpu_us - a->srv_cpu_us;
+  acc->self_cpu_us += b->self_cpu_us - a->self_cpu_us;
+  acc->srv_ok = acc->srv_ok && a->srv_ok && b->srv_ok;
+}
+
+/* timed: |ph| for |secs| (after |ramp_s| in |before|), what happened in
+ * |p| added to |acc|; the queue sampled in storm windows. */
+static void timed(struct ed_bench__run *r, struct ed_bench__progress *pg,
+                  pool_t *p, int before, int ph, double secs, snap_t *acc,
+                  struct sampler *smp) {
+  snap_t a, b;
+  atomic_store(&r->phase, before);
+  ed_bench__pool_wake(p);
+  ed_bench__wait_for(pg, p, r, ed_bench__deadline_after(ed_now_ns(), GAP_S),
+                     NULL);
+  ed_bench__snap_take(&a, p, r->o->server_pid);
+  atomic_store(&r->phase, ph);
+  if (ph == PH_STORM) {
+    wait_sampling(pg, p, ed_bench__deadline_after(a.t_ns, secs), smp);
+  } else {
+    ed_bench__wait_for(pg, p, r, ed_bench__deadline_after(a.t_ns, secs), NULL);
+  }
+  ed_bench__snap_take(&b, p, r->o->server_pid);
+  snap_add(acc, &a, &b);
+}
+
+/* run_cycles: --cycles N quiet windows (the storm parked, PH_GAP lets its
+ * handshakes in flight finish first) and N storm windows (PH_RAMP lets it
+ * ramp up again), taking turns, each |win| seconds: the echo's quiet and
+ * storm latencies over the same minutes, so the machine's drift touches
+ * both alike. The storm windows' totals go to |storm_acc|. */
+static void run_cycles(struct ed_bench__run *r, struct ed_bench_result *out,
+                       struct ed_bench__progress *pg, pool_t *echo,
+                       pool_t *storm, double win, struct sampler *smp,
+                       snap_t *storm_acc) {
+  snap_t quiet = {.srv_ok = 1}, zero = {.srv_ok = 1};
+  for (uint32_t i = 0; i < r->o->cycles; i++) {
+    timed(r, pg, echo, PH_GAP, PH_MEASURE, win, &quiet, smp);
+    timed(r, pg, storm, PH_RAMP, PH_STORM, win, storm_acc, smp);
+  }
+  out->cycles = r->o->cycles;
+  out->quiet_s = (double)quiet.t_ns / 1e9;
+  out->quiet_server_cores = cores(&zero, &quiet);
+}
+
 static void flood_results(struct ed_bench_result *out, pool_t *echo,
                           pool_t *storm, struct sampler *smp) {
   out->storm_handshakes = out->ops;
@@ -138,6 +205,7 @@ static void flood_results(struct ed_bench_result *out, pool_t *echo,
   ed_bench__merge_lat(&out->lat, storm, offsetof(worker, lat));
   ed_bench__merge_lat(&out->solo_lat, storm, offsetof(worker, quiet));
   out->established = ed_bench__pool_sum(echo, CTR(established));
+  out->storm_handshakes_in_quiet = ed_bench__pool_sum(storm, CTR(quiet_hs));
   flood_verdict(out, smp, echo);
 }
 
@@ -156,22 +224,32 @@ int ed_bench__run_flood(struct ed_bench__run *r, struct ed_bench_result *out,
   ed_bench__wait_for(pg, &echo, r,
                      ed_bench__deadline_after(ed_now_ns(), o->timeout_s + 20),
                      ed_bench__setup_finished);
-  quiet_window(r, out, pg, &echo, half);
+  if (o->cycles) {
+    warm_up(r, pg, &echo);
+  } else {
+    quiet_window(r, out, pg, &echo, half);
+  }
   atomic_store(&r->phase, closed ? PH_PAUSE : PH_RAMP);
   if (!err)
     err = ed_bench__pool_start(&storm, r, K_HANDSHAKE, o->threads, o->storm,
                                o->size, o->echo_conns);
-  if (closed) {
-    solo_window(r, out, pg, &storm, half);
-    atomic_store(&r->phase, PH_RAMP);
-    ed_bench__pool_wake(&echo);
+  if (closed) solo_window(r, out, pg, &storm, half);
+  if (o->cycles) {
+    a = (snap_t){.srv_ok = 1};
+    b = a;
+    run_cycles(r, out, pg, &echo, &storm, half / o->cycles, smp, &b);
+  } else {
+    if (closed) {
+      atomic_store(&r->phase, PH_RAMP);
+      ed_bench__pool_wake(&echo);
+    }
+    ed_bench__wait_for(pg, &storm, r,
+                       ed_bench__deadline_after(ed_now_ns(), 0.5), NULL);
+    ed_bench__snap_take(&a, &storm, o->server_pid);
+    atomic_store(&r->phase, PH_STORM);
+    wait_sampling(pg, &storm, ed_bench__deadline_after(a.t_ns, half), smp);
+    ed_bench__snap_take(&b, &storm, o->server_pid);
   }
-  ed_bench__wait_for(pg, &storm, r, ed_bench__deadline_after(ed_now_ns(), 0.5),
-                     NULL);
-  ed_bench__snap_take(&a, &storm, o->server_pid);
-  atomic_store(&r->phase, PH_STORM);
-  wait_sampling(pg, &storm, ed_bench__deadline_after(a.t_ns, half), smp);
-  ed_bench__snap_take(&b, &storm, o->server_pid);
   atomic_store(&r->phase, PH_STOP);
   ed_bench__pool_wake(&storm);
   ed_bench__pool_stop(&echo, r);

@@ -86,6 +86,12 @@ const char *ed_bench_usage(void) {
          "                        connecting to 127.x.x.x; 1: no bind)\n"
          "  --storm N             flood: handshake workers (default 64)\n"
          "  --echo-conns N        flood: echo connections (default 8)\n"
+         "  --cycles N            closed-loop flood: after the storm alone,\n"
+         "                        N quiet and N storm windows taking turns\n"
+         "                        (each half/N long, the storm parked in the\n"
+         "                        quiet ones), so both see the same machine\n"
+         "                        (default 0: one quiet window first, one\n"
+         "                        storm window last)\n"
          "  --rate N              echo, flood, partial: messages/s per\n"
          "                        connection, one in flight (echo: default\n"
          "                        0, a closed loop; flood, partial: 1000;\n"
@@ -204,6 +210,7 @@ static const struct flag flags[] = {
     {"threads", 't', F_U32, OFF(threads)},
     {"storm", 0, F_U32, OFF(storm)},
     {"echo-conns", 0, F_U32, OFF(echo_conns)},
+    {"cycles", 0, F_U32, OFF(cycles)},
     {"sources", 0, F_U32, OFF(sources)},
     {"hold", 0, F_SECS, OFF(hold_s)},
     {"plain", 0, F_TRUE, OFF(plain)},
@@ -345,6 +352,12 @@ static int apply_defaults(struct ed_bench_opts *o, int have_count_only,
     return usage_err(err, err_len, "--duration 0 needs --count");
   if (o->rate > 1000000)
     return usage_err(err, err_len, "--rate: at most 1000000 (1 us apart)");
+  if (o->cycles && (o->scenario != ED_BENCH_FLOOD || o->rate != 0))
+    return usage_err(err, err_len,
+                     "--cycles: closed-loop flood only "
+                     "(flood --rate 0)");
+  if (o->cycles > 1000)
+    return usage_err(err, err_len, "--cycles: at most 1000");
   if (o->timeout_s <= 0)
     return usage_err(err, err_len, "--timeout must be > 0");
   if (o->sources > ED_BENCH_MAX_SOURCES_PUBLIC)

@@ -148,6 +148,9 @@ static void add_flood_json(cJSON *root, const struct ed_bench_result *r) {
   cJSON_AddBoolToObject(root, "storm_verifies_server", 0);
   cJSON_AddNumberToObject(root, "echo_conns", r->conns);
   cJSON_AddBoolToObject(root, "closed_loop", r->rate == 0);
+  cJSON_AddNumberToObject(root, "cycles", r->cycles);
+  cJSON_AddNumberToObject(root, "storm_handshakes_in_quiet",
+                          (double)r->storm_handshakes_in_quiet);
   cJSON_AddNumberToObject(
       root, "echo_rate_kept",
       r->quiet_rate > 0 ? r->storm_rate / r->quiet_rate : 0);
@@ -257,6 +260,9 @@ static void print_flood(FILE *f, const struct ed_bench_result *r) {
   else
     fprintf(f, "  closed loop    %.0f msgs/s per conn quiet, %.0f storm\n",
             r->quiet_rate, r->storm_rate);
+  if (r->cycles)
+    fprintf(f, "  windows        %u quiet and %u storm, taking turns\n",
+            r->cycles, r->cycles);
   print_lat(f, "quiet rtt", &r->quiet);
   print_lat(f, "storm rtt", &r->storm_lat);
   fprintf(f,

@@ -132,6 +132,20 @@ class EchodScenarios(unittest.TestCase):
         self.assertGreater(out["storm_rtt_us"]["n"], 0)
         self.assertGreater(out["storm_handshakes"], 0)
 
+    def test_flood_cycles(self):
+        """--cycles: quiet and storm windows take turns, the storm parked
+        in the quiet ones (only handshakes already in flight when a quiet
+        window's gap began may end in it: at most one per storm worker
+        per window)."""
+        out = self.run_scenario("flood", "--rate", "0", "--echo-conns", "4",
+                                "--storm", "4", "--cycles", "3")
+        self.assertEqual(out["cycles"], 3, out)
+        self.assertGreater(out["quiet_rtt_us"]["n"], 0, out)
+        self.assertGreater(out["storm_rtt_us"]["n"], 0, out)
+        self.assertGreater(out["storm_handshakes"], 0, out)
+        self.assertGreater(out["solo_storm"]["handshakes"], 0, out)
+        self.assertLessEqual(out["storm_handshakes_in_quiet"], 4 * 3, out)
+
     def test_count_bounds_the_run(self):
         code, out, err = bench(
             ["echo", "-c", "4", "-n", "500", "--json", "--connect",
