@@ -266,19 +266,34 @@ void ed_conn_send(struct ed_conn *c, const uint8_t *data, size_t len) {
   c->wq_bytes += len;
 }
 
+/* unread_input: bytes wait in |fd|'s receive queue (not its FIN).
+ * close(2) on such a socket makes the kernel send a reset, which drops
+ * whatever of ours is still on its way. */
+static int unread_input(uv_os_fd_t fd) {
+  char b;
+  ssize_t n;
+  do {
+    n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  return n > 0;
+}
+
 /* send_last sends the loop's scratch as a connection's last bytes: the
- * peer sent close_notify, so it sends nothing more and there is nothing
- * to linger for. MSG_MORE holds the bytes back and the close(2) that
- * follows at once puts the FIN in the same segment: one segment fewer, no
- * shutdown, no wait for the peer's FIN. Only with nothing queued (order);
- * returns 0 to fall back to the flush-and-linger path (the scratch, less
- * what went out, still to send), 1 when everything went (or the socket
- * failed): close now. */
+ * peer sent close_notify, so it should send nothing more and there is
+ * nothing to linger for. MSG_MORE holds the bytes back and the close(2)
+ * that follows at once puts the FIN in the same segment: one segment
+ * fewer, no shutdown, no wait for the peer's FIN. Only with nothing
+ * queued (order), and only when the peer did stop: bytes it sent after
+ * its close_notify, still unread, would turn that close(2) into a reset
+ * that loses the echo and our close_notify (the linger reads and drops
+ * them). Returns 0 to fall back to the flush-and-linger path (the
+ * scratch, less what went out, still to send), 1 when everything went
+ * (or the socket failed): close now. */
 static int send_last(struct ed_conn *c) {
   struct ed_buf *b = &c->loop->scratch;
   uv_os_fd_t fd;
   if (c->wq_head || c->inflight || !b->len ||
-      uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+      uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || unread_input(fd)) {
     return 0;
   }
   ssize_t n;
