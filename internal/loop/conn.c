@@ -200,24 +200,31 @@ static char *log_identity(const struct ed_tls_peer *p) {
  * chain is on a CRL), acl_denied (off the allow-list), unknown_ca (its CA
  * left the bundle, or has no CRL), cert_expired, cert_not_yet_valid,
  * crl_expired (--crl-expired refuse), chain_too_long (--max-chain-depth),
- * recheck_failed (the re-check could not decide). A connection that never
- * reached ESTABLISHED gets a "handshake failed" line instead (conn_hs.c),
- * never both. */
+ * recheck_failed (the re-check could not decide). reason=error is
+ * followed by detail= when the TLS engine ended the session: what the
+ * client did (BAD_DECRYPT: a record that does not verify,
+ * TOO_MANY_KEY_UPDATES, NO_RENEGOTIATION, its own alert...). A
+ * connection that never reached ESTABLISHED gets a "handshake failed"
+ * line instead (conn_hs.c), never both. */
 static void log_closed(struct ed_conn *c) {
-  char peer[170];
+  char peer[170], d[200] = "";
   const struct ed_tls_peer *p = c->peer;
   char *ident = log_identity(p);
   double ms = (double)(ed_now_ns() - c->start_mono_ns) / 1e6;
+  if (c->close_reason == CR_ERROR && c->fail_detail) {
+    char q[190];
+    snprintf(d, sizeof(d), " detail=%s", ed_logq(q, sizeof(q), c->fail_detail));
+  }
   ED_INFO("session closed",
           "id=%llu peer=%s %s serial=%s version=%s cipher=%s "
           "resumed=%d bytes_in=%llu bytes_out=%llu duration_ms=%.3f "
-          "reason=%s",
+          "reason=%s%s",
           (unsigned long long)c->id, ed_conn_log_peer(c, peer, sizeof(peer)),
           ident, p ? ed_tls_peer_serial(p) : "",
           c->tls ? ed_tls_conn_version(c->tls) : "", ed_suite_name(c->suite),
           c->resumed, (unsigned long long)atomic_load(&c->bytes_in),
           (unsigned long long)atomic_load(&c->bytes_out), ms,
-          ed_close_reason_name(c->close_reason));
+          ed_close_reason_name(c->close_reason), d);
   free(ident);
 }
 
@@ -501,12 +508,15 @@ void ed_conn_echo(struct ed_conn *c, const uint8_t *data, size_t len) {
   struct ed_loop *l = c->loop;
   struct ed_tls_io io = {data, len, 0, &l->scratch};
   size_t plain = 0, total = 0;
+  const char *why = NULL;
   int rc;
   ed_buf_reset(&l->scratch);
   for (;;) {
     size_t got = 0, room = ED_LOOP_PBUF - plain;
     rc = ed_tls_conn_read(c->tls, &io, &got, l->pbuf + plain, room);
     plain += got;
+    /* Now: the write below, refused after the alert, would replace it. */
+    if (rc == ED_E_TLS) (void)ed_tls_conn_failure(c->tls, &why);
     if (rc == 0 && batch_done(&io, got, room)) rc = ED_E_AGAIN;
     if (rc == 0 && plain < ED_LOOP_PBUF) continue;
     if (plain && ed_tls_conn_write(c->tls, &io, l->pbuf, plain) != 0) {
@@ -531,7 +541,9 @@ void ed_conn_echo(struct ed_conn *c, const uint8_t *data, size_t len) {
   }
   ed_conn_send(c, l->scratch.data, l->scratch.len);
   if (rc != ED_E_AGAIN) {
-    ed_tls_conn_failure(c->tls, NULL);           /* clears the error queue */
+    /* Clears the error queue; the why goes into the closed line. */
+    (void)ed_tls_conn_failure(c->tls, why ? NULL : &why);
+    c->fail_detail = why;
     ed_conn_close_state(c, CR_ERROR, HOW_FLUSH); /* after the alert */
   }
 }

@@ -221,7 +221,9 @@ struct ed_conn {
   struct ed_buf rx;
   size_t hs_read; /* bytes read before ESTABLISHED (0: the peer sent none) */
   /* The loop's own verdict on a failed handshake (hs_fail), logged when
-   * the handshake ends; NULL detail: none (the close decides). */
+   * the handshake ends; NULL detail: none (the close decides). Once
+   * established, fail_detail is why the TLS engine ended the session
+   * (reason=error: the client broke the protocol), for its closed line. */
   enum ed_hs_reason fail_reason;
   const char *fail_detail;
   /* Write queue: bytes the socket did not take at once. */
