@@ -10,9 +10,10 @@ serving everyone else.
   bytes unread, which makes the kernel send a reset that throws away the
   echo and the close_notify still on their way (the client got 0 of 100
   bytes, or 114,688 of 1 MiB, and ECONNRESET), while the log said
-  bytes_out=100 reason=client_close. (Bytes that arrive only after the
-  server closed still draw a reset from the kernel, after the echo and
-  the close_notify: the client has them by then.)
+  bytes_out=100 reason=client_close. (Bytes that reach the server only
+  after it closed still draw a reset from the kernel, which may cut off
+  what the client has not read yet: the server cannot see bytes that are
+  not there; it no longer closes on those that are.)
 - Breaking the record layer once established: a record whose tag does not
   verify, a flood of KeyUpdate messages (openssl s_client's "K"; BoringSSL
   allows 32 in a row without application data), a TLS 1.2 renegotiation
@@ -27,7 +28,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 import unittest
 
 from tests.lib import echod
@@ -151,9 +151,8 @@ class AfterCloseNotifyTest(unittest.TestCase):
                         % (len(got), len(payload), err))
         self.assertTrue(notified, "no close_notify before the FIN (%s)"
                         % err)
-        # A reset may still follow all of it: trailing bytes that reached
-        # the server only after it closed (nothing waited unread when it
-        # looked) are answered by the kernel with one. Never before.
+        # A reset may still follow all of it (trailing bytes that reached
+        # the server only after it closed), never come before it.
         if err is not None:
             self.assertIsInstance(err, ConnectionResetError)
         self.assertEqual(ev.get("reason"), "client_close", ev)
@@ -177,46 +176,53 @@ class AfterCloseNotifyTest(unittest.TestCase):
 
 
 def s_client(port, paths, commands, extra=()):
-    """Runs `openssl s_client` and types |commands| (b"K", b"R" or data),
-    each only once the previous one was acted on (its KEYUPDATE or
-    RENEGOTIATING line, or a moment for data), until s_client exits.
-    Returns its local port, or None if it never connected."""
+    """Runs `openssl s_client` and types |commands| (b"K", b"R" or a line
+    of data), each only once the previous one was acted on (its KEYUPDATE
+    or RENEGOTIATING line, or the data's echo: s_client takes a command
+    only at the start of what it reads), until s_client exits or the
+    server ended the session. Killed if it takes longer than 30 s."""
     argv = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
             "-cert", paths["cert"], "-key", paths["key"],
             "-CAfile", paths["ca"], "-brief"] + list(extra)
     p = subprocess.Popen(argv, stdin=subprocess.PIPE,
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    lport = None
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watchdog = threading.Timer(echod.scaled(30), p.kill)
+    watchdog.start()
+
+    def wait_for(stream, want):
+        line = stream.readline()
+        while line and not line.startswith(want):
+            line = stream.readline()
+        return bool(line)  # b"": s_client exited
+
     try:
-        for line in iter(p.stderr.readline, b""):
-            if line.startswith(b"CONNECTION ESTABLISHED"):
-                break
+        wait_for(p.stderr, b"CONNECTION ESTABLISHED")
         for cmd in commands:
             try:
                 p.stdin.write(cmd + b"\n")
                 p.stdin.flush()
             except BrokenPipeError:
                 break
-            want = {b"K": b"KEYUPDATE", b"R": b"RENEGOTIATING"}.get(cmd)
-            if want is None:
-                time.sleep(0.05)
-                continue
-            line = p.stderr.readline()
-            while line and not line.startswith(want):
-                line = p.stderr.readline()
-            if not line:
-                break  # s_client exited: the server ended it
+            if cmd == b"K":
+                ok = wait_for(p.stderr, b"KEYUPDATE")
+            elif cmd == b"R":
+                ok = wait_for(p.stderr, b"RENEGOTIATING")
+            else:
+                ok = wait_for(p.stdout, cmd)
+            if not ok:
+                break  # the server ended it
         try:
             p.stdin.close()
         except BrokenPipeError:
             pass
         p.wait(timeout=echod.scaled(10))
     finally:
+        watchdog.cancel()
         if p.poll() is None:
             p.kill()
             p.wait()
+        p.stdout.close()
         p.stderr.close()
-    return lport
 
 
 class BrokenRecordsTest(unittest.TestCase):
