@@ -153,6 +153,43 @@ static void test_states_echo_and_client_close(void) {
   h_finish(&h);
 }
 
+/* A client that goes on sending after its close_notify, past one read
+ * batch: the server must not close with those bytes unread (the kernel
+ * would answer with a reset that drops the echo and the close_notify on
+ * their way). It sends its last bytes, FIN, and lingers, dropping what
+ * comes, until the client's FIN. */
+static void test_bytes_after_close_notify(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h_start(&h);
+  establish(&h, &c);
+  struct ed_buf out;
+  ed_buf_init(&out, 1 << 18);
+  cli_seal(&c, &out, "bye", 3);
+  struct ed_tls_io io = {NULL, 0, 0, &out};
+  CHECK_EQ(ed_tls_conn_shutdown(c.tls, &io), 0);
+  static uint8_t junk[96 * 1024]; /* more than ED_LOOP_RBUF */
+  memset(junk, 'x', sizeof(junk));
+  CHECK_EQ(ed_buf_append(&out, junk, sizeof(junk)), 0);
+  cli_send(&h, &c, out.data, out.len);
+  ed_buf_cleanup(&out);
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 1); /* lingering, not closed on the junk */
+  cli_read(&c);
+  CHECK_EQ(c.plain.len, 3);
+  CHECK(memcmp(c.plain.data, "bye", 3) == 0);
+  CHECK(c.notified);
+  cli_recv(&c);
+  CHECK(c.eof && !c.reset);
+  cli_fin(&c);
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 0);
+  h_one_outcome(&h, &c, CLOSED, "client_close", NULL);
+  cli_free(&c);
+  h_finish(&h);
+}
+
 /* Every way a read batch can cut the record stream: several whole
  * records, a batch ending inside a record's header or body, a batch
  * ending exactly where a record ends (the echo then skips the SSL_read
@@ -869,6 +906,7 @@ static void test_resumption_tail_on_loop(void) {
 
 int main(void) {
   RUN(test_states_echo_and_client_close);
+  RUN(test_bytes_after_close_notify);
   RUN(test_echo_record_boundaries);
   RUN(test_deferred_accept_reads_hello);
   RUN(test_data_while_step_in_pool);
