@@ -178,7 +178,7 @@ static void test_bytes_after_close_notify(void) {
   CHECK_EQ(h_num_conns(&h), 1); /* lingering, not closed on the junk */
   cli_read(&c);
   CHECK_EQ(c.plain.len, 3);
-  CHECK(memcmp(c.plain.data, "bye", 3) == 0);
+  CHECK(c.plain.len == 3 && memcmp(c.plain.data, "bye", 3) == 0);
   CHECK(c.notified);
   cli_recv(&c);
   CHECK(c.eof && !c.reset);
@@ -186,6 +186,34 @@ static void test_bytes_after_close_notify(void) {
   h_pump(&h);
   CHECK_EQ(h_num_conns(&h), 0);
   h_one_outcome(&h, &c, CLOSED, "client_close", NULL);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* A record that does not verify, once established: the engine's alert,
+ * FIN, and a closed line that says why (reason=error with the engine's
+ * detail, kept from the read: the echo's write, refused after the alert,
+ * would have replaced it). */
+static void test_bad_record_detail(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h_start(&h);
+  establish(&h, &c);
+  struct ed_buf out;
+  ed_buf_init(&out, 1 << 16);
+  cli_seal(&c, &out, "fine", 4);
+  cli_seal(&c, &out, "tampered", 8);
+  out.data[out.len - 1] ^= 1; /* the last record's tag */
+  cli_send(&h, &c, out.data, out.len);
+  ed_buf_cleanup(&out);
+  h_pump(&h);
+  cli_read(&c);
+  CHECK(c.tls_failed);
+  cli_fin(&c);
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 0);
+  h_one_outcome(&h, &c, CLOSED, "error", "BAD_DECRYPT");
   cli_free(&c);
   h_finish(&h);
 }
@@ -907,6 +935,7 @@ static void test_resumption_tail_on_loop(void) {
 int main(void) {
   RUN(test_states_echo_and_client_close);
   RUN(test_bytes_after_close_notify);
+  RUN(test_bad_record_detail);
   RUN(test_echo_record_boundaries);
   RUN(test_deferred_accept_reads_hello);
   RUN(test_data_while_step_in_pool);
