@@ -61,9 +61,19 @@ static int in_handshake(enum ed_conn_state st) {
   return gauge_of[st] == G_HANDSHAKING;
 }
 
+/* owed_echo: |c| flushes because its client finished sending (its
+ * close_notify or FIN): what is still queued is the echo it is owed, and
+ * the client may simply not be reading yet, as an established one may
+ * not: it gets the same patience (the idle timeout), not the linger. */
+static int owed_echo(const struct ed_conn *c) {
+  return (c->close_reason == CR_CLIENT_CLOSE || c->close_reason == CR_EOF) &&
+         c->loop->cfg->idle_timeout_ms;
+}
+
 /* set_timer puts |c| on the timeout queue its new state is bounded by: the
  * handshake timeout from admission, the idle timeout once established
- * (refreshed by each read), the linger once closing starts. */
+ * (refreshed by each read), the linger once closing starts (the idle
+ * timeout to flush the echo a closing client is owed, then the linger). */
 static void set_timer(struct ed_conn *c, enum ed_conn_state from,
                       enum ed_conn_state to) {
   struct ed_loop *l = c->loop;
@@ -79,10 +89,18 @@ static void set_timer(struct ed_conn *c, enum ed_conn_state from,
       c->deadline_ms = now + l->cfg->idle_timeout_ms;
       link_tail(&l->idle_q, &c->tq);
     }
-  } else if (to == ED_CONN_FLUSHING) {
+  } else if (to == ED_CONN_FLUSHING && from == ED_CONN_ESTABLISHED &&
+             owed_echo(c)) {
+    c->deadline_ms = now + l->cfg->idle_timeout_ms;
+    link_tail(&l->idle_q, &c->tq);
+  } else if (to == ED_CONN_FLUSHING || (to == ED_CONN_LINGER && owed_echo(c))) {
     c->deadline_ms = now + ED_LINGER_MS;
     link_tail(&l->closing_q, &c->tq);
   }
+}
+
+void ed_conn_idle_timeout(struct ed_conn *c) {
+  ed_conn_close(c, CR_IDLE, is_closing(c->st) ? HOW_ABORT : HOW_NOTIFY);
 }
 
 /* ed_conn_set_state is the one place a connection's state changes: with

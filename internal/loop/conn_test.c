@@ -678,6 +678,69 @@ static void test_kill_with_full_queue_flushes(void) {
 
 /* ---- the peer ends an established session ------------------------------- */
 
+/* streamed_then_closed streams 1 MiB and its close_notify without reading,
+ * then reads only until the server met the close_notify (CLOSING), with
+ * part of the echo still in its queue: what a client that closes and
+ * reads later (or slowly, on a slow link) leaves the server with. */
+static void streamed_then_closed(struct harness *h, struct cli *c,
+                                 struct stream *st) {
+  h->cfg.max_buffer = 16384;
+  h_start(h);
+  establish(h, c);
+  stream_init(st, c, 1u << 20, 3);
+  struct ed_tls_io io = {NULL, 0, 0, &st->wire};
+  CHECK_EQ(ed_tls_conn_shutdown(c->tls, &io), 0);
+  for (int i = 0; i < 2000 && h_state(h, c->port) != ED_SESSION_CLOSING; i++) {
+    (void)stream_push(h, c, st);
+    if (h_state(h, c->port) != ED_SESSION_CLOSING) cli_read(c);
+  }
+  struct ed_conn *sc = the_conn(h);
+  CHECK(sc && sc->st == ED_CONN_FLUSHING && sc->wq_head != NULL);
+}
+
+/* The client's close ends its sending, not what it is owed: the echo
+ * still queued goes out however long the client takes to read it (up to
+ * the idle timeout, as for an established session), then close_notify
+ * and FIN. It used to be dropped ED_LINGER_MS after the close. */
+static void test_client_close_with_echo_queued(void) {
+  struct harness h;
+  struct cli c;
+  struct stream st;
+  h_init(&h);
+  streamed_then_closed(&h, &c, &st);
+  h_expire(&h, ED_LINGER_MS + 1);
+  CHECK_EQ(h_num_conns(&h), 1);
+  for (int i = 0; i < 4000 && !c.eof; i++) {
+    cli_read(&c);
+    h_pump(&h);
+  }
+  CHECK(c.notified && c.eof && !c.reset);
+  CHECK_EQ(c.plain.len, st.total);
+  CHECK(c.plain.len == st.total &&
+        memcmp(c.plain.data, st.data, st.total) == 0);
+  CHECK_EQ(h_num_conns(&h), 1); /* LINGER: waits for the client's FIN */
+  cli_fin(&c);
+  pump_until_freed(&h);
+  h_one_outcome(&h, &c, CLOSED, "client_close", NULL);
+  stream_free(&st);
+  cli_free(&c);
+  h_finish(&h);
+
+  /* One that never reads is cut off at the idle timeout. */
+  struct harness h2;
+  h_init(&h2);
+  h2.cfg.idle_timeout_ms = 5000;
+  streamed_then_closed(&h2, &c, &st);
+  h_expire(&h2, 4000);
+  CHECK_EQ(h_num_conns(&h2), 1);
+  h_expire(&h2, 5001);
+  CHECK_EQ(h_num_conns(&h2), 0);
+  h_one_outcome(&h2, &c, CLOSED, "client_close", NULL);
+  stream_free(&st);
+  cli_free(&c);
+  h_finish(&h2);
+}
+
 static void test_peer_fin_and_rst_established(void) {
   for (int rst = 0; rst < 2; rst++) {
     struct harness h;
@@ -950,6 +1013,7 @@ int main(void) {
   RUN(test_kill_in_each_state);
   RUN(test_kill_while_closing);
   RUN(test_kill_with_full_queue_flushes);
+  RUN(test_client_close_with_echo_queued);
   RUN(test_peer_fin_and_rst_established);
   RUN(test_proxy_header_split_across_reads);
   RUN(test_proxy_header_with_hello_and_bad);

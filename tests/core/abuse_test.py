@@ -28,6 +28,7 @@ import socket
 import ssl
 import subprocess
 import threading
+import time
 import unittest
 
 from tests.lib import echod
@@ -39,9 +40,13 @@ class MemClient:
     """TLS over memory BIOs on a raw socket: the test decides which bytes
     go out in which send()."""
 
-    def __init__(self, port, ctx, hold_last_flight=False):
-        self.raw = socket.create_connection(("127.0.0.1", port),
-                                            timeout=echod.scaled(10))
+    def __init__(self, port, ctx, hold_last_flight=False, raw=None):
+        """|raw|: a socket to connect (options set), else a new one."""
+        if raw is None:
+            raw = socket.socket()
+        raw.settimeout(echod.scaled(10))
+        raw.connect(("127.0.0.1", port))
+        self.raw = raw
         self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self.tls = ctx.wrap_bio(self.inc, self.out,
                                 server_hostname="localhost")
@@ -173,6 +178,57 @@ class AfterCloseNotifyTest(unittest.TestCase):
         rec = bytes([23, 3, 3, 0x40, 0x11])
         junk = b"".join(rec + os.urandom(0x4011) for _ in range(16))
         self.after_close(b"z" * 1000, junk, with_finished=True)
+
+
+class SlowReaderAfterCloseTest(unittest.TestCase):
+    """A client sends 100-odd KiB and its close_notify, then reads only
+    after a while (an application that writes everything first, or a slow
+    link): the echo still queued in the server when it met the
+    close_notify is the client's all the same. Small segments and a small
+    receive buffer keep the kernel's buffers from holding the whole echo,
+    so part of it waits in the server's queue. Regression: it was dropped
+    ED_LINGER_MS (2 s) after the close_notify; the client got the rest,
+    a FIN and no close_notify, while the log said every byte went out."""
+
+    WAIT = 3.0  # before reading: past ED_LINGER_MS
+
+    def test_echo_waits_for_the_reader(self):
+        with echod.Server("--workers", "1") as srv:
+            ctx = echod.client_context(**srv.dev_client())
+            sizes = [k * 1024 for k in (100, 104, 108, 112, 116, 120, 124)]
+            results = {}
+
+            def one(n):
+                raw = socket.socket()
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+                c = MemClient(srv.port, ctx, raw=raw)
+                try:
+                    payload = os.urandom(n)
+                    words = c.sealed(payload, close=True)
+                    sender = threading.Thread(target=c.raw.sendall,
+                                              args=(words,), daemon=True)
+                    sender.start()
+                    time.sleep(self.WAIT)
+                    got, notified, err = c.read_to_eof()
+                    sender.join(echod.scaled(10))
+                    results[n] = (got == payload, len(got), notified, err)
+                finally:
+                    c.raw.close()
+
+            threads = [threading.Thread(target=one, args=(n,))
+                       for n in sizes]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(echod.scaled(60))
+            for n in sizes:
+                self.assertIn(n, results)
+                same, got, notified, err = results[n]
+                self.assertTrue(same and notified and err is None,
+                                "%d bytes sent: %d echoed, close_notify %s, "
+                                "%s" % (n, got, notified, err))
+            srv.stop_clean()
 
 
 def s_client(port, paths, commands, extra=()):
