@@ -61,9 +61,19 @@ static int in_handshake(enum ed_conn_state st) {
   return gauge_of[st] == G_HANDSHAKING;
 }
 
+/* owed_echo: |c| flushes because its client finished sending (its
+ * close_notify or FIN): what is still queued is the echo it is owed, and
+ * the client may simply not be reading yet, as an established one may
+ * not: it gets the same patience (the idle timeout), not the linger. */
+static int owed_echo(const struct ed_conn *c) {
+  return (c->close_reason == CR_CLIENT_CLOSE || c->close_reason == CR_EOF) &&
+         c->loop->cfg->idle_timeout_ms;
+}
+
 /* set_timer puts |c| on the timeout queue its new state is bounded by: the
  * handshake timeout from admission, the idle timeout once established
- * (refreshed by each read), the linger once closing starts. */
+ * (refreshed by each read), the linger once closing starts (the idle
+ * timeout to flush the echo a closing client is owed, then the linger). */
 static void set_timer(struct ed_conn *c, enum ed_conn_state from,
                       enum ed_conn_state to) {
   struct ed_loop *l = c->loop;
@@ -79,10 +89,18 @@ static void set_timer(struct ed_conn *c, enum ed_conn_state from,
       c->deadline_ms = now + l->cfg->idle_timeout_ms;
       link_tail(&l->idle_q, &c->tq);
     }
-  } else if (to == ED_CONN_FLUSHING) {
+  } else if (to == ED_CONN_FLUSHING && from == ED_CONN_ESTABLISHED &&
+             owed_echo(c)) {
+    c->deadline_ms = now + l->cfg->idle_timeout_ms;
+    link_tail(&l->idle_q, &c->tq);
+  } else if (to == ED_CONN_FLUSHING || (to == ED_CONN_LINGER && owed_echo(c))) {
     c->deadline_ms = now + ED_LINGER_MS;
     link_tail(&l->closing_q, &c->tq);
   }
+}
+
+void ed_conn_idle_timeout(struct ed_conn *c) {
+  ed_conn_close(c, CR_IDLE, is_closing(c->st) ? HOW_ABORT : HOW_NOTIFY);
 }
 
 /* ed_conn_set_state is the one place a connection's state changes: with
@@ -200,24 +218,31 @@ static char *log_identity(const struct ed_tls_peer *p) {
  * chain is on a CRL), acl_denied (off the allow-list), unknown_ca (its CA
  * left the bundle, or has no CRL), cert_expired, cert_not_yet_valid,
  * crl_expired (--crl-expired refuse), chain_too_long (--max-chain-depth),
- * recheck_failed (the re-check could not decide). A connection that never
- * reached ESTABLISHED gets a "handshake failed" line instead (conn_hs.c),
- * never both. */
+ * recheck_failed (the re-check could not decide). reason=error is
+ * followed by detail= when the TLS engine ended the session: what the
+ * client did (BAD_DECRYPT: a record that does not verify,
+ * TOO_MANY_KEY_UPDATES, NO_RENEGOTIATION, its own alert...). A
+ * connection that never reached ESTABLISHED gets a "handshake failed"
+ * line instead (conn_hs.c), never both. */
 static void log_closed(struct ed_conn *c) {
-  char peer[170];
+  char peer[170], d[200] = "";
   const struct ed_tls_peer *p = c->peer;
   char *ident = log_identity(p);
   double ms = (double)(ed_now_ns() - c->start_mono_ns) / 1e6;
+  if (c->close_reason == CR_ERROR && c->fail_detail) {
+    char q[190];
+    snprintf(d, sizeof(d), " detail=%s", ed_logq(q, sizeof(q), c->fail_detail));
+  }
   ED_INFO("session closed",
           "id=%llu peer=%s %s serial=%s version=%s cipher=%s "
           "resumed=%d bytes_in=%llu bytes_out=%llu duration_ms=%.3f "
-          "reason=%s",
+          "reason=%s%s",
           (unsigned long long)c->id, ed_conn_log_peer(c, peer, sizeof(peer)),
           ident, p ? ed_tls_peer_serial(p) : "",
           c->tls ? ed_tls_conn_version(c->tls) : "", ed_suite_name(c->suite),
           c->resumed, (unsigned long long)atomic_load(&c->bytes_in),
           (unsigned long long)atomic_load(&c->bytes_out), ms,
-          ed_close_reason_name(c->close_reason));
+          ed_close_reason_name(c->close_reason), d);
   free(ident);
 }
 
@@ -266,19 +291,34 @@ void ed_conn_send(struct ed_conn *c, const uint8_t *data, size_t len) {
   c->wq_bytes += len;
 }
 
+/* unread_input: bytes wait in |fd|'s receive queue (not its FIN).
+ * close(2) on such a socket makes the kernel send a reset, which drops
+ * whatever of ours is still on its way. */
+static int unread_input(uv_os_fd_t fd) {
+  char b;
+  ssize_t n;
+  do {
+    n = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+  } while (n < 0 && errno == EINTR);
+  return n > 0;
+}
+
 /* send_last sends the loop's scratch as a connection's last bytes: the
- * peer sent close_notify, so it sends nothing more and there is nothing
- * to linger for. MSG_MORE holds the bytes back and the close(2) that
- * follows at once puts the FIN in the same segment: one segment fewer, no
- * shutdown, no wait for the peer's FIN. Only with nothing queued (order);
- * returns 0 to fall back to the flush-and-linger path (the scratch, less
- * what went out, still to send), 1 when everything went (or the socket
- * failed): close now. */
+ * peer sent close_notify, so it should send nothing more and there is
+ * nothing to linger for. MSG_MORE holds the bytes back and the close(2)
+ * that follows at once puts the FIN in the same segment: one segment
+ * fewer, no shutdown, no wait for the peer's FIN. Only with nothing
+ * queued (order), and only when the peer did stop: bytes it sent after
+ * its close_notify, still unread, would turn that close(2) into a reset
+ * that loses the echo and our close_notify (the linger reads and drops
+ * them). Returns 0 to fall back to the flush-and-linger path (the
+ * scratch, less what went out, still to send), 1 when everything went
+ * (or the socket failed): close now. */
 static int send_last(struct ed_conn *c) {
   struct ed_buf *b = &c->loop->scratch;
   uv_os_fd_t fd;
   if (c->wq_head || c->inflight || !b->len ||
-      uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0) {
+      uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || unread_input(fd)) {
     return 0;
   }
   ssize_t n;
@@ -486,12 +526,15 @@ void ed_conn_echo(struct ed_conn *c, const uint8_t *data, size_t len) {
   struct ed_loop *l = c->loop;
   struct ed_tls_io io = {data, len, 0, &l->scratch};
   size_t plain = 0, total = 0;
+  const char *why = NULL;
   int rc;
   ed_buf_reset(&l->scratch);
   for (;;) {
     size_t got = 0, room = ED_LOOP_PBUF - plain;
     rc = ed_tls_conn_read(c->tls, &io, &got, l->pbuf + plain, room);
     plain += got;
+    /* Now: the write below, refused after the alert, would replace it. */
+    if (rc == ED_E_TLS) (void)ed_tls_conn_failure(c->tls, &why);
     if (rc == 0 && batch_done(&io, got, room)) rc = ED_E_AGAIN;
     if (rc == 0 && plain < ED_LOOP_PBUF) continue;
     if (plain && ed_tls_conn_write(c->tls, &io, l->pbuf, plain) != 0) {
@@ -516,7 +559,9 @@ void ed_conn_echo(struct ed_conn *c, const uint8_t *data, size_t len) {
   }
   ed_conn_send(c, l->scratch.data, l->scratch.len);
   if (rc != ED_E_AGAIN) {
-    ed_tls_conn_failure(c->tls, NULL);           /* clears the error queue */
+    /* Clears the error queue; the why goes into the closed line. */
+    (void)ed_tls_conn_failure(c->tls, why ? NULL : &why);
+    c->fail_detail = why;
     ed_conn_close_state(c, CR_ERROR, HOW_FLUSH); /* after the alert */
   }
 }

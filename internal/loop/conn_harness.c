@@ -18,6 +18,19 @@
 
 #define SOCK_BUF (32 * 1024)
 
+/* testing.h counts checks per file, so a check that failed here would
+ * print and never reach the test's TEST_RESULT: the test would pass. A
+ * failed check in the harness ends the test instead (h_abort). */
+static void h_abort(void);
+#define H_FATAL(check)                \
+  do {                                \
+    check;                            \
+    if (ed_test_failures_) h_abort(); \
+  } while (0)
+
+/* The harness whose log stderr goes to now (log_to_file to h_finish). */
+static struct harness *logging;
+
 /* ---- credentials (made once per process) ------------------------------- */
 
 static SSL_CTX *ctx_alice, *ctx_nocert;
@@ -165,6 +178,28 @@ static void log_to_file(struct harness *h) {
   h->saved_stderr = dup(2);
   dup2(fd, 2);
   close(fd);
+  logging = h;
+}
+
+/* h_logs_back puts stderr back and copies the server's log to it, so a
+ * failing test shows it. */
+static void h_logs_back(struct harness *h) {
+  fflush(stderr);
+  dup2(h->saved_stderr, 2);
+  close(h->saved_stderr);
+  h->saved_stderr = -1;
+  logging = NULL;
+  uint8_t *text = NULL;
+  size_t len = 0;
+  if (ed_read_file(&text, &len, h->log_path, 1 << 24) == 0)
+    (void)!write(2, text, len);
+  free(text);
+}
+
+static void h_abort(void) {
+  if (logging) h_logs_back(logging);
+  fprintf(stderr, "conn_harness: a check failed (above); test stopped\n");
+  abort();
 }
 
 struct ed_tls_snapshot *h_snapshot(const char *allow_cn) {
@@ -248,19 +283,11 @@ void h_finish(struct harness *h) {
     h_pool_run(h, 64);
     h_pump(h);
   }
-  CHECK_EQ(h_num_conns(h), 0);
+  H_FATAL(CHECK_EQ(h_num_conns(h), 0));
   ed_loop_free(h->l);
   ed_tls_snapshot_unref(h->snap);
   free(h->log);
-  /* The server's log back to stderr, so a failing test shows it. */
-  fflush(stderr);
-  dup2(h->saved_stderr, 2);
-  close(h->saved_stderr);
-  uint8_t *text = NULL;
-  size_t len = 0;
-  if (ed_read_file(&text, &len, h->log_path, 1 << 24) == 0)
-    (void)!write(2, text, len);
-  free(text);
+  h_logs_back(h);
 }
 
 /* ---- public views ------------------------------------------------------- */
@@ -292,11 +319,13 @@ void h_one_outcome(struct harness *h, struct cli *c, const char *msg,
                     closed[] = "session closed";
   char v[256];
   const char *other = strcmp(msg, hs_failed) == 0 ? closed : hs_failed;
-  CHECK_EQ(h_log_count(h, msg, c->port), 1);
-  CHECK_EQ(h_log_count(h, other, c->port), 0);
-  CHECK_STR(h_log_field(h, msg, c->port, "reason", v, sizeof(v)), reason);
+  H_FATAL(CHECK_EQ(h_log_count(h, msg, c->port), 1));
+  H_FATAL(CHECK_EQ(h_log_count(h, other, c->port), 0));
+  H_FATAL(
+      CHECK_STR(h_log_field(h, msg, c->port, "reason", v, sizeof(v)), reason));
   if (detail)
-    CHECK_STR(h_log_field(h, msg, c->port, "detail", v, sizeof(v)), detail);
+    H_FATAL(CHECK_STR(h_log_field(h, msg, c->port, "detail", v, sizeof(v)),
+                      detail));
 }
 
 uint64_t h_session_id(struct harness *h, struct cli *c) {
@@ -418,7 +447,7 @@ static void wait_accepted(struct harness *h, uint64_t before) {
     h_pump(h);
     h_stats(h, &st);
   }
-  CHECK(st.accepted > before);
+  H_FATAL(CHECK(st.accepted > before));
 }
 
 void cli_open(struct harness *h, struct cli *c, enum cli_cert cert) {
@@ -434,8 +463,9 @@ void cli_open_hello(struct harness *h, struct cli *c, enum cli_cert cert) {
   cli_connect(h, c, cert);
   struct ed_buf out;
   ed_buf_init(&out, 1u << 20);
-  CHECK_EQ(cli_hs_bytes(c, &out), 0);
-  CHECK(send(c->fd, out.data, out.len, MSG_NOSIGNAL) == (ssize_t)out.len);
+  H_FATAL(CHECK_EQ(cli_hs_bytes(c, &out), 0));
+  H_FATAL(
+      CHECK(send(c->fd, out.data, out.len, MSG_NOSIGNAL) == (ssize_t)out.len));
   ed_buf_cleanup(&out);
   wait_accepted(h, st.accepted);
 }
@@ -483,7 +513,7 @@ void cli_send(struct harness *h, struct cli *c, const void *data, size_t len) {
       return; /* the server is gone: what the test checks next */
     }
   }
-  CHECK_EQ(len, 0);
+  H_FATAL(CHECK_EQ(len, 0));
 }
 
 int cli_hs_bytes(struct cli *c, struct ed_buf *out) {
@@ -554,12 +584,13 @@ void cli_rst(struct cli *c) {
 
 void establish(struct harness *h, struct cli *c) {
   cli_open(h, c, CLI_ALICE);
-  CHECK_EQ(cli_hs(h, c), 0); /* ClientHello */
+  H_FATAL(CHECK_EQ(cli_hs(h, c), 0)); /* ClientHello */
   h_pump(h);
-  CHECK_EQ(h_pool_run(h, 1), 1);
-  CHECK_EQ(cli_hs(h, c), 1); /* the server's flight in, our last one out */
+  H_FATAL(CHECK_EQ(h_pool_run(h, 1), 1));
+  /* The server's flight in, our last one out. */
+  H_FATAL(CHECK_EQ(cli_hs(h, c), 1));
   h_pump(h);
-  CHECK_EQ(h_pool_run(h, 1), 1);
-  CHECK_EQ(h_state(h, c->port), ED_SESSION_ESTABLISHED);
+  H_FATAL(CHECK_EQ(h_pool_run(h, 1), 1));
+  H_FATAL(CHECK_EQ(h_state(h, c->port), ED_SESSION_ESTABLISHED));
   cli_read(c); /* tickets */
 }

@@ -153,6 +153,71 @@ static void test_states_echo_and_client_close(void) {
   h_finish(&h);
 }
 
+/* A client that goes on sending after its close_notify, past one read
+ * batch: the server must not close with those bytes unread (the kernel
+ * would answer with a reset that drops the echo and the close_notify on
+ * their way). It sends its last bytes, FIN, and lingers, dropping what
+ * comes, until the client's FIN. */
+static void test_bytes_after_close_notify(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h_start(&h);
+  establish(&h, &c);
+  struct ed_buf out;
+  ed_buf_init(&out, 1 << 18);
+  cli_seal(&c, &out, "bye", 3);
+  struct ed_tls_io io = {NULL, 0, 0, &out};
+  CHECK_EQ(ed_tls_conn_shutdown(c.tls, &io), 0);
+  static uint8_t junk[96 * 1024]; /* more than ED_LOOP_RBUF */
+  memset(junk, 'x', sizeof(junk));
+  CHECK_EQ(ed_buf_append(&out, junk, sizeof(junk)), 0);
+  cli_send(&h, &c, out.data, out.len);
+  ed_buf_cleanup(&out);
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 1); /* lingering, not closed on the junk */
+  cli_read(&c);
+  CHECK_EQ(c.plain.len, 3);
+  CHECK(c.plain.len == 3 && memcmp(c.plain.data, "bye", 3) == 0);
+  CHECK(c.notified);
+  cli_recv(&c);
+  CHECK(c.eof && !c.reset);
+  cli_fin(&c);
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 0);
+  h_one_outcome(&h, &c, CLOSED, "client_close", NULL);
+  cli_free(&c);
+  h_finish(&h);
+}
+
+/* A record that does not verify, once established: the engine's alert,
+ * FIN, and a closed line that says why (reason=error with the engine's
+ * detail, kept from the read: the echo's write, refused after the alert,
+ * would have replaced it). */
+static void test_bad_record_detail(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h_start(&h);
+  establish(&h, &c);
+  struct ed_buf out;
+  ed_buf_init(&out, 1 << 16);
+  cli_seal(&c, &out, "fine", 4);
+  cli_seal(&c, &out, "tampered", 8);
+  out.data[out.len - 1] ^= 1; /* the last record's tag */
+  cli_send(&h, &c, out.data, out.len);
+  ed_buf_cleanup(&out);
+  h_pump(&h);
+  cli_read(&c);
+  CHECK(c.tls_failed);
+  cli_fin(&c);
+  h_pump(&h);
+  CHECK_EQ(h_num_conns(&h), 0);
+  h_one_outcome(&h, &c, CLOSED, "error", "BAD_DECRYPT");
+  cli_free(&c);
+  h_finish(&h);
+}
+
 /* Every way a read batch can cut the record stream: several whole
  * records, a batch ending inside a record's header or body, a batch
  * ending exactly where a record ends (the echo then skips the SSL_read
@@ -613,6 +678,69 @@ static void test_kill_with_full_queue_flushes(void) {
 
 /* ---- the peer ends an established session ------------------------------- */
 
+/* streamed_then_closed streams 1 MiB and its close_notify without reading,
+ * then reads only until the server met the close_notify (CLOSING), with
+ * part of the echo still in its queue: what a client that closes and
+ * reads later (or slowly, on a slow link) leaves the server with. */
+static void streamed_then_closed(struct harness *h, struct cli *c,
+                                 struct stream *st) {
+  h->cfg.max_buffer = 16384;
+  h_start(h);
+  establish(h, c);
+  stream_init(st, c, 1u << 20, 3);
+  struct ed_tls_io io = {NULL, 0, 0, &st->wire};
+  CHECK_EQ(ed_tls_conn_shutdown(c->tls, &io), 0);
+  for (int i = 0; i < 2000 && h_state(h, c->port) != ED_SESSION_CLOSING; i++) {
+    (void)stream_push(h, c, st);
+    if (h_state(h, c->port) != ED_SESSION_CLOSING) cli_read(c);
+  }
+  struct ed_conn *sc = the_conn(h);
+  CHECK(sc && sc->st == ED_CONN_FLUSHING && sc->wq_head != NULL);
+}
+
+/* The client's close ends its sending, not what it is owed: the echo
+ * still queued goes out however long the client takes to read it (up to
+ * the idle timeout, as for an established session), then close_notify
+ * and FIN. It used to be dropped ED_LINGER_MS after the close. */
+static void test_client_close_with_echo_queued(void) {
+  struct harness h;
+  struct cli c;
+  struct stream st;
+  h_init(&h);
+  streamed_then_closed(&h, &c, &st);
+  h_expire(&h, ED_LINGER_MS + 1);
+  CHECK_EQ(h_num_conns(&h), 1);
+  for (int i = 0; i < 4000 && !c.eof; i++) {
+    cli_read(&c);
+    h_pump(&h);
+  }
+  CHECK(c.notified && c.eof && !c.reset);
+  CHECK_EQ(c.plain.len, st.total);
+  CHECK(c.plain.len == st.total &&
+        memcmp(c.plain.data, st.data, st.total) == 0);
+  CHECK_EQ(h_num_conns(&h), 1); /* LINGER: waits for the client's FIN */
+  cli_fin(&c);
+  pump_until_freed(&h);
+  h_one_outcome(&h, &c, CLOSED, "client_close", NULL);
+  stream_free(&st);
+  cli_free(&c);
+  h_finish(&h);
+
+  /* One that never reads is cut off at the idle timeout. */
+  struct harness h2;
+  h_init(&h2);
+  h2.cfg.idle_timeout_ms = 5000;
+  streamed_then_closed(&h2, &c, &st);
+  h_expire(&h2, 4000);
+  CHECK_EQ(h_num_conns(&h2), 1);
+  h_expire(&h2, 5001);
+  CHECK_EQ(h_num_conns(&h2), 0);
+  h_one_outcome(&h2, &c, CLOSED, "client_close", NULL);
+  stream_free(&st);
+  cli_free(&c);
+  h_finish(&h2);
+}
+
 static void test_peer_fin_and_rst_established(void) {
   for (int rst = 0; rst < 2; rst++) {
     struct harness h;
@@ -869,6 +997,8 @@ static void test_resumption_tail_on_loop(void) {
 
 int main(void) {
   RUN(test_states_echo_and_client_close);
+  RUN(test_bytes_after_close_notify);
+  RUN(test_bad_record_detail);
   RUN(test_echo_record_boundaries);
   RUN(test_deferred_accept_reads_hello);
   RUN(test_data_while_step_in_pool);
@@ -883,6 +1013,7 @@ int main(void) {
   RUN(test_kill_in_each_state);
   RUN(test_kill_while_closing);
   RUN(test_kill_with_full_queue_flushes);
+  RUN(test_client_close_with_echo_queued);
   RUN(test_peer_fin_and_rst_established);
   RUN(test_proxy_header_split_across_reads);
   RUN(test_proxy_header_with_hello_and_bad);

@@ -267,7 +267,7 @@ static void expire(struct ed_link *q, uint64_t now, int which) {
     if (c->deadline_ms > now) break;
     link_remove(&c->tq); /* never seen twice, whatever close does */
     if (which == 0) ed_conn_hs_timeout(c);
-    if (which == 1) ed_conn_close(c, CR_IDLE, HOW_NOTIFY);
+    if (which == 1) ed_conn_idle_timeout(c);
     if (which == 2) ed_conn_abort(c);
   }
 }

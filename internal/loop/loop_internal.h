@@ -107,7 +107,9 @@ enum close_how { HOW_ABORT = 0, HOW_FLUSH, HOW_NOTIFY, HOW_LAST, HOW_NOTHING };
  *                the loop only buffers what arrives (in |rx|)
  *   ESTABLISHED  echo
  *   FLUSHING     closing: our last bytes (alert, close_notify, echo) go
- *                out, then our FIN
+ *                out, then our FIN; within ED_LINGER_MS, or the idle
+ *                timeout for the echo a client that finished sending
+ *                (close_notify, FIN) is owed (conn.c set_timer)
  *   LINGER       closing: FIN sent; reading and dropping until the
  *                peer's FIN, at most ED_LINGER_MS
  *   CLOSED       uv_close called; freed once the handle and any step
@@ -221,7 +223,9 @@ struct ed_conn {
   struct ed_buf rx;
   size_t hs_read; /* bytes read before ESTABLISHED (0: the peer sent none) */
   /* The loop's own verdict on a failed handshake (hs_fail), logged when
-   * the handshake ends; NULL detail: none (the close decides). */
+   * the handshake ends; NULL detail: none (the close decides). Once
+   * established, fail_detail is why the TLS engine ended the session
+   * (reason=error: the client broke the protocol), for its closed line. */
   enum ed_hs_reason fail_reason;
   const char *fail_detail;
   /* Write queue: bytes the socket did not take at once. */
@@ -427,6 +431,10 @@ void ed_conn_close(struct ed_conn *c, enum close_reason why,
 /* ed_conn_abort closes at once; a close already under way keeps its
  * reason (else: error). */
 void ed_conn_abort(struct ed_conn *c);
+/* ed_conn_idle_timeout: |c|'s idle timeout passed: an established
+ * session is closed with close_notify; one still flushing the echo its
+ * closing client is owed (conn.c set_timer) is cut off. */
+void ed_conn_idle_timeout(struct ed_conn *c);
 const char *ed_close_reason_name(enum close_reason r);
 
 /* ed_conn_pool_event: something reached |c| while its step is in the

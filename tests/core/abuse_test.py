@@ -1,0 +1,366 @@
+"""Clients that break the rules after an honest start: each gets a clear
+end, nothing it sent before breaking them is lost, and the server keeps
+serving everyone else.
+
+- Bytes after close_notify: a client sends data, its close_notify and then
+  more bytes in one go (a pipelining client, or one that ignores its own
+  close). Everything before the close_notify is echoed, followed by the
+  server's close_notify and a clean FIN; what came after is dropped, never
+  answered. Regression: the server closed its socket at once with those
+  bytes unread, which makes the kernel send a reset that throws away the
+  echo and the close_notify still on their way (the client got 0 of 100
+  bytes, or 114,688 of 1 MiB, and ECONNRESET), while the log said
+  bytes_out=100 reason=client_close. (Bytes that reach the server only
+  after it closed still draw a reset from the kernel, which may cut off
+  what the client has not read yet: the server cannot see bytes that are
+  not there; it no longer closes on those that are.)
+- Breaking the record layer once established: a record whose tag does not
+  verify, a flood of KeyUpdate messages (openssl s_client's "K"; BoringSSL
+  allows 32 in a row without application data), a TLS 1.2 renegotiation
+  (s_client's "R"). Each ends the session with the engine's alert, and
+  the session's line says why: reason=error with detail= naming what the
+  client did. Before, every one of them was a bare reason=error, the same
+  as a local failure.
+"""
+
+import os
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import unittest
+
+from tests.lib import echod
+
+HS_DELAY_MS = 300  # every pool step waits this long first (test hook)
+
+
+class MemClient:
+    """TLS over memory BIOs on a raw socket: the test decides which bytes
+    go out in which send()."""
+
+    def __init__(self, port, ctx, hold_last_flight=False, raw=None):
+        """|raw|: a socket to connect (options set), else a new one."""
+        if raw is None:
+            raw = socket.socket()
+        raw.settimeout(echod.scaled(10))
+        raw.connect(("127.0.0.1", port))
+        self.raw = raw
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = ctx.wrap_bio(self.inc, self.out,
+                                server_hostname="localhost")
+        try:
+            while True:
+                try:
+                    self.tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    pass
+                self.flush()
+                b = self.raw.recv(65536)
+                if not b:
+                    raise AssertionError("server closed during the handshake")
+                self.inc.write(b)
+            if not hold_last_flight:
+                self.flush()  # our Finished; else it goes with sealed()
+        except BaseException:
+            self.raw.close()
+            raise
+
+    def flush(self):
+        data = self.out.read()
+        if data:
+            self.raw.sendall(data)
+
+    def sealed(self, payload, close=False):
+        """The ciphertext of |payload|, then close_notify if |close|."""
+        if payload:
+            self.tls.write(payload)
+        if close:
+            try:
+                self.tls.unwrap()
+            except ssl.SSLWantReadError:
+                pass  # ours is written; the server's not read yet
+        return self.out.read()
+
+    def read_to_eof(self):
+        """Reads until the server's FIN. Returns (plaintext, close_notify
+        seen, error or None); a reset or an alert is returned, not
+        raised."""
+        got = bytearray()
+        notified = False
+        while True:
+            try:
+                b = self.raw.recv(65536)
+            except OSError as e:
+                return bytes(got), notified, e
+            if not b:
+                return bytes(got), notified, None
+            self.inc.write(b)
+            while not notified:
+                try:
+                    got += self.tls.read(65536)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLZeroReturnError:
+                    notified = True
+                except ssl.SSLError as e:
+                    return bytes(got), notified, e
+
+
+class AfterCloseNotifyTest(unittest.TestCase):
+    """Where the server meets the close_notify with the trailer already
+    waiting behind it, as it does under load: in the handshake's last step
+    (slowed in the pool: the trailer arrives meanwhile, and the loop stops
+    reading at one record), or after a stream large enough to fill the
+    socket buffers (backpressure: the server reads on only as the client
+    reads)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = echod.Server(
+            "--workers", "1",
+            env={"ECHOD_TEST_HANDSHAKE_DELAY": "%dms" % HS_DELAY_MS})
+        cls.ctx = echod.client_context(**cls.srv.dev_client())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop_clean()
+
+    def after_close(self, payload, trailer, with_finished=False):
+        """Sends |payload|, close_notify and |trailer| in one go (behind
+        the client's last flight if |with_finished|), reads only once all
+        of it left, and checks what came back."""
+        c = MemClient(self.srv.port, self.ctx, hold_last_flight=with_finished)
+        try:
+            lport = echod.local_port(c.raw)
+            words = c.sealed(payload, close=True) + trailer
+            sender = threading.Thread(target=c.raw.sendall, args=(words,),
+                                      daemon=True)
+            sender.start()
+            # Everything is written (or the server stopped reading us)
+            # before we read a byte: the server meets the close_notify
+            # with the trailer behind it.
+            sender.join(echod.scaled(1))
+            got, notified, err = c.read_to_eof()
+            try:
+                c.raw.shutdown(socket.SHUT_WR)  # the FIN its linger waits for
+            except OSError:
+                pass  # the server may have closed at once: see send_last
+            ev = self.srv.session_closed(lport)
+        finally:
+            c.raw.close()
+        sender.join(echod.scaled(10))
+        self.assertTrue(got == payload, "echo differs: %d of %d bytes (%s)"
+                        % (len(got), len(payload), err))
+        self.assertTrue(notified, "no close_notify before the FIN (%s)"
+                        % err)
+        # A reset may still follow all of it (trailing bytes that reached
+        # the server only after it closed), never come before it.
+        if err is not None:
+            self.assertIsInstance(err, ConnectionResetError)
+        self.assertEqual(ev.get("reason"), "client_close", ev)
+        self.assertEqual(int(ev["bytes_out"]), len(payload), ev)
+        # Everyone else is still served.
+        self.assertTrue(echod.serves(self.srv.port, self.ctx))
+
+    def test_small_echo_then_a_flood_of_junk(self):
+        self.after_close(b"last words" * 10, b"x" * 200000,
+                         with_finished=True)
+
+    def test_large_echo_then_junk(self):
+        self.after_close(os.urandom(4 << 20), os.urandom(256 * 1024))
+
+    def test_records_after_close_notify(self):
+        # What looks like application data records (a client that keeps
+        # writing after its own close).
+        rec = bytes([23, 3, 3, 0x40, 0x11])
+        junk = b"".join(rec + os.urandom(0x4011) for _ in range(16))
+        self.after_close(b"z" * 1000, junk, with_finished=True)
+
+
+class SlowReaderAfterCloseTest(unittest.TestCase):
+    """A client sends 100-odd KiB and its close_notify, then reads only
+    after a while (an application that writes everything first, or a slow
+    link): the echo still queued in the server when it met the
+    close_notify is the client's all the same. Small segments and a small
+    receive buffer keep the kernel's buffers from holding the whole echo,
+    so part of it waits in the server's queue. Regression: it was dropped
+    ED_LINGER_MS (2 s) after the close_notify; the client got the rest,
+    a FIN and no close_notify, while the log said every byte went out."""
+
+    WAIT = 3.0  # before reading: past ED_LINGER_MS
+
+    def test_echo_waits_for_the_reader(self):
+        with echod.Server("--workers", "1") as srv:
+            ctx = echod.client_context(**srv.dev_client())
+            sizes = [k * 1024 for k in (100, 104, 108, 112, 116, 120, 124)]
+            results = {}
+
+            def one(n):
+                raw = socket.socket()
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_MAXSEG, 536)
+                c = MemClient(srv.port, ctx, raw=raw)
+                try:
+                    payload = os.urandom(n)
+                    words = c.sealed(payload, close=True)
+                    sender = threading.Thread(target=c.raw.sendall,
+                                              args=(words,), daemon=True)
+                    sender.start()
+                    time.sleep(self.WAIT)
+                    got, notified, err = c.read_to_eof()
+                    sender.join(echod.scaled(10))
+                    results[n] = (got == payload, len(got), notified, err)
+                finally:
+                    c.raw.close()
+
+            threads = [threading.Thread(target=one, args=(n,))
+                       for n in sizes]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(echod.scaled(60))
+            for n in sizes:
+                self.assertIn(n, results)
+                same, got, notified, err = results[n]
+                self.assertTrue(same and notified and err is None,
+                                "%d bytes sent: %d echoed, close_notify %s, "
+                                "%s" % (n, got, notified, err))
+            srv.stop_clean()
+
+
+def s_client(port, paths, commands, extra=()):
+    """Runs `openssl s_client` and types |commands| (b"K", b"R" or a line
+    of data), each only once the previous one was acted on (its KEYUPDATE
+    or RENEGOTIATING line, or the data's echo: s_client takes a command
+    only at the start of what it reads), until s_client exits or the
+    server ended the session. Killed if it takes longer than 30 s."""
+    argv = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port,
+            "-cert", paths["cert"], "-key", paths["key"],
+            "-CAfile", paths["ca"], "-brief"] + list(extra)
+    p = subprocess.Popen(argv, stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    watchdog = threading.Timer(echod.scaled(30), p.kill)
+    watchdog.start()
+
+    def wait_for(stream, want):
+        line = stream.readline()
+        while line and not line.startswith(want):
+            line = stream.readline()
+        return bool(line)  # b"": s_client exited
+
+    try:
+        wait_for(p.stderr, b"CONNECTION ESTABLISHED")
+        for cmd in commands:
+            try:
+                p.stdin.write(cmd + b"\n")
+                p.stdin.flush()
+            except BrokenPipeError:
+                break
+            if cmd == b"K":
+                ok = wait_for(p.stderr, b"KEYUPDATE")
+            elif cmd == b"R":
+                ok = wait_for(p.stderr, b"RENEGOTIATING")
+            else:
+                ok = wait_for(p.stdout, cmd)
+            if not ok:
+                break  # the server ended it
+        try:
+            p.stdin.close()
+        except BrokenPipeError:
+            pass
+        p.wait(timeout=echod.scaled(10))
+    finally:
+        watchdog.cancel()
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        p.stdout.close()
+        p.stderr.close()
+
+
+class BrokenRecordsTest(unittest.TestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = echod.Server("--workers", "1", "--tls-min", "1.2")
+        cls.paths = cls.srv.dev_client()
+        cls.ctx = echod.client_context(**cls.paths)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop_clean()
+
+    def closed_since(self, since):
+        """The first "session closed" line logged after |since|."""
+        echod.wait_until(lambda: self.srv.events("session closed", since),
+                         10, what="the session's closed line")
+        return self.srv.events("session closed", since)[0]
+
+    def assert_serves_everyone_else(self):
+        since = self.srv.log_offset()
+        self.assertTrue(echod.serves(self.srv.port, self.ctx))
+        self.closed_since(since)  # its line is in before the next test's
+
+    def test_record_that_does_not_verify(self):
+        c = MemClient(self.srv.port, self.ctx)
+        try:
+            lport = echod.local_port(c.raw)
+            c.raw.sendall(c.sealed(b"fine"))
+            got = bytearray()
+            while len(got) < 4:
+                try:
+                    got += c.tls.read(4)
+                except ssl.SSLWantReadError:
+                    c.inc.write(c.raw.recv(65536))
+            bad = bytearray(c.sealed(b"tampered"))
+            bad[-1] ^= 1  # the tag
+            c.raw.sendall(bytes(bad))
+            rest, notified, err = c.read_to_eof()
+            got += rest
+        finally:
+            c.raw.close()
+        self.assertEqual(got, b"fine")
+        self.assertIsInstance(err, ssl.SSLError)
+        self.assertEqual(err.reason, "SSLV3_ALERT_BAD_RECORD_MAC")
+        ev = self.srv.session_closed(lport)
+        self.assertEqual(ev.get("reason"), "error", ev)
+        # BoringSSL queues the cipher's error, then the record layer's.
+        self.assertIn(ev.get("detail"),
+                      ("BAD_DECRYPT", "DECRYPTION_FAILED_OR_BAD_RECORD_MAC"),
+                      ev)
+        self.assertEqual(int(ev["bytes_out"]), 4, ev)
+        self.assert_serves_everyone_else()
+
+    def test_key_update_flood(self):
+        since = self.srv.log_offset()
+        s_client(self.srv.port, self.paths, [b"K"] * 40,
+                 extra=["-tls1_3"])
+        ev = self.closed_since(since)
+        self.assertEqual(ev.get("reason"), "error", ev)
+        self.assertEqual(ev.get("detail"), "TOO_MANY_KEY_UPDATES", ev)
+        self.assert_serves_everyone_else()
+
+    def test_key_updates_between_data_are_fine(self):
+        since = self.srv.log_offset()
+        s_client(self.srv.port, self.paths, [b"K", b"data"] * 40,
+                 extra=["-tls1_3"])
+        ev = self.closed_since(since)
+        self.assertEqual(ev.get("reason"), "client_close", ev)
+        self.assertEqual(int(ev["bytes_out"]), 40 * len(b"data\n"), ev)
+
+    def test_tls12_renegotiation(self):
+        since = self.srv.log_offset()
+        s_client(self.srv.port, self.paths, [b"hello", b"R", b"again"],
+                 extra=["-tls1_2"])
+        ev = self.closed_since(since)
+        self.assertEqual(ev.get("version"), "TLSv1.2", ev)
+        self.assertEqual(ev.get("reason"), "error", ev)
+        self.assertEqual(ev.get("detail"), "NO_RENEGOTIATION", ev)
+        self.assert_serves_everyone_else()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
