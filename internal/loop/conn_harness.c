@@ -18,9 +18,10 @@
 
 #define SOCK_BUF (32 * 1024)
 
-/* testing.h counts checks per file, so a check that failed here would
- * print and never reach the test's TEST_RESULT: the test would pass. A
- * failed check in the harness ends the test instead (h_abort). */
+/* A failed check in the harness ends the test at once (h_abort), with the
+ * server's log: what follows would run on a broken harness. (It also
+ * counts in the test's TEST_RESULT: testing.h keeps one count per test
+ * binary.) */
 static void h_abort(void);
 #define H_FATAL(check)                \
   do {                                \
