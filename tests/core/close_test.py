@@ -6,71 +6,13 @@ the session is logged as client_close while the client still holds its
 socket open. (A close the server starts keeps lingering for the peer's FIN:
 shutdown_test.)"""
 
-import socket
-import ssl
 import threading
 import unittest
 
 from tests.lib import echod
+from tests.lib.memclient import MemClient
 
 LINGER_MS = 2000  # internal/loop ED_LINGER_MS
-
-
-class MemClient:
-    """TLS over memory BIOs on a raw socket, so the test decides exactly
-    which records go out in which send()."""
-
-    def __init__(self, port, ctx):
-        self.raw = socket.create_connection(("127.0.0.1", port),
-                                            timeout=echod.scaled(10))
-        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        self.tls = ctx.wrap_bio(self.inc, self.out,
-                                server_hostname="localhost")
-        while True:
-            try:
-                self.tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                pass
-            self.flush()
-            b = self.raw.recv(65536)
-            if not b:
-                raise AssertionError("server closed during the handshake")
-            self.inc.write(b)
-        self.flush()  # our Finished
-
-    def flush(self):
-        data = self.out.read()
-        if data:
-            self.raw.sendall(data)
-
-    def last_words(self, payload):
-        """Returns the ciphertext of |payload| followed by close_notify."""
-        if payload:
-            self.tls.write(payload)
-        try:
-            self.tls.unwrap()
-        except ssl.SSLWantReadError:
-            pass  # close_notify written; the server's not read yet
-        return self.out.read()
-
-    def read_to_eof(self):
-        """Reads until the server's FIN. Returns (plaintext, whether a
-        close_notify came before the FIN); a reset raises."""
-        got = bytearray()
-        notified = False
-        while True:
-            b = self.raw.recv(65536)  # ConnectionResetError fails the test
-            if not b:
-                return bytes(got), notified
-            self.inc.write(b)
-            while not notified:
-                try:
-                    got += self.tls.read(65536)
-                except ssl.SSLWantReadError:
-                    break
-                except ssl.SSLZeroReturnError:
-                    notified = True
 
 
 class CloseTest(unittest.TestCase):
@@ -88,10 +30,11 @@ class CloseTest(unittest.TestCase):
         c = MemClient(self.srv.port, self.ctx)
         try:
             lport = echod.local_port(c.raw)
-            words = c.last_words(payload)
+            words = c.sealed(payload, close=True)
             sender = threading.Thread(target=c.raw.sendall, args=(words,))
             sender.start()  # one send: data and close_notify together
-            got, notified = c.read_to_eof()
+            got, notified, err = c.read_to_eof()
+            self.assertIsNone(err)  # a reset or an alert fails the test
             sender.join()
             # Our socket is still open (no FIN from us): the server did
             # not wait for one.
