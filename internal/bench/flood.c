@@ -154,7 +154,7 @@ static void snap_add(snap_t *acc, const snap_t *a, const snap_t *b) {
   acc->srv_ok = acc->srv_ok && a->srv_ok && b->srv_ok;
 }
 
-/* timed: |ph| for |secs| (after |ramp_s| in |before|), what happened in
+/* timed: |ph| for |secs| (after GAP_S in |before|), what happened in
  * |p| added to |acc|; the queue sampled in storm windows. */
 static void timed(struct ed_bench__run *r, struct ed_bench__progress *pg,
                   pool_t *p, int before, int ph, double secs, snap_t *acc,
