@@ -105,6 +105,8 @@ struct ed_bench_opts {
   uint32_t echo_conns;  /* flood: established echo connections */
   uint32_t cycles;      /* closed-loop flood: quiet and storm windows
                            taking turns this many times (0: one each) */
+  int storm_idle;       /* flood: the storm's threads SCHED_IDLE (else
+                           nice 10) */
   uint32_t sources;     /* source addresses; 0 = auto (8 for IPv4
                            loopback, else none) */
   uint32_t parallel;    /* idle: handshakes in flight while opening */
@@ -234,6 +236,8 @@ struct ed_bench_result {
   double quiet_server_cores;       /* flood: server CPU before the storm */
   int solo;                        /* flood: the storm also ran alone */
   uint32_t cycles; /* flood: quiet and storm windows took turns (--cycles) */
+  const char *storm_sched;      /* flood: "nice 10" or "idle", as the storm's
+                                   threads read it back; "... refused" if not */
   uint64_t solo_handshakes;     /* flood: handshakes of the solo storm */
   double solo_hs_per_s;         /* flood: the storm alone, per second */
   double solo_server_cores;     /* flood: server CPU of the solo storm */

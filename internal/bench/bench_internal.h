@@ -72,6 +72,7 @@ struct ed_bench__run {
   size_t chunk;
 
   _Atomic int phase;
+  _Atomic int storm_sched_refused; /* flood --storm-idle: the system said no */
   int bounded;            /* count given: ops are claimed from budget */
   _Atomic int64_t budget; /* ops left to start */
 

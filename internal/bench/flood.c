@@ -194,7 +194,8 @@ static void run_cycles(struct ed_bench__run *r, struct ed_bench_result *out,
   out->quiet_server_cores = cores(&zero, &quiet);
 }
 
-static void flood_results(struct ed_bench_result *out, pool_t *echo,
+static void flood_results(const struct ed_bench__run *r,
+                          struct ed_bench_result *out, pool_t *echo,
                           pool_t *storm, struct sampler *smp) {
   out->storm_handshakes = out->ops;
   out->storm_hs_per_s = out->ops_per_s;
@@ -206,6 +207,12 @@ static void flood_results(struct ed_bench_result *out, pool_t *echo,
   ed_bench__merge_lat(&out->solo_lat, storm, offsetof(worker, quiet));
   out->established = ed_bench__pool_sum(echo, CTR(established));
   out->storm_handshakes_in_quiet = ed_bench__pool_sum(storm, CTR(quiet_hs));
+  int refused = atomic_load(&r->storm_sched_refused);
+  if (r->o->storm_idle) {
+    out->storm_sched = refused ? "idle refused" : "idle";
+  } else {
+    out->storm_sched = refused ? "nice 10 refused" : "nice 10";
+  }
   flood_verdict(out, smp, echo);
 }
 
@@ -255,7 +262,7 @@ int ed_bench__run_flood(struct ed_bench__run *r, struct ed_bench_result *out,
   ed_bench__pool_stop(&echo, r);
   ed_bench__pool_join(&storm);
   ed_bench__fill_window(out, &a, &b);
-  flood_results(out, &echo, &storm, smp);
+  flood_results(r, out, &echo, &storm, smp);
   free(smp);
   ed_bench__pool_free(&echo);
   ed_bench__pool_free(&storm);

@@ -86,6 +86,11 @@ const char *ed_bench_usage(void) {
          "                        connecting to 127.x.x.x; 1: no bind)\n"
          "  --storm N             flood: handshake workers (default 64)\n"
          "  --echo-conns N        flood: echo connections (default 8)\n"
+         "  --storm-idle          flood: the storm's client threads run\n"
+         "                        SCHED_IDLE (default nice 10): on a shared\n"
+         "                        client core they then never delay the\n"
+         "                        echo's measurement, but get only its idle\n"
+         "                        time, so the storm may be client-bound\n"
          "  --cycles N            closed-loop flood: after the storm alone,\n"
          "                        N quiet and N storm windows taking turns\n"
          "                        (each half/N long, the storm parked in the\n"
@@ -214,6 +219,7 @@ static const struct flag flags[] = {
     {"sources", 0, F_U32, OFF(sources)},
     {"hold", 0, F_SECS, OFF(hold_s)},
     {"plain", 0, F_TRUE, OFF(plain)},
+    {"storm-idle", 0, F_TRUE, OFF(storm_idle)},
     {"rate", 0, F_U32, OFF(rate)},
     {"server-metrics", 0, F_STR, OFF(server_metrics)},
     {"shape", 0, F_STR, OFF(shape)},
@@ -356,6 +362,8 @@ static int apply_defaults(struct ed_bench_opts *o, int have_count_only,
     return usage_err(err, err_len,
                      "--cycles: closed-loop flood only "
                      "(flood --rate 0)");
+  if (o->storm_idle && o->scenario != ED_BENCH_FLOOD)
+    return usage_err(err, err_len, "--storm-idle: flood only");
   if (o->cycles > 1000)
     return usage_err(err, err_len, "--cycles: at most 1000");
   if (o->timeout_s <= 0)

@@ -149,6 +149,8 @@ static void add_flood_json(cJSON *root, const struct ed_bench_result *r) {
   cJSON_AddNumberToObject(root, "echo_conns", r->conns);
   cJSON_AddBoolToObject(root, "closed_loop", r->rate == 0);
   cJSON_AddNumberToObject(root, "cycles", r->cycles);
+  if (r->storm_sched)
+    cJSON_AddStringToObject(root, "storm_sched", r->storm_sched);
   cJSON_AddNumberToObject(root, "storm_handshakes_in_quiet",
                           (double)r->storm_handshakes_in_quiet);
   cJSON_AddNumberToObject(

@@ -128,6 +128,7 @@ class EchodScenarios(unittest.TestCase):
 
     def test_flood(self):
         out = self.run_scenario("flood", "--storm", "4")
+        self.assertEqual(out["storm_sched"], "nice 10", out)
         self.assertGreater(out["quiet_rtt_us"]["n"], 0)
         self.assertGreater(out["storm_rtt_us"]["n"], 0)
         self.assertGreater(out["storm_handshakes"], 0)
@@ -138,8 +139,10 @@ class EchodScenarios(unittest.TestCase):
         window's gap began may end in it: at most one per storm worker
         per window)."""
         out = self.run_scenario("flood", "--rate", "0", "--echo-conns", "4",
-                                "--storm", "4", "--cycles", "3")
+                                "--storm", "4", "--cycles", "3",
+                                "--storm-idle")
         self.assertEqual(out["cycles"], 3, out)
+        self.assertEqual(out["storm_sched"], "idle", out)
         self.assertGreater(out["quiet_rtt_us"]["n"], 0, out)
         self.assertGreater(out["storm_rtt_us"]["n"], 0, out)
         self.assertGreater(out["storm_handshakes"], 0, out)
