@@ -109,6 +109,8 @@ static const struct opt opts[] = {
     {"reload-debounce", K_DUR_MS, OFF(reload_debounce_ms), C_NONE, 0, 60000, 0},
     {"test-handshake-delay", K_DUR_MS, OFF(test_hs_delay_ms), C_NONE, 0, 10000,
      0},
+    {"test-quiesce-delay", K_DUR_MS, OFF(test_quiesce_delay_ms), C_NONE, 0,
+     10000, 0},
     {"log-format", K_LOGFMT, OFF(log_format), C_NONE, 0, 0, 0},
     {"user", K_STR, OFF(user), C_NONE, 0, 0, 0},
     {"group", K_STR, OFF(group), C_NONE, 0, 0, 0},
@@ -935,6 +937,9 @@ const char *ed_config_usage(void) {
          "  --test-handshake-delay DUR tests only: each handshake step waits "
          "DUR\n"
          "                             on its pool thread first (default 0)\n"
+         "  --test-quiesce-delay DUR   tests only: a loop told to stop "
+         "accepting\n"
+         "                             waits DUR first (default 0)\n"
          "  --log-format FORMAT        logfmt (default) or json: one JSON "
          "object\n"
          "                             per line, same fields\n"

@@ -230,6 +230,10 @@ void ed_loop_stop_accepting(struct ed_loop *l) {
   }
 }
 
+int ed_loop_accepting(struct ed_loop *l) {
+  return !atomic_load(&l->listeners_closed);
+}
+
 void ed_loop_close_listeners(struct ed_loop *l) {
   ed_loop_stop_accepting(l);
   if (uv_is_closing((uv_handle_t *)&l->accept_pause)) return;

@@ -183,6 +183,16 @@ static void on_check(uv_check_t *h) {
   ed_loop_awake(l);
 }
 
+/* test_quiesce_delay: --test-quiesce-delay (tests only) holds a loop
+ * that was told to stop accepting, so a test sees what a client meets
+ * while the loops still close their listeners. */
+static void test_quiesce_delay(const struct ed_loop *l) {
+  uint32_t ms = l->cfg->test_quiesce_delay_ms;
+  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (ms && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
 /* on_wake: the pool finished steps or the control thread posted commands
  * (see wake.h for why this is not a uv_async_t). */
 static void on_wake(struct ed_wake *w) {
@@ -203,6 +213,7 @@ static void on_wake(struct ed_wake *w) {
       ed_loop_close_listeners(l);
       close_all(l, CR_DRAIN, HOW_NOTIFY);
     } else if (cmd->type == CMD_QUIESCE) {
+      test_quiesce_delay(l);
       ed_loop_stop_accepting(l);
     } else if (cmd->type == CMD_RECHECK) {
       ed_recheck_start(l, cmd);

@@ -157,6 +157,10 @@ typedef void (*ed_loop_recheck_fn)(void *arg, uint64_t checked,
 void ed_loop_post_recheck(struct ed_loop *l, ed_loop_recheck_fn done,
                           void *arg);
 
+/* ed_loop_accepting returns 0 once the loop has closed its listening
+ * sockets (after a drain's quiesce, a drain or a stop), else 1. Any
+ * thread. */
+int ed_loop_accepting(struct ed_loop *l);
 /* ed_loop_exited returns 1 once the loop thread has finished. */
 int ed_loop_exited(struct ed_loop *l);
 /* ed_loop_join waits for the thread (after ed_loop_post_stop). */

@@ -319,7 +319,7 @@ struct ed_loop {
   uint64_t listener_seen[ED_MAX_LISTENERS];
   uint64_t iterations;
   size_t num_listeners;
-  int listeners_closed;
+  _Atomic int listeners_closed; /* read by the control thread too */
   pthread_mutex_t inbox_mu;
   struct ed_accepted *inbox; /* under |inbox_mu| */
   size_t inbox_len, inbox_cap;

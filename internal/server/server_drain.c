@@ -29,10 +29,9 @@ static uint64_t ms_ns(uint64_t ms) {
 }
 
 /* stop_accepting: every loop closes its listeners (close: and sends
- * close_notify to every session), and so does the server. */
+ * close_notify to every session), and so does the server; log_stopped
+ * says so once they all have. */
 static void stop_accepting(struct ed_server *srv, uint64_t now) {
-  ED_INFO("drain stops accepting", "sessions=%lld",
-          (long long)ed_server__live_conns(srv));
   for (uint32_t i = 0; i < srv->workers; i++) {
     if (srv->drain_finish)
       ed_loop_post_quiesce(srv->loops[i]);
@@ -42,6 +41,22 @@ static void stop_accepting(struct ed_server *srv, uint64_t now) {
   ed_server__close_listeners(srv);
   srv->drain_deadline_ns = now + ms_ns(srv->drain_timeout_ms);
   srv->drain_phase = PHASE_WAITING;
+}
+
+/* log_stopped writes "drain stops accepting", once, when every loop has
+ * closed its copy of the listening sockets (the server closed its own in
+ * stop_accepting). Not before: while one copy is open the kernel still
+ * completes connections, which the last close then resets, where a
+ * client (a balancer) should see a refusal. */
+static void log_stopped(struct ed_server *srv) {
+  if (srv->drain_phase < PHASE_WAITING || srv->drain_stop_logged) return;
+  for (uint32_t i = 0; i < srv->workers; i++) {
+    struct ed_loop *l = srv->loops[i];
+    if (ed_loop_accepting(l) && !ed_loop_exited(l)) return;
+  }
+  srv->drain_stop_logged = 1;
+  ED_INFO("drain stops accepting", "sessions=%lld",
+          (long long)ed_server__live_conns(srv));
 }
 
 /* at_deadline: finish mode sends close_notify and waits a little more;
@@ -68,6 +83,7 @@ static void on_drain_tick(uv_timer_t *t) {
   uint64_t now = ed_now_ns();
   if (srv->drain_phase == PHASE_ACCEPTING && now >= srv->drain_accept_until_ns)
     stop_accepting(srv, now);
+  log_stopped(srv);
   if (srv->drain_phase == PHASE_WAITING || srv->drain_phase == PHASE_GRACE) {
     uint64_t until = srv->drain_phase == PHASE_WAITING
                          ? srv->drain_deadline_ns

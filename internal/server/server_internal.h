@@ -72,6 +72,7 @@ struct ed_server {
   /* server_drain.c (control thread only). */
   int drain_phase;                /* enum drain_phase there */
   int drain_finish;               /* sessions run until the timeout */
+  int drain_stop_logged;          /* "drain stops accepting" written */
   uint32_t drain_timeout_ms;      /* once accepting stops */
   uint64_t drain_accept_until_ns; /* --drain-delay: accepting until */
   uint64_t drain_grace_until_ns;  /* finish: close_notify sent, until */

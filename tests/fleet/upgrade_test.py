@@ -318,6 +318,27 @@ class Upgrade(unittest.TestCase):
         self.assertEqual(srv.wait_exit(15), 0)
         srv.stop()
 
+    def test_stops_accepting_only_when_every_loop_did(self):
+        """"drain stops accepting" is logged once every loop has closed its
+        copy of the listening socket: a connection after that line is
+        refused. Before, the line came when the loops were only told to,
+        and a loop slow to do it (here held 500 ms) still let the kernel
+        complete connections that its close then reset (seen under ASan)."""
+        srv = self.start("--workers", "2",
+                         env={"ECHOD_TEST_QUIESCE_DELAY": "500ms"})
+        ctx = echod.client_context(**srv.dev_client())
+        with echod.connect(srv.port, ctx) as s:
+            self.assertEqual(echod.echo(s, b"before"), b"before")
+            echod.close_tls(s)
+        r = fu.echoctl("--socket", self.admin_path, "drain", "--sessions",
+                       "finish", "--timeout", "2s")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        srv.wait_log(r'msg="drain stops accepting"')
+        with self.assertRaises(ConnectionRefusedError):
+            echod.connect(srv.port, ctx, timeout=5)
+        self.assertEqual(srv.wait_exit(15), 0)
+        srv.stop()
+
 
 class SocketUnitRestart(unittest.TestCase):
     """systemctl restart with echod.socket: systemd (here: this test) holds
