@@ -99,6 +99,7 @@ static void on_drain_tick(uv_timer_t *t) {
   for (uint32_t i = 0; i < srv->workers; i++) {
     if (!ed_loop_exited(srv->loops[i])) return;
   }
+  log_stopped(srv); /* the loops may have stopped within this tick */
   uv_timer_stop(t);
   ed_server__finish(srv);
 }
