@@ -32,6 +32,19 @@ static void pump_until_freed(struct harness *h) {
   CHECK_EQ(h_num_conns(h), 0);
 }
 
+/* fin_ends: the client's FIN ends what is left of the session at once (one
+ * pump, nothing still held), whose one outcome is CLOSED with |reason|
+ * (and |detail|); then the test's end. */
+static void fin_ends(struct harness *h, struct cli *c, const char *reason,
+                     const char *detail) {
+  cli_fin(c);
+  h_pump(h);
+  CHECK_EQ(h_num_conns(h), 0);
+  h_one_outcome(h, c, CLOSED, reason, detail);
+  cli_free(c);
+  h_finish(h);
+}
+
 static struct ed_conn *the_conn(struct harness *h) {
   return link_empty(&h->l->conns) ? NULL : CONN_OF(h->l->conns.next, reg);
 }
@@ -182,12 +195,7 @@ static void test_bytes_after_close_notify(void) {
   CHECK(c.notified);
   cli_recv(&c);
   CHECK(c.eof && !c.reset);
-  cli_fin(&c);
-  h_pump(&h);
-  CHECK_EQ(h_num_conns(&h), 0);
-  h_one_outcome(&h, &c, CLOSED, "client_close", NULL);
-  cli_free(&c);
-  h_finish(&h);
+  fin_ends(&h, &c, "client_close", NULL);
 }
 
 /* A record that does not verify, once established: the engine's alert,
@@ -210,12 +218,7 @@ static void test_bad_record_detail(void) {
   h_pump(&h);
   cli_read(&c);
   CHECK(c.tls_failed);
-  cli_fin(&c);
-  h_pump(&h);
-  CHECK_EQ(h_num_conns(&h), 0);
-  h_one_outcome(&h, &c, CLOSED, "error", "BAD_DECRYPT");
-  cli_free(&c);
-  h_finish(&h);
+  fin_ends(&h, &c, "error", "BAD_DECRYPT");
 }
 
 /* Every way a read batch can cut the record stream: several whole
@@ -628,12 +631,7 @@ static void test_kill_while_closing(void) {
   ed_loop_post_kill(h.l, h_session_id(&h, &c));
   h_pump(&h);
   CHECK_EQ(h_num_conns(&h), 1);
-  cli_fin(&c);
-  h_pump(&h);
-  CHECK_EQ(h_num_conns(&h), 0);
-  h_one_outcome(&h, &c, CLOSED, "idle_timeout", NULL);
-  cli_free(&c);
-  h_finish(&h);
+  fin_ends(&h, &c, "idle_timeout", NULL);
 }
 
 /* A kill while the write queue is full: the session flushes everything
