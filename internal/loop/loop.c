@@ -119,6 +119,14 @@ static void run_steps(struct ed_loop *l) {
   }
 }
 
+/* sleep_ns puts the loop thread to sleep for |ns| (0: not at all),
+ * through signals. */
+static void sleep_ns(uint64_t ns) {
+  struct timespec ts = {(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+  while (ns && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+  }
+}
+
 /* share_nap: --handshake-share (share.h): nap before polling when the
  * pool's share of this core fell behind. Not a poll: nothing but the
  * timer wakes the loop, so the pool's threads have the core meanwhile,
@@ -127,9 +135,7 @@ static void share_nap(struct ed_loop *l, int busy) {
   uint64_t t0 = uv_hrtime();
   uint64_t nap = ed_share_before_poll(&l->share, busy, t0, l->poll_idle_ns);
   if (!nap) return;
-  struct timespec ts = {(time_t)(nap / 1000000000u), (long)(nap % 1000000000u)};
-  while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
+  sleep_ns(nap);
   uint64_t t1 = uv_hrtime();
   ed_share_napped(&l->share, t0, t1);
   ed_stat_add(&l->stats.share_naps, 1);
@@ -187,10 +193,7 @@ static void on_check(uv_check_t *h) {
  * that was told to stop accepting, so a test sees what a client meets
  * while the loops still close their listeners. */
 static void test_quiesce_delay(const struct ed_loop *l) {
-  uint32_t ms = l->cfg->test_quiesce_delay_ms;
-  struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-  while (ms && nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-  }
+  sleep_ns((uint64_t)l->cfg->test_quiesce_delay_ms * 1000000u);
 }
 
 /* on_wake: the pool finished steps or the control thread posted commands
