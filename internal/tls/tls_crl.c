@@ -198,16 +198,28 @@ static int read_number(struct crl_in *in) {
   return 0;
 }
 
-/* replaces says whether |in| is newer than the CRL |ca| holds: the
- * higher CRL Number; with equal numbers or none, the later lastUpdate; on
- * a tie, |in|, which was read later. */
+/* crl_order compares two CRLs of one CA by the rule that says which is
+ * newer: the higher CRL Number when both have one; with equal numbers or
+ * not both numbered, the later lastUpdate. < 0, 0 or > 0. Used to pick a
+ * CA's CRL (replaces) and to refuse going back at a reload (older). */
+static int crl_order(int a_numbered, const struct ed_tls_serial *a_number,
+                     int64_t a_last_update, int b_numbered,
+                     const struct ed_tls_serial *b_number,
+                     int64_t b_last_update) {
+  if (a_numbered && b_numbered) {
+    int c = ed_tls_serial_cmp(a_number, b_number);
+    if (c != 0) return c;
+  }
+  return (a_last_update > b_last_update) - (a_last_update < b_last_update);
+}
+
+/* replaces says whether |in| is newer than the CRL |ca| holds (crl_order;
+ * check_order already refused one numbered and one not); on a tie, |in|,
+ * which was read later. */
 static int replaces(const struct ed_tls_ca *ca, const struct crl_in *in) {
   if (!ca->has_crl) return 1;
-  if (in->numbered) {
-    int c = ed_tls_serial_cmp(&in->number, &ca->crl_number);
-    if (c != 0) return c > 0;
-  }
-  return in->last_update >= ca->crl_last_update;
+  return crl_order(in->numbered, &in->number, in->last_update, ca->crl_numbered,
+                   &ca->crl_number, ca->crl_last_update) >= 0;
 }
 
 /* check_order refuses what would make "the newest CRL" a guess: a CRL
@@ -357,16 +369,16 @@ static void number_str(char *out, size_t out_len,
     snprintf(out + o, out_len - o, "%02X", n->bytes[1 + i]);
 }
 
-/* older says why |next|'s CRL of a CA is older than |cur|'s, or NULL: a
- * lower CRL Number when both have one, else an earlier lastUpdate. */
+/* older says why |next|'s CRL of a CA is older than |cur|'s (crl_order),
+ * or NULL. */
 static const char *older(const struct ed_tls_ca *cur,
                          const struct ed_tls_ca *next) {
-  if (cur->crl_numbered && next->crl_numbered) {
-    int c = ed_tls_serial_cmp(&next->crl_number, &cur->crl_number);
-    if (c != 0) return c < 0 ? "a lower CRL Number" : NULL;
-  }
-  return next->crl_last_update < cur->crl_last_update ? "an earlier lastUpdate"
-                                                      : NULL;
+  if (crl_order(next->crl_numbered, &next->crl_number, next->crl_last_update,
+                cur->crl_numbered, &cur->crl_number, cur->crl_last_update) >= 0)
+    return NULL;
+  int by_number = next->crl_numbered && cur->crl_numbered &&
+                  ed_tls_serial_cmp(&next->crl_number, &cur->crl_number) != 0;
+  return by_number ? "a lower CRL Number" : "an earlier lastUpdate";
 }
 
 int ed_tls_snapshot_crl_rollback(const struct ed_tls_snapshot *cur,
