@@ -220,9 +220,9 @@ static char *log_identity(const struct ed_tls_peer *p) {
  * crl_expired (--crl-expired refuse), chain_too_long (--max-chain-depth),
  * recheck_failed (the re-check could not decide). reason=error is
  * followed by detail= when the TLS engine ended the session: what the
- * client did (BAD_DECRYPT: a record that does not verify,
- * TOO_MANY_KEY_UPDATES, NO_RENEGOTIATION, its own alert...). A
- * connection that never reached ESTABLISHED gets a "handshake failed"
+ * client did (DECRYPTION_FAILED_OR_BAD_RECORD_MAC: a record that does
+ * not verify; TOO_MANY_KEY_UPDATES, NO_RENEGOTIATION, its own alert...).
+ * A connection that never reached ESTABLISHED gets a "handshake failed"
  * line instead (conn_hs.c), never both. */
 static void log_closed(struct ed_conn *c) {
   char peer[170], d[200] = "";

@@ -218,7 +218,7 @@ static void test_bad_record_detail(void) {
   h_pump(&h);
   cli_read(&c);
   CHECK(c.tls_failed);
-  fin_ends(&h, &c, "error", "BAD_DECRYPT");
+  fin_ends(&h, &c, "error", "DECRYPTION_FAILED_OR_BAD_RECORD_MAC");
 }
 
 /* Every way a read batch can cut the record stream: several whole

@@ -215,9 +215,19 @@ static enum ed_hs_reason reason_from_err(uint32_t e) {
   }
 }
 
+/* failing_error: the queued error that names what went wrong. BoringSSL
+ * queues a failure's cause before its verdict: a record that does not
+ * verify is the cipher's BAD_DECRYPT, then the record layer's
+ * DECRYPTION_FAILED_OR_BAD_RECORD_MAC. The TLS library's own entry, the
+ * last it queued, says what the peer did; without one, the first. */
+static uint32_t failing_error(void) {
+  uint32_t last = ERR_peek_last_error();
+  return ERR_GET_LIB(last) == ERR_LIB_SSL ? last : ERR_peek_error();
+}
+
 enum ed_hs_reason ed_tls_conn_failure(struct ed_tls_conn *c,
                                       const char **out_detail) {
-  uint32_t e = ERR_peek_error();
+  uint32_t e = failing_error();
   enum ed_hs_reason r;
   const char *detail;
   if (c->have_reason) {

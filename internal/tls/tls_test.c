@@ -484,6 +484,31 @@ static void test_garbage(void) {
   ed_tls_snapshot_unref(s);
 }
 
+/* A record that does not verify where the client's first encrypted
+ * flight should be (garbage after the ClientHello): the peer's fault, so
+ * protocol, named by the record layer's error rather than the cipher's,
+ * which BoringSSL queues first. */
+static void test_garbage_after_hello(void) {
+  struct ed_tls_params prm = base_params();
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  SSL_CTX *cctx = client_ctx(alice, TLS1_3_VERSION);
+  struct tp_pair p;
+  tp_pair_init(&p, cctx, s, NULL, 1 << 20);
+  tp_hs_step(&p, p.cl, &p.cl_rc, &p.s2c, &p.c2s, 0); /* the ClientHello */
+  CHECK(p.c2s.len > 0);
+  uint8_t rec[5 + 48] = {0x17, 0x03, 0x03, 0x00, 48};
+  for (size_t i = 5; i < sizeof(rec); i++) rec[i] = (uint8_t)(i * 37);
+  ed_buf_append(&p.c2s, rec, sizeof(rec));
+  while (tp_hs_step(&p, p.sv, &p.sv_rc, &p.c2s, &p.s2c, 1)) {
+  }
+  CHECK(p.sv_rc < 0);
+  CHECK_STR(ed_hs_reason_name(p.reason), "protocol");
+  CHECK_STR(p.detail, "DECRYPTION_FAILED_OR_BAD_RECORD_MAC");
+  tp_pair_free(&p);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s);
+}
+
 /* resume connects with tp_last_session and returns the server's result. */
 static int resume(struct ed_tls_snapshot *s, SSL_CTX *cctx, int *out_resumed,
                   enum ed_hs_reason *out_reason) {
@@ -783,6 +808,7 @@ int main(void) {
   RUN(test_verified_chain_cache);
   RUN(test_tls12_option);
   RUN(test_garbage);
+  RUN(test_garbage_after_hello);
   RUN(test_resumption);
   RUN(test_resumption_tail);
   RUN(test_io_thread_guard);

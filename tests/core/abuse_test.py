@@ -21,6 +21,8 @@ serving everyone else.
   the session's line says why: reason=error with detail= naming what the
   client did. Before, every one of them was a bare reason=error, the same
   as a local failure.
+- A forged record right behind the ClientHello: the handshake fails as
+  protocol, with the record layer's detail; it was logged as other.
 """
 
 import os
@@ -255,10 +257,9 @@ class BrokenRecordsTest(unittest.TestCase):
         self.assertEqual(err.reason, "SSLV3_ALERT_BAD_RECORD_MAC")
         ev = self.srv.session_closed(lport)
         self.assertEqual(ev.get("reason"), "error", ev)
-        # BoringSSL queues the cipher's error, then the record layer's.
-        self.assertIn(ev.get("detail"),
-                      ("BAD_DECRYPT", "DECRYPTION_FAILED_OR_BAD_RECORD_MAC"),
-                      ev)
+        # The record layer's verdict, not the cipher's (queued first).
+        self.assertEqual(ev.get("detail"),
+                         "DECRYPTION_FAILED_OR_BAD_RECORD_MAC", ev)
         self.assertEqual(int(ev["bytes_out"]), 4, ev)
         self.assert_serves_everyone_else()
 
@@ -278,6 +279,30 @@ class BrokenRecordsTest(unittest.TestCase):
         ev = self.closed_since(since)
         self.assertEqual(ev.get("reason"), "client_close", ev)
         self.assertEqual(int(ev["bytes_out"]), 40 * len(b"data\n"), ev)
+
+    def test_garbage_after_client_hello(self):
+        """A forged record where the client's first encrypted flight
+        should be, in the ClientHello's segment: the handshake fails as
+        protocol, named by the record layer. Regression: reason=other
+        detail=BAD_DECRYPT, the cipher's error, as if the server failed."""
+        since = self.srv.log_offset()
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.ctx.wrap_bio(inc, out, server_hostname="localhost")
+        with self.assertRaises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        forged = b"\x17\x03\x03\x00\x30" + bytes(range(48))
+        with socket.create_connection(("127.0.0.1", self.srv.port),
+                                      timeout=echod.scaled(10)) as raw:
+            raw.sendall(out.read() + forged)
+            while raw.recv(65536):  # the flight, the alert, then the FIN
+                pass
+        echod.wait_until(lambda: self.srv.events("handshake failed", since),
+                         10, what="the handshake's failed line")
+        ev = self.srv.events("handshake failed", since)[0]
+        self.assertEqual(ev.get("reason"), "protocol", ev)
+        self.assertEqual(ev.get("detail"),
+                         "DECRYPTION_FAILED_OR_BAD_RECORD_MAC", ev)
+        self.assert_serves_everyone_else()
 
     def test_tls12_renegotiation(self):
         since = self.srv.log_offset()
