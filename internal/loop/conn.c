@@ -123,7 +123,10 @@ void ed_conn_set_state(struct ed_conn *c, enum ed_conn_state to) {
     pthread_mutex_unlock(&l->reg_mu);
   }
   set_timer(c, from, to);
-  if (from == ED_CONN_HS_POOL && to != ED_CONN_HS_READ) ed_conn_pool_event(c);
+  if (from == ED_CONN_HS_POOL && to != ED_CONN_HS_READ) {
+    atomic_store_explicit(&c->step.gone, STEP_CLOSED, memory_order_relaxed);
+    ed_conn_pool_event(c);
+  }
   if (c->hs_slot && (to == ED_CONN_ESTABLISHED || is_closing(to))) {
     c->hs_slot = 0; /* out of the handshake phase: its slot is free */
     atomic_fetch_sub(&l->sh->num_handshaking, 1);
@@ -593,7 +596,10 @@ static void on_peer_end(struct ed_conn *c, ssize_t err) {
   switch (c->st) {
     case ED_CONN_HS_POOL:
       /* The client may have sent its last flight (and data), then FIN or
-       * even RST: the step finishes on what arrived (conn_hs.c decides). */
+       * even RST: the step finishes on what arrived (conn_hs.c decides).
+       * A first step that has not started is skipped (conn_step.c). */
+      atomic_store_explicit(&c->step.gone, STEP_PEER_GONE,
+                            memory_order_relaxed);
       break;
     case ED_CONN_ESTABLISHED:
       ed_conn_close_state(c, reset ? CR_RESET : CR_EOF,

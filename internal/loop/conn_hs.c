@@ -177,6 +177,7 @@ static void hs_to_pool(struct ed_conn *c, int is_new) {
   c->job.complete = ed_conn_step_complete;
   c->step.fd = lend_fd(c);
   c->step.lent = c->step.fd >= 0;
+  atomic_store_explicit(&c->step.gone, STEP_WANTED, memory_order_relaxed);
   c->pool_fd = c->step.lent;
   if (ed_loop_pool(l)->submit(l->sh->pool, &c->job, is_new) != 0) {
     c->pool_fd = 0;
@@ -389,7 +390,22 @@ static void hs_established(struct ed_conn *c) {
  * first); established; failed (its alert flushed before the FIN); or
  * more to read: the next step if bytes wait, else a peer that left
  * mid-handshake, else wait for the next flight. */
+/* hs_peer_left: the client sent its FIN or RST mid-handshake and nothing
+ * it sent is left to act on: a truncated handshake. */
+static void hs_peer_left(struct ed_conn *c) {
+  int reset = c->peer_end == PEER_RESET;
+  hs_fail(c, ED_HS_PROTOCOL,
+          reset ? "connection reset during the handshake"
+                : "connection closed during the handshake",
+          reset ? HOW_ABORT : HOW_FLUSH);
+}
+
 static void hs_step_done(struct ed_conn *c) {
+  if (!c->tls) { /* its first step, skipped: the client had left */
+    ed_buf_cleanup(&c->step.in);
+    hs_peer_left(c);
+    return;
+  }
   if (c->step.rc == 1 && hs_stale(c)) {
     hs_recheck(c);
     return;
@@ -410,11 +426,7 @@ static void hs_step_done(struct ed_conn *c) {
   } else if (c->rx.len) {
     hs_submit(c);
   } else if (c->peer_end != PEER_OPEN) {
-    int reset = c->peer_end == PEER_RESET;
-    hs_fail(c, ED_HS_PROTOCOL,
-            reset ? "connection reset during the handshake"
-                  : "connection closed during the handshake",
-            reset ? HOW_ABORT : HOW_FLUSH);
+    hs_peer_left(c);
   }
 }
 

@@ -93,9 +93,26 @@ static void step_send(struct ed_conn *c) {
   pthread_mutex_unlock(&c->lend_mu);
 }
 
+/* step_abandoned: the step would work for nobody (enum step_gone). A
+ * skipped first step leaves the connection with no TLS engine, which is
+ * how the loop tells it from a step that ran (conn_hs.c hs_step_done).
+ * Under a storm of clients that give up (a balancer's or a client's
+ * timeout, then a retry), their queued steps would otherwise each cost
+ * the pool a signature that nobody reads, ahead of the clients still
+ * waiting. */
+static int step_abandoned(const struct ed_conn *c) {
+  int gone = atomic_load_explicit(&c->step.gone, memory_order_relaxed);
+  return gone == STEP_CLOSED || (gone == STEP_PEER_GONE && !c->tls);
+}
+
 void ed_conn_step_run(struct ed_hs_job *job) {
   struct ed_conn *c = conn_of_job(job);
   c->step.quiet = 0;
+  if (step_abandoned(c)) {
+    c->step.recheck = 0;
+    c->step.rc = 0;
+    return;
+  }
   if (c->step.recheck) {
     c->step.recheck = 0;
     step_recheck(c);

@@ -21,6 +21,8 @@ serving everyone else.
   the session's line says why: reason=error with detail= naming what the
   client did. Before, every one of them was a bare reason=error, the same
   as a local failure.
+- A ClientHello, then the client's FIN before the pool answered it: the
+  step is skipped (nobody would read its flight); it used to run.
 - A forged record right behind the ClientHello: the handshake fails as
   protocol, with the record layer's detail; it was logged as other.
 """
@@ -108,6 +110,52 @@ class AfterCloseNotifyTest(unittest.TestCase):
         rec = bytes([23, 3, 3, 0x40, 0x11])
         junk = b"".join(rec + os.urandom(0x4011) for _ in range(16))
         self.after_close(b"z" * 1000, junk, with_finished=True)
+
+
+class GoneBeforeFirstStepTest(unittest.TestCase):
+    """A client sends its ClientHello and leaves (FIN) while the step that
+    would answer it waits in the pool (slowed: the FIN arrives
+    meanwhile). No client can finish a handshake without the server's
+    first flight, so the step is skipped: no signature made for nobody,
+    nothing sent, and the truncated handshake is logged as before.
+    Regression: the step ran and its flight (with the server's
+    signature) went out to a client that had gone."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = echod.Server(
+            "--workers", "1",
+            env={"ECHOD_TEST_HANDSHAKE_DELAY": "%dms" % HS_DELAY_MS})
+        cls.ctx = echod.client_context(**cls.srv.dev_client())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop_clean()
+
+    def test_hello_then_fin(self):
+        since = self.srv.log_offset()
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.ctx.wrap_bio(inc, out, server_hostname="localhost")
+        with self.assertRaises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        got = b""
+        with socket.create_connection(("127.0.0.1", self.srv.port),
+                                      timeout=echod.scaled(10)) as raw:
+            raw.sendall(out.read())
+            raw.shutdown(socket.SHUT_WR)
+            while True:
+                b = raw.recv(65536)
+                if not b:
+                    break
+                got += b
+        self.assertEqual(got, b"", "the server answered a client that left")
+        echod.wait_until(lambda: self.srv.events("handshake failed", since),
+                         10, what="the handshake's failed line")
+        ev = self.srv.events("handshake failed", since)[0]
+        self.assertEqual(ev.get("reason"), "protocol", ev)
+        self.assertEqual(ev.get("detail"),
+                         "connection closed during the handshake", ev)
+        self.assertTrue(echod.serves(self.srv.port, self.ctx))
 
 
 class SlowReaderAfterCloseTest(unittest.TestCase):
