@@ -385,11 +385,6 @@ static void hs_established(struct ed_conn *c) {
   }
 }
 
-/* hs_step_done acts on a finished step (from the pool or inline), in
- * HS_READ: complete, but decided under an older snapshot (re-checked
- * first); established; failed (its alert flushed before the FIN); or
- * more to read: the next step if bytes wait, else a peer that left
- * mid-handshake, else wait for the next flight. */
 /* hs_peer_left: the client sent its FIN or RST mid-handshake and nothing
  * it sent is left to act on: a truncated handshake. */
 static void hs_peer_left(struct ed_conn *c) {
@@ -400,6 +395,13 @@ static void hs_peer_left(struct ed_conn *c) {
           reset ? HOW_ABORT : HOW_FLUSH);
 }
 
+/* hs_step_done acts on a finished step (from the pool or inline), in
+ * HS_READ: complete, but decided under an older snapshot (re-checked
+ * first); established; failed (its alert flushed before the FIN); or
+ * more to read: the next step if bytes wait, else a peer that left
+ * mid-handshake, else wait for the next flight. A first step skipped
+ * because the client had left (conn_step.c step_abandoned) made no TLS
+ * engine: a truncated handshake. */
 static void hs_step_done(struct ed_conn *c) {
   if (!c->tls) { /* its first step, skipped: the client had left */
     ed_buf_cleanup(&c->step.in);

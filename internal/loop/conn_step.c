@@ -15,7 +15,8 @@
  *
  * While the connection is in ED_CONN_HS_POOL this code owns c->tls,
  * c->step and c->snap_gen, and nothing else of the connection: it reads
- * c->loop and the loop's shared state (the current snapshot), and sends
+ * c->loop and the loop's shared state (the current snapshot) and
+ * c->step.gone (the loop's word that nobody will answer), and sends
  * on the socket when the loop lent it (step.fd, step_send). The loop
  * thread touches none of them until it takes the connection back (loop.c
  * run_steps -> ed_conn_step_done). The one exception runs on the loop

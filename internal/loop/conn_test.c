@@ -466,8 +466,6 @@ static void test_fin_rst_mid_handshake_in_pool(void) {
   }
 }
 
-/* A kill or a handshake timeout while the step is in the pool: the
- * socket closes at once, the memory stays until the step comes back. */
 /* The client leaves (FIN or RST) while its ClientHello's step waits in
  * the pool: no client can finish a handshake without the server's first
  * flight, so the step is skipped (no signature for nobody, and nothing
@@ -507,6 +505,9 @@ static void test_peer_gone_before_first_step(void) {
   }
 }
 
+/* A kill or a handshake timeout while the step is in the pool: the
+ * socket closes at once, the memory stays until the step comes back,
+ * and the step is skipped: nobody would read what it made. */
 static void test_close_while_step_in_pool(void) {
   for (int timeout = 0; timeout < 2; timeout++) {
     struct harness h;
