@@ -147,6 +147,18 @@ for name in echod echo-client echoctl echo-pki echo-bench; do
 	for flag in $("$tmp/root/usr/bin/$name" --help | grep -oE -- '--[a-z][a-z0-9-]+' | sort -u); do
 		grep -qF -- "$flag" "$tmp/man.txt" || missing+=("$flag")
 	done
+	if [ "$name" = echo-pki ]; then
+		# echo-pki's options are per command: each command its --help
+		# lists needs its own section with every flag of `COMMAND --help`.
+		for c in $("$tmp/root/usr/bin/echo-pki" --help |
+			sed -n '/^commands:/,/^$/p' | awk 'NR > 1 && NF { print $1 }'); do
+			grep -qE "^   $c\$" "$tmp/man.txt" || missing+=("section $c")
+			for flag in $("$tmp/root/usr/bin/echo-pki" "$c" --help |
+				grep -oE -- '--[a-z][a-z0-9-]+' | sort -u); do
+				grep -qF -- "$flag" "$tmp/man.txt" || missing+=("$c $flag")
+			done
+		done
+	fi
 	if ! grep -qE "^ +$name - " "$tmp/man.txt"; then
 		fail "$name.1: no NAME line \"$name - ...\""
 	elif [ ${#missing[@]} -gt 0 ]; then
