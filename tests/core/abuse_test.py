@@ -158,6 +158,136 @@ class GoneBeforeFirstStepTest(unittest.TestCase):
         self.assertTrue(echod.serves(self.srv.port, self.ctx))
 
 
+class RefusedHelloThenFinTest(unittest.TestCase):
+    """A first flight the TLS engine refuses (plain HTTP on the TLS port, a
+    ClientHello with no version in common), sent with the client's FIN in
+    the same go, as `printf ... | nc` or a scanner does: the line still
+    names what the client sent (HTTP_REQUEST, UNSUPPORTED_PROTOCOL), as it
+    does without the FIN. On an idle server the loop often reads the
+    bytes and the FIN before the (lowest priority) pool thread runs the
+    step; the delay hook makes that certain. Regression (d0a1ad5): the
+    first step was skipped as abandoned and the line said "connection
+    closed during the handshake"."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = echod.Server(
+            "--workers", "1",
+            env={"ECHOD_TEST_HANDSHAKE_DELAY": "%dms" % HS_DELAY_MS})
+        cls.ctx = echod.client_context(**cls.srv.dev_client())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop_clean()
+
+    def refused_detail(self, first_flight):
+        since = self.srv.log_offset()
+        with socket.create_connection(("127.0.0.1", self.srv.port),
+                                      timeout=echod.scaled(10)) as raw:
+            raw.sendall(first_flight)
+            raw.shutdown(socket.SHUT_WR)
+            try:
+                while raw.recv(65536):
+                    pass
+            except OSError:
+                pass
+        echod.wait_until(lambda: self.srv.events("handshake failed", since),
+                         10, what="the handshake's failed line")
+        return self.srv.events("handshake failed", since)[0]
+
+    def test_http_request_then_fin(self):
+        ev = self.refused_detail(b"GET / HTTP/1.0\r\n\r\n")
+        self.assertEqual((ev.get("reason"), ev.get("detail")),
+                         ("protocol", "HTTP_REQUEST"), ev)
+
+    def test_tls12_hello_then_fin(self):
+        ctx = echod.client_context(max_version=ssl.TLSVersion.TLSv1_2,
+                                   **self.srv.dev_client())
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(inc, out, server_hostname="localhost")
+        with self.assertRaises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        ev = self.refused_detail(out.read())
+        self.assertEqual((ev.get("reason"), ev.get("detail")),
+                         ("protocol", "UNSUPPORTED_PROTOCOL"), ev)
+
+
+def _set_groups(ctx, groups):
+    """Sets |ctx|'s groups through libssl (Python's ssl module has no
+    call for it): the first one's key share is the only one sent."""
+    import ctypes
+    lib = None
+    with open("/proc/self/maps") as f:
+        for line in f:
+            if "libssl" in line:
+                lib = ctypes.CDLL(line.split()[-1])
+                break
+    if lib is None:
+        raise unittest.SkipTest("libssl not found in the process")
+    lib.SSL_CTX_ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int,
+                                 ctypes.c_long, ctypes.c_void_p]
+    lib.SSL_CTX_ctrl.restype = ctypes.c_long
+    # PySSLContext: PyObject_HEAD, then SSL_CTX *ctx.
+    p = ctypes.c_void_p.from_address(
+        id(ctx) + 2 * ctypes.sizeof(ctypes.c_void_p)).value
+    if lib.SSL_CTX_ctrl(p, 92, 0, groups.encode()) != 1:  # SET_GROUPS_LIST
+        raise unittest.SkipTest("cannot set the client's groups")
+
+
+class GoneAfterRetryTest(unittest.TestCase):
+    """A client whose key share the server does not take (P-521 first,
+    then P-256) gets a HelloRetryRequest, sends its second ClientHello
+    and leaves (FIN) while the step that would answer it waits in the
+    pool. Like a client that leaves after its first ClientHello, it can
+    no longer finish: the step that signs for it should be skipped and
+    nothing sent. Fails on d0a1ad5: only a first step (no TLS engine yet)
+    is skipped, so the server's whole flight, CertificateVerify included,
+    goes out to nobody."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = echod.Server(
+            "--workers", "1",
+            env={"ECHOD_TEST_HANDSHAKE_DELAY": "%dms" % HS_DELAY_MS})
+        cls.ctx = echod.client_context(**cls.srv.dev_client())
+        _set_groups(cls.ctx, "P-521:P-256")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.stop_clean()
+
+    def test_second_hello_then_fin(self):
+        since = self.srv.log_offset()
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = self.ctx.wrap_bio(inc, out, server_hostname="localhost")
+        with self.assertRaises(ssl.SSLWantReadError):
+            tls.do_handshake()
+        got = b""
+        with socket.create_connection(("127.0.0.1", self.srv.port),
+                                      timeout=echod.scaled(10)) as raw:
+            raw.sendall(out.read())
+            inc.write(raw.recv(65536))  # the HelloRetryRequest
+            with self.assertRaises(ssl.SSLWantReadError):
+                tls.do_handshake()
+            second = out.read()
+            self.assertTrue(second.startswith(b"\x16") or
+                            second.startswith(b"\x14"), second[:8])
+            raw.sendall(second)
+            raw.shutdown(socket.SHUT_WR)
+            while True:
+                b = raw.recv(65536)
+                if not b:
+                    break
+                got += b
+        self.assertEqual(got, b"", "the server answered a client that left")
+        echod.wait_until(lambda: self.srv.events("handshake failed", since),
+                         10, what="the handshake's failed line")
+        ev = self.srv.events("handshake failed", since)[0]
+        self.assertEqual((ev.get("reason"), ev.get("detail")),
+                         ("protocol", "connection closed during the handshake"),
+                         ev)
+
+
 class SlowReaderAfterCloseTest(unittest.TestCase):
     """A client sends 100-odd KiB and its close_notify, then reads only
     after a while (an application that writes everything first, or a slow
