@@ -34,7 +34,7 @@ static struct harness *logging;
 
 /* ---- credentials (made once per process) ------------------------------- */
 
-static SSL_CTX *ctx_alice, *ctx_nocert;
+static SSL_CTX *ctx_alice, *ctx_nocert, *ctx_retry;
 static struct ed_tls_keyring *keyring;
 static SSL_SESSION *last_ticket;
 
@@ -84,6 +84,9 @@ static void setup_once(void) {
   tc_write_key(tc_path("conn-server.key"), srv_key, 0600);
   ctx_alice = client_ctx(ca, alice, cli_key);
   ctx_nocert = client_ctx(ca, NULL, NULL);
+  /* Its one key share is for a group the server does not take. */
+  ctx_retry = client_ctx(ca, alice, cli_key);
+  if (!SSL_CTX_set1_curves_list(ctx_retry, "P-521:P-256")) abort();
   keyring = ed_tls_keyring_new(3600);
   X509_free(ca);
   X509_free(srv);
@@ -410,7 +413,14 @@ const char *h_log_field(struct harness *h, const char *msg, uint16_t port,
 
 SSL_CTX *cli_ctx(enum cli_cert cert) {
   setup_once();
-  return cert == CLI_ALICE ? ctx_alice : ctx_nocert;
+  switch (cert) {
+    case CLI_ALICE:
+      return ctx_alice;
+    case CLI_RETRY:
+      return ctx_retry;
+    default:
+      return ctx_nocert;
+  }
 }
 
 /* cli_connect connects |c| to the harness's listener. */

@@ -59,7 +59,9 @@ struct cli {
   int tls_failed;      /* the server sent an alert (or garbage) */
 };
 
-enum cli_cert { CLI_ALICE = 0, CLI_NO_CERT };
+/* CLI_RETRY: alice, whose ClientHello draws a HelloRetryRequest (its one
+ * key share is for P-521, which the server does not take). */
+enum cli_cert { CLI_ALICE = 0, CLI_NO_CERT, CLI_RETRY };
 
 /* h_init fills |h->cfg| with the server's defaults; h_start makes the
  * loop and its listener (change h->cfg in between). */

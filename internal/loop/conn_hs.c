@@ -399,11 +399,12 @@ static void hs_peer_left(struct ed_conn *c) {
  * HS_READ: complete, but decided under an older snapshot (re-checked
  * first); established; failed (its alert flushed before the FIN); or
  * more to read: the next step if bytes wait, else a peer that left
- * mid-handshake, else wait for the next flight. A first step skipped
- * because the client had left (conn_step.c step_abandoned) made no TLS
- * engine: a truncated handshake. */
+ * mid-handshake, else wait for the next flight. A step that stopped at
+ * the server's signature because the client had left (STEP_PEER_GONE)
+ * is the truncated handshake it is. */
 static void hs_step_done(struct ed_conn *c) {
-  if (!c->tls) { /* its first step, skipped: the client had left */
+  if (c->step.rc < 0 && ed_tls_conn_unsigned(c->tls)) {
+    ed_buf_cleanup(&c->step.out);
     ed_buf_cleanup(&c->step.in);
     hs_peer_left(c);
     return;

@@ -94,16 +94,16 @@ static void step_send(struct ed_conn *c) {
   pthread_mutex_unlock(&c->lend_mu);
 }
 
-/* step_abandoned: the step would work for nobody (enum step_gone). A
- * skipped first step leaves the connection with no TLS engine, which is
- * how the loop tells it from a step that ran (conn_hs.c hs_step_done).
- * Under a storm of clients that give up (a balancer's or a client's
- * timeout, then a retry), their queued steps would otherwise each cost
- * the pool a signature that nobody reads, ahead of the clients still
- * waiting. */
+/* step_abandoned: the loop closed the connection while its step waited
+ * (timeout, kill, drain; its outcome is logged already): the step would
+ * work for nobody. A client that left of itself (STEP_PEER_GONE) still
+ * gets its step, but no signature (ed_tls_conn_watch_peer). Under a storm
+ * of clients that give up (a balancer's or a client's timeout, then a
+ * retry), their queued steps would otherwise each cost the pool a
+ * signature that nobody reads, ahead of the clients still waiting. */
 static int step_abandoned(const struct ed_conn *c) {
-  int gone = atomic_load_explicit(&c->step.gone, memory_order_relaxed);
-  return gone == STEP_CLOSED || (gone == STEP_PEER_GONE && !c->tls);
+  return atomic_load_explicit(&c->step.gone, memory_order_relaxed) ==
+         STEP_CLOSED;
 }
 
 void ed_conn_step_run(struct ed_hs_job *job) {
@@ -122,6 +122,7 @@ void ed_conn_step_run(struct ed_hs_job *job) {
   if (!c->tls) { /* the first step: the credentials current now decide */
     struct ed_tls_snapshot *s = current_snapshot(c, &c->snap_gen);
     c->tls = ed_tls_conn_new_server(s);
+    ed_tls_conn_watch_peer(c->tls, &c->step.gone);
     ed_tls_snapshot_unref(s);
   } else if (step_stale(c) && !ed_tls_conn_peer(c->tls)) {
     /* A reload since the last step, and the client is still to be

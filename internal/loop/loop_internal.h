@@ -171,8 +171,9 @@ struct ed_conn_step {
    * descriptor is closed (conn.c take_back_fd). */
   uint8_t lent;
   /* Set by the loop while the step is pooled (enum step_gone): nobody
-   * will take what the step would make, so a step that has not started
-   * is skipped (conn_step.c step_abandoned). Cleared at each submit. */
+   * will take what the step would make (conn_step.c step_abandoned; the
+   * TLS engine reads it too, ed_tls_conn_watch_peer). Cleared at each
+   * submit. */
   _Atomic uint8_t gone;
   int fd;
 };
@@ -180,10 +181,11 @@ struct ed_conn_step {
 /* Why a pooled step need not run (ed_conn_step.gone). */
 enum step_gone {
   STEP_WANTED = 0,
-  /* The client's FIN or RST: a handshake's first step is skipped (no
-   * client can finish a handshake without the server's first flight);
-   * a later one still runs, on the last flight that may have come with
-   * it (the session then completes, or its refusal is logged). */
+  /* The client's FIN or RST: the step runs on what arrived (a last
+   * flight may have come with it: the session then completes, or its
+   * refusal is logged), but the engine does not sign for the client (no
+   * client can finish a handshake without the server's first flight):
+   * what it sent before leaving is still named if refused. */
   STEP_PEER_GONE,
   /* The loop closed the connection (timeout, kill, drain): skipped. */
   STEP_CLOSED,

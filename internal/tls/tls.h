@@ -382,6 +382,21 @@ void ed_tls_conn_free(struct ed_tls_conn *c);
  * tail, see ed_tls_conn_resumption_tail, may run on an I/O loop). */
 int ed_tls_conn_handshake(struct ed_tls_conn *c, struct ed_tls_io *io);
 
+/* ed_tls_conn_watch_peer gives server engine |c| the caller's word on
+ * whether anybody will read what it makes: while |*gone| (the caller's,
+ * read with a relaxed atomic load, valid for |c|'s life) is non-zero, the
+ * engine refuses to make the server's signature, and the handshake call
+ * fails there (ed_tls_conn_unsigned), after everything before it ran: a
+ * ClientHello the engine refuses is still named. No client can finish a
+ * handshake without the server's first flight, so one that left (FIN or
+ * RST) before the signature costs the key exchange, not the signature. */
+void ed_tls_conn_watch_peer(struct ed_tls_conn *c, const _Atomic uint8_t *gone);
+
+/* ed_tls_conn_unsigned returns 1 when |c|'s last handshake call failed
+ * because it would not sign for a peer that had gone
+ * (ed_tls_conn_watch_peer). */
+int ed_tls_conn_unsigned(const struct ed_tls_conn *c);
+
 /* ed_tls_conn_resumption_tail returns 1 when |c| (server side) resumed a
  * session and has sent its Finished: all that is left is the client's
  * Finished and a new ticket, symmetric crypto only (the key exchange ran,

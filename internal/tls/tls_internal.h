@@ -115,6 +115,7 @@ struct ed_tls_snapshot {
   _Atomic long refs;
   uint64_t id;
   SSL_CTX *ctx;
+  EVP_PKEY *key;         /* the server's; tls_sign.c signs with it */
   X509_STORE *store;     /* the CAs; revocation is ours (tls_crl.c) */
   struct ed_tls_ca *cas; /* sorted by id, one per distinct id */
   size_t num_cas;
@@ -172,6 +173,11 @@ struct ed_tls_conn {
   int have_reason;
   const char *detail;
   struct ed_tls_seen seen; /* a refused client's certificate */
+  /* Server side: the caller's word that the peer has gone (non-zero);
+   * NULL: never (ed_tls_conn_watch_peer). |unsigned_| is set when the
+   * signature was refused for it (tls_sign.c). */
+  const _Atomic uint8_t *peer_gone;
+  int unsigned_;
 };
 
 /* tls_conn.c: ed_tls_refuse_on_io_thread returns 1 (and records the
@@ -184,6 +190,11 @@ int ed_tls_refuse_on_io_thread(struct ed_tls_conn *c, const char *what);
  * log line names it); ed_tls_seen_cleanup frees it. */
 void ed_tls_note_presented(struct ed_tls_conn *c, const CRYPTO_BUFFER *leaf);
 void ed_tls_seen_cleanup(struct ed_tls_seen *s);
+
+/* tls_sign.c: the server's signature, made by echod rather than by
+ * BoringSSL from the SSL_CTX's key, so that it can be refused for a peer
+ * that has gone (ed_tls_conn_watch_peer). */
+extern const SSL_PRIVATE_KEY_METHOD ed_tls_sign_method;
 
 /* tls_verify.c */
 extern const SSL_TICKET_AEAD_METHOD ed_tls_ticket_method;

@@ -263,8 +263,9 @@ static int add_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas) {
 
 /* ---- the SSL_CTX -------------------------------------------------------- */
 
-static int set_chain_and_key(SSL_CTX *ctx, STACK_OF(X509) * certs,
-                             EVP_PKEY *key) {
+/* set_chain gives |ctx| the server's chain; the key stays with
+ * the snapshot, for tls_sign.c (BoringSSL calls it for every signature). */
+static int set_chain(SSL_CTX *ctx, STACK_OF(X509) * certs) {
   size_t n = sk_X509_num(certs);
   CRYPTO_BUFFER **bufs = ed_calloc(n, sizeof(*bufs));
   int ok = 1;
@@ -275,7 +276,7 @@ static int set_chain_and_key(SSL_CTX *ctx, STACK_OF(X509) * certs,
     ok = bufs[i] != NULL;
     OPENSSL_free(der);
   }
-  ok = ok && SSL_CTX_set_chain_and_key(ctx, bufs, n, key, NULL);
+  ok = ok && SSL_CTX_set_chain_and_key(ctx, bufs, n, NULL, &ed_tls_sign_method);
   for (size_t i = 0; i < n; i++) CRYPTO_BUFFER_free(bufs[i]);
   free(bufs);
   return ok;
@@ -294,8 +295,9 @@ static int build_ctx(struct ed_tls_snapshot *s, const struct ed_tls_params *p,
   uint16_t min = p->tls_min == TLS1_2_VERSION ? TLS1_2_VERSION : TLS1_3_VERSION;
   uint32_t life = p->ticket_lifetime_s ? p->ticket_lifetime_s : 7200;
   static const uint8_t sid_ctx[] = "echod";
-  int ok = set_chain_and_key(ctx, certs, key) &&
-           SSL_CTX_set_min_proto_version(ctx, min) &&
+  EVP_PKEY_up_ref(key);
+  s->key = key;
+  int ok = set_chain(ctx, certs) && SSL_CTX_set_min_proto_version(ctx, min) &&
            SSL_CTX_set_max_proto_version(ctx, TLS1_3_VERSION) &&
            SSL_CTX_set_strict_cipher_list(ctx, kCiphers12) &&
            SSL_CTX_set1_curves_list(ctx, "X25519:P-256:P-384") &&
@@ -496,6 +498,7 @@ void ed_tls_snapshot_unref(struct ed_tls_snapshot *s) {
   if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
     return;
   SSL_CTX_free(s->ctx);
+  EVP_PKEY_free(s->key);
   X509_STORE_free(s->store);
   ed_tls_free_cas(s);
   free_list(s->allow_cn, s->num_allow_cn);

@@ -509,6 +509,45 @@ static void test_garbage_after_hello(void) {
   ed_tls_snapshot_unref(s);
 }
 
+/* The peer watch (ed_tls_conn_watch_peer): with the caller's word that
+ * the client has gone, an honest ClientHello stops at the server's
+ * signature (nothing to send, ed_tls_conn_unsigned), a refused one is
+ * still named (here: TLS 1.2 only, against a TLS 1.3 server), and
+ * without the word the same engine signs as ever. */
+static void test_watch_peer(void) {
+  struct ed_tls_params prm = base_params();
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  for (int i = 0; i < 3; i++) {
+    int gone = i > 0, tls12 = i == 2;
+    _Atomic uint8_t word = (uint8_t)gone;
+    SSL_CTX *cctx = client_ctx(alice, tls12 ? TLS1_2_VERSION : TLS1_3_VERSION);
+    struct tp_pair p;
+    tp_pair_init(&p, cctx, s, NULL, 1 << 20);
+    ed_tls_conn_watch_peer(p.sv, &word);
+    tp_hs_step(&p, p.cl, &p.cl_rc, &p.s2c, &p.c2s, 0); /* the ClientHello */
+    tp_hs_step(&p, p.sv, &p.sv_rc, &p.c2s, &p.s2c, 1);
+    if (!gone) {
+      CHECK_EQ(p.sv_rc, 0); /* its flight, signed */
+      CHECK(p.s2c.len > 0);
+      CHECK_EQ(ed_tls_conn_unsigned(p.sv), 0);
+      tp_handshake(&p);
+      CHECK_EQ(p.sv_rc, 1);
+    } else if (!tls12) {
+      CHECK(p.sv_rc < 0);
+      CHECK_EQ(p.s2c.len, 0);
+      CHECK_EQ(ed_tls_conn_unsigned(p.sv), 1);
+      CHECK_STR(ed_hs_reason_name(p.reason), "protocol");
+    } else {
+      CHECK(p.sv_rc < 0);
+      CHECK_EQ(ed_tls_conn_unsigned(p.sv), 0);
+      CHECK_STR(p.detail, "UNSUPPORTED_PROTOCOL");
+    }
+    tp_pair_free(&p);
+    SSL_CTX_free(cctx);
+  }
+  ed_tls_snapshot_unref(s);
+}
+
 /* resume connects with tp_last_session and returns the server's result. */
 static int resume(struct ed_tls_snapshot *s, SSL_CTX *cctx, int *out_resumed,
                   enum ed_hs_reason *out_reason) {
@@ -809,6 +848,7 @@ int main(void) {
   RUN(test_tls12_option);
   RUN(test_garbage);
   RUN(test_garbage_after_hello);
+  RUN(test_watch_peer);
   RUN(test_resumption);
   RUN(test_resumption_tail);
   RUN(test_io_thread_guard);
