@@ -213,9 +213,24 @@ static int want_pos(const struct args *a, size_t n, const char *what) {
   return 0;
 }
 
+/* open_ca opens --dir's CA; without --dir, the state directory's, or the
+ * packaged service's when the user's own holds none (ed_tool_state_dir:
+ * root on a packaged host issues from the CA the service trusts, not from
+ * a second one; said on stderr). init always makes its CA in --dir or the
+ * user's own state directory. */
 static int open_ca(struct ed_pki **out, const struct args *a) {
-  char err[ED_PKI_ERR_LEN];
-  int rc = ed_pki_open(out, a->dir, err, sizeof(err));
+  char err[ED_PKI_ERR_LEN], state[ED_PKI_PATH_MAX - 8], dir[ED_PKI_PATH_MAX];
+  const char *d = a->dir;
+  if (!d &&
+      ed_tool_state_dir(state, sizeof(state), ED_SERVICE_STATE_DIR) == 1) {
+    snprintf(dir, sizeof(dir), "%s/pki", state);
+    fprintf(stderr,
+            "echo-pki: no CA in your state directory; using the "
+            "service's, %s (--dir to choose)\n",
+            dir);
+    d = dir;
+  }
+  int rc = ed_pki_open(out, d, err, sizeof(err));
   return rc ? fail(rc, err) : 0;
 }
 
@@ -601,9 +616,12 @@ static void print_usage(FILE *f) {
           "usage: echo-pki [--dir DIR] COMMAND [ARGS]\n"
           "       echo-pki --help | --version\n"
           "echod's certificate authority. It lives in DIR (default %s,\n"
-          "from $ECHOD_STATE_DIR, $XDG_STATE_HOME or $HOME); a relative DIR\n"
-          "is relative to the directory the command runs in (the one\n"
-          "`bazel run` was typed in).\n\n"
+          "from $ECHOD_STATE_DIR, $XDG_STATE_HOME or $HOME; when that holds\n"
+          "no CA and $ECHOD_STATE_DIR is unset, every command but init uses\n"
+          "the packaged service's, " ED_SERVICE_STATE_DIR
+          "/pki, if readable);\n"
+          "a relative DIR is relative to the directory the command runs in\n"
+          "(the one `bazel run` was typed in).\n\n"
           "commands:\n"
           "  init                      create a CA\n"
           "  issue server|client NAME  issue a certificate\n"

@@ -821,6 +821,21 @@ int ed_state_dir(char *out, size_t out_len) {
   return (n < 0 || (size_t)n >= out_len) ? ED_E_TOOBIG : 0;
 }
 
+static int has_ca(const char *state_dir) {
+  char p[4200];
+  int n = snprintf(p, sizeof(p), "%s/pki/ca.pem", state_dir);
+  return n > 0 && (size_t)n < sizeof(p) && access(p, R_OK) == 0;
+}
+
+int ed_tool_state_dir(char *out, size_t out_len, const char *service_dir) {
+  int rc = ed_state_dir(out, out_len);
+  if (rc) return rc;
+  const char *v = getenv("ECHOD_STATE_DIR");
+  if ((v && *v) || has_ca(out) || !has_ca(service_dir)) return 0;
+  int n = snprintf(out, out_len, "%s", service_dir);
+  return (n < 0 || (size_t)n >= out_len) ? ED_E_TOOBIG : 1;
+}
+
 int ed_mkdir_p(const char *path, unsigned mode) {
   char *p = ed_strdup(path);
   int err = 0;

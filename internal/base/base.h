@@ -245,6 +245,19 @@ int ed_write_file_atomic(const char *path, const void *data, size_t len,
  * |out_len| is too small. */
 int ed_state_dir(char *out, size_t out_len);
 
+/* The packaged service's state directory (its unit's StateDirectory). */
+#define ED_SERVICE_STATE_DIR "/var/lib/echod"
+
+/* ed_tool_state_dir writes the state directory whose CA a tool uses when
+ * told none (echo-client, echo-bench, echo-pki but for init): ed_state_dir's,
+ * or |service_dir| (ED_SERVICE_STATE_DIR) when $ECHOD_STATE_DIR is unset,
+ * ed_state_dir's holds no CA (pki/ca.pem) and |service_dir|'s does and is
+ * readable (root, or the service's user), as echoctl falls back to the
+ * unit's admin socket: so root on a host with the package installed finds
+ * the service's CA, and never makes a second one by mistake. Returns 1
+ * when it fell back, 0 when not, ED_E_TOOBIG if |out_len| is too small. */
+int ed_tool_state_dir(char *out, size_t out_len, const char *service_dir);
+
 /* ed_path_resolve returns |path| as an absolute path (caller frees), so
  * that every tool reads relative paths (flags, ECHOD_* variables, config
  * files) the way the user meant them: relative to |base_dir| when it is

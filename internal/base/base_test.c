@@ -210,6 +210,46 @@ static void test_state_dir(void) {
   unsetenv("BUILD_WORKING_DIRECTORY");
 }
 
+/* put_ca writes an empty |state|/pki/ca.pem. */
+static void put_ca(const char *state) {
+  char p[512];
+  snprintf(p, sizeof(p), "%s/pki", state);
+  CHECK_EQ(ed_mkdir_p(p, 0700), 0);
+  snprintf(p, sizeof(p), "%s/pki/ca.pem", state);
+  CHECK_EQ(ed_write_file_atomic(p, "", 0, 0600), 0);
+}
+
+/* The tools' fallback to the packaged service's CA: only with no
+ * $ECHOD_STATE_DIR, only when the user's own state directory holds no CA
+ * and the service's does. */
+static void test_tool_state_dir(void) {
+  char dir[] = "/tmp/ed_base_test.XXXXXX", home[256], own[512], svc[256];
+  char out[512];
+  CHECK(mkdtemp(dir) != NULL);
+  snprintf(home, sizeof(home), "%s/home", dir);
+  snprintf(own, sizeof(own), "%s/.local/state/echod", home);
+  snprintf(svc, sizeof(svc), "%s/svc", dir);
+  unsetenv("ECHOD_STATE_DIR");
+  unsetenv("XDG_STATE_HOME");
+  setenv("HOME", home, 1);
+  CHECK_EQ(ed_tool_state_dir(out, sizeof(out), svc), 0); /* no CA at all */
+  CHECK_STR(out, own);
+  put_ca(svc);
+  CHECK_EQ(ed_tool_state_dir(out, sizeof(out), svc), 1); /* the service's */
+  CHECK_STR(out, svc);
+  CHECK_EQ(ed_tool_state_dir(out, 8, svc), ED_E_TOOBIG);
+  setenv("ECHOD_STATE_DIR", own, 1); /* chosen: never another */
+  CHECK_EQ(ed_tool_state_dir(out, sizeof(out), svc), 0);
+  CHECK_STR(out, own);
+  unsetenv("ECHOD_STATE_DIR");
+  put_ca(own); /* the user's own comes first */
+  CHECK_EQ(ed_tool_state_dir(out, sizeof(out), svc), 0);
+  CHECK_STR(out, own);
+  char rm[600];
+  snprintf(rm, sizeof(rm), "rm -rf '%s'", dir);
+  CHECK_EQ(system(rm), 0);
+}
+
 /* check_resolve compares ed_path_resolve(base, path) with |want|. */
 static void check_resolve(const char *base, const char *path,
                           const char *want) {
@@ -260,6 +300,7 @@ int main(void) {
   RUN(test_log_level);
   RUN(test_files);
   RUN(test_state_dir);
+  RUN(test_tool_state_dir);
   RUN(test_path_resolve);
   return TEST_RESULT();
 }

@@ -124,7 +124,8 @@ void ed_bench_opts_init(struct ed_bench_opts *o) {
   o->scenario = ED_BENCH_HANDSHAKE;
   o->connect = ed_strdup("127.0.0.1:7443");
   char dir[4096], path[4200];
-  if (ed_state_dir(dir, sizeof(dir)) != 0) snprintf(dir, sizeof(dir), ".");
+  if (ed_tool_state_dir(dir, sizeof(dir), ED_SERVICE_STATE_DIR) < 0)
+    snprintf(dir, sizeof(dir), ".");
   snprintf(path, sizeof(path), "%s/pki/ca.pem", dir);
   o->ca = ed_strdup(path);
   snprintf(path, sizeof(path), "%s/pki/dev-client.pem", dir);

@@ -147,7 +147,7 @@ static int pick_path(struct ed_client_conn *c, char *out, const char *given,
 static int resolve_paths(struct ed_client_conn *c) {
   const struct ed_client_opts *o = c->o;
   char state[PATH_MAX];
-  if (ed_state_dir(state, sizeof(state)) != 0) {
+  if (ed_tool_state_dir(state, sizeof(state), ED_SERVICE_STATE_DIR) < 0) {
     ed_client__say(c, "echo-client: state directory path too long");
     return ED_E_TOOBIG;
   }

@@ -17,7 +17,10 @@ const char *ed_client_usage(void) {
          "streams stdin to the server and the echo to stdout, byte for "
          "byte.\n"
          "With no flags it uses the dev certificates the server created in\n"
-         "<state dir>/pki (ca.pem, dev-client.pem, dev-client.key). Relative\n"
+         "<state dir>/pki (ca.pem, dev-client.pem, dev-client.key), or in\n"
+         "the packaged service's, " ED_SERVICE_STATE_DIR
+         "/pki, when the state dir\n"
+         "holds no CA and $ECHOD_STATE_DIR is unset. Relative\n"
          "paths are relative to the directory the command runs in (under\n"
          "`bazel run`, the one it was typed in).\n"
          "\n"
