@@ -798,10 +798,11 @@ char *ed_path_resolve(const char *base_dir, const char *path) {
   return out;
 }
 
-int ed_state_dir(char *out, size_t out_len) {
+/* state_dir is ed_state_dir's rule, with or without $ECHOD_STATE_DIR. */
+static int state_dir(char *out, size_t out_len, int use_env) {
   const char *v;
   char *dir;
-  if ((v = getenv("ECHOD_STATE_DIR")) && *v) {
+  if (use_env && (v = getenv("ECHOD_STATE_DIR")) && *v) {
     dir = ed_path_resolve(NULL, v);
   } else if ((v = getenv("XDG_STATE_HOME")) && *v) {
     char *xdg = ed_path_resolve(NULL, v);
@@ -819,6 +820,14 @@ int ed_state_dir(char *out, size_t out_len) {
   int n = snprintf(out, out_len, "%s", dir);
   free(dir);
   return (n < 0 || (size_t)n >= out_len) ? ED_E_TOOBIG : 0;
+}
+
+int ed_state_dir(char *out, size_t out_len) {
+  return state_dir(out, out_len, 1);
+}
+
+int ed_state_dir_unset(char *out, size_t out_len) {
+  return state_dir(out, out_len, 0);
 }
 
 static int has_ca(const char *state_dir) {

@@ -245,6 +245,10 @@ int ed_write_file_atomic(const char *path, const void *data, size_t len,
  * |out_len| is too small. */
 int ed_state_dir(char *out, size_t out_len);
 
+/* ed_state_dir_unset is ed_state_dir as if $ECHOD_STATE_DIR were unset:
+ * what a tool started from another shell finds by itself. */
+int ed_state_dir_unset(char *out, size_t out_len);
+
 /* The packaged service's state directory (its unit's StateDirectory). */
 #define ED_SERVICE_STATE_DIR "/var/lib/echod"
 

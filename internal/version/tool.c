@@ -64,13 +64,17 @@ static int shell_safe(const char *s) {
                       "0123456789/._-+:@%,=") == strlen(s);
 }
 
-/* state_prefix writes "ECHOD_STATE_DIR=DIR " when the client would not
- * find |state_dir| by itself, else "". */
+/* state_prefix writes "ECHOD_STATE_DIR=DIR " when a client started from
+ * another shell would not find |state_dir| by itself (the server's own
+ * $ECHOD_STATE_DIR is not that shell's), else "": the user's default, or
+ * the packaged service's (ed_tool_state_dir), which the image's or the
+ * unit's environment names already. */
 static void state_prefix(char *out, size_t out_len, const char *state_dir) {
   char own[4096];
   out[0] = '\0';
-  if (!state_dir ||
-      (ed_state_dir(own, sizeof(own)) == 0 && strcmp(own, state_dir) == 0))
+  if (!state_dir || strcmp(state_dir, ED_SERVICE_STATE_DIR) == 0 ||
+      (ed_state_dir_unset(own, sizeof(own)) == 0 &&
+       strcmp(own, state_dir) == 0))
     return;
   const char *q = shell_safe(state_dir) ? "" : "'";
   if (!*q || !strchr(state_dir, '\''))

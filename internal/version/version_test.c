@@ -61,6 +61,13 @@ static void test_client_hint(void) {
   CHECK_STR(ed_tool_client_hint(b, sizeof(b), "[::]:7443", "/var/lib/echod",
                                 "--ca c --cert d --key e"),
             "echo-client --connect [::1]:7443 --ca c --cert d --key e");
+  /* A state directory the server found in its own environment: another
+   * shell does not have it. */
+  setenv("ECHOD_STATE_DIR", "/tmp/mine", 1);
+  CHECK_STR(
+      ed_tool_client_hint(b, sizeof(b), "127.0.0.1:7443", "/tmp/mine", NULL),
+      "ECHOD_STATE_DIR=/tmp/mine echo-client");
+  setenv("ECHOD_STATE_DIR", "/var/lib/echod", 1);
   setenv("BUILD_WORKSPACE_DIRECTORY", "/src", 1);
   CHECK_STR(ed_tool_client_hint(b, sizeof(b), "127.0.0.1:7443",
                                 "/var/lib/echod", NULL),
