@@ -45,17 +45,22 @@ class ZeroConfigTest(unittest.TestCase):
             said = srv.stdout() + srv.log()
             self.assertIn(pki, said, "the pki directory is not named")
             # The hint names the installed client (not `bazel run`: this
-            # binary was not started by bazel run) and the real address.
+            # binary was not started by bazel run), the real address, and
+            # the state directory the server found in its environment,
+            # which another shell does not have.
             hint = srv.events("connect with")
             self.assertEqual(len(hint), 1, said)
             self.assertEqual(hint[0]["cmd"],
-                             "echo-client --connect 127.0.0.1:%d" % srv.port)
+                             "ECHOD_STATE_DIR=%s echo-client --connect "
+                             "127.0.0.1:%d" % (state, srv.port))
             self.assertTrue(hint[0]["explicit"].startswith(
                 "echo-client --connect 127.0.0.1:%d --ca %s/ca.pem "
                 % (srv.port, pki)), hint[0])
             # ... and it works as printed.
-            argv = hint[0]["cmd"].split()[1:] + ["--quiet"]
-            r = echod.run_client(argv, input=b"as hinted", state_dir=state)
+            prefix, tool, args = hint[0]["cmd"].split(" ", 2)
+            argv = args.split() + ["--quiet"]
+            r = echod.run_client(argv, input=b"as hinted",
+                                 state_dir=prefix.split("=", 1)[1])
             self.assertEqual((r.returncode, r.stdout), (0, b"as hinted"),
                              r.stderr)
             # The client needs no flags but the address (the dev server

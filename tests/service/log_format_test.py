@@ -93,9 +93,11 @@ class LogFormat(unittest.TestCase):
         # A value ed_logq quoted (spaces, quotes) comes back whole: the
         # same as the logfmt line's, with this run's port.
         hint = [e for e in events if e["msg"] == "connect with"][0]
-        self.assertTrue(hint["cmd"].startswith("echo-client --connect "
-                                               "127.0.0.1:"), hint)
-        self.assertTrue(hint["explicit"].startswith(hint["cmd"] + " --ca "),
+        self.assertTrue(hint["cmd"].startswith(
+            "ECHOD_STATE_DIR=%s echo-client --connect 127.0.0.1:" % state),
+            hint)
+        self.assertTrue(hint["explicit"].startswith(
+            hint["cmd"].split(" ", 1)[1] + " --ca "),
                         hint)
         self.assertIn(" --ca %s/pki/ca.pem " % state, hint["explicit"])
         # The admin socket's path, with its space and quotes, comes back
