@@ -596,8 +596,8 @@ static void on_peer_end(struct ed_conn *c, ssize_t err) {
   switch (c->st) {
     case ED_CONN_HS_POOL:
       /* The client may have sent its last flight (and data), then FIN or
-       * even RST: the step finishes on what arrived (conn_hs.c decides).
-       * A first step that has not started is skipped (conn_step.c). */
+       * even RST: the step finishes on what arrived (conn_hs.c decides),
+       * but makes no server signature for it (ed_tls_conn_watch_peer). */
       atomic_store_explicit(&c->step.gone, STEP_PEER_GONE,
                             memory_order_relaxed);
       break;

@@ -174,10 +174,10 @@ struct ed_tls_conn {
   const char *detail;
   struct ed_tls_seen seen; /* a refused client's certificate */
   /* Server side: the caller's word that the peer has gone (non-zero);
-   * NULL: never (ed_tls_conn_watch_peer). |unsigned_| is set when the
+   * NULL: never (ed_tls_conn_watch_peer). |sign_refused| is set when the
    * signature was refused for it (tls_sign.c). */
   const _Atomic uint8_t *peer_gone;
-  int unsigned_;
+  int sign_refused;
 };
 
 /* tls_conn.c: ed_tls_refuse_on_io_thread returns 1 (and records the

@@ -2,7 +2,8 @@
  * ServerKeyExchange in TLS 1.2), made here with the snapshot's key
  * rather than by BoringSSL from the SSL_CTX, so that it can be refused for
  * a client that has gone (ed_tls_conn_watch_peer). The signature is the
- * dearest step of a full handshake (an RSA-2048 key: about a millisecond);
+ * dearest step of a full handshake (an RSA-2048 key: about half a
+ * millisecond here, docs/BENCHMARKS.md round 9);
  * a reconnect storm is full of clients that gave up before it, and every
  * step before it (parsing, version and cipher choice, the key share) still
  * runs, so what such a client did wrong is still named. */
@@ -19,7 +20,7 @@ void ed_tls_conn_watch_peer(struct ed_tls_conn *c,
 }
 
 int ed_tls_conn_unsigned(const struct ed_tls_conn *c) {
-  return c->unsigned_;
+  return c->sign_refused;
 }
 
 /* sign_with makes a |sigalg| signature of |in| with |key|, as BoringSSL
@@ -53,7 +54,7 @@ static enum ssl_private_key_result_t sign(SSL *ssl, uint8_t *out,
   struct ed_tls_conn *c = SSL_get_app_data(ssl);
   if (c->peer_gone &&
       atomic_load_explicit(c->peer_gone, memory_order_relaxed) != 0) {
-    c->unsigned_ = 1;
+    c->sign_refused = 1;
     c->reason = ED_HS_PROTOCOL;
     c->have_reason = 1;
     c->detail = "the client left before the server signed";
