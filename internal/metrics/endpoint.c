@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal/listen/listen.h"
 #include "internal/metrics/http.h"
 #include "internal/net/net.h"
 
@@ -237,6 +238,18 @@ static int adopt(struct ed_metrics_endpoint **out, uv_loop_t *loop,
   return 0;
 }
 
+/* in_use adds to the "address already in use" line who holds the
+ * address (as the echo listener's line does) and the two ways out. */
+static void in_use(char *err, size_t err_len, const struct sockaddr *sa) {
+  char who[160];
+  size_t n = strlen(err);
+  if (n < err_len && ed_listen_holder(who, sizeof(who), sa) == 0)
+    n += (size_t)snprintf(err + n, err_len - n, " by %s", who);
+  if (n < err_len)
+    snprintf(err + n, err_len - n,
+             " (choose another with --metrics-listen, or --no-metrics)");
+}
+
 /* ed_metrics_start writes, once at start (adopt's line after an upgrade):
  *   level=info msg="metrics listening" addr=127.0.0.1:9464 */
 int ed_metrics_start(struct ed_metrics_endpoint **out, uv_loop_t *loop,
@@ -260,6 +273,7 @@ int ed_metrics_start(struct ed_metrics_endpoint **out, uv_loop_t *loop,
   struct ed_net_options no = net_options(ep, opts);
   int rc = ed_net_listen_tcp(&ep->net, loop, (struct sockaddr *)&ss, &no, err,
                              err_len);
+  if (rc == ED_E_EXIST) in_use(err, err_len, (struct sockaddr *)&ss);
   if (rc != 0) {
     free(ep);
     return rc;

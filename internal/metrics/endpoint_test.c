@@ -566,11 +566,18 @@ int main(void) {
   snprintf(addr, sizeof(addr), "127.0.0.1:%u", port4);
   o.listen = addr;
   struct ed_metrics_endpoint *dup = NULL;
-  CHECK_EQ(ed_metrics_start(&dup, &loop, &o, err, sizeof(err)), ED_E_SYS);
-  char want[128]; /* the port is in use: one line to print, what and why */
+  CHECK_EQ(ed_metrics_start(&dup, &loop, &o, err, sizeof(err)), ED_E_EXIST);
+  char want[256]; /* the port is in use: one line, what, why, who, and
+                   * the ways out (this process holds it) */
   snprintf(want, sizeof(want),
-           "cannot listen on metrics address %s: address already in use", addr);
-  CHECK_STR(err, want);
+           "cannot listen on metrics address %s: address already in use by "
+           "pid %d (",
+           addr, (int)getpid());
+  CHECK(strncmp(err, want, strlen(want)) == 0);
+  CHECK(strstr(err,
+               ") (choose another with --metrics-listen, or "
+               "--no-metrics)") != NULL);
+  if (strncmp(err, want, strlen(want)) != 0) fprintf(stderr, "  %s\n", err);
   o.max_conns = 2;
   o.idle_timeout_ms = 5000;
   o.probe_slots = 1;

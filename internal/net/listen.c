@@ -103,8 +103,8 @@ int ed_net_listen_tcp(struct ed_net_server **out, uv_loop_t *loop,
       bind(fd, addr, len) != 0 || listen(fd, BACKLOG) != 0) {
     int e = errno;
     if (fd >= 0) close(fd);
-    return fail(err, err_len, ED_E_SYS, "cannot listen on %s %s: %s",
-                opts->what, where, sys_reason(e));
+    return fail(err, err_len, e == EADDRINUSE ? ED_E_EXIST : ED_E_SYS,
+                "cannot listen on %s %s: %s", opts->what, where, sys_reason(e));
   }
   struct ed_net_server *s = ed_net__server_new(loop, opts);
   len = sizeof(s->bound);

@@ -127,7 +127,8 @@ struct ed_net_server_stats {
  * and serves it on |loop|. On success sets |*out| and returns 0. On
  * failure nothing is left open, |*out| is NULL, |err| gets one line like
  * "cannot listen on metrics address 127.0.0.1:9870: address already in
- * use", and ED_E_SYS is returned. */
+ * use", and ED_E_EXIST is returned when the address is in use (the caller
+ * may name who holds it), ED_E_SYS for any other failure. */
 int ed_net_listen_tcp(struct ed_net_server **out, uv_loop_t *loop,
                       const struct sockaddr *addr,
                       const struct ed_net_options *opts, char *err,

@@ -477,9 +477,13 @@ class MetricsE2E(unittest.TestCase):
             "--listen", "127.0.0.1:0", "--no-admin",
             "--metrics-listen", "127.0.0.1:%d" % self.mport])
         self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn("echod: error: cannot listen on metrics address "
-                      "127.0.0.1:%d: address already in use\n" % self.mport,
-                      r.stderr)
+        # It names who holds the port (this test's first server) and
+        # the two ways out.
+        self.assertRegex(
+            r.stderr, r"echod: error: cannot listen on metrics address "
+            r"127\.0\.0\.1:%d: address already in use by pid \d+ \(\S+\) "
+            r"\(choose another with --metrics-listen, or --no-metrics\)\n"
+            % self.mport)
         self.assertNotIn("msg=listening", r.stderr)
 
     def test_7_readyz_when_server_cert_expires(self):
