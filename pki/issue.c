@@ -522,6 +522,22 @@ static int dev_ca(const char *dir, unsigned *created, char *err,
   return rc;
 }
 
+/* dev_crl_due: crl.pem is missing, unreadable, or has less than half its
+ * validity (the index's crl_days) left before its nextUpdate. */
+static int dev_crl_due(struct ed_pki *pki) {
+  char *pem = NULL;
+  size_t len = 0;
+  int64_t next = 0;
+  if (ed_pki__read(&pem, &len, pki->dir, "crl.pem", NULL, 0) != 0) return 1;
+  X509_CRL *crl = ed_pki__parse_crl(pem, len);
+  int ok = crl && ed_pki__crl_next_update(&next, crl);
+  X509_CRL_free(crl);
+  free(pem);
+  ERR_clear_error();
+  int64_t half = (int64_t)pki->idx.crl_days * 86400 / 2;
+  return !ok || next - (int64_t)time(NULL) < half;
+}
+
 int ed_pki_dev_setup(struct ed_pki_dev_paths *out_paths, const char *dir,
                      char *err, size_t err_len) {
   char d[ED_PKI_PATH_MAX], warning[ED_PKI_ERR_LEN] = "";
@@ -556,6 +572,11 @@ int ed_pki_dev_setup(struct ed_pki_dev_paths *out_paths, const char *dir,
   if (!rc && cli == ED_E_NOTFOUND)
     rc = dev_issue(pki, ED_PKI_DEV_CLIENT_NAME, ED_PKI_CLIENT, &made_client,
                    err, err_len);
+  if (!rc && dev_crl_due(pki)) {
+    rc = ed_pki_crl(pki, 0);
+    if (rc) snprintf(err, err_len, "%s", ed_pki_last_error(pki));
+    if (!rc) created |= ED_PKI_DEV_RENEWED_CRL;
+  }
   ed_pki_free(pki);
   if (rc) return rc;
   if (made_server) created |= ED_PKI_DEV_CREATED_SERVER;

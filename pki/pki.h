@@ -269,6 +269,8 @@ enum {
   ED_PKI_DEV_CREATED_CA = 1,
   ED_PKI_DEV_CREATED_SERVER = 2,
   ED_PKI_DEV_CREATED_CLIENT = 4,
+  /* crl.pem re-signed: it was past half its validity (crl_days) */
+  ED_PKI_DEV_RENEWED_CRL = 8,
 };
 
 struct ed_pki_dev_paths {
@@ -297,7 +299,10 @@ struct ed_pki_dev_paths {
  * expired, it changes nothing and fails with one line in |err| naming the
  * file, what differs and the command that fixes it (ED_E_MISMATCH,
  * ED_E_STATE or ED_E_EXPIRED); a revoked or expired dev-client only sets
- * out_paths->warning. Idempotent. Fills
+ * out_paths->warning. One thing it renews: crl.pem, re-signed from the
+ * index (the same revocations, the next CRL number) once less than half
+ * its validity is left, so a dev server restarted now and then never
+ * serves a CRL past its nextUpdate. Idempotent. Fills
  * |out_paths| (may be NULL) with the file paths and what it created.
  * Refuses (ED_E_EXIST) to touch a directory holding ca.pem or ca.key but no
  * index.json, since that is someone else's CA. */

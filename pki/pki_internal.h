@@ -76,6 +76,9 @@ X509_CRL *ed_pki__parse_crl(const char *pem, size_t len);
 
 /* ed_pki__crl_number returns |crl|'s CRL number, or -1. */
 int64_t ed_pki__crl_number(const X509_CRL *crl);
+/* ed_pki__crl_next_update sets |*out| to |crl|'s nextUpdate (Unix time);
+ * returns 1, or 0 when it has none. */
+int ed_pki__crl_next_update(int64_t *out, const X509_CRL *crl);
 
 /* ed_pki__fill_info fills the certificate fields of |out| from |x| (not
  * name or revocation). Returns 0 or ED_E_PARSE. */

@@ -14,6 +14,7 @@
 #include "internal/base/base.h"
 #include "internal/testing/testing.h"
 #include "pki/test_util.h"
+#include "pki/testca.h"
 
 static char err[ED_PKI_ERR_LEN];
 
@@ -634,6 +635,59 @@ static void move_over(const char *dir, const char *from, const char *to) {
   }
 }
 
+/* crl_of reads |dir|/crl.pem: seconds to its nextUpdate, and how many
+ * it revokes. */
+static void crl_of(const char *dir, long *left, size_t *num_revoked) {
+  X509_CRL *crl = pkit_load_crl(pkit_path(dir, "crl.pem"));
+  int days = 0, secs = 0;
+  *left = -1;
+  *num_revoked = 0;
+  CHECK(crl != NULL);
+  if (!crl) return;
+  CHECK(ASN1_TIME_diff(&days, &secs, NULL, X509_CRL_get0_nextUpdate(crl)));
+  *left = (long)days * 86400 + secs;
+  STACK_OF(X509_REVOKED) *r = X509_CRL_get_REVOKED(crl);
+  *num_revoked = r ? sk_X509_REVOKED_num(r) : 0;
+  X509_CRL_free(crl);
+}
+
+/* A dev CRL with less than half its validity left is re-signed at the
+ * next setup, from the index (its revocations kept): a packaged dev
+ * server restarted now and then never serves a stale CRL. A fresh one is
+ * left alone. */
+static void test_dev_setup_renews_crl(void) {
+  char *base = pkit_tmpdir("devcrl");
+  char dir[1100];
+  snprintf(dir, sizeof(dir), "%s/pki", base);
+  struct ed_pki_dev_paths p;
+  CHECK_EQ(ed_pki_dev_setup(&p, dir, err, sizeof(err)), 0);
+  struct ed_testca *ca = ed_testca_new(dir);
+  CHECK(ca != NULL);
+  if (!ca) return;
+  struct ed_pki_cert_info gone;
+  CHECK_EQ(issue(ed_testca_pki(ca), ED_PKI_CLIENT, "gone"), 0);
+  CHECK_EQ(ed_pki_revoke(ed_testca_pki(ca), &gone, "gone",
+                         ED_PKI_REASON_KEY_COMPROMISE),
+           0);
+  const char *serial = gone.serial;
+  /* Two of its seven days left: due. */
+  CHECK_EQ(ed_testca_write_crl(ca, pkit_path(dir, "crl.pem"), &serial, 1, 2),
+           0);
+  ed_testca_free(ca);
+  long left;
+  size_t revoked;
+  crl_of(dir, &left, &revoked);
+  CHECK(left > 86400 && left <= 2 * 86400);
+  CHECK_EQ(ed_pki_dev_setup(&p, dir, err, sizeof(err)), 0);
+  CHECK_EQ(p.created, ED_PKI_DEV_RENEWED_CRL);
+  crl_of(dir, &left, &revoked);
+  CHECK(left > 6 * 86400 && left <= 7 * 86400);
+  CHECK_EQ(revoked, 1);
+  CHECK_EQ(ed_pki_dev_setup(&p, dir, err, sizeof(err)), 0);
+  CHECK_EQ(p.created, 0);
+  free(base);
+}
+
 /* test_dev_setup_replaces_nothing: what exists and does not match the
  * index is reported, never re-issued, replaced or revoked (issue 13: a
  * certificate renamed over server.pem was re-issued and the operator's
@@ -760,6 +814,7 @@ int main(void) {
   RUN(test_replace);
   RUN(test_leaf_clamped_to_ca);
   RUN(test_dev_setup);
+  RUN(test_dev_setup_renews_crl);
   RUN(test_dev_setup_replaces_nothing);
   RUN(test_dev_setup_foreign_ca);
   RUN(test_default_dir);

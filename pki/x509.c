@@ -383,6 +383,8 @@ X509_CRL *ed_pki__make_crl(X509 *ca, EVP_PKEY *ca_key,
   return crl;
 }
 
+static int time_of(int64_t *out, const ASN1_TIME *t);
+
 int64_t ed_pki__crl_number(const X509_CRL *crl) {
   ASN1_INTEGER *n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
   uint64_t v = 0;
@@ -390,6 +392,13 @@ int64_t ed_pki__crl_number(const X509_CRL *crl) {
   ASN1_INTEGER_free(n);
   ERR_clear_error();
   return ok ? (int64_t)v : -1;
+}
+
+int ed_pki__crl_next_update(int64_t *out, const X509_CRL *crl) {
+  const ASN1_TIME *t = X509_CRL_get0_nextUpdate(crl);
+  int ok = t && time_of(out, t);
+  ERR_clear_error();
+  return ok;
 }
 
 /* ---- PEM ----------------------------------------------------------------- */

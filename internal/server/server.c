@@ -119,9 +119,10 @@ int ed_server_build_snapshot(struct ed_server *srv,
 }
 
 static void created_str(char *out, size_t len, unsigned created) {
-  snprintf(out, len, "%s%s%s", created & ED_PKI_DEV_CREATED_CA ? "ca," : "",
+  snprintf(out, len, "%s%s%s%s", created & ED_PKI_DEV_CREATED_CA ? "ca," : "",
            created & ED_PKI_DEV_CREATED_SERVER ? "server," : "",
-           created & ED_PKI_DEV_CREATED_CLIENT ? "dev-client," : "");
+           created & ED_PKI_DEV_CREATED_CLIENT ? "dev-client," : "",
+           created & ED_PKI_DEV_RENEWED_CRL ? "crl," : "");
   size_t n = strlen(out);
   if (n) out[n - 1] = '\0';
 }
