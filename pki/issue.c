@@ -525,15 +525,10 @@ static int dev_ca(const char *dir, unsigned *created, char *err,
 /* dev_crl_due: crl.pem is missing, unreadable, or has less than half its
  * validity (the index's crl_days) left before its nextUpdate. */
 static int dev_crl_due(struct ed_pki *pki) {
-  char *pem = NULL;
-  size_t len = 0;
   int64_t next = 0;
-  if (ed_pki__read(&pem, &len, pki->dir, "crl.pem", NULL, 0) != 0) return 1;
-  X509_CRL *crl = ed_pki__parse_crl(pem, len);
+  X509_CRL *crl = ed_pki__load_crl(pki);
   int ok = crl && ed_pki__crl_next_update(&next, crl);
   X509_CRL_free(crl);
-  free(pem);
-  ERR_clear_error();
   int64_t half = (int64_t)pki->idx.crl_days * 86400 / 2;
   return !ok || next - (int64_t)time(NULL) < half;
 }

@@ -428,17 +428,22 @@ int ed_pki__write_crl(struct ed_pki *pki) {
   return rc;
 }
 
+X509_CRL *ed_pki__load_crl(struct ed_pki *pki) {
+  char *pem = NULL;
+  size_t len = 0;
+  if (ed_pki__read(&pem, &len, pki->dir, "crl.pem", NULL, 0) != 0) return NULL;
+  X509_CRL *crl = ed_pki__parse_crl(pem, len);
+  free(pem);
+  ERR_clear_error();
+  return crl;
+}
+
 /* crl_current returns 1 if crl.pem carries the index's CRL number, i.e. no
  * revoke was interrupted between writing index.json and crl.pem. */
 static int crl_current(struct ed_pki *pki) {
-  char *pem = NULL;
-  size_t len = 0;
-  if (ed_pki__read(&pem, &len, pki->dir, "crl.pem", NULL, 0) != 0) return 0;
-  X509_CRL *crl = ed_pki__parse_crl(pem, len);
+  X509_CRL *crl = ed_pki__load_crl(pki);
   int64_t n = crl ? ed_pki__crl_number(crl) : -1;
   X509_CRL_free(crl);
-  free(pem);
-  ERR_clear_error();
   return n == pki->idx.crl_number;
 }
 

@@ -74,6 +74,9 @@ X509 *ed_pki__parse_cert(const char *pem, size_t len);
 EVP_PKEY *ed_pki__parse_key(const char *pem, size_t len);
 X509_CRL *ed_pki__parse_crl(const char *pem, size_t len);
 
+/* ed_pki__load_crl reads and parses |pki|'s crl.pem; NULL when missing or
+ * unreadable (the error queue cleared). Caller frees. */
+X509_CRL *ed_pki__load_crl(struct ed_pki *pki);
 /* ed_pki__crl_number returns |crl|'s CRL number, or -1. */
 int64_t ed_pki__crl_number(const X509_CRL *crl);
 /* ed_pki__crl_next_update sets |*out| to |crl|'s nextUpdate (Unix time);
