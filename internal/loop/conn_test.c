@@ -422,6 +422,36 @@ static void test_rst_after_last_flight_in_pool(void) {
   h_finish(&h);
 }
 
+/* ends_truncated: the client leaves (RST if |rst|, else FIN) while its
+ * step waits in the pool; the step runs, and the connection's one outcome
+ * is a truncated handshake (protocol), counted. After a FIN the client
+ * gets our FIN (and, if |silent|, not a byte before it). The test's end. */
+static void ends_truncated(struct harness *h, struct cli *c, int rst,
+                           int silent) {
+  CHECK_EQ(h->pool.queued, 1);
+  if (rst) {
+    cli_rst(c);
+  } else {
+    cli_fin(c);
+  }
+  h_pump(h);
+  CHECK_EQ(h_pool_run(h, 1), 1);
+  if (!rst) { /* our FIN follows; the peer's close ends it */
+    cli_recv(c);
+    CHECK(c->eof);
+    if (silent) CHECK_EQ(c->in.len, 0);
+    close(c->fd);
+    c->fd = -1;
+  }
+  pump_until_freed(h);
+  h_one_outcome(h, c, HS_FAILED, "protocol",
+                rst ? "connection reset during the handshake"
+                    : "connection closed during the handshake");
+  CHECK_EQ(hs_errors(h, ED_HS_PROTOCOL), 1);
+  cli_free(c);
+  h_finish(h);
+}
+
 /* Half a handshake, then FIN or RST while its step is pooled: one
  * "handshake failed" line, protocol (a truncated handshake). (Half a
  * ClientHello never reaches the pool: the first step waits for all of
@@ -442,27 +472,7 @@ static void test_fin_rst_mid_handshake_in_pool(void) {
     cli_send(&h, &c, flight.data, flight.len / 2);
     ed_buf_cleanup(&flight);
     h_pump(&h);
-    CHECK_EQ(h.pool.queued, 1);
-    if (rst) {
-      cli_rst(&c);
-    } else {
-      cli_fin(&c);
-    }
-    h_pump(&h);
-    CHECK_EQ(h_pool_run(&h, 1), 1);
-    if (!rst) { /* FIN: our FIN follows; the peer's close ends it */
-      cli_recv(&c);
-      CHECK(c.eof);
-      close(c.fd);
-      c.fd = -1;
-    }
-    pump_until_freed(&h);
-    h_one_outcome(&h, &c, HS_FAILED, "protocol",
-                  rst ? "connection reset during the handshake"
-                      : "connection closed during the handshake");
-    CHECK_EQ(hs_errors(&h, ED_HS_PROTOCOL), 1);
-    cli_free(&c);
-    h_finish(&h);
+    ends_truncated(&h, &c, rst, 0);
   }
 }
 
@@ -491,28 +501,7 @@ static void test_peer_gone_before_first_step(void) {
       CHECK_EQ(c.in.len, 0);
       h_pump(&h);
     }
-    CHECK_EQ(h.pool.queued, 1);
-    if (rst) {
-      cli_rst(&c);
-    } else {
-      cli_fin(&c);
-    }
-    h_pump(&h);
-    CHECK_EQ(h_pool_run(&h, 1), 1);
-    if (!rst) { /* nothing but our FIN */
-      cli_recv(&c);
-      CHECK(c.eof);
-      CHECK_EQ(c.in.len, 0);
-      close(c.fd);
-      c.fd = -1;
-    }
-    pump_until_freed(&h);
-    h_one_outcome(&h, &c, HS_FAILED, "protocol",
-                  rst ? "connection reset during the handshake"
-                      : "connection closed during the handshake");
-    CHECK_EQ(hs_errors(&h, ED_HS_PROTOCOL), 1);
-    cli_free(&c);
-    h_finish(&h);
+    ends_truncated(&h, &c, rst, 1);
   }
 }
 
