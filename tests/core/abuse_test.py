@@ -43,13 +43,21 @@ from tests.lib.memclient import MemClient
 HS_DELAY_MS = 300  # every pool step waits this long first (test hook)
 
 
-class AfterCloseNotifyTest(unittest.TestCase):
-    """Where the server meets the close_notify with the trailer already
-    waiting behind it, as it does under load: in the handshake's last step
-    (slowed in the pool: the trailer arrives meanwhile, and the loop stops
-    reading at one record), or after a stream large enough to fill the
-    socket buffers (backpressure: the server reads on only as the client
-    reads)."""
+def client_hello(ctx):
+    """The first flight (ClientHello) a client on |ctx| sends."""
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname="localhost")
+    try:
+        tls.do_handshake()
+    except ssl.SSLWantReadError:
+        return out.read()
+    raise AssertionError("the handshake did not wait for the server")
+
+
+class SlowPoolTest(unittest.TestCase):
+    """One server for the class whose every pool step first waits
+    HS_DELAY_MS (test hook): what the client sends next arrives while
+    the step is in the pool."""
 
     @classmethod
     def setUpClass(cls):
@@ -61,6 +69,15 @@ class AfterCloseNotifyTest(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         cls.srv.stop_clean()
+
+
+class AfterCloseNotifyTest(SlowPoolTest):
+    """Where the server meets the close_notify with the trailer already
+    waiting behind it, as it does under load: in the handshake's last step
+    (slowed in the pool: the trailer arrives meanwhile, and the loop stops
+    reading at one record), or after a stream large enough to fill the
+    socket buffers (backpressure: the server reads on only as the client
+    reads)."""
 
     def after_close(self, payload, trailer, with_finished=False):
         """Sends |payload|, close_notify and |trailer| in one go (behind
@@ -114,103 +131,67 @@ class AfterCloseNotifyTest(unittest.TestCase):
         self.after_close(b"z" * 1000, junk, with_finished=True)
 
 
-class GoneBeforeFirstStepTest(unittest.TestCase):
-    """A client sends its ClientHello and leaves (FIN) while the step that
-    would answer it waits in the pool (slowed: the FIN arrives
-    meanwhile). No client can finish a handshake without the server's
-    first flight, so the step stops at the server's signature: no
-    signature made for nobody, nothing sent, and the truncated handshake
-    is logged as before. Regression: the step ran and its flight (with
-    the server's signature) went out to a client that had gone. (After a
-    HelloRetryRequest, the same: internal/loop conn_test.)"""
+class FirstFlightThenFinTest(SlowPoolTest):
+    """A client sends its first flight and leaves (FIN) while the step
+    that would answer it waits in the pool (the FIN arrives meanwhile).
 
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = echod.Server(
-            "--workers", "1",
-            env={"ECHOD_TEST_HANDSHAKE_DELAY": "%dms" % HS_DELAY_MS})
-        cls.ctx = echod.client_context(**cls.srv.dev_client())
+    - An honest ClientHello: no client can finish a handshake without the
+      server's first flight, so the step stops at the server's signature:
+      no signature made for nobody, nothing sent, and the truncated
+      handshake is logged as before. Regression: the step ran and its
+      flight (with the server's signature) went out to a client that had
+      gone. (After a HelloRetryRequest, the same: internal/loop
+      conn_test.)
+    - A first flight the TLS engine refuses (plain HTTP on the TLS port, a
+      ClientHello with no version in common), as `printf ... | nc` or a
+      scanner sends it: the line still names what the client sent
+      (HTTP_REQUEST, UNSUPPORTED_PROTOCOL), as it does without the FIN.
+      On an idle server the loop often reads the bytes and the FIN before
+      the (lowest priority) pool thread runs the step; the delay makes
+      that certain. Regression (d0a1ad5, the first version of the change
+      above): the step was skipped and the line said "connection closed
+      during the handshake"."""
 
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop_clean()
-
-    def test_hello_then_fin(self):
+    def then_fin(self, first_flight):
+        """Sends |first_flight| and the FIN in one go; returns what came
+        back before the server's FIN, the error that ended reading (None:
+        the FIN) and the "handshake failed" line."""
         since = self.srv.log_offset()
-        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = self.ctx.wrap_bio(inc, out, server_hostname="localhost")
-        with self.assertRaises(ssl.SSLWantReadError):
-            tls.do_handshake()
-        got = b""
-        with socket.create_connection(("127.0.0.1", self.srv.port),
-                                      timeout=echod.scaled(10)) as raw:
-            raw.sendall(out.read())
-            raw.shutdown(socket.SHUT_WR)
-            while True:
-                b = raw.recv(65536)
-                if not b:
-                    break
-                got += b
-        self.assertEqual(got, b"", "the server answered a client that left")
-        echod.wait_until(lambda: self.srv.events("handshake failed", since),
-                         10, what="the handshake's failed line")
-        ev = self.srv.events("handshake failed", since)[0]
-        self.assertEqual(ev.get("reason"), "protocol", ev)
-        self.assertEqual(ev.get("detail"),
-                         "connection closed during the handshake", ev)
-        self.assertTrue(echod.serves(self.srv.port, self.ctx))
-
-
-class RefusedHelloThenFinTest(unittest.TestCase):
-    """A first flight the TLS engine refuses (plain HTTP on the TLS port, a
-    ClientHello with no version in common), sent with the client's FIN in
-    the same go, as `printf ... | nc` or a scanner does: the line still
-    names what the client sent (HTTP_REQUEST, UNSUPPORTED_PROTOCOL), as it
-    does without the FIN. On an idle server the loop often reads the
-    bytes and the FIN before the (lowest priority) pool thread runs the
-    step; the delay hook makes that certain. Regression (d0a1ad5): the
-    first step was skipped as abandoned and the line said "connection
-    closed during the handshake"."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = echod.Server(
-            "--workers", "1",
-            env={"ECHOD_TEST_HANDSHAKE_DELAY": "%dms" % HS_DELAY_MS})
-        cls.ctx = echod.client_context(**cls.srv.dev_client())
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.stop_clean()
-
-    def refused_detail(self, first_flight):
-        since = self.srv.log_offset()
+        got, err = b"", None
         with socket.create_connection(("127.0.0.1", self.srv.port),
                                       timeout=echod.scaled(10)) as raw:
             raw.sendall(first_flight)
             raw.shutdown(socket.SHUT_WR)
             try:
-                while raw.recv(65536):
-                    pass
-            except OSError:
-                pass
+                while True:
+                    b = raw.recv(65536)
+                    if not b:
+                        break
+                    got += b
+            except OSError as e:
+                err = e  # a reset after an alert
         echod.wait_until(lambda: self.srv.events("handshake failed", since),
                          10, what="the handshake's failed line")
-        return self.srv.events("handshake failed", since)[0]
+        return got, err, self.srv.events("handshake failed", since)[0]
+
+    def test_hello_then_fin(self):
+        got, err, ev = self.then_fin(client_hello(self.ctx))
+        self.assertEqual((got, err), (b"", None),
+                         "the server answered a client that left")
+        self.assertEqual((ev.get("reason"), ev.get("detail")),
+                         ("protocol", "connection closed during the handshake"),
+                         ev)
+        self.assertTrue(echod.serves(self.srv.port, self.ctx))
 
     def test_http_request_then_fin(self):
-        ev = self.refused_detail(b"GET / HTTP/1.0\r\n\r\n")
+        _, _, ev = self.then_fin(b"GET / HTTP/1.0\r\n\r\n")
         self.assertEqual((ev.get("reason"), ev.get("detail")),
                          ("protocol", "HTTP_REQUEST"), ev)
 
     def test_tls12_hello_then_fin(self):
         ctx = echod.client_context(max_version=ssl.TLSVersion.TLSv1_2,
                                    **self.srv.dev_client())
-        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = ctx.wrap_bio(inc, out, server_hostname="localhost")
-        with self.assertRaises(ssl.SSLWantReadError):
-            tls.do_handshake()
-        ev = self.refused_detail(out.read())
+        _, _, ev = self.then_fin(client_hello(ctx))
         self.assertEqual((ev.get("reason"), ev.get("detail")),
                          ("protocol", "UNSUPPORTED_PROTOCOL"), ev)
 
@@ -391,14 +372,10 @@ class BrokenRecordsTest(unittest.TestCase):
         protocol, named by the record layer. Regression: reason=other
         detail=BAD_DECRYPT, the cipher's error, as if the server failed."""
         since = self.srv.log_offset()
-        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = self.ctx.wrap_bio(inc, out, server_hostname="localhost")
-        with self.assertRaises(ssl.SSLWantReadError):
-            tls.do_handshake()
         forged = b"\x17\x03\x03\x00\x30" + bytes(range(48))
         with socket.create_connection(("127.0.0.1", self.srv.port),
                                       timeout=echod.scaled(10)) as raw:
-            raw.sendall(out.read() + forged)
+            raw.sendall(client_hello(self.ctx) + forged)
             while raw.recv(65536):  # the flight, the alert, then the FIN
                 pass
         echod.wait_until(lambda: self.srv.events("handshake failed", since),
