@@ -105,12 +105,56 @@ void ed_tls_conn_free(struct ed_tls_conn *c) {
   free(c);
 }
 
+/* failing_error: the queued error that names what went wrong. BoringSSL
+ * queues a failure's cause before its verdict: a record that does not
+ * verify is the cipher's BAD_DECRYPT, then the record layer's
+ * DECRYPTION_FAILED_OR_BAD_RECORD_MAC. The TLS library's own entry, the
+ * last it queued, says what the peer did; without one, the first. */
+static uint32_t failing_error(void) {
+  uint32_t last = ERR_peek_last_error();
+  return ERR_GET_LIB(last) == ERR_LIB_SSL ? last : ERR_peek_error();
+}
+
+/* plaintext_alert: a TLS 1.3 client that refuses the server's flight may
+ * send its alert unencrypted after the server has switched to handshake
+ * keys (OpenSSL's client does, before it switches its own), and the
+ * engine fails on it as a record that does not decrypt. No encrypted
+ * record is 2 bytes long, so an alert record of length 2 that ends where
+ * the engine stopped reading (it reads a record's header, then exactly
+ * its body) is that alert. Returns its description, or -1. */
+static int plaintext_alert(const struct ed_tls_io *io) {
+  if (io->in_used < SSL3_RT_HEADER_LENGTH + 2) return -1;
+  const uint8_t *rec = io->in + io->in_used - (SSL3_RT_HEADER_LENGTH + 2);
+  if (rec[0] != SSL3_RT_ALERT || rec[1] != 3 || rec[3] != 0 || rec[4] != 2)
+    return -1;
+  return rec[6];
+}
+
+/* name_plaintext_alert records a plaintext alert the engine failed on
+ * as what it is: the detail BoringSSL gives the same alert encrypted
+ * (TLSV1_ALERT_UNKNOWN_CA, ...). */
+static void name_plaintext_alert(struct ed_tls_conn *c,
+                                 const struct ed_tls_io *io) {
+  uint32_t e = failing_error();
+  if (c->have_reason || ERR_GET_LIB(e) != ERR_LIB_SSL ||
+      ERR_GET_REASON(e) != SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC) {
+    return;
+  }
+  int alert = plaintext_alert(io);
+  if (alert < 0) return;
+  c->reason = ED_HS_PROTOCOL;
+  c->detail = ERR_reason_error_string(
+      ERR_PACK(ERR_LIB_SSL, SSL_AD_REASON_OFFSET + alert));
+  c->have_reason = 1;
+}
+
 int ed_tls_conn_handshake(struct ed_tls_conn *c, struct ed_tls_io *io) {
   c->io = io;
   int r = SSL_do_handshake(c->ssl);
   c->io = NULL;
   if (r == 1) return 1;
   if (SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ) return 0;
+  name_plaintext_alert(c, io);
   return ED_E_TLS;
 }
 
@@ -213,16 +257,6 @@ static enum ed_hs_reason reason_from_err(uint32_t e) {
     default:
       return ED_HS_PROTOCOL;
   }
-}
-
-/* failing_error: the queued error that names what went wrong. BoringSSL
- * queues a failure's cause before its verdict: a record that does not
- * verify is the cipher's BAD_DECRYPT, then the record layer's
- * DECRYPTION_FAILED_OR_BAD_RECORD_MAC. The TLS library's own entry, the
- * last it queued, says what the peer did; without one, the first. */
-static uint32_t failing_error(void) {
-  uint32_t last = ERR_peek_last_error();
-  return ERR_GET_LIB(last) == ERR_LIB_SSL ? last : ERR_peek_error();
 }
 
 enum ed_hs_reason ed_tls_conn_failure(struct ed_tls_conn *c,

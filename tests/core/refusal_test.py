@@ -199,6 +199,26 @@ class RefusalTest(unittest.TestCase):
                         "expected an alert record, got %r" % reply[:16])
         self.assert_still_serving()
 
+    def test_client_refuses_server_certificate(self):
+        # A client that does not trust the server (here: it trusts only the
+        # rogue CA) sends its alert. A TLS 1.3 client from OpenSSL sends it
+        # in plaintext, after the server has switched to handshake keys;
+        # the server names the client's alert, not a record that failed to
+        # decrypt. (TLS 1.2's alert comes before the client's keys change.)
+        ctx = echod.client_context(ca=self.rogue.ca_pem,
+                                   cert=self.ca.path("alice"),
+                                   key=self.ca.path("alice", "key"))
+        with echod.Server(*self.ca.server_flags(crl=self.crl),
+                          "--tls-min", "1.2") as srv:
+            for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+                with self.subTest(version=version):
+                    ctx.minimum_version = ctx.maximum_version = version
+                    _, lport = echod.refused_alert(srv.port, ctx)
+                    ev = srv.handshake_failure_event(lport)
+                    self.assertEqual(ev.get("reason"), "protocol", ev)
+                    self.assertEqual(ev.get("detail"),
+                                     "TLSV1_ALERT_UNKNOWN_CA", ev)
+            self.assert_still_serving(srv)
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)
