@@ -112,7 +112,8 @@ struct pipe_state {
 
 /* server_ended explains a session the server closed first (its
  * close_notify before ours). The wire says no more: a drain, `echoctl
- * kill` and --idle-timeout all send a bare close_notify. */
+ * kill`, --idle-timeout and the re-check after a reload (revoked, off
+ * the allow-list) all send a bare close_notify. */
 static int server_ended(struct ed_client_conn *c) {
   char echoed[96];
   if (c->sent == 0)
@@ -125,8 +126,10 @@ static int server_ended(struct ed_client_conn *c) {
              (unsigned long long)c->recvd, (unsigned long long)c->sent);
   ed_client__say(c,
                  "echo-client: the server ended the session: the server is "
-                 "shutting down, or its operator or idle timeout closed this "
-                 "session (%s)",
+                 "shutting down, its operator or idle timeout closed this "
+                 "session, or a reload found this client's certificate "
+                 "revoked or no longer allowed (%s); the server's log says "
+                 "which",
                  echoed);
   return ED_E_CLOSED;
 }

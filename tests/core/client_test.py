@@ -121,47 +121,71 @@ class ClientTest(unittest.TestCase):
                              "--max-connections")
         self.assertNotIn("verification", r.stderr)
 
+    def ended_by_server(self, srv, end):
+        """Runs a --pipe client against |srv|, sends 16 bytes, waits for
+        their echo, calls end() while the client waits on stdin, and
+        returns the client's (exit code, stderr)."""
+        env = dict(os.environ, ECHOD_STATE_DIR=srv.state_dir)
+        p = echod._track(subprocess.Popen(
+            [echod.binary("cmd/client"), "--connect",
+             "127.0.0.1:%d" % srv.port, "--pipe"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, env=env))
+        try:
+            p.stdin.write(b"before the end..")
+            p.stdin.flush()
+            out = b""
+            deadline = time.monotonic() + echod.scaled(10)
+            while len(out) < 16 and time.monotonic() < deadline:
+                ready, _, _ = select.select([p.stdout], [], [], 0.5)
+                if ready:
+                    chunk = os.read(p.stdout.fileno(), 100)
+                    if not chunk:
+                        break
+                    out += chunk
+            self.assertEqual(out, b"before the end..")
+            end()
+            rc = p.wait(timeout=echod.scaled(15))
+            err = p.stderr.read().decode()
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait(5)
+            p.stdin.close()
+            p.stdout.close()
+            p.stderr.close()
+            echod._untrack(p)
+        return rc, err
+
     def test_server_shutting_down(self):
         """A drain (SIGTERM) while the client waits on stdin: "the server
         is shutting down", not "echoing 0 of 0 bytes"."""
         with echod.Server(state_dir=self.srv.state_dir) as srv:
-            env = dict(os.environ, ECHOD_STATE_DIR=self.srv.state_dir)
-            p = echod._track(subprocess.Popen(
-                [echod.binary("cmd/client"), "--connect",
-                 "127.0.0.1:%d" % srv.port, "--pipe"],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, env=env))
-            try:
-                p.stdin.write(b"before the drain")
-                p.stdin.flush()
-                out = b""
-                deadline = time.monotonic() + echod.scaled(10)
-                while (len(out) < len(b"before the drain")
-                       and time.monotonic() < deadline):
-                    ready, _, _ = select.select([p.stdout], [], [], 0.5)
-                    if ready:
-                        chunk = os.read(p.stdout.fileno(), 100)
-                        if not chunk:
-                            break
-                        out += chunk
-                self.assertEqual(out, b"before the drain")
-                srv.signal(signal.SIGTERM)
-                rc = p.wait(timeout=echod.scaled(15))
-                err = p.stderr.read().decode()
-            finally:
-                if p.poll() is None:
-                    p.kill()
-                    p.wait(5)
-                p.stdin.close()
-                p.stdout.close()
-                p.stderr.close()
-                echod._untrack(p)
+            rc, err = self.ended_by_server(
+                srv, lambda: srv.signal(signal.SIGTERM))
             self.assertEqual(srv.wait_exit(15), 0)
         self.assertEqual(rc, 1, err)
         self.assertIn("the server ended the session: the server is shutting "
                       "down", err)
         self.assertIn("all 16 bytes sent were echoed", err)
         self.assertNotIn("0 of 0", err)
+
+    def test_session_closed_by_revocation(self):
+        """Revoked, then a reload: the server's re-check closes the live
+        session with a bare close_notify; the client names revocation
+        among the causes."""
+        state = echod.tmpdir("state-")
+        with echod.Server(state_dir=state) as srv:
+            def revoke_and_reload():
+                echod.run_pki(["revoke", "dev-client"], state_dir=state)
+                srv.wait_log(r'msg="session closed"[^\n]*reason=revoked',
+                             15)
+            rc, err = self.ended_by_server(srv, revoke_and_reload)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("the server ended the session", err)
+        self.assertIn("a reload found this client's certificate revoked or "
+                      "no longer allowed", err)
+        self.assertIn("all 16 bytes sent were echoed", err)
 
     def test_missing_dev_certificates(self):
         empty = echod.tmpdir("state-")
