@@ -566,11 +566,13 @@ int ed_echoctl_connect_any(int *out_fd, size_t *out_index,
     ed_buf_printf(&b, "%s %s (%s: %s)", i ? "," : "", places->path[i],
                   places->from[i], strerror(e));
   }
+  char server[64];
+  ed_tool_cmd(server, sizeof(server), ED_TOOL_SERVER, 0);
   snprintf(err, err_len,
-           "%s; is echod running? Start it (`systemctl start echod`, or "
-           "`echod`), or point echoctl at its socket with --socket PATH or "
-           "--state-dir DIR%s",
+           "%s; is echod running? Start it (%s`%s`), or point echoctl at its "
+           "socket with --socket PATH or --state-dir DIR%s",
            ed_buf_cstr(&b),
+           ed_tool_under_bazel() ? "" : "`systemctl start echod`, or ", server,
            denied ? "; a socket that denied permission belongs to another "
                     "user: run echoctl as the server's user (or root)"
                   : "");

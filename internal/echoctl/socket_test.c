@@ -90,6 +90,12 @@ static void test_first_that_answers(void) {
   if (!strstr(err, want)) fprintf(stderr, "  got: %s\n  want: %s\n", err, want);
   CHECK(strstr(err, "systemctl start echod") != NULL);
   CHECK(strstr(err, "another user") == NULL);
+  /* Under `bazel run`, the server's bazel run form. */
+  setenv("BUILD_WORKSPACE_DIRECTORY", dir, 1);
+  CHECK_EQ(ed_echoctl_connect_any(&fd, &i, &p, err, sizeof(err)), ED_E_IO);
+  unsetenv("BUILD_WORKSPACE_DIRECTORY");
+  CHECK(strstr(err, "Start it (`bazel run //cmd:server`)") != NULL);
+  CHECK(strstr(err, "systemctl") == NULL);
 
   /* A socket in a directory this user may not enter (skipped as root,
    * who may enter any). */
