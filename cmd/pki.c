@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "internal/base/base.h"
@@ -38,6 +39,7 @@ enum {
   O_OUT = 1 << 15,
   O_ROTATE = 1 << 16,
   O_KEEP = 1 << 17,
+  O_IF_DUE = 1 << 18,
 };
 
 static const struct {
@@ -50,7 +52,7 @@ static const struct {
     {"force", O_FORCE, 0},   {"dns", O_DNS, 1},     {"ip", O_IP, 1},
     {"uri", O_URI, 1},       {"email", O_EMAIL, 1}, {"replace", O_REPLACE, 0},
     {"reason", O_REASON, 1}, {"json", O_JSON, 0},   {"out", O_OUT, 1},
-    {"rotate", O_ROTATE, 0}, {"keep", O_KEEP, 1},
+    {"rotate", O_ROTATE, 0}, {"keep", O_KEEP, 1},   {"if-due", O_IF_DUE, 0},
 };
 
 struct list {
@@ -345,6 +347,17 @@ static int cmd_crl(struct args *a) {
   struct ed_pki *pki = NULL;
   if (!rc) rc = open_ca(&pki, a);
   if (rc) return rc;
+  int64_t next = 0;
+  if ((a->seen & O_IF_DUE) &&
+      !ed_pki_crl_due(pki, (int64_t)time(NULL), &next)) {
+    char until[32];
+    printf(
+        "%s/crl.pem is valid until %s, over half its validity left; not "
+        "re-signed\n",
+        ed_pki_dir(pki), ed_pki_time_str(until, sizeof(until), next));
+    ed_pki_free(pki);
+    return 0;
+  }
   rc = ed_pki_crl(pki, days);
   if (rc) {
     rc = fail(rc, ed_pki_last_error(pki));
@@ -582,11 +595,13 @@ static const struct command commands[] = {
      "  --reason REASON  unspecified (default), keyCompromise, cACompromise,\n"
      "                   affiliationChanged, superseded,\n"
      "                   cessationOfOperation, privilegeWithdrawn\n"},
-    {"crl", O_DIR | O_HELP | O_DAYS, cmd_crl,
-     "usage: echo-pki crl [--dir DIR] [--days N]\n"
+    {"crl", O_DIR | O_HELP | O_DAYS | O_IF_DUE, cmd_crl,
+     "usage: echo-pki crl [--dir DIR] [--days N] [--if-due]\n"
      "Re-sign crl.pem with the next CRL number.\n"
      "  --days N         nextUpdate N days from now (default: as last time,\n"
-     "                   7 at first)\n"},
+     "                   7 at first)\n"
+     "  --if-due         only when less than half its validity is left (or\n"
+     "                   crl.pem is unreadable); for a daily timer\n"},
     {"list", O_DIR | O_HELP | O_JSON, cmd_list,
      "usage: echo-pki list [--dir DIR] [--json]\n"
      "List issued certificates: name, role, serial, not-after, revoked.\n"},

@@ -8,7 +8,10 @@
 #   once echod sent READY=1; `systemctl status` shows its STATUS= line; the
 #   process runs as echod with no capabilities, no_new_privs and a seccomp
 #   filter; `echoctl status` (no flags) and an echo work; `systemctl
-#   reload` succeeds and STATUS= names the reload; the process metrics can
+#   reload` succeeds and STATUS= names the reload; echod-crl.timer is
+#   enabled and waiting, and echod-crl.service (hardened, as echod) leaves
+#   a fresh CRL alone and re-signs a due one, which echod then reloads by
+#   its file watch; the process metrics can
 #   read /proc; `echoctl upgrade` hands over (MAINPID=); `systemctl stop`
 #   drains, exits 0, leaves no process for systemd to kill and removes
 #   /run/echod; `dpkg -P` removes the enablement symlink.
@@ -43,6 +46,13 @@ if [ "$(systemctl is-enabled echod)" = disabled ] && [ "$(show ActiveState)" = i
 	pass "installed; the unit is neither enabled nor started by the package"
 else
 	fail "after install: $(systemctl is-enabled echod), $(show ActiveState)"
+fi
+
+if [ "$(systemctl is-enabled echod-crl.timer)" = enabled ] &&
+	[ "$(systemctl show -p ActiveState --value echod-crl.timer)" = active ]; then
+	pass "echod-crl.timer enabled and started by the package"
+else
+	fail "echod-crl.timer: $(systemctl is-enabled echod-crl.timer), $(systemctl show -p ActiveState --value echod-crl.timer)"
 fi
 
 if systemctl enable --now echod >/tmp/start.log 2>&1 && [ "$(show ActiveState)" = active ] &&
@@ -81,6 +91,43 @@ else
 	cat /tmp/echo.err
 	fail "echo through the service"
 fi
+# The CRL service: nothing to do on a fresh CRL; a due one (a day left of
+# the CA's seven) is re-signed, and echod reloads it by itself.
+crlsvc() { systemctl show -p "$1" --value echod-crl.service; }
+# (No openssl in this container: the file's hash tells a re-signed CRL.)
+crl_hash() { sha256sum $pki/crl.pem | cut -c1-12; }
+before=$(crl_hash)
+if systemctl start echod-crl.service && [ "$(crlsvc Result)" = success ] &&
+	[ "$(crl_hash)" = "$before" ] &&
+	journalctl -u echod-crl --no-pager | grep 'not re-signed' >/dev/null; then
+	pass "echod-crl.service: a fresh CRL left alone (sha256 $before...)"
+else
+	journalctl -u echod-crl --no-pager | tail -n 10
+	fail "echod-crl.service on a fresh CRL: Result=$(crlsvc Result), sha256 $before -> $(crl_hash)"
+fi
+runuser -u echod -- env ECHOD_STATE_DIR=/var/lib/echod echo-pki crl --days 1 >/dev/null &&
+	sed -i 's/"crl_days":[[:space:]]*1\([^0-9]\)/"crl_days": 7\1/' $pki/index.json
+due=$(crl_hash)
+cursor=$(journalctl -n 0 --show-cursor --no-pager | sed -n 's/^-- cursor: //p')
+if systemctl start echod-crl.service && [ "$(crlsvc Result)" = success ] &&
+	[ "$(crl_hash)" != "$due" ]; then
+	for _ in $(seq 1 50); do
+		journalctl -u echod --no-pager --after-cursor "$cursor" |
+			grep 'msg=reloaded trigger=watch' >/dev/null && break
+		sleep 0.1
+	done
+	if journalctl -u echod --no-pager --after-cursor "$cursor" |
+		grep 'msg=reloaded trigger=watch' >/dev/null; then
+		pass "echod-crl.service re-signed a due CRL (sha256 $due... -> $(crl_hash)...); echod reloaded it"
+	else
+		journalctl -u echod --no-pager --after-cursor "$cursor" | tail -n 10
+		fail "echod did not reload the re-signed CRL (journal above)"
+	fi
+else
+	journalctl -u echod-crl --no-pager | tail -n 10
+	fail "echod-crl.service on a due CRL: Result=$(crlsvc Result), sha256 $due -> $(crl_hash)"
+fi
+
 if echoctl metrics | grep -qE '^process_start_time_seconds [0-9]'; then
 	pass "the process metrics read /proc under the unit's sandbox"
 else

@@ -70,6 +70,8 @@ dpkg-deb -c "$deb" | awk '{print $1, $2, $6}' | sed 's|\./||' | sort >"$tmp/cont
 cat >"$tmp/want" <<'EOF'
 -rw-r--r-- root/root etc/echod/config.example.jsonc
 -rw-r--r-- root/root etc/echod/config.json
+-rw-r--r-- root/root lib/systemd/system/echod-crl.service
+-rw-r--r-- root/root lib/systemd/system/echod-crl.timer
 -rw-r--r-- root/root lib/systemd/system/echod.service
 -rw-r--r-- root/root lib/systemd/system/echod.socket
 -rw-r--r-- root/root usr/share/bash-completion/completions/echo-pki
@@ -90,7 +92,7 @@ EOF
 grep -v '^d' "$tmp/contents" | sort >"$tmp/files"
 sort -o "$tmp/want" "$tmp/want"
 if diff -u "$tmp/want" "$tmp/files"; then
-	pass "contents: the five tools, two units, /etc/echod, man pages, completions, docs"
+	pass "contents: the five tools, four units, /etc/echod, man pages, completions, docs"
 else
 	fail "contents differ from the list above (diff: - expected, + found)"
 fi

@@ -14,12 +14,20 @@
 #      package's /etc/echod/config.json, prints a configuration with the
 #      admin socket in the RuntimeDirectory and the state directory in the
 #      StateDirectory (--print-config).
+#   5. echod-crl.service and echod-crl.timer (the CRL of the CA in
+#      /var/lib/echod, re-signed when due): verified the same way, exposure
+#      at or below 1.0, a daily persistent timer, and a service that runs
+#      `echo-pki crl --if-due` as echod on the package's state directory,
+#      only where that holds a CA, with no network.
 # Skips (exit 0, with a message) only when systemd-analyze is not installed.
 set -euo pipefail
 
 srcdir=${TEST_SRCDIR:-$(cd "$(dirname "$0")/.." && pwd)/..}
 unit="$srcdir/echod/deploy/systemd/echod.service"
 socket_unit="$srcdir/echod/deploy/systemd/echod.socket"
+crl_unit="$srcdir/echod/deploy/systemd/echod-crl.service"
+crl_timer="$srcdir/echod/deploy/systemd/echod-crl.timer"
+pki="$srcdir/echod/cmd/pki"
 config="$srcdir/echod/deploy/debian/config.json"
 server="$srcdir/echod/cmd/server"
 tmp=$(mktemp -d "${TEST_TMPDIR:-/tmp}/systemd-unit.XXXXXX")
@@ -32,6 +40,8 @@ fail() { printf 'FAIL %s\n' "$*"; failures=$((failures + 1)); }
 [ -f "$unit" ] || { echo "FAIL unit not found at $unit"; exit 1; }
 [ -f "$socket_unit" ] || { echo "FAIL socket unit not found at $socket_unit"; exit 1; }
 [ -x "$server" ] || { echo "FAIL echod not found at $server"; exit 1; }
+[ -f "$crl_unit" ] && [ -f "$crl_timer" ] || { echo "FAIL echod-crl units not found"; exit 1; }
+[ -x "$pki" ] || { echo "FAIL echo-pki not found at $pki"; exit 1; }
 
 if ! command -v systemd-analyze >/dev/null; then
 	echo "SKIP systemd-analyze is not installed (apt-get install systemd); the unit was NOT verified"
@@ -42,8 +52,9 @@ fi
 root="$tmp/root"
 mkdir -p "$root/usr/bin" "$root/bin" "$root/lib/systemd"
 cp -r /lib/systemd/system "$root/lib/systemd/"
-cp "$unit" "$socket_unit" "$root/lib/systemd/system/"
+cp "$unit" "$socket_unit" "$crl_unit" "$crl_timer" "$root/lib/systemd/system/"
 cp "$server" "$root/usr/bin/echod"
+cp "$pki" "$root/usr/bin/echo-pki"
 cp /bin/kill "$root/bin/kill"
 if systemd-analyze verify --man=no --root="$root" echod.service echod.socket \
 	>"$tmp/verify.out" 2>&1 && [ ! -s "$tmp/verify.out" ]; then
@@ -133,6 +144,47 @@ EOF
 else
 	cat "$tmp/config.err"
 	fail "echod rejects the unit's command line: $execstart"
+fi
+
+# 5. the CRL units.
+if systemd-analyze verify --man=no --root="$root" echod-crl.service echod-crl.timer \
+	>"$tmp/verify-crl.out" 2>&1 && [ ! -s "$tmp/verify-crl.out" ]; then
+	pass "systemd-analyze verify echod-crl.service echod-crl.timer: no errors, no warnings"
+else
+	cat "$tmp/verify-crl.out"
+	fail "systemd-analyze verify of the CRL units (output above)"
+fi
+if systemd-analyze security --offline=yes --root="$root" --threshold=10 echod-crl.service \
+	>"$tmp/security-crl.out" 2>&1; then
+	pass "systemd-analyze security echod-crl.service: $(grep -o 'Overall exposure level.*' "$tmp/security-crl.out")"
+else
+	grep -E '^✗|Overall' "$tmp/security-crl.out" || cat "$tmp/security-crl.out"
+	fail "systemd-analyze security: echod-crl.service exposure above 1.0"
+fi
+for line in "Type=oneshot" "User=echod" "Group=echod" "StateDirectory=echod" \
+	"Environment=ECHOD_STATE_DIR=/var/lib/echod" \
+	"ExecStart=/usr/bin/echo-pki crl --if-due" \
+	"ConditionPathExists=/var/lib/echod/pki/ca.key" "PrivateNetwork=yes" \
+	"NoNewPrivileges=yes" "ProtectSystem=strict"; do
+	grep -qxF -- "$line" "$crl_unit" && pass "echod-crl.service has $line" ||
+		fail "echod-crl.service lacks $line"
+done
+for line in "OnCalendar=daily" "Persistent=true" "WantedBy=timers.target"; do
+	grep -qxF -- "$line" "$crl_timer" && pass "echod-crl.timer has $line" ||
+		fail "echod-crl.timer lacks $line"
+done
+# The state directory both services name is the one echod uses.
+if [ "$(sed -n 's/^StateDirectory=//p' "$unit")" = "$(sed -n 's/^StateDirectory=//p' "$crl_unit")" ] &&
+	[ "$(sed -n 's/^StateDirectoryMode=//p' "$unit")" = "$(sed -n 's/^StateDirectoryMode=//p' "$crl_unit")" ]; then
+	pass "echod-crl.service shares echod.service's StateDirectory= and its mode"
+else
+	fail "echod-crl.service and echod.service disagree on StateDirectory=/StateDirectoryMode="
+fi
+# echo-pki accepts the service's command line.
+if "$pki" crl --help 2>&1 | grep -q -- '--if-due'; then
+	pass "echo-pki crl takes --if-due"
+else
+	fail "echo-pki crl --help does not list --if-due"
 fi
 
 [ $failures = 0 ] || { echo "$failures check(s) failed"; exit 1; }

@@ -522,17 +522,6 @@ static int dev_ca(const char *dir, unsigned *created, char *err,
   return rc;
 }
 
-/* dev_crl_due: crl.pem is missing, unreadable, or has less than half its
- * validity (the index's crl_days) left before its nextUpdate. */
-static int dev_crl_due(struct ed_pki *pki) {
-  int64_t next = 0;
-  X509_CRL *crl = ed_pki__load_crl(pki);
-  int ok = crl && ed_pki__crl_next_update(&next, crl);
-  X509_CRL_free(crl);
-  int64_t half = (int64_t)pki->idx.crl_days * 86400 / 2;
-  return !ok || next - (int64_t)time(NULL) < half;
-}
-
 int ed_pki_dev_setup(struct ed_pki_dev_paths *out_paths, const char *dir,
                      char *err, size_t err_len) {
   char d[ED_PKI_PATH_MAX], warning[ED_PKI_ERR_LEN] = "";
@@ -567,7 +556,7 @@ int ed_pki_dev_setup(struct ed_pki_dev_paths *out_paths, const char *dir,
   if (!rc && cli == ED_E_NOTFOUND)
     rc = dev_issue(pki, ED_PKI_DEV_CLIENT_NAME, ED_PKI_CLIENT, &made_client,
                    err, err_len);
-  if (!rc && dev_crl_due(pki)) {
+  if (!rc && ed_pki_crl_due(pki, (int64_t)time(NULL), NULL)) {
     rc = ed_pki_crl(pki, 0);
     if (rc) snprintf(err, err_len, "%s", ed_pki_last_error(pki));
     if (!rc) created |= ED_PKI_DEV_RENEWED_CRL;

@@ -474,6 +474,15 @@ int ed_pki_crl(struct ed_pki *pki, int days) {
   return rc;
 }
 
+int ed_pki_crl_due(struct ed_pki *pki, int64_t now, int64_t *out_next_update) {
+  int64_t next = 0;
+  X509_CRL *crl = ed_pki__load_crl(pki);
+  int ok = crl && ed_pki__crl_next_update(&next, crl);
+  X509_CRL_free(crl);
+  if (out_next_update) *out_next_update = ok ? next : 0;
+  return !ok || next - now < (int64_t)pki->idx.crl_days * 86400 / 2;
+}
+
 /* ---- finding certificates ------------------------------------------------ */
 
 /* ed_pki__find_name returns the index of the newest entry named |name|,

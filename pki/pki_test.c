@@ -688,6 +688,37 @@ static void test_dev_setup_renews_crl(void) {
   free(base);
 }
 
+/* test_crl_due: due once less than half the index's CRL days (7) are
+ * left, or when crl.pem is unreadable; its nextUpdate is reported. */
+static void test_crl_due(void) {
+  char *base = pkit_tmpdir("crldue");
+  char dir[1100];
+  snprintf(dir, sizeof(dir), "%s/pki", base);
+  struct ed_pki_dev_paths p;
+  CHECK_EQ(ed_pki_dev_setup(&p, dir, err, sizeof(err)), 0);
+  struct ed_testca *ca = ed_testca_new(dir);
+  CHECK(ca != NULL);
+  if (!ca) return;
+  struct ed_pki *pki = ed_testca_pki(ca);
+  int64_t now = (int64_t)time(NULL), next = -1;
+  CHECK_EQ(ed_pki_crl_due(pki, now, &next), 0);
+  CHECK(next > now + 6 * 86400 && next <= now + 7 * 86400 + 60);
+  /* 3.5 days on, exactly half is left; a minute later, less. */
+  CHECK_EQ(ed_pki_crl_due(pki, next - 7 * 86400 / 2, NULL), 0);
+  CHECK_EQ(ed_pki_crl_due(pki, next - 7 * 86400 / 2 + 60, NULL), 1);
+  CHECK_EQ(ed_testca_write_crl(ca, pkit_path(dir, "crl.pem"), NULL, 0, 2), 0);
+  CHECK_EQ(ed_pki_crl_due(pki, now, NULL), 1);
+  CHECK_EQ(ed_pki_crl(pki, 0), 0);
+  CHECK_EQ(ed_pki_crl_due(pki, now, NULL), 0);
+  FILE *f = fopen(pkit_path(dir, "crl.pem"), "w");
+  CHECK(f != NULL);
+  if (f) fclose(f);
+  CHECK_EQ(ed_pki_crl_due(pki, now, &next), 1);
+  CHECK_EQ(next, 0);
+  ed_testca_free(ca);
+  free(base);
+}
+
 /* test_dev_setup_replaces_nothing: what exists and does not match the
  * index is reported, never re-issued, replaced or revoked (issue 13: a
  * certificate renamed over server.pem was re-issued and the operator's
@@ -815,6 +846,7 @@ int main(void) {
   RUN(test_leaf_clamped_to_ca);
   RUN(test_dev_setup);
   RUN(test_dev_setup_renews_crl);
+  RUN(test_crl_due);
   RUN(test_dev_setup_replaces_nothing);
   RUN(test_dev_setup_foreign_ca);
   RUN(test_default_dir);

@@ -275,6 +275,27 @@ class PkiTest(unittest.TestCase):
         rc, out = self.verify("bob.pem", "sslclient", crl=True)
         self.assertIn("certificate revoked", out)
 
+    def test_crl_if_due(self):
+        # A fresh CRL is left alone (same bytes, exit 0, says why); a
+        # missing one is written. When less than half is left:
+        # pki_test test_crl_due.
+        self.init()
+        with open(self.path("crl.pem"), "rb") as f:
+            before = f.read()
+        _, out, _ = self.pki("crl", "--if-due")
+        self.assertIn("over half its validity left; not re-signed", out)
+        with open(self.path("crl.pem"), "rb") as f:
+            self.assertEqual(f.read(), before)
+        os.unlink(self.path("crl.pem"))
+        _, out, _ = self.pki("crl", "--if-due")
+        self.assertIn("wrote", out)
+        rc, out, err = self.openssl("crl", "-noout", "-crlnumber", "-in",
+                                    self.path("crl.pem"), "-CAfile",
+                                    self.path("ca.pem"))
+        self.assertEqual(rc, 0, err)
+        self.assertIn("verify OK", out + err)
+        self.assertEqual(out.strip(), "crlNumber=0x02")
+
     def test_concurrent_issues_all_recorded(self):
         # Writers serialise on the directory's lock: no update is lost.
         self.init()
