@@ -17,14 +17,17 @@ class AbandonTest(unittest.TestCase):
     def test_quick_round(self):
         bindir = os.path.join(echod.runfiles_dir(), echod.WORKSPACE)
         cpu = (os.cpu_count() or 1) - 1
+        tmp = echod.tmpdir("abandon-tmp-")
         r = subprocess.run(
             [sys.executable, os.path.join(bindir, "tools", "bench", "abandon"),
              "--bin-dir", bindir, "--ab", bindir, "--clients", "20",
              "--rounds", "2", "--key-type", "p256", "--server-cpu", str(cpu),
              "--json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            timeout=echod.scaled(120))
+            env=dict(os.environ, TMPDIR=tmp), timeout=echod.scaled(120))
         self.assertEqual(r.returncode, 0, r.stderr)
+        # Its work directory (a CA with its private key) is gone.
+        self.assertEqual(os.listdir(tmp), [])
         lines = r.stdout.strip().splitlines()
         self.assertEqual(len(lines), 3, r.stdout)
         self.assertIn("20 clients left, then one honest handshake", lines[0])
