@@ -34,6 +34,12 @@ COMMA_EMAIL = "mallory,admin@example.com"
 LONG_CN = "".join("%04d-" % i for i in range(40))  # 200 bytes
 QUOTED_CN = 'q "x"=1 \\ y'  # printable, but every logfmt special
 ESC_CN = "\x1b[31mred\nroot\u009b"  # a terminal's escapes, a newline, CSI
+# What anyone can put in a certificate no CA of ours signed: 80,000
+# control bytes, each written \xNN (4 bytes) in the log.
+HUGE_CN = "\x01" * 80000
+# Where the journal (journald.conf LineMax=, default 48K) and container
+# runtimes (Docker, CRI: 16 KiB) cut a line into records of their own.
+LINE_SPLIT = 16 * 1024
 
 
 class IdentityAttacksTest(unittest.TestCase):
@@ -57,6 +63,7 @@ class IdentityAttacksTest(unittest.TestCase):
         ca.issue("esc-cn", cn=ESC_CN)
         rogue = cls.rogue = Mint(echod.tmpdir("rogue-"), "rogue root")
         rogue.issue("alice")
+        rogue.issue("huge-cn", cn=HUGE_CN)
         # A bare --allow-san value names one SAN type by its form; before,
         # it matched every type, and DNS ignores case.
         ca.issue("dns-uri", cn="m4", sans=[("DNS", ADMIN_URI.upper())])
@@ -176,6 +183,29 @@ class IdentityAttacksTest(unittest.TestCase):
         self.assertNotIn("\x1b", log)
         self.assertNotIn("\u009b", log)  # no raw C2 9B either
         self.assertIn(r'cn="\x1b[31mred\nroot\xc2\x9b"', log)
+
+    def test_refused_huge_cn_is_a_bounded_line(self):
+        """A client with no certificate from our CA chooses its CN's size
+        up to the 100 KiB certificate message: its "handshake failed"
+        line must stay one record wherever stderr goes, and cost the I/O
+        loop (which writes it) no more than any refusal. Failed: a 320 KB
+        line (4 bytes per \\x01), split by the journal at 48 KiB into
+        records whose starts the client chooses (a forged
+        "ts=... level=error ..." record), 114 MB of log and 15 ms of the
+        loop's CPU for 300 such handshakes (0.35 ms with a short CN)."""
+        kw = self.rogue.client("huge-cn")
+        kw["ca"] = self.ca.ca_pem
+        since = self.srv.log_offset()
+        ev = self.refused_event(self.srv, echod.client_context(**kw),
+                                "unknown_ca")
+        self.assertEqual(ev["sha256"],
+                         hashlib.sha256(self.rogue.der("huge-cn")).hexdigest())
+        lines = [l for l in self.srv.log()[since:].splitlines()
+                 if "handshake failed" in l]
+        self.assertTrue(lines)
+        self.assertLess(max(len(l) for l in lines), LINE_SPLIT,
+                        "a refused client's CN made a %d-byte log line"
+                        % max(len(l) for l in lines))
 
     def test_no_certificate_no_names(self):
         ctx = echod.client_context(ca=self.ca.ca_pem)
