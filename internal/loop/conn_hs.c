@@ -73,10 +73,14 @@ static char *presented_fields(const struct ed_conn *c,
   } else {
     qcn[0] = '\0';
   }
-  size_t cap = qcn_len + qs_len + 100;
+  char cn_cut[40] = "", serial_cut[40] = "";
+  if (pr.cn_full) snprintf(cn_cut, sizeof(cn_cut), " cn_len=%zu", pr.cn_full);
+  if (pr.serial_full)
+    snprintf(serial_cut, sizeof(serial_cut), " serial_len=%zu", pr.serial_full);
+  size_t cap = qcn_len + qs_len + 200;
   char *out = ed_malloc(cap);
-  snprintf(out, cap, " cn=%s serial=%s sha256=%s", qcn,
-           ed_logq(qserial, qs_len, pr.serial), pr.sha256);
+  snprintf(out, cap, " cn=%s%s serial=%s%s sha256=%s", qcn, cn_cut,
+           ed_logq(qserial, qs_len, pr.serial), serial_cut, pr.sha256);
   free(qcn);
   free(qserial);
   return out;
@@ -92,7 +96,9 @@ static char *presented_fields(const struct ed_conn *c,
  * sha256= name the certificate the client presented, accepted or not
  * (presented_fields: cn= is the subject's first CN, every byte outside
  * printable ASCII written \xNN, "" without a CN; serial= "" for a
- * certificate that did not parse); they are absent when the client
+ * certificate that did not parse; of a longer CN or serial only the first
+ * ED_TLS_PRESENTED_MAX bytes or hex digits, followed by cn_len= or
+ * serial_len= with the whole length); they are absent when the client
  * presented none, or the handshake ended while a step was in the pool
  * (killed, timed out, draining). Every accepted
  * connection that does not reach ESTABLISHED gets exactly one such line

@@ -62,6 +62,14 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
   if (!serial) RAND_bytes((uint8_t *)&serial, sizeof(serial));
   serial &= 0x7fffffffffffffffull;
   need(ASN1_INTEGER_set_uint64(X509_get_serialNumber(x), serial | 1), "sn");
+  if (o->serial_len) {
+    uint8_t *b = malloc(o->serial_len);
+    need(b != NULL, "malloc");
+    memset(b, 0x5a, o->serial_len);
+    need(ASN1_STRING_set(X509_get_serialNumber(x), b, (int)o->serial_len),
+         "long sn");
+    free(b);
+  }
   X509_NAME *name = X509_get_subject_name(x);
   int cn_len = o->cn_len ? (int)o->cn_len : -1;
   need(X509_NAME_add_entry_by_txt(name, "CN",

@@ -32,6 +32,7 @@ struct tc_opts {
   enum tc_eku eku;
   long from_s, to_s; /* validity relative to now; default -300 .. +86400 */
   uint64_t serial;   /* default: random */
+  size_t serial_len; /* else: a positive serial this many bytes long */
   const char *san;   /* "DNS:localhost,URI:spiffe://x" or NULL */
   const struct tc_san *sans; /* or these, raw (not with |san|) */
   size_t num_sans;

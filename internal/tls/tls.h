@@ -457,10 +457,17 @@ int ed_tls_conn_refuse(struct ed_tls_conn *c, struct ed_tls_io *io,
 struct ed_tls_presented {
   const char *cn;
   size_t cn_len;
+  /* A refused certificate's CN and serial are the client's to size (up
+   * to the 100 KiB certificate message): only their first
+   * ED_TLS_PRESENTED_MAX bytes (hex digits) are kept. |cn_full| and
+   * |serial_full| are then their whole lengths; 0 when nothing was cut. */
+  size_t cn_full;
   const char *serial; /* uppercase hex; "" when the certificate did not
                        * parse */
-  char sha256[65];    /* lowercase hex of the leaf's DER */
+  size_t serial_full;
+  char sha256[65]; /* lowercase hex of the leaf's DER: names it exactly */
 };
+#define ED_TLS_PRESENTED_MAX 256
 
 /* ed_tls_conn_presented fills |out| (strings borrowed from |c|, valid
  * until it is freed) and returns 1 when the client presented a

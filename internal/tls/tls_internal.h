@@ -154,9 +154,10 @@ int ed_tls_ca_revokes(const struct ed_tls_ca *ca,
  * (tls_presented.c): see struct ed_tls_presented. */
 struct ed_tls_seen {
   int have;
-  char *cn; /* NULL: no CN */
-  size_t cn_len;
-  char *serial; /* "" when the certificate did not parse */
+  char *cn; /* NULL: no CN; at most ED_TLS_PRESENTED_MAX bytes kept */
+  size_t cn_len, cn_full;
+  char *serial; /* "" when the certificate did not parse; cut likewise */
+  size_t serial_full;
   uint8_t sha256[32];
 };
 

@@ -318,6 +318,55 @@ static void refused(const struct ed_tls_params *prm, X509 *cert,
   ed_tls_snapshot_unref(s);
 }
 
+/* A refused certificate's CN and serial are the client's to size: the
+ * server keeps their first ED_TLS_PRESENTED_MAX bytes (hex digits) and
+ * says how long they were; the SHA-256 is of the whole certificate. */
+static void test_presented_is_bounded(void) {
+  struct ed_tls_params prm = base_params();
+  size_t long_len = 20000;
+  char *long_cn = ed_malloc(long_len);
+  memset(long_cn, 'x', long_len);
+  struct tc_opts o = {.cn = long_cn,
+                      .cn_len = long_len,
+                      .cn_type = V_ASN1_UTF8STRING, /* past CN's 64 */
+                      .eku = TC_EKU_CLIENT,
+                      .serial_len = 3000,
+                      .issuer = rogue, /* no CA of ours */
+                      .issuer_key = rogue_key};
+  EVP_PKEY *key = tc_key();
+  X509 *huge = tc_cert(key, &o);
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  SSL_CTX *cctx = client_ctx(NULL, TLS1_3_VERSION);
+  CHECK(SSL_CTX_use_certificate(cctx, huge) &&
+        SSL_CTX_use_PrivateKey(cctx, key));
+  struct tp_pair p;
+  tp_pair_init(&p, cctx, s, NULL, 1 << 20);
+  tp_handshake(&p);
+  CHECK(p.sv_rc < 0);
+  CHECK_EQ(p.reason, ED_HS_UNKNOWN_CA);
+  struct ed_tls_presented pr;
+  CHECK_EQ(ed_tls_conn_presented(p.sv, &pr), 1);
+  CHECK_EQ(pr.cn_len, ED_TLS_PRESENTED_MAX);
+  CHECK_EQ(pr.cn_full, long_len);
+  CHECK(!memcmp(pr.cn, long_cn, pr.cn_len));
+  CHECK_EQ(strlen(pr.serial), ED_TLS_PRESENTED_MAX);
+  CHECK_EQ(pr.serial_full, 2 * 3000);
+  CHECK(!strncmp(pr.serial, "5A5A5A5A", 8));
+  uint8_t md[32], *der = NULL;
+  char sha[65];
+  int len = i2d_X509(huge, &der);
+  SHA256(der, (size_t)len, md);
+  OPENSSL_free(der);
+  ed_tls_hex(sha, md, 32);
+  CHECK_STR(pr.sha256, sha);
+  tp_pair_free(&p);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s);
+  X509_free(huge);
+  EVP_PKEY_free(key);
+  free(long_cn);
+}
+
 static void test_refusals(void) {
   struct ed_tls_params prm = base_params();
   with_crl(&prm, "crl.pem");
@@ -886,6 +935,7 @@ int main(void) {
   RUN(test_garbage);
   RUN(test_garbage_after_hello);
   RUN(test_plaintext_alert_after_flight);
+  RUN(test_presented_is_bounded);
   RUN(test_watch_peer);
   RUN(test_resumption);
   RUN(test_resumption_tail);

@@ -206,6 +206,11 @@ class IdentityAttacksTest(unittest.TestCase):
         self.assertLess(max(len(l) for l in lines), LINE_SPLIT,
                         "a refused client's CN made a %d-byte log line"
                         % max(len(l) for l in lines))
+        # Its first 256 bytes, and how long it was.
+        self.assertIn('cn="%s" cn_len=80000 serial=' % ("\\x01" * 256),
+                      lines[-1])
+        self.assertEqual(ev["cn_len"], "80000")
+        self.assertNotIn("serial_len", ev)
 
     def test_no_certificate_no_names(self):
         ctx = echod.client_context(ca=self.ca.ca_pem)
