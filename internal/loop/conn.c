@@ -448,7 +448,8 @@ static int wants_read(const struct ed_conn *c) {
     case ED_CONN_HS_POOL:
       return c->rx.len < ED_HS_READ_PAUSE;
     case ED_CONN_ESTABLISHED:
-      return c->wq_bytes < (c->reading ? max_buffer(c) : max_buffer(c) / 2);
+      return !c->yielded &&
+             c->wq_bytes < (c->reading ? max_buffer(c) : max_buffer(c) / 2);
     case ED_CONN_NEW:
     case ED_CONN_CLOSED:
       return 0;
@@ -505,7 +506,7 @@ void ed_conn_io(struct ed_conn *c) {
  * inline on the echo path, which then skips the call. */
 static inline int io_settled(const struct ed_conn *c) {
   return c->st == ED_CONN_ESTABLISHED && !c->wq_head && c->reading &&
-         c->peer_end == PEER_OPEN;
+         c->peer_end == PEER_OPEN && !c->yielded;
 }
 
 /* ---- echo ---------------------------------------------------------------- */
@@ -613,6 +614,35 @@ static void on_peer_end(struct ed_conn *c, ssize_t err) {
   }
 }
 
+/* burst counts what an established session read in this loop iteration;
+ * at ED_READ_BURST it yields: no more reading until the next poll. */
+static void burst(struct ed_conn *c, size_t n) {
+  struct ed_loop *l = c->loop;
+  if (c->burst_iter != (uint32_t)l->iterations) {
+    c->burst_iter = (uint32_t)l->iterations;
+    c->burst_bytes = 0;
+  }
+  c->burst_bytes += (uint32_t)n;
+  if (c->burst_bytes < ED_READ_BURST || c->yielded) return;
+  c->yielded = 1;
+  c->refs++; /* the list's, until ed_conn_resume_yielded */
+  c->yield_next = l->yielded;
+  l->yielded = c;
+}
+
+void ed_conn_resume_yielded(struct ed_loop *l) {
+  struct ed_conn *c = l->yielded;
+  l->yielded = NULL;
+  while (c) {
+    struct ed_conn *next = c->yield_next;
+    c->yielded = 0;
+    c->yield_next = NULL;
+    if (c->st != ED_CONN_CLOSED) ed_conn_io(c);
+    ed_conn_unref(c);
+    c = next;
+  }
+}
+
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   struct ed_conn *c = s->data;
   struct ed_loop *l = c->loop;
@@ -628,6 +658,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
       c->deadline_ms = now + l->cfg->idle_timeout_ms;
       link_tail(&l->idle_q, &c->tq);
     }
+    burst(c, (size_t)nread);
     ed_conn_echo(c, data, (size_t)nread);
   } else if (nread > 0 && in_handshake(c->st)) {
     ed_conn_hs_feed(c, data, (size_t)nread);

@@ -178,6 +178,7 @@ static void on_prepare(uv_prepare_t *h) {
   atomic_store(&l->signalled, 0);
   atomic_store(&l->polling, 1);
   if (atomic_load(&l->done) || l->ready_head) run_steps(l);
+  if (l->yielded) ed_conn_resume_yielded(l);
   if (counting) {
     l->poll_from_cpu_ns = ed_loop_thread_cpu_ns();
     l->poll_from_ns = uv_hrtime();

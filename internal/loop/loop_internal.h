@@ -48,6 +48,13 @@
 #define ED_HS_MAX_OUTPUT (256 * 1024)
 #define ED_MAX_LISTENERS 16
 #define ED_STEPS_PER_WAKE 16 /* finished steps run per loop iteration */
+/* What one established session may read in one loop iteration before the
+ * others on its loop get their turn: libuv reads a readable socket up to
+ * 32 times per wake (2 MiB of ED_LOOP_RBUF), and some input costs far
+ * more to echo per byte than bulk data does (1-byte records, a KeyUpdate
+ * before each). The session stops reading and resumes right before the
+ * next poll (conn.c ed_conn_resume_yielded). */
+#define ED_READ_BURST (256 * 1024)
 
 /* Intrusive doubly-linked list. */
 struct ed_link {
@@ -213,6 +220,12 @@ struct ed_conn {
    * (bytes or the peer's FIN read, a close): counted in l->step_waiters
    * until the step is back. Loop only. */
   uint8_t pool_event;
+  /* Read its ED_READ_BURST this iteration: not reading until the loop's
+   * next poll, on l->yielded (holding a reference). Loop only. */
+  uint8_t yielded;
+  uint32_t burst_iter;  /* the iteration (low bits) |burst_bytes| counts */
+  uint32_t burst_bytes; /* read in that iteration */
+  struct ed_conn *yield_next;
   enum ed_suite suite;
   uint32_t est_ms;         /* uv_now's low 32 bits when established (sched.h) */
   uint64_t id;             /* from 1; 0: refused at accept, never admitted */
@@ -379,6 +392,7 @@ struct ed_loop {
    * (ed_loop_awake adds each). */
   uint64_t poll_from_ns, poll_from_cpu_ns, poll_idle_ns;
   struct ed_conn *ready_head, *ready_tail; /* taken, not yet run (loop only) */
+  struct ed_conn *yielded; /* sessions that read their burst (loop only) */
   /* Registry: every live conn, under |reg_mu| for readers elsewhere. */
   pthread_mutex_t reg_mu;
   struct ed_link conns;
@@ -490,6 +504,9 @@ void ed_conn_send(struct ed_conn *c, const uint8_t *data, size_t len);
 void ed_conn_echo(struct ed_conn *c, const uint8_t *data, size_t len);
 void ed_conn_io(struct ed_conn *c);
 void ed_conn_unref(struct ed_conn *c);
+/* ed_conn_resume_yielded lets the sessions that read their ED_READ_BURST
+ * in the last iteration read again (loop.c, before each poll). */
+void ed_conn_resume_yielded(struct ed_loop *l);
 void ed_conn_hs_feed(struct ed_conn *c, const uint8_t *data, size_t len);
 /* ed_conn_log_refused logs a connection refused at once for |why|,
  * rate-limited (conn.c). */
