@@ -45,7 +45,7 @@ static void first_cn(struct ed_tls_seen *s, X509 *x) {
 /* serial_hex keeps the serial's first ED_TLS_PRESENTED_MAX hex digits. */
 static char *serial_hex(struct ed_tls_seen *s, X509 *x) {
   const ASN1_INTEGER *i = X509_get0_serialNumber(x);
-  size_t cap = 2 * (size_t)ASN1_STRING_length(i) + 3;
+  size_t cap = 2 * (size_t)ASN1_STRING_length(i) + 4; /* '-', "00" */
   char *out = ed_malloc(cap);
   ed_tls_serial_hex(out, cap, i);
   size_t len = strlen(out);

@@ -38,11 +38,19 @@ void ed_tls_hex(char *out, const uint8_t *in, size_t len) {
   out[2 * len] = '\0';
 }
 
+/* Written as the identity writes it (tls_identity.c serial_text): "-"
+ * first when negative, "00" for zero, so a refused client's line and an
+ * accepted one's name a certificate the same way. */
 void ed_tls_serial_hex(char *out, size_t out_len, const ASN1_INTEGER *serial) {
   static const char digits[] = "0123456789ABCDEF";
+  static const uint8_t zero = 0;
   const uint8_t *p = ASN1_STRING_get0_data(serial);
   size_t n = (size_t)ASN1_STRING_length(serial), o = 0;
-  while (n > 1 && p[0] == 0) p++, n--; /* canonical: no leading zero bytes */
+  while (n > 0 && p[0] == 0) p++, n--; /* canonical: no leading zero bytes */
+  if (n == 0)
+    p = &zero, n = 1;
+  else if (ASN1_STRING_type(serial) == V_ASN1_NEG_INTEGER && o + 2 <= out_len)
+    out[o++] = '-';
   for (size_t i = 0; i < n && o + 3 <= out_len; i++) {
     out[o++] = digits[p[i] >> 4];
     out[o++] = digits[p[i] & 15];
