@@ -1,0 +1,108 @@
+"""A reload that narrows what an intermediate CA may sign applies to
+session tickets as it does to full handshakes.
+
+An intermediate is re-issued with its own name and key, now with X.509
+name constraints (permitted DNS team-a.example): the standard way to
+constrain a CA that already signed clients. After the reload that puts
+the re-issued copy in --ca, a client whose DNS SAN is outside the
+constraint is refused on a full handshake ("permitted subtree
+violation"), but its session ticket, issued before the reload, still
+resumed: a ticket records each issuing CA by name and key only, so the
+re-check (ed_tls_peer_recheck) finds "the same" CA and never sees the
+constraints, nor a pathLenConstraint or an EKU without clientAuth added
+the same way. A ticket from before the reload must not resume: the
+client's next handshake is a full one, and it is refused."""
+
+import datetime
+import os
+import signal
+import ssl
+import socket
+import unittest
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from tests.identity.mint import Mint, write_bundle, write_atomic
+from tests.lib import echod
+
+
+def constrained_copy(inter, permitted):
+    """|inter| re-issued by its parent: same name, same key, now with
+    name constraints permitting the DNS subtree |permitted|. PEM."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    parent = inter.parent
+    b = (x509.CertificateBuilder()
+         .subject_name(inter.cert.subject)
+         .issuer_name(parent.cert.subject)
+         .public_key(inter.key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(minutes=5))
+         .not_valid_after(now + datetime.timedelta(days=365)))
+    for ext in inter.cert.extensions:
+        b = b.add_extension(ext.value, critical=ext.critical)
+    b = b.add_extension(x509.NameConstraints(
+        permitted_subtrees=[x509.DNSName(permitted)],
+        excluded_subtrees=None), critical=True)
+    return b.sign(parent.key, hashes.SHA256()).public_bytes(
+        serialization.Encoding.PEM)
+
+
+class TicketReissuedCATest(unittest.TestCase):
+
+    def test_ticket_after_intermediate_constrained(self):
+        d = echod.tmpdir("mint-")
+        root = Mint(d, "ticket root")
+        inter = root.intermediate("ticket inter")
+        root.issue("server", role="server")
+        inter.issue("bob", sans=[("DNS", "svc.team-b.example")])
+        bundle = write_bundle(os.path.join(d, "bundle.pem"), root, inter)
+        with echod.Server("--cert", root.path("server"),
+                          "--key", root.path("server", "key"),
+                          "--ca", bundle, "--no-watch") as srv:
+            ctx = echod.client_context(**inter.client("bob"))
+            with echod.connect(srv.port, ctx) as s:
+                self.assertEqual(echod.echo(s, b"ticket"), b"ticket")
+                sess = s.session
+                echod.close_tls(s)
+            self.assertTrue(sess is not None and sess.has_ticket)
+
+            # The intermediate is re-issued with name constraints that
+            # leave bob's SAN out, and the server reloads.
+            with open(root.ca_pem, "rb") as f:
+                root_pem = f.read()
+            write_atomic(bundle, root_pem +
+                         constrained_copy(inter, "team-a.example"))
+            off = srv.log_offset()
+            srv.signal(signal.SIGHUP)
+            srv.wait_log(r"msg=reloaded ", since=off)
+
+            # A full handshake is refused ...
+            reason, lport = echod.refused_alert(
+                srv.port, echod.client_context(**inter.client("bob")))
+            self.assertEqual(reason, "SSLV3_ALERT_BAD_CERTIFICATE")
+            self.assertIn("subtree",
+                          srv.handshake_failure_event(lport).get("detail"))
+
+            # ... and so is the ticket from before the reload.
+            raw = socket.create_connection(("127.0.0.1", srv.port),
+                                           timeout=echod.scaled(10))
+            lport = raw.getsockname()[1]
+            resumed = None
+            try:
+                with ctx.wrap_socket(raw, server_hostname="localhost",
+                                     session=sess) as s:
+                    s.sendall(b"x")
+                    got = s.recv(10)
+                    resumed = s.session_reused
+            except (ssl.SSLError, ConnectionResetError):
+                got = None
+            raw.close()
+            self.assertFalse(resumed, "the ticket from before the reload "
+                             "resumed (echoed %r)" % got)
+            self.assertIsNone(got)
+            srv.stop_clean()
+
+
+if __name__ == "__main__":
+    unittest.main()
