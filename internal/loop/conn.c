@@ -219,9 +219,10 @@ static char *log_identity(const struct ed_tls_peer *p) {
  * passes, one per verdict of ed_tls_peer_recheck (ED_REVOKE_REASONS,
  * loop_types.h): revoked (cert_revoked: the certificate or a CA of its
  * chain is on a CRL), acl_denied (off the allow-list), unknown_ca (its CA
- * left the bundle, or has no CRL), cert_expired, cert_not_yet_valid,
- * crl_expired (--crl-expired refuse), chain_too_long (--max-chain-depth),
- * recheck_failed (the re-check could not decide). reason=error is
+ * left the bundle, was re-issued, or has no CRL), cert_expired,
+ * cert_not_yet_valid, crl_expired (--crl-expired refuse), chain_too_long
+ * (--max-chain-depth), recheck_failed (the re-check could not decide),
+ * each followed by the re-check's detail=. reason=error is
  * followed by detail= when the TLS engine ended the session: what the
  * client did (DECRYPTION_FAILED_OR_BAD_RECORD_MAC: a record that does
  * not verify; TOO_MANY_KEY_UPDATES, NO_RENEGOTIATION, its own alert...).
@@ -232,7 +233,8 @@ static void log_closed(struct ed_conn *c) {
   const struct ed_tls_peer *p = c->peer;
   char *ident = log_identity(p);
   double ms = (double)(ed_now_ns() - c->start_mono_ns) / 1e6;
-  if (c->close_reason == CR_ERROR && c->fail_detail) {
+  if ((c->close_reason == CR_ERROR || c->close_reason >= CR_REVOKE_FIRST) &&
+      c->fail_detail) {
     char q[190];
     snprintf(d, sizeof(d), " detail=%s", ed_logq(q, sizeof(q), c->fail_detail));
   }

@@ -255,7 +255,8 @@ struct ed_conn {
   size_t hs_read; /* bytes read before ESTABLISHED (0: the peer sent none) */
   /* The loop's own verdict on a failed handshake (hs_fail), logged when
    * the handshake ends; NULL detail: none (the close decides). Once
-   * established, fail_detail is why the TLS engine ended the session
+   * established, fail_detail is why the TLS engine ended the session, or
+   * why the re-check after a reload did
    * (reason=error: the client broke the protocol), for its closed line. */
   enum ed_hs_reason fail_reason;
   const char *fail_detail;
@@ -320,6 +321,7 @@ struct ed_recheck_entry {
   const struct ed_tls_peer *peer; /* read by the pool */
   uint8_t failed;                 /* the pool's verdict ... */
   uint8_t reason;                 /* ... and why (enum ed_hs_reason) */
+  const char *detail;             /* ... in words (static) */
 };
 
 struct ed_recheck_batch {

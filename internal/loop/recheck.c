@@ -66,6 +66,7 @@ void ed_recheck_finish(struct ed_loop *l, struct ed_recheck_batch *b) {
     if (e->failed && e->c->st == ED_CONN_ESTABLISHED) {
       enum ed_revoke_reason r = ed_revoke_reason_from_hs(e->reason);
       ed_stat_add(&l->stats.sessions_revoked[r], 1);
+      e->c->fail_detail = e->detail;
       ed_conn_close(e->c, (enum close_reason)(CR_REVOKE_FIRST + r), HOW_NOTIFY);
       closed++;
     }

@@ -21,6 +21,7 @@ void ed_recheck_batch_run(struct ed_hs_job *job) {
     struct ed_recheck_entry *e = &b->e[i];
     e->failed = ed_tls_peer_recheck(s, e->peer, now, &reason, &detail) != 0;
     e->reason = (uint8_t)reason;
+    e->detail = e->failed ? detail : NULL;
   }
   ed_tls_snapshot_unref(s);
 }

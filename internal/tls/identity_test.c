@@ -77,6 +77,14 @@ static void setup(void) {
   X509 *ab[] = {ca_a, ca_b}, *ai[] = {ca_a, inter};
   tc_write_cert(tc_path("ab.pem"), ab, 2);
   tc_write_cert(tc_path("a-inter.pem"), ai, 2);
+  /* inter re-issued: the same name and key, another certificate (pathlen
+   * 0 here; name constraints would do the same). */
+  io.bc = "critical,CA:TRUE,pathlen:0";
+  X509 *reissued = tc_cert(key_i, &io);
+  X509 *ar[] = {ca_a, reissued}, *air[] = {ca_a, inter, reissued};
+  tc_write_cert(tc_path("a-reissued.pem"), ar, 2);
+  tc_write_cert(tc_path("a-inter-reissued.pem"), air, 3);
+  X509_free(reissued);
   tc_write_cert(tc_path("srv.pem"), &srv, 1);
   tc_write_cert(tc_path("srv-b.pem"), &srv_b, 1);
   tc_write_key(tc_path("srv.key"), srv_key, 0600);
@@ -572,6 +580,17 @@ static void test_recheck(void) {
   both.refuse = 1;
   CHECK_EQ(recheck(both, c, now), ED_HS_CRL_EXPIRED);
   CHECK_EQ(recheck(both, a, now), PASS); /* alice needs only A's CRL */
+  /* carol's intermediate re-issued (same name and key) in the bundle: the
+   * chain was verified with the other certificate, which may have allowed
+   * what the new one does not; with both in the bundle, it is still
+   * there. */
+  CHECK_EQ(recheck((struct setup){.ca = "a-reissued.pem", .depth = -1}, c, now),
+           ED_HS_UNKNOWN_CA);
+  CHECK_EQ(recheck((struct setup){.ca = "a-inter-reissued.pem", .depth = -1}, c,
+                   now),
+           PASS);
+  CHECK_EQ(recheck((struct setup){.ca = "a-reissued.pem", .depth = -1}, a, now),
+           PASS); /* alice's root is as it was */
   ed_tls_peer_unref(a);
   ed_tls_peer_unref(c);
 }

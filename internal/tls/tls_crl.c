@@ -59,8 +59,16 @@ int ed_tls_index_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas, char *err,
       ed_tls_set_err(err, err_len, "CA certificate #%zu cannot be read", i + 1);
       return ED_E_PARSE;
     }
-    /* The same name and key twice (a re-issued CA): one CA. */
-    if (ed_tls_find_ca(s, ca->id)) continue;
+    /* The same name and key twice (a re-issued CA): one CA, which
+     * remembers both certificates. */
+    uint8_t hash[32];
+    ed_tls_cert_hash(hash, x);
+    struct ed_tls_ca *same = (struct ed_tls_ca *)ed_tls_find_ca(s, ca->id);
+    if (same) ca = same;
+    ca->cert_hashes = ed_realloc(
+        ca->cert_hashes, (ca->num_cert_hashes + 1) * sizeof(*ca->cert_hashes));
+    memcpy(ca->cert_hashes[ca->num_cert_hashes++], hash, 32);
+    if (same) continue;
     char subject[256];
     ed_tls_name_str(subject, sizeof(subject), X509_get_subject_name(x));
     X509_up_ref(x);
@@ -69,6 +77,12 @@ int ed_tls_index_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas, char *err,
     s->num_cas++;
     qsort(s->cas, s->num_cas, sizeof(*s->cas), cmp_ca);
   }
+  return 0;
+}
+
+int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t hash[32]) {
+  for (size_t i = 0; i < ca->num_cert_hashes; i++)
+    if (!memcmp(ca->cert_hashes[i], hash, 32)) return 1;
   return 0;
 }
 
@@ -90,6 +104,7 @@ static void free_revoked(struct ed_tls_ca *ca) {
 void ed_tls_free_cas(struct ed_tls_snapshot *s) {
   for (size_t i = 0; i < s->num_cas; i++) {
     X509_free(s->cas[i].cert);
+    free(s->cas[i].cert_hashes);
     free(s->cas[i].subject);
     free(s->cas[i].crl_file);
     free(s->cas[i].crl_number.bytes);

@@ -52,6 +52,14 @@ int ed_tls_ca_id(uint8_t out[ED_TLS_CA_ID_LEN], X509 *x) {
   return ok;
 }
 
+int ed_tls_cert_hash(uint8_t out[32], X509 *x) {
+  unsigned len = 0;
+  int ok = X509_digest(x, EVP_sha256(), out, &len) && len == 32;
+  if (!ok) memset(out, 0, 32);
+  ERR_clear_error();
+  return ok;
+}
+
 void ed_tls_serial_canon(struct ed_tls_serial *out, const ASN1_INTEGER *i) {
   const uint8_t *p = ASN1_STRING_get0_data(i);
   size_t n = (size_t)ASN1_STRING_length(i);
@@ -275,8 +283,11 @@ static void set_links(struct ed_tls_peer *p, X509 *leaf,
   for (size_t i = 0; i < p->num_links; i++) {
     X509 *x = n ? sk_X509_value(chain, i) : leaf;
     ed_tls_serial_canon(&p->links[i].serial, X509_get0_serialNumber(x));
-    if (n)
-      ed_tls_ca_id(p->links[i].issuer, sk_X509_value(chain, n > 1 ? i + 1 : i));
+    if (n) {
+      X509 *issuer = sk_X509_value(chain, n > 1 ? i + 1 : i);
+      ed_tls_ca_id(p->links[i].issuer, issuer);
+      ed_tls_cert_hash(p->links[i].issuer_cert, issuer);
+    }
     widen(p, x);
   }
   if (n > 1) widen(p, sk_X509_value(chain, n - 1));
@@ -393,7 +404,8 @@ char *ed_tls_peer_sans_text(const struct ed_tls_peer *p) {
  * u8 version (3) | u64 not_before | u64 not_after | sha256[32]
  * | u8 has_cn | u16-prefixed cn
  * | u16 num_sans | each: u8 type, u16-prefixed value (IP: the address)
- * | u8 num_links | each: u8-prefixed serial (ed_tls_serial), issuer[32] */
+ * | u8 num_links | each: u8-prefixed serial (ed_tls_serial), issuer[32],
+ *   issuer_cert[32] */
 
 /* 3 since the verification checks every issuer of the chain, those from
  * --ca included (tls_verify.c check_issuers): a ticket of version 2 may
@@ -401,7 +413,10 @@ char *ed_tls_peer_sans_text(const struct ed_tls_peer *p) {
  * which the re-check could not see (a ticket keeps only serials and
  * issuers), so it does not resume: that client's next handshake is a full
  * one. */
-#define IDENTITY_VERSION 3
+/* 4 since each link records its issuer's certificate too (issuer_cert):
+ * a ticket of version 3 cannot tell a CA from its re-issue with narrower
+ * constraints, so it does not resume. */
+#define IDENTITY_VERSION 4
 
 static const uint8_t *san_wire(const struct ed_tls_san *s, size_t *out_len) {
   *out_len = s->type == ED_SAN_IP ? s->ip_len : s->len;
@@ -415,7 +430,7 @@ size_t ed_tls_identity_encoded_len(const struct ed_tls_peer *p) {
     n += 1 + 2 + len;
   }
   for (size_t i = 0; i < p->num_links; i++)
-    n += 1 + p->links[i].serial.len + ED_TLS_CA_ID_LEN;
+    n += 1 + p->links[i].serial.len + ED_TLS_CA_ID_LEN + 32;
   return n;
 }
 
@@ -446,7 +461,8 @@ int ed_tls_identity_encode(CBB *cbb, const struct ed_tls_peer *p) {
     const struct ed_tls_link *l = &p->links[i];
     ok = CBB_add_u8_length_prefixed(cbb, &child) &&
          CBB_add_bytes(&child, l->serial.bytes, l->serial.len) &&
-         CBB_add_bytes(cbb, l->issuer, ED_TLS_CA_ID_LEN) && CBB_flush(cbb);
+         CBB_add_bytes(cbb, l->issuer, ED_TLS_CA_ID_LEN) &&
+         CBB_add_bytes(cbb, l->issuer_cert, 32) && CBB_flush(cbb);
   }
   return ok;
 }
@@ -476,7 +492,8 @@ static int decode_links(CBS *cbs, struct ed_tls_peer *p) {
     CBS serial;
     struct ed_tls_link *l = &p->links[i];
     if (!CBS_get_u8_length_prefixed(cbs, &serial) || CBS_len(&serial) == 0 ||
-        !CBS_copy_bytes(cbs, l->issuer, ED_TLS_CA_ID_LEN))
+        !CBS_copy_bytes(cbs, l->issuer, ED_TLS_CA_ID_LEN) ||
+        !CBS_copy_bytes(cbs, l->issuer_cert, 32))
       return 0;
     l->serial.len = CBS_len(&serial);
     l->serial.bytes = (uint8_t *)dup_bytes(CBS_data(&serial), l->serial.len);

@@ -17,6 +17,8 @@
  * key (new validity) keeps its id; a new key or a new name is another CA. */
 #define ED_TLS_CA_ID_LEN 32
 int ed_tls_ca_id(uint8_t out[ED_TLS_CA_ID_LEN], X509 *x);
+/* ed_tls_cert_hash writes the SHA-256 of |x|'s DER; 0 on failure (zeros). */
+int ed_tls_cert_hash(uint8_t out[32], X509 *x);
 
 /* A serial number as compared: a sign byte (1 negative, 0 otherwise) then
  * the magnitude without leading zero bytes. */
@@ -41,6 +43,11 @@ struct ed_tls_san {
 struct ed_tls_link {
   struct ed_tls_serial serial;
   uint8_t issuer[ED_TLS_CA_ID_LEN]; /* the CA that signed it */
+  /* SHA-256 of that CA's certificate as the chain was verified with it:
+   * a CA re-issued with the same name and key (the same |issuer|) may
+   * now carry name constraints, a path length or an EKU the chain would
+   * fail, so a re-check does not vouch for it (tls_verify.c). */
+  uint8_t issuer_cert[32];
 };
 
 struct ed_tls_peer {
@@ -100,6 +107,10 @@ int ed_tls_allow_san_matches(const struct ed_tls_allow_san *a,
 struct ed_tls_ca {
   uint8_t id[ED_TLS_CA_ID_LEN];
   X509 *cert;
+  /* SHA-256 of every certificate of the bundle with this id (a CA and
+   * its re-issue may both be there); ed_tls_ca_has_cert. */
+  uint8_t (*cert_hashes)[32];
+  size_t num_cert_hashes;
   char *subject; /* RFC 2253, for messages */
   int has_crl;
   char *crl_file;                  /* where its CRL came from */
@@ -110,6 +121,10 @@ struct ed_tls_ca {
   struct ed_tls_serial *revoked; /* sorted (ed_tls_serial_cmp) */
   size_t num_revoked;
 };
+
+/* ed_tls_ca_has_cert: |ca|'s bundle entries include the certificate whose
+ * SHA-256 is |hash|. */
+int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t hash[32]);
 
 struct ed_tls_snapshot {
   _Atomic long refs;

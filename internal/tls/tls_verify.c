@@ -322,6 +322,21 @@ static int revocation(const struct ed_tls_snapshot *s,
   return 0;
 }
 
+/* reissued_ca: a CA of the bundle that signed a certificate of the chain
+ * is there now only as another certificate with the same name and key.
+ * The re-issue may add name constraints, a path length or an EKU that
+ * the chain fails, which the identity's serials and issuer ids cannot
+ * show. (Intermediates the client sent, not in the bundle, are as
+ * verified.) */
+static int reissued_ca(const struct ed_tls_snapshot *s,
+                       const struct ed_tls_peer *p) {
+  for (size_t i = 0; i < p->num_links; i++) {
+    const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
+    if (ca && !ed_tls_ca_has_cert(ca, p->links[i].issuer_cert)) return 1;
+  }
+  return 0;
+}
+
 static int fail(enum ed_hs_reason *out_reason, const char **out_detail,
                 enum ed_hs_reason r, const char *d) {
   *out_reason = r;
@@ -341,6 +356,10 @@ int ed_tls_peer_recheck(const struct ed_tls_snapshot *s,
   if (!ed_tls_find_ca(s, p->links[p->num_links - 1].issuer))
     return fail(out_reason, out_detail, ED_HS_UNKNOWN_CA,
                 "the CA the chain leads to is not in the CA bundle");
+  if (reissued_ca(s, p))
+    return fail(out_reason, out_detail, ED_HS_UNKNOWN_CA,
+                "a CA of the chain was re-issued (same name and key, another "
+                "certificate): only a full handshake can verify the chain");
   if (now < p->not_before)
     return fail(out_reason, out_detail, ED_HS_CERT_NOT_YET_VALID,
                 "a certificate of the chain is not yet valid");

@@ -50,16 +50,54 @@ def constrained_copy(inter, permitted):
 
 class TicketReissuedCATest(unittest.TestCase):
 
-    def test_ticket_after_intermediate_constrained(self):
+    def setUp(self):
         d = echod.tmpdir("mint-")
-        root = Mint(d, "ticket root")
-        inter = root.intermediate("ticket inter")
+        self.root = root = Mint(d, "ticket root")
+        self.inter = inter = root.intermediate("ticket inter")
         root.issue("server", role="server")
         inter.issue("bob", sans=[("DNS", "svc.team-b.example")])
-        bundle = write_bundle(os.path.join(d, "bundle.pem"), root, inter)
-        with echod.Server("--cert", root.path("server"),
-                          "--key", root.path("server", "key"),
-                          "--ca", bundle, "--no-watch") as srv:
+        self.bundle = write_bundle(os.path.join(d, "bundle.pem"), root,
+                                   inter)
+
+    def server(self):
+        return echod.Server("--cert", self.root.path("server"),
+                            "--key", self.root.path("server", "key"),
+                            "--ca", self.bundle, "--no-watch")
+
+    def reload(self, srv, reissue):
+        """Reloads |srv|: with the bundle as it is, or (|reissue|) with
+        the intermediate re-issued under name constraints that leave
+        bob's SAN out. Returns the "reloaded" line."""
+        if reissue:
+            with open(self.root.ca_pem, "rb") as f:
+                root_pem = f.read()
+            write_atomic(self.bundle, root_pem +
+                         constrained_copy(self.inter, "team-a.example"))
+        off = srv.log_offset()
+        srv.signal(signal.SIGHUP)
+        return srv.wait_log(r"msg=reloaded [^\n]*", since=off).group(0)
+
+    def test_open_session_closed_by_reissued_ca(self):
+        # The same bundle again keeps the session; the re-issue closes it
+        # (its chain was verified with a CA certificate no longer there).
+        with self.server() as srv:
+            ctx = echod.client_context(**self.inter.client("bob"))
+            with echod.connect(srv.port, ctx) as s:
+                lport = echod.local_port(s)
+                self.assertEqual(echod.echo(s, b"one"), b"one")
+                line = self.reload(srv, reissue=False)
+                self.assertIn("sessions_closed=0", line)
+                self.assertEqual(echod.echo(s, b"two"), b"two")
+                line = self.reload(srv, reissue=True)
+                self.assertIn("sessions_closed=1", line)
+            ev = srv.session_closed(lport)
+            self.assertEqual(ev["reason"], "unknown_ca", ev)
+            self.assertIn("re-issued", ev.get("detail", ""), ev)
+            srv.stop_clean()
+
+    def test_ticket_after_intermediate_constrained(self):
+        root, inter = self.root, self.inter
+        with self.server() as srv:
             ctx = echod.client_context(**inter.client("bob"))
             with echod.connect(srv.port, ctx) as s:
                 self.assertEqual(echod.echo(s, b"ticket"), b"ticket")
@@ -69,13 +107,7 @@ class TicketReissuedCATest(unittest.TestCase):
 
             # The intermediate is re-issued with name constraints that
             # leave bob's SAN out, and the server reloads.
-            with open(root.ca_pem, "rb") as f:
-                root_pem = f.read()
-            write_atomic(bundle, root_pem +
-                         constrained_copy(inter, "team-a.example"))
-            off = srv.log_offset()
-            srv.signal(signal.SIGHUP)
-            srv.wait_log(r"msg=reloaded ", since=off)
+            self.reload(srv, reissue=True)
 
             # A full handshake is refused ...
             reason, lport = echod.refused_alert(
