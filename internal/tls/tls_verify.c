@@ -97,6 +97,16 @@ static enum ssl_verify_result_t map_verify_error(struct ed_tls_conn *c,
       return refuse(c, alert, ED_HS_UNKNOWN_CA,
                     "a certificate of the chain that is not a CA is used as "
                     "one");
+    /* Names a CA of the chain may not vouch for: no CA we trust signed
+     * them, as above. */
+    case X509_V_ERR_PERMITTED_VIOLATION:
+      return refuse(c, alert, ED_HS_UNKNOWN_CA,
+                    "a name of the certificate is outside what a CA of the "
+                    "chain may sign (its permitted name constraints)");
+    case X509_V_ERR_EXCLUDED_VIOLATION:
+      return refuse(c, alert, ED_HS_UNKNOWN_CA,
+                    "a name of the certificate is one a CA of the chain may "
+                    "not sign (its excluded name constraints)");
     default:
       return refuse(c, alert, ED_HS_OTHER, X509_verify_cert_error_string(e));
   }

@@ -5,8 +5,8 @@ An intermediate is re-issued with its own name and key, now with X.509
 name constraints (permitted DNS team-a.example): the standard way to
 constrain a CA that already signed clients. After the reload that puts
 the re-issued copy in --ca, a client whose DNS SAN is outside the
-constraint is refused on a full handshake ("permitted subtree
-violation"), but its session ticket, issued before the reload, still
+constraint is refused on a full handshake (unknown_ca: outside what the
+CA may sign), but its session ticket, issued before the reload, still
 resumed: a ticket records each issuing CA by name and key only, so the
 re-check (ed_tls_peer_recheck) finds "the same" CA and never sees the
 constraints, nor a pathLenConstraint or an EKU without clientAuth added
@@ -112,9 +112,10 @@ class TicketReissuedCATest(unittest.TestCase):
             # A full handshake is refused ...
             reason, lport = echod.refused_alert(
                 srv.port, echod.client_context(**inter.client("bob")))
-            self.assertEqual(reason, "SSLV3_ALERT_BAD_CERTIFICATE")
-            self.assertIn("subtree",
-                          srv.handshake_failure_event(lport).get("detail"))
+            self.assertEqual(reason, "TLSV1_ALERT_UNKNOWN_CA")
+            ev = srv.handshake_failure_event(lport)
+            self.assertEqual(ev.get("reason"), "unknown_ca", ev)
+            self.assertIn("permitted name constraints", ev.get("detail"))
 
             # ... and so is the ticket from before the reload.
             raw = socket.create_connection(("127.0.0.1", srv.port),
