@@ -96,7 +96,8 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
     if (o->issuer) add_ext(x, issuer, NID_authority_key_identifier, "keyid");
   } else {
     add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
-    add_ext(x, issuer, NID_key_usage, "critical,digitalSignature");
+    add_ext(x, issuer, NID_key_usage,
+            o->ku ? o->ku : "critical,digitalSignature");
     add_ext(x, issuer, NID_authority_key_identifier, "keyid");
   }
   if (o->eku == TC_EKU_CLIENT)

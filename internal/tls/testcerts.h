@@ -36,7 +36,8 @@ struct tc_opts {
   const char *san;   /* "DNS:localhost,URI:spiffe://x" or NULL */
   const struct tc_san *sans; /* or these, raw (not with |san|) */
   size_t num_sans;
-  int dup_san; /* the raw SAN extension twice */
+  int dup_san;    /* the raw SAN extension twice */
+  const char *ku; /* a leaf's keyUsage instead of digitalSignature */
 };
 
 EVP_PKEY *tc_key(void);

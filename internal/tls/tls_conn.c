@@ -254,6 +254,11 @@ static enum ed_hs_reason reason_from_err(uint32_t e) {
   switch (ERR_GET_REASON(e)) {
     case SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE:
       return ED_HS_NO_CLIENT_CERT;
+    /* The client certificate's keyUsage forbids signing, so it cannot
+     * authenticate a client: refused by BoringSSL before verification,
+     * but the certificate's fault as a missing clientAuth EKU is. */
+    case SSL_R_KEY_USAGE_BIT_INCORRECT:
+      return ED_HS_BAD_EKU;
     default:
       return ED_HS_PROTOCOL;
   }

@@ -4,6 +4,7 @@
  * (including refusal after a CRL update). */
 #include <openssl/bn.h>
 #include <openssl/err.h>
+#include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <stdlib.h>
@@ -365,6 +366,42 @@ static void test_presented_is_bounded(void) {
   X509_free(huge);
   EVP_PKEY_free(key);
   free(long_cn);
+}
+
+/* A client certificate whose keyUsage lacks digitalSignature (its key
+ * may not sign): BoringSSL refuses it before verification; the reason is
+ * the certificate's (bad_eku), not the protocol. */
+static void test_key_usage_without_signing(void) {
+  struct ed_tls_params prm = base_params();
+  /* RSA: BoringSSL's client refuses to present such an EC certificate. */
+  EVP_PKEY *key = EVP_PKEY_new();
+  RSA *rsa = RSA_new();
+  BIGNUM *e = BN_new();
+  CHECK(key && rsa && e && BN_set_word(e, RSA_F4) &&
+        RSA_generate_key_ex(rsa, 2048, e, NULL) &&
+        EVP_PKEY_assign_RSA(key, rsa));
+  BN_free(e);
+  struct tc_opts o = {.cn = "alice",
+                      .eku = TC_EKU_CLIENT,
+                      .issuer = ca,
+                      .issuer_key = ca_key,
+                      .ku = "critical,keyEncipherment"};
+  X509 *x = tc_cert(key, &o);
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  SSL_CTX *cctx = client_ctx(NULL, TLS1_3_VERSION);
+  CHECK(SSL_CTX_use_certificate(cctx, x) && SSL_CTX_use_PrivateKey(cctx, key));
+  ERR_clear_error();
+  struct tp_pair p;
+  tp_pair_init(&p, cctx, s, NULL, 1 << 20);
+  tp_handshake(&p);
+  CHECK(p.sv_rc < 0);
+  CHECK_STR(ed_hs_reason_name(p.reason), "bad_eku");
+  CHECK_STR(p.detail, "KEY_USAGE_BIT_INCORRECT");
+  tp_pair_free(&p);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s);
+  X509_free(x);
+  EVP_PKEY_free(key);
 }
 
 static void test_refusals(void) {
@@ -936,6 +973,7 @@ int main(void) {
   RUN(test_garbage_after_hello);
   RUN(test_plaintext_alert_after_flight);
   RUN(test_presented_is_bounded);
+  RUN(test_key_usage_without_signing);
   RUN(test_watch_peer);
   RUN(test_resumption);
   RUN(test_resumption_tail);
