@@ -6,6 +6,7 @@
 #include <limits.h>
 #include <openssl/err.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,6 +116,29 @@ static uint32_t failing_error(void) {
   return ERR_GET_LIB(last) == ERR_LIB_SSL ? last : ERR_peek_error();
 }
 
+/* An alert the peer sent is queued as SSL_AD_REASON_OFFSET + its code;
+ * BoringSSL names the codes it knows ("TLSV1_ALERT_UNKNOWN_CA") and calls
+ * the others "unknown error". Those are named "TLS_ALERT_<code>" here. */
+static char alert_names[256][16];
+static pthread_once_t alert_names_once = PTHREAD_ONCE_INIT;
+
+static void make_alert_names(void) {
+  for (int i = 0; i < 256; i++)
+    snprintf(alert_names[i], sizeof(alert_names[i]), "TLS_ALERT_%d", i);
+}
+
+/* error_name returns |e|'s name (static). */
+static const char *error_name(uint32_t e) {
+  const char *s = ERR_reason_error_string(e);
+  int r = ERR_GET_REASON(e);
+  if (ERR_GET_LIB(e) == ERR_LIB_SSL && r >= SSL_AD_REASON_OFFSET &&
+      r < SSL_AD_REASON_OFFSET + 256 && (!s || !strcmp(s, "unknown error"))) {
+    pthread_once(&alert_names_once, make_alert_names);
+    return alert_names[r - SSL_AD_REASON_OFFSET];
+  }
+  return s;
+}
+
 /* plaintext_alert: a TLS 1.3 client that refuses the server's flight may
  * send its alert unencrypted after the server has switched to handshake
  * keys (OpenSSL's client does, before it switches its own), and the
@@ -143,8 +167,7 @@ static void name_plaintext_alert(struct ed_tls_conn *c,
   int alert = plaintext_alert(io);
   if (alert < 0) return;
   c->reason = ED_HS_PROTOCOL;
-  c->detail = ERR_reason_error_string(
-      ERR_PACK(ERR_LIB_SSL, SSL_AD_REASON_OFFSET + alert));
+  c->detail = error_name(ERR_PACK(ERR_LIB_SSL, SSL_AD_REASON_OFFSET + alert));
   c->have_reason = 1;
 }
 
@@ -274,7 +297,7 @@ enum ed_hs_reason ed_tls_conn_failure(struct ed_tls_conn *c,
     detail = c->detail;
   } else if (e) {
     r = reason_from_err(e);
-    detail = ERR_reason_error_string(e);
+    detail = error_name(e);
   } else {
     r = ED_HS_PROTOCOL;
     detail = "connection closed during the handshake";

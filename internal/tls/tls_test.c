@@ -597,35 +597,42 @@ static void test_garbage_after_hello(void) {
 
 /* A TLS 1.3 client that refuses the server's flight and sends its alert
  * unencrypted (as OpenSSL's client does), with or without a
- * compatibility ChangeCipherSpec before it: named as the client's alert.
- * A 3-byte "alert" is no such thing and stays a record that does not
- * decrypt. */
+ * compatibility ChangeCipherSpec before it: named as the client's alert
+ * (by its code when BoringSSL has no name for it). A 3-byte "alert" is no
+ * such thing and stays a record that does not decrypt. */
 static void test_plaintext_alert_after_flight(void) {
   struct ed_tls_params prm = base_params();
   struct ed_tls_snapshot *s = snap_with(&prm);
   SSL_CTX *cctx = client_ctx(alice, TLS1_3_VERSION);
   static const uint8_t ccs[] = {0x14, 0x03, 0x03, 0x00, 0x01, 0x01};
   static const uint8_t unknown_ca[] = {0x15, 0x03, 0x03, 0x00, 0x02, 2, 48};
+  static const uint8_t code_254[] = {0x15, 0x03, 0x03, 0x00, 0x02, 2, 254};
   static const uint8_t not_alert[] = {0x15, 0x03, 0x03, 0x00, 0x03, 2, 48, 0};
-  for (int i = 0; i < 3; i++) {
+  static const struct {
+    int ccs;
+    const uint8_t *rec;
+    size_t len;
+    const char *detail;
+  } cases[] = {
+      {0, unknown_ca, sizeof(unknown_ca), "TLSV1_ALERT_UNKNOWN_CA"},
+      {1, unknown_ca, sizeof(unknown_ca), "TLSV1_ALERT_UNKNOWN_CA"},
+      {0, code_254, sizeof(code_254), "TLS_ALERT_254"}, /* no name */
+      {0, not_alert, sizeof(not_alert), "DECRYPTION_FAILED_OR_BAD_RECORD_MAC"},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
     struct tp_pair p;
     tp_pair_init(&p, cctx, s, NULL, 1 << 20);
     tp_hs_step(&p, p.cl, &p.cl_rc, &p.s2c, &p.c2s, 0); /* the ClientHello */
     tp_hs_step(&p, p.sv, &p.sv_rc, &p.c2s, &p.s2c, 1); /* its flight */
     CHECK_EQ(p.sv_rc, 0);
     CHECK(p.s2c.len > 0);
-    if (i == 1) ed_buf_append(&p.c2s, ccs, sizeof(ccs));
-    if (i < 2) {
-      ed_buf_append(&p.c2s, unknown_ca, sizeof(unknown_ca));
-    } else {
-      ed_buf_append(&p.c2s, not_alert, sizeof(not_alert));
-    }
+    if (cases[i].ccs) ed_buf_append(&p.c2s, ccs, sizeof(ccs));
+    ed_buf_append(&p.c2s, cases[i].rec, cases[i].len);
     while (tp_hs_step(&p, p.sv, &p.sv_rc, &p.c2s, &p.s2c, 1)) {
     }
     CHECK(p.sv_rc < 0);
     CHECK_STR(ed_hs_reason_name(p.reason), "protocol");
-    CHECK_STR(p.detail, i < 2 ? "TLSV1_ALERT_UNKNOWN_CA"
-                              : "DECRYPTION_FAILED_OR_BAD_RECORD_MAC");
+    CHECK_STR(p.detail, cases[i].detail);
     tp_pair_free(&p);
   }
   SSL_CTX_free(cctx);
