@@ -119,7 +119,7 @@ static uint32_t failing_error(void) {
 /* An alert the peer sent is queued as SSL_AD_REASON_OFFSET + its code;
  * BoringSSL names the codes it knows ("TLSV1_ALERT_UNKNOWN_CA") and calls
  * the others "unknown error". Those are named "TLS_ALERT_<code>" here. */
-static char alert_names[256][16];
+static char alert_names[256][24];
 static pthread_once_t alert_names_once = PTHREAD_ONCE_INIT;
 
 static void make_alert_names(void) {
