@@ -639,6 +639,35 @@ static void test_plaintext_alert_after_flight(void) {
   ed_tls_snapshot_unref(s);
 }
 
+/* A record that is not an alert, whose body happens to end in the 7
+ * bytes of a 2-byte alert record, is still a record that does not
+ * decrypt: name_plaintext_alert must look at the record the engine
+ * failed on, not at the last 7 bytes it read (review2). */
+static void test_plaintext_alert_lookalike_tail(void) {
+  struct ed_tls_params prm = base_params();
+  struct ed_tls_snapshot *s = snap_with(&prm);
+  SSL_CTX *cctx = client_ctx(alice, TLS1_3_VERSION);
+  /* application_data, 24 bytes of "ciphertext" ending in 15 03 03 00 02 02 30 */
+  static const uint8_t tail[] = {0x17, 0x03, 0x03, 0x00, 0x18,
+                                 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe,
+                                 0xef, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad,
+                                 0xbe, 0xef, 0xde, 0x15, 0x03, 0x03, 0x00,
+                                 0x02, 0x02, 0x30};
+  struct tp_pair p;
+  tp_pair_init(&p, cctx, s, NULL, 1 << 20);
+  tp_hs_step(&p, p.cl, &p.cl_rc, &p.s2c, &p.c2s, 0); /* the ClientHello */
+  tp_hs_step(&p, p.sv, &p.sv_rc, &p.c2s, &p.s2c, 1); /* its flight */
+  CHECK_EQ(p.sv_rc, 0);
+  ed_buf_append(&p.c2s, tail, sizeof(tail));
+  while (tp_hs_step(&p, p.sv, &p.sv_rc, &p.c2s, &p.s2c, 1)) {
+  }
+  CHECK(p.sv_rc < 0);
+  CHECK_STR(p.detail, "DECRYPTION_FAILED_OR_BAD_RECORD_MAC");
+  tp_pair_free(&p);
+  SSL_CTX_free(cctx);
+  ed_tls_snapshot_unref(s);
+}
+
 /* The peer watch (ed_tls_conn_watch_peer): with the caller's word that
  * the client has gone, an honest ClientHello stops at the server's
  * signature (nothing to send, ed_tls_conn_unsigned), a refused one is
@@ -979,6 +1008,7 @@ int main(void) {
   RUN(test_garbage);
   RUN(test_garbage_after_hello);
   RUN(test_plaintext_alert_after_flight);
+  RUN(test_plaintext_alert_lookalike_tail);
   RUN(test_presented_is_bounded);
   RUN(test_key_usage_without_signing);
   RUN(test_watch_peer);
