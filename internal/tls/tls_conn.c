@@ -27,6 +27,8 @@ static int io_read(BIO *b, char *out, int len) {
   if (n > (size_t)len) n = (size_t)len;
   memcpy(out, io->in + io->in_used, n);
   io->in_used += n;
+  c->rd_prev = c->rd_last;
+  c->rd_last = n;
   return (int)n;
 }
 
@@ -146,8 +148,12 @@ static const char *error_name(uint32_t e) {
  * record is 2 bytes long, so an alert record of length 2 that ends where
  * the engine stopped reading (it reads a record's header, then exactly
  * its body) is that alert. Returns its description, or -1. */
-static int plaintext_alert(const struct ed_tls_io *io) {
+static int plaintext_alert(const struct ed_tls_conn *c,
+                           const struct ed_tls_io *io) {
   if (io->in_used < SSL3_RT_HEADER_LENGTH + 2) return -1;
+  /* The failing record is the last one read: its header (5 bytes) then
+   * its body (2), not the tail of a longer record's body. */
+  if (c->rd_prev != SSL3_RT_HEADER_LENGTH || c->rd_last != 2) return -1;
   const uint8_t *rec = io->in + io->in_used - (SSL3_RT_HEADER_LENGTH + 2);
   if (rec[0] != SSL3_RT_ALERT || rec[1] != 3 || rec[3] != 0 || rec[4] != 2)
     return -1;
@@ -164,7 +170,7 @@ static void name_plaintext_alert(struct ed_tls_conn *c,
       ERR_GET_REASON(e) != SSL_R_DECRYPTION_FAILED_OR_BAD_RECORD_MAC) {
     return;
   }
-  int alert = plaintext_alert(io);
+  int alert = plaintext_alert(c, io);
   if (alert < 0) return;
   c->reason = ED_HS_PROTOCOL;
   c->detail = error_name(ERR_PACK(ERR_LIB_SSL, SSL_AD_REASON_OFFSET + alert));

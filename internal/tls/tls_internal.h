@@ -194,6 +194,11 @@ struct ed_tls_conn {
    * signature was refused for it (tls_sign.c). */
   const _Atomic uint8_t *peer_gone;
   int sign_refused;
+  /* The sizes of the last two transport reads (tls_conn.c io_read):
+   * BoringSSL reads a record's header, then exactly its body, so a
+   * failure right after reads of 5 and 2 bytes was on a 2-byte record
+   * (name_plaintext_alert). */
+  size_t rd_prev, rd_last;
 };
 
 /* tls_conn.c: ed_tls_refuse_on_io_thread returns 1 (and records the
