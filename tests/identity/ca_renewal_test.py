@@ -1,0 +1,86 @@
+"""docs/deploy.md's recipe for renewing a CA with the same name and key:
+"To renew without closing anyone, put the re-issued certificate into the
+bundle next to the old one first, and drop the old one later."
+
+A session that starts while both certificates are in the bundle must then
+survive the reload that drops the old one: it is the session the recipe
+is for (review2)."""
+
+import datetime
+import os
+import signal
+import unittest
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+
+from tests.identity.mint import Mint, write_atomic, _pem
+from tests.lib import echod
+
+
+def renewed_copy(inter):
+    """|inter| re-issued by its parent: same name, key and extensions,
+    a new serial and validity (a plain renewal). PEM."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    parent = inter.parent
+    b = (x509.CertificateBuilder()
+         .subject_name(inter.cert.subject)
+         .issuer_name(parent.cert.subject)
+         .public_key(inter.key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(minutes=5))
+         .not_valid_after(now + datetime.timedelta(days=2 * 365)))
+    for ext in inter.cert.extensions:
+        b = b.add_extension(ext.value, critical=ext.critical)
+    return b.sign(parent.key, hashes.SHA256()).public_bytes(
+        serialization.Encoding.PEM)
+
+
+class CARenewalTest(unittest.TestCase):
+
+    def setUp(self):
+        d = echod.tmpdir("mint-")
+        self.root = root = Mint(d, "renew root")
+        self.inter = inter = root.intermediate("renew inter")
+        root.issue("server", role="server")
+        inter.issue("bob", sans=[("DNS", "bob.example")])
+        self.old = _pem(inter.cert)
+        self.root_pem = _pem(root.cert)
+        self.new = renewed_copy(inter)
+        self.bundle = os.path.join(d, "bundle.pem")
+        write_atomic(self.bundle, self.root_pem + self.old)
+
+    def reload(self, srv, pem):
+        write_atomic(self.bundle, pem)
+        off = srv.log_offset()
+        srv.signal(signal.SIGHUP)
+        return srv.wait_log(r"msg=reloaded [^\n]*", since=off).group(0)
+
+    def recipe(self, overlap):
+        with echod.Server("--cert", self.root.path("server"),
+                          "--key", self.root.path("server", "key"),
+                          "--ca", self.bundle, "--no-watch") as srv:
+            ctx = echod.client_context(**self.inter.client("bob"))
+            # 1. the renewed certificate next to the old one
+            line = self.reload(srv, overlap)
+            self.assertIn("sessions_closed=0", line)
+            # 2. a client that connects during the overlap
+            with echod.connect(srv.port, ctx) as s:
+                self.assertEqual(echod.echo(s, b"one"), b"one")
+                # 3. later, the old certificate dropped
+                line = self.reload(srv, self.root_pem + self.new)
+                self.assertIn("sessions_closed=0", line,
+                              "a session started during the overlap was "
+                              "closed when the old CA certificate left")
+                self.assertEqual(echod.echo(s, b"two"), b"two")
+            srv.stop_clean()
+
+    def test_renewed_listed_after_old(self):
+        self.recipe(self.root_pem + self.old + self.new)
+
+    def test_renewed_listed_before_old(self):
+        self.recipe(self.root_pem + self.new + self.old)
+
+
+if __name__ == "__main__":
+    unittest.main()
