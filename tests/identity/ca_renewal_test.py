@@ -18,7 +18,7 @@ from tests.identity.mint import Mint, write_atomic, _pem
 from tests.lib import echod
 
 
-def renewed_copy(inter):
+def renewed_copy(inter, days=2 * 365):
     """|inter| re-issued by its parent: same name, key and extensions,
     a new serial and validity (a plain renewal). PEM."""
     now = datetime.datetime.now(datetime.timezone.utc)
@@ -28,8 +28,8 @@ def renewed_copy(inter):
          .issuer_name(parent.cert.subject)
          .public_key(inter.key.public_key())
          .serial_number(x509.random_serial_number())
-         .not_valid_before(now - datetime.timedelta(minutes=5))
-         .not_valid_after(now + datetime.timedelta(days=2 * 365)))
+         .not_valid_before(now - datetime.timedelta(days=3))
+         .not_valid_after(now + datetime.timedelta(days=days)))
     for ext in inter.cert.extensions:
         b = b.add_extension(ext.value, critical=ext.critical)
     return b.sign(parent.key, hashes.SHA256()).public_bytes(
@@ -80,6 +80,20 @@ class CARenewalTest(unittest.TestCase):
 
     def test_renewed_listed_before_old(self):
         self.recipe(self.root_pem + self.new + self.old)
+
+    def test_expired_old_listed_first(self):
+        # The old certificate expired (why one renews) and is still
+        # listed first: the client is refused cert_expired although the
+        # bundle holds a valid certificate of its CA.
+        expired = renewed_copy(self.inter, days=-1)
+        with echod.Server("--cert", self.root.path("server"),
+                          "--key", self.root.path("server", "key"),
+                          "--ca", self.bundle, "--no-watch") as srv:
+            ctx = echod.client_context(**self.inter.client("bob"))
+            self.reload(srv, self.root_pem + expired + self.new)
+            with echod.connect(srv.port, ctx) as s:
+                self.assertEqual(echod.echo(s, b"one"), b"one")
+            srv.stop_clean()
 
 
 if __name__ == "__main__":
