@@ -95,6 +95,63 @@ class CARenewalTest(unittest.TestCase):
                 self.assertEqual(echod.echo(s, b"one"), b"one")
             srv.stop_clean()
 
+    def test_leaf_akid_names_old_serial(self):
+        # A leaf whose authorityKeyIdentifier names its issuer by issuer
+        # and serial (keyid:always,issuer:always) matches only the old
+        # intermediate, which the client sends; the bundle holds the root
+        # and the renewed intermediate. The chain verifies through the
+        # client's copy (as it did before the reload's re-check change),
+        # so the full handshake must not be refused "re-issued".
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+        inter = self.inter
+        key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.now(datetime.timezone.utc)
+        ski = x509.SubjectKeyIdentifier.from_public_key(
+            inter.key.public_key()).digest
+        b = (x509.CertificateBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(
+                 NameOID.COMMON_NAME, "carol")]))
+             .issuer_name(inter.cert.subject)
+             .public_key(key.public_key())
+             .serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(minutes=5))
+             .not_valid_after(now + datetime.timedelta(days=30))
+             .add_extension(x509.BasicConstraints(ca=False, path_length=None),
+                            critical=True)
+             .add_extension(x509.ExtendedKeyUsage(
+                 [ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+             .add_extension(x509.SubjectAlternativeName(
+                 [x509.DNSName("carol.example")]), critical=False)
+             .add_extension(x509.AuthorityKeyIdentifier(
+                 key_identifier=ski,
+                 authority_cert_issuer=[x509.DirectoryName(
+                     inter.cert.issuer)],
+                 authority_cert_serial_number=inter.cert.serial_number),
+                 critical=False))
+        leaf = b.sign(inter.key, hashes.SHA256())
+        cert_path = inter.path("carol")
+        key_path = inter.path("carol", "key")
+        with open(cert_path, "wb") as f:
+            f.write(_pem(leaf) + inter.chain_pem())
+        with open(key_path, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        kw = dict(inter.client("bob"))
+        for k, v in list(kw.items()):
+            if v == inter.path("bob"):
+                kw[k] = cert_path
+            elif v == inter.path("bob", "key"):
+                kw[k] = key_path
+        write_atomic(self.bundle, self.root_pem + self.new)
+        with echod.Server("--cert", self.root.path("server"),
+                          "--key", self.root.path("server", "key"),
+                          "--ca", self.bundle, "--no-watch") as srv:
+            with echod.connect(srv.port, echod.client_context(**kw)) as s:
+                self.assertEqual(echod.echo(s, b"one"), b"one")
+            srv.stop_clean()
+
 
 if __name__ == "__main__":
     unittest.main()
