@@ -619,6 +619,49 @@ static void test_read_burst_yields(void) {
   h_finish(&h);
 }
 
+/* A session that yielded (on l->yielded, holding a reference) and is
+ * then aborted, or whose loop is told to stop before the next poll: it is
+ * freed once, its closed line written once, and the loop stops (review2;
+ * run under --config=asan). */
+static void test_yielded_then_closed(void) {
+  for (int how = 0; how < 2; how++) {
+    struct harness h;
+    struct cli c;
+    struct stream st;
+    h_init(&h);
+    h.cfg.max_buffer = 16u << 20;
+    h_start(&h);
+    establish(&h, &c);
+    int big = 8 << 20;
+    setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+    struct ed_conn *sc = the_conn(&h);
+    CHECK(sc != NULL);
+    if (!sc) return;
+    uv_os_fd_t sfd;
+    CHECK_EQ(uv_fileno((uv_handle_t *)&sc->tcp, &sfd), 0);
+    setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+    stream_init(&st, &c, 1u << 20, 9);
+    while (st.off < st.wire.len) {
+      ssize_t n = send(c.fd, st.wire.data + st.off, st.wire.len - st.off,
+                       MSG_NOSIGNAL);
+      if (n <= 0) break;
+      st.off += (size_t)n;
+    }
+    uv_run(&h.l->uv, UV_RUN_NOWAIT); /* one poll: yields */
+    CHECK(sc->yielded);
+    if (how == 0) {
+      ed_conn_close(sc, CR_KILLED, HOW_ABORT); /* closed while yielded */
+      uv_run(&h.l->uv, UV_RUN_NOWAIT);
+      uv_run(&h.l->uv, UV_RUN_NOWAIT);
+      CHECK_EQ(h_log_count(&h, CLOSED, c.port), 1);
+      CHECK(!h.l->yielded);
+    }
+    h_finish(&h); /* how 1: the loop stops with it on the list */
+    stream_free(&st);
+    cli_free(&c);
+  }
+}
+
 /* ---- timeouts ----------------------------------------------------------- */
 
 static void test_idle_timeout_and_linger(void) {
@@ -1113,6 +1156,7 @@ int main(void) {
   RUN(test_close_while_step_in_pool);
   RUN(test_backpressure);
   RUN(test_read_burst_yields);
+  RUN(test_yielded_then_closed);
   RUN(test_idle_timeout_and_linger);
   RUN(test_handshake_timeout);
   RUN(test_kill_in_each_state);
