@@ -79,12 +79,17 @@ static void setup(void) {
   tc_write_cert(tc_path("a-inter.pem"), ai, 2);
   /* inter re-issued: the same name and key, another certificate (pathlen
    * 0 here; name constraints would do the same). */
+  io.to_s = 3600; /* renewed: the same extensions, another validity */
+  X509 *renewed = tc_cert(key_i, &io);
   io.bc = "critical,CA:TRUE,pathlen:0";
   X509 *reissued = tc_cert(key_i, &io);
-  X509 *ar[] = {ca_a, reissued}, *air[] = {ca_a, inter, reissued};
+  X509 *ar[] = {ca_a, reissued}, *air[] = {ca_a, inter, reissued},
+       *an[] = {ca_a, renewed};
   tc_write_cert(tc_path("a-reissued.pem"), ar, 2);
   tc_write_cert(tc_path("a-inter-reissued.pem"), air, 3);
+  tc_write_cert(tc_path("a-renewed.pem"), an, 2);
   X509_free(reissued);
+  X509_free(renewed);
   tc_write_cert(tc_path("srv.pem"), &srv, 1);
   tc_write_cert(tc_path("srv-b.pem"), &srv_b, 1);
   tc_write_key(tc_path("srv.key"), srv_key, 0600);
@@ -580,17 +585,33 @@ static void test_recheck(void) {
   both.refuse = 1;
   CHECK_EQ(recheck(both, c, now), ED_HS_CRL_EXPIRED);
   CHECK_EQ(recheck(both, a, now), PASS); /* alice needs only A's CRL */
-  /* carol's intermediate re-issued (same name and key) in the bundle: the
-   * chain was verified with the other certificate, which may have allowed
-   * what the new one does not; with both in the bundle, it is still
-   * there. */
+  /* carol verified through the bundle's intermediate, then that one
+   * re-issued (same name and key) with a path length: the chain was
+   * verified with a certificate that allowed what the new one may not.
+   * With both in the bundle, or renewed with the same extensions, it
+   * stands. Had carol sent the intermediate herself (|c|), the chain
+   * went through her copy, and a full handshake would again. */
+  struct setup in_bundle = {.ca = "a-inter.pem", .depth = -1};
+  s = snap(in_bundle);
+  const struct ed_tls_peer *cb = peer_of(s, carol, NULL);
+  ed_tls_snapshot_unref(s);
+  CHECK_EQ(recheck(in_bundle, cb, now), PASS);
+  CHECK_EQ(
+      recheck((struct setup){.ca = "a-reissued.pem", .depth = -1}, cb, now),
+      ED_HS_UNKNOWN_CA);
+  CHECK_EQ(recheck((struct setup){.ca = "a-inter-reissued.pem", .depth = -1},
+                   cb, now),
+           PASS);
+  CHECK_EQ(recheck((struct setup){.ca = "a-renewed.pem", .depth = -1}, cb, now),
+           PASS);
+  CHECK_EQ(recheck((struct setup){.ca = "a-renewed.pem", .depth = -1}, cb,
+                   now + 7200),
+           ED_HS_UNKNOWN_CA); /* the renewal is no longer valid */
   CHECK_EQ(recheck((struct setup){.ca = "a-reissued.pem", .depth = -1}, c, now),
-           ED_HS_UNKNOWN_CA);
-  CHECK_EQ(recheck((struct setup){.ca = "a-inter-reissued.pem", .depth = -1}, c,
-                   now),
            PASS);
   CHECK_EQ(recheck((struct setup){.ca = "a-reissued.pem", .depth = -1}, a, now),
            PASS); /* alice's root is as it was */
+  ed_tls_peer_unref(cb);
   ed_tls_peer_unref(a);
   ed_tls_peer_unref(c);
 }

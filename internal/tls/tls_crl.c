@@ -61,13 +61,15 @@ int ed_tls_index_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas, char *err,
     }
     /* The same name and key twice (a re-issued CA): one CA, which
      * remembers both certificates. */
-    uint8_t hash[32];
-    ed_tls_cert_hash(hash, x);
+    struct ed_tls_ca_cert cc;
+    ed_tls_cert_hash(cc.der, x);
+    ed_tls_ext_hash(cc.ext, x);
+    cc.not_before = ed_tls_asn1_time(X509_get0_notBefore(x));
+    cc.not_after = ed_tls_asn1_time(X509_get0_notAfter(x));
     struct ed_tls_ca *same = (struct ed_tls_ca *)ed_tls_find_ca(s, ca->id);
     if (same) ca = same;
-    ca->cert_hashes = ed_realloc(
-        ca->cert_hashes, (ca->num_cert_hashes + 1) * sizeof(*ca->cert_hashes));
-    memcpy(ca->cert_hashes[ca->num_cert_hashes++], hash, 32);
+    ca->certs = ed_realloc(ca->certs, (ca->num_certs + 1) * sizeof(*ca->certs));
+    ca->certs[ca->num_certs++] = cc;
     if (same) continue;
     char subject[256];
     ed_tls_name_str(subject, sizeof(subject), X509_get_subject_name(x));
@@ -80,9 +82,20 @@ int ed_tls_index_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas, char *err,
   return 0;
 }
 
-int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t hash[32]) {
-  for (size_t i = 0; i < ca->num_cert_hashes; i++)
-    if (!memcmp(ca->cert_hashes[i], hash, 32)) return 1;
+int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t der[32]) {
+  for (size_t i = 0; i < ca->num_certs; i++)
+    if (!memcmp(ca->certs[i].der, der, 32)) return 1;
+  return 0;
+}
+
+int ed_tls_ca_vouches(const struct ed_tls_ca *ca, const uint8_t ext[32],
+                      int64_t now) {
+  for (size_t i = 0; i < ca->num_certs; i++) {
+    const struct ed_tls_ca_cert *cc = &ca->certs[i];
+    if (!memcmp(cc->ext, ext, 32) && cc->not_before <= now &&
+        now <= cc->not_after)
+      return 1;
+  }
   return 0;
 }
 
@@ -104,7 +117,7 @@ static void free_revoked(struct ed_tls_ca *ca) {
 void ed_tls_free_cas(struct ed_tls_snapshot *s) {
   for (size_t i = 0; i < s->num_cas; i++) {
     X509_free(s->cas[i].cert);
-    free(s->cas[i].cert_hashes);
+    free(s->cas[i].certs);
     free(s->cas[i].subject);
     free(s->cas[i].crl_file);
     free(s->cas[i].crl_number.bytes);

@@ -60,6 +60,18 @@ int ed_tls_cert_hash(uint8_t out[32], X509 *x) {
   return ok;
 }
 
+int ed_tls_ext_hash(uint8_t out[32], X509 *x) {
+  const STACK_OF(X509_EXTENSION) *exts = X509_get0_extensions(x);
+  uint8_t *der = NULL;
+  int len = exts ? i2d_X509_EXTENSIONS((X509_EXTENSIONS *)exts, &der) : 0;
+  int ok = len >= 0;
+  if (ok) SHA256(der, (size_t)len, out);
+  if (!ok) memset(out, 0, 32);
+  OPENSSL_free(der);
+  ERR_clear_error();
+  return ok;
+}
+
 void ed_tls_serial_canon(struct ed_tls_serial *out, const ASN1_INTEGER *i) {
   const uint8_t *p = ASN1_STRING_get0_data(i);
   size_t n = (size_t)ASN1_STRING_length(i);
@@ -286,7 +298,7 @@ static void set_links(struct ed_tls_peer *p, X509 *leaf,
     if (n) {
       X509 *issuer = sk_X509_value(chain, n > 1 ? i + 1 : i);
       ed_tls_ca_id(p->links[i].issuer, issuer);
-      ed_tls_cert_hash(p->links[i].issuer_cert, issuer);
+      ed_tls_ext_hash(p->links[i].issuer_ext, issuer);
     }
     widen(p, x);
   }
@@ -405,7 +417,7 @@ char *ed_tls_peer_sans_text(const struct ed_tls_peer *p) {
  * | u8 has_cn | u16-prefixed cn
  * | u16 num_sans | each: u8 type, u16-prefixed value (IP: the address)
  * | u8 num_links | each: u8-prefixed serial (ed_tls_serial), issuer[32],
- *   issuer_cert[32] */
+ *   issuer_ext[32] */
 
 /* 3 since the verification checks every issuer of the chain, those from
  * --ca included (tls_verify.c check_issuers): a ticket of version 2 may
@@ -413,7 +425,7 @@ char *ed_tls_peer_sans_text(const struct ed_tls_peer *p) {
  * which the re-check could not see (a ticket keeps only serials and
  * issuers), so it does not resume: that client's next handshake is a full
  * one. */
-/* 4 since each link records its issuer's certificate too (issuer_cert):
+/* 4 since each link records its issuer's extensions too (issuer_ext):
  * a ticket of version 3 cannot tell a CA from its re-issue with narrower
  * constraints, so it does not resume. */
 #define IDENTITY_VERSION 4
@@ -462,7 +474,7 @@ int ed_tls_identity_encode(CBB *cbb, const struct ed_tls_peer *p) {
     ok = CBB_add_u8_length_prefixed(cbb, &child) &&
          CBB_add_bytes(&child, l->serial.bytes, l->serial.len) &&
          CBB_add_bytes(cbb, l->issuer, ED_TLS_CA_ID_LEN) &&
-         CBB_add_bytes(cbb, l->issuer_cert, 32) && CBB_flush(cbb);
+         CBB_add_bytes(cbb, l->issuer_ext, 32) && CBB_flush(cbb);
   }
   return ok;
 }
@@ -493,7 +505,7 @@ static int decode_links(CBS *cbs, struct ed_tls_peer *p) {
     struct ed_tls_link *l = &p->links[i];
     if (!CBS_get_u8_length_prefixed(cbs, &serial) || CBS_len(&serial) == 0 ||
         !CBS_copy_bytes(cbs, l->issuer, ED_TLS_CA_ID_LEN) ||
-        !CBS_copy_bytes(cbs, l->issuer_cert, 32))
+        !CBS_copy_bytes(cbs, l->issuer_ext, 32))
       return 0;
     l->serial.len = CBS_len(&serial);
     l->serial.bytes = (uint8_t *)dup_bytes(CBS_data(&serial), l->serial.len);

@@ -17,8 +17,13 @@
  * key (new validity) keeps its id; a new key or a new name is another CA. */
 #define ED_TLS_CA_ID_LEN 32
 int ed_tls_ca_id(uint8_t out[ED_TLS_CA_ID_LEN], X509 *x);
-/* ed_tls_cert_hash writes the SHA-256 of |x|'s DER; 0 on failure (zeros). */
+/* ed_tls_cert_hash writes the SHA-256 of |x|'s DER; ed_tls_ext_hash that
+ * of its extensions (the DER of the list; an empty list when it has
+ * none): what a CA may sign (basicConstraints and its path length, key
+ * usage, EKU, name constraints, policies, critical extensions) is all
+ * there. 0 on failure (zeros). */
 int ed_tls_cert_hash(uint8_t out[32], X509 *x);
+int ed_tls_ext_hash(uint8_t out[32], X509 *x);
 
 /* A serial number as compared: a sign byte (1 negative, 0 otherwise) then
  * the magnitude without leading zero bytes. */
@@ -43,11 +48,15 @@ struct ed_tls_san {
 struct ed_tls_link {
   struct ed_tls_serial serial;
   uint8_t issuer[ED_TLS_CA_ID_LEN]; /* the CA that signed it */
-  /* SHA-256 of that CA's certificate as the chain was verified with it:
-   * a CA re-issued with the same name and key (the same |issuer|) may
-   * now carry name constraints, a path length or an EKU the chain would
-   * fail, so a re-check does not vouch for it (tls_verify.c). */
-  uint8_t issuer_cert[32];
+  /* ed_tls_ext_hash of that CA's certificate as the chain was verified
+   * with it; zeros when the client sent that certificate itself and the
+   * bundle does not hold it. A CA re-issued with the same name and key
+   * (the same |issuer|) may carry name constraints, a path length or an
+   * EKU the chain would fail: the re-check vouches for the chain only
+   * while the bundle holds a certificate of that CA with these very
+   * extensions (a renewal: new validity and serial), valid now
+   * (tls_verify.c reissued_ca). */
+  uint8_t issuer_ext[32];
 };
 
 struct ed_tls_peer {
@@ -104,13 +113,18 @@ int ed_tls_allow_san_matches(const struct ed_tls_allow_san *a,
 /* ---- snapshot ------------------------------------------------------------ */
 
 /* A CA of the bundle and, with --crl, its CRL (tls_crl.c). */
+struct ed_tls_ca_cert {
+  uint8_t der[32], ext[32]; /* ed_tls_cert_hash, ed_tls_ext_hash */
+  int64_t not_before, not_after;
+};
+
 struct ed_tls_ca {
   uint8_t id[ED_TLS_CA_ID_LEN];
   X509 *cert;
-  /* SHA-256 of every certificate of the bundle with this id (a CA and
-   * its re-issue may both be there); ed_tls_ca_has_cert. */
-  uint8_t (*cert_hashes)[32];
-  size_t num_cert_hashes;
+  /* Every certificate of the bundle with this id (a CA and its re-issue
+   * may both be there). */
+  struct ed_tls_ca_cert *certs;
+  size_t num_certs;
   char *subject; /* RFC 2253, for messages */
   int has_crl;
   char *crl_file;                  /* where its CRL came from */
@@ -123,8 +137,11 @@ struct ed_tls_ca {
 };
 
 /* ed_tls_ca_has_cert: |ca|'s bundle entries include the certificate whose
- * SHA-256 is |hash|. */
-int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t hash[32]);
+ * ed_tls_cert_hash is |der|. ed_tls_ca_vouches: one of them has the
+ * extensions whose ed_tls_ext_hash is |ext| and is valid at |now|. */
+int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t der[32]);
+int ed_tls_ca_vouches(const struct ed_tls_ca *ca, const uint8_t ext[32],
+                      int64_t now);
 
 struct ed_tls_snapshot {
   _Atomic long refs;

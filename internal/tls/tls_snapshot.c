@@ -257,8 +257,38 @@ static int check_server_chain(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
   return rc;
 }
 
+/* issuer_from_store is the store's issuer lookup. Among the bundle's
+ * certificates that could have issued |x| (a CA and its re-issue share
+ * name and key) it takes the one valid now, then the one valid longest
+ * (a renewal's).
+ * BoringSSL's own lookup takes the first in its index, whose order within
+ * one name is not the bundle's: an expired original could refuse the
+ * clients its renewal vouches for, and new chains could keep going
+ * through a certificate that is about to leave the bundle. */
+static int issuer_from_store(X509 **out, X509_STORE_CTX *ctx, X509 *x) {
+  STACK_OF(X509) *cands = X509_STORE_get1_certs(ctx, X509_get_issuer_name(x));
+  int64_t now = (int64_t)time(NULL), best_na = 0;
+  X509 *best = NULL;
+  int best_valid = 0;
+  for (size_t i = 0; i < sk_X509_num(cands); i++) {
+    X509 *cand = sk_X509_value(cands, i);
+    if (X509_check_issued(cand, x) != X509_V_OK) continue;
+    int64_t na = ed_tls_asn1_time(X509_get0_notAfter(cand));
+    int valid = ed_tls_asn1_time(X509_get0_notBefore(cand)) <= now && now <= na;
+    if (!best || valid > best_valid || (valid == best_valid && na > best_na)) {
+      best = cand, best_valid = valid, best_na = na;
+    }
+  }
+  if (best) X509_up_ref(best);
+  sk_X509_pop_free(cands, X509_free);
+  ERR_clear_error();
+  *out = best;
+  return best != NULL;
+}
+
 static int add_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas) {
   s->store = X509_STORE_new();
+  if (s->store) X509_STORE_set_get_issuer(s->store, issuer_from_store);
   for (size_t i = 0; s->store && i < sk_X509_num(cas); i++) {
     if (!X509_STORE_add_cert(s->store, sk_X509_value(cas, i))) {
       ERR_clear_error();

@@ -647,12 +647,12 @@ static void test_plaintext_alert_lookalike_tail(void) {
   struct ed_tls_params prm = base_params();
   struct ed_tls_snapshot *s = snap_with(&prm);
   SSL_CTX *cctx = client_ctx(alice, TLS1_3_VERSION);
-  /* application_data, 24 bytes of "ciphertext" ending in 15 03 03 00 02 02 30 */
-  static const uint8_t tail[] = {0x17, 0x03, 0x03, 0x00, 0x18,
-                                 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe,
-                                 0xef, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad,
-                                 0xbe, 0xef, 0xde, 0x15, 0x03, 0x03, 0x00,
-                                 0x02, 0x02, 0x30};
+  /* application_data, 24 bytes of "ciphertext" ending in 15 03 03 00 02 02 30
+   */
+  static const uint8_t tail[] = {0x17, 0x03, 0x03, 0x00, 0x18, 0xde, 0xad, 0xbe,
+                                 0xef, 0xde, 0xad, 0xbe, 0xef, 0xde, 0xad, 0xbe,
+                                 0xef, 0xde, 0xad, 0xbe, 0xef, 0xde, 0x15, 0x03,
+                                 0x03, 0x00, 0x02, 0x02, 0x30};
   struct tp_pair p;
   tp_pair_init(&p, cctx, s, NULL, 1 << 20);
   tp_hs_step(&p, p.cl, &p.cl_rc, &p.s2c, &p.c2s, 0); /* the ClientHello */

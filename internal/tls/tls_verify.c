@@ -172,6 +172,26 @@ static int has_client_eku(X509 *leaf) {
          (X509_get_extended_key_usage(leaf) & XKU_SSL_CLIENT);
 }
 
+/* keep_bundle_issuers keeps a link's issuer_ext only when the issuing
+ * certificate the chain went through (|verified|, leaf first) is one of
+ * the bundle's: the re-check later looks for those extensions there
+ * (reissued_ca). An issuer the client sent itself is zeros: the bundle
+ * may hold another certificate with its name and key, which this chain
+ * did not use, and a full handshake would use the client's again. */
+static void keep_bundle_issuers(const struct ed_tls_snapshot *s,
+                                struct ed_tls_peer *p,
+                                STACK_OF(X509) * verified) {
+  size_t n = sk_X509_num(verified);
+  for (size_t i = 0; i < p->num_links; i++) {
+    uint8_t der[32];
+    const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
+    X509 *issuer = n ? sk_X509_value(verified, n > 1 ? i + 1 : i) : NULL;
+    if (!ca || !issuer || !ed_tls_cert_hash(der, issuer) ||
+        !ed_tls_ca_has_cert(ca, der))
+      memset(p->links[i].issuer_ext, 0, sizeof(p->links[i].issuer_ext));
+  }
+}
+
 /* identify checks what the verified leaf may be as a client and parses
  * its identity into c->peer. */
 static enum ssl_verify_result_t identify(struct ed_tls_conn *c, uint8_t *alert,
@@ -187,6 +207,7 @@ static enum ssl_verify_result_t identify(struct ed_tls_conn *c, uint8_t *alert,
   struct ed_tls_peer *p = ed_tls_identity_new(
       leaf, CRYPTO_BUFFER_data(der), CRYPTO_BUFFER_len(der), verified, &why);
   if (!p) return refuse(c, alert, ED_HS_BAD_IDENTITY, why);
+  keep_bundle_issuers(c->trust, p, verified);
   ed_tls_peer_unref(c->peer);
   c->peer = p;
   return ssl_verify_ok;
@@ -333,16 +354,21 @@ static int revocation(const struct ed_tls_snapshot *s,
 }
 
 /* reissued_ca: a CA of the bundle that signed a certificate of the chain
- * is there now only as another certificate with the same name and key.
- * The re-issue may add name constraints, a path length or an EKU that
- * the chain fails, which the identity's serials and issuer ids cannot
- * show. (Intermediates the client sent, not in the bundle, are as
- * verified.) */
+ * is there now only as certificates with other extensions, or none valid
+ * now: it was re-issued with its name and key, and the re-issue may add
+ * name constraints, a path length or an EKU the chain fails, which the
+ * identity's serials and issuer ids cannot show. A plain renewal (the
+ * same extensions, a new validity and serial) vouches as the original
+ * did. (An issuer the client sent itself, zeros in issuer_ext, is as
+ * verified: keep_bundle_issuers.) */
 static int reissued_ca(const struct ed_tls_snapshot *s,
-                       const struct ed_tls_peer *p) {
+                       const struct ed_tls_peer *p, int64_t now) {
+  static const uint8_t zeros[32];
   for (size_t i = 0; i < p->num_links; i++) {
     const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
-    if (ca && !ed_tls_ca_has_cert(ca, p->links[i].issuer_cert)) return 1;
+    if (ca && memcmp(p->links[i].issuer_ext, zeros, 32) &&
+        !ed_tls_ca_vouches(ca, p->links[i].issuer_ext, now))
+      return 1;
   }
   return 0;
 }
@@ -366,16 +392,17 @@ int ed_tls_peer_recheck(const struct ed_tls_snapshot *s,
   if (!ed_tls_find_ca(s, p->links[p->num_links - 1].issuer))
     return fail(out_reason, out_detail, ED_HS_UNKNOWN_CA,
                 "the CA the chain leads to is not in the CA bundle");
-  if (reissued_ca(s, p))
-    return fail(out_reason, out_detail, ED_HS_UNKNOWN_CA,
-                "a CA of the chain was re-issued (same name and key, another "
-                "certificate): only a full handshake can verify the chain");
   if (now < p->not_before)
     return fail(out_reason, out_detail, ED_HS_CERT_NOT_YET_VALID,
                 "a certificate of the chain is not yet valid");
   if (now > p->not_after)
     return fail(out_reason, out_detail, ED_HS_CERT_EXPIRED,
                 "a certificate of the chain has expired");
+  if (reissued_ca(s, p, now))
+    return fail(out_reason, out_detail, ED_HS_UNKNOWN_CA,
+                "a CA of the chain was re-issued with other extensions (same "
+                "name and key), or none of its certificates is valid now: "
+                "only a full handshake can verify the chain");
   if (s->limit_chain_depth && p->num_links - 1 > s->max_chain_depth)
     return fail(out_reason, out_detail, ED_HS_CHAIN_TOO_LONG,
                 "more intermediate CAs than --max-chain-depth allows");
