@@ -352,8 +352,8 @@ static int cmd_crl(struct args *a) {
       !ed_pki_crl_due(pki, (int64_t)time(NULL), &next)) {
     char until[32];
     printf(
-        "%s/crl.pem is valid until %s, over half its validity left; not "
-        "re-signed\n",
+        "%s/crl.pem is valid until %s: not due (over half its validity "
+        "and 2 days left), not re-signed\n",
         ed_pki_dir(pki), ed_pki_time_str(until, sizeof(until), next));
     ed_pki_free(pki);
     return 0;
@@ -600,8 +600,9 @@ static const struct command commands[] = {
      "Re-sign crl.pem with the next CRL number.\n"
      "  --days N         nextUpdate N days from now (default: as last time,\n"
      "                   7 at first)\n"
-     "  --if-due         only when less than half its validity is left (or\n"
-     "                   crl.pem is unreadable); for a daily timer\n"},
+     "  --if-due         only when less than half its validity, or less\n"
+     "                   than 2 days, is left (or crl.pem is unreadable);\n"
+     "                   for a timer\n"},
     {"list", O_DIR | O_HELP | O_JSON, cmd_list,
      "usage: echo-pki list [--dir DIR] [--json]\n"
      "List issued certificates: name, role, serial, not-after, revoked.\n"},

@@ -16,7 +16,7 @@
 #      StateDirectory (--print-config).
 #   5. echod-crl.service and echod-crl.timer (the CRL of the CA in
 #      /var/lib/echod, re-signed when due): verified the same way, exposure
-#      at or below 1.0, a daily persistent timer, and a service that runs
+#      at or below 1.0, a twice-daily persistent timer, and a service that runs
 #      `echo-pki crl --if-due` as echod on the package's state directory,
 #      only where that holds a CA, with no network.
 # Skips (exit 0, with a message) only when systemd-analyze is not installed.
@@ -169,7 +169,7 @@ for line in "Type=oneshot" "User=echod" "Group=echod" "StateDirectory=echod" \
 	grep -qxF -- "$line" "$crl_unit" && pass "echod-crl.service has $line" ||
 		fail "echod-crl.service lacks $line"
 done
-for line in "OnCalendar=daily" "Persistent=true" "WantedBy=timers.target"; do
+for line in "OnCalendar=*-*-* 00,12:00:00" "Persistent=true" "WantedBy=timers.target"; do
 	grep -qxF -- "$line" "$crl_timer" && pass "echod-crl.timer has $line" ||
 		fail "echod-crl.timer lacks $line"
 done

@@ -480,7 +480,12 @@ int ed_pki_crl_due(struct ed_pki *pki, int64_t now, int64_t *out_next_update) {
   int ok = crl && ed_pki__crl_next_update(&next, crl);
   X509_CRL_free(crl);
   if (out_next_update) *out_next_update = ok ? next : 0;
-  return !ok || next - now < (int64_t)pki->idx.crl_days * 86400 / 2;
+  /* Half its validity, and never less than 2 days: a CRL of a day or two
+   * is re-signed at every run of a twice-daily timer (echod-crl.timer),
+   * which would otherwise find it not yet due and come back too late. */
+  int64_t margin = (int64_t)pki->idx.crl_days * 86400 / 2;
+  if (margin < 2 * 86400) margin = 2 * 86400;
+  return !ok || next - now < margin;
 }
 
 /* ---- finding certificates ------------------------------------------------ */

@@ -710,6 +710,12 @@ static void test_crl_due(void) {
   CHECK_EQ(ed_pki_crl_due(pki, now, NULL), 1);
   CHECK_EQ(ed_pki_crl(pki, 0), 0);
   CHECK_EQ(ed_pki_crl_due(pki, now, NULL), 0);
+  /* A CRL of 2 days is due a minute after it was signed (never less than
+   * 2 days' margin): the timer re-signs it at every run. */
+  CHECK_EQ(ed_pki_crl(pki, 2), 0);
+  CHECK_EQ(ed_pki_crl_due(pki, now + 60, NULL), 1);
+  CHECK_EQ(ed_pki_crl(pki, 7), 0);
+  CHECK_EQ(ed_pki_crl_due(pki, now, NULL), 0);
   FILE *f = fopen(pkit_path(dir, "crl.pem"), "w");
   CHECK(f != NULL);
   if (f) fclose(f);

@@ -283,7 +283,8 @@ class PkiTest(unittest.TestCase):
         with open(self.path("crl.pem"), "rb") as f:
             before = f.read()
         _, out, _ = self.pki("crl", "--if-due")
-        self.assertIn("over half its validity left; not re-signed", out)
+        self.assertIn("not due (over half its validity and 2 days left), "
+                      "not re-signed", out)
         with open(self.path("crl.pem"), "rb") as f:
             self.assertEqual(f.read(), before)
         os.unlink(self.path("crl.pem"))
