@@ -97,7 +97,7 @@ static char *presented_fields(const struct ed_conn *c,
  * (presented_fields: cn= is the subject's first CN, every byte outside
  * printable ASCII written \xNN, "" without a CN; serial= "" for a
  * certificate that did not parse; of a longer CN or serial only the first
- * ED_TLS_PRESENTED_MAX bytes or hex digits, followed by cn_len= or
+ * ED_TLS_PRESENTED_MAX bytes or characters, followed by cn_len= or
  * serial_len= with the whole length); they are absent when the client
  * presented none, or the handshake ended while a step was in the pool
  * (killed, timed out, draining). Every accepted

@@ -877,6 +877,32 @@ static enum ed_hs_reason chain_refusal(struct ed_tls_snapshot *s, X509 *leaf,
   return r;
 }
 
+/* A name-constrained intermediate (DNS under team-a.example): a client
+ * with a SAN outside, or with no SAN and a DNS-like CN, ends at no CA we
+ * trust: unknown_ca with what is wrong. Before: reason other. */
+static void test_name_constraints(void) {
+  struct ed_tls_snapshot *s = snap((struct setup){.depth = -1});
+  EVP_PKEY *k = tc_key();
+  struct tc_opts io = {.cn = "team-a CA",
+                       .issuer = ca_a,
+                       .issuer_key = key_a,
+                       .ca = 1,
+                       .nc = "critical,permitted;DNS:team-a.example"};
+  X509 *nc = tc_cert(k, &io);
+  X509 *in = client("in", nc, k, "DNS:svc.team-a.example");
+  X509 *out = client("out", nc, k, "DNS:svc.team-b.example");
+  X509 *bare = client("svc.team-b.example", nc, k, NULL);
+  CHECK_EQ(chain_refusal(s, in, nc, NULL, ""), ED_HS_OTHER); /* served */
+  CHECK_EQ(chain_refusal(s, out, nc, NULL, "permitted name constraints"),
+           ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(s, bare, nc, NULL, "looks like a DNS name"),
+           ED_HS_UNKNOWN_CA);
+  X509 *all[] = {nc, in, out, bare};
+  for (size_t i = 0; i < 4; i++) X509_free(all[i]);
+  EVP_PKEY_free(k);
+  ed_tls_snapshot_unref(s);
+}
+
 /* Chains through a certificate that may not issue end at no trusted CA:
  * unknown_ca with what is wrong. Before: reason other, alert
  * bad_certificate. */
@@ -1022,6 +1048,7 @@ int main(void) {
   RUN(test_crl_rollback);
   RUN(test_chain_handshakes);
   RUN(test_chain_not_a_ca);
+  RUN(test_name_constraints);
   RUN(test_bundle_intermediate_eku);
   RUN(test_big_identity_ticket);
   RUN(test_log_fields);

@@ -94,6 +94,7 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
             o->eku ? "critical,digitalSignature,keyCertSign,cRLSign"
                    : "critical,keyCertSign,cRLSign");
     if (o->issuer) add_ext(x, issuer, NID_authority_key_identifier, "keyid");
+    if (o->nc) add_ext(x, issuer, NID_name_constraints, o->nc);
   } else {
     add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
     add_ext(x, issuer, NID_key_usage,

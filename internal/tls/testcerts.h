@@ -38,6 +38,7 @@ struct tc_opts {
   size_t num_sans;
   int dup_san;    /* the raw SAN extension twice */
   const char *ku; /* a leaf's keyUsage instead of digitalSignature */
+  const char *nc; /* a CA's nameConstraints, e.g. "critical,permitted;DNS:x" */
 };
 
 EVP_PKEY *tc_key(void);

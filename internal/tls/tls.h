@@ -459,7 +459,7 @@ struct ed_tls_presented {
   size_t cn_len;
   /* A refused certificate's CN and serial are the client's to size (up
    * to the 100 KiB certificate message): only their first
-   * ED_TLS_PRESENTED_MAX bytes (hex digits) are kept. |cn_full| and
+   * ED_TLS_PRESENTED_MAX bytes (characters) are kept. |cn_full| and
    * |serial_full| are then their whole lengths; 0 when nothing was cut. */
   size_t cn_full;
   const char *serial; /* uppercase hex; "" when the certificate did not

@@ -42,7 +42,8 @@ static void first_cn(struct ed_tls_seen *s, X509 *x) {
   OPENSSL_free(utf8);
 }
 
-/* serial_hex keeps the serial's first ED_TLS_PRESENTED_MAX hex digits. */
+/* serial_hex keeps the serial's first ED_TLS_PRESENTED_MAX characters
+ * ("-" and hex digits). */
 static char *serial_hex(struct ed_tls_seen *s, X509 *x) {
   const ASN1_INTEGER *i = X509_get0_serialNumber(x);
   size_t cap = 2 * (size_t)ASN1_STRING_length(i) + 4; /* '-', "00" */

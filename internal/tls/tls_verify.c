@@ -107,6 +107,18 @@ static enum ssl_verify_result_t map_verify_error(struct ed_tls_conn *c,
       return refuse(c, alert, ED_HS_UNKNOWN_CA,
                     "a name of the certificate is one a CA of the chain may "
                     "not sign (its excluded name constraints)");
+    case X509_V_ERR_NAME_CONSTRAINTS_WITHOUT_SANS:
+      return refuse(c, alert, ED_HS_UNKNOWN_CA,
+                    "a CA of the chain has name constraints, and the "
+                    "certificate names itself by a CN that looks like a DNS "
+                    "name instead of a SAN");
+    case X509_V_ERR_SUBTREE_MINMAX:
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE:
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX:
+    case X509_V_ERR_UNSUPPORTED_NAME_SYNTAX:
+      return refuse(c, alert, ED_HS_UNKNOWN_CA,
+                    "a CA of the chain has name constraints the certificate's "
+                    "names cannot be checked against");
     default:
       return refuse(c, alert, ED_HS_OTHER, X509_verify_cert_error_string(e));
   }
