@@ -223,8 +223,8 @@ int ed_pki_crl(struct ed_pki *pki, int days);
 
 /* ed_pki_crl_due returns 1 when crl.pem should be re-signed: it is
  * missing or unreadable, or less than half its validity (the index's CRL
- * days), or less than 2 days, is left at |now| (Unix time); else 0. Sets |*out_next_update| to
- * its nextUpdate (0 when unreadable) if not NULL. */
+ * days), or less than 2 days, is left at |now| (Unix time); else 0. Sets
+ * |*out_next_update| to its nextUpdate (0 when unreadable) if not NULL. */
 int ed_pki_crl_due(struct ed_pki *pki, int64_t now, int64_t *out_next_update);
 
 /* ed_pki_list sets |*out_infos| to a new array (caller frees with free())

@@ -642,8 +642,8 @@ static void test_yielded_then_closed(void) {
     setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
     stream_init(&st, &c, 1u << 20, 9);
     while (st.off < st.wire.len) {
-      ssize_t n = send(c.fd, st.wire.data + st.off, st.wire.len - st.off,
-                       MSG_NOSIGNAL);
+      ssize_t n =
+          send(c.fd, st.wire.data + st.off, st.wire.len - st.off, MSG_NOSIGNAL);
       if (n <= 0) break;
       st.off += (size_t)n;
     }
