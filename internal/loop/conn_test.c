@@ -577,30 +577,39 @@ static void test_backpressure(void) {
  * back in order. Before, libuv read it up to 32 times (2 MiB) in one go:
  * 0.3-0.8 s of a loop for input that is dear to echo (a KeyUpdate before
  * each 1-byte record). */
+/* waiting_stream establishes |c| on a server without backpressure in the
+ * way (max_buffer 16 MiB), and puts a 1 MiB stream into the socket while
+ * the loop does not run. Returns the server's connection (NULL: failed). */
+static struct ed_conn *waiting_stream(struct harness *h, struct cli *c,
+                                      struct stream *st, unsigned seed) {
+  h_init(h);
+  h->cfg.max_buffer = 16u << 20;
+  h_start(h);
+  establish(h, c);
+  int big = 8 << 20;
+  setsockopt(c->fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
+  struct ed_conn *sc = the_conn(h);
+  CHECK(sc != NULL);
+  if (!sc) return NULL;
+  uv_os_fd_t sfd;
+  CHECK_EQ(uv_fileno((uv_handle_t *)&sc->tcp, &sfd), 0);
+  setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
+  stream_init(st, c, 1u << 20, seed);
+  while (st->off < st->wire.len) {
+    ssize_t n = send(c->fd, st->wire.data + st->off, st->wire.len - st->off,
+                     MSG_NOSIGNAL);
+    if (n <= 0) break;
+    st->off += (size_t)n;
+  }
+  return sc;
+}
+
 static void test_read_burst_yields(void) {
   struct harness h;
   struct cli c;
   struct stream st;
-  h_init(&h);
-  h.cfg.max_buffer = 16u << 20; /* no backpressure in the way */
-  h_start(&h);
-  establish(&h, &c);
-  int big = 8 << 20;
-  setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-  struct ed_conn *sc = the_conn(&h);
-  CHECK(sc != NULL);
+  struct ed_conn *sc = waiting_stream(&h, &c, &st, 7);
   if (!sc) return;
-  int rcv = 8 << 20;
-  uv_os_fd_t sfd;
-  CHECK_EQ(uv_fileno((uv_handle_t *)&sc->tcp, &sfd), 0);
-  setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
-  stream_init(&st, &c, 1u << 20, 7);
-  while (st.off < st.wire.len) { /* into the socket, the loop not running */
-    ssize_t n =
-        send(c.fd, st.wire.data + st.off, st.wire.len - st.off, MSG_NOSIGNAL);
-    if (n <= 0) break;
-    st.off += (size_t)n;
-  }
   CHECK(st.off > ED_READ_BURST + 2 * ED_LOOP_RBUF);
   uint64_t before = atomic_load(&sc->bytes_in);
   uv_run(&h.l->uv, UV_RUN_NOWAIT); /* one poll */
@@ -628,25 +637,8 @@ static void test_yielded_then_closed(void) {
     struct harness h;
     struct cli c;
     struct stream st;
-    h_init(&h);
-    h.cfg.max_buffer = 16u << 20;
-    h_start(&h);
-    establish(&h, &c);
-    int big = 8 << 20;
-    setsockopt(c.fd, SOL_SOCKET, SO_SNDBUF, &big, sizeof(big));
-    struct ed_conn *sc = the_conn(&h);
-    CHECK(sc != NULL);
+    struct ed_conn *sc = waiting_stream(&h, &c, &st, 9);
     if (!sc) return;
-    uv_os_fd_t sfd;
-    CHECK_EQ(uv_fileno((uv_handle_t *)&sc->tcp, &sfd), 0);
-    setsockopt(sfd, SOL_SOCKET, SO_RCVBUF, &big, sizeof(big));
-    stream_init(&st, &c, 1u << 20, 9);
-    while (st.off < st.wire.len) {
-      ssize_t n =
-          send(c.fd, st.wire.data + st.off, st.wire.len - st.off, MSG_NOSIGNAL);
-      if (n <= 0) break;
-      st.off += (size_t)n;
-    }
     uv_run(&h.l->uv, UV_RUN_NOWAIT); /* one poll: yields */
     CHECK(sc->yielded);
     if (how == 0) {
