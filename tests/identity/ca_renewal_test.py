@@ -14,26 +14,15 @@ import unittest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 
-from tests.identity.mint import Mint, write_atomic, _pem
+from tests.identity.mint import Mint, reissue, write_atomic, _pem
 from tests.lib import echod
 
 
 def renewed_copy(inter, days=2 * 365):
     """|inter| re-issued by its parent: same name, key and extensions,
     a new serial and validity (a plain renewal). PEM."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    parent = inter.parent
-    b = (x509.CertificateBuilder()
-         .subject_name(inter.cert.subject)
-         .issuer_name(parent.cert.subject)
-         .public_key(inter.key.public_key())
-         .serial_number(x509.random_serial_number())
-         .not_valid_before(now - datetime.timedelta(days=3))
-         .not_valid_after(now + datetime.timedelta(days=days)))
-    for ext in inter.cert.extensions:
-        b = b.add_extension(ext.value, critical=ext.critical)
-    return b.sign(parent.key, hashes.SHA256()).public_bytes(
-        serialization.Encoding.PEM)
+    return reissue(inter, datetime.timedelta(days=-3),
+                   datetime.timedelta(days=days))
 
 
 class CARenewalTest(unittest.TestCase):

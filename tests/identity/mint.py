@@ -197,6 +197,26 @@ class Mint:
                     key=self.path(name, "key"))
 
 
+def reissue(mint, not_before, not_after, extensions=()):
+    """|mint|'s CA certificate re-issued by its parent: the same name, key
+    and extensions plus |extensions| (critical), a new serial, valid from
+    |not_before| to |not_after| (timedeltas from now). PEM."""
+    now = _now()
+    parent = mint.parent
+    b = (x509.CertificateBuilder()
+         .subject_name(mint.cert.subject)
+         .issuer_name(parent.cert.subject)
+         .public_key(mint.key.public_key())
+         .serial_number(x509.random_serial_number())
+         .not_valid_before(now + not_before)
+         .not_valid_after(now + not_after))
+    for ext in list(mint.cert.extensions):
+        b = b.add_extension(ext.value, critical=ext.critical)
+    for ext in extensions:
+        b = b.add_extension(ext, critical=True)
+    return _pem(b.sign(parent.key, hashes.SHA256()))
+
+
 def write_atomic(path, data):
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:

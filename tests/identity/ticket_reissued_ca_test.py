@@ -21,31 +21,19 @@ import socket
 import unittest
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 
-from tests.identity.mint import Mint, write_bundle, write_atomic
+from tests.identity.mint import Mint, reissue, write_bundle, write_atomic
 from tests.lib import echod
 
 
 def constrained_copy(inter, permitted):
     """|inter| re-issued by its parent: same name, same key, now with
     name constraints permitting the DNS subtree |permitted|. PEM."""
-    now = datetime.datetime.now(datetime.timezone.utc)
-    parent = inter.parent
-    b = (x509.CertificateBuilder()
-         .subject_name(inter.cert.subject)
-         .issuer_name(parent.cert.subject)
-         .public_key(inter.key.public_key())
-         .serial_number(x509.random_serial_number())
-         .not_valid_before(now - datetime.timedelta(minutes=5))
-         .not_valid_after(now + datetime.timedelta(days=365)))
-    for ext in inter.cert.extensions:
-        b = b.add_extension(ext.value, critical=ext.critical)
-    b = b.add_extension(x509.NameConstraints(
-        permitted_subtrees=[x509.DNSName(permitted)],
-        excluded_subtrees=None), critical=True)
-    return b.sign(parent.key, hashes.SHA256()).public_bytes(
-        serialization.Encoding.PEM)
+    return reissue(inter, datetime.timedelta(minutes=-5),
+                   datetime.timedelta(days=365),
+                   [x509.NameConstraints(
+                       permitted_subtrees=[x509.DNSName(permitted)],
+                       excluded_subtrees=None)])
 
 
 class TicketReissuedCATest(unittest.TestCase):
