@@ -655,15 +655,24 @@ static void crl_of(const char *dir, long *left, size_t *num_revoked) {
  * next setup, from the index (its revocations kept): a packaged dev
  * server restarted now and then never serves a stale CRL. A fresh one is
  * left alone. */
-static void test_dev_setup_renews_crl(void) {
-  char *base = pkit_tmpdir("devcrl");
-  char dir[1100];
-  snprintf(dir, sizeof(dir), "%s/pki", base);
+/* dev_testca makes a dev PKI in a new <tmp>/pki (its path in |dir|) and
+ * opens it as a test CA (NULL on failure). */
+static struct ed_testca *dev_testca(const char *tag, char **base, char *dir,
+                                    size_t dir_len) {
+  *base = pkit_tmpdir(tag);
+  snprintf(dir, dir_len, "%s/pki", *base);
   struct ed_pki_dev_paths p;
   CHECK_EQ(ed_pki_dev_setup(&p, dir, err, sizeof(err)), 0);
   struct ed_testca *ca = ed_testca_new(dir);
   CHECK(ca != NULL);
+  return ca;
+}
+
+static void test_dev_setup_renews_crl(void) {
+  char *base, dir[1100];
+  struct ed_testca *ca = dev_testca("devcrl", &base, dir, sizeof(dir));
   if (!ca) return;
+  struct ed_pki_dev_paths p;
   struct ed_pki_cert_info gone;
   CHECK_EQ(issue(ed_testca_pki(ca), ED_PKI_CLIENT, "gone"), 0);
   CHECK_EQ(ed_pki_revoke(ed_testca_pki(ca), &gone, "gone",
@@ -691,13 +700,8 @@ static void test_dev_setup_renews_crl(void) {
 /* test_crl_due: due once less than half the index's CRL days (7) are
  * left, or when crl.pem is unreadable; its nextUpdate is reported. */
 static void test_crl_due(void) {
-  char *base = pkit_tmpdir("crldue");
-  char dir[1100];
-  snprintf(dir, sizeof(dir), "%s/pki", base);
-  struct ed_pki_dev_paths p;
-  CHECK_EQ(ed_pki_dev_setup(&p, dir, err, sizeof(err)), 0);
-  struct ed_testca *ca = ed_testca_new(dir);
-  CHECK(ca != NULL);
+  char *base, dir[1100];
+  struct ed_testca *ca = dev_testca("crldue", &base, dir, sizeof(dir));
   if (!ca) return;
   struct ed_pki *pki = ed_testca_pki(ca);
   int64_t now = (int64_t)time(NULL), next = -1;
