@@ -12,7 +12,6 @@ import signal
 import unittest
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 
 from tests.identity.mint import Mint, reissue, write_atomic, _pem
 from tests.lib import echod
@@ -91,49 +90,28 @@ class CARenewalTest(unittest.TestCase):
         # and the renewed intermediate. The chain verifies through the
         # client's copy (as it did before the reload's re-check change),
         # so the full handshake must not be refused "re-issued".
-        from cryptography.hazmat.primitives.asymmetric import ec
-        from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+        self.served_through_own_copy(self.new)
+
+    def test_leaf_akid_names_old_serial_bundle_narrowed(self):
+        # The same with the bundle's copy narrowed (name constraints that
+        # still allow carol): the chain goes through the client's copy,
+        # whose extensions the bundle does not hold; that is not a
+        # re-issue the session was verified with (keep_bundle_issuers).
+        self.served_through_own_copy(reissue(
+            self.inter, datetime.timedelta(minutes=-5),
+            datetime.timedelta(days=365),
+            [x509.NameConstraints(
+                permitted_subtrees=[x509.DNSName("carol.example")],
+                excluded_subtrees=None)]))
+
+    def served_through_own_copy(self, bundle_copy):
+        """carol, whose AKID names the old intermediate by serial and who
+        sends it, against root + |bundle_copy|: served."""
         inter = self.inter
-        key = ec.generate_private_key(ec.SECP256R1())
-        now = datetime.datetime.now(datetime.timezone.utc)
-        ski = x509.SubjectKeyIdentifier.from_public_key(
-            inter.key.public_key()).digest
-        b = (x509.CertificateBuilder()
-             .subject_name(x509.Name([x509.NameAttribute(
-                 NameOID.COMMON_NAME, "carol")]))
-             .issuer_name(inter.cert.subject)
-             .public_key(key.public_key())
-             .serial_number(x509.random_serial_number())
-             .not_valid_before(now - datetime.timedelta(minutes=5))
-             .not_valid_after(now + datetime.timedelta(days=30))
-             .add_extension(x509.BasicConstraints(ca=False, path_length=None),
-                            critical=True)
-             .add_extension(x509.ExtendedKeyUsage(
-                 [ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
-             .add_extension(x509.SubjectAlternativeName(
-                 [x509.DNSName("carol.example")]), critical=False)
-             .add_extension(x509.AuthorityKeyIdentifier(
-                 key_identifier=ski,
-                 authority_cert_issuer=[x509.DirectoryName(
-                     inter.cert.issuer)],
-                 authority_cert_serial_number=inter.cert.serial_number),
-                 critical=False))
-        leaf = b.sign(inter.key, hashes.SHA256())
-        cert_path = inter.path("carol")
-        key_path = inter.path("carol", "key")
-        with open(cert_path, "wb") as f:
-            f.write(_pem(leaf) + inter.chain_pem())
-        with open(key_path, "wb") as f:
-            f.write(key.private_bytes(serialization.Encoding.PEM,
-                                      serialization.PrivateFormat.PKCS8,
-                                      serialization.NoEncryption()))
-        kw = dict(inter.client("bob"))
-        for k, v in list(kw.items()):
-            if v == inter.path("bob"):
-                kw[k] = cert_path
-            elif v == inter.path("bob", "key"):
-                kw[k] = key_path
-        write_atomic(self.bundle, self.root_pem + self.new)
+        inter.issue("carol", sans=[("DNS", "carol.example")],
+                    akid_serial=True)
+        kw = inter.client("carol")
+        write_atomic(self.bundle, self.root_pem + bundle_copy)
         with echod.Server("--cert", self.root.path("server"),
                           "--key", self.root.path("server", "key"),
                           "--ca", self.bundle, "--no-watch") as srv:

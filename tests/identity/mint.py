@@ -114,11 +114,15 @@ class Mint:
         return os.path.join(self.dir, "%s.%s" % (name, ext))
 
     def issue(self, name, cn=None, cns=None, sans=(), role="client",
-              ca=False, not_before=-300, not_after=30 * 86400):
+              ca=False, not_before=-300, not_after=30 * 86400,
+              akid_serial=False):
         """Writes NAME.pem (with this CA's chain) and NAME.key. |cns|
         gives several CN attributes; |sans| is [(TYPE, value)] with TYPE
         DNS, URI, email or IP; |ca| makes it a CA (basicConstraints
-        CA:TRUE) all the same. Returns (cert path, key path)."""
+        CA:TRUE) all the same; |akid_serial| names this CA in the
+        authorityKeyIdentifier by its issuer and serial too, so only this
+        very certificate of the CA matches. Returns (cert path, key
+        path)."""
         key = _key()
         now = _now()
         if role == "server" and not sans:
@@ -139,9 +143,15 @@ class Mint:
                  key_encipherment=False, data_encipherment=False,
                  key_agreement=False, key_cert_sign=ca, crl_sign=False,
                  encipher_only=False, decipher_only=False), critical=True)
-             .add_extension(x509.ExtendedKeyUsage([eku]), critical=False)
-             .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                 self.key.public_key()), critical=False))
+             .add_extension(x509.ExtendedKeyUsage([eku]), critical=False))
+        akid = x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            self.key.public_key())
+        if akid_serial:
+            akid = x509.AuthorityKeyIdentifier(
+                key_identifier=akid.key_identifier,
+                authority_cert_issuer=[x509.DirectoryName(self.cert.issuer)],
+                authority_cert_serial_number=self.cert.serial_number)
+        b = b.add_extension(akid, critical=False)
         if sans:
             b = b.add_extension(x509.SubjectAlternativeName(
                 [_general_name(k, v) for k, v in sans]), critical=False)
