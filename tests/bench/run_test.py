@@ -109,5 +109,26 @@ class RunSmoke(unittest.TestCase):
             self.assertTrue(res["echod"]["flood-closed@25"][0]["ok"])
 
 
+
+class TlsFloorRecords(unittest.TestCase):
+    """tls_floor --records: the server's echo per record three ways
+    (echod's engine, an own record layer, the bare AEAD), every figure
+    from sessions whose echo the client checked byte for byte (else the
+    tool exits 1). Never timings."""
+
+    def test_quick_run_has_every_figure(self):
+        r = echod.run_tool([echod.binary("tools/bench/tls_floor"),
+                            "--records", "--runs", "1", "--ms", "20",
+                            "--json"], timeout=echod.scaled(120))
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
+        out = json.loads(r.stdout.strip().splitlines()[-1])
+        self.assertEqual((out["runs"], out["ms"]), (1, 20))
+        for shape, modes in (("small", ("engine", "own", "aead")),
+                             ("bulk", ("engine", "own", "aead")),
+                             ("stream", ("engine", "own"))):
+            for mode in modes:
+                self.assertGreater(out["%s_%s_us" % (shape, mode)], 0, out)
+        self.assertNotIn("stream_aead_us", out)
+
 if __name__ == "__main__":
     unittest.main()
