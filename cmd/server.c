@@ -33,6 +33,7 @@
  * started by mistake says "admin socket in use" rather than naming a port.
  * Neither answers before ed_server_run: the control loop is not running.
  * systemd hears READY=1 on the control loop's first turn (sdnotify). */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,6 +150,9 @@ static int start_spawner(void *arg, char *err, size_t err_len) {
   struct ed_spawner *sp = NULL;
   const struct ed_config *cfg = ed_server_config(c->srv);
   if (cfg->no_admin || !cfg->admin_socket) return 0;
+  /* The spawner keeps a copy of every page resident now: not the memory
+   * the credentials took to read and freed again (ed_server_reload). */
+  malloc_trim(0);
   if (ed_spawner_start(&sp, NULL, c->argv, err, err_len) != 0) {
     char q[600];
     ED_WARN("upgrades off", "error=%s", ed_logq(q, sizeof(q), err));

@@ -14,6 +14,7 @@
  *       re-checked against the new snapshot)
  *   level=info msg="reload check ok" trigger=admin snapshot=5 serial=6A01...
  *   level=error msg="reload failed" trigger=watch check=0 error="..." */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,6 +122,10 @@ int ed_server_reload(struct ed_server *srv, int check_only,
     }
   }
   if (!check_only) ed_reload_end(srv->watcher);
+  /* Reading credentials takes far more memory than they keep (a CRL of
+   * 600,000 entries: ~150 MB parsed, ~14 MB kept), and the allocator
+   * keeps what was freed; give it back to the system. */
+  malloc_trim(0);
   return rc;
 }
 

@@ -72,14 +72,33 @@ int ed_tls_ext_hash(uint8_t out[32], X509 *x) {
   return ok;
 }
 
-void ed_tls_serial_canon(struct ed_tls_serial *out, const ASN1_INTEGER *i) {
+/* magnitude returns |i|'s value bytes without leading zeros. */
+static const uint8_t *magnitude(const ASN1_INTEGER *i, size_t *len) {
   const uint8_t *p = ASN1_STRING_get0_data(i);
   size_t n = (size_t)ASN1_STRING_length(i);
   while (n > 0 && p[0] == 0) p++, n--;
-  out->bytes = ed_malloc(n + 1);
-  out->bytes[0] = ASN1_STRING_type(i) == V_ASN1_NEG_INTEGER && n > 0;
-  if (n) memcpy(out->bytes + 1, p, n);
+  *len = n;
+  return p;
+}
+
+size_t ed_tls_serial_canon_len(const ASN1_INTEGER *i) {
+  size_t n;
+  magnitude(i, &n);
+  return n + 1;
+}
+
+void ed_tls_serial_canon_at(struct ed_tls_serial *out, const ASN1_INTEGER *i,
+                            uint8_t *dst) {
+  size_t n;
+  const uint8_t *p = magnitude(i, &n);
+  dst[0] = ASN1_STRING_type(i) == V_ASN1_NEG_INTEGER && n > 0;
+  if (n) memcpy(dst + 1, p, n);
+  out->bytes = dst;
   out->len = n + 1;
+}
+
+void ed_tls_serial_canon(struct ed_tls_serial *out, const ASN1_INTEGER *i) {
+  ed_tls_serial_canon_at(out, i, ed_malloc(ed_tls_serial_canon_len(i)));
 }
 
 int ed_tls_serial_cmp(const struct ed_tls_serial *a,

@@ -32,6 +32,12 @@ struct ed_tls_serial {
   size_t len;
 };
 void ed_tls_serial_canon(struct ed_tls_serial *out, const ASN1_INTEGER *i);
+/* ed_tls_serial_canon_len is how many bytes |i|'s form takes;
+ * ed_tls_serial_canon_at writes it at |dst| (that many bytes, the
+ * caller's) instead of a new allocation. */
+size_t ed_tls_serial_canon_len(const ASN1_INTEGER *i);
+void ed_tls_serial_canon_at(struct ed_tls_serial *out, const ASN1_INTEGER *i,
+                            uint8_t *dst);
 int ed_tls_serial_cmp(const struct ed_tls_serial *a,
                       const struct ed_tls_serial *b);
 
@@ -134,6 +140,7 @@ struct ed_tls_ca {
   int64_t crl_last_update, crl_next_update;
   struct ed_tls_serial *revoked; /* sorted (ed_tls_serial_cmp) */
   size_t num_revoked;
+  uint8_t *revoked_bytes; /* every revoked[i].bytes, in one allocation */
 };
 
 /* ed_tls_ca_has_cert: |ca|'s bundle entries include the certificate whose

@@ -19,6 +19,7 @@
 #include "internal/tls/testcerts.h"
 #include "internal/tls/testpair.h"
 #include "internal/tls/tls.h"
+#include "internal/tls/tls_internal.h"
 
 /* ---- fixture ---------------------------------------------------------- */
 
@@ -144,6 +145,66 @@ static int snap_err(const struct ed_tls_params *p, const char *want_in_msg) {
   CHECK(strstr(err, want_in_msg) != NULL);
   if (!strstr(err, want_in_msg)) fprintf(stderr, "  message: %s\n", err);
   return rc;
+}
+
+/* A CRL's serials are kept side by side in one allocation
+ * (tls_crl.c set_crl): each of many, of every length (zero, negative,
+ * 1 to 20 bytes) is found, and a serial that is a prefix or an extension
+ * of a revoked one, or differs only in sign, is not. */
+static void test_crl_many_serials(void) {
+  enum { N = 300 };
+  X509 *rev[N];
+  for (size_t i = 0; i < N; i++) {
+    struct tc_opts o = {
+        .cn = "many", .issuer = ca, .issuer_key = ca_key, .eku = TC_EKU_CLIENT};
+    if (i % 3 == 0 && i < 60) /* 20 lengths, 0x5a each byte */
+      o.serial_len = 1 + i % 20;
+    else
+      o.serial = i * 7919;
+    rev[i] = tc_cert(cli_key, &o);
+  }
+  /* Serial 0 and -5 (RFC 5280 forbids both; CRLs carry them anyway). */
+  ASN1_INTEGER_set(X509_get_serialNumber(rev[1]), 0);
+  ASN1_INTEGER_set(X509_get_serialNumber(rev[2]), -5);
+  X509_CRL *crl = tc_crl(ca, ca_key, rev, N, 86400);
+  tc_write_crl(tc_path("crl-many.pem"), crl);
+  X509_CRL_free(crl);
+  struct ed_tls_params p = base_params();
+  with_crl(&p, "crl-many.pem");
+  struct ed_tls_snapshot *s = snap_with(&p);
+  if (!s) return;
+  uint8_t id[ED_TLS_CA_ID_LEN];
+  CHECK(ed_tls_ca_id(id, ca));
+  const struct ed_tls_ca *c = ed_tls_find_ca(s, id);
+  CHECK(c != NULL);
+  CHECK(c && c->num_revoked == N);
+  for (size_t i = 0; c && i < N; i++) {
+    struct ed_tls_serial sn;
+    ed_tls_serial_canon(&sn, X509_get0_serialNumber(rev[i]));
+    CHECK(ed_tls_ca_revokes(c, &sn));
+    free(sn.bytes);
+  }
+  static const long absent[] = {5, -7919, 7919 * 3 + 1, 1L << 40};
+  for (size_t i = 0; c && i < sizeof(absent) / sizeof(*absent); i++) {
+    ASN1_INTEGER *a = ASN1_INTEGER_new();
+    ASN1_INTEGER_set(a, absent[i]);
+    struct ed_tls_serial sn;
+    ed_tls_serial_canon(&sn, a);
+    CHECK(!ed_tls_ca_revokes(c, &sn));
+    free(sn.bytes);
+    ASN1_INTEGER_free(a);
+  }
+  uint8_t longer[22];
+  memset(longer, 0x5a, sizeof(longer));
+  ASN1_INTEGER *a = ASN1_INTEGER_new();
+  ASN1_STRING_set(a, longer, sizeof(longer)); /* 0x5a x 22: none revoked */
+  struct ed_tls_serial sn;
+  ed_tls_serial_canon(&sn, a);
+  CHECK(c && !ed_tls_ca_revokes(c, &sn));
+  free(sn.bytes);
+  ASN1_INTEGER_free(a);
+  for (size_t i = 0; i < N; i++) X509_free(rev[i]);
+  ed_tls_snapshot_unref(s);
 }
 
 static void test_snapshot_failures(void) {
@@ -998,6 +1059,7 @@ int main(void) {
   setup();
   RUN(test_snapshot_ok);
   RUN(test_snapshot_failures);
+  RUN(test_crl_many_serials);
   RUN(test_group_readable_key);
   RUN(test_handshake_and_echo);
   RUN(test_one_byte_transport);
