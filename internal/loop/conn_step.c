@@ -65,6 +65,8 @@ static void step_recheck(struct ed_conn *c) {
     c->step.rc = ed_tls_conn_refuse(c->tls, &io, reason, detail);
     c->step.reason = reason;
     c->step.detail = detail;
+  } else {
+    ed_tls_conn_rebase(c->tls, s);
   }
   c->snap_gen = gen;
   ed_tls_snapshot_unref(s);

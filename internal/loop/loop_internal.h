@@ -329,6 +329,7 @@ struct ed_recheck_batch {
   struct ed_loop *loop;
   ed_loop_recheck_fn done;
   void *arg;
+  struct ed_tls_snapshot *snap; /* what the verdicts were made against */
   size_t num;
   struct ed_recheck_entry e[];
 };

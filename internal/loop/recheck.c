@@ -5,7 +5,9 @@
  * allow-list work), and when it is back close each session that no
  * longer passes: close_notify, reason from the verdict (ED_REVOKE_REASONS;
  * the "session closed" line names it, with the serial), counted in
- * sessions_revoked{reason}.
+ * sessions_revoked{reason}; and move each that passed onto the snapshot
+ * it passed against (ed_tls_conn_rebase), so that no session keeps an
+ * older snapshot, with its CRLs, alive.
  *
  * A session established after the batch was collected was decided under
  * a snapshot at least as new as the one the batch is checked against
@@ -69,9 +71,14 @@ void ed_recheck_finish(struct ed_loop *l, struct ed_recheck_batch *b) {
       e->c->fail_detail = e->detail;
       ed_conn_close(e->c, (enum close_reason)(CR_REVOKE_FIRST + r), HOW_NOTIFY);
       closed++;
+    } else if (!e->failed && e->c->st == ED_CONN_ESTABLISHED) {
+      /* It passed: its handshake's snapshot need not outlive the reload
+       * (ed_tls_conn_rebase). */
+      ed_tls_conn_rebase(e->c->tls, b->snap);
     }
     ed_conn_unref(e->c); /* after the close: it may free |c| */
   }
+  ed_tls_snapshot_unref(b->snap);
   b->done(b->arg, b->num, closed);
   free(b);
 }

@@ -23,7 +23,7 @@ void ed_recheck_batch_run(struct ed_hs_job *job) {
     e->reason = (uint8_t)reason;
     e->detail = e->failed ? detail : NULL;
   }
-  ed_tls_snapshot_unref(s);
+  b->snap = s; /* the loop moves the sessions that passed onto it */
 }
 
 void ed_recheck_batch_complete(struct ed_hs_job *job) {

@@ -171,10 +171,14 @@ static void test_reload_after_verify_passes(void) {
   cli_send(&h, &c, out.data, out.len);
   ed_buf_cleanup(&out);
   h_pump(&h);
+  long live = ed_tls_snapshots_live();
   run_publishing(&h, h_snapshot("alice"));
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_HANDSHAKING);
-  CHECK_EQ(h_pool_run(&h, 1), 1); /* the re-check */
+  CHECK_EQ(ed_tls_snapshots_live(), live + 1); /* S1 still hers */
+  CHECK_EQ(h_pool_run(&h, 1), 1);              /* the re-check */
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
+  /* She passed against S2 and holds it now: S1 is gone. */
+  CHECK_EQ(ed_tls_snapshots_live(), live);
   for (int i = 0; i < 100 && c.plain.len < 5; i++) {
     h_pump(&h);
     cli_read(&c);
@@ -295,13 +299,19 @@ static void test_recheck_keeps_passing_sessions(void) {
   CHECK_EQ(r.calls, 1);
   CHECK_EQ(r.checked, 0);
   establish(&h, &c);
+  long live = ed_tls_snapshots_live();
   h_publish(&h, h_snapshot("alice"));
+  CHECK_EQ(ed_tls_snapshots_live(), live + 1); /* the old one: hers */
   ed_loop_post_recheck(h.l, on_done, &r);
   h_pump(&h);
   CHECK_EQ(h_pool_run(&h, 1), 1);
   CHECK_EQ(r.calls, 2);
   CHECK_EQ(r.checked, 1);
   CHECK_EQ(r.closed, 0);
+  /* The session passed against the new snapshot and moved onto it: the
+   * old one, with its CRLs, is freed (it was kept for the session's
+   * life). */
+  CHECK_EQ(ed_tls_snapshots_live(), live);
   cli_write(&h, &c, "still", 5);
   h_pump(&h);
   cli_read(&c);

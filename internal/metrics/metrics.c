@@ -236,7 +236,8 @@ static void render_hists(struct out *o, const struct ed_stats_snapshot *s) {
               &s->conn_duration);
 }
 
-static void render_reload(struct out *o, const struct ed_reload_status *c) {
+static void render_reload(struct out *o, const struct ed_reload_status *c,
+                          uint64_t snapshots) {
   static const char *const result[2] = {"failure", "success"};
   char l[128];
   family(o, "echod_reloads_total", "counter",
@@ -255,6 +256,11 @@ static void render_reload(struct out *o, const struct ed_reload_status *c) {
          "Wall time of the last credential reload attempt.");
   sample_d(o, "echod_last_reload_timestamp_seconds", "",
            (double)(c->last_wall_ns / 1000000) / 1e3);
+  family(o, "echod_credential_snapshots", "gauge",
+         "Credential snapshots in memory: the current one and older ones "
+         "connections still hold (handshakes under way; sessions from before "
+         "a reload with --keep-sessions-on-reload).");
+  sample_u(o, "echod_credential_snapshots", "", snapshots);
 }
 
 static void render_control(struct out *o, const struct ed_control_stats *c) {
@@ -385,7 +391,7 @@ int ed_metrics_render(struct ed_buf *out, const struct ed_metrics_input *in) {
   render_connections(&o, s);
   render_tls(&o, s);
   render_hists(&o, s);
-  if (in->reload) render_reload(&o, in->reload);
+  if (in->reload) render_reload(&o, in->reload, in->credential_snapshots);
   if (in->control) render_control(&o, in->control);
   render_certs(&o, in);
   render_ticket_keys(&o, in);

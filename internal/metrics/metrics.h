@@ -67,9 +67,10 @@ enum ed_metrics_refusal {
  * |control|, |reload| and |process| may be NULL (their families are then
  * omitted). */
 struct ed_metrics_input {
-  const struct ed_stats_snapshot *stats;    /* summed over every writer */
-  const struct ed_control_stats *control;   /* admin requests */
-  const struct ed_reload_status *reload;    /* NULL: reload series omitted */
+  const struct ed_stats_snapshot *stats;  /* summed over every writer */
+  const struct ed_control_stats *control; /* admin requests */
+  const struct ed_reload_status *reload;  /* NULL: reload series omitted */
+  uint64_t credential_snapshots; /* with |reload|: ed_tls_snapshots_live */
   const struct ed_metrics_process *process; /* NULL: no process_* */
   struct ed_metrics_cert server_cert;       /* role="server" */
   struct ed_metrics_cert ca_cert;           /* role="ca" */

@@ -218,6 +218,7 @@ static void test_certs_crl_draining(void) {
   struct ed_metrics_input in = {
       .control = &c,
       .reload = &rl,
+      .credential_snapshots = 3,
       .server_cert = {1, 1700000000, 1800000000},
       .ca_cert = {1, 1600000000, 2000000000},
       .has_crl = 1,
@@ -239,6 +240,7 @@ static void test_certs_crl_draining(void) {
   CHECK(has_line(t, "echod_draining 1"));
   CHECK(has_line(t, "echod_last_reload_successful 0"));
   CHECK(has_line(t, "echod_last_reload_timestamp_seconds 1700000000.123"));
+  CHECK(has_line(t, "echod_credential_snapshots 3"));
   CHECK(has_line(
       t, "echod_reloads_total{result=\"failure\",trigger=\"admin\"} 1"));
   CHECK(has_line(

@@ -32,6 +32,7 @@ int main(void) {
       .stats = &snap,
       .control = &c,
       .reload = &rl,
+      .credential_snapshots = 1,
       .process = &p,
       .server_cert = {1, 1700000000, 1800000000},
       .ca_cert = {1, 1600000000, 2000000000},

@@ -44,6 +44,7 @@ static void fill(void *arg, struct ed_metrics_input *in,
    * its trigger, goes through ed_server_reload). Admin counters: |control|. */
   ed_server_reload_status(svc->srv, &svc->reload);
   in->reload = &svc->reload;
+  in->credential_snapshots = (uint64_t)ed_tls_snapshots_live();
   in->control = svc->control;
   in->state = map_state(ed_server_get_state(svc->srv));
   in->version = svc->version;

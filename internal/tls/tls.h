@@ -200,6 +200,10 @@ int ed_tls_snapshot_crl_rollback(const struct ed_tls_snapshot *cur,
 void ed_tls_snapshot_ref(struct ed_tls_snapshot *s);
 /* ed_tls_snapshot_unref drops a reference; NULL is fine. */
 void ed_tls_snapshot_unref(struct ed_tls_snapshot *s);
+/* ed_tls_snapshots_live: how many snapshots the process holds now (the
+ * current one, one being built or checked, and older ones still held by
+ * connections: handshakes under way, sessions not yet re-checked). */
+long ed_tls_snapshots_live(void);
 
 /* ed_tls_snapshot_ctx returns the server SSL_CTX (borrowed). */
 SSL_CTX *ed_tls_snapshot_ctx(const struct ed_tls_snapshot *s);
@@ -364,6 +368,17 @@ struct ed_tls_conn *ed_tls_conn_new_server(struct ed_tls_snapshot *snap);
  * then judged by the newest credentials. Server side; not while another
  * call on |c| runs. */
 void ed_tls_conn_retrust(struct ed_tls_conn *c, struct ed_tls_snapshot *snap);
+
+/* ed_tls_conn_rebase moves a connection whose handshake is complete and
+ * whose client was just re-checked against |snap| and passed onto |snap|
+ * altogether (it takes a reference): its trust and the snapshot it holds.
+ * Without it a long-lived session would keep the snapshot of its
+ * handshake - CRLs, CA bundle, allow-list - in memory for its whole life,
+ * one such snapshot per reload it outlived. The SSL keeps its own
+ * reference to that snapshot's SSL_CTX (the server's chain: small). Never
+ * moves back: a |snap| no newer than the one |c| holds changes nothing.
+ * Server side; not while another call on |c| runs. */
+void ed_tls_conn_rebase(struct ed_tls_conn *c, struct ed_tls_snapshot *snap);
 
 /* ed_tls_conn_new_client returns a client engine on |ctx| (SSL_CTX
  * reference taken), sending |servername| as SNI when not NULL, resuming

@@ -98,6 +98,16 @@ void ed_tls_conn_retrust(struct ed_tls_conn *c, struct ed_tls_snapshot *snap) {
   c->trust = snap;
 }
 
+void ed_tls_conn_rebase(struct ed_tls_conn *c, struct ed_tls_snapshot *snap) {
+  if (!c->snap) return;
+  if (snap->id > c->snap->id) {
+    ed_tls_snapshot_ref(snap);
+    ed_tls_snapshot_unref(c->snap);
+    c->snap = snap;
+  }
+  if (snap->id > c->trust->id) ed_tls_conn_retrust(c, snap);
+}
+
 void ed_tls_conn_free(struct ed_tls_conn *c) {
   if (!c) return;
   SSL_free(c->ssl);

@@ -19,7 +19,10 @@
 
 #define MAX_PEM_FILE (4u << 20)
 
-static _Atomic uint64_t next_snapshot_id = 1; /* ids for logs only */
+/* Ids, for logs; a snapshot made later has a larger one
+ * (ed_tls_conn_rebase never moves a connection back). */
+static _Atomic uint64_t next_snapshot_id = 1;
+static _Atomic long live_snapshots; /* ed_tls_snapshots_live */
 
 void ed_tls_set_err(char *err, size_t err_len, const char *fmt, ...) {
   if (!err || !err_len) return;
@@ -495,6 +498,7 @@ int ed_tls_snapshot_new(struct ed_tls_snapshot **out,
   }
   struct ed_tls_snapshot *s = ed_calloc(1, sizeof(*s));
   atomic_init(&s->refs, 1);
+  atomic_fetch_add_explicit(&live_snapshots, 1, memory_order_relaxed);
   s->id = atomic_fetch_add(&next_snapshot_id, 1);
   s->vcache = ed_tls_vcache_new();
   s->crl_expired_refuse = p->crl_expired_refuse;
@@ -549,6 +553,11 @@ void ed_tls_snapshot_unref(struct ed_tls_snapshot *s) {
   ed_tls_keyring_unref(s->keyring);
   ed_tls_vcache_free(s->vcache);
   free(s);
+  atomic_fetch_sub_explicit(&live_snapshots, 1, memory_order_relaxed);
+}
+
+long ed_tls_snapshots_live(void) {
+  return atomic_load_explicit(&live_snapshots, memory_order_relaxed);
 }
 
 SSL_CTX *ed_tls_snapshot_ctx(const struct ed_tls_snapshot *s) {

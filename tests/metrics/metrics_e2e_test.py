@@ -519,8 +519,15 @@ class MetricsE2E(unittest.TestCase):
         r = echod.run_tool(["promtool", "check", "metrics"], input=text)
         self.assertEqual((r.returncode, r.stdout, r.stderr), (0, "", ""))
         self.assertIn("\nechod_build_info{", text)
+        # A session open across the reload passes its re-check and moves
+        # onto the new credentials: the old ones are not kept for it.
+        held = echod.connect(self.srv.port, self.ctx(self.ca, "alice"))
+        self.addCleanup(held.close)
+        self.assertEqual(echod.echo(held, b"before\n"), b"before\n")
+        self.assertEqual(val(before, "echod_credential_snapshots"), 1)
         ctl("reload", "--check")
-        ctl("reload")
+        ctl("reload")  # answers once the sessions are re-checked
+        self.assertEqual(echod.echo(held, b"after\n"), b"after\n")
 
         def d(m, name, **labels):
             return val(m, name, **labels) - val(before, name, **labels)
@@ -534,6 +541,7 @@ class MetricsE2E(unittest.TestCase):
         self.assertEqual(d(m, "echod_reloads_total", result="failure",
                            trigger="admin"), 0)
         self.assertEqual(val(m, "echod_last_reload_successful"), 1)
+        self.assertEqual(val(m, "echod_credential_snapshots"), 1)
 
     def test_9_readyz_during_drain(self):
         ctx = self.ctx(self.ca, "alice")
