@@ -258,8 +258,9 @@ static void render_reload(struct out *o, const struct ed_reload_status *c,
            (double)(c->last_wall_ns / 1000000) / 1e3);
   family(o, "echod_credential_snapshots", "gauge",
          "Credential snapshots in memory: the current one and older ones "
-         "connections still hold (handshakes under way; sessions from before "
-         "a reload with --keep-sessions-on-reload).");
+         "still held (handshakes under way; sessions from before a reload "
+         "with --keep-sessions-on-reload), each freed within a second of "
+         "its last use.");
   sample_u(o, "echod_credential_snapshots", "", snapshots);
 }
 

@@ -285,8 +285,10 @@ void ed_server_reload_wait(struct ed_server *srv,
                            void *arg);
 
 /* ed_server_publish publishes |snap| (takes one reference) as the current
- * snapshot; the one it replaces loses the server's reference (sessions
- * that hold it keep it). ed_server_reload calls it; exposed for tests. */
+ * snapshot; the one it replaces is retired: the server drops its
+ * reference on the control thread once nothing else holds it (sessions
+ * and handshakes that hold it keep it). ed_server_reload calls it;
+ * exposed for tests. */
 void ed_server_publish(struct ed_server *srv, struct ed_tls_snapshot *snap);
 
 /* ed_server_reload_status copies the reload bookkeeping (struct

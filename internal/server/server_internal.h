@@ -64,8 +64,11 @@ struct ed_server {
   struct ed_reload_status reload;
   struct ed_reload *watcher; /* NULL: --no-watch, or not running */
   /* server_trust.c (control thread only). */
-  int trust_running;                    /* its timers are up */
-  uv_timer_t recheck_timer, crl_timer;  /* re-check rounds; CRL warning */
+  int trust_running;                   /* its timers are up */
+  uv_timer_t recheck_timer, crl_timer; /* re-check rounds; CRL warning */
+  uv_timer_t retire_timer;             /* while snapshots are retired */
+  struct ed_tls_snapshot **retired;    /* replaced, still held elsewhere */
+  size_t num_retired;
   struct ed_recheck_round *rounds;      /* started, not yet freed */
   struct ed_recheck_round *last_round;  /* the last publish's, if running */
   struct ed_recheck_result last_result; /* the last publish's, if none */
@@ -140,5 +143,9 @@ void ed_server_trust_stop(struct ed_server *srv);
 void ed_server_recheck_start(struct ed_server *srv,
                              const struct ed_tls_summary *sum,
                              enum ed_reload_trigger trigger);
+/* ed_server_retire takes the server's reference to a snapshot a publish
+ * replaced and drops it on the control thread once it is the last one
+ * (at once when trust is not running). */
+void ed_server_retire(struct ed_server *srv, struct ed_tls_snapshot *s);
 
 #endif /* ED_SERVER_INTERNAL_H */

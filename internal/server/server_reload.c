@@ -34,7 +34,7 @@ void ed_server_publish(struct ed_server *srv, struct ed_tls_snapshot *snap) {
   /* After the swap: whoever reads the count first and then the snapshot
    * holds one at least that new (struct ed_loop_shared). */
   atomic_fetch_add(&srv->sh.snap_gen, 1);
-  ed_tls_snapshot_unref(old);
+  ed_server_retire(srv, old);
 }
 
 static void record(struct ed_server *srv, enum ed_reload_trigger trigger,

@@ -3,6 +3,7 @@
  * the triggers on a running server's control loop (SIGHUP after a file
  * change is one reload). Reference mistakes show as use-after-free or
  * leaks under --config=asan. */
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -307,12 +308,68 @@ static void test_reload_waits_for_the_recheck(void) {
   ed_config_free(cfg);
 }
 
+/* ---- snapshots a reload replaced ---------------------------------------- */
+
+struct retire_run {
+  struct ed_server *srv;
+  uv_timer_t timer;
+  int step;
+  long live_before, live_after_release, live_later;
+};
+
+static void *release(void *arg) {
+  ed_tls_snapshot_unref(arg);
+  return NULL;
+}
+
+/* step 0: a holder of the current snapshot (as a session on a loop is)
+ * outlives a reload, then lets go on a thread of its own; step 1: look,
+ * drain. */
+static void on_retire_step(uv_timer_t *t) {
+  struct retire_run *r = t->data;
+  if (r->step++ == 0) {
+    struct ed_tls_snapshot *held = ed_server_snapshot(r->srv);
+    install(2, 2);
+    CHECK_EQ(ed_server_reload(r->srv, 0, ED_RELOAD_ADMIN, NULL, NULL, 0), 0);
+    r->live_before = ed_tls_snapshots_live();
+    pthread_t th;
+    CHECK_EQ(pthread_create(&th, NULL, release, held), 0);
+    pthread_join(th, NULL);
+    r->live_after_release = ed_tls_snapshots_live();
+    uv_timer_start(t, on_retire_step, 1500, 0);
+    return;
+  }
+  r->live_later = ed_tls_snapshots_live();
+  uv_close((uv_handle_t *)t, NULL);
+  ed_server_drain(r->srv, 0);
+}
+
+/* A replaced snapshot is not freed by whoever held it last, which may be
+ * an I/O loop (its CRLs: milliseconds there), but by the control thread,
+ * soon after. */
+static void test_retired_snapshot_freed_on_the_control_thread(void) {
+  struct ed_config *cfg;
+  struct retire_run r = {0};
+  r.srv = server(&cfg);
+  CHECK_EQ(start(r.srv), 0);
+  uv_timer_init(ed_server_control_loop(r.srv), &r.timer);
+  r.timer.data = &r;
+  uv_timer_start(&r.timer, on_retire_step, 50, 0);
+  CHECK_EQ(ed_server_run(r.srv), 0);
+  CHECK_EQ(r.step, 2);
+  CHECK_EQ(r.live_after_release, r.live_before); /* not on that thread */
+  CHECK_EQ(r.live_later, r.live_before - 1);     /* freed since */
+  ed_server_free(r.srv);
+  ed_config_free(cfg);
+}
+
 int main(void) {
   setup();
   RUN(test_publish_and_references);
   RUN(test_reload_check_failure_and_record);
   RUN(test_change_then_sighup_is_one_reload);
   RUN(test_reload_waits_for_the_recheck);
+  RUN(test_retired_snapshot_freed_on_the_control_thread);
   X509_free(cert1);
   X509_free(cert2);
   EVP_PKEY_free(key1);

@@ -1,7 +1,8 @@
 /* internal/server — keeping trust current after the credentials change,
  * on the control loop: the re-check of established sessions that follows
  * every publish (whatever triggered the reload: it runs from the one
- * reload door, server_reload.c), and the periodic warning about a CRL
+ * reload door, server_reload.c), freeing the snapshots a publish
+ * replaced once nothing holds them, and the periodic warning about a CRL
  * past its next update.
  *
  * A re-check round: each I/O loop is asked to re-check its established
@@ -29,6 +30,7 @@
 #include "internal/server/server_internal.h"
 
 #define RECHECK_POLL_MS 5
+#define RETIRE_POLL_MS 1000
 
 static const char *const recheck_names[] = {"done", "timeout", "off"};
 
@@ -103,6 +105,46 @@ static void round_free(struct ed_server *srv, struct ed_recheck_round *r) {
   free(r);
 }
 
+/* ---- snapshots a reload replaced ----------------------------------------- */
+
+/* A replaced snapshot is freed here, on the control thread, once the
+ * server's reference is the last: never on an I/O loop, where the last
+ * session or handshake holding it would otherwise free its CRLs in its
+ * turn (a CRL of 600,000 entries took up to 20 ms there). A snapshot
+ * that is no longer current gains references only from a holder, so one
+ * that nothing else holds stays so. Looked at as each re-check round
+ * finishes (its sessions moved onto the new snapshot) and every
+ * RETIRE_POLL_MS while any is left. */
+static void reap(struct ed_server *srv) {
+  size_t kept = 0;
+  for (size_t i = 0; i < srv->num_retired; i++) {
+    if (ed_tls_snapshot_sole(srv->retired[i]))
+      ed_tls_snapshot_unref(srv->retired[i]);
+    else
+      srv->retired[kept++] = srv->retired[i];
+  }
+  srv->num_retired = kept;
+  if (!kept && srv->trust_running) uv_timer_stop(&srv->retire_timer);
+}
+
+static void on_retire_tick(uv_timer_t *t) {
+  reap(t->data);
+}
+
+void ed_server_retire(struct ed_server *srv, struct ed_tls_snapshot *s) {
+  if (!s) return;
+  if (!srv->trust_running) {
+    ed_tls_snapshot_unref(s);
+    return;
+  }
+  srv->retired =
+      ed_realloc(srv->retired, (srv->num_retired + 1) * sizeof(*srv->retired));
+  srv->retired[srv->num_retired++] = s;
+  if (!uv_is_active((uv_handle_t *)&srv->retire_timer))
+    uv_timer_start(&srv->retire_timer, on_retire_tick, RETIRE_POLL_MS,
+                   RETIRE_POLL_MS);
+}
+
 /* poll answers the rounds that are done or past their deadline and frees
  * those every loop reported to. */
 static void poll_rounds(struct ed_server *srv, uint64_t now_ns) {
@@ -110,6 +152,7 @@ static void poll_rounds(struct ed_server *srv, uint64_t now_ns) {
   for (; r; r = next) {
     next = r->next;
     int done = atomic_load(&r->loops_left) == 0;
+    if (done) reap(srv);
     if (!r->answered && (done || now_ns >= r->deadline_ns))
       answer(srv, r, done ? ED_RECHECK_DONE : ED_RECHECK_TIMEOUT);
     else if (done)
@@ -193,6 +236,8 @@ void ed_server_trust_start(struct ed_server *srv) {
   srv->recheck_timer.data = srv;
   uv_timer_init(&srv->control, &srv->crl_timer);
   srv->crl_timer.data = srv;
+  uv_timer_init(&srv->control, &srv->retire_timer);
+  srv->retire_timer.data = srv;
   uint64_t every = srv->cfg->crl_warn_interval_ms;
   if (every) uv_timer_start(&srv->crl_timer, on_crl_tick, every, every);
   srv->trust_running = 1;
@@ -213,4 +258,10 @@ void ed_server_trust_stop(struct ed_server *srv) {
   }
   uv_close((uv_handle_t *)&srv->recheck_timer, NULL);
   uv_close((uv_handle_t *)&srv->crl_timer, NULL);
+  uv_close((uv_handle_t *)&srv->retire_timer, NULL);
+  for (size_t i = 0; i < srv->num_retired; i++)
+    ed_tls_snapshot_unref(srv->retired[i]);
+  free(srv->retired);
+  srv->retired = NULL;
+  srv->num_retired = 0;
 }

@@ -200,6 +200,8 @@ int ed_tls_snapshot_crl_rollback(const struct ed_tls_snapshot *cur,
 void ed_tls_snapshot_ref(struct ed_tls_snapshot *s);
 /* ed_tls_snapshot_unref drops a reference; NULL is fine. */
 void ed_tls_snapshot_unref(struct ed_tls_snapshot *s);
+/* ed_tls_snapshot_sole: the caller's reference to |s| is the only one. */
+int ed_tls_snapshot_sole(const struct ed_tls_snapshot *s);
 /* ed_tls_snapshots_live: how many snapshots the process holds now (the
  * current one, one being built or checked, and older ones still held by
  * connections: handshakes under way, sessions not yet re-checked). */

@@ -556,6 +556,10 @@ void ed_tls_snapshot_unref(struct ed_tls_snapshot *s) {
   atomic_fetch_sub_explicit(&live_snapshots, 1, memory_order_relaxed);
 }
 
+int ed_tls_snapshot_sole(const struct ed_tls_snapshot *s) {
+  return atomic_load_explicit(&s->refs, memory_order_acquire) == 1;
+}
+
 long ed_tls_snapshots_live(void) {
   return atomic_load_explicit(&live_snapshots, memory_order_relaxed);
 }
