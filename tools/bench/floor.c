@@ -128,7 +128,7 @@ static int op_open_small(struct bench *b) {
 /* time_op returns microseconds per call of |op| over about |ms| ms. The
  * clock is read once per batch, and a batch doubles until it lasts a
  * millisecond: a read of the thread CPU clock costs ~1 us on these VMs,
- * which read every 16 calls added a quarter to a 64-byte record's open +
+ * which read every 16 calls added half again to a 64-byte record's open +
  * seal. */
 static double time_op(int (*op)(struct bench *), struct bench *b, int ms) {
   double start = now_s(), end = start + ms / 1000.0, t = start;
