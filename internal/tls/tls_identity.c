@@ -648,26 +648,50 @@ void ed_tls_allow_san_cleanup(struct ed_tls_allow_san *a) {
   a->value = NULL;
 }
 
-static int ascii_caseeq(const char *a, const char *b, size_t n) {
-  for (size_t i = 0; i < n; i++) {
-    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
-    if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
-    if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
-    if (x != y) return 0;
-  }
-  return 1;
+/* A SAN as the allow-list compares it: an IP by its address bytes, a DNS
+ * name by its bytes with ASCII case folded, the others by their bytes. */
+struct san_key {
+  enum ed_san_type type;
+  const uint8_t *b;
+  size_t len;
+};
+
+static struct san_key allow_key(const struct ed_tls_allow_san *a) {
+  if (a->type == ED_SAN_IP) return (struct san_key){a->type, a->ip, a->ip_len};
+  return (struct san_key){a->type, (const uint8_t *)a->value, a->len};
 }
 
-int ed_tls_allow_san_matches(const struct ed_tls_allow_san *a,
-                             const struct ed_tls_san *san) {
-  if (a->type != san->type) return 0;
-  switch (san->type) {
-    case ED_SAN_IP:
-      return a->ip_len == san->ip_len &&
-             memcmp(a->ip, san->ip, san->ip_len) == 0;
-    case ED_SAN_DNS:
-      return a->len == san->len && ascii_caseeq(a->value, san->value, a->len);
-    default:
-      return a->len == san->len && memcmp(a->value, san->value, a->len) == 0;
+static struct san_key peer_key(const struct ed_tls_san *s) {
+  if (s->type == ED_SAN_IP) return (struct san_key){s->type, s->ip, s->ip_len};
+  return (struct san_key){s->type, (const uint8_t *)s->value, s->len};
+}
+
+static int fold(uint8_t c) {
+  return c >= 'A' && c <= 'Z' ? c + 32 : c;
+}
+
+static int key_cmp(const struct san_key *x, const struct san_key *y) {
+  if (x->type != y->type) return x->type < y->type ? -1 : 1;
+  if (x->len != y->len) return x->len < y->len ? -1 : 1;
+  for (size_t i = 0; i < x->len; i++) {
+    int a = x->type == ED_SAN_DNS ? fold(x->b[i]) : x->b[i];
+    int b = x->type == ED_SAN_DNS ? fold(y->b[i]) : y->b[i];
+    if (a != b) return a < b ? -1 : 1;
   }
+  return 0;
+}
+
+int ed_tls_allow_san_cmp(const void *a, const void *b) {
+  struct san_key x = allow_key(a), y = allow_key(b);
+  return key_cmp(&x, &y);
+}
+
+static int peer_san_cmp(const void *peer, const void *allow) {
+  struct san_key x = peer_key(peer), y = allow_key(allow);
+  return key_cmp(&x, &y);
+}
+
+int ed_tls_allow_san_find(const struct ed_tls_allow_san *sorted, size_t num,
+                          const struct ed_tls_san *san) {
+  return num && bsearch(san, sorted, num, sizeof(*sorted), peer_san_cmp);
 }

@@ -113,8 +113,13 @@ struct ed_tls_allow_san {
 int ed_tls_allow_san_parse(struct ed_tls_allow_san *out, const char *s,
                            const char **out_why);
 void ed_tls_allow_san_cleanup(struct ed_tls_allow_san *a);
-int ed_tls_allow_san_matches(const struct ed_tls_allow_san *a,
-                             const struct ed_tls_san *san);
+/* ed_tls_allow_san_cmp orders allow-list SANs (qsort) so that
+ * ed_tls_allow_san_find can look a certificate's SAN up among |num| sorted
+ * ones: equal type, and equal value - an IP as an address, a DNS name with
+ * ASCII case folded, any other byte for byte. */
+int ed_tls_allow_san_cmp(const void *a, const void *b);
+int ed_tls_allow_san_find(const struct ed_tls_allow_san *sorted, size_t num,
+                          const struct ed_tls_san *san);
 
 /* ---- snapshot ------------------------------------------------------------ */
 
@@ -240,6 +245,12 @@ void ed_tls_seen_cleanup(struct ed_tls_seen *s);
  * BoringSSL from the SSL_CTX's key, so that it can be refused for a peer
  * that has gone (ed_tls_conn_watch_peer). */
 extern const SSL_PRIVATE_KEY_METHOD ed_tls_sign_method;
+
+/* tls_snapshot.c: the sorted allow-lists' lookups (CNs by their bytes;
+ * pins: 32-byte SHA-256 values, ordered by ed_tls_pin_cmp). */
+int ed_tls_allow_cn_find(const struct ed_tls_snapshot *s, const char *cn,
+                         size_t len);
+int ed_tls_pin_cmp(const void *a, const void *b);
 
 /* tls_verify.c */
 extern const SSL_TICKET_AEAD_METHOD ed_tls_ticket_method;

@@ -546,6 +546,78 @@ static void test_allow_lists(void) {
   CHECK(why != NULL);
 }
 
+/* Long allow-lists are sorted and searched (tls_snapshot.c): each kind
+ * still matches exactly as comparing every entry did - a CN and a URI
+ * byte for byte, a DNS name with ASCII case folded, a SAN only with its
+ * own type - among thousands of entries, some a byte, a case or a length
+ * away. */
+static void test_allow_lists_many(void) {
+  enum { N = 3000, MAX = N + 8 };
+  static char buf[MAX][72];
+  const char *list[MAX];
+  struct ed_tls_params prm;
+#define FILL(fmt)                                               \
+  for (size_t i = 0; i < N; i++) {                              \
+    snprintf(buf[i], sizeof(buf[i]), fmt, (unsigned)i * 7919u); \
+    list[i] = buf[i];                                           \
+  }
+#define WITH(n, ...)                                          \
+  do {                                                        \
+    const char *more[] = {__VA_ARGS__};                       \
+    for (size_t i = 0; i < sizeof(more) / sizeof(*more); i++) \
+      list[(n) + i] = more[i];                                \
+  } while (0)
+  FILL("client-%u");
+  WITH(N, "alicf", "alic", "alice ", "Alice", "alicea", "bob");
+  prm = base_params();
+  prm.allow_cn = list, prm.num_allow_cn = N + 6;
+  refused(&prm, alice, TLS1_3_VERSION, ED_HS_ACL_DENIED, 0);
+  allowed(&prm, bob);
+  list[N / 2] = "alice";
+  allowed(&prm, alice);
+
+  FILL("DNS:decoy-%u.example");
+  WITH(N, "DNS:alice.exampl", "URI:alice.example", "DNS:alice.example.");
+  prm = base_params();
+  prm.allow_san = list, prm.num_allow_san = N + 3;
+  refused(&prm, alice, TLS1_3_VERSION, ED_HS_ACL_DENIED, 0);
+  list[N + 3] = "DNS:ALICE.Example"; /* DNS: case folded */
+  prm.num_allow_san = N + 4;
+  allowed(&prm, alice);
+
+  FILL("URI:spiffe://echod/decoy-%u");
+  WITH(N, "URI:spiffe://echod/Alice", "URI:SPIFFE://echod/alice");
+  prm.allow_san = list, prm.num_allow_san = N + 2;
+  refused(&prm, alice, TLS1_3_VERSION, ED_HS_ACL_DENIED, 0);
+  list[N + 2] = "URI:spiffe://echod/alice";
+  prm.num_allow_san = N + 3;
+  allowed(&prm, alice);
+  refused(&prm, bob, TLS1_3_VERSION, ED_HS_ACL_DENIED, 0);
+
+  uint8_t *der = NULL;
+  int len = i2d_X509(bob, &der);
+  uint8_t md[32];
+  SHA256(der, (size_t)len, md);
+  OPENSSL_free(der);
+  for (size_t i = 0; i < N; i++) {
+    uint8_t decoy[32];
+    memcpy(decoy, md, 32);
+    decoy[i % 32] ^= (uint8_t)(1 + i / 32); /* one byte off */
+    ed_tls_hex(buf[i], decoy, 32);
+    list[i] = buf[i];
+  }
+  prm = base_params();
+  prm.allow_sha256 = list, prm.num_allow_sha256 = N;
+  refused(&prm, bob, TLS1_3_VERSION, ED_HS_ACL_DENIED, 0);
+  ed_tls_hex(buf[N], md, 32);
+  list[N] = buf[N];
+  prm.num_allow_sha256 = N + 1;
+  allowed(&prm, bob);
+  refused(&prm, alice, TLS1_3_VERSION, ED_HS_ACL_DENIED, 0);
+#undef FILL
+#undef WITH
+}
+
 /* hs_on runs one handshake of |cert| against |s|; returns the server's
  * result and sets |*reason| and |*out_peer| (a reference) when it has
  * one. */
@@ -1065,6 +1137,7 @@ int main(void) {
   RUN(test_one_byte_transport);
   RUN(test_refusals);
   RUN(test_allow_lists);
+  RUN(test_allow_lists_many);
   RUN(test_verified_chain_cache);
   RUN(test_tls12_option);
   RUN(test_garbage);

@@ -318,18 +318,16 @@ int ed_tls_acl_allows(const struct ed_tls_snapshot *s,
   if (!s->num_allow_cn && !s->num_allow_san && !s->num_allow_sha256 &&
       !s->allow_list_required)
     return 1;
-  for (size_t i = 0; i < s->num_allow_cn; i++) {
-    if (ed_tls_peer_cn_is(p, s->allow_cn[i])) return 1;
+  /* Each list is sorted (tls_snapshot.c): a lookup per name, whatever
+   * the list's length (an allow-file may hold tens of thousands). */
+  if (p->cn && ed_tls_allow_cn_find(s, p->cn, p->cn_len)) return 1;
+  for (size_t j = 0; j < p->num_sans; j++) {
+    if (ed_tls_allow_san_find(s->allow_san, s->num_allow_san, &p->sans[j]))
+      return 1;
   }
-  for (size_t i = 0; i < s->num_allow_san; i++) {
-    for (size_t j = 0; j < p->num_sans; j++) {
-      if (ed_tls_allow_san_matches(&s->allow_san[i], &p->sans[j])) return 1;
-    }
-  }
-  for (size_t i = 0; i < s->num_allow_sha256; i++) {
-    if (!memcmp(s->allow_sha256[i], p->sha256, 32)) return 1;
-  }
-  return 0;
+  return s->num_allow_sha256 &&
+         bsearch(p->sha256, s->allow_sha256, s->num_allow_sha256, 32,
+                 ed_tls_pin_cmp) != NULL;
 }
 
 /* revocation checks each certificate below the root against its issuer's
