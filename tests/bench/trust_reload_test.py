@@ -1,8 +1,9 @@
-"""Smoke test of tools/bench/crl_reload: one short round against the real
+"""Smoke test of tools/bench/trust_reload: one short round against the real
 server, with the same build as its own A/B peer. It asserts what happened
-(every reload seen with the CRL's entries, the server and its spawner
-measured, the honest client's echoes before and during the reloads, the
-work directory removed), never how fast or how much."""
+(every reload seen with the CRL's entries and closing no session, the
+server and its spawner measured, the handshakes' CPU, every held session
+still served, the echoes before and during the reloads, the work
+directory removed), never how fast or how much."""
 
 import json
 import os
@@ -13,16 +14,17 @@ import unittest
 from tests.lib import echod
 
 
-class CrlReloadTest(unittest.TestCase):
+class TrustReloadTest(unittest.TestCase):
 
     def test_quick_round(self):
         bindir = os.path.join(echod.runfiles_dir(), echod.WORKSPACE)
         cpu = (os.cpu_count() or 1) - 1
-        tmp = echod.tmpdir("crl-reload-tmp-")
+        tmp = echod.tmpdir("trust-reload-tmp-")
         r = subprocess.run(
             [sys.executable, os.path.join(bindir, "tools", "bench",
-                                          "crl_reload"),
+                                          "trust_reload"),
              "--bin-dir", bindir, "--ab", bindir, "--entries", "3000",
+             "--allow", "50", "--sessions", "5",
              "--reloads", "2", "--rounds", "1", "--server-cpu", str(cpu),
              "--json"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -32,7 +34,8 @@ class CrlReloadTest(unittest.TestCase):
         self.assertEqual(os.listdir(tmp), [])
         lines = r.stdout.strip().splitlines()
         self.assertEqual(len(lines), 3, r.stdout)
-        self.assertIn("CRL of 3000 entries", lines[0])
+        self.assertIn("CRL of 3000 entries, 50 allowed CNs, 5 sessions",
+                      lines[0])
         out = json.loads(lines[-1])
         self.assertEqual(sorted(out["results"]), ["new", "old"])
         for rounds in out["results"].values():
@@ -42,6 +45,7 @@ class CrlReloadTest(unittest.TestCase):
             self.assertEqual(len(rd["rss_after_kib"]), 2, rd)
             self.assertGreater(rd["rss_kib"], 0, rd)
             self.assertGreater(rd["spawner_rss_kib"], 0, rd)
+            self.assertGreater(rd["handshake_cpu_us"], 0, rd)
             self.assertGreaterEqual(rd["peak_rss_kib"], rd["rss_kib"], rd)
             self.assertGreater(rd["echoes"], 100, rd)  # 10 ms apart, > 2 s
             self.assertGreater(rd["echo_quiet_max_ms"], 0, rd)
