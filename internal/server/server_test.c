@@ -204,15 +204,23 @@ static int start(struct ed_server *srv) {
   return rc;
 }
 
+/* run_stepped starts |srv| and runs it until it stops, |step| called on
+ * |t| (its data |arg|) after |ms| ms on the control loop: the step re-arms
+ * the timer for the next, and the last closes it and drains. */
+static void run_stepped(struct ed_server *srv, uv_timer_t *t, uv_timer_cb step,
+                        void *arg, uint64_t ms) {
+  CHECK_EQ(start(srv), 0);
+  uv_timer_init(ed_server_control_loop(srv), t);
+  t->data = arg;
+  uv_timer_start(t, step, ms, 0);
+  CHECK_EQ(ed_server_run(srv), 0);
+}
+
 static void test_change_then_sighup_is_one_reload(void) {
   struct ed_config *cfg;
   struct run r = {0};
   r.srv = server(&cfg);
-  CHECK_EQ(start(r.srv), 0);
-  uv_timer_init(ed_server_control_loop(r.srv), &r.timer);
-  r.timer.data = &r;
-  uv_timer_start(&r.timer, on_step, 100, 0);
-  CHECK_EQ(ed_server_run(r.srv), 0);
+  run_stepped(r.srv, &r.timer, on_step, &r, 100);
   CHECK_EQ(r.step, 2);
   CHECK_EQ(r.seen.count[ED_RELOAD_SIGNAL][1], 1);
   CHECK_EQ(r.seen.count[ED_RELOAD_WATCH][1], 0);
@@ -281,11 +289,7 @@ static void test_reload_waits_for_the_recheck(void) {
   CHECK_EQ(r.w.r.checked, 0);
   memset(&r.w, 0, sizeof(r.w));
   install(1, 1);
-  CHECK_EQ(start(r.srv), 0);
-  uv_timer_init(ed_server_control_loop(r.srv), &r.timer);
-  r.timer.data = &r;
-  uv_timer_start(&r.timer, on_recheck_step, 50, 0);
-  CHECK_EQ(ed_server_run(r.srv), 0);
+  run_stepped(r.srv, &r.timer, on_recheck_step, &r, 50);
   CHECK_EQ(r.w.before_return, 0); /* the loops had it to do first */
   CHECK_EQ(r.w.calls, 1);
   CHECK_EQ(r.w.r.status, ED_RECHECK_DONE);
@@ -351,11 +355,7 @@ static void test_retired_snapshot_freed_on_the_control_thread(void) {
   struct ed_config *cfg;
   struct retire_run r = {0};
   r.srv = server(&cfg);
-  CHECK_EQ(start(r.srv), 0);
-  uv_timer_init(ed_server_control_loop(r.srv), &r.timer);
-  r.timer.data = &r;
-  uv_timer_start(&r.timer, on_retire_step, 50, 0);
-  CHECK_EQ(ed_server_run(r.srv), 0);
+  run_stepped(r.srv, &r.timer, on_retire_step, &r, 50);
   CHECK_EQ(r.step, 2);
   CHECK_EQ(r.live_after_release, r.live_before); /* not on that thread */
   CHECK_EQ(r.live_later, r.live_before - 1);     /* freed since */
