@@ -110,7 +110,7 @@ static void round_free(struct ed_server *srv, struct ed_recheck_round *r) {
 /* A replaced snapshot is freed here, on the control thread, once the
  * server's reference is the last: never on an I/O loop, where the last
  * session or handshake holding it would otherwise free its CRLs in its
- * turn (a CRL of 600,000 entries took up to 20 ms there). A snapshot
+ * turn (a CRL of 600,000 entries took up to 21 ms there). A snapshot
  * that is no longer current gains references only from a holder, so one
  * that nothing else holds stays so. Looked at as each re-check round
  * finishes (its sessions moved onto the new snapshot) and every
