@@ -193,6 +193,39 @@ static void test_reload_after_verify_passes(void) {
   h_finish(&h);
 }
 
+/* The first step (the server's flight, signed with S1's key) ran under
+ * S1; S2, which still lets alice in, is published before her last flight:
+ * that step decides with S2 (ed_tls_conn_retrust), so no re-check step
+ * follows and she is established at once. She must not keep S1 - its
+ * CA bundle, CRLs, allow-list - for the life of her session: the reload's
+ * own re-check round never saw her (she was not established when it
+ * collected), and nothing else moves her (ed_tls_conn_rebase). */
+static void test_reload_between_steps_frees_the_old_snapshot(void) {
+  struct harness h;
+  struct cli c;
+  h_init(&h);
+  h_start(&h);
+  cli_open(&h, &c, CLI_ALICE);
+  first_step(&h, &c);
+  long live = ed_tls_snapshots_live(); /* S1 (harness + hers) */
+  h_publish(&h, h_snapshot("alice"));
+  CHECK_EQ(ed_tls_snapshots_live(), live + 1); /* S1 still hers */
+  last_step(&h, &c);
+  CHECK_EQ(h.pool.queued, 0); /* decided with S2: no re-check step */
+  h_pump(&h);
+  CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
+  cli_write(&h, &c, "hi", 2);
+  for (int i = 0; i < 100 && c.plain.len < 2; i++) {
+    h_pump(&h);
+    cli_read(&c);
+  }
+  CHECK(c.plain.len == 2);
+  /* Established on S2's decision: S1 should be gone. */
+  CHECK_EQ(ed_tls_snapshots_live(), live);
+  cli_free(&c);
+  h_finish(&h);
+}
+
 /* A resumption: its ticket is opened (and alice decided on) in the first
  * step, under S1; S2 is published before her Finished, whose step runs
  * on the loop. The loop sends the completed handshake to the pool to be
@@ -366,6 +399,7 @@ int main(void) {
   RUN(test_reload_before_verify_refuses);
   RUN(test_reload_after_verify_refuses);
   RUN(test_reload_after_verify_passes);
+  RUN(test_reload_between_steps_frees_the_old_snapshot);
   RUN(test_reload_before_resumption_tail);
   RUN(test_recheck_closes_and_keeps);
   RUN(test_recheck_keeps_passing_sessions);
