@@ -191,7 +191,14 @@ int ed_tls_conn_handshake(struct ed_tls_conn *c, struct ed_tls_io *io) {
   c->io = io;
   int r = SSL_do_handshake(c->ssl);
   c->io = NULL;
-  if (r == 1) return 1;
+  if (r == 1) {
+    /* Complete: no more signatures (the one use of c->snap's key). A
+     * client decided on with a newer snapshot (ed_tls_conn_retrust, a
+     * reload between steps) no longer keeps the one of its first step
+     * alive: that reload's re-check round did not see it. */
+    if (c->snap && c->trust != c->snap) ed_tls_conn_rebase(c, c->trust);
+    return 1;
+  }
   if (SSL_get_error(c->ssl, r) == SSL_ERROR_WANT_READ) return 0;
   name_plaintext_alert(c, io);
   return ED_E_TLS;
