@@ -320,6 +320,49 @@ static void test_recheck_closes_and_keeps(void) {
   h_finish(&h);
 }
 
+/* Two rounds whose batches are in the pool at once: the first's runs
+ * under S2, then S3 is published and the second's runs under S3, and the
+ * loop gets the second back first. The session ends on S3 (the newer),
+ * never moved back onto S2 by the late first batch; S1 and S2 are freed
+ * once the harness lets them go. */
+static void test_recheck_batches_out_of_order(void) {
+  struct harness h;
+  struct cli c;
+  struct result r1 = {0}, r2 = {0};
+  h_init(&h);
+  h_start(&h);
+  establish(&h, &c);
+  long live = ed_tls_snapshots_live();
+  h_publish(&h, h_snapshot("alice")); /* S2 */
+  ed_loop_post_recheck(h.l, on_done, &r1);
+  h_pump(&h);
+  struct ed_hs_job *b1 = h_pool_take(&h);
+  CHECK(b1 != NULL);
+  if (!b1) return;
+  b1->run(b1); /* verdicts against S2 */
+  h_publish(&h, h_snapshot("alice")); /* S3; S2 held by b1 */
+  ed_loop_post_recheck(h.l, on_done, &r2);
+  h_pump(&h);
+  CHECK_EQ(h_pool_run(&h, 1), 1); /* against S3, back first */
+  CHECK_EQ(r2.calls, 1);
+  CHECK_EQ(r2.closed, 0);
+  /* S1 gone (the session moved onto S3), S2 still b1's. */
+  CHECK_EQ(ed_tls_snapshots_live(), live + 1);
+  b1->complete(b1);
+  h_pump(&h);
+  CHECK_EQ(r1.calls, 1);
+  CHECK_EQ(r1.closed, 0);
+  CHECK_EQ(ed_tls_snapshots_live(), live); /* S3 only: not moved back */
+  cli_write(&h, &c, "x", 1);
+  for (int i = 0; i < 100 && c.plain.len < 1; i++) {
+    h_pump(&h);
+    cli_read(&c);
+  }
+  CHECK(c.plain.len == 1);
+  cli_free(&c);
+  h_finish(&h);
+}
+
 static void test_recheck_keeps_passing_sessions(void) {
   struct harness h;
   struct cli c;
@@ -403,6 +446,7 @@ int main(void) {
   RUN(test_reload_before_resumption_tail);
   RUN(test_recheck_closes_and_keeps);
   RUN(test_recheck_keeps_passing_sessions);
+  RUN(test_recheck_batches_out_of_order);
   RUN(test_sessions_copy);
   return TEST_RESULT();
 }
