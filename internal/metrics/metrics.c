@@ -257,10 +257,10 @@ static void render_reload(struct out *o, const struct ed_reload_status *c,
   sample_d(o, "echod_last_reload_timestamp_seconds", "",
            (double)(c->last_wall_ns / 1000000) / 1e3);
   family(o, "echod_credential_snapshots", "gauge",
-         "Credential snapshots in memory: the current one and older ones "
-         "still held (handshakes under way; sessions from before a reload "
-         "with --keep-sessions-on-reload), each freed within a second of "
-         "its last use.");
+         "Credential snapshots in memory: the current one, one a reload is "
+         "building, and older ones still held (handshakes under way; "
+         "sessions from before a reload with --keep-sessions-on-reload), "
+         "each freed within a second of its last use.");
   sample_u(o, "echod_credential_snapshots", "", snapshots);
 }
 
