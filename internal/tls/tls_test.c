@@ -618,6 +618,88 @@ static void test_allow_lists_many(void) {
 #undef WITH
 }
 
+/* The allow-list's SAN lookup (sorted, ed_tls_allow_san_find) against the
+ * comparison with every entry it replaced (scan_matches: that code, kept
+ * here as the reference), on random lists and SANs drawn from a tiny
+ * alphabet, so that matches and near misses - a case, a byte, a length,
+ * the type - are frequent: both agree on every SAN. */
+static int scan_caseeq(const char *a, const char *b, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    unsigned char x = (unsigned char)a[i], y = (unsigned char)b[i];
+    if (x >= 'A' && x <= 'Z') x = (unsigned char)(x + 32);
+    if (y >= 'A' && y <= 'Z') y = (unsigned char)(y + 32);
+    if (x != y) return 0;
+  }
+  return 1;
+}
+
+static int scan_matches(const struct ed_tls_allow_san *a,
+                        const struct ed_tls_san *san) {
+  if (a->type != san->type) return 0;
+  switch (san->type) {
+    case ED_SAN_IP:
+      return a->ip_len == san->ip_len &&
+             memcmp(a->ip, san->ip, san->ip_len) == 0;
+    case ED_SAN_DNS:
+      return a->len == san->len && scan_caseeq(a->value, san->value, a->len);
+    default:
+      return a->len == san->len && memcmp(a->value, san->value, a->len) == 0;
+  }
+}
+
+static uint32_t next_rand(uint32_t *x) {
+  *x ^= *x << 13, *x ^= *x >> 17, *x ^= *x << 5;
+  return *x;
+}
+
+/* random_name fills |out| (|cap| >= 4) with 0-3 bytes of a tiny alphabet
+ * ("zZ" and "Zz" differ only in case, "z\0" hides a NUL) and sets the IP
+ * bytes to 4 or 16 of 0/1. */
+static void random_name(uint32_t *x, enum ed_san_type *type, char *out,
+                        size_t *len, uint8_t ip[16], uint8_t *ip_len) {
+  static const char alpha[] = {'z', 'Z', 'a', '.', '\0', '\xe9'};
+  static const enum ed_san_type types[] = {ED_SAN_DNS, ED_SAN_URI, ED_SAN_EMAIL,
+                                           ED_SAN_IP};
+  *type = types[next_rand(x) % 4];
+  *len = next_rand(x) % 4;
+  for (size_t i = 0; i < *len; i++) out[i] = alpha[next_rand(x) % 6];
+  out[*len] = '\0';
+  *ip_len = next_rand(x) % 2 ? 4 : 16;
+  for (size_t i = 0; i < *ip_len; i++) ip[i] = (uint8_t)(next_rand(x) % 2);
+}
+
+static void test_allow_san_lookup_matches_scan(void) {
+  enum { MAXN = 24 };
+  uint32_t x = 2463534242u;
+  struct ed_tls_allow_san list[MAXN];
+  char vals[MAXN][4], pv[4];
+  size_t agreed = 0, found = 0;
+  for (int round = 0; round < 400; round++) {
+    size_t n = next_rand(&x) % MAXN;
+    for (size_t i = 0; i < n; i++) {
+      memset(&list[i], 0, sizeof(list[i]));
+      random_name(&x, &list[i].type, vals[i], &list[i].len, list[i].ip,
+                  &list[i].ip_len);
+      list[i].value = vals[i];
+    }
+    qsort(list, n, sizeof(*list), ed_tls_allow_san_cmp);
+    for (int k = 0; k < 64; k++) {
+      struct ed_tls_san san;
+      memset(&san, 0, sizeof(san));
+      random_name(&x, &san.type, pv, &san.len, san.ip, &san.ip_len);
+      san.value = pv;
+      int want = 0;
+      for (size_t i = 0; i < n; i++) want |= scan_matches(&list[i], &san);
+      int got = ed_tls_allow_san_find(list, n, &san) != 0;
+      CHECK_EQ(got, want);
+      agreed += got == want;
+      found += want;
+    }
+  }
+  CHECK_EQ(agreed, 400u * 64u);
+  CHECK(found > 1000); /* the draws do meet: a test that can fail */
+}
+
 /* hs_on runs one handshake of |cert| against |s|; returns the server's
  * result and sets |*reason| and |*out_peer| (a reference) when it has
  * one. */
@@ -1138,6 +1220,7 @@ int main(void) {
   RUN(test_refusals);
   RUN(test_allow_lists);
   RUN(test_allow_lists_many);
+  RUN(test_allow_san_lookup_matches_scan);
   RUN(test_verified_chain_cache);
   RUN(test_tls12_option);
   RUN(test_garbage);
