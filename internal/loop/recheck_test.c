@@ -339,7 +339,7 @@ static void test_recheck_batches_out_of_order(void) {
   struct ed_hs_job *b1 = h_pool_take(&h);
   CHECK(b1 != NULL);
   if (!b1) return;
-  b1->run(b1); /* verdicts against S2 */
+  b1->run(b1);                        /* verdicts against S2 */
   h_publish(&h, h_snapshot("alice")); /* S3; S2 held by b1 */
   ed_loop_post_recheck(h.l, on_done, &r2);
   h_pump(&h);
