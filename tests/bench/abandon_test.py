@@ -4,9 +4,6 @@ server, with the same build as its own A/B peer. It asserts what happened
 served, both servers measured in every round), never how fast."""
 
 import json
-import os
-import subprocess
-import sys
 import unittest
 
 from tests.lib import echod
@@ -15,19 +12,12 @@ from tests.lib import echod
 class AbandonTest(unittest.TestCase):
 
     def test_quick_round(self):
-        bindir = os.path.join(echod.runfiles_dir(), echod.WORKSPACE)
-        cpu = (os.cpu_count() or 1) - 1
-        tmp = echod.tmpdir("abandon-tmp-")
-        r = subprocess.run(
-            [sys.executable, os.path.join(bindir, "tools", "bench", "abandon"),
-             "--bin-dir", bindir, "--ab", bindir, "--clients", "20",
-             "--rounds", "2", "--key-type", "p256", "--server-cpu", str(cpu),
-             "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=dict(os.environ, TMPDIR=tmp), timeout=echod.scaled(120))
+        r, left = echod.run_bench_ab(
+            "abandon", ["--clients", "20", "--rounds", "2",
+                        "--key-type", "p256"])
         self.assertEqual(r.returncode, 0, r.stderr)
         # Its work directory (a CA with its private key) is gone.
-        self.assertEqual(os.listdir(tmp), [])
+        self.assertEqual(left, [])
         lines = r.stdout.strip().splitlines()
         self.assertEqual(len(lines), 3, r.stdout)
         self.assertIn("20 clients left, then one honest handshake", lines[0])

@@ -6,9 +6,6 @@ still served, the echoes before and during the reloads, the work
 directory removed), never how fast or how much."""
 
 import json
-import os
-import subprocess
-import sys
 import unittest
 
 from tests.lib import echod
@@ -17,21 +14,13 @@ from tests.lib import echod
 class TrustReloadTest(unittest.TestCase):
 
     def test_quick_round(self):
-        bindir = os.path.join(echod.runfiles_dir(), echod.WORKSPACE)
-        cpu = (os.cpu_count() or 1) - 1
-        tmp = echod.tmpdir("trust-reload-tmp-")
-        r = subprocess.run(
-            [sys.executable, os.path.join(bindir, "tools", "bench",
-                                          "trust_reload"),
-             "--bin-dir", bindir, "--ab", bindir, "--entries", "3000",
-             "--allow", "50", "--sessions", "5",
-             "--reloads", "2", "--rounds", "1", "--server-cpu", str(cpu),
-             "--json"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-            env=dict(os.environ, TMPDIR=tmp), timeout=echod.scaled(120))
+        r, left = echod.run_bench_ab(
+            "trust_reload", ["--entries", "3000", "--allow", "50",
+                             "--sessions", "5", "--reloads", "2",
+                             "--rounds", "1"])
         self.assertEqual(r.returncode, 0, r.stderr)
         # Its work directory (a CA with its private key) is gone.
-        self.assertEqual(os.listdir(tmp), [])
+        self.assertEqual(left, [])
         lines = r.stdout.strip().splitlines()
         self.assertEqual(len(lines), 3, r.stdout)
         self.assertIn("CRL of 3000 entries, 50 allowed CNs, 5 sessions",

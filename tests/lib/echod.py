@@ -142,6 +142,24 @@ def tmpdir(prefix="echod-"):
     return d
 
 
+def run_bench_ab(tool, args, timeout=120):
+    """Runs tools/bench/|tool| from the runfiles as an A/B of this build
+    against itself (--bin-dir and --ab), its server on the last CPU, with
+    --json and a fresh TMPDIR: the completed process (text) and what the
+    tool left in that directory (it must leave nothing: its work directory
+    holds a CA's private key)."""
+    bindir = os.path.join(runfiles_dir(), WORKSPACE)
+    tmp = tmpdir(tool.replace("_", "-") + "-tmp-")
+    r = subprocess.run(
+        [sys.executable, os.path.join(bindir, "tools", "bench", tool),
+         "--bin-dir", bindir, "--ab", bindir,
+         "--server-cpu", str((os.cpu_count() or 1) - 1), "--json"] +
+        list(args),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, TMPDIR=tmp), timeout=scaled(timeout))
+    return r, os.listdir(tmp)
+
+
 def free_port():
     """A loopback port nothing listens on (bound, then closed)."""
     s = socket.socket()
