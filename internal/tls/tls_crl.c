@@ -48,37 +48,58 @@ static int cmp_ca(const void *a, const void *b) {
                 ((const struct ed_tls_ca *)b)->id, ED_TLS_CA_ID_LEN);
 }
 
+/* One bundle entry, for sorting: its id, then its place in the bundle. */
+struct ca_entry {
+  uint8_t id[ED_TLS_CA_ID_LEN];
+  size_t at;
+};
+
+static int cmp_entry(const void *a, const void *b) {
+  const struct ca_entry *x = a, *y = b;
+  int c = memcmp(x->id, y->id, ED_TLS_CA_ID_LEN);
+  return c ? c : (x->at > y->at) - (x->at < y->at);
+}
+
+/* ed_tls_index_cas sorts the bundle's entries once (by id, then by their
+ * place in the bundle) and folds each run of one id into one CA: the same
+ * name and key twice is a re-issued CA, which remembers both certificates,
+ * in bundle order; its first one is its cert. (Sorting the index after
+ * each entry made a bundle of thousands quadratic.) */
 int ed_tls_index_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas, char *err,
                      size_t err_len) {
   size_t n = sk_X509_num(cas);
   s->cas = ed_calloc(n ? n : 1, sizeof(*s->cas));
+  struct ca_entry *e = ed_calloc(n ? n : 1, sizeof(*e));
   for (size_t i = 0; i < n; i++) {
-    X509 *x = sk_X509_value(cas, i);
-    struct ed_tls_ca *ca = &s->cas[s->num_cas];
-    if (!ed_tls_ca_id(ca->id, x)) {
+    e[i].at = i;
+    if (!ed_tls_ca_id(e[i].id, sk_X509_value(cas, i))) {
+      free(e);
       ed_tls_set_err(err, err_len, "CA certificate #%zu cannot be read", i + 1);
       return ED_E_PARSE;
     }
-    /* The same name and key twice (a re-issued CA): one CA, which
-     * remembers both certificates. */
+  }
+  qsort(e, n, sizeof(*e), cmp_entry);
+  for (size_t i = 0; i < n; i++) {
+    X509 *x = sk_X509_value(cas, e[i].at);
+    struct ed_tls_ca *ca = &s->cas[s->num_cas - (s->num_cas > 0)];
+    if (!s->num_cas || memcmp(ca->id, e[i].id, ED_TLS_CA_ID_LEN)) {
+      ca = &s->cas[s->num_cas++];
+      memcpy(ca->id, e[i].id, ED_TLS_CA_ID_LEN);
+      char subject[256];
+      ed_tls_name_str(subject, sizeof(subject), X509_get_subject_name(x));
+      X509_up_ref(x);
+      ca->cert = x;
+      ca->subject = ed_strdup(subject);
+    }
     struct ed_tls_ca_cert cc;
     ed_tls_cert_hash(cc.der, x);
     ed_tls_ext_hash(cc.ext, x);
     cc.not_before = ed_tls_asn1_time(X509_get0_notBefore(x));
     cc.not_after = ed_tls_asn1_time(X509_get0_notAfter(x));
-    struct ed_tls_ca *same = (struct ed_tls_ca *)ed_tls_find_ca(s, ca->id);
-    if (same) ca = same;
     ca->certs = ed_realloc(ca->certs, (ca->num_certs + 1) * sizeof(*ca->certs));
     ca->certs[ca->num_certs++] = cc;
-    if (same) continue;
-    char subject[256];
-    ed_tls_name_str(subject, sizeof(subject), X509_get_subject_name(x));
-    X509_up_ref(x);
-    ca->cert = x;
-    ca->subject = ed_strdup(subject);
-    s->num_cas++;
-    qsort(s->cas, s->num_cas, sizeof(*s->cas), cmp_ca);
   }
+  free(e);
   return 0;
 }
 

@@ -207,6 +207,71 @@ static void test_crl_many_serials(void) {
   ed_tls_snapshot_unref(s);
 }
 
+/* The CA index (tls_crl.c ed_tls_index_cas) of a bundle of many CAs,
+ * some listed two or three times (a re-issue: the same name and key), the
+ * copies far apart: one CA per name and key, found by its id, remembering
+ * its certificates in bundle order, the first one its cert. */
+static void test_index_many_cas(void) {
+  enum { N = 400 };
+  EVP_PKEY *key = tc_key();
+  STACK_OF(X509) *bundle = sk_X509_new_null();
+  X509 *first[N];
+  for (size_t i = 0; i < N; i++) {
+    char cn[32];
+    snprintf(cn, sizeof(cn), "index CA %zu", (i * 7919) % N);
+    struct tc_opts o = {.cn = cn, .serial = 1 + i};
+    first[i] = tc_cert(key, &o);
+    sk_X509_push(bundle, first[i]);
+  }
+  /* Re-issues of every 5th CA (serial 10000 + i), listed after all the
+   * originals, and of every 25th a third time, before the second. */
+  for (size_t i = 0; i < N; i += 25) {
+    char cn[32];
+    snprintf(cn, sizeof(cn), "index CA %zu", (i * 7919) % N);
+    struct tc_opts o = {.cn = cn, .serial = 20000 + i};
+    sk_X509_push(bundle, tc_cert(key, &o));
+  }
+  for (size_t i = 0; i < N; i += 5) {
+    char cn[32];
+    snprintf(cn, sizeof(cn), "index CA %zu", (i * 7919) % N);
+    struct tc_opts o = {.cn = cn, .serial = 10000 + i};
+    sk_X509_push(bundle, tc_cert(key, &o));
+  }
+  struct ed_tls_snapshot s;
+  memset(&s, 0, sizeof(s));
+  char err[256] = "";
+  CHECK_EQ(ed_tls_index_cas(&s, bundle, err, sizeof(err)), 0);
+  CHECK_EQ(s.num_cas, N);
+  for (size_t i = 1; i < s.num_cas; i++) /* sorted, no id twice */
+    CHECK(memcmp(s.cas[i - 1].id, s.cas[i].id, ED_TLS_CA_ID_LEN) < 0);
+  for (size_t i = 0; i < N; i++) {
+    uint8_t id[ED_TLS_CA_ID_LEN];
+    CHECK(ed_tls_ca_id(id, first[i]));
+    const struct ed_tls_ca *c = ed_tls_find_ca(&s, id);
+    CHECK(c != NULL);
+    if (!c) continue;
+    CHECK(c->cert == first[i]);
+    size_t want = 1 + (i % 5 == 0) + (i % 25 == 0);
+    CHECK_EQ(c->num_certs, want);
+    long serials[3] = {(long)(1 + i), (long)(20000 + i), (long)(10000 + i)};
+    if (i % 25) serials[1] = serials[2]; /* no third: the 5th's re-issue */
+    for (size_t k = 0; k < c->num_certs && k < want; k++) {
+      X509 *x = NULL;
+      for (size_t j = 0; j < sk_X509_num(bundle); j++) {
+        uint8_t der[32];
+        ed_tls_cert_hash(der, sk_X509_value(bundle, j));
+        if (!memcmp(der, c->certs[k].der, 32)) x = sk_X509_value(bundle, j);
+      }
+      CHECK(x != NULL);
+      CHECK(x && ASN1_INTEGER_get(X509_get0_serialNumber(x)) ==
+                     (serials[k] | 1)); /* tc_cert makes serials odd */
+    }
+  }
+  ed_tls_free_cas(&s);
+  sk_X509_pop_free(bundle, X509_free);
+  EVP_PKEY_free(key);
+}
+
 static void test_snapshot_failures(void) {
   struct ed_tls_params p = base_params();
   p.cert = tc_path("missing.pem");
@@ -1214,6 +1279,7 @@ int main(void) {
   RUN(test_snapshot_ok);
   RUN(test_snapshot_failures);
   RUN(test_crl_many_serials);
+  RUN(test_index_many_cas);
   RUN(test_group_readable_key);
   RUN(test_handshake_and_echo);
   RUN(test_one_byte_transport);
