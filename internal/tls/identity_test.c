@@ -616,6 +616,100 @@ static void test_recheck(void) {
   ed_tls_peer_unref(c);
 }
 
+/* An intermediate renewed (the same name, key and extensions, a later
+ * end) carries a session verified through the old certificate past that
+ * certificate's end, while the renewal is in the bundle and valid: a full
+ * handshake then would go through the renewal. What the bundle does not
+ * vouch for still ends it: the leaf's own end, an intermediate the client
+ * sent itself, a CA gone from the bundle, no renewal, a narrowed re-issue. */
+static void test_recheck_renewed_past_the_old_end(void) {
+  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+  const int64_t day = 86400, now = (int64_t)time(NULL);
+  EVP_PKEY *kr = tc_key(), *ki = tc_key();
+  struct tc_opts ro = {.cn = "root R", .to_s = 10 * day};
+  X509 *root = tc_cert(kr, &ro);
+  struct tc_opts io = {.cn = "inter R1",
+                       .issuer = root,
+                       .issuer_key = kr,
+                       .ca = 1,
+                       .to_s = day}; /* ends in a day */
+  X509 *old = tc_cert(ki, &io);
+  io.to_s = 5 * day;
+  X509 *renewal = tc_cert(ki, &io);
+  io.bc = "critical,CA:TRUE,pathlen:0";
+  X509 *narrowed = tc_cert(ki, &io);
+  struct tc_opts lo = {.cn = "erin",
+                       .issuer = old,
+                       .issuer_key = ki,
+                       .eku = TC_EKU_CLIENT,
+                       .to_s = 4 * day};
+  X509 *erin = tc_cert(cli_key, &lo);
+  /* Each bundle also holds root A, which signed the server's certificate. */
+  X509 *b_old[] = {ca_a, root, old}, *b_new[] = {ca_a, root, renewal},
+       *b_both[] = {ca_a, root, old, renewal},
+       *b_narrow[] = {ca_a, root, narrowed}, *b_root[] = {ca_a, root};
+  tc_write_cert(tc_path("r-old.pem"), b_old, 3);
+  tc_write_cert(tc_path("r-new.pem"), b_new, 3);
+  tc_write_cert(tc_path("r-both.pem"), b_both, 4);
+  tc_write_cert(tc_path("r-narrow.pem"), b_narrow, 3);
+  tc_write_cert(tc_path("r-root.pem"), b_root, 2);
+
+  struct setup old_b = {.ca = "r-old.pem", .depth = -1};
+  struct setup new_b = {.ca = "r-new.pem", .depth = -1};
+  struct setup both_b = {.ca = "r-both.pem", .depth = -1};
+  struct setup narrow_b = {.ca = "r-narrow.pem", .depth = -1};
+  struct setup root_b = {.ca = "r-root.pem", .depth = -1};
+  struct ed_tls_snapshot *s = snap(old_b);
+  const struct ed_tls_peer *e = s ? peer_of(s, erin, NULL) : NULL;
+  ed_tls_snapshot_unref(s);
+  s = snap(root_b); /* erin sends the old intermediate herself */
+  const struct ed_tls_peer *es = s ? peer_of(s, erin, old) : NULL;
+  ed_tls_snapshot_unref(s);
+  if (e && es) {
+    int64_t later = now + 2 * day; /* the old one has ended */
+    CHECK_EQ(recheck(new_b, e, now), PASS);
+    CHECK_EQ(recheck(new_b, e, later), PASS);
+    CHECK_EQ(recheck(both_b, e, later), PASS);
+    CHECK_EQ(recheck(new_b, e, now + 4 * day + 3600), ED_HS_CERT_EXPIRED);
+    CHECK_EQ(recheck(old_b, e, later), ED_HS_CERT_EXPIRED);
+    CHECK_EQ(recheck(root_b, e, later), ED_HS_CERT_EXPIRED);
+    CHECK_EQ(recheck(narrow_b, e, later), ED_HS_CERT_EXPIRED);
+    CHECK_EQ(recheck(narrow_b, e, now), ED_HS_UNKNOWN_CA);
+    CHECK_EQ(recheck(new_b, es, now), PASS);
+    CHECK_EQ(recheck(new_b, es, later), ED_HS_CERT_EXPIRED);
+    /* A ticket carries the whole chain's window: the identity a
+     * resumption (after the reload that brought the renewal) decodes from
+     * a ticket of a chain through the old certificate ends with it (a full
+     * handshake follows, through the renewal). */
+    struct ed_tls_snapshot *so = snap(old_b), *sn = snap(new_b);
+    SSL_SESSION_free(tp_last_session);
+    tp_last_session = NULL;
+    int resumed = -1;
+    CHECK_EQ(run_client(so, erin, NULL, NULL, NULL, NULL, NULL, &resumed), 1);
+    SSL_SESSION *sess = tp_last_session;
+    tp_last_session = NULL;
+    const struct ed_tls_peer *t = NULL;
+    CHECK(sess != NULL);
+    if (sess)
+      CHECK_EQ(run_client(sn, erin, NULL, sess, NULL, NULL, &t, &resumed), 1);
+    CHECK_EQ(resumed, 1);
+    if (t) {
+      CHECK_EQ(recheck(new_b, t, now), PASS);
+      CHECK_EQ(recheck(new_b, t, later), ED_HS_CERT_EXPIRED);
+    }
+    ed_tls_peer_unref(t);
+    SSL_SESSION_free(sess);
+    ed_tls_snapshot_unref(so);
+    ed_tls_snapshot_unref(sn);
+  }
+  ed_tls_peer_unref(e);
+  ed_tls_peer_unref(es);
+  X509 *all[] = {root, old, renewal, narrowed, erin};
+  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) X509_free(all[i]);
+  EVP_PKEY_free(kr);
+  EVP_PKEY_free(ki);
+}
+
 /* ---- several CRLs ----------------------------------------------------- */
 
 static void test_crls(void) {
@@ -1041,6 +1135,7 @@ int main(void) {
   RUN(test_allow_list_errors);
   RUN(test_allow_san_types);
   RUN(test_recheck);
+  RUN(test_recheck_renewed_past_the_old_end);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);
