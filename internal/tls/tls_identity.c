@@ -322,6 +322,8 @@ static void set_links(struct ed_tls_peer *p, X509 *leaf,
     widen(p, x);
   }
   if (n > 1) widen(p, sk_X509_value(chain, n - 1));
+  p->own_not_before = p->not_before;
+  p->own_not_after = p->not_after;
 }
 
 struct ed_tls_peer *ed_tls_identity_new(X509 *leaf, const uint8_t *der,
@@ -553,8 +555,8 @@ struct ed_tls_peer *ed_tls_identity_decode(CBS *cbs) {
     p->cn_len = CBS_len(&cn);
     p->cn = dup_bytes(CBS_data(&cn), p->cn_len);
   }
-  p->not_before = (int64_t)nb;
-  p->not_after = (int64_t)na;
+  p->not_before = p->own_not_before = (int64_t)nb;
+  p->not_after = p->own_not_after = (int64_t)na;
   p->serial = serial_text(&p->links[0].serial);
   return p;
 }

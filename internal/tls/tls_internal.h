@@ -74,6 +74,12 @@ struct ed_tls_peer {
   char *serial; /* the leaf's, uppercase hex */
   uint8_t sha256[32];
   int64_t not_before, not_after; /* every certificate of the chain */
+  /* The leaf's, and every issuer's the client sent itself (issuer_ext
+   * zeros): the window the re-check asks for while every CA of the chain
+   * from the bundle is vouched for by a certificate there valid now (a
+   * renewal carries the chain past the old certificate's end). Tickets
+   * carry only the whole window: decoded, this is the same. */
+  int64_t own_not_before, own_not_after;
   /* links[num_links - 1].issuer is the trust anchor. */
   struct ed_tls_link *links;
   size_t num_links;

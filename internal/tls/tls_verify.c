@@ -184,24 +184,39 @@ static int has_client_eku(X509 *leaf) {
          (X509_get_extended_key_usage(leaf) & XKU_SSL_CLIENT);
 }
 
+static void narrow(int64_t *nb, int64_t *na, X509 *x) {
+  int64_t b = ed_tls_asn1_time(X509_get0_notBefore(x));
+  int64_t a = ed_tls_asn1_time(X509_get0_notAfter(x));
+  if (b > *nb) *nb = b;
+  if (a < *na) *na = a;
+}
+
 /* keep_bundle_issuers keeps a link's issuer_ext only when the issuing
  * certificate the chain went through (|verified|, leaf first) is one of
  * the bundle's: the re-check later looks for those extensions there
  * (reissued_ca). An issuer the client sent itself is zeros: the bundle
  * may hold another certificate with its name and key, which this chain
- * did not use, and a full handshake would use the client's again. */
+ * did not use, and a full handshake would use the client's again. The
+ * identity's own window is the leaf's and those issuers'. */
 static void keep_bundle_issuers(const struct ed_tls_snapshot *s,
                                 struct ed_tls_peer *p,
                                 STACK_OF(X509) * verified) {
   size_t n = sk_X509_num(verified);
+  if (!n) return; /* own window: the whole chain's, as set */
+  int64_t nb = INT64_MIN, na = INT64_MAX;
+  narrow(&nb, &na, sk_X509_value(verified, 0));
   for (size_t i = 0; i < p->num_links; i++) {
     uint8_t der[32];
     const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
-    X509 *issuer = n ? sk_X509_value(verified, n > 1 ? i + 1 : i) : NULL;
+    X509 *issuer = sk_X509_value(verified, n > 1 ? i + 1 : i);
     if (!ca || !issuer || !ed_tls_cert_hash(der, issuer) ||
-        !ed_tls_ca_has_cert(ca, der))
+        !ed_tls_ca_has_cert(ca, der)) {
       memset(p->links[i].issuer_ext, 0, sizeof(p->links[i].issuer_ext));
+      if (issuer) narrow(&nb, &na, issuer);
+    }
   }
+  p->own_not_before = nb;
+  p->own_not_after = na;
 }
 
 /* identify checks what the verified leaf may be as a client and parses
@@ -383,6 +398,24 @@ static int reissued_ca(const struct ed_tls_snapshot *s,
   return 0;
 }
 
+/* bundle_vouches: every CA of the chain whose certificate came from the
+ * bundle still has one there with the extensions it was verified with,
+ * valid now (the same certificate, or its renewal: the same name, key and
+ * extensions). Their own validity then need not hold: a full handshake
+ * now would go through the bundle's certificate valid now, and the
+ * identity's own window (the leaf's, and the client-sent issuers') is
+ * what is left to check. Otherwise the whole chain's window is. */
+static int bundle_vouches(const struct ed_tls_snapshot *s,
+                          const struct ed_tls_peer *p, int64_t now) {
+  static const uint8_t zeros[32];
+  for (size_t i = 0; i < p->num_links; i++) {
+    if (!memcmp(p->links[i].issuer_ext, zeros, 32)) continue;
+    const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
+    if (!ca || !ed_tls_ca_vouches(ca, p->links[i].issuer_ext, now)) return 0;
+  }
+  return 1;
+}
+
 static int fail(enum ed_hs_reason *out_reason, const char **out_detail,
                 enum ed_hs_reason r, const char *d) {
   *out_reason = r;
@@ -402,10 +435,13 @@ int ed_tls_peer_recheck(const struct ed_tls_snapshot *s,
   if (!ed_tls_find_ca(s, p->links[p->num_links - 1].issuer))
     return fail(out_reason, out_detail, ED_HS_UNKNOWN_CA,
                 "the CA the chain leads to is not in the CA bundle");
-  if (now < p->not_before)
+  int64_t not_before = p->not_before, not_after = p->not_after;
+  if (bundle_vouches(s, p, now))
+    not_before = p->own_not_before, not_after = p->own_not_after;
+  if (now < not_before)
     return fail(out_reason, out_detail, ED_HS_CERT_NOT_YET_VALID,
                 "a certificate of the chain is not yet valid");
-  if (now > p->not_after)
+  if (now > not_after)
     return fail(out_reason, out_detail, ED_HS_CERT_EXPIRED,
                 "a certificate of the chain has expired");
   if (reissued_ca(s, p, now))
