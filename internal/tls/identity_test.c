@@ -710,6 +710,115 @@ static void test_recheck_renewed_past_the_old_end(void) {
   EVP_PKEY_free(ki);
 }
 
+/* A certificate whose authorityKeyIdentifier names its issuer's serial
+ * (keyid,issuer:always) can be issued by that very certificate only:
+ * BoringSSL's X509_check_issued refuses a renewal (another serial), so
+ * once the old certificate has ended a full handshake is refused even with
+ * the renewal in the bundle (and with the client sending the old one). The
+ * renewal does not vouch for such a chain: a session through the old
+ * certificate ends with it. The same one level up: an intermediate naming
+ * its root's serial, the root renewed. */
+static void test_recheck_renewal_not_for_serial_pinned(void) {
+  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+  const int64_t day = 86400, now = (int64_t)time(NULL);
+  const char *pin = "keyid,issuer:always";
+  EVP_PKEY *kr = tc_key(), *ki = tc_key(), *kq = tc_key(), *kj = tc_key();
+  struct tc_opts ro = {.cn = "root P", .to_s = 10 * day};
+  X509 *root = tc_cert(kr, &ro);
+  struct tc_opts io = {
+      .cn = "inter P1", .issuer = root, .issuer_key = kr, .ca = 1, .to_s = day};
+  X509 *old = tc_cert(ki, &io);
+  io.to_s = 5 * day;
+  X509 *renewal = tc_cert(ki, &io);
+  io.from_s = -2 * day, io.to_s = -3600; /* ended an hour ago */
+  X509 *ended = tc_cert(ki, &io);
+  struct tc_opts lo = {.cn = "frank",
+                       .issuer = old,
+                       .issuer_key = ki,
+                       .eku = TC_EKU_CLIENT,
+                       .to_s = 4 * day,
+                       .aki = pin};
+  X509 *frank = tc_cert(cli_key, &lo);
+  lo.issuer = ended;
+  X509 *frank_e = tc_cert(cli_key, &lo); /* names the ended one's serial */
+  lo.aki = NULL;
+  X509 *grace_e = tc_cert(cli_key, &lo); /* names its key only */
+  /* A root renewed (same name, key and extensions, a later end) under an
+   * intermediate that names the old root's serial. */
+  struct tc_opts qo = {.cn = "root Q", .to_s = day};
+  X509 *q_old = tc_cert(kq, &qo);
+  qo.to_s = 10 * day;
+  X509 *q_new = tc_cert(kq, &qo);
+  struct tc_opts jo = {.cn = "inter Q1",
+                       .issuer = q_old,
+                       .issuer_key = kq,
+                       .ca = 1,
+                       .to_s = 5 * day,
+                       .aki = pin};
+  X509 *j = tc_cert(kj, &jo);
+  struct tc_opts ho = {.cn = "hank",
+                       .issuer = j,
+                       .issuer_key = kj,
+                       .eku = TC_EKU_CLIENT,
+                       .to_s = 4 * day};
+  X509 *hank = tc_cert(cli_key, &ho);
+  X509 *b_old[] = {ca_a, root, old}, *b_new[] = {ca_a, root, renewal},
+       *b_both[] = {ca_a, root, old, renewal},
+       *b_ended[] = {ca_a, root, ended, renewal}, *b_q_old[] = {ca_a, q_old, j},
+       *b_q_new[] = {ca_a, q_new, j}, *b_q_both[] = {ca_a, q_old, q_new, j};
+  tc_write_cert(tc_path("p-old.pem"), b_old, 3);
+  tc_write_cert(tc_path("p-new.pem"), b_new, 3);
+  tc_write_cert(tc_path("p-both.pem"), b_both, 4);
+  tc_write_cert(tc_path("p-ended.pem"), b_ended, 4);
+  tc_write_cert(tc_path("q-old.pem"), b_q_old, 3);
+  tc_write_cert(tc_path("q-new.pem"), b_q_new, 3);
+  tc_write_cert(tc_path("q-both.pem"), b_q_both, 4);
+  struct setup old_b = {.ca = "p-old.pem", .depth = -1};
+  struct setup new_b = {.ca = "p-new.pem", .depth = -1};
+  struct setup both_b = {.ca = "p-both.pem", .depth = -1};
+  struct setup ended_b = {.ca = "p-ended.pem", .depth = -1};
+  struct setup q_old_b = {.ca = "q-old.pem", .depth = -1};
+  struct setup q_new_b = {.ca = "q-new.pem", .depth = -1};
+  struct setup q_both_b = {.ca = "q-both.pem", .depth = -1};
+
+  /* What a full handshake does once the old certificate has ended: a
+   * chain that names only its key goes through the renewal; one that
+   * names the ended certificate's serial is refused. */
+  struct ed_tls_snapshot *s = snap(ended_b);
+  if (s) {
+    const struct ed_tls_peer *g = peer_of(s, grace_e, NULL);
+    ed_tls_peer_unref(g);
+    expect_refused(s, frank_e, NULL, ED_HS_CERT_EXPIRED,
+                   SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED);
+    expect_refused(s, frank_e, ended, ED_HS_CERT_EXPIRED,
+                   SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED);
+  }
+  ed_tls_snapshot_unref(s);
+
+  s = snap(old_b);
+  const struct ed_tls_peer *f = s ? peer_of(s, frank, NULL) : NULL;
+  ed_tls_snapshot_unref(s);
+  s = snap(q_old_b);
+  const struct ed_tls_peer *h = s ? peer_of(s, hank, NULL) : NULL;
+  ed_tls_snapshot_unref(s);
+  if (f && h) {
+    int64_t later = now + 2 * day; /* the old ones have ended */
+    CHECK_EQ(recheck(both_b, f, now), PASS);
+    CHECK_EQ(recheck(both_b, f, later), ED_HS_CERT_EXPIRED);
+    CHECK_EQ(recheck(new_b, f, later), ED_HS_CERT_EXPIRED);
+    CHECK_EQ(recheck(q_both_b, h, now), PASS);
+    CHECK_EQ(recheck(q_both_b, h, later), ED_HS_CERT_EXPIRED);
+    CHECK_EQ(recheck(q_new_b, h, later), ED_HS_CERT_EXPIRED);
+  }
+  ed_tls_peer_unref(f);
+  ed_tls_peer_unref(h);
+  X509 *all[] = {root,    old,   renewal, ended, frank, frank_e,
+                 grace_e, q_old, q_new,   j,     hank};
+  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) X509_free(all[i]);
+  EVP_PKEY *keys[] = {kr, ki, kq, kj};
+  for (size_t i = 0; i < 4; i++) EVP_PKEY_free(keys[i]);
+}
+
 /* ---- several CRLs ----------------------------------------------------- */
 
 static void test_crls(void) {
@@ -1136,6 +1245,7 @@ int main(void) {
   RUN(test_allow_san_types);
   RUN(test_recheck);
   RUN(test_recheck_renewed_past_the_old_end);
+  RUN(test_recheck_renewal_not_for_serial_pinned);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);

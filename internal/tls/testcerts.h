@@ -36,9 +36,12 @@ struct tc_opts {
   const char *san;   /* "DNS:localhost,URI:spiffe://x" or NULL */
   const struct tc_san *sans; /* or these, raw (not with |san|) */
   size_t num_sans;
-  int dup_san;    /* the raw SAN extension twice */
-  const char *ku; /* a leaf's keyUsage instead of digitalSignature */
-  const char *nc; /* a CA's nameConstraints, e.g. "critical,permitted;DNS:x" */
+  int dup_san;     /* the raw SAN extension twice */
+  const char *ku;  /* a leaf's keyUsage instead of digitalSignature */
+  const char *nc;  /* a CA's nameConstraints, e.g. "critical,permitted;DNS:x" */
+  const char *aki; /* with an issuer: authorityKeyIdentifier instead of
+                    * "keyid" (e.g. "keyid,issuer:always": the issuer's
+                    * own issuer and serial too) */
 };
 
 EVP_PKEY *tc_key(void);
