@@ -191,13 +191,22 @@ static void narrow(int64_t *nb, int64_t *na, X509 *x) {
   if (a < *na) *na = a;
 }
 
+/* names_issuer_cert: |x|'s authorityKeyIdentifier names its issuer's
+ * serial (or the issuer's own issuer): X509_check_issued then takes that
+ * certificate only, never a renewal of it (another serial). */
+static int names_issuer_cert(X509 *x) {
+  return X509_get0_authority_serial(x) || X509_get0_authority_issuer(x);
+}
+
 /* keep_bundle_issuers keeps a link's issuer_ext only when the issuing
  * certificate the chain went through (|verified|, leaf first) is one of
  * the bundle's: the re-check later looks for those extensions there
  * (reissued_ca). An issuer the client sent itself is zeros: the bundle
  * may hold another certificate with its name and key, which this chain
  * did not use, and a full handshake would use the client's again. The
- * identity's own window is the leaf's and those issuers'. */
+ * identity's own window is the leaf's, those issuers', and those of the
+ * bundle's issuers that a certificate below names by serial (no renewal
+ * can stand in for them). */
 static void keep_bundle_issuers(const struct ed_tls_snapshot *s,
                                 struct ed_tls_peer *p,
                                 STACK_OF(X509) * verified) {
@@ -208,11 +217,14 @@ static void keep_bundle_issuers(const struct ed_tls_snapshot *s,
   for (size_t i = 0; i < p->num_links; i++) {
     uint8_t der[32];
     const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
+    X509 *subject = sk_X509_value(verified, i);
     X509 *issuer = sk_X509_value(verified, n > 1 ? i + 1 : i);
     if (!ca || !issuer || !ed_tls_cert_hash(der, issuer) ||
         !ed_tls_ca_has_cert(ca, der)) {
       memset(p->links[i].issuer_ext, 0, sizeof(p->links[i].issuer_ext));
       if (issuer) narrow(&nb, &na, issuer);
+    } else if (!subject || names_issuer_cert(subject)) {
+      narrow(&nb, &na, issuer);
     }
   }
   p->own_not_before = nb;
