@@ -819,6 +819,76 @@ static void test_recheck_renewal_not_for_serial_pinned(void) {
   for (size_t i = 0; i < 4; i++) EVP_PKEY_free(keys[i]);
 }
 
+/* A renewal revoked on its root's CRL (how deploy.md takes a CA
+ * certificate out of use) does not vouch: a full handshake through it is
+ * refused (revoked), so a session through the old certificate ends with
+ * the old one, and one whose CA is there only as that revoked renewal
+ * closes at the reload, revoked as a full handshake would be. */
+static void test_recheck_revoked_renewal(void) {
+  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+  const int64_t day = 86400, now = (int64_t)time(NULL);
+  EVP_PKEY *kr = tc_key(), *ki = tc_key();
+  struct tc_opts ro = {.cn = "root V", .to_s = 10 * day};
+  X509 *root = tc_cert(kr, &ro);
+  struct tc_opts io = {
+      .cn = "inter V1", .issuer = root, .issuer_key = kr, .ca = 1, .to_s = day};
+  X509 *old = tc_cert(ki, &io);
+  io.to_s = 5 * day;
+  X509 *renewal = tc_cert(ki, &io);
+  io.from_s = -2 * day, io.to_s = -3600; /* ended an hour ago */
+  X509 *ended = tc_cert(ki, &io);
+  struct tc_opts lo = {.cn = "ivan",
+                       .issuer = old,
+                       .issuer_key = ki,
+                       .eku = TC_EKU_CLIENT,
+                       .to_s = 4 * day};
+  X509 *ivan = tc_cert(cli_key, &lo);
+  lo.issuer = ended;
+  X509 *ivan_e = tc_cert(cli_key, &lo);
+  X509 *b_old[] = {ca_a, root, old}, *b_new[] = {ca_a, root, renewal},
+       *b_both[] = {ca_a, root, old, renewal},
+       *b_ended[] = {ca_a, root, ended, renewal};
+  tc_write_cert(tc_path("v-old.pem"), b_old, 3);
+  tc_write_cert(tc_path("v-new.pem"), b_new, 3);
+  tc_write_cert(tc_path("v-both.pem"), b_both, 4);
+  tc_write_cert(tc_path("v-ended.pem"), b_ended, 4);
+  write_crl("crl-v-root.pem", root, kr, renewal, day);
+  write_crl("crl-v-root-none.pem", root, kr, NULL, day);
+  write_crl("crl-v-inter.pem", old, ki, NULL, day);
+  struct setup new_b = {
+      .ca = "v-new.pem",
+      .crls = {"crl-a.pem", "crl-v-root.pem", "crl-v-inter.pem"},
+      .depth = -1};
+  struct setup both_b = new_b, ended_b = new_b, fine_b = new_b;
+  both_b.ca = "v-both.pem", ended_b.ca = "v-ended.pem";
+  fine_b.crls[1] = "crl-v-root-none.pem";
+
+  /* A full handshake once the old certificate has ended goes through the
+   * renewal, and is refused: it is revoked. */
+  struct ed_tls_snapshot *s = snap(ended_b);
+  if (s)
+    expect_refused(s, ivan_e, NULL, ED_HS_CERT_REVOKED,
+                   SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
+  ed_tls_snapshot_unref(s);
+
+  s = snap((struct setup){.ca = "v-old.pem", .depth = -1});
+  const struct ed_tls_peer *e = s ? peer_of(s, ivan, NULL) : NULL;
+  ed_tls_snapshot_unref(s);
+  if (e) {
+    int64_t later = now + 2 * day;             /* the old one has ended */
+    CHECK_EQ(recheck(fine_b, e, later), PASS); /* not revoked: it vouches */
+    CHECK_EQ(recheck(both_b, e, now), PASS);   /* the old one is in use */
+    CHECK_EQ(recheck(both_b, e, later), ED_HS_CERT_EXPIRED);
+    CHECK_EQ(recheck(new_b, e, later), ED_HS_CERT_EXPIRED);
+    CHECK_EQ(recheck(new_b, e, now), ED_HS_CERT_REVOKED);
+  }
+  ed_tls_peer_unref(e);
+  X509 *all[] = {root, old, renewal, ended, ivan, ivan_e};
+  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) X509_free(all[i]);
+  EVP_PKEY_free(kr);
+  EVP_PKEY_free(ki);
+}
+
 /* ---- several CRLs ----------------------------------------------------- */
 
 static void test_crls(void) {
@@ -1246,6 +1316,7 @@ int main(void) {
   RUN(test_recheck);
   RUN(test_recheck_renewed_past_the_old_end);
   RUN(test_recheck_renewal_not_for_serial_pinned);
+  RUN(test_recheck_revoked_renewal);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);
