@@ -96,6 +96,7 @@ int ed_tls_index_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas, char *err,
     ed_tls_ext_hash(cc.ext, x);
     cc.not_before = ed_tls_asn1_time(X509_get0_notBefore(x));
     cc.not_after = ed_tls_asn1_time(X509_get0_notAfter(x));
+    ed_tls_serial_canon(&cc.serial, X509_get0_serialNumber(x));
     ca->certs = ed_realloc(ca->certs, (ca->num_certs + 1) * sizeof(*ca->certs));
     ca->certs[ca->num_certs++] = cc;
   }
@@ -109,12 +110,14 @@ int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t der[32]) {
   return 0;
 }
 
-int ed_tls_ca_vouches(const struct ed_tls_ca *ca, const uint8_t ext[32],
+int ed_tls_ca_vouches(const struct ed_tls_ca *ca,
+                      const struct ed_tls_ca *parent, const uint8_t ext[32],
                       int64_t now) {
   for (size_t i = 0; i < ca->num_certs; i++) {
     const struct ed_tls_ca_cert *cc = &ca->certs[i];
     if (!memcmp(cc->ext, ext, 32) && cc->not_before <= now &&
-        now <= cc->not_after)
+        now <= cc->not_after &&
+        !(parent && ed_tls_ca_revokes(parent, &cc->serial)))
       return 1;
   }
   return 0;
@@ -139,6 +142,8 @@ static void free_revoked(struct ed_tls_ca *ca) {
 void ed_tls_free_cas(struct ed_tls_snapshot *s) {
   for (size_t i = 0; i < s->num_cas; i++) {
     X509_free(s->cas[i].cert);
+    for (size_t j = 0; j < s->cas[i].num_certs; j++)
+      free(s->cas[i].certs[j].serial.bytes);
     free(s->cas[i].certs);
     free(s->cas[i].subject);
     free(s->cas[i].crl_file);

@@ -133,6 +133,7 @@ int ed_tls_allow_san_find(const struct ed_tls_allow_san *sorted, size_t num,
 struct ed_tls_ca_cert {
   uint8_t der[32], ext[32]; /* ed_tls_cert_hash, ed_tls_ext_hash */
   int64_t not_before, not_after;
+  struct ed_tls_serial serial; /* owned */
 };
 
 struct ed_tls_ca {
@@ -156,9 +157,11 @@ struct ed_tls_ca {
 
 /* ed_tls_ca_has_cert: |ca|'s bundle entries include the certificate whose
  * ed_tls_cert_hash is |der|. ed_tls_ca_vouches: one of them has the
- * extensions whose ed_tls_ext_hash is |ext| and is valid at |now|. */
+ * extensions whose ed_tls_ext_hash is |ext|, is valid at |now| and is not
+ * revoked by |parent|'s CRL (the CA that issued it; NULL for a root). */
 int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t der[32]);
-int ed_tls_ca_vouches(const struct ed_tls_ca *ca, const uint8_t ext[32],
+int ed_tls_ca_vouches(const struct ed_tls_ca *ca,
+                      const struct ed_tls_ca *parent, const uint8_t ext[32],
                       int64_t now);
 
 struct ed_tls_snapshot {

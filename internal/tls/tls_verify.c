@@ -357,11 +357,26 @@ int ed_tls_acl_allows(const struct ed_tls_snapshot *s,
                  ed_tls_pin_cmp) != NULL;
 }
 
+/* parent_ca: the CA of the bundle that issued links[i]'s issuer (the
+ * next link's issuer), whose CRL says whether a certificate of that
+ * issuer is revoked; NULL for the root (nothing revokes it). */
+static const struct ed_tls_ca *parent_ca(const struct ed_tls_snapshot *s,
+                                         const struct ed_tls_peer *p,
+                                         size_t i) {
+  return i + 1 < p->num_links ? ed_tls_find_ca(s, p->links[i + 1].issuer)
+                              : NULL;
+}
+
 /* revocation checks each certificate below the root against its issuer's
- * CRL. A CRL that proves a revocation counts even when it is stale. */
+ * CRL, and that each CA of the chain from the bundle still has a
+ * certificate with the chain's extensions, valid now, that its issuer's
+ * CRL does not revoke (the same, or a renewal: a full handshake goes
+ * through it). A CRL that proves a revocation counts even when it is
+ * stale. */
 static int revocation(const struct ed_tls_snapshot *s,
                       const struct ed_tls_peer *p, int64_t now,
                       enum ed_hs_reason *out_reason, const char **out_detail) {
+  static const uint8_t zeros[32];
   int stale = 0;
   for (size_t i = 0; i < p->num_links; i++) {
     const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
@@ -379,6 +394,17 @@ static int revocation(const struct ed_tls_snapshot *s,
       return ED_E_VERIFY;
     }
     stale |= ca->crl_next_update < now;
+  }
+  for (size_t i = 0; i < p->num_links; i++) {
+    if (memcmp(p->links[i].issuer_ext, zeros, 32) &&
+        !ed_tls_ca_vouches(ed_tls_find_ca(s, p->links[i].issuer),
+                           parent_ca(s, p, i), p->links[i].issuer_ext, now)) {
+      *out_reason = ED_HS_CERT_REVOKED;
+      *out_detail =
+          "a CA of the chain is in the CA bundle only as revoked "
+          "certificates (those valid now)";
+      return ED_E_VERIFY;
+    }
   }
   if (stale && s->crl_expired_refuse) {
     *out_reason = ED_HS_CRL_EXPIRED;
@@ -404,7 +430,7 @@ static int reissued_ca(const struct ed_tls_snapshot *s,
   for (size_t i = 0; i < p->num_links; i++) {
     const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
     if (ca && memcmp(p->links[i].issuer_ext, zeros, 32) &&
-        !ed_tls_ca_vouches(ca, p->links[i].issuer_ext, now))
+        !ed_tls_ca_vouches(ca, NULL, p->links[i].issuer_ext, now))
       return 1;
   }
   return 0;
@@ -412,18 +438,21 @@ static int reissued_ca(const struct ed_tls_snapshot *s,
 
 /* bundle_vouches: every CA of the chain whose certificate came from the
  * bundle still has one there with the extensions it was verified with,
- * valid now (the same certificate, or its renewal: the same name, key and
- * extensions). Their own validity then need not hold: a full handshake
- * now would go through the bundle's certificate valid now, and the
- * identity's own window (the leaf's, and the client-sent issuers') is
- * what is left to check. Otherwise the whole chain's window is. */
+ * valid now and not revoked on the CRL of the CA above it (the same
+ * certificate, or its renewal: the same name, key and extensions). Their own
+ * validity then need not hold: a full handshake now would go through the
+ * bundle's certificate valid now, and the identity's own window (the leaf's,
+ * and the client-sent issuers') is what is left to check. Otherwise the whole
+ * chain's window is. */
 static int bundle_vouches(const struct ed_tls_snapshot *s,
                           const struct ed_tls_peer *p, int64_t now) {
   static const uint8_t zeros[32];
   for (size_t i = 0; i < p->num_links; i++) {
     if (!memcmp(p->links[i].issuer_ext, zeros, 32)) continue;
     const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
-    if (!ca || !ed_tls_ca_vouches(ca, p->links[i].issuer_ext, now)) return 0;
+    if (!ca ||
+        !ed_tls_ca_vouches(ca, parent_ca(s, p, i), p->links[i].issuer_ext, now))
+      return 0;
   }
   return 1;
 }
