@@ -616,6 +616,16 @@ static void test_recheck(void) {
   ed_tls_peer_unref(c);
 }
 
+/* BUNDLE writes a CA file |name| of root A (it signed the server's
+ * certificate) and the certificates given, and is a setup with it. */
+static struct setup bundle(const char *name, X509 *const *certs, size_t n) {
+  tc_write_cert(tc_path(name), certs, n);
+  return (struct setup){.ca = name, .depth = -1};
+}
+#define BUNDLE(name, ...)                     \
+  bundle(name, (X509 *[]){ca_a, __VA_ARGS__}, \
+         sizeof((X509 *[]){ca_a, __VA_ARGS__}) / sizeof(X509 *))
+
 /* An intermediate renewed (the same name, key and extensions, a later
  * end) carries a session verified through the old certificate past that
  * certificate's end, while the renewal is in the bundle and valid: a full
@@ -644,21 +654,11 @@ static void test_recheck_renewed_past_the_old_end(void) {
                        .eku = TC_EKU_CLIENT,
                        .to_s = 4 * day};
   X509 *erin = tc_cert(cli_key, &lo);
-  /* Each bundle also holds root A, which signed the server's certificate. */
-  X509 *b_old[] = {ca_a, root, old}, *b_new[] = {ca_a, root, renewal},
-       *b_both[] = {ca_a, root, old, renewal},
-       *b_narrow[] = {ca_a, root, narrowed}, *b_root[] = {ca_a, root};
-  tc_write_cert(tc_path("r-old.pem"), b_old, 3);
-  tc_write_cert(tc_path("r-new.pem"), b_new, 3);
-  tc_write_cert(tc_path("r-both.pem"), b_both, 4);
-  tc_write_cert(tc_path("r-narrow.pem"), b_narrow, 3);
-  tc_write_cert(tc_path("r-root.pem"), b_root, 2);
-
-  struct setup old_b = {.ca = "r-old.pem", .depth = -1};
-  struct setup new_b = {.ca = "r-new.pem", .depth = -1};
-  struct setup both_b = {.ca = "r-both.pem", .depth = -1};
-  struct setup narrow_b = {.ca = "r-narrow.pem", .depth = -1};
-  struct setup root_b = {.ca = "r-root.pem", .depth = -1};
+  struct setup old_b = BUNDLE("r-old.pem", root, old);
+  struct setup new_b = BUNDLE("r-new.pem", root, renewal);
+  struct setup both_b = BUNDLE("r-both.pem", root, old, renewal);
+  struct setup narrow_b = BUNDLE("r-narrow.pem", root, narrowed);
+  struct setup root_b = BUNDLE("r-root.pem", root);
   struct ed_tls_snapshot *s = snap(old_b);
   const struct ed_tls_peer *e = s ? peer_of(s, erin, NULL) : NULL;
   ed_tls_snapshot_unref(s);
@@ -762,24 +762,13 @@ static void test_recheck_renewal_not_for_serial_pinned(void) {
                        .eku = TC_EKU_CLIENT,
                        .to_s = 4 * day};
   X509 *hank = tc_cert(cli_key, &ho);
-  X509 *b_old[] = {ca_a, root, old}, *b_new[] = {ca_a, root, renewal},
-       *b_both[] = {ca_a, root, old, renewal},
-       *b_ended[] = {ca_a, root, ended, renewal}, *b_q_old[] = {ca_a, q_old, j},
-       *b_q_new[] = {ca_a, q_new, j}, *b_q_both[] = {ca_a, q_old, q_new, j};
-  tc_write_cert(tc_path("p-old.pem"), b_old, 3);
-  tc_write_cert(tc_path("p-new.pem"), b_new, 3);
-  tc_write_cert(tc_path("p-both.pem"), b_both, 4);
-  tc_write_cert(tc_path("p-ended.pem"), b_ended, 4);
-  tc_write_cert(tc_path("q-old.pem"), b_q_old, 3);
-  tc_write_cert(tc_path("q-new.pem"), b_q_new, 3);
-  tc_write_cert(tc_path("q-both.pem"), b_q_both, 4);
-  struct setup old_b = {.ca = "p-old.pem", .depth = -1};
-  struct setup new_b = {.ca = "p-new.pem", .depth = -1};
-  struct setup both_b = {.ca = "p-both.pem", .depth = -1};
-  struct setup ended_b = {.ca = "p-ended.pem", .depth = -1};
-  struct setup q_old_b = {.ca = "q-old.pem", .depth = -1};
-  struct setup q_new_b = {.ca = "q-new.pem", .depth = -1};
-  struct setup q_both_b = {.ca = "q-both.pem", .depth = -1};
+  struct setup old_b = BUNDLE("p-old.pem", root, old);
+  struct setup new_b = BUNDLE("p-new.pem", root, renewal);
+  struct setup both_b = BUNDLE("p-both.pem", root, old, renewal);
+  struct setup ended_b = BUNDLE("p-ended.pem", root, ended, renewal);
+  struct setup q_old_b = BUNDLE("q-old.pem", q_old, j);
+  struct setup q_new_b = BUNDLE("q-new.pem", q_new, j);
+  struct setup q_both_b = BUNDLE("q-both.pem", q_old, q_new, j);
 
   /* What a full handshake does once the old certificate has ended: a
    * chain that names only its key goes through the renewal; one that
@@ -845,20 +834,15 @@ static void test_recheck_revoked_renewal(void) {
   X509 *ivan = tc_cert(cli_key, &lo);
   lo.issuer = ended;
   X509 *ivan_e = tc_cert(cli_key, &lo);
-  X509 *b_old[] = {ca_a, root, old}, *b_new[] = {ca_a, root, renewal},
-       *b_both[] = {ca_a, root, old, renewal},
-       *b_ended[] = {ca_a, root, ended, renewal};
-  tc_write_cert(tc_path("v-old.pem"), b_old, 3);
-  tc_write_cert(tc_path("v-new.pem"), b_new, 3);
-  tc_write_cert(tc_path("v-both.pem"), b_both, 4);
-  tc_write_cert(tc_path("v-ended.pem"), b_ended, 4);
+  struct setup old_b = BUNDLE("v-old.pem", root, old);
+  (void)BUNDLE("v-both.pem", root, old, renewal);
+  (void)BUNDLE("v-ended.pem", root, ended, renewal);
   write_crl("crl-v-root.pem", root, kr, renewal, day);
   write_crl("crl-v-root-none.pem", root, kr, NULL, day);
   write_crl("crl-v-inter.pem", old, ki, NULL, day);
-  struct setup new_b = {
-      .ca = "v-new.pem",
-      .crls = {"crl-a.pem", "crl-v-root.pem", "crl-v-inter.pem"},
-      .depth = -1};
+  struct setup new_b = BUNDLE("v-new.pem", root, renewal);
+  new_b.crls[0] = "crl-a.pem", new_b.crls[1] = "crl-v-root.pem";
+  new_b.crls[2] = "crl-v-inter.pem";
   struct setup both_b = new_b, ended_b = new_b, fine_b = new_b;
   both_b.ca = "v-both.pem", ended_b.ca = "v-ended.pem";
   fine_b.crls[1] = "crl-v-root-none.pem";
@@ -871,7 +855,7 @@ static void test_recheck_revoked_renewal(void) {
                    SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
   ed_tls_snapshot_unref(s);
 
-  s = snap((struct setup){.ca = "v-old.pem", .depth = -1});
+  s = snap(old_b);
   const struct ed_tls_peer *e = s ? peer_of(s, ivan, NULL) : NULL;
   ed_tls_snapshot_unref(s);
   if (e) {
