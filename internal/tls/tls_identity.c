@@ -294,11 +294,11 @@ static const char *parse_sans(struct ed_tls_peer *p, X509 *x) {
   return why;
 }
 
-static void widen(struct ed_tls_peer *p, X509 *x) {
+void ed_tls_window_narrow(int64_t *not_before, int64_t *not_after, X509 *x) {
   int64_t nb = ed_tls_asn1_time(X509_get0_notBefore(x));
   int64_t na = ed_tls_asn1_time(X509_get0_notAfter(x));
-  if (nb > p->not_before) p->not_before = nb;
-  if (na < p->not_after) p->not_after = na;
+  if (nb > *not_before) *not_before = nb;
+  if (na < *not_after) *not_after = na;
 }
 
 /* set_links records each certificate below the trust anchor with its
@@ -319,9 +319,11 @@ static void set_links(struct ed_tls_peer *p, X509 *leaf,
       ed_tls_ca_id(p->links[i].issuer, issuer);
       ed_tls_ext_hash(p->links[i].issuer_ext, issuer);
     }
-    widen(p, x);
+    ed_tls_window_narrow(&p->not_before, &p->not_after, x);
   }
-  if (n > 1) widen(p, sk_X509_value(chain, n - 1));
+  if (n > 1)
+    ed_tls_window_narrow(&p->not_before, &p->not_after,
+                         sk_X509_value(chain, n - 1));
   p->own_not_before = p->not_before;
   p->own_not_after = p->not_after;
 }

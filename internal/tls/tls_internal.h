@@ -85,6 +85,10 @@ struct ed_tls_peer {
   size_t num_links;
 };
 
+/* ed_tls_window_narrow narrows the window [*not_before, *not_after] to
+ * the part in which |x| is valid too (Unix seconds). */
+void ed_tls_window_narrow(int64_t *not_before, int64_t *not_after, X509 *x);
+
 /* ed_tls_identity_new builds an identity from |leaf| (DER |der|) and the
  * verified |chain| (leaf first, trust anchor last), or from the leaf alone
  * when |chain| is NULL (links then name the leaf's issuer as zeros).

@@ -184,13 +184,6 @@ static int has_client_eku(X509 *leaf) {
          (X509_get_extended_key_usage(leaf) & XKU_SSL_CLIENT);
 }
 
-static void narrow(int64_t *nb, int64_t *na, X509 *x) {
-  int64_t b = ed_tls_asn1_time(X509_get0_notBefore(x));
-  int64_t a = ed_tls_asn1_time(X509_get0_notAfter(x));
-  if (b > *nb) *nb = b;
-  if (a < *na) *na = a;
-}
-
 /* names_issuer_cert: |x|'s authorityKeyIdentifier names its issuer's
  * serial (or the issuer's own issuer): X509_check_issued then takes that
  * certificate only, never a renewal of it (another serial). */
@@ -213,7 +206,7 @@ static void keep_bundle_issuers(const struct ed_tls_snapshot *s,
   size_t n = sk_X509_num(verified);
   if (!n) return; /* own window: the whole chain's, as set */
   int64_t nb = INT64_MIN, na = INT64_MAX;
-  narrow(&nb, &na, sk_X509_value(verified, 0));
+  ed_tls_window_narrow(&nb, &na, sk_X509_value(verified, 0));
   for (size_t i = 0; i < p->num_links; i++) {
     uint8_t der[32];
     const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
@@ -222,9 +215,9 @@ static void keep_bundle_issuers(const struct ed_tls_snapshot *s,
     if (!ca || !issuer || !ed_tls_cert_hash(der, issuer) ||
         !ed_tls_ca_has_cert(ca, der)) {
       memset(p->links[i].issuer_ext, 0, sizeof(p->links[i].issuer_ext));
-      if (issuer) narrow(&nb, &na, issuer);
+      if (issuer) ed_tls_window_narrow(&nb, &na, issuer);
     } else if (!subject || names_issuer_cert(subject)) {
-      narrow(&nb, &na, issuer);
+      ed_tls_window_narrow(&nb, &na, issuer);
     }
   }
   p->own_not_before = nb;
@@ -357,6 +350,13 @@ int ed_tls_acl_allows(const struct ed_tls_snapshot *s,
                  ed_tls_pin_cmp) != NULL;
 }
 
+/* from_bundle: the link's issuer certificate was the bundle's when the
+ * chain was verified (keep_bundle_issuers kept its extensions). */
+static int from_bundle(const struct ed_tls_link *l) {
+  static const uint8_t zeros[32];
+  return memcmp(l->issuer_ext, zeros, sizeof(zeros)) != 0;
+}
+
 /* parent_ca: the CA of the bundle that issued links[i]'s issuer (the
  * next link's issuer), whose CRL says whether a certificate of that
  * issuer is revoked; NULL for the root (nothing revokes it). */
@@ -376,7 +376,6 @@ static const struct ed_tls_ca *parent_ca(const struct ed_tls_snapshot *s,
 static int revocation(const struct ed_tls_snapshot *s,
                       const struct ed_tls_peer *p, int64_t now,
                       enum ed_hs_reason *out_reason, const char **out_detail) {
-  static const uint8_t zeros[32];
   int stale = 0;
   for (size_t i = 0; i < p->num_links; i++) {
     const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
@@ -396,7 +395,7 @@ static int revocation(const struct ed_tls_snapshot *s,
     stale |= ca->crl_next_update < now;
   }
   for (size_t i = 0; i < p->num_links; i++) {
-    if (memcmp(p->links[i].issuer_ext, zeros, 32) &&
+    if (from_bundle(&p->links[i]) &&
         !ed_tls_ca_vouches(ed_tls_find_ca(s, p->links[i].issuer),
                            parent_ca(s, p, i), p->links[i].issuer_ext, now)) {
       *out_reason = ED_HS_CERT_REVOKED;
@@ -426,10 +425,9 @@ static int revocation(const struct ed_tls_snapshot *s,
  * verified: keep_bundle_issuers.) */
 static int reissued_ca(const struct ed_tls_snapshot *s,
                        const struct ed_tls_peer *p, int64_t now) {
-  static const uint8_t zeros[32];
   for (size_t i = 0; i < p->num_links; i++) {
     const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
-    if (ca && memcmp(p->links[i].issuer_ext, zeros, 32) &&
+    if (ca && from_bundle(&p->links[i]) &&
         !ed_tls_ca_vouches(ca, NULL, p->links[i].issuer_ext, now))
       return 1;
   }
@@ -446,9 +444,8 @@ static int reissued_ca(const struct ed_tls_snapshot *s,
  * chain's window is. */
 static int bundle_vouches(const struct ed_tls_snapshot *s,
                           const struct ed_tls_peer *p, int64_t now) {
-  static const uint8_t zeros[32];
   for (size_t i = 0; i < p->num_links; i++) {
-    if (!memcmp(p->links[i].issuer_ext, zeros, 32)) continue;
+    if (!from_bundle(&p->links[i])) continue;
     const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
     if (!ca ||
         !ed_tls_ca_vouches(ca, parent_ca(s, p, i), p->links[i].issuer_ext, now))
