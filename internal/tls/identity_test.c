@@ -626,6 +626,40 @@ static struct setup bundle(const char *name, X509 *const *certs, size_t n) {
   bundle(name, (X509 *[]){ca_a, __VA_ARGS__}, \
          sizeof((X509 *[]){ca_a, __VA_ARGS__}) / sizeof(X509 *))
 
+/* A root valid for 10 days and its intermediate in four certificates of
+ * one name, key and extensions: |old| ends in a day, |renewal| in five,
+ * |ended| ended an hour ago; |inter| is the options they were made with
+ * (to make more). */
+struct renewed {
+  EVP_PKEY *kr, *ki;
+  X509 *root, *old, *renewal, *ended;
+  struct tc_opts inter;
+};
+
+static void renewed_init(struct renewed *r, const char *root_cn,
+                         const char *inter_cn) {
+  const int64_t day = 86400;
+  r->kr = tc_key(), r->ki = tc_key();
+  struct tc_opts ro = {.cn = root_cn, .to_s = 10 * day};
+  r->root = tc_cert(r->kr, &ro);
+  r->inter = (struct tc_opts){
+      .cn = inter_cn, .issuer = r->root, .issuer_key = r->kr, .ca = 1};
+  struct tc_opts io = r->inter;
+  io.to_s = day;
+  r->old = tc_cert(r->ki, &io);
+  io.to_s = 5 * day;
+  r->renewal = tc_cert(r->ki, &io);
+  io.from_s = -2 * day, io.to_s = -3600;
+  r->ended = tc_cert(r->ki, &io);
+}
+
+static void renewed_free(struct renewed *r) {
+  X509 *all[] = {r->root, r->old, r->renewal, r->ended};
+  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) X509_free(all[i]);
+  EVP_PKEY_free(r->kr);
+  EVP_PKEY_free(r->ki);
+}
+
 /* An intermediate renewed (the same name, key and extensions, a later
  * end) carries a session verified through the old certificate past that
  * certificate's end, while the renewal is in the bundle and valid: a full
@@ -635,22 +669,15 @@ static struct setup bundle(const char *name, X509 *const *certs, size_t n) {
 static void test_recheck_renewed_past_the_old_end(void) {
   const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   const int64_t day = 86400, now = (int64_t)time(NULL);
-  EVP_PKEY *kr = tc_key(), *ki = tc_key();
-  struct tc_opts ro = {.cn = "root R", .to_s = 10 * day};
-  X509 *root = tc_cert(kr, &ro);
-  struct tc_opts io = {.cn = "inter R1",
-                       .issuer = root,
-                       .issuer_key = kr,
-                       .ca = 1,
-                       .to_s = day}; /* ends in a day */
-  X509 *old = tc_cert(ki, &io);
-  io.to_s = 5 * day;
-  X509 *renewal = tc_cert(ki, &io);
-  io.bc = "critical,CA:TRUE,pathlen:0";
-  X509 *narrowed = tc_cert(ki, &io);
+  struct renewed r;
+  renewed_init(&r, "root R", "inter R1");
+  X509 *root = r.root, *old = r.old, *renewal = r.renewal;
+  struct tc_opts io = r.inter;
+  io.to_s = 5 * day, io.bc = "critical,CA:TRUE,pathlen:0";
+  X509 *narrowed = tc_cert(r.ki, &io);
   struct tc_opts lo = {.cn = "erin",
                        .issuer = old,
-                       .issuer_key = ki,
+                       .issuer_key = r.ki,
                        .eku = TC_EKU_CLIENT,
                        .to_s = 4 * day};
   X509 *erin = tc_cert(cli_key, &lo);
@@ -704,10 +731,9 @@ static void test_recheck_renewed_past_the_old_end(void) {
   }
   ed_tls_peer_unref(e);
   ed_tls_peer_unref(es);
-  X509 *all[] = {root, old, renewal, narrowed, erin};
-  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) X509_free(all[i]);
-  EVP_PKEY_free(kr);
-  EVP_PKEY_free(ki);
+  X509_free(narrowed);
+  X509_free(erin);
+  renewed_free(&r);
 }
 
 /* A certificate whose authorityKeyIdentifier names its issuer's serial
@@ -722,19 +748,13 @@ static void test_recheck_renewal_not_for_serial_pinned(void) {
   const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   const int64_t day = 86400, now = (int64_t)time(NULL);
   const char *pin = "keyid,issuer:always";
-  EVP_PKEY *kr = tc_key(), *ki = tc_key(), *kq = tc_key(), *kj = tc_key();
-  struct tc_opts ro = {.cn = "root P", .to_s = 10 * day};
-  X509 *root = tc_cert(kr, &ro);
-  struct tc_opts io = {
-      .cn = "inter P1", .issuer = root, .issuer_key = kr, .ca = 1, .to_s = day};
-  X509 *old = tc_cert(ki, &io);
-  io.to_s = 5 * day;
-  X509 *renewal = tc_cert(ki, &io);
-  io.from_s = -2 * day, io.to_s = -3600; /* ended an hour ago */
-  X509 *ended = tc_cert(ki, &io);
+  struct renewed r;
+  renewed_init(&r, "root P", "inter P1");
+  X509 *root = r.root, *old = r.old, *renewal = r.renewal, *ended = r.ended;
+  EVP_PKEY *kq = tc_key(), *kj = tc_key();
   struct tc_opts lo = {.cn = "frank",
                        .issuer = old,
-                       .issuer_key = ki,
+                       .issuer_key = r.ki,
                        .eku = TC_EKU_CLIENT,
                        .to_s = 4 * day,
                        .aki = pin};
@@ -801,11 +821,11 @@ static void test_recheck_renewal_not_for_serial_pinned(void) {
   }
   ed_tls_peer_unref(f);
   ed_tls_peer_unref(h);
-  X509 *all[] = {root,    old,   renewal, ended, frank, frank_e,
-                 grace_e, q_old, q_new,   j,     hank};
+  X509 *all[] = {frank, frank_e, grace_e, q_old, q_new, j, hank};
   for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) X509_free(all[i]);
-  EVP_PKEY *keys[] = {kr, ki, kq, kj};
-  for (size_t i = 0; i < 4; i++) EVP_PKEY_free(keys[i]);
+  EVP_PKEY_free(kq);
+  EVP_PKEY_free(kj);
+  renewed_free(&r);
 }
 
 /* A renewal revoked on its root's CRL (how deploy.md takes a CA
@@ -816,19 +836,12 @@ static void test_recheck_renewal_not_for_serial_pinned(void) {
 static void test_recheck_revoked_renewal(void) {
   const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   const int64_t day = 86400, now = (int64_t)time(NULL);
-  EVP_PKEY *kr = tc_key(), *ki = tc_key();
-  struct tc_opts ro = {.cn = "root V", .to_s = 10 * day};
-  X509 *root = tc_cert(kr, &ro);
-  struct tc_opts io = {
-      .cn = "inter V1", .issuer = root, .issuer_key = kr, .ca = 1, .to_s = day};
-  X509 *old = tc_cert(ki, &io);
-  io.to_s = 5 * day;
-  X509 *renewal = tc_cert(ki, &io);
-  io.from_s = -2 * day, io.to_s = -3600; /* ended an hour ago */
-  X509 *ended = tc_cert(ki, &io);
+  struct renewed r;
+  renewed_init(&r, "root V", "inter V1");
+  X509 *root = r.root, *old = r.old, *renewal = r.renewal, *ended = r.ended;
   struct tc_opts lo = {.cn = "ivan",
                        .issuer = old,
-                       .issuer_key = ki,
+                       .issuer_key = r.ki,
                        .eku = TC_EKU_CLIENT,
                        .to_s = 4 * day};
   X509 *ivan = tc_cert(cli_key, &lo);
@@ -837,9 +850,9 @@ static void test_recheck_revoked_renewal(void) {
   struct setup old_b = BUNDLE("v-old.pem", root, old);
   (void)BUNDLE("v-both.pem", root, old, renewal);
   (void)BUNDLE("v-ended.pem", root, ended, renewal);
-  write_crl("crl-v-root.pem", root, kr, renewal, day);
-  write_crl("crl-v-root-none.pem", root, kr, NULL, day);
-  write_crl("crl-v-inter.pem", old, ki, NULL, day);
+  write_crl("crl-v-root.pem", root, r.kr, renewal, day);
+  write_crl("crl-v-root-none.pem", root, r.kr, NULL, day);
+  write_crl("crl-v-inter.pem", old, r.ki, NULL, day);
   struct setup new_b = BUNDLE("v-new.pem", root, renewal);
   new_b.crls[0] = "crl-a.pem", new_b.crls[1] = "crl-v-root.pem";
   new_b.crls[2] = "crl-v-inter.pem";
@@ -867,10 +880,9 @@ static void test_recheck_revoked_renewal(void) {
     CHECK_EQ(recheck(new_b, e, now), ED_HS_CERT_REVOKED);
   }
   ed_tls_peer_unref(e);
-  X509 *all[] = {root, old, renewal, ended, ivan, ivan_e};
-  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) X509_free(all[i]);
-  EVP_PKEY_free(kr);
-  EVP_PKEY_free(ki);
+  X509_free(ivan);
+  X509_free(ivan_e);
+  renewed_free(&r);
 }
 
 /* ---- several CRLs ----------------------------------------------------- */
