@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal/base/base.h"
 #include "internal/testing/testing.h"
@@ -1223,6 +1224,39 @@ static void test_chain_not_a_ca(void) {
 /* An intermediate of the bundle whose EKU is serverAuth only issues no
  * clients, sent or not, as one the client sends and the bundle lacks.
  * Before: the bundle's copy was never checked and both were served. */
+/* The verified-chain cache keeps a chain only until a certificate of the
+ * bundle begins: "valid now, then valid longest" may then take another
+ * path. Here the bundle's intermediate is re-issued for servers only
+ * (EKU), to begin 2 s from now and last longer: carol's chain verifies
+ * through the old one, then, once the re-issue has begun, through it and
+ * is refused - by the same snapshot, cached or not. (The cache let her
+ * in until the old certificate ended.) */
+static void test_vcache_until_a_ca_begins(void) {
+  struct tc_opts io = {.cn = "inter A1",
+                       .issuer = ca_a,
+                       .issuer_key = key_a,
+                       .ca = 1,
+                       .eku = TC_EKU_SERVER,
+                       .from_s = 2,
+                       .to_s = 2 * 86400};
+  X509 *servers_only = tc_cert(key_i, &io);
+  struct setup u = BUNDLE("a-inter-servers-later.pem", inter, servers_only);
+  struct ed_tls_snapshot *s = snap(u);
+  if (s) {
+    const struct ed_tls_peer *p = peer_of(s, carol, NULL); /* cached */
+    ed_tls_peer_unref(p);
+    sleep(3);
+    expect_refused(s, carol, NULL, ED_HS_BAD_EKU,
+                   SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE);
+    struct ed_tls_snapshot *fresh = snap(u);
+    expect_refused(fresh, carol, NULL, ED_HS_BAD_EKU,
+                   SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE);
+    ed_tls_snapshot_unref(fresh);
+  }
+  ed_tls_snapshot_unref(s);
+  X509_free(servers_only);
+}
+
 static void test_bundle_intermediate_eku(void) {
   EVP_PKEY *k = tc_key();
   struct tc_opts o = {.cn = "servers only",
@@ -1322,6 +1356,7 @@ int main(void) {
   RUN(test_chain_not_a_ca);
   RUN(test_name_constraints);
   RUN(test_bundle_intermediate_eku);
+  RUN(test_vcache_until_a_ca_begins);
   RUN(test_big_identity_ticket);
   RUN(test_log_fields);
   teardown();
