@@ -54,6 +54,11 @@ struct ca_entry {
   size_t at;
 };
 
+static int cmp_time(const void *a, const void *b) {
+  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+  return (x > y) - (x < y);
+}
+
 static int cmp_entry(const void *a, const void *b) {
   const struct ca_entry *x = a, *y = b;
   int c = memcmp(x->id, y->id, ED_TLS_CA_ID_LEN);
@@ -101,7 +106,24 @@ int ed_tls_index_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas, char *err,
     ca->certs[ca->num_certs++] = cc;
   }
   free(e);
+  s->ca_starts = ed_calloc(n ? n : 1, sizeof(*s->ca_starts));
+  for (size_t i = 0; i < s->num_cas; i++)
+    for (size_t j = 0; j < s->cas[i].num_certs; j++)
+      s->ca_starts[s->num_ca_starts++] = s->cas[i].certs[j].not_before;
+  qsort(s->ca_starts, s->num_ca_starts, sizeof(*s->ca_starts), cmp_time);
   return 0;
+}
+
+int64_t ed_tls_next_ca_start(const struct ed_tls_snapshot *s, int64_t now) {
+  size_t lo = 0, hi = s->num_ca_starts; /* the first start > now */
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (s->ca_starts[mid] <= now)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo < s->num_ca_starts ? s->ca_starts[lo] : INT64_MAX;
 }
 
 int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t der[32]) {
@@ -153,6 +175,9 @@ void ed_tls_free_cas(struct ed_tls_snapshot *s) {
   free(s->cas);
   s->cas = NULL;
   s->num_cas = 0;
+  free(s->ca_starts);
+  s->ca_starts = NULL;
+  s->num_ca_starts = 0;
 }
 
 static int cmp_serial(const void *a, const void *b) {

@@ -176,6 +176,10 @@ struct ed_tls_snapshot {
   X509_STORE *store;     /* the CAs; revocation is ours (tls_crl.c) */
   struct ed_tls_ca *cas; /* sorted by id, one per distinct id */
   size_t num_cas;
+  /* Every bundle certificate's notBefore, sorted: a chain's path may
+   * change when one of them begins (ed_tls_next_ca_start). */
+  int64_t *ca_starts;
+  size_t num_ca_starts;
   int has_crl;            /* --crl given: every CA has a CRL */
   int crl_expired_refuse; /* --crl-expired refuse */
   int limit_chain_depth;
@@ -280,12 +284,19 @@ struct ed_tls_vcache *ed_tls_vcache_new(void);
 void ed_tls_vcache_free(struct ed_tls_vcache *vc);
 void ed_tls_vcache_key(uint8_t out[32], const STACK_OF(CRYPTO_BUFFER) * bufs);
 /* ed_tls_vcache_get returns the cached identity (a new reference) when
- * |key| verified before and |now| is inside its validity; else NULL. */
+ * |key| verified before, |now| is inside its validity and before the
+ * entry's |until|; else NULL. */
 struct ed_tls_peer *ed_tls_vcache_get(struct ed_tls_vcache *vc,
                                       const uint8_t key[32], int64_t now);
-/* ed_tls_vcache_put remembers |p| (takes its own reference). */
+/* ed_tls_vcache_put remembers |p| (takes its own reference) until
+ * |until| (Unix seconds, exclusive): ed_tls_next_ca_start at the time of
+ * the verification, after which the chain may take another path. */
 void ed_tls_vcache_put(struct ed_tls_vcache *vc, const uint8_t key[32],
-                       struct ed_tls_peer *p);
+                       struct ed_tls_peer *p, int64_t until);
+/* ed_tls_next_ca_start: the first notBefore of a bundle certificate
+ * after |now| (INT64_MAX: none). A certificate that begins can change
+ * the path a chain verifies through ("valid now, then valid longest"). */
+int64_t ed_tls_next_ca_start(const struct ed_tls_snapshot *s, int64_t now);
 
 /* tls_identity.c: |t| as Unix seconds (0 when absent). */
 int64_t ed_tls_asn1_time(const ASN1_TIME *t);

@@ -3,7 +3,9 @@
  * CA's ECDSA signature, EKU, CRL) gives the same answer every time for the
  * same bytes under the same snapshot, except for time: so a chain that
  * verified is remembered by the SHA-256 of its DER, with its identity
- * (which carries the validity window of the whole verified chain), and the
+ * (which carries the validity window of the whole verified chain), until
+ * a certificate of the bundle begins (the chain's path may then change:
+ * a re-issue valid longer takes over, with its constraints), and the
  * next full handshake of the same client skips straight to the re-check
  * (revocation, depth, allow-list: cheap lookups, run every time) and its
  * CertificateVerify (which proves key possession and is never cached). A reload
@@ -22,6 +24,7 @@
 struct vslot {
   uint8_t key[32];
   struct ed_tls_peer *peer; /* NULL: empty; one reference */
+  int64_t until;            /* a bundle certificate begins: maybe a new path */
 };
 
 struct ed_tls_vcache {
@@ -65,7 +68,7 @@ struct ed_tls_peer *ed_tls_vcache_get(struct ed_tls_vcache *vc,
   pthread_mutex_lock(&vc->mu);
   struct vslot *s = vc->slots ? &vc->slots[key[0] % VCACHE_SLOTS] : NULL;
   if (s && s->peer && !memcmp(s->key, key, 32) && now >= s->peer->not_before &&
-      now <= s->peer->not_after) {
+      now <= s->peer->not_after && now < s->until) {
     hit = s->peer;
     ed_tls_peer_ref(hit);
   }
@@ -74,7 +77,7 @@ struct ed_tls_peer *ed_tls_vcache_get(struct ed_tls_vcache *vc,
 }
 
 void ed_tls_vcache_put(struct ed_tls_vcache *vc, const uint8_t key[32],
-                       struct ed_tls_peer *p) {
+                       struct ed_tls_peer *p, int64_t until) {
   ed_tls_peer_ref(p);
   pthread_mutex_lock(&vc->mu);
   if (!vc->slots) vc->slots = ed_calloc(VCACHE_SLOTS, sizeof(*vc->slots));
@@ -82,6 +85,7 @@ void ed_tls_vcache_put(struct ed_tls_vcache *vc, const uint8_t key[32],
   struct ed_tls_peer *old = s->peer;
   memcpy(s->key, key, 32);
   s->peer = p;
+  s->until = until;
   pthread_mutex_unlock(&vc->mu);
   ed_tls_peer_unref(old);
 }

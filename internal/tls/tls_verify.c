@@ -293,7 +293,8 @@ static enum ssl_verify_result_t verify_presented(struct ed_tls_conn *c,
   } else {
     enum ssl_verify_result_t r = verify_full(c, out_alert, bufs);
     if (r != ssl_verify_ok) return r;
-    ed_tls_vcache_put(c->trust->vcache, key, c->peer);
+    ed_tls_vcache_put(c->trust->vcache, key, c->peer,
+                      ed_tls_next_ca_start(c->trust, now));
   }
   enum ed_hs_reason reason;
   const char *detail;
