@@ -127,9 +127,9 @@ struct ed_config {
    * first (--test-handshake-delay, default 0), so a test can make "data
    * arrives while the step is in the pool" certain. */
   uint32_t test_hs_delay_ms;
-  /* Tests only: a loop told to stop accepting (a drain) sleeps this long
-   * first (--test-quiesce-delay, default 0), so a test can see what a
-   * client meets while the loops are still closing their listeners. */
+  /* Tests only: a loop closing its listeners (a drain) sleeps this long
+   * midway (--test-quiesce-delay, default 0), so a test can see what a
+   * client meets while the loops are still closing them. */
   uint32_t test_quiesce_delay_ms;
   /* --log-format: logfmt (default) or json lines. */
   enum ed_log_format log_format;

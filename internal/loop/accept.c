@@ -223,6 +223,7 @@ static void close_inbox(struct ed_loop *l) {
 void ed_loop_stop_accepting(struct ed_loop *l) {
   if (l->listeners_closed) return;
   l->listeners_closed = 1;
+  ed_loop_test_quiesce_delay(l);
   for (size_t i = 0; i < l->num_listeners; i++) {
     uv_close((uv_handle_t *)&l->listeners[i], NULL);
     close(l->listener_fds[i]); /* the poll handle never closes it */

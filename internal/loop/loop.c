@@ -190,10 +190,7 @@ static void on_check(uv_check_t *h) {
   ed_loop_awake(l);
 }
 
-/* test_quiesce_delay: --test-quiesce-delay (tests only) holds a loop
- * that was told to stop accepting, so a test sees what a client meets
- * while the loops still close their listeners. */
-static void test_quiesce_delay(const struct ed_loop *l) {
+void ed_loop_test_quiesce_delay(const struct ed_loop *l) {
   sleep_ns((uint64_t)l->cfg->test_quiesce_delay_ms * 1000000u);
 }
 
@@ -217,7 +214,6 @@ static void on_wake(struct ed_wake *w) {
       ed_loop_close_listeners(l);
       close_all(l, CR_DRAIN, HOW_NOTIFY);
     } else if (cmd->type == CMD_QUIESCE) {
-      test_quiesce_delay(l);
       ed_loop_stop_accepting(l);
     } else if (cmd->type == CMD_RECHECK) {
       ed_recheck_start(l, cmd);

@@ -438,6 +438,11 @@ int ed_loop_accept_init(struct ed_loop *l);
 void ed_loop_accept_cleanup(struct ed_loop *l);
 void ed_loop_close_listeners(struct ed_loop *l);
 void ed_loop_stop_accepting(struct ed_loop *l);
+/* ed_loop_test_quiesce_delay: --test-quiesce-delay (tests only) holds a
+ * loop in the middle of closing its listeners (ed_loop_stop_accepting),
+ * where a loop the scheduler preempts would be, so a test sees what a
+ * client meets meanwhile. */
+void ed_loop_test_quiesce_delay(const struct ed_loop *l);
 
 /* conn.c: what the loop asks of a connection (loop thread). */
 /* Admission. The loop that accepts |fd| first reserves a slot for it
