@@ -221,14 +221,17 @@ static void close_inbox(struct ed_loop *l) {
  * still arrive in its inbox and are served (a drain that lets sessions
  * finish, an upgrade's old process: the sockets stay open elsewhere). */
 void ed_loop_stop_accepting(struct ed_loop *l) {
-  if (l->listeners_closed) return;
-  l->listeners_closed = 1;
+  if (l->listeners_closed) return; /* loop thread only: no reentry */
   ed_loop_test_quiesce_delay(l);
   for (size_t i = 0; i < l->num_listeners; i++) {
     uv_close((uv_handle_t *)&l->listeners[i], NULL);
     close(l->listener_fds[i]); /* the poll handle never closes it */
     l->listener_fds[i] = -1;
   }
+  /* Only now: the control thread's "drain stops accepting" waits for
+   * this (ed_loop_accepting), and while a descriptor is open the kernel
+   * completes connections that its close would reset. */
+  atomic_store(&l->listeners_closed, 1);
 }
 
 int ed_loop_accepting(struct ed_loop *l) {
