@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "internal/bench/bench.h"
+#include "internal/bench/counters.h"
 #include "internal/bench/shape.h"
 
 /* Phases, set by the orchestrating thread and read by every loop. */
@@ -90,17 +91,6 @@ struct ed_bench__run {
                               looked */
   _Atomic int have_tls_info;
   char version[16], cipher[64], group[32];
-};
-
-/* Counters a loop bumps and the orchestrator reads while it runs. */
-struct ed_bench__counters {
-  _Atomic uint64_t ops, bytes, resumed;
-  _Atomic uint64_t established, held, dead;
-  _Atomic uint64_t refused, connect_failed, mismatch, dropped, timeouts;
-  _Atomic uint64_t late_quiet, late_storm; /* flood: paced sends delayed */
-  _Atomic uint64_t quiet_hs;      /* flood: storm handshakes done in quiet */
-  _Atomic uint64_t limit_refused; /* scale: turned away before any TLS */
-  _Atomic uint64_t closed, close_unclean; /* scale: closes at PH_CLOSE */
 };
 
 struct ed_bench__conn;

@@ -52,6 +52,7 @@ struct ed_bench__conn {
   uint64_t tx_pos;      /* stream bytes written */
   uint64_t rx_pos;      /* stream bytes echoed back and verified */
   uint64_t msg_end;     /* CS_MSG: stream position that completes it */
+  uint32_t msg_len;     /* CS_MSG: its length */
   uint64_t chunk_end;   /* bulk: end of the chunk being written */
   uint64_t t_start;     /* connect began (handshake latency) */
   uint64_t t_op;        /* current operation began / last progress */
@@ -287,7 +288,8 @@ static int io_read(conn *c, const char *stage) {
 
 /* read_verify reads what has arrived, up to stream position |limit|, and
  * checks it against the pattern. Returns 0 (wait for more) or -1 when
- * the connection failed (already torn down). */
+ * the connection failed (already torn down). The caller accounts the
+ * bytes with the operation they complete. */
 static int read_verify(conn *c, uint64_t limit) {
   worker *w = c->w;
   while (c->rx_pos < limit) {
@@ -299,7 +301,6 @@ static int read_verify(conn *c, uint64_t limit) {
       return -1;
     }
     c->rx_pos += (uint64_t)n;
-    bump(&w->c.bytes, (uint64_t)n);
   }
   return 0;
 }
@@ -400,6 +401,7 @@ static void record_tls_info(struct ed_bench__run *r, SSL *ssl) {
 
 static void msg_begin(conn *c, uint32_t len) {
   c->msg_end = c->tx_pos + len;
+  c->msg_len = len;
   c->t_op = ed_now_ns();
   c->state = CS_MSG;
   msg_step(c);
@@ -674,12 +676,14 @@ static void msg_done(conn *c) {
     if (ph == PH_SOLO) ed_bench_hist_add(&w->quiet, now - c->t_start);
     if (ph == PH_MEASURE && w->r->o->scenario == ED_BENCH_FLOOD)
       bump(&w->c.quiet_hs, 1);
-    if (c->ssl && SSL_session_reused(c->ssl)) bump(&w->c.resumed, 1);
-    bump(&w->c.ops, 1);
+    ed_bench__account(&w->c, 1, c->msg_len,
+                      c->ssl && SSL_session_reused(c->ssl));
     begin_shutdown(c);
   } else if (!c->echoed) {
+    ed_bench__account(&w->c, 0, c->msg_len, 0);
     first_echo_done(c);
   } else if (c->checking) {
+    ed_bench__account(&w->c, 0, c->msg_len, 0);
     c->checking = 0;
     w->checking--;
     bump(&w->c.held, 1);
@@ -687,7 +691,7 @@ static void msg_done(conn *c) {
     check_progress(w);
   } else {
     record_rtt(w, now - c->t_op);
-    bump(&w->c.ops, 1);
+    ed_bench__account(&w->c, 1, c->msg_len, 0);
     if (w->flood_echo && echo_paused(phase(w))) {
       c->parked = 1;
       hold(c);
@@ -748,7 +752,9 @@ static void bulk_step(conn *c) {
     if (c->rx_pos == before) break;
     c->t_op = ed_now_ns();
     uint64_t s = w->size;
-    bump(&w->c.ops, (c->rx_pos - HELLO_LEN) / s - (before - HELLO_LEN) / s);
+    ed_bench__account(&w->c,
+                      (c->rx_pos - HELLO_LEN) / s - (before - HELLO_LEN) / s,
+                      c->rx_pos - before, 0);
   }
   /* Out of rounds while still moving: the last read may have opened the
    * window (even drained it: nothing more will arrive to wake us), so
@@ -773,7 +779,7 @@ static void shape_done(conn *c) {
   worker *w = c->w;
   int ph = phase(w);
   if (ph == PH_MEASURE) ed_bench_hist_add(&w->lat, ed_now_ns() - c->t_start);
-  bump(&w->c.ops, 1);
+  ed_bench__account(&w->c, 1, c->rx_pos, 0);
   c->state = CS_OFF;
   conn_teardown(c);
 }
@@ -801,7 +807,6 @@ static void shape_step(conn *c) {
       if (n > 0) {
         c->rx_pos += (uint64_t)n;
         c->t_op = ed_now_ns();
-        bump(&w->c.bytes, (uint64_t)n);
         continue;
       }
       if (n == 0) eof = 1;

@@ -96,9 +96,13 @@ int ed_bench__pool_all(const struct ed_bench__pool *p, size_t flag_off) {
 void ed_bench__snap_take(struct ed_bench__snap *s,
                          const struct ed_bench__pool *p, int pid) {
   s->t_ns = ed_now_ns();
-  s->ops = ed_bench__pool_sum(p, CTR(ops));
-  s->bytes = ed_bench__pool_sum(p, CTR(bytes));
-  s->resumed = ed_bench__pool_sum(p, CTR(resumed));
+  s->ops = s->bytes = s->resumed = 0;
+  for (uint32_t i = 0; i < p->n; i++) {
+    struct ed_bench__tally t = ed_bench__counters_read(&p->w[i].c);
+    s->ops += t.ops;
+    s->bytes += t.bytes;
+    s->resumed += t.resumed;
+  }
   s->srv_ok = pid > 0 && ed_bench_proc_cpu_us(&s->srv_cpu_us, pid) == 0;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
