@@ -5,7 +5,8 @@
  * completed operation adds (ops, its echoed bytes, whether it resumed)
  * goes in with ed_bench__account, and ed_bench__counters_read returns the
  * three as of one moment, so a measured window never holds the bytes of
- * an echo without the echo itself. */
+ * an echo without the echo itself: a sequence lock, whose writer never
+ * waits and whose reader tries again if a write overlapped its read. */
 #ifndef ED_BENCH_COUNTERS_H
 #define ED_BENCH_COUNTERS_H
 
@@ -13,6 +14,7 @@
 #include <stdint.h>
 
 struct ed_bench__counters {
+  _Atomic uint32_t seq;                 /* odd while ed_bench__account writes */
   _Atomic uint64_t ops, bytes, resumed; /* ed_bench__account only */
   _Atomic uint64_t established, held, dead;
   _Atomic uint64_t refused, connect_failed, mismatch, dropped, timeouts;
