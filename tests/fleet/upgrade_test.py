@@ -339,6 +339,55 @@ class Upgrade(unittest.TestCase):
         self.assertEqual(srv.wait_exit(15), 0)
         srv.stop()
 
+    def completed_while_closing(self, keep_session):
+        """A drain (--sessions finish) whose loops are held midway through
+        closing their listeners (--test-quiesce-delay, where a preempted
+        or busy loop would be): a client connects meanwhile. The kernel
+        completes its TCP handshake (a listener is still open), so the
+        client has a connection; it must be served (finish: sessions run
+        on), not reset when the last copy of the listener closes with the
+        connection still in its accept queue. |keep_session|: a session
+        open on the server, so the drain waits for it; without one, the
+        drain finds no sessions at its first tick."""
+        srv = self.start("--workers", "2",
+                         env={"ECHOD_TEST_QUIESCE_DELAY": "1500ms"})
+        ctx = echod.client_context(**srv.dev_client())
+        idle = None
+        if keep_session:
+            idle = echod.connect(srv.port, ctx)
+            self.assertEqual(echod.echo(idle, b"idle"), b"idle")
+        r = fu.echoctl("--socket", self.admin_path, "drain", "--sessions",
+                       "finish", "--timeout", "5s")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        srv.wait_log(r'msg=draining')
+        raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        # Still in the window: the loops hold their listeners open.
+        with open(srv.log_path, "rb") as f:
+            self.assertNotIn(b'msg="drain stops accepting"', f.read())
+        try:
+            s = ctx.wrap_socket(raw, server_hostname="localhost")
+            got = echod.echo(s, b"late")
+            echod.close_tls(s)
+        except OSError as e:  # ssl.SSLError is one
+            got = "%s: %s" % (type(e).__name__, e)
+        self.assertEqual(got, b"late",
+                         "a connection the kernel completed before the "
+                         "last listener closed was reset, not served")
+        if idle:
+            self.assertEqual(echod.echo(idle, b"still"), b"still")
+            echod.close_tls(idle)
+        srv.wait_log(r'msg="drain stops accepting"')
+        with self.assertRaises(ConnectionRefusedError):
+            echod.connect(srv.port, ctx, timeout=5)
+        self.assertEqual(srv.wait_exit(15), 0)
+        srv.stop()
+
+    def test_drain_serves_what_the_kernel_completed_meanwhile(self):
+        self.completed_while_closing(keep_session=True)
+
+    def test_drain_without_sessions_serves_what_was_completed(self):
+        self.completed_while_closing(keep_session=False)
+
 
 class SocketUnitRestart(unittest.TestCase):
     """systemctl restart with echod.socket: systemd (here: this test) holds
