@@ -95,7 +95,6 @@ int ed_bench__pool_all(const struct ed_bench__pool *p, size_t flag_off) {
 
 void ed_bench__snap_take(struct ed_bench__snap *s,
                          const struct ed_bench__pool *p, int pid) {
-  s->t_ns = ed_now_ns();
   s->ops = s->bytes = s->resumed = 0;
   for (uint32_t i = 0; i < p->n; i++) {
     struct ed_bench__tally t = ed_bench__counters_read(&p->w[i].c);
@@ -103,6 +102,7 @@ void ed_bench__snap_take(struct ed_bench__snap *s,
     s->bytes += t.bytes;
     s->resumed += t.resumed;
   }
+  s->t_ns = ed_now_ns(); /* after the reads: one may have waited */
   s->srv_ok = pid > 0 && ed_bench_proc_cpu_us(&s->srv_cpu_us, pid) == 0;
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
