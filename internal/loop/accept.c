@@ -32,7 +32,8 @@
 
 #define ED_ACCEPTS_PER_WAKE 64 /* then the other handles get their turn */
 #define ED_EMFILE_PAUSE_MS 100
-#define ED_INBOX_MAX 1024 /* connections waiting for one loop */
+#define ED_INBOX_MAX 1024        /* connections waiting for one loop */
+#define ED_ACCEPT_QUEUE_MAX 4096 /* the most a listen backlog holds */
 
 /* log_out_of_fds writes, at most once a second per loop (paused_ms=100
  * when the reserve descriptor could not be reopened and accepting stops):
@@ -216,6 +217,25 @@ static void close_inbox(struct ed_loop *l) {
   pthread_mutex_unlock(&l->inbox_mu);
 }
 
+/* take_queued accepts and serves what the kernel completed on listener
+ * |i|: this loop's close may be the socket's last, and the last close
+ * resets every connection still in the accept queue. Only while sessions
+ * may still be served (a drain that lets them finish): a loop that is
+ * draining or stopping would refuse them, and a successor holding the
+ * same socket (an upgrade, systemd's socket unit) serves them better.
+ * What completes between the last accept4 and the close is still reset:
+ * microseconds, where a held or preempted loop left whole seconds. */
+static void take_queued(struct ed_loop *l, size_t i) {
+  struct ed_accepted a;
+  if (l->draining || l->stopping) return;
+  for (int n = 0; n < ED_ACCEPT_QUEUE_MAX; n++) {
+    if (accept_one(l, i, &a) >= 0)
+      hand_off(l, &a);
+    else if (errno != ECONNABORTED && errno != EINTR)
+      return; /* EAGAIN: nothing left; EMFILE: the close resets them */
+  }
+}
+
 /* ed_loop_stop_accepting closes this loop's descriptors of the listening
  * sockets and nothing else: connections other loops accepted for this one
  * still arrive in its inbox and are served (a drain that lets sessions
@@ -224,6 +244,7 @@ void ed_loop_stop_accepting(struct ed_loop *l) {
   if (l->listeners_closed) return; /* loop thread only: no reentry */
   ed_loop_test_quiesce_delay(l);
   for (size_t i = 0; i < l->num_listeners; i++) {
+    take_queued(l, i);
     uv_close((uv_handle_t *)&l->listeners[i], NULL);
     close(l->listener_fds[i]); /* the poll handle never closes it */
     l->listener_fds[i] = -1;

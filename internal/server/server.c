@@ -425,10 +425,7 @@ void ed_server_free(struct ed_server *srv) {
  * (the drain that leads here: server_drain.c) */
 
 int64_t ed_server__live_conns(struct ed_server *srv) {
-  int64_t n = 0;
-  for (uint32_t i = 0; i < srv->workers; i++)
-    n += ed_loop_num_conns(srv->loops[i]);
-  return n;
+  return atomic_load(&srv->sh.num_conns);
 }
 
 void ed_server__finish(struct ed_server *srv) {

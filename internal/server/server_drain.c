@@ -88,7 +88,10 @@ static void on_drain_tick(uv_timer_t *t) {
     uint64_t until = srv->drain_phase == PHASE_WAITING
                          ? srv->drain_deadline_ns
                          : srv->drain_grace_until_ns;
-    if (ed_server__live_conns(srv) == 0) {
+    /* Not before every loop has stopped accepting: until then a
+     * connection may still arrive (and one taken from a closing listener's
+     * queue is being served). */
+    if (srv->drain_stop_logged && ed_server__live_conns(srv) == 0) {
       srv->drain_phase = PHASE_STOPPING;
       ed_server__stop_loops(srv);
     } else if (now >= until) {

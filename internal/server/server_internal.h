@@ -97,6 +97,8 @@ struct ed_server {
 
 /* server.c */
 struct ed_tls_snapshot *ed_server_snapshot_get(void *srv);
+/* ed_server__live_conns: connections not yet freed, those accepted and
+ * still waiting in a loop's inbox included. */
 int64_t ed_server__live_conns(struct ed_server *srv);
 void ed_server__stop_loops(struct ed_server *srv);
 void ed_server__finish(struct ed_server *srv);
