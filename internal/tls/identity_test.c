@@ -886,6 +886,58 @@ static void test_recheck_revoked_renewal(void) {
   renewed_free(&r);
 }
 
+/* ---- review h40 --------------------------------------------------------- */
+
+/* secs_of: |t| as Unix seconds (as tls_identity.c reads it). */
+static int64_t secs_of(const ASN1_TIME *t) {
+  int days = 0, secs = 0;
+  ASN1_TIME *epoch = ASN1_TIME_set(NULL, 0);
+  CHECK(epoch && ASN1_TIME_diff(&days, &secs, epoch, t));
+  ASN1_TIME_free(epoch);
+  return (int64_t)days * 86400 + secs;
+}
+
+/* BoringSSL counts a certificate expired from its notAfter second on
+ * (X509_cmp_time: notAfter <= now), so a full handshake at that second is
+ * refused cert_expired. The re-check, the verified-chain cache and the
+ * renewal lookups count that second as valid (now > not_after): a chain
+ * cached a moment before is admitted at the very second a fresh
+ * verification refuses it, and a re-check then passes what the handshake
+ * refuses. The same chain, the same snapshot, two answers. */
+static void test_not_after_second(void) {
+  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+  struct tc_opts lo = {.cn = "kate",
+                       .issuer = ca_a,
+                       .issuer_key = key_a,
+                       .eku = TC_EKU_CLIENT,
+                       .to_s = 3};
+  X509 *kate = tc_cert(cli_key, &lo);
+  int64_t na = secs_of(X509_get0_notAfter(kate));
+  struct setup u = {.depth = -1};
+  struct ed_tls_snapshot *s = snap(u), *fresh = snap(u);
+  const struct ed_tls_peer *p = s ? peer_of(s, kate, NULL) : NULL; /* cached */
+  if (p) {
+    CHECK_EQ(recheck(u, p, na - 1), PASS);
+    CHECK_EQ(recheck(u, p, na), ED_HS_CERT_EXPIRED); /* as the handshake */
+  }
+  while ((int64_t)time(NULL) < na) usleep(1000);
+  enum ed_hs_reason rf = PASS, rc = PASS;
+  int fresh_rc = run_client(fresh, kate, NULL, NULL, &rf, NULL, NULL, NULL);
+  int cached_rc = run_client(s, kate, NULL, NULL, &rc, NULL, NULL, NULL);
+  if ((int64_t)time(NULL) == na) { /* both inside the notAfter second */
+    CHECK(fresh_rc < 0);
+    CHECK_EQ(rf, ED_HS_CERT_EXPIRED);
+    CHECK(cached_rc < 0); /* fails: the cache admits her */
+    CHECK_EQ(rc, ED_HS_CERT_EXPIRED);
+  } else {
+    fprintf(stderr, "  (the notAfter second passed mid-test: not decided)\n");
+  }
+  ed_tls_peer_unref(p);
+  ed_tls_snapshot_unref(s);
+  ed_tls_snapshot_unref(fresh);
+  X509_free(kate);
+}
+
 /* ---- several CRLs ----------------------------------------------------- */
 
 static void test_crls(void) {
@@ -1347,6 +1399,7 @@ int main(void) {
   RUN(test_recheck_renewed_past_the_old_end);
   RUN(test_recheck_renewal_not_for_serial_pinned);
   RUN(test_recheck_revoked_renewal);
+  RUN(test_not_after_second);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);
