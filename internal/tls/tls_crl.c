@@ -137,8 +137,8 @@ int ed_tls_ca_vouches(const struct ed_tls_ca *ca,
                       int64_t now) {
   for (size_t i = 0; i < ca->num_certs; i++) {
     const struct ed_tls_ca_cert *cc = &ca->certs[i];
-    if (!memcmp(cc->ext, ext, 32) && cc->not_before <= now &&
-        now <= cc->not_after &&
+    if (!memcmp(cc->ext, ext, 32) &&
+        ed_tls_valid_at(cc->not_before, cc->not_after, now) &&
         !(parent && ed_tls_ca_revokes(parent, &cc->serial)))
       return 1;
   }
@@ -510,7 +510,7 @@ size_t ed_tls_snapshot_warn_crl_expired(const struct ed_tls_snapshot *s,
   size_t n = 0;
   for (size_t i = 0; s->has_crl && i < s->num_cas; i++) {
     const struct ed_tls_ca *ca = &s->cas[i];
-    if (ca->crl_next_update >= now) continue;
+    if (ca->crl_next_update > now) continue;
     char file[600], issuer[600], when[32];
     utc_str(when, sizeof(when), ca->crl_next_update);
     ED_WARN("CRL past its next update",

@@ -85,6 +85,17 @@ struct ed_tls_peer {
   size_t num_links;
 };
 
+/* ed_tls_valid_at: a certificate, or a chain's window, from |not_before|
+ * to |not_after| (Unix seconds) is valid at |now| as BoringSSL's verifier
+ * counts it: from the notBefore second on, up to but not including the
+ * notAfter second (X509_cmp_time: notAfter <= now is expired). Every
+ * check of echod's own uses it, so the chain cache, the re-check, tickets
+ * and a fresh verification agree to the second. */
+static inline int ed_tls_valid_at(int64_t not_before, int64_t not_after,
+                                  int64_t now) {
+  return not_before <= now && now < not_after;
+}
+
 /* ed_tls_window_narrow narrows the window [*not_before, *not_after] to
  * the part in which |x| is valid too (Unix seconds). */
 void ed_tls_window_narrow(int64_t *not_before, int64_t *not_after, X509 *x);

@@ -277,7 +277,8 @@ static int issuer_from_store(X509 **out, X509_STORE_CTX *ctx, X509 *x) {
     X509 *cand = sk_X509_value(cands, i);
     if (X509_check_issued(cand, x) != X509_V_OK) continue;
     int64_t na = ed_tls_asn1_time(X509_get0_notAfter(cand));
-    int valid = ed_tls_asn1_time(X509_get0_notBefore(cand)) <= now && now <= na;
+    int valid =
+        ed_tls_valid_at(ed_tls_asn1_time(X509_get0_notBefore(cand)), na, now);
     if (!best || valid > best_valid || (valid == best_valid && na > best_na)) {
       best = cand, best_valid = valid, best_na = na;
     }

@@ -67,8 +67,9 @@ struct ed_tls_peer *ed_tls_vcache_get(struct ed_tls_vcache *vc,
   struct ed_tls_peer *hit = NULL;
   pthread_mutex_lock(&vc->mu);
   struct vslot *s = vc->slots ? &vc->slots[key[0] % VCACHE_SLOTS] : NULL;
-  if (s && s->peer && !memcmp(s->key, key, 32) && now >= s->peer->not_before &&
-      now <= s->peer->not_after && now < s->until) {
+  if (s && s->peer && !memcmp(s->key, key, 32) &&
+      ed_tls_valid_at(s->peer->not_before, s->peer->not_after, now) &&
+      now < s->until) {
     hit = s->peer;
     ed_tls_peer_ref(hit);
   }

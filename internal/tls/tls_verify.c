@@ -393,7 +393,7 @@ static int revocation(const struct ed_tls_snapshot *s,
                            : "an intermediate CA of the chain is revoked";
       return ED_E_VERIFY;
     }
-    stale |= ca->crl_next_update < now;
+    stale |= ca->crl_next_update <= now; /* as BoringSSL: from that second */
   }
   for (size_t i = 0; i < p->num_links; i++) {
     if (from_bundle(&p->links[i]) &&
@@ -480,7 +480,7 @@ int ed_tls_peer_recheck(const struct ed_tls_snapshot *s,
   if (now < not_before)
     return fail(out_reason, out_detail, ED_HS_CERT_NOT_YET_VALID,
                 "a certificate of the chain is not yet valid");
-  if (now > not_after)
+  if (!ed_tls_valid_at(not_before, not_after, now))
     return fail(out_reason, out_detail, ED_HS_CERT_EXPIRED,
                 "a certificate of the chain has expired");
   if (reissued_ca(s, p, now))
