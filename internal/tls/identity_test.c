@@ -938,6 +938,51 @@ static void test_not_after_second(void) {
   X509_free(kate);
 }
 
+/* carol sent the intermediate herself under a bundle of root A alone
+ * (her link's issuer_ext is zeros: "a full handshake would use the
+ * client's again"). Then the bundle gains a re-issue of that intermediate
+ * (same name and key) for servers only. A full handshake now goes through
+ * the bundle's copy (trusted first; X509_check_issued accepts it) even
+ * though carol sends hers, and is refused bad_eku. Her session and her
+ * ticket are not: the re-check never compares a client-sent issuer. */
+static void test_recheck_client_sent_issuer_narrowed_in_bundle(void) {
+  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+  const int64_t now = (int64_t)time(NULL);
+  struct tc_opts io = {.cn = "inter A1",
+                       .issuer = ca_a,
+                       .issuer_key = key_a,
+                       .ca = 1,
+                       .eku = TC_EKU_SERVER};
+  X509 *servers_only = tc_cert(key_i, &io);
+  struct setup root_only = {.depth = -1};
+  struct setup narrowed = BUNDLE("a-inter-servers-only.pem", servers_only);
+  struct ed_tls_snapshot *s1 = snap(root_only), *s2 = snap(narrowed);
+  if (s1 && s2) {
+    expect_refused(s2, carol, inter, ED_HS_BAD_EKU,
+                   SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE);
+    SSL_SESSION_free(tp_last_session);
+    tp_last_session = NULL;
+    const struct ed_tls_peer *c = NULL;
+    CHECK_EQ(run_client(s1, carol, inter, NULL, NULL, NULL, &c, NULL), 1);
+    SSL_SESSION *sess = tp_last_session;
+    tp_last_session = NULL;
+    if (c) CHECK(recheck(narrowed, c, now) != PASS); /* fails: passes */
+    CHECK(sess != NULL);
+    if (sess) {
+      int resumed = -1;
+      enum ed_hs_reason r = PASS;
+      int rc = run_client(s2, carol, inter, sess, &r, NULL, NULL, &resumed);
+      CHECK(rc < 0); /* fails: the ticket resumes her */
+      CHECK_EQ(r, ED_HS_BAD_EKU);
+    }
+    SSL_SESSION_free(sess);
+    ed_tls_peer_unref(c);
+  }
+  ed_tls_snapshot_unref(s1);
+  ed_tls_snapshot_unref(s2);
+  X509_free(servers_only);
+}
+
 /* ---- several CRLs ----------------------------------------------------- */
 
 static void test_crls(void) {
@@ -1400,6 +1445,7 @@ int main(void) {
   RUN(test_recheck_renewal_not_for_serial_pinned);
   RUN(test_recheck_revoked_renewal);
   RUN(test_not_after_second);
+  RUN(test_recheck_client_sent_issuer_narrowed_in_bundle);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);
