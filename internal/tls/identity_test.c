@@ -983,6 +983,47 @@ static void test_recheck_client_sent_issuer_narrowed_in_bundle(void) {
   X509_free(servers_only);
 }
 
+/* The renewal that vouches need not be the certificate a full handshake
+ * takes: the store's lookup takes the one valid now and valid longest, a
+ * re-issue for servers only here, and a full handshake through it is
+ * refused. bundle_vouches accepts any certificate with the link's
+ * extensions valid now, so a session through the old certificate outlives
+ * that certificate's end (before 297a7ac it ended with it) although no
+ * full handshake of it could pass. */
+static void test_recheck_renewal_not_the_path(void) {
+  const int64_t day = 86400, now = (int64_t)time(NULL);
+  struct renewed r;
+  renewed_init(&r, "root W", "inter W1");
+  struct tc_opts io = r.inter;
+  io.to_s = 9 * day, io.eku = TC_EKU_SERVER; /* valid longest */
+  X509 *servers_only = tc_cert(r.ki, &io);
+  struct tc_opts lo = {.cn = "judy",
+                       .issuer = r.old,
+                       .issuer_key = r.ki,
+                       .eku = TC_EKU_CLIENT,
+                       .to_s = 4 * day};
+  X509 *judy = tc_cert(cli_key, &lo);
+  lo.issuer = r.renewal;
+  X509 *judy_r = tc_cert(cli_key, &lo);
+  struct setup old_b = BUNDLE("w-old.pem", r.root, r.old);
+  struct setup now_b = BUNDLE("w-now.pem", r.root, r.renewal, servers_only);
+  struct ed_tls_snapshot *s = snap(now_b);
+  if (s) /* any chain of that CA now goes through the servers-only one */
+    expect_refused(s, judy_r, NULL, ED_HS_BAD_EKU,
+                   SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE);
+  ed_tls_snapshot_unref(s);
+  s = snap(old_b);
+  const struct ed_tls_peer *e = s ? peer_of(s, judy, NULL) : NULL;
+  ed_tls_snapshot_unref(s);
+  if (e) /* the old one has ended: fails (passes, vouched by the renewal) */
+    CHECK_EQ(recheck(now_b, e, now + 2 * day), ED_HS_CERT_EXPIRED);
+  ed_tls_peer_unref(e);
+  X509_free(servers_only);
+  X509_free(judy);
+  X509_free(judy_r);
+  renewed_free(&r);
+}
+
 /* ---- several CRLs ----------------------------------------------------- */
 
 static void test_crls(void) {
@@ -1446,6 +1487,7 @@ int main(void) {
   RUN(test_recheck_revoked_renewal);
   RUN(test_not_after_second);
   RUN(test_recheck_client_sent_issuer_narrowed_in_bundle);
+  RUN(test_recheck_renewal_not_the_path);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);
