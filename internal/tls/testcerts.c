@@ -93,7 +93,7 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
     add_ext(x, issuer, NID_key_usage,
             o->eku ? "critical,digitalSignature,keyCertSign,cRLSign"
                    : "critical,keyCertSign,cRLSign");
-    if (o->issuer)
+    if (o->issuer && !(o->aki && !strcmp(o->aki, "none")))
       add_ext(x, issuer, NID_authority_key_identifier,
               o->aki ? o->aki : "keyid");
     if (o->nc) add_ext(x, issuer, NID_name_constraints, o->nc);

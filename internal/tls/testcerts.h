@@ -41,7 +41,8 @@ struct tc_opts {
   const char *nc;  /* a CA's nameConstraints, e.g. "critical,permitted;DNS:x" */
   const char *aki; /* with an issuer: authorityKeyIdentifier instead of
                     * "keyid" (e.g. "keyid,issuer:always": the issuer's
-                    * own issuer and serial too) */
+                    * own issuer and serial too; "none": a CA without
+                    * one) */
 };
 
 EVP_PKEY *tc_key(void);
