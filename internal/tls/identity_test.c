@@ -1074,6 +1074,44 @@ static void test_recheck_renewal_from_another_issuer(void) {
   EVP_PKEY_free(kn);
 }
 
+/* The store's lookup takes the certificate valid now and valid longest,
+ * revoked or not: with an intermediate's old certificate and a renewal
+ * revoked on the root's CRL both in the bundle (the state deploy.md's
+ * "a renewal revoked on its issuer's CRL vouches for nothing" describes),
+ * every full handshake goes through the revoked renewal and is refused
+ * revoked, although the old certificate is valid, not revoked, and the
+ * re-check of a session through it passes (test_recheck_revoked_renewal:
+ * "the old one is in use"). The same client is in on its open session and
+ * out on every new one. */
+static void test_full_handshake_avoids_revoked_renewal(void) {
+  const int64_t day = 86400;
+  struct renewed r;
+  renewed_init(&r, "root U", "inter U1");
+  struct tc_opts lo = {.cn = "leo",
+                       .issuer = r.old,
+                       .issuer_key = r.ki,
+                       .eku = TC_EKU_CLIENT,
+                       .to_s = 4 * day};
+  X509 *leo = tc_cert(cli_key, &lo);
+  struct setup both_b = BUNDLE("u-both.pem", r.root, r.old, r.renewal);
+  write_crl("crl-u-root.pem", r.root, r.kr, r.renewal, day);
+  write_crl("crl-u-inter.pem", r.old, r.ki, NULL, day);
+  both_b.crls[0] = "crl-a.pem", both_b.crls[1] = "crl-u-root.pem";
+  both_b.crls[2] = "crl-u-inter.pem";
+  struct ed_tls_snapshot *s = snap(both_b);
+  if (s) {
+    const struct ed_tls_peer *p = NULL;
+    enum ed_hs_reason why = ED_HS_REASON_COUNT;
+    CHECK_EQ(run_client(s, leo, NULL, NULL, &why, NULL, &p, NULL), 1);
+    if (why != ED_HS_REASON_COUNT && !p)
+      fprintf(stderr, "  refused %s\n", ed_hs_reason_name(why));
+    ed_tls_peer_unref(p);
+  }
+  ed_tls_snapshot_unref(s);
+  X509_free(leo);
+  renewed_free(&r);
+}
+
 /* ---- several CRLs ----------------------------------------------------- */
 
 static void test_crls(void) {
@@ -1539,6 +1577,7 @@ int main(void) {
   RUN(test_recheck_client_sent_issuer_narrowed_in_bundle);
   RUN(test_recheck_renewal_not_the_path);
   RUN(test_recheck_renewal_from_another_issuer);
+  RUN(test_full_handshake_avoids_revoked_renewal);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);
