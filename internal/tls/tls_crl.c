@@ -65,6 +65,67 @@ static int cmp_entry(const void *a, const void *b) {
   return c ? c : (x->at > y->at) - (x->at < y->at);
 }
 
+/* ---- who issued each certificate of the bundle ----------------------------
+ */
+
+static int cmp_subject(const void *a, const void *b) {
+  const struct ed_tls_ca *x = *(const struct ed_tls_ca *const *)a;
+  const struct ed_tls_ca *y = *(const struct ed_tls_ca *const *)b;
+  return X509_NAME_cmp(X509_get_subject_name(x->cert),
+                       X509_get_subject_name(y->cert));
+}
+
+/* issued: |ca| issued |x| as the verifier would take it: |x| names it
+ * (issuer name, authorityKeyIdentifier, keyUsage: X509_check_issued) and,
+ * unless |x| is |ca|'s own self-signed certificate (an anchor, whose
+ * signature BoringSSL does not check either), its key verifies |x|. */
+static int issued(const struct ed_tls_ca *ca, X509 *x, int own) {
+  if (X509_check_issued(ca->cert, x) != X509_V_OK) return 0;
+  if (own && X509_check_issued(x, x) == X509_V_OK) return 1;
+  EVP_PKEY *pk = X509_get_pubkey(ca->cert);
+  int ok = pk && X509_verify(x, pk) == 1;
+  EVP_PKEY_free(pk);
+  ERR_clear_error();
+  return ok;
+}
+
+/* link_issuers sets every bundle certificate's issuer: its own CA when it
+ * is self-signed, else the first CA of the bundle that issued it. CAs are
+ * looked up by name in a sorted array (a bundle may hold thousands). */
+static void link_issuers(struct ed_tls_snapshot *s) {
+  const struct ed_tls_ca **by_name =
+      ed_calloc(s->num_cas ? s->num_cas : 1, sizeof(*by_name));
+  for (size_t i = 0; i < s->num_cas; i++) by_name[i] = &s->cas[i];
+  qsort(by_name, s->num_cas, sizeof(*by_name), cmp_subject);
+  for (size_t i = 0; i < s->num_cas; i++) {
+    struct ed_tls_ca *own = &s->cas[i];
+    for (size_t j = 0; j < own->num_certs; j++) {
+      struct ed_tls_ca_cert *cc = &own->certs[j];
+      const X509_NAME *name = X509_get_issuer_name(cc->x);
+      size_t lo = 0, hi = s->num_cas; /* the first CA named |name| */
+      while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (X509_NAME_cmp(X509_get_subject_name(by_name[mid]->cert), name) < 0)
+          lo = mid + 1;
+        else
+          hi = mid;
+      }
+      if (issued(own, cc->x, 1)) {
+        cc->issuer = own;
+        cc->self_signed = X509_check_issued(cc->x, cc->x) == X509_V_OK;
+        continue;
+      }
+      for (; lo < s->num_cas && !cc->issuer &&
+             !X509_NAME_cmp(X509_get_subject_name(by_name[lo]->cert), name);
+           lo++) {
+        if (by_name[lo] != own && issued(by_name[lo], cc->x, 0))
+          cc->issuer = by_name[lo];
+      }
+    }
+  }
+  free(by_name);
+}
+
 /* ed_tls_index_cas sorts the bundle's entries once (by id, then by their
  * place in the bundle) and folds each run of one id into one CA: the same
  * name and key twice is a re-issued CA, which remembers both certificates,
@@ -102,10 +163,15 @@ int ed_tls_index_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas, char *err,
     cc.not_before = ed_tls_asn1_time(X509_get0_notBefore(x));
     cc.not_after = ed_tls_asn1_time(X509_get0_notAfter(x));
     ed_tls_serial_canon(&cc.serial, X509_get0_serialNumber(x));
+    X509_up_ref(x);
+    cc.x = x;
+    cc.issuer = NULL;
+    cc.self_signed = 0;
     ca->certs = ed_realloc(ca->certs, (ca->num_certs + 1) * sizeof(*ca->certs));
     ca->certs[ca->num_certs++] = cc;
   }
   free(e);
+  link_issuers(s);
   s->ca_starts = ed_calloc(n ? n : 1, sizeof(*s->ca_starts));
   for (size_t i = 0; i < s->num_cas; i++)
     for (size_t j = 0; j < s->cas[i].num_certs; j++)
@@ -132,17 +198,45 @@ int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t der[32]) {
   return 0;
 }
 
-int ed_tls_ca_vouches(const struct ed_tls_ca *ca,
-                      const struct ed_tls_ca *parent, const uint8_t ext[32],
-                      int64_t now) {
-  for (size_t i = 0; i < ca->num_certs; i++) {
+int ed_tls_ca_cert_revoked(const struct ed_tls_ca_cert *cc) {
+  return cc->issuer && !cc->self_signed &&
+         ed_tls_ca_revokes(cc->issuer, &cc->serial);
+}
+
+int ed_tls_cert_tier(const struct ed_tls_ca_cert *cc, int64_t now) {
+  if (!ed_tls_valid_at(cc->not_before, cc->not_after, now)) return 0;
+  return ed_tls_ca_cert_revoked(cc) ? 1 : 2;
+}
+
+const struct ed_tls_ca_cert *ed_tls_ca_pick(const struct ed_tls_ca *ca,
+                                            const struct ed_tls_serial *serial,
+                                            int64_t now) {
+  const struct ed_tls_ca_cert *best = NULL;
+  int best_tier = -1;
+  for (size_t i = 0; ca && i < ca->num_certs; i++) {
     const struct ed_tls_ca_cert *cc = &ca->certs[i];
-    if (!memcmp(cc->ext, ext, 32) &&
-        ed_tls_valid_at(cc->not_before, cc->not_after, now) &&
-        !(parent && ed_tls_ca_revokes(parent, &cc->serial)))
-      return 1;
+    if (serial && ed_tls_serial_cmp(serial, &cc->serial)) continue;
+    int tier = ed_tls_cert_tier(cc, now);
+    if (tier > best_tier ||
+        (tier == best_tier && cc->not_after > best->not_after)) {
+      best = cc;
+      best_tier = tier;
+    }
   }
-  return 0;
+  return best;
+}
+
+const struct ed_tls_ca_cert *ed_tls_find_ca_cert(
+    const struct ed_tls_snapshot *s, X509 *x) {
+  uint8_t id[ED_TLS_CA_ID_LEN], der[32];
+  if (!s || !ed_tls_ca_id(id, x)) return NULL;
+  const struct ed_tls_ca *ca = ed_tls_find_ca(s, id);
+  for (size_t i = 0; ca && i < ca->num_certs; i++)
+    if (ca->certs[i].x == x) return &ca->certs[i];
+  if (!ca || !ed_tls_cert_hash(der, x)) return NULL;
+  for (size_t i = 0; i < ca->num_certs; i++)
+    if (!memcmp(ca->certs[i].der, der, 32)) return &ca->certs[i];
+  return NULL;
 }
 
 const struct ed_tls_ca *ed_tls_find_ca(const struct ed_tls_snapshot *s,
@@ -164,8 +258,10 @@ static void free_revoked(struct ed_tls_ca *ca) {
 void ed_tls_free_cas(struct ed_tls_snapshot *s) {
   for (size_t i = 0; i < s->num_cas; i++) {
     X509_free(s->cas[i].cert);
-    for (size_t j = 0; j < s->cas[i].num_certs; j++)
+    for (size_t j = 0; j < s->cas[i].num_certs; j++) {
       free(s->cas[i].certs[j].serial.bytes);
+      X509_free(s->cas[i].certs[j].x);
+    }
     free(s->cas[i].certs);
     free(s->cas[i].subject);
     free(s->cas[i].crl_file);

@@ -190,6 +190,7 @@ static void peer_free(struct ed_tls_peer *p) {
   free(p->serial);
   for (size_t i = 0; i < p->num_links; i++) free(p->links[i].serial.bytes);
   free(p->links);
+  free(p->root_serial.bytes);
   free(p);
 }
 
@@ -301,9 +302,19 @@ void ed_tls_window_narrow(int64_t *not_before, int64_t *not_after, X509 *x) {
   if (na < *not_after) *not_after = na;
 }
 
+/* names_issuer_cert: |x|'s authorityKeyIdentifier names its issuer's
+ * serial (or the issuer's own issuer): X509_check_issued then takes that
+ * certificate only, never a renewal of it (another serial). */
+static int names_issuer_cert(X509 *x) {
+  return X509_get0_authority_serial(x) || X509_get0_authority_issuer(x);
+}
+
 /* set_links records each certificate below the trust anchor with its
- * issuer's id, and the window in which the whole chain is valid. A chain
- * of one (a self-signed leaf in the bundle) is its own issuer. */
+ * issuer's id and extensions, whether it names its issuer by serial, the
+ * anchor's serial, and the window in which the whole chain is valid. A
+ * chain of one (a self-signed leaf in the bundle) is its own issuer.
+ * Which issuers the client sent is the verifier's to say
+ * (ED_TLS_LINK_SENT, tls_verify.c). */
 static void set_links(struct ed_tls_peer *p, X509 *leaf,
                       STACK_OF(X509) * chain) {
   size_t n = chain ? sk_X509_num(chain) : 0;
@@ -314,6 +325,7 @@ static void set_links(struct ed_tls_peer *p, X509 *leaf,
   for (size_t i = 0; i < p->num_links; i++) {
     X509 *x = n ? sk_X509_value(chain, i) : leaf;
     ed_tls_serial_canon(&p->links[i].serial, X509_get0_serialNumber(x));
+    if (names_issuer_cert(x)) p->links[i].flags |= ED_TLS_LINK_PINNED;
     if (n) {
       X509 *issuer = sk_X509_value(chain, n > 1 ? i + 1 : i);
       ed_tls_ca_id(p->links[i].issuer, issuer);
@@ -321,9 +333,9 @@ static void set_links(struct ed_tls_peer *p, X509 *leaf,
     }
     ed_tls_window_narrow(&p->not_before, &p->not_after, x);
   }
-  if (n > 1)
-    ed_tls_window_narrow(&p->not_before, &p->not_after,
-                         sk_X509_value(chain, n - 1));
+  X509 *root = n ? sk_X509_value(chain, n - 1) : leaf;
+  ed_tls_serial_canon(&p->root_serial, X509_get0_serialNumber(root));
+  if (n > 1) ed_tls_window_narrow(&p->not_before, &p->not_after, root);
   p->own_not_before = p->not_before;
   p->own_not_after = p->not_after;
 }
@@ -440,7 +452,8 @@ char *ed_tls_peer_sans_text(const struct ed_tls_peer *p) {
  * | u8 has_cn | u16-prefixed cn
  * | u16 num_sans | each: u8 type, u16-prefixed value (IP: the address)
  * | u8 num_links | each: u8-prefixed serial (ed_tls_serial), issuer[32],
- *   issuer_ext[32] */
+ *   issuer_ext[32], u8 flags (ED_TLS_LINK_*)
+ * | u8-prefixed root_serial */
 
 /* 3 since the verification checks every issuer of the chain, those from
  * --ca included (tls_verify.c check_issuers): a ticket of version 2 may
@@ -451,7 +464,12 @@ char *ed_tls_peer_sans_text(const struct ed_tls_peer *p) {
 /* 4 since each link records its issuer's extensions too (issuer_ext):
  * a ticket of version 3 cannot tell a CA from its re-issue with narrower
  * constraints, so it does not resume. */
-#define IDENTITY_VERSION 4
+/* 5 since each link records whether the client sent its issuer and
+ * whether it names its issuer by serial, and the anchor's serial: the
+ * re-check then follows the path a full handshake would take now (the
+ * bundle's certificate before the client's copy, a serial-pinned issuer
+ * only), which a ticket of version 4 cannot tell. */
+#define IDENTITY_VERSION 5
 
 static const uint8_t *san_wire(const struct ed_tls_san *s, size_t *out_len) {
   *out_len = s->type == ED_SAN_IP ? s->ip_len : s->len;
@@ -465,8 +483,8 @@ size_t ed_tls_identity_encoded_len(const struct ed_tls_peer *p) {
     n += 1 + 2 + len;
   }
   for (size_t i = 0; i < p->num_links; i++)
-    n += 1 + p->links[i].serial.len + ED_TLS_CA_ID_LEN + 32;
-  return n;
+    n += 1 + p->links[i].serial.len + ED_TLS_CA_ID_LEN + 32 + 1;
+  return n + 1 + p->root_serial.len;
 }
 
 static int add_u16_bytes(CBB *cbb, const void *p, size_t n) {
@@ -497,9 +515,13 @@ int ed_tls_identity_encode(CBB *cbb, const struct ed_tls_peer *p) {
     ok = CBB_add_u8_length_prefixed(cbb, &child) &&
          CBB_add_bytes(&child, l->serial.bytes, l->serial.len) &&
          CBB_add_bytes(cbb, l->issuer, ED_TLS_CA_ID_LEN) &&
-         CBB_add_bytes(cbb, l->issuer_ext, 32) && CBB_flush(cbb);
+         CBB_add_bytes(cbb, l->issuer_ext, 32) && CBB_add_u8(cbb, l->flags) &&
+         CBB_flush(cbb);
   }
-  return ok;
+  CBB root;
+  return ok && CBB_add_u8_length_prefixed(cbb, &root) &&
+         CBB_add_bytes(&root, p->root_serial.bytes, p->root_serial.len) &&
+         CBB_flush(cbb);
 }
 
 static int decode_sans(CBS *cbs, struct ed_tls_peer *p) {
@@ -528,12 +550,18 @@ static int decode_links(CBS *cbs, struct ed_tls_peer *p) {
     struct ed_tls_link *l = &p->links[i];
     if (!CBS_get_u8_length_prefixed(cbs, &serial) || CBS_len(&serial) == 0 ||
         !CBS_copy_bytes(cbs, l->issuer, ED_TLS_CA_ID_LEN) ||
-        !CBS_copy_bytes(cbs, l->issuer_ext, 32))
+        !CBS_copy_bytes(cbs, l->issuer_ext, 32) ||
+        !CBS_get_u8(cbs, &l->flags) ||
+        (l->flags & ~(ED_TLS_LINK_SENT | ED_TLS_LINK_PINNED)))
       return 0;
     l->serial.len = CBS_len(&serial);
     l->serial.bytes = (uint8_t *)dup_bytes(CBS_data(&serial), l->serial.len);
     p->num_links++;
   }
+  CBS root;
+  if (!CBS_get_u8_length_prefixed(cbs, &root) || CBS_len(&root) == 0) return 0;
+  p->root_serial.len = CBS_len(&root);
+  p->root_serial.bytes = (uint8_t *)dup_bytes(CBS_data(&root), CBS_len(&root));
   return 1;
 }
 

@@ -49,20 +49,31 @@ struct ed_tls_san {
   uint8_t ip_len;
 };
 
+/* ed_tls_link.flags */
+enum {
+  /* The issuer's certificate the chain went through was the client's,
+   * not one of the bundle's. */
+  ED_TLS_LINK_SENT = 1,
+  /* The certificate names its issuer's serial (authorityKeyIdentifier):
+   * only the issuer's certificate with that serial can issue it. */
+  ED_TLS_LINK_PINNED = 2,
+};
+
 /* One certificate of the verified chain below the trust anchor: the leaf
  * first, then each intermediate. */
 struct ed_tls_link {
   struct ed_tls_serial serial;
   uint8_t issuer[ED_TLS_CA_ID_LEN]; /* the CA that signed it */
   /* ed_tls_ext_hash of that CA's certificate as the chain was verified
-   * with it; zeros when the client sent that certificate itself and the
-   * bundle does not hold it. A CA re-issued with the same name and key
-   * (the same |issuer|) may carry name constraints, a path length or an
-   * EKU the chain would fail: the re-check vouches for the chain only
-   * while the bundle holds a certificate of that CA with these very
-   * extensions (a renewal: new validity and serial), valid now
-   * (tls_verify.c reissued_ca). */
+   * with it (the bundle's, or the client's: ED_TLS_LINK_SENT). A CA
+   * re-issued with the same name and key (the same |issuer|) may carry
+   * name constraints, a path length or an EKU the chain would fail: the
+   * re-check vouches for the chain only while the certificate a full
+   * handshake would take from the bundle has these very extensions (a
+   * renewal: new validity and serial) and the same issuer
+   * (tls_verify.c link_path). */
   uint8_t issuer_ext[32];
+  uint8_t flags; /* ED_TLS_LINK_* */
 };
 
 struct ed_tls_peer {
@@ -83,6 +94,9 @@ struct ed_tls_peer {
   /* links[num_links - 1].issuer is the trust anchor. */
   struct ed_tls_link *links;
   size_t num_links;
+  /* The trust anchor's serial: an issuer named by serial
+   * (ED_TLS_LINK_PINNED) is links[i + 1]'s, or this for the last link. */
+  struct ed_tls_serial root_serial;
 };
 
 /* ed_tls_valid_at: a certificate, or a chain's window, from |not_before|
@@ -149,6 +163,11 @@ struct ed_tls_ca_cert {
   uint8_t der[32], ext[32]; /* ed_tls_cert_hash, ed_tls_ext_hash */
   int64_t not_before, not_after;
   struct ed_tls_serial serial; /* owned */
+  X509 *x;                     /* owned reference */
+  /* The CA of the bundle that issued it (its own CA when it is
+   * self-signed: a root, which nothing revokes), NULL when none did. */
+  const struct ed_tls_ca *issuer;
+  int self_signed;
 };
 
 struct ed_tls_ca {
@@ -171,13 +190,32 @@ struct ed_tls_ca {
 };
 
 /* ed_tls_ca_has_cert: |ca|'s bundle entries include the certificate whose
- * ed_tls_cert_hash is |der|. ed_tls_ca_vouches: one of them has the
- * extensions whose ed_tls_ext_hash is |ext|, is valid at |now| and is not
- * revoked by |parent|'s CRL (the CA that issued it; NULL for a root). */
+ * ed_tls_cert_hash is |der|. */
 int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t der[32]);
-int ed_tls_ca_vouches(const struct ed_tls_ca *ca,
-                      const struct ed_tls_ca *parent, const uint8_t ext[32],
-                      int64_t now);
+
+/* ed_tls_ca_pick: the certificate of |ca| the store's issuer lookup takes
+ * at |now| (tls_snapshot.c issuer_from_store): valid now and not revoked
+ * on its issuer's CRL first, then valid now, then the one valid longest;
+ * among equals the first in the bundle. Only those with |serial| when it
+ * is not NULL (the certificate below names its issuer's serial). NULL
+ * when there is none. */
+const struct ed_tls_ca_cert *ed_tls_ca_pick(const struct ed_tls_ca *ca,
+                                            const struct ed_tls_serial *serial,
+                                            int64_t now);
+/* ed_tls_ca_cert_revoked: |cc| is revoked on its issuer's CRL. */
+int ed_tls_ca_cert_revoked(const struct ed_tls_ca_cert *cc);
+/* ed_tls_cert_tier: how the issuer lookup ranks |cc| at |now|: 2 valid
+ * and not revoked on its issuer's CRL, 1 valid, 0 not valid (then the
+ * later notAfter first). */
+int ed_tls_cert_tier(const struct ed_tls_ca_cert *cc, int64_t now);
+/* ed_tls_verify_ctx: a context for X509_verify_cert of |leaf| (with the
+ * untrusted |chain|) on |s|'s store, whose issuer lookup ranks the
+ * bundle's certificates by |s|'s index and CRLs. NULL when out of memory. */
+X509_STORE_CTX *ed_tls_verify_ctx(struct ed_tls_snapshot *s, X509 *leaf,
+                                  STACK_OF(X509) * chain);
+/* ed_tls_find_ca_cert: |x|'s entry in |s|'s index, or NULL (|s| NULL). */
+const struct ed_tls_ca_cert *ed_tls_find_ca_cert(
+    const struct ed_tls_snapshot *s, X509 *x);
 
 struct ed_tls_snapshot {
   _Atomic long refs;

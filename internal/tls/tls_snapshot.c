@@ -7,6 +7,7 @@
 #include <openssl/pool.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -216,9 +217,9 @@ static int verify_server(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
                          STACK_OF(X509) * *out_chain) {
   STACK_OF(X509) *chain = sk_X509_dup(certs);
   X509 *leaf = sk_X509_shift(chain);
-  X509_STORE_CTX *xs = X509_STORE_CTX_new();
+  X509_STORE_CTX *xs = ed_tls_verify_ctx(s, leaf, chain);
   int e = X509_V_ERR_OUT_OF_MEM;
-  if (xs && X509_STORE_CTX_init(xs, s->store, leaf, chain)) {
+  if (xs) {
     e = X509_verify_cert(xs) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(xs);
     if (e == X509_V_OK) *out_chain = X509_STORE_CTX_get1_chain(xs);
   }
@@ -260,27 +261,55 @@ static int check_server_chain(struct ed_tls_snapshot *s, STACK_OF(X509) * certs,
   return rc;
 }
 
+/* The snapshot an X509_STORE_CTX verifies against, for issuer_from_store. */
+static int snapshot_index = -1;
+static pthread_once_t snapshot_index_once = PTHREAD_ONCE_INIT;
+
+static void new_snapshot_index(void) {
+  snapshot_index = X509_STORE_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+X509_STORE_CTX *ed_tls_verify_ctx(struct ed_tls_snapshot *s, X509 *leaf,
+                                  STACK_OF(X509) * chain) {
+  pthread_once(&snapshot_index_once, new_snapshot_index);
+  X509_STORE_CTX *xs = X509_STORE_CTX_new();
+  if (xs && X509_STORE_CTX_init(xs, s->store, leaf, chain) &&
+      snapshot_index >= 0 && X509_STORE_CTX_set_ex_data(xs, snapshot_index, s))
+    return xs;
+  X509_STORE_CTX_free(xs);
+  return NULL;
+}
+
 /* issuer_from_store is the store's issuer lookup. Among the bundle's
  * certificates that could have issued |x| (a CA and its re-issue share
- * name and key) it takes the one valid now, then the one valid longest
- * (a renewal's).
+ * name and key) it takes the one valid now and not revoked on its own
+ * issuer's CRL, then one valid now, then the one valid longest (a
+ * renewal's): ed_tls_ca_pick's order, which the re-check follows.
  * BoringSSL's own lookup takes the first in its index, whose order within
  * one name is not the bundle's: an expired original could refuse the
- * clients its renewal vouches for, and new chains could keep going
- * through a certificate that is about to leave the bundle. */
+ * clients its renewal vouches for, new chains could keep going through a
+ * certificate that is about to leave the bundle, and a revoked renewal
+ * would refuse every client its valid original still vouches for. */
 static int issuer_from_store(X509 **out, X509_STORE_CTX *ctx, X509 *x) {
   STACK_OF(X509) *cands = X509_STORE_get1_certs(ctx, X509_get_issuer_name(x));
+  const struct ed_tls_snapshot *s =
+      snapshot_index >= 0 ? X509_STORE_CTX_get_ex_data(ctx, snapshot_index)
+                          : NULL;
   int64_t now = (int64_t)time(NULL), best_na = 0;
   X509 *best = NULL;
-  int best_valid = 0;
+  int best_tier = -1;
   for (size_t i = 0; i < sk_X509_num(cands); i++) {
     X509 *cand = sk_X509_value(cands, i);
     if (X509_check_issued(cand, x) != X509_V_OK) continue;
+    const struct ed_tls_ca_cert *cc = ed_tls_find_ca_cert(s, cand);
     int64_t na = ed_tls_asn1_time(X509_get0_notAfter(cand));
-    int valid =
-        ed_tls_valid_at(ed_tls_asn1_time(X509_get0_notBefore(cand)), na, now);
-    if (!best || valid > best_valid || (valid == best_valid && na > best_na)) {
-      best = cand, best_valid = valid, best_na = na;
+    int tier =
+        cc ? ed_tls_cert_tier(cc, now)
+        : ed_tls_valid_at(ed_tls_asn1_time(X509_get0_notBefore(cand)), na, now)
+            ? 2
+            : 0;
+    if (tier > best_tier || (tier == best_tier && na > best_na)) {
+      best = cand, best_tier = tier, best_na = na;
     }
   }
   if (best) X509_up_ref(best);

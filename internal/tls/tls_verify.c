@@ -162,10 +162,9 @@ static int check_issuers(STACK_OF(X509) * chain) {
  * revocation is ed_tls_peer_recheck's, with the snapshot's own index. */
 static int verify_chain(struct ed_tls_snapshot *s, X509 *leaf,
                         STACK_OF(X509) * chain, STACK_OF(X509) * *out_chain) {
-  X509_STORE_CTX *xs = X509_STORE_CTX_new();
+  X509_STORE_CTX *xs = ed_tls_verify_ctx(s, leaf, chain);
   int e = X509_V_ERR_OUT_OF_MEM;
-  if (xs && X509_STORE_CTX_init(xs, s->store, leaf, chain) &&
-      X509_STORE_CTX_set_purpose(xs, X509_PURPOSE_SSL_CLIENT)) {
+  if (xs && X509_STORE_CTX_set_purpose(xs, X509_PURPOSE_SSL_CLIENT)) {
     e = X509_verify_cert(xs) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(xs);
     if (e == X509_V_OK) *out_chain = X509_STORE_CTX_get1_chain(xs);
   }
@@ -184,25 +183,14 @@ static int has_client_eku(X509 *leaf) {
          (X509_get_extended_key_usage(leaf) & XKU_SSL_CLIENT);
 }
 
-/* names_issuer_cert: |x|'s authorityKeyIdentifier names its issuer's
- * serial (or the issuer's own issuer): X509_check_issued then takes that
- * certificate only, never a renewal of it (another serial). */
-static int names_issuer_cert(X509 *x) {
-  return X509_get0_authority_serial(x) || X509_get0_authority_issuer(x);
-}
-
-/* keep_bundle_issuers keeps a link's issuer_ext only when the issuing
- * certificate the chain went through (|verified|, leaf first) is one of
- * the bundle's: the re-check later looks for those extensions there
- * (reissued_ca). An issuer the client sent itself is zeros: the bundle
- * may hold another certificate with its name and key, which this chain
- * did not use, and a full handshake would use the client's again. The
- * identity's own window is the leaf's, those issuers', and those of the
- * bundle's issuers that a certificate below names by serial (no renewal
- * can stand in for them). */
-static void keep_bundle_issuers(const struct ed_tls_snapshot *s,
-                                struct ed_tls_peer *p,
-                                STACK_OF(X509) * verified) {
+/* mark_sent_issuers flags the links whose issuing certificate the chain
+ * went through (|verified|, leaf first) was the client's, not one of the
+ * bundle's (ED_TLS_LINK_SENT), and sets the identity's own window: the
+ * leaf's, those issuers', and those of the bundle's issuers that a
+ * certificate below names by serial (no renewal can stand in for them). */
+static void mark_sent_issuers(const struct ed_tls_snapshot *s,
+                              struct ed_tls_peer *p,
+                              STACK_OF(X509) * verified) {
   size_t n = sk_X509_num(verified);
   if (!n) return; /* own window: the whole chain's, as set */
   int64_t nb = INT64_MIN, na = INT64_MAX;
@@ -214,9 +202,9 @@ static void keep_bundle_issuers(const struct ed_tls_snapshot *s,
     X509 *issuer = sk_X509_value(verified, n > 1 ? i + 1 : i);
     if (!ca || !issuer || !ed_tls_cert_hash(der, issuer) ||
         !ed_tls_ca_has_cert(ca, der)) {
-      memset(p->links[i].issuer_ext, 0, sizeof(p->links[i].issuer_ext));
+      p->links[i].flags |= ED_TLS_LINK_SENT;
       if (issuer) ed_tls_window_narrow(&nb, &na, issuer);
-    } else if (!subject || names_issuer_cert(subject)) {
+    } else if (!subject || (p->links[i].flags & ED_TLS_LINK_PINNED)) {
       ed_tls_window_narrow(&nb, &na, issuer);
     }
   }
@@ -239,7 +227,7 @@ static enum ssl_verify_result_t identify(struct ed_tls_conn *c, uint8_t *alert,
   struct ed_tls_peer *p = ed_tls_identity_new(
       leaf, CRYPTO_BUFFER_data(der), CRYPTO_BUFFER_len(der), verified, &why);
   if (!p) return refuse(c, alert, ED_HS_BAD_IDENTITY, why);
-  keep_bundle_issuers(c->trust, p, verified);
+  mark_sent_issuers(c->trust, p, verified);
   ed_tls_peer_unref(c->peer);
   c->peer = p;
   return ssl_verify_ok;
@@ -351,31 +339,70 @@ int ed_tls_acl_allows(const struct ed_tls_snapshot *s,
                  ed_tls_pin_cmp) != NULL;
 }
 
-/* from_bundle: the link's issuer certificate was the bundle's when the
- * chain was verified (keep_bundle_issuers kept its extensions). */
-static int from_bundle(const struct ed_tls_link *l) {
-  static const uint8_t zeros[32];
-  return memcmp(l->issuer_ext, zeros, sizeof(zeros)) != 0;
+/* ---- the path a full handshake would take now ------------------------------
+ *
+ * A session's chain was verified once; the bundle and the CRLs may change
+ * under it (reloads), and so may which of the bundle's certificates a full
+ * handshake would go through (a renewal begins, the original ends, one is
+ * revoked). For each link the re-check asks the store's issuer lookup's
+ * question again (ed_tls_ca_pick: the bundle's certificate before the
+ * client's copy, X509_V_FLAG_TRUSTED_FIRST; only the one with the serial
+ * a certificate names) and compares the answer with what the chain was
+ * verified through. */
+
+/* The answer at one link, mildest first. */
+enum path {
+  /* The same way: the certificate the lookup takes has the extensions
+   * the chain was verified with and the same issuer above it, is valid now
+   * and not revoked (the one of then, or a renewal); or the client's copy
+   * stands, the bundle holding none the lookup would take instead. */
+  PATH_HOLDS = 1,
+  /* The bundle no longer holds the certificate the chain took from it
+   * (the client may send its own): the whole chain's window decides. */
+  PATH_GONE = 2,
+  /* Every certificate the lookup could take valid now is revoked. */
+  PATH_REVOKED = 4,
+  /* It would take another certificate: other extensions (a re-issue may
+   * add name constraints, a path length or an EKU the chain fails, which
+   * the identity's serials and ids cannot show), another issuer above, or
+   * none valid now. Only a full handshake can tell. */
+  PATH_CHANGED = 8,
+};
+
+static enum path link_path(const struct ed_tls_snapshot *s,
+                           const struct ed_tls_peer *p, size_t i, int64_t now) {
+  const struct ed_tls_link *l = &p->links[i];
+  int last = i + 1 == p->num_links;
+  const struct ed_tls_ca *ca = ed_tls_find_ca(s, l->issuer);
+  const struct ed_tls_serial *pin = NULL;
+  if (l->flags & ED_TLS_LINK_PINNED)
+    pin = last ? &p->root_serial : &p->links[i + 1].serial;
+  const struct ed_tls_ca_cert *cc = ed_tls_ca_pick(ca, pin, now);
+  if (!cc) return l->flags & ED_TLS_LINK_SENT ? PATH_HOLDS : PATH_GONE;
+  /* A root is its own issuer; BoringSSL ends a chain at a self-signed one. */
+  const struct ed_tls_ca *above =
+      last ? ca : ed_tls_find_ca(s, p->links[i + 1].issuer);
+  if (!ed_tls_valid_at(cc->not_before, cc->not_after, now) ||
+      memcmp(cc->ext, l->issuer_ext, sizeof(cc->ext)) != 0 ||
+      cc->issuer != above || (last && !cc->self_signed))
+    return PATH_CHANGED;
+  return ed_tls_ca_cert_revoked(cc) ? PATH_REVOKED : PATH_HOLDS;
 }
 
-/* parent_ca: the CA of the bundle that issued links[i]'s issuer (the
- * next link's issuer), whose CRL says whether a certificate of that
- * issuer is revoked; NULL for the root (nothing revokes it). */
-static const struct ed_tls_ca *parent_ca(const struct ed_tls_snapshot *s,
-                                         const struct ed_tls_peer *p,
-                                         size_t i) {
-  return i + 1 < p->num_links ? ed_tls_find_ca(s, p->links[i + 1].issuer)
-                              : NULL;
+/* chain_paths: the answers of every link, or-ed (enum path). */
+static int chain_paths(const struct ed_tls_snapshot *s,
+                       const struct ed_tls_peer *p, int64_t now) {
+  int paths = 0;
+  for (size_t i = 0; i < p->num_links; i++) paths |= link_path(s, p, i, now);
+  return paths;
 }
 
 /* revocation checks each certificate below the root against its issuer's
- * CRL, and that each CA of the chain from the bundle still has a
- * certificate with the chain's extensions, valid now, that its issuer's
- * CRL does not revoke (the same, or a renewal: a full handshake goes
- * through it). A CRL that proves a revocation counts even when it is
- * stale. */
+ * CRL, and that no certificate a full handshake would take from the bundle
+ * now is revoked (|paths|, chain_paths). A CRL that proves a revocation
+ * counts even when it is stale. */
 static int revocation(const struct ed_tls_snapshot *s,
-                      const struct ed_tls_peer *p, int64_t now,
+                      const struct ed_tls_peer *p, int64_t now, int paths,
                       enum ed_hs_reason *out_reason, const char **out_detail) {
   int stale = 0;
   for (size_t i = 0; i < p->num_links; i++) {
@@ -395,16 +422,12 @@ static int revocation(const struct ed_tls_snapshot *s,
     }
     stale |= ca->crl_next_update <= now; /* as BoringSSL: from that second */
   }
-  for (size_t i = 0; i < p->num_links; i++) {
-    if (from_bundle(&p->links[i]) &&
-        !ed_tls_ca_vouches(ed_tls_find_ca(s, p->links[i].issuer),
-                           parent_ca(s, p, i), p->links[i].issuer_ext, now)) {
-      *out_reason = ED_HS_CERT_REVOKED;
-      *out_detail =
-          "a CA of the chain is in the CA bundle only as revoked "
-          "certificates (those valid now)";
-      return ED_E_VERIFY;
-    }
+  if (paths & PATH_REVOKED) {
+    *out_reason = ED_HS_CERT_REVOKED;
+    *out_detail =
+        "a CA of the chain is in the CA bundle only as revoked "
+        "certificates (those valid now)";
+    return ED_E_VERIFY;
   }
   if (stale && s->crl_expired_refuse) {
     *out_reason = ED_HS_CRL_EXPIRED;
@@ -414,45 +437,6 @@ static int revocation(const struct ed_tls_snapshot *s,
     return ED_E_VERIFY;
   }
   return 0;
-}
-
-/* reissued_ca: a CA of the bundle that signed a certificate of the chain
- * is there now only as certificates with other extensions, or none valid
- * now: it was re-issued with its name and key, and the re-issue may add
- * name constraints, a path length or an EKU the chain fails, which the
- * identity's serials and issuer ids cannot show. A plain renewal (the
- * same extensions, a new validity and serial) vouches as the original
- * did. (An issuer the client sent itself, zeros in issuer_ext, is as
- * verified: keep_bundle_issuers.) */
-static int reissued_ca(const struct ed_tls_snapshot *s,
-                       const struct ed_tls_peer *p, int64_t now) {
-  for (size_t i = 0; i < p->num_links; i++) {
-    const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
-    if (ca && from_bundle(&p->links[i]) &&
-        !ed_tls_ca_vouches(ca, NULL, p->links[i].issuer_ext, now))
-      return 1;
-  }
-  return 0;
-}
-
-/* bundle_vouches: every CA of the chain whose certificate came from the
- * bundle still has one there with the extensions it was verified with,
- * valid now and not revoked on the CRL of the CA above it (the same
- * certificate, or its renewal: the same name, key and extensions). Their own
- * validity then need not hold: a full handshake now would go through the
- * bundle's certificate valid now, and the identity's own window (the leaf's,
- * and the client-sent issuers') is what is left to check. Otherwise the whole
- * chain's window is. */
-static int bundle_vouches(const struct ed_tls_snapshot *s,
-                          const struct ed_tls_peer *p, int64_t now) {
-  for (size_t i = 0; i < p->num_links; i++) {
-    if (!from_bundle(&p->links[i])) continue;
-    const struct ed_tls_ca *ca = ed_tls_find_ca(s, p->links[i].issuer);
-    if (!ca ||
-        !ed_tls_ca_vouches(ca, parent_ca(s, p, i), p->links[i].issuer_ext, now))
-      return 0;
-  }
-  return 1;
 }
 
 static int fail(enum ed_hs_reason *out_reason, const char **out_detail,
@@ -474,8 +458,12 @@ int ed_tls_peer_recheck(const struct ed_tls_snapshot *s,
   if (!ed_tls_find_ca(s, p->links[p->num_links - 1].issuer))
     return fail(out_reason, out_detail, ED_HS_UNKNOWN_CA,
                 "the CA the chain leads to is not in the CA bundle");
+  /* While every link holds, a full handshake now would go through
+   * certificates valid now (renewals, perhaps): only the identity's own
+   * window is left to check. Otherwise the whole chain's is. */
+  int paths = chain_paths(s, p, now);
   int64_t not_before = p->not_before, not_after = p->not_after;
-  if (bundle_vouches(s, p, now))
+  if (paths == PATH_HOLDS)
     not_before = p->own_not_before, not_after = p->own_not_after;
   if (now < not_before)
     return fail(out_reason, out_detail, ED_HS_CERT_NOT_YET_VALID,
@@ -483,15 +471,15 @@ int ed_tls_peer_recheck(const struct ed_tls_snapshot *s,
   if (!ed_tls_valid_at(not_before, not_after, now))
     return fail(out_reason, out_detail, ED_HS_CERT_EXPIRED,
                 "a certificate of the chain has expired");
-  if (reissued_ca(s, p, now))
+  if (paths & PATH_CHANGED)
     return fail(out_reason, out_detail, ED_HS_UNKNOWN_CA,
-                "a CA of the chain was re-issued with other extensions (same "
-                "name and key), or none of its certificates is valid now: "
-                "only a full handshake can verify the chain");
+                "a CA of the chain was re-issued (other extensions or "
+                "issuer), or none of its certificates is valid now: only a "
+                "full handshake can verify the chain");
   if (s->limit_chain_depth && p->num_links - 1 > s->max_chain_depth)
     return fail(out_reason, out_detail, ED_HS_CHAIN_TOO_LONG,
                 "more intermediate CAs than --max-chain-depth allows");
-  if (s->has_crl && revocation(s, p, now, out_reason, out_detail))
+  if (s->has_crl && revocation(s, p, now, paths, out_reason, out_detail))
     return ED_E_VERIFY;
   if (!ed_tls_acl_allows(s, p))
     return fail(out_reason, out_detail, ED_HS_ACL_DENIED,
