@@ -1114,6 +1114,25 @@ static void test_full_handshake_avoids_revoked_renewal(void) {
   renewed_free(&r);
 }
 
+/* A CRL is past its next update from that very second on, as BoringSSL
+ * has it (X509_cmp_time: nextUpdate <= now): with --crl-expired refuse
+ * the re-check refuses at that second, not one later. */
+static void test_crl_next_update_second(void) {
+  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+  write_crl("crl-a-edge.pem", ca_a, key_a, NULL, 3600);
+  struct setup u = {.depth = -1, .crls = {"crl-a-edge.pem"}, .refuse = 1};
+  struct ed_tls_snapshot *s = snap(u);
+  const struct ed_tls_peer *a = s ? peer_of(s, alice, NULL) : NULL;
+  struct ed_tls_summary sum;
+  if (s) ed_tls_snapshot_summary(s, &sum);
+  ed_tls_snapshot_unref(s);
+  if (!a) return;
+  CHECK(sum.crl_next_update > (int64_t)time(NULL));
+  CHECK_EQ(recheck(u, a, sum.crl_next_update - 1), PASS);
+  CHECK_EQ(recheck(u, a, sum.crl_next_update), ED_HS_CRL_EXPIRED);
+  ed_tls_peer_unref(a);
+}
+
 /* ---- several CRLs ----------------------------------------------------- */
 
 static void test_crls(void) {
@@ -1580,6 +1599,7 @@ int main(void) {
   RUN(test_recheck_renewal_not_the_path);
   RUN(test_recheck_renewal_from_another_issuer);
   RUN(test_full_handshake_avoids_revoked_renewal);
+  RUN(test_crl_next_update_second);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);
