@@ -1131,6 +1131,95 @@ static void test_crl_next_update_second(void) {
   CHECK_EQ(recheck(u, a, sum.crl_next_update - 1), PASS);
   CHECK_EQ(recheck(u, a, sum.crl_next_update), ED_HS_CRL_EXPIRED);
   ed_tls_peer_unref(a);
+/* ---- review h42 --------------------------------------------------------- */
+
+/* run_chain2 runs |leaf| sending |c1| then |c2| (either NULL) against |s|,
+ * with |sess| to resume. Returns the server's result; |*reason| the
+ * refusal's, |*out| the identity (a reference) when it passed. */
+static int run_chain2(struct ed_tls_snapshot *s, X509 *leaf, X509 *c1,
+                      X509 *c2, SSL_SESSION *sess, enum ed_hs_reason *reason,
+                      const struct ed_tls_peer **out, int *resumed) {
+  SSL_CTX *cctx = tp_client_ctx(leaf, cli_key, c1, ca_a, TLS1_3_VERSION);
+  if (c2) CHECK(SSL_CTX_add1_chain_cert(cctx, c2));
+  struct tp_pair p;
+  tp_pair_init(&p, cctx, s, sess, 1 << 20);
+  tp_handshake(&p);
+  int rc = p.sv_rc;
+  if (reason) *reason = rc < 0 ? p.reason : ED_HS_REASON_COUNT;
+  if (rc == 1) {
+    CHECK_EQ(tp_echo(&p, (const uint8_t *)"ok", 2), 0); /* + a ticket */
+    if (out) ed_tls_peer_ref(*out = ed_tls_conn_peer(p.sv));
+    if (resumed) *resumed = ed_tls_conn_resumed(p.sv);
+  }
+  tp_pair_free(&p);
+  SSL_CTX_free(cctx);
+  return rc;
+}
+
+/* H1. An intermediate (sent by the client) that names its root's serial
+ * (keyid,issuer:always) chains only to that very root certificate. The
+ * root is renewed (same name and key, another serial) and the bundle
+ * holds only the renewal: no
+ * full handshake can pass (X509_check_issued refuses the renewal; the old
+ * root sent by the client is no anchor), yet the re-check of a session
+ * through the old root finds no certificate of that serial (PATH_GONE:
+ * "the client may send its own") and lets the whole window decide; the
+ * ticket resumes likewise. tls_verify.c link_path: a trust anchor cannot
+ * be sent, GONE at the last link must be CHANGED. */
+static void test_recheck_pinned_root_gone(void) {
+  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+  const int64_t day = 86400, now = (int64_t)time(NULL);
+  EVP_PKEY *kq = tc_key(), *kj = tc_key();
+  struct tc_opts qo = {.cn = "root Q2", .to_s = 3 * day};
+  X509 *q_old = tc_cert(kq, &qo);
+  qo.to_s = 10 * day;
+  X509 *q_new = tc_cert(kq, &qo);
+  struct tc_opts jo = {.cn = "inter Q21",
+                       .issuer = q_old,
+                       .issuer_key = kq,
+                       .ca = 1,
+                       .to_s = 5 * day,
+                       .aki = "keyid,issuer:always"};
+  X509 *j = tc_cert(kj, &jo);
+  struct tc_opts ho = {.cn = "hugo",
+                       .issuer = j,
+                       .issuer_key = kj,
+                       .eku = TC_EKU_CLIENT,
+                       .to_s = 2 * day};
+  X509 *hugo = tc_cert(cli_key, &ho);
+  struct setup old_b = BUNDLE("q2-old.pem", q_old); /* hugo sends j */
+  struct setup new_b = BUNDLE("q2-new.pem", q_new);
+  struct ed_tls_snapshot *so = snap(old_b), *sn = snap(new_b);
+  if (so && sn) {
+    /* A full handshake under the new bundle: refused, sent or not. */
+    enum ed_hs_reason r = PASS;
+    CHECK(run_chain2(sn, hugo, j, NULL, NULL, &r, NULL, NULL) < 0);
+    CHECK_EQ(r, ED_HS_UNKNOWN_CA);
+    CHECK(run_chain2(sn, hugo, j, q_old, NULL, &r, NULL, NULL) < 0);
+    CHECK_EQ(r, ED_HS_UNKNOWN_CA);
+    SSL_SESSION_free(tp_last_session);
+    tp_last_session = NULL;
+    const struct ed_tls_peer *h = NULL;
+    CHECK_EQ(run_chain2(so, hugo, j, NULL, NULL, NULL, &h, NULL), 1);
+    SSL_SESSION *sess = tp_last_session;
+    tp_last_session = NULL;
+    if (h) /* fails: passes (PATH_GONE, the whole window) */
+      CHECK_EQ(recheck(new_b, h, now), ED_HS_UNKNOWN_CA);
+    CHECK(sess != NULL);
+    if (sess) {
+      int resumed = -1;
+      int rc = run_chain2(sn, hugo, j, NULL, sess, &r, NULL, &resumed);
+      CHECK(rc < 0 || resumed == 0); /* fails: the ticket resumes */
+    }
+    SSL_SESSION_free(sess);
+    ed_tls_peer_unref(h);
+  }
+  ed_tls_snapshot_unref(so);
+  ed_tls_snapshot_unref(sn);
+  X509 *all[] = {q_old, q_new, j, hugo};
+  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) X509_free(all[i]);
+  EVP_PKEY_free(kq);
+  EVP_PKEY_free(kj);
 }
 
 /* ---- several CRLs ----------------------------------------------------- */
@@ -1600,6 +1689,7 @@ int main(void) {
   RUN(test_recheck_renewal_from_another_issuer);
   RUN(test_full_handshake_avoids_revoked_renewal);
   RUN(test_crl_next_update_second);
+  RUN(test_recheck_pinned_root_gone);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);
