@@ -1275,6 +1275,74 @@ static void test_recheck_bundle_issuer_of_unknown_ca(void) {
   EVP_PKEY_free(k2);
 }
 
+/* self_signed_leaf mints a self-signed client certificate (CA:FALSE,
+ * keyCertSign so that BoringSSL counts it self-signed) of |cli_key|. */
+static X509 *self_signed_leaf(const char *cn, long to_s) {
+  struct tc_opts t = {.cn = cn};
+  X509 *tmpl = tc_cert(cli_key, &t); /* its name and key: the issuer */
+  struct tc_opts o = {.cn = cn,
+                      .issuer = tmpl,
+                      .issuer_key = cli_key,
+                      .eku = TC_EKU_CLIENT,
+                      .ku = "critical,digitalSignature,keyCertSign",
+                      .to_s = to_s};
+  X509 *x = tc_cert(cli_key, &o);
+  X509_free(tmpl);
+  return x;
+}
+
+/* H3. A chain of one: a self-signed client certificate in the bundle.
+ * BoringSSL takes it only when the store's issuer lookup returns that
+ * very certificate (X509_cmp, "DEPTH_ZERO_SELF_SIGNED_CERT"). With its
+ * re-issue (same name, key and extensions, valid longer) in the bundle,
+ * the lookup ranks the re-issue first and every full handshake of the
+ * old certificate is refused - also with the re-issue alone in the
+ * bundle. The re-check of a session (and its ticket) of the old one finds
+ * the re-issue a renewal that vouches: it passes. link_path: a chain of
+ * one holds only with its own certificate (the pick's DER is the
+ * leaf's). */
+static void test_recheck_self_signed_leaf_reissued(void) {
+  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+  const int64_t day = 86400, now = (int64_t)time(NULL);
+  X509 *old = self_signed_leaf("sam", day);
+  X509 *re = self_signed_leaf("sam", 5 * day);
+  struct setup old_b = BUNDLE("sam-old.pem", old);
+  struct setup both_b = BUNDLE("sam-both.pem", old, re);
+  struct setup new_b = BUNDLE("sam-new.pem", re);
+  struct ed_tls_snapshot *so = snap(old_b), *sb = snap(both_b),
+                         *sn = snap(new_b);
+  if (so && sb && sn) {
+    enum ed_hs_reason r = PASS;
+    CHECK(run_chain2(sb, old, NULL, NULL, NULL, &r, NULL, NULL) < 0);
+    CHECK_EQ(r, ED_HS_UNKNOWN_CA);
+    CHECK(run_chain2(sn, old, NULL, NULL, NULL, &r, NULL, NULL) < 0);
+    CHECK_EQ(r, ED_HS_UNKNOWN_CA);
+    SSL_SESSION_free(tp_last_session);
+    tp_last_session = NULL;
+    const struct ed_tls_peer *p = NULL;
+    CHECK_EQ(run_chain2(so, old, NULL, NULL, NULL, &r, &p, NULL), 1);
+    if (!p) fprintf(stderr, "  refused %s\n", ed_hs_reason_name(r));
+    SSL_SESSION *sess = tp_last_session;
+    tp_last_session = NULL;
+    if (p) { /* fail: both pass */
+      CHECK(recheck(both_b, p, now) != PASS);
+      CHECK(recheck(new_b, p, now) != PASS);
+    }
+    if (sess) {
+      int resumed = -1;
+      int rc = run_chain2(sn, old, NULL, NULL, sess, &r, NULL, &resumed);
+      CHECK(rc < 0); /* fails: the ticket resumes */
+    }
+    SSL_SESSION_free(sess);
+    ed_tls_peer_unref(p);
+  }
+  ed_tls_snapshot_unref(so);
+  ed_tls_snapshot_unref(sb);
+  ed_tls_snapshot_unref(sn);
+  X509_free(old);
+  X509_free(re);
+}
+
 /* ---- several CRLs ----------------------------------------------------- */
 
 static void test_crls(void) {
@@ -1744,6 +1812,7 @@ int main(void) {
   RUN(test_crl_next_update_second);
   RUN(test_recheck_pinned_root_gone);
   RUN(test_recheck_bundle_issuer_of_unknown_ca);
+  RUN(test_recheck_self_signed_leaf_reissued);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);
