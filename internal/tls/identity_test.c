@@ -1343,6 +1343,59 @@ static void test_recheck_self_signed_leaf_reissued(void) {
   X509_free(re);
 }
 
+/* H4. Two roots of one name and different keys (a key rollover: the new
+ * root valid longer), leaves without an authorityKeyIdentifier. The
+ * store's issuer lookup ranks every certificate of that name that
+ * X509_check_issued accepts - by name alone here - so it takes the new
+ * root and the leaf's signature fails: every full handshake of an old-key
+ * client is refused. The re-check looks only at the CA of the old key
+ * (ids are name and key): sessions and tickets pass. issuer_from_store:
+ * rank only candidates whose key verifies |x| (as link_issuers does). */
+static void test_same_name_other_key_root(void) {
+  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+  const int64_t day = 86400, now = (int64_t)time(NULL);
+  EVP_PKEY *k1 = tc_key(), *k2 = tc_key();
+  struct tc_opts ro = {.cn = "root K", .to_s = 10 * day};
+  X509 *r1 = tc_cert(k1, &ro);
+  ro.to_s = 20 * day;
+  X509 *r2 = tc_cert(k2, &ro);
+  struct tc_opts lo = {.cn = "nina",
+                       .issuer = r1,
+                       .issuer_key = k1,
+                       .eku = TC_EKU_CLIENT,
+                       .aki = "none"};
+  X509 *nina = tc_cert(cli_key, &lo);
+  struct setup one_b = BUNDLE("k-one.pem", r1);
+  struct setup two_b = BUNDLE("k-two.pem", r1, r2);
+  struct ed_tls_snapshot *s1 = snap(one_b), *s2 = snap(two_b);
+  if (s1 && s2) {
+    enum ed_hs_reason r = PASS;
+    CHECK(run_chain2(s2, nina, NULL, NULL, NULL, &r, NULL, NULL) < 0);
+    CHECK_EQ(r, ED_HS_UNKNOWN_CA); /* her signature: not root K (new) */
+    SSL_SESSION_free(tp_last_session);
+    tp_last_session = NULL;
+    const struct ed_tls_peer *p = NULL;
+    CHECK_EQ(run_chain2(s1, nina, NULL, NULL, NULL, NULL, &p, NULL), 1);
+    SSL_SESSION *sess = tp_last_session;
+    tp_last_session = NULL;
+    if (p) /* fails: passes */
+      CHECK(recheck(two_b, p, now) != PASS);
+    if (sess) {
+      int resumed = -1;
+      int rc = run_chain2(s2, nina, NULL, NULL, sess, &r, NULL, &resumed);
+      CHECK(rc < 0); /* fails: the ticket resumes */
+    }
+    SSL_SESSION_free(sess);
+    ed_tls_peer_unref(p);
+  }
+  ed_tls_snapshot_unref(s1);
+  ed_tls_snapshot_unref(s2);
+  X509 *all[] = {r1, r2, nina};
+  for (size_t i = 0; i < 3; i++) X509_free(all[i]);
+  EVP_PKEY_free(k1);
+  EVP_PKEY_free(k2);
+}
+
 /* ---- several CRLs ----------------------------------------------------- */
 
 static void test_crls(void) {
@@ -1813,6 +1866,7 @@ int main(void) {
   RUN(test_recheck_pinned_root_gone);
   RUN(test_recheck_bundle_issuer_of_unknown_ca);
   RUN(test_recheck_self_signed_leaf_reissued);
+  RUN(test_same_name_other_key_root);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);

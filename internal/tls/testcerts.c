@@ -101,7 +101,9 @@ X509 *tc_cert(EVP_PKEY *key, const struct tc_opts *o) {
     add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE");
     add_ext(x, issuer, NID_key_usage,
             o->ku ? o->ku : "critical,digitalSignature");
-    add_ext(x, issuer, NID_authority_key_identifier, o->aki ? o->aki : "keyid");
+    if (!(o->aki && !strcmp(o->aki, "none")))
+      add_ext(x, issuer, NID_authority_key_identifier,
+              o->aki ? o->aki : "keyid");
   }
   if (o->eku == TC_EKU_CLIENT)
     add_ext(x, issuer, NID_ext_key_usage, "clientAuth");

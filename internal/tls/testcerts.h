@@ -42,7 +42,7 @@ struct tc_opts {
   const char *aki; /* with an issuer: authorityKeyIdentifier instead of
                     * "keyid" (e.g. "keyid,issuer:always": the issuer's
                     * own issuer and serial too; "none": a CA without
-                    * one) */
+                    * one; a leaf too) */
 };
 
 EVP_PKEY *tc_key(void);
