@@ -1396,6 +1396,53 @@ static void test_same_name_other_key_root(void) {
   EVP_PKEY_free(k2);
 }
 
+/* L1 (the other way). An intermediate that names its root's serial, and
+ * the root's renewal listed before the original in the bundle (both
+ * valid). BoringSSL verifies the chain through the original. But
+ * link_issuers checks a bundle certificate only against the first
+ * certificate of each CA (X509_check_issued(ca->cert, x): the serial
+ * differs), so the intermediate's issuer is unknown (NULL) and the
+ * re-check that every handshake runs says "changed": every client of that
+ * intermediate is refused unknown_ca, and its revocation on the root's
+ * CRL is invisible to the ranking. */
+static void test_pinned_to_second_cert_of_root(void) {
+  const int64_t day = 86400;
+  EVP_PKEY *kq = tc_key(), *kj = tc_key();
+  struct tc_opts qo = {.cn = "root Q3", .to_s = 5 * day};
+  X509 *q_old = tc_cert(kq, &qo);
+  qo.to_s = 10 * day;
+  X509 *q_new = tc_cert(kq, &qo);
+  struct tc_opts jo = {.cn = "inter Q31",
+                       .issuer = q_old,
+                       .issuer_key = kq,
+                       .ca = 1,
+                       .to_s = 4 * day,
+                       .aki = "keyid,issuer:always"};
+  X509 *j = tc_cert(kj, &jo);
+  struct tc_opts ho = {.cn = "pia",
+                       .issuer = j,
+                       .issuer_key = kj,
+                       .eku = TC_EKU_CLIENT,
+                       .to_s = 2 * day};
+  X509 *pia = tc_cert(cli_key, &ho);
+  struct setup old_first = BUNDLE("q3-old-first.pem", q_old, q_new, j);
+  struct setup new_first = BUNDLE("q3-new-first.pem", q_new, q_old, j);
+  struct ed_tls_snapshot *s1 = snap(old_first), *s2 = snap(new_first);
+  if (s1 && s2) {
+    enum ed_hs_reason r = ED_HS_REASON_COUNT;
+    CHECK_EQ(run_chain2(s1, pia, NULL, NULL, NULL, &r, NULL, NULL), 1);
+    CHECK_EQ(run_chain2(s2, pia, NULL, NULL, NULL, &r, NULL, NULL), 1);
+    if (r != ED_HS_REASON_COUNT) /* fails: unknown_ca */
+      fprintf(stderr, "  refused %s\n", ed_hs_reason_name(r));
+  }
+  ed_tls_snapshot_unref(s1);
+  ed_tls_snapshot_unref(s2);
+  X509 *all[] = {q_old, q_new, j, pia};
+  for (size_t i = 0; i < 4; i++) X509_free(all[i]);
+  EVP_PKEY_free(kq);
+  EVP_PKEY_free(kj);
+}
+
 /* ---- several CRLs ----------------------------------------------------- */
 
 static void test_crls(void) {
@@ -1867,6 +1914,7 @@ int main(void) {
   RUN(test_recheck_bundle_issuer_of_unknown_ca);
   RUN(test_recheck_self_signed_leaf_reissued);
   RUN(test_same_name_other_key_root);
+  RUN(test_pinned_to_second_cert_of_root);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);
