@@ -1131,6 +1131,8 @@ static void test_crl_next_update_second(void) {
   CHECK_EQ(recheck(u, a, sum.crl_next_update - 1), PASS);
   CHECK_EQ(recheck(u, a, sum.crl_next_update), ED_HS_CRL_EXPIRED);
   ed_tls_peer_unref(a);
+}
+
 /* ---- review h42 --------------------------------------------------------- */
 
 /* run_chain2 runs |leaf| sending |c1| then |c2| (either NULL) against |s|,
