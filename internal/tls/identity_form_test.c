@@ -43,11 +43,12 @@ static void test_version(void) {
   const char *why = NULL;
   CHECK_EQ(ed_tls_peer_from_der(&p, &why, der, (size_t)n), 0);
   if (p) {
-    CHECK(decodes(p, 5));
+    CHECK(decodes(p, 6));
     CHECK(!decodes(p, 2)); /* before check_issuers: not resumed */
     CHECK(!decodes(p, 3)); /* without the issuers' certificates */
     CHECK(!decodes(p, 4)); /* without who sent each issuer */
-    CHECK(!decodes(p, 6));
+    CHECK(!decodes(p, 5)); /* without chains of one marked */
+    CHECK(!decodes(p, 7));
   }
   ed_tls_peer_unref(p);
   OPENSSL_free(der);

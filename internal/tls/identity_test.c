@@ -1138,8 +1138,8 @@ static void test_crl_next_update_second(void) {
 /* run_chain2 runs |leaf| sending |c1| then |c2| (either NULL) against |s|,
  * with |sess| to resume. Returns the server's result; |*reason| the
  * refusal's, |*out| the identity (a reference) when it passed. */
-static int run_chain2(struct ed_tls_snapshot *s, X509 *leaf, X509 *c1,
-                      X509 *c2, SSL_SESSION *sess, enum ed_hs_reason *reason,
+static int run_chain2(struct ed_tls_snapshot *s, X509 *leaf, X509 *c1, X509 *c2,
+                      SSL_SESSION *sess, enum ed_hs_reason *reason,
                       const struct ed_tls_peer **out, int *resumed) {
   SSL_CTX *cctx = tp_client_ctx(leaf, cli_key, c1, ca_a, TLS1_3_VERSION);
   if (c2) CHECK(SSL_CTX_add1_chain_cert(cctx, c2));
@@ -1240,8 +1240,8 @@ static void test_recheck_bundle_issuer_of_unknown_ca(void) {
   struct tc_opts o1 = {
       .cn = "inter H1", .issuer = ca_a, .issuer_key = key_a, .ca = 1};
   X509 *i1 = tc_cert(k1, &o1);
-  struct tc_opts o2 = {.cn = "inter H2", .issuer = i1, .issuer_key = k1,
-                       .ca = 1};
+  struct tc_opts o2 = {
+      .cn = "inter H2", .issuer = i1, .issuer_key = k1, .ca = 1};
   X509 *i2 = tc_cert(k2, &o2);
   struct tc_opts lo = {
       .cn = "olga", .issuer = i2, .issuer_key = k2, .eku = TC_EKU_CLIENT};

@@ -80,7 +80,11 @@ static int cmp_subject(const void *a, const void *b) {
  * unless |x| is |ca|'s own self-signed certificate (an anchor, whose
  * signature BoringSSL does not check either), its key verifies |x|. */
 static int issued(const struct ed_tls_ca *ca, X509 *x, int own) {
-  if (X509_check_issued(ca->cert, x) != X509_V_OK) return 0;
+  /* Any of the CA's certificates: |x| may name one of them by serial. */
+  size_t k = 0;
+  while (k < ca->num_certs && X509_check_issued(ca->certs[k].x, x) != X509_V_OK)
+    k++;
+  if (k == ca->num_certs) return 0;
   if (own && X509_check_issued(x, x) == X509_V_OK) return 1;
   EVP_PKEY *pk = X509_get_pubkey(ca->cert);
   int ok = pk && X509_verify(x, pk) == 1;
@@ -192,10 +196,11 @@ int64_t ed_tls_next_ca_start(const struct ed_tls_snapshot *s, int64_t now) {
   return lo < s->num_ca_starts ? s->ca_starts[lo] : INT64_MAX;
 }
 
-int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t der[32]) {
-  for (size_t i = 0; i < ca->num_certs; i++)
-    if (!memcmp(ca->certs[i].der, der, 32)) return 1;
-  return 0;
+const struct ed_tls_ca_cert *ed_tls_ca_cert_of(const struct ed_tls_ca *ca,
+                                               const uint8_t der[32]) {
+  for (size_t i = 0; ca && i < ca->num_certs; i++)
+    if (!memcmp(ca->certs[i].der, der, 32)) return &ca->certs[i];
+  return NULL;
 }
 
 int ed_tls_ca_cert_revoked(const struct ed_tls_ca_cert *cc) {

@@ -326,6 +326,7 @@ static void set_links(struct ed_tls_peer *p, X509 *leaf,
     X509 *x = n ? sk_X509_value(chain, i) : leaf;
     ed_tls_serial_canon(&p->links[i].serial, X509_get0_serialNumber(x));
     if (names_issuer_cert(x)) p->links[i].flags |= ED_TLS_LINK_PINNED;
+    if (n == 1) p->links[i].flags |= ED_TLS_LINK_SELF;
     if (n) {
       X509 *issuer = sk_X509_value(chain, n > 1 ? i + 1 : i);
       ed_tls_ca_id(p->links[i].issuer, issuer);
@@ -469,7 +470,10 @@ char *ed_tls_peer_sans_text(const struct ed_tls_peer *p) {
  * re-check then follows the path a full handshake would take now (the
  * bundle's certificate before the client's copy, a serial-pinned issuer
  * only), which a ticket of version 4 cannot tell. */
-#define IDENTITY_VERSION 5
+/* 6 since a chain of one (a self-signed client certificate in the bundle)
+ * is marked (ED_TLS_LINK_SELF): it holds only with that very certificate,
+ * never a re-issue, which a ticket of version 5 cannot tell. */
+#define IDENTITY_VERSION 6
 
 static const uint8_t *san_wire(const struct ed_tls_san *s, size_t *out_len) {
   *out_len = s->type == ED_SAN_IP ? s->ip_len : s->len;
@@ -552,7 +556,8 @@ static int decode_links(CBS *cbs, struct ed_tls_peer *p) {
         !CBS_copy_bytes(cbs, l->issuer, ED_TLS_CA_ID_LEN) ||
         !CBS_copy_bytes(cbs, l->issuer_ext, 32) ||
         !CBS_get_u8(cbs, &l->flags) ||
-        (l->flags & ~(ED_TLS_LINK_SENT | ED_TLS_LINK_PINNED)))
+        (l->flags &
+         ~(ED_TLS_LINK_SENT | ED_TLS_LINK_PINNED | ED_TLS_LINK_SELF)))
       return 0;
     l->serial.len = CBS_len(&serial);
     l->serial.bytes = (uint8_t *)dup_bytes(CBS_data(&serial), l->serial.len);

@@ -57,6 +57,8 @@ enum {
   /* The certificate names its issuer's serial (authorityKeyIdentifier):
    * only the issuer's certificate with that serial can issue it. */
   ED_TLS_LINK_PINNED = 2,
+  /* A chain of one: the leaf is its own anchor (X509_cmp: only itself). */
+  ED_TLS_LINK_SELF = 4,
 };
 
 /* One certificate of the verified chain below the trust anchor: the leaf
@@ -189,9 +191,10 @@ struct ed_tls_ca {
   uint8_t *revoked_bytes; /* every revoked[i].bytes, in one allocation */
 };
 
-/* ed_tls_ca_has_cert: |ca|'s bundle entries include the certificate whose
- * ed_tls_cert_hash is |der|. */
-int ed_tls_ca_has_cert(const struct ed_tls_ca *ca, const uint8_t der[32]);
+/* ed_tls_ca_cert_of: |ca|'s bundle entry of the certificate whose
+ * ed_tls_cert_hash is |der|, or NULL (|ca| NULL too). */
+const struct ed_tls_ca_cert *ed_tls_ca_cert_of(const struct ed_tls_ca *ca,
+                                               const uint8_t der[32]);
 
 /* ed_tls_ca_pick: the certificate of |ca| the store's issuer lookup takes
  * at |now| (tls_snapshot.c issuer_from_store): valid now and not revoked

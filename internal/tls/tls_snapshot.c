@@ -298,9 +298,32 @@ static int issuer_from_store(X509 **out, X509_STORE_CTX *ctx, X509 *x) {
   int64_t now = (int64_t)time(NULL), best_na = 0;
   X509 *best = NULL;
   int best_tier = -1;
-  for (size_t i = 0; i < sk_X509_num(cands); i++) {
+  /* A self-signed |x| (a chain of one) is its own issuer when the store
+   * holds it: BoringSSL wants that very certificate back. */
+  for (size_t i = 0;
+       X509_check_issued(x, x) == X509_V_OK && i < sk_X509_num(cands); i++) {
+    if (!X509_cmp(sk_X509_value(cands, i), x)) {
+      best = sk_X509_value(cands, i);
+      best_tier = 3;
+    }
+  }
+  /* Candidates of another key (same name, no authorityKeyIdentifier to
+   * tell them apart) cannot have signed |x|: only when the name has
+   * several keys is the signature checked. */
+  int several_keys = 0;
+  for (size_t i = 1; i < sk_X509_num(cands); i++)
+    several_keys |=
+        ASN1_STRING_cmp(X509_get0_pubkey_bitstr(sk_X509_value(cands, 0)),
+                        X509_get0_pubkey_bitstr(sk_X509_value(cands, i))) != 0;
+  for (size_t i = 0; best_tier < 3 && i < sk_X509_num(cands); i++) {
     X509 *cand = sk_X509_value(cands, i);
     if (X509_check_issued(cand, x) != X509_V_OK) continue;
+    if (several_keys) {
+      EVP_PKEY *pk = X509_get_pubkey(cand);
+      int ok = pk && X509_verify(x, pk) == 1;
+      EVP_PKEY_free(pk);
+      if (!ok) continue;
+    }
     const struct ed_tls_ca_cert *cc = ed_tls_find_ca_cert(s, cand);
     int64_t na = ed_tls_asn1_time(X509_get0_notAfter(cand));
     int tier =

@@ -201,7 +201,7 @@ static void mark_sent_issuers(const struct ed_tls_snapshot *s,
     X509 *subject = sk_X509_value(verified, i);
     X509 *issuer = sk_X509_value(verified, n > 1 ? i + 1 : i);
     if (!ca || !issuer || !ed_tls_cert_hash(der, issuer) ||
-        !ed_tls_ca_has_cert(ca, der)) {
+        !ed_tls_ca_cert_of(ca, der)) {
       p->links[i].flags |= ED_TLS_LINK_SENT;
       if (issuer) ed_tls_window_narrow(&nb, &na, issuer);
     } else if (!subject || (p->links[i].flags & ED_TLS_LINK_PINNED)) {
@@ -377,13 +377,22 @@ static enum path link_path(const struct ed_tls_snapshot *s,
   const struct ed_tls_serial *pin = NULL;
   if (l->flags & ED_TLS_LINK_PINNED)
     pin = last ? &p->root_serial : &p->links[i + 1].serial;
-  const struct ed_tls_ca_cert *cc = ed_tls_ca_pick(ca, pin, now);
+  /* A chain of one (the leaf is its own anchor): BoringSSL takes back only
+   * that very certificate (X509_cmp), never a re-issue. */
+  const struct ed_tls_ca_cert *cc = l->flags & ED_TLS_LINK_SELF
+                                        ? ed_tls_ca_cert_of(ca, p->sha256)
+                                        : ed_tls_ca_pick(ca, pin, now);
+  /* The anchor comes from the bundle only: none (of its serial), no chain.
+   * Below it the client may send its own copy. */
+  if (!cc && last) return PATH_CHANGED;
   if (!cc) return l->flags & ED_TLS_LINK_SENT ? PATH_HOLDS : PATH_GONE;
-  /* A root is its own issuer; BoringSSL ends a chain at a self-signed one. */
+  /* A root is its own issuer; BoringSSL ends a chain at a self-signed one.
+   * Once a chain goes through the bundle it stays there: the CA above
+   * must be the bundle's too (NULL: the client sent it, or it is gone). */
   const struct ed_tls_ca *above =
       last ? ca : ed_tls_find_ca(s, p->links[i + 1].issuer);
   if (!ed_tls_valid_at(cc->not_before, cc->not_after, now) ||
-      memcmp(cc->ext, l->issuer_ext, sizeof(cc->ext)) != 0 ||
+      memcmp(cc->ext, l->issuer_ext, sizeof(cc->ext)) != 0 || !above ||
       cc->issuer != above || (last && !cc->self_signed))
     return PATH_CHANGED;
   return ed_tls_ca_cert_revoked(cc) ? PATH_REVOKED : PATH_HOLDS;
