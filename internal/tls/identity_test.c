@@ -1443,6 +1443,118 @@ static void test_pinned_to_second_cert_of_root(void) {
   EVP_PKEY_free(kj);
 }
 
+/* ---- review h43 --------------------------------------------------------- */
+
+/* H43-1. PATH_GONE below the anchor: the chain went through the bundle's
+ * copy of an intermediate (X509_V_FLAG_TRUSTED_FIRST), though the client
+ * sent its own, an older copy of the same name and key that has already
+ * ended. The bundle then drops the intermediate (root only). A full
+ * handshake now has only the client's copy and is refused cert_expired;
+ * the re-check finds no bundle certificate of that CA, calls the link
+ * PATH_GONE ("the client may send its own") and lets the whole window of
+ * the chain decide - the window of the bundle's copy, which the client
+ * does not have. Session and ticket stay. The same happens when the
+ * client sent no copy at all (a full handshake: unknown_ca), with a copy
+ * for servers only (bad_eku), or a path through the client's copies that
+ * is longer than --max-chain-depth allows. tls_verify.c link_path:
+ * "if (!cc) return ... PATH_GONE". */
+static void test_recheck_gone_client_copy_expired(void) {
+  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+  const int64_t day = 86400, now = (int64_t)time(NULL);
+  struct renewed r;
+  renewed_init(&r, "root G", "inter G1");
+  struct tc_opts lo = {.cn = "gina",
+                       .issuer = r.renewal,
+                       .issuer_key = r.ki,
+                       .eku = TC_EKU_CLIENT,
+                       .to_s = 4 * day};
+  X509 *gina = tc_cert(cli_key, &lo);
+  struct setup with_i = BUNDLE("g-with-i.pem", r.root, r.renewal);
+  struct setup root_b = BUNDLE("g-root.pem", r.root);
+  struct ed_tls_snapshot *s1 = snap(with_i), *s2 = snap(root_b);
+  if (s1 && s2) {
+    enum ed_hs_reason rr = PASS;
+    /* Now, under the root alone: her own copy has ended. */
+    CHECK(run_chain2(s2, gina, r.ended, NULL, NULL, &rr, NULL, NULL) < 0);
+    CHECK_EQ(rr, ED_HS_CERT_EXPIRED);
+    SSL_SESSION_free(tp_last_session);
+    tp_last_session = NULL;
+    const struct ed_tls_peer *p = NULL;
+    CHECK_EQ(run_chain2(s1, gina, r.ended, NULL, NULL, &rr, &p, NULL), 1);
+    SSL_SESSION *sess = tp_last_session;
+    tp_last_session = NULL;
+    if (p) CHECK(recheck(root_b, p, now) != PASS); /* fails: passes */
+    CHECK(sess != NULL);
+    if (sess) {
+      int resumed = -1;
+      int rc = run_chain2(s2, gina, r.ended, NULL, sess, &rr, NULL, &resumed);
+      CHECK(rc < 0); /* fails: the ticket resumes her */
+    }
+    SSL_SESSION_free(sess);
+    ed_tls_peer_unref(p);
+  }
+  ed_tls_snapshot_unref(s1);
+  ed_tls_snapshot_unref(s2);
+  X509_free(gina);
+  renewed_free(&r);
+}
+
+/* H43-2. An intermediate's key rollover, clients without an
+ * authorityKeyIdentifier (as H4, one level down). A client sends its
+ * intermediate (old key) itself; the bundle then gains the intermediate's
+ * new-key certificate (same name, issued by root A). The store holds one
+ * key for that name, so issuer_from_store checks no signature: it returns
+ * the new-key certificate for her leaf (X509_check_issued: name only),
+ * TRUSTED_FIRST stops there, and her leaf's signature fails: every full
+ * handshake of an old-key client is refused unknown_ca. The re-check
+ * looks up the old key's CA id, finds none in the bundle, and a link the
+ * client sent holds: session and ticket stay. tls_snapshot.c
+ * issuer_from_store: "only when the name has several keys is the
+ * signature checked" - the client's copy is the other key. */
+static void test_sent_issuer_other_key_in_bundle(void) {
+  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+  const int64_t now = (int64_t)time(NULL);
+  EVP_PKEY *k1 = tc_key(), *k2 = tc_key();
+  struct tc_opts io = {
+      .cn = "inter R1", .issuer = ca_a, .issuer_key = key_a, .ca = 1};
+  X509 *i_old = tc_cert(k1, &io), *i_new = tc_cert(k2, &io);
+  struct tc_opts lo = {.cn = "rita",
+                       .issuer = i_old,
+                       .issuer_key = k1,
+                       .eku = TC_EKU_CLIENT,
+                       .aki = "none"};
+  X509 *rita = tc_cert(cli_key, &lo);
+  struct setup root_only = {.depth = -1};
+  struct setup with_new = BUNDLE("r-new.pem", i_new);
+  struct ed_tls_snapshot *s1 = snap(root_only), *s2 = snap(with_new);
+  if (s1 && s2) {
+    enum ed_hs_reason r = PASS;
+    CHECK(run_chain2(s2, rita, i_old, NULL, NULL, &r, NULL, NULL) < 0);
+    CHECK_EQ(r, ED_HS_UNKNOWN_CA);
+    SSL_SESSION_free(tp_last_session);
+    tp_last_session = NULL;
+    const struct ed_tls_peer *p = NULL;
+    CHECK_EQ(run_chain2(s1, rita, i_old, NULL, NULL, NULL, &p, NULL), 1);
+    SSL_SESSION *sess = tp_last_session;
+    tp_last_session = NULL;
+    if (p) CHECK(recheck(with_new, p, now) != PASS); /* fails: passes */
+    CHECK(sess != NULL);
+    if (sess) {
+      int resumed = -1;
+      int rc = run_chain2(s2, rita, i_old, NULL, sess, &r, NULL, &resumed);
+      CHECK(rc < 0); /* fails: the ticket resumes her */
+    }
+    SSL_SESSION_free(sess);
+    ed_tls_peer_unref(p);
+  }
+  ed_tls_snapshot_unref(s1);
+  ed_tls_snapshot_unref(s2);
+  X509 *all[] = {i_old, i_new, rita};
+  for (size_t i = 0; i < 3; i++) X509_free(all[i]);
+  EVP_PKEY_free(k1);
+  EVP_PKEY_free(k2);
+}
+
 /* ---- several CRLs ----------------------------------------------------- */
 
 static void test_crls(void) {
@@ -1915,6 +2027,8 @@ int main(void) {
   RUN(test_recheck_self_signed_leaf_reissued);
   RUN(test_same_name_other_key_root);
   RUN(test_pinned_to_second_cert_of_root);
+  RUN(test_recheck_gone_client_copy_expired);
+  RUN(test_sent_issuer_other_key_in_bundle);
   RUN(test_crls);
   RUN(test_crl_failures);
   RUN(test_crl_order);
