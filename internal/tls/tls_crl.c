@@ -171,6 +171,7 @@ int ed_tls_index_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas, char *err,
     cc.x = x;
     cc.issuer = NULL;
     cc.self_signed = 0;
+    cc.nth = ca->num_certs;
     ca->certs = ed_realloc(ca->certs, (ca->num_certs + 1) * sizeof(*ca->certs));
     ca->certs[ca->num_certs++] = cc;
   }

@@ -170,6 +170,7 @@ struct ed_tls_ca_cert {
    * self-signed: a root, which nothing revokes), NULL when none did. */
   const struct ed_tls_ca *issuer;
   int self_signed;
+  size_t nth; /* its place among its CA's certificates (bundle order) */
 };
 
 struct ed_tls_ca {

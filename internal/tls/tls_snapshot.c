@@ -290,6 +290,20 @@ X509_STORE_CTX *ed_tls_verify_ctx(struct ed_tls_snapshot *s, X509 *leaf,
  * clients its renewal vouches for, new chains could keep going through a
  * certificate that is about to leave the bundle, and a revoked renewal
  * would refuse every client its valid original still vouches for. */
+/* signed_by: |cand|'s key signed |x|. The key identifiers tell when |x|
+ * names one and |cand| has one (X509_check_issued compared them);
+ * otherwise only the signature can: a CA's key rollover under its name
+ * (the same name, another key) would be taken for |x|'s issuer, and
+ * TRUSTED_FIRST never leaves the store again once it took one. */
+static int signed_by(X509 *cand, X509 *x) {
+  if (X509_get0_authority_key_id(x) && X509_get0_subject_key_id(cand)) return 1;
+  EVP_PKEY *pk = X509_get_pubkey(cand);
+  int ok = pk && X509_verify(x, pk) == 1;
+  EVP_PKEY_free(pk);
+  ERR_clear_error();
+  return ok;
+}
+
 static int issuer_from_store(X509 **out, X509_STORE_CTX *ctx, X509 *x) {
   STACK_OF(X509) *cands = X509_STORE_get1_certs(ctx, X509_get_issuer_name(x));
   const struct ed_tls_snapshot *s =
@@ -307,23 +321,11 @@ static int issuer_from_store(X509 **out, X509_STORE_CTX *ctx, X509 *x) {
       best_tier = 3;
     }
   }
-  /* Candidates of another key (same name, no authorityKeyIdentifier to
-   * tell them apart) cannot have signed |x|: only when the name has
-   * several keys is the signature checked. */
-  int several_keys = 0;
-  for (size_t i = 1; i < sk_X509_num(cands); i++)
-    several_keys |=
-        ASN1_STRING_cmp(X509_get0_pubkey_bitstr(sk_X509_value(cands, 0)),
-                        X509_get0_pubkey_bitstr(sk_X509_value(cands, i))) != 0;
+  const struct ed_tls_ca_cert *best_cc = NULL;
   for (size_t i = 0; best_tier < 3 && i < sk_X509_num(cands); i++) {
     X509 *cand = sk_X509_value(cands, i);
-    if (X509_check_issued(cand, x) != X509_V_OK) continue;
-    if (several_keys) {
-      EVP_PKEY *pk = X509_get_pubkey(cand);
-      int ok = pk && X509_verify(x, pk) == 1;
-      EVP_PKEY_free(pk);
-      if (!ok) continue;
-    }
+    if (X509_check_issued(cand, x) != X509_V_OK || !signed_by(cand, x))
+      continue;
     const struct ed_tls_ca_cert *cc = ed_tls_find_ca_cert(s, cand);
     int64_t na = ed_tls_asn1_time(X509_get0_notAfter(cand));
     int tier =
@@ -331,8 +333,12 @@ static int issuer_from_store(X509 **out, X509_STORE_CTX *ctx, X509 *x) {
         : ed_tls_valid_at(ed_tls_asn1_time(X509_get0_notBefore(cand)), na, now)
             ? 2
             : 0;
-    if (tier > best_tier || (tier == best_tier && na > best_na)) {
-      best = cand, best_tier = tier, best_na = na;
+    /* Equals: the first in the bundle, as ed_tls_ca_pick (the store's
+     * own order is a sort's, by name). */
+    int earlier = cc && best_cc && cc->nth < best_cc->nth;
+    if (tier > best_tier ||
+        (tier == best_tier && (na > best_na || (na == best_na && earlier)))) {
+      best = cand, best_tier = tier, best_na = na, best_cc = cc;
     }
   }
   if (best) X509_up_ref(best);

@@ -357,9 +357,6 @@ enum path {
    * and not revoked (the one of then, or a renewal); or the client's copy
    * stands, the bundle holding none the lookup would take instead. */
   PATH_HOLDS = 1,
-  /* The bundle no longer holds the certificate the chain took from it
-   * (the client may send its own): the whole chain's window decides. */
-  PATH_GONE = 2,
   /* Every certificate the lookup could take valid now is revoked. */
   PATH_REVOKED = 4,
   /* It would take another certificate: other extensions (a re-issue may
@@ -383,9 +380,11 @@ static enum path link_path(const struct ed_tls_snapshot *s,
                                         ? ed_tls_ca_cert_of(ca, p->sha256)
                                         : ed_tls_ca_pick(ca, pin, now);
   /* The anchor comes from the bundle only: none (of its serial), no chain.
-   * Below it the client may send its own copy. */
+   * Below it, where the chain went through the client's own copy, it may
+   * again; where it went through the bundle's, now gone, nothing says the
+   * client has a copy, or one that would do. */
   if (!cc && last) return PATH_CHANGED;
-  if (!cc) return l->flags & ED_TLS_LINK_SENT ? PATH_HOLDS : PATH_GONE;
+  if (!cc) return l->flags & ED_TLS_LINK_SENT ? PATH_HOLDS : PATH_CHANGED;
   /* A root is its own issuer; BoringSSL ends a chain at a self-signed one.
    * Once a chain goes through the bundle it stays there: the CA above
    * must be the bundle's too (NULL: the client sent it, or it is gone). */
