@@ -71,8 +71,46 @@ static int cmp_entry(const void *a, const void *b) {
 static int cmp_subject(const void *a, const void *b) {
   const struct ed_tls_ca *x = *(const struct ed_tls_ca *const *)a;
   const struct ed_tls_ca *y = *(const struct ed_tls_ca *const *)b;
-  return X509_NAME_cmp(X509_get_subject_name(x->cert),
-                       X509_get_subject_name(y->cert));
+  int c = X509_NAME_cmp(X509_get_subject_name(x->cert),
+                        X509_get_subject_name(y->cert));
+  return c ? c : (x > y) - (x < y); /* one array: by id */
+}
+
+static int named(const struct ed_tls_ca *ca, const X509_NAME *name) {
+  return !X509_NAME_cmp(X509_get_subject_name(ca->cert), name);
+}
+
+/* first_named: where CAs named |name| begin in s->cas_by_name. */
+static size_t first_named(const struct ed_tls_snapshot *s,
+                          const X509_NAME *name) {
+  size_t lo = 0, hi = s->num_cas;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (X509_NAME_cmp(X509_get_subject_name(s->cas_by_name[mid]->cert), name) <
+        0)
+      lo = mid + 1;
+    else
+      hi = mid;
+  }
+  return lo;
+}
+
+STACK_OF(X509) *
+    ed_tls_certs_named(const struct ed_tls_snapshot *s, const X509_NAME *name) {
+  STACK_OF(X509) *sk = sk_X509_new_null();
+  if (!sk || !s || !s->cas_by_name) return sk;
+  for (size_t i = first_named(s, name);
+       i < s->num_cas && named(s->cas_by_name[i], name); i++) {
+    const struct ed_tls_ca *ca = s->cas_by_name[i];
+    for (size_t j = 0; j < ca->num_certs; j++) {
+      if (!sk_X509_push(sk, ca->certs[j].x)) {
+        sk_X509_pop_free(sk, X509_free);
+        return NULL;
+      }
+      X509_up_ref(ca->certs[j].x);
+    }
+  }
+  return sk;
 }
 
 /* issued: |ca| issued |x| as the verifier would take it: |x| names it
@@ -93,41 +131,32 @@ static int issued(const struct ed_tls_ca *ca, X509 *x, int own) {
   return ok;
 }
 
-/* link_issuers sets every bundle certificate's issuer: its own CA when it
- * is self-signed, else the first CA of the bundle that issued it. CAs are
- * looked up by name in a sorted array (a bundle may hold thousands). */
+/* link_issuers sorts the CAs by name (s->cas_by_name: a bundle may hold
+ * thousands) and sets every bundle certificate's issuer: its own CA when
+ * it is self-signed, else the first CA of the bundle that issued it. */
 static void link_issuers(struct ed_tls_snapshot *s) {
   const struct ed_tls_ca **by_name =
       ed_calloc(s->num_cas ? s->num_cas : 1, sizeof(*by_name));
   for (size_t i = 0; i < s->num_cas; i++) by_name[i] = &s->cas[i];
   qsort(by_name, s->num_cas, sizeof(*by_name), cmp_subject);
+  s->cas_by_name = by_name;
   for (size_t i = 0; i < s->num_cas; i++) {
     struct ed_tls_ca *own = &s->cas[i];
     for (size_t j = 0; j < own->num_certs; j++) {
       struct ed_tls_ca_cert *cc = &own->certs[j];
       const X509_NAME *name = X509_get_issuer_name(cc->x);
-      size_t lo = 0, hi = s->num_cas; /* the first CA named |name| */
-      while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (X509_NAME_cmp(X509_get_subject_name(by_name[mid]->cert), name) < 0)
-          lo = mid + 1;
-        else
-          hi = mid;
-      }
       if (issued(own, cc->x, 1)) {
         cc->issuer = own;
         cc->self_signed = X509_check_issued(cc->x, cc->x) == X509_V_OK;
         continue;
       }
-      for (; lo < s->num_cas && !cc->issuer &&
-             !X509_NAME_cmp(X509_get_subject_name(by_name[lo]->cert), name);
-           lo++) {
-        if (by_name[lo] != own && issued(by_name[lo], cc->x, 0))
-          cc->issuer = by_name[lo];
+      for (size_t k = first_named(s, name);
+           k < s->num_cas && !cc->issuer && named(by_name[k], name); k++) {
+        if (by_name[k] != own && issued(by_name[k], cc->x, 0))
+          cc->issuer = by_name[k];
       }
     }
   }
-  free(by_name);
 }
 
 /* ed_tls_index_cas sorts the bundle's entries once (by id, then by their
@@ -274,6 +303,8 @@ void ed_tls_free_cas(struct ed_tls_snapshot *s) {
     free(s->cas[i].crl_number.bytes);
     free_revoked(&s->cas[i]);
   }
+  free(s->cas_by_name);
+  s->cas_by_name = NULL;
   free(s->cas);
   s->cas = NULL;
   s->num_cas = 0;

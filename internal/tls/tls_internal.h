@@ -217,6 +217,10 @@ int ed_tls_cert_tier(const struct ed_tls_ca_cert *cc, int64_t now);
  * bundle's certificates by |s|'s index and CRLs. NULL when out of memory. */
 X509_STORE_CTX *ed_tls_verify_ctx(struct ed_tls_snapshot *s, X509 *leaf,
                                   STACK_OF(X509) * chain);
+/* ed_tls_certs_named: every bundle certificate whose subject is |name|, a
+ * reference each, in bundle order per CA; NULL when out of memory. */
+STACK_OF(X509) *
+    ed_tls_certs_named(const struct ed_tls_snapshot *s, const X509_NAME *name);
 /* ed_tls_find_ca_cert: |x|'s entry in |s|'s index, or NULL (|s| NULL). */
 const struct ed_tls_ca_cert *ed_tls_find_ca_cert(
     const struct ed_tls_snapshot *s, X509 *x);
@@ -229,6 +233,9 @@ struct ed_tls_snapshot {
   X509_STORE *store;     /* the CAs; revocation is ours (tls_crl.c) */
   struct ed_tls_ca *cas; /* sorted by id, one per distinct id */
   size_t num_cas;
+  /* The same CAs by subject name (X509_NAME_cmp, then id): the store's
+   * lookups by name come from here (ed_tls_certs_named). */
+  const struct ed_tls_ca **cas_by_name;
   /* Every bundle certificate's notBefore, sorted: a chain's path may
    * change when one of them begins (ed_tls_next_ca_start). */
   int64_t *ca_starts;

@@ -304,11 +304,21 @@ static int signed_by(X509 *cand, X509 *x) {
   return ok;
 }
 
+/* snapshot_of: the snapshot |ctx| verifies against (ed_tls_verify_ctx). */
+static const struct ed_tls_snapshot *snapshot_of(X509_STORE_CTX *ctx) {
+  return snapshot_index >= 0 ? X509_STORE_CTX_get_ex_data(ctx, snapshot_index)
+                             : NULL;
+}
+
+/* certs_named is the store's lookup by name (X509_STORE_set_lookup_certs):
+ * the snapshot's index, not the store, holds the bundle. */
+static STACK_OF(X509) * certs_named(X509_STORE_CTX *ctx, X509_NAME *name) {
+  return ed_tls_certs_named(snapshot_of(ctx), name);
+}
+
 static int issuer_from_store(X509 **out, X509_STORE_CTX *ctx, X509 *x) {
-  STACK_OF(X509) *cands = X509_STORE_get1_certs(ctx, X509_get_issuer_name(x));
-  const struct ed_tls_snapshot *s =
-      snapshot_index >= 0 ? X509_STORE_CTX_get_ex_data(ctx, snapshot_index)
-                          : NULL;
+  const struct ed_tls_snapshot *s = snapshot_of(ctx);
+  STACK_OF(X509) *cands = ed_tls_certs_named(s, X509_get_issuer_name(x));
   int64_t now = (int64_t)time(NULL), best_na = 0;
   X509 *best = NULL;
   int best_tier = -1;
@@ -348,17 +358,17 @@ static int issuer_from_store(X509 **out, X509_STORE_CTX *ctx, X509 *x) {
   return best != NULL;
 }
 
-static int add_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas) {
+/* new_store makes the store verification runs on. It holds no
+ * certificate: both of its lookups by name come from the snapshot's index
+ * (certs_named, issuer_from_store). BoringSSL's store sorts its list
+ * again at every certificate added (quadratic in the bundle: seconds for
+ * thousands of CAs) and takes a write lock at every lookup. */
+static int new_store(struct ed_tls_snapshot *s) {
   s->store = X509_STORE_new();
-  if (s->store) X509_STORE_set_get_issuer(s->store, issuer_from_store);
-  for (size_t i = 0; s->store && i < sk_X509_num(cas); i++) {
-    if (!X509_STORE_add_cert(s->store, sk_X509_value(cas, i))) {
-      ERR_clear_error();
-      return ED_E_PARSE;
-    }
-  }
-  ERR_clear_error();
-  return s->store ? 0 : ED_E_NOMEM;
+  if (!s->store) return ED_E_NOMEM;
+  X509_STORE_set_get_issuer(s->store, issuer_from_store);
+  X509_STORE_set_lookup_certs(s->store, certs_named);
+  return 0;
 }
 
 /* ---- the SSL_CTX -------------------------------------------------------- */
@@ -527,9 +537,9 @@ static int copy_allow_sans(struct ed_tls_snapshot *s,
 static int load_trust(struct ed_tls_snapshot *s, const struct ed_tls_params *p,
                       STACK_OF(X509) * *out_cas, char *err, size_t err_len) {
   int rc = load_certs(out_cas, "CA", p->ca, err, err_len);
-  if (!rc && add_cas(s, *out_cas)) {
-    ed_tls_set_err(err, err_len, "cannot use CA file %s", p->ca);
-    rc = ED_E_PARSE;
+  if (!rc && new_store(s)) {
+    ed_tls_set_err(err, err_len, "out of memory for CA file %s", p->ca);
+    rc = ED_E_NOMEM;
   }
   if (!rc) rc = ed_tls_index_cas(s, *out_cas, err, err_len);
   if (!rc) rc = ed_tls_load_crls(s, p->crls, p->num_crls, p->ca, err, err_len);

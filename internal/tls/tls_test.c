@@ -210,7 +210,9 @@ static void test_crl_many_serials(void) {
 /* The CA index (tls_crl.c ed_tls_index_cas) of a bundle of many CAs,
  * some listed two or three times (a re-issue: the same name and key), the
  * copies far apart: one CA per name and key, found by its id, remembering
- * its certificates in bundle order, the first one its cert. */
+ * its certificates in bundle order, the first one its cert, each its own
+ * issuer (self-signed); the lookup by name the store's verification uses
+ * (ed_tls_certs_named) gives exactly a name's certificates, in that order. */
 static void test_index_many_cas(void) {
   enum { N = 400 };
   EVP_PKEY *key = tc_key();
@@ -265,8 +267,22 @@ static void test_index_many_cas(void) {
       CHECK(x != NULL);
       CHECK(x && ASN1_INTEGER_get(X509_get0_serialNumber(x)) ==
                      (serials[k] | 1)); /* tc_cert makes serials odd */
+      CHECK(c->certs[k].issuer == c && c->certs[k].self_signed);
     }
+    STACK_OF(X509) *named =
+        ed_tls_certs_named(&s, X509_get_subject_name(first[i]));
+    CHECK(named && sk_X509_num(named) == c->num_certs);
+    for (size_t k = 0; named && k < sk_X509_num(named) && k < c->num_certs; k++)
+      CHECK(sk_X509_value(named, k) == c->certs[k].x);
+    sk_X509_pop_free(named, X509_free);
   }
+  X509_NAME *nobody = X509_NAME_new();
+  X509_NAME_add_entry_by_txt(nobody, "CN", MBSTRING_ASC,
+                             (const uint8_t *)"index CA none", -1, -1, 0);
+  STACK_OF(X509) *none = ed_tls_certs_named(&s, nobody);
+  CHECK(none && sk_X509_num(none) == 0);
+  sk_X509_pop_free(none, X509_free);
+  X509_NAME_free(nobody);
   ed_tls_free_cas(&s);
   sk_X509_pop_free(bundle, X509_free);
   EVP_PKEY_free(key);
