@@ -131,19 +131,46 @@ static int issued(const struct ed_tls_ca *ca, X509 *x, int own) {
   return ok;
 }
 
-/* link_issuers sorts the CAs by name (s->cas_by_name: a bundle may hold
- * thousands) and sets every bundle certificate's issuer: its own CA when
- * it is self-signed, else the first CA of the bundle that issued it. */
-static void link_issuers(struct ed_tls_snapshot *s) {
+/* sort_by_name sorts the CAs by name (s->cas_by_name: a bundle may hold
+ * thousands) and refuses more than ED_TLS_MAX_KEYS_PER_NAME under one
+ * name: each certificate naming it without a key identifier, each CRL of
+ * it and each client certificate claiming it costs a signature check per
+ * key (a CA's key rollover needs two or three). */
+static int sort_by_name(struct ed_tls_snapshot *s, char *err, size_t err_len) {
   const struct ed_tls_ca **by_name =
       ed_calloc(s->num_cas ? s->num_cas : 1, sizeof(*by_name));
   for (size_t i = 0; i < s->num_cas; i++) by_name[i] = &s->cas[i];
   qsort(by_name, s->num_cas, sizeof(*by_name), cmp_subject);
   s->cas_by_name = by_name;
+  for (size_t i = 0, run = 1; i < s->num_cas; i++, run++) {
+    if (i && !named(by_name[i], X509_get_subject_name(by_name[i - 1]->cert)))
+      run = 1;
+    if (run > ED_TLS_MAX_KEYS_PER_NAME) {
+      ed_tls_set_err(err, err_len,
+                     "more than %d CA certificates named %s with different "
+                     "keys (a key rollover needs two or three)",
+                     ED_TLS_MAX_KEYS_PER_NAME, by_name[i]->subject);
+      return ED_E_PARSE;
+    }
+  }
+  return 0;
+}
+
+/* link_issuers sets every bundle certificate's issuer: its own CA when it
+ * is self-signed, else the first CA of the bundle that issued it. Copies
+ * of one certificate (the same CA, the same bytes) share the answer. */
+static void link_issuers(struct ed_tls_snapshot *s) {
+  const struct ed_tls_ca **by_name = s->cas_by_name;
   for (size_t i = 0; i < s->num_cas; i++) {
     struct ed_tls_ca *own = &s->cas[i];
     for (size_t j = 0; j < own->num_certs; j++) {
       struct ed_tls_ca_cert *cc = &own->certs[j];
+      const struct ed_tls_ca_cert *same = ed_tls_ca_cert_of(own, cc->der);
+      if (same != cc) {
+        cc->issuer = same->issuer;
+        cc->self_signed = same->self_signed;
+        continue;
+      }
       const X509_NAME *name = X509_get_issuer_name(cc->x);
       if (issued(own, cc->x, 1)) {
         cc->issuer = own;
@@ -205,6 +232,8 @@ int ed_tls_index_cas(struct ed_tls_snapshot *s, STACK_OF(X509) * cas, char *err,
     ca->certs[ca->num_certs++] = cc;
   }
   free(e);
+  int rc = sort_by_name(s, err, err_len);
+  if (rc) return rc;
   link_issuers(s);
   s->ca_starts = ed_calloc(n ? n : 1, sizeof(*s->ca_starts));
   for (size_t i = 0; i < s->num_cas; i++)
@@ -345,18 +374,18 @@ static const char *unsupported(const X509_CRL *crl) {
   return NULL;
 }
 
-/* signer returns the CA of |s| that issued |crl|: same name, and its key
- * verifies the CRL's signature. */
+/* signer returns the CA of |s| that issued |crl|: same name (found by
+ * name: at most ED_TLS_MAX_KEYS_PER_NAME of them), and its key verifies
+ * the CRL's signature. */
 static struct ed_tls_ca *signer(struct ed_tls_snapshot *s, X509_CRL *crl) {
-  for (size_t i = 0; i < s->num_cas; i++) {
-    X509 *x = s->cas[i].cert;
-    if (X509_NAME_cmp(X509_get_subject_name(x), X509_CRL_get_issuer(crl)))
-      continue;
-    EVP_PKEY *pk = X509_get_pubkey(x);
+  const X509_NAME *name = X509_CRL_get_issuer(crl);
+  for (size_t i = first_named(s, name);
+       i < s->num_cas && named(s->cas_by_name[i], name); i++) {
+    EVP_PKEY *pk = X509_get_pubkey(s->cas_by_name[i]->cert);
     int ok = pk && X509_CRL_verify(crl, pk) == 1;
     EVP_PKEY_free(pk);
     ERR_clear_error();
-    if (ok) return &s->cas[i];
+    if (ok) return (struct ed_tls_ca *)s->cas_by_name[i];
   }
   return NULL;
 }
@@ -503,10 +532,36 @@ static int attach_crl(struct ed_tls_snapshot *s, struct crl_in *in,
   return rc;
 }
 
+/* The CRLs read so far (SHA-256 of each DER): a copy of one is skipped
+ * before its signature is checked again (the same CRL twice decides as
+ * once; a file of one CRL repeated up to MAX_CRL_FILE was a minute of
+ * signature checks and of rebuilding its revoked list). */
+struct crls_seen {
+  uint8_t (*md)[32];
+  size_t n, cap;
+};
+
+static int seen_before(struct crls_seen *seen, X509_CRL *crl) {
+  uint8_t md[32];
+  unsigned md_len = 0;
+  if (!X509_CRL_digest(crl, EVP_sha256(), md, &md_len) || md_len != 32) {
+    ERR_clear_error();
+    return 0; /* checked as usual */
+  }
+  for (size_t i = 0; i < seen->n; i++)
+    if (!memcmp(seen->md[i], md, 32)) return 1;
+  if (seen->n == seen->cap) {
+    seen->cap = seen->cap ? 2 * seen->cap : 16;
+    seen->md = ed_realloc(seen->md, seen->cap * sizeof(*seen->md));
+  }
+  memcpy(seen->md[seen->n++], md, 32);
+  return 0;
+}
+
 /* load_file attaches every CRL of |file|. */
 static int load_file(struct ed_tls_snapshot *s, const char *file,
-                     const char *ca_file, int64_t now, char *err,
-                     size_t err_len) {
+                     const char *ca_file, int64_t now, struct crls_seen *seen,
+                     char *err, size_t err_len) {
   uint8_t *data = NULL;
   size_t len = 0, nth = 0;
   int rc = ed_read_file(&data, &len, file, MAX_CRL_FILE);
@@ -520,7 +575,8 @@ static int load_file(struct ed_tls_snapshot *s, const char *file,
   ERR_clear_error();
   while (!rc && (crl = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL))) {
     struct crl_in in = {.crl = crl, .file = file, .nth = ++nth};
-    rc = attach_crl(s, &in, ca_file, now, err, err_len);
+    if (!seen_before(seen, crl))
+      rc = attach_crl(s, &in, ca_file, now, err, err_len);
     free(in.number.bytes);
     X509_CRL_free(crl);
   }
@@ -560,10 +616,15 @@ int ed_tls_load_crls(struct ed_tls_snapshot *s, const char *const *files,
                      size_t err_len) {
   if (num_files == 0) return 0;
   int64_t now = (int64_t)time(NULL);
+  struct crls_seen seen = {0};
   for (size_t i = 0; i < num_files; i++) {
-    int rc = load_file(s, files[i], ca_file, now, err, err_len);
-    if (rc) return rc;
+    int rc = load_file(s, files[i], ca_file, now, &seen, err, err_len);
+    if (rc) {
+      free(seen.md);
+      return rc;
+    }
   }
+  free(seen.md);
   for (size_t i = 0; i < s->num_cas; i++) {
     if (s->cas[i].has_crl) continue;
     ed_tls_set_err(err, err_len,

@@ -16,6 +16,9 @@
  * by its SubjectPublicKeyInfo DER. A CA re-issued with the same name and
  * key (new validity) keeps its id; a new key or a new name is another CA. */
 #define ED_TLS_CA_ID_LEN 32
+/* At most this many CAs of the bundle share a subject name (with
+ * different keys): tls_crl.c sort_by_name. */
+#define ED_TLS_MAX_KEYS_PER_NAME 8
 int ed_tls_ca_id(uint8_t out[ED_TLS_CA_ID_LEN], X509 *x);
 /* ed_tls_cert_hash writes the SHA-256 of |x|'s DER; ed_tls_ext_hash that
  * of its extensions (the DER of the list; an empty list when it has

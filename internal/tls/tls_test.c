@@ -288,6 +288,36 @@ static void test_index_many_cas(void) {
   EVP_PKEY_free(key);
 }
 
+/* At most ED_TLS_MAX_KEYS_PER_NAME CAs of one name with different keys:
+ * each costs a signature check per certificate, CRL or client claiming
+ * that name without a key identifier, so a bundle of hundreds was a
+ * reload of minutes. One more is refused, naming the name. */
+static void test_index_keys_per_name(void) {
+  for (int n = ED_TLS_MAX_KEYS_PER_NAME; n <= ED_TLS_MAX_KEYS_PER_NAME + 1;
+       n++) {
+    STACK_OF(X509) *bundle = sk_X509_new_null();
+    for (int i = 0; i < n; i++) {
+      EVP_PKEY *k = tc_key();
+      struct tc_opts o = {.cn = "rolled over"};
+      sk_X509_push(bundle, tc_cert(k, &o));
+      EVP_PKEY_free(k);
+    }
+    struct ed_tls_snapshot s;
+    memset(&s, 0, sizeof(s));
+    char err[256] = "";
+    int rc = ed_tls_index_cas(&s, bundle, err, sizeof(err));
+    if (n <= ED_TLS_MAX_KEYS_PER_NAME) {
+      CHECK_EQ(rc, 0);
+      CHECK_EQ(s.num_cas, (size_t)n);
+    } else {
+      CHECK_EQ(rc, ED_E_PARSE);
+      CHECK(strstr(err, "CN=rolled over") != NULL);
+    }
+    ed_tls_free_cas(&s);
+    sk_X509_pop_free(bundle, X509_free);
+  }
+}
+
 static void test_snapshot_failures(void) {
   struct ed_tls_params p = base_params();
   p.cert = tc_path("missing.pem");
@@ -1296,6 +1326,7 @@ int main(void) {
   RUN(test_snapshot_failures);
   RUN(test_crl_many_serials);
   RUN(test_index_many_cas);
+  RUN(test_index_keys_per_name);
   RUN(test_group_readable_key);
   RUN(test_handshake_and_echo);
   RUN(test_one_byte_transport);
