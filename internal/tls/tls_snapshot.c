@@ -280,16 +280,6 @@ X509_STORE_CTX *ed_tls_verify_ctx(struct ed_tls_snapshot *s, X509 *leaf,
   return NULL;
 }
 
-/* issuer_from_store is the store's issuer lookup. Among the bundle's
- * certificates that could have issued |x| (a CA and its re-issue share
- * name and key) it takes the one valid now and not revoked on its own
- * issuer's CRL, then one valid now, then the one valid longest (a
- * renewal's): ed_tls_ca_pick's order, which the re-check follows.
- * BoringSSL's own lookup takes the first in its index, whose order within
- * one name is not the bundle's: an expired original could refuse the
- * clients its renewal vouches for, new chains could keep going through a
- * certificate that is about to leave the bundle, and a revoked renewal
- * would refuse every client its valid original still vouches for. */
 /* signed_by: |cand|'s key signed |x|. The key identifiers tell when |x|
  * names one and |cand| has one (X509_check_issued compared them);
  * otherwise only the signature can: a CA's key rollover under its name
@@ -316,6 +306,16 @@ static STACK_OF(X509) * certs_named(X509_STORE_CTX *ctx, X509_NAME *name) {
   return ed_tls_certs_named(snapshot_of(ctx), name);
 }
 
+/* issuer_from_store is the store's issuer lookup. Among the bundle's
+ * certificates that could have issued |x| (a CA and its re-issue share
+ * name and key) it takes the one valid now and not revoked on its own
+ * issuer's CRL, then one valid now, then the one valid longest (a
+ * renewal's): ed_tls_ca_pick's order, which the re-check follows.
+ * BoringSSL's own lookup takes the first in its index, whose order within
+ * one name is not the bundle's: an expired original could refuse the
+ * clients its renewal vouches for, new chains could keep going through a
+ * certificate that is about to leave the bundle, and a revoked renewal
+ * would refuse every client its valid original still vouches for. */
 static int issuer_from_store(X509 **out, X509_STORE_CTX *ctx, X509 *x) {
   const struct ed_tls_snapshot *s = snapshot_of(ctx);
   STACK_OF(X509) *cands = ed_tls_certs_named(s, X509_get_issuer_name(x));
