@@ -95,12 +95,20 @@ static size_t first_named(const struct ed_tls_snapshot *s,
   return lo;
 }
 
+size_t ed_tls_cas_named(const struct ed_tls_snapshot *s, const X509_NAME *name,
+                        size_t *first) {
+  *first = 0;
+  if (!s || !s->cas_by_name) return 0;
+  size_t end = *first = first_named(s, name);
+  while (end < s->num_cas && named(s->cas_by_name[end], name)) end++;
+  return end;
+}
+
 STACK_OF(X509) *
     ed_tls_certs_named(const struct ed_tls_snapshot *s, const X509_NAME *name) {
   STACK_OF(X509) *sk = sk_X509_new_null();
-  if (!sk || !s || !s->cas_by_name) return sk;
-  for (size_t i = first_named(s, name);
-       i < s->num_cas && named(s->cas_by_name[i], name); i++) {
+  size_t first, end = ed_tls_cas_named(s, name, &first);
+  for (size_t i = first; sk && i < end; i++) {
     const struct ed_tls_ca *ca = s->cas_by_name[i];
     for (size_t j = 0; j < ca->num_certs; j++) {
       if (!sk_X509_push(sk, ca->certs[j].x)) {
@@ -177,8 +185,8 @@ static void link_issuers(struct ed_tls_snapshot *s) {
         cc->self_signed = X509_check_issued(cc->x, cc->x) == X509_V_OK;
         continue;
       }
-      for (size_t k = first_named(s, name);
-           k < s->num_cas && !cc->issuer && named(by_name[k], name); k++) {
+      size_t k, end = ed_tls_cas_named(s, name, &k);
+      for (; k < end && !cc->issuer; k++) {
         if (by_name[k] != own && issued(by_name[k], cc->x, 0))
           cc->issuer = by_name[k];
       }
@@ -290,19 +298,6 @@ const struct ed_tls_ca_cert *ed_tls_ca_pick(const struct ed_tls_ca *ca,
   return best;
 }
 
-const struct ed_tls_ca_cert *ed_tls_find_ca_cert(
-    const struct ed_tls_snapshot *s, X509 *x) {
-  uint8_t id[ED_TLS_CA_ID_LEN], der[32];
-  if (!s || !ed_tls_ca_id(id, x)) return NULL;
-  const struct ed_tls_ca *ca = ed_tls_find_ca(s, id);
-  for (size_t i = 0; ca && i < ca->num_certs; i++)
-    if (ca->certs[i].x == x) return &ca->certs[i];
-  if (!ca || !ed_tls_cert_hash(der, x)) return NULL;
-  for (size_t i = 0; i < ca->num_certs; i++)
-    if (!memcmp(ca->certs[i].der, der, 32)) return &ca->certs[i];
-  return NULL;
-}
-
 const struct ed_tls_ca *ed_tls_find_ca(const struct ed_tls_snapshot *s,
                                        const uint8_t id[ED_TLS_CA_ID_LEN]) {
   struct ed_tls_ca key;
@@ -378,9 +373,8 @@ static const char *unsupported(const X509_CRL *crl) {
  * name: at most ED_TLS_MAX_KEYS_PER_NAME of them), and its key verifies
  * the CRL's signature. */
 static struct ed_tls_ca *signer(struct ed_tls_snapshot *s, X509_CRL *crl) {
-  const X509_NAME *name = X509_CRL_get_issuer(crl);
-  for (size_t i = first_named(s, name);
-       i < s->num_cas && named(s->cas_by_name[i], name); i++) {
+  size_t i, end = ed_tls_cas_named(s, X509_CRL_get_issuer(crl), &i);
+  for (; i < end; i++) {
     EVP_PKEY *pk = X509_get_pubkey(s->cas_by_name[i]->cert);
     int ok = pk && X509_CRL_verify(crl, pk) == 1;
     EVP_PKEY_free(pk);

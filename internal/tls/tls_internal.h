@@ -224,9 +224,10 @@ X509_STORE_CTX *ed_tls_verify_ctx(struct ed_tls_snapshot *s, X509 *leaf,
  * reference each, in bundle order per CA; NULL when out of memory. */
 STACK_OF(X509) *
     ed_tls_certs_named(const struct ed_tls_snapshot *s, const X509_NAME *name);
-/* ed_tls_find_ca_cert: |x|'s entry in |s|'s index, or NULL (|s| NULL). */
-const struct ed_tls_ca_cert *ed_tls_find_ca_cert(
-    const struct ed_tls_snapshot *s, X509 *x);
+/* ed_tls_cas_named: the CAs named |name| are s->cas_by_name[*first] up to
+ * the index returned (none when |s| is NULL). */
+size_t ed_tls_cas_named(const struct ed_tls_snapshot *s, const X509_NAME *name,
+                        size_t *first);
 
 struct ed_tls_snapshot {
   _Atomic long refs;

@@ -318,43 +318,37 @@ static STACK_OF(X509) * certs_named(X509_STORE_CTX *ctx, X509_NAME *name) {
  * would refuse every client its valid original still vouches for. */
 static int issuer_from_store(X509 **out, X509_STORE_CTX *ctx, X509 *x) {
   const struct ed_tls_snapshot *s = snapshot_of(ctx);
-  STACK_OF(X509) *cands = ed_tls_certs_named(s, X509_get_issuer_name(x));
-  int64_t now = (int64_t)time(NULL), best_na = 0;
-  X509 *best = NULL;
-  int best_tier = -1;
-  /* A self-signed |x| (a chain of one) is its own issuer when the store
+  int64_t now = (int64_t)time(NULL);
+  /* A self-signed |x| (a chain of one) is its own issuer when the bundle
    * holds it: BoringSSL wants that very certificate back. */
-  for (size_t i = 0;
-       X509_check_issued(x, x) == X509_V_OK && i < sk_X509_num(cands); i++) {
-    if (!X509_cmp(sk_X509_value(cands, i), x)) {
-      best = sk_X509_value(cands, i);
-      best_tier = 3;
+  int self_signed = X509_check_issued(x, x) == X509_V_OK;
+  const struct ed_tls_ca_cert *best = NULL;
+  int best_tier = -1;
+  size_t first, end = ed_tls_cas_named(s, X509_get_issuer_name(x), &first);
+  for (size_t i = first; i < end; i++) {
+    const struct ed_tls_ca *ca = s->cas_by_name[i];
+    for (size_t j = 0; j < ca->num_certs; j++) {
+      const struct ed_tls_ca_cert *cc = &ca->certs[j];
+      int tier;
+      if (self_signed && !X509_cmp(cc->x, x))
+        tier = 3;
+      else if (X509_check_issued(cc->x, x) == X509_V_OK && signed_by(cc->x, x))
+        tier = ed_tls_cert_tier(cc, now);
+      else
+        continue;
+      /* Equals: the first in the bundle, as ed_tls_ca_pick. */
+      if (tier > best_tier ||
+          (tier == best_tier &&
+           (cc->not_after > best->not_after ||
+            (cc->not_after == best->not_after && cc->nth < best->nth)))) {
+        best = cc;
+        best_tier = tier;
+      }
     }
   }
-  const struct ed_tls_ca_cert *best_cc = NULL;
-  for (size_t i = 0; best_tier < 3 && i < sk_X509_num(cands); i++) {
-    X509 *cand = sk_X509_value(cands, i);
-    if (X509_check_issued(cand, x) != X509_V_OK || !signed_by(cand, x))
-      continue;
-    const struct ed_tls_ca_cert *cc = ed_tls_find_ca_cert(s, cand);
-    int64_t na = ed_tls_asn1_time(X509_get0_notAfter(cand));
-    int tier =
-        cc ? ed_tls_cert_tier(cc, now)
-        : ed_tls_valid_at(ed_tls_asn1_time(X509_get0_notBefore(cand)), na, now)
-            ? 2
-            : 0;
-    /* Equals: the first in the bundle, as ed_tls_ca_pick (the store's
-     * own order is a sort's, by name). */
-    int earlier = cc && best_cc && cc->nth < best_cc->nth;
-    if (tier > best_tier ||
-        (tier == best_tier && (na > best_na || (na == best_na && earlier)))) {
-      best = cand, best_tier = tier, best_na = na, best_cc = cc;
-    }
-  }
-  if (best) X509_up_ref(best);
-  sk_X509_pop_free(cands, X509_free);
   ERR_clear_error();
-  *out = best;
+  *out = best ? best->x : NULL;
+  if (*out) X509_up_ref(*out);
   return best != NULL;
 }
 

@@ -358,12 +358,12 @@ enum path {
    * stands, the bundle holding none the lookup would take instead. */
   PATH_HOLDS = 1,
   /* Every certificate the lookup could take valid now is revoked. */
-  PATH_REVOKED = 4,
+  PATH_REVOKED = 2,
   /* It would take another certificate: other extensions (a re-issue may
    * add name constraints, a path length or an EKU the chain fails, which
    * the identity's serials and ids cannot show), another issuer above, or
    * none valid now. Only a full handshake can tell. */
-  PATH_CHANGED = 8,
+  PATH_CHANGED = 4,
 };
 
 static enum path link_path(const struct ed_tls_snapshot *s,
@@ -383,8 +383,8 @@ static enum path link_path(const struct ed_tls_snapshot *s,
    * Below it, where the chain went through the client's own copy, it may
    * again; where it went through the bundle's, now gone, nothing says the
    * client has a copy, or one that would do. */
-  if (!cc && last) return PATH_CHANGED;
-  if (!cc) return l->flags & ED_TLS_LINK_SENT ? PATH_HOLDS : PATH_CHANGED;
+  if (!cc)
+    return !last && (l->flags & ED_TLS_LINK_SENT) ? PATH_HOLDS : PATH_CHANGED;
   /* A root is its own issuer; BoringSSL ends a chain at a self-signed one.
    * Once a chain goes through the bundle it stays there: the CA above
    * must be the bundle's too (NULL: the client sent it, or it is gone). */
