@@ -319,10 +319,8 @@ int h_session(struct harness *h, uint16_t port, struct ed_session_info *out) {
 
 void h_one_outcome(struct harness *h, struct cli *c, const char *msg,
                    const char *reason, const char *detail) {
-  static const char hs_failed[] = "handshake failed",
-                    closed[] = "session closed";
   char v[256];
-  const char *other = strcmp(msg, hs_failed) == 0 ? closed : hs_failed;
+  const char *other = strcmp(msg, HS_FAILED) == 0 ? CLOSED : HS_FAILED;
   H_FATAL(CHECK_EQ(h_log_count(h, msg, c->port), 1));
   H_FATAL(CHECK_EQ(h_log_count(h, other, c->port), 0));
   H_FATAL(
@@ -595,13 +593,115 @@ void cli_rst(struct cli *c) {
 
 void establish(struct harness *h, struct cli *c) {
   cli_open(h, c, CLI_ALICE);
-  H_FATAL(CHECK_EQ(cli_hs(h, c), 0)); /* ClientHello */
-  h_pump(h);
-  H_FATAL(CHECK_EQ(h_pool_run(h, 1), 1));
+  H_FATAL(first_step(h, c)); /* ClientHello */
   /* The server's flight in, our last one out. */
-  H_FATAL(CHECK_EQ(cli_hs(h, c), 1));
-  h_pump(h);
-  H_FATAL(CHECK_EQ(h_pool_run(h, 1), 1));
+  H_FATAL(last_step(h, c));
   H_FATAL(CHECK_EQ(h_state(h, c->port), ED_SESSION_ESTABLISHED));
   cli_read(c); /* tickets */
+}
+
+/* ---- steps and queries the tests share ---------------------------------- */
+
+void send_hello(struct harness *h, struct cli *c) {
+  CHECK_EQ(cli_hs(h, c), 0);
+  h_pump(h);
+}
+
+void first_step(struct harness *h, struct cli *c) {
+  send_hello(h, c);
+  CHECK_EQ(h_pool_run(h, 1), 1);
+}
+
+void last_flight(struct harness *h, struct cli *c, const char *extra) {
+  struct ed_buf out;
+  ed_buf_init(&out, 1 << 20);
+  CHECK_EQ(cli_hs_bytes(c, &out), 1);
+  if (extra) cli_seal(c, &out, extra, strlen(extra));
+  cli_send(h, c, out.data, out.len);
+  ed_buf_cleanup(&out);
+  h_pump(h);
+}
+
+void last_step(struct harness *h, struct cli *c) {
+  last_flight(h, c, NULL);
+  CHECK_EQ(h_pool_run(h, 1), 1);
+}
+
+void cli_open_resuming(struct harness *h, struct cli *c) {
+  SSL_SESSION *sess = cli_ticket();
+  CHECK(sess != NULL);
+  cli_open(h, c, CLI_ALICE);
+  ed_tls_conn_free(c->tls);
+  c->tls = ed_tls_conn_new_client(cli_ctx(CLI_ALICE), "localhost", sess);
+  SSL_SESSION_free(sess); /* the client's engine holds it */
+}
+
+void cli_close(struct cli *c) {
+  close(c->fd);
+  c->fd = -1;
+}
+
+int echoes(struct harness *h, struct cli *c, const char *text) {
+  size_t len = strlen(text);
+  cli_write(h, c, text, len);
+  h_pump(h);
+  cli_read(c);
+  return c->plain.len == len && memcmp(c->plain.data, text, len) == 0;
+}
+
+void cli_read_until(struct harness *h, struct cli *c, size_t len) {
+  for (int i = 0; i < 2000 && c->plain.len < len; i++) {
+    h_pump(h);
+    cli_read(c);
+  }
+}
+
+void h_pump_until_freed(struct harness *h) {
+  for (int i = 0; i < 100 && h_num_conns(h) > 0; i++) h_pump(h);
+  CHECK_EQ(h_num_conns(h), 0);
+}
+
+uint64_t h_hs_errors(struct harness *h, enum ed_hs_reason r) {
+  struct ed_stats_snapshot st;
+  h_stats(h, &st);
+  return st.hs_errors[r];
+}
+
+const char *h_field(struct harness *h, const char *msg, struct cli *c,
+                    const char *key) {
+  static char v[256];
+  return h_log_field(h, msg, c->port, key, v, sizeof(v));
+}
+
+size_t proxy_v2(uint8_t *out) {
+  static const uint8_t sig[] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
+                                0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
+  size_t n = 0;
+  memcpy(out, sig, sizeof(sig));
+  n += sizeof(sig);
+  out[n++] = 0x21; /* v2, PROXY */
+  out[n++] = 0x11; /* TCP over IPv4 */
+  out[n++] = 0;
+  out[n++] = 12;
+  const uint8_t addrs[12] = {
+      203, 0, 113,  7,    10,   0,
+      0,   1, 0x10, 0x92, 0x1C, 0xBB}; /* 203.0.113.7:4242 -> 10.0.0.1:7355 */
+  memcpy(out + n, addrs, sizeof(addrs));
+  return n + sizeof(addrs);
+}
+
+void proxy_open(struct harness *h, struct cli *c) {
+  h_init(h);
+  h->cfg.proxy_protocol = 1;
+  h_start(h);
+  cli_open(h, c, CLI_ALICE);
+}
+
+size_t proxy_hello(struct cli *c, struct ed_buf *out) {
+  uint8_t hdr[64];
+  size_t len = proxy_v2(hdr);
+  ed_buf_init(out, 1 << 16);
+  ed_buf_append(out, hdr, len);
+  CHECK_EQ(cli_hs_bytes(c, out), 0);
+  return len;
 }

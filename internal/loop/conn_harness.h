@@ -12,7 +12,9 @@
  * copies it back to stderr.
  *
  * Everything here aborts the test (CHECK + early return is not worth it
- * in a harness): a broken harness must not pass. */
+ * in a harness): a broken harness must not pass. Except the steps and
+ * queries the tests share (the end of this file): a check in them is the
+ * test's own, reported as if written in the test, which goes on. */
 #ifndef ED_LOOP_CONN_HARNESS_H
 #define ED_LOOP_CONN_HARNESS_H
 
@@ -150,5 +152,56 @@ void cli_rst(struct cli *c);
 /* establish opens a client and runs a full handshake to ESTABLISHED:
  * ClientHello, the pool step, the client's last flight, the pool step. */
 void establish(struct harness *h, struct cli *c);
+
+/* ---- steps and queries the tests share (a failed check goes on) -------- */
+
+/* The msg= of a connection's outcome lines, and of a refusal at accept. */
+#define HS_FAILED "handshake failed"
+#define CLOSED "session closed"
+#define REFUSED "connection refused"
+
+/* send_hello: the client's ClientHello, sent; the loop pumped. Each of
+ * these checks what the client's engine returned and that a step ran. */
+void send_hello(struct harness *h, struct cli *c);
+/* first_step: send_hello and the pool step that answers it. */
+void first_step(struct harness *h, struct cli *c);
+/* last_flight: the client's last flight, sent with |extra| sealed right
+ * behind it (unless NULL); the loop pumped. */
+void last_flight(struct harness *h, struct cli *c, const char *extra);
+/* last_step: last_flight with nothing behind it, and the pool step that
+ * verifies it. */
+void last_step(struct harness *h, struct cli *c);
+/* cli_open_resuming opens |c| (alice) offering the newest session ticket
+ * a client received (one must have). */
+void cli_open_resuming(struct harness *h, struct cli *c);
+/* cli_close closes |c|'s socket: a FIN (when nothing arrived unread),
+ * and nothing read after it. */
+void cli_close(struct cli *c);
+
+/* echoes writes |text|, pumps, reads, and says whether all |c| got back
+ * so far is exactly |text|. */
+int echoes(struct harness *h, struct cli *c, const char *text);
+/* cli_read_until pumps and reads until |c| got |len| plaintext bytes (a
+ * bounded number of turns: the test checks what came). */
+void cli_read_until(struct harness *h, struct cli *c, size_t len);
+/* h_pump_until_freed pumps until the loop freed every connection
+ * (checked). */
+void h_pump_until_freed(struct harness *h);
+/* h_hs_errors: the loop's count of handshake errors with reason |r|. */
+uint64_t h_hs_errors(struct harness *h, enum ed_hs_reason r);
+/* h_field: key=|key| of |c|'s first |msg| line, as h_log_field, in a
+ * buffer the next call reuses. */
+const char *h_field(struct harness *h, const char *msg, struct cli *c,
+                    const char *key);
+
+/* proxy_v2 writes a PROXY v2 header (TCP over IPv4, 203.0.113.7:4242 ->
+ * 10.0.0.1:7355) to |out| and returns its length (28). */
+size_t proxy_v2(uint8_t *out);
+/* proxy_open starts |h| with --proxy-protocol and opens alice |c|. */
+void proxy_open(struct harness *h, struct cli *c);
+/* proxy_hello puts that header and |c|'s ClientHello right behind it in
+ * |out| (made here, the caller cleans it up; not sent); returns the
+ * header's length. */
+size_t proxy_hello(struct cli *c, struct ed_buf *out);
 
 #endif /* ED_LOOP_CONN_HARNESS_H */

@@ -12,25 +12,10 @@
 #include "internal/loop/conn_harness.h"
 #include "internal/testing/testing.h"
 
-#define HS_FAILED "handshake failed"
-#define CLOSED "session closed"
-
-static uint64_t hs_errors(struct harness *h, enum ed_hs_reason r) {
-  struct ed_stats_snapshot st;
-  h_stats(h, &st);
-  return st.hs_errors[r];
-}
-
 static uint64_t all_hs_errors(struct harness *h) {
   uint64_t n = 0;
-  for (int r = 0; r < ED_HS_REASON_COUNT; r++) n += hs_errors(h, r);
+  for (int r = 0; r < ED_HS_REASON_COUNT; r++) n += h_hs_errors(h, r);
   return n;
-}
-
-/* pump_until_freed pumps until the loop freed every connection. */
-static void pump_until_freed(struct harness *h) {
-  for (int i = 0; i < 100 && h_num_conns(h) > 0; i++) h_pump(h);
-  CHECK_EQ(h_num_conns(h), 0);
 }
 
 /* run_step runs the oldest pooled step as a pool thread would and says
@@ -105,10 +90,7 @@ static int stream_push(struct harness *h, struct cli *c, struct stream *st) {
  * byte came back; checks them. */
 static void stream_finish(struct harness *h, struct cli *c, struct stream *st) {
   cli_send(h, c, st->wire.data + st->off, st->wire.len - st->off);
-  for (int i = 0; i < 2000 && c->plain.len < st->total; i++) {
-    h_pump(h);
-    cli_read(c);
-  }
+  cli_read_until(h, c, st->total);
   CHECK_EQ(c->plain.len, st->total);
   CHECK(c->plain.len == st->total &&
         memcmp(c->plain.data, st->data, st->total) == 0);
@@ -117,6 +99,31 @@ static void stream_finish(struct harness *h, struct cli *c, struct stream *st) {
 static void stream_free(struct stream *st) {
   ed_buf_cleanup(&st->wire);
   free(st->data);
+}
+
+/* small_queue_stream starts |h| (made by h_init) with a 16 KiB
+ * max-buffer, establishes |c| and seals a stream of |total| bytes for it. */
+static void small_queue_stream(struct harness *h, struct cli *c,
+                               struct stream *st, size_t total, unsigned seed) {
+  h->cfg.max_buffer = 16384;
+  h_start(h);
+  establish(h, c);
+  stream_init(st, c, total, seed);
+}
+
+/* seal_close_notify appends the client's close_notify to |out| (not
+ * sent). */
+static void seal_close_notify(struct cli *c, struct ed_buf *out) {
+  struct ed_tls_io io = {NULL, 0, 0, out};
+  CHECK_EQ(ed_tls_conn_shutdown(c->tls, &io), 0);
+}
+
+/* read_to_eof reads (and pumps) until the server's FIN (bounded). */
+static void read_to_eof(struct harness *h, struct cli *c) {
+  for (int i = 0; i < 4000 && !c->eof; i++) {
+    cli_read(c);
+    h_pump(h);
+  }
 }
 
 /* ---- the happy path ----------------------------------------------------- */
@@ -158,8 +165,7 @@ static void test_states_echo_and_client_close(void) {
   struct ed_buf out;
   ed_buf_init(&out, 1 << 16);
   cli_seal(&c, &out, "bye", 3);
-  struct ed_tls_io io = {NULL, 0, 0, &out};
-  CHECK_EQ(ed_tls_conn_shutdown(c.tls, &io), 0);
+  seal_close_notify(&c, &out);
   cli_send(&h, &c, out.data, out.len);
   ed_buf_cleanup(&out);
   h_pump(&h);
@@ -171,9 +177,8 @@ static void test_states_echo_and_client_close(void) {
   cli_recv(&c);
   CHECK(c.eof && !c.reset);
   h_one_outcome(&h, &c, CLOSED, "client_close", NULL);
-  char v[64];
-  CHECK_STR(h_log_field(&h, CLOSED, c.port, "bytes_in", v, sizeof(v)), "8");
-  CHECK_STR(h_log_field(&h, CLOSED, c.port, "cn", v, sizeof(v)), "alice");
+  CHECK_STR(h_field(&h, CLOSED, &c, "bytes_in"), "8");
+  CHECK_STR(h_field(&h, CLOSED, &c, "cn"), "alice");
   h_stats(&h, &st);
   CHECK_EQ(st.closed, 1);
   CHECK_EQ(st.active_established, 0);
@@ -197,8 +202,7 @@ static void test_bytes_after_close_notify(void) {
   struct ed_buf out;
   ed_buf_init(&out, 1 << 18);
   cli_seal(&c, &out, "bye", 3);
-  struct ed_tls_io io = {NULL, 0, 0, &out};
-  CHECK_EQ(ed_tls_conn_shutdown(c.tls, &io), 0);
+  seal_close_notify(&c, &out);
   static uint8_t junk[96 * 1024]; /* more than ED_LOOP_RBUF */
   memset(junk, 'x', sizeof(junk));
   CHECK_EQ(ed_buf_append(&out, junk, sizeof(junk)), 0);
@@ -273,10 +277,7 @@ static void test_echo_record_boundaries(void) {
   cli_seal(&c, &w, want + n, 20000); /* a full record, then the rest */
   n += 20000;
   cli_send(&h, &c, w.data, w.len);
-  for (int i = 0; i < 200 && c.plain.len < n; i++) {
-    h_pump(&h);
-    cli_read(&c);
-  }
+  cli_read_until(&h, &c, n);
   CHECK_EQ(c.plain.len, n);
   CHECK(c.plain.len == n && memcmp(c.plain.data, want, n) == 0);
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
@@ -306,9 +307,7 @@ static void test_deferred_accept_reads_hello(void) {
   CHECK_STR(info.peer, want);
   ed_session_info_cleanup(&info);
   CHECK_EQ(h_pool_run(&h, 1), 1);
-  CHECK_EQ(cli_hs(&h, &c), 1);
-  h_pump(&h);
-  CHECK_EQ(h_pool_run(&h, 1), 1);
+  last_step(&h, &c);
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
   cli_write(&h, &c, "hello", 5);
   h_pump(&h);
@@ -327,16 +326,8 @@ static void test_deferred_accept_reads_hello(void) {
 static void last_flight_pooled(struct harness *h, struct cli *c,
                                const char *extra) {
   cli_open(h, c, CLI_ALICE);
-  CHECK_EQ(cli_hs(h, c), 0);
-  h_pump(h);
-  CHECK_EQ(h_pool_run(h, 1), 1);
-  struct ed_buf out;
-  ed_buf_init(&out, 1 << 20);
-  CHECK_EQ(cli_hs_bytes(c, &out), 1);
-  if (extra) cli_seal(c, &out, extra, strlen(extra));
-  cli_send(h, c, out.data, out.len);
-  ed_buf_cleanup(&out);
-  h_pump(h);
+  first_step(h, c);
+  last_flight(h, c, extra);
   CHECK_EQ(h->pool.queued, 1);
 }
 
@@ -397,7 +388,7 @@ static void test_fin_after_last_flight_in_pool(void) {
   cli_fin(&c);
   h_pump(&h);
   CHECK_EQ(h_pool_run(&h, 1), 1);
-  pump_until_freed(&h);
+  h_pump_until_freed(&h);
   cli_read(&c);
   CHECK(c.notified);
   h_one_outcome(&h, &c, CLOSED, "eof", NULL);
@@ -416,7 +407,7 @@ static void test_rst_after_last_flight_in_pool(void) {
   h_pump(&h);
   CHECK_EQ(h_num_conns(&h), 1); /* the pool holds it */
   CHECK_EQ(h_pool_run(&h, 1), 1);
-  pump_until_freed(&h);
+  h_pump_until_freed(&h);
   h_one_outcome(&h, &c, CLOSED, "reset", NULL);
   cli_free(&c);
   h_finish(&h);
@@ -440,14 +431,13 @@ static void ends_truncated(struct harness *h, struct cli *c, int rst,
     cli_recv(c);
     CHECK(c->eof);
     if (silent) CHECK_EQ(c->in.len, 0);
-    close(c->fd);
-    c->fd = -1;
+    cli_close(c);
   }
-  pump_until_freed(h);
+  h_pump_until_freed(h);
   h_one_outcome(h, c, HS_FAILED, "protocol",
                 rst ? "connection reset during the handshake"
                     : "connection closed during the handshake");
-  CHECK_EQ(hs_errors(h, ED_HS_PROTOCOL), 1);
+  CHECK_EQ(h_hs_errors(h, ED_HS_PROTOCOL), 1);
   cli_free(c);
   h_finish(h);
 }
@@ -463,9 +453,7 @@ static void test_fin_rst_mid_handshake_in_pool(void) {
     h_init(&h);
     h_start(&h);
     cli_open(&h, &c, CLI_ALICE);
-    CHECK_EQ(cli_hs(&h, &c), 0);
-    h_pump(&h);
-    CHECK_EQ(h_pool_run(&h, 1), 1);
+    first_step(&h, &c);
     struct ed_buf flight;
     ed_buf_init(&flight, 1 << 16);
     CHECK_EQ(cli_hs_bytes(&c, &flight), 1);
@@ -491,8 +479,7 @@ static void test_peer_gone_before_first_step(void) {
     h_init(&h);
     h_start(&h);
     cli_open(&h, &c, retry ? CLI_RETRY : CLI_ALICE);
-    CHECK_EQ(cli_hs(&h, &c), 0);
-    h_pump(&h);
+    send_hello(&h, &c);
     if (retry) { /* the HelloRetryRequest, then the second ClientHello */
       CHECK_EQ(h_pool_run(&h, 1), 1);
       cli_recv(&c);
@@ -515,8 +502,7 @@ static void test_close_while_step_in_pool(void) {
     h_init(&h);
     h_start(&h);
     cli_open(&h, &c, CLI_ALICE);
-    CHECK_EQ(cli_hs(&h, &c), 0);
-    h_pump(&h);
+    send_hello(&h, &c);
     CHECK_EQ(h.pool.queued, 1);
     if (timeout) {
       h_expire(&h, h.cfg.handshake_timeout_ms + 1);
@@ -551,10 +537,7 @@ static void test_backpressure(void) {
   struct cli c;
   struct stream st;
   h_init(&h);
-  h.cfg.max_buffer = 16384;
-  h_start(&h);
-  establish(&h, &c);
-  stream_init(&st, &c, 8u << 20, 13);
+  small_queue_stream(&h, &c, &st, 8u << 20, 13);
   CHECK(stream_push(&h, &c, &st)); /* the client is blocked ... */
   struct ed_conn *sc = the_conn(&h);
   CHECK(sc != NULL);
@@ -700,7 +683,7 @@ static void test_handshake_timeout(void) {
   h_expire(&h, 501);
   CHECK_EQ(h_num_conns(&h), 0);
   h_one_outcome(&h, &c, HS_FAILED, "timeout", "no complete handshake in time");
-  CHECK_EQ(hs_errors(&h, ED_HS_TIMEOUT), 1);
+  CHECK_EQ(h_hs_errors(&h, ED_HS_TIMEOUT), 1);
   cli_free(&c);
   h_finish(&h);
 }
@@ -716,7 +699,7 @@ static void kill_and_end(struct harness *h, struct cli *c) {
   if (c->eof && c->fd >= 0) cli_fin(c);
   h_pump(h);
   h_pool_run(h, 8);
-  pump_until_freed(h);
+  h_pump_until_freed(h);
 }
 
 static void test_kill_in_each_state(void) {
@@ -733,8 +716,7 @@ static void test_kill_in_each_state(void) {
     }
     if (state == 0) cli_send(&h, &c, "\r\n\r\n", 4); /* PROXY, in part */
     if (state == 2 || state == 3) {                  /* handshaking */
-      CHECK_EQ(cli_hs(&h, &c), 0);
-      h_pump(&h);
+      send_hello(&h, &c);
       if (state == 2) CHECK_EQ(h_pool_run(&h, 1), 1); /* between steps */
       CHECK_EQ(h.pool.queued, state == 3 ? 1 : 0);
     }
@@ -782,10 +764,7 @@ static void test_kill_with_full_queue_flushes(void) {
   struct cli c;
   struct stream st;
   h_init(&h);
-  h.cfg.max_buffer = 16384;
-  h_start(&h);
-  establish(&h, &c);
-  stream_init(&st, &c, 2u << 20, 5);
+  small_queue_stream(&h, &c, &st, 2u << 20, 5);
   CHECK(stream_push(&h, &c, &st));
   struct ed_session_info s;
   CHECK_EQ(h_session(&h, c.port, &s), 0);
@@ -798,16 +777,13 @@ static void test_kill_with_full_queue_flushes(void) {
   ed_loop_post_kill(h.l, s.id);
   h_pump(&h);
   CHECK(sc && sc->st == ED_CONN_FLUSHING);
-  for (int i = 0; i < 2000 && !c.eof; i++) { /* read it all */
-    cli_read(&c);
-    h_pump(&h);
-  }
+  read_to_eof(&h, &c); /* read it all */
   CHECK(c.notified && c.eof);
   CHECK_EQ(c.plain.len, echoed);
   CHECK(c.plain.len == echoed && memcmp(c.plain.data, st.data, echoed) == 0);
   CHECK_EQ(h_num_conns(&h), 1); /* LINGER: waits for our FIN */
   cli_fin(&c);
-  pump_until_freed(&h);
+  h_pump_until_freed(&h);
   h_one_outcome(&h, &c, CLOSED, "killed", NULL);
   stream_free(&st);
   cli_free(&c);
@@ -822,12 +798,8 @@ static void test_kill_with_full_queue_flushes(void) {
  * reads later (or slowly, on a slow link) leaves the server with. */
 static void streamed_then_closed(struct harness *h, struct cli *c,
                                  struct stream *st) {
-  h->cfg.max_buffer = 16384;
-  h_start(h);
-  establish(h, c);
-  stream_init(st, c, 1u << 20, 3);
-  struct ed_tls_io io = {NULL, 0, 0, &st->wire};
-  CHECK_EQ(ed_tls_conn_shutdown(c->tls, &io), 0);
+  small_queue_stream(h, c, st, 1u << 20, 3);
+  seal_close_notify(c, &st->wire);
   for (int i = 0; i < 2000 && h_state(h, c->port) != ED_SESSION_CLOSING; i++) {
     (void)stream_push(h, c, st);
     if (h_state(h, c->port) != ED_SESSION_CLOSING) cli_read(c);
@@ -848,17 +820,14 @@ static void test_client_close_with_echo_queued(void) {
   streamed_then_closed(&h, &c, &st);
   h_expire(&h, ED_LINGER_MS + 1);
   CHECK_EQ(h_num_conns(&h), 1);
-  for (int i = 0; i < 4000 && !c.eof; i++) {
-    cli_read(&c);
-    h_pump(&h);
-  }
+  read_to_eof(&h, &c);
   CHECK(c.notified && c.eof && !c.reset);
   CHECK_EQ(c.plain.len, st.total);
   CHECK(c.plain.len == st.total &&
         memcmp(c.plain.data, st.data, st.total) == 0);
   CHECK_EQ(h_num_conns(&h), 1); /* LINGER: waits for the client's FIN */
   cli_fin(&c);
-  pump_until_freed(&h);
+  h_pump_until_freed(&h);
   h_one_outcome(&h, &c, CLOSED, "client_close", NULL);
   stream_free(&st);
   cli_free(&c);
@@ -892,7 +861,7 @@ static void test_peer_fin_and_rst_established(void) {
       cli_fin(&c);
     }
     h_pump(&h);
-    pump_until_freed(&h);
+    h_pump_until_freed(&h);
     if (!rst) {
       cli_read(&c);
       CHECK(c.notified); /* close_notify, then FIN */
@@ -905,32 +874,12 @@ static void test_peer_fin_and_rst_established(void) {
 
 /* ---- the PROXY header --------------------------------------------------- */
 
-static size_t proxy_v2(uint8_t *out) {
-  static const uint8_t sig[] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D,
-                                0x0A, 0x51, 0x55, 0x49, 0x54, 0x0A};
-  size_t n = 0;
-  memcpy(out, sig, sizeof(sig));
-  n += sizeof(sig);
-  out[n++] = 0x21; /* v2, PROXY */
-  out[n++] = 0x11; /* TCP over IPv4 */
-  out[n++] = 0;
-  out[n++] = 12;
-  const uint8_t addrs[12] = {
-      203, 0, 113,  7,    10,   0,
-      0,   1, 0x10, 0x92, 0x1C, 0xBB}; /* 203.0.113.7:4242 -> 10.0.0.1:7355 */
-  memcpy(out + n, addrs, sizeof(addrs));
-  return n + sizeof(addrs);
-}
-
 static void test_proxy_header_split_across_reads(void) {
   struct harness h;
   struct cli c;
   uint8_t hdr[64];
   size_t len = proxy_v2(hdr);
-  h_init(&h);
-  h.cfg.proxy_protocol = 1;
-  h_start(&h);
-  cli_open(&h, &c, CLI_ALICE);
+  proxy_open(&h, &c);
   size_t cuts[] = {0, 3, 13, len};
   for (int i = 0; i < 3; i++) {
     cli_send(&h, &c, hdr + cuts[i], cuts[i + 1] - cuts[i]);
@@ -941,22 +890,13 @@ static void test_proxy_header_split_across_reads(void) {
   struct ed_session_info s;
   CHECK_EQ(h_session(&h, c.port, &s), 0);
   CHECK_STR(s.peer, "203.0.113.7:4242");
-  CHECK_EQ(cli_hs(&h, &c), 0);
-  h_pump(&h);
-  CHECK_EQ(h_pool_run(&h, 1), 1);
-  CHECK_EQ(cli_hs(&h, &c), 1);
-  h_pump(&h);
-  CHECK_EQ(h_pool_run(&h, 1), 1);
+  first_step(&h, &c);
+  last_step(&h, &c);
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
-  cli_write(&h, &c, "via", 3);
-  h_pump(&h);
-  cli_read(&c);
-  CHECK(c.plain.len == 3 && memcmp(c.plain.data, "via", 3) == 0);
+  CHECK(echoes(&h, &c, "via"));
   cli_rst(&c);
-  pump_until_freed(&h);
-  char v[64];
-  CHECK_STR(h_log_field(&h, CLOSED, c.port, "peer", v, sizeof(v)),
-            "203.0.113.7:4242");
+  h_pump_until_freed(&h);
+  CHECK_STR(h_field(&h, CLOSED, &c, "peer"), "203.0.113.7:4242");
   cli_free(&c);
   h_finish(&h);
 }
@@ -965,23 +905,15 @@ static void test_proxy_header_split_across_reads(void) {
 static void test_proxy_header_with_hello_and_bad(void) {
   struct harness h;
   struct cli c, bad;
-  uint8_t hdr[64];
-  size_t len = proxy_v2(hdr);
-  h_init(&h);
-  h.cfg.proxy_protocol = 1;
-  h_start(&h);
-  cli_open(&h, &c, CLI_ALICE);
   struct ed_buf out;
-  ed_buf_init(&out, 1 << 16);
-  ed_buf_append(&out, hdr, len);
-  CHECK_EQ(cli_hs_bytes(&c, &out), 0);
+  proxy_open(&h, &c);
+  proxy_hello(&c, &out);
   cli_send(&h, &c, out.data, out.len);
   ed_buf_cleanup(&out);
   h_pump(&h);
   CHECK_EQ(h.pool.queued, 1);
   cli_open(&h, &bad, CLI_ALICE);
-  CHECK_EQ(cli_hs(&h, &bad), 0); /* TLS straight away: no header */
-  h_pump(&h);
+  send_hello(&h, &bad); /* TLS straight away: no header */
   cli_recv(&bad);
   CHECK(bad.eof);
   h_one_outcome(&h, &bad, HS_FAILED, "protocol", NULL);
@@ -1004,7 +936,7 @@ static void test_rejections(void) {
   h_pump(&h);
   CHECK_EQ(h_num_conns(&h), 1);
   cli_free(&a);
-  pump_until_freed(&h); /* a closed before a byte: "other" */
+  h_pump_until_freed(&h); /* a closed before a byte: "other" */
   h.pool.full = 1;
   cli_open(&h, &d, CLI_ALICE); /* the pool is full */
   h_pump(&h);
@@ -1012,8 +944,7 @@ static void test_rejections(void) {
   h.pool.full = 0;
   h.pool.refuse = 1;
   cli_open(&h, &e, CLI_ALICE); /* accepted; its first step refused */
-  CHECK_EQ(cli_hs(&h, &e), 0);
-  h_pump(&h);
+  send_hello(&h, &e);
   CHECK_EQ(h_num_conns(&h), 0);
   h_stats(&h, &st);
   CHECK_EQ(st.rejected[ED_REJECT_MAX_CONNECTIONS], 1);
@@ -1028,27 +959,18 @@ static void test_rejections(void) {
   /* Each refused at once is logged (the first of each reason at least;
    * later ones within a second are counted in the next line's
    * unlogged=). */
-  char v[64];
-  CHECK_EQ(h_log_count(&h, "connection refused", b.port), 1);
-  CHECK_STR(
-      h_log_field(&h, "connection refused", b.port, "reason", v, sizeof(v)),
-      "max_connections");
-  CHECK_STR(
-      h_log_field(&h, "connection refused", b.port, "unlogged", v, sizeof(v)),
-      "0");
-  CHECK_EQ(h_log_count(&h, "connection refused", d.port), 1);
-  CHECK_STR(
-      h_log_field(&h, "connection refused", d.port, "reason", v, sizeof(v)),
-      "pending_handshakes");
+  CHECK_EQ(h_log_count(&h, REFUSED, b.port), 1);
+  CHECK_STR(h_field(&h, REFUSED, &b, "reason"), "max_connections");
+  CHECK_STR(h_field(&h, REFUSED, &b, "unlogged"), "0");
+  CHECK_EQ(h_log_count(&h, REFUSED, d.port), 1);
+  CHECK_STR(h_field(&h, REFUSED, &d, "reason"), "pending_handshakes");
   struct cli f;
   h.l->draining = 1; /* as a drain does, listeners aside */
   cli_open(&h, &f, CLI_ALICE);
   h_pump(&h);
   h.l->draining = 0;
-  CHECK_EQ(h_log_count(&h, "connection refused", f.port), 1);
-  CHECK_STR(
-      h_log_field(&h, "connection refused", f.port, "reason", v, sizeof(v)),
-      "draining");
+  CHECK_EQ(h_log_count(&h, REFUSED, f.port), 1);
+  CHECK_STR(h_field(&h, REFUSED, &f, "reason"), "draining");
   cli_free(&b);
   cli_free(&d);
   cli_free(&e);
@@ -1064,18 +986,14 @@ static void test_handshake_failure_alert(void) {
   h_init(&h);
   h_start(&h);
   cli_open(&h, &c, CLI_NO_CERT);
-  CHECK_EQ(cli_hs(&h, &c), 0);
-  h_pump(&h);
-  CHECK_EQ(h_pool_run(&h, 1), 1);
-  CHECK_EQ(cli_hs(&h, &c), 1);
-  h_pump(&h);
-  CHECK_EQ(h_pool_run(&h, 1), 1);
+  first_step(&h, &c);
+  last_step(&h, &c);
   cli_read(&c);
   CHECK(c.tls_failed); /* the alert */
   cli_recv(&c);
   CHECK(c.eof);
   cli_fin(&c);
-  pump_until_freed(&h);
+  h_pump_until_freed(&h);
   h_one_outcome(&h, &c, HS_FAILED, "no_client_cert", NULL);
   CHECK_EQ(all_hs_errors(&h), 1);
   cli_free(&c);
@@ -1096,7 +1014,7 @@ static void test_drain(void) {
   cli_recv(&hs);
   CHECK(hs.eof || hs.reset);
   cli_fin(&est);
-  pump_until_freed(&h);
+  h_pump_until_freed(&h);
   h_one_outcome(&h, &est, CLOSED, "drain", NULL);
   h_one_outcome(&h, &hs, HS_FAILED, "other", "drain");
   cli_free(&est);
@@ -1111,23 +1029,16 @@ static void test_resumption_tail_on_loop(void) {
   h_init(&h);
   h_start(&h);
   establish(&h, &first);
-  SSL_SESSION *sess = cli_ticket();
-  CHECK(sess != NULL);
-  cli_open(&h, &c, CLI_ALICE);
-  ed_tls_conn_free(c.tls);
-  c.tls = ed_tls_conn_new_client(cli_ctx(CLI_ALICE), "localhost", sess);
-  CHECK_EQ(cli_hs(&h, &c), 0);
-  h_pump(&h);
+  cli_open_resuming(&h, &c);
+  send_hello(&h, &c);
   size_t submitted = h.pool.submitted;
   CHECK_EQ(h_pool_run(&h, 1), 1);
-  CHECK_EQ(cli_hs(&h, &c), 1);
-  h_pump(&h);
+  last_flight(&h, &c, NULL);
   CHECK_EQ(h.pool.submitted, submitted); /* ran inline */
   struct ed_session_info s;
   CHECK_EQ(h_session(&h, c.port, &s), 0);
   CHECK_EQ(s.state, ED_SESSION_ESTABLISHED);
   CHECK_EQ(s.resumed, 1);
-  SSL_SESSION_free(sess);
   cli_free(&first);
   cli_free(&c);
   h_finish(&h);

@@ -13,8 +13,6 @@
 #include "internal/loop/conn_harness.h"
 #include "internal/testing/testing.h"
 
-#define REFUSED "connection refused"
-
 /* pump_until_gone_n pumps until at most |n| connections are left. */
 static void pump_until_gone_n(struct harness *h, int64_t n) {
   for (int i = 0; i < 100 && h_num_conns(h) > n; i++) h_pump(h);
@@ -152,10 +150,9 @@ static void test_partial_record_waits(void) {
   CHECK_EQ(h_pool_run(&h, 1), 1); /* not a real ClientHello: refused */
   cli_recv(&c);
   CHECK(c.eof || c.tls_failed);
-  close(c.fd); /* the server lingers for our FIN */
-  c.fd = -1;
+  cli_close(&c); /* the server lingers for our FIN */
   pump_until_gone(&h);
-  CHECK_EQ(h_log_count(&h, "handshake failed", c.port), 1);
+  CHECK_EQ(h_log_count(&h, HS_FAILED, c.port), 1);
   cli_free(&c);
   h_finish(&h);
 }
@@ -184,16 +181,11 @@ static void test_hello_halves_and_buffers_freed(void) {
   if (!sc) return;
   CHECK(sc->rx.data == NULL && sc->step.in.data == NULL &&
         sc->step.out.data == NULL);
-  CHECK_EQ(cli_hs(&h, &c), 1);
-  h_pump(&h);
-  CHECK_EQ(h_pool_run(&h, 1), 1);
+  last_step(&h, &c);
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
   CHECK(sc->rx.data == NULL && sc->step.in.data == NULL &&
         sc->step.out.data == NULL);
-  cli_write(&h, &c, "ok", 2);
-  h_pump(&h);
-  cli_read(&c);
-  CHECK(c.plain.len == 2 && memcmp(c.plain.data, "ok", 2) == 0);
+  CHECK(echoes(&h, &c, "ok"));
   cli_free(&c);
   h_finish(&h);
 }
@@ -213,36 +205,22 @@ static void test_hello_too_large(void) {
   h_pump(&h);
   cli_recv(&c);
   CHECK(c.eof || c.reset);
-  close(c.fd); /* the server lingers for our FIN */
-  c.fd = -1;
+  cli_close(&c); /* the server lingers for our FIN */
   pump_until_gone(&h);
   CHECK_EQ(h.pool.submitted, 0);
-  char v[64];
-  CHECK_STR(h_log_field(&h, "handshake failed", c.port, "reason", v, sizeof(v)),
-            "protocol");
-  CHECK_STR(h_log_field(&h, "handshake failed", c.port, "detail", v, sizeof(v)),
-            "ClientHello too large");
+  CHECK_STR(h_field(&h, HS_FAILED, &c, "reason"), "protocol");
+  CHECK_STR(h_field(&h, HS_FAILED, &c, "detail"), "ClientHello too large");
   cli_free(&c);
   h_finish(&h);
 }
 
 /* With --proxy-protocol the gate starts after the header. */
 static void test_proxy_then_partial_hello(void) {
-  static const uint8_t hdr[] = {0x0D, 0x0A, 0x0D, 0x0A, 0x00, 0x0D, 0x0A,
-                                0x51, 0x55, 0x49, 0x54, 0x0A, 0x21, 0x11,
-                                0x00, 0x0C, 203,  0,    113,  7,    10,
-                                0,    0,    1,    0x10, 0x92, 0x1C, 0xBB};
   struct harness h;
   struct cli c;
-  h_init(&h);
-  h.cfg.proxy_protocol = 1;
-  h_start(&h);
-  cli_open(&h, &c, CLI_ALICE);
   struct ed_buf out;
-  ed_buf_init(&out, 1 << 16);
-  ed_buf_append(&out, hdr, sizeof(hdr));
-  CHECK_EQ(cli_hs_bytes(&c, &out), 0);
-  size_t cut = sizeof(hdr) + 20;
+  proxy_open(&h, &c);
+  size_t cut = proxy_hello(&c, &out) + 20; /* the header, part of the hello */
   cli_send(&h, &c, out.data, cut);
   h_pump(&h);
   CHECK_EQ(h.pool.submitted, 0);
@@ -254,13 +232,8 @@ static void test_proxy_then_partial_hello(void) {
   h_pump(&h);
   CHECK_EQ(h.pool.submitted, 1);
   CHECK_EQ(h_pool_run(&h, 1), 1);
-  CHECK_EQ(cli_hs(&h, &c), 1);
-  h_pump(&h);
-  CHECK_EQ(h_pool_run(&h, 1), 1);
-  cli_write(&h, &c, "pp", 2);
-  h_pump(&h);
-  cli_read(&c);
-  CHECK(c.plain.len == 2 && memcmp(c.plain.data, "pp", 2) == 0);
+  last_step(&h, &c);
+  CHECK(echoes(&h, &c, "pp"));
   cli_free(&c);
   h_finish(&h);
 }
@@ -299,14 +272,9 @@ static void test_max_handshaking(void) {
   CHECK(x.eof || x.reset);
   CHECK_EQ(rejected(&h, ED_REJECT_MAX_HANDSHAKING), 1);
   CHECK_EQ(rejected(&h, ED_REJECT_MAX_CONNECTIONS), 0);
-  char v[64];
-  CHECK_STR(h_log_field(&h, REFUSED, x.port, "reason", v, sizeof(v)),
-            "max_handshaking");
-  CHECK_EQ(h_log_count(&h, "handshake failed", x.port), 0);
-  cli_write(&h, &est, "still", 5);
-  h_pump(&h);
-  cli_read(&est);
-  CHECK(est.plain.len == 5 && memcmp(est.plain.data, "still", 5) == 0);
+  CHECK_STR(h_field(&h, REFUSED, &x, "reason"), "max_handshaking");
+  CHECK_EQ(h_log_count(&h, HS_FAILED, x.port), 0);
+  CHECK(echoes(&h, &est, "still"));
   cli_rst(&a); /* a slot comes free */
   for (int i = 0; i < 100 && atomic_load(&h.sh.num_handshaking) > 1; i++)
     h_pump(&h);

@@ -13,38 +13,13 @@
 #include "internal/loop/conn_harness.h"
 #include "internal/testing/testing.h"
 
-#define HS_FAILED "handshake failed"
-#define CLOSED "session closed"
-
-static uint64_t hs_errors(struct harness *h, enum ed_hs_reason r) {
-  struct ed_stats_snapshot st;
-  h_stats(h, &st);
-  return st.hs_errors[r];
-}
-
-static void pump_until_freed(struct harness *h) {
-  for (int i = 0; i < 100 && h_num_conns(h) > 0; i++) h_pump(h);
-  CHECK_EQ(h_num_conns(h), 0);
-}
-
-static const char *field(struct harness *h, const char *msg, struct cli *c,
-                         const char *key) {
-  static char v[256];
-  return h_log_field(h, msg, c->port, key, v, sizeof(v));
-}
-
-/* The client's first flight and the server's answer: the first step. */
-static void first_step(struct harness *h, struct cli *c) {
-  CHECK_EQ(cli_hs(h, c), 0); /* ClientHello */
-  h_pump(h);
-  CHECK_EQ(h_pool_run(h, 1), 1);
-}
-
-/* The client's last flight and the step that verifies it. */
-static void last_step(struct harness *h, struct cli *c) {
-  CHECK_EQ(cli_hs(h, c), 1);
-  h_pump(h);
-  CHECK_EQ(h_pool_run(h, 1), 1);
+/* first_step_under_s1 starts |h| and runs alice's first step under S1,
+ * the snapshot h_start made current. */
+static void first_step_under_s1(struct harness *h, struct cli *c) {
+  h_init(h);
+  h_start(h);
+  cli_open(h, c, CLI_ALICE);
+  first_step(h, c);
 }
 
 /* ---- handshake time ----------------------------------------------------- */
@@ -65,11 +40,11 @@ static void test_first_step_takes_the_current_snapshot(void) {
   CHECK(c.tls_failed);
   CHECK(h_state(&h, c.port) != ED_SESSION_ESTABLISHED);
   cli_fin(&c);
-  pump_until_freed(&h);
-  CHECK_EQ(hs_errors(&h, ED_HS_ACL_DENIED), 1);
-  CHECK_STR(field(&h, HS_FAILED, &c, "reason"), "acl_denied");
-  CHECK_STR(field(&h, HS_FAILED, &c, "cn"), "alice");
-  CHECK_EQ(strlen(field(&h, HS_FAILED, &c, "sha256")), 64);
+  h_pump_until_freed(&h);
+  CHECK_EQ(h_hs_errors(&h, ED_HS_ACL_DENIED), 1);
+  CHECK_STR(h_field(&h, HS_FAILED, &c, "reason"), "acl_denied");
+  CHECK_STR(h_field(&h, HS_FAILED, &c, "cn"), "alice");
+  CHECK_EQ(strlen(h_field(&h, HS_FAILED, &c, "sha256")), 64);
   cli_free(&c);
   h_finish(&h);
 }
@@ -81,10 +56,7 @@ static void test_first_step_takes_the_current_snapshot(void) {
 static void test_reload_before_verify_refuses(void) {
   struct harness h;
   struct cli c;
-  h_init(&h);
-  h_start(&h);
-  cli_open(&h, &c, CLI_ALICE);
-  first_step(&h, &c);
+  first_step_under_s1(&h, &c);
   h_publish(&h, h_snapshot("bob"));
   SSL_SESSION *before = cli_ticket();
   last_step(&h, &c);
@@ -96,14 +68,14 @@ static void test_reload_before_verify_refuses(void) {
   SSL_SESSION_free(before);
   SSL_SESSION_free(after);
   cli_fin(&c);
-  pump_until_freed(&h);
+  h_pump_until_freed(&h);
   struct ed_stats_snapshot st;
   h_stats(&h, &st);
   CHECK_EQ(st.handshakes[0], 0);
   CHECK_EQ(st.hs_errors[ED_HS_ACL_DENIED], 1);
   CHECK_EQ(h_log_count(&h, CLOSED, c.port), 0);
-  CHECK_STR(field(&h, HS_FAILED, &c, "reason"), "acl_denied");
-  CHECK_STR(field(&h, HS_FAILED, &c, "cn"), "alice");
+  CHECK_STR(h_field(&h, HS_FAILED, &c, "reason"), "acl_denied");
+  CHECK_STR(h_field(&h, HS_FAILED, &c, "cn"), "alice");
   cli_free(&c);
   h_finish(&h);
 }
@@ -112,12 +84,9 @@ static void test_reload_before_verify_refuses(void) {
  * ran and before the loop takes it back: a reload that lands between the
  * verification and the establishment. */
 static void run_publishing(struct harness *h, struct ed_tls_snapshot *s) {
-  struct ed_hs_job *job = h->pool.head;
+  struct ed_hs_job *job = h_pool_take(h);
   CHECK(job != NULL);
   if (!job) return;
-  h->pool.head = job->next;
-  if (!h->pool.head) h->pool.tail = NULL;
-  h->pool.queued--;
   job->run(job);
   h_publish(h, s);
   job->complete(job);
@@ -131,12 +100,8 @@ static void run_publishing(struct harness *h, struct ed_tls_snapshot *s) {
 static void test_reload_after_verify_refuses(void) {
   struct harness h;
   struct cli c;
-  h_init(&h);
-  h_start(&h);
-  cli_open(&h, &c, CLI_ALICE);
-  first_step(&h, &c);
-  CHECK_EQ(cli_hs(&h, &c), 1);
-  h_pump(&h);
+  first_step_under_s1(&h, &c);
+  last_flight(&h, &c, NULL);
   run_publishing(&h, h_snapshot("bob"));
   CHECK_EQ(h.pool.queued, 1); /* the re-check step */
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_HANDSHAKING);
@@ -144,11 +109,11 @@ static void test_reload_after_verify_refuses(void) {
   cli_read(&c);
   CHECK(c.tls_failed);
   cli_fin(&c);
-  pump_until_freed(&h);
-  CHECK_EQ(hs_errors(&h, ED_HS_ACL_DENIED), 1);
+  h_pump_until_freed(&h);
+  CHECK_EQ(h_hs_errors(&h, ED_HS_ACL_DENIED), 1);
   CHECK_EQ(h_log_count(&h, CLOSED, c.port), 0);
-  CHECK_STR(field(&h, HS_FAILED, &c, "reason"), "acl_denied");
-  CHECK_STR(field(&h, HS_FAILED, &c, "cn"), "alice");
+  CHECK_STR(h_field(&h, HS_FAILED, &c, "reason"), "acl_denied");
+  CHECK_STR(h_field(&h, HS_FAILED, &c, "cn"), "alice");
   cli_free(&c);
   h_finish(&h);
 }
@@ -160,17 +125,8 @@ static void test_reload_after_verify_refuses(void) {
 static void test_reload_after_verify_passes(void) {
   struct harness h;
   struct cli c;
-  h_init(&h);
-  h_start(&h);
-  cli_open(&h, &c, CLI_ALICE);
-  first_step(&h, &c);
-  struct ed_buf out;
-  ed_buf_init(&out, 1 << 20);
-  CHECK_EQ(cli_hs_bytes(&c, &out), 1);
-  cli_seal(&c, &out, "early", 5); /* right behind her Finished */
-  cli_send(&h, &c, out.data, out.len);
-  ed_buf_cleanup(&out);
-  h_pump(&h);
+  first_step_under_s1(&h, &c);
+  last_flight(&h, &c, "early"); /* right behind her Finished */
   long live = ed_tls_snapshots_live();
   run_publishing(&h, h_snapshot("alice"));
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_HANDSHAKING);
@@ -179,10 +135,7 @@ static void test_reload_after_verify_passes(void) {
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
   /* She passed against S2 and holds it now: S1 is gone. */
   CHECK_EQ(ed_tls_snapshots_live(), live);
-  for (int i = 0; i < 100 && c.plain.len < 5; i++) {
-    h_pump(&h);
-    cli_read(&c);
-  }
+  cli_read_until(&h, &c, 5);
   CHECK(c.plain.len == 5 && memcmp(c.plain.data, "early", 5) == 0);
   struct cli d;
   size_t submitted = h.pool.submitted;
@@ -203,10 +156,7 @@ static void test_reload_after_verify_passes(void) {
 static void test_reload_between_steps_frees_the_old_snapshot(void) {
   struct harness h;
   struct cli c;
-  h_init(&h);
-  h_start(&h);
-  cli_open(&h, &c, CLI_ALICE);
-  first_step(&h, &c);
+  first_step_under_s1(&h, &c);
   long live = ed_tls_snapshots_live(); /* S1 (harness + hers) */
   h_publish(&h, h_snapshot("alice"));
   CHECK_EQ(ed_tls_snapshots_live(), live + 1); /* S1 still hers */
@@ -215,10 +165,7 @@ static void test_reload_between_steps_frees_the_old_snapshot(void) {
   h_pump(&h);
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
   cli_write(&h, &c, "hi", 2);
-  for (int i = 0; i < 100 && c.plain.len < 2; i++) {
-    h_pump(&h);
-    cli_read(&c);
-  }
+  cli_read_until(&h, &c, 2);
   CHECK(c.plain.len == 2);
   /* Established on S2's decision: S1 should be gone. */
   CHECK_EQ(ed_tls_snapshots_live(), live);
@@ -237,24 +184,18 @@ static void test_reload_before_resumption_tail(void) {
   h_init(&h);
   h_start(&h);
   establish(&h, &first);
-  SSL_SESSION *sess = cli_ticket();
-  CHECK(sess != NULL);
-  cli_open(&h, &c, CLI_ALICE);
-  ed_tls_conn_free(c.tls);
-  c.tls = ed_tls_conn_new_client(cli_ctx(CLI_ALICE), "localhost", sess);
+  cli_open_resuming(&h, &c);
   first_step(&h, &c);
   h_publish(&h, h_snapshot("bob"));
-  CHECK_EQ(cli_hs(&h, &c), 1);
-  h_pump(&h);
+  last_flight(&h, &c, NULL);
   CHECK_EQ(h.pool.queued, 1); /* the tail ran inline; the re-check did not */
   CHECK_EQ(h_pool_run(&h, 1), 1);
   cli_read(&c);
   CHECK(c.tls_failed);
   cli_fin(&c);
   cli_fin(&first);
-  pump_until_freed(&h);
-  CHECK_STR(field(&h, HS_FAILED, &c, "reason"), "acl_denied");
-  SSL_SESSION_free(sess);
+  h_pump_until_freed(&h);
+  CHECK_STR(h_field(&h, HS_FAILED, &c, "reason"), "acl_denied");
   cli_free(&first);
   cli_free(&c);
   h_finish(&h);
@@ -308,10 +249,10 @@ static void test_recheck_closes_and_keeps(void) {
   cli_read(&second);
   CHECK(second.notified);
   cli_fin(&second);
-  pump_until_freed(&h);
-  CHECK_STR(field(&h, CLOSED, &second, "reason"), "acl_denied");
-  CHECK_STR(field(&h, CLOSED, &second, "serial"), serial);
-  CHECK_STR(field(&h, CLOSED, &alice, "reason"), "reset");
+  h_pump_until_freed(&h);
+  CHECK_STR(h_field(&h, CLOSED, &second, "reason"), "acl_denied");
+  CHECK_STR(h_field(&h, CLOSED, &second, "serial"), serial);
+  CHECK_STR(h_field(&h, CLOSED, &alice, "reason"), "reset");
   struct ed_stats_snapshot st;
   h_stats(&h, &st);
   CHECK_EQ(st.sessions_revoked[ED_REVOKE_ACL_DENIED], 1);
@@ -354,10 +295,7 @@ static void test_recheck_batches_out_of_order(void) {
   CHECK_EQ(r1.closed, 0);
   CHECK_EQ(ed_tls_snapshots_live(), live); /* S3 only: not moved back */
   cli_write(&h, &c, "x", 1);
-  for (int i = 0; i < 100 && c.plain.len < 1; i++) {
-    h_pump(&h);
-    cli_read(&c);
-  }
+  cli_read_until(&h, &c, 1);
   CHECK(c.plain.len == 1);
   cli_free(&c);
   h_finish(&h);
@@ -388,10 +326,7 @@ static void test_recheck_keeps_passing_sessions(void) {
    * old one, with its CRLs, is freed (it was kept for the session's
    * life). */
   CHECK_EQ(ed_tls_snapshots_live(), live);
-  cli_write(&h, &c, "still", 5);
-  h_pump(&h);
-  cli_read(&c);
-  CHECK(c.plain.len == 5 && memcmp(c.plain.data, "still", 5) == 0);
+  CHECK(echoes(&h, &c, "still"));
   CHECK_EQ(h_state(&h, c.port), ED_SESSION_ESTABLISHED);
   cli_free(&c);
   h_finish(&h);
@@ -427,7 +362,7 @@ static void test_sessions_copy(void) {
    * (ASan). */
   for (int i = 0; i < 3; i++) cli_rst(&c[i]);
   cli_rst(&hs);
-  pump_until_freed(&h);
+  h_pump_until_freed(&h);
   for (size_t i = 0; i < n; i++) {
     CHECK(ed_tls_peer_cn_is(out[i].identity, "alice"));
     ed_session_info_cleanup(&out[i]);
