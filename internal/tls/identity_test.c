@@ -25,6 +25,20 @@ static EVP_PKEY *key_a, *key_b, *key_i, *srv_key, *cli_key;
 static X509 *ca_a, *ca_b, *inter, *srv, *srv_b, *alice, *bob_b, *carol, *dave_b;
 static struct ed_tls_keyring *keyring;
 
+/* FREE_CERTS(x, ...) and FREE_KEYS(k, ...) free what a test minted. */
+static void free_certs(X509 *const *x, size_t n) {
+  for (size_t i = 0; i < n; i++) X509_free(x[i]);
+}
+static void free_keys(EVP_PKEY *const *k, size_t n) {
+  for (size_t i = 0; i < n; i++) EVP_PKEY_free(k[i]);
+}
+#define FREE_CERTS(...)               \
+  free_certs((X509 *[]){__VA_ARGS__}, \
+             sizeof((X509 *[]){__VA_ARGS__}) / sizeof(X509 *))
+#define FREE_KEYS(...)                   \
+  free_keys((EVP_PKEY *[]){__VA_ARGS__}, \
+            sizeof((EVP_PKEY *[]){__VA_ARGS__}) / sizeof(EVP_PKEY *))
+
 static X509 *client(const char *cn, X509 *issuer, EVP_PKEY *ikey,
                     const char *san) {
   struct tc_opts o = {.cn = cn,
@@ -89,8 +103,7 @@ static void setup(void) {
   tc_write_cert(tc_path("a-reissued.pem"), ar, 2);
   tc_write_cert(tc_path("a-inter-reissued.pem"), air, 3);
   tc_write_cert(tc_path("a-renewed.pem"), an, 2);
-  X509_free(reissued);
-  X509_free(renewed);
+  FREE_CERTS(reissued, renewed);
   tc_write_cert(tc_path("srv.pem"), &srv, 1);
   tc_write_cert(tc_path("srv-b.pem"), &srv_b, 1);
   tc_write_key(tc_path("srv.key"), srv_key, 0600);
@@ -106,10 +119,8 @@ static void setup(void) {
 }
 
 static void teardown(void) {
-  X509 *all[] = {ca_a, ca_b, inter, srv, srv_b, alice, bob_b, carol, dave_b};
-  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) X509_free(all[i]);
-  EVP_PKEY *keys[] = {key_a, key_b, key_i, srv_key, cli_key};
-  for (size_t i = 0; i < 5; i++) EVP_PKEY_free(keys[i]);
+  FREE_CERTS(ca_a, ca_b, inter, srv, srv_b, alice, bob_b, carol, dave_b);
+  FREE_KEYS(key_a, key_b, key_i, srv_key, cli_key);
   SSL_SESSION_free(tp_last_session);
   tp_last_session = NULL;
   ed_tls_keyring_unref(keyring);
@@ -173,18 +184,24 @@ static void snap_fails(struct setup u, int want_rc, const char *want) {
   ed_tls_snapshot_unref(s);
 }
 
-/* connect runs a handshake of |cert| (with |chain| sent as intermediate)
- * against |s|. Returns the server's result; sets |*reason|, the client's
- * alert reason and, on success, |*out| (a reference) when asked. */
-static int run_client(struct ed_tls_snapshot *s, X509 *cert, X509 *chain,
-                      SSL_SESSION *sess, enum ed_hs_reason *reason, int *alert,
-                      const struct ed_tls_peer **out, int *resumed) {
-  SSL_CTX *cctx = tp_client_ctx(cert, cli_key, chain, ca_a, TLS1_3_VERSION);
+/* A re-check's or a handshake's reason when it passed. */
+static const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
+
+/* run_chain runs a handshake of |leaf| sending |c1| then |c2| (either
+ * NULL) as intermediates against |s|, with |sess| to resume. Returns the
+ * server's result; sets, when asked, |*reason| (the refusal's; PASS when
+ * served), |*alert| (the client's alert reason on a refusal, else 0) and,
+ * when served, |*out| (the identity, a reference) and |*resumed|. */
+static int run_chain(struct ed_tls_snapshot *s, X509 *leaf, X509 *c1, X509 *c2,
+                     SSL_SESSION *sess, enum ed_hs_reason *reason, int *alert,
+                     const struct ed_tls_peer **out, int *resumed) {
+  SSL_CTX *cctx = tp_client_ctx(leaf, cli_key, c1, ca_a, TLS1_3_VERSION);
+  if (c2) CHECK(SSL_CTX_add1_chain_cert(cctx, c2));
   struct tp_pair p;
   tp_pair_init(&p, cctx, s, sess, 1 << 20);
   tp_handshake(&p);
   int rc = p.sv_rc;
-  if (reason) *reason = p.reason;
+  if (reason) *reason = rc < 0 ? p.reason : PASS;
   if (alert) *alert = rc < 0 ? tp_client_alert(&p) : 0;
   if (rc == 1) {
     CHECK_EQ(tp_echo(&p, (const uint8_t *)"ok", 2), 0); /* + a ticket */
@@ -196,21 +213,93 @@ static int run_client(struct ed_tls_snapshot *s, X509 *cert, X509 *chain,
   return rc;
 }
 
-static void expect_refused(struct ed_tls_snapshot *s, X509 *cert, X509 *chain,
-                           enum ed_hs_reason want, int want_alert) {
-  enum ed_hs_reason r = ED_HS_OTHER;
+/* refused_for checks that |s| refuses |leaf| sending |c1|, |c2| (with
+ * |ticket| to resume, or NULL) for |want|; returns the client's alert. */
+static int refused_for(struct ed_tls_snapshot *s, X509 *leaf, X509 *c1,
+                       X509 *c2, SSL_SESSION *ticket, enum ed_hs_reason want) {
+  enum ed_hs_reason r = PASS;
   int alert = 0;
-  CHECK(run_client(s, cert, chain, NULL, &r, &alert, NULL, NULL) < 0);
+  CHECK(run_chain(s, leaf, c1, c2, ticket, &r, &alert, NULL, NULL) < 0);
   CHECK_EQ(r, want);
   if (r != want) fprintf(stderr, "  got %s\n", ed_hs_reason_name(r));
-  CHECK_EQ(alert, want_alert);
+  return alert;
+}
+
+static void expect_refused(struct ed_tls_snapshot *s, X509 *cert, X509 *chain,
+                           enum ed_hs_reason want, int want_alert) {
+  CHECK_EQ(refused_for(s, cert, chain, NULL, NULL, want), want_alert);
 }
 
 static const struct ed_tls_peer *peer_of(struct ed_tls_snapshot *s, X509 *cert,
                                          X509 *chain) {
   const struct ed_tls_peer *p = NULL;
-  CHECK_EQ(run_client(s, cert, chain, NULL, NULL, NULL, &p, NULL), 1);
+  CHECK_EQ(run_chain(s, cert, chain, NULL, NULL, NULL, NULL, &p, NULL), 1);
   return p;
+}
+
+/* peer_under: peer_of under a snapshot of |u| made for it (NULL if that
+ * snapshot failed). */
+static const struct ed_tls_peer *peer_under(struct setup u, X509 *cert,
+                                            X509 *chain) {
+  struct ed_tls_snapshot *s = snap(u);
+  const struct ed_tls_peer *p = s ? peer_of(s, cert, chain) : NULL;
+  ed_tls_snapshot_unref(s);
+  return p;
+}
+
+/* What a full handshake left: the identity (a reference) and the last
+ * ticket the client was given (owned), either NULL; |resumed| 0 (-1 when
+ * refused). session_free drops both. */
+struct session {
+  const struct ed_tls_peer *peer;
+  SSL_SESSION *ticket;
+  int resumed;
+};
+
+/* full_session checks that a full handshake of |leaf| sending |c1|, |c2|
+ * passes |s| (and says why not), and keeps its identity and its ticket. */
+static struct session full_session(struct ed_tls_snapshot *s, X509 *leaf,
+                                   X509 *c1, X509 *c2) {
+  struct session x = {NULL, NULL, -1};
+  enum ed_hs_reason r = PASS;
+  SSL_SESSION_free(tp_last_session);
+  tp_last_session = NULL;
+  CHECK_EQ(run_chain(s, leaf, c1, c2, NULL, &r, NULL, &x.peer, &x.resumed), 1);
+  if (r != PASS) fprintf(stderr, "  refused %s\n", ed_hs_reason_name(r));
+  x.ticket = tp_last_session;
+  tp_last_session = NULL;
+  return x;
+}
+
+static void session_free(struct session *x) {
+  ed_tls_peer_unref(x->peer);
+  SSL_SESSION_free(x->ticket);
+}
+
+/* expect_served checks that a full handshake of |leaf| sending |c1|, |c2|
+ * passes |s|. */
+static void expect_served(struct ed_tls_snapshot *s, X509 *leaf, X509 *c1,
+                          X509 *c2) {
+  struct session x = full_session(s, leaf, c1, c2);
+  session_free(&x);
+}
+
+/* What a handshake gave: the server's result (1 served, <0 refused), the
+ * refusal's reason (PASS when served), and 1 if a ticket resumed it (0 a
+ * full handshake, -1 refused). */
+struct outcome {
+  int rc;
+  enum ed_hs_reason reason;
+  int resumed;
+};
+
+/* handshake runs |leaf| sending |c1|, |c2| against |s|, offering |ticket|
+ * to resume (NULL: a full handshake). */
+static struct outcome handshake(struct ed_tls_snapshot *s, X509 *leaf, X509 *c1,
+                                X509 *c2, SSL_SESSION *ticket) {
+  struct outcome o = {0, PASS, -1};
+  o.rc = run_chain(s, leaf, c1, c2, ticket, &o.reason, NULL, NULL, &o.resumed);
+  return o;
 }
 
 static int from_der(struct ed_tls_peer **out, const char **why, X509 *x) {
@@ -446,9 +535,7 @@ static void test_allow_lists(void) {
   CHECK(!allowed(a, NULL, "alic"));
   const struct ed_tls_peer *all[] = {a, mu, mm, mv};
   for (size_t i = 0; i < 4; i++) ed_tls_peer_unref(all[i]);
-  X509_free(xu);
-  X509_free(xm);
-  X509_free(xv);
+  FREE_CERTS(xu, xm, xv);
   ed_tls_snapshot_unref(s);
 }
 
@@ -529,15 +616,14 @@ static void test_allow_list_errors(void) {
 static enum ed_hs_reason recheck(struct setup u, const struct ed_tls_peer *p,
                                  int64_t at) {
   struct ed_tls_snapshot *s = snap(u);
-  enum ed_hs_reason r = ED_HS_REASON_COUNT;
+  enum ed_hs_reason r = PASS;
   const char *d = NULL;
   if (s && p && ed_tls_peer_recheck(s, p, at, &r, &d) != 0) CHECK(d != NULL);
   ed_tls_snapshot_unref(s);
-  return r; /* ED_HS_REASON_COUNT: passed */
+  return r; /* PASS: passed */
 }
 
 static void test_recheck(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   int64_t now = (int64_t)time(NULL);
   struct ed_tls_snapshot *s = snap((struct setup){.depth = -1});
   const struct ed_tls_peer *a = peer_of(s, alice, NULL);
@@ -656,10 +742,47 @@ static void renewed_init(struct renewed *r, const char *root_cn,
 }
 
 static void renewed_free(struct renewed *r) {
-  X509 *all[] = {r->root, r->old, r->renewal, r->ended};
-  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) X509_free(all[i]);
-  EVP_PKEY_free(r->kr);
-  EVP_PKEY_free(r->ki);
+  FREE_CERTS(r->root, r->old, r->renewal, r->ended);
+  FREE_KEYS(r->kr, r->ki);
+}
+
+/* A root renewed (the same name, key and extensions): |old| ends in
+ * |old_days|, |renewal| in 10. Under |old| an intermediate ending in
+ * |inter_days| that names its serial (keyid,issuer:always), so it chains
+ * to that very certificate only; under that a client |leaf| ending in
+ * |leaf_days|. */
+struct pinned_root {
+  EVP_PKEY *kr, *ki;
+  X509 *old, *renewal, *inter, *leaf;
+};
+
+static void pinned_root_init(struct pinned_root *q, const char *root_cn,
+                             const char *inter_cn, const char *leaf_cn,
+                             long old_days, long inter_days, long leaf_days) {
+  const long day = 86400;
+  q->kr = tc_key(), q->ki = tc_key();
+  struct tc_opts ro = {.cn = root_cn, .to_s = old_days * day};
+  q->old = tc_cert(q->kr, &ro);
+  ro.to_s = 10 * day;
+  q->renewal = tc_cert(q->kr, &ro);
+  struct tc_opts io = {.cn = inter_cn,
+                       .issuer = q->old,
+                       .issuer_key = q->kr,
+                       .ca = 1,
+                       .to_s = inter_days * day,
+                       .aki = "keyid,issuer:always"};
+  q->inter = tc_cert(q->ki, &io);
+  struct tc_opts lo = {.cn = leaf_cn,
+                       .issuer = q->inter,
+                       .issuer_key = q->ki,
+                       .eku = TC_EKU_CLIENT,
+                       .to_s = leaf_days * day};
+  q->leaf = tc_cert(cli_key, &lo);
+}
+
+static void pinned_root_free(struct pinned_root *q) {
+  FREE_CERTS(q->old, q->renewal, q->inter, q->leaf);
+  FREE_KEYS(q->kr, q->ki);
 }
 
 /* An intermediate renewed (the same name, key and extensions, a later
@@ -669,7 +792,6 @@ static void renewed_free(struct renewed *r) {
  * vouch for still ends it: the leaf's own end, an intermediate the client
  * sent itself, a CA gone from the bundle, no renewal, a narrowed re-issue. */
 static void test_recheck_renewed_past_the_old_end(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   const int64_t day = 86400, now = (int64_t)time(NULL);
   struct renewed r;
   renewed_init(&r, "root R", "inter R1");
@@ -688,12 +810,9 @@ static void test_recheck_renewed_past_the_old_end(void) {
   struct setup both_b = BUNDLE("r-both.pem", root, old, renewal);
   struct setup narrow_b = BUNDLE("r-narrow.pem", root, narrowed);
   struct setup root_b = BUNDLE("r-root.pem", root);
-  struct ed_tls_snapshot *s = snap(old_b);
-  const struct ed_tls_peer *e = s ? peer_of(s, erin, NULL) : NULL;
-  ed_tls_snapshot_unref(s);
-  s = snap(root_b); /* erin sends the old intermediate herself */
-  const struct ed_tls_peer *es = s ? peer_of(s, erin, old) : NULL;
-  ed_tls_snapshot_unref(s);
+  const struct ed_tls_peer *e = peer_under(old_b, erin, NULL);
+  /* erin sends the old intermediate herself */
+  const struct ed_tls_peer *es = peer_under(root_b, erin, old);
   if (e && es) {
     int64_t later = now + 2 * day; /* the old one has ended */
     CHECK_EQ(recheck(new_b, e, now), PASS);
@@ -711,30 +830,27 @@ static void test_recheck_renewed_past_the_old_end(void) {
      * a ticket of a chain through the old certificate ends with it (a full
      * handshake follows, through the renewal). */
     struct ed_tls_snapshot *so = snap(old_b), *sn = snap(new_b);
-    SSL_SESSION_free(tp_last_session);
-    tp_last_session = NULL;
-    int resumed = -1;
-    CHECK_EQ(run_client(so, erin, NULL, NULL, NULL, NULL, NULL, &resumed), 1);
-    SSL_SESSION *sess = tp_last_session;
-    tp_last_session = NULL;
+    struct session first = full_session(so, erin, NULL, NULL);
     const struct ed_tls_peer *t = NULL;
-    CHECK(sess != NULL);
-    if (sess)
-      CHECK_EQ(run_client(sn, erin, NULL, sess, NULL, NULL, &t, &resumed), 1);
+    int resumed = -1;
+    CHECK(first.ticket != NULL);
+    if (first.ticket)
+      CHECK_EQ(run_chain(sn, erin, NULL, NULL, first.ticket, NULL, NULL, &t,
+                         &resumed),
+               1);
     CHECK_EQ(resumed, 1);
     if (t) {
       CHECK_EQ(recheck(new_b, t, now), PASS);
       CHECK_EQ(recheck(new_b, t, later), ED_HS_CERT_EXPIRED);
     }
     ed_tls_peer_unref(t);
-    SSL_SESSION_free(sess);
+    session_free(&first);
     ed_tls_snapshot_unref(so);
     ed_tls_snapshot_unref(sn);
   }
   ed_tls_peer_unref(e);
   ed_tls_peer_unref(es);
-  X509_free(narrowed);
-  X509_free(erin);
+  FREE_CERTS(narrowed, erin);
   renewed_free(&r);
 }
 
@@ -747,13 +863,11 @@ static void test_recheck_renewed_past_the_old_end(void) {
  * certificate ends with it. The same one level up: an intermediate naming
  * its root's serial, the root renewed. */
 static void test_recheck_renewal_not_for_serial_pinned(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   const int64_t day = 86400, now = (int64_t)time(NULL);
   const char *pin = "keyid,issuer:always";
   struct renewed r;
   renewed_init(&r, "root P", "inter P1");
   X509 *root = r.root, *old = r.old, *renewal = r.renewal, *ended = r.ended;
-  EVP_PKEY *kq = tc_key(), *kj = tc_key();
   struct tc_opts lo = {.cn = "frank",
                        .issuer = old,
                        .issuer_key = r.ki,
@@ -767,23 +881,9 @@ static void test_recheck_renewal_not_for_serial_pinned(void) {
   X509 *grace_e = tc_cert(cli_key, &lo); /* names its key only */
   /* A root renewed (same name, key and extensions, a later end) under an
    * intermediate that names the old root's serial. */
-  struct tc_opts qo = {.cn = "root Q", .to_s = day};
-  X509 *q_old = tc_cert(kq, &qo);
-  qo.to_s = 10 * day;
-  X509 *q_new = tc_cert(kq, &qo);
-  struct tc_opts jo = {.cn = "inter Q1",
-                       .issuer = q_old,
-                       .issuer_key = kq,
-                       .ca = 1,
-                       .to_s = 5 * day,
-                       .aki = pin};
-  X509 *j = tc_cert(kj, &jo);
-  struct tc_opts ho = {.cn = "hank",
-                       .issuer = j,
-                       .issuer_key = kj,
-                       .eku = TC_EKU_CLIENT,
-                       .to_s = 4 * day};
-  X509 *hank = tc_cert(cli_key, &ho);
+  struct pinned_root q;
+  pinned_root_init(&q, "root Q", "inter Q1", "hank", 1, 5, 4);
+  X509 *q_old = q.old, *q_new = q.renewal, *j = q.inter, *hank = q.leaf;
   struct setup old_b = BUNDLE("p-old.pem", root, old);
   struct setup new_b = BUNDLE("p-new.pem", root, renewal);
   struct setup both_b = BUNDLE("p-both.pem", root, old, renewal);
@@ -797,8 +897,7 @@ static void test_recheck_renewal_not_for_serial_pinned(void) {
    * names the ended certificate's serial is refused. */
   struct ed_tls_snapshot *s = snap(ended_b);
   if (s) {
-    const struct ed_tls_peer *g = peer_of(s, grace_e, NULL);
-    ed_tls_peer_unref(g);
+    expect_served(s, grace_e, NULL, NULL);
     expect_refused(s, frank_e, NULL, ED_HS_CERT_EXPIRED,
                    SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED);
     expect_refused(s, frank_e, ended, ED_HS_CERT_EXPIRED,
@@ -806,12 +905,8 @@ static void test_recheck_renewal_not_for_serial_pinned(void) {
   }
   ed_tls_snapshot_unref(s);
 
-  s = snap(old_b);
-  const struct ed_tls_peer *f = s ? peer_of(s, frank, NULL) : NULL;
-  ed_tls_snapshot_unref(s);
-  s = snap(q_old_b);
-  const struct ed_tls_peer *h = s ? peer_of(s, hank, NULL) : NULL;
-  ed_tls_snapshot_unref(s);
+  const struct ed_tls_peer *f = peer_under(old_b, frank, NULL);
+  const struct ed_tls_peer *h = peer_under(q_old_b, hank, NULL);
   if (f && h) {
     int64_t later = now + 2 * day; /* the old ones have ended */
     CHECK_EQ(recheck(both_b, f, now), PASS);
@@ -823,10 +918,8 @@ static void test_recheck_renewal_not_for_serial_pinned(void) {
   }
   ed_tls_peer_unref(f);
   ed_tls_peer_unref(h);
-  X509 *all[] = {frank, frank_e, grace_e, q_old, q_new, j, hank};
-  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) X509_free(all[i]);
-  EVP_PKEY_free(kq);
-  EVP_PKEY_free(kj);
+  FREE_CERTS(frank, frank_e, grace_e);
+  pinned_root_free(&q);
   renewed_free(&r);
 }
 
@@ -836,7 +929,6 @@ static void test_recheck_renewal_not_for_serial_pinned(void) {
  * the old one, and one whose CA is there only as that revoked renewal
  * closes at the reload, revoked as a full handshake would be. */
 static void test_recheck_revoked_renewal(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   const int64_t day = 86400, now = (int64_t)time(NULL);
   struct renewed r;
   renewed_init(&r, "root V", "inter V1");
@@ -870,9 +962,7 @@ static void test_recheck_revoked_renewal(void) {
                    SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
   ed_tls_snapshot_unref(s);
 
-  s = snap(old_b);
-  const struct ed_tls_peer *e = s ? peer_of(s, ivan, NULL) : NULL;
-  ed_tls_snapshot_unref(s);
+  const struct ed_tls_peer *e = peer_under(old_b, ivan, NULL);
   if (e) {
     int64_t later = now + 2 * day;             /* the old one has ended */
     CHECK_EQ(recheck(fine_b, e, later), PASS); /* not revoked: it vouches */
@@ -882,8 +972,7 @@ static void test_recheck_revoked_renewal(void) {
     CHECK_EQ(recheck(new_b, e, now), ED_HS_CERT_REVOKED);
   }
   ed_tls_peer_unref(e);
-  X509_free(ivan);
-  X509_free(ivan_e);
+  FREE_CERTS(ivan, ivan_e);
   renewed_free(&r);
 }
 
@@ -906,7 +995,6 @@ static int64_t secs_of(const ASN1_TIME *t) {
  * verification refuses it, and a re-check then passes what the handshake
  * refuses. The same chain, the same snapshot, two answers. */
 static void test_not_after_second(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   struct tc_opts lo = {.cn = "kate",
                        .issuer = ca_a,
                        .issuer_key = key_a,
@@ -922,14 +1010,13 @@ static void test_not_after_second(void) {
     CHECK_EQ(recheck(u, p, na), ED_HS_CERT_EXPIRED); /* as the handshake */
   }
   while ((int64_t)time(NULL) < na) usleep(1000);
-  enum ed_hs_reason rf = PASS, rc = PASS;
-  int fresh_rc = run_client(fresh, kate, NULL, NULL, &rf, NULL, NULL, NULL);
-  int cached_rc = run_client(s, kate, NULL, NULL, &rc, NULL, NULL, NULL);
+  struct outcome f = handshake(fresh, kate, NULL, NULL, NULL);
+  struct outcome c = handshake(s, kate, NULL, NULL, NULL);
   if ((int64_t)time(NULL) == na) { /* both inside the notAfter second */
-    CHECK(fresh_rc < 0);
-    CHECK_EQ(rf, ED_HS_CERT_EXPIRED);
-    CHECK(cached_rc < 0); /* fails: the cache admits her */
-    CHECK_EQ(rc, ED_HS_CERT_EXPIRED);
+    CHECK(f.rc < 0);
+    CHECK_EQ(f.reason, ED_HS_CERT_EXPIRED);
+    CHECK(c.rc < 0); /* fails: the cache admits her */
+    CHECK_EQ(c.reason, ED_HS_CERT_EXPIRED);
   } else {
     fprintf(stderr, "  (the notAfter second passed mid-test: not decided)\n");
   }
@@ -947,7 +1034,6 @@ static void test_not_after_second(void) {
  * though carol sends hers, and is refused bad_eku. Her session and her
  * ticket are not: the re-check never compares a client-sent issuer. */
 static void test_recheck_client_sent_issuer_narrowed_in_bundle(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   const int64_t now = (int64_t)time(NULL);
   struct tc_opts io = {.cn = "inter A1",
                        .issuer = ca_a,
@@ -961,23 +1047,13 @@ static void test_recheck_client_sent_issuer_narrowed_in_bundle(void) {
   if (s1 && s2) {
     expect_refused(s2, carol, inter, ED_HS_BAD_EKU,
                    SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE);
-    SSL_SESSION_free(tp_last_session);
-    tp_last_session = NULL;
-    const struct ed_tls_peer *c = NULL;
-    CHECK_EQ(run_client(s1, carol, inter, NULL, NULL, NULL, &c, NULL), 1);
-    SSL_SESSION *sess = tp_last_session;
-    tp_last_session = NULL;
-    if (c) CHECK(recheck(narrowed, c, now) != PASS); /* fails: passes */
-    CHECK(sess != NULL);
-    if (sess) {
-      int resumed = -1;
-      enum ed_hs_reason r = PASS;
-      int rc = run_client(s2, carol, inter, sess, &r, NULL, NULL, &resumed);
-      CHECK(rc < 0); /* fails: the ticket resumes her */
-      CHECK_EQ(r, ED_HS_BAD_EKU);
-    }
-    SSL_SESSION_free(sess);
-    ed_tls_peer_unref(c);
+    struct session first = full_session(s1, carol, inter, NULL);
+    if (first.peer) /* fails: passes */
+      CHECK(recheck(narrowed, first.peer, now) != PASS);
+    CHECK(first.ticket != NULL);
+    if (first.ticket) /* fails: the ticket resumes her */
+      refused_for(s2, carol, inter, NULL, first.ticket, ED_HS_BAD_EKU);
+    session_free(&first);
   }
   ed_tls_snapshot_unref(s1);
   ed_tls_snapshot_unref(s2);
@@ -1013,15 +1089,11 @@ static void test_recheck_renewal_not_the_path(void) {
     expect_refused(s, judy_r, NULL, ED_HS_BAD_EKU,
                    SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE);
   ed_tls_snapshot_unref(s);
-  s = snap(old_b);
-  const struct ed_tls_peer *e = s ? peer_of(s, judy, NULL) : NULL;
-  ed_tls_snapshot_unref(s);
+  const struct ed_tls_peer *e = peer_under(old_b, judy, NULL);
   if (e) /* the old one has ended: fails (passes, vouched by the renewal) */
     CHECK_EQ(recheck(now_b, e, now + 2 * day), ED_HS_CERT_EXPIRED);
   ed_tls_peer_unref(e);
-  X509_free(servers_only);
-  X509_free(judy);
-  X509_free(judy_r);
+  FREE_CERTS(servers_only, judy, judy_r);
   renewed_free(&r);
 }
 
@@ -1063,17 +1135,12 @@ static void test_recheck_renewal_from_another_issuer(void) {
     expect_refused(s, kim, NULL, ED_HS_UNKNOWN_CA,
                    SSL_R_TLSV1_ALERT_UNKNOWN_CA);
   ed_tls_snapshot_unref(s);
-  s = snap(old_b);
-  const struct ed_tls_peer *k = s ? peer_of(s, kim, NULL) : NULL;
-  ed_tls_snapshot_unref(s);
+  const struct ed_tls_peer *k = peer_under(old_b, kim, NULL);
   if (k) /* fails: passes, vouched by a certificate root A never issued */
-    CHECK(recheck(cross_b, k, now + 2 * day) != ED_HS_REASON_COUNT);
+    CHECK(recheck(cross_b, k, now + 2 * day) != PASS);
   ed_tls_peer_unref(k);
-  X509 *all[] = {root_x, root_m, old, cross, kim};
-  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) X509_free(all[i]);
-  EVP_PKEY_free(km);
-  EVP_PKEY_free(kx);
-  EVP_PKEY_free(kn);
+  FREE_CERTS(root_x, root_m, old, cross, kim);
+  FREE_KEYS(km, kx, kn);
 }
 
 /* The store's lookup takes the certificate valid now and valid longest,
@@ -1101,14 +1168,7 @@ static void test_full_handshake_avoids_revoked_renewal(void) {
   both_b.crls[0] = "crl-a.pem", both_b.crls[1] = "crl-u-root.pem";
   both_b.crls[2] = "crl-u-inter.pem";
   struct ed_tls_snapshot *s = snap(both_b);
-  if (s) {
-    const struct ed_tls_peer *p = NULL;
-    enum ed_hs_reason why = ED_HS_REASON_COUNT;
-    CHECK_EQ(run_client(s, leo, NULL, NULL, &why, NULL, &p, NULL), 1);
-    if (why != ED_HS_REASON_COUNT && !p)
-      fprintf(stderr, "  refused %s\n", ed_hs_reason_name(why));
-    ed_tls_peer_unref(p);
-  }
+  if (s) expect_served(s, leo, NULL, NULL);
   ed_tls_snapshot_unref(s);
   X509_free(leo);
   renewed_free(&r);
@@ -1118,7 +1178,6 @@ static void test_full_handshake_avoids_revoked_renewal(void) {
  * has it (X509_cmp_time: nextUpdate <= now): with --crl-expired refuse
  * the re-check refuses at that second, not one later. */
 static void test_crl_next_update_second(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   write_crl("crl-a-edge.pem", ca_a, key_a, NULL, 3600);
   struct setup u = {.depth = -1, .crls = {"crl-a-edge.pem"}, .refuse = 1};
   struct ed_tls_snapshot *s = snap(u);
@@ -1135,29 +1194,6 @@ static void test_crl_next_update_second(void) {
 
 /* ---- review h42 --------------------------------------------------------- */
 
-/* run_chain2 runs |leaf| sending |c1| then |c2| (either NULL) against |s|,
- * with |sess| to resume. Returns the server's result; |*reason| the
- * refusal's, |*out| the identity (a reference) when it passed. */
-static int run_chain2(struct ed_tls_snapshot *s, X509 *leaf, X509 *c1, X509 *c2,
-                      SSL_SESSION *sess, enum ed_hs_reason *reason,
-                      const struct ed_tls_peer **out, int *resumed) {
-  SSL_CTX *cctx = tp_client_ctx(leaf, cli_key, c1, ca_a, TLS1_3_VERSION);
-  if (c2) CHECK(SSL_CTX_add1_chain_cert(cctx, c2));
-  struct tp_pair p;
-  tp_pair_init(&p, cctx, s, sess, 1 << 20);
-  tp_handshake(&p);
-  int rc = p.sv_rc;
-  if (reason) *reason = rc < 0 ? p.reason : ED_HS_REASON_COUNT;
-  if (rc == 1) {
-    CHECK_EQ(tp_echo(&p, (const uint8_t *)"ok", 2), 0); /* + a ticket */
-    if (out) ed_tls_peer_ref(*out = ed_tls_conn_peer(p.sv));
-    if (resumed) *resumed = ed_tls_conn_resumed(p.sv);
-  }
-  tp_pair_free(&p);
-  SSL_CTX_free(cctx);
-  return rc;
-}
-
 /* H1. An intermediate (sent by the client) that names its root's serial
  * (keyid,issuer:always) chains only to that very root certificate. The
  * root is renewed (same name and key, another serial) and the bundle
@@ -1169,59 +1205,30 @@ static int run_chain2(struct ed_tls_snapshot *s, X509 *leaf, X509 *c1, X509 *c2,
  * ticket resumes likewise. tls_verify.c link_path: a trust anchor cannot
  * be sent, GONE at the last link must be CHANGED. */
 static void test_recheck_pinned_root_gone(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
-  const int64_t day = 86400, now = (int64_t)time(NULL);
-  EVP_PKEY *kq = tc_key(), *kj = tc_key();
-  struct tc_opts qo = {.cn = "root Q2", .to_s = 3 * day};
-  X509 *q_old = tc_cert(kq, &qo);
-  qo.to_s = 10 * day;
-  X509 *q_new = tc_cert(kq, &qo);
-  struct tc_opts jo = {.cn = "inter Q21",
-                       .issuer = q_old,
-                       .issuer_key = kq,
-                       .ca = 1,
-                       .to_s = 5 * day,
-                       .aki = "keyid,issuer:always"};
-  X509 *j = tc_cert(kj, &jo);
-  struct tc_opts ho = {.cn = "hugo",
-                       .issuer = j,
-                       .issuer_key = kj,
-                       .eku = TC_EKU_CLIENT,
-                       .to_s = 2 * day};
-  X509 *hugo = tc_cert(cli_key, &ho);
+  const int64_t now = (int64_t)time(NULL);
+  struct pinned_root q;
+  pinned_root_init(&q, "root Q2", "inter Q21", "hugo", 3, 5, 2);
+  X509 *q_old = q.old, *q_new = q.renewal, *j = q.inter, *hugo = q.leaf;
   struct setup old_b = BUNDLE("q2-old.pem", q_old); /* hugo sends j */
   struct setup new_b = BUNDLE("q2-new.pem", q_new);
   struct ed_tls_snapshot *so = snap(old_b), *sn = snap(new_b);
   if (so && sn) {
     /* A full handshake under the new bundle: refused, sent or not. */
-    enum ed_hs_reason r = PASS;
-    CHECK(run_chain2(sn, hugo, j, NULL, NULL, &r, NULL, NULL) < 0);
-    CHECK_EQ(r, ED_HS_UNKNOWN_CA);
-    CHECK(run_chain2(sn, hugo, j, q_old, NULL, &r, NULL, NULL) < 0);
-    CHECK_EQ(r, ED_HS_UNKNOWN_CA);
-    SSL_SESSION_free(tp_last_session);
-    tp_last_session = NULL;
-    const struct ed_tls_peer *h = NULL;
-    CHECK_EQ(run_chain2(so, hugo, j, NULL, NULL, NULL, &h, NULL), 1);
-    SSL_SESSION *sess = tp_last_session;
-    tp_last_session = NULL;
-    if (h) /* fails: passes (PATH_GONE, the whole window) */
-      CHECK_EQ(recheck(new_b, h, now), ED_HS_UNKNOWN_CA);
-    CHECK(sess != NULL);
-    if (sess) {
-      int resumed = -1;
-      int rc = run_chain2(sn, hugo, j, NULL, sess, &r, NULL, &resumed);
-      CHECK(rc < 0 || resumed == 0); /* fails: the ticket resumes */
+    refused_for(sn, hugo, j, NULL, NULL, ED_HS_UNKNOWN_CA);
+    refused_for(sn, hugo, j, q_old, NULL, ED_HS_UNKNOWN_CA);
+    struct session first = full_session(so, hugo, j, NULL);
+    if (first.peer) /* fails: passes (PATH_GONE, the whole window) */
+      CHECK_EQ(recheck(new_b, first.peer, now), ED_HS_UNKNOWN_CA);
+    CHECK(first.ticket != NULL);
+    if (first.ticket) {
+      struct outcome o = handshake(sn, hugo, j, NULL, first.ticket);
+      CHECK(o.rc < 0 || o.resumed == 0); /* fails: the ticket resumes */
     }
-    SSL_SESSION_free(sess);
-    ed_tls_peer_unref(h);
+    session_free(&first);
   }
   ed_tls_snapshot_unref(so);
   ed_tls_snapshot_unref(sn);
-  X509 *all[] = {q_old, q_new, j, hugo};
-  for (size_t i = 0; i < sizeof(all) / sizeof(*all); i++) X509_free(all[i]);
-  EVP_PKEY_free(kq);
-  EVP_PKEY_free(kj);
+  pinned_root_free(&q);
 }
 
 /* H2. Two intermediates the client sent itself (leaf -> I2 -> I1 -> root
@@ -1234,7 +1241,6 @@ static void test_recheck_pinned_root_gone(void) {
  * link holds, the session and its ticket stay. tls_verify.c link_path
  * "cc->issuer != above": NULL must never match. */
 static void test_recheck_bundle_issuer_of_unknown_ca(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   const int64_t now = (int64_t)time(NULL);
   EVP_PKEY *k1 = tc_key(), *k2 = tc_key();
   struct tc_opts o1 = {
@@ -1250,31 +1256,18 @@ static void test_recheck_bundle_issuer_of_unknown_ca(void) {
   struct setup with_i2 = BUNDLE("a-i2.pem", i2);
   struct ed_tls_snapshot *s1 = snap(root_only), *s2 = snap(with_i2);
   if (s1 && s2) {
-    enum ed_hs_reason r = PASS;
-    CHECK(run_chain2(s2, olga, i2, i1, NULL, &r, NULL, NULL) < 0);
-    CHECK_EQ(r, ED_HS_UNKNOWN_CA);
-    SSL_SESSION_free(tp_last_session);
-    tp_last_session = NULL;
-    const struct ed_tls_peer *p = NULL;
-    CHECK_EQ(run_chain2(s1, olga, i2, i1, NULL, NULL, &p, NULL), 1);
-    SSL_SESSION *sess = tp_last_session;
-    tp_last_session = NULL;
-    if (p) /* fails: passes */
-      CHECK(recheck(with_i2, p, now) != PASS);
-    if (sess) {
-      int resumed = -1;
-      int rc = run_chain2(s2, olga, i2, i1, sess, &r, NULL, &resumed);
-      CHECK(rc < 0); /* fails: the ticket resumes her */
-    }
-    SSL_SESSION_free(sess);
-    ed_tls_peer_unref(p);
+    refused_for(s2, olga, i2, i1, NULL, ED_HS_UNKNOWN_CA);
+    struct session first = full_session(s1, olga, i2, i1);
+    if (first.peer) /* fails: passes */
+      CHECK(recheck(with_i2, first.peer, now) != PASS);
+    if (first.ticket) /* fails: the ticket resumes her */
+      CHECK(handshake(s2, olga, i2, i1, first.ticket).rc < 0);
+    session_free(&first);
   }
   ed_tls_snapshot_unref(s1);
   ed_tls_snapshot_unref(s2);
-  X509 *all[] = {i1, i2, olga};
-  for (size_t i = 0; i < 3; i++) X509_free(all[i]);
-  EVP_PKEY_free(k1);
-  EVP_PKEY_free(k2);
+  FREE_CERTS(i1, i2, olga);
+  FREE_KEYS(k1, k2);
 }
 
 /* self_signed_leaf mints a self-signed client certificate (CA:FALSE,
@@ -1304,7 +1297,6 @@ static X509 *self_signed_leaf(const char *cn, long to_s) {
  * one holds only with its own certificate (the pick's DER is the
  * leaf's). */
 static void test_recheck_self_signed_leaf_reissued(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   const int64_t day = 86400, now = (int64_t)time(NULL);
   X509 *old = self_signed_leaf("sam", day);
   X509 *re = self_signed_leaf("sam", 5 * day);
@@ -1314,36 +1306,23 @@ static void test_recheck_self_signed_leaf_reissued(void) {
   struct ed_tls_snapshot *so = snap(old_b), *sb = snap(both_b),
                          *sn = snap(new_b);
   if (so && sb && sn) {
-    enum ed_hs_reason r = PASS;
     /* With the old one still in the bundle it is its own anchor (fails:
      * refused unknown_ca, the lookup returns the re-issue). */
-    CHECK_EQ(run_chain2(sb, old, NULL, NULL, NULL, &r, NULL, NULL), 1);
-    CHECK(run_chain2(sn, old, NULL, NULL, NULL, &r, NULL, NULL) < 0);
-    CHECK_EQ(r, ED_HS_UNKNOWN_CA);
-    SSL_SESSION_free(tp_last_session);
-    tp_last_session = NULL;
-    const struct ed_tls_peer *p = NULL;
-    CHECK_EQ(run_chain2(so, old, NULL, NULL, NULL, &r, &p, NULL), 1);
-    if (!p) fprintf(stderr, "  refused %s\n", ed_hs_reason_name(r));
-    SSL_SESSION *sess = tp_last_session;
-    tp_last_session = NULL;
-    if (p) {
-      CHECK_EQ(recheck(both_b, p, now), PASS);
-      CHECK(recheck(new_b, p, now) != PASS); /* fails: passes */
+    expect_served(sb, old, NULL, NULL);
+    refused_for(sn, old, NULL, NULL, NULL, ED_HS_UNKNOWN_CA);
+    struct session first = full_session(so, old, NULL, NULL);
+    if (first.peer) {
+      CHECK_EQ(recheck(both_b, first.peer, now), PASS);
+      CHECK(recheck(new_b, first.peer, now) != PASS); /* fails: passes */
     }
-    if (sess) {
-      int resumed = -1;
-      int rc = run_chain2(sn, old, NULL, NULL, sess, &r, NULL, &resumed);
-      CHECK(rc < 0); /* fails: the ticket resumes */
-    }
-    SSL_SESSION_free(sess);
-    ed_tls_peer_unref(p);
+    if (first.ticket) /* fails: the ticket resumes */
+      CHECK(handshake(sn, old, NULL, NULL, first.ticket).rc < 0);
+    session_free(&first);
   }
   ed_tls_snapshot_unref(so);
   ed_tls_snapshot_unref(sb);
   ed_tls_snapshot_unref(sn);
-  X509_free(old);
-  X509_free(re);
+  FREE_CERTS(old, re);
 }
 
 /* H4. Two roots of one name and different keys (a key rollover: the new
@@ -1355,7 +1334,6 @@ static void test_recheck_self_signed_leaf_reissued(void) {
  * (ids are name and key): sessions and tickets pass. issuer_from_store:
  * rank only candidates whose key verifies |x| (as link_issuers does). */
 static void test_same_name_other_key_root(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   const int64_t day = 86400, now = (int64_t)time(NULL);
   EVP_PKEY *k1 = tc_key(), *k2 = tc_key();
   struct tc_opts ro = {.cn = "root K", .to_s = 10 * day};
@@ -1372,28 +1350,18 @@ static void test_same_name_other_key_root(void) {
   struct setup two_b = BUNDLE("k-two.pem", r1, r2);
   struct ed_tls_snapshot *s1 = snap(one_b), *s2 = snap(two_b);
   if (s1 && s2) {
-    enum ed_hs_reason r = PASS;
     /* fails: refused unknown_ca, the lookup took the new root K, whose
      * key did not sign her; the re-check passes her session (below) */
-    CHECK_EQ(run_chain2(s2, nina, NULL, NULL, NULL, &r, NULL, NULL), 1);
-    if (r != PASS) fprintf(stderr, "  refused %s\n", ed_hs_reason_name(r));
-    SSL_SESSION_free(tp_last_session);
-    tp_last_session = NULL;
-    const struct ed_tls_peer *p = NULL;
-    CHECK_EQ(run_chain2(s1, nina, NULL, NULL, NULL, NULL, &p, NULL), 1);
-    SSL_SESSION *sess = tp_last_session;
-    tp_last_session = NULL;
+    expect_served(s2, nina, NULL, NULL);
+    const struct ed_tls_peer *p = peer_of(s1, nina, NULL);
     if (p) /* agrees with the full handshake once that one passes */
       CHECK_EQ(recheck(two_b, p, now), PASS);
-    SSL_SESSION_free(sess);
     ed_tls_peer_unref(p);
   }
   ed_tls_snapshot_unref(s1);
   ed_tls_snapshot_unref(s2);
-  X509 *all[] = {r1, r2, nina};
-  for (size_t i = 0; i < 3; i++) X509_free(all[i]);
-  EVP_PKEY_free(k1);
-  EVP_PKEY_free(k2);
+  FREE_CERTS(r1, r2, nina);
+  FREE_KEYS(k1, k2);
 }
 
 /* L1 (the other way). An intermediate that names its root's serial, and
@@ -1406,41 +1374,19 @@ static void test_same_name_other_key_root(void) {
  * intermediate is refused unknown_ca, and its revocation on the root's
  * CRL is invisible to the ranking. */
 static void test_pinned_to_second_cert_of_root(void) {
-  const int64_t day = 86400;
-  EVP_PKEY *kq = tc_key(), *kj = tc_key();
-  struct tc_opts qo = {.cn = "root Q3", .to_s = 5 * day};
-  X509 *q_old = tc_cert(kq, &qo);
-  qo.to_s = 10 * day;
-  X509 *q_new = tc_cert(kq, &qo);
-  struct tc_opts jo = {.cn = "inter Q31",
-                       .issuer = q_old,
-                       .issuer_key = kq,
-                       .ca = 1,
-                       .to_s = 4 * day,
-                       .aki = "keyid,issuer:always"};
-  X509 *j = tc_cert(kj, &jo);
-  struct tc_opts ho = {.cn = "pia",
-                       .issuer = j,
-                       .issuer_key = kj,
-                       .eku = TC_EKU_CLIENT,
-                       .to_s = 2 * day};
-  X509 *pia = tc_cert(cli_key, &ho);
+  struct pinned_root q;
+  pinned_root_init(&q, "root Q3", "inter Q31", "pia", 5, 4, 2);
+  X509 *q_old = q.old, *q_new = q.renewal, *j = q.inter, *pia = q.leaf;
   struct setup old_first = BUNDLE("q3-old-first.pem", q_old, q_new, j);
   struct setup new_first = BUNDLE("q3-new-first.pem", q_new, q_old, j);
   struct ed_tls_snapshot *s1 = snap(old_first), *s2 = snap(new_first);
   if (s1 && s2) {
-    enum ed_hs_reason r = ED_HS_REASON_COUNT;
-    CHECK_EQ(run_chain2(s1, pia, NULL, NULL, NULL, &r, NULL, NULL), 1);
-    CHECK_EQ(run_chain2(s2, pia, NULL, NULL, NULL, &r, NULL, NULL), 1);
-    if (r != ED_HS_REASON_COUNT) /* fails: unknown_ca */
-      fprintf(stderr, "  refused %s\n", ed_hs_reason_name(r));
+    expect_served(s1, pia, NULL, NULL);
+    expect_served(s2, pia, NULL, NULL); /* fails: unknown_ca */
   }
   ed_tls_snapshot_unref(s1);
   ed_tls_snapshot_unref(s2);
-  X509 *all[] = {q_old, q_new, j, pia};
-  for (size_t i = 0; i < 4; i++) X509_free(all[i]);
-  EVP_PKEY_free(kq);
-  EVP_PKEY_free(kj);
+  pinned_root_free(&q);
 }
 
 /* ---- review h43 --------------------------------------------------------- */
@@ -1459,7 +1405,6 @@ static void test_pinned_to_second_cert_of_root(void) {
  * is longer than --max-chain-depth allows. tls_verify.c link_path:
  * "if (!cc) return ... PATH_GONE". */
 static void test_recheck_gone_client_copy_expired(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   const int64_t day = 86400, now = (int64_t)time(NULL);
   struct renewed r;
   renewed_init(&r, "root G", "inter G1");
@@ -1473,25 +1418,15 @@ static void test_recheck_gone_client_copy_expired(void) {
   struct setup root_b = BUNDLE("g-root.pem", r.root);
   struct ed_tls_snapshot *s1 = snap(with_i), *s2 = snap(root_b);
   if (s1 && s2) {
-    enum ed_hs_reason rr = PASS;
     /* Now, under the root alone: her own copy has ended. */
-    CHECK(run_chain2(s2, gina, r.ended, NULL, NULL, &rr, NULL, NULL) < 0);
-    CHECK_EQ(rr, ED_HS_CERT_EXPIRED);
-    SSL_SESSION_free(tp_last_session);
-    tp_last_session = NULL;
-    const struct ed_tls_peer *p = NULL;
-    CHECK_EQ(run_chain2(s1, gina, r.ended, NULL, NULL, &rr, &p, NULL), 1);
-    SSL_SESSION *sess = tp_last_session;
-    tp_last_session = NULL;
-    if (p) CHECK(recheck(root_b, p, now) != PASS); /* fails: passes */
-    CHECK(sess != NULL);
-    if (sess) {
-      int resumed = -1;
-      int rc = run_chain2(s2, gina, r.ended, NULL, sess, &rr, NULL, &resumed);
-      CHECK(rc < 0); /* fails: the ticket resumes her */
-    }
-    SSL_SESSION_free(sess);
-    ed_tls_peer_unref(p);
+    refused_for(s2, gina, r.ended, NULL, NULL, ED_HS_CERT_EXPIRED);
+    struct session first = full_session(s1, gina, r.ended, NULL);
+    if (first.peer) /* fails: passes */
+      CHECK(recheck(root_b, first.peer, now) != PASS);
+    CHECK(first.ticket != NULL);
+    if (first.ticket) /* fails: the ticket resumes her */
+      CHECK(handshake(s2, gina, r.ended, NULL, first.ticket).rc < 0);
+    session_free(&first);
   }
   ed_tls_snapshot_unref(s1);
   ed_tls_snapshot_unref(s2);
@@ -1513,7 +1448,6 @@ static void test_recheck_gone_client_copy_expired(void) {
  * store, the chain goes through her own copy, and the full handshake, the
  * re-check and the ticket agree that she passes. */
 static void test_sent_issuer_other_key_in_bundle(void) {
-  const enum ed_hs_reason PASS = ED_HS_REASON_COUNT;
   const int64_t now = (int64_t)time(NULL);
   EVP_PKEY *k1 = tc_key(), *k2 = tc_key();
   struct tc_opts io = {
@@ -1529,32 +1463,21 @@ static void test_sent_issuer_other_key_in_bundle(void) {
   struct setup with_new = BUNDLE("r-new.pem", i_new);
   struct ed_tls_snapshot *s1 = snap(root_only), *s2 = snap(with_new);
   if (s1 && s2) {
-    enum ed_hs_reason r = PASS;
-    /* fails before: unknown_ca */
-    CHECK_EQ(run_chain2(s2, rita, i_old, NULL, NULL, &r, NULL, NULL), 1);
-    SSL_SESSION_free(tp_last_session);
-    tp_last_session = NULL;
-    const struct ed_tls_peer *p = NULL;
-    CHECK_EQ(run_chain2(s1, rita, i_old, NULL, NULL, NULL, &p, NULL), 1);
-    SSL_SESSION *sess = tp_last_session;
-    tp_last_session = NULL;
-    if (p) CHECK_EQ(recheck(with_new, p, now), PASS);
-    CHECK(sess != NULL);
-    if (sess) {
-      int resumed = -1;
-      int rc = run_chain2(s2, rita, i_old, NULL, sess, &r, NULL, &resumed);
-      CHECK_EQ(rc, 1);
-      CHECK_EQ(resumed, 1);
+    expect_served(s2, rita, i_old, NULL); /* fails before: unknown_ca */
+    struct session first = full_session(s1, rita, i_old, NULL);
+    if (first.peer) CHECK_EQ(recheck(with_new, first.peer, now), PASS);
+    CHECK(first.ticket != NULL);
+    if (first.ticket) {
+      struct outcome o = handshake(s2, rita, i_old, NULL, first.ticket);
+      CHECK_EQ(o.rc, 1);
+      CHECK_EQ(o.resumed, 1);
     }
-    SSL_SESSION_free(sess);
-    ed_tls_peer_unref(p);
+    session_free(&first);
   }
   ed_tls_snapshot_unref(s1);
   ed_tls_snapshot_unref(s2);
-  X509 *all[] = {i_old, i_new, rita};
-  for (size_t i = 0; i < 3; i++) X509_free(all[i]);
-  EVP_PKEY_free(k1);
-  EVP_PKEY_free(k2);
+  FREE_CERTS(i_old, i_new, rita);
+  FREE_KEYS(k1, k2);
 }
 
 /* ---- several CRLs ----------------------------------------------------- */
@@ -1569,8 +1492,8 @@ static void test_crls(void) {
     CHECK_EQ(sum.num_crl, 2);
     CHECK_EQ(sum.crl_entries, 1);
     CHECK_EQ(ed_tls_snapshot_warn_crl_expired(s, (int64_t)time(NULL)), 0);
-    CHECK(run_client(s, alice, NULL, NULL, NULL, NULL, NULL, NULL) == 1);
-    CHECK(run_client(s, bob_b, NULL, NULL, NULL, NULL, NULL, NULL) == 1);
+    expect_served(s, alice, NULL, NULL);
+    expect_served(s, bob_b, NULL, NULL);
     expect_refused(s, dave_b, NULL, ED_HS_CERT_REVOKED,
                    SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
     ed_tls_snapshot_unref(s);
@@ -1586,7 +1509,7 @@ static void test_crls(void) {
                    SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
     expect_refused(s, dave_b, NULL, ED_HS_CERT_REVOKED,
                    SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
-    CHECK(run_client(s, bob_b, NULL, NULL, NULL, NULL, NULL, NULL) == 1);
+    expect_served(s, bob_b, NULL, NULL);
     ed_tls_snapshot_unref(s);
   }
   /* Two CRLs of A: the newer (later lastUpdate) wins, in either order. */
@@ -1595,10 +1518,10 @@ static void test_crls(void) {
   tc_write_crls(tc_path("a-twice.pem"), pair, 2);
   tc_write_crls(tc_path("a-twice-r.pem"), rpair, 2);
   s = snap((struct setup){.depth = -1, .crls = {"a-twice.pem"}});
-  CHECK(s && run_client(s, alice, NULL, NULL, NULL, NULL, NULL, NULL) == 1);
+  CHECK(s && handshake(s, alice, NULL, NULL, NULL).rc == 1);
   ed_tls_snapshot_unref(s);
   s = snap((struct setup){.depth = -1, .crls = {"a-twice-r.pem"}});
-  CHECK(s && run_client(s, alice, NULL, NULL, NULL, NULL, NULL, NULL) == 1);
+  CHECK(s && handshake(s, alice, NULL, NULL, NULL).rc == 1);
   ed_tls_snapshot_unref(s);
   for (size_t i = 0; i < 3; i++) X509_CRL_free(crls[i]);
   X509_CRL_free(newer);
@@ -1611,7 +1534,7 @@ static void test_crls(void) {
 static int alice_in(const char *f1, const char *f2) {
   struct ed_tls_snapshot *s =
       snap((struct setup){.depth = -1, .crls = {f1, f2}});
-  int rc = s ? run_client(s, alice, NULL, NULL, NULL, NULL, NULL, NULL) : -9;
+  int rc = s ? handshake(s, alice, NULL, NULL, NULL).rc : -9;
   ed_tls_snapshot_unref(s);
   return rc == 1;
 }
@@ -1759,36 +1682,30 @@ static void test_chain_handshakes(void) {
   struct setup u = {
       .ca = "a-inter.pem", .depth = -1, .crls = {"crl-a.pem", "crl-i.pem"}};
   struct ed_tls_snapshot *s = snap(u);
-  SSL_SESSION_free(tp_last_session);
-  tp_last_session = NULL;
-  int resumed = -1;
-  CHECK_EQ(run_client(s, carol, inter, NULL, NULL, NULL, NULL, &resumed), 1);
-  CHECK_EQ(resumed, 0);
-  SSL_SESSION *sess = tp_last_session;
-  CHECK(sess != NULL);
-  if (sess) SSL_SESSION_up_ref(sess);
-  CHECK_EQ(run_client(s, carol, inter, sess, NULL, NULL, NULL, &resumed), 1);
-  CHECK_EQ(resumed, 1);
+  struct session first = full_session(s, carol, inter, NULL);
+  CHECK_EQ(first.resumed, 0);
+  CHECK(first.ticket != NULL);
+  struct outcome again = handshake(s, carol, inter, NULL, first.ticket);
+  CHECK_EQ(again.rc, 1);
+  CHECK_EQ(again.resumed, 1);
   /* The intermediate is revoked (a reload): the ticket is not honoured
    * and the full handshake refuses. */
   u.crls[0] = "crl-a-inter.pem";
   struct ed_tls_snapshot *s2 = snap(u);
-  enum ed_hs_reason r = ED_HS_OTHER;
-  CHECK(run_client(s2, carol, inter, sess, &r, NULL, NULL, &resumed) < 0);
-  CHECK_EQ(r, ED_HS_CERT_REVOKED);
+  refused_for(s2, carol, inter, NULL, first.ticket, ED_HS_CERT_REVOKED);
   expect_refused(s2, carol, inter, ED_HS_CERT_REVOKED,
                  SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED);
-  SSL_SESSION_free(sess);
+  session_free(&first);
   /* An expired CRL under refuse; too deep. */
   u.crls[0] = "crl-a.pem", u.crls[1] = "crl-i-old.pem", u.refuse = 1;
   struct ed_tls_snapshot *s3 = snap(u);
   expect_refused(s3, carol, inter, ED_HS_CRL_EXPIRED,
                  SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN);
-  CHECK_EQ(run_client(s3, alice, NULL, NULL, NULL, NULL, NULL, NULL), 1);
+  expect_served(s3, alice, NULL, NULL);
   struct ed_tls_snapshot *s4 = snap((struct setup){.depth = 0});
   expect_refused(s4, carol, inter, ED_HS_CHAIN_TOO_LONG,
                  SSL_R_TLSV1_ALERT_UNKNOWN_CA);
-  CHECK_EQ(run_client(s4, alice, NULL, NULL, NULL, NULL, NULL, NULL), 1);
+  expect_served(s4, alice, NULL, NULL);
   ed_tls_snapshot_unref(s);
   ed_tls_snapshot_unref(s2);
   ed_tls_snapshot_unref(s3);
@@ -1838,8 +1755,7 @@ static void test_name_constraints(void) {
            ED_HS_UNKNOWN_CA);
   CHECK_EQ(chain_refusal(s, bare, nc, NULL, "looks like a DNS name"),
            ED_HS_UNKNOWN_CA);
-  X509 *all[] = {nc, in, out, bare};
-  for (size_t i = 0; i < 4; i++) X509_free(all[i]);
+  FREE_CERTS(nc, in, out, bare);
   EVP_PKEY_free(k);
   ed_tls_snapshot_unref(s);
 }
@@ -1886,8 +1802,7 @@ static void test_chain_not_a_ca(void) {
            ED_HS_UNKNOWN_CA);
   ed_tls_snapshot_unref(sn);
   ed_tls_snapshot_unref(sp);
-  X509 *all[] = {noca, pl0, nolimit, sub, l1, l2};
-  for (size_t i = 0; i < 6; i++) X509_free(all[i]);
+  FREE_CERTS(noca, pl0, nolimit, sub, l1, l2);
   EVP_PKEY_free(k);
   ed_tls_snapshot_unref(s);
 }
@@ -1914,8 +1829,7 @@ static void test_vcache_until_a_ca_begins(void) {
   struct setup u = BUNDLE("a-inter-servers-later.pem", inter, servers_only);
   struct ed_tls_snapshot *s = snap(u);
   if (s) {
-    const struct ed_tls_peer *p = peer_of(s, carol, NULL); /* cached */
-    ed_tls_peer_unref(p);
+    expect_served(s, carol, NULL, NULL); /* cached */
     sleep(3);
     expect_refused(s, carol, NULL, ED_HS_BAD_EKU,
                    SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE);
@@ -1946,8 +1860,7 @@ static void test_bundle_intermediate_eku(void) {
   expect_refused(s, leaf, srv_ca, ED_HS_BAD_EKU,
                  SSL_R_SSLV3_ALERT_UNSUPPORTED_CERTIFICATE);
   ed_tls_snapshot_unref(s);
-  X509_free(leaf);
-  X509_free(srv_ca);
+  FREE_CERTS(leaf, srv_ca);
   EVP_PKEY_free(k);
 }
 
@@ -1966,18 +1879,12 @@ static void test_big_identity_ticket(void) {
   X509 *big =
       hostile((struct tc_opts){.cn = "big", .sans = sans, .num_sans = N});
   struct ed_tls_snapshot *s = snap((struct setup){.depth = -1});
-  SSL_SESSION_free(tp_last_session);
-  tp_last_session = NULL;
-  const struct ed_tls_peer *p = NULL;
-  int resumed = -1;
-  CHECK_EQ(run_client(s, big, NULL, NULL, NULL, NULL, &p, &resumed), 1);
-  if (p) CHECK_EQ(ed_tls_peer_num_sans(p), N);
-  ed_tls_peer_unref(p);
-  SSL_SESSION *sess = tp_last_session;
-  if (sess) SSL_SESSION_up_ref(sess);
-  CHECK_EQ(run_client(s, big, NULL, sess, NULL, NULL, NULL, &resumed), 1);
-  CHECK_EQ(resumed, 0);
-  SSL_SESSION_free(sess);
+  struct session first = full_session(s, big, NULL, NULL);
+  if (first.peer) CHECK_EQ(ed_tls_peer_num_sans(first.peer), N);
+  struct outcome again = handshake(s, big, NULL, NULL, first.ticket);
+  CHECK_EQ(again.rc, 1);
+  CHECK_EQ(again.resumed, 0);
+  session_free(&first);
   X509_free(big);
   ed_tls_snapshot_unref(s);
 }
