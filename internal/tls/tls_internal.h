@@ -336,6 +336,17 @@ int ed_tls_pin_cmp(const void *a, const void *b);
 /* tls_verify.c */
 extern const SSL_TICKET_AEAD_METHOD ed_tls_ticket_method;
 enum ssl_verify_result_t ed_tls_verify_client(SSL *ssl, uint8_t *out_alert);
+/* ed_tls_verify_certs is ed_tls_verify_client's decision on the chain
+ * |bufs| a client presented (leaf first) for |c| (server side: c->snap and
+ * c->trust set), once the handshake has it: verification against
+ * c->trust, the identity into c->peer, the re-check; on refusal c->reason,
+ * c->detail, *out_alert and c->seen. The handshake calls it; the tests
+ * and the chain fuzzer (internal/tls/fuzz/chain_fuzz.c) call it without
+ * one. Not on an I/O loop (ed_tls_verify_client refuses there). */
+enum ssl_verify_result_t ed_tls_verify_certs(struct ed_tls_conn *c,
+                                             uint8_t *out_alert,
+                                             const STACK_OF(CRYPTO_BUFFER) *
+                                                 bufs);
 /* ed_tls_alert_for returns the TLS alert a refusal for |r| sends. */
 uint8_t ed_tls_alert_for(enum ed_hs_reason r);
 int ed_tls_acl_allows(const struct ed_tls_snapshot *s,

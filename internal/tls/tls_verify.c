@@ -297,7 +297,13 @@ enum ssl_verify_result_t ed_tls_verify_client(SSL *ssl, uint8_t *out_alert) {
     *out_alert = SSL_AD_INTERNAL_ERROR;
     return ssl_verify_invalid;
   }
-  const STACK_OF(CRYPTO_BUFFER) *bufs = SSL_get0_peer_certificates(ssl);
+  return ed_tls_verify_certs(c, out_alert, SSL_get0_peer_certificates(ssl));
+}
+
+enum ssl_verify_result_t ed_tls_verify_certs(struct ed_tls_conn *c,
+                                             uint8_t *out_alert,
+                                             const STACK_OF(CRYPTO_BUFFER) *
+                                                 bufs) {
   if (!c || !c->snap || !bufs || sk_CRYPTO_BUFFER_num(bufs) == 0)
     return refuse(c, out_alert, ED_HS_NO_CLIENT_CERT, "no client certificate");
   enum ssl_verify_result_t r = verify_presented(c, out_alert, bufs);
