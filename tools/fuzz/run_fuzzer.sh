@@ -9,7 +9,9 @@
 # Paths are workspace-relative (files in the test's runfiles). CORPUS is a
 # committed directory of seeds, or a Python script that writes the seeds
 # into the directory it is given (for seeds that are generated keys or
-# certificates, which are never committed).
+# certificates, which are never committed); such a script gets a second
+# directory too, for files the target reads at start (a CA bundle the
+# seeds chain to), which the target finds in $ECHOD_FUZZ_FIXTURE.
 #   ECHOD_FUZZ_SECONDS   how long to fuzz (default 60)
 # Crashing inputs land in $TEST_UNDECLARED_OUTPUTS_DIR (test.outputs).
 set -euo pipefail
@@ -43,8 +45,9 @@ seeds=$root/$corpus
 case "$corpus" in
 *.py)
 	seeds=$tmp/seeds
-	mkdir -p "$seeds"
-	python3 "$root/$corpus" "$seeds" ||
+	export ECHOD_FUZZ_FIXTURE=$tmp/fixture
+	mkdir -p "$seeds" "$ECHOD_FUZZ_FIXTURE"
+	python3 "$root/$corpus" "$seeds" "$ECHOD_FUZZ_FIXTURE" ||
 		{ echo "fuzz_test: $name: the seed script $corpus failed" >&2; exit 1; }
 	;;
 esac
@@ -58,6 +61,12 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 grep -v '^"' "$tmp/fuzz.log" | tail -n 40
 if [ "$status" != 0 ] ||
 	grep -q "ERROR: \(Address\|Leak\|Undefined\)Sanitizer\|runtime error:" "$tmp/fuzz.log"; then
+	if [ -n "${ECHOD_FUZZ_FIXTURE:-}" ]; then
+		# The input means something only with this run's fixture (keys
+		# are minted afresh each run): keep it next to the input.
+		cp -r "$ECHOD_FUZZ_FIXTURE" "$out/fixture" || true
+		echo "fuzz_test: $name: the run's fixture is in $out/fixture (ECHOD_FUZZ_FIXTURE=... $bin INPUT)" >&2
+	fi
 	echo "fuzz_test: $name: the fuzzer found a problem (exit $status); input saved under $out" >&2
 	exit 1
 fi

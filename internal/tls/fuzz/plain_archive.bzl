@@ -36,7 +36,7 @@ def _plain_archive_impl(ctx):
     for li in dep[CcInfo].linking_context.linker_inputs.to_list():
         for lib in li.libraries:
             a = lib.pic_static_library or lib.static_library
-            if a:
+            if a and (not ctx.attr.only or a.basename.startswith(ctx.attr.only)):
                 archives.append(a)
     out = ctx.actions.declare_file(ctx.attr.name + ".a")
     if len(archives) != 1:
@@ -51,6 +51,9 @@ plain_archive = rule(
     attrs = {
         "lib": attr.label(cfg = _plain, providers = [CcInfo]),
         "headers": attr.label_list(providers = [CcInfo]),
+        # Of |lib|'s archives and its dependencies', only the one whose
+        # name starts with this (e.g. "libssl": not libcrypto as well).
+        "only": attr.string(),
         "_allowlist_function_transition": attr.label(
             default = "@bazel_tools//tools/allowlists/function_transition_allowlist",
         ),
