@@ -138,7 +138,14 @@ static enum ssl_verify_result_t map_verify_error(struct ed_tls_conn *c,
  * BoringSSL gives for a certificate the client sent. */
 static int check_issuers(STACK_OF(X509) * chain) {
   size_t n = sk_X509_num(chain);
-  long below = 0; /* certificates below |i| that are not self-issued */
+  /* Intermediates below |i| that are not self-issued: a
+   * pathLenConstraint counts those only, never the leaf (RFC 5280 6.1.4
+   * (l)), self-issued or not. BoringSSL counts the leaf when it is not
+   * self-issued and allows one more: so a self-issued leaf (its subject
+   * its issuer's name, which the issuing CA chooses) got one
+   * intermediate more past a path length, on the certificates it checks
+   * too. */
+  long below = 0;
   for (size_t i = 0; i < n; i++) {
     X509 *x = sk_X509_value(chain, i);
     uint32_t flags = X509_get_extension_flags(x);
@@ -149,9 +156,9 @@ static int check_issuers(STACK_OF(X509) * chain) {
     if (inter && X509_check_purpose(x, X509_PURPOSE_SSL_CLIENT, 1) != 1)
       return X509_V_ERR_INVALID_PURPOSE;
     long max = X509_get_pathlen(x);
-    if (i > 1 && !(flags & EXFLAG_SI) && max >= 0 && below > max + 1)
+    if (i > 1 && !(flags & EXFLAG_SI) && max >= 0 && below > max)
       return X509_V_ERR_PATH_LENGTH_EXCEEDED;
-    if (!(flags & EXFLAG_SI)) below++;
+    if (i > 0 && !(flags & EXFLAG_SI)) below++;
   }
   return X509_V_OK;
 }
