@@ -107,6 +107,11 @@ def _write(d, seeds, fixture):
         "longcn": (inter, dict(cn="x" * 3000)),
         "p0leaf": (p0, dict()),
         "p0subleaf": (p0sub, dict()),
+        # Self-issued (its subject its issuer's name): the path length
+        # counts no leaf, this one neither (identity_test
+        # test_pathlen_self_issued_leaf).
+        "p0subself": (p0sub, dict(cn="fz p0 sub", sans=[
+            ("URI", "spiffe://echod/admin")])),
         "srvleaf": (srv, dict()),
         "critleaf": (crit, dict()),
         "expired": (inter, dict(not_before=-86400, not_after=-3600)),
@@ -162,6 +167,7 @@ def _write(d, seeds, fixture):
         "dave": [leaf("dave")],
         "p0leaf": [leaf("p0leaf")],
         "p0subleaf": [leaf("p0subleaf"), _der(p0sub.cert)],
+        "p0subself": [leaf("p0subself"), _der(p0sub.cert)],
         "srvleaf": [leaf("srvleaf")],
         "critleaf": [leaf("critleaf")],
         "eve": [leaf("eve")],

@@ -24,15 +24,18 @@
  *
  * Aborts when a promise breaks:
  * - accepted: an identity (c->peer) with at least one link, no reason;
- *   the re-check of that identity agrees; its ticket encoding decodes to
- *   the same identity, which the re-check accepts as well; the same chain
- *   once more (from the chain cache) is accepted as the same identity;
+ *   the re-check of that identity agrees; no bundle CA of its chain has
+ *   more intermediates below it than its pathLenConstraint allows; its
+ *   ticket encoding decodes to the same identity, which the re-check
+ *   accepts as well; the same chain once more (from the chain cache) is
+ *   accepted as the same identity;
  * - refused: a reason, a detail, the alert ed_tls_alert_for gives it, no
  *   refusal without c->seen (what was presented, cut to
  *   ED_TLS_PRESENTED_MAX). */
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/pool.h>
+#include <openssl/x509v3.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,6 +137,28 @@ static int same_serial(const struct ed_tls_serial *a,
   return ed_tls_serial_cmp(a, b) == 0;
 }
 
+/* check_path_lengths: no CA of the bundle the accepted chain went
+ * through has more intermediates below it than its pathLenConstraint
+ * allows. Link i's issuer has links 1..i's certificates (intermediates)
+ * below it; the fixture has no self-issued intermediate, so each counts
+ * (RFC 5280 6.1.4 (l): the leaf never does). */
+static void check_path_lengths(const struct ed_tls_snapshot *s,
+                               const struct ed_tls_peer *p) {
+  for (size_t i = 1; i < p->num_links; i++) {
+    const struct ed_tls_link *l = &p->links[i];
+    const struct ed_tls_ca *ca = ed_tls_find_ca(s, l->issuer);
+    if (!ca || (l->flags & ED_TLS_LINK_SENT)) continue;
+    for (size_t j = 0; j < ca->num_certs; j++) {
+      X509 *x = ca->certs[j].x;
+      long max = X509_get_pathlen(x);
+      if (memcmp(ca->certs[j].ext, l->issuer_ext, 32) != 0 || max < 0 ||
+          (X509_get_extension_flags(x) & EXFLAG_SI))
+        continue;
+      need((long)i <= max);
+    }
+  }
+}
+
 /* check_identity: what identify and mark_sent_issuers made of an
  * accepted chain holds together, and its ticket form decodes to it. */
 static void check_identity(const struct ed_tls_snapshot *s,
@@ -145,6 +170,7 @@ static void check_identity(const struct ed_tls_snapshot *s,
   enum ed_hs_reason reason;
   const char *detail;
   need(ed_tls_peer_recheck(s, p, now, &reason, &detail) == 0);
+  check_path_lengths(s, p);
 
   CBB cbb;
   uint8_t *buf = NULL;
