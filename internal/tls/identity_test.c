@@ -1850,6 +1850,50 @@ static void test_pathlen_self_issued_leaf(void) {
   ed_tls_snapshot_unref(s);
 }
 
+/* A pathLenConstraint binds every CA of the chain, the trust anchor and
+ * a self-issued CA certificate (a key rollover's: subject and issuer the
+ * same name) too (RFC 5280 6.1.4 (m); OpenSSL 1.1 and Go enforce both).
+ * echod's own `pki` CA says pathlen:0 for "this CA signs only leaves".
+ * Before: check_issuers (as the pinned BoringSSL) skipped any self-issued
+ * CA, so a root's pathlen:0 never refused an intermediate below it, nor
+ * did a self-issued intermediate's. */
+static void test_pathlen_root_and_self_issued_ca(void) {
+  EVP_PKEY *kr = tc_key(), *ki = tc_key(), *ks = tc_key();
+  struct tc_opts ro = {.cn = "root P", .bc = "critical,CA:TRUE,pathlen:0"};
+  X509 *rp = tc_cert(kr, &ro);
+  struct tc_opts io = {
+      .cn = "inter P", .issuer = rp, .issuer_key = kr, .ca = 1};
+  X509 *ip = tc_cert(ki, &io);
+  X509 *under_inter = client("under inter P", ip, ki, NULL);
+  X509 *under_root = client("under root P", rp, kr, NULL);
+  X509 *with_rp[] = {ca_a, rp};
+  tc_write_cert(tc_path("a-rp.pem"), with_rp, 2);
+  struct ed_tls_snapshot *s =
+      snap((struct setup){.ca = "a-rp.pem", .depth = -1});
+  CHECK_EQ(chain_refusal(s, under_inter, ip, NULL, "pathLenConstraint"),
+           ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(s, under_root, NULL, NULL, ""), ED_HS_OTHER);
+  /* Root A's self-issued certificate for a new key, pathlen:0, sent by
+   * the client with a sub-CA below it. */
+  struct tc_opts so = {.cn = "root A",
+                       .issuer = ca_a,
+                       .issuer_key = key_a,
+                       .ca = 1,
+                       .bc = "critical,CA:TRUE,pathlen:0"};
+  X509 *si = tc_cert(ks, &so);
+  struct tc_opts bo = {
+      .cn = "sub of new A", .issuer = si, .issuer_key = ks, .ca = 1};
+  X509 *sub = tc_cert(ki, &bo);
+  X509 *under_sub = client("under sub of new A", sub, ki, NULL);
+  X509 *under_si = client("under new A", si, ks, NULL);
+  CHECK_EQ(chain_refusal(s, under_sub, sub, si, "pathLenConstraint"),
+           ED_HS_UNKNOWN_CA);
+  CHECK_EQ(chain_refusal(s, under_si, si, NULL, ""), ED_HS_OTHER);
+  ed_tls_snapshot_unref(s);
+  FREE_CERTS(rp, ip, under_inter, under_root, si, sub, under_sub, under_si);
+  FREE_KEYS(kr, ki, ks);
+}
+
 /* An intermediate of the bundle whose EKU is serverAuth only issues no
  * clients, sent or not, as one the client sends and the bundle lacks.
  * Before: the bundle's copy was never checked and both were served. */
@@ -1989,6 +2033,7 @@ int main(void) {
   RUN(test_chain_handshakes);
   RUN(test_chain_not_a_ca);
   RUN(test_pathlen_self_issued_leaf);
+  RUN(test_pathlen_root_and_self_issued_ca);
   RUN(test_name_constraints);
   RUN(test_bundle_intermediate_eku);
   RUN(test_vcache_until_a_ca_begins);
