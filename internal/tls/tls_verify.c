@@ -140,11 +140,13 @@ static int check_issuers(STACK_OF(X509) * chain) {
   size_t n = sk_X509_num(chain);
   /* Intermediates below |i| that are not self-issued: a
    * pathLenConstraint counts those only, never the leaf (RFC 5280 6.1.4
-   * (l)), self-issued or not. BoringSSL counts the leaf when it is not
-   * self-issued and allows one more: so a self-issued leaf (its subject
-   * its issuer's name, which the issuing CA chooses) got one
-   * intermediate more past a path length, on the certificates it checks
-   * too. */
+   * (l)), self-issued or not, and every CA's binds, the trust anchor's
+   * and a self-issued CA certificate's too ((m); OpenSSL 1.1 and Go do
+   * the same). BoringSSL counts the leaf when it is not self-issued and
+   * allows one more, and skips self-issued CAs: so a self-issued leaf
+   * (its subject its issuer's name, which the issuing CA chooses) got
+   * one intermediate more past a path length, and a root's or a key
+   * rollover certificate's pathlen bound nothing. */
   long below = 0;
   for (size_t i = 0; i < n; i++) {
     X509 *x = sk_X509_value(chain, i);
@@ -156,7 +158,7 @@ static int check_issuers(STACK_OF(X509) * chain) {
     if (inter && X509_check_purpose(x, X509_PURPOSE_SSL_CLIENT, 1) != 1)
       return X509_V_ERR_INVALID_PURPOSE;
     long max = X509_get_pathlen(x);
-    if (i > 1 && !(flags & EXFLAG_SI) && max >= 0 && below > max)
+    if (i > 1 && max >= 0 && below > max)
       return X509_V_ERR_PATH_LENGTH_EXCEEDED;
     if (i > 0 && !(flags & EXFLAG_SI)) below++;
   }
