@@ -8,7 +8,7 @@ FIXTURE_DIR: server.pem/.key; bundle.pem: root "fz root", its
 intermediates "fz inter", "fz gone" (revoked), "fz p0" (pathLen 0),
 "fz srv" (serverAuth only), "fz crit" (an unknown critical extension), a
 second root also named "fz root" with another key, a root named "fz
-inter" like the intermediate; bundle0.pem: bundle.pem plus a self-signed
+inter" like the intermediate, a root "fz root p0" (pathLen 0); bundle0.pem: bundle.pem plus a self-signed
 client certificate; bundle2.pem: bundle.pem plus a re-issue of "fz inter"
 (same name and key, a critical clientAuth EKU added); crl.pem: a CRL for
 each CA of bundle.pem ("revoked" and "fz gone" revoked); pool.pem: every
@@ -87,6 +87,11 @@ def _write(d, seeds, fixture):
                          x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"),
                          b"\x05\x00"))
     fake = Mint(os.path.join(d, "c"), "fz inter")  # a root named as inter
+    # A root with a path length of 0 (as `pki` makes its CA) and an
+    # intermediate below it that may not issue.
+    rootp0 = _restrict(Mint(os.path.join(d, "e"), "fz root p0"),
+                       bc=x509.BasicConstraints(ca=True, path_length=0))
+    rootp0sub = rootp0.intermediate("fz root p0 sub")  # not in the bundle
 
     root.issue("server", role="server")
     leaves = {
@@ -112,6 +117,8 @@ def _write(d, seeds, fixture):
         # test_pathlen_self_issued_leaf).
         "p0subself": (p0sub, dict(cn="fz p0 sub", sans=[
             ("URI", "spiffe://echod/admin")])),
+        "rootp0leaf": (rootp0, dict()),
+        "rootp0subleaf": (rootp0sub, dict()),
         "srvleaf": (srv, dict()),
         "critleaf": (crit, dict()),
         "expired": (inter, dict(not_before=-86400, not_after=-3600)),
@@ -126,7 +133,7 @@ def _write(d, seeds, fixture):
                 os.path.join(fixture, "server.key"))
     os.chmod(os.path.join(fixture, "server.key"), 0o600)
     bundle = b"".join(_pem(m) for m in (root, inter, gone, twin, fake, p0,
-                                        srv, crit))
+                                        srv, crit, rootp0))
     with open(os.path.join(fixture, "bundle.pem"), "wb") as f:
         f.write(bundle)
     selfclient = _self_signed_client(d)
@@ -141,7 +148,8 @@ def _write(d, seeds, fixture):
     with open(os.path.join(fixture, "crl.pem"), "wb") as f:
         f.write(root.crl_pem(revoked=[gone]) + inter.crl_pem(
             revoked=["revoked"]) + gone.crl_pem() + twin.crl_pem() +
-            fake.crl_pem() + p0.crl_pem() + srv.crl_pem() + crit.crl_pem())
+            fake.crl_pem() + p0.crl_pem() + srv.crl_pem() + crit.crl_pem() +
+            rootp0.crl_pem())
 
     def leaf(name):
         return leaves[name][0].der(name)
@@ -168,6 +176,8 @@ def _write(d, seeds, fixture):
         "p0leaf": [leaf("p0leaf")],
         "p0subleaf": [leaf("p0subleaf"), _der(p0sub.cert)],
         "p0subself": [leaf("p0subself"), _der(p0sub.cert)],
+        "rootp0leaf": [leaf("rootp0leaf")],
+        "rootp0subleaf": [leaf("rootp0subleaf"), _der(rootp0sub.cert)],
         "srvleaf": [leaf("srvleaf")],
         "critleaf": [leaf("critleaf")],
         "eve": [leaf("eve")],
@@ -231,12 +241,13 @@ def _write(d, seeds, fixture):
 
 
 def _restrict(mint, bc=None, ext=None):
-    """|mint| (an intermediate) re-signed by its parent with |bc| instead
+    """|mint| re-signed by its parent (itself, a root) with |bc| instead
     of its basicConstraints, or |ext| (critical) added."""
+    issuer = mint.parent or mint
     now = datetime.datetime.now(datetime.timezone.utc)
     b = (x509.CertificateBuilder()
          .subject_name(mint.cert.subject)
-         .issuer_name(mint.parent.cert.subject)
+         .issuer_name(issuer.cert.subject)
          .public_key(mint.key.public_key())
          .serial_number(x509.random_serial_number())
          .not_valid_before(now - datetime.timedelta(minutes=5))
@@ -248,7 +259,7 @@ def _restrict(mint, bc=None, ext=None):
             b = b.add_extension(e.value, critical=e.critical)
     if ext is not None:
         b = b.add_extension(ext, critical=True)
-    mint.cert = b.sign(mint.parent.key, hashes.SHA256())
+    mint.cert = b.sign(issuer.key, hashes.SHA256())
     mint.serial = mint.cert.serial_number
     return mint
 

@@ -138,10 +138,11 @@ static int same_serial(const struct ed_tls_serial *a,
 }
 
 /* check_path_lengths: no CA of the bundle the accepted chain went
- * through has more intermediates below it than its pathLenConstraint
- * allows. Link i's issuer has links 1..i's certificates (intermediates)
- * below it; the fixture has no self-issued intermediate, so each counts
- * (RFC 5280 6.1.4 (l): the leaf never does). */
+ * through, the trust anchor included, has more intermediates below it
+ * than its pathLenConstraint allows. Link i's issuer has links 1..i's
+ * certificates (intermediates) below it; the fixture has no self-issued
+ * intermediate, so each counts (RFC 5280 6.1.4 (l): the leaf never does;
+ * (m): every CA's constraint binds). */
 static void check_path_lengths(const struct ed_tls_snapshot *s,
                                const struct ed_tls_peer *p) {
   for (size_t i = 1; i < p->num_links; i++) {
@@ -151,8 +152,7 @@ static void check_path_lengths(const struct ed_tls_snapshot *s,
     for (size_t j = 0; j < ca->num_certs; j++) {
       X509 *x = ca->certs[j].x;
       long max = X509_get_pathlen(x);
-      if (memcmp(ca->certs[j].ext, l->issuer_ext, 32) != 0 || max < 0 ||
-          (X509_get_extension_flags(x) & EXFLAG_SI))
+      if (memcmp(ca->certs[j].ext, l->issuer_ext, 32) != 0 || max < 0)
         continue;
       need((long)i <= max);
     }
