@@ -8,7 +8,8 @@ client sent, and takes an issuer from the bundle before the client's copy
 (trusted first), and before these tests echod relied on that alone:
 - a leaf signed by a bundle certificate with CA:FALSE (keyCertSign set)
   got in, sent with that certificate or not;
-- a sub-CA under a bundle intermediate with pathlen:0 got its clients in;
+- a sub-CA under a bundle intermediate with pathlen:0 got its clients in,
+  and so did one under a bundle root with pathlen:0;
 - so did a bundle intermediate whose EKU is serverAuth only, or with a
   critical extension BoringSSL does not know;
 - a self-signed client certificate in the bundle (no keyUsage, CA:FALSE:
@@ -166,6 +167,23 @@ class BundleIssuerTest(unittest.TestCase):
             direct = Cert("under pl0", self.pl0, eku=True)
             self.served(srv, self.write("pl0-direct", direct))
             self.served(srv, self.write("pl0-direct-sent", direct, self.pl0))
+            srv.stop_clean()
+
+    def test_path_length_of_a_bundle_root(self):
+        # A root's pathLenConstraint binds too (echod's pki makes its CA
+        # with pathlen:0: it signs only leaves). Before, no self-issued
+        # CA's was checked: a sub-CA under that root got its clients in.
+        rootp0 = Cert("root pathlen 0", None, ca=True, path_length=0)
+        sub = Cert("sub of root pathlen 0", rootp0, ca=True)
+        leaf = Cert("under sub of root", sub, eku=True)
+        with self.server("rootp0", rootp0, crl=True) as srv:
+            self.refused(srv, self.write("rootp0-sub", leaf, sub),
+                         "pathLenConstraint")
+            self.refused(srv, self.write("rootp0-sub-root", leaf, sub,
+                                         rootp0), "pathLenConstraint")
+            direct = Cert("under root pathlen 0", rootp0, eku=True)
+            self.served(srv, self.write("rootp0-direct", direct))
+            self.served(srv, self.root.client("alice"))
             srv.stop_clean()
 
     def test_eku_of_a_bundle_intermediate(self):
