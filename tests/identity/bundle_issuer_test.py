@@ -176,15 +176,17 @@ class BundleIssuerTest(unittest.TestCase):
         rootp0 = Cert("root pathlen 0", None, ca=True, path_length=0)
         sub = Cert("sub of root pathlen 0", rootp0, ca=True)
         leaf = Cert("under sub of root", sub, eku=True)
-        with self.server("rootp0", rootp0, crl=True) as srv:
-            self.refused(srv, self.write("rootp0-sub", leaf, sub),
-                         "pathLenConstraint")
-            self.refused(srv, self.write("rootp0-sub-root", leaf, sub,
-                                         rootp0), "pathLenConstraint")
-            direct = Cert("under root pathlen 0", rootp0, eku=True)
-            self.served(srv, self.write("rootp0-direct", direct))
-            self.served(srv, self.root.client("alice"))
-            srv.stop_clean()
+        direct = Cert("under root pathlen 0", rootp0, eku=True)
+        # (With --crl the sub-CA, not in --ca, was refused already.)
+        for crl in (False, True):
+            with self.server("rootp0-%d" % crl, rootp0, crl=crl) as srv:
+                self.refused(srv, self.write("rootp0-sub", leaf, sub),
+                             "pathLenConstraint")
+                self.refused(srv, self.write("rootp0-sub-root", leaf, sub,
+                                             rootp0), "pathLenConstraint")
+                self.served(srv, self.write("rootp0-direct", direct))
+                self.served(srv, self.root.client("alice"))
+                srv.stop_clean()
 
     def test_eku_of_a_bundle_intermediate(self):
         # As for an intermediate the client sends and --ca lacks: its EKU
