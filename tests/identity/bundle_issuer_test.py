@@ -42,10 +42,12 @@ class Cert:
     None: self-signed). |ca|/|path_length| go into basicConstraints;
     |cert_sign| None leaves keyUsage out; |eku| adds clientAuth, or the
     EKU OIDs it lists; |unknown_critical| a critical extension nobody
-    knows."""
+    knows; |key_ids| adds subject and authority key identifiers (so that
+    a certificate named as its issuer is not taken for self-signed)."""
 
     def __init__(self, cn, issuer=None, ca=False, path_length=None,
-                 cert_sign=True, eku=False, unknown_critical=False):
+                 cert_sign=True, eku=False, unknown_critical=False,
+                 key_ids=False):
         self.cn = cn
         self.key = ec.generate_private_key(ec.SECP256R1())
         now = datetime.datetime.now(datetime.timezone.utc)
@@ -68,6 +70,12 @@ class Cert:
             b = b.add_extension(x509.UnrecognizedExtension(
                 x509.ObjectIdentifier("1.3.6.1.4.1.55555.1"), b"\x05\x00"),
                 critical=True)
+        if key_ids:
+            b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(
+                self.key.public_key()), critical=False)
+            b = b.add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                    (issuer or self).key.public_key()), critical=False)
         signer = issuer.key if issuer else self.key
         self.cert = b.sign(signer, hashes.SHA256())
         self.serial = self.cert.serial_number
@@ -162,6 +170,13 @@ class BundleIssuerTest(unittest.TestCase):
             self.refused(srv, self.write("pl0-sent", leaf, self.sub,
                                          self.pl0), "pathLenConstraint")
             self.refused(srv, self.write("pl0-left-out", leaf, self.sub),
+                         "pathLenConstraint")
+            # A client named as its issuer (self-issued) counts no
+            # differently: before, the leaf was counted only when not
+            # self-issued, so this one got in, with whatever SAN it had.
+            named = Cert("sub of pathlen 0", self.sub, eku=True,
+                         key_ids=True)
+            self.refused(srv, self.write("pl0-self-issued", named, self.sub),
                          "pathLenConstraint")
             # Its own leaves are fine, sent with it or not.
             direct = Cert("under pl0", self.pl0, eku=True)
