@@ -152,8 +152,7 @@ static void check_path_lengths(const struct ed_tls_snapshot *s,
     for (size_t j = 0; j < ca->num_certs; j++) {
       X509 *x = ca->certs[j].x;
       long max = X509_get_pathlen(x);
-      if (memcmp(ca->certs[j].ext, l->issuer_ext, 32) != 0 || max < 0)
-        continue;
+      if (memcmp(ca->certs[j].ext, l->issuer_ext, 32) != 0 || max < 0) continue;
       need((long)i <= max);
     }
   }
