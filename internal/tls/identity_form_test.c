@@ -2,8 +2,10 @@
  * round-trips, and a ticket of an earlier form does not open. Version 2
  * tickets were minted before every issuer of the chain was checked
  * (check_issuers), and version 3 ones without each issuer's certificate
- * (a re-issued CA looked like the old one), so one may carry an identity
- * that would now be refused: it must not resume. */
+ * (a re-issued CA looked like the old one), and version 6 ones while a
+ * pathLenConstraint was counted as BoringSSL does (a self-issued leaf
+ * not counted, a root's constraint not checked), so one may carry an
+ * identity that would now be refused: it must not resume. */
 #include <openssl/bytestring.h>
 #include <openssl/mem.h>
 #include <stdlib.h>
@@ -43,12 +45,13 @@ static void test_version(void) {
   const char *why = NULL;
   CHECK_EQ(ed_tls_peer_from_der(&p, &why, der, (size_t)n), 0);
   if (p) {
-    CHECK(decodes(p, 6));
+    CHECK(decodes(p, 7));
     CHECK(!decodes(p, 2)); /* before check_issuers: not resumed */
     CHECK(!decodes(p, 3)); /* without the issuers' certificates */
     CHECK(!decodes(p, 4)); /* without who sent each issuer */
     CHECK(!decodes(p, 5)); /* without chains of one marked */
-    CHECK(!decodes(p, 7));
+    CHECK(!decodes(p, 6)); /* path lengths counted as BoringSSL does */
+    CHECK(!decodes(p, 8));
   }
   ed_tls_peer_unref(p);
   OPENSSL_free(der);
