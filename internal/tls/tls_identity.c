@@ -473,7 +473,12 @@ char *ed_tls_peer_sans_text(const struct ed_tls_peer *p) {
 /* 6 since a chain of one (a self-signed client certificate in the bundle)
  * is marked (ED_TLS_LINK_SELF): it holds only with that very certificate,
  * never a re-issue, which a ticket of version 5 cannot tell. */
-#define IDENTITY_VERSION 6
+/* 7 since check_issuers counts path lengths as RFC 5280 does (never the
+ * leaf, and every CA's pathLenConstraint binds, the anchor's too): a
+ * ticket of version 6 may carry an identity whose chain went past one,
+ * which the re-check cannot see (it compares each issuer's extensions,
+ * not the path's length), so it does not resume. */
+#define IDENTITY_VERSION 7
 
 static const uint8_t *san_wire(const struct ed_tls_san *s, size_t *out_len) {
   *out_len = s->type == ED_SAN_IP ? s->ip_len : s->len;
